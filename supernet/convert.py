@@ -1,0 +1,157 @@
+"""HF model -> supernet, in place, using the per-family tables in `families/`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from torch import nn
+
+from supernet.elastic import ElasticAttention, ElasticFFN, ElasticLinear, LayerSkipList
+from supernet.families import FamilySpec, family_of
+
+if TYPE_CHECKING:
+    from supernet.subnet import SubnetConfig
+
+__all__ = ["Arch", "SupernetState", "is_supernet", "supernet_state", "to_supernet"]
+
+_STATE_ATTR = "_supernet_state"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arch:
+    """Dimensions of the full (max) network."""
+
+    family: str
+    """Family name from the table, e.g. "bert"."""
+    num_layers: int
+    """L, encoder layers."""
+    num_heads: int
+    """H, attention heads per layer."""
+    head_dim: int
+    """d, size of one head (unchanged by width slicing)."""
+    hidden_size: int
+    """e, model width (never sliced)."""
+    ffn_dim: int
+    """F, FFN intermediate neurons per layer."""
+
+
+@dataclass(eq=False)
+class SupernetState:
+    """What `to_supernet` attaches to a converted model."""
+
+    spec: FamilySpec
+    arch: Arch
+    layers: LayerSkipList
+    attentions: list[ElasticAttention]
+    ffns: list[ElasticFFN]
+    active: SubnetConfig | None = field(default=None)
+    """The active subnet as last set (None = max net)."""
+
+
+def is_supernet(model: nn.Module) -> bool:
+    """Whether `to_supernet` has converted `model`."""
+    return isinstance(getattr(model, _STATE_ATTR, None), SupernetState)
+
+
+def supernet_state(model: nn.Module) -> SupernetState:
+    """The supernet state of a converted model.
+
+    Raises:
+        TypeError: the model was not converted.
+    """
+    state = getattr(model, _STATE_ATTR, None)
+    if not isinstance(state, SupernetState):
+        raise TypeError(f"{type(model).__name__} is not a supernet: call supernet.to_supernet(model) first")
+    return state
+
+
+def _linear(layer: nn.Module, path: str, *, shape: tuple[int, int], where: str) -> ElasticLinear:
+    module = layer.get_submodule(path)
+    if not isinstance(module, nn.Linear):
+        raise TypeError(f"{where}.{path} is {type(module).__name__}, expected nn.Linear")
+    # Surgery is checked: a table pointing at the wrong module fails here, loudly.
+    if (module.out_features, module.in_features) != shape:
+        raise ValueError(
+            f"{where}.{path} has shape (out={module.out_features}, in={module.in_features}), expected {shape}"
+        )
+    return ElasticLinear.from_linear(module)
+
+
+def to_supernet(model: nn.Module) -> nn.Module:
+    """Convert a stock transformers model into an elastic supernet, in place.
+
+    Q/K/V/O and the FFN linears become `ElasticLinear` (width-sliceable by
+    heads and neurons); the encoder's layer list becomes a `LayerSkipList`
+    (depth-skippable). Parameters are the same objects, so state-dict keys and
+    `save_pretrained` / `from_pretrained` are unchanged. Calling it twice is a
+    no-op. The converted model starts at the max net and computes exactly what
+    the stock model computes.
+
+    Args:
+        model: a BERT, RoBERTa, XLM-RoBERTa, ELECTRA, ERNIE or DistilBERT model
+            from transformers 5.x (bare encoder or with a task head).
+
+    Returns:
+        The same model object.
+
+    Raises:
+        UnsupportedModelError: the family is not supported.
+    """
+    if is_supernet(model):
+        return model
+    spec = family_of(model)
+    config = model.config  # type: ignore[attr-defined]
+    num_layers = int(getattr(config, spec.num_layers_attr))
+    num_heads = int(getattr(config, spec.num_heads_attr))
+    hidden = int(getattr(config, spec.hidden_attr))
+    ffn_dim = int(getattr(config, spec.ffn_attr))
+    if hidden % num_heads:
+        raise ValueError(f"hidden size {hidden} is not a multiple of the head count {num_heads}")
+    head_dim = hidden // num_heads
+
+    base = model.base_model  # type: ignore[attr-defined]
+    module_list = base.get_submodule(spec.layers)
+    if not isinstance(module_list, nn.ModuleList) or len(module_list) != num_layers:
+        raise ValueError(
+            f"{spec.name}: expected {num_layers} layers at base_model.{spec.layers}, found "
+            f"{type(module_list).__name__} of length {len(module_list) if hasattr(module_list, '__len__') else '?'}"
+        )
+
+    attentions: list[ElasticAttention] = []
+    ffns: list[ElasticFFN] = []
+    width = num_heads * head_dim
+    for i, layer in enumerate(module_list):
+        where = f"base_model.{spec.layers}.{i}"
+        attentions.append(
+            ElasticAttention(
+                query=_linear(layer, spec.query, shape=(width, hidden), where=where),
+                key=_linear(layer, spec.key, shape=(width, hidden), where=where),
+                value=_linear(layer, spec.value, shape=(width, hidden), where=where),
+                out=_linear(layer, spec.attn_out, shape=(hidden, width), where=where),
+                num_heads=num_heads,
+                head_dim=head_dim,
+            )
+        )
+        ffns.append(
+            ElasticFFN(
+                up=_linear(layer, spec.ffn_in, shape=(ffn_dim, hidden), where=where),
+                down=_linear(layer, spec.ffn_out, shape=(hidden, ffn_dim), where=where),
+            )
+        )
+    layers = LayerSkipList.from_module_list(module_list)
+    arch = Arch(
+        family=spec.name,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        head_dim=head_dim,
+        hidden_size=hidden,
+        ffn_dim=ffn_dim,
+    )
+    # A plain attribute (not a Module/Parameter), so it adds no state-dict keys.
+    object.__setattr__(
+        model,
+        _STATE_ATTR,
+        SupernetState(spec=spec, arch=arch, layers=layers, attentions=attentions, ffns=ffns),
+    )
+    return model

