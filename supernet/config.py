@@ -1,0 +1,822 @@
+"""Typed run configuration: dataclasses, YAML loading, ``key=value`` overrides and validation.
+
+Every command reads one of the top-level configs (:class:`TrainConfig`, :class:`SearchConfig`,
+:class:`ExportConfig`) with :func:`load_config`. Loading, type checking and override parsing are
+generic over the dataclass fields (``typing.get_type_hints``), so adding a field to a dataclass is
+all it takes to make it loadable, overridable and type checked. Range and choice checks live in each
+dataclass's ``_validate``.
+
+All problems surface as :class:`ConfigError` with a one-line message that names the offending key
+(dotted for nested sections, e.g. ``data.max_length``), so the CLI can print it without a traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import os
+import re
+import tempfile
+import types
+import typing
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, Union
+
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "DataConfig",
+    "DistillConfig",
+    "ExportConfig",
+    "ImportanceConfig",
+    "SearchConfig",
+    "StageConfig",
+    "TeacherConfig",
+    "TrainConfig",
+    "config_to_dict",
+    "diff_configs",
+    "load_config",
+    "save_config",
+]
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """One-line, user-facing configuration problem."""
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        """Create the error.
+
+        Args:
+            message: The complete one-line message shown to the user.
+            key: The dotted config key the problem is about, when there is one.
+        """
+        super().__init__(message)
+        self.key = key
+        # Set while ``key`` is still relative to a nested dataclass, so the loader that built that
+        # dataclass can rewrite the message with the full dotted key exactly once.
+        self._relative: tuple[str, bool] | None = None
+
+
+def _field_error(key: str, reason: str, *, quoted: bool) -> ConfigError:
+    """Build an error about one field whose key may still need its section prefix."""
+    message = f"config key '{key}' {reason}" if quoted else f"{key} {reason}"
+    err = ConfigError(message, key=key)
+    err._relative = (reason, quoted)
+    return err
+
+
+def _qualify(err: ConfigError, prefix: str) -> ConfigError:
+    """Return ``err`` with its key prefixed by ``prefix``, unless that already happened."""
+    if err._relative is None or err.key is None:
+        return err
+    reason, quoted = err._relative
+    qualified = _field_error(prefix + err.key, reason, quoted=quoted)
+    qualified._relative = None
+    return qualified
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation helpers used by the dataclasses' ``_validate``.
+# Messages read "<key> must be ..." so the loader can prepend the section ("data.max_length ...").
+# --------------------------------------------------------------------------------------------------
+
+
+def _check(ok: bool, key: str, reason: str) -> None:
+    if not ok:
+        raise _field_error(key, reason, quoted=False)
+
+
+def _positive(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        # Comparing this way round also rejects NaN, which slips through ``value <= 0`` checks.
+        _check(value > 0, name, f"must be > 0, got {value!r}")
+
+
+def _positive_or_none(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _check(value is None or value > 0, name, f"must be > 0 or null, got {value!r}")
+
+
+def _non_negative(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _check(value >= 0, name, f"must be >= 0, got {value!r}")
+
+
+def _in_unit_interval(obj: object, name: str) -> None:
+    """Check ``0 <= value < 1`` (fractions and probabilities where 1 would leave nothing)."""
+    value = getattr(obj, name)
+    _check(0 <= value < 1, name, f"must be in [0, 1), got {value!r}")
+
+
+def _one_of(obj: object, name: str, choices: Sequence[str]) -> None:
+    value = getattr(obj, name)
+    _check(value in choices, name, f"must be one of {', '.join(choices)}, got {value!r}")
+
+
+def _non_empty(obj: object, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        _check(value is None or value.strip() != "", name, "must not be empty")
+
+
+def _normalise_mults(obj: object, name: str) -> None:
+    """Check a multiplier list and store it sorted descending, the order the stages iterate in."""
+    values: tuple[float, ...] = getattr(obj, name)
+    shown = list(values)
+    _check(len(values) > 0, name, "must not be empty")
+    for value in values:
+        _check(0 < value <= 1, name, f"must only contain values in (0, 1], got {shown}")
+    _check(len(set(values)) == len(values), name, f"must not contain duplicates, got {shown}")
+    _check(1.0 in values, name, f"must contain 1.0 (the full model), got {shown}")
+    setattr(obj, name, tuple(sorted(values, reverse=True)))
+
+
+class _Config:
+    """Base of all config dataclasses: type coercion first, then per-class range checks."""
+
+    def __post_init__(self) -> None:
+        hints = _type_hints(type(self))
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            setattr(self, f.name, _coerce(value, hints[f.name], f.name))
+        self._validate()
+
+    def _validate(self) -> None:
+        """Range and choice checks; overridden per dataclass."""
+
+
+# --------------------------------------------------------------------------------------------------
+# The dataclasses
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class DataConfig(_Config):
+    """How the task's rows are read, tokenised and split."""
+
+    text_column: str = "text"
+    """Column holding the (first) input text."""
+    text_pair_column: str | None = None
+    """Column holding the second text of a sentence pair, or None for single-sentence tasks."""
+    label_column: str = "label"
+    """Column holding the class label."""
+    max_length: int = 128
+    """Tokens per example after truncation."""
+    dev_fraction: float = 0.1
+    """Share of rows held out as the dev set when the task ships without one."""
+    test_fraction: float = 0.1
+    """Share of rows held out as the test set when the task ships without one."""
+    split_seed: int = 42
+    """Seed of the train/dev/test split, separate from the training seed so splits stay comparable."""
+    max_train_samples: int | None = None
+    """Cap on training rows (for quick runs); None uses all."""
+    max_eval_samples: int | None = None
+    """Cap on dev/test rows (for quick runs); None uses all."""
+
+    def _validate(self) -> None:
+        _non_empty(self, "text_column", "text_pair_column", "label_column")
+        _positive(self, "max_length")
+        _in_unit_interval(self, "dev_fraction")
+        _in_unit_interval(self, "test_fraction")
+        _check(
+            self.dev_fraction + self.test_fraction < 1,
+            "test_fraction",
+            f"must be < 1 - dev_fraction ({self.dev_fraction!r}) so rows remain for training, "
+            f"got {self.test_fraction!r}",
+        )
+        _non_negative(self, "split_seed")
+        _positive_or_none(self, "max_train_samples", "max_eval_samples")
+
+
+@dataclass(kw_only=True)
+class TeacherConfig(_Config):
+    """Where the distillation teacher comes from."""
+
+    path: str | None = None
+    """A task-tuned teacher folder used as is; None fine-tunes ``model`` on the task first."""
+    epochs: float = 3.0
+    """Fine-tuning epochs when the teacher is trained here."""
+    learning_rate: float = 2e-5
+    """Peak learning rate of the teacher fine-tuning."""
+    max_steps: int | None = None
+    """Hard cap on teacher optimizer steps (overrides ``epochs`` when smaller); None = no cap."""
+
+    def _validate(self) -> None:
+        _non_empty(self, "path")
+        _non_negative(self, "epochs")
+        _positive(self, "learning_rate")
+        _positive_or_none(self, "max_steps")
+
+
+@dataclass(kw_only=True)
+class ImportanceConfig(_Config):
+    """Head/neuron importance scoring used to reorder the network before elastic training."""
+
+    enabled: bool = True
+    """Reorder heads and FFN neurons by importance so narrow subnets keep the important ones."""
+    num_batches: int | None = None
+    """Dev batches used to estimate importance; None = the whole dev set."""
+
+    def _validate(self) -> None:
+        _positive_or_none(self, "num_batches")
+
+
+@dataclass(kw_only=True)
+class StageConfig(_Config):
+    """Length and learning rate of one training stage."""
+
+    epochs: float = 3.0
+    """Epochs of the stage; 0 skips the stage."""
+    max_steps: int | None = None
+    """Hard cap on optimizer steps of the stage; None = no cap."""
+    learning_rate: float | None = None
+    """Peak learning rate of the stage; None uses ``TrainConfig.learning_rate``."""
+
+    def _validate(self) -> None:
+        _non_negative(self, "epochs")
+        _positive_or_none(self, "max_steps", "learning_rate")
+
+
+@dataclass(kw_only=True)
+class DistillConfig(_Config):
+    """Loss weights and teacher choice of the knowledge distillation."""
+
+    lambda_logit: float = 1.0
+    """Weight of the soft cross-entropy between student and teacher logits."""
+    lambda_hidden: float = 0.1
+    """Weight of the MSE between student and teacher hidden states (embeddings + layers)."""
+    lambda_hard: float = 0.0
+    """Weight of the plain cross-entropy against the gold labels."""
+    temperature: float = 1.0
+    """Softmax temperature of the logit distillation."""
+    teacher_width: str = "same"
+    """Stage-WD teacher: "same" (paper: stage-W net at the same width, full depth) or "full" (released code)."""
+
+    def _validate(self) -> None:
+        _non_negative(self, "lambda_logit", "lambda_hidden", "lambda_hard")
+        _positive(self, "temperature")
+        _one_of(self, "teacher_width", ("same", "full"))
+
+
+def _final_finetune_default() -> StageConfig:
+    return StageConfig(epochs=0.0)
+
+
+@dataclass(kw_only=True)
+class TrainConfig(_Config):
+    """Everything ``supernet-train`` needs: model, task, elastic space, stages and logging."""
+
+    model: str
+    """Local Hugging Face folder, or the packaged model's short name "all-minilm-l6-v2"."""
+    task: str
+    """Packaged task name (rt-sentences, trec, sms-spam) or a local file/dir."""
+    output_dir: str
+    """The run directory (checkpoints, logs, the saved config, the final supernet)."""
+    seed: int = 42
+    """Seed of model init, data order and subnet sampling."""
+    learning_rate: float = 2e-5
+    """Default peak learning rate of every stage."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    warmup_ratio: float = 0.1
+    """Share of each stage's steps spent in linear warmup."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm."""
+    batch_size: int = 32
+    """Training examples per micro-batch."""
+    eval_batch_size: int = 64
+    """Examples per evaluation batch."""
+    gradient_accumulation_steps: int = 1
+    """Micro-batches per optimizer step."""
+    width_mults: tuple[float, ...] = (1.0, 0.75, 0.5, 0.25)
+    """Elastic width multipliers (heads and FFN neurons), stored sorted descending."""
+    depth_mults: tuple[float, ...] = (1.0, 0.75, 0.5)
+    """Elastic depth multipliers (share of layers kept), stored sorted descending."""
+    sampling: str = "grid"
+    """Subnets per step: "grid" (every width x depth, DynaBERT) or "sandwich" (largest, smallest, random)."""
+    num_random_subnets: int = 2
+    """Sandwich sampling: random subnets per step besides the largest and smallest."""
+    layerdrop: float = 0.0
+    """Probability of skipping each layer during training (0 = off)."""
+    layerdrop_depth_scaled: bool = False
+    """Scale the skip probability with layer depth (deeper layers dropped more often)."""
+    mixed_precision: str = "no"
+    """Autocast mode: "no" or "bf16"."""
+    report_to: str = "none"
+    """Experiment tracker: "wandb" (offline by default) or "none"."""
+    wandb_project: str = "supernet"
+    """Weights & Biases project name when ``report_to`` is "wandb"."""
+    log_every: int = 10
+    """Optimizer steps between metric logs."""
+    checkpoint_every: int = 200
+    """Optimizer steps between checkpoints; 0 = only at stage ends."""
+    keep_last_checkpoints: int = 2
+    """Step checkpoints kept on disk; older ones are deleted."""
+    resume: bool = False
+    """Continue from the newest checkpoint in ``output_dir`` (refused if the config changed)."""
+    data: DataConfig = field(default_factory=DataConfig)
+    """Reading, tokenising and splitting the task."""
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    """Where the distillation teacher comes from."""
+    importance: ImportanceConfig = field(default_factory=ImportanceConfig)
+    """Importance-based reordering before elastic training."""
+    stage_w: StageConfig = field(default_factory=StageConfig)
+    """Stage 1: elastic width, full depth, distilled from the teacher."""
+    stage_wd: StageConfig = field(default_factory=StageConfig)
+    """Stage 2: elastic width and depth, distilled from the stage-1 net."""
+    final_finetune: StageConfig = field(default_factory=_final_finetune_default)
+    """Optional plain fine-tuning of the supernet after distillation; epochs 0 = off."""
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    """Distillation loss weights and teacher choice."""
+
+    def _validate(self) -> None:
+        _non_empty(self, "model", "task", "output_dir", "wandb_project")
+        _non_negative(self, "seed")
+        _positive(self, "learning_rate", "max_grad_norm")
+        _non_negative(self, "weight_decay")
+        _in_unit_interval(self, "warmup_ratio")
+        _positive(self, "batch_size", "eval_batch_size", "gradient_accumulation_steps")
+        _normalise_mults(self, "width_mults")
+        _normalise_mults(self, "depth_mults")
+        _one_of(self, "sampling", ("grid", "sandwich"))
+        _non_negative(self, "num_random_subnets")
+        _in_unit_interval(self, "layerdrop")
+        _one_of(self, "mixed_precision", ("no", "bf16"))
+        _one_of(self, "report_to", ("wandb", "none"))
+        _positive(self, "log_every", "keep_last_checkpoints")
+        _non_negative(self, "checkpoint_every")
+
+
+@dataclass(kw_only=True)
+class SearchConfig(_Config):
+    """Everything ``supernet-search`` needs: the run, the latency budget and how latency is measured."""
+
+    run: str
+    """Run directory written by ``supernet-train``."""
+    latency_budget_ms: float | None = None
+    """Latency budget per batch in milliseconds; None reports the whole accuracy/latency front."""
+    device: str = "cpu"
+    """Device latency is measured on ("cpu", "cuda", "cuda:1", ...)."""
+    backend: str = "torch"
+    """Runtime latency is measured with: "torch" or "onnxruntime"."""
+    batch_size: int = 1
+    """Batch size of the latency measurement."""
+    seq_len: int = 128
+    """Sequence length of the latency measurement."""
+    num_threads: int | None = None
+    """CPU threads during measurement; None keeps the runtime's default."""
+    warmup: int = 10
+    """Untimed runs before measuring."""
+    repeats: int = 50
+    """Timed runs per measurement (the median is used)."""
+    per_layer: bool = False
+    """Build the latency model from per-layer measurements instead of timing each candidate."""
+    population: int = 40
+    """Evolutionary search: candidates per generation."""
+    generations: int = 10
+    """Evolutionary search: generations after the initial population."""
+    seed: int = 0
+    """Seed of the evolutionary search."""
+
+    def _validate(self) -> None:
+        _non_empty(self, "run", "device")
+        _positive_or_none(self, "latency_budget_ms")
+        _one_of(self, "backend", ("torch", "onnxruntime"))
+        _positive(self, "batch_size", "seq_len", "repeats", "population")
+        _positive_or_none(self, "num_threads")
+        _non_negative(self, "warmup", "generations", "seed")
+
+
+@dataclass(kw_only=True)
+class ExportConfig(_Config):
+    """Everything ``supernet-export`` needs: which subnet of which run, and the output formats."""
+
+    run: str
+    """Run directory written by ``supernet-train``."""
+    subnet: str = "best"
+    """Subnet to cut: "best" (the search result) or a subnet spec/name understood by the exporter."""
+    out: str | None = None
+    """Output folder; None puts it inside the run directory."""
+    onnx: bool = True
+    """Also write an ONNX graph next to the Hugging Face folder."""
+    int8: bool = False
+    """Also write a dynamically quantised int8 variant."""
+    opset: int = 17
+    """ONNX opset version."""
+
+    def _validate(self) -> None:
+        _non_empty(self, "run", "subnet", "out")
+        _positive(self, "opset")
+
+
+# --------------------------------------------------------------------------------------------------
+# Generic type handling
+# --------------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_union(tp: Any) -> bool:
+    return typing.get_origin(tp) in (Union, types.UnionType)
+
+
+def _type_name(tp: Any) -> str:
+    """Human name of a field type for error messages ("int", "float or None", "a list of float")."""
+    if tp is type(None):
+        return "None"
+    if _is_union(tp):
+        return " or ".join(_type_name(arg) for arg in typing.get_args(tp))
+    origin = typing.get_origin(tp)
+    if origin in (tuple, list) or tp in (tuple, list):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        return f"a list of {_type_name(args[0])}" if len(set(args)) == 1 else "a list"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return getattr(tp, "__name__", str(tp))
+
+
+_FAIL = object()
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Return ``value`` converted to field type ``tp`` or raise a :class:`ConfigError` naming ``key``."""
+    result = _try_coerce(value, tp, key)
+    if result is _FAIL:
+        raise _field_error(
+            key, f"must be {_type_name(tp)}, got {value!r} ({type(value).__name__})", quoted=True
+        )
+    return result
+
+
+def _try_coerce(value: Any, tp: Any, key: str) -> Any:
+    """Conversion behind :func:`_coerce`; returns ``_FAIL`` instead of raising on a type mismatch."""
+    if tp is Any:
+        return value
+    if tp is type(None):
+        return None if value is None else _FAIL
+    if _is_union(tp):
+        for member in typing.get_args(tp):
+            result = _try_coerce(value, member, key)
+            if result is not _FAIL:
+                return result
+        return _FAIL
+    origin = typing.get_origin(tp)
+    if origin in (tuple, list) or tp in (tuple, list):
+        # YAML only has lists; tuples are what the dataclasses store so configs stay hashable.
+        if not isinstance(value, (list, tuple)):
+            return _FAIL
+        args = typing.get_args(tp)
+        if not args:
+            items: list[Any] = list(value)
+        elif len(args) == 2 and args[1] is Ellipsis:
+            items = [_try_coerce(v, args[0], key) for v in value]
+        elif len(args) == len(value):
+            items = [_try_coerce(v, a, key) for v, a in zip(value, args, strict=True)]
+        else:
+            return _FAIL
+        if any(item is _FAIL for item in items):
+            return _FAIL
+        return tuple(items) if (origin or tp) is tuple else items
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if value is None:
+            # A section written as ``data:`` with every entry commented out means "all defaults".
+            value = {}
+        if not isinstance(value, Mapping):
+            return _FAIL
+        return _build(tp, value, key + ".", [key + "." + k for k in _dotted_keys(tp)])
+    if tp is bool:
+        return value if isinstance(value, bool) else _FAIL
+    # bool is a subclass of int, but "batch_size: true" is always a mistake.
+    if isinstance(value, bool):
+        return _FAIL
+    if tp is float:
+        return float(value) if isinstance(value, (int, float)) else _FAIL
+    if tp is int:
+        return value if isinstance(value, int) else _FAIL
+    if isinstance(tp, type):
+        return value if isinstance(value, tp) else _FAIL
+    return value
+
+
+def _dataclass_of(tp: Any) -> type | None:
+    """The dataclass inside ``tp`` (also inside ``X | None``), or None."""
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        return tp
+    if _is_union(tp):
+        for member in typing.get_args(tp):
+            found = _dataclass_of(member)
+            if found is not None:
+                return found
+    return None
+
+
+def _field_types(cls: type, prefix: str = "") -> dict[str, Any]:
+    """Every dotted key of ``cls`` (sections and leaves) mapped to its type hint."""
+    out: dict[str, Any] = {}
+    hints = _type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        key = prefix + f.name
+        out[key] = hints[f.name]
+        nested = _dataclass_of(hints[f.name])
+        if nested is not None:
+            out.update(_field_types(nested, key + "."))
+    return out
+
+
+def _dotted_keys(cls: type) -> list[str]:
+    return list(_field_types(cls))
+
+
+def _unknown_key_error(key: str, candidates: Sequence[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, candidates, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return ConfigError(f"unknown config key '{key}'{hint}", key=key)
+
+
+def _check_unknown_keys(cls: type, data: Mapping[Any, Any], prefix: str, candidates: Sequence[str]) -> None:
+    """Raise on the first key of ``data`` (searched recursively) that ``cls`` does not have."""
+    hints = _type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    for raw_key, value in data.items():
+        key = str(raw_key)
+        if key not in names:
+            raise _unknown_key_error(prefix + key, candidates)
+        nested = _dataclass_of(hints[key])
+        if nested is not None and isinstance(value, Mapping):
+            _check_unknown_keys(nested, value, prefix + key + ".", candidates)
+
+
+def _build(cls: type[T], data: Mapping[Any, Any], prefix: str, candidates: Sequence[str]) -> T:
+    """Instantiate dataclass ``cls`` from a mapping, reporting problems with ``prefix``-qualified keys."""
+    _check_unknown_keys(cls, data, prefix, candidates)
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        if f.init and required and f.name not in data:
+            raise ConfigError(f"config key '{prefix + f.name}' is required", key=prefix + f.name)
+    try:
+        return cls(**{str(k): v for k, v in data.items()})
+    except ConfigError as err:
+        raise _qualify(err, prefix) from None
+
+
+# --------------------------------------------------------------------------------------------------
+# YAML
+# --------------------------------------------------------------------------------------------------
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 scalars and duplicate-key detection.
+
+    PyYAML implements YAML 1.1, where ``1e-5`` is a string (no dot) and ``no``/``on``/``off`` are
+    booleans, so ``learning_rate: 1e-5`` would fail the type check and ``mixed_precision: no`` would
+    silently become False. Duplicate keys would otherwise be resolved silently to the last one.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+            except TypeError:  # unhashable key; the base class reports it properly
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _FLOAT_TAG)]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+_Loader.add_implicit_resolver(
+    _FLOAT_TAG,
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+            |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+            |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+            |[-+]?\.(?:inf|Inf|INF)
+            |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """One-line description of a parser error with 1-based line and column."""
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "syntax error"
+        if mark is not None:
+            return f"line {mark.line + 1}, column {mark.column + 1}: {problem}"
+        return problem
+    return " ".join(str(exc).split())
+
+
+def _read_yaml_file(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.load(fh, Loader=_Loader)  # safe: _Loader derives from SafeLoader
+    except FileNotFoundError:
+        raise ConfigError(f"config file '{path}' not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file '{path}' is a directory, not a file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {_yaml_problem(exc)}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file '{path}' must contain a mapping of config keys, got {type(data).__name__}"
+        )
+    return data
+
+
+def _accepts_str(tp: Any) -> bool:
+    return tp is str or (_is_union(tp) and str in typing.get_args(tp))
+
+
+def _parse_override(text: str, field_type: Any) -> Any:
+    """Parse the value of one ``key=value`` override."""
+    try:
+        value = yaml.load(text, Loader=_Loader)  # safe: _Loader derives from SafeLoader
+    except yaml.YAMLError as exc:
+        if _accepts_str(field_type):
+            return text.strip()
+        raise ConfigError(f"override value '{text}' is not valid YAML: {_yaml_problem(exc)}") from None
+    # For text fields the user means the literal text: "model=123" is a folder name, not a number.
+    if _accepts_str(field_type) and value is not None and not isinstance(value, str):
+        return text.strip()
+    return value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    *sections, leaf = key.split(".")
+    node = data
+    for section in sections:
+        child = node.get(section)
+        if not isinstance(child, dict):
+            child = node[section] = {}
+        node = child
+    if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+        # "data={max_length: 64}" updates the section instead of discarding the file's other entries.
+        for sub_key, sub_value in value.items():
+            _set_dotted(node[leaf], str(sub_key), sub_value)
+    else:
+        node[leaf] = value
+
+
+def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> T:
+    """Load a config dataclass from a YAML file plus ``key=value`` command-line overrides.
+
+    Override values are parsed as YAML (``1e-5``, ``true``, ``[1.0, 0.5]``, ``null`` all work);
+    for text fields the raw text is kept, so ``model=123`` means the folder "123". Nested fields use
+    dotted keys (``data.max_length=64``). Overrides are applied in order, after the file.
+
+    Args:
+        cls: The top-level config dataclass, e.g. :class:`TrainConfig`.
+        path: YAML file to start from, or None to start from the defaults.
+        overrides: ``key=value`` strings.
+
+    Returns:
+        The validated config instance.
+
+    Raises:
+        ConfigError: With a one-line message naming the file or the offending key.
+    """
+    if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
+        raise TypeError(f"load_config needs a dataclass type, got {cls!r}")
+    data = _read_yaml_file(os.fspath(path)) if path is not None else {}
+    types_by_key = _field_types(cls)
+    candidates = list(types_by_key)
+    for override in overrides:
+        key, sep, text = override.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"override '{override}' must look like key=value")
+        if key not in types_by_key:
+            raise _unknown_key_error(key, candidates)
+        _set_dotted(data, key, _parse_override(text, types_by_key[key]))
+    return _build(cls, data, "", candidates)
+
+
+def _to_plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _to_plain(v) for k, v in value.items()}
+    return value
+
+
+def config_to_dict(cfg: Any) -> dict[str, Any]:
+    """Convert a config dataclass to a plain dict that ``yaml.safe_dump`` accepts.
+
+    Args:
+        cfg: A config dataclass instance (nested dataclasses become dicts, tuples become lists).
+
+    Returns:
+        A new dict in field order.
+    """
+    if not (dataclasses.is_dataclass(cfg) and not isinstance(cfg, type)):
+        raise TypeError(f"config_to_dict needs a dataclass instance, got {type(cfg).__name__}")
+    plain: dict[str, Any] = _to_plain(cfg)
+    return plain
+
+
+def save_config(cfg: Any, path: str | os.PathLike[str]) -> None:
+    """Write a config as YAML, atomically so a crash never leaves a half-written run config.
+
+    Args:
+        cfg: A config dataclass instance or a plain dict (e.g. from :func:`config_to_dict`).
+        path: Destination file; its parent directories are created.
+    """
+    data = _to_plain(cfg) if isinstance(cfg, Mapping) else config_to_dict(cfg)
+    target = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(target))
+    os.makedirs(directory, exist_ok=True)
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".yaml.tmp", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+_MISSING_SHOWN = "<missing>"
+
+
+def _flatten(data: Mapping[Any, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _flatten(value, dotted + ".")
+        else:
+            yield dotted, _to_plain(value)
+
+
+def _ignored(key: str, ignore: Collection[str]) -> bool:
+    return any(key == name or key.startswith(name + ".") for name in ignore)
+
+
+def diff_configs(
+    a: Mapping[str, Any] | object, b: Mapping[str, Any] | object, *, ignore: Collection[str] = ("resume",)
+) -> list[str]:
+    """List the dotted keys whose values differ between two config dicts.
+
+    Used to refuse ``resume`` when the config changed since the run started. Tuples and lists with
+    the same items compare equal, as do ``1`` and ``1.0``.
+
+    Args:
+        a: The old config as a dict (e.g. the run's saved config); dataclass instances work too.
+        b: The new config as a dict; dataclass instances work too.
+        ignore: Dotted keys (or whole sections) to skip.
+
+    Returns:
+        Lines like ``"learning_rate: 2e-05 -> 3e-05"`` in ``a``'s key order, then keys only in ``b``;
+        a key missing on one side shows as ``<missing>``. Empty when nothing differs.
+    """
+    flat_a = dict(_flatten(a if isinstance(a, Mapping) else config_to_dict(a)))
+    flat_b = dict(_flatten(b if isinstance(b, Mapping) else config_to_dict(b)))
+    keys = list(flat_a) + [k for k in flat_b if k not in flat_a]
+    lines: list[str] = []
+    for key in keys:
+        if _ignored(key, ignore):
+            continue
+        old = flat_a.get(key, _MISSING_SHOWN)
+        new = flat_b.get(key, _MISSING_SHOWN)
+        if key in flat_a and key in flat_b and old == new:
+            continue
+        old_shown = old if key not in flat_a else repr(old)
+        new_shown = new if key not in flat_b else repr(new)
+        lines.append(f"{key}: {old_shown} -> {new_shown}")
+    return lines

@@ -1,0 +1,408 @@
+"""Tests for supernet.config: loading, overrides, type checks, validation, saving and diffing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from supernet.config import (
+    ConfigError,
+    DataConfig,
+    DistillConfig,
+    ExportConfig,
+    SearchConfig,
+    StageConfig,
+    TrainConfig,
+    config_to_dict,
+    diff_configs,
+    load_config,
+    save_config,
+)
+
+REQUIRED = ["model=all-minilm-l6-v2", "task=trec", "output_dir=runs/x"]
+
+
+def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_error(cls: type, path: str | os.PathLike[str] | None, overrides: list[str]) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(cls, path, overrides)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# ---------------------------------------------------------------- defaults and direct construction
+
+
+def test_defaults() -> None:
+    cfg = TrainConfig(model="m", task="trec", output_dir="o")
+    assert cfg.width_mults == (1.0, 0.75, 0.5, 0.25)
+    assert cfg.depth_mults == (1.0, 0.75, 0.5)
+    assert cfg.final_finetune == StageConfig(epochs=0.0)
+    assert cfg.stage_w == StageConfig(epochs=3.0)
+    assert cfg.data == DataConfig()
+    assert cfg.distill.teacher_width == "same"
+    # default_factory: sections are not shared between instances
+    other = TrainConfig(model="m", task="trec", output_dir="o")
+    assert cfg.data is not other.data
+
+
+def test_direct_construction_is_coerced_and_normalised() -> None:
+    cfg = TrainConfig(
+        model="m", task="t", output_dir="o", width_mults=[0.5, 1, 0.25], data={"max_length": 64}
+    )
+    assert cfg.width_mults == (1.0, 0.5, 0.25)
+    assert all(isinstance(m, float) for m in cfg.width_mults)
+    assert cfg.data == DataConfig(max_length=64)
+
+
+def test_direct_construction_nested_errors_name_full_key() -> None:
+    with pytest.raises(ConfigError, match=r"^config key 'data.max_length' must be int, got 'a' \(str\)$"):
+        TrainConfig(model="m", task="t", output_dir="o", data={"max_length": "a"})
+    with pytest.raises(ConfigError, match=r"^data.dev_fraction must be in \[0, 1\), got 2.0$"):
+        TrainConfig(model="m", task="t", output_dir="o", data={"dev_fraction": 2})
+    with pytest.raises(
+        ConfigError, match=r"^unknown config key 'data.max_lenght'; did you mean 'data.max_length'\?$"
+    ):
+        TrainConfig(model="m", task="t", output_dir="o", data={"max_lenght": 1})
+
+
+def test_config_error_is_value_error_with_key() -> None:
+    with pytest.raises(ValueError) as info:
+        DataConfig(max_length=0)
+    assert isinstance(info.value, ConfigError)
+    assert info.value.key == "max_length"
+    assert str(info.value) == "max_length must be > 0, got 0"
+
+
+# ---------------------------------------------------------------- loading
+
+
+def test_load_yaml_then_overrides(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+model: all-minilm-l6-v2
+task: trec
+output_dir: runs/a
+learning_rate: 1e-5
+mixed_precision: no
+width_mults: [0.5, 1]
+data:
+  max_length: 64
+  text_pair_column: question
+teacher:
+  epochs: 2
+""",
+    )
+    cfg = load_config(
+        TrainConfig,
+        path,
+        [
+            "learning_rate=3e-5",
+            "data.max_length=32",
+            "data.text_pair_column=null",
+            "depth_mults=[0.5, 1.0]",
+            "resume=true",
+            "stage_w.learning_rate=1e-4",
+        ],
+    )
+    assert cfg.learning_rate == 3e-5
+    assert cfg.mixed_precision == "no"  # YAML 1.1 would have made this False
+    assert cfg.width_mults == (1.0, 0.5)
+    assert cfg.depth_mults == (1.0, 0.5)
+    assert cfg.data.max_length == 32
+    assert cfg.data.text_pair_column is None
+    assert cfg.teacher.epochs == 2.0 and isinstance(cfg.teacher.epochs, float)
+    assert cfg.resume is True
+    assert cfg.stage_w.learning_rate == 1e-4
+    assert cfg.stage_wd.learning_rate is None
+
+
+def test_file_float_forms(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: m\ntask: t\noutput_dir: o\nlearning_rate: 5E-6\nweight_decay: .5e-2\n")
+    cfg = load_config(TrainConfig, path)
+    assert cfg.learning_rate == 5e-6
+    assert cfg.weight_decay == 0.005
+
+
+def test_overrides_only_without_file() -> None:
+    cfg = load_config(TrainConfig, None, REQUIRED)
+    assert cfg.model == "all-minilm-l6-v2"
+    assert cfg.task == "trec"
+
+
+def test_later_override_wins_and_value_may_contain_equals() -> None:
+    cfg = load_config(TrainConfig, None, [*REQUIRED, "seed=1", "seed=2", "output_dir=runs/a=b"])
+    assert cfg.seed == 2
+    assert cfg.output_dir == "runs/a=b"
+
+
+def test_text_fields_keep_the_raw_override_text() -> None:
+    cfg = load_config(TrainConfig, None, [*REQUIRED, "model=123", "wandb_project=2024", "mixed_precision=no"])
+    assert cfg.model == "123"
+    assert cfg.wandb_project == "2024"
+    assert cfg.mixed_precision == "no"
+
+
+def test_section_override_merges_with_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: m\ntask: t\noutput_dir: o\ndata:\n  max_length: 64\n")
+    cfg = load_config(TrainConfig, path, ["data={split_seed: 7}"])
+    assert cfg.data.max_length == 64
+    assert cfg.data.split_seed == 7
+
+
+def test_empty_section_means_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: m\ntask: t\noutput_dir: o\ndata:\n#  max_length: 64\n")
+    assert load_config(TrainConfig, path).data == DataConfig()
+
+
+def test_empty_file_is_all_defaults(tmp_path: Path) -> None:
+    path = write(tmp_path, "# nothing yet\n")
+    assert load_config(SearchConfig, path, ["run=runs/a"]) == SearchConfig(run="runs/a")
+
+
+def test_search_and_export_configs(tmp_path: Path) -> None:
+    search = load_config(
+        SearchConfig, None, ["run=runs/a", "latency_budget_ms=12", "backend=onnxruntime", "num_threads=4"]
+    )
+    assert search.latency_budget_ms == 12.0
+    assert search.backend == "onnxruntime"
+    assert search.num_threads == 4
+    export = load_config(ExportConfig, None, ["run=runs/a", "int8=true", "onnx=false", "out=/tmp/x"])
+    assert export == ExportConfig(run="runs/a", int8=True, onnx=False, out="/tmp/x")
+
+
+# ---------------------------------------------------------------- loading errors (exact texts)
+
+
+def test_missing_file() -> None:
+    assert load_error(TrainConfig, "x.yaml", []) == "config file 'x.yaml' not found"
+
+
+def test_invalid_yaml_reports_line_and_column(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: m\n  task: t\n")
+    assert load_error(TrainConfig, path, []) == (
+        f"config file '{path}' is not valid YAML: line 2, column 7: mapping values are not allowed here"
+    )
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: m\nmodel: n\n")
+    assert load_error(TrainConfig, path, []) == (
+        f"config file '{path}' is not valid YAML: line 2, column 1: duplicate key 'model'"
+    )
+
+
+def test_top_level_must_be_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, "- model\n")
+    assert load_error(TrainConfig, path, []) == (
+        f"config file '{path}' must contain a mapping of config keys, got list"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("learning_rat=1", "unknown config key 'learning_rat'; did you mean 'learning_rate'?"),
+        ("data.max_lenght=1", "unknown config key 'data.max_lenght'; did you mean 'data.max_length'?"),
+        ("max_length=1", "unknown config key 'max_length'; did you mean 'data.max_length'?"),
+        ("teachr.path=x", "unknown config key 'teachr.path'; did you mean 'teacher.path'?"),
+        ("zzzzzz=1", "unknown config key 'zzzzzz'"),
+        ("seed.value=1", "unknown config key 'seed.value'"),
+    ],
+)
+def test_unknown_override_key(override: str, message: str) -> None:
+    assert load_error(TrainConfig, None, [*REQUIRED, override]) == message
+
+
+def test_unknown_file_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: m\ntask: t\noutput_dir: o\ndata:\n  lable_column: y\n")
+    assert load_error(TrainConfig, path, []) == (
+        "unknown config key 'data.lable_column'; did you mean 'data.label_column'?"
+    )
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("batch_size=abc", "config key 'batch_size' must be int, got 'abc' (str)"),
+        ("batch_size=true", "config key 'batch_size' must be int, got True (bool)"),
+        ("batch_size=2.5", "config key 'batch_size' must be int, got 2.5 (float)"),
+        ("learning_rate=false", "config key 'learning_rate' must be float, got False (bool)"),
+        ("seed=null", "config key 'seed' must be int, got None (NoneType)"),
+        ("resume=yes", "config key 'resume' must be bool, got 'yes' (str)"),
+        (
+            "data.max_train_samples=x",
+            "config key 'data.max_train_samples' must be int or None, got 'x' (str)",
+        ),
+        ("width_mults=0.5", "config key 'width_mults' must be a list of float, got 0.5 (float)"),
+        ("width_mults=[1.0, a]", "config key 'width_mults' must be a list of float, got [1.0, 'a'] (list)"),
+        ("data=3", "config key 'data' must be a mapping, got 3 (int)"),
+    ],
+)
+def test_wrong_type(override: str, message: str) -> None:
+    assert load_error(TrainConfig, None, [*REQUIRED, override]) == message
+
+
+def test_ints_accepted_for_floats_and_none_for_optionals() -> None:
+    cfg = load_config(
+        TrainConfig,
+        None,
+        [*REQUIRED, "learning_rate=1", "data.max_train_samples=null", "teacher.max_steps=~"],
+    )
+    assert cfg.learning_rate == 1.0 and isinstance(cfg.learning_rate, float)
+    assert cfg.data.max_train_samples is None
+    assert cfg.teacher.max_steps is None
+
+
+def test_missing_required() -> None:
+    assert load_error(TrainConfig, None, []) == "config key 'model' is required"
+    assert load_error(TrainConfig, None, ["model=m", "task=t"]) == "config key 'output_dir' is required"
+    assert load_error(ExportConfig, None, []) == "config key 'run' is required"
+
+
+@pytest.mark.parametrize("override", ["foo", "=3", " =3"])
+def test_override_without_equals(override: str) -> None:
+    assert load_error(TrainConfig, None, [override]) == f"override '{override}' must look like key=value"
+
+
+def test_invalid_yaml_override_value_for_non_text_field() -> None:
+    message = load_error(TrainConfig, None, [*REQUIRED, "width_mults=[1.0,"])
+    assert message.startswith("override value '[1.0,' is not valid YAML: ")
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sampling=x", "sampling must be one of grid, sandwich, got 'x'"),
+        ("mixed_precision=fp16", "mixed_precision must be one of no, bf16, got 'fp16'"),
+        ("report_to=tensorboard", "report_to must be one of wandb, none, got 'tensorboard'"),
+        ("distill.teacher_width=half", "distill.teacher_width must be one of same, full, got 'half'"),
+        ("width_mults=[]", "width_mults must not be empty"),
+        ("width_mults=[1.0, 0.0]", "width_mults must only contain values in (0, 1], got [1.0, 0.0]"),
+        ("depth_mults=[1.5, 1.0]", "depth_mults must only contain values in (0, 1], got [1.5, 1.0]"),
+        ("width_mults=[1.0, 0.5, 0.5]", "width_mults must not contain duplicates, got [1.0, 0.5, 0.5]"),
+        ("width_mults=[0.5, 0.25]", "width_mults must contain 1.0 (the full model), got [0.5, 0.25]"),
+        ("learning_rate=0", "learning_rate must be > 0, got 0.0"),
+        ("learning_rate=-1e-5", "learning_rate must be > 0, got -1e-05"),
+        ("learning_rate=.nan", "learning_rate must be > 0, got nan"),
+        ("teacher.learning_rate=0", "teacher.learning_rate must be > 0, got 0.0"),
+        ("stage_wd.learning_rate=0", "stage_wd.learning_rate must be > 0 or null, got 0.0"),
+        ("stage_w.epochs=-1", "stage_w.epochs must be >= 0, got -1.0"),
+        ("batch_size=0", "batch_size must be > 0, got 0"),
+        ("gradient_accumulation_steps=-2", "gradient_accumulation_steps must be > 0, got -2"),
+        ("layerdrop=1", "layerdrop must be in [0, 1), got 1.0"),
+        ("layerdrop=-0.1", "layerdrop must be in [0, 1), got -0.1"),
+        ("warmup_ratio=1.5", "warmup_ratio must be in [0, 1), got 1.5"),
+        ("data.dev_fraction=1", "data.dev_fraction must be in [0, 1), got 1.0"),
+        (
+            "data.test_fraction=0.9",
+            "data.test_fraction must be < 1 - dev_fraction (0.1) so rows remain for training, got 0.9",
+        ),
+        ("data.max_length=0", "data.max_length must be > 0, got 0"),
+        ("data.max_eval_samples=0", "data.max_eval_samples must be > 0 or null, got 0"),
+        ("importance.num_batches=0", "importance.num_batches must be > 0 or null, got 0"),
+        ("distill.temperature=0", "distill.temperature must be > 0, got 0.0"),
+        ("distill.lambda_hidden=-1", "distill.lambda_hidden must be >= 0, got -1.0"),
+        ("checkpoint_every=-1", "checkpoint_every must be >= 0, got -1"),
+        ("keep_last_checkpoints=0", "keep_last_checkpoints must be > 0, got 0"),
+        ("model=", "config key 'model' must be str, got None (NoneType)"),
+        ("model=' '", "model must not be empty"),
+    ],
+)
+def test_validation_messages(override: str, message: str) -> None:
+    assert load_error(TrainConfig, None, [*REQUIRED, override]) == message
+
+
+@pytest.mark.parametrize(
+    ("cls", "overrides", "message"),
+    [
+        (SearchConfig, ["run=r", "backend=tvm"], "backend must be one of torch, onnxruntime, got 'tvm'"),
+        (SearchConfig, ["run=r", "latency_budget_ms=0"], "latency_budget_ms must be > 0 or null, got 0.0"),
+        (SearchConfig, ["run=r", "repeats=0"], "repeats must be > 0, got 0"),
+        (SearchConfig, ["run=r", "num_threads=0"], "num_threads must be > 0 or null, got 0"),
+        (ExportConfig, ["run=r", "opset=0"], "opset must be > 0, got 0"),
+    ],
+)
+def test_search_export_validation(cls: type, overrides: list[str], message: str) -> None:
+    assert load_error(cls, None, overrides) == message
+
+
+def test_boundary_values_accepted() -> None:
+    cfg = load_config(
+        TrainConfig,
+        None,
+        [*REQUIRED, "width_mults=[1.0]", "layerdrop=0.99", "data.dev_fraction=0", "checkpoint_every=0"],
+    )
+    assert cfg.width_mults == (1.0,)
+    assert cfg.data.dev_fraction == 0.0
+    assert DistillConfig(lambda_logit=0, lambda_hidden=0, lambda_hard=1).lambda_hard == 1.0
+
+
+# ---------------------------------------------------------------- to_dict / save / diff
+
+
+def test_config_to_dict_is_plain_yaml() -> None:
+    cfg = load_config(TrainConfig, None, REQUIRED)
+    data = config_to_dict(cfg)
+    assert data["width_mults"] == [1.0, 0.75, 0.5, 0.25]
+    assert data["data"]["max_length"] == 128
+    assert data["final_finetune"] == {"epochs": 0.0, "max_steps": None, "learning_rate": None}
+    assert list(data)[:3] == ["model", "task", "output_dir"]
+    yaml.safe_dump(data)  # raises on tuples or dataclasses
+    with pytest.raises(TypeError):
+        config_to_dict({"a": 1})
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    cfg = load_config(
+        TrainConfig,
+        None,
+        [*REQUIRED, "learning_rate=1e-5", "mixed_precision=no", "teacher.path=/t", "model=123"],
+    )
+    target = tmp_path / "run" / "config.yaml"
+    save_config(cfg, target)
+    assert load_config(TrainConfig, target) == cfg
+    assert os.listdir(target.parent) == ["config.yaml"]  # no temp file left behind
+    # overwriting goes through the same atomic replace
+    save_config(config_to_dict(cfg) | {"seed": 7}, target)
+    assert load_config(TrainConfig, target).seed == 7
+    assert os.listdir(target.parent) == ["config.yaml"]
+
+
+def test_save_failure_keeps_old_file_and_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "config.yaml"
+    target.write_text("old: 1\n")
+    with pytest.raises(yaml.representer.RepresenterError):
+        save_config({"bad": object()}, target)
+    assert target.read_text() == "old: 1\n"
+    assert os.listdir(tmp_path) == ["config.yaml"]
+
+
+def test_diff_configs() -> None:
+    old = config_to_dict(load_config(TrainConfig, None, REQUIRED))
+    new = config_to_dict(
+        load_config(TrainConfig, None, [*REQUIRED, "learning_rate=3e-5", "resume=true", "data.max_length=64"])
+    )
+    assert diff_configs(old, new) == ["learning_rate: 2e-05 -> 3e-05", "data.max_length: 128 -> 64"]
+    assert diff_configs(old, old) == []
+    assert diff_configs(old, new, ignore=("resume", "data")) == ["learning_rate: 2e-05 -> 3e-05"]
+    assert "resume: False -> True" in diff_configs(old, new, ignore=())
+
+
+def test_diff_configs_missing_keys_and_normalisation() -> None:
+    a = {"x": 1, "mults": (1.0, 0.5), "sec": {"y": "a"}}
+    b = {"x": 1.0, "mults": [1.0, 0.5], "sec": {"z": "b"}}
+    assert diff_configs(a, b) == ["sec.y: 'a' -> <missing>", "sec.z: <missing> -> 'b'"]
