@@ -1,0 +1,987 @@
+"""Choosing a subnet: evaluate candidates, keep the Pareto front, pick one under a budget.
+
+The measuring objects come in as arguments (Once-for-All's evolution search
+does the same), so this module knows nothing about models, data or devices:
+
+* ``evaluate(cfg) -> float``: dev accuracy of the subnet, in [0, 1];
+* ``measure(cfg) -> float``: measured latency in ms (or an object with
+  ``median_ms``, ``p10_ms`` and ``p90_ms`` such as ``supernet.latency.LatencyResult``,
+  whose spread is then kept);
+* ``predict(cfg) -> float``: predicted latency in ms (cheap, used to reject
+  candidates during the evolutionary search).
+
+Two ways to produce candidates:
+
+* `evaluate_grid`: the uniform width x depth grid the supernet was trained on
+  (DynaBERT), measured one by one;
+* `evolutionary_search`: per-layer heterogeneous subnets (HAT, OFA), kept under
+  the budget with the latency predictor; the caller then measures the best ones.
+
+`pareto_front`, `select_under_budget`, `write_results`, `plot_pareto` and
+`format_table` turn a list of `SubnetResult` into the decision and its report.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import os
+import random
+import tempfile
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from tqdm.auto import tqdm
+
+from supernet.convert import Arch
+from supernet.elastic.depth import kept_layers
+from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
+
+__all__ = [
+    "BudgetError",
+    "SubnetResult",
+    "evaluate_grid",
+    "evolutionary_search",
+    "format_table",
+    "pareto_front",
+    "plot_pareto",
+    "read_results",
+    "select_under_budget",
+    "write_results",
+]
+
+Evaluator = Callable[[SubnetConfig], float]
+"""Dev accuracy of a subnet, in [0, 1]."""
+LatencyFn = Callable[[SubnetConfig], float]
+"""Latency of a subnet in ms (measured or predicted)."""
+CostFn = Callable[[SubnetConfig], tuple[int, int]]
+"""(params, flops) of a subnet."""
+Baselines = Mapping[str, Sequence[tuple[str, float, float]]]
+"""Series name -> list of (label, latency_ms, accuracy in [0, 1])."""
+
+
+class BudgetError(ValueError):
+    """No subnet meets the latency budget; the message says which budget would."""
+
+
+def _ceil2(x: float) -> float:
+    """Round up to 2 decimals, so that a suggested budget printed with .2f really fits.
+
+    The small epsilon keeps e.g. 4.12 (stored as 4.1200000000000001) at 4.12.
+    """
+    return math.ceil(x * 100.0 - 1e-6) / 100.0
+
+
+def _budget_message(budget_ms: float, name: str, latency_ms: float, what: str) -> str:
+    return (
+        f"latency budget {budget_ms:.2f} ms is below the {what} ({name}, {latency_ms:.2f} ms); "
+        f"raise the budget to at least {_ceil2(latency_ms):.2f} ms"
+    )
+
+
+def _check_budget(budget_ms: float) -> float:
+    if isinstance(budget_ms, bool) or not isinstance(budget_ms, (int, float)):
+        raise ValueError(f"budget_ms must be a number of milliseconds, got {budget_ms!r}")
+    if not math.isfinite(budget_ms) or budget_ms <= 0:
+        raise ValueError(f"budget_ms must be a finite number > 0, got {budget_ms}")
+    return float(budget_ms)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubnetResult:
+    """One evaluated subnet: what it is, how accurate, how fast, how big."""
+
+    subnet: SubnetConfig
+    """The subnet."""
+    name: str
+    """Display name, normally ``subnet.name``."""
+    accuracy: float
+    """Dev accuracy in [0, 1] (other metrics work as long as higher is better)."""
+    latency_ms: float
+    """Measured latency (median) in ms; the Pareto front and the budget use this."""
+    predicted_ms: float | None
+    """Latency the predictor gave, if one was used."""
+    params: int
+    """Parameters the subnet uses."""
+    flops: int
+    """Encoder FLOPs of one sequence (see `supernet.cost`)."""
+    latency_spread_ms: tuple[float, float] | None = None
+    """(p10, p90) of the latency measurement, if the measurer gave them."""
+
+    def __post_init__(self) -> None:
+        # Fail here, at the source, rather than with a NaN silently winning or
+        # losing every comparison in the front and the budget choice.
+        if not isinstance(self.subnet, SubnetConfig):
+            raise ValueError(f"subnet must be a SubnetConfig, got {type(self.subnet).__name__}")
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name must be a non-empty string, got {self.name!r}")
+        if not math.isfinite(self.accuracy):
+            raise ValueError(f"{self.name}: accuracy must be a finite number, got {self.accuracy}")
+        if not math.isfinite(self.latency_ms) or self.latency_ms < 0:
+            raise ValueError(f"{self.name}: latency_ms must be finite and >= 0, got {self.latency_ms}")
+        if self.predicted_ms is not None and not math.isfinite(self.predicted_ms):
+            raise ValueError(f"{self.name}: predicted_ms must be finite or None, got {self.predicted_ms}")
+        for key in ("params", "flops"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{self.name}: {key} must be an integer >= 0, got {value!r}")
+        object.__setattr__(self, "accuracy", float(self.accuracy))
+        object.__setattr__(self, "latency_ms", float(self.latency_ms))
+        if self.predicted_ms is not None:
+            object.__setattr__(self, "predicted_ms", float(self.predicted_ms))
+        if self.latency_spread_ms is not None:
+            spread = tuple(float(v) for v in self.latency_spread_ms)
+            if len(spread) != 2 or not all(math.isfinite(v) for v in spread) or spread[0] > spread[1]:
+                raise ValueError(
+                    f"{self.name}: latency_spread_ms must be (p10, p90) with p10 <= p90, "
+                    f"got {self.latency_spread_ms!r}"
+                )
+            object.__setattr__(self, "latency_spread_ms", spread)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict; `from_json` inverts it exactly."""
+        return {
+            "name": self.name,
+            "spec": self.subnet.to_dict(),
+            "accuracy": self.accuracy,
+            "latency_ms": self.latency_ms,
+            "latency_spread_ms": None if self.latency_spread_ms is None else list(self.latency_spread_ms),
+            "predicted_ms": self.predicted_ms,
+            "params": self.params,
+            "flops": self.flops,
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> SubnetResult:
+        """Inverse of `to_json`.
+
+        Args:
+            d: a dict from `to_json`; extra keys (e.g. the ``pareto`` and ``chosen``
+                flags `write_results` adds) are ignored.
+
+        Raises:
+            ValueError: a required key is missing or a value is invalid.
+        """
+        required = ("spec", "accuracy", "latency_ms", "params", "flops")
+        missing = [k for k in required if k not in d]
+        if missing:
+            raise ValueError(f"subnet result is missing {missing}; it has {sorted(d)}")
+        subnet = SubnetConfig.from_dict(dict(d["spec"]))
+        spread = d.get("latency_spread_ms")
+        return cls(
+            subnet=subnet,
+            name=d.get("name") or subnet.name,
+            accuracy=d["accuracy"],
+            latency_ms=d["latency_ms"],
+            predicted_ms=d.get("predicted_ms"),
+            params=d["params"],
+            flops=d["flops"],
+            latency_spread_ms=None if spread is None else (spread[0], spread[1]),
+        )
+
+
+# --------------------------------------------------------------------------- choice
+
+
+def pareto_front(results: Sequence[SubnetResult]) -> list[SubnetResult]:
+    """The non-dominated results for (maximise accuracy, minimise measured latency).
+
+    A result is dominated when another is at least as accurate and at least as
+    fast, and strictly better in one of the two. So a result with the same
+    latency as a more accurate one is dropped, while results with exactly equal
+    accuracy and latency (but different subnets) are all kept; the very same
+    result given twice is kept once.
+
+    Args:
+        results: evaluated subnets, in any order.
+
+    Returns:
+        The front sorted by latency (ties by name), i.e. by increasing accuracy.
+    """
+    unique = list(dict.fromkeys(results))  # keeps first occurrence, drops exact repeats
+    # Fastest first, and the most accurate first among equal latencies, so one
+    # sweep that keeps only accuracy gains finds the front.
+    ordered = sorted(unique, key=lambda r: (r.latency_ms, -r.accuracy, r.name))
+    front: list[SubnetResult] = []
+    for r in ordered:
+        if not front or r.accuracy > front[-1].accuracy:
+            front.append(r)
+        elif r.accuracy == front[-1].accuracy and r.latency_ms == front[-1].latency_ms:
+            front.append(r)  # an exact tie with a front point: neither dominates
+    return front
+
+
+def select_under_budget(results: Sequence[SubnetResult], budget_ms: float) -> SubnetResult:
+    """The most accurate result whose measured latency is <= `budget_ms`.
+
+    Ties in accuracy go to the faster one (then to the name, for a stable answer).
+
+    Args:
+        results: evaluated subnets.
+        budget_ms: latency budget in ms; a subnet exactly at the budget fits.
+
+    Raises:
+        BudgetError: no result fits; the one-line message names the fastest
+            subnet and the budget that would admit it.
+        ValueError: `results` is empty or the budget is not a positive number.
+    """
+    budget_ms = _check_budget(budget_ms)
+    if not results:
+        raise ValueError("no subnet results to choose from; evaluate some subnets first")
+    fitting = [r for r in results if r.latency_ms <= budget_ms]
+    if not fitting:
+        fastest = min(results, key=lambda r: (r.latency_ms, -r.accuracy, r.name))
+        raise BudgetError(_budget_message(budget_ms, fastest.name, fastest.latency_ms, "fastest subnet"))
+    return min(fitting, key=lambda r: (-r.accuracy, r.latency_ms, r.name))
+
+
+# --------------------------------------------------------------------------- grid
+
+
+def _as_latency(value: Any, name: str) -> tuple[float, tuple[float, float] | None]:
+    """Median latency and optional (p10, p90) from what a measurer returned."""
+    if hasattr(value, "median_ms"):
+        # A LatencyResult-like object; duck-typed so this module does not import
+        # supernet.latency (written separately, and heavier).
+        p10, p90 = getattr(value, "p10_ms", None), getattr(value, "p90_ms", None)
+        spread = None if p10 is None or p90 is None else (float(p10), float(p90))
+        return float(value.median_ms), spread
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(
+            f"{name}: the latency measurer returned {value!r}; expected ms as a float "
+            "or an object with median_ms, p10_ms and p90_ms"
+        )
+    return float(value), None
+
+
+def evaluate_grid(
+    subnets: Iterable[SubnetConfig],
+    *,
+    evaluate: Evaluator,
+    measure: Callable[[SubnetConfig], Any],
+    predict: LatencyFn | None = None,
+    cost: CostFn,
+    cache: dict[str, SubnetResult] | None = None,
+    progress: bool = True,
+) -> list[SubnetResult]:
+    """Evaluate, measure (and predict) each subnet.
+
+    Args:
+        subnets: the subnets, e.g. ``space.grid()``.
+        evaluate: dev accuracy of a subnet, in [0, 1].
+        measure: measured latency of a subnet in ms, or an object with
+            ``median_ms``, ``p10_ms``, ``p90_ms`` (then the spread is recorded).
+        predict: predicted latency in ms, recorded next to the measurement.
+        cost: ``(params, flops)`` of a subnet.
+        cache: results by subnet name; names found there are not evaluated again
+            and new results are added to it (the caller persists it, e.g. with
+            `write_results` / `read_results`). It must come from the same model
+            and device: nothing here can tell.
+        progress: show a progress bar with the current subnet's name.
+
+    Returns:
+        One result per subnet, in the order given (a repeated subnet is
+        evaluated once).
+    """
+    cache = {} if cache is None else cache
+    todo = list(subnets)
+    out: list[SubnetResult] = []
+    bar = tqdm(todo, desc="subnets", unit="subnet", disable=not progress, dynamic_ncols=True)
+    for cfg in bar:
+        name = cfg.name
+        cached = cache.get(name)
+        bar.set_postfix_str(f"{name} (cached)" if cached is not None else name)
+        if cached is None:
+            accuracy = float(evaluate(cfg))
+            latency, spread = _as_latency(measure(cfg), name)
+            predicted = None if predict is None else float(predict(cfg))
+            params, flops = cost(cfg)
+            cached = SubnetResult(
+                subnet=cfg,
+                name=name,
+                accuracy=accuracy,
+                latency_ms=latency,
+                predicted_ms=predicted,
+                params=int(params),
+                flops=int(flops),
+                latency_spread_ms=spread,
+            )
+            cache[name] = cached
+        out.append(cached)
+    bar.close()
+    return out
+
+
+# --------------------------------------------------------------------------- evolution
+
+
+@dataclass(frozen=True)
+class _Genome:
+    """Per-layer genes for every layer of the full model, plus the depth.
+
+    Skipped layers keep their genes (they come back if a mutation deepens the
+    subnet), but the phenotype `_Genes.config` does not show them.
+    """
+
+    heads: tuple[int, ...]
+    ffn: tuple[int, ...]
+    depth: float
+
+
+class _Genes:
+    """The gene pool of a search space on one architecture."""
+
+    def __init__(self, space: SearchSpace, arch: Arch) -> None:
+        # resolve_subnet raises a clear error if the narrowest width keeps 0
+        # heads or neurons, or the shallowest depth keeps 0 layers.
+        resolve_subnet(arch, space.smallest)
+        self.space, self.arch = space, arch
+        self.L = arch.num_layers
+        self.head_counts = sorted({round(arch.num_heads * w) for w in space.width_mults})
+        self.ffn_counts = sorted({round(arch.ffn_dim * w) for w in space.width_mults})
+        self.depths = sorted(space.depth_mults)
+        self.layers_of = {d: tuple(kept_layers(self.L, d)) for d in self.depths}
+        # The width multiplier behind a (heads, ffn) pair, to name uniform subnets w..-d..
+        self.width_of: dict[tuple[int, int], float] = {}
+        for w in space.width_mults:  # widest first: the first multiplier wins a collision
+            key = (round(arch.num_heads * w), round(arch.ffn_dim * w))
+            self.width_of.setdefault(key, w)
+
+    def uniform(self, width: float, depth: float) -> _Genome:
+        h, f = round(self.arch.num_heads * width), round(self.arch.ffn_dim * width)
+        return _Genome(heads=(h,) * self.L, ffn=(f,) * self.L, depth=depth)
+
+    def random(self, rng: random.Random) -> _Genome:
+        depth = rng.choice(self.depths)
+        heads = tuple(rng.choice(self.head_counts) for _ in range(self.L))
+        ffn = tuple(rng.choice(self.ffn_counts) for _ in range(self.L))
+        return _Genome(heads=heads, ffn=ffn, depth=depth)
+
+    def mutate(self, g: _Genome, rng: random.Random, prob: float) -> _Genome:
+        # OFA's mutation: each gene is redrawn independently with probability `prob`.
+        depth = rng.choice(self.depths) if rng.random() < prob else g.depth
+        heads = tuple(rng.choice(self.head_counts) if rng.random() < prob else h for h in g.heads)
+        ffn = tuple(rng.choice(self.ffn_counts) if rng.random() < prob else f for f in g.ffn)
+        return _Genome(heads=heads, ffn=ffn, depth=depth)
+
+    @staticmethod
+    def crossover(a: _Genome, b: _Genome, rng: random.Random) -> _Genome:
+        # OFA's crossover: each gene from either parent with equal chance.
+        depth = rng.choice((a.depth, b.depth))
+        heads = tuple(rng.choice(pair) for pair in zip(a.heads, b.heads, strict=True))
+        ffn = tuple(rng.choice(pair) for pair in zip(a.ffn, b.ffn, strict=True))
+        return _Genome(heads=heads, ffn=ffn, depth=depth)
+
+    def config(self, g: _Genome) -> SubnetConfig:
+        """The canonical SubnetConfig of a genome.
+
+        Equal subnets must get equal names (for de-duplication and caches), so
+        the genes of skipped layers are replaced by the widest counts, and a
+        genome that is uniform over its kept layers becomes the grid point
+        ``w..-d..`` it equals.
+        """
+        layers = self.layers_of[g.depth]
+        kept_h = {g.heads[i] for i in layers}
+        kept_f = {g.ffn[i] for i in layers}
+        if len(kept_h) == 1 and len(kept_f) == 1:
+            width = self.width_of.get((kept_h.pop(), kept_f.pop()))
+            if width is not None:
+                return SubnetConfig(width_mult=width, depth_mult=g.depth)
+        keep = set(layers)
+        top_h, top_f = self.head_counts[-1], self.ffn_counts[-1]
+        return SubnetConfig(
+            heads=tuple(h if i in keep else top_h for i, h in enumerate(g.heads)),
+            ffn=tuple(f if i in keep else top_f for i, f in enumerate(g.ffn)),
+            layers=layers,
+        )
+
+
+def evolutionary_search(
+    *,
+    space: SearchSpace,
+    arch: Arch,
+    evaluate: Evaluator,
+    predict: LatencyFn,
+    budget_ms: float,
+    population: int = 40,
+    generations: int = 10,
+    mutate_prob: float = 0.3,
+    parents_frac: float = 0.25,
+    mutation_ratio: float = 0.5,
+    seed_grid: bool = True,
+    max_tries: int = 200,
+    rng: random.Random,
+    progress: bool = True,
+) -> list[tuple[SubnetConfig, float, float]]:
+    """Evolutionary search for accurate per-layer subnets under a predicted-latency budget.
+
+    As in OFA and HAT: a subnet has its own head count and FFN size in every
+    layer (drawn from the counts the width multipliers give) and a depth from
+    ``space.depth_mults`` (layers from `kept_layers`). Candidates whose
+    predicted latency exceeds the budget are rejected and redrawn. Each
+    generation keeps the most accurate `parents_frac` of the population and
+    refills it with mutations and crossovers of those parents.
+
+    Args:
+        space: the multipliers the supernet was trained for.
+        arch: dimensions of the full model (``supernet_state(model).arch``).
+        evaluate: fitness, the dev accuracy of a subnet; called once per
+            distinct subnet.
+        predict: predicted latency in ms; called once per distinct candidate.
+        budget_ms: the predicted latency every returned subnet meets.
+        population: subnets per generation (>= 2).
+        generations: rounds of selection and reproduction after the first population.
+        mutate_prob: chance that each gene (every layer's heads and FFN size,
+            and the depth) is redrawn in a mutation.
+        parents_frac: share of the population kept as parents each generation.
+        mutation_ratio: share of the children made by mutation; the rest by
+            crossover (falling back to mutation when crossovers of the parents
+            give nothing new).
+        seed_grid: start from the uniform grid subnets that fit the budget (the
+            largest predicted first, at most `population`), then random ones.
+            The result is then never worse than the best fitting grid subnet.
+        max_tries: draws allowed per new candidate before giving up.
+        rng: the only source of randomness; a seeded one gives the same result.
+        progress: show a progress bar over generations with the best accuracy.
+
+    Returns:
+        ``(cfg, accuracy, predicted_ms)`` for the final population, most
+        accurate first (ties: faster, then name). Verify the top ones by
+        measurement: the budget was only checked against the prediction.
+
+    Raises:
+        BudgetError: even the smallest subnet is predicted over the budget.
+        RuntimeError: the first population cannot be filled with distinct
+            subnets under the budget within `max_tries` draws per subnet.
+        ValueError: an argument is out of range.
+    """
+    budget_ms = _check_budget(budget_ms)
+    if population < 2:
+        raise ValueError(f"population must be >= 2, got {population}")
+    if generations < 0:
+        raise ValueError(f"generations must be >= 0, got {generations}")
+    for key, value in (("mutate_prob", mutate_prob), ("mutation_ratio", mutation_ratio)):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{key} must be in [0, 1], got {value}")
+    if not 0.0 < parents_frac <= 1.0:
+        raise ValueError(f"parents_frac must be in (0, 1], got {parents_frac}")
+    if max_tries < 1:
+        raise ValueError(f"max_tries must be >= 1, got {max_tries}")
+
+    genes = _Genes(space, arch)
+    # Memos by canonical name: evaluation is a pass over the dev set, so a
+    # subnet met again (a parent re-derived by crossover, say) must cost nothing.
+    accuracy: dict[str, float] = {}
+    predicted: dict[str, float] = {}
+
+    def predicted_ms(cfg: SubnetConfig) -> float:
+        name = cfg.name
+        if name not in predicted:
+            value = float(predict(cfg))
+            if not math.isfinite(value):
+                raise ValueError(f"predictor returned {value} ms for {name}")
+            predicted[name] = value
+        return predicted[name]
+
+    def fitness(cfg: SubnetConfig) -> float:
+        name = cfg.name
+        if name not in accuracy:
+            value = float(evaluate(cfg))
+            if not math.isfinite(value):
+                raise ValueError(f"evaluator returned {value} for {name}")
+            accuracy[name] = value
+        return accuracy[name]
+
+    smallest = genes.config(genes.uniform(min(space.width_mults), min(space.depth_mults)))
+    if predicted_ms(smallest) > budget_ms:
+        raise BudgetError(
+            _budget_message(
+                budget_ms, smallest.name, predicted_ms(smallest), "predicted latency of the smallest subnet"
+            )
+        )
+
+    # Individuals are (genome, canonical config); names keep the population distinct.
+    pop: list[tuple[_Genome, SubnetConfig]] = []
+    names: set[str] = set()
+
+    def admit(g: _Genome, into: list[tuple[_Genome, SubnetConfig]], taken: set[str]) -> bool:
+        cfg = genes.config(g)
+        if cfg.name in taken or predicted_ms(cfg) > budget_ms:
+            return False
+        into.append((g, cfg))
+        taken.add(cfg.name)
+        return True
+
+    if seed_grid:
+        seeds = [genes.uniform(w, d) for w in space.width_mults for d in space.depth_mults]
+        fitting = [g for g in seeds if predicted_ms(genes.config(g)) <= budget_ms]
+        # Largest first: under a budget those are the likely winners.
+        fitting.sort(key=lambda g: (-predicted_ms(genes.config(g)), genes.config(g).name))
+        for g in fitting[:population]:
+            admit(g, pop, names)
+    while len(pop) < population:
+        for _ in range(max_tries):
+            if admit(genes.random(rng), pop, names):
+                break
+        else:
+            raise RuntimeError(
+                f"evolutionary search: no new distinct subnet with predicted latency <= {budget_ms:.2f} ms "
+                f"in {max_tries} random draws ({len(pop)} of {population} found); "
+                "raise the budget, lower population or raise max_tries"
+            )
+    for _, cfg in pop:
+        fitness(cfg)  # the first population, evaluated in a fixed order
+
+    def ranked(individuals: list[tuple[_Genome, SubnetConfig]]) -> list[tuple[_Genome, SubnetConfig]]:
+        return sorted(individuals, key=lambda ind: (-fitness(ind[1]), predicted_ms(ind[1]), ind[1].name))
+
+    n_parents = max(1, min(population, round(population * parents_frac)))
+    n_children = population - n_parents
+    # Crossover needs two distinct parents.
+    n_mutants = n_children if n_parents < 2 else round(n_children * mutation_ratio)
+
+    bar = tqdm(range(generations), desc="evolution", unit="gen", disable=not progress, dynamic_ncols=True)
+    for gen in bar:
+        parents = ranked(pop)[:n_parents]
+        bar.set_postfix_str(f"best {fitness(parents[0][1]):.4f} ({parents[0][1].name})")
+        nxt = list(parents)
+        taken = {cfg.name for _, cfg in nxt}
+        for k in range(n_children):
+            for attempt in range(max_tries):
+                # Parents that have converged give few new crossovers; a crossover
+                # slot falls back to mutation after half its tries.
+                if k < n_mutants or attempt >= max_tries // 2:
+                    child = genes.mutate(rng.choice(parents)[0], rng, mutate_prob)
+                else:
+                    a, b = rng.sample(parents, 2)
+                    child = genes.crossover(a[0], b[0], rng)
+                if admit(child, nxt, taken):
+                    break
+            else:
+                # Late in a search the parents may have exhausted the feasible
+                # neighbourhood; a smaller generation is better than losing the
+                # evaluations done so far.
+                warnings.warn(
+                    f"evolutionary search, generation {gen + 1}: no new distinct subnet under "
+                    f"{budget_ms:.2f} ms in {max_tries} draws; continuing with {len(nxt)} subnets",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                break
+        for _, cfg in nxt:
+            fitness(cfg)  # evaluate in population order, so evaluate() sees a stable sequence
+        pop = nxt
+    bar.close()
+    return [(cfg, fitness(cfg), predicted_ms(cfg)) for _, cfg in ranked(pop)]
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
+    """Write `path` through a temporary file in the same directory and `os.replace`.
+
+    Readers see the old file or the complete new one, never a partial write;
+    a failed write leaves no temporary file behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _fmt_float(value: float | None) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def write_results(
+    results: Sequence[SubnetResult],
+    out_dir: str | os.PathLike[str],
+    *,
+    budget_ms: float | None,
+    chosen: SubnetResult | None,
+    title: str,
+    baselines: Baselines | None = None,
+) -> dict[str, Path]:
+    """Write the search results under ``out_dir/search/``, each file atomically.
+
+    Files:
+        ``results.jsonl``: one `SubnetResult.to_json` line per result, plus
+        ``"pareto"`` and ``"chosen"`` flags; ``pareto.csv``: the front (name,
+        accuracy, latency_ms, predicted_ms, params, flops); ``pareto.png``: `plot_pareto`.
+
+    Args:
+        results: every evaluated subnet.
+        out_dir: the run directory; ``search/`` is created in it.
+        budget_ms: the latency budget to draw, if any.
+        chosen: the selected subnet to highlight, if any.
+        title: plot title.
+        baselines: extra series for the plot (see `plot_pareto`).
+
+    Returns:
+        ``{"results": ..., "pareto_csv": ..., "pareto_png": ...}`` paths.
+    """
+    if not results:
+        raise ValueError("no subnet results to write")
+    out = Path(out_dir) / "search"
+    paths = {
+        "results": out / "results.jsonl",
+        "pareto_csv": out / "pareto.csv",
+        "pareto_png": out / "pareto.png",
+    }
+    front = pareto_front(results)
+    on_front = set(front)
+
+    lines = []
+    for r in results:
+        row = r.to_json()
+        row["pareto"] = r in on_front
+        row["chosen"] = chosen is not None and r.name == chosen.name
+        lines.append(json.dumps(row, sort_keys=False) + "\n")
+    _atomic_write(paths["results"], lambda f: f.write("".join(lines).encode("utf-8")))
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["name", "accuracy", "latency_ms", "predicted_ms", "params", "flops"])
+    for r in front:
+        writer.writerow(
+            [
+                r.name,
+                _fmt_float(r.accuracy),
+                _fmt_float(r.latency_ms),
+                _fmt_float(r.predicted_ms),
+                r.params,
+                r.flops,
+            ]
+        )
+    _atomic_write(paths["pareto_csv"], lambda f: f.write(buf.getvalue().encode("utf-8")))
+
+    plot_pareto(
+        results,
+        front,
+        paths["pareto_png"],
+        budget_ms=budget_ms,
+        chosen=chosen,
+        title=title,
+        baselines=baselines,
+    )
+    return paths
+
+
+def read_results(path: str | os.PathLike[str]) -> list[SubnetResult]:
+    """Read a ``results.jsonl`` written by `write_results` (blank lines skipped).
+
+    Handy to rebuild an `evaluate_grid` cache: ``{r.name: r for r in read_results(p)}``.
+    """
+    out = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(SubnetResult.from_json(json.loads(line)))
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{path}:{lineno}: {err}") from err
+    return out
+
+
+# --------------------------------------------------------------------------- plot
+
+# Label offsets in points, tried in order around each point: close ones first,
+# then further out (with a leader line).
+_OFFSETS = [
+    (r * dx, r * dy)
+    for r in (6, 14, 24)
+    for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+]
+_BASELINE_MARKERS = ["s", "^", "D", "v", "P", "X", "h", "<", ">"]
+# Blue is the front, red the budget, gold the chosen subnet: baselines use the rest.
+_BASELINE_COLOURS = [
+    "tab:green",
+    "tab:purple",
+    "tab:brown",
+    "tab:pink",
+    "tab:olive",
+    "tab:cyan",
+    "tab:orange",
+]
+
+
+def plot_pareto(
+    results: Sequence[SubnetResult],
+    front: Sequence[SubnetResult] | None,
+    path: str | os.PathLike[str],
+    *,
+    budget_ms: float | None = None,
+    chosen: SubnetResult | None = None,
+    title: str = "",
+    baselines: Baselines | None = None,
+) -> None:
+    """Accuracy against measured latency, written atomically as a 1600x1000 px PNG.
+
+    All subnets are points (with a p10-p90 bar when the spread is known), the
+    Pareto front a line, every point carries its name, the budget is a dashed
+    vertical line, the chosen subnet a star.
+
+    Args:
+        results: every evaluated subnet.
+        front: the Pareto front (computed from `results` if None).
+        path: the PNG to write.
+        budget_ms: the latency budget, drawn if given.
+        chosen: the selected subnet, highlighted if given.
+        title: plot title.
+        baselines: other methods for comparison: series name -> list of
+            ``(label, latency_ms, accuracy in [0, 1])``, each series with its own marker.
+    """
+    # The object-oriented API with an Agg canvas: no pyplot, so no global
+    # backend switch and no figure left open in the caller's process.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.transforms import Bbox
+
+    baselines = baselines or {}
+    if not results and not any(baselines.values()):
+        raise ValueError("nothing to plot: no subnet results and no baselines")
+    front = pareto_front(results) if front is None else list(front)
+
+    fig = Figure(figsize=(1600 / 150, 1000 / 150), dpi=150)
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    labels: list[tuple[str, float, float, str]] = []  # text, x, y, colour
+
+    if results:
+        xs = [r.latency_ms for r in results]
+        ys = [100.0 * r.accuracy for r in results]
+        spread = [r for r in results if r.latency_spread_ms is not None]
+        if spread:
+            ax.errorbar(
+                [r.latency_ms for r in spread],
+                [100.0 * r.accuracy for r in spread],
+                xerr=[
+                    [max(0.0, r.latency_ms - r.latency_spread_ms[0]) for r in spread],  # type: ignore[index]
+                    [max(0.0, r.latency_spread_ms[1] - r.latency_ms) for r in spread],  # type: ignore[index]
+                ],
+                fmt="none",
+                ecolor="0.6",
+                elinewidth=0.8,
+                capsize=2,
+                zorder=1,
+                label="latency p10-p90",
+            )
+        ax.scatter(xs, ys, s=28, color="0.55", zorder=2, label=f"all subnets ({len(results)})")
+        labels += [(r.name, r.latency_ms, 100.0 * r.accuracy, "0.25") for r in results]
+    if front:
+        ax.plot(
+            [r.latency_ms for r in front],
+            [100.0 * r.accuracy for r in front],
+            "-o",
+            color="tab:blue",
+            markersize=6,
+            linewidth=1.6,
+            zorder=3,
+            label=f"Pareto front ({len(front)})",
+        )
+    for i, (series, points) in enumerate(baselines.items()):
+        if not points:
+            continue
+        marker = _BASELINE_MARKERS[i % len(_BASELINE_MARKERS)]
+        colour = _BASELINE_COLOURS[i % len(_BASELINE_COLOURS)]
+        ax.scatter(
+            [p[1] for p in points],
+            [100.0 * p[2] for p in points],
+            marker=marker,
+            s=45,
+            color=colour,
+            edgecolor="black",
+            linewidth=0.5,
+            zorder=4,
+            label=series,
+        )
+        labels += [(label, x, 100.0 * y, colour) for label, x, y in points]
+    if chosen is not None:
+        ax.scatter(
+            [chosen.latency_ms],
+            [100.0 * chosen.accuracy],
+            marker="*",
+            s=380,
+            color="gold",
+            edgecolor="black",
+            linewidth=0.9,
+            zorder=5,
+            label=f"chosen: {chosen.name} ({100 * chosen.accuracy:.2f}%, {chosen.latency_ms:.2f} ms)",
+        )
+
+    xs_all = [x for _, x, _, _ in labels] + ([budget_ms] if budget_ms is not None else [])
+    xs_all += [v for r in results if r.latency_spread_ms is not None for v in r.latency_spread_ms]
+    ys_all = [y for _, _, y, _ in labels]
+    # Margins leave room for the labels of the outermost points.
+    x_lo, x_hi = min(xs_all), max(xs_all)
+    y_lo, y_hi = min(ys_all), max(ys_all)
+    x_pad = 0.08 * (x_hi - x_lo) or 0.1 * max(abs(x_hi), 1e-3)
+    y_pad = 0.10 * (y_hi - y_lo) or 1.0
+    ax.set_xlim(max(0.0, x_lo - x_pad) if x_lo >= 0 else x_lo - x_pad, x_hi + x_pad)
+    ax.set_ylim(y_lo - y_pad, y_hi + y_pad)
+
+    budget_text = None
+    if budget_ms is not None:
+        ax.axvline(
+            budget_ms,
+            color="tab:red",
+            linestyle="--",
+            linewidth=1.4,
+            zorder=1,
+            label=f"budget {budget_ms:.2f} ms",
+        )
+        budget_text = ax.text(
+            budget_ms,
+            0.98,
+            f" budget {budget_ms:.2f} ms",
+            transform=ax.get_xaxis_transform(),  # x in data, y in axes fraction
+            rotation=90,
+            ha="right",
+            va="top",
+            fontsize=8,
+            color="tab:red",
+        )
+
+    ax.set_xlabel("latency (ms, measured median)")
+    ax.set_ylabel("dev accuracy (%)")
+    if title:
+        ax.set_title(title)
+    ax.grid(True, linestyle=":", linewidth=0.7, alpha=0.8)
+    legend = ax.legend(loc="best", fontsize=8, framealpha=0.9)
+    fig.tight_layout()
+
+    # Place the names greedily: the first offset whose text box stays inside the
+    # axes and clear of the points, the legend and the labels already placed.
+    renderer = canvas.get_renderer()
+    to_px = ax.transData
+    r_px = 4.0 * fig.dpi / 72.0  # marker radius in pixels
+    obstacles: list[Bbox] = []
+    for _, x, y, _ in labels:
+        px, py = to_px.transform((x, y))
+        obstacles.append(Bbox.from_extents(px - r_px, py - r_px, px + r_px, py + r_px))
+    obstacles.append(legend.get_window_extent(renderer))
+    if chosen is not None:  # the star is much larger than a dot
+        px, py = to_px.transform((chosen.latency_ms, 100.0 * chosen.accuracy))
+        star = 3.0 * r_px
+        obstacles.append(Bbox.from_extents(px - star, py - star, px + star, py + star))
+    if budget_text is not None:
+        obstacles.append(budget_text.get_window_extent(renderer))
+    axes_box = ax.get_window_extent(renderer)
+
+    def overlap(box: Bbox) -> float:
+        area = 0.0
+        for other in obstacles:
+            w = min(box.x1, other.x1) - max(box.x0, other.x0)
+            h = min(box.y1, other.y1) - max(box.y0, other.y0)
+            if w > 0 and h > 0:
+                area += w * h
+        for edge in ("x0", "y0"):  # penalise leaving the axes
+            if getattr(box, edge) < getattr(axes_box, edge):
+                area += 1e6
+        if box.x1 > axes_box.x1 or box.y1 > axes_box.y1:
+            area += 1e6
+        return area
+
+    # Left to right, then bottom to top, so neighbours are placed one after another.
+    for text, x, y, colour in sorted(labels, key=lambda t: (t[1], t[2])):
+        best = None
+        for dx, dy in _OFFSETS:
+            ann = ax.annotate(
+                text,
+                (x, y),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha="left" if dx > 0 else "right" if dx < 0 else "center",
+                va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+                fontsize=7,
+                color=colour,
+                zorder=6,
+                # A light backdrop keeps names readable where the front line crosses them.
+                bbox=dict(boxstyle="square,pad=0.1", facecolor="white", edgecolor="none", alpha=0.7),
+                arrowprops=(
+                    dict(arrowstyle="-", color="0.6", linewidth=0.5, shrinkA=0, shrinkB=3)
+                    if abs(dx) + abs(dy) > 12  # beyond the first ring, show whose name it is
+                    else None
+                ),
+            )
+            box = ann.get_window_extent(renderer)
+            cost = overlap(box)
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, ann, box)
+            else:
+                ann.remove()
+            if cost == 0.0:
+                break
+        assert best is not None
+        obstacles.append(best[2])
+
+    def write(f: IO[bytes]) -> None:
+        fig.savefig(f, format="png", dpi=150)
+
+    _atomic_write(Path(path), write)
+
+
+# --------------------------------------------------------------------------- table
+
+
+def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None = None) -> str:
+    """An aligned text table of the results, fastest first.
+
+    Columns: subnet name, accuracy (%), measured latency (ms, with p10-p90 if
+    known), predicted latency (ms), parameters (millions), GFLOPs, ``*`` on the
+    Pareto front, ``<-`` on the chosen subnet.
+
+    Args:
+        results: evaluated subnets.
+        chosen: the selected subnet (matched by name).
+    """
+    on_front = set(pareto_front(results))
+    with_spread = any(r.latency_spread_ms is not None for r in results)
+    header = ["subnet", "acc %", "latency ms"]
+    if with_spread:
+        header.append("p10-p90 ms")
+    header += ["pred ms", "params M", "GFLOPs", "pareto", ""]
+    rows = []
+    for r in sorted(results, key=lambda r: (r.latency_ms, -r.accuracy, r.name)):
+        row = [r.name, f"{100 * r.accuracy:.2f}", f"{r.latency_ms:.2f}"]
+        if with_spread:
+            s = r.latency_spread_ms
+            row.append("-" if s is None else f"{s[0]:.2f}-{s[1]:.2f}")
+        row += [
+            "-" if r.predicted_ms is None else f"{r.predicted_ms:.2f}",
+            f"{r.params / 1e6:.2f}",
+            f"{r.flops / 1e9:.3f}",
+            "*" if r in on_front else "",
+            "<-" if chosen is not None and r.name == chosen.name else "",
+        ]
+        rows.append(row)
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        # Name left-aligned, numbers right-aligned, marks left-aligned.
+        parts = []
+        for i, (cell, w) in enumerate(zip(cells, widths, strict=True)):
+            parts.append(cell.ljust(w) if i == 0 or i >= len(cells) - 2 else cell.rjust(w))
+        return "  ".join(parts).rstrip()
+
+    sep = "  ".join("-" * w for w in widths).rstrip()
+    return "\n".join([line(header), sep, *(line(row) for row in rows)])

@@ -1,0 +1,418 @@
+"""Search: Pareto front, budget choice, grid cache, evolution, result files, plot, table."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import supernet as sn
+from supernet.convert import Arch
+from supernet.search import (
+    BudgetError,
+    SubnetResult,
+    evaluate_grid,
+    evolutionary_search,
+    format_table,
+    pareto_front,
+    plot_pareto,
+    read_results,
+    select_under_budget,
+    write_results,
+)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def result(name: str, accuracy: float, latency: float, **kw: object) -> SubnetResult:
+    """A hand-made result; the name is a grid name so the spec is meaningful."""
+    cfg = sn.SubnetConfig.from_name(name) if name.startswith("w") else sn.SubnetConfig(width_mult=1.0)
+    fields = dict(predicted_ms=None, params=1_000_000, flops=2_000_000_000)
+    fields.update(kw)
+    return SubnetResult(subnet=cfg, name=name, accuracy=accuracy, latency_ms=latency, **fields)  # type: ignore[arg-type]
+
+
+def grid_results() -> list[SubnetResult]:
+    """A realistic 12-point grid: latency grows with width x depth, accuracy too (with noise)."""
+    rng = random.Random(0)
+    out = []
+    for cfg in sn.SearchSpace().grid():
+        w, d = cfg.width_mult, cfg.depth_mult
+        assert w is not None and d is not None
+        lat = 0.8 + 9.0 * w * d + 0.3 * d + rng.uniform(-0.2, 0.2)
+        acc = 0.92 - 0.06 * (1 - w) ** 1.5 - 0.05 * (1 - d) + rng.uniform(-0.005, 0.005)
+        out.append(
+            SubnetResult(
+                subnet=cfg,
+                name=cfg.name,
+                accuracy=acc,
+                latency_ms=lat,
+                predicted_ms=lat * 1.05,
+                params=int(22e6 * (0.4 + 0.6 * w * d)),
+                flops=int(2.9e9 * w * d),
+                latency_spread_ms=(lat * 0.95, lat * 1.08),
+            )
+        )
+    return out
+
+
+# ----------------------------------------------------------------------------- Pareto front
+
+
+def test_pareto_front_hand_made() -> None:
+    pts = [
+        result("w1.00-d1.00", 0.92, 10.0),
+        result("w0.75-d0.75", 0.89, 6.0),  # dominated by w0.50-d1.00 (more accurate, faster)
+        result("w0.50-d1.00", 0.90, 5.5),
+        result("w0.25-d0.50", 0.85, 2.0),
+        result("w0.50-d0.50", 0.85, 3.0),  # same accuracy as w0.25-d0.50, slower: dropped
+        result("w0.75-d0.50", 0.87, 4.0),
+        result("w0.50-d0.75", 0.86, 4.0),  # same latency as w0.75-d0.50, less accurate: dropped
+    ]
+    front = pareto_front(pts)
+    assert [r.name for r in front] == ["w0.25-d0.50", "w0.75-d0.50", "w0.50-d1.00", "w1.00-d1.00"]
+
+
+def test_pareto_front_exact_ties_kept_once_each() -> None:
+    a = result("w0.50-d0.50", 0.85, 3.0)
+    b = result("w0.25-d1.00", 0.85, 3.0)  # a different subnet at the very same point
+    slow = result("w1.00-d1.00", 0.80, 9.0)
+    front = pareto_front([b, a, a, slow])  # a given twice
+    assert [r.name for r in front] == ["w0.25-d1.00", "w0.50-d0.50"]
+    assert pareto_front([]) == []
+
+
+def test_pareto_front_of_grid_is_monotone() -> None:
+    front = pareto_front(grid_results())
+    lat = [r.latency_ms for r in front]
+    acc = [r.accuracy for r in front]
+    assert lat == sorted(lat) and acc == sorted(acc) and len(set(acc)) == len(acc)
+    # Every result off the front is dominated by some front point.
+    for r in grid_results():
+        if r not in front:
+            assert any(f.accuracy >= r.accuracy and f.latency_ms <= r.latency_ms for f in front)
+
+
+# ----------------------------------------------------------------------------- budget
+
+
+def test_select_under_budget() -> None:
+    pts = [
+        result("w1.00-d1.00", 0.92, 10.0),
+        result("w0.50-d1.00", 0.90, 5.5),
+        result("w0.75-d0.75", 0.90, 5.0),  # same accuracy, faster: wins the tie
+        result("w0.25-d0.50", 0.85, 4.12),
+    ]
+    assert select_under_budget(pts, 6.0).name == "w0.75-d0.75"
+    assert select_under_budget(pts, 5.0).name == "w0.75-d0.75"  # latency == budget fits
+    assert select_under_budget(pts, 4.99).name == "w0.25-d0.50"
+    assert select_under_budget(pts, 100.0).name == "w1.00-d1.00"
+
+
+def test_select_under_budget_error_message() -> None:
+    pts = [result("w1.00-d1.00", 0.92, 10.0), result("w0.25-d0.50", 0.85, 4.12)]
+    with pytest.raises(BudgetError) as info:
+        select_under_budget(pts, 3.0)
+    assert str(info.value) == (
+        "latency budget 3.00 ms is below the fastest subnet (w0.25-d0.50, 4.12 ms); "
+        "raise the budget to at least 4.12 ms"
+    )
+    assert isinstance(info.value, ValueError)
+    # The suggested budget is rounded up, so following the advice always works.
+    with pytest.raises(BudgetError, match=r"at least 4\.13 ms$"):
+        select_under_budget([result("w0.25-d0.50", 0.85, 4.121)], 3.0)
+    assert select_under_budget([result("w0.25-d0.50", 0.85, 4.121)], 4.13).name == "w0.25-d0.50"
+    with pytest.raises(ValueError, match="no subnet results"):
+        select_under_budget([], 3.0)
+    with pytest.raises(ValueError, match="budget_ms"):
+        select_under_budget(pts, float("nan"))
+
+
+# ----------------------------------------------------------------------------- results
+
+
+def test_result_json_roundtrip_and_validation() -> None:
+    per_layer = sn.SubnetConfig(heads=(4, 1, 3, 2), ffn=(48, 7, 20, 33), layers=(0, 1, 3))
+    r = SubnetResult(
+        subnet=per_layer,
+        name=per_layer.name,
+        accuracy=0.875,
+        latency_ms=3.25,
+        predicted_ms=3.5,
+        params=123,
+        flops=456,
+        latency_spread_ms=(3.0, 3.75),
+    )
+    d = r.to_json()
+    assert d["name"] == per_layer.name and d["spec"] == per_layer.to_dict()
+    assert {"accuracy", "latency_ms", "predicted_ms", "params", "flops"} <= set(d)
+    assert SubnetResult.from_json(json.loads(json.dumps(d))) == r
+    with pytest.raises(ValueError, match="accuracy"):
+        result("w1.00-d1.00", float("nan"), 1.0)
+    with pytest.raises(ValueError, match="latency_spread_ms"):
+        result("w1.00-d1.00", 0.9, 1.0, latency_spread_ms=(2.0, 1.0))
+
+
+# ----------------------------------------------------------------------------- grid
+
+
+def test_evaluate_grid_uses_cache() -> None:
+    calls: list[str] = []
+
+    def evaluate(cfg: sn.SubnetConfig) -> float:
+        calls.append(cfg.name)
+        return 0.5 + 0.4 * (cfg.width_mult or 1.0) * (cfg.depth_mult or 1.0)
+
+    class Lat:  # a LatencyResult look-alike: its spread must be kept
+        def __init__(self, ms: float) -> None:
+            self.median_ms, self.p10_ms, self.p90_ms = ms, 0.9 * ms, 1.2 * ms
+
+    def measure(cfg: sn.SubnetConfig) -> Lat:
+        return Lat(10.0 * (cfg.width_mult or 1.0) * (cfg.depth_mult or 1.0))
+
+    def cost(cfg: sn.SubnetConfig) -> tuple[int, int]:
+        return 1000, 2000
+
+    space = sn.SearchSpace()
+    cache: dict[str, SubnetResult] = {}
+    first = evaluate_grid(
+        space.grid()[:5], evaluate=evaluate, measure=measure, cost=cost, cache=cache, progress=False
+    )
+    assert len(calls) == 5 and set(cache) == {r.name for r in first}
+    assert first[0].latency_spread_ms == (9.0, 12.0) and first[0].predicted_ms is None
+
+    both = evaluate_grid(
+        space.grid(),
+        evaluate=evaluate,
+        measure=lambda cfg: 10.0,  # plain float ms also works
+        predict=lambda cfg: 11.0,
+        cost=cost,
+        cache=cache,
+        progress=False,
+    )
+    assert len(calls) == 12  # only the 7 new subnets were evaluated
+    assert [r.name for r in both] == [c.name for c in space.grid()]
+    assert both[:5] == first  # cached results come back unchanged
+    assert all(r.latency_ms == 10.0 and r.predicted_ms == 11.0 for r in both[5:])
+
+    # Without a cache, a repeated subnet is still evaluated once.
+    calls.clear()
+    g = space.grid()[0]
+    out = evaluate_grid([g, g], evaluate=evaluate, measure=lambda c: 1.0, cost=cost, progress=False)
+    assert calls == [g.name] and out[0] is out[1]
+
+
+def test_evaluate_grid_shows_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = sn.SubnetConfig(width_mult=0.5, depth_mult=0.5)
+    evaluate_grid([cfg], evaluate=lambda c: 0.5, measure=lambda c: 1.0, cost=lambda c: (1, 1), progress=True)
+    assert "w0.50-d0.50" in capsys.readouterr().err
+    evaluate_grid([cfg], evaluate=lambda c: 0.5, measure=lambda c: 1.0, cost=lambda c: (1, 1), progress=False)
+    assert capsys.readouterr().err == ""
+
+
+# ----------------------------------------------------------------------------- evolution
+
+ARCH = Arch(family="bert", num_layers=6, num_heads=12, head_dim=32, hidden_size=384, ffn_dim=1536)
+SPACE = sn.SearchSpace()
+
+
+def fake_accuracy(cfg: sn.SubnetConfig) -> float:
+    """Sum over the layers that run of heads*ffn, normalised by the full model's."""
+    r = sn.resolve_subnet(ARCH, cfg)
+    total = sum(r.heads[i] * r.ffn[i] for i in r.layers)
+    return total / (ARCH.num_layers * ARCH.num_heads * ARCH.ffn_dim)
+
+
+def fake_latency(cfg: sn.SubnetConfig) -> float:
+    """Linear in sizes: a fixed cost, per layer, per head and per FFN neuron."""
+    r = sn.resolve_subnet(ARCH, cfg)
+    return 0.5 + sum(0.2 + 0.1 * r.heads[i] + 0.001 * r.ffn[i] for i in r.layers)
+
+
+def run_evolution(seed: int, budget: float, **kw: object) -> list[tuple[sn.SubnetConfig, float, float]]:
+    args: dict[str, object] = dict(population=16, generations=6, progress=False)
+    args.update(kw)
+    return evolutionary_search(
+        space=SPACE,
+        arch=ARCH,
+        evaluate=fake_accuracy,
+        predict=fake_latency,
+        budget_ms=budget,
+        rng=random.Random(seed),
+        **args,  # type: ignore[arg-type]
+    )
+
+
+def test_evolution_respects_budget_and_beats_grid() -> None:
+    budget = 8.0
+    found = run_evolution(0, budget)
+    assert len(found) == 16
+    assert len({cfg.name for cfg, _, _ in found}) == 16  # distinct subnets
+    heads_ok = {round(ARCH.num_heads * w) for w in SPACE.width_mults}
+    ffn_ok = {round(ARCH.ffn_dim * w) for w in SPACE.width_mults}
+    depths_ok = {tuple(sn.kept_layers(ARCH.num_layers, d)) for d in SPACE.depth_mults}
+    for cfg, acc, pred in found:
+        assert pred == fake_latency(cfg) <= budget
+        assert acc == fake_accuracy(cfg)
+        r = sn.resolve_subnet(ARCH, cfg)  # valid for the arch
+        assert r.layers in depths_ok
+        assert {r.heads[i] for i in r.layers} <= heads_ok
+        assert {r.ffn[i] for i in r.layers} <= ffn_ok
+    accs = [acc for _, acc, _ in found]
+    assert accs == sorted(accs, reverse=True)
+    best_grid = max(fake_accuracy(c) for c in SPACE.grid() if fake_latency(c) <= budget)
+    assert found[0][1] >= best_grid
+    # Here per-layer subnets really are better (0.375 against 0.281): the search finds one.
+    assert found[0][1] > best_grid and not found[0][0].is_uniform
+
+
+def test_evolution_without_grid_seeds_still_reaches_grid_level() -> None:
+    budget = 8.0
+    found = run_evolution(1, budget, seed_grid=False, population=24, generations=10)
+    best_grid = max(fake_accuracy(c) for c in SPACE.grid() if fake_latency(c) <= budget)
+    assert found[0][1] >= best_grid
+    assert all(pred <= budget for _, _, pred in found)
+
+
+def test_evolution_is_deterministic() -> None:
+    a, b = run_evolution(7, 6.0), run_evolution(7, 6.0)
+    assert a == b
+    assert run_evolution(8, 6.0, seed_grid=False) != run_evolution(9, 6.0, seed_grid=False)
+
+
+def test_evolution_evaluates_each_subnet_once() -> None:
+    seen: list[str] = []
+
+    def evaluate(cfg: sn.SubnetConfig) -> float:
+        seen.append(cfg.name)
+        return fake_accuracy(cfg)
+
+    evolutionary_search(
+        space=SPACE,
+        arch=ARCH,
+        evaluate=evaluate,
+        predict=fake_latency,
+        budget_ms=8.0,
+        population=12,
+        generations=4,
+        rng=random.Random(0),
+        progress=False,
+    )
+    assert len(seen) == len(set(seen))
+
+
+def test_evolution_budget_below_smallest() -> None:
+    # Smallest subnet: 3 layers of 3 heads and 384 neurons, 0.5 + 3 * 0.884 = 3.152 ms predicted.
+    with pytest.raises(BudgetError) as info:
+        run_evolution(0, 1.0)
+    assert str(info.value) == (
+        "latency budget 1.00 ms is below the predicted latency of the smallest subnet "
+        "(w0.25-d0.50, 3.15 ms); raise the budget to at least 3.16 ms"
+    )
+
+
+def test_evolution_tight_budget_gives_up_with_message() -> None:
+    # Only the smallest subnet fits: a population of 16 distinct ones cannot be filled.
+    floor = fake_latency(sn.SubnetConfig(width_mult=0.25, depth_mult=0.5))
+    with pytest.raises(RuntimeError, match=r"no new distinct subnet .* raise the budget"):
+        run_evolution(0, floor, max_tries=50)
+
+
+def test_evolution_keeps_going_when_children_run_out() -> None:
+    # Mutations that change nothing only reproduce the parents: no child is new,
+    # so each generation is just the parents, with a warning, not an error.
+    first = run_evolution(3, 8.0, population=8, generations=0)
+    with pytest.warns(RuntimeWarning, match="no new distinct subnet under 8.00 ms"):
+        found = run_evolution(3, 8.0, population=8, generations=2, mutate_prob=0.0, mutation_ratio=1.0)
+    assert found == first[:2]  # parents_frac 0.25 of 8
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_write_results_files(tmp_path) -> None:
+    results = grid_results()
+    chosen = select_under_budget(results, 5.0)
+    paths = write_results(results, tmp_path, budget_ms=5.0, chosen=chosen, title="test run")
+    out = tmp_path / "search"
+    assert paths == {
+        "results": out / "results.jsonl",
+        "pareto_csv": out / "pareto.csv",
+        "pareto_png": out / "pareto.png",
+    }
+    assert sorted(p.name for p in out.iterdir()) == ["pareto.csv", "pareto.png", "results.jsonl"]
+
+    lines = paths["results"].read_text().splitlines()
+    assert len(lines) == len(results)
+    parsed = [SubnetResult.from_json(json.loads(line)) for line in lines]
+    assert parsed == results
+    assert read_results(paths["results"]) == results
+    flags = [json.loads(line) for line in lines]
+    assert [d["name"] for d in flags if d["chosen"]] == [chosen.name]
+    front = pareto_front(results)
+    assert [d["name"] for d in flags if d["pareto"]] == [r.name for r in results if r in front]
+
+    csv_lines = paths["pareto_csv"].read_text().splitlines()
+    assert csv_lines[0] == "name,accuracy,latency_ms,predicted_ms,params,flops"
+    assert [line.split(",")[0] for line in csv_lines[1:]] == [r.name for r in front]
+    first = csv_lines[1].split(",")
+    assert float(first[1]) == front[0].accuracy and float(first[2]) == front[0].latency_ms
+    assert int(first[4]) == front[0].params and int(first[5]) == front[0].flops
+
+    # Rewriting replaces the files in place and leaves no temporary file behind.
+    write_results(results[:3], tmp_path, budget_ms=None, chosen=None, title="")
+    assert sorted(p.name for p in out.iterdir()) == ["pareto.csv", "pareto.png", "results.jsonl"]
+    assert len(paths["results"].read_text().splitlines()) == 3
+
+
+def test_failed_plot_leaves_old_file_and_no_tmp(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "p.png"
+    plot_pareto(grid_results(), None, path)
+    before = path.read_bytes()
+    from matplotlib.figure import Figure
+
+    def boom(*a: object, **k: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Figure, "savefig", boom)
+    with pytest.raises(OSError, match="disk full"):
+        plot_pareto(grid_results(), None, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
+
+
+def test_plot_is_a_matplotlib_png(tmp_path) -> None:
+    results = grid_results()
+    chosen = select_under_budget(results, 5.0)
+    path = tmp_path / "pareto.png"
+    baselines = {"DistilBERT-like": [("L4", 7.5, 0.89)], "pruned": [("p50", 5.5, 0.87)]}
+    plot_pareto(
+        results, pareto_front(results), path, budget_ms=5.0, chosen=chosen, title="t", baselines=baselines
+    )
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 10_000
+    assert b"Matplotlib" in data  # the Software text chunk matplotlib writes
+    # IHDR: width and height as big-endian 32-bit integers at bytes 16..24.
+    assert int.from_bytes(data[16:20], "big") == 1600 and int.from_bytes(data[20:24], "big") == 1000
+
+
+# ----------------------------------------------------------------------------- table
+
+
+def test_format_table_marks() -> None:
+    results = grid_results()
+    chosen = select_under_budget(results, 5.0)
+    table = format_table(results, chosen=chosen)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(results)
+    assert "acc %" in lines[0] and "latency ms" in lines[0] and "GFLOPs" in lines[0]
+    marked = [line for line in lines if line.endswith("<-")]
+    assert len(marked) == 1 and marked[0].startswith(chosen.name)
+    front_names = {r.name for r in pareto_front(results)}
+    for line in lines[2:]:
+        name = line.split()[0]
+        assert ("*" in line.split()) == (name in front_names)
+    # Columns line up: every row is as wide as the separator (trailing marks aside).
+    assert f"{100 * chosen.accuracy:.2f}" in marked[0]
