@@ -1,0 +1,104 @@
+"""Command-line entry points (`train.py`, `search.py`, `export.py`, `supernet-*` scripts).
+
+Thin: parse arguments, call the package, turn known user errors into one
+line on stderr and exit status 2 (a traceback only with `--debug`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+__all__ = ["export_main", "run_cli", "search_main", "train_main"]
+
+USER_ERROR_EXIT = 2
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from supernet.config import ConfigError
+    from supernet.data import DataError
+    from supernet.families import UnsupportedModelError
+    from supernet.trainer import RunError, TrainingError
+
+    errors: list[type[BaseException]] = [
+        ConfigError,
+        DataError,
+        UnsupportedModelError,
+        RunError,
+        TrainingError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+    ]
+    try:
+        from supernet.search import BudgetError
+
+        errors.append(BudgetError)
+    except ImportError:  # pragma: no cover - search lands separately
+        pass
+    return tuple(errors)
+
+
+def run_cli(
+    main: Callable[[argparse.Namespace], int | None],
+    parser: argparse.ArgumentParser,
+    argv: Sequence[str] | None = None,
+) -> int:
+    """Parse `argv`, run `main`, map user errors to one line + exit 2."""
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return int(main(args) or 0)
+    except _user_errors() as err:
+        if args.debug:
+            raise
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if (
+            isinstance(err, (FileNotFoundError, PermissionError))
+            and err.filename
+            and str(err.filename) not in message
+        ):
+            message = f"{message}: {err.filename}"
+        print(f"error: {message}", file=sys.stderr)
+        return USER_ERROR_EXIT
+    except KeyboardInterrupt:
+        print("interrupted; rerun with resume=true to continue from the last checkpoint", file=sys.stderr)
+        return 130
+
+
+def _train(args: argparse.Namespace) -> int:
+    from supernet.config import TrainConfig, load_config
+    from supernet.trainer import train
+
+    cfg = load_config(TrainConfig, args.config, args.overrides)
+    train(cfg, progress=not args.no_progress)
+    return 0
+
+
+def train_main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train an elastic supernet: teacher -> importance/reorder -> stage W -> stage W x D.",
+    )
+    parser.add_argument("--config", required=True, help="YAML preset, e.g. configs/quickstart.yaml")
+    parser.add_argument(
+        "overrides", nargs="*", help="key=value overrides, dotted for nested keys (stage_w.max_steps=10)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    return run_cli(_train, parser, argv)
+
+
+def search_main(argv: Sequence[str] | None = None) -> int:
+    from supernet.search_cli import build_parser, run
+
+    return run_cli(run, build_parser(), argv)
+
+
+def export_main(argv: Sequence[str] | None = None) -> int:
+    from supernet.export_cli import build_parser, run
+
+    return run_cli(run, build_parser(), argv)

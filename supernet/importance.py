@@ -1,0 +1,168 @@
+"""Gradient-based importance of heads, FFN neurons and layers.
+
+* Head importance (Michel et al., 2019; DynaBERT Sec. 3.1): accumulate
+  |dL/dg_{l,h}| over dev batches for per-head gates g (all ones).
+* Neuron importance (DynaBERT's released code): for FFN neuron n with input
+  row W1[n, :], bias b1[n] and output column W2[:, n], accumulate
+  |sum(W1[n] * dW1[n]) + b1[n] * db1[n]| + |sum(W2[:, n] * dW2[:, n])| per batch,
+  a first-order Taylor estimate of the loss change when the neuron is removed.
+* Layer importance (LayerDrop / layer-pruning baselines): dev loss with the
+  layer skipped minus the full model's dev loss.
+
+Every scorer returns a tensor whose shape is in its name: head [L, H],
+neuron [L, F], layer [L].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from supernet.convert import supernet_state
+from supernet.elastic.attention import head_gates
+from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
+
+__all__ = [
+    "ImportanceScores",
+    "compute_importance",
+    "head_importance",
+    "layer_importance",
+    "neuron_importance",
+]
+
+Batch = Mapping[str, torch.Tensor]
+
+
+@dataclass(kw_only=True)
+class ImportanceScores:
+    """Importance of every head, neuron and layer of one supernet."""
+
+    head: torch.Tensor
+    """[L, H] accumulated |dL/d gate|."""
+    neuron: torch.Tensor
+    """[L, F] accumulated first-order Taylor scores."""
+    layer: torch.Tensor
+    """[L] dev-loss increase when the layer is skipped."""
+
+    def save(self, path: str | Path) -> None:
+        """Write a safetensors file (atomically: tmp name, then rename)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tensors = {"head": self.head, "neuron": self.neuron, "layer": self.layer}
+        save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> ImportanceScores:
+        t = load_file(str(path))
+        missing = {"head", "neuron", "layer"} - set(t)
+        if missing:
+            raise ValueError(f"{path} lacks importance tensors {sorted(missing)}")
+        return cls(head=t["head"], neuron=t["neuron"], layer=t["layer"])
+
+
+def _loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+    inputs = {k: v for k, v in batch.items() if k != "labels"}
+    logits = model(**inputs).logits
+    return F.cross_entropy(logits, batch["labels"], reduction="sum")
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _to(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def head_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
+    """Head importance [L, H] of the max net (see module doc). Leaves no gradients behind."""
+    return _gradient_importance(model, batches)[0]
+
+
+def neuron_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
+    """FFN neuron importance [L, F] of the max net (see module doc)."""
+    return _gradient_importance(model, batches)[1]
+
+
+def _gradient_importance(model: nn.Module, batches: Iterable[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+    state = supernet_state(model)
+    previous, was_training = active_subnet(model), model.training
+    set_max_net(model)
+    # Eval mode: dropout off, so the scores are a property of the weights, not of noise.
+    model.eval()
+    device = _device(model)
+    L, H, Fdim = state.arch.num_layers, state.arch.num_heads, state.arch.ffn_dim
+    heads = torch.zeros(L, H, device=device)
+    neurons = torch.zeros(L, Fdim, device=device)
+    saved_grad = {id(p): p.grad for p in model.parameters()}
+    saved_flag = {id(p): p.requires_grad for p in model.parameters()}
+    model.requires_grad_(True)  # a frozen model still has importance
+    try:
+        with head_gates(state.attentions) as gates:
+            for batch in batches:
+                model.zero_grad(set_to_none=True)
+                gates.grad = None
+                _loss(model, _to(batch, device)).backward()
+                heads += gates.grad.detach().abs()
+                for layer, ffn in enumerate(state.ffns):
+                    w1, b1, w2 = ffn.up.weight, ffn.up.bias, ffn.down.weight
+                    up = (w1 * w1.grad).sum(dim=1)  # [F]
+                    if b1 is not None:
+                        up = up + b1 * b1.grad
+                    down = (w2 * w2.grad).sum(dim=0)  # [F]
+                    neurons[layer] += up.detach().abs() + down.detach().abs()
+    finally:
+        model.zero_grad(set_to_none=True)
+        for p in model.parameters():
+            p.grad = saved_grad[id(p)]
+            p.requires_grad_(saved_flag[id(p)])
+        set_active_subnet(model, previous)
+        model.train(was_training)
+    return heads.cpu(), neurons.cpu()
+
+
+@torch.no_grad()
+def _mean_loss(model: nn.Module, batches: list[Batch]) -> float:
+    device = _device(model)
+    total, count = 0.0, 0
+    for batch in batches:
+        total += _loss(model, _to(batch, device)).item()
+        count += batch["labels"].numel()
+    return total / max(count, 1)
+
+
+def layer_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
+    """Layer importance [L]: mean dev loss with layer l skipped minus the full model's."""
+    state = supernet_state(model)
+    batch_list = list(batches)
+    previous, was_training = active_subnet(model), model.training
+    model.eval()
+    L = state.arch.num_layers
+    try:
+        set_max_net(model)
+        base = _mean_loss(model, batch_list)
+        scores = []
+        for skip in range(L):
+            if L == 1:
+                scores.append(float("inf"))
+                continue
+            set_active_subnet(model, SubnetConfig(layers=tuple(i for i in range(L) if i != skip)))
+            scores.append(_mean_loss(model, batch_list) - base)
+    finally:
+        set_active_subnet(model, previous)
+        model.train(was_training)
+    return torch.tensor(scores)
+
+
+def compute_importance(model: nn.Module, batches: Iterable[Batch]) -> ImportanceScores:
+    """All three scores over the same dev batches (the iterable is consumed once)."""
+    batch_list = list(batches)
+    heads, neurons = _gradient_importance(model, batch_list)
+    return ImportanceScores(head=heads, neuron=neurons, layer=layer_importance(model, batch_list))

@@ -1,0 +1,143 @@
+"""Crash-safe file writing and the run-directory layout.
+
+Everything the package writes goes to a temporary name in the same folder
+and is then renamed into place (`os.replace` is atomic on POSIX), so a
+killed process never leaves a half-written file or folder under its final
+name, and an existing file is only replaced by a complete new one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunDir", "atomic_dir", "atomic_write_json", "atomic_write_text", "append_jsonl"]
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` via a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> None:
+    """Write `obj` as indented JSON, atomically."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
+    """Append one JSON line (a log: each line is complete or absent after a crash, flushed per line)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record) + "\n")
+        fh.flush()
+
+
+@contextmanager
+def atomic_dir(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
+    """Build a folder under a temporary name; rename it to `path` when the block succeeds.
+
+    Args:
+        path: final folder.
+        replace: allow replacing an existing folder at `path` (the old one is
+            removed only after the new one is complete).
+
+    Raises:
+        FileExistsError: `path` exists and `replace` is False.
+    """
+    path = Path(path)
+    if path.exists() and not replace:
+        raise FileExistsError(f"'{path}' already exists; choose another location or remove it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        if path.exists():
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """Paths of one run directory (see README, "Run directory")."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def teacher(self) -> Path:
+        return self.root / "teacher"
+
+    @property
+    def importance(self) -> Path:
+        return self.root / "importance.safetensors"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def stage_w(self) -> Path:
+        """The network at the end of stage W: stage WD's teacher."""
+        return self.root / "stage_w"
+
+    @property
+    def supernet(self) -> Path:
+        return self.root / "supernet"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "train_metrics.jsonl"
+
+    @property
+    def eval(self) -> Path:
+        return self.root / "eval.jsonl"
+
+    @property
+    def search(self) -> Path:
+        return self.root / "search"
+
+    @property
+    def latency(self) -> Path:
+        return self.root / "latency"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
+
+    def checkpoint(self, step: int) -> Path:
+        return self.checkpoints / f"step-{step}"
+
+    def list_checkpoints(self) -> list[Path]:
+        """Complete checkpoints, oldest first (temporary folders are ignored)."""
+        if not self.checkpoints.is_dir():
+            return []
+        found = [p for p in self.checkpoints.iterdir() if p.is_dir() and p.name.startswith("step-")]
+        return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))

@@ -1,0 +1,759 @@
+"""The training job: teacher fine-tune -> importance + reorder -> stage W -> stage W x D.
+
+One `train(cfg)` call turns a model folder and a task into a run directory
+(layout in `supernet.io.RunDir` and README). Each stage ends in a model
+folder written atomically (`teacher/`, `stage_w/`, `supernet/`), and inside a
+stage `checkpoints/step-N/` holds model, optimizer, scheduler, RNG states
+(accelerate's `save_state`) and the data position, so a killed run resumes
+exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedTokenizerBase,
+    get_linear_schedule_with_warmup,
+)
+
+from supernet.assets import resolve_model_path
+from supernet.config import TrainConfig, config_to_dict, diff_configs, load_config, save_config
+from supernet.convert import is_supernet, supernet_state, to_supernet
+from supernet.cost import count_flops, count_params
+from supernet.data import TaskData, check_tokenizer_fits, load_task, make_dataloader, tokenize_task
+from supernet.distill import LossParts, LossWeights, distill_loss
+from supernet.importance import ImportanceScores, compute_importance
+from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text
+from supernet.reorder import reorder_by_importance
+from supernet.subnet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, set_max_net
+from supernet.tracking import Logger, make_logger
+
+__all__ = ["RunError", "TrainResult", "TrainingError", "evaluate_subnet", "load_supernet", "train"]
+
+STATE_FILE = "trainer_state.json"
+
+
+class RunError(RuntimeError):
+    """A run directory problem the user must resolve (one line, says what to do)."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Students that share one teacher forward: `teacher` is the teacher's subnet (None = fixed teacher)."""
+
+    teacher: SubnetConfig | None
+    students: tuple[SubnetConfig, ...]
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    teacher_accuracy: float
+    eval_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _seed_of(*parts: object) -> int:
+    # String seeds go through SHA-512 in `random`, so this is stable across processes and runs.
+    return random.Random("-".join(map(str, parts))).getrandbits(31)
+
+
+def _model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in batch.items() if k != "labels"}
+
+
+def _load_classifier(path: Path, task: TaskData) -> nn.Module:
+    id2label = dict(enumerate(task.label_names))
+    return AutoModelForSequenceClassification.from_pretrained(
+        path,
+        num_labels=task.num_labels,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+    )
+
+
+def _is_task_tuned(path: Path, task: TaskData) -> bool:
+    """A checkpoint already fine-tuned for this task: a sequence-classification head of the right size."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    archs = config.architectures or []
+    return (
+        any(a.endswith("ForSequenceClassification") for a in archs) and config.num_labels == task.num_labels
+    )
+
+
+def _save_model_dir(
+    model: nn.Module, path: Path, tokenizer: PreTrainedTokenizerBase | None, meta: dict
+) -> None:
+    with atomic_dir(path, replace=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / "supernet.json", meta)
+
+
+def load_supernet(path: str | Path) -> nn.Module:
+    """Load a saved supernet folder (`runs/<name>/supernet/` or `stage_w/`) and convert it.
+
+    Args:
+        path: an HF model folder written by `train`.
+    """
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise RunError(f"'{path}' holds no saved model (no config.json): has training finished?")
+    model = AutoModelForSequenceClassification.from_pretrained(path)
+    return to_supernet(model.eval())
+
+
+@torch.no_grad()
+def evaluate_subnet(
+    model: nn.Module, cfg: SubnetConfig | None, loader: Any, accelerator: Accelerator | None = None
+) -> dict[str, float]:
+    """Accuracy (and F1 of class 1 for binary tasks) of `cfg` on `loader`.
+
+    Args:
+        model: a supernet (or any classifier when `cfg` is None).
+        cfg: the subnet to activate; None runs `model` as is.
+        loader: batches with "labels".
+        accelerator: gathers predictions across processes when given.
+    """
+    was_training = model.training
+    model.eval()
+    if cfg is not None:
+        set_active_subnet(_unwrap(model, accelerator), cfg)
+    preds, labels = [], []
+    for batch in loader:
+        logits = model(**_model_inputs(batch)).logits
+        pred, label = logits.argmax(-1), batch["labels"]
+        if accelerator is not None:
+            pred, label = accelerator.gather_for_metrics((pred, label))
+        preds.append(pred.cpu())
+        labels.append(label.cpu())
+    model.train(was_training)
+    p, y = torch.cat(preds), torch.cat(labels)
+    out = {"accuracy": (p == y).float().mean().item(), "n": int(y.numel())}
+    if int(y.max().item()) <= 1 and int(p.max().item()) <= 1:
+        tp = ((p == 1) & (y == 1)).sum().item()
+        fp = ((p == 1) & (y == 0)).sum().item()
+        fn = ((p == 0) & (y == 1)).sum().item()
+        out["f1"] = 2 * tp / max(2 * tp + fp + fn, 1)
+    return out
+
+
+def _unwrap(model: nn.Module, accelerator: Accelerator | None) -> nn.Module:
+    return accelerator.unwrap_model(model) if accelerator is not None else model
+
+
+# --------------------------------------------------------------------------- the job
+
+
+class _Job:
+    """State shared by the stages of one run."""
+
+    def __init__(self, cfg: TrainConfig, *, progress: bool) -> None:
+        self.cfg = cfg
+        self.run = RunDir(Path(cfg.output_dir))
+        self.progress = progress
+        self.space = SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults)
+        self.accelerator = Accelerator(
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            mixed_precision=cfg.mixed_precision,
+            # Skipped layers get no gradient, so DDP must not wait for them.
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        self.global_step = 0
+        self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
+
+    # ---------------------------------------------------------------- setup
+
+    def prepare_run_dir(self) -> None:
+        cfg, run = self.cfg, self.run
+        resolved = config_to_dict(cfg)
+        if run.config.exists():
+            if not cfg.resume:
+                raise RunError(
+                    f"output_dir '{run.root}' already holds a run; pass resume=true to continue it "
+                    f"or choose a new output_dir"
+                )
+            saved = config_to_dict(load_config(TrainConfig, run.config))
+            diffs = diff_configs(saved, resolved)
+            if diffs:
+                raise RunError(
+                    f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
+                    f"undo the changes or start a new output_dir"
+                )
+        elif run.root.exists() and any(run.root.iterdir()):
+            raise RunError(
+                f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"
+            )
+        if self.accelerator.is_main_process:
+            try:
+                run.root.mkdir(parents=True, exist_ok=True)
+                if not run.config.exists():
+                    save_config(cfg, run.config)
+            except OSError as err:
+                raise RunError(
+                    f"output_dir '{run.root}' is not writable ({err.strerror}); choose another"
+                ) from err
+        self.accelerator.wait_for_everyone()
+        self.logger = make_logger(
+            cfg.report_to,
+            run_dir=run.root,
+            project=cfg.wandb_project,
+            config=resolved,
+            enabled=self.accelerator.is_main_process,
+        )
+
+    def load_data(self) -> None:
+        cfg = self.cfg
+        self.model_path = resolve_model_path(cfg.model)
+        d = cfg.data
+        self.task = load_task(
+            cfg.task,
+            text_column=d.text_column,
+            text_pair_column=d.text_pair_column,
+            label_column=d.label_column,
+            dev_fraction=d.dev_fraction,
+            test_fraction=d.test_fraction,
+            split_seed=d.split_seed,
+            max_train_samples=d.max_train_samples,
+            max_eval_samples=d.max_eval_samples,
+        )
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        from transformers import AutoConfig
+
+        check_tokenizer_fits(self.tokenizer, AutoConfig.from_pretrained(self.model_path))
+        self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length)
+        self.dev_loader = self._eval_loader("dev")
+        self.test_loader = self._eval_loader("test")
+        self.accelerator.print(
+            f"task {self.task.name}: {self.task.num_labels} classes, "
+            + ", ".join(f"{k} {len(v)}" for k, v in self.tokenized.items())
+        )
+
+    def _eval_loader(self, split: str) -> Any:
+        loader = make_dataloader(
+            self.tokenized[split], self.tokenizer, self.cfg.eval_batch_size, shuffle=False
+        )
+        return self.accelerator.prepare_data_loader(loader)
+
+    # ---------------------------------------------------------------- stages
+
+    def teacher(self) -> tuple[nn.Module, float]:
+        """The fixed teacher: given, already fine-tuned, or fine-tuned here with hard labels."""
+        cfg, run, acc = self.cfg, self.run, self.accelerator
+        if cfg.teacher.path is not None:
+            path = resolve_model_path(cfg.teacher.path)
+            if not _is_task_tuned(path, self.task):
+                raise RunError(
+                    f"teacher.path '{path}' is not a sequence classifier with {self.task.num_labels} labels; "
+                    f"pass a task-tuned teacher or leave teacher.path empty to fine-tune one"
+                )
+            teacher = AutoModelForSequenceClassification.from_pretrained(path)
+        elif (run.teacher / "config.json").is_file():
+            teacher = AutoModelForSequenceClassification.from_pretrained(run.teacher)
+            self.global_step = _read_meta(run.teacher).get("end_step", 0)
+        elif _is_task_tuned(self.model_path, self.task):
+            teacher = AutoModelForSequenceClassification.from_pretrained(self.model_path)
+        else:
+            acc.print("fine-tuning the teacher (the model has no task head)")
+            teacher = _load_classifier(self.model_path, self.task)
+            stage = cfg.teacher
+            self._run_stage(
+                "teacher",
+                teacher,
+                epochs=stage.epochs,
+                max_steps=stage.max_steps,
+                learning_rate=stage.learning_rate,
+                step_fn=self._hard_label_step,
+            )
+            if acc.is_main_process:
+                _save_model_dir(
+                    acc.unwrap_model(teacher), run.teacher, self.tokenizer, {"end_step": self.global_step}
+                )
+            acc.wait_for_everyone()
+        teacher = teacher.to(acc.device).eval()
+        metrics = evaluate_subnet(teacher, None, self.dev_loader, acc)
+        acc.print(f"teacher dev accuracy: {100 * metrics['accuracy']:.2f}%")
+        test = evaluate_subnet(teacher, None, self.test_loader, acc)
+        if acc.is_main_process:
+            atomic_write_json(run.root / "teacher_eval.json", {"dev": metrics, "test": test})
+        return teacher, metrics["accuracy"]
+
+    def student(self, teacher: nn.Module) -> nn.Module:
+        """A supernet initialised from the teacher, heads and neurons in descending importance."""
+        cfg, run, acc = self.cfg, self.run, self.accelerator
+        student = to_supernet(copy.deepcopy(teacher).cpu())
+        student.requires_grad_(True)  # the teacher it was copied from is frozen
+        if not cfg.importance.enabled:
+            return student
+        if run.importance.is_file():
+            scores = ImportanceScores.load(run.importance)
+        else:
+            acc.print("computing head, neuron and layer importance on dev")
+            loader = make_dataloader(
+                self.tokenized["dev"], self.tokenizer, cfg.eval_batch_size, shuffle=False
+            )
+            batches = list(loader)[: cfg.importance.num_batches]
+            scores = compute_importance(student, batches)
+            if acc.is_main_process:
+                scores.save(run.importance)
+        reorder_by_importance(student, scores)
+        return student
+
+    def stage_w(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
+        run, acc = self.run, self.accelerator
+        if (run.stage_w / "config.json").is_file():
+            self.global_step = _read_meta(run.stage_w).get("end_step", self.global_step)
+            return load_supernet(run.stage_w)
+        widths = self.space.width_mults
+
+        def plan(step: int) -> list[_Group]:
+            if self.cfg.sampling == "sandwich":
+                rng = random.Random(_seed_of(self.cfg.seed, "stage_w", step))
+                extra = [rng.choice(widths) for _ in range(self.cfg.num_random_subnets)]
+                chosen = [max(widths), min(widths), *extra]
+            else:
+                chosen = list(widths)
+            return [_Group(None, tuple(SubnetConfig(width_mult=w) for w in chosen))]
+
+        stage = self.cfg.stage_w
+        self._run_stage(
+            "stage_w",
+            student,
+            epochs=stage.epochs,
+            max_steps=stage.max_steps,
+            learning_rate=stage.learning_rate,
+            step_fn=self._distill_step_fn(plan, teacher),
+        )
+        if acc.is_main_process:
+            _save_model_dir(acc.unwrap_model(student), run.stage_w, None, {"end_step": self.global_step})
+        acc.wait_for_everyone()
+        return student
+
+    def stage_wd(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
+        """Width x depth, distilled from the stage-W network (the paper's rule) or the fixed teacher."""
+        cfg = self.cfg
+        widths, depths = self.space.width_mults, self.space.depth_mults
+        # Teacher = the stage-W network, frozen: at the student's width and full depth (the paper's
+        # rule), or at full width (teacher_width: full, the released code's variant).
+        wd_teacher = copy.deepcopy(self.accelerator.unwrap_model(student)).eval()
+        wd_teacher.requires_grad_(False)
+        same_width = cfg.distill.teacher_width == "same"
+        del teacher
+
+        def students_for(width: float, step: int, rng: random.Random) -> list[SubnetConfig]:
+            if cfg.layerdrop > 0:
+                L = supernet_state(self.accelerator.unwrap_model(student)).arch.num_layers
+                out = []
+                for _ in depths:
+                    keep = [
+                        i
+                        for i in range(L)
+                        if rng.random()
+                        >= cfg.layerdrop * ((i + 1) / L if cfg.layerdrop_depth_scaled else 1.0)
+                    ]
+                    out.append(SubnetConfig(width_mult=width, layers=tuple(keep or [0])))
+                return out
+            return [SubnetConfig(width_mult=width, depth_mult=d) for d in depths]
+
+        def plan(step: int) -> list[_Group]:
+            rng = random.Random(_seed_of(cfg.seed, "stage_wd", step))
+            if cfg.sampling == "sandwich":
+                pairs = [(max(widths), max(depths)), (min(widths), min(depths))]
+                pairs += [(rng.choice(widths), rng.choice(depths)) for _ in range(cfg.num_random_subnets)]
+                by_width: dict[float, list[SubnetConfig]] = {}
+                for w, d in pairs:
+                    by_width.setdefault(w, []).append(SubnetConfig(width_mult=w, depth_mult=d))
+                groups = list(by_width.items())
+            else:
+                groups = [(w, students_for(w, step, rng)) for w in widths]
+            if same_width:
+                return [_Group(SubnetConfig(width_mult=w), tuple(s)) for w, s in groups]
+            return [_Group(SubnetConfig(), tuple(s for _, ss in groups for s in ss))]
+
+        stage = cfg.stage_wd
+        self._run_stage(
+            "stage_wd",
+            student,
+            epochs=stage.epochs,
+            max_steps=stage.max_steps,
+            learning_rate=stage.learning_rate,
+            step_fn=self._distill_step_fn(plan, wd_teacher),
+        )
+        return student
+
+    def final_finetune(self, student: nn.Module) -> nn.Module:
+        stage = self.cfg.final_finetune
+        if stage.epochs <= 0 and not stage.max_steps:
+            return student
+        grid = tuple(self.space.grid())
+        weights = LossWeights(logit=0.0, hidden=0.0, hard=1.0)
+
+        def step_fn(model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict[str, LossParts]:
+            out = {}
+            for cfg in grid:
+                set_active_subnet(self.accelerator.unwrap_model(model), cfg)
+                logits = model(**_model_inputs(batch)).logits
+                parts = distill_loss(logits, None, None, None, batch["labels"], None, weights)
+                self._backward(parts, "final", cfg.name)
+                out[cfg.name] = parts
+            return out
+
+        self._run_stage(
+            "final",
+            student,
+            epochs=stage.epochs,
+            max_steps=stage.max_steps,
+            learning_rate=stage.learning_rate,
+            step_fn=step_fn,
+        )
+        return student
+
+    # ---------------------------------------------------------------- steps
+
+    def _backward(self, parts: LossParts, stage: str, subnet: str) -> None:
+        if not torch.isfinite(parts.total.detach()):
+            last = self.run.list_checkpoints()
+            where = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
+            raise TrainingError(
+                f"loss is {parts.total.item()} at step {self.global_step + 1} of {stage} for subnet {subnet}; "
+                f"{where}; lower learning_rate or use mixed_precision=no"
+            )
+        self.accelerator.backward(parts.total)
+
+    def _hard_label_step(
+        self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
+    ) -> dict[str, LossParts]:
+        logits = model(**_model_inputs(batch)).logits
+        parts = distill_loss(
+            logits, None, None, None, batch["labels"], None, LossWeights(logit=0, hidden=0, hard=1)
+        )
+        self._backward(parts, "teacher", "teacher")
+        return {"teacher": parts}
+
+    def _distill_step_fn(
+        self, plan: Callable[[int], list[_Group]], teacher: nn.Module
+    ) -> Callable[[nn.Module, dict[str, torch.Tensor], int], dict[str, LossParts]]:
+        d = self.cfg.distill
+        weights = LossWeights(
+            logit=d.lambda_logit, hidden=d.lambda_hidden, hard=d.lambda_hard, temperature=d.temperature
+        )
+        acc = self.accelerator
+
+        def step_fn(model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict[str, LossParts]:
+            inputs, labels, mask = _model_inputs(batch), batch["labels"], batch["attention_mask"]
+            student = acc.unwrap_model(model)
+            out: dict[str, LossParts] = {}
+            fixed: Any = None
+            for group in plan(step):
+                # The teacher runs once per (batch, teacher subnet), never once per student.
+                with torch.no_grad():
+                    if group.teacher is None:
+                        if fixed is None:
+                            fixed = teacher(**inputs, output_hidden_states=True)
+                        t_out = fixed
+                    else:
+                        set_active_subnet(teacher, group.teacher)
+                        t_out = teacher(**inputs, output_hidden_states=True)
+                for cfg in group.students:
+                    set_active_subnet(student, cfg)
+                    s_out = model(**inputs, output_hidden_states=True)
+                    # Student's j-th executed layer learns from the teacher's layer of the same index.
+                    t_hidden = [t_out.hidden_states[0]] + [
+                        t_out.hidden_states[i + 1] for i in active_layers(student)
+                    ]
+                    parts = distill_loss(
+                        s_out.logits, s_out.hidden_states, t_out.logits, t_hidden, labels, mask, weights
+                    )
+                    self._backward(parts, "stage", cfg.name)
+                    out[cfg.name] = parts
+            return out
+
+        return step_fn
+
+    # ---------------------------------------------------------------- the loop
+
+    def _epoch_batches(self, stage: str, start_epoch: int, skip: int) -> Iterator[tuple[int, int, dict]]:
+        epoch, first_skip = start_epoch, skip
+        while True:
+            loader = make_dataloader(
+                self.tokenized["train"],
+                self.tokenizer,
+                self.cfg.batch_size,
+                shuffle=True,
+                seed=_seed_of(self.cfg.seed, stage, epoch),
+            )
+            loader = self.accelerator.prepare_data_loader(loader)
+            if first_skip:
+                loader = self.accelerator.skip_first_batches(loader, first_skip)
+            for i, batch in enumerate(loader, start=first_skip):
+                yield epoch, i + 1, batch
+            epoch, first_skip = epoch + 1, 0
+
+    def _batches_per_epoch(self) -> int:
+        return math.ceil(
+            len(self.tokenized["train"]) / (self.cfg.batch_size * self.accelerator.num_processes)
+        )
+
+    def _run_stage(
+        self,
+        stage: str,
+        model: nn.Module,
+        *,
+        epochs: float,
+        max_steps: int | None,
+        learning_rate: float | None,
+        step_fn: Callable[[nn.Module, dict[str, torch.Tensor], int], dict[str, LossParts]],
+    ) -> None:
+        cfg, acc = self.cfg, self.accelerator
+        accum = cfg.gradient_accumulation_steps
+        total = max_steps or max(1, math.ceil(epochs * self._batches_per_epoch() / accum))
+        lr = learning_rate or cfg.learning_rate
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+        params = [
+            {
+                "params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
+                "weight_decay": cfg.weight_decay,
+            },
+            {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(params, lr=lr)
+        # accelerate steps a prepared scheduler once per process per optimizer step.
+        n_proc = acc.num_processes
+        scheduler = get_linear_schedule_with_warmup(
+            optimizer, int(cfg.warmup_ratio * total * n_proc), total * n_proc
+        )
+        model.train()
+        prepared, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
+
+        stage_step, epoch, batch_in_epoch = 0, 0, 0
+        ckpt = self._latest_checkpoint(stage)
+        if ckpt is not None:
+            acc.load_state(str(ckpt))
+            state = _read_json(ckpt / STATE_FILE)
+            stage_step, epoch, batch_in_epoch = state["stage_step"], state["epoch"], state["batch_in_epoch"]
+            self.global_step = state["global_step"]
+            acc.print(f"resumed {stage} from {ckpt.name} (stage step {stage_step}/{total})")
+        else:
+            set_seed(_seed_of(cfg.seed, stage, "init"))
+        if stage_step >= total:
+            self._finish_stage(prepared, model)
+            return
+
+        bar = tqdm(
+            total=total,
+            initial=stage_step,
+            desc=stage,
+            disable=not (self.progress and acc.is_local_main_process),
+            dynamic_ncols=True,
+        )
+        window: dict[str, list[float]] = {}
+        started = time.perf_counter()
+        batches = self._epoch_batches(stage, epoch, batch_in_epoch)
+        for epoch, batch_in_epoch, batch in batches:
+            with acc.accumulate(prepared):
+                parts = step_fn(prepared, batch, stage_step)
+                if acc.sync_gradients:
+                    acc.clip_grad_norm_(prepared.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+            for name, p in parts.items():
+                window.setdefault(f"{stage}/{name}/loss", []).append(p.total.item())
+                for part, value in p.parts.items():
+                    window.setdefault(f"{stage}/{name}/{part}", []).append(value.item())
+            if not acc.sync_gradients:
+                continue
+            stage_step += 1
+            self.global_step += 1
+            bar.update(1)
+            losses = {n: sum(v) / len(v) for n, v in window.items() if n.endswith("/loss")}
+            bar.set_postfix({k.split("/")[1]: f"{v:.3f}" for k, v in list(losses.items())[:6]}, refresh=False)
+            if stage_step % cfg.log_every == 0 or stage_step == total:
+                metrics = {k: sum(v) / len(v) for k, v in window.items()}
+                metrics |= {
+                    f"{stage}/lr": scheduler.get_last_lr()[0],
+                    f"{stage}/epoch": epoch,
+                    f"{stage}/sec_per_step": (time.perf_counter() - started) / max(stage_step, 1),
+                }
+                self.logger.log(metrics, self.global_step)
+                window = {}
+            if stage_step == total or (cfg.checkpoint_every and stage_step % cfg.checkpoint_every == 0):
+                self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch)
+            if stage_step >= total:
+                break
+        bar.close()
+        self._finish_stage(prepared, model)
+
+    def _finish_stage(self, prepared: nn.Module, model: nn.Module) -> None:
+        self.accelerator.wait_for_everyone()
+        unwrapped = self.accelerator.unwrap_model(prepared)
+        if is_supernet(unwrapped):
+            set_max_net(unwrapped)
+        # Release this stage's optimizer and scheduler; the next stage prepares fresh ones and
+        # starts its accumulation counter from zero.
+        self.accelerator.free_memory()
+
+    def _latest_checkpoint(self, stage: str) -> Path | None:
+        for ckpt in reversed(self.run.list_checkpoints()):
+            state_file = ckpt / STATE_FILE
+            if not state_file.is_file():
+                raise RunError(f"checkpoint '{ckpt}' is incomplete (no {STATE_FILE}); delete it and resume")
+            if _read_json(state_file).get("stage") == stage:
+                return ckpt
+        return None
+
+    def _save_checkpoint(self, stage: str, stage_step: int, epoch: int, batch_in_epoch: int) -> None:
+        acc, run = self.accelerator, self.run
+        final = run.checkpoint(self.global_step)
+        tmp = final.with_name(f".{final.name}.tmp")
+        if acc.is_main_process:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp), safe_serialization=True)
+        if acc.is_main_process:
+            atomic_write_json(
+                tmp / STATE_FILE,
+                {
+                    "stage": stage,
+                    "stage_step": stage_step,
+                    "global_step": self.global_step,
+                    "epoch": epoch,
+                    "batch_in_epoch": batch_in_epoch,
+                },
+            )
+            import os
+            import shutil
+
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            for old in run.list_checkpoints()[: -self.cfg.keep_last_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+
+    # ---------------------------------------------------------------- results
+
+    def evaluate_grid(self, student: nn.Module) -> list[dict[str, Any]]:
+        acc = self.accelerator
+        model = acc.unwrap_model(student).to(acc.device)
+        rows = []
+        grid = self.space.grid()
+        for cfg in tqdm(grid, desc="eval", disable=not (self.progress and acc.is_local_main_process)):
+            dev = evaluate_subnet(model, cfg, self.dev_loader, acc)
+            test = evaluate_subnet(model, cfg, self.test_loader, acc)
+            rows.append(
+                {
+                    "subnet": cfg.name,
+                    "spec": cfg.to_dict(),
+                    "accuracy": dev["accuracy"],
+                    **({"f1": dev["f1"]} if "f1" in dev else {}),
+                    "test_accuracy": test["accuracy"],
+                    **({"test_f1": test["f1"]} if "f1" in test else {}),
+                    "params": count_params(model, cfg),
+                    "flops": count_flops(model, cfg, self.cfg.data.max_length),
+                }
+            )
+        set_max_net(model)
+        return rows
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise RunError(f"'{path}' is unreadable or corrupt ({err}); delete it and resume") from err
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    meta = folder / "supernet.json"
+    return _read_json(meta) if meta.is_file() else {}
+
+
+def format_eval_table(rows: Sequence[dict[str, Any]], teacher_accuracy: float | None = None) -> str:
+    """Aligned text table of per-subnet dev/test accuracy, params and FLOPs."""
+    head = f"{'subnet':<14}{'dev acc %':>10}{'dev F1':>8}{'test acc %':>11}{'params M':>10}{'GFLOPs':>8}"
+    lines = [head, "-" * len(head)]
+    if teacher_accuracy is not None:
+        lines.append(f"{'teacher':<14}{100 * teacher_accuracy:>10.2f}")
+    for r in rows:
+        f1 = f"{r['f1']:.3f}" if "f1" in r else "-"
+        lines.append(
+            f"{r['subnet']:<14}{100 * r['accuracy']:>10.2f}{f1:>8}{100 * r['test_accuracy']:>11.2f}"
+            f"{r['params'] / 1e6:>10.2f}{r['flops'] / 1e9:>8.2f}"
+        )
+    return "\n".join(lines)
+
+
+def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
+    """Run (or resume) the whole training job described by `cfg`.
+
+    Args:
+        cfg: the resolved configuration.
+        progress: show progress bars.
+
+    Returns:
+        The run directory, the teacher's dev accuracy and one eval row per grid subnet.
+    """
+    job = _Job(cfg, progress=progress)
+    job.prepare_run_dir()
+    set_seed(cfg.seed)
+    try:
+        job.load_data()
+        teacher, teacher_acc = job.teacher()
+        teacher.requires_grad_(False)
+        if (job.run.supernet / "config.json").is_file():
+            student = load_supernet(job.run.supernet)
+        else:
+            student = job.student(teacher)
+            student = job.stage_w(student, teacher)
+            student = job.stage_wd(student, teacher)
+            student = job.final_finetune(student)
+            acc = job.accelerator
+            if acc.is_main_process:
+                meta = {
+                    "end_step": job.global_step,
+                    "family": supernet_state(acc.unwrap_model(student)).arch.family,
+                    "width_mults": list(job.space.width_mults),
+                    "depth_mults": list(job.space.depth_mults),
+                    "max_length": cfg.data.max_length,
+                    "task": job.task.name,
+                }
+                _save_model_dir(acc.unwrap_model(student), job.run.supernet, job.tokenizer, meta)
+            acc.wait_for_everyone()
+        rows = job.evaluate_grid(student)
+        if job.accelerator.is_main_process:
+            atomic_write_text(job.run.eval, "".join(__import__("json").dumps(r) + "\n" for r in rows))
+            job.accelerator.print(format_eval_table(rows, teacher_acc))
+        return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
+    finally:
+        job.logger.finish()
