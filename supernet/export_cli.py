@@ -1,0 +1,187 @@
+"""`python export.py`: cut a trained subnet out as a small dense model (HF folder + ONNX), parity-checked."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer
+
+from supernet.config import TrainConfig, load_config
+from supernet.data import make_dataloader, tokenize_task
+from supernet.export import export_subnet, load_exported
+from supernet.io import RunDir, atomic_write_json
+from supernet.latency import LatencySetting, measure_model
+from supernet.search import read_results
+from supernet.subnet import SearchSpace, SubnetConfig
+from supernet.trainer import RunError, load_supernet, task_from_config
+
+__all__ = ["build_parser", "resolve_subnet_name", "run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="export.py",
+        description="Export a subnet of a trained supernet as a standalone model folder (+ ONNX), "
+        "checked against the supernet.",
+    )
+    p.add_argument("--run", required=True, help="run directory written by train.py")
+    p.add_argument(
+        "--subnet",
+        default="best",
+        help="'best' (search.py's choice), a grid name such as "
+        "w0.50-d0.75, or a per-layer name from search/results.jsonl",
+    )
+    p.add_argument("--out", default=None, help="output folder (default: RUN/export/<subnet name>)")
+    onnx = p.add_mutually_exclusive_group()
+    onnx.add_argument(
+        "--onnx", dest="onnx", action="store_true", default=True, help="write model.onnx (default)"
+    )
+    onnx.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip ONNX")
+    p.add_argument("--int8", action="store_true", help="also write a dynamically quantized model.int8.onnx")
+    p.add_argument("--opset", type=int, default=17)
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier export at --out (only folders holding a parity.json)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="threads for the latency measurement")
+    return p
+
+
+def resolve_subnet_name(run: RunDir, name: str) -> SubnetConfig:
+    """The subnet `name` refers to in a run: 'best', a grid name, or a per-layer name from the search."""
+    if name == "best":
+        chosen = run.search / "chosen.json"
+        if not chosen.is_file():
+            raise RunError(
+                f"no subnet chosen yet in '{run.root}': run search.py with a latency budget, or pass --subnet NAME"
+            )
+        return SubnetConfig.from_dict(json.loads(chosen.read_text())["spec"])
+    if name.startswith("w"):
+        try:
+            return SubnetConfig.from_name(name)
+        except ValueError as err:
+            raise RunError(str(err)) from err
+    results = run.search / "results.jsonl"
+    known = {r.name: r.subnet for r in read_results(results)} if results.is_file() else {}
+    if name not in known:
+        raise RunError(
+            f"subnet '{name}' is not a grid name (w0.50-d0.75) and not in {results}; run search.py first"
+        )
+    return known[name]
+
+
+def _replace_target(out: Path, overwrite: bool) -> Path:
+    """Where to build the export; refuses to touch anything that is not an earlier export."""
+    if not out.exists() or not any(out.iterdir()):
+        return out
+    if not overwrite:
+        raise FileExistsError(f"'{out}' already exists and is not empty: pass --overwrite or a new --out")
+    if not (out / "parity.json").is_file():
+        raise FileExistsError(f"'{out}' is not an earlier export (no parity.json): refusing to overwrite it")
+    return out.with_name(out.name + ".new")
+
+
+def run(args: argparse.Namespace) -> int:
+    run_dir = RunDir(Path(args.run))
+    if not run_dir.config.is_file():
+        raise RunError(f"'{args.run}' is not a run directory (no config.yaml): run train.py first")
+    train_cfg = load_config(TrainConfig, run_dir.config)
+    space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
+    cfg = resolve_subnet_name(run_dir, args.subnet)
+    model = load_supernet(run_dir.supernet)
+    tokenizer = AutoTokenizer.from_pretrained(run_dir.supernet)
+
+    task = task_from_config(train_cfg)
+    dev = tokenize_task(task, tokenizer, train_cfg.data.max_length)["dev"]
+    loader = make_dataloader(dev, tokenizer, train_cfg.eval_batch_size, shuffle=False)
+    parity_batch = {
+        k: v
+        for k, v in next(iter(make_dataloader(dev, tokenizer, 16, shuffle=False))).items()
+        if k != "labels"
+    }
+
+    def dev_eval(predict: Any) -> float:
+        correct = total = 0
+        for batch in loader:
+            logits = predict({k: v for k, v in batch.items() if k != "labels"})
+            correct += int((logits.argmax(-1) == batch["labels"]).sum())
+            total += int(batch["labels"].numel())
+        return correct / max(total, 1)
+
+    out = Path(args.out) if args.out else run_dir.export / cfg.name
+    target = _replace_target(out, args.overwrite)
+    if target != out:
+        shutil.rmtree(target, ignore_errors=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        report = export_subnet(
+            model,
+            cfg,
+            target,
+            tokenizer=tokenizer,
+            onnx=args.onnx,
+            int8=args.int8,
+            opset=args.opset,
+            parity_batch=parity_batch,
+            dev_eval=dev_eval,
+            space=space,
+        )
+    for w in caught:
+        print(f"warning: {w.message}")
+    if target != out:
+        # The new export is complete: swap it in, then drop the old one.
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        target.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+
+    # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise).
+    setting = LatencySetting(num_threads=args.threads)
+    chosen = run_dir.search / "chosen.json"
+    if chosen.is_file():
+        setting = LatencySetting.from_dict(json.loads(chosen.read_text())["setting"])
+    dense = load_exported(out).eval()
+    with torch.inference_mode():
+        torch_ms = measure_model(dense, LatencySetting(**{**setting.to_dict(), "backend": "torch"})).median_ms
+    onnx_ms = None
+    if args.onnx:
+        onnx_ms = measure_model(
+            None,
+            LatencySetting(**{**setting.to_dict(), "backend": "onnxruntime"}),
+            onnx_path=out / "model.onnx",
+        ).median_ms
+    summary = {
+        "subnet": cfg.name,
+        "spec": cfg.to_dict(),
+        "setting": setting.to_dict(),
+        "latency_ms": {"torch": torch_ms, "onnxruntime": onnx_ms},
+        "accuracy": report.accuracy,
+        "parity_ok": report.parity_ok,
+        "params": report.param_count,
+    }
+    atomic_write_json(out / "summary.json", summary)
+    acc = (report.accuracy or {}).get("torch")
+    print(f"exported {cfg.name} to {out}")
+    print(
+        f"  parity: torch vs supernet {report.max_abs_diff_torch_vs_supernet:.2e}"
+        + (
+            f", onnx vs torch {report.max_abs_diff_onnx_vs_torch:.2e}"
+            if report.max_abs_diff_onnx_vs_torch is not None
+            else ""
+        )
+    )
+    print(f"  dev accuracy: {100 * acc:.2f}%" if acc is not None else "  dev accuracy: n/a")
+    print(
+        f"  latency ({setting.key}): torch {torch_ms:.2f} ms"
+        + (f", onnxruntime {onnx_ms:.2f} ms" if onnx_ms else "")
+    )
+    print(f"  params: {report.param_count / 1e6:.2f} M")
+    return 0
