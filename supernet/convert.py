@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from supernet.elastic import ElasticAttention, ElasticFFN, ElasticLinear, LayerSkipList
-from supernet.families import FamilySpec, family_of
+from supernet.families import FamilySpec, family_of, family_of_config
 
 if TYPE_CHECKING:
     from supernet.subnet import SubnetConfig
 
-__all__ = ["Arch", "SupernetState", "is_supernet", "supernet_state", "to_supernet"]
+__all__ = ["Arch", "SupernetState", "arch_from_config", "is_supernet", "supernet_state", "to_supernet"]
 
 _STATE_ATTR = "_supernet_state"
 
@@ -66,6 +66,27 @@ def supernet_state(model: nn.Module) -> SupernetState:
     return state
 
 
+def arch_from_config(config: object) -> Arch:
+    """The full network's dimensions from a transformers config, without building the model.
+
+    Raises:
+        UnsupportedModelError: the family is not supported.
+    """
+    spec = family_of_config(config)
+    num_heads = int(getattr(config, spec.num_heads_attr))
+    hidden = int(getattr(config, spec.hidden_attr))
+    if hidden % num_heads:
+        raise ValueError(f"hidden size {hidden} is not a multiple of the head count {num_heads}")
+    return Arch(
+        family=spec.name,
+        num_layers=int(getattr(config, spec.num_layers_attr)),
+        num_heads=num_heads,
+        head_dim=hidden // num_heads,
+        hidden_size=hidden,
+        ffn_dim=int(getattr(config, spec.ffn_attr)),
+    )
+
+
 def _linear(layer: nn.Module, path: str, *, shape: tuple[int, int], where: str) -> ElasticLinear:
     module = layer.get_submodule(path)
     if not isinstance(module, nn.Linear):
@@ -101,14 +122,9 @@ def to_supernet(model: nn.Module) -> nn.Module:
     if is_supernet(model):
         return model
     spec = family_of(model)
-    config = model.config  # type: ignore[attr-defined]
-    num_layers = int(getattr(config, spec.num_layers_attr))
-    num_heads = int(getattr(config, spec.num_heads_attr))
-    hidden = int(getattr(config, spec.hidden_attr))
-    ffn_dim = int(getattr(config, spec.ffn_attr))
-    if hidden % num_heads:
-        raise ValueError(f"hidden size {hidden} is not a multiple of the head count {num_heads}")
-    head_dim = hidden // num_heads
+    arch = arch_from_config(model.config)  # type: ignore[attr-defined]
+    num_layers, num_heads, head_dim = arch.num_layers, arch.num_heads, arch.head_dim
+    hidden, ffn_dim = arch.hidden_size, arch.ffn_dim
 
     base = model.base_model  # type: ignore[attr-defined]
     module_list = base.get_submodule(spec.layers)
@@ -140,14 +156,6 @@ def to_supernet(model: nn.Module) -> nn.Module:
             )
         )
     layers = LayerSkipList.from_module_list(module_list)
-    arch = Arch(
-        family=spec.name,
-        num_layers=num_layers,
-        num_heads=num_heads,
-        head_dim=head_dim,
-        hidden_size=hidden,
-        ffn_dim=ffn_dim,
-    )
     # A plain attribute (not a Module/Parameter), so it adds no state-dict keys.
     object.__setattr__(
         model,

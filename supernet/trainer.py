@@ -32,15 +32,22 @@ from transformers import (
 )
 
 from supernet.assets import resolve_model_path
-from supernet.config import TrainConfig, config_to_dict, diff_configs, load_config, save_config
-from supernet.convert import is_supernet, supernet_state, to_supernet
+from supernet.config import ConfigError, TrainConfig, config_to_dict, diff_configs, load_config, save_config
+from supernet.convert import Arch, arch_from_config, is_supernet, supernet_state, to_supernet
 from supernet.cost import count_flops, count_params
 from supernet.data import TaskData, check_tokenizer_fits, load_task, make_dataloader, tokenize_task
 from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.importance import ImportanceScores, compute_importance
 from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text
 from supernet.reorder import reorder_by_importance
-from supernet.subnet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, set_max_net
+from supernet.subnet import (
+    SearchSpace,
+    SubnetConfig,
+    active_layers,
+    resolve_subnet,
+    set_active_subnet,
+    set_max_net,
+)
 from supernet.tracking import Logger, make_logger
 
 __all__ = [
@@ -134,8 +141,25 @@ def load_supernet(path: str | Path) -> nn.Module:
     path = Path(path)
     if not (path / "config.json").is_file():
         raise RunError(f"'{path}' holds no saved model (no config.json): has training finished?")
-    model = AutoModelForSequenceClassification.from_pretrained(path)
-    return to_supernet(model.eval())
+    return to_supernet(_load_saved_classifier(path).eval())
+
+
+def _load_saved_classifier(path: Path) -> nn.Module:
+    """A model folder this package wrote, with a one-line error when its files are damaged."""
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(path)
+    except (OSError, ValueError, RuntimeError) as err:
+        raise RunError(
+            f"'{path}' could not be loaded (corrupt or truncated weights?); delete it and rerun "
+            f"train.py with resume=true"
+        ) from err
+    except Exception as err:  # safetensors' own error type
+        if type(err).__name__ != "SafetensorError":
+            raise
+        raise RunError(
+            f"'{path}' could not be loaded (corrupt or truncated weights?); delete it and rerun "
+            f"train.py with resume=true"
+        ) from err
 
 
 @torch.no_grad()
@@ -242,10 +266,13 @@ class _Job:
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
         self.task = task_from_config(cfg)
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         from transformers import AutoConfig
 
-        check_tokenizer_fits(self.tokenizer, AutoConfig.from_pretrained(self.model_path))
+        model_config = AutoConfig.from_pretrained(self.model_path)
+        # Everything that can be wrong with the model or the space fails here, before any training.
+        check_search_space(arch_from_config(model_config), self.space)
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        check_tokenizer_fits(self.tokenizer, model_config)
         self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length)
         self.dev_loader = self._eval_loader("dev")
         self.test_loader = self._eval_loader("test")
@@ -274,7 +301,7 @@ class _Job:
                 )
             teacher = AutoModelForSequenceClassification.from_pretrained(path)
         elif (run.teacher / "config.json").is_file():
-            teacher = AutoModelForSequenceClassification.from_pretrained(run.teacher)
+            teacher = _load_saved_classifier(run.teacher)
             self.global_step = _read_meta(run.teacher).get("end_step", 0)
         elif _is_task_tuned(self.model_path, self.task):
             teacher = AutoModelForSequenceClassification.from_pretrained(self.model_path)
@@ -553,7 +580,12 @@ class _Job:
         stage_step, epoch, batch_in_epoch = 0, 0, 0
         ckpt = self._latest_checkpoint(stage)
         if ckpt is not None:
-            acc.load_state(str(ckpt))
+            try:
+                acc.load_state(str(ckpt))
+            except Exception as err:  # safetensors/torch raise many types for damaged files
+                raise RunError(
+                    f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before"
+                ) from err
             state = _read_json(ckpt / STATE_FILE)
             stage_step, epoch, batch_in_epoch = state["stage_step"], state["epoch"], state["batch_in_epoch"]
             self.global_step = state["global_step"]
@@ -682,6 +714,24 @@ class _Job:
             )
         set_max_net(model)
         return rows
+
+
+def check_search_space(arch: Arch, space: SearchSpace) -> None:
+    """Every width and depth multiplier must give at least one head, neuron and layer.
+
+    Raises:
+        ConfigError: naming the key (width_mults / depth_mults) and the smallest valid value.
+    """
+    for w in space.width_mults:
+        try:
+            resolve_subnet(arch, SubnetConfig(width_mult=w))
+        except ValueError as err:
+            raise ConfigError(f"width_mults: {err}") from err
+    for d in space.depth_mults:
+        try:
+            resolve_subnet(arch, SubnetConfig(depth_mult=d))
+        except ValueError as err:
+            raise ConfigError(f"depth_mults: {err}") from err
 
 
 def task_from_config(cfg: TrainConfig) -> TaskData:

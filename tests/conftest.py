@@ -89,3 +89,49 @@ REAL_SENTENCES = [
     "If you sometimes like to go to the movies to have fun, Wasabi is a good place to start.",
     "Emerges as something rare, an issue movie that's so honest and keenly observed that it doesn't feel like one.",
 ]
+
+
+def save_tiny_model_dir(path, tokenizer_dir, *, head: str = "base", num_layers: int = 4, **extra):
+    """A tiny random BERT saved as an HF folder with the real packaged tokenizer beside it.
+
+    vocab_size is the tokenizer's (30522) so real sentences tokenize into it.
+    head="base" saves a BertModel (the trainer then fine-tunes a teacher);
+    head="seq-cls" a 2-label classifier (used as a task-tuned teacher).
+    """
+    config = transformers.BertConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=128,
+        num_labels=2,
+        **extra,
+    )
+    torch.manual_seed(0)
+    cls = transformers.BertModel if head == "base" else transformers.BertForSequenceClassification
+    cls(config).save_pretrained(path)
+    transformers.AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(path)
+    return path
+
+
+@pytest.fixture
+def tiny_model_dir(tmp_path, minilm_dir):
+    return save_tiny_model_dir(tmp_path / "tiny-model", minilm_dir)
+
+
+# Overrides that make a training run take seconds on the tiny model.
+TINY_RUN = [
+    "task=rt-sentences",
+    "batch_size=16",
+    "eval_batch_size=64",
+    "data.max_train_samples=64",
+    "data.max_eval_samples=32",
+    "data.max_length=32",
+    "teacher.max_steps=2",
+    "importance.num_batches=1",
+    "stage_w.max_steps=2",
+    "stage_wd.max_steps=2",
+    "checkpoint_every=1",
+    "learning_rate=1e-3",
+]

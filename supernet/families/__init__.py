@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-__all__ = ["FAMILIES", "FamilySpec", "UnsupportedModelError", "family_of"]
+__all__ = ["FAMILIES", "FamilySpec", "UnsupportedModelError", "family_of", "family_of_config"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +66,15 @@ def _registry() -> dict[str, FamilySpec]:
 FAMILIES: dict[str, FamilySpec] = _registry()
 
 
+def _lookup(config: object) -> FamilySpec | None:
+    model_type = getattr(config, "model_type", None)
+    return FAMILIES.get(model_type) if isinstance(model_type, str) else None
+
+
+def _supported() -> str:
+    return ", ".join(sorted({s.name for s in FAMILIES.values()}))
+
+
 def family_of(model: nn.Module) -> FamilySpec:
     """The family table for `model`.
 
@@ -73,12 +82,26 @@ def family_of(model: nn.Module) -> FamilySpec:
         UnsupportedModelError: the model has no config or its model_type is not in FAMILIES.
     """
     config = getattr(model, "config", None)
-    model_type = getattr(config, "model_type", None)
-    spec = FAMILIES.get(model_type) if isinstance(model_type, str) else None
+    spec = _lookup(config)
     if spec is None:
-        supported = ", ".join(sorted({s.name for s in FAMILIES.values()}))
+        model_type = getattr(config, "model_type", None)
         what = f"model_type '{model_type}'" if model_type else "no transformers config"
         raise UnsupportedModelError(
-            f"{type(model).__name__} ({what}) is not supported; supported families: {supported}"
+            f"{type(model).__name__} ({what}) is not supported; supported families: {_supported()}"
+        )
+    return spec
+
+
+def family_of_config(config: object) -> FamilySpec:
+    """The family table for a transformers config (checked before any model is built).
+
+    Raises:
+        UnsupportedModelError: its model_type is not in FAMILIES.
+    """
+    spec = _lookup(config)
+    if spec is None:
+        model_type = getattr(config, "model_type", None)
+        raise UnsupportedModelError(
+            f"model_type '{model_type}' is not supported; supported families: {_supported()}"
         )
     return spec

@@ -1,0 +1,364 @@
+"""The bad-input catalogue: one line on stderr naming the cause, exit 2, files left as they were."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import transformers
+from conftest import TINY_RUN, save_tiny_model_dir
+
+from supernet.cli import export_main, search_main, train_main
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every file under root with its content hash (to prove nothing changed)."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _fails(capsys, main, argv: list[str], message: str, *, watch: Path | None = None) -> None:
+    before = _snapshot(watch) if watch else None
+    code = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2
+    assert lines[-1] == f"error: {message}", err
+    assert "Traceback" not in err
+    if watch is not None:
+        assert _snapshot(watch) == before
+
+
+@pytest.fixture
+def preset(tmp_path: Path, tiny_model_dir: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    lines = [f"model: {tiny_model_dir}", f"output_dir: {tmp_path / 'run'}"]
+    lines += [line.replace("=", ": ", 1) for line in TINY_RUN if "." not in line.split("=")[0]]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _dotted(overrides: list[str]) -> list[str]:
+    return [o for o in TINY_RUN if "." in o.split("=")[0]] + overrides
+
+
+def test_unknown_key_suggests_nearest(capsys, preset: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), "learning_rat=1e-4"],
+        "unknown config key 'learning_rat'; did you mean 'learning_rate'?",
+    )
+
+
+def test_wrong_type(capsys, preset: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), "batch_size=abc"],
+        "config key 'batch_size' must be int, got 'abc' (str)",
+    )
+
+
+def test_multiplier_out_of_range(capsys, preset: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), "width_mults=[1.0, 1.5]"],
+        "width_mults must only contain values in (0, 1], got [1.0, 1.5]",
+    )
+
+
+def test_width_giving_zero_heads_fails_before_training(capsys, preset: Path, tmp_path: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted(["width_mults=[1.0, 0.1]"])],
+        "width_mults: width_mult=0.1 gives 0 of 4 heads; use width_mult >= 0.125",
+    )
+    assert not (tmp_path / "run" / "teacher").exists()
+
+
+def test_depth_giving_zero_layers_fails_before_training(capsys, preset: Path, tmp_path: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted(["depth_mults=[1.0, 0.1]"])],
+        "depth_mults: depth_mult=0.1 keeps 0 of 4 layers; use depth_mult >= 0.125",
+    )
+    assert not (tmp_path / "run" / "teacher").exists()
+
+
+def test_unsupported_family(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
+    gpt2 = tmp_path / "gpt2"
+    transformers.GPT2Model(
+        transformers.GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=30522)
+    ).save_pretrained(gpt2)
+    transformers.AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(gpt2)
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={gpt2}"],
+        "model_type 'gpt2' is not supported; supported families: "
+        "bert, distilbert, electra, ernie, roberta, xlm-roberta",
+    )
+
+
+def test_model_path_missing(capsys, preset: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={missing}"],
+        f"model '{missing}' is neither a packaged model (all-minilm-l6-v2) nor an existing folder",
+    )
+
+
+def test_tokenizer_does_not_fit(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
+    small = save_tiny_model_dir(tmp_path / "small-vocab", minilm_dir)
+    config = json.loads((small / "config.json").read_text())
+    config["vocab_size"] = 1000
+    (small / "config.json").write_text(json.dumps(config))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={small}"],
+        "tokenizer vocabulary (30522 tokens) does not fit the model's embedding table (1000 rows): "
+        "use the tokenizer saved with this model",
+    )
+
+
+def test_data_file_missing(capsys, preset: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "data.csv"
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={missing}"],
+        f"task '{missing}' is neither a packaged task (rt-sentences, trec, sms-spam) "
+        "nor an existing file or directory",
+    )
+
+
+def test_column_missing(capsys, preset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"sentence {i},{i % 2}\n" for i in range(40)))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={data}", "data.text_column=txt"],
+        "column 'txt' not found in data.csv; columns present: label, text",
+        watch=tmp_path / "data.csv",
+    )
+
+
+def test_empty_split(capsys, preset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={data}"],
+        "data.csv has no data rows: add examples",
+    )
+
+
+def test_labels_not_a_class_set(capsys, preset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.jsonl"
+    data.write_text("".join(json.dumps({"text": f"s {i}", "label": i / 7}) + "\n" for i in range(40)))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={data}"],
+        "column 'label' in data.jsonl holds non-integer labels (e.g. 0.14285714285714285): labels must be "
+        "class ids or class names, regression is not supported",
+    )
+
+
+def test_output_dir_not_writable(capsys, preset: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"output_dir={blocker / 'run'}"],
+        f"output_dir '{blocker / 'run'}' is not writable (Not a directory); choose another",
+        watch=tmp_path / "a-file",
+    )
+
+
+def test_output_dir_that_is_not_a_run_is_left_alone(capsys, preset: Path, tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("do not touch")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"output_dir={mine}"],
+        f"output_dir '{mine}' exists and is not a run directory; choose a new or empty output_dir",
+        watch=mine,
+    )
+
+
+def test_debug_shows_traceback(capsys, preset: Path) -> None:
+    with pytest.raises(Exception, match="did you mean 'learning_rate'"):
+        train_main(["--config", str(preset), "learning_rat=1e-4", "--debug"])
+
+
+def test_search_and_export_need_a_run(capsys, tmp_path: Path) -> None:
+    _fails(
+        capsys,
+        search_main,
+        ["--run", str(tmp_path), "--latency-budget-ms", "5"],
+        f"'{tmp_path}' is not a run directory (no config.yaml): run train.py first",
+    )
+    _fails(
+        capsys,
+        export_main,
+        ["--run", str(tmp_path)],
+        f"'{tmp_path}' is not a run directory (no config.yaml): run train.py first",
+    )
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, minilm_dir) -> Path:
+    """One tiny finished run shared by the tests below (they must not modify it)."""
+    root = tmp_path_factory.mktemp("trained")
+    model = save_tiny_model_dir(root / "model", minilm_dir)
+    run = root / "run"
+    assert (
+        train_main(
+            [
+                "--config",
+                str(Path(__file__).parents[1] / "configs" / "quickstart.yaml"),
+                "--no-progress",
+                f"model={model}",
+                f"output_dir={run}",
+                *TINY_RUN,
+            ]
+        )
+        == 0
+    )
+    return run
+
+
+@pytest.mark.slow
+def test_resume_with_changed_config_lists_keys(capsys, trained_run: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(trained_run / "config.yaml"), "resume=true", "learning_rate=0.01", "seed=7"],
+        "resume refused: the config differs from the run's (seed: 42 -> 7; learning_rate: 0.001 -> 0.01); "
+        "undo the changes or start a new output_dir",
+        watch=trained_run,
+    )
+
+
+@pytest.mark.slow
+def test_existing_run_without_resume(capsys, trained_run: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(trained_run / "config.yaml")],
+        f"output_dir '{trained_run}' already holds a run; pass resume=true to continue it or choose a new output_dir",
+        watch=trained_run,
+    )
+
+
+@pytest.mark.slow
+def test_budget_below_fastest_subnet(capsys, trained_run: Path) -> None:
+    code = search_main(
+        [
+            "--run",
+            str(trained_run),
+            "--latency-budget-ms",
+            "0.001",
+            "--repeats",
+            "3",
+            "--warmup",
+            "1",
+            "--no-progress",
+            "--threads",
+            "1",
+        ]
+    )
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert code == 2
+    assert err.startswith("error: latency budget 0.00 ms is below the fastest subnet (w0.25-d0.50, ")
+    assert err.endswith(" ms")
+
+
+@pytest.mark.slow
+def test_corrupt_checkpoint(capsys, trained_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    shutil.rmtree(run / "supernet")  # make resume go back to the last checkpoint
+    ckpt = sorted((run / "checkpoints").iterdir())[-1]
+    weights = ckpt / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    config = run / "config.yaml"
+    config.write_text(config.read_text().replace(str(trained_run), str(run)))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(config), "resume=true", "--no-progress"],
+        f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before",
+        watch=run,
+    )
+
+
+@pytest.mark.slow
+def test_corrupt_supernet_weights(capsys, trained_run: Path, tmp_path: Path) -> None:
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    weights = run / "supernet" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    _fails(
+        capsys,
+        search_main,
+        ["--run", str(run), "--latency-budget-ms", "5"],
+        f"'{run / 'supernet'}' could not be loaded (corrupt or truncated weights?); delete it and rerun "
+        "train.py with resume=true",
+        watch=run,
+    )
+
+
+@pytest.mark.slow
+def test_export_outside_space_warns(capsys, trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "exp"
+    code = export_main(["--run", str(trained_run), "--subnet", "w0.60-d1.00", "--out", str(out), "--no-onnx"])
+    assert code == 0
+    stdout = capsys.readouterr().out
+    assert "warning: subnet w0.60-d1.00 is outside the trained search space" in stdout
+    assert (out / "parity.json").is_file()
+
+
+@pytest.mark.slow
+def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    _fails(
+        capsys,
+        export_main,
+        ["--run", str(trained_run), "--subnet", "w0.50-d1.00", "--out", str(out)],
+        f"'{out}' already exists and is not empty: pass --overwrite or a new --out",
+        watch=out,
+    )
+    _fails(
+        capsys,
+        export_main,
+        ["--run", str(trained_run), "--subnet", "w0.50-d1.00", "--out", str(out), "--overwrite"],
+        f"'{out}' is not an earlier export (no parity.json): refusing to overwrite it",
+        watch=out,
+    )
