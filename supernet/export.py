@@ -1,0 +1,719 @@
+"""Cut a subnet out of a supernet as a standalone dense model, and ship it.
+
+`get_active_subnet` (Once-for-All's verb) builds a dense transformers model of
+the active subnet's real shapes: fewer heads, fewer FFN neurons, only the kept
+layers. `export_subnet` writes a folder that loads anywhere transformers does:
+
+    out/
+      config.json                  export config (per-layer widths, auto_map)
+      model.safetensors            real-shape weights
+      modeling_supernet_export.py  copy of supernet/export_modeling.py
+      tokenizer files              when a tokenizer is given
+      model.onnx                   dynamic batch and sequence axes
+      model.int8.onnx              with int8=True (dynamic int8 weights)
+      parity.json                  what was checked, and how close it came
+
+Load it with `AutoModelForSequenceClassification.from_pretrained(out,
+trust_remote_code=True)` (no `supernet` needed) or `load_exported(out)`
+(package code, no remote code).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import PreTrainedModel
+
+from supernet import export_modeling
+from supernet.convert import Arch, supernet_state
+from supernet.cost import count_params
+from supernet.elastic.depth import kept_layers
+from supernet.families import FamilySpec
+from supernet.subnet import (
+    MAX_NET,
+    ResolvedSubnet,
+    SearchSpace,
+    SubnetConfig,
+    active_layers,
+    resolve_subnet,
+    set_active_subnet,
+)
+
+__all__ = [
+    "MODELING_FILE",
+    "ONNX_TOL",
+    "TORCH_TOL",
+    "ExportReport",
+    "export_subnet",
+    "get_active_subnet",
+    "load_exported",
+    "save_exported",
+]
+
+TORCH_TOL = 1e-5
+"""Max abs logit difference allowed between the dense export and the supernet at the subnet."""
+ONNX_TOL = 1e-4
+"""Max abs logit difference expected between ONNX Runtime and the dense PyTorch model."""
+MODELING_FILE = export_modeling.MODELING_FILE
+"""Name of the copy of `supernet/export_modeling.py` written into an export folder."""
+
+_SLICED = ("query", "key", "value", "attn_out", "ffn_in", "ffn_out")
+
+Batch = Mapping[str, torch.Tensor]
+Predict = Callable[[Batch], torch.Tensor]
+
+
+# --------------------------------------------------------------------------- dense model
+
+
+def _live_subnet(model: nn.Module) -> tuple[SubnetConfig, list[int], list[int], list[int]]:
+    """The subnet that `model` runs now: its config, kept layers, heads and FFN per kept layer.
+
+    Read from the elastic modules rather than from `state.active`, which only
+    records the last `set_active_subnet` call.
+    """
+    state = supernet_state(model)
+    layers = active_layers(model)
+    all_heads = tuple(a.active_heads for a in state.attentions)
+    all_ffn = tuple(f.active_neurons for f in state.ffns)
+    live = ResolvedSubnet(heads=all_heads, ffn=all_ffn, layers=tuple(layers))
+    # Prefer a config that names the live subnet (keeps grid names like w0.50-d0.50).
+    known = [c for c in (state.active, MAX_NET) if c is not None and resolve_subnet(state.arch, c) == live]
+    cfg = known[0] if known else SubnetConfig(heads=all_heads, ffn=all_ffn, layers=tuple(layers))
+    return cfg, layers, [all_heads[i] for i in layers], [all_ffn[i] for i in layers]
+
+
+def _export_class(model: nn.Module) -> type:
+    for cls in type(model).__mro__:
+        if cls.__module__.startswith("transformers.") and cls.__name__ in export_modeling.MODEL_CLASSES:
+            return export_modeling.MODEL_CLASSES[cls.__name__]
+    raise NotImplementedError(
+        f"cannot export {type(model).__name__}: supported classes are <Family>"
+        f"{{{', '.join(export_modeling.HEADS)}}}"
+    )
+
+
+def _module_path(root: nn.Module, target: nn.Module) -> str:
+    for name, module in root.named_modules():
+        if module is target:
+            return name
+    raise LookupError("module not found in model")  # pragma: no cover - structure is checked at conversion
+
+
+def get_active_subnet(model: nn.Module) -> PreTrainedModel:
+    """A standalone dense model of the subnet `model` currently runs.
+
+    The result is the family's stock transformers model (an export subclass of
+    e.g. `BertForSequenceClassification`) whose Q/K/V/O and FFN linears have
+    the subnet's real shapes, holding only the kept layers in order. Weights are
+    copied (contiguous, independent of the supernet); embeddings, LayerNorms,
+    pooler and task head are copied unchanged. It computes what the supernet
+    computes at the subnet, and `save_pretrained` + the modeling file reloads it.
+
+    Args:
+        model: a converted supernet (`to_supernet`) with the subnet active
+            (`set_active_subnet`); per-layer subnets are supported.
+
+    Returns:
+        The dense model, on the supernet's device and dtype, in the supernet's
+        train/eval mode.
+
+    Raises:
+        NotImplementedError: the task head has no export class.
+    """
+    state = supernet_state(model)
+    spec, arch = state.spec, state.arch
+    cfg, layers, heads, ffn = _live_subnet(model)
+    export_cls = _export_class(model)
+
+    stock_config = model.config  # type: ignore[attr-defined]
+    fields = stock_config.to_dict()
+    for key in ("model_type", "architectures", "auto_map", "transformers_version"):
+        fields.pop(key, None)
+    fields[spec.num_layers_attr] = len(layers)
+    fields[spec.ffn_attr] = max(ffn)
+    fields.update(
+        num_attention_heads_per_layer=heads,
+        intermediate_size_per_layer=ffn,
+        attention_head_size=arch.head_dim,
+        supernet_source={
+            "subnet": cfg.name,
+            "spec": cfg.to_dict(),
+            "layers": layers,
+            "supernet_num_layers": arch.num_layers,
+        },
+        auto_map=export_modeling.auto_map(spec.name),
+    )
+    config = export_cls.config_class.from_dict(fields)
+    # Same attention kernel as the supernet, so parity is kernel-for-kernel.
+    config._attn_implementation = stock_config._attn_implementation
+    dense = export_cls(config)
+
+    param = next(model.parameters())
+    dense.to(device=param.device, dtype=param.dtype)
+    dense.load_state_dict(_dense_state_dict(model, dense, spec, layers), strict=True)
+    return dense.train(model.training)
+
+
+def _dense_state_dict(
+    model: nn.Module, dense: nn.Module, spec: FamilySpec, layers: list[int]
+) -> dict[str, torch.Tensor]:
+    """The supernet's tensors renamed to the dense model's keys and sliced to its shapes."""
+    state = supernet_state(model)
+    src = model.state_dict()
+    src_prefix = _module_path(model, state.layers) + "."
+    dst_prefix = _module_path(dense, dense.base_model.get_submodule(spec.layers)) + "."
+    sliced = {f"{getattr(spec, part)}.{p}" for part in _SLICED for p in ("weight", "bias")}
+    out: dict[str, torch.Tensor] = {}
+    for key, target in dense.state_dict().items():
+        if key.startswith(dst_prefix):
+            index, _, rest = key[len(dst_prefix) :].partition(".")
+            tensor = src[f"{src_prefix}{layers[int(index)]}.{rest}"]
+            if rest in sliced:
+                # Subnets run the *leading* heads / neurons, so the leading block is the subnet.
+                tensor = tensor[tuple(slice(0, n) for n in target.shape)]
+        else:
+            tensor = src[key]
+        if tensor.shape != target.shape:
+            raise ValueError(f"{key}: supernet tensor {tuple(tensor.shape)} != dense {tuple(target.shape)}")
+        out[key] = tensor.contiguous()
+    return out
+
+
+# --------------------------------------------------------------------------- save / load
+
+
+def save_exported(dense: PreTrainedModel, out_dir: str | os.PathLike[str], *, tokenizer: Any = None) -> Path:
+    """Write `dense` (from `get_active_subnet`) as a self-contained model folder.
+
+    Writes config.json, model.safetensors, the modeling file its `auto_map`
+    names (`dense.save_pretrained` alone does that too) and, if given, the
+    tokenizer. No ONNX, no parity checks, not atomic: `export_subnet` is the
+    full, atomic export.
+
+    Args:
+        dense: a model returned by `get_active_subnet`.
+        out_dir: folder to write into (created if needed).
+        tokenizer: a transformers tokenizer saved beside the model.
+
+    Returns:
+        The folder.
+    """
+    out = Path(out_dir)
+    config = getattr(dense, "config", None)
+    model_type = getattr(config, "model_type", "")
+    if not model_type.startswith(export_modeling.MODEL_TYPE_PREFIX):
+        raise TypeError(f"{type(dense).__name__} is not an exported subnet: use get_active_subnet(model)")
+    out.mkdir(parents=True, exist_ok=True)
+    dense.save_pretrained(out)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(out)
+    return out
+
+
+def load_exported(path: str | os.PathLike[str]) -> PreTrainedModel:
+    """Load an export folder with the package's own classes (no remote code runs).
+
+    Args:
+        path: a folder written by `export_subnet` or `save_exported`.
+
+    Returns:
+        The dense model (class from `config.json`'s `architectures`), in eval mode.
+
+    Raises:
+        FileNotFoundError: no config.json in the folder.
+        ValueError: the folder is not a supernet export.
+    """
+    folder = Path(path)
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"{folder} has no config.json: not a model folder")
+    fields = json.loads(config_file.read_text())
+    model_type = str(fields.get("model_type", ""))
+    family = model_type.removeprefix(export_modeling.MODEL_TYPE_PREFIX)
+    if not model_type.startswith(export_modeling.MODEL_TYPE_PREFIX) or family not in export_modeling.LAYOUTS:
+        raise ValueError(f"{folder} is not a supernet export (model_type '{model_type}')")
+    by_name = {cls.__name__: cls for cls in export_modeling.MODEL_CLASSES.values()}
+    names = [n for n in fields.get("architectures") or [] if n in by_name]
+    prefix = export_modeling.LAYOUTS[family].prefix
+    cls = by_name[names[0]] if names else by_name[f"SupernetExport{prefix}Model"]
+    return cls.from_pretrained(folder).eval()
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExportReport:
+    """What `export_subnet` wrote and checked; `to_dict()` is parity.json."""
+
+    out_dir: Path
+    """The export folder."""
+    onnx_path: Path | None
+    """model.onnx, or None with onnx=False."""
+    int8_path: Path | None
+    """model.int8.onnx, or None without int8."""
+    parity_path: Path
+    """parity.json."""
+    family: str
+    subnet: str
+    """The subnet's name (`w0.50-d0.50`, `sub-<hash>`)."""
+    spec: dict[str, Any]
+    """`SubnetConfig.to_dict()`."""
+    layers: list[int]
+    """Supernet layer indices kept, in order."""
+    heads_per_layer: list[int]
+    ffn_per_layer: list[int]
+    param_count: int
+    """Parameters of the dense model (== supernet.count_params at the subnet)."""
+    shapes: list[dict[str, Any]]
+    """Per kept layer: its supernet index and the [out, in] shape of each resized linear."""
+    inputs: dict[str, Any]
+    """The ONNX input names and the (batch, seq) shapes parity was measured on."""
+    parity_inputs: str
+    """"given" (parity_batch) or "random" (random ids, ragged padding)."""
+    max_abs_diff_torch_vs_supernet: float
+    max_abs_diff_onnx_vs_torch: float | None
+    max_abs_diff_int8_vs_fp32: float | None
+    """Informational: dynamic int8 changes logits by design."""
+    accuracy: dict[str, float] | None
+    """dev_eval accuracy per artefact ("supernet", "torch", "onnx", "int8"), or None."""
+    tolerances: dict[str, float]
+    parity_ok: bool
+    """Torch and ONNX differences within `tolerances`."""
+    onnx_exporter: str | None
+    """"dynamo" or "torchscript" (the fallback), None with onnx=False."""
+    onnx_fallback_reason: str | None
+    """Why the dynamo exporter was not used, when it was not."""
+    opset: int
+    """The ONNX file's opset (the requested one unless the exporter could not convert to it)."""
+    paths: dict[str, str] = field(default_factory=dict)
+    """File names inside out_dir, by role."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The parity.json content: every field except the absolute paths."""
+        out = asdict(self)
+        for key in ("out_dir", "onnx_path", "int8_path", "parity_path"):
+            out.pop(key)
+        return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _refuse_non_empty(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(
+            f"{out} already exists and is not empty: pass a new --out or remove it (export never overwrites files)"
+        )
+
+
+def _in_space(arch: Arch, resolved: ResolvedSubnet, space: SearchSpace) -> bool:
+    """Whether every kept layer's widths and the layer list are ones `space` trains."""
+    head_counts = {round(arch.num_heads * w) for w in space.width_mults}
+    ffn_counts = {round(arch.ffn_dim * w) for w in space.width_mults}
+    depths = set()
+    for d in space.depth_mults:
+        try:
+            depths.add(tuple(kept_layers(arch.num_layers, d)))
+        except ValueError:  # a multiplier too small for this depth trains nothing
+            continue
+    return resolved.layers in depths and all(
+        resolved.heads[i] in head_counts and resolved.ffn[i] in ffn_counts for i in resolved.layers
+    )
+
+
+def _input_names(config: Any, tokenizer: Any) -> list[str]:
+    names = ["input_ids", "attention_mask"]
+    # Only families with several segment types use token_type_ids (RoBERTa's
+    # single type and DistilBERT's none are left out, as their tokenizers do).
+    uses_segments = int(getattr(config, "type_vocab_size", 0) or 0) > 1
+    if uses_segments and (
+        tokenizer is None or "token_type_ids" in getattr(tokenizer, "model_input_names", ())
+    ):
+        names.append("token_type_ids")
+    return names
+
+
+def _random_batch(config: Any, names: list[str], batch: int, seq: int, seed: int) -> dict[str, torch.Tensor]:
+    """Random ids with ragged padding: row i keeps seq - 2*i tokens (at least 1)."""
+    g = torch.Generator().manual_seed(seed)
+    low = min(5, config.vocab_size - 1)
+    out = {"input_ids": torch.randint(low, config.vocab_size, (batch, seq), generator=g)}
+    mask = torch.ones(batch, seq, dtype=torch.long)
+    for i in range(batch):
+        mask[i, max(1, seq - 2 * i) :] = 0
+    out["attention_mask"] = mask
+    if "token_type_ids" in names:
+        out["token_type_ids"] = (torch.arange(seq) >= seq // 2).long().expand(batch, seq) * mask
+    return out
+
+
+def _select(batch: Batch, names: list[str]) -> dict[str, torch.Tensor]:
+    out = {k: torch.as_tensor(batch[k]) for k in names if k in batch}
+    if "input_ids" not in out:
+        raise KeyError(f"the batch needs input_ids; it has {sorted(batch)}")
+    if "attention_mask" not in out:
+        out["attention_mask"] = torch.ones_like(out["input_ids"])
+    if "token_type_ids" in names and "token_type_ids" not in out:
+        out["token_type_ids"] = torch.zeros_like(out["input_ids"])
+    return out
+
+
+def _main_output(output: Any) -> torch.Tensor:
+    for key in ("logits", "last_hidden_state"):
+        value = getattr(output, key, None)
+        if isinstance(value, torch.Tensor):
+            return value
+    raise NotImplementedError(f"{type(output).__name__} has neither logits nor last_hidden_state")
+
+
+def _torch_predict(model: nn.Module, names: list[str]) -> Predict:
+    device = next(model.parameters()).device
+
+    @torch.no_grad()
+    def predict(batch: Batch) -> torch.Tensor:
+        inputs = {k: v.to(device) for k, v in _select(batch, names).items()}
+        return _main_output(model(**inputs)).float().cpu()
+
+    return predict
+
+
+def _onnx_predict(path: Path) -> Predict:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def predict(batch: Batch) -> torch.Tensor:
+        feeds = {k: v.cpu().numpy().astype("int64") for k, v in _select(batch, names).items()}
+        return torch.from_numpy(session.run(None, feeds)[0]).float()
+
+    return predict
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    if a.shape != b.shape:
+        raise ValueError(f"output shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    return float((a - b).abs().max())
+
+
+class _OnnxModule(nn.Module):
+    """Positional tensors in, the main output tensor out: the graph ONNX sees."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            inputs["token_type_ids"] = token_type_ids
+        return _main_output(self.model(**inputs))
+
+
+def _export_onnx(
+    dense: nn.Module, path: Path, names: list[str], example: dict[str, torch.Tensor], opset: int
+) -> tuple[str, str | None]:
+    """Write `path`; returns (exporter used, why dynamo was not used or None)."""
+    wrapper = _OnnxModule(dense).eval()
+    args = tuple(example[n] for n in names)
+    with torch.no_grad():
+        sample = dense(**example)
+    output = "logits" if isinstance(getattr(sample, "logits", None), torch.Tensor) else "last_hidden_state"
+    rank = _main_output(sample).dim()
+    common = dict(input_names=names, output_names=[output], opset_version=opset)
+    reason: str | None = None
+    try:
+        batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+        shapes = tuple({0: batch, 1: seq} for _ in names)
+        # The exporter warns about internals (pytree deprecations, opset conversion); the result is verified below.
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            program = torch.onnx.export(
+                wrapper, args, dynamo=True, dynamic_shapes=shapes, verbose=False, **common
+            )
+        if program is None:  # pragma: no cover - dynamo=True always returns a program
+            raise RuntimeError("the dynamo exporter returned no program")
+        # One self-contained file (weights inline): fine below ONNX's 2 GB limit.
+        program.save(str(path), external_data=False)
+        return "dynamo", None
+    except Exception as err:  # noqa: BLE001 - any dynamo failure falls back, the reason is reported
+        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
+        path.unlink(missing_ok=True)
+    axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
+    axes[output] = {0: "batch", 1: "sequence"} if rank == 3 else {0: "batch"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # TorchScript exporter deprecation notices
+        torch.onnx.export(wrapper, args, str(path), dynamo=False, dynamic_axes=axes, **common)
+    return "torchscript", reason
+
+
+class _DropRecord(logging.Filter):
+    """Drop log records whose message starts with `prefix`."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
+
+
+def _file_opset(path: Path) -> int:
+    """The default-domain opset the file really has (the exporter may not reach the requested one)."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def _quantize_int8(src: Path, dst: Path) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(src))
+    # The dynamo exporter's cached value_info trips the quantizer's second shape
+    # inference ("Inferred shape and existing shape differ"); it is only a
+    # cache, so drop it and let the quantizer infer shapes afresh.
+    del model.graph.value_info[:]
+    # The quantizer advises static-quantization pre-processing on the root logger; dynamic int8 needs none.
+    quiet = _DropRecord("Please consider to run pre-processing")
+    root = logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        quantize_dynamic(model_input=model, model_output=str(dst), weight_type=QuantType.QInt8)
+    finally:
+        root.removeFilter(quiet)
+
+
+def _layer_shapes(dense: nn.Module, spec: FamilySpec, layers: list[int]) -> list[dict[str, Any]]:
+    out = []
+    for index, layer in zip(layers, dense.base_model.get_submodule(spec.layers), strict=True):
+        entry: dict[str, Any] = {"layer": index}
+        for part in _SLICED:
+            lin = layer.get_submodule(getattr(spec, part))
+            entry[part] = [lin.out_features, lin.in_features]
+        out.append(entry)
+    return out
+
+
+def _second_shape(batch: int, seq: int, max_seq: int) -> tuple[int, int]:
+    """A (batch, seq) differing from the first in both axes, within the position limit."""
+    seq2 = seq // 2 + 1 if seq >= 4 else seq + 2
+    return batch + 2, max(2, min(seq2, max_seq))
+
+
+def _commit(tmp: Path, out: Path) -> None:
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()  # an empty target is fine; os.replace of a dir onto a dir is not portable
+    try:
+        os.replace(tmp, out)
+    except OSError as err:  # someone wrote out_dir meanwhile: keep theirs
+        raise FileExistsError(
+            f"{out} appeared while exporting: pass a new --out or remove it (export never overwrites files)"
+        ) from err
+
+
+# --------------------------------------------------------------------------- export
+
+
+def export_subnet(
+    model: nn.Module,
+    cfg: SubnetConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    tokenizer: Any = None,
+    onnx: bool = True,
+    int8: bool = False,
+    opset: int = 17,
+    parity_batch: Batch | None = None,
+    dev_eval: Callable[[Predict], float] | None = None,
+    space: SearchSpace | None = None,
+) -> ExportReport:
+    """Export subnet `cfg` of a supernet as a dense model folder, checked for parity.
+
+    The folder is built in `<out_dir>.tmp-<pid>` and moved into place only once
+    complete, so `out_dir` is either absent or a finished export. The
+    supernet's active subnet and train/eval mode are restored afterwards.
+
+    Args:
+        model: a converted supernet (any active subnet; `cfg` is activated).
+        cfg: the subnet to export.
+        out_dir: the export folder; must not exist or be empty.
+        tokenizer: saved beside the model (needed for `pipeline(...)`).
+        onnx: also write model.onnx and check it with ONNX Runtime on two shapes.
+        int8: also write model.int8.onnx (dynamic quantization, int8 weights); needs onnx.
+        opset: ONNX opset.
+        parity_batch: tokenized inputs (input_ids, attention_mask, ...) to measure
+            parity on; default a random batch with ragged padding.
+        dev_eval: called once per artefact with a predict function
+            (batch dict -> logits tensor); returns an accuracy recorded in parity.json.
+        space: the search space the supernet was trained on; a subnet outside it
+            triggers a warning (it is exported anyway).
+
+    Returns:
+        The report, also written as parity.json.
+
+    Raises:
+        FileExistsError: out_dir exists and is not empty (nothing is written).
+        RuntimeError: the dense model does not reproduce the supernet within TORCH_TOL.
+    """
+    out = Path(out_dir).absolute()  # absolute, so "." still has a name for the temporary sibling
+    _refuse_non_empty(out)
+    if int8 and not onnx:
+        raise ValueError("int8=True quantizes the ONNX model: it needs onnx=True")
+    state = supernet_state(model)
+    resolved = resolve_subnet(state.arch, cfg)
+    if space is not None and not _in_space(state.arch, resolved, space):
+        warnings.warn(
+            f"subnet {cfg.name} is outside the trained search space (widths {list(space.width_mults)}, "
+            f"depths {list(space.depth_mults)}): exporting it anyway, check its accuracy",
+            stacklevel=2,
+        )
+
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    if tmp.exists():  # left by an earlier crashed export in a process with our pid
+        shutil.rmtree(tmp)
+    previous, was_training = state.active, model.training
+    try:
+        model.eval()
+        set_active_subnet(model, cfg)
+        report = _export_into(
+            model, cfg, resolved, out, tmp, tokenizer, onnx, int8, opset, parity_batch, dev_eval
+        )
+        _commit(tmp, out)
+        return report
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        set_active_subnet(model, MAX_NET if previous is None else previous)
+        model.train(was_training)
+
+
+def _export_into(
+    model: nn.Module,
+    cfg: SubnetConfig,
+    resolved: ResolvedSubnet,
+    out: Path,
+    tmp: Path,
+    tokenizer: Any,
+    onnx: bool,
+    int8: bool,
+    opset: int,
+    parity_batch: Batch | None,
+    dev_eval: Callable[[Predict], float] | None,
+) -> ExportReport:
+    state = supernet_state(model)
+    spec = state.spec
+    layers = list(resolved.layers)
+    dense = get_active_subnet(model).eval()
+    config = dense.config
+    names = _input_names(config, tokenizer)
+
+    if parity_batch is not None:
+        first = _select(parity_batch, names)
+        given = "given"
+    else:
+        first = _random_batch(config, names, batch=3, seq=16, seed=0)
+        given = "random"
+    b, s = first["input_ids"].shape
+    # RoBERTa-style positions start after the padding index, so stay 2 short of the table.
+    b2, s2 = _second_shape(int(b), int(s), int(config.max_position_embeddings) - 2)
+    second = _random_batch(config, names, batch=b2, seq=s2, seed=1)
+
+    sup, ref = _torch_predict(model, names), _torch_predict(dense, names)
+    torch_diff = max(_max_diff(sup(x), ref(x)) for x in (first, second))
+    if not torch_diff <= TORCH_TOL:
+        raise RuntimeError(
+            f"dense export differs from the supernet at {cfg.name} by {torch_diff:.3g} > {TORCH_TOL}: not written"
+        )
+    if next(dense.parameters()).device.type != "cpu":
+        # Compared on the supernet's device above; ONNX export and ORT checks run on CPU.
+        dense = dense.cpu()
+        ref = _torch_predict(dense, names)
+
+    save_exported(dense, tmp, tokenizer=tokenizer)
+    paths = {"model": "model.safetensors", "config": "config.json", "modeling": MODELING_FILE}
+    onnx_diff = int8_diff = None
+    exporter = fallback = None
+    file_opset = opset
+    predictors: dict[str, Predict] = {"supernet": sup, "torch": ref}
+    if onnx:
+        onnx_file = tmp / "model.onnx"
+        exporter, fallback = _export_onnx(dense, onnx_file, names, first, opset)
+        run = _onnx_predict(onnx_file)
+        onnx_diff = max(_max_diff(run(x), ref(x)) for x in (first, second))
+        if not onnx_diff <= ONNX_TOL:
+            warnings.warn(
+                f"ONNX logits differ from PyTorch by {onnx_diff:.3g} > {ONNX_TOL} (see parity.json)",
+                stacklevel=3,
+            )
+        predictors["onnx"] = run
+        file_opset = _file_opset(onnx_file)
+        paths["onnx"] = onnx_file.name
+        if int8:
+            int8_file = tmp / "model.int8.onnx"
+            _quantize_int8(onnx_file, int8_file)
+            run8 = _onnx_predict(int8_file)
+            int8_diff = max(_max_diff(run8(x), run(x)) for x in (first, second))
+            if not math.isfinite(int8_diff):
+                raise RuntimeError("the int8 model produced non-finite logits")
+            predictors["int8"] = run8
+            paths["int8"] = int8_file.name
+
+    accuracy = None
+    if dev_eval is not None:
+        accuracy = {name: float(dev_eval(predict)) for name, predict in predictors.items()}
+
+    param_count = sum(p.numel() for p in dense.parameters())
+    expected = count_params(model, cfg)
+    if param_count != expected:  # pragma: no cover - guarded by tests
+        raise RuntimeError(f"dense model has {param_count} parameters, the cost model says {expected}")
+
+    paths["parity"] = "parity.json"
+    report = ExportReport(
+        out_dir=out,
+        onnx_path=out / "model.onnx" if onnx else None,
+        int8_path=out / "model.int8.onnx" if int8 else None,
+        parity_path=out / "parity.json",
+        family=spec.name,
+        subnet=cfg.name,
+        spec=cfg.to_dict(),
+        layers=layers,
+        heads_per_layer=[resolved.heads[i] for i in layers],
+        ffn_per_layer=[resolved.ffn[i] for i in layers],
+        param_count=param_count,
+        shapes=_layer_shapes(dense, spec, layers),
+        inputs={"names": names, "shapes": [[int(b), int(s)], [b2, s2]]},
+        parity_inputs=given,
+        max_abs_diff_torch_vs_supernet=torch_diff,
+        max_abs_diff_onnx_vs_torch=onnx_diff,
+        max_abs_diff_int8_vs_fp32=int8_diff,
+        accuracy=accuracy,
+        tolerances={"torch_vs_supernet": TORCH_TOL, "onnx_vs_torch": ONNX_TOL},
+        parity_ok=torch_diff <= TORCH_TOL and (onnx_diff is None or onnx_diff <= ONNX_TOL),
+        onnx_exporter=exporter,
+        onnx_fallback_reason=fallback,
+        opset=file_opset,
+        paths=paths,
+    )
+    (tmp / "parity.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report

@@ -1,0 +1,479 @@
+"""Export: dense subnet parity, real shapes, folder round trips (with and without remote code), ONNX."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+import transformers
+from conftest import FAMILY_NAMES, REAL_SENTENCES, tiny_batch, tiny_model
+from reference import reference_subnet
+
+import supernet as sn
+from supernet import export_modeling
+from supernet.export import (
+    MODELING_FILE,
+    ExportReport,
+    export_subnet,
+    get_active_subnet,
+    load_exported,
+    save_exported,
+)
+
+TORCH_TOL = 1e-5
+ONNX_TOL = 1e-4
+
+UNIFORM = sn.SubnetConfig(width_mult=0.5, depth_mult=0.5)
+# Tiny models have 4 layers of 4 heads (size 8) and 48 FFN neurons; layer 1 is dropped.
+HETERO = sn.SubnetConfig(heads=(1, 4, 2, 3), ffn=(5, 48, 20, 1), layers=(0, 2, 3))
+SUBNETS = {"uniform": UNIFORM, "hetero": HETERO, "max": sn.MAX_NET}
+
+PARITY_KEYS = {
+    "family",
+    "subnet",
+    "spec",
+    "layers",
+    "heads_per_layer",
+    "ffn_per_layer",
+    "param_count",
+    "shapes",
+    "inputs",
+    "parity_inputs",
+    "max_abs_diff_torch_vs_supernet",
+    "max_abs_diff_onnx_vs_torch",
+    "max_abs_diff_int8_vs_fp32",
+    "accuracy",
+    "tolerances",
+    "parity_ok",
+    "onnx_exporter",
+    "onnx_fallback_reason",
+    "opset",
+    "paths",
+}
+
+
+def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
+    assert a.shape == b.shape
+    return (a - b).abs().max().item()
+
+
+def _logits(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    with torch.no_grad():
+        return model(**batch).logits
+
+
+def _supernet(family: str, head: str = "seq-cls", cfg: sn.SubnetConfig = HETERO):
+    stock = tiny_model(family, head)
+    model = sn.to_supernet(copy.deepcopy(stock))
+    sn.set_active_subnet(model, cfg)
+    return stock, model
+
+
+# --------------------------------------------------------------------------- dense model
+
+
+def test_layouts_mirror_the_family_tables() -> None:
+    # export_modeling is copied into export folders, so it cannot import the
+    # family tables; this keeps its copy honest.
+    families = {spec.name: spec for spec in sn.FAMILIES.values()}
+    assert set(export_modeling.LAYOUTS) == set(families)
+    for name, layout in export_modeling.LAYOUTS.items():
+        spec = families[name]
+        for part in ("layers", "query", "key", "value", "attn_out", "ffn_in", "ffn_out"):
+            assert getattr(layout, part) == getattr(spec, part), (name, part)
+        assert layout.ffn_attr == spec.ffn_attr
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("which", list(SUBNETS))
+def test_dense_equals_supernet_and_reference(family: str, which: str) -> None:
+    cfg = SUBNETS[which]
+    stock, model = _supernet(family, cfg=cfg)
+    dense = get_active_subnet(model)
+    batch = tiny_batch()
+    assert _max_diff(_logits(dense, batch), _logits(model, batch)) <= TORCH_TOL
+    # ...and equal to the independent reference built from the stock model.
+    r = sn.resolve_subnet(sn.supernet_state(model).arch, cfg)
+    ref = reference_subnet(stock, list(r.heads), list(r.ffn), list(r.layers))
+    assert _max_diff(_logits(dense, batch), _logits(ref, batch)) <= TORCH_TOL
+    assert {k: v.shape for k, v in dense.state_dict().items()} == {
+        k: v.shape for k, v in ref.state_dict().items()
+    }
+    assert sum(p.numel() for p in dense.parameters()) == sn.count_params(model, cfg)
+    assert isinstance(dense, type(stock))  # a subclass of the stock class
+    assert not any(isinstance(m, sn.ElasticLinear) for m in dense.modules())
+
+
+def test_exact_layer_weight_shapes_of_a_heterogeneous_subnet() -> None:
+    _, model = _supernet("bert", cfg=HETERO)
+    dense = get_active_subnet(model)
+    got = [
+        (k.removeprefix("bert.encoder.layer."), tuple(v.shape))
+        for k, v in dense.state_dict().items()
+        if k.startswith("bert.encoder.layer.") and k.endswith(".weight")
+    ]
+    # Kept layers 0, 2, 3 -> dense 0, 1, 2 with 1, 2, 3 heads of 8 and 5, 20, 1 FFN neurons.
+    assert got == [
+        ("0.attention.self.query.weight", (8, 32)),
+        ("0.attention.self.key.weight", (8, 32)),
+        ("0.attention.self.value.weight", (8, 32)),
+        ("0.attention.output.dense.weight", (32, 8)),
+        ("0.attention.output.LayerNorm.weight", (32,)),
+        ("0.intermediate.dense.weight", (5, 32)),
+        ("0.output.dense.weight", (32, 5)),
+        ("0.output.LayerNorm.weight", (32,)),
+        ("1.attention.self.query.weight", (16, 32)),
+        ("1.attention.self.key.weight", (16, 32)),
+        ("1.attention.self.value.weight", (16, 32)),
+        ("1.attention.output.dense.weight", (32, 16)),
+        ("1.attention.output.LayerNorm.weight", (32,)),
+        ("1.intermediate.dense.weight", (20, 32)),
+        ("1.output.dense.weight", (32, 20)),
+        ("1.output.LayerNorm.weight", (32,)),
+        ("2.attention.self.query.weight", (24, 32)),
+        ("2.attention.self.key.weight", (24, 32)),
+        ("2.attention.self.value.weight", (24, 32)),
+        ("2.attention.output.dense.weight", (32, 24)),
+        ("2.attention.output.LayerNorm.weight", (32,)),
+        ("2.intermediate.dense.weight", (1, 32)),
+        ("2.output.dense.weight", (32, 1)),
+        ("2.output.LayerNorm.weight", (32,)),
+    ]
+    config = dense.config
+    assert config.num_hidden_layers == 3
+    assert config.num_attention_heads_per_layer == [1, 2, 3]
+    assert config.intermediate_size_per_layer == [5, 20, 1]
+    assert config.attention_head_size == 8
+    assert config.supernet_source["layers"] == [0, 2, 3]
+    # Weights are copies: changing the supernet leaves the export alone.
+    before = dense.bert.encoder.layer[1].attention.self.query.weight.clone()
+    with torch.no_grad():
+        model.bert.encoder.layer[2].attention.self.query.weight.add_(1.0)
+    assert torch.equal(dense.bert.encoder.layer[1].attention.self.query.weight, before)
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("head", ["token-cls", "mlm"])
+def test_other_heads(family: str, head: str) -> None:
+    _, model = _supernet(family, head)
+    dense = get_active_subnet(model)
+    batch = tiny_batch(seed=2)
+    assert _max_diff(_logits(dense, batch), _logits(model, batch)) <= TORCH_TOL
+
+
+def test_reads_the_live_widths_not_the_last_config() -> None:
+    _, model = _supernet("bert", cfg=UNIFORM)
+    sn.supernet_state(model).attentions[0].set_active_heads(1)  # behind set_active_subnet's back
+    dense = get_active_subnet(model)
+    assert dense.config.num_attention_heads_per_layer == [1, 2]
+    assert dense.config.supernet_source["subnet"].startswith("sub-")
+    batch = tiny_batch()
+    assert _max_diff(_logits(dense, batch), _logits(model, batch)) <= TORCH_TOL
+
+
+# --------------------------------------------------------------------------- folders
+
+
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_save_then_load_exported_without_remote_code(family: str, tmp_path: Path) -> None:
+    _, model = _supernet(family)
+    folder = save_exported(get_active_subnet(model), tmp_path / family)
+    loaded = load_exported(folder)
+    batch = tiny_batch(seed=3)
+    assert _max_diff(_logits(loaded, batch), _logits(model, batch)) <= TORCH_TOL
+    cls = export_modeling.MODEL_CLASSES[type(model).__name__]
+    _, info = cls.from_pretrained(folder, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert not info["error_msgs"]
+
+
+def test_modeling_file_is_the_package_template_and_offline(tmp_path: Path) -> None:
+    _, model = _supernet("bert")
+    folder = tmp_path / "out"
+    get_active_subnet(model).save_pretrained(folder)  # plain save_pretrained ships the file too
+    text = (folder / MODELING_FILE).read_text()
+    assert text == Path(export_modeling.__file__).read_text()
+    imports = re.findall(r"^\s*(?:import|from)\s+([\w.]+)", text, flags=re.M)
+    allowed = {"os", "shutil", "typing", "transformers", "huggingface_hub", "torch"}
+    assert {name.split(".")[0] for name in imports} <= allowed
+    for banned in ("requests", "urllib", "socket", "subprocess", "os.system", "http"):
+        assert banned not in text, banned
+    assert not re.search(r"\b(import|from)\s+supernet\b", text)
+
+
+def test_full_width_subnet_uses_the_same_format(tmp_path: Path) -> None:
+    _, model = _supernet("roberta", cfg=sn.MAX_NET)
+    folder = save_exported(get_active_subnet(model), tmp_path / "full")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "supernet-export-roberta"
+    assert config["num_attention_heads_per_layer"] == [4, 4, 4, 4]
+    assert config["intermediate_size_per_layer"] == [48, 48, 48, 48]
+    assert "modeling_supernet_export.SupernetExportRobertaConfig" == config["auto_map"]["AutoConfig"]
+
+
+# --------------------------------------------------------------------------- real model, ONNX, remote code
+
+DEV_LABELS = torch.tensor([1, 0, 1, 1])
+
+
+@pytest.fixture(scope="module")
+def minilm(minilm_dir: Path):
+    torch.manual_seed(0)  # the classifier on top of the sentence encoder is random
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(minilm_dir, num_labels=2)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    return sn.to_supernet(model.eval()), tokenizer
+
+
+@pytest.fixture(scope="module")
+def minilm_export(minilm, tmp_path_factory):
+    model, tokenizer = minilm
+    out = tmp_path_factory.mktemp("minilm") / "w050-d050"
+    batch = tokenizer(REAL_SENTENCES, padding=True, return_tensors="pt")
+    calls: list[str] = []
+
+    def dev_eval(predict) -> float:
+        calls.append("x")
+        return float((predict(batch).argmax(-1) == DEV_LABELS).float().mean())
+
+    report = export_subnet(
+        model, UNIFORM, out, tokenizer=tokenizer, int8=True, parity_batch=batch, dev_eval=dev_eval
+    )
+    return report, calls
+
+
+@pytest.mark.slow
+def test_real_model_export_parity_and_report(minilm, minilm_export) -> None:
+    model, _ = minilm
+    report, calls = minilm_export
+    assert isinstance(report, ExportReport)
+    parity = json.loads(report.parity_path.read_text())
+    assert set(parity) == PARITY_KEYS
+    assert parity == json.loads(json.dumps(report.to_dict()))
+    assert parity["subnet"] == "w0.50-d0.50" and parity["layers"] == [0, 2, 4]
+    assert parity["heads_per_layer"] == [6, 6, 6] and parity["ffn_per_layer"] == [768, 768, 768]
+    assert parity["param_count"] == sn.count_params(model, UNIFORM)
+    assert parity["shapes"][0] == {
+        "layer": 0,
+        "query": [192, 384],
+        "key": [192, 384],
+        "value": [192, 384],
+        "attn_out": [384, 192],
+        "ffn_in": [768, 384],
+        "ffn_out": [384, 768],
+    }
+    assert parity["parity_inputs"] == "given"
+    assert parity["max_abs_diff_torch_vs_supernet"] <= TORCH_TOL
+    assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
+    assert np.isfinite(parity["max_abs_diff_int8_vs_fp32"])
+    assert parity["parity_ok"] is True
+    assert parity["onnx_exporter"] in ("dynamo", "torchscript")
+    assert len(calls) == 4 and set(parity["accuracy"]) == {"supernet", "torch", "onnx", "int8"}
+    assert parity["accuracy"]["torch"] == parity["accuracy"]["supernet"] == parity["accuracy"]["onnx"]
+    files = {p.name for p in report.out_dir.iterdir()}
+    assert {"config.json", "model.safetensors", MODELING_FILE, "model.onnx", "model.int8.onnx"} <= files
+    assert {"parity.json", "tokenizer_config.json"} <= files
+    assert not [p for p in report.out_dir.parent.iterdir() if ".tmp-" in p.name]
+    # The supernet is back at its previous subnet (the max net).
+    assert sn.active_subnet(model) == sn.MAX_NET
+
+
+@pytest.mark.slow
+def test_onnx_matches_torch_on_new_shapes(minilm_export) -> None:
+    report, _ = minilm_export
+    dense = load_exported(report.out_dir)
+    fp32 = ort.InferenceSession(str(report.onnx_path), providers=["CPUExecutionProvider"])
+    int8 = ort.InferenceSession(str(report.int8_path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in fp32.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
+    g = torch.Generator().manual_seed(7)
+    for b, s in ((1, 5), (7, 33)):
+        ids = torch.randint(1000, 30000, (b, s), generator=g)
+        mask = torch.ones(b, s, dtype=torch.long)
+        mask[b // 2 :, s // 2 :] = 0  # ragged padding
+        batch = {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+        feeds = {k: v.numpy() for k, v in batch.items()}
+        want = _logits(dense, batch)
+        got = torch.from_numpy(fp32.run(None, feeds)[0])
+        assert _max_diff(got, want) <= ONNX_TOL
+        q = torch.from_numpy(int8.run(None, feeds)[0])
+        assert q.shape == want.shape and torch.isfinite(q).all()
+
+
+_SUBPROCESS_SCRIPT = r"""
+import importlib.abc, importlib.util, json, sys
+
+spec = json.load(open(sys.argv[1]))
+importable = importlib.util.find_spec("supernet") is not None
+
+
+class NoSupernet(importlib.abc.MetaPathFinder):
+    # The editable install makes supernet importable here; refuse it, so remote code needing it fails loudly.
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "supernet":
+            raise ImportError("the export folder tried to import supernet")
+        return None
+
+
+sys.meta_path.insert(0, NoSupernet())
+
+import torch
+import transformers
+
+out = {"importable": importable, "logits": [], "info": [], "classes": []}
+for case in spec["cases"]:
+    model, info = transformers.AutoModelForSequenceClassification.from_pretrained(
+        case["dir"], trust_remote_code=True, output_loading_info=True
+    )
+    model.eval()
+    batch = {k: torch.tensor(case[k]) for k in ("input_ids", "attention_mask")}
+    with torch.no_grad():
+        out["logits"].append(model(**batch).logits.tolist())
+    out["info"].append({k: sorted(map(str, v)) for k, v in info.items()})
+    out["classes"].append([c.__module__.split(".")[0] + "." + c.__name__ for c in type(model).__mro__[:3]])
+# A model loaded through remote code saves a folder that loads again the same way.
+model.save_pretrained("resaved")
+again = transformers.AutoModelForSequenceClassification.from_pretrained("resaved", trust_remote_code=True)
+with torch.no_grad():
+    out["resaved"] = again.eval()(**batch).logits.tolist()
+clf = transformers.pipeline("text-classification", model=spec["pipeline_dir"], trust_remote_code=True)
+out["pipeline"] = clf(spec["sentences"])
+assert "supernet" not in sys.modules, "supernet was imported"
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_folder_loads_in_a_process_without_supernet(minilm, minilm_export, tmp_path: Path) -> None:
+    report, _ = minilm_export
+    _, tokenizer = minilm
+    cases, expected = [], []
+    batch = tiny_batch(seed=4)
+    for family in FAMILY_NAMES:
+        _, model = _supernet(family)
+        folder = save_exported(get_active_subnet(model), tmp_path / f"tiny-{family}")
+        cases.append({"dir": str(folder), **{k: v.tolist() for k, v in batch.items()}})
+        expected.append(_logits(model, batch))
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(
+        json.dumps({"cases": cases, "pipeline_dir": str(report.out_dir), "sentences": REAL_SENTENCES})
+    )
+    work = tmp_path / "clean"
+    work.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": "",
+        "HOME": str(work),
+        "HF_HOME": str(work / "hf"),  # remote-code modules are cached here, not in the user's home
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _SUBPROCESS_SCRIPT, str(spec_file)],
+        env=env,
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for got, want in zip(out["logits"], expected, strict=True):
+        assert _max_diff(torch.tensor(got), want) <= TORCH_TOL
+    assert _max_diff(torch.tensor(out["resaved"]), expected[-1]) <= TORCH_TOL
+    for info in out["info"]:
+        assert info == {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
+    for family, classes in zip(FAMILY_NAMES, out["classes"], strict=True):
+        prefix = export_modeling.LAYOUTS[family].prefix
+        assert classes[0] == f"transformers_modules.SupernetExport{prefix}ForSequenceClassification"
+        assert classes[2] == f"transformers.{prefix}ForSequenceClassification"
+    # The pipeline agrees with the exported model run here on each sentence alone.
+    dense = load_exported(report.out_dir)
+    for sentence, pred in zip(REAL_SENTENCES, out["pipeline"], strict=True):
+        probs = _logits(dense, tokenizer(sentence, return_tensors="pt")).softmax(-1)[0]
+        assert pred["label"] == dense.config.id2label[int(probs.argmax())]
+        assert abs(pred["score"] - probs.max().item()) <= TORCH_TOL
+
+
+# --------------------------------------------------------------------------- exporter fallback, refusals, warnings
+
+
+def test_torchscript_fallback_without_token_types(tmp_path: Path, monkeypatch) -> None:
+    real_export = torch.onnx.export
+
+    def no_dynamo(*args, **kwargs):
+        if kwargs.get("dynamo"):
+            raise RuntimeError("dynamo unavailable in this test")
+        return real_export(*args, **kwargs)
+
+    monkeypatch.setattr(torch.onnx, "export", no_dynamo)
+    _, model = _supernet("distilbert", cfg=sn.MAX_NET)
+    empty = tmp_path / "out"
+    empty.mkdir()  # an empty folder is fine to export into
+    report = export_subnet(model, HETERO, empty, onnx=True)
+    parity = json.loads(report.parity_path.read_text())
+    assert parity["onnx_exporter"] == "torchscript"
+    assert "dynamo unavailable" in parity["onnx_fallback_reason"]
+    assert parity["inputs"]["names"] == ["input_ids", "attention_mask"]
+    assert parity["parity_inputs"] == "random"
+    assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
+    assert parity["max_abs_diff_int8_vs_fp32"] is None and parity["accuracy"] is None
+    assert parity["heads_per_layer"] == [1, 2, 3] and parity["layers"] == [0, 2, 3]
+    assert sn.active_subnet(model) == sn.MAX_NET
+
+
+def test_refuses_a_non_empty_out_dir_and_leaves_it_alone(tmp_path: Path) -> None:
+    _, model = _supernet("bert")
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    with pytest.raises(FileExistsError, match="--out") as err:
+        export_subnet(model, UNIFORM, out, onnx=False)
+    assert "\n" not in str(err.value)
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]
+
+
+def test_warns_for_a_subnet_outside_the_search_space(tmp_path: Path) -> None:
+    _, model = _supernet("bert")
+    space = sn.SearchSpace(width_mults=(1.0, 0.5), depth_mults=(1.0, 0.5))
+    with pytest.warns(UserWarning, match="outside the trained search space"):
+        report = export_subnet(model, HETERO, tmp_path / "outside", onnx=False, space=space)
+    assert report.parity_path.is_file()  # exported anyway
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        export_subnet(model, UNIFORM, tmp_path / "inside", onnx=False, space=space)
+    assert not [w for w in caught if "search space" in str(w.message)]
+
+
+def test_a_failed_export_leaves_nothing_behind(tmp_path: Path, monkeypatch) -> None:
+    import supernet.export as export_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(export_module, "_export_onnx", broken)
+    _, model = _supernet("bert", cfg=sn.MAX_NET)
+    with pytest.raises(RuntimeError, match="exploded"):
+        export_subnet(model, UNIFORM, tmp_path / "out")
+    assert list(tmp_path.iterdir()) == []
+    assert sn.active_subnet(model) == sn.MAX_NET and not model.training
+
+
+def test_export_config_checks_its_per_layer_fields() -> None:
+    config_class = export_modeling.CONFIG_CLASSES["distilbert"]
+    ok = config_class(dim=32, n_heads=4, n_layers=2, num_attention_heads_per_layer=[1, 4])
+    assert ok.attention_head_size == 8 and ok.intermediate_size_per_layer == [ok.hidden_dim] * 2
+    with pytest.raises(ValueError, match="one value per layer"):
+        config_class(dim=32, n_heads=4, n_layers=2, num_attention_heads_per_layer=[1, 2, 3])
+    with pytest.raises(ValueError, match=r"in \[1, 4\]"):
+        config_class(dim=32, n_heads=4, n_layers=2, num_attention_heads_per_layer=[1, 5])
