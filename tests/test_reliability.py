@@ -1,0 +1,176 @@
+"""Crash safety and safe loading: SIGKILL at random points, atomic files, weights_only loads."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY_RUN, save_tiny_model_dir
+from safetensors.torch import load_file
+
+from supernet.io import atomic_dir, atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+PRESET = ROOT / "configs" / "quickstart.yaml"
+
+
+def test_atomic_write_keeps_old_content_on_failure(tmp_path: Path, monkeypatch) -> None:
+    target = tmp_path / "results.json"
+    target.write_text("old")
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_text(target, "new content")
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_atomic_dir_is_invisible_until_complete(tmp_path: Path) -> None:
+    final = tmp_path / "export"
+    with pytest.raises(RuntimeError):
+        with atomic_dir(final) as tmp:
+            (tmp / "half.bin").write_bytes(b"x")
+            assert not final.exists()
+            raise RuntimeError("crash while writing")
+    assert not final.exists()
+    assert list(tmp_path.iterdir()) == []
+    with atomic_dir(final) as tmp:
+        (tmp / "model.bin").write_bytes(b"done")
+    assert (final / "model.bin").read_bytes() == b"done"
+    with pytest.raises(FileExistsError):
+        with atomic_dir(final):
+            pass
+    assert (final / "model.bin").read_bytes() == b"done"
+
+
+def _train_cmd(model: Path, run: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--config",
+        str(PRESET),
+        "--no-progress",
+        f"model={model}",
+        f"output_dir={run}",
+        *TINY_RUN,
+        "stage_w.max_steps=4",
+        "stage_wd.max_steps=4",
+        *extra,
+    ]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+
+
+def _check_visible_files_complete(run: Path) -> None:
+    """Every file under its final name is whole: JSON parses, safetensors load, checkpoints are complete."""
+    for path in run.rglob("*"):
+        if any(part.startswith(".") for part in path.relative_to(run).parts):
+            continue  # temporary names
+        if path.suffix == ".json":
+            json.loads(path.read_text())
+        elif path.suffix == ".safetensors":
+            load_file(str(path))
+        elif path.suffix == ".jsonl":
+            for line in path.read_text().splitlines():
+                json.loads(line)
+    for ckpt in (run / "checkpoints").glob("step-*"):
+        assert {"model.safetensors", "optimizer.bin", "trainer_state.json"} <= {
+            p.name for p in ckpt.iterdir()
+        }
+
+
+def _final_params(run: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(run / "supernet" / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_sigkill_at_three_random_points_then_resume_is_bit_identical(
+    tmp_path: Path, minilm_dir: Path
+) -> None:
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+    straight = tmp_path / "straight"
+    subprocess.run(_train_cmd(model, straight), env=_env(), check=True, capture_output=True)
+
+    run = tmp_path / "killed"
+    rng = random.Random(1234)
+    kills = 0
+    for _ in range(3):
+        proc = subprocess.Popen(
+            _train_cmd(model, run, "resume=true"),
+            env=_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # Let it get past start-up (imports, data) into training, then kill at a random moment.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None and not (run / "checkpoints").exists():
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 3.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+        _check_visible_files_complete(run)
+    assert kills >= 2, "training finished before the kills: make the run longer"
+    subprocess.run(_train_cmd(model, run, "resume=true"), env=_env(), check=True, capture_output=True)
+    _check_visible_files_complete(run)
+
+    want, got = _final_params(straight), _final_params(run)
+    assert want.keys() == got.keys()
+    for name in want:
+        assert torch.equal(want[name], got[name]), name
+    # The resumed run's eval equals the straight run's.
+    assert (run / "eval.jsonl").read_text() == (straight / "eval.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_resume_reads_only_with_weights_only(tmp_path: Path, minilm_dir: Path, monkeypatch) -> None:
+    from supernet.config import TrainConfig, load_config
+    from supernet.trainer import train
+
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+    run = tmp_path / "run"
+    overrides = [f"model={model}", f"output_dir={run}", *TINY_RUN]
+    train(load_config(TrainConfig, PRESET, overrides), progress=False)
+    # Force the next run to resume from a checkpoint, not from the finished folders.
+    import shutil
+
+    shutil.rmtree(run / "supernet")
+    flags: list[object] = []
+    real_load = torch.load
+
+    def recording_load(*args, **kwargs):
+        flags.append(kwargs.get("weights_only"))
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", recording_load)
+    train(load_config(TrainConfig, PRESET, [*overrides, "resume=true"]), progress=False)
+    assert flags, "resume loaded no optimizer/scheduler/RNG state"
+    assert all(flag is True for flag in flags), flags
+
+
+def test_package_never_unpickles_untrusted_files() -> None:
+    """Static check: every torch.load in the package passes weights_only=True; no pickle.load."""
+    offenders = []
+    for path in (ROOT / "supernet").rglob("*.py"):
+        text = path.read_text()
+        for match in re.finditer(r"torch\.load\(([^)]*)\)", text):
+            if "weights_only=True" not in match.group(1):
+                offenders.append(f"{path.name}: {match.group(0)}")
+        if re.search(r"\bpickle\.loads?\(", text):
+            offenders.append(f"{path.name}: pickle.load")
+    assert offenders == []
