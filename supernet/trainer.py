@@ -356,17 +356,6 @@ class _Job:
         if (run.stage_w / "config.json").is_file():
             self.global_step = _read_meta(run.stage_w).get("end_step", self.global_step)
             return load_supernet(run.stage_w)
-        widths = self.space.width_mults
-
-        def plan(step: int) -> list[_Group]:
-            if self.cfg.sampling == "sandwich":
-                rng = random.Random(_seed_of(self.cfg.seed, "stage_w", step))
-                extra = [rng.choice(widths) for _ in range(self.cfg.num_random_subnets)]
-                chosen = [max(widths), min(widths), *extra]
-            else:
-                chosen = list(widths)
-            return [_Group(None, tuple(SubnetConfig(width_mult=w) for w in chosen))]
-
         stage = self.cfg.stage_w
         self._run_stage(
             "stage_w",
@@ -374,17 +363,64 @@ class _Job:
             epochs=stage.epochs,
             max_steps=stage.max_steps,
             learning_rate=stage.learning_rate,
-            step_fn=self._distill_step_fn(plan, teacher),
+            step_fn=self._distill_step_fn(self.plan_w, teacher),
         )
         if acc.is_main_process:
             _save_model_dir(acc.unwrap_model(student), run.stage_w, None, {"end_step": self.global_step})
         acc.wait_for_everyone()
         return student
 
+    def plan_w(self, step: int) -> list[_Group]:
+        """Stage W's subnets for one step: every width at full depth (grid) or a sandwich."""
+        widths = self.space.width_mults
+        if self.cfg.sampling == "sandwich":
+            rng = random.Random(_seed_of(self.cfg.seed, "stage_w", step))
+            extra = [rng.choice(widths) for _ in range(self.cfg.num_random_subnets)]
+            chosen = [max(widths), min(widths), *extra]
+        else:
+            chosen = list(widths)
+        return [_Group(None, tuple(SubnetConfig(width_mult=w) for w in chosen))]
+
+    def plan_wd(self, step: int, *, num_layers: int, same_width: bool) -> list[_Group]:
+        """Stage W x D's subnets for one step, grouped by the teacher subnet they share.
+
+        Grid: every (width, depth); sandwich: largest, smallest and k random pairs;
+        layerdrop: per width, random layer sets (each layer skipped with probability p,
+        or p * (l+1)/L when depth-scaled). The draw depends only on (seed, step).
+        """
+        cfg = self.cfg
+        widths, depths = self.space.width_mults, self.space.depth_mults
+        rng = random.Random(_seed_of(cfg.seed, "stage_wd", step))
+        groups: list[tuple[float, list[SubnetConfig]]]
+        if cfg.sampling == "sandwich":
+            pairs = [(max(widths), max(depths)), (min(widths), min(depths))]
+            pairs += [(rng.choice(widths), rng.choice(depths)) for _ in range(cfg.num_random_subnets)]
+            by_width: dict[float, list[SubnetConfig]] = {}
+            for w, d in pairs:
+                by_width.setdefault(w, []).append(SubnetConfig(width_mult=w, depth_mult=d))
+            groups = list(by_width.items())
+        elif cfg.layerdrop > 0:
+            groups = []
+            for w in widths:
+                students = []
+                for _ in depths:
+                    keep = [
+                        i
+                        for i in range(num_layers)
+                        if rng.random()
+                        >= cfg.layerdrop * ((i + 1) / num_layers if cfg.layerdrop_depth_scaled else 1.0)
+                    ]
+                    students.append(SubnetConfig(width_mult=w, layers=tuple(keep or [0])))
+                groups.append((w, students))
+        else:
+            groups = [(w, [SubnetConfig(width_mult=w, depth_mult=d) for d in depths]) for w in widths]
+        if same_width:
+            return [_Group(SubnetConfig(width_mult=w), tuple(s)) for w, s in groups]
+        return [_Group(SubnetConfig(), tuple(s for _, ss in groups for s in ss))]
+
     def stage_wd(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
         """Width x depth, distilled from the stage-W network (the paper's rule) or the fixed teacher."""
         cfg = self.cfg
-        widths, depths = self.space.width_mults, self.space.depth_mults
         # Teacher = the stage-W network, frozen: at the student's width and full depth (the paper's
         # rule), or at full width (teacher_width: full, the released code's variant).
         wd_teacher = copy.deepcopy(self.accelerator.unwrap_model(student)).eval()
@@ -392,35 +428,10 @@ class _Job:
         same_width = cfg.distill.teacher_width == "same"
         del teacher
 
-        def students_for(width: float, step: int, rng: random.Random) -> list[SubnetConfig]:
-            if cfg.layerdrop > 0:
-                L = supernet_state(self.accelerator.unwrap_model(student)).arch.num_layers
-                out = []
-                for _ in depths:
-                    keep = [
-                        i
-                        for i in range(L)
-                        if rng.random()
-                        >= cfg.layerdrop * ((i + 1) / L if cfg.layerdrop_depth_scaled else 1.0)
-                    ]
-                    out.append(SubnetConfig(width_mult=width, layers=tuple(keep or [0])))
-                return out
-            return [SubnetConfig(width_mult=width, depth_mult=d) for d in depths]
+        num_layers = supernet_state(self.accelerator.unwrap_model(student)).arch.num_layers
 
         def plan(step: int) -> list[_Group]:
-            rng = random.Random(_seed_of(cfg.seed, "stage_wd", step))
-            if cfg.sampling == "sandwich":
-                pairs = [(max(widths), max(depths)), (min(widths), min(depths))]
-                pairs += [(rng.choice(widths), rng.choice(depths)) for _ in range(cfg.num_random_subnets)]
-                by_width: dict[float, list[SubnetConfig]] = {}
-                for w, d in pairs:
-                    by_width.setdefault(w, []).append(SubnetConfig(width_mult=w, depth_mult=d))
-                groups = list(by_width.items())
-            else:
-                groups = [(w, students_for(w, step, rng)) for w in widths]
-            if same_width:
-                return [_Group(SubnetConfig(width_mult=w), tuple(s)) for w, s in groups]
-            return [_Group(SubnetConfig(), tuple(s for _, ss in groups for s in ss))]
+            return self.plan_wd(step, num_layers=num_layers, same_width=same_width)
 
         stage = cfg.stage_wd
         self._run_stage(
