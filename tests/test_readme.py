@@ -1,0 +1,143 @@
+"""README's commands, run as written: the quickstart and "Cut a model for your device"."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import TINY_RUN, save_tiny_model_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, flags=re.S)
+
+
+def _section(title: str) -> str:
+    start = README.index(f"## {title}")
+    end = README.find("\n## ", start + 1)
+    return README[start : end if end > 0 else None]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled", "OMP_NUM_THREADS": "1"}
+
+
+def test_readme_has_exactly_two_setup_commands() -> None:
+    quick = _section("Quick start")
+    commands = [
+        line.split("#")[0].strip()
+        for block in re.findall(r"```bash\n(.*?)```", quick, flags=re.S)
+        for line in block.splitlines()
+        if line.strip()
+    ]
+    assert commands == ["make quickstart", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^quickstart:", makefile, flags=re.M) and re.search(r"^test:", makefile, flags=re.M)
+    # CI calls the same test command.
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, minilm_dir) -> Path:
+    root = tmp_path_factory.mktemp("readme")
+    model = save_tiny_model_dir(root / "model", minilm_dir)
+    run = root / "runs" / "quickstart"
+    cmd = [
+        sys.executable,
+        "train.py",
+        "--config",
+        "configs/quickstart.yaml",
+        "--no-progress",
+        f"model={model}",
+        f"output_dir={run}",
+        *TINY_RUN,
+    ]
+    subprocess.run(cmd, cwd=ROOT, env=_env(), check=True, capture_output=True)
+    return run
+
+
+@pytest.mark.slow
+def test_cut_a_model_for_your_device_commands(tiny_run: Path, tmp_path: Path) -> None:
+    section = _section("Cut a model for your device")
+    bash = re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0]
+    out_dir = tmp_path / "my-model"
+    for line in bash.strip().splitlines():
+        # The README's commands, pointed at a tiny finished run; a generous budget so it is attainable.
+        line = line.replace("runs/quickstart", str(tiny_run)).replace("my-model", str(out_dir))
+        line = re.sub(r"--latency-budget-ms \S+", "--latency-budget-ms 10000", line)
+        args = shlex.split(line)
+        assert args[0] == "python"
+        extra = ["--repeats", "3", "--warmup", "1", "--no-progress"] if args[1] == "search.py" else []
+        proc = subprocess.run(
+            [sys.executable, *args[1:], *extra], cwd=ROOT, env=_env(), capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {
+        "config.json",
+        "model.safetensors",
+        "model.onnx",
+        "model.int8.onnx",
+        "parity.json",
+        "summary.json",
+        "modeling_supernet_export.py",
+    } <= {p.name for p in out_dir.iterdir()}
+    assert (tiny_run / "search" / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    parity = json.loads((out_dir / "parity.json").read_text())
+    assert parity["parity_ok"] is True
+
+    # The README's Python snippet for using the export, run where `supernet` is never imported.
+    snippet = next(b for b in _blocks("python") if "trust_remote_code" in b).replace(
+        '"my-model', f'"{out_dir}'
+    )
+    script = (
+        "import sys\n"
+        + snippet
+        + "\nprint(clf('a gorgeous, witty, seductive movie'))\n"
+        + "print([i.name for i in session.get_inputs()])\n"
+        + "assert 'supernet' not in sys.modules\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env={**_env(), "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "input_ids" in proc.stdout and "'label'" in proc.stdout
+
+
+@pytest.mark.slow
+def test_make_quickstart_runs_end_to_end(tmp_path: Path) -> None:
+    """The README's main command, unchanged, on the packaged model and data (a few minutes)."""
+    venv = Path(sys.prefix)
+    marker = venv / "bin" / ".installed"
+    if not marker.exists():
+        pytest.skip(f"{venv} was not made by `make` (no {marker}); CI's environment is")
+    run = tmp_path / "quickstart"
+    proc = subprocess.run(
+        ["make", "quickstart", f"VENV={venv}", f"RUN={run}"],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    tail = proc.stdout.strip().splitlines()[-5:]
+    assert tail[0].startswith("exported w") and str(run / "export") in tail[0]
+    assert any(line.strip().startswith("dev accuracy: ") for line in tail)
+    assert any(line.strip().startswith("latency (") for line in tail)
+    summary = json.loads(next((run / "export").glob("*/summary.json")).read_text())
+    chosen = json.loads((run / "search" / "chosen.json").read_text())
+    assert summary["subnet"] == chosen["name"]
+    assert chosen["latency_ms"] <= chosen["budget_ms"]
