@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -60,7 +61,12 @@ class ImportanceScores:
 
     @classmethod
     def load(cls, path: str | Path) -> ImportanceScores:
-        t = load_file(str(path))
+        try:
+            t = load_file(str(path))
+        except SafetensorError as err:  # e.g. "Error while deserializing header: header too small"
+            raise ValueError(
+                f"{path} is not a readable importance file ({err}); delete it to recompute the scores"
+            ) from err
         missing = {"head", "neuron", "layer"} - set(t)
         if missing:
             raise ValueError(f"{path} lacks importance tensors {sorted(missing)}")
@@ -81,6 +87,12 @@ def _to(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device) for k, v in batch.items()}
 
 
+def _restore_modes(modes: dict[nn.Module, bool]) -> None:
+    # Per module: `model.train(flag)` would also flip submodules the caller had put in another mode.
+    for module, training in modes.items():
+        module.training = training
+
+
 def head_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
     """Head importance [L, H] of the max net (see module doc). Leaves no gradients behind."""
     return _gradient_importance(model, batches)[0]
@@ -93,7 +105,7 @@ def neuron_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tenso
 
 def _gradient_importance(model: nn.Module, batches: Iterable[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
     state = supernet_state(model)
-    previous, was_training = active_subnet(model), model.training
+    previous, modes = active_subnet(model), {m: m.training for m in model.modules()}
     set_max_net(model)
     # Eval mode: dropout off, so the scores are a property of the weights, not of noise.
     model.eval()
@@ -124,7 +136,7 @@ def _gradient_importance(model: nn.Module, batches: Iterable[Batch]) -> tuple[to
             p.grad = saved_grad[id(p)]
             p.requires_grad_(saved_flag[id(p)])
         set_active_subnet(model, previous)
-        model.train(was_training)
+        _restore_modes(modes)
     return heads.cpu(), neurons.cpu()
 
 
@@ -142,7 +154,7 @@ def layer_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor
     """Layer importance [L]: mean dev loss with layer l skipped minus the full model's."""
     state = supernet_state(model)
     batch_list = list(batches)
-    previous, was_training = active_subnet(model), model.training
+    previous, modes = active_subnet(model), {m: m.training for m in model.modules()}
     model.eval()
     L = state.arch.num_layers
     try:
@@ -157,7 +169,7 @@ def layer_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor
             scores.append(_mean_loss(model, batch_list) - base)
     finally:
         set_active_subnet(model, previous)
-        model.train(was_training)
+        _restore_modes(modes)
     return torch.tensor(scores)
 
 
