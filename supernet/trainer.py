@@ -338,7 +338,10 @@ class _Job:
         if not cfg.importance.enabled:
             return student
         if run.importance.is_file():
-            scores = ImportanceScores.load(run.importance)
+            try:
+                scores = ImportanceScores.load(run.importance)
+            except ValueError as err:  # truncated or foreign file: one line, says to delete it
+                raise RunError(str(err)) from err
         else:
             acc.print("computing head, neuron and layer importance on dev")
             loader = make_dataloader(
@@ -363,7 +366,7 @@ class _Job:
             epochs=stage.epochs,
             max_steps=stage.max_steps,
             learning_rate=stage.learning_rate,
-            step_fn=self._distill_step_fn(self.plan_w, teacher),
+            step_fn=self._distill_step_fn("stage_w", self.plan_w, teacher),
         )
         if acc.is_main_process:
             _save_model_dir(acc.unwrap_model(student), run.stage_w, None, {"end_step": self.global_step})
@@ -440,7 +443,7 @@ class _Job:
             epochs=stage.epochs,
             max_steps=stage.max_steps,
             learning_rate=stage.learning_rate,
-            step_fn=self._distill_step_fn(plan, wd_teacher),
+            step_fn=self._distill_step_fn("stage_wd", plan, wd_teacher),
         )
         return student
 
@@ -494,7 +497,7 @@ class _Job:
         return {"teacher": parts}
 
     def _distill_step_fn(
-        self, plan: Callable[[int], list[_Group]], teacher: nn.Module
+        self, stage: str, plan: Callable[[int], list[_Group]], teacher: nn.Module
     ) -> Callable[[nn.Module, dict[str, torch.Tensor], int], dict[str, LossParts]]:
         d = self.cfg.distill
         weights = LossWeights(
@@ -527,7 +530,7 @@ class _Job:
                     parts = distill_loss(
                         s_out.logits, s_out.hidden_states, t_out.logits, t_hidden, labels, mask, weights
                     )
-                    self._backward(parts, "stage", cfg.name)
+                    self._backward(parts, stage, cfg.name)
                     out[cfg.name] = parts
             return out
 
@@ -680,6 +683,8 @@ class _Job:
             shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
         acc.save_state(str(tmp), safe_serialization=True)
+        # Every process writes its own random_states_<i>.pkl into tmp: all must be done before the rename.
+        acc.wait_for_everyone()
         if acc.is_main_process:
             atomic_write_json(
                 tmp / STATE_FILE,
