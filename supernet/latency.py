@@ -1,0 +1,964 @@
+"""Measured latency of subnets, an on-disk cache of it, and a lookup-table predictor.
+
+Measuring
+    `measure_latency` times any zero-argument callable: `warmup` untimed calls,
+    then `repeats` timed ones (`time.perf_counter_ns`, or CUDA events on a
+    CUDA device), with torch's intra-op thread count pinned for the duration.
+    `measure_subnet` / `measure_model` build a dummy batch of token ids
+    ([batch, seq_len], attention mask all ones) and time one forward pass under
+    `torch.inference_mode()` in eval mode; with `backend="onnxruntime"` they
+    time an exported ONNX file instead (`measure_onnx`).
+
+Caching
+    `LatencyCache` keeps one JSON file per setting at
+    `<run_dir>/latency/<device>-<backend>-b<B>-s<S>.json`, mapping subnet names
+    to their spec and result. The thread count is part of the file's metadata:
+    a file written with another thread count is a miss (and is replaced on the
+    next `put`), because latency depends strongly on it.
+
+Predicting
+    `LatencyPredictor` is a lookup table in the style of HAT (Wang et al.,
+    2020, "HAT: Hardware-Aware Transformers", Sec. 3.3) and Once-for-All (Cai
+    et al., 2020, Sec. 3.2): latency = fixed + sum over the layers that run of
+    table[(heads_i, ffn_i)], then a linear calibration fitted on a few measured
+    whole subnets. How the table is measured is documented on `build`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import gc
+import itertools
+import json
+import math
+import os
+import random
+import re
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from supernet.convert import Arch, supernet_state
+from supernet.elastic.depth import kept_layers
+from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, set_active_subnet
+
+__all__ = [
+    "BACKENDS",
+    "LAYER_MODELS",
+    "LatencyCache",
+    "LatencyPredictor",
+    "LatencyResult",
+    "LatencySetting",
+    "MeasureFn",
+    "dummy_batch",
+    "measure_latency",
+    "measure_model",
+    "measure_onnx",
+    "measure_subnet",
+    "measure_subnets",
+]
+
+BACKENDS = ("torch", "onnxruntime")
+LAYER_MODELS = ("additive", "table")
+_DEVICE_RE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
+_CACHE_FORMAT = 1
+_PREDICTOR_FORMAT = 1
+
+
+def _check_int(name: str, value: object, low: int) -> None:
+    # bool is an int subclass; True as a batch size is a bug, not a 1.
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencySetting:
+    """Where and how latency is measured.
+
+    Raises:
+        ValueError: naming the invalid field.
+    """
+
+    device: str = "cpu"
+    """"cpu", "cuda" or "cuda:<index>"."""
+    backend: str = "torch"
+    """"torch" (eager PyTorch) or "onnxruntime" (an exported ONNX file)."""
+    batch_size: int = 1
+    """Sequences per forward pass."""
+    seq_len: int = 128
+    """Tokens per sequence."""
+    num_threads: int | None = None
+    """Intra-op threads while timing; None keeps torch's (or onnxruntime's) default."""
+    warmup: int = 10
+    """Untimed calls before timing (allocator, caches, lazy init)."""
+    repeats: int = 50
+    """Timed calls; the statistics are over these."""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {self.device!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("seq_len", self.seq_len, 1)
+        if self.num_threads is not None:
+            _check_int("num_threads", self.num_threads, 1)
+        _check_int("warmup", self.warmup, 0)
+        _check_int("repeats", self.repeats, 1)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    @property
+    def cache_stem(self) -> str:
+        """Cache file stem, `<device>-<backend>-b<B>-s<S>` (no thread count: that is file metadata)."""
+        # "cuda:1" -> "cuda1": a colon is not portable in file names.
+        return f"{self.device.replace(':', '')}-{self.backend}-b{self.batch_size}-s{self.seq_len}"
+
+    @property
+    def key(self) -> str:
+        """Identity of the setting, e.g. `cpu-torch-b1-s128-t1` (`-tdefault` when threads are unset)."""
+        threads = "default" if self.num_threads is None else str(self.num_threads)
+        return f"{self.cache_stem}-t{threads}"
+
+    def to_dict(self) -> dict[str, object]:
+        """All fields as a JSON-able dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> LatencySetting:
+        """Inverse of `to_dict`; unknown keys are an error."""
+        allowed = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise ValueError(f"unknown latency setting field(s) {unknown}; allowed: {sorted(allowed)}")
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def _percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default method), q in [0, 1]."""
+    pos = q * (len(sorted_values) - 1)
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@dataclass(frozen=True)
+class LatencyResult:
+    """Statistics of repeated timings, in milliseconds."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    std_ms: float
+    """Population standard deviation (0 for a single repeat)."""
+    repeats: int
+
+    @classmethod
+    def from_samples(cls, samples_ms: Sequence[float]) -> LatencyResult:
+        """Summarise raw per-call timings.
+
+        Args:
+            samples_ms: one duration per timed call, in ms (at least one).
+        """
+        if not samples_ms:
+            raise ValueError("samples_ms must hold at least one timing")
+        ordered = sorted(float(v) for v in samples_ms)
+        return cls(
+            median_ms=statistics.median(ordered),
+            p10_ms=_percentile(ordered, 0.10),
+            p90_ms=_percentile(ordered, 0.90),
+            mean_ms=statistics.fmean(ordered),
+            std_ms=statistics.pstdev(ordered),
+            repeats=len(ordered),
+        )
+
+    def to_dict(self) -> dict[str, float | int]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> LatencyResult:
+        """Inverse of `to_dict`; missing or unknown keys are an error."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if set(data) != set(names):
+            raise ValueError(f"latency result needs exactly the keys {names}, got {sorted(data)}")
+        return cls(**{n: (int(data[n]) if n == "repeats" else float(data[n])) for n in names})  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def _timing_session(setting: LatencySetting) -> Iterator[None]:
+    """Pin torch's intra-op threads and pause garbage collection for the block; restore both after."""
+    previous = torch.get_num_threads()
+    if setting.num_threads is not None:
+        torch.set_num_threads(setting.num_threads)
+    # A collection landing inside one timed call is an outlier unrelated to the model.
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+        torch.set_num_threads(previous)
+
+
+def _timed_calls(
+    fn: Callable[[], object], setting: LatencySetting, *, warmup: int, repeats: int
+) -> list[float]:
+    """`warmup` untimed calls, then one duration in ms per each of `repeats` calls."""
+    samples: list[float] = []
+    for _ in range(warmup):
+        fn()
+    if setting.is_cuda and setting.backend == "torch":  # pragma: no cover - no GPU in CI
+        # Kernel launches are asynchronous: host clocks would time the launch, not the work.
+        torch.cuda.synchronize(torch.device(setting.device))
+        for _ in range(repeats):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            fn()
+            end.record()
+            end.synchronize()
+            samples.append(float(start.elapsed_time(end)))
+    else:
+        for _ in range(repeats):
+            t0 = time.perf_counter_ns()
+            fn()
+            t1 = time.perf_counter_ns()
+            samples.append((t1 - t0) / 1e6)
+    return samples
+
+
+def measure_latency(fn: Callable[[], object], setting: LatencySetting) -> LatencyResult:
+    """Time `fn` under `setting`.
+
+    Calls `fn` `setting.warmup` times untimed, then `setting.repeats` times
+    timed, one timing per call. On CPU (and for the onnxruntime backend, whose
+    `run` returns host arrays and so is synchronous) each call is bracketed by
+    two `time.perf_counter_ns()` reads. With the torch backend on a CUDA device
+    the device is synchronised after warm-up and each call is timed with a pair
+    of CUDA events. torch's intra-op thread count is pinned to
+    `setting.num_threads` for the duration and restored after; garbage
+    collection is paused while timing.
+
+    Args:
+        fn: the work to time (its result is ignored).
+        setting: device, thread count, warm-up and repeat counts.
+
+    Returns:
+        Median, p10, p90, mean and standard deviation over the repeats, in ms.
+    """
+    with _timing_session(setting):
+        samples = _timed_calls(fn, setting, warmup=setting.warmup, repeats=setting.repeats)
+    return LatencyResult.from_samples(samples)
+
+
+def dummy_batch(config: object, setting: LatencySetting) -> dict[str, torch.Tensor]:
+    """A fixed batch of random token ids, [batch_size, seq_len], attention mask all ones.
+
+    Args:
+        config: a transformers config (for `vocab_size` and `max_position_embeddings`).
+        setting: batch size, sequence length and device.
+
+    Raises:
+        ValueError: seq_len exceeds the model's position embeddings.
+    """
+    vocab = int(getattr(config, "vocab_size", 2))
+    max_pos = getattr(config, "max_position_embeddings", None)
+    if max_pos is not None and setting.seq_len > int(max_pos):
+        raise ValueError(f"seq_len {setting.seq_len} exceeds the model's max_position_embeddings {max_pos}")
+    # Values do not change the cost of a dense forward pass; a seeded generator
+    # keeps runs identical anyway.
+    g = torch.Generator().manual_seed(0)
+    input_ids = torch.randint(0, vocab, (setting.batch_size, setting.seq_len), generator=g)
+    attention_mask = torch.ones_like(input_ids)
+    return {"input_ids": input_ids.to(setting.device), "attention_mask": attention_mask.to(setting.device)}
+
+
+def _check_device(model: nn.Module, setting: LatencySetting) -> None:
+    param = next(model.parameters(), None)
+    if param is not None and param.device != torch.device(setting.device):
+        if not (setting.device == "cuda" and param.device.type == "cuda"):
+            raise ValueError(
+                f"model is on {param.device} but setting.device is {setting.device!r}: move the model first"
+            )
+
+
+def _measure_torch(model: nn.Module, setting: LatencySetting) -> LatencyResult:
+    _check_device(model, setting)
+    batch = dummy_batch(model.config, setting)  # type: ignore[attr-defined]
+    with _eval_mode(model), torch.inference_mode():
+        return measure_latency(lambda: model(**batch), setting)
+
+
+@contextlib.contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> LatencyResult:
+    """Time an exported ONNX model with onnxruntime.
+
+    The session uses `intra_op_num_threads = setting.num_threads` (0, i.e.
+    onnxruntime's default, when None), one inter-op thread, sequential
+    execution and every graph optimisation. Inputs named `input_ids`,
+    `attention_mask` and `token_type_ids` are fed a dummy batch (ids in
+    [0, 100), mask ones, token types zeros) of the setting's shape.
+
+    Args:
+        onnx_path: the .onnx file (with dynamic or matching batch/sequence axes).
+        setting: batch size, sequence length, threads, repeats.
+
+    Raises:
+        ValueError: the graph has an input this function cannot fill.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 0 if setting.num_threads is None else setting.num_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ["CUDAExecutionProvider"] if setting.is_cuda else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+
+    shape = (setting.batch_size, setting.seq_len)
+    rng = np.random.default_rng(0)
+    feeds: dict[str, object] = {}
+    for inp in session.get_inputs():
+        dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
+        if inp.name == "input_ids":
+            # Ids below 100 exist in every vocabulary; the graph has no vocab size to ask.
+            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(dtype)
+        elif inp.name == "attention_mask":
+            feeds[inp.name] = np.ones(shape, dtype=dtype)
+        elif inp.name == "token_type_ids":
+            feeds[inp.name] = np.zeros(shape, dtype=dtype)
+        else:
+            raise ValueError(
+                f"ONNX input '{inp.name}' is not one of input_ids, attention_mask, token_type_ids"
+            )
+    return measure_latency(lambda: session.run(None, feeds), setting)
+
+
+def measure_model(
+    model: nn.Module | None,
+    setting: LatencySetting,
+    *,
+    onnx_path: str | os.PathLike[str] | None = None,
+) -> LatencyResult:
+    """Latency of a plain transformers model (stock, exported dense, or a supernet as it is set).
+
+    Args:
+        model: the model, already on `setting.device` (unused for onnxruntime).
+        setting: what to measure.
+        onnx_path: the exported model, required when `setting.backend == "onnxruntime"`.
+
+    Raises:
+        ValueError: onnxruntime without `onnx_path`, or the model on another device.
+    """
+    if setting.backend == "onnxruntime":
+        if onnx_path is None:
+            raise ValueError("onnx_path is required when backend='onnxruntime'")
+        return measure_onnx(onnx_path, setting)
+    if model is None:
+        raise ValueError("model is required when backend='torch'")
+    return _measure_torch(model, setting)
+
+
+def measure_subnet(
+    model: nn.Module | None,
+    cfg: SubnetConfig,
+    setting: LatencySetting,
+    *,
+    onnx_path: str | os.PathLike[str] | None = None,
+) -> LatencyResult:
+    """Latency of the subnet `cfg` of a converted model.
+
+    With the torch backend the subnet is activated on `model` for the
+    measurement and the previously active subnet (and train/eval mode) is
+    restored after. With onnxruntime, `onnx_path` must be `cfg` exported; the
+    model is not used.
+
+    Args:
+        model: a model converted by `to_supernet`, on `setting.device`.
+        cfg: the subnet.
+        setting: what to measure.
+        onnx_path: the exported subnet, required when `setting.backend == "onnxruntime"`.
+    """
+    if setting.backend == "onnxruntime":
+        return measure_model(None, setting, onnx_path=onnx_path)
+    if model is None:
+        raise ValueError("model is required when backend='torch'")
+    state = supernet_state(model)
+    previous = MAX_NET if state.active is None else state.active
+    set_active_subnet(model, cfg)
+    try:
+        return _measure_torch(model, setting)
+    finally:
+        set_active_subnet(model, previous)
+
+
+def measure_subnets(
+    model: nn.Module,
+    subnets: Sequence[SubnetConfig],
+    setting: LatencySetting,
+    *,
+    rounds: int | None = None,
+) -> list[LatencyResult]:
+    """Latency of several subnets, measured interleaved so that load changes hit them alike.
+
+    The `setting.repeats` timed calls of each subnet are split over `rounds`
+    passes (default: as many as repeats, i.e. one timed call per subnet per
+    pass); each pass visits every subnet in turn. On a shared machine the
+    load from other processes changes within seconds; interleaving spreads
+    every subnet's calls over the whole measurement, so all see the same mix
+    of quiet and busy moments and their medians stay comparable, where
+    measuring one subnet after another would compare a quiet minute with a
+    busy one. Before a subnet's first block run `setting.warmup` untimed
+    calls; before its later blocks, one untimed call on a one-token batch,
+    which rebuilds per-subnet state (`ElasticLinear`'s inference copy of the
+    active weights) at negligible cost. The previously active subnet is
+    restored after.
+
+    Args:
+        model: a converted model on `setting.device` (torch backend).
+        subnets: the subnets, measured in this order within each pass.
+        setting: what to measure.
+        rounds: passes over the subnets, 1..repeats (default repeats).
+
+    Returns:
+        One result per subnet, in order.
+    """
+    if setting.backend != "torch":
+        raise ValueError("measure_subnets times torch subnets: use backend='torch'")
+    rounds = setting.repeats if rounds is None else rounds
+    _check_int("rounds", rounds, 1)
+    rounds = min(rounds, setting.repeats)
+    state = supernet_state(model)
+    previous = MAX_NET if state.active is None else state.active
+    _check_device(model, setting)
+    config = model.config  # type: ignore[attr-defined]
+    batch = dummy_batch(config, setting)
+    token = dummy_batch(config, dataclasses.replace(setting, batch_size=1, seq_len=1))
+    samples: list[list[float]] = [[] for _ in subnets]
+    try:
+        with _eval_mode(model), torch.inference_mode(), _timing_session(setting):
+            for r in range(rounds):
+                # Spread repeats evenly: the first (repeats % rounds) rounds take one more.
+                n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
+                for i, cfg in enumerate(subnets):
+                    set_active_subnet(model, cfg)
+                    if r > 0:
+                        model(**token)
+                    warmup = setting.warmup if r == 0 else 0
+                    samples[i] += _timed_calls(lambda: model(**batch), setting, warmup=warmup, repeats=n)
+    finally:
+        set_active_subnet(model, previous)
+    return [LatencyResult.from_samples(s) for s in samples]
+
+
+MeasureFn = Callable[[nn.Module, Sequence[SubnetConfig], LatencySetting], Sequence[LatencyResult]]
+"""Measures several subnets of a model, one result per subnet, like `measure_subnets`."""
+
+
+# ---------------------------------------------------------------- cache
+
+
+def _atomic_write_json(path: Path, data: object) -> None:
+    """Write `data` to `path` so readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The temporary file must live in the same directory: os.replace is only
+    # atomic within one file system.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=1, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class LatencyCache:
+    """Measured latencies of subnets for one setting, in one JSON file.
+
+    The file is `<run_dir>/latency/<device>-<backend>-b<B>-s<S>.json`:
+
+        {"format": 1, "setting": {...}, "num_threads": 1,
+         "entries": {"<subnet name>": {"spec": {...}, "result": {...}}}}
+
+    Every `get` and `put` rereads the file, so several processes can share it
+    (the last writer of a given entry wins; writes are atomic).
+
+    Args:
+        run_dir: the run's folder.
+        setting: the measurement setting this cache holds.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str], setting: LatencySetting) -> None:
+        self.setting = setting
+        self.path = Path(run_dir) / "latency" / f"{setting.cache_stem}.json"
+
+    def _load(self) -> dict[str, object] | None:
+        """The file's content when it matches this setting's thread count, else None."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"latency cache {self.path} is not valid JSON: {err}") from err
+        if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT:
+            raise ValueError(f"latency cache {self.path} has an unknown format")
+        # Another thread count is another measurement: treat the whole file as a miss.
+        if data.get("num_threads") != self.setting.num_threads:
+            return None
+        return data
+
+    def entries(self) -> dict[str, dict[str, object]]:
+        """All entries (subnet name -> {"spec", "result"}) valid for this setting."""
+        data = self._load()
+        return {} if data is None else dict(data["entries"])  # type: ignore[call-overload]
+
+    def get(self, cfg: SubnetConfig) -> LatencyResult | None:
+        """The cached result for `cfg`, or None (absent, other spec under the name, or other thread count)."""
+        entry = self.entries().get(cfg.name)
+        if entry is None or entry.get("spec") != cfg.to_dict():
+            return None
+        return LatencyResult.from_dict(entry["result"])  # type: ignore[arg-type]
+
+    def put(self, cfg: SubnetConfig, result: LatencyResult) -> None:
+        """Store `result` for `cfg` (replacing a file written with another thread count)."""
+        data = self._load()
+        if data is None:
+            data = {
+                "format": _CACHE_FORMAT,
+                "setting": self.setting.to_dict(),
+                "num_threads": self.setting.num_threads,
+                "entries": {},
+            }
+        data["entries"][cfg.name] = {"spec": cfg.to_dict(), "result": result.to_dict()}  # type: ignore[index]
+        _atomic_write_json(self.path, data)
+
+    def __contains__(self, cfg: object) -> bool:
+        return isinstance(cfg, SubnetConfig) and self.get(cfg) is not None
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+
+# ---------------------------------------------------------------- predictor
+
+
+def _default_choices(total: int, space: SearchSpace) -> tuple[int, ...]:
+    # The counts `resolve_subnet` and `sample_active_subnet` produce for the space.
+    return tuple(sorted({max(1, round(total * w)) for w in space.width_mults}))
+
+
+def _check_choices(name: str, values: Sequence[int], top: int) -> tuple[int, ...]:
+    out = tuple(sorted(set(int(v) for v in values)))
+    if not out:
+        raise ValueError(f"{name} must not be empty")
+    for v in out:
+        if not 1 <= v <= top:
+            raise ValueError(f"{name} values must be in [1, {top}], got {v}")
+    return out
+
+
+def _bracket(choices: Sequence[int], x: float) -> tuple[int, float]:
+    """Index i and weight t with x = (1-t)*choices[i] + t*choices[i+1]; t outside [0, 1] extrapolates."""
+    if len(choices) == 1:
+        return 0, 0.0
+    i = 0
+    while i < len(choices) - 2 and x > choices[i + 1]:
+        i += 1
+    return i, (x - choices[i]) / (choices[i + 1] - choices[i])
+
+
+def _lstsq(rows: Sequence[Sequence[float]], targets: Sequence[float]) -> list[float]:
+    solution = torch.linalg.lstsq(
+        torch.tensor(rows, dtype=torch.float64),
+        torch.tensor(targets, dtype=torch.float64).unsqueeze(1),
+        driver="gelsd",
+    ).solution
+    return [float(v) for v in solution.squeeze(1)]
+
+
+class LatencyPredictor:
+    """Predicts a subnet's latency from a per-layer lookup table.
+
+    prediction(cfg) = alpha * (fixed_ms + sum over kept layers i of
+    layer_ms(heads_i, ffn_i)) + beta.
+
+    `layer_ms` reads the table for measured (heads, ffn) pairs and
+    interpolates bilinearly between the measured counts otherwise (linearly
+    extrapolating past the smallest or largest count). Build one with `build`
+    or `load`.
+
+    Args:
+        arch: the supernet's architecture (to resolve subnets).
+        setting: the setting the table was measured under.
+        head_choices: measured head counts, ascending.
+        ffn_choices: measured FFN neuron counts, ascending.
+        table: ms per layer for every (heads, ffn) in the product of the choices.
+        fixed_ms: cost outside the encoder layers (embeddings, mask, pooler, head, Python).
+        alpha: calibration scale.
+        beta: calibration offset, ms.
+        calibration: the (subnet, measured ms) pairs alpha and beta were fitted on.
+    """
+
+    def __init__(
+        self,
+        *,
+        arch: Arch,
+        setting: LatencySetting,
+        head_choices: Sequence[int],
+        ffn_choices: Sequence[int],
+        table: Mapping[tuple[int, int], float],
+        fixed_ms: float,
+        alpha: float = 1.0,
+        beta: float = 0.0,
+        calibration: Sequence[tuple[SubnetConfig, float]] = (),
+    ) -> None:
+        self.arch = arch
+        self.setting = setting
+        self.head_choices = _check_choices("head_choices", head_choices, arch.num_heads)
+        self.ffn_choices = _check_choices("ffn_choices", ffn_choices, arch.ffn_dim)
+        missing = [c for c in itertools.product(self.head_choices, self.ffn_choices) if c not in table]
+        if missing:
+            raise ValueError(f"table lacks (heads, ffn) entries {missing}")
+        self.table = {(int(h), int(f)): float(v) for (h, f), v in table.items()}
+        self.fixed_ms = float(fixed_ms)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.calibration = [(cfg, float(ms)) for cfg, ms in calibration]
+
+    # -------------------------------------------------------- building
+
+    @classmethod
+    def build(
+        cls,
+        model: nn.Module,
+        setting: LatencySetting,
+        *,
+        space: SearchSpace | None = None,
+        head_choices: Sequence[int] | None = None,
+        ffn_choices: Sequence[int] | None = None,
+        calibration_subnets: Sequence[SubnetConfig] | None = None,
+        table_depth: int | None = None,
+        layer_model: str = "additive",
+        rounds: int | None = None,
+        measure: MeasureFn | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> LatencyPredictor:
+        """Measure the lookup table and calibrate it.
+
+        Method. Every measurement is of the whole supernet (a subnet keeps at
+        least one layer, and timing one `BertLayer` alone would miss what the
+        encoder adds around it: mask handling, hooks, weights leaving the cache
+        between layers); the table is solved from them by least squares:
+
+        * for each (heads, ffn) pair, the supernet running its first
+          `table_depth` layers (default all L), each with that pair:
+          t = fixed + depth * layer(heads, ffn);
+        * for the largest and the smallest pair, also two other depths among
+          1, L // 2 and L: latency against depth is a line whose intercept is
+          `fixed`.
+
+        With `layer_model="table"` that is one unknown per pair plus `fixed`,
+        exactly determined by the probes. The default, "additive", models a
+        layer as attention(heads) + ffn(neurons): the two blocks run one after
+        the other on separate weights, so their costs add (cost.py's FLOP
+        formula has no cross term either). That has |heads| + |ffn| unknowns
+        instead of |heads| * |ffn|, so each is fitted from several probes and
+        timing noise averages out; on a shared 2-core machine it predicted
+        held-out subnets better (bench/latency_predictor.py prints both). The
+        table still holds every pair (the sums), so prediction is the same
+        lookup either way. Both are solved with `torch.linalg.lstsq`; with L == 1
+        there is no sweep and `fixed` is folded into the table. Full-depth probes time each layer the way deep
+        subnets run it and divide the fixed part's noise by L; `table_depth=1`
+        is cheaper. All probes and calibration subnets are measured in one
+        interleaved batch (`measure_subnets`), so load changes on a shared
+        machine hit them alike.
+
+        Calibration: the whole `calibration_subnets` are measured and
+        measured ≈ alpha * predicted + beta is fitted by least squares on
+        relative errors (rows divided by the measured value, so small and
+        large subnets weigh the same, matching the MAPE objective). With one
+        subnet only alpha is fitted; with none, alpha=1 and beta=0.
+
+        Args:
+            model: a converted model (its active subnet is restored after).
+            setting: what to measure (torch backend unless `measure` is given).
+            space: the search space whose width multipliers give the default
+                choices (default `SearchSpace()`).
+            head_choices: head counts to tabulate (default round(H*w) per width w).
+            ffn_choices: FFN neuron counts to tabulate (default round(F*w)).
+            calibration_subnets: whole subnets for the calibration fit (default:
+                the space's largest and smallest grid points and four random
+                per-layer subnets drawn with a fixed seed).
+            table_depth: layers per table probe, 1..L (default L).
+            layer_model: how the table is solved from the probes: "additive"
+                (default) or "table" (see above).
+            rounds: interleaved rounds of the default measuring function
+                (see `measure_subnets`).
+            measure: the measuring function, called once with every probe and
+                calibration subnet (default `measure_subnets` with `rounds`);
+                tests inject a fake one.
+            log: called with one line per measured subnet.
+
+        Raises:
+            ValueError: a choice or depth out of range, or onnxruntime without `measure`.
+        """
+        space = SearchSpace() if space is None else space
+        if measure is None:
+            if setting.backend != "torch":
+                raise ValueError("building a predictor measures torch subnets: use backend='torch'")
+
+            def measure(
+                m: nn.Module, cfgs: Sequence[SubnetConfig], st: LatencySetting
+            ) -> list[LatencyResult]:
+                return measure_subnets(m, cfgs, st, rounds=rounds)
+
+        state = supernet_state(model)
+        arch = state.arch
+        L = arch.num_layers
+        hc = _check_choices(
+            "head_choices",
+            _default_choices(arch.num_heads, space) if head_choices is None else head_choices,
+            arch.num_heads,
+        )
+        fc = _check_choices(
+            "ffn_choices",
+            _default_choices(arch.ffn_dim, space) if ffn_choices is None else ffn_choices,
+            arch.ffn_dim,
+        )
+        if layer_model not in LAYER_MODELS:
+            raise ValueError(f"layer_model must be one of {list(LAYER_MODELS)}, got {layer_model!r}")
+        depth = L if table_depth is None else table_depth
+        _check_int("table_depth", depth, 1)
+        if depth > L:
+            raise ValueError(f"table_depth must be in [1, {L}], got {depth}")
+
+        previous = MAX_NET if state.active is None else state.active
+        pairs = list(itertools.product(hc, fc))
+
+        def probe(pair: tuple[int, int], k: int) -> SubnetConfig:
+            h, f = pair
+            return SubnetConfig(heads=(h,) * L, ffn=(f,) * L, layers=tuple(range(k)))
+
+        probes = [(pair, depth) for pair in pairs]
+        # Two other depths (when L allows) give the intercept of latency vs depth.
+        sweep_depths = sorted({1, max(1, L // 2), L} - {depth})[:2]
+        sweep_pairs = [pairs[-1], pairs[0]] if len(pairs) > 1 else pairs
+        probes += [(pair, k) for pair in sweep_pairs for k in sweep_depths]
+
+        if calibration_subnets is None:
+            rng = random.Random(20240611)
+            calibration_subnets = [space.largest, space.smallest]
+            calibration_subnets += [_random_per_layer_subnet(arch, space, rng) for _ in range(4)]
+        calibration_subnets = list(calibration_subnets)
+        to_measure = [probe(pair, k) for pair, k in probes] + calibration_subnets
+        try:
+            # One call for everything, so table and calibration see the same conditions.
+            results = list(measure(model, to_measure, setting))
+        finally:
+            set_active_subnet(model, previous)
+        if len(results) != len(to_measure):
+            raise ValueError(f"measure returned {len(results)} results for {len(to_measure)} subnets")
+        times = [r.median_ms for r in results]
+        if log is not None:
+            for (pair, k), ms in zip(probes, times, strict=False):
+                log(f"table: heads={pair[0]} ffn={pair[1]} layers={k}: {ms:.3f} ms")
+            for cfg, ms in zip(calibration_subnets, times[len(probes) :], strict=True):
+                log(f"calibration: {cfg.name}: {ms:.3f} ms")
+
+        if layer_model == "table":
+            # One unknown per (heads, ffn) pair; column 0 is `fixed`.
+            columns = {pair: (1 + i,) for i, pair in enumerate(pairs)}
+            width = 1 + len(pairs)
+        else:
+            # additive: one unknown per head count and one per FFN count.
+            columns = {(h, f): (1 + hc.index(h), 1 + len(hc) + fc.index(f)) for h, f in pairs}
+            width = 1 + len(hc) + len(fc)
+        rows: list[list[float]] = []
+        for pair, k in probes:
+            row = [0.0] * width
+            # Without a depth sweep (L == 1) fixed and per-layer costs cannot be
+            # told apart: the fixed column stays 0 and the table absorbs it.
+            row[0] = 1.0 if sweep_depths else 0.0
+            for c in columns[pair]:
+                row[c] = float(k)
+            rows.append(row)
+        # The additive system has one free direction (attn + c, ffn - c);
+        # the minimum-norm solution picks one, and only the sums are used.
+        solution = _lstsq(rows, times[: len(probes)])
+        predictor = cls(
+            arch=arch,
+            setting=setting,
+            head_choices=hc,
+            ffn_choices=fc,
+            table={pair: sum(solution[c] for c in columns[pair]) for pair in pairs},
+            fixed_ms=solution[0],
+        )
+        predictor.calibrate(list(zip(calibration_subnets, times[len(probes) :], strict=True)))
+        return predictor
+
+    def calibrate(self, measured: Sequence[tuple[SubnetConfig, float]]) -> None:
+        """Fit alpha and beta (see `build`) to measured whole subnets.
+
+        Args:
+            measured: (subnet, measured median ms) pairs.
+        """
+        raw = [(self.predict_uncalibrated(cfg), ms) for cfg, ms in measured]
+        self.calibration = [(cfg, float(ms)) for cfg, ms in measured]
+        if not raw:
+            self.alpha, self.beta = 1.0, 0.0
+            return
+        for _, ms in raw:
+            if not ms > 0:
+                raise ValueError(f"measured latencies must be > 0, got {ms}")
+        alpha, beta = 1.0, 0.0
+        distinct = len({round(p, 9) for p, _ in raw}) > 1
+        if distinct:
+            alpha, beta = _lstsq([[p / m, 1.0 / m] for p, m in raw], [1.0] * len(raw))
+        if not distinct or alpha <= 0:
+            # A scale alone (ratio least squares) when the offset is not identifiable
+            # or the two-parameter fit is nonsensical.
+            num = sum(p / m for p, m in raw)
+            den = sum((p / m) ** 2 for p, m in raw)
+            alpha, beta = (num / den if den > 0 else 1.0), 0.0
+        self.alpha, self.beta = alpha, beta
+
+    # -------------------------------------------------------- predicting
+
+    def layer_ms(self, heads: int, ffn: int) -> float:
+        """Per-layer cost: the table entry, or a bilinear interpolation of the nearest entries."""
+        exact = self.table.get((heads, ffn))
+        if exact is not None:
+            return exact
+        i, t = _bracket(self.head_choices, heads)
+        j, u = _bracket(self.ffn_choices, ffn)
+        h0, h1 = self.head_choices[i], self.head_choices[min(i + 1, len(self.head_choices) - 1)]
+        f0, f1 = self.ffn_choices[j], self.ffn_choices[min(j + 1, len(self.ffn_choices) - 1)]
+        return (
+            (1 - t) * (1 - u) * self.table[(h0, f0)]
+            + t * (1 - u) * self.table[(h1, f0)]
+            + (1 - t) * u * self.table[(h0, f1)]
+            + t * u * self.table[(h1, f1)]
+        )
+
+    def predict_uncalibrated(self, cfg: SubnetConfig) -> float:
+        """fixed + the per-layer costs of the layers `cfg` runs, in ms."""
+        resolved = resolve_subnet(self.arch, cfg)
+        return self.fixed_ms + sum(self.layer_ms(resolved.heads[i], resolved.ffn[i]) for i in resolved.layers)
+
+    def predict(self, cfg: SubnetConfig) -> float:
+        """Predicted median latency of `cfg`, in ms.
+
+        Args:
+            cfg: a subnet of the architecture the predictor was built for.
+        """
+        return self.alpha * self.predict_uncalibrated(cfg) + self.beta
+
+    def mape(self, subnets: Sequence[SubnetConfig], measured: Sequence[float | LatencyResult]) -> float:
+        """Mean absolute percentage error of the predictions, in percent (3.0 means 3%).
+
+        Args:
+            subnets: the subnets.
+            measured: their measured latencies (ms, or results whose median is used).
+        """
+        if len(subnets) != len(measured):
+            raise ValueError(f"got {len(subnets)} subnets but {len(measured)} measurements")
+        if not subnets:
+            raise ValueError("mape needs at least one subnet")
+        errors = []
+        for cfg, m in zip(subnets, measured, strict=True):
+            ms = m.median_ms if isinstance(m, LatencyResult) else float(m)
+            if not ms > 0:
+                raise ValueError(f"measured latencies must be > 0, got {ms}")
+            errors.append(abs(self.predict(cfg) - ms) / ms)
+        return 100.0 * statistics.fmean(errors)
+
+    # -------------------------------------------------------- persistence
+
+    def to_dict(self) -> dict[str, object]:
+        """Everything needed to predict, as a JSON-able dict."""
+        return {
+            "format": _PREDICTOR_FORMAT,
+            "setting": self.setting.to_dict(),
+            "arch": dataclasses.asdict(self.arch),
+            "head_choices": list(self.head_choices),
+            "ffn_choices": list(self.ffn_choices),
+            "table": [[h, f, ms] for (h, f), ms in sorted(self.table.items())],
+            "fixed_ms": self.fixed_ms,
+            "alpha": self.alpha,
+            "beta": self.beta,
+            "calibration": [{"spec": cfg.to_dict(), "measured_ms": ms} for cfg, ms in self.calibration],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> LatencyPredictor:
+        """Inverse of `to_dict`."""
+        if data.get("format") != _PREDICTOR_FORMAT:
+            raise ValueError(f"unknown latency predictor format {data.get('format')!r}")
+        return cls(
+            arch=Arch(**data["arch"]),  # type: ignore[arg-type]
+            setting=LatencySetting.from_dict(data["setting"]),  # type: ignore[arg-type]
+            head_choices=data["head_choices"],  # type: ignore[arg-type]
+            ffn_choices=data["ffn_choices"],  # type: ignore[arg-type]
+            table={(int(h), int(f)): float(ms) for h, f, ms in data["table"]},  # type: ignore[attr-defined]
+            fixed_ms=float(data["fixed_ms"]),  # type: ignore[arg-type]
+            alpha=float(data["alpha"]),  # type: ignore[arg-type]
+            beta=float(data["beta"]),  # type: ignore[arg-type]
+            calibration=[
+                (SubnetConfig.from_dict(c["spec"]), float(c["measured_ms"]))
+                for c in data.get("calibration", [])  # type: ignore[attr-defined]
+            ],
+        )
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the predictor as JSON (atomically).
+
+        Args:
+            path: the destination file.
+        """
+        _atomic_write_json(Path(path), self.to_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LatencyPredictor:
+        """Read a predictor written by `save`.
+
+        Args:
+            path: the JSON file.
+        """
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _random_per_layer_subnet(arch: Arch, space: SearchSpace, rng: random.Random) -> SubnetConfig:
+    """A random per-layer subnet drawn like `sample_active_subnet(per_layer=True)`, without activating it."""
+    depth = rng.choice(space.depth_mults)
+    heads = tuple(round(arch.num_heads * rng.choice(space.width_mults)) for _ in range(arch.num_layers))
+    ffn = tuple(round(arch.ffn_dim * rng.choice(space.width_mults)) for _ in range(arch.num_layers))
+    return SubnetConfig(heads=heads, ffn=ffn, layers=tuple(kept_layers(arch.num_layers, depth)))

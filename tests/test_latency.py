@@ -1,0 +1,434 @@
+"""Latency: settings, statistics on a fake clock, the cache, the predictor on a fake device, onnxruntime."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+import statistics
+import time
+
+import pytest
+import torch
+from conftest import tiny_model
+
+import supernet as sn
+from supernet.latency import (
+    LatencyCache,
+    LatencyPredictor,
+    LatencyResult,
+    LatencySetting,
+    dummy_batch,
+    measure_latency,
+    measure_model,
+    measure_subnet,
+    measure_subnets,
+)
+from supernet.subnet import resolve_subnet
+
+FAST = dict(num_threads=1, warmup=1, repeats=3)
+
+
+# ---------------------------------------------------------------- setting
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(device="gpu"), "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'gpu'"),
+        (dict(device="cuda:x"), "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'cuda:x'"),
+        (dict(backend="tensorrt"), "backend must be one of ['torch', 'onnxruntime'], got 'tensorrt'"),
+        (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+        (dict(batch_size=True), "batch_size must be an integer >= 1, got True"),
+        (dict(seq_len=12.0), "seq_len must be an integer >= 1, got 12.0"),
+        (dict(num_threads=0), "num_threads must be an integer >= 1, got 0"),
+        (dict(warmup=-1), "warmup must be an integer >= 0, got -1"),
+        (dict(repeats=0), "repeats must be an integer >= 1, got 0"),
+    ],
+)
+def test_setting_validation_messages(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError) as err:
+        LatencySetting(**kwargs)
+    assert str(err.value) == message
+
+
+def test_setting_key_and_cache_stem() -> None:
+    assert LatencySetting(num_threads=1).key == "cpu-torch-b1-s128-t1"
+    assert LatencySetting().key == "cpu-torch-b1-s128-tdefault"
+    setting = LatencySetting(device="cuda:1", backend="onnxruntime", batch_size=8, seq_len=64, num_threads=4)
+    assert setting.key == "cuda1-onnxruntime-b8-s64-t4"
+    assert setting.cache_stem == "cuda1-onnxruntime-b8-s64"
+    assert LatencySetting(warmup=0).warmup == 0
+    assert LatencySetting.from_dict(setting.to_dict()) == setting
+    with pytest.raises(ValueError, match="unknown latency setting field"):
+        LatencySetting.from_dict({"threads": 1})
+
+
+def test_setting_is_frozen_and_keyword_only() -> None:
+    with pytest.raises(TypeError):
+        LatencySetting("cpu")  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        LatencySetting().batch_size = 2  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- timing
+
+
+def test_result_from_samples_and_round_trip() -> None:
+    result = LatencyResult.from_samples([3.0, 1.0, 4.0, 1.0, 5.0])
+    assert result.median_ms == 3.0
+    assert result.p10_ms == pytest.approx(1.0)  # position 0.4 between 1 and 1
+    assert result.p90_ms == pytest.approx(4.6)  # position 3.6 between 4 and 5
+    assert result.mean_ms == pytest.approx(2.8)
+    assert result.std_ms == pytest.approx(statistics.pstdev([3, 1, 4, 1, 5]))
+    assert result.repeats == 5
+    assert LatencyResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+    with pytest.raises(ValueError, match="exactly the keys"):
+        LatencyResult.from_dict({"median_ms": 1.0})
+    with pytest.raises(ValueError, match="at least one"):
+        LatencyResult.from_samples([])
+
+
+def test_measure_latency_counts_calls_and_uses_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    durations_ms = [3, 1, 4, 1, 5, 9, 2]
+    ticks: list[int] = []
+    now = 1_000_000_000
+    for d in durations_ms:
+        ticks += [now, now + d * 1_000_000]
+        now += 50_000_000  # time between calls is not counted
+    clock = iter(ticks)
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: next(clock))
+
+    calls = []
+    threads_inside = []
+
+    def fn() -> None:
+        calls.append(1)
+        threads_inside.append(torch.get_num_threads())
+
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    setting = LatencySetting(num_threads=target, warmup=4, repeats=len(durations_ms))
+    result = measure_latency(fn, setting)
+    assert len(calls) == 4 + len(durations_ms)
+    assert set(threads_inside) == {target}
+    assert torch.get_num_threads() == before
+    assert next(clock, None) is None  # exactly two clock reads per timed call, none in warm-up
+    assert result == LatencyResult.from_samples([float(d) for d in durations_ms])
+    assert result.median_ms == 3.0
+    assert result.repeats == 7
+
+
+def test_measure_latency_restores_threads_on_error() -> None:
+    before = torch.get_num_threads()
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        measure_latency(boom, LatencySetting(num_threads=1 if before != 1 else 2, warmup=0, repeats=1))
+    assert torch.get_num_threads() == before
+
+
+def test_measure_subnet_torch_restores_state() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    model.train()
+    sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.75))
+    setting = LatencySetting(seq_len=16, **FAST)
+    result = measure_subnet(model, sn.SubnetConfig(width_mult=0.5, depth_mult=0.5), setting)
+    assert result.repeats == 3 and result.median_ms > 0
+    assert sn.active_subnet(model) == sn.SubnetConfig(width_mult=0.75)
+    assert model.training
+    assert measure_model(model, setting).repeats == 3
+
+
+def test_measure_subnets_interleaves_and_restores() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    seen: list[tuple[int, int]] = []  # (active width, tokens) of each call
+    hook = model.bert.encoder.layer[0].attention.self.query.register_forward_hook(
+        lambda m, args, out: seen.append((out.shape[-1], out.shape[1]))
+    )
+    cfgs = [sn.SubnetConfig(width_mult=1.0), sn.SubnetConfig(width_mult=0.25)]
+    setting = LatencySetting(seq_len=8, num_threads=1, warmup=1, repeats=4)
+    results = measure_subnets(model, cfgs, setting, rounds=2)
+    assert [r.repeats for r in results] == [4, 4]
+    # Round 1: warm-up + 2 timed calls per subnet; round 2: a one-token call, then 2 timed.
+    assert seen == [(32, 8)] * 3 + [(8, 8)] * 3 + [(32, 1)] + [(32, 8)] * 2 + [(8, 1)] + [(8, 8)] * 2
+    assert sn.active_subnet(model) == sn.MAX_NET
+
+    seen.clear()
+    results = measure_subnets(model, cfgs, dataclasses.replace(setting, warmup=0, repeats=3))
+    hook.remove()
+    assert [r.repeats for r in results] == [3, 3]
+    # Default: one timed call per subnet per round.
+    assert [w for w, s in seen if s == 8] == [32, 8] * 3
+
+
+def test_dummy_batch_shape_and_limit() -> None:
+    model = tiny_model("bert")
+    batch = dummy_batch(model.config, LatencySetting(batch_size=2, seq_len=10))
+    assert batch["input_ids"].shape == (2, 10)
+    assert batch["attention_mask"].eq(1).all()
+    assert int(batch["input_ids"].max()) < model.config.vocab_size
+    with pytest.raises(ValueError, match="max_position_embeddings 64"):
+        dummy_batch(model.config, LatencySetting(seq_len=65))
+
+
+def test_onnx_backend_needs_a_path() -> None:
+    with pytest.raises(ValueError, match="onnx_path is required"):
+        measure_subnet(None, sn.MAX_NET, LatencySetting(backend="onnxruntime"))
+
+
+def test_onnxruntime_path_on_a_tiny_export(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    model = tiny_model("bert")
+    batch = dummy_batch(model.config, LatencySetting(seq_len=16))
+    path = tmp_path / "tiny.onnx"
+    with torch.no_grad():
+        torch.onnx.export(
+            model,
+            (batch["input_ids"], batch["attention_mask"]),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
+            dynamo=False,
+        )
+    setting = LatencySetting(backend="onnxruntime", batch_size=2, seq_len=12, **FAST)
+    result = measure_model(None, setting, onnx_path=path)
+    assert result.repeats == 3 and result.median_ms > 0
+    assert measure_subnet(None, sn.MAX_NET, setting, onnx_path=path).repeats == 3
+
+
+# ---------------------------------------------------------------- cache
+
+
+def _result(ms: float) -> LatencyResult:
+    return LatencyResult.from_samples([ms, ms + 1.0, ms + 2.0])
+
+
+def test_cache_round_trip_and_layout(tmp_path) -> None:
+    setting = LatencySetting(num_threads=1)
+    cache = LatencyCache(tmp_path, setting)
+    assert cache.path == tmp_path / "latency" / "cpu-torch-b1-s128.json"
+    a = sn.SubnetConfig(width_mult=0.5, depth_mult=0.75)
+    b = sn.SubnetConfig(heads=(1, 2, 3, 4), ffn=(4, 3, 2, 1), layers=(0, 2))
+    assert cache.get(a) is None and len(cache) == 0
+    cache.put(a, _result(5.0))
+    cache.put(b, _result(7.0))
+    again = LatencyCache(tmp_path, setting)  # a fresh reader sees the file
+    assert again.get(a) == _result(5.0)
+    assert again.get(b) == _result(7.0)
+    assert b in again and sn.MAX_NET not in again and len(again) == 2
+    data = json.loads(cache.path.read_text())
+    assert data["num_threads"] == 1
+    assert data["setting"] == setting.to_dict()
+    assert data["entries"][b.name]["spec"] == b.to_dict()
+    assert os.listdir(cache.path.parent) == [cache.path.name]  # no temporary files left
+
+
+def test_cache_thread_mismatch_is_a_miss(tmp_path) -> None:
+    cfg = sn.SubnetConfig(width_mult=0.25)
+    LatencyCache(tmp_path, LatencySetting(num_threads=1)).put(cfg, _result(3.0))
+    two = LatencyCache(tmp_path, LatencySetting(num_threads=2))
+    assert two.path == LatencyCache(tmp_path, LatencySetting(num_threads=1)).path
+    assert two.get(cfg) is None
+    assert LatencyCache(tmp_path, LatencySetting()).get(cfg) is None  # default threads != 1
+    two.put(cfg, _result(4.0))  # replaces the 1-thread file
+    assert two.get(cfg) == _result(4.0)
+    assert LatencyCache(tmp_path, LatencySetting(num_threads=1)).get(cfg) is None
+
+
+def test_cache_failed_write_keeps_old_file_and_no_tmp(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = LatencyCache(tmp_path, LatencySetting(num_threads=1))
+    cfg = sn.SubnetConfig(width_mult=0.5)
+    cache.put(cfg, _result(2.0))
+    before = cache.path.read_text()
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        cache.put(sn.SubnetConfig(width_mult=0.25), _result(1.0))
+    monkeypatch.undo()
+    assert cache.path.read_text() == before
+    assert os.listdir(cache.path.parent) == [cache.path.name]
+
+
+def test_cache_rejects_corrupt_file(tmp_path) -> None:
+    cache = LatencyCache(tmp_path, LatencySetting(num_threads=1))
+    cache.path.parent.mkdir(parents=True)
+    cache.path.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        cache.get(sn.MAX_NET)
+
+
+# ---------------------------------------------------------------- predictor
+
+FIXED, A, B, C = 0.7, 0.05, 0.3, 0.02
+
+
+def _true_layer(h: int, f: int, cross: float = 0.0) -> float:
+    # Linear in heads and FFN neurons; `cross` adds a bilinear term, which the
+    # "table" model captures exactly (any function of (h, f) at table points,
+    # a bilinear one between them too) and the "additive" model cannot.
+    return A + B * h + C * f + cross * h * f
+
+
+def _true_ms(model: torch.nn.Module, cfg: sn.SubnetConfig, cross: float = 0.0) -> float:
+    r = resolve_subnet(sn.supernet_state(model).arch, cfg)
+    return FIXED + sum(_true_layer(r.heads[i], r.ffn[i], cross) for i in r.layers)
+
+
+def _fake_measure(calls: list[sn.SubnetConfig], cross: float = 0.0):
+    def measure(model, cfgs, setting):
+        calls.extend(cfgs)
+        return [LatencyResult.from_samples([_true_ms(model, c, cross)]) for c in cfgs]
+
+    return measure
+
+
+def _random_subnets(model: torch.nn.Module, n: int, seed: int) -> list[sn.SubnetConfig]:
+    rng = random.Random(seed)
+    out = [sn.sample_active_subnet(model, sn.SearchSpace(), rng, per_layer=True) for _ in range(n)]
+    sn.set_max_net(model)
+    return out
+
+
+@pytest.mark.parametrize(("layer_model", "cross"), [("additive", 0.0), ("table", 0.0), ("table", 0.004)])
+@pytest.mark.parametrize("table_depth", [None, 1, 2])
+def test_predictor_recovers_a_linear_device(layer_model: str, cross: float, table_depth: int | None) -> None:
+    model = sn.to_supernet(tiny_model("bert"))  # 4 layers, 4 heads, FFN 48
+    sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.5))
+    calls: list[sn.SubnetConfig] = []
+    predictor = LatencyPredictor.build(
+        model,
+        LatencySetting(num_threads=1),
+        table_depth=table_depth,
+        layer_model=layer_model,
+        measure=_fake_measure(calls, cross),
+    )
+    assert predictor.head_choices == (1, 2, 3, 4)
+    assert predictor.ffn_choices == (12, 24, 36, 48)
+    # 16 pairs at the table depth, 2 pairs at 2 other depths, 6 calibration subnets, in one call.
+    assert len(calls) == 16 + 4 + 6
+    assert predictor.fixed_ms == pytest.approx(FIXED, rel=1e-6)
+    for (h, f), ms in predictor.table.items():
+        assert ms == pytest.approx(_true_layer(h, f, cross), rel=1e-6)
+    assert predictor.alpha == pytest.approx(1.0, rel=1e-6)
+    assert predictor.beta == pytest.approx(0.0, abs=1e-6)
+    assert len(predictor.calibration) == 6
+    assert sn.active_subnet(model) == sn.SubnetConfig(width_mult=0.5)  # restored
+    subnets = _random_subnets(model, 40, seed=7) + sn.SearchSpace().grid()
+    for cfg in subnets:
+        assert predictor.predict(cfg) == pytest.approx(_true_ms(model, cfg, cross), rel=1e-6)
+    assert predictor.mape(subnets, [_true_ms(model, c, cross) for c in subnets]) < 1e-4
+
+
+def test_additive_model_averages_noise() -> None:
+    # The same noisy probes (+-10%, fixed seeds) solved both ways: over many
+    # draws the additive fit predicts held-out subnets better on average.
+    model = sn.to_supernet(tiny_model("bert"))
+    subnets = _random_subnets(model, 30, seed=3)
+    truth = [_true_ms(model, c) for c in subnets]
+    errors: dict[str, list[float]] = {"additive": [], "table": []}
+    for seed in range(20):
+        rng = random.Random(seed)
+        noisy: dict[sn.SubnetConfig, float] = {}
+
+        def measure(m, cfgs, setting, noisy=noisy, rng=rng):
+            for c in cfgs:
+                noisy.setdefault(c, _true_ms(m, c) * (1 + rng.uniform(-0.1, 0.1)))
+            return [LatencyResult.from_samples([noisy[c]]) for c in cfgs]
+
+        for layer_model, errs in errors.items():
+            predictor = LatencyPredictor.build(
+                model, LatencySetting(), layer_model=layer_model, calibration_subnets=(), measure=measure
+            )
+            errs.append(predictor.mape(subnets, truth))
+    assert statistics.fmean(errors["additive"]) < statistics.fmean(errors["table"])
+
+
+def test_predictor_interpolates_counts_outside_the_table() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    predictor = LatencyPredictor.build(
+        model,
+        LatencySetting(num_threads=1),
+        head_choices=(1, 4),
+        ffn_choices=(12, 48),
+        layer_model="table",
+        calibration_subnets=(),
+        measure=_fake_measure([], cross=0.004),
+    )
+    # Bilinear interpolation (and linear extrapolation) is exact for a bilinear cost.
+    for h, f in [(2, 30), (3, 12), (4, 20), (2, 1), (1, 1)]:
+        assert predictor.layer_ms(h, f) == pytest.approx(_true_layer(h, f, 0.004), rel=1e-6)
+    cfg = sn.SubnetConfig(heads=(2, 3, 1, 4), ffn=(30, 12, 5, 48), layers=(0, 1, 3))
+    assert predictor.predict(cfg) == pytest.approx(_true_ms(model, cfg, 0.004), rel=1e-6)
+
+
+def test_predictor_calibration_fits_scale_and_offset() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    predictor = LatencyPredictor.build(
+        model, LatencySetting(num_threads=1), calibration_subnets=(), measure=_fake_measure([])
+    )
+    subnets = _random_subnets(model, 5, seed=3)
+    predictor.calibrate([(c, 1.25 * _true_ms(model, c) + 0.4) for c in subnets])
+    assert predictor.alpha == pytest.approx(1.25, rel=1e-6)
+    assert predictor.beta == pytest.approx(0.4, rel=1e-6)
+    cfg = sn.SubnetConfig(width_mult=0.75, depth_mult=0.5)
+    assert predictor.predict(cfg) == pytest.approx(1.25 * _true_ms(model, cfg) + 0.4, rel=1e-6)
+    predictor.calibrate([(subnets[0], 2 * _true_ms(model, subnets[0]))])  # one point: scale only
+    assert (predictor.alpha, predictor.beta) == (pytest.approx(2.0), 0.0)
+
+
+def test_predictor_save_load_round_trip(tmp_path) -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    setting = LatencySetting(num_threads=1, seq_len=32)
+    predictor = LatencyPredictor.build(model, setting, measure=_fake_measure([]))
+    path = tmp_path / "sub" / "predictor.json"
+    predictor.save(path)
+    loaded = LatencyPredictor.load(path)
+    assert loaded.setting == setting
+    assert loaded.arch == predictor.arch
+    assert loaded.table == predictor.table
+    assert (loaded.fixed_ms, loaded.alpha, loaded.beta) == (
+        predictor.fixed_ms,
+        predictor.alpha,
+        predictor.beta,
+    )
+    assert loaded.calibration == predictor.calibration
+    for cfg in _random_subnets(model, 10, seed=1):
+        assert loaded.predict(cfg) == predictor.predict(cfg)
+    assert os.listdir(path.parent) == ["predictor.json"]
+
+
+def test_predictor_mape_and_validation() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    predictor = LatencyPredictor.build(
+        model, LatencySetting(num_threads=1), calibration_subnets=(), measure=_fake_measure([])
+    )
+    a, b = sn.SubnetConfig(width_mult=0.5), sn.SubnetConfig(width_mult=0.25)
+    pa, pb = predictor.predict(a), predictor.predict(b)
+    # Errors of 10% and 30% -> 20%; a LatencyResult counts by its median.
+    assert predictor.mape([a, b], [pa / 1.1, LatencyResult.from_samples([pb / 1.3])]) == pytest.approx(20.0)
+    with pytest.raises(ValueError, match="2 subnets but 1"):
+        predictor.mape([a, b], [1.0])
+    with pytest.raises(ValueError, match=r"head_choices values must be in \[1, 4\], got 5"):
+        LatencyPredictor.build(model, LatencySetting(), head_choices=(5,), measure=_fake_measure([]))
+    with pytest.raises(ValueError, match=r"table_depth must be in \[1, 4\], got 5"):
+        LatencyPredictor.build(model, LatencySetting(), table_depth=5, measure=_fake_measure([]))
+    with pytest.raises(ValueError, match="layer_model must be one of"):
+        LatencyPredictor.build(model, LatencySetting(), layer_model="mlp", measure=_fake_measure([]))
+
+
+def test_predictor_build_on_real_timings_is_sane() -> None:
+    # Real measurements on a tiny model: no accuracy threshold (timings are
+    # noisy), only that the pipeline runs and gives positive, ordered figures.
+    model = sn.to_supernet(tiny_model("bert"))
+    setting = LatencySetting(seq_len=16, num_threads=1, warmup=1, repeats=3)
+    predictor = LatencyPredictor.build(model, setting, calibration_subnets=[sn.MAX_NET])
+    assert predictor.predict(sn.MAX_NET) > 0
+    assert len(predictor.table) == 16
