@@ -1,0 +1,105 @@
+"""search.py over a tiny trained run: files, budgeted choice, caches, per-layer search, onnxruntime."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_RUN, save_tiny_model_dir
+
+import supernet.search_cli as search_cli
+from supernet.cli import search_main, train_main
+from supernet.search import pareto_front, read_results
+
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, minilm_dir) -> Path:
+    root = tmp_path_factory.mktemp("search")
+    model = save_tiny_model_dir(root / "model", minilm_dir)
+    run = root / "run"
+    assert (
+        train_main(
+            ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
+        )
+        == 0
+    )
+    return run
+
+
+@pytest.mark.slow
+def test_grid_search_files_and_choice(run: Path, capsys) -> None:
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    results = read_results(run / "search" / "results.jsonl")
+    assert sorted(r.name for r in results) == sorted(
+        f"w{w:.2f}-d{d:.2f}" for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75, 0.5)
+    )
+    assert all(
+        r.predicted_ms is not None and r.latency_ms > 0 and r.params > 0 and r.flops > 0 for r in results
+    )
+    # Dev accuracies come from training's eval.jsonl, not a re-evaluation.
+    trained = {
+        json.loads(line)["subnet"]: json.loads(line)["accuracy"] for line in (run / "eval.jsonl").open()
+    }
+    assert {r.name: r.accuracy for r in results} == trained
+    chosen = json.loads((run / "search" / "chosen.json").read_text())
+    fitting = [r for r in results if r.latency_ms <= 1000]
+    best = max(fitting, key=lambda r: (r.accuracy, -r.latency_ms))
+    assert chosen["name"] == best.name and chosen["budget_ms"] == 1000
+    csv_names = [line.split(",")[0] for line in (run / "search" / "pareto.csv").read_text().splitlines()[1:]]
+    assert csv_names == [r.name for r in pareto_front(results)]
+    out = capsys.readouterr().out
+    assert f"chosen under 1000.00 ms: {best.name}" in out
+
+
+@pytest.mark.slow
+def test_second_search_reuses_cached_latency(run: Path, monkeypatch) -> None:
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    calls: list[int] = []
+
+    def counting(model, cfgs, setting, **kw):
+        calls.append(len(cfgs))
+        raise AssertionError("latency should come from the cache")
+
+    monkeypatch.setattr(search_cli, "measure_subnets", counting)
+    assert search_main(["--run", str(run), "--latency-budget-ratio", "0.9", *FAST]) == 0
+    assert calls == []
+
+
+@pytest.mark.slow
+def test_per_layer_search_adds_measured_subnets(run: Path) -> None:
+    argv = [
+        "--run",
+        str(run),
+        "--latency-budget-ms",
+        "1000",
+        "--per-layer",
+        "--population",
+        "6",
+        "--generations",
+        "2",
+        "--verify-top",
+        "3",
+        *FAST,
+    ]
+    assert search_main(argv) == 0
+    results = read_results(run / "search" / "results.jsonl")
+    per_layer = [r for r in results if r.name.startswith("sub-")]
+    assert 1 <= len(per_layer) <= 3
+    for r in per_layer:
+        assert r.subnet.heads is not None and len(r.subnet.heads) == 4
+        assert r.latency_ms > 0 and r.predicted_ms is not None
+    assert list((run / "latency").glob("predictor-*.json"))
+
+
+@pytest.mark.slow
+def test_onnxruntime_backend(run: Path) -> None:
+    assert (
+        search_main(["--run", str(run), "--backend", "onnxruntime", "--latency-budget-ratio", "1.0", *FAST])
+        == 0
+    )
+    cache = json.loads((run / "latency" / "cpu-onnxruntime-b1-s128.json").read_text())
+    assert len(cache["entries"]) == 12
