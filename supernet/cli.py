@@ -51,6 +51,13 @@ def run_cli(
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if not args.debug:
+        # transformers reports every freshly initialised task head as MISSING weights, which is
+        # exactly what fine-tuning a teacher expects; keep its errors, drop that noise.
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
     try:
         return int(main(args) or 0)
     except _user_errors() as err:
