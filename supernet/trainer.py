@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -218,6 +219,14 @@ class _Job:
             # Skipped layers get no gradient, so DDP must not wait for them.
             kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
         )
+        launched = int(os.environ.get("WORLD_SIZE", "1"))
+        if launched != self.accelerator.num_processes:
+            # e.g. `accelerate launch --multi_gpu` on a machine without GPUs: N unconnected copies
+            # of the job would all write the same run directory.
+            raise RunError(
+                f"{launched} processes were launched but accelerate joined {self.accelerator.num_processes}; "
+                f"on CPU set ACCELERATE_USE_CPU=1 (accelerate launch --multi_gpu --num_processes {launched})"
+            )
         self.global_step = 0
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
 
@@ -243,6 +252,8 @@ class _Job:
             raise RunError(
                 f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"
             )
+        # Every process checks the folder as it was before the main process writes into it.
+        self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
@@ -583,10 +594,11 @@ class _Job:
             {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)], "weight_decay": 0.0},
         ]
         optimizer = torch.optim.AdamW(params, lr=lr)
-        # accelerate steps a prepared scheduler once per process per optimizer step.
+        # accelerate steps a prepared scheduler once per process per optimizer step. Warmup is rounded
+        # in optimizer steps first, so every process count gets the same learning rate at every step.
         n_proc = acc.num_processes
         scheduler = get_linear_schedule_with_warmup(
-            optimizer, int(cfg.warmup_ratio * total * n_proc), total * n_proc
+            optimizer, int(cfg.warmup_ratio * total) * n_proc, total * n_proc
         )
         model.train()
         prepared, optimizer, scheduler = acc.prepare(model, optimizer, scheduler)
