@@ -435,6 +435,10 @@ class _Job:
     def stage_wd(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
         """Width x depth, distilled from the stage-W network (the paper's rule) or the fixed teacher."""
         cfg = self.cfg
+        if self._latest_checkpoint("final") is not None:
+            # Resuming inside the final fine-tune: stage W x D is done (its own checkpoints may have
+            # been rotated away) and the final stage's checkpoint holds the weights.
+            return student
         # Teacher = the stage-W network, frozen: at the student's width and full depth (the paper's
         # rule), or at full width (teacher_width: full, the released code's variant).
         wd_teacher = copy.deepcopy(self.accelerator.unwrap_model(student)).eval()

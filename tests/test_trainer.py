@@ -1,0 +1,676 @@
+"""The training job on tiny runs: layout, learning, teacher reuse, resume, refusals, NaN, rotation, DDP."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import save_tiny_model_dir
+from safetensors.torch import load_file
+
+import supernet as sn
+from supernet import trainer
+from supernet.config import TrainConfig, load_config
+from supernet.data import load_task, make_dataloader, tokenize_task
+from supernet.distill import LossWeights
+from supernet.trainer import RunError, TrainingError, load_supernet, train
+
+ROOT = Path(__file__).resolve().parents[1]
+GRID = [f"w{w:.2f}-d{d:.2f}" for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75, 0.5)]
+W_NAMES = [f"w{w:.2f}-d1.00" for w in (1.0, 0.75, 0.5, 0.25)]
+RUN_ENTRIES = {
+    "config.yaml",
+    "teacher",
+    "importance.safetensors",
+    "checkpoints",
+    "stage_w",
+    "supernet",
+    "train_metrics.jsonl",
+    "eval.jsonl",
+    "teacher_eval.json",
+}
+
+# A few seconds per run on one core: 64 training rows, 4 batches of 16 per epoch.
+TINY = [
+    "task=rt-sentences",
+    "data.max_train_samples=64",
+    "data.max_eval_samples=32",
+    "data.max_length=32",
+    "batch_size=16",
+    "eval_batch_size=32",
+    "report_to=none",
+    "teacher.max_steps=2",
+    "importance.num_batches=1",
+    "stage_w.max_steps=2",
+    "stage_wd.max_steps=2",
+    "log_every=1",
+]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """Tiny models run faster on one thread, and the CI machine's 2 cores are shared.
+
+    Module scope, so the module's cached runs use the same thread count as the runs they are
+    compared with bit for bit."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, minilm_dir) -> dict[str, Path]:
+    """Tiny random BERTs with the real tokenizer: a BertModel (the trainer fine-tunes a teacher) and
+    2-label classifiers (used as the teacher as they are)."""
+    root = tmp_path_factory.mktemp("models")
+    return {
+        "base": save_tiny_model_dir(root / "base", minilm_dir, head="base"),
+        "seq-cls": save_tiny_model_dir(root / "seq-cls", minilm_dir, head="seq-cls"),
+        # A wider init than 0.02: layers and heads change the hidden states enough that the
+        # distillation losses of the subnets differ and have something to learn.
+        "seq-cls-wide": save_tiny_model_dir(
+            root / "seq-cls-wide", minilm_dir, head="seq-cls", initializer_range=0.2
+        ),
+        "seq-cls-no-dropout": save_tiny_model_dir(
+            root / "seq-cls-no-dropout",
+            minilm_dir,
+            head="seq-cls",
+            hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0,
+        ),
+    }
+
+
+def _cfg(model: Path, out: Path, *overrides: str) -> TrainConfig:
+    return load_config(TrainConfig, None, [f"model={model}", f"output_dir={out}", *TINY, *overrides])
+
+
+def _run(model: Path, out: Path, *overrides: str) -> trainer.TrainResult:
+    return train(_cfg(model, out, *overrides), progress=False)
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "train_metrics.jsonl").read_text().splitlines()]
+
+
+def _subnets_logged(row: dict, stage: str) -> set[str]:
+    return {k.split("/")[1] for k in row if k.startswith(f"{stage}/") and k.endswith("/loss")}
+
+
+def _params(run: Path, folder: str = "supernet") -> dict[str, torch.Tensor]:
+    return load_file(str(run / folder / "model.safetensors"))
+
+
+def _assert_bit_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert a.keys() == b.keys()
+    different = [name for name in a if not torch.equal(a[name], b[name])]
+    assert not different, f"{len(different)} tensors differ, e.g. {different[:3]}"
+
+
+def _tmp_leftovers(run: Path) -> list[Path]:
+    return [p for p in run.rglob("*") if ".tmp" in p.name or ".old-" in p.name]
+
+
+# --------------------------------------------------------------------------- 1. end to end
+
+
+@pytest.fixture(scope="module")
+def e2e_run(models, tmp_path_factory) -> tuple[Path, trainer.TrainResult]:
+    """The whole job from a BertModel: teacher fine-tune -> importance -> stage W -> stage W x D."""
+    run = tmp_path_factory.mktemp("e2e") / "run"
+    result = _run(models["base"], run, "checkpoint_every=1")
+    return run, result
+
+
+def test_end_to_end_run_dir(e2e_run) -> None:
+    run, result = e2e_run
+    assert result.run_dir == run
+    assert {p.name for p in run.iterdir()} == RUN_ENTRIES
+    assert not _tmp_leftovers(run)
+    for folder in ("teacher", "stage_w", "supernet"):
+        assert (run / folder / "config.json").is_file() and (run / folder / "model.safetensors").is_file()
+    assert (run / "supernet" / "tokenizer.json").is_file()  # the final folder is self-contained
+    meta = json.loads((run / "supernet" / "supernet.json").read_text())
+    assert meta["family"] == "bert" and meta["end_step"] == 6  # 2 teacher + 2 stage W + 2 stage W x D
+    assert meta["width_mults"] == [1.0, 0.75, 0.5, 0.25] and meta["depth_mults"] == [1.0, 0.75, 0.5]
+    teacher_eval = json.loads((run / "teacher_eval.json").read_text())
+    assert teacher_eval["dev"]["n"] == 32 and teacher_eval["test"]["n"] == 32
+    assert result.teacher_accuracy == teacher_eval["dev"]["accuracy"]
+    # The saved supernet loads, converts and runs every grid subnet.
+    model = load_supernet(run / "supernet")
+    assert sn.supernet_state(model).arch.num_layers == 4
+
+
+def test_end_to_end_eval_rows(e2e_run) -> None:
+    run, result = e2e_run
+    rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert len(rows) == 12
+    assert [r["subnet"] for r in rows] == GRID
+    for row in rows:
+        assert {"subnet", "accuracy", "test_accuracy", "params", "flops"} <= row.keys()
+        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
+    assert rows == result.eval_rows
+    by_name = {r["subnet"]: r for r in rows}
+    # Smaller subnets are cheaper.
+    assert by_name["w0.25-d0.50"]["flops"] < by_name["w0.50-d1.00"]["flops"] < by_name["w1.00-d1.00"]["flops"]
+    assert by_name["w0.25-d0.50"]["params"] < by_name["w1.00-d1.00"]["params"]
+
+
+def test_end_to_end_metrics_name_every_subnet_and_part(e2e_run) -> None:
+    run, _ = e2e_run
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    keys = set().union(*rows)
+    assert "teacher/teacher/hard_ce" in keys
+    for name in W_NAMES:
+        for part in ("loss", "logit_kd", "hidden_kd"):
+            assert f"stage_w/{name}/{part}" in keys
+    for name in GRID:
+        for part in ("loss", "logit_kd", "hidden_kd"):
+            assert f"stage_wd/{name}/{part}" in keys
+    assert "stage_w/w0.50-d1.00/logit_kd" in keys and "stage_wd/w0.25-d0.50/hidden_kd" in keys
+    assert all(_subnets_logged(r, "stage_w") == set(W_NAMES) for r in rows[2:4])
+    assert all(_subnets_logged(r, "stage_wd") == set(GRID) for r in rows[4:6])
+    assert all(v == v for r in rows for v in r.values() if isinstance(v, float))  # no NaN
+
+
+def test_task_tuned_model_is_used_as_teacher(models, tmp_path) -> None:
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run)
+    assert {p.name for p in run.iterdir()} == RUN_ENTRIES - {"teacher"}
+    rows = _metrics(run)
+    assert not any(k.startswith("teacher/") for r in rows for k in r)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]  # no teacher steps
+    assert len((run / "eval.jsonl").read_text().splitlines()) == 12
+
+
+# --------------------------------------------------------------------------- 2. learning
+
+
+def _stage_objective(student, teacher, batches, *, seeds=(0, 1, 2, 3)) -> dict[str, float]:
+    """Stage W x D's training loss of every grid subnet on fixed batches: the student in train mode
+    (dropout on, the same dropout draws for every call), its teacher the stage-W net at the same
+    width and full depth, hidden states paired as the trainer pairs them."""
+    weights = LossWeights(logit=1.0, hidden=0.1)
+    teacher.eval()
+    student.train()
+    out = {}
+    with torch.no_grad():
+        for cfg in sn.SearchSpace().grid():
+            sn.set_active_subnet(teacher, sn.SubnetConfig(width_mult=cfg.width_mult))
+            sn.set_active_subnet(student, cfg)
+            total = 0.0
+            for seed in seeds:
+                torch.manual_seed(seed)
+                for batch in batches:
+                    inputs = {k: v for k, v in batch.items() if k != "labels"}
+                    t = teacher(**inputs, output_hidden_states=True)
+                    s = student(**inputs, output_hidden_states=True)
+                    t_hidden = [t.hidden_states[0]] + [
+                        t.hidden_states[i + 1] for i in sn.active_layers(student)
+                    ]
+                    parts = trainer.distill_loss(
+                        s.logits,
+                        s.hidden_states,
+                        t.logits,
+                        t_hidden,
+                        batch["labels"],
+                        batch["attention_mask"],
+                        weights,
+                    )
+                    total += parts.total.item()
+            out[cfg.name] = total / (len(seeds) * len(batches))
+    return out
+
+
+@pytest.mark.slow
+def test_every_subnet_loss_goes_down_in_stage_wd(models, tmp_path) -> None:
+    """On a fixed set of 32 examples, stage W x D lowers the distillation loss of all 12 grid subnets.
+
+    Measured with dropout on (fixed seeds): in eval mode the full-depth subnets start *at* their
+    optimum (the student is a copy of its teacher), so only the training objective can go down.
+    """
+    model = models["seq-cls-wide"]
+    run = tmp_path / "run"
+    _run(
+        model,
+        run,
+        "data.max_train_samples=32",
+        "learning_rate=1e-3",
+        "stage_w.max_steps=4",
+        "stage_wd.max_steps=30",
+        "checkpoint_every=0",
+    )
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    task = load_task("rt-sentences", max_train_samples=32, max_eval_samples=32)
+    batches = list(make_dataloader(tokenize_task(task, tokenizer, 32)["train"], tokenizer, 16, shuffle=False))
+    teacher = load_supernet(run / "stage_w")
+    before = _stage_objective(load_supernet(run / "stage_w"), teacher, batches)
+    after = _stage_objective(load_supernet(run / "supernet"), teacher, batches)
+    report = ", ".join(f"{n} {before[n]:.4f}->{after[n]:.4f}" for n in GRID)
+    print("\nstage W x D loss per subnet:", report)
+    not_lower = [n for n in GRID if not after[n] < 0.99 * before[n]]
+    assert not not_lower, f"loss did not drop by 1% for {not_lower}: {report}"
+
+
+# --------------------------------------------------------------------------- 3. teacher calls
+
+
+@pytest.mark.parametrize("teacher_width", ["same", "full"])
+def test_teacher_runs_once_per_batch_and_width(models, tmp_path, monkeypatch, teacher_width: str) -> None:
+    from transformers import BertForSequenceClassification
+
+    current: dict[str, object] = {}
+    calls: list[tuple[str, str, bool]] = []
+    run_stage = trainer._Job._run_stage
+
+    def tracked_run_stage(self, stage, model, **kwargs):
+        current.update(stage=stage, student=model)
+        try:
+            return run_stage(self, stage, model, **kwargs)
+        finally:
+            current.clear()
+
+    def hook(module, args, output):
+        if isinstance(module, BertForSequenceClassification) and current:
+            who = "student" if module is current["student"] else "teacher"
+            calls.append((current["stage"], who, torch.is_grad_enabled()))
+
+    monkeypatch.setattr(trainer._Job, "_run_stage", tracked_run_stage)
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        _run(models["seq-cls"], tmp_path / "run", f"distill.teacher_width={teacher_width}")
+    finally:
+        handle.remove()
+
+    def count(stage: str, who: str) -> int:
+        return sum(1 for s, w, _ in calls if s == stage and w == who)
+
+    steps, widths, depths = 2, 4, 3
+    assert count("stage_w", "teacher") == steps  # one fixed-teacher forward per batch
+    assert count("stage_w", "student") == steps * widths
+    wd_teachers = widths if teacher_width == "same" else 1
+    assert count("stage_wd", "teacher") == steps * wd_teachers
+    assert count("stage_wd", "student") == steps * widths * depths
+    assert {s for s, _, _ in calls} == {"stage_w", "stage_wd"}
+    # Teachers never build a graph; students always do.
+    assert all(grad == (who == "student") for _, who, grad in calls)
+
+
+# --------------------------------------------------------------------------- 4. resume
+
+
+RESUME = ["stage_w.max_steps=5", "stage_wd.max_steps=5", "checkpoint_every=1"]
+
+
+@pytest.fixture(scope="module")
+def straight_run(models, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("straight") / "run"
+    _run(models["seq-cls"], run, *RESUME)
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "stop_after",
+    [3, 5, 8, 9],
+    ids=["stage_w-mid-epoch", "stage_w-last-step", "stage_wd-mid-epoch", "stage_wd-epoch-end"],
+)
+def test_resume_is_bit_identical(models, straight_run, tmp_path, monkeypatch, stop_after: int) -> None:
+    """Interrupted right after the checkpoint at global step k, then resumed: the same supernet, bit for bit.
+
+    Steps 1-5 are stage W, 6-10 stage W x D; 4 batches per epoch, so step 3 is mid-epoch, 5 the end
+    of stage W (before stage_w/ is written), 8 mid-epoch and 9 the end of W x D's first epoch.
+    Dropout is on (the default), so the RNG state must be restored too.
+    """
+    run = tmp_path / "run"
+    save = trainer._Job._save_checkpoint
+
+    def save_then_stop(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        if self.global_step == stop_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._Job, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _run(models["seq-cls"], run, *RESUME)
+    monkeypatch.undo()
+    assert not (run / "supernet").exists()
+    assert (run / "checkpoints" / f"step-{stop_after}").is_dir()
+    assert (run / "stage_w").exists() == (stop_after > 5)
+
+    _run(models["seq-cls"], run, *RESUME, "resume=true")
+
+    _assert_bit_identical(_params(run), _params(straight_run))
+    _assert_bit_identical(_params(run, "stage_w"), _params(straight_run, "stage_w"))
+    assert (run / "eval.jsonl").read_text() == (straight_run / "eval.jsonl").read_text()
+
+    # Every logged loss matches too (the interrupted run logged steps 1..k, the resumed one the rest).
+    def losses(path: Path) -> list[dict]:
+        return [{k: v for k, v in r.items() if not k.endswith("sec_per_step")} for r in _metrics(path)]
+
+    assert losses(run) == losses(straight_run)
+
+
+@pytest.mark.slow
+def test_resume_inside_final_finetune(models, tmp_path, monkeypatch) -> None:
+    """Stopped in the final fine-tune, after stage W x D's checkpoints were rotated away: the resumed
+    run goes straight back to the fine-tune (it used to retrain stage W x D from scratch first)."""
+    overrides = ["final_finetune.max_steps=3", "checkpoint_every=1", "keep_last_checkpoints=2"]
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    _run(models["seq-cls"], straight, *overrides)
+    save = trainer._Job._save_checkpoint
+
+    def save_then_stop(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        if self.global_step == 6:  # 2 stage W + 2 stage W x D + 2 of the 3 final steps
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._Job, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _run(models["seq-cls"], run, *overrides)
+    monkeypatch.undo()
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-5", "step-6"]  # both "final"
+
+    _run(models["seq-cls"], run, *overrides, "resume=true")
+    assert [r["step"] for r in _metrics(run)] == [1, 2, 3, 4, 5, 6, 7]  # nothing ran twice
+    _assert_bit_identical(_params(run), _params(straight))
+
+
+# --------------------------------------------------------------------------- 5. refusals
+
+
+def test_resume_with_changed_config_is_refused(e2e_run, models) -> None:
+    run, _ = e2e_run
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    cfg = _cfg(models["base"], run, "checkpoint_every=1", "learning_rate=3e-4", "resume=true")
+    with pytest.raises(RunError) as info:
+        train(cfg, progress=False)
+    message = str(info.value)
+    assert "resume refused" in message
+    assert "learning_rate: 2e-05 -> 0.0003" in message
+    assert "checkpoint_every" not in message and "resume:" not in message
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
+
+
+def test_existing_run_without_resume_is_refused(e2e_run, models) -> None:
+    run, _ = e2e_run
+    with pytest.raises(RunError) as info:
+        train(_cfg(models["base"], run, "checkpoint_every=1"), progress=False)
+    assert str(info.value) == (
+        f"output_dir '{run}' already holds a run; pass resume=true to continue it or choose a new output_dir"
+    )
+
+
+def test_non_run_directory_is_refused(models, tmp_path) -> None:
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.tex").write_text("keep me")
+    with pytest.raises(RunError, match="exists and is not a run directory; choose a new or empty output_dir"):
+        _run(models["seq-cls"], other)
+    assert [p.name for p in other.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.slow
+def test_resume_of_finished_run_only_re_evaluates(e2e_run, models) -> None:
+    run, _ = e2e_run
+    params, metrics, evals = (
+        _params(run),
+        (run / "train_metrics.jsonl").read_text(),
+        (run / "eval.jsonl").read_text(),
+    )
+    _run(models["base"], run, "checkpoint_every=1", "resume=true")
+    _assert_bit_identical(_params(run), params)
+    assert (run / "train_metrics.jsonl").read_text() == metrics  # no step ran again
+    assert (run / "eval.jsonl").read_text() == evals
+
+
+# --------------------------------------------------------------------------- 6. NaN
+
+
+def _tree_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in folder.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint(models, tmp_path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    jobs: list[trainer._Job] = []
+    init, real_loss, save = trainer._Job.__init__, trainer.distill_loss, trainer._Job._save_checkpoint
+    digests: dict[int, dict[str, str]] = {}
+
+    def tracked_init(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        jobs.append(self)
+
+    calls_at_step_3 = []
+
+    def nan_at_step_3(*args, **kwargs):
+        parts = real_loss(*args, **kwargs)
+        if jobs[-1].global_step + 1 == 3:  # the optimizer step being computed
+            calls_at_step_3.append(1)
+            if len(calls_at_step_3) == 2:  # the second subnet of the step: w0.75-d1.00
+                parts.total = parts.total * float("nan")
+        return parts
+
+    def recorded_save(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        digests[self.global_step] = _tree_digest(self.run.checkpoint(self.global_step))
+
+    monkeypatch.setattr(trainer._Job, "__init__", tracked_init)
+    monkeypatch.setattr(trainer, "distill_loss", nan_at_step_3)
+    monkeypatch.setattr(trainer._Job, "_save_checkpoint", recorded_save)
+    with pytest.raises(TrainingError) as info:
+        _run(models["seq-cls"], run, "stage_w.max_steps=4", "checkpoint_every=1")
+    message = str(info.value)
+    last_good = run / "checkpoints" / "step-2"
+    assert message.startswith("loss is nan at step 3 of stage_w for subnet w0.75-d1.00;"), message
+    assert f"the last good checkpoint is {last_good};" in message
+    # The checkpoint from before is intact: the same bytes as when it was written, loadable, complete.
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-1", "step-2"]
+    assert _tree_digest(last_good) == digests[2]
+    state = json.loads((last_good / "trainer_state.json").read_text())
+    assert state["stage"] == "stage_w" and state["global_step"] == 2
+    assert load_file(str(last_good / "model.safetensors"))
+    assert not _tmp_leftovers(run)
+    assert not (run / "stage_w").exists() and not (run / "supernet").exists()
+
+
+# --------------------------------------------------------------------------- 7. checkpoint rotation
+
+
+def test_only_newest_checkpoints_are_kept(models, tmp_path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()  # an existing empty folder is a fine output_dir
+    _run(models["base"], run, "checkpoint_every=1", "keep_last_checkpoints=2")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-5", "step-6"]
+    for ckpt in (run / "checkpoints").iterdir():
+        assert (ckpt / "trainer_state.json").is_file() and (ckpt / "model.safetensors").is_file()
+    assert not _tmp_leftovers(run)
+
+
+# --------------------------------------------------------------------------- 8. two processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(num_processes: int) -> list[str]:
+    """accelerate launch for N CPU processes.
+
+    accelerate 1.15's `--cpu --num_processes 2` starts ONE process (its simple launcher; multi-CPU
+    needs mpirun). `--multi_gpu` goes through torchrun, and with ACCELERATE_USE_CPU=1 and no GPU the
+    processes join one gloo group (DistributedType.MULTI_CPU).
+    """
+    return [
+        str(Path(sys.executable).parent / "accelerate"),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(num_processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        str(ROOT / "train.py"),
+    ]
+
+
+def _cli_env(**extra: str) -> dict[str, str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    env.pop("ACCELERATE_USE_CPU", None)
+    return env | {"TOKENIZERS_PARALLELISM": "false", **extra}
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(models, tmp_path) -> None:
+    """2 CPU processes (gloo) with half the per-process batch train the same supernet as 1 process.
+
+    What had to be equal for that, and how the test makes it so:
+    - the global batches: process i takes every other batch of 8 from the same seeded order, so
+      step t sees the 16 examples of the 1-process batch t (checked in passing by the loss values);
+    - the learning rate at every step (the warmup used to be rounded in scheduler ticks, which
+      differ by a factor of the process count: 5 steps per stage make that rounding bite);
+    - dropout: each process draws its own masks, so dropout is off in this model;
+    - the hidden-state MSE is a mean over each process's real tokens, so with ragged lengths two
+      processes weight the half-batches equally where one process weights them by token count;
+      max_length=6 truncates every example (the shortest has 7 tokens) to the same length.
+    What remains is float rounding of the gradient reduction (one sum of 16 vs two sums of 8
+    averaged by gloo); Adam divides by sqrt(v) + 1e-8, so for the entries whose gradient is ~1e-8
+    or smaller (e.g. key biases, mathematically zero) that rounding moves the update by up to
+    ~lr/2: measured max |diff| after 5 + 5 steps: 2e-5 at lr 1e-3, 1-5e-6 at 1e-4, 6e-7 at 5e-5.
+    """
+    model = models["seq-cls-no-dropout"]
+    common = [
+        f"model={model}",
+        "data.max_length=6",
+        "stage_w.max_steps=5",
+        "stage_wd.max_steps=5",
+        "checkpoint_every=0",
+        "seed=7",
+        "learning_rate=5e-5",
+        *[o for o in TINY if not o.startswith(("data.max_length", "batch_size", "stage_"))],
+    ]
+    env = _cli_env(ACCELERATE_USE_CPU="1")
+    one, two = tmp_path / "one", tmp_path / "two"
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text("# everything is in the overrides\n")
+    for cmd, out, batch in (([sys.executable, str(ROOT / "train.py")], one, 16), (_launch(2), two, 8)):
+        args = [
+            *cmd,
+            "--config",
+            str(preset),
+            "--no-progress",
+            *common,
+            f"output_dir={out}",
+            f"batch_size={batch}",
+        ]
+        done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-3000:]
+    # Two processes really ran: each saved its RNG state in the checkpoints.
+    last = sorted((two / "checkpoints").iterdir(), key=lambda p: int(p.name.split("-")[1]))[-1]
+    assert {p.name for p in last.glob("random_states_*.pkl")} == {
+        "random_states_0.pkl",
+        "random_states_1.pkl",
+    }
+    assert not list((one / "checkpoints").glob("*/random_states_1.pkl"))
+
+    a, b = _params(one), _params(two)
+    assert a.keys() == b.keys()
+    diff = max((a[k] - b[k]).abs().max().item() for k in a)
+    start = _params(one, "stage_w")
+    moved = max((a[k] - start[k]).abs().max().item() for k in a)
+    print(f"\n1 vs 2 processes: max |param diff| {diff:.3e} (stage W x D moved params by up to {moved:.3e})")
+    assert moved > 5e-5  # the runs did train
+    assert diff <= 1e-5
+    lrs = [[r[k] for r in _metrics(path) for k in sorted(r) if k.endswith("/lr")] for path in (one, two)]
+    assert lrs[0] == lrs[1]
+    ones = [json.loads(line) for line in (one / "eval.jsonl").read_text().splitlines()]
+    twos = [json.loads(line) for line in (two / "eval.jsonl").read_text().splitlines()]
+    assert [r["subnet"] for r in ones] == [r["subnet"] for r in twos] == GRID
+    assert [r["accuracy"] for r in ones] == [r["accuracy"] for r in twos]  # gathered over both processes
+
+
+@pytest.mark.slow
+def test_unconnected_processes_are_refused(models, tmp_path) -> None:
+    """--multi_gpu without a GPU and without ACCELERATE_USE_CPU=1 starts 2 processes that never join
+    one group; each would run the whole job into the same run directory. The trainer refuses."""
+    preset = tmp_path / "tiny.yaml"
+    preset.write_text("# everything is in the overrides\n")
+    args = [
+        *_launch(2),
+        "--config",
+        str(preset),
+        f"model={models['seq-cls']}",
+        f"output_dir={tmp_path / 'run'}",
+        *TINY,
+    ]
+    done = subprocess.run(args, env=_cli_env(), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert done.returncode != 0
+    assert (
+        "error: 2 processes were launched but accelerate joined 1; on CPU set ACCELERATE_USE_CPU=1"
+        in done.stderr
+    )
+    assert not (tmp_path / "run").exists()
+
+
+# --------------------------------------------------------------------------- 9. sampling variants
+
+
+def test_sandwich_sampling_and_final_finetune(models, tmp_path) -> None:
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run, "sampling=sandwich", "num_random_subnets=1", "final_finetune.max_steps=1")
+    rows = _metrics(run)
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
+    for row in rows[:2]:
+        names = _subnets_logged(row, "stage_w")
+        assert {"w1.00-d1.00", "w0.25-d1.00"} <= names and names <= set(W_NAMES) and len(names) <= 3
+    for row in rows[2:4]:
+        names = _subnets_logged(row, "stage_wd")
+        assert {"w1.00-d1.00", "w0.25-d0.50"} <= names and names <= set(GRID) and len(names) <= 3
+    final = rows[4]
+    assert _subnets_logged(final, "final") == set(GRID)
+    assert all(f"final/{n}/hard_ce" in final for n in GRID)
+    assert len((run / "eval.jsonl").read_text().splitlines()) == 12
+    assert json.loads((run / "supernet" / "supernet.json").read_text())["end_step"] == 5
+
+
+def test_layerdrop_trains_random_layer_sets(models, tmp_path) -> None:
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run, "layerdrop=0.5")
+    rows = _metrics(run)
+    # Stage W keeps full depth; stage W x D trains, per width, one random layer set per depth slot.
+    assert all(_subnets_logged(r, "stage_w") == set(W_NAMES) for r in rows[:2])
+    possible = {
+        sn.SubnetConfig(width_mult=w, layers=tuple(i for i in range(4) if mask >> i & 1)).name: w
+        for w in (1.0, 0.75, 0.5, 0.25)
+        for mask in range(1, 16)
+    }
+    for row in rows[2:4]:
+        names = _subnets_logged(row, "stage_wd")
+        assert names and all(re.fullmatch(r"sub-[0-9a-f]{10}", n) for n in names)
+        assert names <= possible.keys()
+        assert {possible[n] for n in names} == {1.0, 0.75, 0.5, 0.25}
+        assert len(names) <= 12
+    assert [json.loads(line)["subnet"] for line in (run / "eval.jsonl").read_text().splitlines()] == GRID
