@@ -151,7 +151,7 @@ def test_reorder_permutes_importance_consistently() -> None:
     batch = {**tiny_batch(seed=5), "labels": torch.tensor([0, 2, 1])}
     before = head_importance(model, [batch])
     head_order, _ = reorder_by_importance(
-        model, ImportanceScores(head=before, neuron=torch.rand(4, 48), layer=torch.zeros(4))
+        model, ImportanceScores(head=before, neuron=torch.zeros(4, 48), layer=torch.zeros(4))
     )
     after = head_importance(model, [batch])
     torch.testing.assert_close(after, torch.gather(before, 1, head_order), rtol=1e-5, atol=1e-7)
