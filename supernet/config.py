@@ -349,6 +349,12 @@ class TrainConfig(_Config):
         _one_of(self, "sampling", ("grid", "sandwich"))
         _non_negative(self, "num_random_subnets")
         _in_unit_interval(self, "layerdrop")
+        # Sandwich draws (width, depth) pairs; random layer dropping is the grid's depth variant.
+        _check(
+            not (self.sampling == "sandwich" and self.layerdrop > 0),
+            "layerdrop",
+            "works with sampling=grid only; set layerdrop=0 or sampling=grid",
+        )
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))
         _positive(self, "log_every", "keep_last_checkpoints")

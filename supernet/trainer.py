@@ -587,7 +587,10 @@ class _Job:
     ) -> None:
         cfg, acc = self.cfg, self.accelerator
         accum = cfg.gradient_accumulation_steps
-        total = max_steps or max(1, math.ceil(epochs * self._batches_per_epoch() / accum))
+        total = max_steps or math.ceil(epochs * self._batches_per_epoch() / accum)
+        if total <= 0:
+            acc.print(f"{stage}: 0 epochs and no max_steps, skipped")
+            return
         lr = learning_rate or cfg.learning_rate
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
         params = [

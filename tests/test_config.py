@@ -406,3 +406,9 @@ def test_diff_configs_missing_keys_and_normalisation() -> None:
     a = {"x": 1, "mults": (1.0, 0.5), "sec": {"y": "a"}}
     b = {"x": 1.0, "mults": [1.0, 0.5], "sec": {"z": "b"}}
     assert diff_configs(a, b) == ["sec.y: 'a' -> <missing>", "sec.z: <missing> -> 'b'"]
+
+
+def test_layerdrop_needs_grid_sampling() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(TrainConfig, None, ["model=m", "task=t", "output_dir=o", "sampling=sandwich", "layerdrop=0.2"])
+    assert str(err.value) == "layerdrop works with sampling=grid only; set layerdrop=0 or sampling=grid"

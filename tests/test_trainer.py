@@ -674,3 +674,12 @@ def test_layerdrop_trains_random_layer_sets(models, tmp_path) -> None:
         assert {possible[n] for n in names} == {1.0, 0.75, 0.5, 0.25}
         assert len(names) <= 12
     assert [json.loads(line)["subnet"] for line in (run / "eval.jsonl").read_text().splitlines()] == GRID
+
+
+def test_zero_epoch_stage_is_skipped(models, tmp_path) -> None:
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run, "stage_w.max_steps=null", "stage_w.epochs=0")
+    rows = _metrics(run)
+    assert not any(k.startswith("stage_w/") for r in rows for k in r)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(_subnets_logged(r, "stage_wd") == set(GRID) for r in rows)
