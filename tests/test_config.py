@@ -410,5 +410,7 @@ def test_diff_configs_missing_keys_and_normalisation() -> None:
 
 def test_layerdrop_needs_grid_sampling() -> None:
     with pytest.raises(ConfigError) as err:
-        load_config(TrainConfig, None, ["model=m", "task=t", "output_dir=o", "sampling=sandwich", "layerdrop=0.2"])
+        load_config(
+            TrainConfig, None, ["model=m", "task=t", "output_dir=o", "sampling=sandwich", "layerdrop=0.2"]
+        )
     assert str(err.value) == "layerdrop works with sampling=grid only; set layerdrop=0 or sampling=grid"
