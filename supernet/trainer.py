@@ -33,7 +33,16 @@ from transformers import (
 )
 
 from supernet.assets import resolve_model_path
-from supernet.config import ConfigError, TrainConfig, config_to_dict, diff_configs, load_config, save_config
+from supernet.config import (
+    ConfigError,
+    StageConfig,
+    TeacherConfig,
+    TrainConfig,
+    config_to_dict,
+    diff_configs,
+    load_config,
+    save_config,
+)
 from supernet.convert import Arch, arch_from_config, is_supernet, supernet_state, to_supernet
 from supernet.cost import count_flops, count_params
 from supernet.data import TaskData, check_tokenizer_fits, load_task, make_dataloader, tokenize_task
@@ -323,9 +332,7 @@ class _Job:
             self._run_stage(
                 "teacher",
                 teacher,
-                epochs=stage.epochs,
-                max_steps=stage.max_steps,
-                learning_rate=stage.learning_rate,
+                stage,
                 step_fn=self._hard_label_step,
             )
             if acc.is_main_process:
@@ -374,9 +381,7 @@ class _Job:
         self._run_stage(
             "stage_w",
             student,
-            epochs=stage.epochs,
-            max_steps=stage.max_steps,
-            learning_rate=stage.learning_rate,
+            stage,
             step_fn=self._distill_step_fn("stage_w", self.plan_w, teacher),
         )
         if acc.is_main_process:
@@ -455,9 +460,7 @@ class _Job:
         self._run_stage(
             "stage_wd",
             student,
-            epochs=stage.epochs,
-            max_steps=stage.max_steps,
-            learning_rate=stage.learning_rate,
+            stage,
             step_fn=self._distill_step_fn("stage_wd", plan, wd_teacher),
         )
         return student
@@ -482,9 +485,7 @@ class _Job:
         self._run_stage(
             "final",
             student,
-            epochs=stage.epochs,
-            max_steps=stage.max_steps,
-            learning_rate=stage.learning_rate,
+            stage,
             step_fn=step_fn,
         )
         return student
@@ -579,12 +580,12 @@ class _Job:
         self,
         stage: str,
         model: nn.Module,
+        budget: StageConfig | TeacherConfig,
         *,
-        epochs: float,
-        max_steps: int | None,
-        learning_rate: float | None,
         step_fn: Callable[[nn.Module, dict[str, torch.Tensor], int], dict[str, LossParts]],
     ) -> None:
+        """Train `model` for the stage's budget (epochs or max_steps) with `step_fn` per batch."""
+        epochs, max_steps, learning_rate = budget.epochs, budget.max_steps, budget.learning_rate
         cfg, acc = self.cfg, self.accelerator
         accum = cfg.gradient_accumulation_steps
         total = max_steps or math.ceil(epochs * self._batches_per_epoch() / accum)
