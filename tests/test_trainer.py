@@ -275,10 +275,10 @@ def test_teacher_runs_once_per_batch_and_width(models, tmp_path, monkeypatch, te
     calls: list[tuple[str, str, bool]] = []
     run_stage = trainer._Job._run_stage
 
-    def tracked_run_stage(self, stage, model, **kwargs):
+    def tracked_run_stage(self, stage, model, *args, **kwargs):
         current.update(stage=stage, student=model)
         try:
-            return run_stage(self, stage, model, **kwargs)
+            return run_stage(self, stage, model, *args, **kwargs)
         finally:
             current.clear()
 
