@@ -98,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1234, help="seed of the held-out subnets")
     parser.add_argument("--table-depth", type=int, default=None, help="layers per table probe (default: all)")
     parser.add_argument("--layer-model", choices=LAYER_MODELS, default="additive", help="table solver")
+    parser.add_argument(
+        "--statistic", choices=("median_ms", "p10_ms"), default="median_ms", help="latency statistic modelled"
+    )
     parser.add_argument("--save-predictor", type=Path, default=None, help="write the predictor JSON here")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
@@ -141,26 +144,30 @@ def main(argv: list[str] | None = None) -> int:
         space=space,
         table_depth=args.table_depth,
         layer_model=args.layer_model,
+        statistic=args.statistic,
         measure=measure,
         log=lambda line: print("  " + line),
     )
     build_s = time.perf_counter() - t0
     print(
         f"built in {build_s:.0f} s: fixed={predictor.fixed_ms:.3f} ms, "
-        f"alpha={predictor.alpha:.4f}, beta={predictor.beta:.3f} ms"
+        f"calibration={predictor.calibration_model} (alpha={predictor.alpha:.4f}, beta={predictor.beta:.3f} ms)"
     )
     if args.save_predictor is not None:
         predictor.save(args.save_predictor)
-    # The other way of solving the table, from the very same measurements.
-    other_model = next(m for m in LAYER_MODELS if m != args.layer_model)
-    other = LatencyPredictor.build(
-        model,
-        setting,
-        space=space,
-        table_depth=args.table_depth,
-        layer_model=other_model,
-        measure=lambda m, cfgs, st: [probes[c] for c in cfgs],
-    )
+
+    def rebuild(layer_model: str, statistic: str) -> LatencyPredictor:
+        """Another predictor from the very same measurements (no new timing)."""
+        return LatencyPredictor.build(
+            model,
+            setting,
+            space=space,
+            table_depth=args.table_depth,
+            layer_model=layer_model,
+            statistic=statistic,
+            measure=lambda m, cfgs, st: [probes[c] for c in cfgs],
+        )
+
     calibration = {cfg for cfg, _ in predictor.calibration}
     subnets = [cfg for cfg in subnets if cfg not in calibration][: args.subnets]
     if args.separate:
@@ -169,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     print(f"{'subnet':<16} {'layers':>6} {'heads':<24} {'pred ms':>9} {'meas ms':>9} {'err %':>7}")
     for cfg in subnets:
-        measured = held[cfg].median_ms
+        measured = float(getattr(held[cfg], args.statistic))
         predicted = predictor.predict(cfg)
         err = 100.0 * (predicted - measured) / measured
         assert cfg.layers is not None and cfg.heads is not None and cfg.ffn is not None
@@ -178,27 +185,50 @@ def main(argv: list[str] | None = None) -> int:
             f"{cfg.name:<16} {len(cfg.layers):>6} {heads:<24} {predicted:>9.3f} {measured:>9.3f} {err:>+7.2f}"
         )
         rows.append(
-            {"subnet": cfg.to_dict(), "name": cfg.name, "predicted_ms": predicted, "measured_ms": measured}
+            {
+                "subnet": cfg.to_dict(),
+                "name": cfg.name,
+                "predicted_ms": predicted,
+                "measured_ms": measured,
+                "result": held[cfg].to_dict(),
+            }
         )
 
     abs_err = [abs(r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"] * 100.0 for r in rows]
-    mape = predictor.mape(subnets, [r["measured_ms"] for r in rows])
-    other_mape = other.mape(subnets, [r["measured_ms"] for r in rows])
-    print(f"same measurements, layer_model={other_model!r}: MAPE {other_mape:.1f}%")
+    mape = predictor.mape(subnets, [held[c] for c in subnets])
+    uncalibrated = 100.0 * statistics.fmean(
+        abs(predictor.predict_uncalibrated(c) - r["measured_ms"]) / r["measured_ms"]
+        for c, r in zip(subnets, rows, strict=True)
+    )
+    print(f"without the calibration step: MAPE {uncalibrated:.1f}%")
+    alternatives: dict[str, float] = {}
+    for layer_model in LAYER_MODELS:
+        for stat in ("median_ms", "p10_ms"):
+            if (layer_model, stat) == (args.layer_model, args.statistic):
+                continue
+            alt = rebuild(layer_model, stat)
+            alternatives[f"{layer_model}/{stat}"] = alt.mape(subnets, [held[c] for c in subnets])
+            print(
+                f"same measurements, layer_model={layer_model!r}, statistic={stat!r}: MAPE {alternatives[f'{layer_model}/{stat}']:.1f}%"
+            )
     total_s = time.perf_counter() - t0
     load_after = os.getloadavg()[0]
-    full_ms = dict(predictor.calibration).get(space.largest)
-    control_ms = held[MAX_NET].median_ms
-    repeat_pct = None if full_ms is None else 100.0 * abs(control_ms - full_ms) / full_ms
-    if repeat_pct is not None:
-        print(
-            f"repeatability: the full model timed twice in one batch: {full_ms:.3f} vs {control_ms:.3f} ms "
-            f"({repeat_pct:.1f}% apart)"
-        )
+    repeat_pct: dict[str, float] = {}
+    if space.largest in probes:
+        for stat in ("median_ms", "p10_ms"):
+            first = float(getattr(probes[space.largest], stat))
+            second = float(getattr(held[MAX_NET], stat))
+            repeat_pct[stat] = 100.0 * abs(second - first) / first
+            print(
+                f"repeatability ({stat}): the full model timed twice in one batch: {first:.3f} vs "
+                f"{second:.3f} ms ({repeat_pct[stat]:.1f}% apart)"
+            )
     print(f"load average (1 min) after: {load_after:.2f}")
     print(f"median abs error {statistics.median(abs_err):.2f}%, max abs error {max(abs_err):.2f}%")
     print(f"total time {total_s:.0f} s")
-    print(f"layer_model={args.layer_model!r}, table_depth={args.table_depth or 'all'}")
+    print(
+        f"layer_model={args.layer_model!r}, statistic={args.statistic!r}, table_depth={args.table_depth or 'all'}"
+    )
     print(f"MAPE: {mape:.1f}% over {len(rows)} subnets (goal <= {MAPE_GOAL:.0f}%)")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -209,7 +239,10 @@ def main(argv: list[str] | None = None) -> int:
                     "setting": setting.to_dict(),
                     "table_depth": args.table_depth,
                     "layer_model": args.layer_model,
-                    "other_layer_model": {"layer_model": other_model, "mape_pct": other_mape},
+                    "statistic": args.statistic,
+                    "uncalibrated_mape_pct": uncalibrated,
+                    "calibration_model": predictor.calibration_model,
+                    "alternatives_mape_pct": alternatives,
                     "rounds": args.rounds,
                     "held_out_interleaved_with_build": not args.separate,
                     "mape_pct": mape,

@@ -149,20 +149,30 @@ def test_measure_subnets_interleaves_and_restores() -> None:
     hook = model.bert.encoder.layer[0].attention.self.query.register_forward_hook(
         lambda m, args, out: seen.append((out.shape[-1], out.shape[1]))
     )
-    cfgs = [sn.SubnetConfig(width_mult=1.0), sn.SubnetConfig(width_mult=0.25)]
+    cfgs = [
+        sn.SubnetConfig(width_mult=1.0),
+        sn.SubnetConfig(width_mult=0.5),
+        sn.SubnetConfig(width_mult=0.25),
+    ]
     setting = LatencySetting(seq_len=8, num_threads=1, warmup=1, repeats=4)
     results = measure_subnets(model, cfgs, setting, rounds=2)
-    assert [r.repeats for r in results] == [4, 4]
-    # Round 1: warm-up + 2 timed calls per subnet; round 2: a one-token call, then 2 timed.
-    assert seen == [(32, 8)] * 3 + [(8, 8)] * 3 + [(32, 1)] + [(32, 8)] * 2 + [(8, 1)] + [(8, 8)] * 2
+    assert [r.repeats for r in results] == [4, 4, 4]
+    # Pass 1, in order: warm-up + 2 timed calls per subnet.
+    assert seen[:9] == [(32, 8)] * 3 + [(16, 8)] * 3 + [(8, 8)] * 3
+    # Pass 2, in a shuffled order: a one-token call, then 2 timed calls, per subnet.
+    blocks = [seen[9 + 3 * i : 12 + 3 * i] for i in range(3)]
+    assert sorted(b[0][0] for b in blocks) == [8, 16, 32]
+    assert all(b[0][1] == 1 and b[1:] == [(b[0][0], 8)] * 2 for b in blocks)
+    assert len(seen) == 18
     assert sn.active_subnet(model) == sn.MAX_NET
 
     seen.clear()
     results = measure_subnets(model, cfgs, dataclasses.replace(setting, warmup=0, repeats=3))
     hook.remove()
-    assert [r.repeats for r in results] == [3, 3]
-    # Default: one timed call per subnet per round.
-    assert [w for w, s in seen if s == 8] == [32, 8] * 3
+    assert [r.repeats for r in results] == [3, 3, 3]
+    # Default: one timed call per subnet per pass.
+    timed = [w for w, s in seen if s == 8]
+    assert len(timed) == 9 and all(sorted(timed[3 * i : 3 * i + 3]) == [8, 16, 32] for i in range(3))
 
 
 def test_dummy_batch_shape_and_limit() -> None:
@@ -376,12 +386,39 @@ def test_predictor_calibration_fits_scale_and_offset() -> None:
     )
     subnets = _random_subnets(model, 5, seed=3)
     predictor.calibrate([(c, 1.25 * _true_ms(model, c) + 0.4) for c in subnets])
+    assert predictor.calibration_model == "affine"
     assert predictor.alpha == pytest.approx(1.25, rel=1e-6)
     assert predictor.beta == pytest.approx(0.4, rel=1e-6)
     cfg = sn.SubnetConfig(width_mult=0.75, depth_mult=0.5)
     assert predictor.predict(cfg) == pytest.approx(1.25 * _true_ms(model, cfg) + 0.4, rel=1e-6)
     predictor.calibrate([(subnets[0], 2 * _true_ms(model, subnets[0]))])  # one point: scale only
     assert (predictor.alpha, predictor.beta) == (pytest.approx(2.0), 0.0)
+    predictor.calibrate([(c, 0.9 * _true_ms(model, c)) for c in subnets])  # a pure scale: the simpler fit
+    assert predictor.calibration_model == "scale"
+    assert (predictor.alpha, predictor.beta) == (pytest.approx(0.9), 0.0)
+    # Unbiased noise: fitting it would only bend the table, so no calibration wins.
+    noise = [1.06, 0.95, 1.04, 0.93, 1.05]
+    predictor.calibrate([(c, e * _true_ms(model, c)) for c, e in zip(subnets, noise, strict=True)])
+    assert predictor.calibration_model == "identity"
+    assert (predictor.alpha, predictor.beta) == (1.0, 0.0)
+    assert LatencyPredictor.from_dict(predictor.to_dict()).calibration_model == "identity"
+
+
+def test_predictor_models_the_chosen_statistic() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+
+    def measure(m, cfgs, setting):
+        # p10 is exactly the linear device; the median is 3 ms slower.
+        return [LatencyResult.from_samples([_true_ms(m, c)] * 2 + [_true_ms(m, c) + 3.0] * 8) for c in cfgs]
+
+    predictor = LatencyPredictor.build(model, LatencySetting(), statistic="p10_ms", measure=measure)
+    assert predictor.statistic == "p10_ms"
+    cfg = sn.SubnetConfig(width_mult=0.5, depth_mult=0.75)
+    assert predictor.predict(cfg) == pytest.approx(_true_ms(model, cfg), rel=1e-6)
+    assert predictor.mape([cfg], measure(model, [cfg], None)) == pytest.approx(0.0, abs=1e-6)
+    assert LatencyPredictor.from_dict(predictor.to_dict()).statistic == "p10_ms"
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        LatencyPredictor.build(model, LatencySetting(), statistic="max_ms", measure=measure)
 
 
 def test_predictor_save_load_round_trip(tmp_path) -> None:
