@@ -22,7 +22,7 @@ What it does, per seed (trained artefacts are reused when they exist, so a rerun
    cut by layer skipping and by layer importance without retraining.
 3. Dev/test accuracy of every model, then CPU latency of every model (dense, cut by
    `supernet.export.get_active_subnet`) measured interleaved in one run
-   (`supernet.baselines.measure_models`: batch 1, 128 tokens, pinned threads, medians).
+   (`supernet.latency.measure_models`: batch 1, 128 tokens, pinned threads, medians).
 
 Outputs in ``<out>`` (default ``results/<task>``): results.jsonl (one row per seed and model),
 results.csv (mean and std over seeds), accuracy_latency.png (`supernet.search.plot_pareto`: the
@@ -72,7 +72,6 @@ from supernet.baselines import (  # noqa: E402
     finetune,
     format_markdown,
     layers_to_keep,
-    measure_models,
     prune_heads,
     prune_layers,
     replace_section,
@@ -96,7 +95,10 @@ from supernet.elastic.depth import kept_layers  # noqa: E402
 from supernet.export import load_exported, save_exported  # noqa: E402
 from supernet.importance import ImportanceScores, compute_importance, layer_importance  # noqa: E402
 from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text  # noqa: E402
-from supernet.latency import LatencySetting  # noqa: E402
+from supernet.latency import (
+    LatencySetting,  # noqa: E402
+    measure_models,  # noqa: E402
+)
 from supernet.search import SubnetResult, plot_pareto  # noqa: E402
 from supernet.subnet import MAX_NET, SubnetConfig  # noqa: E402
 from supernet.trainer import (  # noqa: E402

@@ -30,16 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
-from supernet.latency import LatencySetting, dummy_batch, measure_latency, measure_onnx  # noqa: E402
-
-
-def _interleaved(fns: dict[str, object], setting: LatencySetting, rounds: int) -> dict[str, float]:
-    """Median over rounds of each callable's median; every round visits every callable."""
-    per_round: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            per_round[name].append(measure_latency(fn, setting).median_ms)  # type: ignore[arg-type]
-    return {k: statistics.median(v) for k, v in per_round.items()}
+from supernet.latency import LatencySetting, measure_models, measure_onnx  # noqa: E402
 
 
 def _int8_accuracy_drop(run: Path) -> dict[str, float] | None:
@@ -62,8 +53,8 @@ def _int8_accuracy_drop(run: Path) -> dict[str, float] | None:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--run", type=Path, default=None, help="trained run for the int8 accuracy drop")
     p.add_argument("--json", type=Path, default=None)
@@ -71,16 +62,13 @@ def main() -> int:
     torch.manual_seed(0)
     setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     supernet = to_supernet(BertForSequenceClassification(BertConfig(num_labels=2)).eval())
-    batch = dummy_batch(supernet.config, setting)
 
     grid = SearchSpace().grid()
     dense = {}
     for cfg in grid:
         set_active_subnet(supernet, cfg)
         dense[cfg.name] = get_active_subnet(supernet).eval()
-    fns = {name: (lambda m=m: m(**batch)) for name, m in dense.items()}
-    with torch.inference_mode():
-        ms = _interleaved(fns, setting, args.rounds)
+    ms = {name: r.median_ms for name, r in measure_models(dense, setting, rounds=args.rounds).items()}
     full = ms[MAX_NET.name]
     full_flops = count_flops(supernet, MAX_NET, setting.seq_len)
     rows = []

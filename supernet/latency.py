@@ -61,6 +61,7 @@ __all__ = [
     "dummy_batch",
     "measure_latency",
     "measure_model",
+    "measure_models",
     "measure_onnx",
     "measure_subnet",
     "measure_subnets",
@@ -482,6 +483,53 @@ def measure_subnets(
     finally:
         set_active_subnet(model, previous)
     return [LatencyResult.from_samples(s) for s in samples]
+
+
+def measure_models(
+    models: Mapping[str, nn.Module], setting: LatencySetting, *, rounds: int = 5
+) -> dict[str, LatencyResult]:
+    """Latency of several distinct models, interleaved exactly like `measure_subnets`.
+
+    The `setting.repeats` timed forward passes of each model are split over `rounds` passes; each
+    pass visits every model in turn (`setting.warmup` untimed calls before a model's first block, 2
+    before its later blocks), inside one timing session (threads pinned to `setting.num_threads`,
+    garbage collection paused). Each model gets a dummy batch of its own config's shape
+    (`dummy_batch`: random ids, mask all ones). A burst of load from another
+    process thus touches one block of many models, and the median over the pooled calls ignores it.
+
+    Args:
+        models: name -> model (stock or dense export), already on `setting.device`.
+        setting: what to measure (torch backend).
+        rounds: passes over the models, 1..repeats.
+
+    Returns:
+        name -> result, in the order of `models`.
+    """
+    if setting.backend != "torch":
+        raise ValueError("measure_models times torch models: use backend='torch'")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
+    rounds = min(rounds, setting.repeats)
+    names = list(models)
+    batches = {name: dummy_batch(models[name].config, setting) for name in names}  # type: ignore[attr-defined]
+    was_training = {name: models[name].training for name in names}
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    try:
+        for model in models.values():
+            model.eval()
+        with torch.inference_mode(), _timing_session(setting):
+            for r in range(rounds):
+                n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
+                warmup = setting.warmup if r == 0 else min(setting.warmup, 2)
+                for name in names:
+                    model, batch = models[name], batches[name]
+                    samples[name] += _timed_calls(
+                        lambda m=model, b=batch: m(**b), setting, warmup=warmup, repeats=n
+                    )
+    finally:
+        for name in names:
+            models[name].train(was_training[name])
+    return {name: LatencyResult.from_samples(samples[name]) for name in names}
 
 
 MeasureFn = Callable[[nn.Module, Sequence[SubnetConfig], LatencySetting], Sequence[LatencyResult]]
