@@ -38,7 +38,7 @@ def test_cached_forward_matches_views_and_is_reused(mode, bias: bool) -> None:
         first = lin(x)
         cached = lin._active_cache
         second = lin(x)
-    assert cached is not None and cached[1].is_contiguous()
+    assert cached is not None and cached.weight.is_contiguous()
     assert lin._active_cache is cached  # reused, not rebuilt
     assert torch.equal(first, _expected(lin, x)) and torch.equal(second, first)
     assert torch.equal(lin(x).detach(), first)  # the autograd path agrees
@@ -85,6 +85,15 @@ def test_replaced_or_converted_parameters_invalidate() -> None:
     with torch.no_grad():
         out = lin(x.double())
     assert out.dtype == torch.float64 and torch.equal(out, _expected(lin, x.double()))
+
+
+def test_storage_swap_invalidates() -> None:
+    lin, x = _sliced(), _x()
+    with torch.no_grad():
+        lin(x)
+    lin.weight.data = torch.randn(10, 12)  # same Parameter object, new storage
+    with torch.no_grad():
+        assert torch.equal(lin(x), _expected(lin, x))
 
 
 def test_data_writes_need_clear_cache() -> None:

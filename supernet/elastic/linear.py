@@ -6,19 +6,22 @@ weight. It keeps `weight` and `bias` as they are, so a pretrained state dict
 loads unchanged and `save_pretrained` writes the same keys.
 
 Inference cache. Slicing input columns (`w[:, :k]`, as for the attention
-output and FFN down projections) gives a strided view, and the matrix
-multiply on a strided weight, plus building the views on every call, made a
-sliced supernet 3-4% slower than the same subnet built from dense
-`nn.Linear`s (bench/convert_overhead.py). So when autograd is off
-(`torch.no_grad()` / `torch.inference_mode()`), the forward keeps a
-contiguous copy of the active block, reused while the active sizes, the
-parameter objects, their storage and their version counters (bumped by every
-in-place update: optimizer steps, `copy_`, `load_state_dict`) are unchanged.
-With autograd on (training, importance scores) the forward uses views, so
-gradients reach the full weight, and drops any cached copy. The copy costs
-memory equal to the active block while a subnet is served; the full width
-uses the weight itself and never caches. Writes through `param.data` bypass
-version counters (as they bypass autograd): after one, call `clear_cache()`.
+output and FFN down projections) gives a strided view; the matrix multiply on
+a strided weight, plus building the views on every call, made a sliced
+supernet 3-4% slower than the same subnet built from dense `nn.Linear`s
+(bench/convert_overhead.py, BERT-base and MiniLM, b1 s128, 1 thread). So when
+autograd is off (`torch.no_grad()` / `torch.inference_mode()`), the forward
+keeps the active block in contiguous form (a copy for column slices; for row
+slices the view already is contiguous and is kept as is), reused while the
+active sizes, the parameter objects (held by the cache, so their identity
+cannot be recycled), their storage and their version counters (bumped by
+every in-place update: optimizer steps, `copy_`, `load_state_dict`) are
+unchanged. With autograd on (training, importance scores) the forward uses
+views, so gradients reach the full weight, and drops any cached copy. The
+copies cost memory equal to the active blocks of column-sliced layers while a
+subnet is served; the full width uses the weight itself and never caches.
+Writes through `param.data` bypass version counters (as they bypass
+autograd): after one, call `clear_cache()`.
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ class ElasticLinear(nn.Linear):
 
     active_in_features: int
     active_out_features: int
-    _active_cache: tuple[tuple[object, ...], torch.Tensor, torch.Tensor | None] | None
-    """(key, contiguous active weight, active bias) for inference; see the module doc."""
+    _active_cache: _Cache | None
+    """Inference copy of the active weight and bias; see the module doc."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, **kwargs: object) -> None:
         super().__init__(in_features, out_features, bias=bias, **kwargs)  # type: ignore[arg-type]
@@ -78,7 +81,7 @@ class ElasticLinear(nn.Linear):
                 raise ValueError(f"out_features must be in [1, {self.out_features}], got {out_features}")
             self.active_out_features = out_features
         cache = self.__dict__.get("_active_cache")
-        if cache is not None and cache[0][:2] != (self.active_out_features, self.active_in_features):
+        if cache is not None and cache.sizes != (self.active_out_features, self.active_in_features):
             self._active_cache = None  # free the stale copy now rather than at the next forward
 
     def clear_cache(self) -> None:
@@ -94,10 +97,15 @@ class ElasticLinear(nn.Linear):
         return None if self.bias is None else self.bias[: self.active_out_features]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.active_in_features == self.in_features and self.active_out_features == self.out_features:
+        # Parameters straight from the dict: `self.weight` goes through
+        # nn.Module.__getattr__, which costs more than the rest of this check.
+        params = self._parameters
+        weight, bias = params["weight"], params["bias"]
+        out_f, in_f = self.active_out_features, self.active_in_features
+        if out_f == self.out_features and in_f == self.in_features:
             if self.__dict__.get("_active_cache") is not None:
                 self._active_cache = None
-            return F.linear(x, self.weight, self.bias)
+            return F.linear(x, weight, bias)  # type: ignore[arg-type]
         if torch.is_grad_enabled() or torch.jit.is_tracing() or torch.compiler.is_compiling():
             # Views, so gradients flow into the full weight (and tracers see the
             # slicing of the parameter, not a constant copy).
@@ -105,31 +113,16 @@ class ElasticLinear(nn.Linear):
                 self._active_cache = None
             # The input arrives already narrowed by the previous sliced layer, so
             # x.shape[-1] == active_in_features; slicing views the weight, no copy.
-            return F.linear(x, self.active_weight(), self.active_bias())
-        weight, bias = self._inference_weights()
-        return F.linear(x, weight, bias)
-
-    def _inference_weights(self) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The active weight (contiguous) and bias, cached until anything they depend on changes."""
-        try:
-            key = (
-                self.active_out_features,
-                self.active_in_features,
-                *_identity(self.weight),
-                *(() if self.bias is None else _identity(self.bias)),
-            )
-        except RuntimeError:
-            # Parameters created under inference_mode have no version counter, so
-            # a cache could not notice in-place updates: use views.
-            return self.active_weight(), self.active_bias()
+            return F.linear(x, weight[:out_f, :in_f], None if bias is None else bias[:out_f])  # type: ignore[index]
         cache = self.__dict__.get("_active_cache")
-        if cache is not None and cache[0] == key:
-            return cache[1], cache[2]
-        weight = self.active_weight().detach().contiguous()
-        bias = self.active_bias()
-        bias = None if bias is None else bias.detach()
-        self._active_cache = (key, weight, bias)
-        return weight, bias
+        if cache is None or not cache.valid(weight, bias, (out_f, in_f)):  # type: ignore[arg-type]
+            cache = _Cache.build(weight, bias, (out_f, in_f))  # type: ignore[arg-type]
+            if cache is None:
+                # Parameters created under inference_mode have no version counter,
+                # so a copy could not notice in-place updates: use views.
+                return F.linear(x, weight[:out_f, :in_f], None if bias is None else bias[:out_f])  # type: ignore[index]
+            self._active_cache = cache
+        return F.linear(x, cache.weight, cache.bias)
 
     def extra_repr(self) -> str:
         return (
@@ -139,6 +132,46 @@ class ElasticLinear(nn.Linear):
         )
 
 
-def _identity(t: torch.Tensor) -> tuple[int, int, int]:
-    """What changes when `t` is replaced, moved or updated in place: object, storage, version."""
-    return id(t), t.data_ptr(), t._version
+class _Cache:
+    """A contiguous copy of an ElasticLinear's active block and what it was copied from."""
+
+    __slots__ = ("bias", "sizes", "source_bias", "source_weight", "stamp", "weight")
+
+    def __init__(
+        self,
+        source_weight: torch.Tensor,
+        source_bias: torch.Tensor | None,
+        sizes: tuple[int, int],
+        stamp: tuple[int, ...],
+    ) -> None:
+        out_f, in_f = sizes
+        # Holding the source parameters keeps their ids from being reused by new objects.
+        self.source_weight = source_weight
+        self.source_bias = source_bias
+        self.sizes = sizes
+        self.stamp = stamp
+        self.weight = source_weight.detach()[:out_f, :in_f].contiguous()
+        self.bias = None if source_bias is None else source_bias.detach()[:out_f]
+
+    @staticmethod
+    def stamp_of(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple[int, ...]:
+        """Storage address and version counter of each parameter (RuntimeError for inference tensors)."""
+        if bias is None:
+            return (weight.data_ptr(), weight._version)
+        return (weight.data_ptr(), weight._version, bias.data_ptr(), bias._version)
+
+    @classmethod
+    def build(cls, weight: torch.Tensor, bias: torch.Tensor | None, sizes: tuple[int, int]) -> _Cache | None:
+        try:
+            stamp = cls.stamp_of(weight, bias)
+        except RuntimeError:
+            return None
+        return cls(weight, bias, sizes, stamp)
+
+    def valid(self, weight: torch.Tensor, bias: torch.Tensor | None, sizes: tuple[int, int]) -> bool:
+        return (
+            self.source_weight is weight
+            and self.source_bias is bias
+            and self.sizes == sizes
+            and self.stamp == self.stamp_of(weight, bias)
+        )
