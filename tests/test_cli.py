@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -290,8 +291,12 @@ def test_budget_below_fastest_subnet(capsys, trained_run: Path) -> None:
     )
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert code == 2
-    assert err.startswith("error: latency budget 0.00 ms is below the fastest subnet (w0.25-d0.50, ")
-    assert err.endswith(" ms")
+    # Which subnet measures fastest on a tiny model is up to timing noise; the message's form is not.
+    assert re.fullmatch(
+        r"error: latency budget 0\.00 ms is below the fastest subnet \(w[0-9.]+-d[0-9.]+, [0-9.]+ ms\); "
+        r"raise the budget to at least [0-9.]+ ms",
+        err,
+    ), err
 
 
 @pytest.mark.slow
