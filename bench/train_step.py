@@ -89,8 +89,8 @@ def main() -> int:
         def naive_plan(step: int) -> list[_Group]:
             return [_Group(g.teacher, (s,)) for g in plan(step) for s in g.students]
 
-        step_fn = job._distill_step_fn(plan, teacher)
-        naive_fn = job._distill_step_fn(naive_plan, teacher)
+        step_fn = job._distill_step_fn("stage_wd", plan, teacher)
+        naive_fn = job._distill_step_fn("stage_wd", naive_plan, teacher)
         groups = plan(0)
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         weights = LossWeights()
