@@ -58,6 +58,14 @@ def run_cli(
 
         transformers.logging.set_verbosity_error()
         transformers.logging.disable_progress_bar()
+        # Sub-second tokenization bars, and the ONNX exporter's notes about optional packages
+        # (torchvision) it does not need, bury the lines that matter.
+        import logging
+
+        import datasets
+
+        datasets.disable_progress_bars()
+        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     try:
         return int(main(args) or 0)
     except _user_errors() as err:

@@ -415,7 +415,7 @@ class ExportConfig(_Config):
     """Also write an ONNX graph next to the Hugging Face folder."""
     int8: bool = False
     """Also write a dynamically quantised int8 variant."""
-    opset: int = 17
+    opset: int = 18
     """ONNX opset version."""
 
     def _validate(self) -> None:

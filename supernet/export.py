@@ -542,7 +542,7 @@ def export_subnet(
     tokenizer: Any = None,
     onnx: bool = True,
     int8: bool = False,
-    opset: int = 17,
+    opset: int = 18,
     parity_batch: Batch | None = None,
     dev_eval: Callable[[Predict], float] | None = None,
     space: SearchSpace | None = None,

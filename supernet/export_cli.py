@@ -44,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     onnx.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip ONNX")
     p.add_argument("--int8", action="store_true", help="also write a dynamically quantized model.int8.onnx")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument(
+        "--opset", type=int, default=18, help="ONNX opset (18: the exporter's native one, no conversion)"
+    )
     p.add_argument(
         "--overwrite",
         action="store_true",
