@@ -402,6 +402,22 @@ class _Genes:
         )
 
 
+def _memoised(fn: Callable[[SubnetConfig], float], error: str) -> Callable[[SubnetConfig], float]:
+    """`fn` called once per subnet name; a non-finite value raises ValueError(`error`)."""
+    memo: dict[str, float] = {}
+
+    def call(cfg: SubnetConfig) -> float:
+        name = cfg.name
+        if name not in memo:
+            value = float(fn(cfg))
+            if not math.isfinite(value):
+                raise ValueError(error.format(value=value, name=name))
+            memo[name] = value
+        return memo[name]
+
+    return call
+
+
 def evolutionary_search(
     *,
     space: SearchSpace,
@@ -477,26 +493,8 @@ def evolutionary_search(
     genes = _Genes(space, arch)
     # Memos by canonical name: evaluation is a pass over the dev set, so a
     # subnet met again (a parent re-derived by crossover, say) must cost nothing.
-    accuracy: dict[str, float] = {}
-    predicted: dict[str, float] = {}
-
-    def predicted_ms(cfg: SubnetConfig) -> float:
-        name = cfg.name
-        if name not in predicted:
-            value = float(predict(cfg))
-            if not math.isfinite(value):
-                raise ValueError(f"predictor returned {value} ms for {name}")
-            predicted[name] = value
-        return predicted[name]
-
-    def fitness(cfg: SubnetConfig) -> float:
-        name = cfg.name
-        if name not in accuracy:
-            value = float(evaluate(cfg))
-            if not math.isfinite(value):
-                raise ValueError(f"evaluator returned {value} for {name}")
-            accuracy[name] = value
-        return accuracy[name]
+    predicted_ms = _memoised(predict, "predictor returned {value} ms for {name}")
+    fitness = _memoised(evaluate, "evaluator returned {value} for {name}")
 
     smallest = genes.config(genes.uniform(min(space.width_mults), min(space.depth_mults)))
     if predicted_ms(smallest) > budget_ms:
