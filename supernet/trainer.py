@@ -222,6 +222,12 @@ class _Job:
         self.run = RunDir(Path(cfg.output_dir))
         self.progress = progress
         self.space = SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults)
+        # A second train() in one Python process (notebooks, the benchmark) may ask for another
+        # precision; accelerate keeps process-wide state and refuses that unless it is reset.
+        from accelerate.state import AcceleratorState
+
+        if AcceleratorState._shared_state and AcceleratorState().mixed_precision != cfg.mixed_precision:
+            AcceleratorState._reset_state()
         self.accelerator = Accelerator(
             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
             mixed_precision=cfg.mixed_precision,

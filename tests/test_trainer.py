@@ -683,3 +683,11 @@ def test_zero_epoch_stage_is_skipped(models, tmp_path) -> None:
     assert not any(k.startswith("stage_w/") for r in rows for k in r)
     assert [r["step"] for r in rows] == [1, 2]
     assert all(_subnets_logged(r, "stage_wd") == set(GRID) for r in rows)
+
+
+def test_bf16_then_fp32_in_one_process(models, tmp_path) -> None:
+    # accelerate keeps process-wide state; a second run with another precision must still work.
+    bf16 = _run(models["seq-cls"], tmp_path / "bf16", "mixed_precision=bf16")
+    fp32 = _run(models["seq-cls"], tmp_path / "fp32", "mixed_precision=no")
+    assert len(bf16.eval_rows) == len(fp32.eval_rows) == 12
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in bf16.eval_rows)
