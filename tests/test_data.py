@@ -708,3 +708,10 @@ def test_tokenize_packaged_task_end_to_end(tokenizer: PreTrainedTokenizerBase) -
     assert set(batch) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
     assert batch["input_ids"].shape[0] == 16 and batch["input_ids"].shape[1] <= 64
     assert set(batch["labels"].tolist()) <= {0, 1}
+
+
+def test_tokenize_only_requested_splits(varied_task: TaskData, tokenizer: PreTrainedTokenizerBase) -> None:
+    tokenized = tokenize_task(varied_task, tokenizer, max_length=32, splits=("dev",))
+    assert list(tokenized) == ["dev"]
+    full = tokenize_task(varied_task, tokenizer, max_length=32)
+    assert tokenized["dev"]["input_ids"] == full["dev"]["input_ids"]
