@@ -17,7 +17,6 @@ import difflib
 import functools
 import os
 import re
-import tempfile
 import types
 import typing
 from collections.abc import Collection, Iterator, Mapping, Sequence
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, Union
 
 import yaml
+
+from supernet.io import atomic_write_text
 
 __all__ = [
     "ConfigError",
@@ -761,21 +762,7 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> None:
         path: Destination file; its parent directories are created.
     """
     data = _to_plain(cfg) if isinstance(cfg, Mapping) else config_to_dict(cfg)
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    os.makedirs(directory, exist_ok=True)
-    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(prefix=".config-", suffix=".yaml.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
 _MISSING_SHOWN = "<missing>"

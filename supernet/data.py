@@ -672,14 +672,21 @@ def load_task(
     return TaskData(name=task, splits=splits, label_names=names)
 
 
-def tokenize_task(data: TaskData, tokenizer: PreTrainedTokenizerBase, max_length: int = 128) -> DatasetDict:
-    """Tokenize every split, truncating but not padding (the collator pads per batch).
+def tokenize_task(
+    data: TaskData,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int = 128,
+    *,
+    splits: Sequence[str] | None = None,
+) -> DatasetDict:
+    """Tokenize the splits, truncating but not padding (the collator pads per batch).
 
     Args:
         data: The task to tokenize.
         tokenizer: A Hugging Face tokenizer.
         max_length: Longest sequence in tokens, special tokens included; pairs are
             truncated longest-first.
+        splits: Only these splits (default: every split).
 
     Returns:
         Splits with ``input_ids``, ``attention_mask``, ``token_type_ids`` (if the
@@ -704,6 +711,7 @@ def tokenize_task(data: TaskData, tokenizer: PreTrainedTokenizerBase, max_length
         {
             split: ds.map(encode, batched=True, remove_columns=ds.column_names, desc=f"Tokenizing {split}")
             for split, ds in data.splits.items()
+            if splits is None or split in splits
         }
     )
 

@@ -13,13 +13,13 @@ import torch
 from transformers import AutoTokenizer
 
 from supernet.config import TrainConfig, load_config
-from supernet.data import make_dataloader, tokenize_task
+from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import LatencySetting, measure_model
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig
-from supernet.trainer import RunError, load_supernet, task_from_config
+from supernet.trainer import RunError, load_supernet, tokenized_split
 
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
 
@@ -100,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
     model = load_supernet(run_dir.supernet)
     tokenizer = AutoTokenizer.from_pretrained(run_dir.supernet)
 
-    task = task_from_config(train_cfg)
-    dev = tokenize_task(task, tokenizer, train_cfg.data.max_length)["dev"]
+    dev = tokenized_split(train_cfg, tokenizer)
     loader = make_dataloader(dev, tokenizer, train_cfg.eval_batch_size, shuffle=False)
     parity_batch = {
         k: v

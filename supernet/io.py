@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,18 +22,25 @@ __all__ = ["RunDir", "atomic_dir", "atomic_write_json", "atomic_write_text", "ap
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` via a temporary file and a rename."""
+    """Write `text` to `path` via a temporary file in the same folder and a rename.
+
+    Readers see the old file or the new one, never half of one; on any failure the
+    temporary file is removed and `path` is left as it was. Parent folders are created.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # Same folder: os.replace is only atomic within one file system. mkstemp gives
+    # concurrent writers (threads, processes) distinct temporary names.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:

@@ -36,7 +36,6 @@ import os
 import random
 import re
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -47,6 +46,7 @@ from torch import nn
 
 from supernet.convert import Arch, supernet_state
 from supernet.elastic.depth import kept_layers
+from supernet.io import atomic_write_text
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, set_active_subnet
 
 __all__ = [
@@ -541,20 +541,7 @@ MeasureFn = Callable[[nn.Module, Sequence[SubnetConfig], LatencySetting], Sequen
 
 def _atomic_write_json(path: Path, data: object) -> None:
     """Write `data` to `path` so readers see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # The temporary file must live in the same directory: os.replace is only
-    # atomic within one file system.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
 class LatencyCache:

@@ -24,7 +24,7 @@ from transformers import AutoTokenizer
 from supernet.config import SearchConfig, TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
-from supernet.data import make_dataloader, tokenize_task
+from supernet.data import make_dataloader
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import LatencyCache, LatencyPredictor, LatencyResult, LatencySetting, measure_subnets
 from supernet.search import (
@@ -35,7 +35,7 @@ from supernet.search import (
     write_results,
 )
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
-from supernet.trainer import RunError, evaluate_subnet, load_supernet, task_from_config
+from supernet.trainer import RunError, evaluate_subnet, load_supernet, tokenized_split
 
 __all__ = ["SearchRun", "build_parser", "run"]
 
@@ -111,18 +111,17 @@ class SearchRun:
 
     def dev_loader(self) -> Any:
         if self._dev_loader is None:
-            task = task_from_config(self.train_cfg)
-            tokenized = tokenize_task(task, self.tokenizer, self.train_cfg.data.max_length)
+            dev = tokenized_split(self.train_cfg, self.tokenizer)
             self._dev_loader = make_dataloader(
-                tokenized["dev"], self.tokenizer, self.train_cfg.eval_batch_size, shuffle=False
+                dev, self.tokenizer, self.train_cfg.eval_batch_size, shuffle=False
             )
         return self._dev_loader
 
     def evaluate(self, cfg: SubnetConfig) -> float:
         """Dev accuracy of `cfg` (cached in eval.jsonl / search/accuracy.json)."""
         if cfg.name not in self._accuracy:
-            model = self.model.to("cpu") if self.setting.device == "cpu" else self.model
-            self._accuracy[cfg.name] = evaluate_subnet(model, cfg, self._on_device(self.dev_loader()))[
+            # The model already lives on the setting's device; batches follow it there.
+            self._accuracy[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(self.dev_loader()))[
                 "accuracy"
             ]
             atomic_write_json(self._accuracy_file, {k: v for k, v in sorted(self._accuracy.items())})

@@ -11,9 +11,11 @@ exactly where it stopped.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +70,7 @@ __all__ = [
     "format_eval_table",
     "load_supernet",
     "task_from_config",
+    "tokenized_split",
     "train",
 ]
 
@@ -704,8 +707,6 @@ class _Job:
         final = run.checkpoint(self.global_step)
         tmp = final.with_name(f".{final.name}.tmp")
         if acc.is_main_process:
-            import shutil
-
             shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
         acc.save_state(str(tmp), safe_serialization=True)
@@ -722,9 +723,6 @@ class _Job:
                     "batch_in_epoch": batch_in_epoch,
                 },
             )
-            import os
-            import shutil
-
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
@@ -792,9 +790,13 @@ def task_from_config(cfg: TrainConfig) -> TaskData:
     )
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
+def tokenized_split(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase, split: str = "dev") -> Any:
+    """One split of a run's task, tokenized as training tokenized it (search and export evaluate on it)."""
+    task = task_from_config(cfg)
+    return tokenize_task(task, tokenizer, cfg.data.max_length, splits=(split,))[split]
 
+
+def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -859,7 +861,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
             acc.wait_for_everyone()
         rows = job.evaluate_grid(student)
         if job.accelerator.is_main_process:
-            atomic_write_text(job.run.eval, "".join(__import__("json").dumps(r) + "\n" for r in rows))
+            atomic_write_text(job.run.eval, "".join(json.dumps(r) + "\n" for r in rows))
             job.accelerator.print(format_eval_table(rows, teacher_acc))
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
     finally:
