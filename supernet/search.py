@@ -23,14 +23,12 @@ Two ways to produce candidates:
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import math
 import os
 import random
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from tqdm.auto import tqdm
 
 from supernet.convert import Arch
 from supernet.elastic.depth import kept_layers
+from supernet.io import atomic_write
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 
 __all__ = [
@@ -582,27 +581,6 @@ def evolutionary_search(
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
-    """Write `path` through a temporary file in the same directory and `os.replace`.
-
-    Readers see the old file or the complete new one, never a partial write;
-    a failed write leaves no temporary file behind.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; results are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _fmt_float(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
@@ -651,7 +629,7 @@ def write_results(
         row["pareto"] = r in on_front
         row["chosen"] = chosen is not None and r.name == chosen.name
         lines.append(json.dumps(row, sort_keys=False) + "\n")
-    _atomic_write(paths["results"], lambda f: f.write("".join(lines).encode("utf-8")))
+    atomic_write(paths["results"], lambda f: f.write("".join(lines).encode("utf-8")))
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -667,7 +645,7 @@ def write_results(
                 r.flops,
             ]
         )
-    _atomic_write(paths["pareto_csv"], lambda f: f.write(buf.getvalue().encode("utf-8")))
+    atomic_write(paths["pareto_csv"], lambda f: f.write(buf.getvalue().encode("utf-8")))
 
     plot_pareto(
         results,
@@ -935,7 +913,7 @@ def plot_pareto(
     def write(f: IO[bytes]) -> None:
         fig.savefig(f, format="png", dpi=150)
 
-    _atomic_write(Path(path), write)
+    atomic_write(Path(path), write)
 
 
 # --------------------------------------------------------------------------- table
