@@ -133,8 +133,9 @@ def test_make_quickstart_runs_end_to_end(tmp_path: Path) -> None:
         timeout=1500,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    tail = proc.stdout.strip().splitlines()[-5:]
-    assert tail[0].startswith("exported w") and str(run / "export") in tail[0]
+    tail = proc.stdout.strip().splitlines()[-8:]
+    exported = [line for line in tail if line.startswith("exported w")]
+    assert len(exported) == 1 and str(run / "export") in exported[0], tail
     assert any(line.strip().startswith("dev accuracy: ") for line in tail)
     assert any(line.strip().startswith("latency (") for line in tail)
     summary = json.loads(next((run / "export").glob("*/summary.json")).read_text())
