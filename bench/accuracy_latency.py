@@ -101,6 +101,7 @@ from supernet.latency import (
 )
 from supernet.search import SubnetResult, plot_pareto  # noqa: E402
 from supernet.subnet import MAX_NET, SubnetConfig  # noqa: E402
+from supernet.tracking import stage_seconds  # noqa: E402
 from supernet.trainer import (  # noqa: E402
     RunError,
     TrainingError,
@@ -164,26 +165,6 @@ def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
     """Optimizer steps the trainer runs for `stage` (its formula, one process)."""
     per_epoch = math.ceil(n_train / cfg.batch_size)
     return stage.max_steps or max(1, math.ceil(stage.epochs * per_epoch / cfg.gradient_accumulation_steps))
-
-
-def stage_seconds(run_dir: Path) -> dict[str, float]:
-    """Training wall time per stage, from the run's train_metrics.jsonl (sec_per_step x steps)."""
-    path = RunDir(run_dir).metrics
-    if not path.is_file():
-        return {}
-    last: dict[str, tuple[int, float]] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
-        for key, value in record.items():
-            if key.endswith("/sec_per_step"):
-                last[key.split("/")[0]] = (int(record["step"]), float(value))
-    out, previous_end = {}, 0
-    for stage, (end, sec) in sorted(last.items(), key=lambda kv: kv[1][0]):
-        out[stage] = sec * (end - previous_end)
-        previous_end = end
-    return out
 
 
 def ensure_trained(cfg: TrainConfig, *, progress: bool) -> None:

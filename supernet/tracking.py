@@ -6,11 +6,12 @@ directory, so the numbers survive without any service.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from supernet.io import append_jsonl
+from supernet.io import RunDir, append_jsonl
 
 __all__ = ["JsonlLogger", "Logger", "NullLogger", "make_logger"]
 
@@ -79,3 +80,27 @@ def make_logger(
     if report_to == "wandb":
         inner = _WandbLogger(project, run_dir, config, name=run_dir.name)
     return JsonlLogger(run_dir / "train_metrics.jsonl", inner)
+
+
+def stage_seconds(run_dir: str | os.PathLike[str]) -> dict[str, float]:
+    """Training wall time per stage of a run, from its train_metrics.jsonl.
+
+    Each stage's time is its last logged ``<stage>/sec_per_step`` times its steps (from the
+    previous stage's last logged step to its own). A run without metrics gives ``{}``.
+    """
+    path = RunDir(Path(run_dir)).metrics
+    if not path.is_file():
+        return {}
+    last: dict[str, tuple[int, float]] = {}
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        for key, value in record.items():
+            if key.endswith("/sec_per_step"):
+                last[key.split("/")[0]] = (int(record["step"]), float(value))
+    out, previous_end = {}, 0
+    for stage, (end, sec) in sorted(last.items(), key=lambda kv: kv[1][0]):
+        out[stage] = sec * (end - previous_end)
+        previous_end = end
+    return out
