@@ -720,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows, latency_tolerance=args.latency_tolerance
     )
     md = format_markdown(rows, checks, title=title, notes=notes(args, base, runs, setting), labels=LABELS)
-    md += f"\nPlot: `{root / 'accuracy_latency.png'}`; rows: `{root / 'results.csv'}`.\n"
+    md += "\nPlot: `accuracy_latency.png`; rows: `results.jsonl` (per seed), `results.csv` (over seeds), next to `results.md`.\n"
     atomic_write_text(root / "results.md", md)
     if not args.no_benchmarks:
         path = Path(args.benchmarks)
