@@ -39,7 +39,6 @@ import csv
 import dataclasses
 import io
 import json
-import math
 import os
 import platform
 import sys
@@ -107,6 +106,7 @@ from supernet.trainer import (  # noqa: E402
     TrainingError,
     evaluate_subnet,
     load_supernet,
+    stage_steps,
     task_from_config,
     train,
 )
@@ -159,12 +159,6 @@ def dynabert_dir(cfg: TrainConfig, seed: int) -> Path:
     if path.name == f"seed-{cfg.seed}":
         return path.parent / f"seed-{seed}"
     return path.with_name(f"{path.name}-seed{seed}")
-
-
-def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
-    """Optimizer steps the trainer runs for `stage` (its formula, one process)."""
-    per_epoch = math.ceil(n_train / cfg.batch_size)
-    return stage.max_steps or max(1, math.ceil(stage.epochs * per_epoch / cfg.gradient_accumulation_steps))
 
 
 def ensure_trained(cfg: TrainConfig, *, progress: bool) -> None:

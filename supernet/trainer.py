@@ -774,6 +774,12 @@ def check_search_space(arch: Arch, space: SearchSpace) -> None:
             raise ConfigError(f"depth_mults: {err}") from err
 
 
+def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
+    """Optimizer steps the trainer runs for `stage` (its formula, one process)."""
+    per_epoch = math.ceil(n_train / cfg.batch_size)
+    return stage.max_steps or max(1, math.ceil(stage.epochs * per_epoch / cfg.gradient_accumulation_steps))
+
+
 def task_from_config(cfg: TrainConfig) -> TaskData:
     """The task data a run config names (same splits every time: the split is seeded)."""
     d = cfg.data

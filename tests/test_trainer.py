@@ -691,3 +691,14 @@ def test_bf16_then_fp32_in_one_process(models, tmp_path) -> None:
     fp32 = _run(models["seq-cls"], tmp_path / "fp32", "mixed_precision=no")
     assert len(bf16.eval_rows) == len(fp32.eval_rows) == 12
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in bf16.eval_rows)
+
+
+def test_stage_steps_follow_epochs_accumulation_and_max_steps() -> None:
+    cfg = load_config(TrainConfig, None, ["model=m", "task=t", "output_dir=o", "batch_size=32"])
+    stage = sn.config.StageConfig(epochs=1.5)
+    assert trainer.stage_steps(stage, 8452, cfg) == 398  # ceil(1.5 * ceil(8452 / 32))
+    accum = load_config(
+        TrainConfig, None, ["model=m", "task=t", "output_dir=o", "gradient_accumulation_steps=4"]
+    )
+    assert trainer.stage_steps(stage, 8452, accum) == 100  # ceil(1.5 * 265 / 4)
+    assert trainer.stage_steps(sn.config.StageConfig(epochs=3.0, max_steps=7), 8452, cfg) == 7
