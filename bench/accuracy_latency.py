@@ -493,7 +493,7 @@ class SeedRun:
             depth_mults=(1.0,),  # one LayerDrop sample per step
             layerdrop=self.args.layerdrop,
             layerdrop_depth_scaled=False,
-            sampling="grid",
+            recipe="layerdrop",
             teacher=dataclasses.replace(cfg.teacher, path=str(self.teacher_dir)),
             importance=dataclasses.replace(cfg.importance, enabled=False),
             stage_w=StageConfig(epochs=0.0),  # the trainer's minimum, 1 step

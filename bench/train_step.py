@@ -43,7 +43,8 @@ from supernet.assets import packaged_model_dir  # noqa: E402
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss  # noqa: E402
-from supernet.trainer import _Group, _Job  # noqa: E402
+from supernet.recipes import Group  # noqa: E402
+from supernet.trainer import _Job  # noqa: E402
 
 
 def _timed(fn) -> float:
@@ -72,7 +73,6 @@ def main() -> int:
         model = BertForSequenceClassification(BertConfig(num_labels=2))
     student = to_supernet(model).train()
     teacher = copy.deepcopy(student).eval().requires_grad_(False)
-    num_layers = len(active_layers(student))
 
     texts = load_task("rt-sentences").splits["train"]["text"][: args.batch_size]
     batch = dict(
@@ -83,11 +83,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         job = _Job(TrainConfig(model=str(minilm), task="rt-sentences", output_dir=tmp), progress=False)
 
-        def plan(step: int) -> list[_Group]:
-            return job.plan_wd(step, num_layers=num_layers, same_width=True)
+        recipe = job.recipe(student)  # the default, DynaBERT's
 
-        def naive_plan(step: int) -> list[_Group]:
-            return [_Group(g.teacher, (s,)) for g in plan(step) for s in g.students]
+        def plan(step: int) -> list[Group]:
+            return recipe.plan("stage_wd", step)
+
+        def naive_plan(step: int) -> list[Group]:
+            return [Group(g.teacher, (s,)) for g in plan(step) for s in g.students]
 
         step_fn = job._distill_step_fn("stage_wd", plan, teacher)
         naive_fn = job._distill_step_fn("stage_wd", naive_plan, teacher)

@@ -301,14 +301,23 @@ class TrainConfig(_Config):
     """Elastic width multipliers (heads and FFN neurons), stored sorted descending."""
     depth_mults: tuple[float, ...] = (1.0, 0.75, 0.5)
     """Elastic depth multipliers (share of layers kept), stored sorted descending."""
-    sampling: str = "grid"
-    """Subnets per step: "grid" (every width x depth, DynaBERT) or "sandwich" (largest, smallest, random)."""
+    recipe: str = "dynabert"
+    """Elastic-training recipe (supernet/recipes.py): "dynabert" (every width, then every width x depth,
+    two stages), "sandwich" (two stages, largest + smallest + k random subnets per step), "layerdrop"
+    (stage W, then random layer sets), "single-stage" (one width x depth stage from the fixed teacher,
+    largest + smallest + k random subnets per step; uses stage_wd's budget, stage_w is not run)."""
     num_random_subnets: int = 2
-    """Sandwich sampling: random subnets per step besides the largest and smallest."""
+    """sandwich and single-stage: random subnets per step besides the largest and smallest."""
+    inplace_distill: bool = False
+    """single-stage: the largest subnet learns from the gold labels and teaches the others (BigNAS);
+    the fixed teacher is not run during the stage."""
+    per_layer_sampling: bool = False
+    """single-stage: the random subnets draw heads and FFN width per layer (trains the subnets
+    search.py --per-layer looks for)."""
     layerdrop: float = 0.0
-    """Probability of skipping each layer during training (0 = off)."""
+    """layerdrop recipe: probability of skipping each layer in stage W x D."""
     layerdrop_depth_scaled: bool = False
-    """Scale the skip probability with layer depth (deeper layers dropped more often)."""
+    """layerdrop recipe: scale the skip probability with layer depth (deeper layers dropped more often)."""
     mixed_precision: str = "no"
     """Autocast mode: "no" or "bf16"."""
     report_to: str = "none"
@@ -347,15 +356,28 @@ class TrainConfig(_Config):
         _positive(self, "batch_size", "eval_batch_size", "gradient_accumulation_steps")
         _normalise_mults(self, "width_mults")
         _normalise_mults(self, "depth_mults")
-        _one_of(self, "sampling", ("grid", "sandwich"))
+        from supernet.recipes import recipe_names
+
+        _one_of(self, "recipe", recipe_names())
         _non_negative(self, "num_random_subnets")
         _in_unit_interval(self, "layerdrop")
-        # Sandwich draws (width, depth) pairs; random layer dropping is the grid's depth variant.
+        # Each option belongs to one recipe; set on another it would silently do nothing.
         _check(
-            not (self.sampling == "sandwich" and self.layerdrop > 0),
+            self.recipe == "layerdrop" or self.layerdrop == 0,
             "layerdrop",
-            "works with sampling=grid only; set layerdrop=0 or sampling=grid",
+            f"works with recipe=layerdrop only; set layerdrop=0 or recipe=layerdrop (recipe is {self.recipe!r})",
         )
+        _check(
+            self.recipe != "layerdrop" or self.layerdrop > 0,
+            "layerdrop",
+            "must be > 0 with recipe=layerdrop",
+        )
+        for key in ("inplace_distill", "per_layer_sampling"):
+            _check(
+                self.recipe == "single-stage" or not getattr(self, key),
+                key,
+                f"works with recipe=single-stage only (recipe is {self.recipe!r})",
+            )
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))
         _positive(self, "log_every", "keep_last_checkpoints")
@@ -695,6 +717,22 @@ def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
         node[leaf] = value
 
 
+_SAMPLING_HINT = "sampling=grid is recipe=dynabert (recipe=layerdrop with layerdrop > 0), sampling=sandwich is recipe=sandwich"
+
+
+def _migrate_train_config(data: dict[str, Any]) -> None:
+    """Rewrite keys of older run configs (config.yaml of runs made before recipes) in place."""
+    if "sampling" not in data or "recipe" in data:
+        return
+    sampling = data.pop("sampling")
+    if sampling == "sandwich":
+        data["recipe"] = "sandwich"
+    elif sampling == "grid":
+        data["recipe"] = "layerdrop" if float(data.get("layerdrop") or 0) > 0 else "dynabert"
+    else:
+        raise ConfigError(f"config key 'sampling' was replaced by 'recipe'; {_SAMPLING_HINT}", key="sampling")
+
+
 def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Sequence[str] = ()) -> T:
     """Load a config dataclass from a YAML file plus ``key=value`` command-line overrides.
 
@@ -716,6 +754,8 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
     if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
         raise TypeError(f"load_config needs a dataclass type, got {cls!r}")
     data = _read_yaml_file(os.fspath(path)) if path is not None else {}
+    if cls is TrainConfig:
+        _migrate_train_config(data)
     types_by_key = _field_types(cls)
     candidates = list(types_by_key)
     for override in overrides:
@@ -723,6 +763,8 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
         key = key.strip()
         if not sep or not key:
             raise ConfigError(f"override '{override}' must look like key=value")
+        if cls is TrainConfig and key == "sampling":
+            raise ConfigError(f"config key 'sampling' was replaced by 'recipe'; {_SAMPLING_HINT}", key=key)
         if key not in types_by_key:
             raise _unknown_key_error(key, candidates)
         _set_dotted(data, key, _parse_override(text, types_by_key[key]))

@@ -34,6 +34,7 @@ __all__ = [
     "active_layers",
     "active_subnet",
     "iter_grid",
+    "random_subnet",
     "resolve_subnet",
     "sample_active_subnet",
     "set_active_subnet",
@@ -274,10 +275,32 @@ def iter_grid(space: SearchSpace) -> Iterator[SubnetConfig]:
         yield SubnetConfig(width_mult=w, depth_mult=d)
 
 
+def random_subnet(
+    arch: Arch, space: SearchSpace, rng: random.Random, *, per_layer: bool = False
+) -> SubnetConfig:
+    """A random subnet of `space` on `arch` (not activated).
+
+    Args:
+        arch: the architecture the counts come from.
+        space: the multipliers to draw from.
+        rng: the random source (seed it for reproducibility).
+        per_layer: draw each layer's head and FFN counts independently (from the counts the width
+            multipliers give) instead of one width multiplier; depth stays a multiplier.
+    """
+    depth = rng.choice(space.depth_mults)
+    if not per_layer:
+        return SubnetConfig(width_mult=rng.choice(space.width_mults), depth_mult=depth)
+    heads, ffn = [], []
+    for _ in range(arch.num_layers):
+        heads.append(round(arch.num_heads * rng.choice(space.width_mults)))
+        ffn.append(round(arch.ffn_dim * rng.choice(space.width_mults)))
+    return SubnetConfig(heads=tuple(heads), ffn=tuple(ffn), layers=tuple(kept_layers(arch.num_layers, depth)))
+
+
 def sample_active_subnet(
     model: nn.Module, space: SearchSpace, rng: random.Random, *, per_layer: bool = False
 ) -> SubnetConfig:
-    """Draw a random subnet from `space`, activate it on `model` and return it.
+    """Draw a random subnet from `space` (`random_subnet`), activate it on `model` and return it.
 
     Args:
         model: a converted model.
@@ -286,17 +309,6 @@ def sample_active_subnet(
         per_layer: draw each layer's width independently (heads and FFN from the
             counts the width multipliers give) instead of one multiplier.
     """
-    depth = rng.choice(space.depth_mults)
-    if not per_layer:
-        cfg = SubnetConfig(width_mult=rng.choice(space.width_mults), depth_mult=depth)
-    else:
-        arch = supernet_state(model).arch
-        heads, ffn = [], []
-        for _ in range(arch.num_layers):
-            heads.append(round(arch.num_heads * rng.choice(space.width_mults)))
-            ffn.append(round(arch.ffn_dim * rng.choice(space.width_mults)))
-        cfg = SubnetConfig(
-            heads=tuple(heads), ffn=tuple(ffn), layers=tuple(kept_layers(arch.num_layers, depth))
-        )
+    cfg = random_subnet(supernet_state(model).arch, space, rng, per_layer=per_layer)
     set_active_subnet(model, cfg)
     return cfg

@@ -11,6 +11,7 @@ exactly where it stopped.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import os
@@ -51,6 +52,7 @@ from supernet.data import TaskData, check_tokenizer_fits, load_task, make_datalo
 from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.importance import ImportanceScores, compute_importance
 from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text
+from supernet.recipes import Group, Recipe, make_recipe
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import (
     SearchSpace,
@@ -67,6 +69,7 @@ __all__ = [
     "TrainResult",
     "TrainingError",
     "evaluate_subnet",
+    "fine_tune_teacher",
     "format_eval_table",
     "load_supernet",
     "task_from_config",
@@ -85,14 +88,6 @@ class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the last good checkpoint is kept."""
 
 
-@dataclass(frozen=True)
-class _Group:
-    """Students that share one teacher forward: `teacher` is the teacher's subnet (None = fixed teacher)."""
-
-    teacher: SubnetConfig | None
-    students: tuple[SubnetConfig, ...]
-
-
 @dataclass
 class TrainResult:
     """What a finished run produced."""
@@ -108,6 +103,28 @@ class TrainResult:
 def _seed_of(*parts: object) -> int:
     # String seeds go through SHA-512 in `random`, so this is stable across processes and runs.
     return random.Random("-".join(map(str, parts))).getrandbits(31)
+
+
+HARD_LABELS = LossWeights(logit=0.0, hidden=0.0, hard=1.0)
+
+
+@dataclass(frozen=True)
+class _Detached:
+    """Outputs of an in-place teacher (the lead subnet), detached from its graph."""
+
+    logits: torch.Tensor
+    hidden_states: tuple[torch.Tensor, ...]
+
+
+def _log_name(cfg: SubnetConfig, seen: dict[str, LossParts]) -> str:
+    """The subnet's name in loss logs: its own name, or a numbered slot for per-layer widths.
+
+    Per-layer widths are drawn afresh every step; logging each under its own hash would make one
+    metric per step that never repeats.
+    """
+    if cfg.heads is None and cfg.name not in seen:
+        return cfg.name
+    return f"random-{sum(k.startswith('random-') for k in seen) + 1}"
 
 
 def _model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -381,97 +398,62 @@ class _Job:
         reorder_by_importance(student, scores)
         return student
 
-    def stage_w(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
-        run, acc = self.run, self.accelerator
-        if (run.stage_w / "config.json").is_file():
-            self.global_step = _read_meta(run.stage_w).get("end_step", self.global_step)
-            return load_supernet(run.stage_w)
-        stage = self.cfg.stage_w
-        self._run_stage(
-            "stage_w",
-            student,
-            stage,
-            step_fn=self._distill_step_fn("stage_w", self.plan_w, teacher),
+    def recipe(self, student: nn.Module) -> Recipe:
+        """The config's recipe on this run's space and architecture."""
+        cfg = self.cfg
+        return make_recipe(
+            cfg.recipe,
+            self.space,
+            supernet_state(self.accelerator.unwrap_model(student)).arch,
+            seed=cfg.seed,
+            num_random_subnets=cfg.num_random_subnets,
+            teacher_width=cfg.distill.teacher_width,
+            layerdrop=cfg.layerdrop,
+            layerdrop_depth_scaled=cfg.layerdrop_depth_scaled,
+            inplace_distill=cfg.inplace_distill,
+            per_layer=cfg.per_layer_sampling,
         )
-        if acc.is_main_process:
-            _save_model_dir(acc.unwrap_model(student), run.stage_w, None, {"end_step": self.global_step})
-        acc.wait_for_everyone()
-        return student
 
-    def plan_w(self, step: int) -> list[_Group]:
-        """Stage W's subnets for one step: every width at full depth (grid) or a sandwich."""
-        widths = self.space.width_mults
-        if self.cfg.sampling == "sandwich":
-            rng = random.Random(_seed_of(self.cfg.seed, "stage_w", step))
-            extra = [rng.choice(widths) for _ in range(self.cfg.num_random_subnets)]
-            chosen = [max(widths), min(widths), *extra]
-        else:
-            chosen = list(widths)
-        return [_Group(None, tuple(SubnetConfig(width_mult=w) for w in chosen))]
+    def elastic_stages(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
+        """Run the recipe's stages in order, each distilled from its teacher source.
 
-    def plan_wd(self, step: int, *, num_layers: int, same_width: bool) -> list[_Group]:
-        """Stage W x D's subnets for one step, grouped by the teacher subnet they share.
-
-        Grid: every (width, depth); sandwich: largest, smallest and k random pairs;
-        layerdrop: per width, random layer sets (each layer skipped with probability p,
-        or p * (l+1)/L when depth-scaled). The draw depends only on (seed, step).
+        A stage whose network a later stage distils from ("previous") is saved as `stage_w/`, so a
+        resumed run finds its teacher; a stage finished before is skipped.
         """
-        cfg = self.cfg
-        widths, depths = self.space.width_mults, self.space.depth_mults
-        rng = random.Random(_seed_of(cfg.seed, "stage_wd", step))
-        groups: list[tuple[float, list[SubnetConfig]]]
-        if cfg.sampling == "sandwich":
-            pairs = [(max(widths), max(depths)), (min(widths), min(depths))]
-            pairs += [(rng.choice(widths), rng.choice(depths)) for _ in range(cfg.num_random_subnets)]
-            by_width: dict[float, list[SubnetConfig]] = {}
-            for w, d in pairs:
-                by_width.setdefault(w, []).append(SubnetConfig(width_mult=w, depth_mult=d))
-            groups = list(by_width.items())
-        elif cfg.layerdrop > 0:
-            groups = []
-            for w in widths:
-                students = []
-                for _ in depths:
-                    keep = [
-                        i
-                        for i in range(num_layers)
-                        if rng.random()
-                        >= cfg.layerdrop * ((i + 1) / num_layers if cfg.layerdrop_depth_scaled else 1.0)
-                    ]
-                    students.append(SubnetConfig(width_mult=w, layers=tuple(keep or [0])))
-                groups.append((w, students))
-        else:
-            groups = [(w, [SubnetConfig(width_mult=w, depth_mult=d) for d in depths]) for w in widths]
-        if same_width:
-            return [_Group(SubnetConfig(width_mult=w), tuple(s)) for w, s in groups]
-        return [_Group(SubnetConfig(), tuple(s for _, ss in groups for s in ss))]
-
-    def stage_wd(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
-        """Width x depth, distilled from the stage-W network (the paper's rule) or the fixed teacher."""
-        cfg = self.cfg
+        run, acc = self.run, self.accelerator
+        recipe = self.recipe(student)
         if self._latest_checkpoint("final") is not None:
-            # Resuming inside the final fine-tune: stage W x D is done (its own checkpoints may have
-            # been rotated away) and the final stage's checkpoint holds the weights.
+            # Resuming inside the final fine-tune: every recipe stage is done (their checkpoints may
+            # have been rotated away) and the final stage's checkpoint holds the weights.
             return student
-        # Teacher = the stage-W network, frozen: at the student's width and full depth (the paper's
-        # rule), or at full width (teacher_width: full, the released code's variant).
-        wd_teacher = copy.deepcopy(self.accelerator.unwrap_model(student)).eval()
-        wd_teacher.requires_grad_(False)
-        same_width = cfg.distill.teacher_width == "same"
-        del teacher
-
-        num_layers = supernet_state(self.accelerator.unwrap_model(student)).arch.num_layers
-
-        def plan(step: int) -> list[_Group]:
-            return self.plan_wd(step, num_layers=num_layers, same_width=same_width)
-
-        stage = cfg.stage_wd
-        self._run_stage(
-            "stage_wd",
-            student,
-            stage,
-            step_fn=self._distill_step_fn("stage_wd", plan, wd_teacher),
-        )
+        stages = recipe.stages
+        for i, stage in enumerate(stages):
+            keep = i + 1 < len(stages) and stages[i + 1].teacher == "previous"
+            if keep and (run.stage_w / "config.json").is_file():
+                self.global_step = _read_meta(run.stage_w).get("end_step", self.global_step)
+                student = load_supernet(run.stage_w)
+                continue
+            if stage.teacher == "previous":
+                # The frozen network of the previous stage (DynaBERT: stage W x D learns from the
+                # stage-W net at the student's width and full depth).
+                stage_teacher = copy.deepcopy(acc.unwrap_model(student)).eval()
+                stage_teacher.requires_grad_(False)
+            else:
+                stage_teacher = teacher
+            self._run_stage(
+                stage.name,
+                student,
+                getattr(self.cfg, stage.name),
+                step_fn=self._distill_step_fn(
+                    stage.name, functools.partial(recipe.plan, stage.name), stage_teacher
+                ),
+            )
+            if keep:
+                if acc.is_main_process:
+                    _save_model_dir(
+                        acc.unwrap_model(student), run.stage_w, None, {"end_step": self.global_step}
+                    )
+                acc.wait_for_everyone()
         return student
 
     def final_finetune(self, student: nn.Module) -> nn.Module:
@@ -479,7 +461,7 @@ class _Job:
         if stage.epochs <= 0 and not stage.max_steps:
             return student
         grid = tuple(self.space.grid())
-        weights = LossWeights(logit=0.0, hidden=0.0, hard=1.0)
+        weights = HARD_LABELS
 
         def step_fn(model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict[str, LossParts]:
             out = {}
@@ -515,14 +497,12 @@ class _Job:
         self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
     ) -> dict[str, LossParts]:
         logits = model(**_model_inputs(batch)).logits
-        parts = distill_loss(
-            logits, None, None, None, batch["labels"], None, LossWeights(logit=0, hidden=0, hard=1)
-        )
+        parts = distill_loss(logits, None, None, None, batch["labels"], None, HARD_LABELS)
         self._backward(parts, "teacher", "teacher")
         return {"teacher": parts}
 
     def _distill_step_fn(
-        self, stage: str, plan: Callable[[int], list[_Group]], teacher: nn.Module
+        self, stage: str, plan: Callable[[int], list[Group]], teacher: nn.Module
     ) -> Callable[[nn.Module, dict[str, torch.Tensor], int], dict[str, LossParts]]:
         d = self.cfg.distill
         weights = LossWeights(
@@ -536,16 +516,32 @@ class _Job:
             out: dict[str, LossParts] = {}
             fixed: Any = None
             for group in plan(step):
-                # The teacher runs once per (batch, teacher subnet), never once per student.
-                with torch.no_grad():
-                    if group.teacher is None:
-                        if fixed is None:
-                            fixed = teacher(**inputs, output_hidden_states=True)
-                        t_out = fixed
-                    else:
-                        set_active_subnet(teacher, group.teacher)
-                        t_out = teacher(**inputs, output_hidden_states=True)
-                for cfg in group.students:
+                students = group.students
+                if group.inplace:
+                    # In-place distillation (BigNAS): the largest subnet learns from the gold labels
+                    # and its detached outputs teach the rest; the stage's teacher is not run.
+                    lead, students = students[0], students[1:]
+                    set_active_subnet(student, lead)
+                    if len(active_layers(student)) != supernet_state(student).arch.num_layers:
+                        raise ValueError(
+                            f"in-place distillation needs a full-depth lead subnet, got {lead.name}"
+                        )
+                    s_out = model(**inputs, output_hidden_states=True)
+                    parts = distill_loss(s_out.logits, None, None, None, labels, None, HARD_LABELS)
+                    self._backward(parts, stage, lead.name)
+                    out[_log_name(lead, out)] = parts
+                    t_out = _Detached(s_out.logits.detach(), tuple(h.detach() for h in s_out.hidden_states))
+                else:
+                    # The teacher runs once per (batch, teacher subnet), never once per student.
+                    with torch.no_grad():
+                        if group.teacher is None:
+                            if fixed is None:
+                                fixed = teacher(**inputs, output_hidden_states=True)
+                            t_out = fixed
+                        else:
+                            set_active_subnet(teacher, group.teacher)
+                            t_out = teacher(**inputs, output_hidden_states=True)
+                for cfg in students:
                     set_active_subnet(student, cfg)
                     s_out = model(**inputs, output_hidden_states=True)
                     # Student's j-th executed layer learns from the teacher's layer of the same index.
@@ -556,7 +552,7 @@ class _Job:
                         s_out.logits, s_out.hidden_states, t_out.logits, t_hidden, labels, mask, weights
                     )
                     self._backward(parts, stage, cfg.name)
-                    out[cfg.name] = parts
+                    out[_log_name(cfg, out)] = parts
             return out
 
         return step_fn
@@ -829,6 +825,28 @@ def format_eval_table(rows: Sequence[dict[str, Any]], teacher_accuracy: float | 
     return "\n".join(lines)
 
 
+def fine_tune_teacher(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
+    """Only step 0 of `train`: the run directory with its fine-tuned `teacher/` and teacher_eval.json.
+
+    A later `train` with ``teacher.path=<run>/teacher`` starts every elastic recipe from this one
+    teacher (what bench/elastic_cost.py does), and `train` on the same run directory with
+    ``resume=true`` and the same config reuses it.
+
+    Args:
+        cfg: the resolved configuration (its stages are not run).
+        progress: show progress bars.
+    """
+    job = _Job(cfg, progress=progress)
+    job.prepare_run_dir()
+    set_seed(cfg.seed)
+    try:
+        job.load_data()
+        _, teacher_acc = job.teacher()
+        return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc)
+    finally:
+        job.logger.finish()
+
+
 def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     """Run (or resume) the whole training job described by `cfg`.
 
@@ -850,8 +868,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
             student = load_supernet(job.run.supernet)
         else:
             student = job.student(teacher)
-            student = job.stage_w(student, teacher)
-            student = job.stage_wd(student, teacher)
+            student = job.elastic_stages(student, teacher)
             student = job.final_finetune(student)
             acc = job.accelerator
             if acc.is_main_process:

@@ -286,7 +286,7 @@ def test_invalid_yaml_override_value_for_non_text_field() -> None:
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("sampling=x", "sampling must be one of grid, sandwich, got 'x'"),
+        ("recipe=x", "recipe must be one of dynabert, sandwich, layerdrop, single-stage, got 'x'"),
         ("mixed_precision=fp16", "mixed_precision must be one of no, bf16, got 'fp16'"),
         ("report_to=tensorboard", "report_to must be one of wandb, none, got 'tensorboard'"),
         ("distill.teacher_width=half", "distill.teacher_width must be one of same, full, got 'half'"),
@@ -344,7 +344,14 @@ def test_boundary_values_accepted() -> None:
     cfg = load_config(
         TrainConfig,
         None,
-        [*REQUIRED, "width_mults=[1.0]", "layerdrop=0.99", "data.dev_fraction=0", "checkpoint_every=0"],
+        [
+            *REQUIRED,
+            "width_mults=[1.0]",
+            "recipe=layerdrop",
+            "layerdrop=0.99",
+            "data.dev_fraction=0",
+            "checkpoint_every=0",
+        ],
     )
     assert cfg.width_mults == (1.0,)
     assert cfg.data.dev_fraction == 0.0
@@ -408,9 +415,44 @@ def test_diff_configs_missing_keys_and_normalisation() -> None:
     assert diff_configs(a, b) == ["sec.y: 'a' -> <missing>", "sec.z: <missing> -> 'b'"]
 
 
-def test_layerdrop_needs_grid_sampling() -> None:
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["recipe=sandwich", "layerdrop=0.2"],
+            "layerdrop works with recipe=layerdrop only; set layerdrop=0 or recipe=layerdrop (recipe is 'sandwich')",
+        ),
+        (["recipe=layerdrop"], "layerdrop must be > 0 with recipe=layerdrop"),
+        (
+            ["inplace_distill=true"],
+            "inplace_distill works with recipe=single-stage only (recipe is 'dynabert')",
+        ),
+        (
+            ["recipe=sandwich", "per_layer_sampling=true"],
+            "per_layer_sampling works with recipe=single-stage only (recipe is 'sandwich')",
+        ),
+        (
+            ["sampling=grid"],
+            "config key 'sampling' was replaced by 'recipe'; sampling=grid is recipe=dynabert "
+            "(recipe=layerdrop with layerdrop > 0), sampling=sandwich is recipe=sandwich",
+        ),
+    ],
+)
+def test_recipe_options_belong_to_their_recipe(overrides: list[str], message: str) -> None:
     with pytest.raises(ConfigError) as err:
-        load_config(
-            TrainConfig, None, ["model=m", "task=t", "output_dir=o", "sampling=sandwich", "layerdrop=0.2"]
-        )
-    assert str(err.value) == "layerdrop works with sampling=grid only; set layerdrop=0 or sampling=grid"
+        load_config(TrainConfig, None, ["model=m", "task=t", "output_dir=o", *overrides])
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("saved", "recipe"),
+    [
+        ("sampling: grid\n", "dynabert"),
+        ("sampling: grid\nlayerdrop: 0.2\n", "layerdrop"),
+        ("sampling: sandwich\n", "sandwich"),
+    ],
+)
+def test_run_configs_from_before_recipes_still_load(tmp_path, saved: str, recipe: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text("model: m\ntask: t\noutput_dir: o\n" + saved)
+    assert load_config(TrainConfig, path).recipe == recipe

@@ -640,7 +640,7 @@ def test_unconnected_processes_are_refused(models, tmp_path) -> None:
 
 def test_sandwich_sampling_and_final_finetune(models, tmp_path) -> None:
     run = tmp_path / "run"
-    _run(models["seq-cls"], run, "sampling=sandwich", "num_random_subnets=1", "final_finetune.max_steps=1")
+    _run(models["seq-cls"], run, "recipe=sandwich", "num_random_subnets=1", "final_finetune.max_steps=1")
     rows = _metrics(run)
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5]
     for row in rows[:2]:
@@ -658,7 +658,7 @@ def test_sandwich_sampling_and_final_finetune(models, tmp_path) -> None:
 
 def test_layerdrop_trains_random_layer_sets(models, tmp_path) -> None:
     run = tmp_path / "run"
-    _run(models["seq-cls"], run, "layerdrop=0.5")
+    _run(models["seq-cls"], run, "recipe=layerdrop", "layerdrop=0.5")
     rows = _metrics(run)
     # Stage W keeps full depth; stage W x D trains, per width, one random layer set per depth slot.
     assert all(_subnets_logged(r, "stage_w") == set(W_NAMES) for r in rows[:2])
@@ -702,3 +702,42 @@ def test_stage_steps_follow_epochs_accumulation_and_max_steps() -> None:
     )
     assert trainer.stage_steps(stage, 8452, accum) == 100  # ceil(1.5 * 265 / 4)
     assert trainer.stage_steps(sn.config.StageConfig(epochs=3.0, max_steps=7), 8452, cfg) == 7
+
+
+def test_single_stage_recipe_trains_one_stage_from_the_fixed_teacher(models, tmp_path) -> None:
+    run = tmp_path / "run"
+    result = _run(models["seq-cls"], run, "recipe=single-stage", "num_random_subnets=1")
+    rows = _metrics(run)
+    # No stage W (so no stage_w/ folder): stage_wd's budget of 2 steps is the whole training.
+    assert not (run / "stage_w").exists() and not any(k.startswith("stage_w/") for r in rows for k in r)
+    assert [r["step"] for r in rows] == [1, 2]
+    for row in rows:
+        names = _subnets_logged(row, "stage_wd")
+        assert {"w1.00-d1.00", "w0.25-d0.50"} <= names <= set(GRID) | {"random-1"} and len(names) <= 3
+        # Every student, the largest included, distils logits and hidden states from the fixed teacher.
+        assert all(f"stage_wd/{n}/logit_kd" in row and f"stage_wd/{n}/hidden_kd" in row for n in names)
+    assert [r["subnet"] for r in result.eval_rows] == GRID
+
+
+def test_inplace_distillation_teaches_from_the_largest_subnet(models, tmp_path, monkeypatch) -> None:
+    teachers, calls = [], []
+    real = trainer._Job.teacher
+
+    def teacher_spy(job):
+        model, accuracy = real(job)
+        teachers.append(model)
+        # The student is a deep copy of the teacher and inherits this hook: record who ran.
+        model.register_forward_hook(lambda module, *_: calls.append(module))
+        return model, accuracy
+
+    monkeypatch.setattr(trainer._Job, "teacher", teacher_spy)
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run, "recipe=single-stage", "inplace_distill=true", "per_layer_sampling=true")
+    # The fixed teacher never runs in training: the largest subnet learns from the labels and
+    # teaches the others in place.
+    assert calls and not any(m is teachers[0] for m in calls)
+    for row in _metrics(run):
+        assert row["stage_wd/w1.00-d1.00/hard_ce"] > 0 and "stage_wd/w1.00-d1.00/logit_kd" not in row
+        # The smallest and the per-layer draws (logged as numbered slots) distil from it.
+        for name in ("w0.25-d0.50", "random-1", "random-2"):
+            assert f"stage_wd/{name}/logit_kd" in row and f"stage_wd/{name}/hidden_kd" in row

@@ -1,0 +1,411 @@
+"""The price and quality of elastic training: every recipe from one fine-tuned teacher.
+
+    python bench/elastic_cost.py --config configs/rt-minilm.yaml \\
+        --recipe dynabert configs/rt-minilm-dynabert.yaml \\
+        --recipe single-stage-k1 num_random_subnets=1
+    python bench/elastic_cost.py --config configs/rt-minilm.yaml --seeds 42 43 44 --recipe ...
+
+Per seed, the preset's teacher is fine-tuned once (``<out>/elastic/seed-<s>/teacher/``), then every
+recipe trains its supernet from that same teacher (``teacher.path``) into
+``<out>/elastic/seed-<s>/<name>/``. A recipe is ``NAME [PRESET.yaml] [key=value ...]``: the preset
+(default ``--config``) plus overrides; ``--config`` itself always runs, under the name of its
+``recipe`` key. Finished runs are reused, so a rerun only reports.
+
+Cost: wall and CPU (process) time of everything after the teacher (data loading, importance and
+reordering, every stage) over the wall and CPU time of the teacher fine-tune; the grid evaluation
+is excluded from both. Torch runs on ``--threads`` threads (default 1), so CPU time measures the work
+even when another job shares the machine; the load average at start and end is recorded.
+
+Quality: test accuracy of the 12 grid subnets (eval.jsonl), their mean and minimum, each as a fraction
+of the teacher's test accuracy. Goals (issue 10), each PASS/MISS: cost <= 2.0x the teacher; mean test
+accuracy >= the DynaBERT recipe's mean - 0.3 pt; every subnet >= 96% of the teacher.
+
+Outputs: ``<out>/elastic_cost.jsonl`` (one row per recipe and seed), ``<out>/elastic_cost.md``, and the
+section ``<!-- results:elastic-<task> -->`` of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("WANDB_MODE", "disabled")
+
+import torch  # noqa: E402
+
+from supernet import trainer  # noqa: E402
+from supernet.baselines import replace_section  # noqa: E402
+from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
+from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
+from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
+from supernet.trainer import RunError, TrainingError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TIME_FILE = "elastic_time.json"
+# Goals of issue 10.
+MAX_COST_RATIO = 2.0
+MEAN_SLACK_PT = 0.3
+MIN_FRACTION = 0.96
+# Keys every recipe must share with --config: they define the teacher, the data and the grid.
+SHARED_KEYS = ("model", "task", "data", "width_mults", "depth_mults", "batch_size")
+
+
+def log(message: str) -> None:
+    print(f"[elastic-cost] {message}", flush=True)
+
+
+@dataclass
+class RecipeSpec:
+    """One recipe of the comparison: a preset plus overrides, under a name."""
+
+    name: str
+    preset: str
+    overrides: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Timing:
+    wall_s: float
+    cpu_s: float
+    threads: int
+    loadavg_start: tuple[float, ...]
+    loadavg_end: tuple[float, ...]
+
+    @classmethod
+    def load(cls, path: Path) -> Timing | None:
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+class _Clock:
+    """Wall and process time of a block, minus the time spent in `_Job.evaluate_grid` inside it."""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+        self.eval_wall = self.eval_cpu = 0.0
+
+    def __enter__(self) -> _Clock:
+        self.load0 = os.getloadavg()
+        self.wall0, self.cpu0 = time.perf_counter(), time.process_time()
+        real = trainer._Job.evaluate_grid
+        clock = self
+
+        def timed_eval(job: Any, student: Any) -> Any:
+            w, c = time.perf_counter(), time.process_time()
+            try:
+                return real(job, student)
+            finally:
+                clock.eval_wall += time.perf_counter() - w
+                clock.eval_cpu += time.process_time() - c
+
+        self._real = real
+        trainer._Job.evaluate_grid = timed_eval  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        trainer._Job.evaluate_grid = self._real  # type: ignore[method-assign]
+        self.timing = Timing(
+            wall_s=time.perf_counter() - self.wall0 - self.eval_wall,
+            cpu_s=time.process_time() - self.cpu0 - self.eval_cpu,
+            threads=self.threads,
+            loadavg_start=self.load0,
+            loadavg_end=os.getloadavg(),
+        )
+
+
+def _timed(run_dir: Path, threads: int, fn: Any) -> Timing:
+    """Run `fn` unless `run_dir` already holds its timing; record the timing next to its results."""
+    path = run_dir / TIME_FILE
+    done = Timing.load(path)
+    if done is not None:
+        log(f"reusing {run_dir}")
+        return done
+    with _Clock(threads) as clock:
+        fn()
+    atomic_write_json(path, clock.timing.__dict__)
+    return clock.timing
+
+
+def _reused(run_dir: Path, teacher_run: Path) -> tuple[Path, Timing]:
+    """A run trained before (e.g. by train.py), accepted only if its teacher is this bench's teacher.
+
+    Its teacher must score exactly what this bench's teacher scores on dev and test (the fine-tune is
+    deterministic on CPU, so equal scores mean the same teacher); its time is the stages' wall time
+    from its train_metrics.jsonl (importance excluded), with unknown load and thread count.
+    """
+    ours = json.loads((teacher_run / "teacher_eval.json").read_text())
+    theirs_path = run_dir / "teacher_eval.json"
+    theirs = json.loads(theirs_path.read_text()) if theirs_path.is_file() else None
+    if theirs != ours:
+        raise RunError(
+            f"{run_dir} was trained from another teacher ({theirs_path} differs from {teacher_run}); retrain it here"
+        )
+    from supernet.tracking import stage_seconds
+
+    seconds = {k: v for k, v in stage_seconds(run_dir).items() if k != "teacher"}
+    if not seconds or not RunDir(run_dir).eval.is_file():
+        raise RunError(f"{run_dir} holds no finished run (train_metrics.jsonl and eval.jsonl)")
+    return run_dir, Timing(
+        wall_s=sum(seconds.values()), cpu_s=float("nan"), threads=0, loadavg_start=(), loadavg_end=()
+    )
+
+
+def task_slug(task: str) -> str:
+    return task if task in PACKAGED_TASKS else Path(task).stem
+
+
+def _check_shared(name: str, cfg: TrainConfig, base: TrainConfig) -> None:
+    for key in SHARED_KEYS:
+        if getattr(cfg, key) != getattr(base, key):
+            raise ConfigError(
+                f"recipe '{name}' changes '{key}', which every recipe must share with --config "
+                f"(one teacher, one data set, one grid)"
+            )
+
+
+def run_seed(
+    args: argparse.Namespace, base: TrainConfig, specs: Sequence[RecipeSpec], seed: int, root: Path
+) -> list[dict]:
+    """Teacher once, then every recipe from it; one row per recipe."""
+    teacher_run = root / "elastic" / f"seed-{seed}" / "teacher"
+    teacher_cfg = load_config(
+        TrainConfig,
+        args.config,
+        [*args.overrides, f"seed={seed}", f"output_dir={teacher_run}", "resume=true"],
+    )
+    log(f"seed {seed}: teacher in {teacher_run}")
+    t_time = _timed(
+        teacher_run,
+        args.threads,
+        lambda: trainer.fine_tune_teacher(teacher_cfg, progress=not args.no_progress),
+    )
+    t_eval = json.loads((teacher_run / "teacher_eval.json").read_text())
+    teacher_test = t_eval["test"]["accuracy"]
+    rows = []
+    for spec in specs:
+        run_dir = root / "elastic" / f"seed-{seed}" / spec.name
+        cfg = load_config(
+            TrainConfig,
+            spec.preset,
+            [
+                *args.overrides,
+                *spec.overrides,
+                f"seed={seed}",
+                f"output_dir={run_dir}",
+                f"teacher.path={teacher_run / 'teacher'}",
+                "resume=true",
+            ],
+        )
+        _check_shared(spec.name, cfg, teacher_cfg)
+        if spec.name in args.reuse:
+            run_dir, timing = _reused(Path(args.reuse[spec.name]), teacher_run)
+            log(f"seed {seed}: recipe {spec.name}: reusing the finished run {run_dir}")
+        else:
+            log(f"seed {seed}: recipe {spec.name} ({cfg.recipe}) in {run_dir}")
+            timing = _timed(
+                run_dir, args.threads, lambda cfg=cfg: trainer.train(cfg, progress=not args.no_progress)
+            )
+        evals = [json.loads(line) for line in RunDir(run_dir).eval.read_text().splitlines() if line.strip()]
+        test = {r["subnet"]: r["test_accuracy"] for r in evals}
+        rows.append(
+            {
+                "recipe": spec.name,
+                "preset": spec.preset,
+                "overrides": spec.overrides,
+                "seed": seed,
+                "teacher_test_accuracy": teacher_test,
+                "teacher_wall_s": t_time.wall_s,
+                "teacher_cpu_s": t_time.cpu_s,
+                "wall_s": timing.wall_s,
+                "cpu_s": timing.cpu_s,
+                "threads": timing.threads,
+                "loadavg": [
+                    t_time.loadavg_start,
+                    t_time.loadavg_end,
+                    timing.loadavg_start,
+                    timing.loadavg_end,
+                ],
+                "cost_wall": timing.wall_s / t_time.wall_s,
+                "cost_cpu": timing.cpu_s / t_time.cpu_s,
+                "test_accuracy": test,
+                "mean_test_accuracy": statistics.fmean(test.values()),
+                "min_test_accuracy": min(test.values()),
+            }
+        )
+    return rows
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def _fmt(values: Sequence[float], scale: float = 100.0, digits: int = 2) -> str:
+    m, s = _mean_std([v * scale for v in values])
+    return f"{m:.{digits}f}" if len(values) == 1 else f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
+    """The markdown report and the PASS/MISS lines (checks on means over seeds)."""
+    names = list(dict.fromkeys(r["recipe"] for r in rows))
+    by_name = {n: [r for r in rows if r["recipe"] == n] for n in names}
+    subnets = list(rows[0]["test_accuracy"])
+    teacher = statistics.fmean(r["teacher_test_accuracy"] for r in rows if r["recipe"] == names[0])
+    ref_mean = (
+        statistics.fmean(r["mean_test_accuracy"] for r in by_name[reference])
+        if reference in by_name
+        else None
+    )
+    lines = [
+        "| recipe | cost (wall) | cost (CPU) | mean test % | min test % | min / teacher |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    checks = []
+    for n in names:
+        rs = by_name[n]
+        wall, cpu = [r["cost_wall"] for r in rs], [r["cost_cpu"] for r in rs]
+        mean = statistics.fmean(r["mean_test_accuracy"] for r in rs)
+        per_subnet = {s: statistics.fmean(r["test_accuracy"][s] for r in rs) for s in subnets}
+        worst = min(per_subnet, key=per_subnet.get)  # type: ignore[arg-type]
+        lines.append(
+            f"| {n} | {_fmt(wall, 1.0)}x | {_fmt(cpu, 1.0)}x | {_fmt([r['mean_test_accuracy'] for r in rs])} "
+            f"| {_fmt([r['min_test_accuracy'] for r in rs])} ({worst}) | {per_subnet[worst] / teacher:.3f} |"
+        )
+        cost = statistics.fmean(wall)
+        checks.append(
+            f"{'PASS' if cost <= MAX_COST_RATIO else 'MISS'} {n}: cost {cost:.2f}x the teacher's wall time (goal <= {MAX_COST_RATIO}x; CPU time {statistics.fmean(cpu):.2f}x)"
+        )
+        if ref_mean is not None and n != reference:
+            ok = mean >= ref_mean - MEAN_SLACK_PT / 100
+            checks.append(
+                f"{'PASS' if ok else 'MISS'} {n}: mean test accuracy {100 * mean:.2f}% vs {reference} {100 * ref_mean:.2f}% (goal >= {100 * ref_mean - MEAN_SLACK_PT:.2f}%)"
+            )
+        short = [s for s in subnets if per_subnet[s] < MIN_FRACTION * teacher]
+        checks.append(
+            f"{'PASS' if not short else 'MISS'} {n}: every subnet >= {MIN_FRACTION:.0%} of the teacher's {100 * teacher:.2f}% "
+            f"(worst {worst} {100 * per_subnet[worst]:.2f}% = {per_subnet[worst] / teacher:.3f}"
+            + (f"; below: {', '.join(short)}" if short else "")
+            + ")"
+        )
+    lines += ["", "Test accuracy % per subnet (and as a fraction of the teacher's):", ""]
+    lines.append("| subnet | " + " | ".join(names) + " |")
+    lines.append("|---|" + "---:|" * len(names))
+    for s in subnets:
+        cells = []
+        for n in names:
+            vals = [r["test_accuracy"][s] for r in by_name[n]]
+            cells.append(f"{_fmt(vals)} ({statistics.fmean(vals) / teacher:.3f})")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+    return "\n".join(lines), checks
+
+
+def parse_recipes(raw: Sequence[Sequence[str]], default_preset: str) -> list[RecipeSpec]:
+    specs = []
+    for items in raw:
+        name, rest = items[0], list(items[1:])
+        preset = rest.pop(0) if rest and rest[0].endswith((".yaml", ".yml")) else default_preset
+        bad = [o for o in rest if "=" not in o]
+        if bad:
+            raise ConfigError(f"--recipe {name}: '{bad[0]}' is neither a preset (.yaml) nor key=value")
+        specs.append(RecipeSpec(name, preset, rest))
+    return specs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--config", required=True, help="the preset whose recipe is measured (and whose teacher all share)"
+    )
+    parser.add_argument("overrides", nargs="*", help="key=value overrides applied to every run")
+    parser.add_argument(
+        "--recipe",
+        nargs="+",
+        action="append",
+        default=[],
+        metavar="NAME [PRESET.yaml] [key=value ...]",
+        help="another recipe to compare (repeatable)",
+    )
+    parser.add_argument(
+        "--reference", default="dynabert", help="recipe name whose mean the others must match"
+    )
+    parser.add_argument(
+        "--reuse",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "RUN_DIR"),
+        help="take recipe NAME's results from a finished run trained from the same teacher",
+    )
+    parser.add_argument("--only", nargs="+", default=None, help="train/report only these recipe names")
+    parser.add_argument("--seeds", type=int, nargs="+", default=None)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads of every run")
+    parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
+    parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument("--no-benchmarks", action="store_true")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        base = load_config(TrainConfig, args.config, args.overrides)
+        specs = [RecipeSpec(base.recipe, args.config), *parse_recipes(args.recipe, args.config)]
+        if len({s.name for s in specs}) != len(specs):
+            raise ConfigError(f"recipe names must be unique, got {[s.name for s in specs]}")
+        args.reuse = dict(args.reuse)
+        if args.only:
+            specs = [s for s in specs if s.name in args.only]
+        slug = task_slug(base.task)
+        root = Path(args.out) if args.out else REPO / "results" / slug
+        rows = []
+        for seed in args.seeds or [base.seed]:
+            rows += run_seed(args, base, specs, seed, root)
+    except (ConfigError, DataError, RunError, TrainingError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    atomic_write_text(root / "elastic_cost.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    table, checks = summarise(rows, args.reference)
+    loads = [pair[0] for r in rows for pair in r["loadavg"] if pair]
+    md = "\n".join(
+        [
+            f"### Elastic training cost: {slug}, {base.model}",
+            "",
+            f"`python bench/elastic_cost.py --config {args.config}"
+            + "".join(f" --recipe {' '.join(r)}" for r in args.recipe)
+            + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds else "")
+            + "`",
+            "",
+            f"Every recipe starts from the same fine-tuned teacher (test accuracy "
+            f"{100 * statistics.fmean(r['teacher_test_accuracy'] for r in rows):.2f}%); seeds "
+            f"{sorted({r['seed'] for r in rows})}; torch on {args.threads} thread(s). Cost = time of everything after "
+            f"the teacher (importance, reorder, all stages; grid evaluation excluded) / time of the teacher fine-tune. "
+            f"1-minute load average at the starts and ends of the runs: {min(loads):.1f}-{max(loads):.1f} "
+            f"(2 cores; above 1 another job shared the machine and wall times are inflated, CPU times much less).",
+            "",
+            table,
+            "",
+            "Checks (on means over seeds):",
+            "",
+            *[f"- {c}" for c in checks],
+        ]
+    )
+    atomic_write_text(root / "elastic_cost.md", md + "\n")
+    if not args.no_benchmarks:
+        path = Path(args.benchmarks)
+        atomic_write_text(path, replace_section(path.read_text(), f"elastic-{slug}", md))
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

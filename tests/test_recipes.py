@@ -1,0 +1,95 @@
+"""Recipes: which subnets each step trains and from which teacher, and the trainer running them."""
+
+from __future__ import annotations
+
+import pytest
+
+from supernet.convert import Arch
+from supernet.recipes import RECIPES, Group, StagePlan, make_recipe
+from supernet.subnet import SearchSpace, SubnetConfig
+
+SPACE = SearchSpace()
+ARCH = Arch(family="bert", num_layers=6, num_heads=12, head_dim=32, hidden_size=384, ffn_dim=1536)
+WIDTHS = (1.0, 0.75, 0.5, 0.25)
+GRID = [SubnetConfig(width_mult=w, depth_mult=d) for w in WIDTHS for d in (1.0, 0.75, 0.5)]
+
+
+def _recipe(name: str, **options):
+    return make_recipe(name, SPACE, ARCH, seed=42, **options)
+
+
+def test_every_recipe_is_registered_under_its_name() -> None:
+    assert list(RECIPES) == ["dynabert", "sandwich", "layerdrop", "single-stage"]
+    with pytest.raises(
+        ValueError, match=r"^recipe must be one of dynabert, sandwich, layerdrop, single-stage, got 'x'$"
+    ):
+        _recipe("x")
+
+
+def test_dynabert_trains_every_width_then_every_grid_subnet_grouped_by_teacher_width() -> None:
+    r = _recipe("dynabert")
+    assert r.stages == (StagePlan("stage_w", "fixed"), StagePlan("stage_wd", "previous"))
+    assert r.plan("stage_w", 0) == [Group(None, tuple(SubnetConfig(width_mult=w) for w in WIDTHS))]
+    assert r.plan("stage_wd", 3) == [
+        Group(SubnetConfig(width_mult=w), tuple(s for s in GRID if s.width_mult == w)) for w in WIDTHS
+    ]
+    # The released code's variant: one full-width teacher forward for all twelve.
+    assert _recipe("dynabert", teacher_width="full").plan("stage_wd", 0) == [
+        Group(SubnetConfig(), tuple(GRID))
+    ]
+
+
+def test_sandwich_has_largest_smallest_and_k_seeded_random_subnets() -> None:
+    r = _recipe("sandwich", num_random_subnets=3)
+    draws = []
+    for step in range(20):
+        students = [s for g in r.plan("stage_wd", step) for s in g.students]
+        assert {GRID[0], GRID[-1]} <= set(students) and len(students) == 5 and set(students) <= set(GRID)
+        # Grouped by width: each group's teacher is its students' width at full depth.
+        for g in r.plan("stage_wd", step):
+            assert {s.width_mult for s in g.students} == {
+                g.teacher.width_mult
+            } and g.teacher.depth_mult is None
+        draws.append(students)
+    assert r.plan("stage_wd", 7) == _recipe("sandwich", num_random_subnets=3).plan("stage_wd", 7)
+    assert len({tuple(d) for d in draws}) > 10  # the random ones change from step to step
+    assert _recipe("sandwich", num_random_subnets=3).subnets_per_step("stage_w") == 5
+
+
+def test_layerdrop_keeps_stage_w_and_draws_layer_sets_per_width() -> None:
+    r = _recipe("layerdrop", layerdrop=0.5)
+    assert r.plan("stage_w", 0) == _recipe("dynabert").plan("stage_w", 0)
+    groups = r.plan("stage_wd", 0)
+    assert [g.teacher for g in groups] == [SubnetConfig(width_mult=w) for w in WIDTHS]
+    for g in groups:
+        assert len(g.students) == 3
+        assert all(
+            s.width_mult == g.teacher.width_mult and s.layers and s.depth_mult is None for s in g.students
+        )
+
+
+def test_single_stage_samples_from_the_fixed_teacher_in_one_stage() -> None:
+    r = _recipe("single-stage", num_random_subnets=2)
+    assert r.stages == (StagePlan("stage_wd", "fixed"),)
+    for step in range(10):
+        [group] = r.plan("stage_wd", step)
+        assert group.teacher is None and not group.inplace
+        assert group.students[:2] == (GRID[0], GRID[-1]) and len(group.students) == 4
+        assert set(group.students) <= set(GRID)
+    [inplace] = _recipe("single-stage", inplace_distill=True).plan("stage_wd", 0)
+    assert inplace.inplace and inplace.students[0] == GRID[0]
+
+
+def test_single_stage_per_layer_draws_heterogeneous_widths_from_the_search_space() -> None:
+    r = _recipe("single-stage", num_random_subnets=2, per_layer=True)
+    heads, ffn, layer_sets = set(), set(), set()
+    for step in range(30):
+        [group] = r.plan("stage_wd", step)
+        assert group.students[:2] == (GRID[0], GRID[-1])  # the sandwich ends stay uniform
+        for s in group.students[2:]:
+            assert len(s.heads) == len(s.ffn) == 6
+            heads |= set(s.heads)
+            ffn |= set(s.ffn)
+            layer_sets.add(s.layers)
+    assert heads == {12, 9, 6, 3} and ffn == {1536, 1152, 768, 384}
+    assert layer_sets == {(0, 1, 2, 3, 4, 5), (0, 1, 2, 4), (0, 2, 4)}
