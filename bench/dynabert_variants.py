@@ -1,6 +1,6 @@
 """Why does one DynaBERT subnet miss its target? Retrain stage W x D with changes, one at a time.
 
-    python bench/dynabert_variants.py --config configs/rt-minilm.yaml --subnet w0.25-d0.50 \\
+    python bench/dynabert_variants.py --config configs/rt-minilm-dynabert.yaml --subnet w0.25-d0.50 \\
         --variant teacher-full distill.teacher_width=full --variant wd-3ep stage_wd.epochs=3 \\
         --finetune
 

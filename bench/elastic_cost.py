@@ -27,6 +27,7 @@ section ``<!-- results:elastic-<task> -->`` of BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -311,6 +312,60 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
     return "\n".join(lines), checks
 
 
+def against_baselines(results_jsonl: Path, rows: Sequence[dict], recipe: str) -> str:
+    """The accuracy targets and dominance checks of bench/accuracy_latency.py with `recipe`'s subnets.
+
+    Baseline rows (accuracy, latency, fine-tune time) come from an earlier accuracy_latency run
+    (`results_jsonl`) whose teacher is this bench's teacher (same dev and test accuracy). The
+    recipe's grid subnets have exactly the shapes of that run's DynaBERT subnets, so their latency is
+    the one measured there, interleaved with the baselines; only their accuracy is this bench's.
+    """
+    from supernet.baselines import BenchRow, check_dominance, check_targets
+
+    earlier = [
+        BenchRow(**json.loads(line)) for line in results_jsonl.read_text().splitlines() if line.strip()
+    ]
+    ours = [r for r in rows if r["recipe"] == recipe]
+    if not ours:
+        raise RunError(f"--against: no finished run of recipe '{recipe}'")
+    teacher = next(r for r in earlier if r.method == "teacher")
+    if abs(teacher.test_accuracy - ours[0]["teacher_test_accuracy"]) > 1e-9:
+        raise RunError(
+            f"--against {results_jsonl}: its teacher scores {100 * teacher.test_accuracy:.2f}% on test, this "
+            f"bench's {100 * ours[0]['teacher_test_accuracy']:.2f}%: not the same teacher"
+        )
+    test = {k: statistics.fmean(r["test_accuracy"][k] for r in ours) for k in ours[0]["test_accuracy"]}
+    elastic_s = statistics.fmean(r["wall_s"] for r in ours)
+    swapped = [
+        dataclasses.replace(r, test_accuracy=test[r.model], train_seconds=elastic_s)
+        if r.method == "dynabert"
+        else r
+        for r in earlier
+    ]
+    checks = check_targets(swapped) + check_dominance(swapped)
+    lines = [
+        f"Against the baselines of `{results_jsonl}` (same teacher; their latency, measured interleaved "
+        f"with subnets of the same shapes), with `{recipe}`'s subnets in place of DynaBERT's: "
+        f"{sum(c.status == 'PASS' for c in checks)}/{len(checks)} PASS.",
+        "",
+        "| check | result | detail |",
+        "|---|---|---|",
+        *[f"| {c.name.replace('DynaBERT', recipe)} | **{c.status}** | {c.detail} |" for c in checks],
+        "",
+        f"One `{recipe}` training ({elastic_s / 60:.1f} min wall) costs, in fine-tunes of each baseline "
+        "(their recorded wall time; both under load, see above):",
+        "",
+        "| baseline | fine-tune min | elastic / baseline |",
+        "|---|---:|---:|",
+    ]
+    for r in earlier:
+        if r.method not in ("teacher", "dynabert") and r.train_seconds:
+            lines.append(
+                f"| {r.method} {r.model} | {r.train_seconds / 60:.1f} | {elastic_s / r.train_seconds:.2f} |"
+            )
+    return "\n".join(lines)
+
+
 def parse_recipes(raw: Sequence[Sequence[str]], default_preset: str) -> list[RecipeSpec]:
     specs = []
     for items in raw:
@@ -349,6 +404,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="take recipe NAME's results from a finished run trained from the same teacher",
     )
     parser.add_argument("--only", nargs="+", default=None, help="train/report only these recipe names")
+    parser.add_argument(
+        "--against",
+        default=None,
+        help="results.jsonl of bench/accuracy_latency.py from the same teacher: redo its checks with --config's recipe",
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads of every run")
     parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
@@ -399,6 +459,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             *[f"- {c}" for c in checks],
         ]
     )
+    if args.against:
+        try:
+            md += "\n\n" + against_baselines(
+                Path(args.against), rows, base.recipe if not args.only else args.only[0]
+            )
+        except RunError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     atomic_write_text(root / "elastic_cost.md", md + "\n")
     if not args.no_benchmarks:
         path = Path(args.benchmarks)

@@ -122,7 +122,7 @@ def _log_name(cfg: SubnetConfig, seen: dict[str, LossParts]) -> str:
     Per-layer widths are drawn afresh every step; logging each under its own hash would make one
     metric per step that never repeats.
     """
-    if cfg.heads is None and cfg.name not in seen:
+    if cfg.heads is None:
         return cfg.name
     return f"random-{sum(k.startswith('random-') for k in seen) + 1}"
 

@@ -142,3 +142,8 @@ def test_make_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     chosen = json.loads((run / "search" / "chosen.json").read_text())
     assert summary["subnet"] == chosen["name"]
     assert chosen["latency_ms"] <= chosen["budget_ms"]
+    # The first supernet a new user sees: every one of the 12 grid subnets at >= 70% dev accuracy
+    # on the 2-class task (issue 10's floor; chance is 50%).
+    rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert len(rows) == 12
+    assert {r["subnet"]: round(r["accuracy"], 3) for r in rows if r["accuracy"] < 0.70} == {}

@@ -1,0 +1,122 @@
+"""bench/elastic_cost.py: recipe parsing, the cost/quality goals and the re-check against baselines."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from supernet.config import ConfigError
+
+_SPEC = importlib.util.spec_from_file_location(
+    "elastic_cost", Path(__file__).resolve().parents[1] / "bench" / "elastic_cost.py"
+)
+elastic = importlib.util.module_from_spec(_SPEC)
+sys.modules["elastic_cost"] = elastic  # its dataclasses look their module up there
+_SPEC.loader.exec_module(elastic)
+
+SUBNETS = ["w1.00-d1.00", "w0.50-d1.00", "w0.25-d0.50"]
+
+
+def _row(recipe: str, seed: int, cost: float, accs: list[float], teacher: float = 0.86) -> dict:
+    test = dict(zip(SUBNETS, accs, strict=True))
+    return {
+        "recipe": recipe,
+        "seed": seed,
+        "teacher_test_accuracy": teacher,
+        "cost_wall": cost,
+        "cost_cpu": cost * 0.9,
+        "wall_s": cost * 100.0,
+        "test_accuracy": test,
+        "mean_test_accuracy": sum(accs) / len(accs),
+        "min_test_accuracy": min(accs),
+    }
+
+
+def test_recipes_are_a_name_an_optional_preset_and_overrides() -> None:
+    specs = elastic.parse_recipes(
+        [["dynabert", "configs/rt-minilm-dynabert.yaml"], ["k1", "num_random_subnets=1"]],
+        "configs/rt-minilm.yaml",
+    )
+    assert [(s.name, s.preset, s.overrides) for s in specs] == [
+        ("dynabert", "configs/rt-minilm-dynabert.yaml", []),
+        ("k1", "configs/rt-minilm.yaml", ["num_random_subnets=1"]),
+    ]
+    with pytest.raises(
+        ConfigError, match=r"^--recipe k1: 'fast' is neither a preset \(\.yaml\) nor key=value$"
+    ):
+        elastic.parse_recipes([["k1", "fast"]], "configs/rt-minilm.yaml")
+
+
+def test_goals_pass_and_miss_on_the_means_over_seeds() -> None:
+    rows = [
+        _row("dynabert", 42, 4.9, [0.86, 0.85, 0.80]),
+        # Mean over seeds: cost 1.7x, mean accuracy 83.83% (dynabert 83.67%), worst 0.83 / 0.86 = 0.965.
+        _row("single-stage", 42, 1.6, [0.86, 0.84, 0.82]),
+        _row("single-stage", 43, 1.8, [0.86, 0.85, 0.84]),
+        # 2.1x, mean 83.0% < 83.67 - 0.3, worst 0.81 / 0.86 = 0.942.
+        _row("cheap", 42, 2.1, [0.85, 0.83, 0.81]),
+    ]
+    table, checks = elastic.summarise(rows, "dynabert")
+    assert checks == [
+        "MISS dynabert: cost 4.90x the teacher's wall time (goal <= 2.0x; CPU time 4.41x)",
+        "MISS dynabert: every subnet >= 96% of the teacher's 86.00% (worst w0.25-d0.50 80.00% = 0.930; below: w0.25-d0.50)",
+        "PASS single-stage: cost 1.70x the teacher's wall time (goal <= 2.0x; CPU time 1.53x)",
+        "PASS single-stage: mean test accuracy 84.50% vs dynabert 83.67% (goal >= 83.37%)",
+        "PASS single-stage: every subnet >= 96% of the teacher's 86.00% (worst w0.25-d0.50 83.00% = 0.965)",
+        "MISS cheap: cost 2.10x the teacher's wall time (goal <= 2.0x; CPU time 1.89x)",
+        "MISS cheap: mean test accuracy 83.00% vs dynabert 83.67% (goal >= 83.37%)",
+        "MISS cheap: every subnet >= 96% of the teacher's 86.00% (worst w0.25-d0.50 81.00% = 0.942; below: w0.25-d0.50)",
+    ]
+    assert "| single-stage | 1.70 ± 0.14x |" in table
+    assert "| w0.25-d0.50 | 80.00 (0.930) | 83.00 ± 1.41 (0.965) | 81.00 (0.942) |" in table
+
+
+def test_against_baselines_swaps_in_the_recipes_accuracy_and_refuses_another_teacher(tmp_path) -> None:
+    base = {"params": 1, "flops": 1, "train_note": "", "spec": {}, "detail": "", "seed": 42}
+    earlier = [
+        {
+            **base,
+            "method": "teacher",
+            "model": "m",
+            "dev_accuracy": 0.87,
+            "test_accuracy": 0.86,
+            "latency_ms": 30.0,
+            "train_seconds": 900.0,
+        },
+        {
+            **base,
+            "method": "dynabert",
+            "model": "w0.25-d0.50",
+            "dev_accuracy": 0.8,
+            "test_accuracy": 0.70,
+            "latency_ms": 6.0,
+            "train_seconds": 4000.0,
+        },
+        {
+            **base,
+            "method": "head-pruning",
+            "model": "heads-3",
+            "dev_accuracy": 0.8,
+            "test_accuracy": 0.80,
+            "latency_ms": 25.0,
+            "train_seconds": 1200.0,
+        },
+    ]
+    path = tmp_path / "results.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in earlier))
+    row = _row("single-stage", 42, 1.5, [0.86, 0.85, 0.83])
+    md = elastic.against_baselines(path, [row], "single-stage")
+    # With DynaBERT's 70% the smallest subnet lost to heads-3; with the recipe's 83% it wins.
+    assert (
+        "| single-stage dominates head-pruning heads-3 | **PASS** | w0.25-d0.50: 83.00% at 6.00 ms vs 80.00% at 25.00 ms |"
+        in md
+    )
+    assert "| head-pruning heads-3 | 20.0 | 0.12 |" in md  # 150 s of elastic training / 1200 s
+    with pytest.raises(elastic.RunError, match="not the same teacher"):
+        elastic.against_baselines(
+            path, [_row("single-stage", 42, 1.5, [0.86, 0.85, 0.83], teacher=0.85)], "single-stage"
+        )
