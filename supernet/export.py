@@ -39,7 +39,7 @@ from supernet import export_modeling
 from supernet.convert import Arch, supernet_state
 from supernet.cost import count_params
 from supernet.elastic.depth import kept_layers
-from supernet.families import FamilySpec
+from supernet.families import FamilySpec, UnsupportedModelError
 from supernet.subnet import (
     MAX_NET,
     ResolvedSubnet,
@@ -94,10 +94,15 @@ def _live_subnet(model: nn.Module) -> tuple[SubnetConfig, list[int], list[int], 
     return cfg, layers, [all_heads[i] for i in layers], [all_ffn[i] for i in layers]
 
 
-def _export_class(model: nn.Module) -> type:
+def _export_class(model: nn.Module, spec: FamilySpec) -> type:
     for cls in type(model).__mro__:
         if cls.__module__.startswith("transformers.") and cls.__name__ in export_modeling.MODEL_CLASSES:
             return export_modeling.MODEL_CLASSES[cls.__name__]
+    if spec.matched_layout is not None:
+        raise UnsupportedModelError(
+            f"cannot export {type(model).__name__}: it was matched by layout ({spec.matched_layout}), and an "
+            f"export subclasses the stock classes of a family with a table, which it does not derive from"
+        )
     raise NotImplementedError(
         f"cannot export {type(model).__name__}: supported classes are <Family>"
         f"{{{', '.join(export_modeling.HEADS)}}}"
@@ -131,11 +136,22 @@ def get_active_subnet(model: nn.Module) -> PreTrainedModel:
 
     Raises:
         NotImplementedError: the task head has no export class.
+        UnsupportedModelError: a model matched by layout whose class derives
+            from no stock class of a family with a table.
     """
     state = supernet_state(model)
     spec, arch = state.spec, state.arch
     cfg, layers, heads, ffn = _live_subnet(model)
-    export_cls = _export_class(model)
+    export_cls = _export_class(model, spec)
+    # The family whose stock classes the export subclasses: the table's own, or for a
+    # model matched by layout, that of the stock class its class derives from.
+    family = export_cls.config_class.model_type.removeprefix(export_modeling.MODEL_TYPE_PREFIX)
+    layout = export_modeling.LAYOUTS[family]
+    if any(getattr(layout, part) != getattr(spec, part) for part in ("layers", *_SLICED)):
+        raise UnsupportedModelError(
+            f"cannot export {type(model).__name__}: its layout ({spec.describe()}) differs from that of "
+            f"{family}, whose stock classes it derives from"
+        )
 
     stock_config = model.config  # type: ignore[attr-defined]
     fields = stock_config.to_dict()
@@ -153,7 +169,7 @@ def get_active_subnet(model: nn.Module) -> PreTrainedModel:
             "layers": layers,
             "supernet_num_layers": arch.num_layers,
         },
-        auto_map=export_modeling.auto_map(spec.name),
+        auto_map=export_modeling.auto_map(family),
     )
     config = export_cls.config_class.from_dict(fields)
     # Same attention kernel as the supernet, so parity is kernel-for-kernel.

@@ -67,6 +67,9 @@ LAYOUTS: dict[str, _Layout] = {
     "xlm-roberta": _Layout(prefix="XLMRoberta", **_BERT_PATHS),
     "electra": _Layout(prefix="Electra", **_BERT_PATHS),
     "ernie": _Layout(prefix="Ernie", **_BERT_PATHS),
+    "camembert": _Layout(prefix="Camembert", **_BERT_PATHS),
+    "data2vec-text": _Layout(prefix="Data2VecText", **_BERT_PATHS),
+    "roberta-prelayernorm": _Layout(prefix="RobertaPreLayerNorm", **_BERT_PATHS),
     "distilbert": _Layout(
         prefix="DistilBert",
         layers="transformer.layer",

@@ -221,6 +221,58 @@ def test_full_width_subnet_uses_the_same_format(tmp_path: Path) -> None:
     assert "modeling_supernet_export.SupernetExportRobertaConfig" == config["auto_map"]["AutoConfig"]
 
 
+# --------------------------------------------------------------------------- new families, layout-matched models
+
+
+@pytest.mark.parametrize(
+    "family, onnx",
+    [
+        ("camembert", False),
+        ("data2vec-text", False),
+        ("domain-bert", False),
+        # The ONNX export takes ~30 s per model on a CPU.
+        pytest.param("roberta-prelayernorm", True, marks=pytest.mark.slow),
+        pytest.param("domain-bert", True, marks=pytest.mark.slow),
+    ],
+)
+def test_new_family_and_layout_matched_export(family: str, onnx: bool, tmp_path: Path) -> None:
+    stock, model = _supernet(family, cfg=sn.MAX_NET)
+    report = export_subnet(model, HETERO, tmp_path / family, onnx=onnx)
+    parity = json.loads(report.parity_path.read_text())
+    assert parity["family"] == family and parity["parity_ok"] is True
+    assert parity["max_abs_diff_torch_vs_supernet"] <= TORCH_TOL
+    assert parity["layers"] == [0, 2, 3] and parity["heads_per_layer"] == [1, 2, 3]
+    # A model matched by layout exports as the stock family its classes derive from.
+    exported_family = "bert" if family == "domain-bert" else family
+    config = json.loads((report.out_dir / "config.json").read_text())
+    assert config["model_type"] == f"supernet-export-{exported_family}"
+    assert config["auto_map"] == export_modeling.auto_map(exported_family)
+    # The folder loads back (no remote code) and matches the independent reference and ONNX Runtime.
+    dense = load_exported(report.out_dir)
+    r = sn.resolve_subnet(sn.supernet_state(model).arch, HETERO)
+    ref = reference_subnet(stock, list(r.heads), list(r.ffn), list(r.layers))
+    batch = tiny_batch(seed=5, batch=4, seq=9)
+    assert _max_diff(_logits(dense, batch), _logits(ref, batch)) <= TORCH_TOL
+    if onnx:
+        assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
+        session = ort.InferenceSession(str(report.onnx_path), providers=["CPUExecutionProvider"])
+        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+        feeds = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
+        assert _max_diff(torch.from_numpy(session.run(None, feeds)[0]), _logits(dense, batch)) <= ONNX_TOL
+
+
+def test_layout_matched_model_without_export_classes_is_refused(tmp_path: Path) -> None:
+    _, model = _supernet("xlm-roberta-xl")
+    with pytest.raises(sn.UnsupportedModelError) as err:
+        export_subnet(model, UNIFORM, tmp_path / "out")
+    assert str(err.value) == (
+        "cannot export XLMRobertaXLForSequenceClassification: it was matched by layout (bert), and an "
+        "export subclasses the stock classes of a family with a table, which it does not derive from"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert sn.active_subnet(model) == HETERO
+
+
 # --------------------------------------------------------------------------- real model, ONNX, remote code
 
 DEV_LABELS = torch.tensor([1, 0, 1, 1])
