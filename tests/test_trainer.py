@@ -702,3 +702,35 @@ def test_stage_steps_follow_epochs_accumulation_and_max_steps() -> None:
     )
     assert trainer.stage_steps(stage, 8452, accum) == 100  # ceil(1.5 * 265 / 4)
     assert trainer.stage_steps(sn.config.StageConfig(epochs=3.0, max_steps=7), 8452, cfg) == 7
+
+
+# --------------------------------------------------------------------------- a model matched by layout
+
+
+@pytest.mark.slow
+def test_model_matched_by_layout_trains_and_says_so(minilm_dir, tmp_path, capsys) -> None:
+    # XLM-RoBERTa-XL has no family table: its modules sit at BERT's paths (pre-LN).
+    import transformers
+
+    folder = tmp_path / "xl"
+    config = transformers.XLMRobertaXLConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    transformers.XLMRobertaXLModel(config).save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(folder)
+    run = tmp_path / "run"
+    result = _run(folder, run)
+    assert (
+        "model: layout: bert (matched by module paths; model_type 'xlm-roberta-xl')"
+        in capsys.readouterr().out
+    )
+    assert json.loads((run / "supernet" / "supernet.json").read_text())["family"] == "xlm-roberta-xl"
+    assert [row["subnet"] for row in result.eval_rows] == GRID
+    student = load_supernet(run / "supernet")
+    assert sn.supernet_state(student).spec.matched_layout == "bert"
