@@ -131,8 +131,6 @@ def family_of(model: nn.Module) -> FamilySpec:
         UnsupportedModelError: the model has no config, its model_type is
             refused (MPNet, DeBERTa, ALBERT), or its modules fit no table's layout.
     """
-    from supernet.families.layout import match_layout
-
     config = getattr(model, "config", None)
     spec = _lookup(config)
     if spec is not None:
@@ -146,11 +144,17 @@ def family_of(model: nn.Module) -> FamilySpec:
     refusal = _refusal(model_type)
     if refusal is not None:
         raise UnsupportedModelError(f"{name} (model_type '{model_type}') is not supported: {refusal}")
+    return _by_layout(model, f"{name} (model_type '{model_type}')")
+
+
+def _by_layout(model: nn.Module, subject: str) -> FamilySpec:
+    from supernet.families.layout import match_layout
+
     spec, why = match_layout(model, dict.fromkeys(FAMILIES.values()))
     if spec is None:
         raise UnsupportedModelError(
-            f"{name} (model_type '{model_type}') is not supported: it has no family table and no known "
-            f"layout ({why}); supported families: {_supported()}"
+            f"{subject} is not supported: it has no family table and no known layout ({why}); "
+            f"supported families: {_supported()}"
         )
     return spec
 
@@ -186,4 +190,4 @@ def family_of_config(config: object) -> FamilySpec:
             f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}); "
             f"supported families: {_supported()}"
         ) from err
-    return family_of(skeleton)
+    return _by_layout(skeleton, f"model_type '{model_type}'")
