@@ -165,6 +165,18 @@ def test_arch_from_config_matches_layout_on_a_meta_skeleton() -> None:
     assert arch_from_config(tiny_config("camembert")).family == "camembert"
 
 
+def test_arch_from_config_of_a_model_type_transformers_cannot_build() -> None:
+    class OwnConfig(transformers.PretrainedConfig):
+        model_type = "own-encoder"
+
+    with pytest.raises(sn.UnsupportedModelError) as err:
+        arch_from_config(OwnConfig())
+    assert (
+        str(err.value)
+        == f"model_type 'own-encoder' is not supported: transformers has no model class for it; {SUPPORTED}"
+    )
+
+
 _REASONS = {
     "mpnet": "MPNet adds a relative attention bias, shared by all layers, to every head's scores; "
     "the supernet slices stock BERT attention, which has none",

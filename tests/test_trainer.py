@@ -734,3 +734,13 @@ def test_model_matched_by_layout_trains_and_says_so(minilm_dir, tmp_path, capsys
     assert [row["subnet"] for row in result.eval_rows] == GRID
     student = load_supernet(run / "supernet")
     assert sn.supernet_state(student).spec.matched_layout == "bert"
+    # ... and its subnets export (through XLM-RoBERTa-XL's own stock classes).
+    from supernet.export import export_subnet, load_exported
+
+    report = export_subnet(
+        student, sn.SubnetConfig(width_mult=0.5, depth_mult=0.5), tmp_path / "export", onnx=False
+    )
+    assert report.parity_ok and report.family == "xlm-roberta-xl" and report.layers == [0, 2]
+    assert (
+        type(load_exported(report.out_dir)).__name__ == "SupernetExportXLMRobertaXLForSequenceClassification"
+    )

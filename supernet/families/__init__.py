@@ -184,10 +184,15 @@ def family_of_config(config: object) -> FamilySpec:
     try:
         with torch.device("meta"):
             skeleton = AutoModel.from_config(config)
-    except (ValueError, KeyError, TypeError) as err:
+    except ValueError as err:  # AutoModel knows no class for this config
         raise UnsupportedModelError(
-            f"model_type '{model_type}' is not supported: transformers cannot build it "
-            f"({str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__}); "
+            f"model_type '{model_type}' is not supported: transformers has no model class for it; "
             f"supported families: {_supported()}"
+        ) from err
+    except (KeyError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnsupportedModelError(
+            f"model_type '{model_type}' is not supported: transformers cannot build it from its config "
+            f"({first}); supported families: {_supported()}"
         ) from err
     return _by_layout(skeleton, f"model_type '{model_type}'")
