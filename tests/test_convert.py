@@ -151,6 +151,31 @@ def test_layout_matched_model_says_which_table_it_matched(family: str, caplog) -
     assert len([m for m in model.modules() if isinstance(m, ElasticLinear)]) == 4 * 6
 
 
+def test_layout_with_an_embedding_projection_matches_electra() -> None:
+    class OwnElectraConfig(transformers.ElectraConfig):
+        model_type = "own-electra"
+
+    class OwnElectra(transformers.ElectraForSequenceClassification):
+        config_class = OwnElectraConfig
+
+    torch.manual_seed(0)
+    stock = OwnElectra(OwnElectraConfig(**_TINY, embedding_size=16)).eval()
+    model = sn.to_supernet(copy.deepcopy(stock))
+    spec = sn.supernet_state(model).spec
+    assert (spec.name, spec.matched_layout, spec.embed_project) == (
+        "own-electra",
+        "electra",
+        "embeddings_project",
+    )
+    # The projection is counted: parameters at the max net are the stock model's.
+    assert sn.count_params(model, sn.MAX_NET) == sum(p.numel() for p in stock.parameters())
+    batch = tiny_batch()
+    assert _max_diff(_outputs(model, batch).logits, _outputs(stock, batch).logits) <= TOL
+    # Without a projection (embedding size = hidden size) the same classes match BERT's layout.
+    plain = sn.to_supernet(OwnElectra(OwnElectraConfig(**_TINY, embedding_size=32)))
+    assert sn.supernet_state(plain).spec.matched_layout == "bert"
+
+
 def test_named_families_are_matched_by_name() -> None:
     spec = sn.supernet_state(sn.to_supernet(tiny_model("camembert"))).spec
     assert spec.name == "camembert" and spec.matched_layout is None

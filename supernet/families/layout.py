@@ -174,11 +174,13 @@ def match_layout(model: nn.Module, tables: Iterable[FamilySpec]) -> tuple[Family
     reasons: list[tuple[int, str]] = []
     base = getattr(model, "base_model", None)
     for spec in candidates:
+        if spec.embed_project is not None and not (
+            isinstance(base, nn.Module) and _has(base, spec.embed_project)
+        ):
+            continue  # a refinement of another layout, not a candidate of its own
         reason = layout_mismatch(model, spec)
         if reason is None:
             return replace(spec, name=model_type, model_types=(model_type,), matched_layout=spec.name), ""
-        if spec.embed_project is not None and reason == f"base_model has no module {spec.embed_project}":
-            continue  # a refinement of another layout, not a candidate of its own
         # The closest table is one whose layer list exists; report its reason.
         has_layers = isinstance(base, nn.Module) and _has(base, spec.layers)
         reasons.append((0 if has_layers else 1, reason))
