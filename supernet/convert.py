@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,13 +18,15 @@ __all__ = ["Arch", "SupernetState", "arch_from_config", "is_supernet", "supernet
 
 _STATE_ATTR = "_supernet_state"
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Arch:
     """Dimensions of the full (max) network."""
 
     family: str
-    """Family name from the table, e.g. "bert"."""
+    """Family name from the table, e.g. "bert"; for a model matched by layout, its model_type."""
     num_layers: int
     """L, encoder layers."""
     num_heads: int
@@ -66,13 +69,17 @@ def supernet_state(model: nn.Module) -> SupernetState:
     return state
 
 
-def arch_from_config(config: object) -> Arch:
+def arch_from_config(config: object, spec: FamilySpec | None = None) -> Arch:
     """The full network's dimensions from a transformers config, without building the model.
+
+    Args:
+        config: a transformers `PretrainedConfig`.
+        spec: its family table, when already known (else looked up, by layout if need be).
 
     Raises:
         UnsupportedModelError: the family is not supported.
     """
-    spec = family_of_config(config)
+    spec = family_of_config(config) if spec is None else spec
     num_heads = int(getattr(config, spec.num_heads_attr))
     hidden = int(getattr(config, spec.hidden_attr))
     if hidden % num_heads:
@@ -110,8 +117,11 @@ def to_supernet(model: nn.Module) -> nn.Module:
     the stock model computes.
 
     Args:
-        model: a BERT, RoBERTa, XLM-RoBERTa, ELECTRA, ERNIE or DistilBERT model
-            from transformers 5.x (bare encoder or with a task head).
+        model: a transformers 5.x model (bare encoder or with a task head) of
+            a family with a table (BERT, RoBERTa, XLM-RoBERTa, ELECTRA, ERNIE,
+            CamemBERT, Data2VecText, RoBERTa-PreLayerNorm, DistilBERT), or of
+            another model_type whose modules have one of those layouts (the
+            match is logged and kept in `supernet_state(model).spec`).
 
     Returns:
         The same model object.
@@ -122,7 +132,9 @@ def to_supernet(model: nn.Module) -> nn.Module:
     if is_supernet(model):
         return model
     spec = family_of(model)
-    arch = arch_from_config(model.config)  # type: ignore[attr-defined]
+    if spec.matched_layout is not None:
+        logger.info("%s: %s", type(model).__name__, spec.describe())
+    arch = arch_from_config(model.config, spec)  # type: ignore[attr-defined]
     num_layers, num_heads, head_dim = arch.num_layers, arch.num_heads, arch.head_dim
     hidden, ffn_dim = arch.hidden_size, arch.ffn_dim
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from torch import nn
 from transformers import PreTrainedModel
 
@@ -39,7 +40,7 @@ from supernet import export_modeling
 from supernet.convert import Arch, supernet_state
 from supernet.cost import count_params
 from supernet.elastic.depth import kept_layers
-from supernet.families import FamilySpec
+from supernet.families import FamilySpec, UnsupportedModelError
 from supernet.subnet import (
     MAX_NET,
     ResolvedSubnet,
@@ -94,10 +95,38 @@ def _live_subnet(model: nn.Module) -> tuple[SubnetConfig, list[int], list[int], 
     return cfg, layers, [all_heads[i] for i in layers], [all_ffn[i] for i in layers]
 
 
-def _export_class(model: nn.Module) -> type:
+def _stock_class(model: nn.Module) -> tuple[type, str] | None:
+    """The stock transformers class `model` is (or derives from), and its family's class-name prefix."""
+    heads = sorted(export_modeling.HEADS, key=len, reverse=True)
     for cls in type(model).__mro__:
-        if cls.__module__.startswith("transformers.") and cls.__name__ in export_modeling.MODEL_CLASSES:
-            return export_modeling.MODEL_CLASSES[cls.__name__]
+        if (
+            not cls.__module__.startswith("transformers.")
+            or getattr(transformers, cls.__name__, None) is not cls
+        ):
+            continue
+        head = next((h for h in heads if cls.__name__.endswith(h)), None)
+        prefix = cls.__name__.removesuffix(head) if head else ""
+        # A head class's config is <prefix>Config; this skips e.g. <prefix>PreTrainedModel.
+        if prefix and getattr(transformers, f"{prefix}Config", None) is getattr(cls, "config_class", None):
+            return cls, prefix
+    return None
+
+
+def _export_class(model: nn.Module, spec: FamilySpec) -> tuple[type, str]:
+    """The export class for `model` and the stock classes' name prefix (e.g. "Bert")."""
+    found = _stock_class(model)
+    if found is not None:
+        stock, prefix = found
+        if stock.__name__ in export_modeling.MODEL_CLASSES:
+            return export_modeling.MODEL_CLASSES[stock.__name__], prefix
+        if spec.matched_layout is not None:
+            return export_modeling.export_class(stock), prefix
+    if spec.matched_layout is not None:
+        raise UnsupportedModelError(
+            f"cannot export {type(model).__name__}: it was matched by layout ({spec.matched_layout}), and an "
+            f"export subclasses a stock transformers class <Family>{{{', '.join(export_modeling.HEADS)}}}, "
+            "which it does not derive from"
+        )
     raise NotImplementedError(
         f"cannot export {type(model).__name__}: supported classes are <Family>"
         f"{{{', '.join(export_modeling.HEADS)}}}"
@@ -131,11 +160,24 @@ def get_active_subnet(model: nn.Module) -> PreTrainedModel:
 
     Raises:
         NotImplementedError: the task head has no export class.
+        UnsupportedModelError: a model matched by layout whose class derives
+            from no stock transformers head class.
     """
     state = supernet_state(model)
     spec, arch = state.spec, state.arch
     cfg, layers, heads, ffn = _live_subnet(model)
-    export_cls = _export_class(model)
+    export_cls, prefix = _export_class(model, spec)
+    # The family whose stock classes the export subclasses: the table's own, that of
+    # the stock class a layout-matched model derives from, or its own model_type.
+    family = export_cls.config_class.model_type.removeprefix(export_modeling.MODEL_TYPE_PREFIX)
+    layout = export_modeling.LAYOUTS.get(family)
+    if layout is not None and any(
+        getattr(layout, part) != getattr(spec, part) for part in ("layers", *_SLICED)
+    ):
+        raise UnsupportedModelError(
+            f"cannot export {type(model).__name__}: its layout ({spec.describe()}) differs from that of "
+            f"{family}, whose stock classes it derives from"
+        )
 
     stock_config = model.config  # type: ignore[attr-defined]
     fields = stock_config.to_dict()
@@ -153,8 +195,15 @@ def get_active_subnet(model: nn.Module) -> PreTrainedModel:
             "layers": layers,
             "supernet_num_layers": arch.num_layers,
         },
-        auto_map=export_modeling.auto_map(spec.name),
+        auto_map=export_modeling.auto_map(family, prefix),
     )
+    if layout is None:
+        # No LAYOUTS entry to find the paths by: the config carries them.
+        fields["supernet_layout"] = {
+            "prefix": prefix,
+            **{part: getattr(spec, part) for part in ("layers", *_SLICED)},
+            "ffn_attr": spec.ffn_attr,
+        }
     config = export_cls.config_class.from_dict(fields)
     # Same attention kernel as the supernet, so parity is kernel-for-kernel.
     config._attn_implementation = stock_config._attn_implementation
@@ -242,13 +291,22 @@ def load_exported(path: str | os.PathLike[str]) -> PreTrainedModel:
     fields = json.loads(config_file.read_text())
     model_type = str(fields.get("model_type", ""))
     family = model_type.removeprefix(export_modeling.MODEL_TYPE_PREFIX)
-    if not model_type.startswith(export_modeling.MODEL_TYPE_PREFIX) or family not in export_modeling.LAYOUTS:
+    layout = export_modeling.LAYOUTS.get(family)
+    carried = fields.get("supernet_layout")
+    prefix = (
+        layout.prefix if layout is not None else carried.get("prefix") if isinstance(carried, dict) else None
+    )
+    if not model_type.startswith(export_modeling.MODEL_TYPE_PREFIX) or not prefix:
         raise ValueError(f"{folder} is not a supernet export (model_type '{model_type}')")
-    by_name = {cls.__name__: cls for cls in export_modeling.MODEL_CLASSES.values()}
-    names = [n for n in fields.get("architectures") or [] if n in by_name]
-    prefix = export_modeling.LAYOUTS[family].prefix
-    cls = by_name[names[0]] if names else by_name[f"SupernetExport{prefix}Model"]
+    # Export classes are module attributes; those of layout-matched families are built on first access.
+    classes = [getattr(export_modeling, n, None) for n in fields.get("architectures") or []]
+    classes = [c for c in classes if isinstance(c, type) and c.__name__ in _export_class_names()]
+    cls = classes[0] if classes else export_modeling.export_class(getattr(transformers, f"{prefix}Model"))
     return cls.from_pretrained(folder).eval()
+
+
+def _export_class_names() -> set[str]:
+    return {cls.__name__ for cls in export_modeling.MODEL_CLASSES.values()}
 
 
 # --------------------------------------------------------------------------- report

@@ -22,6 +22,12 @@ initialised or loaded) swaps each layer's Q/K/V/O and FFN `nn.Linear`s for
 ones of the subnet's real shapes. The stock attention reshapes with
 `view(b, s, -1, head_size)`, so narrower projections run fewer heads of the
 same size with no other change.
+
+A model that the supernet matched by layout rather than by family (e.g.
+XLM-RoBERTa-XL at BERT's paths) has no entry in `LAYOUTS`: its export config
+carries the layout itself (`supernet_layout`), and its classes, named
+`SupernetExport<stock class name>` like all others, are built on first use
+(module `__getattr__`, which is how `auto_map` looks them up).
 """
 
 import os
@@ -67,6 +73,9 @@ LAYOUTS: dict[str, _Layout] = {
     "xlm-roberta": _Layout(prefix="XLMRoberta", **_BERT_PATHS),
     "electra": _Layout(prefix="Electra", **_BERT_PATHS),
     "ernie": _Layout(prefix="Ernie", **_BERT_PATHS),
+    "camembert": _Layout(prefix="Camembert", **_BERT_PATHS),
+    "data2vec-text": _Layout(prefix="Data2VecText", **_BERT_PATHS),
+    "roberta-prelayernorm": _Layout(prefix="RobertaPreLayerNorm", **_BERT_PATHS),
     "distilbert": _Layout(
         prefix="DistilBert",
         layers="transformer.layer",
@@ -96,9 +105,26 @@ MODELING_FILE = "modeling_supernet_export.py"
 """This file's name inside an export folder (what `auto_map` points at)."""
 
 
-def _fill_and_check(config: Any, family: str) -> None:
+EXPORT_PREFIX = "SupernetExport"
+"""Export classes are named this + the stock class's name."""
+
+
+def layout_of(config: Any) -> _Layout | None:
+    """The layout of an export config: its family's, else the one it carries, else None.
+
+    Args:
+        config: an export config.
+    """
+    family = str(config.model_type)[len(MODEL_TYPE_PREFIX) :]
+    if family in LAYOUTS:
+        return LAYOUTS[family]
+    fields = getattr(config, "supernet_layout", None)
+    return _Layout(**fields) if fields else None
+
+
+def _fill_and_check(config: Any) -> None:
     """Default the per-layer fields to the full width and check they fit the config."""
-    layout = LAYOUTS[family]
+    layout = layout_of(config)
     num_layers = int(config.num_hidden_layers)
     hidden = int(config.hidden_size)
     if config.attention_head_size is None:
@@ -114,12 +140,16 @@ def _fill_and_check(config: Any, family: str) -> None:
         )
     if config.num_attention_heads_per_layer is None:
         config.num_attention_heads_per_layer = [int(config.num_attention_heads)] * num_layers
-    if config.intermediate_size_per_layer is None:
+    # A default-constructed config of a layout-matched family (transformers builds
+    # one to diff against when saving) has no layout, so no FFN attribute to read.
+    if config.intermediate_size_per_layer is None and layout is not None:
         config.intermediate_size_per_layer = [int(getattr(config, layout.ffn_attr))] * num_layers
     for name, values, top in (
         ("num_attention_heads_per_layer", config.num_attention_heads_per_layer, hidden // head_size),
         ("intermediate_size_per_layer", config.intermediate_size_per_layer, None),
     ):
+        if values is None:
+            continue
         if len(values) != num_layers:
             raise ValueError(f"{name} must list one value per layer ({num_layers}), got {len(values)}")
         for v in values:
@@ -127,9 +157,8 @@ def _fill_and_check(config: Any, family: str) -> None:
                 raise ValueError(f"{name} values must be in [1, {top or 'inf'}], got {v}")
 
 
-def _make_config_class(family: str) -> type:
-    layout = LAYOUTS[family]
-    stock = getattr(transformers, f"{layout.prefix}Config")
+def _make_config_class(stock: type) -> type:
+    family = stock.model_type
 
     # Stock configs are strict dataclasses in transformers 5, so the new
     # fields are declared as dataclass fields (typed, validated, serialised).
@@ -142,12 +171,14 @@ def _make_config_class(family: str) -> type:
         attention_head_size: int | None = None
         supernet_source: dict | None = None
         """Where the subnet came from: its name and spec, and the supernet layers it kept."""
+        supernet_layout: dict | None = None
+        """For a family not in LAYOUTS (matched by layout): the `_Layout` fields."""
 
         def __post_init__(self, **kwargs: Any) -> None:
             super().__post_init__(**kwargs)
-            _fill_and_check(self, family)
+            _fill_and_check(self)
 
-    name = f"SupernetExport{stock.__name__}"
+    name = EXPORT_PREFIX + stock.__name__
     ExportConfig.__name__ = ExportConfig.__qualname__ = name
     ExportConfig.__module__ = __name__
     return ExportConfig
@@ -175,8 +206,11 @@ def resize_layers(model: nn.Module) -> None:
         model: a stock-family model whose config is an export config.
     """
     config = model.config
-    family = config.model_type[len(MODEL_TYPE_PREFIX) :]
-    layout = LAYOUTS[family]
+    layout = layout_of(config)
+    if layout is None:
+        raise ValueError(
+            f"model_type '{config.model_type}' is not a family here and its config has no layout"
+        )
     layers = model.base_model.get_submodule(layout.layers)
     head_size = int(config.attention_head_size)
     heads = config.num_attention_heads_per_layer
@@ -230,39 +264,66 @@ class _PerLayerWidths:
 
 
 def _make_model_class(stock: type, config_class: type) -> type:
-    name = f"SupernetExport{stock.__name__}"
+    name = EXPORT_PREFIX + stock.__name__
     return type(name, (_PerLayerWidths, stock), {"config_class": config_class, "__module__": __name__})
 
 
 CONFIG_CLASSES: dict[str, type] = {}
-"""Family -> export config class."""
+"""Family (the stock config's model_type) -> export config class."""
 MODEL_CLASSES: dict[str, type] = {}
 """Stock class name (e.g. "BertForSequenceClassification") -> export model class."""
 
+
+def export_class(stock: type) -> type:
+    """The export subclass of a stock transformers model or config class, built once.
+
+    Args:
+        stock: e.g. `transformers.BertForSequenceClassification` or `transformers.BertConfig`.
+    """
+    name = EXPORT_PREFIX + stock.__name__
+    built = globals().get(name)
+    if isinstance(built, type):
+        return built
+    if issubclass(stock, transformers.PretrainedConfig):
+        built = _make_config_class(stock)
+        CONFIG_CLASSES[stock.model_type] = built
+    else:
+        built = _make_model_class(stock, export_class(stock.config_class))
+        MODEL_CLASSES[stock.__name__] = built
+    # auto_map resolves classes by module attribute name.
+    globals()[name] = built
+    return built
+
+
+def __getattr__(name: str) -> type:
+    """Build `SupernetExport<stock class>` on first use (families matched by layout)."""
+    stock = (
+        getattr(transformers, name[len(EXPORT_PREFIX) :], None) if name.startswith(EXPORT_PREFIX) else None
+    )
+    if not isinstance(stock, type) or not issubclass(stock, (transformers.PretrainedConfig, nn.Module)):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return export_class(stock)
+
+
 for _family, _layout in LAYOUTS.items():
-    _config_class = _make_config_class(_family)
-    CONFIG_CLASSES[_family] = _config_class
-    globals()[_config_class.__name__] = _config_class
+    export_class(getattr(transformers, f"{_layout.prefix}Config"))
     for _head in HEADS:
         _stock = getattr(transformers, f"{_layout.prefix}{_head}", None)
-        if _stock is None:
-            continue
-        _model_class = _make_model_class(_stock, _config_class)
-        MODEL_CLASSES[_stock.__name__] = _model_class
-        # auto_map resolves classes by module attribute name.
-        globals()[_model_class.__name__] = _model_class
+        if _stock is not None:
+            export_class(_stock)
 
 
-def auto_map(family: str) -> dict[str, str]:
+def auto_map(family: str, prefix: str | None = None) -> dict[str, str]:
     """The `auto_map` entry of an export config of `family`.
 
     Args:
-        family: a key of LAYOUTS.
+        family: a key of LAYOUTS, or the model_type of a family matched by layout.
+        prefix: the stock classes' name prefix (e.g. "XLMRobertaXL"); default LAYOUTS[family].prefix.
     """
     module = MODELING_FILE.removesuffix(".py")
-    prefix = LAYOUTS[family].prefix
-    out = {"AutoConfig": f"{module}.{CONFIG_CLASSES[family].__name__}"}
+    prefix = LAYOUTS[family].prefix if prefix is None else prefix
+    out = {"AutoConfig": f"{module}.{EXPORT_PREFIX}{prefix}Config"}
     for head in HEADS:
-        if f"{prefix}{head}" in MODEL_CLASSES:
-            out[f"AutoModel{'' if head == 'Model' else head}"] = f"{module}.SupernetExport{prefix}{head}"
+        if hasattr(transformers, f"{prefix}{head}"):
+            out[f"AutoModel{'' if head == 'Model' else head}"] = f"{module}.{EXPORT_PREFIX}{prefix}{head}"
     return out

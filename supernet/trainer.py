@@ -50,6 +50,7 @@ from supernet.convert import Arch, arch_from_config, is_supernet, supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import TaskData, check_tokenizer_fits, load_task, make_dataloader, tokenize_task
 from supernet.distill import LossParts, LossWeights, distill_loss
+from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
 from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text
 from supernet.recipes import Group, Recipe, make_recipe
@@ -316,7 +317,10 @@ class _Job:
 
         model_config = AutoConfig.from_pretrained(self.model_path)
         # Everything that can be wrong with the model or the space fails here, before any training.
-        check_search_space(arch_from_config(model_config), self.space)
+        spec = family_of_config(model_config)
+        check_search_space(arch_from_config(model_config, spec), self.space)
+        if spec.matched_layout is not None:
+            self.accelerator.print(f"model: {spec.describe()}")
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
         self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length)

@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny random-weight models of every family, the packaged real model."""
+"""Shared fixtures: tiny random-weight models of every family, the packaged real model.
+
+Also two models with no family table that are matched by layout: XLM-RoBERTa-XL
+(in transformers) and a "domain BERT" registered here with its own model_type.
+"""
 
 from __future__ import annotations
 
@@ -28,13 +32,68 @@ FAMILY_CONFIGS: dict[str, tuple[type, dict]] = {
         dict(embedding_size=16, hidden_size=32, num_attention_heads=4, intermediate_size=48),
     ),
     "ernie": (transformers.ErnieConfig, dict(hidden_size=32, num_attention_heads=4, intermediate_size=48)),
+    "camembert": (
+        transformers.CamembertConfig,
+        dict(hidden_size=32, num_attention_heads=4, intermediate_size=48),
+    ),
+    "data2vec-text": (
+        transformers.Data2VecTextConfig,
+        dict(hidden_size=32, num_attention_heads=4, intermediate_size=48),
+    ),
+    "roberta-prelayernorm": (
+        transformers.RobertaPreLayerNormConfig,
+        dict(hidden_size=32, num_attention_heads=4, intermediate_size=48),
+    ),
     "distilbert": (transformers.DistilBertConfig, dict(dim=32, n_heads=4, hidden_dim=48)),
 }
 FAMILY_NAMES = list(FAMILY_CONFIGS)
 
 
+class DomainBertConfig(transformers.BertConfig):
+    """A domain BERT that sets its own model_type (no family table names it)."""
+
+    model_type = "domain-bert"
+
+
+class DomainBertModel(transformers.BertModel):
+    config_class = DomainBertConfig
+
+
+class DomainBertForSequenceClassification(transformers.BertForSequenceClassification):
+    config_class = DomainBertConfig
+
+
+class DomainBertForTokenClassification(transformers.BertForTokenClassification):
+    config_class = DomainBertConfig
+
+
+class DomainBertForMaskedLM(transformers.BertForMaskedLM):
+    config_class = DomainBertConfig
+
+
+transformers.AutoConfig.register("domain-bert", DomainBertConfig)
+for _auto, _cls in (
+    (transformers.AutoModel, DomainBertModel),
+    (transformers.AutoModelForSequenceClassification, DomainBertForSequenceClassification),
+    (transformers.AutoModelForTokenClassification, DomainBertForTokenClassification),
+    (transformers.AutoModelForMaskedLM, DomainBertForMaskedLM),
+):
+    _auto.register(DomainBertConfig, _cls)
+
+# Models with no family table whose modules sit at BERT's paths: matched by layout.
+# XLM-RoBERTa-XL is pre-LN (a LayerNorm before attention and FFN, one after the encoder).
+LAYOUT_CONFIGS: dict[str, tuple[type, dict]] = {
+    "xlm-roberta-xl": (
+        transformers.XLMRobertaXLConfig,
+        dict(hidden_size=32, num_attention_heads=4, intermediate_size=48),
+    ),
+    "domain-bert": (DomainBertConfig, dict(hidden_size=32, num_attention_heads=4, intermediate_size=48)),
+}
+LAYOUT_NAMES = list(LAYOUT_CONFIGS)
+
+
 def tiny_config(family: str, *, num_layers: int = 4, num_labels: int = 3, **extra: object):
-    cls, kwargs = FAMILY_CONFIGS[family]
+    cls, kwargs = {**FAMILY_CONFIGS, **LAYOUT_CONFIGS}[family]
     layer_key = "n_layers" if family == "distilbert" else "num_hidden_layers"
     config = cls(
         vocab_size=99,

@@ -107,8 +107,26 @@ def test_unsupported_family(capsys, preset: Path, tmp_path: Path, minilm_dir: Pa
         capsys,
         train_main,
         ["--config", str(preset), f"model={gpt2}"],
-        "model_type 'gpt2' is not supported; supported families: "
-        "bert, distilbert, electra, ernie, roberta, xlm-roberta",
+        "model_type 'gpt2' is not supported: it has no family table and no known layout "
+        "(base_model has no module encoder.layer); supported families: bert, camembert, data2vec-text, "
+        "distilbert, electra, ernie, roberta, roberta-prelayernorm, xlm-roberta",
+    )
+
+
+def test_refused_family_says_why(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
+    albert = tmp_path / "albert"
+    transformers.AlbertModel(
+        transformers.AlbertConfig(
+            vocab_size=30522, embedding_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=4
+        )
+    ).save_pretrained(albert)
+    transformers.AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(albert)
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={albert}"],
+        "model_type 'albert' is not supported: ALBERT shares one set of layer weights across all its "
+        "layers, so layers cannot be dropped or narrowed one at a time",
     )
 
 

@@ -7,14 +7,14 @@ import copy
 import pytest
 import torch
 import transformers
-from conftest import FAMILY_NAMES, tiny_config, tiny_model
+from conftest import FAMILY_NAMES, LAYOUT_NAMES, tiny_config, tiny_model
 from reference import reference_subnet
 from torch.utils.flop_counter import FlopCounterMode
 
 import supernet as sn
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", FAMILY_NAMES + LAYOUT_NAMES)
 @pytest.mark.parametrize(
     "cfg",
     [

@@ -16,7 +16,7 @@ import onnxruntime as ort
 import pytest
 import torch
 import transformers
-from conftest import FAMILY_NAMES, REAL_SENTENCES, tiny_batch, tiny_model
+from conftest import FAMILY_NAMES, REAL_SENTENCES, DomainBertConfig, tiny_batch, tiny_config, tiny_model
 from reference import reference_subnet
 
 import supernet as sn
@@ -221,6 +221,98 @@ def test_full_width_subnet_uses_the_same_format(tmp_path: Path) -> None:
     assert "modeling_supernet_export.SupernetExportRobertaConfig" == config["auto_map"]["AutoConfig"]
 
 
+# --------------------------------------------------------------------------- new families, layout-matched models
+
+
+@pytest.mark.parametrize(
+    "family, onnx",
+    [
+        ("camembert", False),
+        ("data2vec-text", False),
+        ("domain-bert", False),
+        ("xlm-roberta-xl", False),
+        # The ONNX export takes ~20 s per model on a CPU.
+        pytest.param("roberta-prelayernorm", True, marks=pytest.mark.slow),
+        pytest.param("xlm-roberta-xl", True, marks=pytest.mark.slow),
+    ],
+)
+def test_new_family_and_layout_matched_export(family: str, onnx: bool, tmp_path: Path) -> None:
+    stock, model = _supernet(family, cfg=sn.MAX_NET)
+    report = export_subnet(model, HETERO, tmp_path / family, onnx=onnx)
+    parity = json.loads(report.parity_path.read_text())
+    assert parity["family"] == family and parity["parity_ok"] is True
+    assert parity["max_abs_diff_torch_vs_supernet"] <= TORCH_TOL
+    assert parity["layers"] == [0, 2, 3] and parity["heads_per_layer"] == [1, 2, 3]
+    # A model matched by layout exports as the named family its classes derive from, if
+    # any (the domain BERT), else as its own stock classes, its config carrying the layout.
+    exported_family = "bert" if family == "domain-bert" else family
+    config = json.loads((report.out_dir / "config.json").read_text())
+    assert config["model_type"] == f"supernet-export-{exported_family}"
+    prefix = (
+        type(stock)
+        .__mro__[1 if family == "domain-bert" else 0]
+        .__name__.removesuffix("ForSequenceClassification")
+    )
+    assert config["auto_map"]["AutoModelForSequenceClassification"] == (
+        f"modeling_supernet_export.SupernetExport{prefix}ForSequenceClassification"
+    )
+    if family == "xlm-roberta-xl":
+        assert config["supernet_layout"] == {
+            "prefix": "XLMRobertaXL",
+            "layers": "encoder.layer",
+            "query": "attention.self.query",
+            "key": "attention.self.key",
+            "value": "attention.self.value",
+            "attn_out": "attention.output.dense",
+            "ffn_in": "intermediate.dense",
+            "ffn_out": "output.dense",
+            "ffn_attr": "intermediate_size",
+        }
+    else:
+        assert config["supernet_layout"] is None
+    # The folder loads back (no remote code) and matches the independent reference and ONNX Runtime.
+    dense = load_exported(report.out_dir)
+    r = sn.resolve_subnet(sn.supernet_state(model).arch, HETERO)
+    ref = reference_subnet(stock, list(r.heads), list(r.ffn), list(r.layers))
+    batch = tiny_batch(seed=5, batch=4, seq=9)
+    assert _max_diff(_logits(dense, batch), _logits(ref, batch)) <= TORCH_TOL
+    if onnx:
+        assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
+        session = ort.InferenceSession(str(report.onnx_path), providers=["CPUExecutionProvider"])
+        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+        feeds = {i.name: batch[i.name].numpy() for i in session.get_inputs()}
+        assert _max_diff(torch.from_numpy(session.run(None, feeds)[0]), _logits(dense, batch)) <= ONNX_TOL
+
+
+class _OwnHead(transformers.BertPreTrainedModel):
+    """A layout-matched model whose class derives from no stock head class."""
+
+    config_class = DomainBertConfig
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.bert = transformers.BertModel(config)
+        self.score = torch.nn.Linear(config.hidden_size, 1)
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None):
+        return self.score(self.bert(input_ids, attention_mask=attention_mask).last_hidden_state[:, 0])
+
+
+def test_layout_matched_model_without_a_stock_head_class_is_refused(tmp_path: Path) -> None:
+    model = sn.to_supernet(_OwnHead(tiny_config("domain-bert")).eval())
+    assert sn.supernet_state(model).spec.matched_layout == "bert"
+    with pytest.raises(sn.UnsupportedModelError) as err:
+        export_subnet(model, UNIFORM, tmp_path / "out")
+    assert str(err.value) == (
+        "cannot export _OwnHead: it was matched by layout (bert), and an export subclasses a stock "
+        "transformers class <Family>{Model, ForSequenceClassification, ForTokenClassification, "
+        "ForMaskedLM, ForQuestionAnswering, ForMultipleChoice}, which it does not derive from"
+    )
+    assert list(tmp_path.iterdir()) == []
+    assert sn.active_subnet(model) == sn.MAX_NET
+
+
 # --------------------------------------------------------------------------- real model, ONNX, remote code
 
 DEV_LABELS = torch.tensor([1, 0, 1, 1])
@@ -357,7 +449,8 @@ def test_folder_loads_in_a_process_without_supernet(minilm, minilm_export, tmp_p
     _, tokenizer = minilm
     cases, expected = [], []
     batch = tiny_batch(seed=4)
-    for family in FAMILY_NAMES:
+    families = [*FAMILY_NAMES, "xlm-roberta-xl"]  # the last one is matched by layout
+    for family in families:
         _, model = _supernet(family)
         folder = save_exported(get_active_subnet(model), tmp_path / f"tiny-{family}")
         cases.append({"dir": str(folder), **{k: v.tolist() for k, v in batch.items()}})
@@ -391,8 +484,10 @@ def test_folder_loads_in_a_process_without_supernet(minilm, minilm_export, tmp_p
     assert _max_diff(torch.tensor(out["resaved"]), expected[-1]) <= TORCH_TOL
     for info in out["info"]:
         assert info == {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
-    for family, classes in zip(FAMILY_NAMES, out["classes"], strict=True):
-        prefix = export_modeling.LAYOUTS[family].prefix
+    for family, classes in zip(families, out["classes"], strict=True):
+        prefix = (
+            export_modeling.LAYOUTS[family].prefix if family in export_modeling.LAYOUTS else "XLMRobertaXL"
+        )
         assert classes[0] == f"transformers_modules.SupernetExport{prefix}ForSequenceClassification"
         assert classes[2] == f"transformers.{prefix}ForSequenceClassification"
     # The pipeline agrees with the exported model run here on each sentence alone.

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 import torch
-from conftest import FAMILY_NAMES, tiny_batch, tiny_model
+from conftest import FAMILY_NAMES, LAYOUT_NAMES, tiny_batch, tiny_model
 from torch import nn
 
 import supernet as sn
@@ -92,7 +92,7 @@ def _random_scores(model, seed: int, *, ties: bool = False) -> ImportanceScores:
 
 
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct", "ties"])
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", FAMILY_NAMES + LAYOUT_NAMES)
 def test_reorder_keeps_max_net_function(family: str, ties: bool) -> None:
     stock = tiny_model(family)
     model = sn.to_supernet(copy.deepcopy(stock))

@@ -7,7 +7,7 @@ import random
 
 import pytest
 import torch
-from conftest import FAMILY_NAMES, tiny_batch, tiny_model
+from conftest import FAMILY_NAMES, LAYOUT_NAMES, tiny_batch, tiny_model
 from reference import reference_subnet
 
 import supernet as sn
@@ -34,13 +34,13 @@ def _check_against_reference(stock, cfg: sn.SubnetConfig) -> None:
         assert (g - w).abs().max().item() <= TOL
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", FAMILY_NAMES + LAYOUT_NAMES)
 @pytest.mark.parametrize("width, depth", [(0.5, 1.0), (0.75, 0.5), (0.25, 0.75), (1.0, 0.5)])
 def test_uniform_subnet_equals_reference(family: str, width: float, depth: float) -> None:
     _check_against_reference(tiny_model(family), sn.SubnetConfig(width_mult=width, depth_mult=depth))
 
 
-@pytest.mark.parametrize("family", FAMILY_NAMES)
+@pytest.mark.parametrize("family", FAMILY_NAMES + LAYOUT_NAMES)
 def test_per_layer_subnet_equals_reference(family: str) -> None:
     cfg = sn.SubnetConfig(heads=(4, 1, 3, 2), ffn=(48, 7, 20, 33), layers=(0, 1, 3))
     _check_against_reference(tiny_model(family), cfg)

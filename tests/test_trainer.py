@@ -183,6 +183,48 @@ def test_end_to_end_metrics_name_every_subnet_and_part(e2e_run) -> None:
     assert all(v == v for r in rows for v in r.values() if isinstance(v, float))  # no NaN
 
 
+# --------------------------------------------------------------------------- a model matched by layout
+
+
+@pytest.mark.slow
+def test_model_matched_by_layout_trains_and_says_so(minilm_dir, tmp_path, capsys) -> None:
+    # XLM-RoBERTa-XL has no family table: its modules sit at BERT's paths (pre-LN).
+    import transformers
+
+    folder = tmp_path / "xl"
+    config = transformers.XLMRobertaXLConfig(
+        vocab_size=30522,
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    transformers.XLMRobertaXLModel(config).save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(folder)
+    run = tmp_path / "run"
+    result = _run(folder, run)
+    assert (
+        "model: layout: bert (matched by module paths; model_type 'xlm-roberta-xl')"
+        in capsys.readouterr().out
+    )
+    assert json.loads((run / "supernet" / "supernet.json").read_text())["family"] == "xlm-roberta-xl"
+    assert [row["subnet"] for row in result.eval_rows] == GRID
+    student = load_supernet(run / "supernet")
+    assert sn.supernet_state(student).spec.matched_layout == "bert"
+    # ... and its subnets export (through XLM-RoBERTa-XL's own stock classes).
+    from supernet.export import export_subnet, load_exported
+
+    report = export_subnet(
+        student, sn.SubnetConfig(width_mult=0.5, depth_mult=0.5), tmp_path / "export", onnx=False
+    )
+    assert report.parity_ok and report.family == "xlm-roberta-xl" and report.layers == [0, 2]
+    assert (
+        type(load_exported(report.out_dir)).__name__ == "SupernetExportXLMRobertaXLForSequenceClassification"
+    )
+
+
 def test_task_tuned_model_is_used_as_teacher(models, tmp_path) -> None:
     run = tmp_path / "run"
     _run(models["seq-cls"], run)

@@ -22,3 +22,12 @@ ELECTRA = FamilySpec(
     name="electra", model_types=("electra",), embed_project="embeddings_project", **_BERT_PATHS
 )
 ERNIE = FamilySpec(name="ernie", model_types=("ernie",), **_BERT_PATHS)
+# RoBERTa's layout under other names. CamemBERT is RoBERTa with a French vocabulary.
+CAMEMBERT = FamilySpec(name="camembert", model_types=("camembert",), **_BERT_PATHS)
+DATA2VEC_TEXT = FamilySpec(name="data2vec-text", model_types=("data2vec-text",), **_BERT_PATHS)
+# Pre-LN: LayerNorm moves to the start of the attention and FFN blocks (and one
+# after the encoder), but the linears the supernet slices keep BERT's paths,
+# and a skipped layer still leaves its input unchanged.
+ROBERTA_PRELAYERNORM = FamilySpec(
+    name="roberta-prelayernorm", model_types=("roberta-prelayernorm",), **_BERT_PATHS
+)
