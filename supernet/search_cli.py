@@ -286,7 +286,9 @@ def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if args.accuracy_subset < 0:
-        raise RunError(f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}")
+        raise RunError(
+            f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"
+        )
     cfg = SearchConfig(
         run=args.run,
         latency_budget_ms=args.latency_budget_ms,
