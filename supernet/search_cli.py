@@ -81,7 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class SearchRun:
-    """The objects a search measures with, built from a run directory."""
+    """The objects a search measures with, built from a run directory.
+
+    Args:
+        run_dir: a run directory written by train.py.
+        setting: where and how latency is measured.
+        progress: show progress bars.
+        accuracy_subset: dev examples `estimate` ranks candidates on (None = the whole dev split).
+        subset_seed: seed of that subset's draw.
+    """
 
     def __init__(
         self,
