@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import TINY_RUN, save_tiny_model_dir
 
+import supernet as sn
 from supernet.config import TrainConfig, load_config
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -50,6 +51,22 @@ def test_paired_bootstrap_interval() -> None:
     assert diff == pytest.approx(a.mean() - b.mean())
     assert low < diff < high and 0.0 < high - low < 0.2
     assert bench.paired_bootstrap(a, b, resamples=1000, seed=1) == (diff, low, high)  # seeded
+
+
+def test_encoding_and_leave_one_out_predictor() -> None:
+    arch = sn.Arch(family="bert", num_layers=4, num_heads=4, head_dim=8, hidden_size=32, ffn_dim=48)
+    cfg = sn.SubnetConfig(heads=(3, 4, 1, 2), ffn=(36, 48, 12, 24), layers=(0, 2, 3))
+    assert bench.encode(cfg, arch).tolist() == [1, 0.75, 0.75, 0, 0, 0, 1, 0.25, 0.25, 1, 0.5, 0.5]
+    # Accuracy linear in the encoding: the leave-one-out predictions rank subnets (almost) perfectly.
+    rng = np.random.default_rng(0)
+    x = rng.random((30, 12))
+    y = 0.6 + x @ rng.random(12) / 40
+    predicted = bench.ridge_loo(x, y, alpha=1e-6)
+    assert np.abs(predicted - y).max() < 1e-6
+    assert bench.kendall_tau(predicted.tolist(), y.tolist()) == pytest.approx(1.0)
+    # A held-out point is never its own training data: two identical x with different y predict each other.
+    same = bench.ridge_loo(np.zeros((2, 1)), np.array([0.2, 0.8]), alpha=1.0)
+    assert same.tolist() == pytest.approx([0.8, 0.2])
 
 
 # --------------------------------------------------------------------------- goal logic
@@ -161,7 +178,9 @@ def test_bench_end_to_end_on_tiny_runs(tmp_path: Path, minilm_dir: Path, capsys)
     for r in ranks:
         assert r["subnets"] == 5 and r["accuracy_subset"] == 16
         assert len(r["subset_accuracy"]) == len(r["dev_accuracy"]) == 5
-        assert r["kendall_tau"] is None or -1.0 <= r["kendall_tau"] <= 1.0
+        assert len(r["predicted_accuracy"]) == 5
+        for key in ("kendall_tau", "predictor_kendall_tau"):
+            assert r[key] is None or -1.0 <= r[key] <= 1.0
 
     md = (out / "per_layer.md").read_text()
     lines, _ = bench.goal_checks(rows)
@@ -185,3 +204,22 @@ def test_bench_refuses_a_per_layer_grid_run(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert err == f"error: --grid-run {run} was trained with per_layer_sampling=true; pass a grid-only run"
     assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--budgets", "0.3", "1.5"],
+            "--budgets must be shares of the full model's latency in (0, 1], got 1.5",
+        ),
+        (["--tau-subnets", "1"], "--tau-subnets must be >= 2, got 1"),
+        (["--resamples", "0"], "--resamples must be >= 1, got 0"),
+        (["--accuracy-subset", "-1"], "--accuracy-subset must be >= 0 (0 = the whole dev split), got -1"),
+    ],
+)
+def test_bench_refuses_bad_flags(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
+    argv = ["--config", str(PRESET), "--grid-run", str(tmp_path / "g"), "--out", str(tmp_path / "o"), *flags]
+    assert bench.main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+    assert list(tmp_path.iterdir()) == []
