@@ -501,7 +501,12 @@ def plot(
     path: Path,
     title: str,
 ) -> None:
-    """Test accuracy against measured latency: each supernet's grid front and grid + per-layer front."""
+    """Test accuracy against measured latency: each supernet's grid front and grid + per-layer front.
+
+    `fronts` maps a supernet's name to its (grid points, verified per-layer points), each point a
+    (name, latency_ms, test accuracy). supernet.search.plot_pareto draws one front per figure; this
+    overlays four, so it is drawn here.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -509,10 +514,19 @@ def plot(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     for colour, (name, (grid, per_layer)) in zip(("tab:blue", "tab:orange"), fronts.items(), strict=False):
-        for points, style, label in ((grid, "--o", "grid subnets"), (per_layer, "-^", "grid + per-layer")):
-            xs = [p[1] for p in points]
-            ys = [100 * p[2] for p in points]
-            ax.scatter(xs, ys, s=12, color=colour, alpha=0.35)
+        for points, marker in ((grid, "o"), (per_layer, "^")):
+            ax.scatter(
+                [p[1] for p in points],
+                [100 * p[2] for p in points],
+                s=14,
+                marker=marker,
+                color=colour,
+                alpha=0.35,
+            )
+        for points, style, label in (
+            (grid, "--o", "grid subnets"),
+            (grid + per_layer, "-^", "grid + per-layer"),
+        ):
             front = _front(points)
             ax.plot(
                 [p[1] for p in front],
@@ -671,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append(rank_check(sn, args.tau_subnets, args.seed))
             grid_pts = [(r.name, r.latency_ms, grid_test[r.name]) for r in grid]
             extra_pts = [(r.name, r.latency_ms, float(sn.test_correct(r.subnet).mean())) for r in extras]
-            fronts[name] = (grid_pts, grid_pts + extra_pts)
+            fronts[name] = (grid_pts, extra_pts)
     except (ConfigError, DataError, RunError, TrainingError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
