@@ -384,6 +384,17 @@ class TrainConfig(_Config):
         _non_negative(self, "checkpoint_every")
 
 
+# The per-layer search's dev subset. A search of the packaged MiniLM supernet (rt-minilm preset, dev
+# max_length 64) evaluates at most population + generations x (population - parents) = 24 + 6 x 18 =
+# 132 candidates with search.py's defaults. Timed at 1 thread on 128 dev examples (process time, so
+# other jobs on the machine do not count), 6 random per-layer subnets cost 5.5-14.0 ms per example,
+# mean 9.0 ms (the full model 20.3 ms). With 128 examples the evolution costs 132 x 128 x 9.0 ms =
+# 152 s and scoring the 5 verified subnets on the whole dev split (1057 examples) 5 x 1057 x 9.0 ms =
+# 48 s: 200 s, which leaves 100 s of the 5-minute goal for the latency measurements, at 1 thread
+# (2 cores only make it faster).
+DEFAULT_ACCURACY_SUBSET = 128
+
+
 @dataclass(kw_only=True)
 class SearchConfig(_Config):
     """Everything ``supernet-search`` needs: the run, the latency budget and how latency is measured."""
@@ -413,11 +424,14 @@ class SearchConfig(_Config):
     generations: int = 10
     """Evolutionary search: generations after the initial population."""
     seed: int = 0
-    """Seed of the evolutionary search."""
+    """Seed of the evolutionary search (and of its dev subset)."""
+    accuracy_subset: int | None = DEFAULT_ACCURACY_SUBSET
+    """Evolutionary search: dev examples (a fixed, seeded, stratified subset) a candidate's accuracy is
+    estimated on; the subnets it keeps are then scored on the whole dev split. None = the whole split."""
 
     def _validate(self) -> None:
         _non_empty(self, "run", "device")
-        _positive_or_none(self, "latency_budget_ms")
+        _positive_or_none(self, "latency_budget_ms", "accuracy_subset")
         _one_of(self, "backend", ("torch", "onnxruntime"))
         _positive(self, "batch_size", "seq_len", "repeats", "population")
         _positive_or_none(self, "num_threads")

@@ -716,6 +716,35 @@ def tokenize_task(
     )
 
 
+def eval_subset(split: Dataset, size: int | None, seed: int) -> Dataset:
+    """A fixed, seeded subset of `size` rows of a tokenized split, stratified by ``labels`` when possible.
+
+    The evolutionary search ranks candidates on it (one pass over the whole dev split per candidate
+    costs too much); the same (split, size, seed) always gives the same rows.
+
+    Args:
+        split: A split returned by :func:`tokenize_task` (has a ``labels`` column).
+        size: Rows to keep; None or at least ``len(split)`` keeps the split as it is.
+        seed: Seed of the draw.
+    """
+    if size is None or size >= len(split):
+        return split
+    if size < 1:
+        raise DataError(f"a subset needs at least 1 row (got {size})")
+    labels = np.asarray(split["labels"])
+    counts = Counter(labels.tolist())
+    # The stratified sampler needs every class twice and room for each class on both sides.
+    if (
+        _stratified_indices is not None
+        and min(counts.values()) >= 2
+        and len(counts) <= min(size, len(split) - size)
+    ):
+        keep, _ = next(_stratified_indices(labels, size, len(split) - size, rng=np.random.default_rng(seed)))
+    else:
+        keep = np.random.default_rng(seed).permutation(len(split))[:size]
+    return split.select(sorted(int(i) for i in keep))
+
+
 def make_dataloader(
     split: Dataset,
     tokenizer: PreTrainedTokenizerBase,

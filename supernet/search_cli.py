@@ -4,8 +4,9 @@ The run directory supplies the trained supernet, its config (for the dev
 split) and the grid's dev accuracies (`eval.jsonl`, written by training);
 latency is measured on this machine for the requested setting and cached in
 `latency/`. With `--per-layer`, an evolutionary search over per-layer subnets
-ranks candidates by the lookup-table predictor and the best are verified by
-measurement.
+keeps candidates under the budget with the lookup-table predictor and ranks
+them by their accuracy on a fixed dev subset (`--accuracy-subset`); the best
+are then scored on the whole dev split and verified by measurement.
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer
 
-from supernet.config import SearchConfig, TrainConfig, load_config
+from supernet.config import DEFAULT_ACCURACY_SUBSET, SearchConfig, TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
-from supernet.data import make_dataloader
+from supernet.data import eval_subset, make_dataloader
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import LatencyCache, LatencyPredictor, LatencyResult, LatencySetting, measure_subnets
 from supernet.search import (
+    SubnetResult,
     evaluate_grid,
     evolutionary_search,
     format_table,
@@ -37,7 +39,7 @@ from supernet.search import (
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
 from supernet.trainer import RunError, evaluate_subnet, load_supernet, tokenized_split
 
-__all__ = ["SearchRun", "build_parser", "run"]
+__all__ = ["SearchRun", "build_parser", "per_layer_search", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,15 +67,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--population", type=int, default=24)
     p.add_argument("--generations", type=int, default=6)
     p.add_argument("--verify-top", type=int, default=5, help="per-layer candidates verified by measurement")
+    p.add_argument(
+        "--accuracy-subset",
+        type=int,
+        default=DEFAULT_ACCURACY_SUBSET,
+        metavar="N",
+        help="dev examples that rank per-layer candidates during the evolution (a fixed seeded, "
+        f"stratified subset; 0 = the whole dev split; default {DEFAULT_ACCURACY_SUBSET})",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 class SearchRun:
-    """The objects a search measures with, built from a run directory."""
+    """The objects a search measures with, built from a run directory.
 
-    def __init__(self, run_dir: Path, setting: LatencySetting, *, progress: bool = True) -> None:
+    Args:
+        run_dir: a run directory written by train.py.
+        setting: where and how latency is measured.
+        progress: show progress bars.
+        accuracy_subset: dev examples `estimate` ranks candidates on (None = the whole dev split).
+        subset_seed: seed of that subset's draw.
+    """
+
+    def __init__(
+        self,
+        run_dir: Path,
+        setting: LatencySetting,
+        *,
+        progress: bool = True,
+        accuracy_subset: int | None = None,
+        subset_seed: int = 0,
+    ) -> None:
         self.run = RunDir(run_dir)
         if not self.run.config.is_file():
             raise RunError(f"'{run_dir}' is not a run directory (no config.yaml): run train.py first")
@@ -92,6 +118,10 @@ class SearchRun:
         self.tokenizer = AutoTokenizer.from_pretrained(self.run.supernet)
         self._dev_loader: Any = None
         self._accuracy = self._load_accuracy_cache()
+        self.accuracy_subset, self.subset_seed = accuracy_subset, subset_seed
+        self._subset_loader: Any = None
+        self._subset_built = False
+        self._estimates: dict[str, float] | None = None
 
     # ---------------------------------------------------------------- accuracy
 
@@ -126,6 +156,39 @@ class SearchRun:
             ]
             atomic_write_json(self._accuracy_file, {k: v for k, v in sorted(self._accuracy.items())})
         return self._accuracy[cfg.name]
+
+    @property
+    def _estimate_file(self) -> Path:
+        return self.run.search / f"accuracy-subset{self.accuracy_subset}-seed{self.subset_seed}.json"
+
+    def _subset(self) -> Any | None:
+        """Loader over the fixed dev subset, or None when the search uses the whole dev split."""
+        if not self._subset_built:
+            dev = tokenized_split(self.train_cfg, self.tokenizer)
+            if self.accuracy_subset is not None and self.accuracy_subset < len(dev):
+                subset = eval_subset(dev, self.accuracy_subset, self.subset_seed)
+                self._subset_loader = make_dataloader(
+                    subset, self.tokenizer, self.train_cfg.eval_batch_size, shuffle=False
+                )
+            self._subset_built = True
+        return self._subset_loader
+
+    def estimate(self, cfg: SubnetConfig) -> float:
+        """Accuracy of `cfg` on the fixed dev subset: the evolutionary search's fitness.
+
+        Without a subset (``accuracy_subset`` None, or not smaller than the dev split) this is
+        `evaluate`. Cached in ``search/accuracy-subset<N>-seed<S>.json``.
+        """
+        loader = self._subset()
+        if loader is None:
+            return self.evaluate(cfg)
+        if self._estimates is None:
+            path = self._estimate_file
+            self._estimates = json.loads(path.read_text()) if path.is_file() else {}
+        if cfg.name not in self._estimates:
+            self._estimates[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(loader))["accuracy"]
+            atomic_write_json(self._estimate_file, dict(sorted(self._estimates.items())))
+        return self._estimates[cfg.name]
 
     def _on_device(self, loader: Any) -> Any:
         device = torch.device(self.setting.device)
@@ -168,6 +231,57 @@ class SearchRun:
         return count_params(self.model, cfg), count_flops(self.model, cfg, self.setting.seq_len)
 
 
+def per_layer_search(
+    sr: SearchRun,
+    cfg: SearchConfig,
+    predictor: LatencyPredictor,
+    target_ms: float,
+    *,
+    verify_top: int,
+    progress: bool = True,
+) -> list[SubnetResult]:
+    """Evolutionary search under `target_ms` (predicted), then its best per-layer subnets verified.
+
+    Candidates are ranked by `SearchRun.estimate` (the fixed dev subset); the `verify_top` most
+    accurate non-uniform ones of the last population are then measured and scored on the whole dev
+    split, like the grid.
+
+    Args:
+        sr: the run's measuring objects (its ``accuracy_subset`` sets the subset).
+        cfg: population, generations and seed of the search.
+        predictor: the latency predictor that keeps candidates under the budget.
+        target_ms: the predicted-latency budget of every candidate.
+        verify_top: per-layer subnets to verify.
+        progress: show progress bars.
+
+    Returns:
+        One `SubnetResult` per verified subnet (full-dev accuracy, measured latency).
+    """
+    found = evolutionary_search(
+        space=sr.space,
+        arch=sr.arch,
+        evaluate=sr.estimate,
+        predict=predictor.predict,
+        budget_ms=target_ms,
+        population=cfg.population,
+        generations=cfg.generations,
+        rng=random.Random(cfg.seed),
+        progress=progress,
+    )
+    extra = [c for c, _, _ in found if not c.is_uniform][:verify_top]
+    if not extra:
+        return []
+    measured = sr.measure(extra)
+    return evaluate_grid(
+        extra,
+        evaluate=sr.evaluate,
+        measure=lambda c: measured[c.name],
+        predict=predictor.predict,
+        cost=sr.cost,
+        progress=progress,
+    )
+
+
 def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
     if args.latency_budget_ms is not None:
         return float(args.latency_budget_ms)
@@ -179,6 +293,10 @@ def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
 
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
+    if args.accuracy_subset < 0:
+        raise RunError(
+            f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"
+        )
     cfg = SearchConfig(
         run=args.run,
         latency_budget_ms=args.latency_budget_ms,
@@ -193,6 +311,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         population=args.population,
         generations=args.generations,
         seed=args.seed,
+        accuracy_subset=args.accuracy_subset or None,
     )
     setting = LatencySetting(
         device=cfg.device,
@@ -204,7 +323,9 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         repeats=cfg.repeats,
     )
     progress = not args.no_progress
-    sr = SearchRun(Path(cfg.run), setting, progress=progress)
+    sr = SearchRun(
+        Path(cfg.run), setting, progress=progress, accuracy_subset=cfg.accuracy_subset, subset_seed=cfg.seed
+    )
     grid = sr.space.grid()
     log(f"measuring {len(grid)} grid subnets on {setting.key} ...")
     measured = sr.measure(grid)
@@ -226,29 +347,14 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         if predictor is None:
             raise RunError("--per-layer needs the torch backend's latency predictor")
         target = budget if budget is not None else full_ms
-        log(f"evolutionary search over per-layer subnets, predicted latency <= {target:.2f} ms ...")
-        found = evolutionary_search(
-            space=sr.space,
-            arch=sr.arch,
-            evaluate=sr.evaluate,
-            predict=predictor.predict,
-            budget_ms=target,
-            population=cfg.population,
-            generations=cfg.generations,
-            rng=random.Random(cfg.seed),
-            progress=progress,
+        subset = (
+            "the whole dev split" if cfg.accuracy_subset is None else f"{cfg.accuracy_subset} dev examples"
         )
-        extra = [c for c, _, _ in found if not c.is_uniform][: args.verify_top]
-        if extra:
-            extra_measured = sr.measure(extra)
-            results += evaluate_grid(
-                extra,
-                evaluate=sr.evaluate,
-                measure=lambda c: extra_measured[c.name],
-                predict=predictor.predict,
-                cost=sr.cost,
-                progress=progress,
-            )
+        log(
+            f"evolutionary search over per-layer subnets, predicted latency <= {target:.2f} ms, "
+            f"ranked on {subset} ..."
+        )
+        results += per_layer_search(sr, cfg, predictor, target, verify_top=args.verify_top, progress=progress)
 
     chosen = select_under_budget(results, budget) if budget is not None else None
     title = f"{sr.train_cfg.task}: dev accuracy vs latency ({setting.key})"

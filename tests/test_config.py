@@ -177,6 +177,8 @@ def test_search_and_export_configs(tmp_path: Path) -> None:
     assert search.latency_budget_ms == 12.0
     assert search.backend == "onnxruntime"
     assert search.num_threads == 4
+    assert search.accuracy_subset == 128  # the per-layer search's dev subset by default
+    assert load_config(SearchConfig, None, ["run=r", "accuracy_subset=null"]).accuracy_subset is None
     export = load_config(ExportConfig, None, ["run=runs/a", "int8=true", "onnx=false", "out=/tmp/x"])
     assert export == ExportConfig(run="runs/a", int8=True, onnx=False, out="/tmp/x")
 
@@ -333,6 +335,7 @@ def test_validation_messages(override: str, message: str) -> None:
         (SearchConfig, ["run=r", "latency_budget_ms=0"], "latency_budget_ms must be > 0 or null, got 0.0"),
         (SearchConfig, ["run=r", "repeats=0"], "repeats must be > 0, got 0"),
         (SearchConfig, ["run=r", "num_threads=0"], "num_threads must be > 0 or null, got 0"),
+        (SearchConfig, ["run=r", "accuracy_subset=0"], "accuracy_subset must be > 0 or null, got 0"),
         (ExportConfig, ["run=r", "opset=0"], "opset must be > 0, got 0"),
     ],
 )

@@ -30,6 +30,7 @@ from supernet.data import (
     DataError,
     TaskData,
     check_tokenizer_fits,
+    eval_subset,
     load_task,
     make_dataloader,
     tokenize_task,
@@ -252,6 +253,23 @@ def test_max_samples_subsample_stratified_and_seeded() -> None:
     assert _texts(again, "train") == _texts(small, "train")
     # A limit above the split size keeps everything.
     assert len(load_task("trec", max_eval_samples=10_000).splits["dev"]) == 538
+
+
+def test_eval_subset_is_fixed_stratified_and_in_split_order() -> None:
+    # A tokenized-split stand-in: 90 rows of class 0, 30 of class 1, 30 of class 2.
+    labels = [0] * 90 + [1] * 30 + [2] * 30
+    split = Dataset.from_dict({"input_ids": [[i] for i in range(150)], "labels": labels})
+    sub = eval_subset(split, 50, seed=7)
+    assert len(sub) == 50 and Counter(sub["labels"]) == {0: 30, 1: 10, 2: 10}
+    rows = [ids[0] for ids in sub["input_ids"]]
+    assert rows == sorted(rows) and len(set(rows)) == 50
+    assert eval_subset(split, 50, seed=7)["input_ids"] == sub["input_ids"]  # same seed, same rows
+    assert eval_subset(split, 50, seed=8)["input_ids"] != sub["input_ids"]
+    assert eval_subset(split, None, seed=7) is split and eval_subset(split, 150, seed=7) is split
+    # Too small to hold every class: a plain seeded draw.
+    assert len(eval_subset(split, 2, seed=7)) == 2
+    with pytest.raises(DataError, match="at least 1 row"):
+        eval_subset(split, 0, seed=7)
 
 
 # --------------------------------------------------------------------- local files

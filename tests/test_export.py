@@ -444,7 +444,9 @@ print(json.dumps(out))
 
 
 @pytest.mark.slow
-def test_folder_loads_in_a_process_without_supernet(minilm, minilm_export, tmp_path: Path) -> None:
+def test_folder_loads_in_a_process_without_supernet(
+    minilm, minilm_export, searched_exports, tmp_path: Path
+) -> None:
     report, _ = minilm_export
     _, tokenizer = minilm
     cases, expected = [], []
@@ -455,6 +457,13 @@ def test_folder_loads_in_a_process_without_supernet(minilm, minilm_export, tmp_p
         folder = save_exported(get_active_subnet(model), tmp_path / f"tiny-{family}")
         cases.append({"dir": str(folder), **{k: v.tolist() for k, v in batch.items()}})
         expected.append(_logits(model, batch))
+    # export.py's folders of a searched per-layer subnet (ONNX files beside the weights) load the same way.
+    for family in FAMILY_NAMES:
+        model, searched = searched_exports[family]
+        sn.set_active_subnet(model, SEARCHED)
+        cases.append({"dir": str(searched.out_dir), **{k: v.tolist() for k, v in batch.items()}})
+        expected.append(_logits(model, batch))
+        sn.set_max_net(model)
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(
         json.dumps({"cases": cases, "pipeline_dir": str(report.out_dir), "sentences": REAL_SENTENCES})
@@ -484,7 +493,7 @@ def test_folder_loads_in_a_process_without_supernet(minilm, minilm_export, tmp_p
     assert _max_diff(torch.tensor(out["resaved"]), expected[-1]) <= TORCH_TOL
     for info in out["info"]:
         assert info == {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
-    for family, classes in zip(families, out["classes"], strict=True):
+    for family, classes in zip([*families, *FAMILY_NAMES], out["classes"], strict=True):
         prefix = (
             export_modeling.LAYOUTS[family].prefix if family in export_modeling.LAYOUTS else "XLMRobertaXL"
         )
@@ -572,3 +581,62 @@ def test_export_config_checks_its_per_layer_fields() -> None:
         config_class(dim=32, n_heads=4, n_layers=2, num_attention_heads_per_layer=[1, 2, 3])
     with pytest.raises(ValueError, match=r"in \[1, 4\]"):
         config_class(dim=32, n_heads=4, n_layers=2, num_attention_heads_per_layer=[1, 5])
+
+
+# --------------------------------------------------------------------------- per-layer subnets the search finds
+
+# What search.py --per-layer returns on the tiny models (width multipliers 1, 0.75, 0.5, 0.25 give 4, 3, 2, 1
+# heads and 48, 36, 24, 12 neurons): heads and FFN differ in every kept layer, layer 1 is skipped (its genes
+# canonicalised to the widest), so the kept layers (0, 2, 3) are not contiguous.
+SEARCHED = sn.SubnetConfig(heads=(3, 4, 1, 2), ffn=(36, 48, 12, 24), layers=(0, 2, 3))
+
+
+# The dynamo ONNX export takes about a minute per tiny model on a loaded 2-core machine: the packaged
+# model's family, and DistilBERT for its other layout and inputs (no token types).
+ONNX_FAMILIES = ("bert", "distilbert")
+
+
+@pytest.fixture(scope="module")
+def searched_exports(tmp_path_factory) -> dict[str, tuple[torch.nn.Module, ExportReport]]:
+    root = tmp_path_factory.mktemp("searched")
+    out = {}
+    for family in FAMILY_NAMES:
+        _, model = _supernet(family, cfg=sn.MAX_NET)
+        onnx = family in ONNX_FAMILIES
+        out[family] = (model, export_subnet(model, SEARCHED, root / family, onnx=onnx, int8=onnx))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILY_NAMES)
+def test_searched_per_layer_subnet_exports_with_parity(family: str, searched_exports) -> None:
+    model, report = searched_exports[family]
+    parity = json.loads(report.parity_path.read_text())
+    assert parity["subnet"] == SEARCHED.name and parity["spec"] == SEARCHED.to_dict()
+    assert parity["layers"] == [0, 2, 3]
+    assert parity["heads_per_layer"] == [3, 1, 2] and parity["ffn_per_layer"] == [36, 12, 24]
+    assert [s["query"][0] for s in parity["shapes"]] == [24, 8, 16]  # heads x head size 8
+    assert [s["ffn_in"][0] for s in parity["shapes"]] == [36, 12, 24]
+    assert parity["max_abs_diff_torch_vs_supernet"] <= TORCH_TOL
+    assert parity["parity_ok"] is True
+    assert parity["param_count"] == sn.count_params(model, SEARCHED)
+    # The folder, loaded back without remote code, agrees with the supernet at that subnet on new shapes.
+    dense = load_exported(report.out_dir)
+    sn.set_active_subnet(model, SEARCHED)
+    batches = [tiny_batch(seed=b, batch=b, seq=s) for b, s in ((1, 5), (5, 17))]
+    for batch in batches:
+        assert _max_diff(_logits(dense, batch), _logits(model, batch)) <= TORCH_TOL
+    if family in ONNX_FAMILIES:  # ...and so does its ONNX file in onnxruntime, int8 runs
+        assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
+        fp32 = ort.InferenceSession(str(report.onnx_path), providers=["CPUExecutionProvider"])
+        int8 = ort.InferenceSession(str(report.int8_path), providers=["CPUExecutionProvider"])
+        for batch in batches:
+            want = _logits(model, batch)
+            ids = batch["input_ids"]  # token types, where the graph takes them, are all 0 as in the model
+            feeds = {i.name: batch.get(i.name, torch.zeros_like(ids)).numpy() for i in fp32.get_inputs()}
+            assert _max_diff(torch.from_numpy(fp32.run(None, feeds)[0]), want) <= ONNX_TOL
+            q = torch.from_numpy(int8.run(None, feeds)[0])
+            assert q.shape == want.shape and torch.isfinite(q).all()
+    else:
+        assert report.onnx_path is None and parity["max_abs_diff_onnx_vs_torch"] is None
+    sn.set_max_net(model)

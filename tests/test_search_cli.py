@@ -83,15 +83,23 @@ def test_per_layer_search_adds_measured_subnets(run: Path) -> None:
         "2",
         "--verify-top",
         "3",
+        "--accuracy-subset",
+        "8",
         *FAST,
     ]
     assert search_main(argv) == 0
     results = read_results(run / "search" / "results.jsonl")
     per_layer = [r for r in results if r.name.startswith("sub-")]
     assert 1 <= len(per_layer) <= 3
+    # The evolution ranked candidates on 8 dev examples; the verified ones are scored on all 32.
+    estimates = json.loads((run / "search" / "accuracy-subset8-seed0.json").read_text())
+    full = json.loads((run / "search" / "accuracy.json").read_text())
+    assert len(estimates) >= 6 and all(round(8 * a, 6).is_integer() for a in estimates.values())
     for r in per_layer:
         assert r.subnet.heads is not None and len(r.subnet.heads) == 4
         assert r.latency_ms > 0 and r.predicted_ms is not None
+        assert r.name in estimates and r.accuracy == full[r.name]
+        assert round(32 * r.accuracy, 6).is_integer()
     assert list((run / "latency").glob("predictor-*.json"))
 
 
@@ -103,3 +111,14 @@ def test_onnxruntime_backend(run: Path) -> None:
     )
     cache = json.loads((run / "latency" / "cpu-onnxruntime-b1-s128.json").read_text())
     assert len(cache["entries"]) == 12
+
+
+@pytest.mark.parametrize("value", ["-1", "0"])
+def test_accuracy_subset_must_be_positive_or_zero_for_all(value: str, tmp_path: Path, capsys) -> None:
+    code = search_main(["--run", str(tmp_path / "none"), "--per-layer", "--accuracy-subset", value, *FAST])
+    err = capsys.readouterr().err.strip()
+    if value == "0":  # 0 means the whole dev split: the config is fine, the run is missing
+        assert code == 2 and "is not a run directory" in err
+    else:
+        assert code == 2 and err == "error: --accuracy-subset must be >= 0 (0 = the whole dev split), got -1"
+    assert list(tmp_path.iterdir()) == []
