@@ -50,6 +50,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -78,6 +79,7 @@ __all__ = [
     "measure_model",
     "measure_models",
     "measure_onnx",
+    "measure_onnx_files",
     "measure_subnet",
     "measure_subnets",
     "monitor_load",
@@ -503,6 +505,38 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
+def _onnx_session(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> tuple[Any, dict[str, Any]]:
+    """An onnxruntime session configured for timing, and a dummy feed of the setting's shape."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 0 if setting.num_threads is None else setting.num_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ["CUDAExecutionProvider"] if setting.is_cuda else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+
+    shape = (setting.batch_size, setting.seq_len)
+    rng = np.random.default_rng(0)
+    feeds: dict[str, Any] = {}
+    for inp in session.get_inputs():
+        dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
+        if inp.name == "input_ids":
+            # Ids below 100 exist in every vocabulary; the graph has no vocab size to ask.
+            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(dtype)
+        elif inp.name == "attention_mask":
+            feeds[inp.name] = np.ones(shape, dtype=dtype)
+        elif inp.name == "token_type_ids":
+            feeds[inp.name] = np.zeros(shape, dtype=dtype)
+        else:
+            raise ValueError(
+                f"ONNX input '{inp.name}' is not one of input_ids, attention_mask, token_type_ids"
+            )
+    return session, feeds
+
+
 def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> LatencyResult:
     """Time an exported ONNX model with onnxruntime.
 
@@ -519,34 +553,50 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
     Raises:
         ValueError: the graph has an input this function cannot fill.
     """
-    import numpy as np
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 0 if setting.num_threads is None else setting.num_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ["CUDAExecutionProvider"] if setting.is_cuda else ["CPUExecutionProvider"]
-    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
-
-    shape = (setting.batch_size, setting.seq_len)
-    rng = np.random.default_rng(0)
-    feeds: dict[str, object] = {}
-    for inp in session.get_inputs():
-        dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
-        if inp.name == "input_ids":
-            # Ids below 100 exist in every vocabulary; the graph has no vocab size to ask.
-            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(dtype)
-        elif inp.name == "attention_mask":
-            feeds[inp.name] = np.ones(shape, dtype=dtype)
-        elif inp.name == "token_type_ids":
-            feeds[inp.name] = np.zeros(shape, dtype=dtype)
-        else:
-            raise ValueError(
-                f"ONNX input '{inp.name}' is not one of input_ids, attention_mask, token_type_ids"
-            )
+    session, feeds = _onnx_session(onnx_path, setting)
     return measure_latency(lambda: session.run(None, feeds), setting)
+
+
+def measure_onnx_files(
+    paths: Mapping[str, str | os.PathLike[str]], setting: LatencySetting, *, rounds: int = 5
+) -> dict[str, LatencyResult]:
+    """Latency of several ONNX graphs, interleaved like `measure_models`.
+
+    Each pass opens one graph at a time (so memory holds one session), runs
+    `setting.warmup` untimed calls before its first block and 2 before later
+    ones, and times its share of `setting.repeats` calls; sessions are set up
+    as in `measure_onnx`. All results carry the load of the whole run.
+
+    Args:
+        paths: name -> .onnx file.
+        setting: what to measure (onnxruntime backend).
+        rounds: passes over the graphs, 1..repeats.
+
+    Returns:
+        name -> result, in the order of `paths`.
+    """
+    if setting.backend != "onnxruntime":
+        raise ValueError("measure_onnx_files times ONNX graphs: use backend='onnxruntime'")
+    _check_int("rounds", rounds, 1)
+    rounds = min(rounds, setting.repeats)
+    names = list(paths)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    with _timing_session(setting), monitor_load() as probe:
+        for r in range(rounds):
+            n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
+            warmup = setting.warmup if r == 0 else min(setting.warmup, 2)
+            order = list(range(len(names)))
+            if r > 0:
+                random.Random(r).shuffle(order)
+            for i in order:
+                session, feeds = _onnx_session(paths[names[i]], setting)
+                samples[names[i]] += _timed_calls(
+                    lambda s=session, f=feeds: s.run(None, f), setting, warmup=warmup, repeats=n
+                )
+                del session
+    results = {name: LatencyResult.from_samples(samples[name], probe.load) for name in names}
+    _warn_flagged(results)
+    return results
 
 
 def measure_model(

@@ -27,6 +27,7 @@ from supernet.latency import (
     load_warning,
     measure_latency,
     measure_model,
+    measure_onnx_files,
     measure_subnet,
     measure_subnets,
     monitor_load,
@@ -557,3 +558,32 @@ def test_int8_setting_needs_onnxruntime() -> None:
     with pytest.raises(ValueError, match="int8 needs backend='onnxruntime'"):
         LatencySetting(int8=True)
     assert LatencySetting.from_dict({"backend": "onnxruntime"}).int8 is False  # settings saved before int8
+
+
+def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    model = tiny_model("bert")
+    batch = dummy_batch(model.config, LatencySetting(seq_len=8))
+    paths = {}
+    for name, layers in (("four", 4), ("two", 2)):
+        model.config.num_hidden_layers = layers
+        small = type(model)(model.config).eval()
+        paths[name] = tmp_path / f"{name}.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                small,
+                (batch["input_ids"], batch["attention_mask"]),
+                str(paths[name]),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
+                dynamo=False,
+            )
+    setting = LatencySetting(backend="onnxruntime", seq_len=8, num_threads=1, warmup=1, repeats=5)
+    results = measure_onnx_files(paths, setting, rounds=2)
+    assert list(results) == ["four", "two"]
+    assert all(r.repeats == 5 and r.median_ms > 0 for r in results.values())
+    # One load record for the interleaved run, shared by every graph.
+    assert results["four"].other_cpu == results["two"].other_cpu
+    with pytest.raises(ValueError, match="use backend='onnxruntime'"):
+        measure_onnx_files(paths, LatencySetting(), rounds=2)
