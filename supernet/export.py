@@ -9,8 +9,9 @@ layers. `export_subnet` writes a folder that loads anywhere transformers does:
       model.safetensors            real-shape weights
       modeling_supernet_export.py  copy of supernet/export_modeling.py
       tokenizer files              when a tokenizer is given
-      model.onnx                   dynamic batch and sequence axes
-      model.int8.onnx              with int8=True (dynamic int8 weights)
+      model.onnx                   optimised graph (fused attention, LayerNorm, GELU; see
+                                   `write_onnx`), dynamic batch and sequence axes
+      model.int8.onnx              with int8=True (dynamic int8 weights, from model.onnx)
       parity.json                  what was checked, and how close it came
 
 Load it with `AutoModelForSequenceClassification.from_pretrained(out,
