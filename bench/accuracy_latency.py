@@ -43,6 +43,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,13 @@ from supernet.elastic.depth import kept_layers  # noqa: E402
 from supernet.export import load_exported, save_exported  # noqa: E402
 from supernet.importance import ImportanceScores, compute_importance, layer_importance  # noqa: E402
 from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text  # noqa: E402
-from supernet.latency import (
-    LatencySetting,  # noqa: E402
-    measure_models,  # noqa: E402
+from supernet.latency import (  # noqa: E402
+    LOAD_BOUND_CORES,
+    SPREAD_BOUND,
+    LatencySetting,
+    LatencyWarning,
+    load_warning,
+    measure_models,
 )
 from supernet.search import SubnetResult, plot_pareto  # noqa: E402
 from supernet.subnet import MAX_NET, SubnetConfig  # noqa: E402
@@ -224,6 +229,8 @@ class SeedRun:
         self.cfg = dataclasses.replace(base, seed=seed, output_dir=str(dynabert_dir(base, seed)), resume=True)
         self.run = RunDir(Path(self.cfg.output_dir))
         self.progress = not args.no_progress
+        self.load: dict[str, object] = {}
+        """The machine's load while this seed's models were timed (set by `rows`)."""
 
     # ---------------------------------------------------------------- setup
 
@@ -530,7 +537,19 @@ class SeedRun:
         entries = [self.teacher_entry(), *self.dynabert_entries(), *self.baselines()]
         log(f"seed {self.seed}: measuring the latency of {len(entries)} models, interleaved")
         models = {f"{e.method}/{e.model}": e.dense for e in entries}
-        latency = measure_models(models, setting, rounds=self.args.rounds)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LatencyWarning)  # summarised in one line below
+            latency = measure_models(models, setting, rounds=self.args.rounds)
+        # One interleaved run: its load is every model's; the notes under the table report it.
+        first = next(iter(latency.values()))
+        self.load = {
+            "other_cpu": first.other_cpu,
+            "load_avg": first.load_avg,
+            "spread_flagged": sorted(name for name, r in latency.items() if "spread" in r.flags),
+        }
+        line = load_warning(latency)
+        if line is not None:
+            log(f"warning: {line}")
         rows = []
         for e in entries:
             lat = latency[f"{e.method}/{e.model}"]
@@ -635,6 +654,24 @@ def notes(
     if not args.finetune_steps:
         budget += f" (= the supernet's stage W + stage WD steps, {first.supernet_steps})"
     loss = PRUNING_LOSSES[args.pruning_loss]
+    loads = []
+    for r in runs:
+        load = r.load
+        other, spread = load.get("other_cpu"), load.get("spread_flagged") or []
+        verdict = (
+            "not recorded"
+            if other is None
+            else f"other processes took {float(other):.2f} cores "
+            + ("(FLAGGED: above" if float(other) > LOAD_BOUND_CORES else "(within")
+            + f" the {LOAD_BOUND_CORES:.2f}-core bound)"
+        )
+        if load.get("load_avg") is not None:
+            verdict += f", 1-min load average {load['load_avg']:.2f}"
+        if spread:
+            verdict += (
+                f"; p10-p90 spread above {100 * SPREAD_BOUND:.0f}% of the median for {', '.join(spread)}"
+            )
+        loads.append(f"seed {r.seed}: {verdict}")
     return [
         f"Config `{args.config}`{' with ' + ' '.join(args.overrides) if args.overrides else ''}; "
         f"model `{cfg.model}`, task `{cfg.task}`; seeds {seeds}"
@@ -644,6 +681,8 @@ def notes(
         f"{threads} thread(s), median of {setting.repeats} forward passes after {setting.warmup} warm-up calls; "
         f"all models of a seed measured interleaved in one run ({args.rounds} rounds), every model dense "
         f"(cut with `get_active_subnet`). GFLOPs: encoder matmuls of one {setting.seq_len}-token sequence.",
+        f"Machine load while timing: {'; '.join(loads)}. A flagged run may carry time lost to other work: "
+        "remeasure it on an idle machine.",
         f"Baseline fine-tuning budget: {budget}; head and layer pruning use {loss}. "
         "Train time excludes the teacher's fine-tuning (its own row), which every method starts from.",
     ]

@@ -1,36 +1,67 @@
-"""Exported subnets: speed against FLOPs, onnxruntime against torch, int8 against fp32.
+"""Exported subnets: speed against FLOPs, against the stock model, onnxruntime against torch, int8 against fp32.
 
-On a BERT-base-shaped random model (12 layers, 768 hidden, 12 heads, 3072 FFN),
-batch 1, sequence 128, pinned threads (default 1), medians over interleaved rounds:
+For each model shape (random weights; --shapes bert-base,minilm: 12 layers / 768
+hidden / 12 heads / FFN 3072, and the packaged all-MiniLM-L6-v2's config), batch 1,
+sequence 128, pinned threads (default 1), medians over interleaved rounds:
 
-* for each of the 12 grid subnets, exported as a dense model: the measured
-  speedup over the full model divided by its FLOPs ratio (goal >= 0.85: the
-  export turns saved FLOPs into saved time);
-* onnxruntime fp32 over torch eager, full model (goal >= 1.1x);
-* onnxruntime int8 (dynamic quantization) over fp32 (goal >= 2.5x);
+* for each of the 12 grid subnets, exported as a dense model
+  (`supernet.export.get_active_subnet`): the measured speedup over the full model
+  divided by its FLOPs ratio (goal >= 0.85: the export turns saved FLOPs into
+  saved time);
+* the dense export of w1.00-d1.00 against the stock model it was converted from,
+  in the same interleaved run (goal: within +-3%; they run the same modules);
+* for each grid subnet (or --onnx-subnets), the optimised graph `export.py`
+  writes: onnxruntime fp32 over torch eager (goal >= 1.1x) and int8 (dynamic
+  quantization) over fp32 (goal >= 2.5x);
 * with --run DIR (a trained run, e.g. runs/quickstart): the int8 export's dev
-  accuracy drop on the packaged task, from the export's parity.json.
+  accuracy drop on the packaged task (goal <= 1 pt), from the export's parity.json.
 
-    python bench/export_speed.py [--threads 1] [--rounds 3] [--repeats 10] [--run runs/quickstart]
+Every timing records the machine's load; flagged ones (another process took
+> 0.10 core, or p10-p90 spread > 10% of the median) are marked in the tables and
+named in a warning line: rerun those on an idle machine.
+
+    python bench/export_speed.py [--shapes bert-base,minilm] [--threads 1] [--rounds 5] [--repeats 20]
+        [--onnx-subnets w1.00-d1.00,w0.25-d0.50] [--run runs/quickstart] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
-import statistics
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
-from transformers import BertConfig, BertForSequenceClassification
+import transformers
+from transformers import AutoConfig, BertConfig, BertForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supernet import MAX_NET, SearchSpace, count_flops, set_active_subnet, to_supernet  # noqa: E402
+from supernet import MAX_NET, SearchSpace, SubnetConfig, count_flops, set_active_subnet, to_supernet  # noqa: E402
+from supernet.assets import packaged_model_dir  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
-from supernet.latency import LatencySetting, measure_models, measure_onnx  # noqa: E402
+from supernet.latency import (  # noqa: E402
+    LatencyResult,
+    LatencySetting,
+    LatencyWarning,
+    load_warning,
+    measure_models,
+    measure_onnx_files,
+)
+
+STOCK_TOLERANCE = 0.03
+"""The dense export of the full subnet may differ from the stock model by at most this fraction."""
+
+
+def _model(shape: str) -> transformers.PreTrainedModel:
+    torch.manual_seed(0)
+    if shape == "bert-base":
+        return BertForSequenceClassification(BertConfig(num_labels=2)).eval()
+    config = AutoConfig.from_pretrained(packaged_model_dir("all-minilm-l6-v2"), num_labels=2)
+    return transformers.AutoModelForSequenceClassification.from_config(config).eval()
 
 
 def _int8_accuracy_drop(run: Path) -> dict[str, float] | None:
@@ -50,33 +81,37 @@ def _int8_accuracy_drop(run: Path) -> dict[str, float] | None:
     }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--run", type=Path, default=None, help="trained run for the int8 accuracy drop")
-    p.add_argument("--json", type=Path, default=None)
-    args = p.parse_args()
-    torch.manual_seed(0)
-    setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)
-    supernet = to_supernet(BertForSequenceClassification(BertConfig(num_labels=2)).eval())
+def _flag(result: LatencyResult) -> str:
+    return "+".join(result.flags) or "-"
 
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -> dict[str, object]:
+    """All figures for one model shape; prints its tables."""
+    stock = _model(shape)
+    supernet = to_supernet(copy.deepcopy(stock))
     grid = SearchSpace().grid()
     dense = {}
     for cfg in grid:
         set_active_subnet(supernet, cfg)
         dense[cfg.name] = get_active_subnet(supernet).eval()
-    ms = {name: r.median_ms for name, r in measure_models(dense, setting, rounds=args.rounds).items()}
+    set_active_subnet(supernet, MAX_NET)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LatencyWarning)  # one line per table below
+        # The stock model joins the same interleaved rounds as the exports.
+        torch_results = measure_models({"stock": stock, **dense}, setting, rounds=args.rounds)
+    ms = {name: r.median_ms for name, r in torch_results.items()}
     full = ms[MAX_NET.name]
     full_flops = count_flops(supernet, MAX_NET, setting.seq_len)
-    rows = []
     print(
-        f"BERT-base random weights, b{setting.batch_size} s{setting.seq_len}, {args.threads} thread(s), "
-        f"median of {args.rounds} rounds x {args.repeats} calls"
+        f"\n{shape} random weights, b{setting.batch_size} s{setting.seq_len}, {args.threads} thread(s), "
+        f"torch eager, median of {args.rounds} rounds x {args.repeats} calls"
     )
-    print(f"{'subnet':<13}{'ms':>9}{'speedup':>9}{'FLOPs x':>9}{'speedup/FLOPs':>15}")
+    print(f"{'subnet':<13}{'ms':>9}{'speedup':>9}{'FLOPs x':>9}{'speedup/FLOPs':>15}  flags")
+    rows = []
     for cfg in grid:
         speedup = full / ms[cfg.name]
         flops_ratio = full_flops / count_flops(supernet, cfg, setting.seq_len)
@@ -87,50 +122,121 @@ def main() -> int:
                 "speedup": speedup,
                 "flops_ratio": flops_ratio,
                 "efficiency": speedup / flops_ratio,
+                "latency": torch_results[cfg.name].to_dict(),
             }
         )
         print(
-            f"{cfg.name:<13}{ms[cfg.name]:>9.2f}{speedup:>9.2f}{flops_ratio:>9.2f}{speedup / flops_ratio:>15.2f}"
+            f"{cfg.name:<13}{ms[cfg.name]:>9.2f}{speedup:>9.2f}{flops_ratio:>9.2f}"
+            f"{speedup / flops_ratio:>15.2f}  {_flag(torch_results[cfg.name])}"
         )
     worst = min(rows, key=lambda r: r["efficiency"])
     print(
-        f"speedup / FLOPs ratio >= 0.85 everywhere: {'PASS' if worst['efficiency'] >= 0.85 else 'MISS'} "
+        f"speedup / FLOPs ratio >= 0.85 everywhere: {_verdict(worst['efficiency'] >= 0.85)} "
         f"(lowest {worst['efficiency']:.2f} at {worst['subnet']})"
     )
-
-    with tempfile.TemporaryDirectory() as tmp:
-        report = export_subnet(supernet, MAX_NET, Path(tmp) / "full", onnx=True, int8=True)
-        onnx_ms = {}
-        for _ in range(args.rounds):
-            onnx_ms.setdefault("fp32", []).append(measure_onnx(report.onnx_path, setting).median_ms)
-            onnx_ms.setdefault("int8", []).append(measure_onnx(report.int8_path, setting).median_ms)
-        fp32, int8 = statistics.median(onnx_ms["fp32"]), statistics.median(onnx_ms["int8"])
-    ort_speedup, int8_speedup = full / fp32, fp32 / int8
-    print(f"full model: torch eager {full:.2f} ms, onnxruntime fp32 {fp32:.2f} ms, int8 {int8:.2f} ms")
+    ratio = full / ms["stock"]
     print(
-        f"onnxruntime fp32 over torch eager: {ort_speedup:.2f}x (goal >= 1.1: {'PASS' if ort_speedup >= 1.1 else 'MISS'})"
+        f"dense export of {MAX_NET.name} vs the stock model, interleaved: {full:.2f} vs {ms['stock']:.2f} ms "
+        f"({100 * (ratio - 1):+.1f}%; goal within +-{100 * STOCK_TOLERANCE:.0f}%: "
+        f"{_verdict(abs(ratio - 1) <= STOCK_TOLERANCE)}) [{_flag(torch_results['stock'])}]"
     )
-    print(f"int8 over fp32: {int8_speedup:.2f}x (goal >= 2.5: {'PASS' if int8_speedup >= 2.5 else 'MISS'})")
+    line = load_warning(torch_results)
+    if line is not None:
+        print(f"warning: {line}")
+
+    wanted = args.onnx_subnets.split(",") if args.onnx_subnets else [c.name for c in grid]
+    unknown = sorted(set(wanted) - {c.name for c in grid})
+    if unknown:
+        raise SystemExit(f"error: --onnx-subnets {unknown} are not grid names ({grid[0].name}, ...)")
+    onnx_rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        paths: dict[str, Path] = {}
+        fused: dict[str, dict[str, int]] = {}
+        for name in wanted:
+            report = export_subnet(supernet, SubnetConfig.from_name(name), Path(tmp) / name, int8=True)
+            assert report.onnx_path is not None and report.int8_path is not None
+            paths[f"{name}/fp32"], paths[f"{name}/int8"] = report.onnx_path, report.int8_path
+            fused[name] = report.onnx_fused
+        ort = LatencySetting(**{**setting.to_dict(), "backend": "onnxruntime"})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LatencyWarning)
+            onnx_results = measure_onnx_files(paths, ort, rounds=args.rounds)
+    print(f"\n{shape}: the optimised graph export.py writes, onnxruntime, same setting")
+    print(
+        f"{'subnet':<13}{'torch ms':>10}{'fp32 ms':>9}{'int8 ms':>9}{'fp32/torch':>12}{'int8/fp32':>11}  flags"
+    )
+    for name in wanted:
+        fp32, int8 = onnx_results[f"{name}/fp32"], onnx_results[f"{name}/int8"]
+        ort_speedup, int8_speedup = ms[name] / fp32.median_ms, fp32.median_ms / int8.median_ms
+        onnx_rows.append(
+            {
+                "subnet": name,
+                "torch_ms": ms[name],
+                "onnx_fp32_ms": fp32.median_ms,
+                "onnx_int8_ms": int8.median_ms,
+                "ort_over_torch": ort_speedup,
+                "int8_over_fp32": int8_speedup,
+                "fused": fused[name],
+                "latency": {"fp32": fp32.to_dict(), "int8": int8.to_dict()},
+            }
+        )
+        print(
+            f"{name:<13}{ms[name]:>10.2f}{fp32.median_ms:>9.2f}{int8.median_ms:>9.2f}{ort_speedup:>11.2f}x"
+            f"{int8_speedup:>10.2f}x  {_flag(fp32)}/{_flag(int8)}"
+        )
+    low_ort = min(onnx_rows, key=lambda r: r["ort_over_torch"])
+    low_int8 = min(onnx_rows, key=lambda r: r["int8_over_fp32"])
+    print(
+        f"onnxruntime fp32 >= 1.1x torch eager on each: {_verdict(low_ort['ort_over_torch'] >= 1.1)} "
+        f"(lowest {low_ort['ort_over_torch']:.2f}x at {low_ort['subnet']})"
+    )
+    print(
+        f"int8 >= 2.5x onnxruntime fp32 on each: {_verdict(low_int8['int8_over_fp32'] >= 2.5)} "
+        f"(lowest {low_int8['int8_over_fp32']:.2f}x at {low_int8['subnet']})"
+    )
+    line = load_warning(onnx_results)
+    if line is not None:
+        print(f"warning: {line}")
+    return {
+        "grid": rows,
+        "stock_ms": ms["stock"],
+        "dense_full_ms": full,
+        "dense_over_stock": ratio,
+        "stock_latency": torch_results["stock"].to_dict(),
+        "onnx": onnx_rows,
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--shapes", default="bert-base,minilm", help="comma list of bert-base, minilm")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--onnx-subnets", default=None, help="grid names to export and time with onnxruntime (default all)"
+    )
+    p.add_argument("--run", type=Path, default=None, help="trained run for the int8 accuracy drop")
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args()
+    shapes = args.shapes.split(",")
+    bad = sorted(set(shapes) - {"bert-base", "minilm"})
+    if bad:
+        p.error(f"--shapes {bad}: choose from bert-base, minilm")
+    transformers.logging.set_verbosity_error()
+    setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)
+    figures = {shape: bench_shape(shape, args, setting) for shape in shapes}
     drop = _int8_accuracy_drop(args.run) if args.run else None
     if drop is not None:
         print(
             f"int8 dev accuracy on {args.run}: fp32 {100 * drop['fp32_onnx']:.2f}% -> int8 "
-            f"{100 * drop['int8_onnx']:.2f}% (drop {drop['drop_pt']:.2f} pt)"
+            f"{100 * drop['int8_onnx']:.2f}% (drop {drop['drop_pt']:.2f} pt; goal <= 1 pt: "
+            f"{_verdict(drop['drop_pt'] <= 1.0)})"
         )
     if args.json:
         args.json.write_text(
-            json.dumps(
-                {
-                    "threads": args.threads,
-                    "grid": rows,
-                    "torch_ms": full,
-                    "onnx_fp32_ms": fp32,
-                    "onnx_int8_ms": int8,
-                    "int8_accuracy": drop,
-                },
-                indent=2,
-            )
-            + "\n"
+            json.dumps({"threads": args.threads, "shapes": figures, "int8_accuracy": drop}, indent=2) + "\n"
         )
     return 0
 

@@ -407,6 +407,8 @@ class SearchConfig(_Config):
     """Device latency is measured on ("cpu", "cuda", "cuda:1", ...)."""
     backend: str = "torch"
     """Runtime latency is measured with: "torch" or "onnxruntime"."""
+    int8: bool = False
+    """With onnxruntime: measure the int8 graph ``export.py --int8`` writes."""
     batch_size: int = 1
     """Batch size of the latency measurement."""
     seq_len: int = 128
@@ -433,6 +435,11 @@ class SearchConfig(_Config):
         _non_empty(self, "run", "device")
         _positive_or_none(self, "latency_budget_ms", "accuracy_subset")
         _one_of(self, "backend", ("torch", "onnxruntime"))
+        _check(
+            not self.int8 or self.backend == "onnxruntime",
+            "int8",
+            "needs backend onnxruntime (--backend onnxruntime)",
+        )
         _positive(self, "batch_size", "seq_len", "repeats", "population")
         _positive_or_none(self, "num_threads")
         _non_negative(self, "warmup", "generations", "seed")

@@ -9,8 +9,9 @@ layers. `export_subnet` writes a folder that loads anywhere transformers does:
       model.safetensors            real-shape weights
       modeling_supernet_export.py  copy of supernet/export_modeling.py
       tokenizer files              when a tokenizer is given
-      model.onnx                   dynamic batch and sequence axes
-      model.int8.onnx              with int8=True (dynamic int8 weights)
+      model.onnx                   optimised graph (fused attention, LayerNorm, GELU; see
+                                   `write_onnx`), dynamic batch and sequence axes
+      model.int8.onnx              with int8=True (dynamic int8 weights, from model.onnx)
       parity.json                  what was checked, and how close it came
 
 Load it with `AutoModelForSequenceClassification.from_pretrained(out,
@@ -56,10 +57,14 @@ __all__ = [
     "ONNX_TOL",
     "TORCH_TOL",
     "ExportReport",
+    "OnnxGraph",
     "export_subnet",
     "get_active_subnet",
     "load_exported",
+    "onnx_fingerprint",
     "save_exported",
+    "write_int8",
+    "write_onnx",
 ]
 
 TORCH_TOL = 1e-5
@@ -351,9 +356,15 @@ class ExportReport:
     parity_ok: bool
     """Torch and ONNX differences within `tolerances`."""
     onnx_exporter: str | None
-    """"dynamo" or "torchscript" (the fallback), None with onnx=False."""
+    """"torchscript" or "dynamo" (the fallback), None with onnx=False."""
     onnx_fallback_reason: str | None
-    """Why the dynamo exporter was not used, when it was not."""
+    """Why the TorchScript exporter was not used, when it was not."""
+    onnx_fused: dict[str, int]
+    """Fused operators in model.onnx by type (see `write_onnx`); empty without ONNX."""
+    onnx_fingerprint: str | None
+    """`onnx_fingerprint` of model.onnx: equal for equal graphs, whatever their node names."""
+    int8_fingerprint: str | None
+    """`onnx_fingerprint` of model.int8.onnx, None without int8."""
     opset: int
     """The ONNX file's opset (the requested one unless the exporter could not convert to it)."""
     paths: dict[str, str] = field(default_factory=dict)
@@ -486,10 +497,119 @@ class _OnnxModule(nn.Module):
         return _main_output(self.model(**inputs))
 
 
+@dataclass(frozen=True, kw_only=True)
+class OnnxGraph:
+    """What `write_onnx` wrote."""
+
+    path: Path
+    """The .onnx file (weights inline)."""
+    exporter: str
+    """"torchscript" (the form onnxruntime's BERT fusions recognise) or "dynamo" (the fallback)."""
+    fallback_reason: str | None
+    """Why the TorchScript exporter was not used, when it was not."""
+    fused: dict[str, int]
+    """Fused operators onnxruntime's transformer optimizer produced (Attention,
+    SkipLayerNormalization, BiasGelu, ...), by type; empty when not optimised."""
+
+
+def write_onnx(
+    dense: nn.Module,
+    path: str | os.PathLike[str],
+    *,
+    names: list[str],
+    example: Mapping[str, torch.Tensor],
+    opset: int = 18,
+    optimize: bool = True,
+) -> OnnxGraph:
+    """Export a dense model (`get_active_subnet`) to ONNX, optimised for inference.
+
+    The graph is traced with eager attention (explicit MatMul / Softmax, which
+    computes what SDPA computes) by the TorchScript exporter, whose patterns
+    onnxruntime's transformer optimizer (`onnxruntime.transformers`, model type
+    "bert") fuses into single kernels: Attention, EmbedLayerNormalization,
+    SkipLayerNormalization and BiasGelu. Per-layer subnets have a different head
+    count in each layer; the fusion reads each layer's from its query weight
+    (`attention_head_size` is fixed). Batch and sequence axes are dynamic. When
+    the TorchScript exporter fails, the dynamo exporter is used (its graph
+    fuses less). This one function writes every ONNX graph the package ships
+    or measures, so `search.py --backend onnxruntime` times the file
+    `export.py` writes.
+
+    Args:
+        dense: the dense model (any attention implementation; restored after).
+        path: the .onnx file to write.
+        names: input names, in order (see `_input_names`).
+        example: one input per name, to trace with.
+        opset: ONNX opset.
+        optimize: run the fusions (False writes the plain exported graph).
+
+    Returns:
+        The exporter used and the fusions applied.
+    """
+    path = Path(path)
+    previous = dense.config._attn_implementation  # type: ignore[union-attr]
+    dense.set_attn_implementation("eager")  # type: ignore[operator]
+    try:
+        exporter, reason = _export_onnx(dense, path, names, dict(example), opset)
+    finally:
+        dense.set_attn_implementation(previous)  # type: ignore[operator]
+    fused: dict[str, int] = {}
+    if optimize:
+        fused = _optimize_onnx(path, head_size=_head_size(dense.config))
+    return OnnxGraph(path=path, exporter=exporter, fallback_reason=reason, fused=fused)
+
+
+def _head_size(config: Any) -> int:
+    size = getattr(config, "attention_head_size", None)
+    if size is None:  # a stock config (not an export): heads split the hidden size evenly
+        hidden = getattr(config, "hidden_size", None) or config.dim
+        size = hidden // (getattr(config, "num_attention_heads", None) or config.n_heads)
+    return int(size)
+
+
+def _optimize_onnx(path: Path, *, head_size: int) -> dict[str, int]:
+    """Fuse `path` in place with onnxruntime's BERT optimizer; returns the fused operator counts."""
+    import onnx
+    from onnxruntime.transformers.fusion_attention import FusionAttention
+    from onnxruntime.transformers.fusion_options import FusionOptions
+    from onnxruntime.transformers.onnx_model_bert import BertOnnxModel
+
+    class PerLayerAttention(FusionAttention):
+        """Reads each layer's head count from its query projection's width."""
+
+        def get_num_heads_and_hidden_size(self, reshape_q: Any) -> tuple[int, int]:
+            # Reshape(Add(MatMul(x, Wq), bq)), the Add's operands in either order:
+            # Wq is [hidden_in, heads * head_size].
+            add = self.model.get_parent(reshape_q, 0)
+            parents = [] if add is None else [self.model.get_parent(add, i) for i in range(len(add.input))]
+            for node in [add, *parents]:
+                if node is not None and node.op_type == "MatMul":
+                    weight = self.model.get_initializer(node.input[1])
+                    if weight is not None and len(weight.dims) == 2 and weight.dims[1] % head_size == 0:
+                        # (heads, their width): the Attention op checks width % heads == 0.
+                        return int(weight.dims[1]) // head_size, int(weight.dims[1])
+            return 0, 0  # not a pattern this knows: the fusion skips this layer
+
+    model = BertOnnxModel(onnx.load(str(path)), num_heads=0, hidden_size=0)
+    model.attention_fusion = PerLayerAttention(model, 0, 0, model.attention_mask)
+    # The optimizer logs each pattern it did not match at WARNING; the counts are the report.
+    quiet = logging.getLogger("onnxruntime.transformers")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        model.optimize(FusionOptions("bert"))
+        model.topological_sort()
+        fused = {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
+    finally:
+        quiet.setLevel(level)
+    model.save_model_to_file(str(path))
+    return fused
+
+
 def _export_onnx(
     dense: nn.Module, path: Path, names: list[str], example: dict[str, torch.Tensor], opset: int
 ) -> tuple[str, str | None]:
-    """Write `path`; returns (exporter used, why dynamo was not used or None)."""
+    """Write `path`; returns (exporter used, why TorchScript was not used or None)."""
     wrapper = _OnnxModule(dense).eval()
     args = tuple(example[n] for n in names)
     with torch.no_grad():
@@ -497,30 +617,30 @@ def _export_onnx(
     output = "logits" if isinstance(getattr(sample, "logits", None), torch.Tensor) else "last_hidden_state"
     rank = _main_output(sample).dim()
     common = dict(input_names=names, output_names=[output], opset_version=opset)
-    reason: str | None = None
-    try:
-        batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
-        shapes = tuple({0: batch, 1: seq} for _ in names)
-        # The exporter warns about internals (pytree deprecations, opset conversion); the result is verified below.
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter("ignore")
-            program = torch.onnx.export(
-                wrapper, args, dynamo=True, dynamic_shapes=shapes, verbose=False, **common
-            )
-        if program is None:  # pragma: no cover - dynamo=True always returns a program
-            raise RuntimeError("the dynamo exporter returned no program")
-        # One self-contained file (weights inline): fine below ONNX's 2 GB limit.
-        program.save(str(path), external_data=False)
-        return "dynamo", None
-    except Exception as err:  # noqa: BLE001 - any dynamo failure falls back, the reason is reported
-        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
-        path.unlink(missing_ok=True)
     axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
     axes[output] = {0: "batch", 1: "sequence"} if rank == 3 else {0: "batch"}
+    try:
+        # The TorchScript exporter warns about its deprecation; the result is verified by the caller.
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(wrapper, args, str(path), dynamo=False, dynamic_axes=axes, **common)
+        return "torchscript", None
+    except Exception as err:  # noqa: BLE001 - any failure falls back to dynamo, the reason is reported
+        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
+        path.unlink(missing_ok=True)
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    shapes = tuple({0: batch, 1: seq} for _ in names)
+    # The exporter warns about internals (pytree deprecations, opset conversion).
     with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")  # TorchScript exporter deprecation notices
-        torch.onnx.export(wrapper, args, str(path), dynamo=False, dynamic_axes=axes, **common)
-    return "torchscript", reason
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            wrapper, args, dynamo=True, dynamic_shapes=shapes, verbose=False, **common
+        )
+    if program is None:  # pragma: no cover - dynamo=True always returns a program
+        raise RuntimeError(f"neither ONNX exporter produced a graph (TorchScript: {reason})")
+    # One self-contained file (weights inline): fine below ONNX's 2 GB limit.
+    program.save(str(path), external_data=False)
+    return "dynamo", reason
 
 
 class _DropRecord(logging.Filter):
@@ -556,9 +676,61 @@ def _quantize_int8(src: Path, dst: Path) -> None:
     root = logging.getLogger()
     root.addFilter(quiet)
     try:
-        quantize_dynamic(model_input=model, model_output=str(dst), weight_type=QuantType.QInt8)
+        quantize_dynamic(
+            model_input=model,
+            model_output=str(dst),
+            weight_type=QuantType.QInt8,
+            # onnx's shape inference stops at onnxruntime's fused ops (com.microsoft
+            # domain); every float tensor in these graphs is FP32.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
     finally:
         root.removeFilter(quiet)
+
+
+def write_int8(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Quantize an ONNX graph (from `write_onnx`) to dynamic int8 weights, as `export_subnet` does.
+
+    Args:
+        src: the FP32 graph.
+        dst: the int8 file to write.
+    """
+    _quantize_int8(Path(src), Path(dst))
+
+
+def onnx_fingerprint(path: str | os.PathLike[str]) -> str:
+    """A SHA-256 of what an ONNX graph computes, blind to node and tensor names.
+
+    Hashes, in graph order, every node's op type, domain and attributes (and
+    how its inputs connect, by position of the producing node), every weight's
+    shape, type and bytes, and the opsets. Two exports of the same subnet by
+    the same code give the same fingerprint.
+
+    Args:
+        path: the .onnx file.
+    """
+    import hashlib
+
+    import onnx
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    h = hashlib.sha256()
+    for o in sorted((o.domain, o.version) for o in model.opset_import):
+        h.update(repr(o).encode())
+    producers: dict[str, str] = {i.name: f"in{k}" for k, i in enumerate(graph.input)}
+    for k, init in enumerate(graph.initializer):
+        producers[init.name] = f"w{k}"
+        h.update(repr((list(init.dims), init.data_type)).encode())
+        h.update(onnx.numpy_helper.to_array(init).tobytes())
+    for k, node in enumerate(graph.node):
+        for j, out in enumerate(node.output):
+            producers[out] = f"n{k}.{j}"
+        attrs = [(a.name, onnx.helper.get_attribute_value(a)) for a in node.attribute]
+        # A subgraph or tensor attribute prints its names too; weights and constants stay in.
+        inputs = [producers.get(i, "" if not i else "?") for i in node.input]
+        h.update(repr((node.op_type, node.domain, inputs, sorted(attrs, key=lambda a: a[0]))).encode())
+    return h.hexdigest()
 
 
 def _layer_shapes(dense: nn.Module, spec: FamilySpec, layers: list[int]) -> list[dict[str, Any]]:
@@ -712,11 +884,16 @@ def _export_into(
     paths = {"model": "model.safetensors", "config": "config.json", "modeling": MODELING_FILE}
     onnx_diff = int8_diff = None
     exporter = fallback = None
+    fused: dict[str, int] = {}
     file_opset = opset
     predictors: dict[str, Predict] = {"supernet": sup, "torch": ref}
     if onnx:
         onnx_file = tmp / "model.onnx"
-        exporter, fallback = _export_onnx(dense, onnx_file, names, first, opset)
+        # Traced on a fixed random batch, not parity_batch: the graph then depends only on the
+        # subnet, so search.py (which has no parity batch) times the very graph written here.
+        trace = _random_batch(config, names, batch=3, seq=16, seed=0)
+        graph = write_onnx(dense, onnx_file, names=names, example=trace, opset=opset)
+        exporter, fallback, fused = graph.exporter, graph.fallback_reason, graph.fused
         run = _onnx_predict(onnx_file)
         onnx_diff = max(_max_diff(run(x), ref(x)) for x in (first, second))
         if not onnx_diff <= ONNX_TOL:
@@ -770,6 +947,9 @@ def _export_into(
         parity_ok=torch_diff <= TORCH_TOL and (onnx_diff is None or onnx_diff <= ONNX_TOL),
         onnx_exporter=exporter,
         onnx_fallback_reason=fallback,
+        onnx_fused=fused,
+        onnx_fingerprint=onnx_fingerprint(onnx_file) if onnx else None,
+        int8_fingerprint=onnx_fingerprint(int8_file) if int8 else None,
         opset=file_opset,
         paths=paths,
     )

@@ -16,7 +16,7 @@ from supernet.config import TrainConfig, load_config
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported
 from supernet.io import RunDir, atomic_write_json
-from supernet.latency import LatencySetting, measure_model
+from supernet.latency import LatencyResult, LatencySetting, LatencyWarning, load_warning, measure_model
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig
 from supernet.trainer import RunError, load_supernet, tokenized_split
@@ -90,6 +90,22 @@ def _replace_target(out: Path, overwrite: bool) -> Path:
     return out.with_name(out.name + ".new")
 
 
+def _search_comparison(
+    chosen: dict[str, Any] | None,
+    cfg: SubnetConfig,
+    setting: LatencySetting,
+    results: dict[str, LatencyResult],
+) -> dict[str, Any] | None:
+    """search.py's latency of this subnet next to the one measured here, when search chose it."""
+    if chosen is None or chosen.get("spec") != cfg.to_dict():
+        return None
+    name = "torch" if setting.backend == "torch" else ("onnxruntime_int8" if setting.int8 else "onnxruntime")
+    if name not in results:
+        return None
+    searched, measured = float(chosen["latency_ms"]), results[name].median_ms
+    return {"artefact": name, "search_ms": searched, "export_ms": measured, "ratio": measured / searched}
+
+
 def run(args: argparse.Namespace) -> int:
     run_dir = RunDir(Path(args.run))
     if not run_dir.config.is_file():
@@ -146,29 +162,46 @@ def run(args: argparse.Namespace) -> int:
 
     # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise).
     setting = LatencySetting(num_threads=args.threads)
-    chosen = run_dir.search / "chosen.json"
-    if chosen.is_file():
-        setting = LatencySetting.from_dict(json.loads(chosen.read_text())["setting"])
+    chosen_file = run_dir.search / "chosen.json"
+    chosen = json.loads(chosen_file.read_text()) if chosen_file.is_file() else None
+    if chosen is not None:
+        setting = LatencySetting.from_dict(chosen["setting"])
+    base = {**setting.to_dict(), "int8": False}
     dense = load_exported(out).eval()
-    with torch.inference_mode():
-        torch_ms = measure_model(dense, LatencySetting(**{**setting.to_dict(), "backend": "torch"})).median_ms
-    onnx_ms = None
-    if args.onnx:
-        onnx_ms = measure_model(
-            None,
-            LatencySetting(**{**setting.to_dict(), "backend": "onnxruntime"}),
-            onnx_path=out / "model.onnx",
-        ).median_ms
+    results: dict[str, LatencyResult] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LatencyWarning)  # one line below for all three
+        with torch.inference_mode():
+            results["torch"] = measure_model(dense, LatencySetting(**{**base, "backend": "torch"}))
+        if args.onnx:
+            ort = LatencySetting(**{**base, "backend": "onnxruntime"})
+            results["onnxruntime"] = measure_model(None, ort, onnx_path=out / "model.onnx")
+            if args.int8:
+                int8 = LatencySetting(**{**base, "backend": "onnxruntime", "int8": True})
+                results["onnxruntime_int8"] = measure_model(None, int8, onnx_path=out / "model.int8.onnx")
     summary = {
         "subnet": cfg.name,
         "spec": cfg.to_dict(),
         "setting": setting.to_dict(),
-        "latency_ms": {"torch": torch_ms, "onnxruntime": onnx_ms},
+        "latency_ms": {
+            "torch": results["torch"].median_ms,
+            "onnxruntime": results["onnxruntime"].median_ms if "onnxruntime" in results else None,
+            **(
+                {"onnxruntime_int8": results["onnxruntime_int8"].median_ms}
+                if "onnxruntime_int8" in results
+                else {}
+            ),
+        },
+        "latency": {name: r.to_dict() for name, r in results.items()},
+        "latency_flags": {name: list(r.flags) for name, r in results.items() if r.flags},
+        "search_latency": _search_comparison(chosen, cfg, setting, results),
         "accuracy": report.accuracy,
         "parity_ok": report.parity_ok,
         "params": report.param_count,
     }
     atomic_write_json(out / "summary.json", summary)
+    torch_ms = results["torch"].median_ms
+    onnx_ms = results["onnxruntime"].median_ms if "onnxruntime" in results else None
     acc = (report.accuracy or {}).get("torch")
     print(f"exported {cfg.name} to {out}")
     print(
@@ -183,6 +216,10 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"  latency ({setting.key}): torch {torch_ms:.2f} ms"
         + (f", onnxruntime {onnx_ms:.2f} ms" if onnx_ms else "")
+        + (f", int8 {results['onnxruntime_int8'].median_ms:.2f} ms" if "onnxruntime_int8" in results else "")
     )
+    line = load_warning(results)
+    if line is not None:
+        print(f"warning: {line}")
     print(f"  params: {report.param_count / 1e6:.2f} M")
     return 0

@@ -9,6 +9,15 @@ Measuring
     `torch.inference_mode()` in eval mode; with `backend="onnxruntime"` they
     time an exported ONNX file instead (`measure_onnx`).
 
+Load
+    Every measurement also records how busy the machine was while it ran
+    (`MachineLoad`: the 1-minute load average and the CPU time other processes
+    took, in cores) and its spread ((p90 - p10) / median). A result whose
+    other-process CPU exceeds `LOAD_BOUND_CORES` or whose spread exceeds
+    `SPREAD_BOUND` carries a flag (`LatencyResult.flags`), and the measuring
+    functions emit one `LatencyWarning` line per call naming what was flagged:
+    such a figure may carry time lost to other work rather than the model.
+
 Caching
     `LatencyCache` keeps one JSON file per setting at
     `<run_dir>/latency/<device>-<backend>-b<B>-s<S>.json`, mapping subnet names
@@ -37,9 +46,11 @@ import random
 import re
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -52,25 +63,37 @@ from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, 
 __all__ = [
     "BACKENDS",
     "LAYER_MODELS",
+    "LOAD_BOUND_CORES",
+    "SPREAD_BOUND",
     "STATISTICS",
     "LatencyCache",
     "LatencyPredictor",
     "LatencyResult",
     "LatencySetting",
+    "LatencyWarning",
+    "MachineLoad",
     "MeasureFn",
     "dummy_batch",
+    "load_warning",
     "measure_latency",
     "measure_model",
     "measure_models",
     "measure_onnx",
+    "measure_onnx_files",
     "measure_subnet",
     "measure_subnets",
+    "monitor_load",
 ]
 
 BACKENDS = ("torch", "onnxruntime")
 LAYER_MODELS = ("additive", "table")
 STATISTICS = ("median_ms", "p10_ms", "mean_ms")
 """LatencyResult fields a predictor can be built for."""
+LOAD_BOUND_CORES = 0.10
+"""Other processes may take at most this much CPU (in cores: 0.10 = 10% of one core) during a
+measurement before its result is flagged "load"."""
+SPREAD_BOUND = 0.10
+"""(p90 - p10) / median above this flags a result "spread": its calls did not take a steady time."""
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 _CACHE_FORMAT = 1
 _PREDICTOR_FORMAT = 1
@@ -104,6 +127,8 @@ class LatencySetting:
     """Untimed calls before timing (allocator, caches, lazy init)."""
     repeats: int = 50
     """Timed calls; the statistics are over these."""
+    int8: bool = False
+    """onnxruntime only: time the dynamically quantized graph (`export.py --int8`'s model.int8.onnx)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
@@ -116,6 +141,12 @@ class LatencySetting:
             _check_int("num_threads", self.num_threads, 1)
         _check_int("warmup", self.warmup, 0)
         _check_int("repeats", self.repeats, 1)
+        if not isinstance(self.int8, bool):
+            raise ValueError(f"int8 must be True or False, got {self.int8!r}")
+        if self.int8 and self.backend != "onnxruntime":
+            raise ValueError(
+                f"int8 needs backend='onnxruntime' (an int8 ONNX graph), got backend={self.backend!r}"
+            )
 
     @property
     def is_cuda(self) -> bool:
@@ -123,9 +154,10 @@ class LatencySetting:
 
     @property
     def cache_stem(self) -> str:
-        """Cache file stem, `<device>-<backend>-b<B>-s<S>` (no thread count: that is file metadata)."""
+        """Cache file stem, `<device>-<backend>[-int8]-b<B>-s<S>` (no thread count: that is file metadata)."""
         # "cuda:1" -> "cuda1": a colon is not portable in file names.
-        return f"{self.device.replace(':', '')}-{self.backend}-b{self.batch_size}-s{self.seq_len}"
+        backend = f"{self.backend}-int8" if self.int8 else self.backend
+        return f"{self.device.replace(':', '')}-{backend}-b{self.batch_size}-s{self.seq_len}"
 
     @property
     def key(self) -> str:
@@ -155,9 +187,25 @@ def _percentile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
+class LatencyWarning(UserWarning):
+    """A latency figure measured under load from other processes, or with a wide spread."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MachineLoad:
+    """How busy the machine was during one measurement."""
+
+    load_avg: float | None
+    """1-minute load average at the end (None where the OS has none); it counts this process too."""
+    other_cpu: float | None
+    """Mean CPU other processes took during the measurement, in cores (None without /proc/stat)."""
+    wall_s: float
+    """Length of the measurement, in seconds."""
+
+
 @dataclass(frozen=True)
 class LatencyResult:
-    """Statistics of repeated timings, in milliseconds."""
+    """Statistics of repeated timings, in milliseconds, and the machine's load while they ran."""
 
     median_ms: float
     p10_ms: float
@@ -166,13 +214,18 @@ class LatencyResult:
     std_ms: float
     """Population standard deviation (0 for a single repeat)."""
     repeats: int
+    load_avg: float | None = None
+    """1-minute load average after the measurement (`MachineLoad.load_avg`), None if not recorded."""
+    other_cpu: float | None = None
+    """CPU other processes took during the measurement, in cores (`MachineLoad.other_cpu`)."""
 
     @classmethod
-    def from_samples(cls, samples_ms: Sequence[float]) -> LatencyResult:
+    def from_samples(cls, samples_ms: Sequence[float], load: MachineLoad | None = None) -> LatencyResult:
         """Summarise raw per-call timings.
 
         Args:
             samples_ms: one duration per timed call, in ms (at least one).
+            load: the machine's load during the calls, if it was monitored.
         """
         if not samples_ms:
             raise ValueError("samples_ms must hold at least one timing")
@@ -184,18 +237,146 @@ class LatencyResult:
             mean_ms=statistics.fmean(ordered),
             std_ms=statistics.pstdev(ordered),
             repeats=len(ordered),
+            load_avg=None if load is None else load.load_avg,
+            other_cpu=None if load is None else load.other_cpu,
         )
 
-    def to_dict(self) -> dict[str, float | int]:
-        return dataclasses.asdict(self)
+    @property
+    def spread(self) -> float:
+        """(p90 - p10) / median: the relative width of the middle 80% of the calls."""
+        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else 0.0
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """ "load" when other processes took more than `LOAD_BOUND_CORES`, "spread" when
+        `spread` exceeds `SPREAD_BOUND`; empty for a clean measurement."""
+        out = []
+        if self.other_cpu is not None and self.other_cpu > LOAD_BOUND_CORES:
+            out.append("load")
+        if self.spread > SPREAD_BOUND:
+            out.append("spread")
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, object]:
+        """All fields, plus the derived `flags` (for readers of the JSON; ignored by `from_dict`)."""
+        return {**dataclasses.asdict(self), "flags": list(self.flags)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> LatencyResult:
-        """Inverse of `to_dict`; missing or unknown keys are an error."""
+        """Inverse of `to_dict`; a missing timing key or an unknown key is an error.
+
+        The load fields may be absent (results written before they were recorded).
+        """
         names = [f.name for f in dataclasses.fields(cls)]
-        if set(data) != set(names):
-            raise ValueError(f"latency result needs exactly the keys {names}, got {sorted(data)}")
-        return cls(**{n: (int(data[n]) if n == "repeats" else float(data[n])) for n in names})  # type: ignore[arg-type]
+        optional = {"load_avg", "other_cpu", "flags"}
+        missing = [n for n in names if n not in data and n not in optional]
+        unknown = sorted(set(data) - set(names) - optional)
+        if missing or unknown:
+            required = [n for n in names if n not in optional]
+            raise ValueError(
+                f"latency result needs exactly the keys {required} (optional: {sorted(optional)}), got {sorted(data)}"
+            )
+        values: dict[str, object] = {}
+        for n in names:
+            if n == "repeats":
+                values[n] = int(data[n])  # type: ignore[call-overload]
+            elif n in optional:
+                v = data.get(n)
+                values[n] = None if v is None else float(v)  # type: ignore[arg-type]
+            else:
+                values[n] = float(data[n])  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _cpu_seconds() -> tuple[float | None, float]:
+    """(busy CPU seconds of the whole machine since boot, or None without /proc/stat; this process's CPU seconds)."""
+    own = os.times()
+    mine = own.user + own.system
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None, mine
+    if not fields or fields[0] != "cpu" or len(fields) < 8:
+        return None, mine
+    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
+    # already inside user, idle and iowait are not work.
+    ticks = [int(v) for v in fields[1:9]]
+    busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+    return busy / _CLOCK_TICKS, mine
+
+
+_CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+class _LoadProbe:
+    """Filled in when a `monitor_load` block ends."""
+
+    load: MachineLoad | None = None
+
+
+@contextlib.contextmanager
+def monitor_load() -> Iterator[_LoadProbe]:
+    """Measure how much CPU other processes take while the block runs.
+
+    The machine's busy CPU time (/proc/stat) minus this process's own
+    (`os.times`, all its threads) over the block, divided by its wall time,
+    is the CPU others took, in cores. Both counters tick in clock ticks
+    (usually 10 ms), so one tick per core is subtracted first: a short, idle
+    measurement does not read as load. Where /proc/stat is absent (macOS,
+    Windows) `other_cpu` is None; where `os.getloadavg` is absent, `load_avg`.
+
+    Yields:
+        An object whose `load` (`MachineLoad`) is set when the block ends.
+    """
+    probe = _LoadProbe()
+    busy0, mine0 = _cpu_seconds()
+    t0 = time.perf_counter()
+    try:
+        yield probe
+    finally:
+        busy1, mine1 = _cpu_seconds()
+        wall = max(time.perf_counter() - t0, 1e-9)
+        other = None
+        if busy0 is not None and busy1 is not None:
+            resolution = (os.cpu_count() or 1) / _CLOCK_TICKS
+            other = max(0.0, (busy1 - busy0) - (mine1 - mine0) - resolution) / wall
+        try:
+            load_avg: float | None = os.getloadavg()[0]
+        except (AttributeError, OSError):
+            load_avg = None
+        probe.load = MachineLoad(load_avg=load_avg, other_cpu=other, wall_s=wall)
+
+
+def load_warning(results: Mapping[str, LatencyResult]) -> str | None:
+    """One line naming the flagged results, or None when none is flagged.
+
+    Args:
+        results: name -> result of one measurement run.
+    """
+    flagged = {name: r for name, r in results.items() if r.flags}
+    if not flagged:
+        return None
+    loaded = [r.other_cpu for r in flagged.values() if "load" in r.flags and r.other_cpu is not None]
+    spread = [r.spread for r in flagged.values() if "spread" in r.flags]
+    parts = []
+    if loaded:
+        parts.append(f"other processes took up to {max(loaded):.2f} cores (bound {LOAD_BOUND_CORES:.2f})")
+    if spread:
+        parts.append(
+            f"p10-p90 spread up to {100 * max(spread):.0f}% of the median (bound {100 * SPREAD_BOUND:.0f}%)"
+        )
+    names = sorted(flagged)
+    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    return (
+        f"latency of {shown} may not be the model's alone: {'; '.join(parts)}; remeasure on an idle machine"
+    )
+
+
+def _warn_flagged(results: Mapping[str, LatencyResult]) -> None:
+    line = load_warning(results)
+    if line is not None:
+        warnings.warn(line, LatencyWarning, stacklevel=3)
 
 
 @contextlib.contextmanager
@@ -259,12 +440,21 @@ def measure_latency(fn: Callable[[], object], setting: LatencySetting) -> Latenc
         fn: the work to time (its result is ignored).
         setting: device, thread count, warm-up and repeat counts.
 
+    The machine's load over the timed calls is recorded (`monitor_load`); a
+    flagged result (see `LatencyResult.flags`) also raises a `LatencyWarning`.
+
     Returns:
-        Median, p10, p90, mean and standard deviation over the repeats, in ms.
+        Median, p10, p90, mean and standard deviation over the repeats, in ms,
+        with the load they ran under.
     """
     with _timing_session(setting):
-        samples = _timed_calls(fn, setting, warmup=setting.warmup, repeats=setting.repeats)
-    return LatencyResult.from_samples(samples)
+        for _ in range(setting.warmup):
+            fn()
+        with monitor_load() as probe:
+            samples = _timed_calls(fn, setting, warmup=0, repeats=setting.repeats)
+    result = LatencyResult.from_samples(samples, probe.load)
+    _warn_flagged({"the measured call": result})
+    return result
 
 
 def dummy_batch(config: object, setting: LatencySetting) -> dict[str, torch.Tensor]:
@@ -315,6 +505,38 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
+def _onnx_session(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> tuple[Any, dict[str, Any]]:
+    """An onnxruntime session configured for timing, and a dummy feed of the setting's shape."""
+    import numpy as np
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 0 if setting.num_threads is None else setting.num_threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    providers = ["CUDAExecutionProvider"] if setting.is_cuda else ["CPUExecutionProvider"]
+    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
+
+    shape = (setting.batch_size, setting.seq_len)
+    rng = np.random.default_rng(0)
+    feeds: dict[str, Any] = {}
+    for inp in session.get_inputs():
+        dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
+        if inp.name == "input_ids":
+            # Ids below 100 exist in every vocabulary; the graph has no vocab size to ask.
+            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(dtype)
+        elif inp.name == "attention_mask":
+            feeds[inp.name] = np.ones(shape, dtype=dtype)
+        elif inp.name == "token_type_ids":
+            feeds[inp.name] = np.zeros(shape, dtype=dtype)
+        else:
+            raise ValueError(
+                f"ONNX input '{inp.name}' is not one of input_ids, attention_mask, token_type_ids"
+            )
+    return session, feeds
+
+
 def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> LatencyResult:
     """Time an exported ONNX model with onnxruntime.
 
@@ -331,34 +553,50 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
     Raises:
         ValueError: the graph has an input this function cannot fill.
     """
-    import numpy as np
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 0 if setting.num_threads is None else setting.num_threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ["CUDAExecutionProvider"] if setting.is_cuda else ["CPUExecutionProvider"]
-    session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
-
-    shape = (setting.batch_size, setting.seq_len)
-    rng = np.random.default_rng(0)
-    feeds: dict[str, object] = {}
-    for inp in session.get_inputs():
-        dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
-        if inp.name == "input_ids":
-            # Ids below 100 exist in every vocabulary; the graph has no vocab size to ask.
-            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(dtype)
-        elif inp.name == "attention_mask":
-            feeds[inp.name] = np.ones(shape, dtype=dtype)
-        elif inp.name == "token_type_ids":
-            feeds[inp.name] = np.zeros(shape, dtype=dtype)
-        else:
-            raise ValueError(
-                f"ONNX input '{inp.name}' is not one of input_ids, attention_mask, token_type_ids"
-            )
+    session, feeds = _onnx_session(onnx_path, setting)
     return measure_latency(lambda: session.run(None, feeds), setting)
+
+
+def measure_onnx_files(
+    paths: Mapping[str, str | os.PathLike[str]], setting: LatencySetting, *, rounds: int = 5
+) -> dict[str, LatencyResult]:
+    """Latency of several ONNX graphs, interleaved like `measure_models`.
+
+    Each pass opens one graph at a time (so memory holds one session), runs
+    `setting.warmup` untimed calls before its first block and 2 before later
+    ones, and times its share of `setting.repeats` calls; sessions are set up
+    as in `measure_onnx`. All results carry the load of the whole run.
+
+    Args:
+        paths: name -> .onnx file.
+        setting: what to measure (onnxruntime backend).
+        rounds: passes over the graphs, 1..repeats.
+
+    Returns:
+        name -> result, in the order of `paths`.
+    """
+    if setting.backend != "onnxruntime":
+        raise ValueError("measure_onnx_files times ONNX graphs: use backend='onnxruntime'")
+    _check_int("rounds", rounds, 1)
+    rounds = min(rounds, setting.repeats)
+    names = list(paths)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    with _timing_session(setting), monitor_load() as probe:
+        for r in range(rounds):
+            n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
+            warmup = setting.warmup if r == 0 else min(setting.warmup, 2)
+            order = list(range(len(names)))
+            if r > 0:
+                random.Random(r).shuffle(order)
+            for i in order:
+                session, feeds = _onnx_session(paths[names[i]], setting)
+                samples[names[i]] += _timed_calls(
+                    lambda s=session, f=feeds: s.run(None, f), setting, warmup=warmup, repeats=n
+                )
+                del session
+    results = {name: LatencyResult.from_samples(samples[name], probe.load) for name in names}
+    _warn_flagged(results)
+    return results
 
 
 def measure_model(
@@ -449,7 +687,8 @@ def measure_subnets(
         rounds: passes over the subnets, 1..repeats (default repeats).
 
     Returns:
-        One result per subnet, in order.
+        One result per subnet, in order; all carry the load of the whole run
+        (`monitor_load`), and flagged ones raise one `LatencyWarning`.
     """
     if setting.backend != "torch":
         raise ValueError("measure_subnets times torch subnets: use backend='torch'")
@@ -464,7 +703,8 @@ def measure_subnets(
     token = dummy_batch(config, dataclasses.replace(setting, batch_size=1, seq_len=1))
     samples: list[list[float]] = [[] for _ in subnets]
     try:
-        with _eval_mode(model), torch.inference_mode(), _timing_session(setting):
+        # One load record for the whole interleaved run: every subnet's calls are spread over it.
+        with _eval_mode(model), torch.inference_mode(), _timing_session(setting), monitor_load() as probe:
             for r in range(rounds):
                 # Spread repeats evenly: the first (repeats % rounds) rounds take one more.
                 n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
@@ -482,7 +722,9 @@ def measure_subnets(
                     samples[i] += _timed_calls(lambda: model(**batch), setting, warmup=warmup, repeats=n)
     finally:
         set_active_subnet(model, previous)
-    return [LatencyResult.from_samples(s) for s in samples]
+    results = [LatencyResult.from_samples(s, probe.load) for s in samples]
+    _warn_flagged({cfg.name: r for cfg, r in zip(subnets, results, strict=True)})
+    return results
 
 
 def measure_models(
@@ -503,7 +745,8 @@ def measure_models(
         rounds: passes over the models, 1..repeats.
 
     Returns:
-        name -> result, in the order of `models`.
+        name -> result, in the order of `models`; all carry the load of the whole
+        run (`monitor_load`), and flagged ones raise one `LatencyWarning`.
     """
     if setting.backend != "torch":
         raise ValueError("measure_models times torch models: use backend='torch'")
@@ -517,7 +760,7 @@ def measure_models(
     try:
         for model in models.values():
             model.eval()
-        with torch.inference_mode(), _timing_session(setting):
+        with torch.inference_mode(), _timing_session(setting), monitor_load() as probe:
             for r in range(rounds):
                 n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
                 warmup = setting.warmup if r == 0 else min(setting.warmup, 2)
@@ -529,7 +772,9 @@ def measure_models(
     finally:
         for name in names:
             models[name].train(was_training[name])
-    return {name: LatencyResult.from_samples(samples[name]) for name in names}
+    results = {name: LatencyResult.from_samples(samples[name], probe.load) for name in names}
+    _warn_flagged(results)
+    return results
 
 
 MeasureFn = Callable[[nn.Module, Sequence[SubnetConfig], LatencySetting], Sequence[LatencyResult]]

@@ -112,6 +112,11 @@ class SubnetResult:
     """Encoder FLOPs of one sequence (see `supernet.cost`)."""
     latency_spread_ms: tuple[float, float] | None = None
     """(p10, p90) of the latency measurement, if the measurer gave them."""
+    other_cpu: float | None = None
+    """CPU other processes took during the measurement, in cores, if the measurer recorded it."""
+    latency_flags: tuple[str, ...] = ()
+    """Why the latency may not be the model's alone ("load", "spread"; see
+    `supernet.latency.LatencyResult.flags`); empty when clean or unknown."""
 
     def __post_init__(self) -> None:
         # Fail here, at the source, rather than with a NaN silently winning or
@@ -142,6 +147,9 @@ class SubnetResult:
                     f"got {self.latency_spread_ms!r}"
                 )
             object.__setattr__(self, "latency_spread_ms", spread)
+        if self.other_cpu is not None:
+            object.__setattr__(self, "other_cpu", float(self.other_cpu))
+        object.__setattr__(self, "latency_flags", tuple(str(f) for f in self.latency_flags))
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict; `from_json` inverts it exactly."""
@@ -151,6 +159,8 @@ class SubnetResult:
             "accuracy": self.accuracy,
             "latency_ms": self.latency_ms,
             "latency_spread_ms": None if self.latency_spread_ms is None else list(self.latency_spread_ms),
+            "other_cpu": self.other_cpu,
+            "latency_flags": list(self.latency_flags),
             "predicted_ms": self.predicted_ms,
             "params": self.params,
             "flops": self.flops,
@@ -182,6 +192,8 @@ class SubnetResult:
             params=d["params"],
             flops=d["flops"],
             latency_spread_ms=None if spread is None else (spread[0], spread[1]),
+            other_cpu=d.get("other_cpu"),
+            latency_flags=tuple(d.get("latency_flags") or ()),
         )
 
 
@@ -243,20 +255,27 @@ def select_under_budget(results: Sequence[SubnetResult], budget_ms: float) -> Su
 # --------------------------------------------------------------------------- grid
 
 
-def _as_latency(value: Any, name: str) -> tuple[float, tuple[float, float] | None]:
-    """Median latency and optional (p10, p90) from what a measurer returned."""
+def _as_latency(
+    value: Any, name: str
+) -> tuple[float, tuple[float, float] | None, float | None, tuple[str, ...]]:
+    """Median latency, optional (p10, p90), other processes' CPU and flags from what a measurer returned."""
     if hasattr(value, "median_ms"):
         # A LatencyResult-like object; duck-typed so this module does not import
         # supernet.latency (written separately, and heavier).
         p10, p90 = getattr(value, "p10_ms", None), getattr(value, "p90_ms", None)
         spread = None if p10 is None or p90 is None else (float(p10), float(p90))
-        return float(value.median_ms), spread
+        return (
+            float(value.median_ms),
+            spread,
+            getattr(value, "other_cpu", None),
+            tuple(getattr(value, "flags", ())),
+        )
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(
             f"{name}: the latency measurer returned {value!r}; expected ms as a float "
             "or an object with median_ms, p10_ms and p90_ms"
         )
-    return float(value), None
+    return float(value), None, None, ()
 
 
 def evaluate_grid(
@@ -275,7 +294,8 @@ def evaluate_grid(
         subnets: the subnets, e.g. ``space.grid()``.
         evaluate: dev accuracy of a subnet, in [0, 1].
         measure: measured latency of a subnet in ms, or an object with
-            ``median_ms``, ``p10_ms``, ``p90_ms`` (then the spread is recorded).
+            ``median_ms``, ``p10_ms``, ``p90_ms`` (then the spread is recorded)
+            and optionally ``other_cpu`` and ``flags`` (then the load is).
         predict: predicted latency in ms, recorded next to the measurement.
         cost: ``(params, flops)`` of a subnet.
         cache: results by subnet name; names found there are not evaluated again
@@ -298,7 +318,7 @@ def evaluate_grid(
         bar.set_postfix_str(f"{name} (cached)" if cached is not None else name)
         if cached is None:
             accuracy = float(evaluate(cfg))
-            latency, spread = _as_latency(measure(cfg), name)
+            latency, spread, other_cpu, flags = _as_latency(measure(cfg), name)
             predicted = None if predict is None else float(predict(cfg))
             params, flops = cost(cfg)
             cached = SubnetResult(
@@ -310,6 +330,8 @@ def evaluate_grid(
                 params=int(params),
                 flops=int(flops),
                 latency_spread_ms=spread,
+                other_cpu=other_cpu,
+                latency_flags=flags,
             )
             cache[name] = cached
         out.append(cached)
@@ -599,7 +621,8 @@ def write_results(
     Files:
         ``results.jsonl``: one `SubnetResult.to_json` line per result, plus
         ``"pareto"`` and ``"chosen"`` flags; ``pareto.csv``: the front (name,
-        accuracy, latency_ms, predicted_ms, params, flops); ``pareto.png``: `plot_pareto`.
+        accuracy, latency_ms, predicted_ms, params, flops, latency_flags: "load",
+        "spread" or both joined by "+", empty when clean); ``pareto.png``: `plot_pareto`.
 
     Args:
         results: every evaluated subnet.
@@ -633,7 +656,7 @@ def write_results(
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["name", "accuracy", "latency_ms", "predicted_ms", "params", "flops"])
+    writer.writerow(["name", "accuracy", "latency_ms", "predicted_ms", "params", "flops", "latency_flags"])
     for r in front:
         writer.writerow(
             [
@@ -643,6 +666,7 @@ def write_results(
                 _fmt_float(r.predicted_ms),
                 r.params,
                 r.flops,
+                "+".join(r.latency_flags),
             ]
         )
     atomic_write(paths["pareto_csv"], lambda f: f.write(buf.getvalue().encode("utf-8")))
@@ -923,8 +947,9 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
     """An aligned text table of the results, fastest first.
 
     Columns: subnet name, accuracy (%), measured latency (ms, with p10-p90 if
-    known), predicted latency (ms), parameters (millions), GFLOPs, ``*`` on the
-    Pareto front, ``<-`` on the chosen subnet.
+    known, and its flags if any is flagged: ``load``, ``spread``), predicted
+    latency (ms), parameters (millions), GFLOPs, ``*`` on the Pareto front,
+    ``<-`` on the chosen subnet.
 
     Args:
         results: evaluated subnets.
@@ -935,6 +960,9 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
     header = ["subnet", "acc %", "latency ms"]
     if with_spread:
         header.append("p10-p90 ms")
+    with_flags = any(r.latency_flags for r in results)
+    if with_flags:
+        header.append("flags")
     header += ["pred ms", "params M", "GFLOPs", "pareto", ""]
     rows = []
     for r in sorted(results, key=lambda r: (r.latency_ms, -r.accuracy, r.name)):
@@ -942,6 +970,8 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
         if with_spread:
             s = r.latency_spread_ms
             row.append("-" if s is None else f"{s[0]:.2f}-{s[1]:.2f}")
+        if with_flags:
+            row.append("+".join(r.latency_flags) or "-")
         row += [
             "-" if r.predicted_ms is None else f"{r.predicted_ms:.2f}",
             f"{r.params / 1e6:.2f}",

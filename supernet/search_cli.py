@@ -15,7 +15,8 @@ import argparse
 import json
 import random
 import tempfile
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,16 @@ from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, make_dataloader
 from supernet.io import RunDir, atomic_write_json
-from supernet.latency import LatencyCache, LatencyPredictor, LatencyResult, LatencySetting, measure_subnets
+from supernet.latency import (
+    LatencyCache,
+    LatencyPredictor,
+    LatencyResult,
+    LatencySetting,
+    LatencyWarning,
+    load_warning,
+    measure_onnx,
+    measure_subnets,
+)
 from supernet.search import (
     SubnetResult,
     evaluate_grid,
@@ -39,7 +49,7 @@ from supernet.search import (
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
 from supernet.trainer import RunError, evaluate_subnet, load_supernet, tokenized_split
 
-__all__ = ["SearchRun", "build_parser", "per_layer_search", "run"]
+__all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,7 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="budget as a fraction of the full model's measured latency (e.g. 0.5)",
     )
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    p.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "onnxruntime"),
+        help="torch eager, or onnxruntime on the optimised graph export.py writes (default torch)",
+    )
+    p.add_argument(
+        "--int8",
+        action="store_true",
+        help="with --backend onnxruntime: time the int8 graph export.py --int8 writes",
+    )
     p.add_argument("--batch-size", type=int, default=1)
     p.add_argument("--seq-len", type=int, default=128)
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
@@ -89,6 +109,7 @@ class SearchRun:
         progress: show progress bars.
         accuracy_subset: dev examples `estimate` ranks candidates on (None = the whole dev split).
         subset_seed: seed of that subset's draw.
+        log: where progress lines and warnings are printed.
     """
 
     def __init__(
@@ -99,6 +120,7 @@ class SearchRun:
         progress: bool = True,
         accuracy_subset: int | None = None,
         subset_seed: int = 0,
+        log: Callable[[str], None] = print,
     ) -> None:
         self.run = RunDir(run_dir)
         if not self.run.config.is_file():
@@ -109,6 +131,7 @@ class SearchRun:
             )
         self.setting = setting
         self.progress = progress
+        self.log = log
         self.train_cfg = load_config(TrainConfig, self.run.config)
         self.space = SearchSpace(
             width_mults=self.train_cfg.width_mults, depth_mults=self.train_cfg.depth_mults
@@ -198,32 +221,49 @@ class SearchRun:
     # ---------------------------------------------------------------- latency
 
     def measure(self, cfgs: list[SubnetConfig]) -> dict[str, LatencyResult]:
-        """Measured latency of each subnet (cached per setting in latency/)."""
+        """Measured latency of each subnet (cached per setting in latency/).
+
+        Results measured under load or with a wide spread (`LatencyResult.flags`),
+        fresh or cached, are named in one warning line.
+        """
         cache = LatencyCache(self.run.root, self.setting)
         todo = [c for c in cfgs if c not in cache]
         if todo:
-            if self.setting.backend == "torch":
-                results = measure_subnets(self.model, todo, self.setting)
-            else:
-                results = [self._measure_onnx(c) for c in todo]
+            # One line for the whole batch below, not one per measuring call.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", LatencyWarning)
+                results = self._measure_many(self.model, todo, self.setting)
             for cfg, result in zip(todo, results, strict=True):
                 cache.put(cfg, result)
-        return {c.name: cache.get(c) for c in cfgs}  # type: ignore[misc]
+        measured = {c.name: cache.get(c) for c in cfgs}
+        line = load_warning(measured)  # type: ignore[arg-type]
+        if line is not None:
+            self.log(f"warning: {line}")
+        return measured  # type: ignore[return-value]
 
-    def _measure_onnx(self, cfg: SubnetConfig) -> LatencyResult:
-        from supernet.export import export_subnet
-        from supernet.latency import measure_onnx
-
-        with tempfile.TemporaryDirectory() as tmp:
-            report = export_subnet(self.model, cfg, Path(tmp) / "m", onnx=True)
-            return measure_onnx(report.onnx_path, self.setting)
+    def _measure_many(
+        self, model: torch.nn.Module, cfgs: Sequence[SubnetConfig], setting: LatencySetting
+    ) -> list[LatencyResult]:
+        """The `MeasureFn` of this backend: torch subnets interleaved, or each exported graph in turn."""
+        if setting.backend == "torch":
+            return measure_subnets(model, cfgs, setting)
+        out = []
+        for cfg in cfgs:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = export_for_measurement(
+                    model, cfg, Path(tmp) / "m", tokenizer=self.tokenizer, int8=setting.int8
+                )
+                out.append(measure_onnx(path, setting))
+        return out
 
     def predictor(self) -> LatencyPredictor:
         path = self.run.latency / f"predictor-{self.setting.key}.json"
         if path.is_file():
             return LatencyPredictor.load(path)
         model = self.model
-        predictor = LatencyPredictor.build(model, self.setting, space=self.space)
+        # With onnxruntime the table's probes are exported and timed like every other graph.
+        measure = None if self.setting.backend == "torch" else self._measure_many
+        predictor = LatencyPredictor.build(model, self.setting, space=self.space, measure=measure)
         predictor.save(path)
         return predictor
 
@@ -282,6 +322,29 @@ def per_layer_search(
     )
 
 
+def export_for_measurement(
+    model: torch.nn.Module, cfg: SubnetConfig, folder: Path, *, tokenizer: Any = None, int8: bool = False
+) -> Path:
+    """Export `cfg` exactly as `export.py` does (same graph, optimisation and quantisation); the graph to time.
+
+    Args:
+        model: the supernet.
+        cfg: the subnet.
+        folder: a new folder to export into.
+        tokenizer: the run's tokenizer (it decides whether token_type_ids is an input, as in export.py).
+        int8: return the int8 graph instead of the FP32 one.
+
+    Returns:
+        model.onnx, or model.int8.onnx with `int8`.
+    """
+    from supernet.export import export_subnet
+
+    report = export_subnet(model, cfg, folder, tokenizer=tokenizer, onnx=True, int8=int8)
+    path = report.int8_path if int8 else report.onnx_path
+    assert path is not None  # onnx=True
+    return path
+
+
 def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
     if args.latency_budget_ms is not None:
         return float(args.latency_budget_ms)
@@ -302,6 +365,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         latency_budget_ms=args.latency_budget_ms,
         device=args.device,
         backend=args.backend,
+        int8=args.int8,
         batch_size=args.batch_size,
         seq_len=args.seq_len,
         num_threads=args.threads,
@@ -316,6 +380,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     setting = LatencySetting(
         device=cfg.device,
         backend=cfg.backend,
+        int8=cfg.int8,
         batch_size=cfg.batch_size,
         seq_len=cfg.seq_len,
         num_threads=cfg.num_threads,
@@ -324,11 +389,17 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     )
     progress = not args.no_progress
     sr = SearchRun(
-        Path(cfg.run), setting, progress=progress, accuracy_subset=cfg.accuracy_subset, subset_seed=cfg.seed
+        Path(cfg.run),
+        setting,
+        progress=progress,
+        accuracy_subset=cfg.accuracy_subset,
+        subset_seed=cfg.seed,
+        log=log,
     )
     grid = sr.space.grid()
     log(f"measuring {len(grid)} grid subnets on {setting.key} ...")
     measured = sr.measure(grid)
+    # The onnxruntime table exports ~26 probe subnets: only built when per-layer search needs it.
     predictor = sr.predictor() if cfg.per_layer or setting.backend == "torch" else None
     predict = predictor.predict if predictor is not None else None
 

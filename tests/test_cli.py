@@ -245,6 +245,17 @@ def test_search_and_export_need_a_run(capsys, tmp_path: Path) -> None:
     )
 
 
+def test_search_int8_needs_onnxruntime(capsys, tmp_path: Path) -> None:
+    # Refused before the run is even opened: nothing is written.
+    _fails(
+        capsys,
+        search_main,
+        ["--run", str(tmp_path), "--int8"],
+        "int8 needs backend onnxruntime (--backend onnxruntime)",
+        watch=tmp_path,
+    )
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, minilm_dir) -> Path:
     """One tiny finished run shared by the tests below (they must not modify it)."""

@@ -27,7 +27,9 @@ from supernet.export import (
     export_subnet,
     get_active_subnet,
     load_exported,
+    onnx_fingerprint,
     save_exported,
+    write_onnx,
 )
 
 TORCH_TOL = 1e-5
@@ -57,6 +59,9 @@ PARITY_KEYS = {
     "parity_ok",
     "onnx_exporter",
     "onnx_fallback_reason",
+    "onnx_fused",
+    "onnx_fingerprint",
+    "int8_fingerprint",
     "opset",
     "paths",
 }
@@ -368,7 +373,16 @@ def test_real_model_export_parity_and_report(minilm, minilm_export) -> None:
     assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
     assert np.isfinite(parity["max_abs_diff_int8_vs_fp32"])
     assert parity["parity_ok"] is True
-    assert parity["onnx_exporter"] in ("dynamo", "torchscript")
+    # The optimised graph: every kept layer's attention, both LayerNorms and GELU fused.
+    assert parity["onnx_exporter"] == "torchscript" and parity["onnx_fallback_reason"] is None
+    assert parity["onnx_fused"] == {
+        "EmbedLayerNormalization": 1,
+        "Attention": 3,
+        "BiasGelu": 3,
+        "SkipLayerNormalization": 6,
+    }
+    assert parity["onnx_fingerprint"] == onnx_fingerprint(report.onnx_path)
+    assert parity["int8_fingerprint"] == onnx_fingerprint(report.int8_path)
     assert len(calls) == 4 and set(parity["accuracy"]) == {"supernet", "torch", "onnx", "int8"}
     assert parity["accuracy"]["torch"] == parity["accuracy"]["supernet"] == parity["accuracy"]["onnx"]
     files = {p.name for p in report.out_dir.iterdir()}
@@ -510,22 +524,22 @@ def test_folder_loads_in_a_process_without_supernet(
 # --------------------------------------------------------------------------- exporter fallback, refusals, warnings
 
 
-def test_torchscript_fallback_without_token_types(tmp_path: Path, monkeypatch) -> None:
+def test_dynamo_fallback_without_token_types(tmp_path: Path, monkeypatch) -> None:
     real_export = torch.onnx.export
 
-    def no_dynamo(*args, **kwargs):
-        if kwargs.get("dynamo"):
-            raise RuntimeError("dynamo unavailable in this test")
+    def no_torchscript(*args, **kwargs):
+        if not kwargs.get("dynamo"):
+            raise RuntimeError("torchscript unavailable in this test")
         return real_export(*args, **kwargs)
 
-    monkeypatch.setattr(torch.onnx, "export", no_dynamo)
+    monkeypatch.setattr(torch.onnx, "export", no_torchscript)
     _, model = _supernet("distilbert", cfg=sn.MAX_NET)
     empty = tmp_path / "out"
     empty.mkdir()  # an empty folder is fine to export into
     report = export_subnet(model, HETERO, empty, onnx=True)
     parity = json.loads(report.parity_path.read_text())
-    assert parity["onnx_exporter"] == "torchscript"
-    assert "dynamo unavailable" in parity["onnx_fallback_reason"]
+    assert parity["onnx_exporter"] == "dynamo"
+    assert "torchscript unavailable" in parity["onnx_fallback_reason"]
     assert parity["inputs"]["names"] == ["input_ids", "attention_mask"]
     assert parity["parity_inputs"] == "random"
     assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
@@ -640,3 +654,47 @@ def test_searched_per_layer_subnet_exports_with_parity(family: str, searched_exp
     else:
         assert report.onnx_path is None and parity["max_abs_diff_onnx_vs_torch"] is None
     sn.set_max_net(model)
+
+
+# --------------------------------------------------------------------------- optimised ONNX
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+def test_onnx_fuses_every_layer_of_a_per_layer_subnet(tmp_path: Path, family: str) -> None:
+    # Kept layers run 1, 2 and 3 heads: each layer's head count is read from its own query weight.
+    _, model = _supernet(family)
+    report = export_subnet(model, HETERO, tmp_path / "out", onnx=True, int8=True)
+    assert report.onnx_exporter == "torchscript"
+    assert report.onnx_fused["Attention"] == 3
+    assert report.onnx_fused["SkipLayerNormalization"] == 6
+    assert report.max_abs_diff_onnx_vs_torch <= ONNX_TOL
+    assert np.isfinite(report.max_abs_diff_int8_vs_fp32)
+    import onnx
+
+    ops = [n.op_type for n in onnx.load(str(report.onnx_path)).graph.node]
+    assert ops.count("Attention") == 3 and "Softmax" not in ops
+    heads = [
+        next(a.i for a in n.attribute if a.name == "num_heads")
+        for n in onnx.load(str(report.onnx_path)).graph.node
+        if n.op_type == "Attention"
+    ]
+    assert heads == [1, 2, 3]
+
+
+def test_write_onnx_is_deterministic_and_restores_attention(tmp_path: Path) -> None:
+    _, model = _supernet("bert")
+    dense = get_active_subnet(model).eval()
+    before = dense.config._attn_implementation
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = {
+        "input_ids": torch.randint(5, 99, (2, 7)),
+        "attention_mask": torch.ones(2, 7, dtype=torch.long),
+        "token_type_ids": torch.zeros(2, 7, dtype=torch.long),
+    }
+    a = write_onnx(dense, tmp_path / "a.onnx", names=names, example=example)
+    b = write_onnx(dense, tmp_path / "b.onnx", names=names, example=example)
+    plain = write_onnx(dense, tmp_path / "plain.onnx", names=names, example=example, optimize=False)
+    assert dense.config._attn_implementation == before
+    assert a.fused == b.fused and a.fused["Attention"] == 3 and plain.fused == {}
+    assert onnx_fingerprint(a.path) == onnx_fingerprint(b.path)
+    assert onnx_fingerprint(a.path) != onnx_fingerprint(plain.path)

@@ -15,15 +15,22 @@ from conftest import tiny_model
 
 import supernet as sn
 from supernet.latency import (
+    LOAD_BOUND_CORES,
+    SPREAD_BOUND,
     LatencyCache,
     LatencyPredictor,
     LatencyResult,
     LatencySetting,
+    LatencyWarning,
+    MachineLoad,
     dummy_batch,
+    load_warning,
     measure_latency,
     measure_model,
+    measure_onnx_files,
     measure_subnet,
     measure_subnets,
+    monitor_load,
 )
 from supernet.subnet import resolve_subnet
 
@@ -115,7 +122,10 @@ def test_measure_latency_counts_calls_and_uses_the_clock(monkeypatch: pytest.Mon
     assert set(threads_inside) == {target}
     assert torch.get_num_threads() == before
     assert next(clock, None) is None  # exactly two clock reads per timed call, none in warm-up
-    assert result == LatencyResult.from_samples([float(d) for d in durations_ms])
+    # Timings as measured; the load fields hold whatever this machine did meanwhile.
+    assert dataclasses.replace(result, load_avg=None, other_cpu=None) == LatencyResult.from_samples(
+        [float(d) for d in durations_ms]
+    )
     assert result.median_ms == 3.0
     assert result.repeats == 7
 
@@ -469,3 +479,111 @@ def test_predictor_build_on_real_timings_is_sane() -> None:
     predictor = LatencyPredictor.build(model, setting, calibration_subnets=[sn.MAX_NET])
     assert predictor.predict(sn.MAX_NET) > 0
     assert len(predictor.table) == 16
+
+
+# ---------------------------------------------------------------- load and spread
+
+
+def _with(median: float, p10: float, p90: float, other_cpu: float | None) -> LatencyResult:
+    return LatencyResult(
+        median_ms=median, p10_ms=p10, p90_ms=p90, mean_ms=median, std_ms=0.0, repeats=10, other_cpu=other_cpu
+    )
+
+
+def test_flags_follow_the_stated_bounds() -> None:
+    assert LOAD_BOUND_CORES == 0.10 and SPREAD_BOUND == 0.10
+    assert _with(10.0, 9.6, 10.5, 0.05).flags == ()  # 9% spread, 0.05 cores
+    assert _with(10.0, 9.6, 10.5, None).flags == ()  # load unknown (no /proc/stat): not flagged
+    assert _with(10.0, 9.6, 10.5, 0.2).flags == ("load",)
+    assert _with(10.0, 9.0, 11.5, 0.0).flags == ("spread",)
+    assert _with(10.0, 9.0, 11.5, 1.0).flags == ("load", "spread")
+    assert _with(10.0, 9.0, 11.5, 0.0).spread == pytest.approx(0.25)
+    assert load_warning({"a": _with(10.0, 9.6, 10.5, 0.0)}) is None
+    line = load_warning({"a": _with(10.0, 9.6, 10.5, 0.0), "b": _with(10.0, 9.0, 11.5, 0.5)})
+    assert line == (
+        "latency of b may not be the model's alone: other processes took up to 0.50 cores (bound 0.10); "
+        "p10-p90 spread up to 25% of the median (bound 10%); remeasure on an idle machine"
+    )
+    # The JSON form carries the flags for readers and reads back without them; old files lack the load.
+    r = _with(10.0, 9.0, 11.5, 0.5)
+    assert r.to_dict()["flags"] == ["load", "spread"] and LatencyResult.from_dict(r.to_dict()) == r
+    old = {k: v for k, v in r.to_dict().items() if k not in ("flags", "load_avg", "other_cpu")}
+    assert LatencyResult.from_dict(old).other_cpu is None
+
+
+def test_monitor_load_subtracts_own_cpu_and_one_tick_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    import supernet.latency as lat
+
+    readings = iter([(100.0, 1.0), (101.5, 1.4)])  # machine busy +1.5 s, this process +0.4 s
+    clock = iter([50.0, 52.0])  # over 2 s of wall time
+    monkeypatch.setattr(lat, "_cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(lat.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(lat.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(lat, "_CLOCK_TICKS", 100.0)
+    with monitor_load() as probe:
+        pass
+    assert probe.load is not None and probe.load.wall_s == 2.0
+    assert probe.load.other_cpu == pytest.approx((1.5 - 0.4 - 0.02) / 2.0)
+
+    readings = iter([(None, 1.0), (None, 1.4)])  # no /proc/stat
+    clock = iter([50.0, 52.0])
+    with monitor_load() as probe:
+        pass
+    assert probe.load == MachineLoad(load_avg=probe.load.load_avg, other_cpu=None, wall_s=2.0)
+
+
+def test_a_busy_process_is_detected_and_flagged() -> None:
+    import subprocess
+    import sys
+
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("needs /proc/stat")
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)  # let it start spinning
+        setting = LatencySetting(num_threads=1, warmup=0, repeats=20)
+        with pytest.warns(LatencyWarning, match="other processes took up to"):
+            # Sleeping calls: this process takes almost no CPU, the spinning child about a core.
+            result = measure_latency(lambda: time.sleep(0.02), setting)
+    finally:
+        busy.kill()
+        busy.wait()
+    assert result.other_cpu is not None and result.other_cpu >= 0.5
+    assert "load" in result.flags and result.load_avg is not None
+
+
+def test_int8_setting_needs_onnxruntime() -> None:
+    assert LatencySetting(backend="onnxruntime", int8=True).cache_stem == "cpu-onnxruntime-int8-b1-s128"
+    assert LatencySetting(backend="onnxruntime").cache_stem == "cpu-onnxruntime-b1-s128"
+    with pytest.raises(ValueError, match="int8 needs backend='onnxruntime'"):
+        LatencySetting(int8=True)
+    assert LatencySetting.from_dict({"backend": "onnxruntime"}).int8 is False  # settings saved before int8
+
+
+def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    model = tiny_model("bert")
+    batch = dummy_batch(model.config, LatencySetting(seq_len=8))
+    paths = {}
+    for name, layers in (("four", 4), ("two", 2)):
+        model.config.num_hidden_layers = layers
+        small = type(model)(model.config).eval()
+        paths[name] = tmp_path / f"{name}.onnx"
+        with torch.no_grad():
+            torch.onnx.export(
+                small,
+                (batch["input_ids"], batch["attention_mask"]),
+                str(paths[name]),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
+                dynamo=False,
+            )
+    setting = LatencySetting(backend="onnxruntime", seq_len=8, num_threads=1, warmup=1, repeats=5)
+    results = measure_onnx_files(paths, setting, rounds=2)
+    assert list(results) == ["four", "two"]
+    assert all(r.repeats == 5 and r.median_ms > 0 for r in results.values())
+    # One load record for the interleaved run, shared by every graph.
+    assert results["four"].other_cpu == results["two"].other_cpu
+    with pytest.raises(ValueError, match="use backend='onnxruntime'"):
+        measure_onnx_files(paths, LatencySetting(), rounds=2)

@@ -52,6 +52,9 @@ def grid_results() -> list[SubnetResult]:
                 params=int(22e6 * (0.4 + 0.6 * w * d)),
                 flops=int(2.9e9 * w * d),
                 latency_spread_ms=(lat * 0.95, lat * 1.08),
+                # The widest subnet was measured while another process ran.
+                other_cpu=0.5 if w == 1.0 and d == 1.0 else 0.0,
+                latency_flags=("load",) if w == 1.0 and d == 1.0 else (),
             )
         )
     return out
@@ -164,9 +167,10 @@ def test_evaluate_grid_uses_cache() -> None:
         calls.append(cfg.name)
         return 0.5 + 0.4 * (cfg.width_mult or 1.0) * (cfg.depth_mult or 1.0)
 
-    class Lat:  # a LatencyResult look-alike: its spread must be kept
+    class Lat:  # a LatencyResult look-alike: its spread and load must be kept
         def __init__(self, ms: float) -> None:
             self.median_ms, self.p10_ms, self.p90_ms = ms, 0.9 * ms, 1.2 * ms
+            self.other_cpu, self.flags = 0.25, ("load", "spread")
 
     def measure(cfg: sn.SubnetConfig) -> Lat:
         return Lat(10.0 * (cfg.width_mult or 1.0) * (cfg.depth_mult or 1.0))
@@ -181,6 +185,7 @@ def test_evaluate_grid_uses_cache() -> None:
     )
     assert len(calls) == 5 and set(cache) == {r.name for r in first}
     assert first[0].latency_spread_ms == (9.0, 12.0) and first[0].predicted_ms is None
+    assert first[0].other_cpu == 0.25 and first[0].latency_flags == ("load", "spread")
 
     both = evaluate_grid(
         space.grid(),
@@ -354,8 +359,11 @@ def test_write_results_files(tmp_path) -> None:
     assert [d["name"] for d in flags if d["pareto"]] == [r.name for r in results if r in front]
 
     csv_lines = paths["pareto_csv"].read_text().splitlines()
-    assert csv_lines[0] == "name,accuracy,latency_ms,predicted_ms,params,flops"
+    assert csv_lines[0] == "name,accuracy,latency_ms,predicted_ms,params,flops,latency_flags"
     assert [line.split(",")[0] for line in csv_lines[1:]] == [r.name for r in front]
+    assert {line.split(",")[0]: line.split(",")[6] for line in csv_lines[1:]}["w1.00-d1.00"] == "load"
+    assert [d["name"] for d in flags if d["latency_flags"]] == ["w1.00-d1.00"]
+    assert "flags" in format_table(results).splitlines()[0]
     first = csv_lines[1].split(",")
     assert float(first[1]) == front[0].accuracy and float(first[2]) == front[0].latency_ms
     assert int(first[4]) == front[0].params and int(first[5]) == front[0].flops

@@ -122,3 +122,33 @@ def test_accuracy_subset_must_be_positive_or_zero_for_all(value: str, tmp_path: 
     else:
         assert code == 2 and err == "error: --accuracy-subset must be >= 0 (0 = the whole dev split), got -1"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_search_times_the_graph_export_writes(tmp_path: Path, minilm_dir) -> None:
+    # search.py --backend onnxruntime [--int8] and export.py [--int8] must build the same
+    # graph (same export, optimisation and quantisation), whatever parity batch export.py uses.
+    from conftest import tiny_batch, tiny_model
+    from transformers import AutoTokenizer
+
+    import supernet as sn
+    from supernet.export import export_subnet, onnx_fingerprint
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
+    model = sn.to_supernet(tiny_model("bert"))
+    cfg = sn.SubnetConfig(heads=(1, 4, 2, 3), ffn=(5, 48, 20, 1), layers=(0, 2, 3))
+    exported = export_subnet(
+        model,
+        cfg,
+        tmp_path / "export",
+        tokenizer=tokenizer,
+        int8=True,
+        parity_batch=tiny_batch(seed=3, batch=5, seq=9),
+        dev_eval=lambda predict: float(predict(tiny_batch()).argmax(-1).float().mean()),
+    )
+    fp32 = search_cli.export_for_measurement(model, cfg, tmp_path / "fp32", tokenizer=tokenizer)
+    int8 = search_cli.export_for_measurement(model, cfg, tmp_path / "int8", tokenizer=tokenizer, int8=True)
+    assert fp32.name == "model.onnx" and int8.name == "model.int8.onnx"
+    assert onnx_fingerprint(fp32) == exported.onnx_fingerprint
+    assert onnx_fingerprint(int8) == exported.int8_fingerprint
+    assert exported.onnx_fingerprint != exported.int8_fingerprint
+    assert exported.onnx_fused["Attention"] == 3
