@@ -65,8 +65,8 @@ def _train_cmd(model: Path, run: Path, *extra: str) -> list[str]:
         f"model={model}",
         f"output_dir={run}",
         *TINY_RUN,
-        "stage_w.max_steps=4",
-        "stage_wd.max_steps=4",
+        # The preset's single-stage recipe: 2 teacher + 8 elastic steps, a checkpoint after each.
+        "stage_wd.max_steps=8",
         *extra,
     ]
 
