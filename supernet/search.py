@@ -112,6 +112,9 @@ class SubnetResult:
     """Encoder FLOPs of one sequence (see `supernet.cost`)."""
     latency_spread_ms: tuple[float, float] | None = None
     """(p10, p90) of the latency measurement, if the measurer gave them."""
+    latency_source: str | None = None
+    """None when `latency_ms` was measured; otherwise where it comes from, e.g.
+    "predicted from latency-table.json (<device>)" for a device profile kit's table."""
 
     def __post_init__(self) -> None:
         # Fail here, at the source, rather than with a NaN silently winning or
@@ -154,6 +157,8 @@ class SubnetResult:
             "predicted_ms": self.predicted_ms,
             "params": self.params,
             "flops": self.flops,
+            # Only when not measured here, so measured results keep their exact old form.
+            **({} if self.latency_source is None else {"latency_source": self.latency_source}),
         }
 
     @classmethod
@@ -182,6 +187,7 @@ class SubnetResult:
             params=d["params"],
             flops=d["flops"],
             latency_spread_ms=None if spread is None else (spread[0], spread[1]),
+            latency_source=d.get("latency_source"),
         )
 
 
