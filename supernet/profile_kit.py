@@ -31,7 +31,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,11 @@ from supernet.trainer import RunError
 
 __all__ = [
     "KitEntry",
+    "add_to_kit",
     "LatencyTable",
     "ProfileKitError",
+    "kit_entries",
+    "kit_manifest",
     "load_latency_table",
     "run_identity",
     "write_profile_kit",
@@ -100,29 +103,53 @@ def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
     return {"name": root.resolve().name, "config_sha256": digest}
 
 
-def _entries(arch: Arch, subnets: list[SubnetConfig], n_probes: int) -> list[KitEntry]:
+def kit_entries(
+    model: nn.Module, *, space: SearchSpace, calibration_subnets: Sequence[SubnetConfig] | None = None
+) -> list[KitEntry]:
+    """The files of `model`'s kit: `LatencyPredictor.build`'s probes, then its calibration subnets.
+
+    Args:
+        model: a converted supernet.
+        space: the run's search space.
+        calibration_subnets: as for `write_profile_kit`.
+    """
+    arch = supernet_state(model).arch
+    probes, calibration = predictor_subnets(model, space=space, calibration_subnets=calibration_subnets)
     out = []
-    for i, cfg in enumerate(subnets):
-        if i < n_probes:
-            h, f, k = cfg.heads[0], cfg.ffn[0], len(cfg.layers)  # type: ignore[index,arg-type]
-            out.append(
-                KitEntry(
-                    file=f"probe-h{h}-f{f}-l{k}.onnx",
-                    role="probe",
-                    subnet=cfg,
-                    what=f"first {k} of {arch.num_layers} layers, each with {h} heads and {f} FFN neurons",
-                )
+    for cfg in probes:
+        h, f, k = cfg.heads[0], cfg.ffn[0], len(cfg.layers)  # type: ignore[index,arg-type]
+        what = f"first {k} of {arch.num_layers} layers, each with {h} heads and {f} FFN neurons"
+        out.append(KitEntry(file=f"probe-h{h}-f{f}-l{k}.onnx", role="probe", subnet=cfg, what=what))
+    for cfg in calibration:
+        out.append(
+            KitEntry(
+                file=f"calib-{cfg.name}.onnx", role="calibration", subnet=cfg, what=f"whole subnet {cfg.name}"
             )
-        else:
-            out.append(
-                KitEntry(
-                    file=f"calib-{cfg.name}.onnx",
-                    role="calibration",
-                    subnet=cfg,
-                    what=f"whole subnet {cfg.name}",
-                )
-            )
+        )
     return out
+
+
+def kit_manifest(
+    model: nn.Module, entries: Sequence[KitEntry], *, run: Mapping[str, str], space: SearchSpace, opset: int
+) -> dict[str, Any]:
+    """kit.json's content (see the module docstring).
+
+    Args:
+        model: the converted supernet.
+        entries: the kit's files (`kit_entries`).
+        run: the run's identity (`run_identity`).
+        space: the run's search space.
+        opset: the ONNX opset the files were written with.
+    """
+    return {
+        "format": KIT_FORMAT,
+        "run": dict(run),
+        "arch": dataclasses.asdict(supernet_state(model).arch),
+        "space": {"width_mults": list(space.width_mults), "depth_mults": list(space.depth_mults)},
+        "max_position_embeddings": getattr(model.config, "max_position_embeddings", None),
+        "opset": opset,
+        "entries": [e.to_dict() for e in entries],
+    }
 
 
 def write_profile_kit(
@@ -131,6 +158,7 @@ def write_profile_kit(
     *,
     run: Mapping[str, str],
     space: SearchSpace,
+    calibration_subnets: Sequence[SubnetConfig] | None = None,
     opset: int = 18,
     log: Callable[[str], None] | None = None,
 ) -> Path:
@@ -147,6 +175,9 @@ def write_profile_kit(
         run: the run's identity (`run_identity`), recorded so a table from
             another run is refused.
         space: the run's search space (gives the predictor's head/FFN choices).
+        calibration_subnets: whole subnets for the calibration fit (default:
+            `LatencyPredictor.build`'s); they are listed in kit.json, so the
+            table's predictor uses the same.
         opset: ONNX opset.
         log: called with one line per written file.
 
@@ -159,9 +190,7 @@ def write_profile_kit(
     out = Path(out_dir).absolute()
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"'{out}' already exists and is not empty: pass a new --profile-kit folder")
-    arch = supernet_state(model).arch
-    probes, calibration = predictor_subnets(model, space=space)
-    entries = _entries(arch, probes + calibration, len(probes))
+    entries = kit_entries(model, space=space, calibration_subnets=calibration_subnets)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
@@ -173,16 +202,7 @@ def write_profile_kit(
                 size = (tmp / entry.file).stat().st_size / 2**20
                 log(f"[{i}/{len(entries)}] {entry.file} ({size:.1f} MiB): {entry.what}")
         shutil.copyfile(SCRIPT, tmp / "profile.py")
-        manifest = {
-            "format": KIT_FORMAT,
-            "run": dict(run),
-            "arch": dataclasses.asdict(arch),
-            "space": {"width_mults": list(space.width_mults), "depth_mults": list(space.depth_mults)},
-            "max_position_embeddings": getattr(model.config, "max_position_embeddings", None),
-            "opset": opset,
-            "entries": [e.to_dict() for e in entries],
-        }
-        atomic_write_json(tmp / "kit.json", manifest)
+        atomic_write_json(tmp / "kit.json", kit_manifest(model, entries, run=run, space=space, opset=opset))
         if out.exists():
             out.rmdir()  # empty, checked above
         tmp.rename(out)
@@ -190,6 +210,46 @@ def write_profile_kit(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def add_to_kit(
+    kit_dir: str | os.PathLike[str],
+    model: nn.Module,
+    subnets: Sequence[SubnetConfig],
+    *,
+    role: str = "held-out",
+) -> list[KitEntry]:
+    """Export more subnets into a kit, listed in kit.json with `role` (the predictor ignores them).
+
+    For checking a kit's predictor: held-out subnets timed by profile.py in the
+    same interleaved rounds as the kit's own files see the same conditions.
+
+    Args:
+        kit_dir: a kit written by `write_profile_kit`.
+        model: the converted supernet the kit was written from.
+        subnets: the subnets to add (files already present are kept).
+        role: their role in kit.json (not "probe" or "calibration").
+    """
+    if role in ("probe", "calibration"):
+        raise ValueError(f"role {role!r} is the predictor's own; use another, e.g. 'held-out'")
+    kit = Path(kit_dir)
+    manifest = json.loads((kit / "kit.json").read_text(encoding="utf-8"))
+    listed = {e["file"] for e in manifest["entries"]}
+    added = []
+    for cfg in subnets:
+        entry = KitEntry(
+            file=f"{role}-{cfg.name}.onnx", role=role, subnet=cfg, what=f"{role} subnet {cfg.name}"
+        )
+        if not (kit / entry.file).is_file():
+            with tempfile.TemporaryDirectory(dir=kit) as work:
+                report = export_subnet(model, cfg, Path(work) / "m", onnx=True, opset=int(manifest["opset"]))
+                shutil.move(str(report.onnx_path), kit / entry.file)
+        if entry.file not in listed:
+            manifest["entries"].append(entry.to_dict())
+            listed.add(entry.file)
+        added.append(entry)
+    atomic_write_json(kit / "kit.json", manifest)
+    return added
 
 
 @dataclass(frozen=True, kw_only=True)
