@@ -147,6 +147,7 @@ def kit_manifest(
         "arch": dataclasses.asdict(supernet_state(model).arch),
         "space": {"width_mults": list(space.width_mults), "depth_mults": list(space.depth_mults)},
         "max_position_embeddings": getattr(model.config, "max_position_embeddings", None),
+        "vocab_size": getattr(model.config, "vocab_size", None),
         "opset": opset,
         "entries": [e.to_dict() for e in entries],
     }

@@ -95,7 +95,12 @@ def load_kit(kit_dir: Path) -> dict[str, Any]:
     except json.JSONDecodeError as err:
         raise KitError(f"{manifest} is not valid JSON ({err}): copy the kit again") from err
     if not isinstance(kit, dict) or kit.get("format") != KIT_FORMAT:
-        raise KitError(f"{manifest} has format {kit.get('format')!r}, this script reads {KIT_FORMAT}")
+        found = kit.get("format") if isinstance(kit, dict) else None
+        raise KitError(
+            f"{manifest} has format {found!r}, this script reads {KIT_FORMAT}: use the kit's own profile.py"
+        )
+    if not isinstance(kit.get("entries"), list) or not isinstance(kit.get("run"), dict):
+        raise KitError(f"{manifest} lacks its entries or run: copy the kit again")
     missing = [e["file"] for e in kit["entries"] if not (kit_dir / e["file"]).is_file()]
     if missing:
         raise KitError(f"kit '{kit_dir}' lacks {len(missing)} file(s), e.g. {missing[0]}: copy the kit again")
@@ -162,7 +167,7 @@ def _session(path: Path, threads: int) -> Any:
     return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
-def _feeds(session: Any, batch_size: int, seq_len: int) -> dict[str, Any]:
+def _feeds(session: Any, batch_size: int, seq_len: int, vocab_size: int) -> dict[str, Any]:
     import numpy as np
 
     shape = (batch_size, seq_len)
@@ -171,8 +176,8 @@ def _feeds(session: Any, batch_size: int, seq_len: int) -> dict[str, Any]:
     for inp in session.get_inputs():
         dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
         if inp.name == "input_ids":
-            # Ids below 100 exist in every vocabulary; values do not change a dense model's cost.
-            feeds[inp.name] = rng.integers(0, 100, size=shape).astype(dtype)
+            # Values do not change a dense model's cost; any id of the vocabulary will do.
+            feeds[inp.name] = rng.integers(0, min(100, vocab_size), size=shape).astype(dtype)
         elif inp.name == "attention_mask":
             feeds[inp.name] = np.ones(shape, dtype=dtype)
         elif inp.name == "token_type_ids":
@@ -182,10 +187,10 @@ def _feeds(session: Any, batch_size: int, seq_len: int) -> dict[str, Any]:
     return feeds
 
 
-def _time_block(path: Path, args: argparse.Namespace, n: int) -> list[float]:
+def _time_block(path: Path, args: argparse.Namespace, n: int, vocab_size: int) -> list[float]:
     """A fresh session on `path`: `--warmup` untimed calls, then `n` timed ones (ms each)."""
     session = _session(path, args.threads)
-    feeds = _feeds(session, args.batch_size, args.seq_len)
+    feeds = _feeds(session, args.batch_size, args.seq_len, vocab_size)
     for _ in range(args.warmup):
         session.run(None, feeds)
     samples = []
@@ -217,7 +222,7 @@ def measure_kit(kit_dir: Path, kit: dict[str, Any], args: argparse.Namespace) ->
         if r > 0:
             random.Random(r).shuffle(order)  # no file always follows the same neighbour
         for f in order:
-            block = _time_block(kit_dir / f, args, n)
+            block = _time_block(kit_dir / f, args, n, int(kit.get("vocab_size") or 100))
             samples[f] += block
             done += 1
             if not args.quiet:
@@ -246,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError as err:
             raise KitError(f"{err}: install them with 'pip install numpy onnxruntime'") from err
         out = args.out or kit_dir / "latency-table.json"
+        if not out.parent.is_dir():
+            raise KitError(f"--out {out}: folder {out.parent} does not exist")
         if not args.quiet:
             print(
                 f"profiling {len(kit['entries'])} ONNX files of {kit['run']['name']} "

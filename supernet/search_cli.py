@@ -72,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="latency-table.json from a device profile kit (export.py --profile-kit): predict every "
-        "latency from it instead of measuring on this machine",
+        "latency from it instead of measuring on this machine (its setting replaces --device, --backend, "
+        "--warmup and --repeats; --threads/--batch-size/--seq-len must match it when given)",
     )
     return p
 
