@@ -145,9 +145,9 @@ def test_profile_script_runs_without_torch(table, kit: Path, tmp_path) -> None:
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith(
-        "profiling 8 ONNX files of tiny (threads 1, batch 1, seq len 32, 20 calls each"
+        "profiling 11 ONNX files of tiny (threads 1, batch 1, seq len 64, 40 calls each over 4 rounds) ..."
     )
-    assert sum(line.startswith("[") for line in lines) == 8 * 4  # one progress line per file and round
+    assert sum(line.startswith("[") for line in lines) == 11 * 4  # one progress line per file and round
     assert lines[-1] == f"wrote {path}"
     data = json.loads(path.read_text())
     assert data["setting"] == {
