@@ -111,7 +111,7 @@ def write_kit(args: argparse.Namespace) -> int:
     model = load_supernet(run_dir.supernet)
     print(f"writing the profile kit of {run_dir.root} to {out} ...")
     with warnings.catch_warnings():
-        # Every probe is outside the trained grid by design; the exporter's notes are noise here.
+        # The ONNX exporter's notes (opset conversion, optional packages) would bury the progress lines.
         warnings.simplefilter("ignore", UserWarning)
         write_profile_kit(
             model,
@@ -124,7 +124,8 @@ def write_kit(args: argparse.Namespace) -> int:
     print(f"wrote {out}: copy it to the device and run there (needs only numpy and onnxruntime):")
     print(f"  python {out.name}/profile.py --threads N --batch-size 1 --seq-len 128")
     print(
-        f"then here: python search.py --run {args.run} --latency-table latency-table.json --latency-budget-ms MS"
+        f"then here, with the table copied back: python search.py --run {args.run} "
+        f"--latency-table {out / 'latency-table.json'} --latency-budget-ms MS"
     )
     return 0
 
