@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         calibration = {e.subnet for e in load_kit_entries(kit) if e.role == "calibration"}
         subnets = [c for c in subnets if c not in calibration][: args.subnets]
-        add_to_kit(kit, model, [] if args.separate else subnets, role="held-out")
+        add_to_kit(kit, model, [] if args.separate else subnets, role="held-out", log=print)
     else:
         calibration = {e.subnet for e in load_kit_entries(kit) if e.role == "calibration"}
         subnets = [c for c in subnets if c not in calibration][: args.subnets]

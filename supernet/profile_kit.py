@@ -219,6 +219,7 @@ def add_to_kit(
     subnets: Sequence[SubnetConfig],
     *,
     role: str = "held-out",
+    log: Callable[[str], None] | None = None,
 ) -> list[KitEntry]:
     """Export more subnets into a kit, listed in kit.json with `role` (the predictor ignores them).
 
@@ -230,6 +231,7 @@ def add_to_kit(
         model: the converted supernet the kit was written from.
         subnets: the subnets to add (files already present are kept).
         role: their role in kit.json (not "probe" or "calibration").
+        log: called with one line per exported file.
     """
     if role in ("probe", "calibration"):
         raise ValueError(f"role {role!r} is the predictor's own; use another, e.g. 'held-out'")
@@ -237,7 +239,7 @@ def add_to_kit(
     manifest = json.loads((kit / "kit.json").read_text(encoding="utf-8"))
     listed = {e["file"] for e in manifest["entries"]}
     added = []
-    for cfg in subnets:
+    for i, cfg in enumerate(subnets, 1):
         entry = KitEntry(
             file=f"{role}-{cfg.name}.onnx", role=role, subnet=cfg, what=f"{role} subnet {cfg.name}"
         )
@@ -245,6 +247,8 @@ def add_to_kit(
             with tempfile.TemporaryDirectory(dir=kit) as work:
                 report = export_subnet(model, cfg, Path(work) / "m", onnx=True, opset=int(manifest["opset"]))
                 shutil.move(str(report.onnx_path), kit / entry.file)
+            if log is not None:
+                log(f"[{i}/{len(subnets)}] {entry.file}: {entry.what}")
         if entry.file not in listed:
             manifest["entries"].append(entry.to_dict())
             listed.add(entry.file)
