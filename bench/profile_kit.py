@@ -95,12 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         write_profile_kit(
             model, kit, run={"name": f"bench-{args.model}", "config_sha256": "-"}, space=space, log=print
         )
-        calibration = {e.subnet for e in load_kit_entries(kit) if e.role == "calibration"}
-        subnets = [c for c in subnets if c not in calibration][: args.subnets]
-        add_to_kit(kit, model, [] if args.separate else subnets, role="held-out", log=print)
-    else:
-        calibration = {e.subnet for e in load_kit_entries(kit) if e.role == "calibration"}
-        subnets = [c for c in subnets if c not in calibration][: args.subnets]
+    calibration = {e.subnet for e in load_kit_entries(kit) if e.role == "calibration"}
+    subnets = [c for c in subnets if c not in calibration][: args.subnets]
+    if not args.separate:
+        # Files already in the kit (an earlier run with this --work) are kept.
+        add_to_kit(kit, model, subnets, role="held-out", log=print)
     export_s = time.perf_counter() - t0
     load_before = os.getloadavg()[0]
     if not table_path.is_file():
