@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an earlier export at --out (only folders holding a parity.json)",
     )
     p.add_argument("--threads", type=int, default=None, help="threads for the latency measurement")
+    p.add_argument(
+        "--profile-kit",
+        metavar="OUT",
+        default=None,
+        help="instead of exporting a subnet, write a device profile kit to OUT: the ONNX files the "
+        "latency predictor is built from and profile.py, which times them on a device with only "
+        "numpy and onnxruntime (then: search.py --latency-table)",
+    )
     return p
 
 
@@ -106,10 +114,44 @@ def _search_comparison(
     return {"artefact": name, "search_ms": searched, "export_ms": measured, "ratio": measured / searched}
 
 
+def write_kit(args: argparse.Namespace) -> int:
+    """`export.py --profile-kit OUT`: the device profile kit of a run (see supernet.profile_kit)."""
+    from supernet.profile_kit import run_identity, write_profile_kit
+
+    run_dir = RunDir(Path(args.run))
+    train_cfg = load_config(TrainConfig, run_dir.config)
+    space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
+    out = Path(args.profile_kit)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"'{out}' already exists and is not an empty folder: pass a new --profile-kit")
+    model = load_supernet(run_dir.supernet)
+    print(f"writing the profile kit of {run_dir.root} to {out} ...")
+    with warnings.catch_warnings():
+        # The ONNX exporter's notes (opset conversion, optional packages) would bury the progress lines.
+        warnings.simplefilter("ignore", UserWarning)
+        write_profile_kit(
+            model,
+            out,
+            run=run_identity(run_dir.root),
+            space=space,
+            opset=args.opset,
+            log=lambda s: print(f"  {s}"),
+        )
+    print(f"wrote {out}: copy it to the device and run there (needs only numpy and onnxruntime):")
+    print(f"  python {out.name}/profile.py --threads N --batch-size 1 --seq-len 128")
+    print(
+        f"then here, with the table copied back: python search.py --run {args.run} "
+        f"--latency-table {out / 'latency-table.json'} --latency-budget-ms MS"
+    )
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     run_dir = RunDir(Path(args.run))
     if not run_dir.config.is_file():
         raise RunError(f"'{args.run}' is not a run directory (no config.yaml): run train.py first")
+    if args.profile_kit is not None:
+        return write_kit(args)
     train_cfg = load_config(TrainConfig, run_dir.config)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet)

@@ -83,6 +83,7 @@ __all__ = [
     "measure_subnet",
     "measure_subnets",
     "monitor_load",
+    "predictor_subnets",
 ]
 
 BACKENDS = ("torch", "onnxruntime")
@@ -1136,6 +1137,62 @@ class LatencyPredictor:
         predictor.calibrate(list(zip(calibration_subnets, times[len(probes) :], strict=True)))
         return predictor
 
+    @classmethod
+    def from_measurements(
+        cls,
+        model: nn.Module,
+        setting: LatencySetting,
+        measured: Mapping[SubnetConfig, LatencyResult],
+        *,
+        space: SearchSpace | None = None,
+        head_choices: Sequence[int] | None = None,
+        ffn_choices: Sequence[int] | None = None,
+        calibration_subnets: Sequence[SubnetConfig] | None = None,
+        table_depth: int | None = None,
+        layer_model: str = "additive",
+        statistic: str = "median_ms",
+        log: Callable[[str], None] | None = None,
+    ) -> LatencyPredictor:
+        """The predictor `build` would make, from latencies measured elsewhere.
+
+        For a device that cannot run the package (see `supernet.profile_kit`):
+        `measured` holds a result for every subnet `predictor_subnets` lists
+        for the same arguments, timed on that device; the table is solved and
+        calibrated exactly as `build` does, nothing is measured here.
+
+        Args:
+            model: a converted model (for its architecture).
+            setting: the setting the results were measured under (recorded in the predictor).
+            measured: subnet -> its measured result.
+            space, head_choices, ffn_choices, calibration_subnets, table_depth,
+            layer_model, statistic, log: as for `build`.
+
+        Raises:
+            ValueError: `measured` lacks a subnet the predictor needs (named).
+        """
+
+        def lookup(m: nn.Module, cfgs: Sequence[SubnetConfig], st: LatencySetting) -> list[LatencyResult]:
+            missing = [c.name for c in cfgs if c not in measured]
+            if missing:
+                raise ValueError(
+                    f"no measured latency for {len(missing)} subnet(s) the predictor needs, e.g. {missing[0]}"
+                )
+            return [measured[c] for c in cfgs]
+
+        return cls.build(
+            model,
+            setting,
+            space=space,
+            head_choices=head_choices,
+            ffn_choices=ffn_choices,
+            calibration_subnets=calibration_subnets,
+            table_depth=table_depth,
+            layer_model=layer_model,
+            statistic=statistic,
+            measure=lookup,
+            log=log,
+        )
+
     def calibrate(self, measured: Sequence[tuple[SubnetConfig, float]]) -> None:
         """Fit alpha and beta (see `build`) to measured whole subnets.
 
@@ -1310,3 +1367,57 @@ def _random_per_layer_subnet(arch: Arch, space: SearchSpace, rng: random.Random)
     heads = tuple(round(arch.num_heads * rng.choice(space.width_mults)) for _ in range(arch.num_layers))
     ffn = tuple(round(arch.ffn_dim * rng.choice(space.width_mults)) for _ in range(arch.num_layers))
     return SubnetConfig(heads=heads, ffn=ffn, layers=tuple(kept_layers(arch.num_layers, depth)))
+
+
+class _Listed(Exception):
+    """Carries the subnets `build` asked to measure out of it (see `predictor_subnets`)."""
+
+    def __init__(self, subnets: Sequence[SubnetConfig]) -> None:
+        super().__init__("subnets listed")
+        self.subnets = list(subnets)
+
+
+def predictor_subnets(
+    model: nn.Module,
+    *,
+    space: SearchSpace | None = None,
+    head_choices: Sequence[int] | None = None,
+    ffn_choices: Sequence[int] | None = None,
+    calibration_subnets: Sequence[SubnetConfig] | None = None,
+    table_depth: int | None = None,
+) -> tuple[list[SubnetConfig], list[SubnetConfig]]:
+    """The subnets `LatencyPredictor.build` measures for these arguments: (probes, calibration).
+
+    Probes are the table's: every (heads, ffn) pair at `table_depth` layers,
+    then the depth sweep; calibration subnets are whole subnets. `build`
+    measures probes + calibration in one call, in this order. The lists are
+    taken from `build` itself (its `measure` function records them and stops),
+    so they cannot drift from what `build` and `from_measurements` need.
+
+    Args:
+        model: a converted model.
+        space, head_choices, ffn_choices, calibration_subnets, table_depth: as for `build`.
+    """
+
+    def listed(calibration: Sequence[SubnetConfig] | None) -> list[SubnetConfig]:
+        def record(m: nn.Module, cfgs: Sequence[SubnetConfig], st: LatencySetting) -> list[LatencyResult]:
+            raise _Listed(cfgs)
+
+        try:
+            LatencyPredictor.build(
+                model,
+                LatencySetting(),
+                space=space,
+                head_choices=head_choices,
+                ffn_choices=ffn_choices,
+                calibration_subnets=calibration,
+                table_depth=table_depth,
+                measure=record,
+            )
+        except _Listed as got:
+            return got.subnets
+        raise AssertionError("LatencyPredictor.build did not call its measure function")  # pragma: no cover
+
+    # Probes do not depend on the calibration subnets: asking with none gives the probes alone.
+    probes = listed([])
+    return probes, listed(calibration_subnets)[len(probes) :]

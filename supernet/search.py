@@ -117,6 +117,9 @@ class SubnetResult:
     latency_flags: tuple[str, ...] = ()
     """Why the latency may not be the model's alone ("load", "spread"; see
     `supernet.latency.LatencyResult.flags`); empty when clean or unknown."""
+    latency_source: str | None = None
+    """None when `latency_ms` was measured; otherwise where it comes from, e.g.
+    "predicted from latency-table.json (<device>)" for a device profile kit's table."""
 
     def __post_init__(self) -> None:
         # Fail here, at the source, rather than with a NaN silently winning or
@@ -164,6 +167,8 @@ class SubnetResult:
             "predicted_ms": self.predicted_ms,
             "params": self.params,
             "flops": self.flops,
+            # Only when not measured here, so measured results keep their exact old form.
+            **({} if self.latency_source is None else {"latency_source": self.latency_source}),
         }
 
     @classmethod
@@ -194,6 +199,7 @@ class SubnetResult:
             latency_spread_ms=None if spread is None else (spread[0], spread[1]),
             other_cpu=d.get("other_cpu"),
             latency_flags=tuple(d.get("latency_flags") or ()),
+            latency_source=d.get("latency_source"),
         )
 
 

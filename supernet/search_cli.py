@@ -78,8 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --backend onnxruntime: time the int8 graph export.py --int8 writes",
     )
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--seq-len", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=None, help="(default 1, or the latency table's)")
+    p.add_argument("--seq-len", type=int, default=None, help="(default 128, or the latency table's)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=30)
@@ -97,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument(
+        "--latency-table",
+        type=Path,
+        default=None,
+        help="latency-table.json from a device profile kit (export.py --profile-kit): predict every "
+        "latency from it instead of measuring on this machine (its setting replaces --device, --backend, "
+        "--warmup and --repeats; --threads/--batch-size/--seq-len must match it when given)",
+    )
     return p
 
 
@@ -355,11 +363,107 @@ def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
     return None
 
 
+def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
+    """Search with a device's latency table: every latency is predicted from it, none is measured."""
+    from dataclasses import replace
+
+    from supernet.profile_kit import load_latency_table, run_identity
+
+    if args.int8:
+        raise RunError("--int8 with --latency-table: a profile kit times the FP32 graphs; drop --int8")
+    table = load_latency_table(args.latency_table)
+    # Before loading anything else: a table of another setting is refused at once.
+    table.check_setting(num_threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len)
+    setting = table.setting
+    sr = SearchRun(
+        Path(args.run),
+        setting,
+        progress=not args.no_progress,
+        accuracy_subset=args.accuracy_subset or None,
+        subset_seed=args.seed,
+    )
+    table.check_run(run_identity(sr.run.root), sr.arch)
+    predictor = table.predictor(sr.model)
+    source = f"predicted from {table.path.name} ({table.description}, measured {table.timestamp})"
+    log(f"latency {source}, {setting.key}; nothing is measured on this machine")
+    progress = not args.no_progress
+    grid = sr.space.grid()
+    results = evaluate_grid(
+        grid,
+        evaluate=sr.evaluate,
+        measure=predictor.predict,
+        predict=predictor.predict,
+        cost=sr.cost,
+        progress=progress,
+    )
+    by_name = {r.name: r for r in results}
+    full_ms = by_name[MAX_NET.name].latency_ms if MAX_NET.name in by_name else results[0].latency_ms
+    budget = _budget(args, full_ms)
+    if args.per_layer:
+        target = budget if budget is not None else full_ms
+        log(f"evolutionary search over per-layer subnets, predicted latency <= {target:.2f} ms ...")
+        found = evolutionary_search(
+            space=sr.space,
+            arch=sr.arch,
+            evaluate=sr.estimate,  # the fixed dev subset, as without a table
+            predict=predictor.predict,
+            budget_ms=target,
+            population=args.population,
+            generations=args.generations,
+            rng=random.Random(args.seed),
+            progress=progress,
+        )
+        extra = [c for c, _, _ in found if not c.is_uniform][: args.verify_top]
+        results += evaluate_grid(
+            extra,
+            evaluate=sr.evaluate,
+            measure=predictor.predict,
+            predict=predictor.predict,
+            cost=sr.cost,
+            progress=progress,
+        )
+    results = [replace(r, latency_source=source) for r in results]
+    chosen = select_under_budget(results, budget) if budget is not None else None
+    title = (
+        f"{sr.train_cfg.task}: dev accuracy vs predicted latency ({setting.key}, {table.device.get('cpu')})"
+    )
+    paths = write_results(results, sr.run.root, budget_ms=budget, chosen=chosen, title=title)
+    if chosen is not None:
+        atomic_write_json(
+            sr.run.search / "chosen.json",
+            {
+                "budget_ms": budget,
+                "setting": setting.to_dict(),
+                "latency_table": {
+                    "path": str(table.path.resolve()),
+                    "device": table.device,
+                    "onnxruntime_version": table.onnxruntime_version,
+                    "timestamp": table.timestamp,
+                },
+                **chosen.to_json(),
+            },
+        )
+    log(format_table(results, chosen=chosen))
+    log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
+    if chosen is not None:
+        log(
+            f"chosen under {budget:.2f} ms (predicted for the device): {chosen.name} "
+            f"(dev accuracy {100 * chosen.accuracy:.2f}%, {chosen.latency_ms:.2f} ms predicted, "
+            f"{chosen.params / 1e6:.2f} M params)"
+        )
+    return 0
+
+
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if args.accuracy_subset < 0:
         raise RunError(
             f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"
         )
+    if getattr(args, "latency_table", None) is not None:
+        return run_with_table(args, log=log)
+    # None means "not given" (a latency table then supplies them); measuring here defaults to b1 s128.
+    args.batch_size = 1 if args.batch_size is None else args.batch_size
+    args.seq_len = 128 if args.seq_len is None else args.seq_len
     cfg = SearchConfig(
         run=args.run,
         latency_budget_ms=args.latency_budget_ms,

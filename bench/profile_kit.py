@@ -1,0 +1,185 @@
+"""Does a device profile kit's latency table predict onnxruntime latency of held-out subnets?
+
+The whole device flow on this machine, with the goal of issue 11 (MAPE <= 5%
+on 30 held-out per-layer subnets):
+
+1. write the profile kit of a converted model (`supernet.profile_kit.write_profile_kit`:
+   the lookup-table predictor's probes and calibration subnets, exported to ONNX by
+   `export_subnet`), and export the held-out per-layer subnets into the same folder
+   (kit.json lists them with role "held-out"; the predictor never uses them);
+2. run the kit's profile.py in a subprocess where torch, transformers and supernet
+   cannot be imported, exactly as on a device;
+3. solve the predictor from the table (`LatencyTable.predictor`) and compare its
+   prediction for every held-out subnet with the table's measured median.
+
+The held-out files are timed by profile.py in the same interleaved rounds as the
+kit's own files, so a load change on a shared machine hits them alike (with
+--separate they are timed afterwards with `supernet.latency.measure_onnx`).
+
+    python bench/profile_kit.py                       # MiniLM, b1 s128, 1 thread, 30 subnets
+    python bench/profile_kit.py --model bert-base --json out.json
+
+Most of the time goes into the ONNX exports (one per kit file and held-out subnet);
+--work DIR keeps them, and a second run with the same DIR reuses kit and table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from latency_predictor import held_out_subnets, load_model  # noqa: E402
+
+from supernet import SearchSpace  # noqa: E402
+from supernet.export import export_subnet  # noqa: E402
+from supernet.latency import measure_onnx  # noqa: E402
+from supernet.profile_kit import KitEntry, add_to_kit, load_latency_table, write_profile_kit  # noqa: E402
+
+MAPE_GOAL = 5.0
+
+
+def poisoned_env(folder: Path) -> dict[str, str]:
+    """Environment in which `import torch` / `transformers` / `supernet` raises ImportError."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("torch", "transformers", "supernet"):
+        (folder / f"{name}.py").write_text(f"raise ImportError('{name} is not installed on the device')\n")
+    return {**os.environ, "PYTHONPATH": str(folder)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", default="all-minilm-l6-v2", help="all-minilm-l6-v2 (default) or bert-base")
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--warmup", type=int, default=5, help="untimed calls before each timed block")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per file")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over the files")
+    parser.add_argument(
+        "--subnets", type=int, default=30, help="held-out per-layer subnets (>= 30 for the goal)"
+    )
+    parser.add_argument("--seed", type=int, default=1234, help="seed of the held-out subnets")
+    parser.add_argument(
+        "--separate", action="store_true", help="time held-out subnets after, with measure_onnx"
+    )
+    parser.add_argument(
+        "--work", type=Path, default=None, help="folder for kit and table (default: temporary)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    args = parser.parse_args(argv)
+
+    t0 = time.perf_counter()
+    work = args.work or Path(tempfile.mkdtemp(prefix="profile-kit-bench-"))
+    kit, table_path = work / "kit", work / "latency-table.json"
+    model = load_model(args.model)
+    space = SearchSpace()
+    subnets = held_out_subnets(model, space, args.subnets + 5, args.seed, exclude=set())
+    print(f"model={args.model} threads={args.threads} b{args.batch_size} s{args.seq_len} work={work}")
+    if not (kit / "kit.json").is_file():
+        print("writing the kit ...", flush=True)
+        write_profile_kit(
+            model, kit, run={"name": f"bench-{args.model}", "config_sha256": "-"}, space=space, log=print
+        )
+    calibration = {e.subnet for e in load_kit_entries(kit) if e.role == "calibration"}
+    subnets = [c for c in subnets if c not in calibration][: args.subnets]
+    if not args.separate:
+        # Files already in the kit (an earlier run with this --work) are kept.
+        add_to_kit(kit, model, subnets, role="held-out", log=print)
+    export_s = time.perf_counter() - t0
+    load_before = os.getloadavg()[0]
+    if not table_path.is_file():
+        print(f"running profile.py without torch (load average {load_before:.2f}) ...", flush=True)
+        cmd = [sys.executable, str(kit / "profile.py"), "--threads", str(args.threads)]
+        cmd += [
+            "--batch-size",
+            str(args.batch_size),
+            "--seq-len",
+            str(args.seq_len),
+            "--warmup",
+            str(args.warmup),
+        ]
+        cmd += ["--repeats", str(args.repeats), "--rounds", str(args.rounds), "--out", str(table_path)]
+        subprocess.run(cmd, env=poisoned_env(work / "poison"), check=True)
+    table = load_latency_table(table_path)
+    predictor = table.predictor(model)
+    print(
+        f"predictor: fixed={predictor.fixed_ms:.3f} ms, calibration={predictor.calibration_model} "
+        f"(alpha={predictor.alpha:.4f}, beta={predictor.beta:.3f} ms)"
+    )
+    held = {e.subnet: table.results[e.file] for e in table.entries if e.role == "held-out"}
+    if args.separate or any(c not in held for c in subnets):
+        for cfg in [c for c in subnets if c not in held]:
+            with tempfile.TemporaryDirectory() as tmp:
+                report = export_subnet(model, cfg, Path(tmp) / "m", onnx=True)
+                held[cfg] = measure_onnx(report.onnx_path, table.setting)
+    load_after = os.getloadavg()[0]
+
+    rows = []
+    print(f"{'subnet':<16} {'layers':>6} {'pred ms':>9} {'meas ms':>9} {'err %':>7}")
+    for cfg in subnets:
+        measured, predicted = held[cfg].median_ms, predictor.predict(cfg)
+        err = 100.0 * (predicted - measured) / measured
+        print(f"{cfg.name:<16} {len(cfg.layers or ()):>6} {predicted:>9.3f} {measured:>9.3f} {err:>+7.2f}")
+        rows.append(
+            {"name": cfg.name, "spec": cfg.to_dict(), "predicted_ms": predicted, "measured_ms": measured}
+        )
+    mape = predictor.mape(subnets, [held[c] for c in subnets])
+    abs_err = [abs(r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"] * 100 for r in rows]
+    total_s = time.perf_counter() - t0
+    print(
+        f"load average (1 min): {load_before:.2f} before profiling, {load_after:.2f} after, {os.cpu_count()} cores"
+    )
+    print(f"median abs error {statistics.median(abs_err):.2f}%, max abs error {max(abs_err):.2f}%")
+    print(f"exports {export_s:.0f} s, total {total_s:.0f} s")
+    verdict = "PASS" if mape <= MAPE_GOAL and len(rows) >= 30 else "MISS"
+    print(
+        f"MAPE: {mape:.1f}% over {len(rows)} held-out subnets (goal <= {MAPE_GOAL:.0f}% on >= 30): {verdict}"
+    )
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "model": args.model,
+                    "setting": table.setting.to_dict(),
+                    "device": table.device,
+                    "held_out_interleaved": not args.separate,
+                    "mape_pct": mape,
+                    "median_abs_err_pct": statistics.median(abs_err),
+                    "max_abs_err_pct": max(abs_err),
+                    "goal_pct": MAPE_GOAL,
+                    "pass": verdict == "PASS",
+                    "load_average_before": load_before,
+                    "load_average_after": load_after,
+                    "export_seconds": export_s,
+                    "total_seconds": total_s,
+                    "predictor": predictor.to_dict(),
+                    "subnets": rows,
+                },
+                indent=1,
+            )
+        )
+    return 0
+
+
+def load_kit_entries(kit: Path) -> list[KitEntry]:
+    return [KitEntry.from_dict(e) for e in json.loads((kit / "kit.json").read_text())["entries"]]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

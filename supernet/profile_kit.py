@@ -1,0 +1,408 @@
+"""Device profile kit: latency tables measured on a device that has no torch.
+
+The training machine writes a kit (`write_profile_kit`, `export.py --profile-kit`):
+
+    OUT/
+      kit.json       manifest: the run, its architecture and search space, the
+                     predictor's options, and one entry per ONNX file (file,
+                     role, the subnet it is, what it stands for)
+      profile.py     the measuring script (a copy of `supernet/profile_kit_script.py`)
+      *.onnx         the subnets `LatencyPredictor.build` measures, exported dense:
+                     probe-h<H>-f<F>-l<K>.onnx  every layer with H heads and F FFN
+                                                neurons, K layers (table + fixed cost)
+                     calib-<subnet>.onnx        whole subnets for the calibration fit
+
+The device runs `python OUT/profile.py --threads N --batch-size B --seq-len S`
+with only numpy and onnxruntime, and writes `latency-table.json`. Back on the
+training machine `load_latency_table` reads it, checks it belongs to this run
+and to the setting the search asks for, and `LatencyTable.predictor` solves the
+same lookup-table predictor `search` builds from local measurements
+(`LatencyPredictor.from_measurements`); nothing is measured locally.
+
+The ONNX files are written by `supernet.export.export_subnet`, the function
+`export.py` uses, so they are the very graphs a cut model ships as.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from supernet.convert import Arch, supernet_state
+from supernet.export import export_subnet
+from supernet.io import atomic_write_json
+from supernet.latency import LatencyPredictor, LatencyResult, LatencySetting, predictor_subnets
+from supernet.profile_kit_script import KIT_FORMAT, TABLE_FORMAT
+from supernet.subnet import SearchSpace, SubnetConfig
+from supernet.trainer import RunError
+
+__all__ = [
+    "KitEntry",
+    "add_to_kit",
+    "LatencyTable",
+    "ProfileKitError",
+    "kit_entries",
+    "kit_manifest",
+    "load_latency_table",
+    "run_identity",
+    "write_profile_kit",
+]
+
+SCRIPT = Path(__file__).with_name("profile_kit_script.py")
+"""The measuring script, copied into every kit as profile.py."""
+
+
+class ProfileKitError(RunError):
+    """A kit or latency table that does not fit this run or search (one line, exit status 2)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class KitEntry:
+    """One ONNX file of a kit."""
+
+    file: str
+    """File name inside the kit folder."""
+    role: str
+    """"probe" (a table probe: every layer alike) or "calibration" (a whole subnet)."""
+    subnet: SubnetConfig
+    """The subnet the file is the dense export of."""
+    what: str
+    """What it stands for, in words."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "role": self.role, "spec": self.subnet.to_dict(), "what": self.what}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> KitEntry:
+        return cls(
+            file=str(data["file"]),
+            role=str(data["role"]),
+            subnet=SubnetConfig.from_dict(dict(data["spec"])),
+            what=str(data["what"]),
+        )
+
+
+def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """The run a kit is cut from: its folder name and a digest of its config.yaml.
+
+    Args:
+        run_dir: the run folder.
+    """
+    root = Path(run_dir)
+    digest = hashlib.sha256((root / "config.yaml").read_bytes()).hexdigest()
+    return {"name": root.resolve().name, "config_sha256": digest}
+
+
+def kit_entries(
+    model: nn.Module, *, space: SearchSpace, calibration_subnets: Sequence[SubnetConfig] | None = None
+) -> list[KitEntry]:
+    """The files of `model`'s kit: `LatencyPredictor.build`'s probes, then its calibration subnets.
+
+    Args:
+        model: a converted supernet.
+        space: the run's search space.
+        calibration_subnets: as for `write_profile_kit`.
+    """
+    arch = supernet_state(model).arch
+    probes, calibration = predictor_subnets(model, space=space, calibration_subnets=calibration_subnets)
+    out = []
+    for cfg in probes:
+        h, f, k = cfg.heads[0], cfg.ffn[0], len(cfg.layers)  # type: ignore[index,arg-type]
+        what = f"first {k} of {arch.num_layers} layers, each with {h} heads and {f} FFN neurons"
+        out.append(KitEntry(file=f"probe-h{h}-f{f}-l{k}.onnx", role="probe", subnet=cfg, what=what))
+    for cfg in calibration:
+        out.append(
+            KitEntry(
+                file=f"calib-{cfg.name}.onnx", role="calibration", subnet=cfg, what=f"whole subnet {cfg.name}"
+            )
+        )
+    return out
+
+
+def kit_manifest(
+    model: nn.Module, entries: Sequence[KitEntry], *, run: Mapping[str, str], space: SearchSpace, opset: int
+) -> dict[str, Any]:
+    """kit.json's content (see the module docstring).
+
+    Args:
+        model: the converted supernet.
+        entries: the kit's files (`kit_entries`).
+        run: the run's identity (`run_identity`).
+        space: the run's search space.
+        opset: the ONNX opset the files were written with.
+    """
+    return {
+        "format": KIT_FORMAT,
+        "run": dict(run),
+        "arch": dataclasses.asdict(supernet_state(model).arch),
+        "space": {"width_mults": list(space.width_mults), "depth_mults": list(space.depth_mults)},
+        "max_position_embeddings": getattr(model.config, "max_position_embeddings", None),
+        "vocab_size": getattr(model.config, "vocab_size", None),
+        "opset": opset,
+        "entries": [e.to_dict() for e in entries],
+    }
+
+
+def write_profile_kit(
+    model: nn.Module,
+    out_dir: str | os.PathLike[str],
+    *,
+    run: Mapping[str, str],
+    space: SearchSpace,
+    calibration_subnets: Sequence[SubnetConfig] | None = None,
+    opset: int = 18,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write a device profile kit for `model`'s predictor into `out_dir`.
+
+    The kit holds the subnets `LatencyPredictor.build` would measure for
+    `space` (`predictor_subnets`), each exported dense to ONNX by
+    `export_subnet`, plus `kit.json` and `profile.py`. It is built in a
+    temporary sibling folder and moved into place when complete.
+
+    Args:
+        model: the run's converted supernet (its active subnet is restored after).
+        out_dir: the kit folder; must not exist or be empty.
+        run: the run's identity (`run_identity`), recorded so a table from
+            another run is refused.
+        space: the run's search space (gives the predictor's head/FFN choices).
+        calibration_subnets: whole subnets for the calibration fit (default:
+            `LatencyPredictor.build`'s); they are listed in kit.json, so the
+            table's predictor uses the same.
+        opset: ONNX opset.
+        log: called with one line per written file.
+
+    Returns:
+        The kit folder.
+
+    Raises:
+        FileExistsError: `out_dir` exists and is not empty (nothing is written).
+    """
+    out = Path(out_dir).absolute()
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"'{out}' already exists and is not empty: pass a new --profile-kit folder")
+    entries = kit_entries(model, space=space, calibration_subnets=calibration_subnets)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for i, entry in enumerate(entries, 1):
+            with tempfile.TemporaryDirectory(dir=tmp) as work:
+                report = export_subnet(model, entry.subnet, Path(work) / "m", onnx=True, opset=opset)
+                shutil.move(str(report.onnx_path), tmp / entry.file)
+            if log is not None:
+                size = (tmp / entry.file).stat().st_size / 2**20
+                log(f"[{i}/{len(entries)}] {entry.file} ({size:.1f} MiB): {entry.what}")
+        shutil.copyfile(SCRIPT, tmp / "profile.py")
+        atomic_write_json(tmp / "kit.json", kit_manifest(model, entries, run=run, space=space, opset=opset))
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def add_to_kit(
+    kit_dir: str | os.PathLike[str],
+    model: nn.Module,
+    subnets: Sequence[SubnetConfig],
+    *,
+    role: str = "held-out",
+    log: Callable[[str], None] | None = None,
+) -> list[KitEntry]:
+    """Export more subnets into a kit, listed in kit.json with `role` (the predictor ignores them).
+
+    For checking a kit's predictor: held-out subnets timed by profile.py in the
+    same interleaved rounds as the kit's own files see the same conditions.
+
+    Args:
+        kit_dir: a kit written by `write_profile_kit`.
+        model: the converted supernet the kit was written from.
+        subnets: the subnets to add (files already present are kept).
+        role: their role in kit.json (not "probe" or "calibration").
+        log: called with one line per exported file.
+    """
+    if role in ("probe", "calibration"):
+        raise ValueError(f"role {role!r} is the predictor's own; use another, e.g. 'held-out'")
+    kit = Path(kit_dir)
+    manifest = json.loads((kit / "kit.json").read_text(encoding="utf-8"))
+    listed = {e["file"] for e in manifest["entries"]}
+    added = []
+    for i, cfg in enumerate(subnets, 1):
+        entry = KitEntry(
+            file=f"{role}-{cfg.name}.onnx", role=role, subnet=cfg, what=f"{role} subnet {cfg.name}"
+        )
+        if not (kit / entry.file).is_file():
+            with tempfile.TemporaryDirectory(dir=kit) as work:
+                report = export_subnet(model, cfg, Path(work) / "m", onnx=True, opset=int(manifest["opset"]))
+                shutil.move(str(report.onnx_path), kit / entry.file)
+            if log is not None:
+                log(f"[{i}/{len(subnets)}] {entry.file}: {entry.what}")
+        if entry.file not in listed:
+            manifest["entries"].append(entry.to_dict())
+            listed.add(entry.file)
+        added.append(entry)
+    atomic_write_json(kit / "kit.json", manifest)
+    return added
+
+
+@dataclass(frozen=True, kw_only=True)
+class LatencyTable:
+    """A latency table written by a kit's profile.py."""
+
+    path: Path
+    """Where it was read from."""
+    setting: LatencySetting
+    """The setting it was measured under (onnxruntime backend)."""
+    device: dict[str, Any]
+    """The device's description (cpu, machine, platform, cpu_count, ...)."""
+    onnxruntime_version: str
+    timestamp: str
+    run: dict[str, str]
+    """The run the kit was cut from (`run_identity`)."""
+    arch: Arch
+    space: SearchSpace
+    entries: list[KitEntry]
+    results: dict[str, LatencyResult]
+    """File name -> its statistics."""
+
+    @property
+    def description(self) -> str:
+        """One line naming the device, e.g. for plot titles and logs."""
+        return f"{self.device.get('cpu', 'unknown cpu')}, onnxruntime {self.onnxruntime_version}"
+
+    def check_setting(self, *, num_threads: int | None, batch_size: int | None, seq_len: int | None) -> None:
+        """Refuse a search whose explicitly asked setting differs from the table's (None: take the table's).
+
+        Raises:
+            ProfileKitError: one line naming both settings.
+        """
+        asked = {
+            "num_threads": self.setting.num_threads if num_threads is None else num_threads,
+            "batch_size": self.setting.batch_size if batch_size is None else batch_size,
+            "seq_len": self.setting.seq_len if seq_len is None else seq_len,
+        }
+        have = {k: getattr(self.setting, k) for k in asked}
+        if asked != have:
+            raise ProfileKitError(
+                f"latency table {self.path} was measured at {_fmt_setting(have)}, but this search asks "
+                f"for {_fmt_setting(asked)}: drop --threads/--batch-size/--seq-len or profile the device "
+                "again with the setting you want"
+            )
+
+    def check_run(self, run: Mapping[str, str], arch: Arch) -> None:
+        """Refuse a table from a kit of another run or architecture.
+
+        Raises:
+            ProfileKitError: one line naming both.
+        """
+        if self.arch != arch:
+            raise ProfileKitError(
+                f"latency table {self.path} is for a {_fmt_arch(self.arch)} model, but this run's supernet "
+                f"is {_fmt_arch(arch)}: cut a kit from this run with export.py --profile-kit"
+            )
+        if dict(run) != self.run:
+            raise ProfileKitError(
+                f"latency table {self.path} comes from a kit of run '{self.run.get('name')}' "
+                f"(config {self.run.get('config_sha256', '?')[:12]}), not this run '{run.get('name')}' "
+                f"(config {run.get('config_sha256', '?')[:12]}): cut a kit from this run with "
+                "export.py --profile-kit"
+            )
+
+    def measured(self) -> dict[SubnetConfig, LatencyResult]:
+        """Subnet -> its measured result, for `LatencyPredictor.from_measurements`."""
+        return {e.subnet: self.results[e.file] for e in self.entries}
+
+    def predictor(self, model: nn.Module, *, log: Callable[[str], None] | None = None) -> LatencyPredictor:
+        """The lookup-table predictor solved from this table, exactly as `search` builds one.
+
+        Args:
+            model: the run's converted supernet (for its architecture).
+            log: called with one line per table entry.
+        """
+        calibration = [e.subnet for e in self.entries if e.role == "calibration"]
+        return LatencyPredictor.from_measurements(
+            model,
+            self.setting,
+            self.measured(),
+            space=self.space,
+            calibration_subnets=calibration,
+            log=log,
+        )
+
+
+def _fmt_setting(s: Mapping[str, Any]) -> str:
+    threads = s["num_threads"]
+    return f"{threads} thread{'s' if threads != 1 else ''}, batch {s['batch_size']}, seq len {s['seq_len']}"
+
+
+def _fmt_arch(a: Arch) -> str:
+    return f"{a.family} {a.num_layers}-layer {a.num_heads}-head FFN-{a.ffn_dim} hidden-{a.hidden_size}"
+
+
+def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
+    """Read and check a latency-table.json written by a kit's profile.py.
+
+    Args:
+        path: the table.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ProfileKitError: not a latency table, or incomplete (one line).
+    """
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ProfileKitError(f"latency table {p} is not valid JSON ({err}): copy it again") from err
+    if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT or "kit" not in data:
+        raise ProfileKitError(f"{p} is not a latency table written by a profile kit's profile.py")
+    try:
+        st = data["setting"]
+        if st["backend"] != "onnxruntime":
+            raise ProfileKitError(f"latency table {p} has backend {st['backend']!r}; expected 'onnxruntime'")
+        setting = LatencySetting(
+            backend="onnxruntime",
+            batch_size=int(st["batch_size"]),
+            seq_len=int(st["seq_len"]),
+            num_threads=int(st["num_threads"]),
+            warmup=int(st["warmup"]),
+            repeats=int(st["repeats"]),
+        )
+        kit = data["kit"]
+        entries = [KitEntry.from_dict(e) for e in kit["entries"]]
+        results = {f: LatencyResult.from_dict(r) for f, r in data["results"].items()}
+        table = LatencyTable(
+            path=p,
+            setting=setting,
+            device=dict(data["device"]),
+            onnxruntime_version=str(data["onnxruntime_version"]),
+            timestamp=str(data["timestamp"]),
+            run=dict(kit["run"]),
+            arch=Arch(**kit["arch"]),
+            space=SearchSpace(
+                width_mults=tuple(kit["space"]["width_mults"]), depth_mults=tuple(kit["space"]["depth_mults"])
+            ),
+            entries=entries,
+            results=results,
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        if isinstance(err, ProfileKitError):
+            raise
+        raise ProfileKitError(f"latency table {p} is malformed ({type(err).__name__}: {err})") from err
+    missing = [e.file for e in entries if e.file not in results]
+    if missing:
+        raise ProfileKitError(f"latency table {p} has no result for {missing[0]}: run profile.py to the end")
+    return table

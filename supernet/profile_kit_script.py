@@ -1,0 +1,295 @@
+"""Measure a supernet profile kit on this device; writes latency-table.json.
+
+This file is copied as `profile.py` into every kit that `export.py --profile-kit`
+writes. It runs on the target device with nothing but Python 3.9+, numpy and
+onnxruntime installed: it imports neither torch, transformers nor the
+`supernet` package.
+
+    python profile.py --threads 4 --batch-size 1 --seq-len 128
+
+What it does, for every ONNX file listed in the kit's `kit.json`:
+
+* open an onnxruntime session (CPU execution provider, `--threads` intra-op
+  threads, one inter-op thread, sequential execution, every graph
+  optimisation), the same options `supernet.latency.measure_onnx` uses;
+* feed a fixed batch of the requested shape (token ids below 100, attention
+  mask all ones, token types zeros);
+* run `--warmup` untimed calls, then time calls with `time.perf_counter_ns`
+  while Python's garbage collector is paused.
+
+The `--repeats` timed calls of every file are split over `--rounds` passes over
+all files (a fresh seeded order each pass after the first), so a burst of load
+from another process hits one block of many files rather than all calls of
+one; each file's median, p10 and p90 are over its pooled calls. Only one
+session is open at a time, so memory stays at one model's size.
+
+The table records the setting (threads, batch size, sequence length, backend),
+the device (platform and CPU), the onnxruntime version, the time, and per file
+its median / p10 / p90 / mean / standard deviation in milliseconds. Copy it back
+to the training machine and pass it to `search.py --latency-table`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import json
+import os
+import platform
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KIT_FORMAT = 1
+TABLE_FORMAT = 1
+USER_ERROR_EXIT = 2
+
+
+class KitError(Exception):
+    """A bad argument or a broken kit: reported as one line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="profile.py",
+        description="Time the ONNX files of a supernet profile kit on this device and write "
+        "latency-table.json (needs only numpy and onnxruntime).",
+        epilog="Then, on the training machine: search.py --run RUN --latency-table latency-table.json "
+        "--latency-budget-ms MS",
+    )
+    p.add_argument("--threads", type=int, required=True, help="onnxruntime intra-op threads (pinned)")
+    p.add_argument("--batch-size", type=int, default=1, help="sequences per call (default 1)")
+    p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default 128)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls before each timed block (default 5)")
+    p.add_argument("--repeats", type=int, default=30, help="timed calls per file (default 30)")
+    p.add_argument(
+        "--rounds", type=int, default=3, help="passes over all files the repeats are split over (default 3)"
+    )
+    p.add_argument(
+        "--kit", type=Path, default=None, help="the kit folder (default: the folder holding this script)"
+    )
+    p.add_argument("--out", type=Path, default=None, help="output file (default: KIT/latency-table.json)")
+    p.add_argument("--quiet", action="store_true", help="print only the output path")
+    return p
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    for name, low in (("threads", 1), ("batch_size", 1), ("seq_len", 1), ("warmup", 0), ("repeats", 1)):
+        value = getattr(args, name)
+        if value < low:
+            raise KitError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+    if not 1 <= args.rounds <= args.repeats:
+        raise KitError(f"--rounds must be in [1, --repeats={args.repeats}], got {args.rounds}")
+
+
+def load_kit(kit_dir: Path) -> dict[str, Any]:
+    """The kit's manifest, checked: format, and every listed file present."""
+    manifest = kit_dir / "kit.json"
+    if not manifest.is_file():
+        raise KitError(f"'{kit_dir}' is not a profile kit (no kit.json): pass --kit KIT_DIR")
+    try:
+        kit = json.loads(manifest.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise KitError(f"{manifest} is not valid JSON ({err}): copy the kit again") from err
+    if not isinstance(kit, dict) or kit.get("format") != KIT_FORMAT:
+        found = kit.get("format") if isinstance(kit, dict) else None
+        raise KitError(
+            f"{manifest} has format {found!r}, this script reads {KIT_FORMAT}: use the kit's own profile.py"
+        )
+    if not isinstance(kit.get("entries"), list) or not isinstance(kit.get("run"), dict):
+        raise KitError(f"{manifest} lacks its entries or run: copy the kit again")
+    missing = [e["file"] for e in kit["entries"] if not (kit_dir / e["file"]).is_file()]
+    if missing:
+        raise KitError(f"kit '{kit_dir}' lacks {len(missing)} file(s), e.g. {missing[0]}: copy the kit again")
+    return kit
+
+
+def cpu_description() -> str:
+    """The CPU model name as the OS reports it (falls back to platform.processor())."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            # x86: "model name"; many ARM kernels: "Hardware" or "Model".
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "Model") and value.strip():
+                return value.strip()
+    if sys.platform == "darwin":
+        import subprocess
+
+        try:
+            out = subprocess.run(
+                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, check=True
+            )
+            if out.stdout.strip():
+                return out.stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def device_description() -> dict[str, Any]:
+    return {
+        "cpu": cpu_description(),
+        "machine": platform.machine(),
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "hostname": platform.node(),
+        "python": platform.python_version(),
+    }
+
+
+def summarise(samples_ms: list[float]) -> dict[str, float | int]:
+    """Median, p10, p90 (linear interpolation), mean and population std, like supernet.latency."""
+    import numpy as np
+
+    a = np.asarray(samples_ms, dtype=np.float64)
+    return {
+        "median_ms": float(np.median(a)),
+        "p10_ms": float(np.percentile(a, 10)),
+        "p90_ms": float(np.percentile(a, 90)),
+        "mean_ms": float(a.mean()),
+        "std_ms": float(a.std()),
+        "repeats": int(a.size),
+    }
+
+
+def _session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+def _feeds(session: Any, batch_size: int, seq_len: int, vocab_size: int) -> dict[str, Any]:
+    import numpy as np
+
+    shape = (batch_size, seq_len)
+    rng = np.random.default_rng(0)
+    feeds: dict[str, Any] = {}
+    for inp in session.get_inputs():
+        dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
+        if inp.name == "input_ids":
+            # Values do not change a dense model's cost; any id of the vocabulary will do.
+            feeds[inp.name] = rng.integers(0, min(100, vocab_size), size=shape).astype(dtype)
+        elif inp.name == "attention_mask":
+            feeds[inp.name] = np.ones(shape, dtype=dtype)
+        elif inp.name == "token_type_ids":
+            feeds[inp.name] = np.zeros(shape, dtype=dtype)
+        else:
+            raise KitError(f"ONNX input '{inp.name}' is not input_ids, attention_mask or token_type_ids")
+    return feeds
+
+
+def _time_block(path: Path, args: argparse.Namespace, n: int, vocab_size: int) -> list[float]:
+    """A fresh session on `path`: `--warmup` untimed calls, then `n` timed ones (ms each)."""
+    session = _session(path, args.threads)
+    feeds = _feeds(session, args.batch_size, args.seq_len, vocab_size)
+    for _ in range(args.warmup):
+        session.run(None, feeds)
+    samples = []
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()  # a collection inside one timed call is an outlier unrelated to the model
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            session.run(None, feeds)
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+    finally:
+        if was_enabled:
+            gc.enable()
+    return samples
+
+
+def measure_kit(kit_dir: Path, kit: dict[str, Any], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Per-file statistics, measured interleaved over `args.rounds` passes."""
+    files = [e["file"] for e in kit["entries"]]
+    samples: dict[str, list[float]] = {f: [] for f in files}
+    total = len(files) * args.rounds
+    done = 0
+    start = time.monotonic()
+    for r in range(args.rounds):
+        # The first (repeats % rounds) passes take one call more, so the total is exactly --repeats.
+        n = args.repeats // args.rounds + (1 if r < args.repeats % args.rounds else 0)
+        order = list(files)
+        if r > 0:
+            random.Random(r).shuffle(order)  # no file always follows the same neighbour
+        for f in order:
+            block = _time_block(kit_dir / f, args, n, int(kit.get("vocab_size") or 100))
+            samples[f] += block
+            done += 1
+            if not args.quiet:
+                block.sort()
+                print(
+                    f"[{done:>{len(str(total))}}/{total}] round {r + 1}/{args.rounds} {f}: "
+                    f"median {block[len(block) // 2]:.3f} ms over {n} calls "
+                    f"({time.monotonic() - start:.0f} s elapsed)",
+                    flush=True,
+                )
+    return {f: summarise(s) for f, s in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        _check_args(args)
+        kit_dir = (args.kit or Path(__file__).resolve().parent).resolve()
+        kit = load_kit(kit_dir)
+        max_pos = kit.get("max_position_embeddings")
+        if max_pos is not None and args.seq_len > int(max_pos):
+            raise KitError(f"--seq-len {args.seq_len} exceeds the model's max_position_embeddings {max_pos}")
+        try:
+            import numpy  # noqa: F401
+            import onnxruntime
+        except ImportError as err:
+            raise KitError(f"{err}: install them with 'pip install numpy onnxruntime'") from err
+        out = args.out or kit_dir / "latency-table.json"
+        if not out.parent.is_dir():
+            raise KitError(f"--out {out}: folder {out.parent} does not exist")
+        if not args.quiet:
+            print(
+                f"profiling {len(kit['entries'])} ONNX files of {kit['run']['name']} "
+                f"(threads {args.threads}, batch {args.batch_size}, seq len {args.seq_len}, "
+                f"{args.repeats} calls each over {args.rounds} rounds) ...",
+                flush=True,
+            )
+        results = measure_kit(kit_dir, kit, args)
+    except KitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return USER_ERROR_EXIT
+    table = {
+        "format": TABLE_FORMAT,
+        "setting": {
+            "backend": "onnxruntime",
+            "provider": "CPUExecutionProvider",
+            "num_threads": args.threads,
+            "batch_size": args.batch_size,
+            "seq_len": args.seq_len,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "rounds": args.rounds,
+        },
+        "device": device_description(),
+        "onnxruntime_version": onnxruntime.__version__,
+        "numpy_version": numpy.__version__,
+        "timestamp": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "kit": kit,
+        "results": results,
+    }
+    # Written whole, then renamed: a reader never sees half a table.
+    tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(table, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, out)
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

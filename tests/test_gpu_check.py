@@ -1,0 +1,72 @@
+"""bench/gpu_check.py's CPU-safe parts on a tiny model: the script that checks the GPU path works."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from supernet import SearchSpace
+
+ROOT = Path(__file__).resolve().parents[1]
+_SPEC = importlib.util.spec_from_file_location("gpu_check", ROOT / "bench" / "gpu_check.py")
+gpu_check = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(gpu_check)
+
+
+def test_preset_shapes_come_from_the_gpu_config() -> None:
+    shapes = gpu_check.preset_shapes(ROOT / "configs" / "bert-base-sst2-gpu.yaml", tiny=False)
+    assert shapes == {
+        "config": "bert-base-sst2-gpu.yaml",
+        "batch_size": 32,
+        "seq_len": 128,
+        "learning_rate": 2e-5,
+        "mixed_precision": "bf16",
+        "width_mults": [1.0, 0.75, 0.5, 0.25],
+        "depth_mults": [1.0, 0.75, 0.5],
+        "lambda_logit": 1.0,
+        "lambda_hidden": 0.1,
+        "temperature": 1.0,
+    }
+
+
+def test_cuda_without_a_gpu_is_refused(capsys) -> None:
+    if gpu_check.torch.cuda.is_available():  # pragma: no cover - CI has no GPU
+        pytest.skip("a GPU is present")
+    assert gpu_check.main(["--device", "cuda", "--out", "/nonexistent/x.json"]) == 2
+    assert capsys.readouterr().err == (
+        "error: --device cuda but torch sees no GPU (torch.cuda.is_available() is False)\n"
+    )
+
+
+def test_shell_script_is_valid_bash() -> None:
+    assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu_check.sh")]).returncode == 0
+
+
+@pytest.mark.slow
+def test_cpu_run_of_every_part(tmp_path, capsys) -> None:
+    out = tmp_path / "gpu_check.json"
+    code = gpu_check.main(["--device", "cpu", "--tiny", "--out", str(out), "--repeats", "3", "--warmup", "1"])
+    data = json.loads(out.read_text())
+    assert code == 0 and data["ok"] is True
+    assert data["device"] == "cpu" and data["environment"]["cuda_available"] is False
+    grid = [c.name for c in SearchSpace().grid()]
+    assert list(data["latency"]["subnets"]) == grid
+    assert data["latency"]["timing"] == "perf_counter"
+    for r in data["latency"]["subnets"].values():
+        assert r["repeats"] == 3 and 0 < r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+    train = data["train"]
+    assert train["steps"] == 10 and train["subnets_per_step"] == 12 and len(train["mean_loss_per_step"]) == 10
+    assert train["shapes"]["mixed_precision"] == "bf16" and train["shapes"]["batch_size"] == 4
+    assert train["losses_finite"] and train["steps_per_s"] > 0 and train["peak_memory_gib"] is None
+    assert len(data["export"]) == 2
+    for row in data["export"].values():
+        assert row["torch_dense_vs_supernet_on_device"] <= 1e-4 and row["max_abs_diff_onnx_vs_torch"] <= 1e-4
+        assert row["parity_ok"] and "onnx_path" not in row
+    assert data["onnxruntime"]["provider"] == "CPUExecutionProvider"
+    assert set(data["onnxruntime"]) == {"provider", *data["export"]}
+    # What the file holds is also printed (the device tool shows the output).
+    assert f"wrote {out}" in capsys.readouterr().out
