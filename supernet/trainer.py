@@ -263,36 +263,47 @@ class _Job:
                 f"on CPU set ACCELERATE_USE_CPU=1 (accelerate launch --multi_gpu --num_processes {launched})"
             )
         self.global_step = 0
+        self.fresh = True  # set by check_run_dir: no earlier run to resume in output_dir
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
 
     # ---------------------------------------------------------------- setup
 
-    def prepare_run_dir(self) -> None:
+    def check_run_dir(self) -> None:
+        """Refuse an output_dir this run must not write into; reads only, so it runs before the data checks.
+
+        A folder holding nothing but config.yaml is a run that stopped before its first step (bad data,
+        a missing model in an older version): there is nothing to resume, so it counts as new.
+        """
         cfg, run = self.cfg, self.run
-        resolved = config_to_dict(cfg)
-        if run.config.exists():
+        self.fresh = not run.config.exists() or _only_config(run)
+        if not self.fresh:
             if not cfg.resume:
                 raise RunError(
                     f"output_dir '{run.root}' already holds a run; pass resume=true to continue it "
                     f"or choose a new output_dir"
                 )
             saved = config_to_dict(load_config(TrainConfig, run.config))
-            diffs = diff_configs(saved, resolved)
+            diffs = diff_configs(saved, config_to_dict(cfg))
             if diffs:
                 raise RunError(
                     f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
                     f"undo the changes or start a new output_dir"
                 )
-        elif run.root.exists() and any(run.root.iterdir()):
+        elif run.root.exists() and not run.config.exists() and any(run.root.iterdir()):
             raise RunError(
                 f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"
             )
+
+    def prepare_run_dir(self) -> None:
+        """The run's first write: the folder and config.yaml (after every input has been checked)."""
+        cfg, run = self.cfg, self.run
+        resolved = config_to_dict(cfg)
         # Every process checks the folder as it was before the main process writes into it.
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
-                if not run.config.exists():
+                if self.fresh:
                     save_config(cfg, run.config)
             except OSError as err:
                 raise RunError(
@@ -317,6 +328,15 @@ class _Job:
         model_config = AutoConfig.from_pretrained(self.model_path)
         # Everything that can be wrong with the model or the space fails here, before any training.
         check_search_space(arch_from_config(model_config), self.space)
+        self.teacher_path: Path | None = None
+        if cfg.teacher.path is not None:
+            self.teacher_path = resolve_model_path(cfg.teacher.path)
+            if not _is_task_tuned(self.teacher_path, self.task):
+                raise RunError(
+                    f"teacher.path '{self.teacher_path}' is not a sequence classifier with "
+                    f"{self.task.num_labels} labels; pass a task-tuned teacher or leave teacher.path empty "
+                    f"to fine-tune one"
+                )
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
         self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length)
@@ -338,14 +358,8 @@ class _Job:
     def teacher(self) -> tuple[nn.Module, float]:
         """The fixed teacher: given, already fine-tuned, or fine-tuned here with hard labels."""
         cfg, run, acc = self.cfg, self.run, self.accelerator
-        if cfg.teacher.path is not None:
-            path = resolve_model_path(cfg.teacher.path)
-            if not _is_task_tuned(path, self.task):
-                raise RunError(
-                    f"teacher.path '{path}' is not a sequence classifier with {self.task.num_labels} labels; "
-                    f"pass a task-tuned teacher or leave teacher.path empty to fine-tune one"
-                )
-            teacher = AutoModelForSequenceClassification.from_pretrained(path)
+        if self.teacher_path is not None:
+            teacher = AutoModelForSequenceClassification.from_pretrained(self.teacher_path)
         elif (run.teacher / "config.json").is_file():
             teacher = _load_saved_classifier(run.teacher)
             self.global_step = _read_meta(run.teacher).get("end_step", 0)
@@ -805,6 +819,11 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise RunError(f"'{path}' is unreadable or corrupt ({err}); delete it and resume") from err
 
 
+def _only_config(run: RunDir) -> bool:
+    """Whether the run folder holds config.yaml and nothing else."""
+    return [p.name for p in run.root.iterdir()] == [run.config.name]
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
     meta = folder / "supernet.json"
     return _read_json(meta) if meta.is_file() else {}
@@ -858,10 +877,13 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         The run directory, the teacher's dev accuracy and one eval row per grid subnet.
     """
     job = _Job(cfg, progress=progress)
-    job.prepare_run_dir()
+    job.check_run_dir()
     set_seed(cfg.seed)
     try:
+        # Data, model and tokenizer are checked before the first write, so a run that stops on bad
+        # input leaves nothing behind and the corrected command starts cleanly.
         job.load_data()
+        job.prepare_run_dir()
         teacher, teacher_acc = job.teacher()
         teacher.requires_grad_(False)
         if (job.run.supernet / "config.json").is_file():

@@ -182,6 +182,52 @@ def test_labels_not_a_class_set(capsys, preset: Path, tmp_path: Path) -> None:
     )
 
 
+def test_bad_data_leaves_nothing_behind(capsys, preset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"sentence {i},{'' if i == 5 else i % 2}\n" for i in range(40)))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={data}"],
+        "column 'label' in data.csv has 1 missing value(s) (first at data row 6): fill or drop those rows",
+    )
+    # No run folder, so the corrected command is not refused as "already holds a run".
+    assert not (tmp_path / "run").exists()
+
+
+def test_teacher_that_cannot_serve_the_task_leaves_nothing_behind(
+    capsys, preset: Path, tmp_path: Path
+) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted([f"teacher.path={preset.parent / 'tiny-model'}"])],
+        f"teacher.path '{preset.parent / 'tiny-model'}' is not a sequence classifier with 2 labels; "
+        "pass a task-tuned teacher or leave teacher.path empty to fine-tune one",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_that_stopped_before_its_first_step_counts_as_new(preset: Path, tmp_path: Path) -> None:
+    """An older version wrote config.yaml before checking the data; such a folder is not a run to resume."""
+    from supernet.config import TrainConfig, load_config, save_config
+    from supernet.trainer import _Job
+
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = load_config(TrainConfig, preset, ["learning_rate=0.5"])
+    save_config(stale, run / "config.yaml")
+    cfg = load_config(TrainConfig, preset, [])
+    job = _Job(cfg, progress=False)
+    job.check_run_dir()  # neither "already holds a run" nor "resume refused"
+    assert job.fresh
+    job.prepare_run_dir()
+    assert load_config(TrainConfig, run / "config.yaml", []) == cfg
+    (run / "teacher").mkdir()  # one finished stage: now it is a run
+    with pytest.raises(RuntimeError, match="already holds a run; pass resume=true"):
+        _Job(cfg, progress=False).check_run_dir()
+
+
 def test_output_dir_not_writable(capsys, preset: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("mine")
