@@ -170,7 +170,8 @@ class DataConfig(_Config):
     label_column: str = "label"
     """Column holding the class label (or the regression target)."""
     task_kind: str = "auto"
-    """auto | classification | regression: auto takes a packaged task's kind, else regression when the
+    """auto | classification | regression | token-classification: auto takes a packaged task's kind,
+    token classification for a .conll file or JSON rows with tokens and tags, regression when the
     label column holds numbers with fractions, classification otherwise."""
     max_length: int = 128
     """Tokens per example after truncation."""
@@ -187,7 +188,7 @@ class DataConfig(_Config):
 
     def _validate(self) -> None:
         _non_empty(self, "text_column", "text_pair_column", "label_column")
-        _one_of(self, "task_kind", ("auto", "classification", "regression"))
+        _one_of(self, "task_kind", ("auto", "classification", "regression", "token-classification"))
         _positive(self, "max_length")
         _in_unit_interval(self, "dev_fraction")
         _in_unit_interval(self, "test_fraction")

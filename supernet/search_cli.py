@@ -116,7 +116,11 @@ class SearchRun:
         if self._dev_loader is None:
             dev = tokenized_split(self.train_cfg, self.tokenizer)
             self._dev_loader = make_dataloader(
-                dev, self.tokenizer, self.train_cfg.eval_batch_size, shuffle=False
+                dev,
+                self.tokenizer,
+                self.train_cfg.eval_batch_size,
+                shuffle=False,
+                collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
             )
         return self._dev_loader
 

@@ -11,6 +11,9 @@ classification  SequenceClassification          cross-entropy          soft cros
 regression      SequenceClassification,         MSE to the gold value  MSE to the teacher's      Pearson, Spearman
                 ``num_labels=1``                                       prediction (DynaBERT's
                                                                        choice for STS-B)
+token-          TokenClassification             cross-entropy on       soft cross-entropy per    entity F1, precision,
+classification                                  first sub-tokens       real (non-padding) token  recall (conlleval),
+                                                                                                 token accuracy
 ==============  ==============================  =====================  ========================  ====================
 
 The hidden-state distillation term is the same for every kind (``supernet.distill.hidden_mse``).
@@ -29,9 +32,15 @@ from typing import Any, ClassVar
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from transformers import AutoModelForSequenceClassification, DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+    DataCollatorWithPadding,
+    PreTrainedTokenizerBase,
+)
 
-from supernet.distill import hard_cross_entropy, soft_cross_entropy
+from supernet.distill import hard_cross_entropy, masked_token_mean, soft_cross_entropy
 
 __all__ = [
     "TASK_KINDS",
@@ -39,6 +48,9 @@ __all__ = [
     "MetricColumn",
     "Regression",
     "TaskKind",
+    "TokenClassification",
+    "entity_scores",
+    "entities",
     "get_task_kind",
     "head_conflict",
     "macro_f1",
@@ -113,16 +125,35 @@ class TaskKind(ABC):
         """
 
     @abstractmethod
-    def logit_kd(self, student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
-        """Distillation term between student and (detached) teacher outputs; a scalar."""
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Distillation term between student and (detached) teacher outputs; a scalar.
+
+        Args:
+            student_logits: the student's ``logits``.
+            teacher_logits: the teacher's, same shape.
+            temperature: softmax temperature (kinds without a distribution ignore it).
+            attention_mask: ``[batch, seq]``, 1 for real tokens (per-token kinds average over those).
+        """
 
     @abstractmethod
     def predictions(self, logits: Tensor) -> Tensor:
-        """What the metrics compare with the labels (class ids, predicted values), one per example."""
+        """What the metrics compare with the labels (class ids, predicted values, tag ids per token)."""
 
     @abstractmethod
-    def metrics(self, predictions: Tensor, labels: Tensor, num_labels: int) -> dict[str, float]:
-        """Dev/test metrics of gathered predictions against labels; always holds `main_metric`."""
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        """Dev/test metrics of per-batch predictions against per-batch labels; always holds `main_metric`.
+
+        Args:
+            predictions: `predictions` of each batch.
+            labels: each batch's ``labels``.
+            model_config: the model's config (``num_labels``, ``id2label``).
+        """
 
     @abstractmethod
     def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
@@ -141,14 +172,21 @@ class Classification(TaskKind):
             return hard_cross_entropy(logits, labels)
         return F.cross_entropy(logits.float(), labels.long(), reduction=reduction)
 
-    def logit_kd(self, student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
         return soft_cross_entropy(student_logits, teacher_logits, temperature)
 
     def predictions(self, logits: Tensor) -> Tensor:
         return logits.argmax(-1)
 
-    def metrics(self, predictions: Tensor, labels: Tensor, num_labels: int) -> dict[str, float]:
-        p, y = predictions.long(), labels.long()
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        p, y = torch.cat(predictions).long(), torch.cat(labels).long()
+        num_labels = model_config.num_labels
         out = {"accuracy": (p == y).float().mean().item()}
         if num_labels <= 2:
             out["f1"] = _f1_of_class(p, y, 1)
@@ -182,7 +220,13 @@ class Regression(TaskKind):
     def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
         return F.mse_loss(logits.float().squeeze(-1), labels.float(), reduction=reduction)
 
-    def logit_kd(self, student_logits: Tensor, teacher_logits: Tensor, temperature: float) -> Tensor:
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
         # A value has no distribution to soften: the temperature does not apply.
         if student_logits.shape != teacher_logits.shape:
             raise ValueError(
@@ -194,14 +238,89 @@ class Regression(TaskKind):
     def predictions(self, logits: Tensor) -> Tensor:
         return logits.float().squeeze(-1)
 
-    def metrics(self, predictions: Tensor, labels: Tensor, num_labels: int) -> dict[str, float]:
-        return {"pearson": pearson(predictions, labels), "spearman": spearman(predictions, labels)}
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        p, y = torch.cat(predictions), torch.cat(labels)
+        return {"pearson": pearson(p, y), "spearman": spearman(p, y)}
 
     def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
         return (MetricColumn("pearson", "Pearson"), MetricColumn("spearman", "Spearman"))
 
 
-TASK_KINDS: Mapping[str, TaskKind] = {kind.name: kind for kind in (Classification(), Regression())}
+IGNORE_INDEX = -100
+"""Label of positions without a tag (special tokens, padding, sub-tokens after a word's first)."""
+
+
+class TokenClassification(TaskKind):
+    """A tag per word (NER, chunking): the tag sits on each word's first sub-token."""
+
+    name = "token-classification"
+    main_metric = "f1"
+    auto_class = AutoModelForTokenClassification
+
+    def describe_head(self, num_labels: int) -> str:
+        return f"a token classifier with {num_labels} tags"
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        # Pads labels with -100 as well, so padding never counts in loss or metrics.
+        return DataCollatorForTokenClassification(tokenizer=tokenizer, return_tensors="pt")
+
+    def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+        # Mean over tagged tokens (first sub-tokens), the unit of the metrics.
+        return F.cross_entropy(
+            logits.float().flatten(0, 1),
+            labels.long().flatten(),
+            ignore_index=IGNORE_INDEX,
+            reduction=reduction,
+        )
+
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        if student_logits.shape != teacher_logits.shape:
+            raise ValueError(
+                f"student logits shape {tuple(student_logits.shape)} does not match "
+                f"teacher logits shape {tuple(teacher_logits.shape)}"
+            )
+        # Every real token, sub-tokens included: the teacher's distribution is defined on all of them.
+        teacher_probs = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
+        student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
+        per_token = -(teacher_probs * student_log_probs).sum(dim=-1)  # [batch, seq]
+        return masked_token_mean(per_token, attention_mask) * temperature**2
+
+    def predictions(self, logits: Tensor) -> Tensor:
+        return logits.argmax(-1)
+
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        id2label = {int(k): v for k, v in model_config.id2label.items()}
+        gold_seqs, pred_seqs = [], []
+        for p_batch, y_batch in zip(predictions, labels, strict=True):
+            for p_row, y_row in zip(p_batch.tolist(), y_batch.tolist(), strict=True):
+                kept = [(p, y) for p, y in zip(p_row, y_row, strict=True) if y != IGNORE_INDEX]
+                gold_seqs.append([id2label[y] for _, y in kept])
+                pred_seqs.append([id2label[p] for p, _ in kept])
+        scores = entity_scores(gold_seqs, pred_seqs)
+        tags = sum(len(seq) for seq in gold_seqs)
+        correct = sum(
+            g == p for gs, ps in zip(gold_seqs, pred_seqs, strict=True) for g, p in zip(gs, ps, strict=True)
+        )
+        return {**scores, "accuracy": correct / max(tags, 1)}
+
+    def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
+        return (
+            MetricColumn("f1", "entity F1"),
+            MetricColumn("precision", "precision"),
+            MetricColumn("recall", "recall"),
+            MetricColumn("accuracy", "token acc %"),
+        )
+
+
+TASK_KINDS: Mapping[str, TaskKind] = {
+    kind.name: kind for kind in (Classification(), Regression(), TokenClassification())
+}
 """Every task kind by its ``data.task_kind`` name."""
 
 
@@ -222,6 +341,9 @@ def task_kind_of_config(model_config: Any) -> TaskKind:
     Args:
         model_config: a transformers config (the trained supernet's or an export's).
     """
+    archs = getattr(model_config, "architectures", None) or []
+    if any(a.endswith("ForTokenClassification") for a in archs):
+        return TASK_KINDS["token-classification"]
     if getattr(model_config, "problem_type", None) == "regression":
         return TASK_KINDS["regression"]
     return TASK_KINDS["classification"]
@@ -254,7 +376,7 @@ def head_conflict(model_config: Any, kind: TaskKind, num_labels: int) -> str | N
     other = task_kind_of_config(model_config)
     has = (
         other.describe_head(model_config.num_labels)
-        if any(a.endswith("ForSequenceClassification") for a in heads)
+        if any(a.endswith(("ForSequenceClassification", "ForTokenClassification")) for a in heads)
         else f"a {heads[0]} head"
     )
     return f"has {has}, which cannot serve the {kind.name} task (needs {kind.describe_head(num_labels)})"
@@ -308,3 +430,44 @@ def _average_ranks(values: Tensor) -> Tensor:
 def spearman(predictions: Tensor, labels: Tensor) -> float:
     """Spearman rank correlation: Pearson of the average ranks."""
     return pearson(_average_ranks(predictions), _average_ranks(labels))
+
+
+def entities(tags: list[str]) -> set[tuple[str, int, int]]:
+    """Entity chunks ``(type, start, end)`` (end exclusive) of one tag sequence, as conlleval reads them.
+
+    IOB1 and IOB2 both work: a chunk starts at ``B-X``, or at ``I-X`` that does not continue a
+    chunk of type X, and runs over the following ``I-X``. ``O`` is outside every chunk; a tag
+    without a ``B-``/``I-`` prefix is read as ``I-`` of its own type.
+    """
+    found: set[tuple[str, int, int]] = set()
+    kind, start = None, 0
+    for index, tag in enumerate([*tags, "O"]):
+        prefix, _, rest = tag.partition("-")
+        if tag == "O":
+            prefix, rest = "O", ""
+        elif prefix not in ("B", "I") or not rest:
+            prefix, rest = "I", tag
+        continues = prefix == "I" and rest == kind
+        if kind is not None and not continues:
+            found.add((kind, start, index))
+            kind = None
+        if prefix != "O" and not continues:
+            kind, start = rest, index
+    return found
+
+
+def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """Micro-averaged entity precision, recall and F1 over sentences (an entity counts when type and span match).
+
+    The same figures as conlleval and seqeval's default (non-strict) mode.
+    """
+    tp = n_gold = n_pred = 0
+    for g, p in zip(gold, predicted, strict=True):
+        g_chunks, p_chunks = entities(g), entities(p)
+        tp += len(g_chunks & p_chunks)
+        n_gold += len(g_chunks)
+        n_pred += len(p_chunks)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall}

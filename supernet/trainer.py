@@ -218,12 +218,15 @@ def evaluate_subnet(
         logits = model(**_model_inputs(batch)).logits
         pred, label = kind.predictions(logits), batch["labels"]
         if accelerator is not None:
+            if pred.dim() > 1:  # per-token: processes' batches differ in length, pad before gathering
+                pred = accelerator.pad_across_processes(pred, dim=1, pad_index=-100)
+                label = accelerator.pad_across_processes(label, dim=1, pad_index=-100)
             pred, label = accelerator.gather_for_metrics((pred, label))
         preds.append(pred.cpu())
         labels.append(label.cpu())
     model.train(was_training)
-    p, y = torch.cat(preds), torch.cat(labels)
-    return {**kind.metrics(p, y, config.num_labels), "n": int(y.numel())}
+    n = sum(int(y.shape[0]) for y in labels)
+    return {**kind.metrics(preds, labels, config), "n": n}
 
 
 def _unwrap(model: nn.Module, accelerator: Accelerator | None) -> nn.Module:
@@ -353,7 +356,11 @@ class _Job:
 
     def _eval_loader(self, split: str) -> Any:
         loader = make_dataloader(
-            self.tokenized[split], self.tokenizer, self.cfg.eval_batch_size, shuffle=False
+            self.tokenized[split],
+            self.tokenizer,
+            self.cfg.eval_batch_size,
+            shuffle=False,
+            collate_fn=self.kind.collator(self.tokenizer),
         )
         return self.accelerator.prepare_data_loader(loader)
 
@@ -408,7 +415,11 @@ class _Job:
         else:
             acc.print("computing head, neuron and layer importance on dev")
             loader = make_dataloader(
-                self.tokenized["dev"], self.tokenizer, cfg.eval_batch_size, shuffle=False
+                self.tokenized["dev"],
+                self.tokenizer,
+                cfg.eval_batch_size,
+                shuffle=False,
+                collate_fn=self.kind.collator(self.tokenizer),
             )
             batches = list(loader)[: cfg.importance.num_batches]
             scores = compute_importance(student, batches, loss=partial(self.kind.hard_loss, reduction="sum"))
@@ -608,6 +619,7 @@ class _Job:
                 self.cfg.batch_size,
                 shuffle=True,
                 seed=_seed_of(self.cfg.seed, stage, epoch),
+                collate_fn=self.kind.collator(self.tokenizer),
             )
             loader = self.accelerator.prepare_data_loader(loader)
             if first_skip:

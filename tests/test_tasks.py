@@ -30,14 +30,16 @@ def test_macro_f1_by_hand() -> None:
     p = torch.tensor([0, 0, 1, 0, 1])
     # class 1 again: tp 1, fp 1 (the 2 predicted as 1), fn 1 -> 2/4
     assert macro_f1(p, y, 3) == pytest.approx((4 / 5 + 2 / 4 + 0) / 3)
-    metrics = CLS.metrics(p, y, num_labels=3)
+    metrics = CLS.metrics([p[:2], p[2:]], [y[:2], y[2:]], tiny_config("bert", num_labels=3))
     assert metrics == pytest.approx({"accuracy": 3 / 5, "macro_f1": (4 / 5 + 1 / 2) / 3})
 
 
 def test_binary_classification_reports_f1_of_class_one() -> None:
     y = torch.tensor([1, 1, 0, 0])
     p = torch.tensor([1, 0, 1, 0])  # tp 1, fp 1, fn 1
-    assert CLS.metrics(p, y, num_labels=2) == pytest.approx({"accuracy": 0.5, "f1": 0.5})
+    assert CLS.metrics([p], [y], tiny_config("bert", num_labels=2)) == pytest.approx(
+        {"accuracy": 0.5, "f1": 0.5}
+    )
 
 
 def test_pearson_and_spearman_by_hand() -> None:
@@ -53,7 +55,7 @@ def test_pearson_and_spearman_by_hand() -> None:
         pearson(torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([1.0, 2.5, 2.5, 4.0]))
     )
     assert pearson(x, torch.ones(4)) == 0.0  # undefined for a constant side: reported as 0
-    assert REG.metrics(x, y, num_labels=1) == pytest.approx(
+    assert REG.metrics([x], [y], tiny_config("bert", num_labels=1)) == pytest.approx(
         {"pearson": 5.5 / math.sqrt(5 * 8.75), "spearman": 0.8}
     )
 
