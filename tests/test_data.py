@@ -389,12 +389,12 @@ def test_error_unknown_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_error_directory_without_dev_or_train(tmp_path: Path) -> None:
     _write_csv(tmp_path / "train.csv", _rows())
     assert _error(lambda: load_task(str(tmp_path))) == (
-        f"directory {tmp_path} has no dev.* or validation.* file (.csv, .tsv, .json, .jsonl, .parquet): "
+        f"directory {tmp_path} has no dev.* or validation.* file (.csv, .tsv, .json, .jsonl, .parquet, .conll): "
         "add it, or pass a single file to have it split"
     )
     (tmp_path / "train.csv").rename(tmp_path / "dev.csv")
     assert _error(lambda: load_task(str(tmp_path))) == (
-        f"directory {tmp_path} has no train.* file (.csv, .tsv, .json, .jsonl, .parquet): "
+        f"directory {tmp_path} has no train.* file (.csv, .tsv, .json, .jsonl, .parquet, .conll): "
         "add it, or pass a single file to have it split"
     )
 
@@ -412,12 +412,12 @@ def test_error_unsupported_extension(tmp_path: Path) -> None:
     path = tmp_path / "data.xlsx"
     path.write_bytes(b"not really a spreadsheet")
     assert _error(lambda: load_task(str(path))) == (
-        "unsupported file type '.xlsx' for data.xlsx: use one of .csv, .tsv, .json, .jsonl, .parquet"
+        "unsupported file type '.xlsx' for data.xlsx: use one of .csv, .tsv, .json, .jsonl, .parquet, .conll"
     )
     (tmp_path / "train.txt").write_text("text\tlabel\n", encoding="utf-8")
     _write_csv(tmp_path / "dev.csv", _rows())
     assert _error(lambda: load_task(str(tmp_path))) == (
-        "unsupported file type '.txt' for train.txt: use one of .csv, .tsv, .json, .jsonl, .parquet"
+        "unsupported file type '.txt' for train.txt: use one of .csv, .tsv, .json, .jsonl, .parquet, .conll"
     )
 
 

@@ -97,7 +97,9 @@ def test_kind_of_a_saved_config() -> None:
     assert task_kind_of_config(tiny_config("bert", num_labels=1, problem_type="regression")) is REG
     assert task_kind_of_config(tiny_config("bert", num_labels=3)) is CLS
     assert get_task_kind("regression") is REG
-    with pytest.raises(ValueError, match="unknown task kind 'ner'; known: classification, regression"):
+    with pytest.raises(
+        ValueError, match="unknown task kind 'ner'; known: classification, regression, token-classification"
+    ):
         get_task_kind("ner")
 
 
@@ -127,8 +129,12 @@ def test_head_conflicts() -> None:
         "has a sequence classifier with 3 labels, which cannot serve the classification task "
         "(needs a sequence classifier with 2 labels)"
     )
+    assert head_conflict(_config_with_head("ForQuestionAnswering"), CLS, 2) == (
+        "has a BertForQuestionAnswering head, which cannot serve the classification task "
+        "(needs a sequence classifier with 2 labels)"
+    )
     assert head_conflict(_config_with_head("ForTokenClassification", num_labels=2), CLS, 2) == (
-        "has a BertForTokenClassification head, which cannot serve the classification task "
+        "has a token classifier with 2 tags, which cannot serve the classification task "
         "(needs a sequence classifier with 2 labels)"
     )
 
