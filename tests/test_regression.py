@@ -161,3 +161,31 @@ def test_multiclass_table_shows_macro_f1() -> None:
     table = format_eval_table(rows, kind=TASK_KINDS["classification"], num_labels=5).splitlines()
     assert table[0].split()[:6] == ["subnet", "dev", "acc", "%", "dev", "macro-F1"]
     assert table[2].split() == ["w1.00-d1.00", "50.00", "0.457", "25.00", "1.00", "1.00"]
+
+
+def test_plot_axis_names_the_metric(tmp_path: Path, monkeypatch) -> None:
+    from matplotlib.axes import Axes
+
+    from supernet.search import plot_pareto
+
+    labels: list[str] = []
+    real = Axes.set_ylabel
+    monkeypatch.setattr(
+        Axes, "set_ylabel", lambda self, text, *a, **k: labels.append(text) or real(self, text, *a, **k)
+    )
+    results = [
+        SubnetResult(
+            subnet=SubnetConfig(width_mult=w),
+            name=SubnetConfig(width_mult=w).name,
+            accuracy=score,
+            latency_ms=ms,
+            predicted_ms=None,
+            params=1,
+            flops=1,
+            metric="pearson",
+        )
+        for w, score, ms in ((1.0, 0.8, 2.0), (0.5, 0.7, 1.0))
+    ]
+    plot_pareto(results, None, tmp_path / "pareto.png", title="t")
+    assert labels == ["dev pearson (x100)"]
+    assert (tmp_path / "pareto.png").stat().st_size > 0
