@@ -52,6 +52,11 @@ Local files
 file (split as above), or to a directory with ``train.*``, ``dev.*`` or
 ``validation.*`` and optionally ``test.*`` (GLUE layout). User data is not
 deduplicated: that is the user's call.
+
+Token classification reads ``.conll`` column files (word first, tag last, a blank line
+between sentences) or JSON rows with ``tokens`` and ``tags`` lists; a single file is
+split by a seeded shuffle of its sentences, and in a directory dev/test may only use
+tags that train has.
 """
 
 from __future__ import annotations

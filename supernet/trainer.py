@@ -95,6 +95,7 @@ class TrainResult:
 
     run_dir: Path
     teacher_accuracy: float
+    """The teacher's dev main metric (accuracy; Pearson for regression, entity F1 for tags)."""
     eval_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -199,7 +200,8 @@ def evaluate_subnet(
     """The task's metrics of `cfg` on `loader` (the kind is read from the model's config).
 
     Classification: accuracy, and F1 of class 1 (2 classes) or macro-F1 (more); regression:
-    Pearson and Spearman (`supernet.tasks`). Also "n", the number of examples.
+    Pearson and Spearman; token classification: entity F1, precision, recall and token
+    accuracy (`supernet.tasks`). Also "n", the number of examples.
 
     Args:
         model: a supernet (or any task model when `cfg` is None).
