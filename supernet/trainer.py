@@ -923,10 +923,11 @@ def fine_tune_teacher(cfg: TrainConfig, *, progress: bool = True) -> TrainResult
         progress: show progress bars.
     """
     job = _Job(cfg, progress=progress)
-    job.prepare_run_dir()
+    job.check_run_dir()
     set_seed(cfg.seed)
     try:
-        job.load_data()
+        job.load_data()  # every input checked before the first write, as in `train`
+        job.prepare_run_dir()
         _, teacher_acc = job.teacher()
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc)
     finally:
