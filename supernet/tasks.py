@@ -344,7 +344,9 @@ def task_kind_of_config(model_config: Any) -> TaskKind:
     archs = getattr(model_config, "architectures", None) or []
     if any(a.endswith("ForTokenClassification") for a in archs):
         return TASK_KINDS["token-classification"]
-    if getattr(model_config, "problem_type", None) == "regression":
+    problem_type = getattr(model_config, "problem_type", None)
+    # One output without a problem_type is regression too: transformers' own loss reads it that way.
+    if problem_type == "regression" or (problem_type is None and model_config.num_labels == 1):
         return TASK_KINDS["regression"]
     return TASK_KINDS["classification"]
 

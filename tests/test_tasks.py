@@ -96,6 +96,7 @@ def test_classification_losses_are_unchanged() -> None:
 def test_kind_of_a_saved_config() -> None:
     assert task_kind_of_config(tiny_config("bert", num_labels=1, problem_type="regression")) is REG
     assert task_kind_of_config(tiny_config("bert", num_labels=3)) is CLS
+    assert task_kind_of_config(tiny_config("bert", num_labels=1)) is REG  # as transformers' loss reads it
     assert get_task_kind("regression") is REG
     with pytest.raises(
         ValueError, match="unknown task kind 'ner'; known: classification, regression, token-classification"
