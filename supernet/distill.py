@@ -2,7 +2,8 @@
 
 Pure functions on tensors (DynaBERT's logit and hidden-state losses, DistilBERT's cosine loss, plain
 cross-entropy) and :func:`distill_loss`, which weights and sums them and also returns each part by
-name for logging. Classification only; regression heads are out of scope.
+name for logging. The logit and hard terms default to classification's; other task kinds pass their
+own (``supernet.tasks.TaskKind.logit_kd`` / ``hard_loss``), so this module knows no task kind.
 
 Teacher tensors are always detached: the teacher is either a frozen model or, with in-place
 distillation, the largest subnet of the same supernet, and in both cases the student's loss must not
@@ -12,7 +13,7 @@ in the softmax and the squared differences.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -27,6 +28,7 @@ __all__ = [
     "hard_cross_entropy",
     "hidden_cosine",
     "hidden_mse",
+    "masked_token_mean",
     "soft_cross_entropy",
 ]
 
@@ -85,7 +87,7 @@ def _check_hidden_pairs(
             )
 
 
-def _masked_token_mean(per_token: Tensor, attention_mask: Tensor | None) -> Tensor:
+def masked_token_mean(per_token: Tensor, attention_mask: Tensor | None) -> Tensor:
     """Mean of a ``[batch, seq]`` tensor over the real (mask == 1) tokens."""
     if attention_mask is None:
         return per_token.mean()
@@ -135,7 +137,7 @@ def hidden_mse(
     """
     _check_hidden_pairs(student_hidden, teacher_hidden, attention_mask)
     losses = [
-        _masked_token_mean((student.float() - teacher.detach().float()).pow(2).mean(dim=-1), attention_mask)
+        masked_token_mean((student.float() - teacher.detach().float()).pow(2).mean(dim=-1), attention_mask)
         for student, teacher in zip(student_hidden, teacher_hidden, strict=True)
     ]
     return _sum_or_zero(losses, attention_mask)
@@ -162,7 +164,7 @@ def hidden_cosine(
     """
     _check_hidden_pairs(student_hidden, teacher_hidden, attention_mask)
     losses = [
-        _masked_token_mean(
+        masked_token_mean(
             1.0 - F.cosine_similarity(student.float(), teacher.detach().float(), dim=-1, eps=1e-8),
             attention_mask,
         )
@@ -230,6 +232,9 @@ def distill_loss(
     labels: Tensor | None,
     attention_mask: Tensor | None,
     weights: LossWeights,
+    *,
+    logit_loss: Callable[[Tensor, Tensor, float, Tensor | None], Tensor] | None = None,
+    hard_loss: Callable[[Tensor, Tensor], Tensor] = hard_cross_entropy,
 ) -> LossParts:
     """Weighted sum of the distillation terms for one student forward pass.
 
@@ -244,6 +249,10 @@ def distill_loss(
         labels: ``[batch]`` gold class ids, or None.
         attention_mask: ``[batch, seq]`` 1 for real tokens, 0 for padding, or None.
         weights: Term weights and temperature.
+        logit_loss: ``(student_logits, teacher_logits, temperature, attention_mask) -> scalar``, the
+            "logit_kd" term; None is :func:`soft_cross_entropy` per example (regression passes an MSE,
+            token classification a per-token soft cross-entropy).
+        hard_loss: ``(logits, labels) -> scalar``, the "hard_ce" term (regression passes an MSE).
 
     Returns:
         The total and the detached unweighted parts, keyed "logit_kd", "hidden_kd", "hard_ce",
@@ -255,16 +264,19 @@ def distill_loss(
     terms: list[tuple[str, float, Tensor]] = []
     if weights.logit:
         teacher = _required(teacher_logits, "teacher_logits", "logit")
-        terms.append(
-            ("logit_kd", weights.logit, soft_cross_entropy(student_logits, teacher, weights.temperature))
+        logit_kd = (
+            soft_cross_entropy(student_logits, teacher, weights.temperature)
+            if logit_loss is None
+            else logit_loss(student_logits, teacher, weights.temperature, attention_mask)
         )
+        terms.append(("logit_kd", weights.logit, logit_kd))
     if weights.hidden:
         student_h = _required(student_hidden, "student_hidden", "hidden")
         teacher_h = _required(teacher_hidden, "teacher_hidden", "hidden")
         terms.append(("hidden_kd", weights.hidden, hidden_mse(student_h, teacher_h, attention_mask)))
     if weights.hard:
         gold = _required(labels, "labels", "hard")
-        terms.append(("hard_ce", weights.hard, hard_cross_entropy(student_logits, gold)))
+        terms.append(("hard_ce", weights.hard, hard_loss(student_logits, gold)))
     if weights.cosine:
         student_h = _required(student_hidden, "student_hidden", "cosine")
         teacher_h = _required(teacher_hidden, "teacher_hidden", "cosine")

@@ -19,6 +19,7 @@ from supernet.io import RunDir, atomic_write_json
 from supernet.latency import LatencyResult, LatencySetting, LatencyWarning, load_warning, measure_model
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig
+from supernet.tasks import task_kind_of_config
 from supernet.trainer import RunError, load_supernet, tokenized_split
 
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
@@ -158,21 +159,26 @@ def run(args: argparse.Namespace) -> int:
     model = load_supernet(run_dir.supernet)
     tokenizer = AutoTokenizer.from_pretrained(run_dir.supernet)
 
+    # The export is scored by the task's main metric (accuracy, Pearson, ...), as search ranked it.
+    kind = task_kind_of_config(model.config)
     dev = tokenized_split(train_cfg, tokenizer)
-    loader = make_dataloader(dev, tokenizer, train_cfg.eval_batch_size, shuffle=False)
+    loader = make_dataloader(
+        dev, tokenizer, train_cfg.eval_batch_size, shuffle=False, collate_fn=kind.collator(tokenizer)
+    )
     parity_batch = {
         k: v
-        for k, v in next(iter(make_dataloader(dev, tokenizer, 16, shuffle=False))).items()
+        for k, v in next(
+            iter(make_dataloader(dev, tokenizer, 16, shuffle=False, collate_fn=kind.collator(tokenizer)))
+        ).items()
         if k != "labels"
     }
 
     def dev_eval(predict: Any) -> float:
-        correct = total = 0
+        preds, labels = [], []
         for batch in loader:
-            logits = predict({k: v for k, v in batch.items() if k != "labels"})
-            correct += int((logits.argmax(-1) == batch["labels"]).sum())
-            total += int(batch["labels"].numel())
-        return correct / max(total, 1)
+            preds.append(kind.predictions(predict({k: v for k, v in batch.items() if k != "labels"})))
+            labels.append(batch["labels"])
+        return kind.metrics(preds, labels, model.config)[kind.main_metric]
 
     out = Path(args.out) if args.out else run_dir.export / cfg.name
     target = _replace_target(out, args.overwrite)
@@ -237,6 +243,7 @@ def run(args: argparse.Namespace) -> int:
         "latency": {name: r.to_dict() for name, r in results.items()},
         "latency_flags": {name: list(r.flags) for name, r in results.items() if r.flags},
         "search_latency": _search_comparison(chosen, cfg, setting, results),
+        "metric": kind.main_metric,
         "accuracy": report.accuracy,
         "parity_ok": report.parity_ok,
         "params": report.param_count,
@@ -254,7 +261,12 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
     )
-    print(f"  dev accuracy: {100 * acc:.2f}%" if acc is not None else "  dev accuracy: n/a")
+    unit = "%" if kind.main_metric == "accuracy" else " (x100)"
+    print(
+        f"  dev {kind.main_metric}: {100 * acc:.2f}{unit}"
+        if acc is not None
+        else f"  dev {kind.main_metric}: n/a"
+    )
     print(
         f"  latency ({setting.key}): torch {torch_ms:.2f} ms"
         + (f", onnxruntime {onnx_ms:.2f} ms" if onnx_ms else "")

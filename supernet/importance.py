@@ -15,7 +15,7 @@ neuron [L, F], layer [L].
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +38,13 @@ __all__ = [
 ]
 
 Batch = Mapping[str, torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(logits, labels) -> the batch's summed loss; a task kind's ``hard_loss(..., reduction="sum")``."""
+
+
+def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Classification's loss for importance: cross-entropy summed over the batch."""
+    return F.cross_entropy(logits, labels, reduction="sum")
 
 
 @dataclass(kw_only=True)
@@ -73,10 +80,9 @@ class ImportanceScores:
         return cls(head=t["head"], neuron=t["neuron"], layer=t["layer"])
 
 
-def _loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+def _loss(model: nn.Module, batch: Batch, loss: LossFn) -> torch.Tensor:
     inputs = {k: v for k, v in batch.items() if k != "labels"}
-    logits = model(**inputs).logits
-    return F.cross_entropy(logits, batch["labels"], reduction="sum")
+    return loss(model(**inputs).logits, batch["labels"])
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -93,17 +99,23 @@ def _restore_modes(modes: dict[nn.Module, bool]) -> None:
         module.training = training
 
 
-def head_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
+def head_importance(
+    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+) -> torch.Tensor:
     """Head importance [L, H] of the max net (see module doc). Leaves no gradients behind."""
-    return _gradient_importance(model, batches)[0]
+    return _gradient_importance(model, batches, loss)[0]
 
 
-def neuron_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
+def neuron_importance(
+    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+) -> torch.Tensor:
     """FFN neuron importance [L, F] of the max net (see module doc)."""
-    return _gradient_importance(model, batches)[1]
+    return _gradient_importance(model, batches, loss)[1]
 
 
-def _gradient_importance(model: nn.Module, batches: Iterable[Batch]) -> tuple[torch.Tensor, torch.Tensor]:
+def _gradient_importance(
+    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+) -> tuple[torch.Tensor, torch.Tensor]:
     state = supernet_state(model)
     previous, modes = active_subnet(model), {m: m.training for m in model.modules()}
     set_max_net(model)
@@ -121,7 +133,7 @@ def _gradient_importance(model: nn.Module, batches: Iterable[Batch]) -> tuple[to
             for batch in batches:
                 model.zero_grad(set_to_none=True)
                 gates.grad = None
-                _loss(model, _to(batch, device)).backward()
+                _loss(model, _to(batch, device), loss).backward()
                 heads += gates.grad.detach().abs()
                 for layer, ffn in enumerate(state.ffns):
                     w1, b1, w2 = ffn.up.weight, ffn.up.bias, ffn.down.weight
@@ -141,16 +153,18 @@ def _gradient_importance(model: nn.Module, batches: Iterable[Batch]) -> tuple[to
 
 
 @torch.no_grad()
-def _mean_loss(model: nn.Module, batches: list[Batch]) -> float:
+def _mean_loss(model: nn.Module, batches: list[Batch], loss: LossFn) -> float:
     device = _device(model)
     total, count = 0.0, 0
     for batch in batches:
-        total += _loss(model, _to(batch, device)).item()
+        total += _loss(model, _to(batch, device), loss).item()
         count += batch["labels"].numel()
     return total / max(count, 1)
 
 
-def layer_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor:
+def layer_importance(
+    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+) -> torch.Tensor:
     """Layer importance [L]: mean dev loss with layer l skipped minus the full model's."""
     state = supernet_state(model)
     batch_list = list(batches)
@@ -159,22 +173,30 @@ def layer_importance(model: nn.Module, batches: Iterable[Batch]) -> torch.Tensor
     L = state.arch.num_layers
     try:
         set_max_net(model)
-        base = _mean_loss(model, batch_list)
+        base = _mean_loss(model, batch_list, loss)
         scores = []
         for skip in range(L):
             if L == 1:
                 scores.append(float("inf"))
                 continue
             set_active_subnet(model, SubnetConfig(layers=tuple(i for i in range(L) if i != skip)))
-            scores.append(_mean_loss(model, batch_list) - base)
+            scores.append(_mean_loss(model, batch_list, loss) - base)
     finally:
         set_active_subnet(model, previous)
         _restore_modes(modes)
     return torch.tensor(scores)
 
 
-def compute_importance(model: nn.Module, batches: Iterable[Batch]) -> ImportanceScores:
-    """All three scores over the same dev batches (the iterable is consumed once)."""
+def compute_importance(
+    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+) -> ImportanceScores:
+    """All three scores over the same dev batches (the iterable is consumed once).
+
+    Args:
+        model: a supernet.
+        batches: dev batches with "labels".
+        loss: the task's summed loss (``TaskKind.hard_loss`` with ``reduction="sum"``).
+    """
     batch_list = list(batches)
-    heads, neurons = _gradient_importance(model, batch_list)
-    return ImportanceScores(head=heads, neuron=neurons, layer=layer_importance(model, batch_list))
+    heads, neurons = _gradient_importance(model, batch_list, loss)
+    return ImportanceScores(head=heads, neuron=neurons, layer=layer_importance(model, batch_list, loss))

@@ -3,7 +3,9 @@
 The measuring objects come in as arguments (Once-for-All's evolution search
 does the same), so this module knows nothing about models, data or devices:
 
-* ``evaluate(cfg) -> float``: dev accuracy of the subnet, in [0, 1];
+* ``evaluate(cfg) -> float``: the subnet's dev score, higher is better: the task's main
+  metric (accuracy in [0, 1] for classification, Pearson for regression), named by
+  ``SubnetResult.metric`` in results.jsonl, the table and the plot's axis;
 * ``measure(cfg) -> float``: measured latency in ms (or an object with
   ``median_ms``, ``p10_ms`` and ``p90_ms`` such as ``supernet.latency.LatencyResult``,
   whose spread is then kept);
@@ -48,6 +50,7 @@ __all__ = [
     "evaluate_grid",
     "evolutionary_search",
     "format_table",
+    "metric_label",
     "pareto_front",
     "plot_pareto",
     "read_results",
@@ -63,6 +66,11 @@ CostFn = Callable[[SubnetConfig], tuple[int, int]]
 """(params, flops) of a subnet."""
 Baselines = Mapping[str, Sequence[tuple[str, float, float]]]
 """Series name -> list of (label, latency_ms, accuracy in [0, 1])."""
+
+
+def metric_label(metric: str) -> str:
+    """How a score is shown: accuracy as a percentage, other metrics (Pearson, F1, ...) times 100."""
+    return "accuracy (%)" if metric == "accuracy" else f"{metric} (x100)"
 
 
 class BudgetError(ValueError):
@@ -101,7 +109,7 @@ class SubnetResult:
     name: str
     """Display name, normally ``subnet.name``."""
     accuracy: float
-    """Dev accuracy in [0, 1] (other metrics work as long as higher is better)."""
+    """Dev score: accuracy in [0, 1], or the metric `metric` names (higher is better)."""
     latency_ms: float
     """Measured latency (median) in ms; the Pareto front and the budget use this."""
     predicted_ms: float | None
@@ -120,6 +128,8 @@ class SubnetResult:
     latency_source: str | None = None
     """None when `latency_ms` was measured; otherwise where it comes from, e.g.
     "predicted from latency-table.json (<device>)" for a device profile kit's table."""
+    metric: str = "accuracy"
+    """What `accuracy` holds: the task's main metric (``supernet.tasks.TaskKind.main_metric``)."""
 
     def __post_init__(self) -> None:
         # Fail here, at the source, rather than with a NaN silently winning or
@@ -155,11 +165,12 @@ class SubnetResult:
         object.__setattr__(self, "latency_flags", tuple(str(f) for f in self.latency_flags))
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-able dict; `from_json` inverts it exactly."""
+        """A JSON-able dict; `from_json` inverts it exactly. The score is stored under its metric's name."""
         return {
             "name": self.name,
             "spec": self.subnet.to_dict(),
-            "accuracy": self.accuracy,
+            "metric": self.metric,
+            self.metric: self.accuracy,
             "latency_ms": self.latency_ms,
             "latency_spread_ms": None if self.latency_spread_ms is None else list(self.latency_spread_ms),
             "other_cpu": self.other_cpu,
@@ -182,7 +193,8 @@ class SubnetResult:
         Raises:
             ValueError: a required key is missing or a value is invalid.
         """
-        required = ("spec", "accuracy", "latency_ms", "params", "flops")
+        metric = d.get("metric", "accuracy")
+        required = ("spec", metric, "latency_ms", "params", "flops")
         missing = [k for k in required if k not in d]
         if missing:
             raise ValueError(f"subnet result is missing {missing}; it has {sorted(d)}")
@@ -191,7 +203,8 @@ class SubnetResult:
         return cls(
             subnet=subnet,
             name=d.get("name") or subnet.name,
-            accuracy=d["accuracy"],
+            accuracy=d[metric],
+            metric=metric,
             latency_ms=d["latency_ms"],
             predicted_ms=d.get("predicted_ms"),
             params=d["params"],
@@ -293,12 +306,13 @@ def evaluate_grid(
     cost: CostFn,
     cache: dict[str, SubnetResult] | None = None,
     progress: bool = True,
+    metric: str = "accuracy",
 ) -> list[SubnetResult]:
     """Evaluate, measure (and predict) each subnet.
 
     Args:
         subnets: the subnets, e.g. ``space.grid()``.
-        evaluate: dev accuracy of a subnet, in [0, 1].
+        evaluate: the dev score of a subnet (higher is better; see `metric`).
         measure: measured latency of a subnet in ms, or an object with
             ``median_ms``, ``p10_ms``, ``p90_ms`` (then the spread is recorded)
             and optionally ``other_cpu`` and ``flags`` (then the load is).
@@ -309,6 +323,7 @@ def evaluate_grid(
             `write_results` / `read_results`). It must come from the same model
             and device: nothing here can tell.
         progress: show a progress bar with the current subnet's name.
+        metric: the name of what `evaluate` returns (the task's main metric).
 
     Returns:
         One result per subnet, in the order given (a repeated subnet is
@@ -338,6 +353,7 @@ def evaluate_grid(
                 latency_spread_ms=spread,
                 other_cpu=other_cpu,
                 latency_flags=flags,
+                metric=metric,
             )
             cache[name] = cached
         out.append(cached)
@@ -662,7 +678,9 @@ def write_results(
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["name", "accuracy", "latency_ms", "predicted_ms", "params", "flops", "latency_flags"])
+    writer.writerow(
+        ["name", results[0].metric, "latency_ms", "predicted_ms", "params", "flops", "latency_flags"]
+    )
     for r in front:
         writer.writerow(
             [
@@ -866,7 +884,7 @@ def plot_pareto(
         )
 
     ax.set_xlabel("latency (ms, measured median)")
-    ax.set_ylabel("dev accuracy (%)")
+    ax.set_ylabel(f"dev {metric_label(results[0].metric)}")
     if title:
         ax.set_title(title)
     ax.grid(True, linestyle=":", linewidth=0.7, alpha=0.8)
@@ -952,10 +970,9 @@ def plot_pareto(
 def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None = None) -> str:
     """An aligned text table of the results, fastest first.
 
-    Columns: subnet name, accuracy (%), measured latency (ms, with p10-p90 if
-    known, and its flags if any is flagged: ``load``, ``spread``), predicted
-    latency (ms), parameters (millions), GFLOPs, ``*`` on the Pareto front,
-    ``<-`` on the chosen subnet.
+    Columns: subnet name, dev score (accuracy %, or the metric x 100), measured latency (ms, with
+    p10-p90 if known, and its flags if any is flagged: ``load``, ``spread``), predicted latency (ms),
+    parameters (millions), GFLOPs, ``*`` on the Pareto front, ``<-`` on the chosen subnet.
 
     Args:
         results: evaluated subnets.
@@ -963,7 +980,8 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
     """
     on_front = set(pareto_front(results))
     with_spread = any(r.latency_spread_ms is not None for r in results)
-    header = ["subnet", "acc %", "latency ms"]
+    metric = results[0].metric if results else "accuracy"
+    header = ["subnet", "acc %" if metric == "accuracy" else f"{metric} x100", "latency ms"]
     if with_spread:
         header.append("p10-p90 ms")
     with_flags = any(r.latency_flags for r in results)

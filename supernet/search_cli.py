@@ -47,6 +47,7 @@ from supernet.search import (
     write_results,
 )
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
+from supernet.tasks import task_kind_of_config
 from supernet.trainer import RunError, evaluate_subnet, load_supernet, tokenized_split
 
 __all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
@@ -146,6 +147,8 @@ class SearchRun:
         )
         self.model = load_supernet(self.run.supernet).to(setting.device)
         self.arch = supernet_state(self.model).arch
+        # Search ranks by the task's main metric (accuracy, Pearson, ...), read from the model's head.
+        self.metric = task_kind_of_config(self.model.config).main_metric
         self.tokenizer = AutoTokenizer.from_pretrained(self.run.supernet)
         self._dev_loader: Any = None
         self._accuracy = self._load_accuracy_cache()
@@ -165,7 +168,7 @@ class SearchRun:
         if self.run.eval.is_file():
             for line in self.run.eval.read_text().splitlines():
                 row = json.loads(line)
-                cache[row["subnet"]] = float(row["accuracy"])
+                cache[row["subnet"]] = float(row[self.metric])
         if self._accuracy_file.is_file():
             cache.update({k: float(v) for k, v in json.loads(self._accuracy_file.read_text()).items()})
         return cache
@@ -174,16 +177,20 @@ class SearchRun:
         if self._dev_loader is None:
             dev = tokenized_split(self.train_cfg, self.tokenizer)
             self._dev_loader = make_dataloader(
-                dev, self.tokenizer, self.train_cfg.eval_batch_size, shuffle=False
+                dev,
+                self.tokenizer,
+                self.train_cfg.eval_batch_size,
+                shuffle=False,
+                collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
             )
         return self._dev_loader
 
     def evaluate(self, cfg: SubnetConfig) -> float:
-        """Dev accuracy of `cfg` (cached in eval.jsonl / search/accuracy.json)."""
+        """Dev main metric of `cfg` (cached in eval.jsonl / search/accuracy.json)."""
         if cfg.name not in self._accuracy:
             # The model already lives on the setting's device; batches follow it there.
             self._accuracy[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(self.dev_loader()))[
-                "accuracy"
+                self.metric
             ]
             atomic_write_json(self._accuracy_file, {k: v for k, v in sorted(self._accuracy.items())})
         return self._accuracy[cfg.name]
@@ -199,13 +206,17 @@ class SearchRun:
             if self.accuracy_subset is not None and self.accuracy_subset < len(dev):
                 subset = eval_subset(dev, self.accuracy_subset, self.subset_seed)
                 self._subset_loader = make_dataloader(
-                    subset, self.tokenizer, self.train_cfg.eval_batch_size, shuffle=False
+                    subset,
+                    self.tokenizer,
+                    self.train_cfg.eval_batch_size,
+                    shuffle=False,
+                    collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
                 )
             self._subset_built = True
         return self._subset_loader
 
     def estimate(self, cfg: SubnetConfig) -> float:
-        """Accuracy of `cfg` on the fixed dev subset: the evolutionary search's fitness.
+        """Dev main metric of `cfg` on the fixed dev subset: the evolutionary search's fitness.
 
         Without a subset (``accuracy_subset`` None, or not smaller than the dev split) this is
         `evaluate`. Cached in ``search/accuracy-subset<N>-seed<S>.json``.
@@ -217,7 +228,7 @@ class SearchRun:
             path = self._estimate_file
             self._estimates = json.loads(path.read_text()) if path.is_file() else {}
         if cfg.name not in self._estimates:
-            self._estimates[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(loader))["accuracy"]
+            self._estimates[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(loader))[self.metric]
             atomic_write_json(self._estimate_file, dict(sorted(self._estimates.items())))
         return self._estimates[cfg.name]
 
@@ -327,6 +338,7 @@ def per_layer_search(
         predict=predictor.predict,
         cost=sr.cost,
         progress=progress,
+        metric=sr.metric,
     )
 
 
@@ -361,6 +373,11 @@ def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
             raise RunError(f"--latency-budget-ratio must be in (0, 1], got {args.latency_budget_ratio}")
         return args.latency_budget_ratio * full_ms
     return None
+
+
+def _score(metric: str, value: float) -> str:
+    """A score as printed: "accuracy 70.80%", "pearson 81.20" (x 100)."""
+    return f"{metric} {100 * value:.2f}" + ("%" if metric == "accuracy" else "")
 
 
 def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
@@ -421,12 +438,11 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
             predict=predictor.predict,
             cost=sr.cost,
             progress=progress,
+            metric=sr.metric,
         )
     results = [replace(r, latency_source=source) for r in results]
     chosen = select_under_budget(results, budget) if budget is not None else None
-    title = (
-        f"{sr.train_cfg.task}: dev accuracy vs predicted latency ({setting.key}, {table.device.get('cpu')})"
-    )
+    title = f"{sr.train_cfg.task}: dev {sr.metric} vs predicted latency ({setting.key}, {table.device.get('cpu')})"
     paths = write_results(results, sr.run.root, budget_ms=budget, chosen=chosen, title=title)
     if chosen is not None:
         atomic_write_json(
@@ -448,7 +464,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     if chosen is not None:
         log(
             f"chosen under {budget:.2f} ms (predicted for the device): {chosen.name} "
-            f"(dev accuracy {100 * chosen.accuracy:.2f}%, {chosen.latency_ms:.2f} ms predicted, "
+            f"(dev {_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms predicted, "
             f"{chosen.params / 1e6:.2f} M params)"
         )
     return 0
@@ -514,6 +530,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         predict=predict,
         cost=sr.cost,
         progress=progress,
+        metric=sr.metric,
     )
     full_ms = measured[MAX_NET.name if MAX_NET.name in measured else grid[0].name].median_ms
     budget = _budget(args, full_ms)
@@ -532,7 +549,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         results += per_layer_search(sr, cfg, predictor, target, verify_top=args.verify_top, progress=progress)
 
     chosen = select_under_budget(results, budget) if budget is not None else None
-    title = f"{sr.train_cfg.task}: dev accuracy vs latency ({setting.key})"
+    title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.key})"
     paths = write_results(results, sr.run.root, budget_ms=budget, chosen=chosen, title=title)
     if chosen is not None:
         atomic_write_json(
@@ -544,7 +561,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if chosen is not None:
         log(
             f"chosen under {budget:.2f} ms: {chosen.name} "
-            f"(dev accuracy {100 * chosen.accuracy:.2f}%, {chosen.latency_ms:.2f} ms, "
+            f"(dev {_score(sr.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms, "
             f"{chosen.params / 1e6:.2f} M params)"
         )
     return 0

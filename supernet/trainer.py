@@ -20,6 +20,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from torch import nn
 from tqdm.auto import tqdm
 from transformers import (
-    AutoModelForSequenceClassification,
     AutoTokenizer,
     PreTrainedTokenizerBase,
     get_linear_schedule_with_warmup,
@@ -63,6 +63,7 @@ from supernet.subnet import (
     set_active_subnet,
     set_max_net,
 )
+from supernet.tasks import TaskKind, get_task_kind, head_conflict, task_kind_of_config
 from supernet.tracking import Logger, make_logger
 
 __all__ = [
@@ -95,6 +96,7 @@ class TrainResult:
 
     run_dir: Path
     teacher_accuracy: float
+    """The teacher's dev main metric (accuracy; Pearson for regression, entity F1 for tags)."""
     eval_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -133,24 +135,16 @@ def _model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def _load_classifier(path: Path, task: TaskData) -> nn.Module:
-    id2label = dict(enumerate(task.label_names))
-    return AutoModelForSequenceClassification.from_pretrained(
-        path,
-        num_labels=task.num_labels,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-    )
+    """`path`'s encoder with a fresh head of the task's kind (what the teacher fine-tune starts from)."""
+    kind = get_task_kind(task.kind)
+    return kind.auto_class.from_pretrained(path, **kind.head_kwargs(task.num_labels, task.label_names))
 
 
 def _is_task_tuned(path: Path, task: TaskData) -> bool:
-    """A checkpoint already fine-tuned for this task: a sequence-classification head of the right size."""
+    """A checkpoint already fine-tuned for this task: the task kind's head with the right outputs."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(path)
-    archs = config.architectures or []
-    return (
-        any(a.endswith("ForSequenceClassification") for a in archs) and config.num_labels == task.num_labels
-    )
+    return get_task_kind(task.kind).serves(AutoConfig.from_pretrained(path), task.num_labels)
 
 
 def _save_model_dir(
@@ -175,10 +169,17 @@ def load_supernet(path: str | Path) -> nn.Module:
     return to_supernet(_load_saved_classifier(path).eval())
 
 
+def _load_task_model(path: Path) -> nn.Module:
+    """A task-tuned checkpoint with the head its config names (the kind is read from the config)."""
+    from transformers import AutoConfig
+
+    return task_kind_of_config(AutoConfig.from_pretrained(path)).auto_class.from_pretrained(path)
+
+
 def _load_saved_classifier(path: Path) -> nn.Module:
     """A model folder this package wrote, with a one-line error when its files are damaged."""
     try:
-        return AutoModelForSequenceClassification.from_pretrained(path)
+        return _load_task_model(path)
     except (OSError, ValueError, RuntimeError) as err:
         raise RunError(
             f"'{path}' could not be loaded (corrupt or truncated weights?); delete it and rerun "
@@ -197,10 +198,14 @@ def _load_saved_classifier(path: Path) -> nn.Module:
 def evaluate_subnet(
     model: nn.Module, cfg: SubnetConfig | None, loader: Any, accelerator: Accelerator | None = None
 ) -> dict[str, float]:
-    """Accuracy (and F1 of class 1 for binary tasks) of `cfg` on `loader`.
+    """The task's metrics of `cfg` on `loader` (the kind is read from the model's config).
+
+    Classification: accuracy, and F1 of class 1 (2 classes) or macro-F1 (more); regression:
+    Pearson and Spearman; token classification: entity F1, precision, recall and token
+    accuracy (`supernet.tasks`). Also "n", the number of examples.
 
     Args:
-        model: a supernet (or any classifier when `cfg` is None).
+        model: a supernet (or any task model when `cfg` is None).
         cfg: the subnet to activate; None runs `model` as is.
         loader: batches with "labels".
         accelerator: gathers predictions across processes when given.
@@ -209,23 +214,22 @@ def evaluate_subnet(
     model.eval()
     if cfg is not None:
         set_active_subnet(_unwrap(model, accelerator), cfg)
+    config = _unwrap(model, accelerator).config
+    kind = task_kind_of_config(config)
     preds, labels = [], []
     for batch in loader:
         logits = model(**_model_inputs(batch)).logits
-        pred, label = logits.argmax(-1), batch["labels"]
+        pred, label = kind.predictions(logits), batch["labels"]
         if accelerator is not None:
+            if pred.dim() > 1:  # per-token: processes' batches differ in length, pad before gathering
+                pred = accelerator.pad_across_processes(pred, dim=1, pad_index=-100)
+                label = accelerator.pad_across_processes(label, dim=1, pad_index=-100)
             pred, label = accelerator.gather_for_metrics((pred, label))
         preds.append(pred.cpu())
         labels.append(label.cpu())
     model.train(was_training)
-    p, y = torch.cat(preds), torch.cat(labels)
-    out = {"accuracy": (p == y).float().mean().item(), "n": int(y.numel())}
-    if int(y.max().item()) <= 1 and int(p.max().item()) <= 1:
-        tp = ((p == 1) & (y == 1)).sum().item()
-        fp = ((p == 1) & (y == 0)).sum().item()
-        fn = ((p == 0) & (y == 1)).sum().item()
-        out["f1"] = 2 * tp / max(2 * tp + fp + fn, 1)
-    return out
+    n = sum(int(y.shape[0]) for y in labels)
+    return {**kind.metrics(preds, labels, config), "n": n}
 
 
 def _unwrap(model: nn.Module, accelerator: Accelerator | None) -> nn.Module:
@@ -264,36 +268,47 @@ class _Job:
                 f"on CPU set ACCELERATE_USE_CPU=1 (accelerate launch --multi_gpu --num_processes {launched})"
             )
         self.global_step = 0
+        self.fresh = True  # set by check_run_dir: no earlier run to resume in output_dir
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
 
     # ---------------------------------------------------------------- setup
 
-    def prepare_run_dir(self) -> None:
+    def check_run_dir(self) -> None:
+        """Refuse an output_dir this run must not write into; reads only, so it runs before the data checks.
+
+        A folder holding nothing but config.yaml is a run that stopped before its first step (bad data,
+        a missing model in an older version): there is nothing to resume, so it counts as new.
+        """
         cfg, run = self.cfg, self.run
-        resolved = config_to_dict(cfg)
-        if run.config.exists():
+        self.fresh = not run.config.exists() or _only_config(run)
+        if not self.fresh:
             if not cfg.resume:
                 raise RunError(
                     f"output_dir '{run.root}' already holds a run; pass resume=true to continue it "
                     f"or choose a new output_dir"
                 )
             saved = config_to_dict(load_config(TrainConfig, run.config))
-            diffs = diff_configs(saved, resolved)
+            diffs = diff_configs(saved, config_to_dict(cfg))
             if diffs:
                 raise RunError(
                     f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
                     f"undo the changes or start a new output_dir"
                 )
-        elif run.root.exists() and any(run.root.iterdir()):
+        elif run.root.exists() and not run.config.exists() and any(run.root.iterdir()):
             raise RunError(
                 f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"
             )
+
+    def prepare_run_dir(self) -> None:
+        """The run's first write: the folder and config.yaml (after every input has been checked)."""
+        cfg, run = self.cfg, self.run
+        resolved = config_to_dict(cfg)
         # Every process checks the folder as it was before the main process writes into it.
         self.accelerator.wait_for_everyone()
         if self.accelerator.is_main_process:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
-                if not run.config.exists():
+                if self.fresh:
                     save_config(cfg, run.config)
             except OSError as err:
                 raise RunError(
@@ -313,27 +328,45 @@ class _Job:
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
         self.task = task_from_config(cfg)
+        self.kind: TaskKind = get_task_kind(self.task.kind)
         from transformers import AutoConfig
 
         model_config = AutoConfig.from_pretrained(self.model_path)
+        conflict = head_conflict(model_config, self.kind, self.task.num_labels)
+        if conflict is not None:
+            raise RunError(f"model '{cfg.model}' {conflict}; pass its base model or a matching checkpoint")
         # Everything that can be wrong with the model or the space fails here, before any training.
         spec = family_of_config(model_config)
         check_search_space(arch_from_config(model_config, spec), self.space)
         if spec.matched_layout is not None:
             self.accelerator.print(f"model: {spec.describe()}")
+        self.teacher_path: Path | None = None
+        if cfg.teacher.path is not None:
+            self.teacher_path = resolve_model_path(cfg.teacher.path)
+            if not _is_task_tuned(self.teacher_path, self.task):
+                raise RunError(
+                    f"teacher.path '{self.teacher_path}' is not "
+                    f"{self.kind.describe_head(self.task.num_labels)}; pass a task-tuned teacher or leave "
+                    f"teacher.path empty to fine-tune one"
+                )
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
         self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length)
         self.dev_loader = self._eval_loader("dev")
         self.test_loader = self._eval_loader("test")
+        outputs = f"{self.task.num_labels} classes" if self.kind.name == "classification" else self.kind.name
         self.accelerator.print(
-            f"task {self.task.name}: {self.task.num_labels} classes, "
+            f"task {self.task.name}: {outputs}, "
             + ", ".join(f"{k} {len(v)}" for k, v in self.tokenized.items())
         )
 
     def _eval_loader(self, split: str) -> Any:
         loader = make_dataloader(
-            self.tokenized[split], self.tokenizer, self.cfg.eval_batch_size, shuffle=False
+            self.tokenized[split],
+            self.tokenizer,
+            self.cfg.eval_batch_size,
+            shuffle=False,
+            collate_fn=self.kind.collator(self.tokenizer),
         )
         return self.accelerator.prepare_data_loader(loader)
 
@@ -342,19 +375,13 @@ class _Job:
     def teacher(self) -> tuple[nn.Module, float]:
         """The fixed teacher: given, already fine-tuned, or fine-tuned here with hard labels."""
         cfg, run, acc = self.cfg, self.run, self.accelerator
-        if cfg.teacher.path is not None:
-            path = resolve_model_path(cfg.teacher.path)
-            if not _is_task_tuned(path, self.task):
-                raise RunError(
-                    f"teacher.path '{path}' is not a sequence classifier with {self.task.num_labels} labels; "
-                    f"pass a task-tuned teacher or leave teacher.path empty to fine-tune one"
-                )
-            teacher = AutoModelForSequenceClassification.from_pretrained(path)
+        if self.teacher_path is not None:
+            teacher = _load_task_model(self.teacher_path)
         elif (run.teacher / "config.json").is_file():
             teacher = _load_saved_classifier(run.teacher)
             self.global_step = _read_meta(run.teacher).get("end_step", 0)
         elif _is_task_tuned(self.model_path, self.task):
-            teacher = AutoModelForSequenceClassification.from_pretrained(self.model_path)
+            teacher = _load_task_model(self.model_path)
         else:
             acc.print("fine-tuning the teacher (the model has no task head)")
             teacher = _load_classifier(self.model_path, self.task)
@@ -372,11 +399,12 @@ class _Job:
             acc.wait_for_everyone()
         teacher = teacher.to(acc.device).eval()
         metrics = evaluate_subnet(teacher, None, self.dev_loader, acc)
-        acc.print(f"teacher dev accuracy: {100 * metrics['accuracy']:.2f}%")
+        main = self.kind.main_metric
+        acc.print(f"teacher dev {main}: {100 * metrics[main]:.2f}")
         test = evaluate_subnet(teacher, None, self.test_loader, acc)
         if acc.is_main_process:
             atomic_write_json(run.root / "teacher_eval.json", {"dev": metrics, "test": test})
-        return teacher, metrics["accuracy"]
+        return teacher, metrics[main]
 
     def student(self, teacher: nn.Module) -> nn.Module:
         """A supernet initialised from the teacher, heads and neurons in descending importance."""
@@ -393,10 +421,14 @@ class _Job:
         else:
             acc.print("computing head, neuron and layer importance on dev")
             loader = make_dataloader(
-                self.tokenized["dev"], self.tokenizer, cfg.eval_batch_size, shuffle=False
+                self.tokenized["dev"],
+                self.tokenizer,
+                cfg.eval_batch_size,
+                shuffle=False,
+                collate_fn=self.kind.collator(self.tokenizer),
             )
             batches = list(loader)[: cfg.importance.num_batches]
-            scores = compute_importance(student, batches)
+            scores = compute_importance(student, batches, loss=partial(self.kind.hard_loss, reduction="sum"))
             if acc.is_main_process:
                 scores.save(run.importance)
         reorder_by_importance(student, scores)
@@ -472,7 +504,9 @@ class _Job:
             for cfg in grid:
                 set_active_subnet(self.accelerator.unwrap_model(model), cfg)
                 logits = model(**_model_inputs(batch)).logits
-                parts = distill_loss(logits, None, None, None, batch["labels"], None, weights)
+                parts = distill_loss(
+                    logits, None, None, None, batch["labels"], None, weights, hard_loss=self.kind.hard_loss
+                )
                 self._backward(parts, "final", cfg.name)
                 out[cfg.name] = parts
             return out
@@ -501,7 +535,9 @@ class _Job:
         self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
     ) -> dict[str, LossParts]:
         logits = model(**_model_inputs(batch)).logits
-        parts = distill_loss(logits, None, None, None, batch["labels"], None, HARD_LABELS)
+        parts = distill_loss(
+            logits, None, None, None, batch["labels"], None, HARD_LABELS, hard_loss=self.kind.hard_loss
+        )
         self._backward(parts, "teacher", "teacher")
         return {"teacher": parts}
 
@@ -531,7 +567,16 @@ class _Job:
                             f"in-place distillation needs a full-depth lead subnet, got {lead.name}"
                         )
                     s_out = model(**inputs, output_hidden_states=True)
-                    parts = distill_loss(s_out.logits, None, None, None, labels, None, HARD_LABELS)
+                    parts = distill_loss(
+                        s_out.logits,
+                        None,
+                        None,
+                        None,
+                        labels,
+                        None,
+                        HARD_LABELS,
+                        hard_loss=self.kind.hard_loss,
+                    )
                     self._backward(parts, stage, lead.name)
                     out[_log_name(lead, out)] = parts
                     t_out = _Detached(s_out.logits.detach(), tuple(h.detach() for h in s_out.hidden_states))
@@ -553,7 +598,15 @@ class _Job:
                         t_out.hidden_states[i + 1] for i in active_layers(student)
                     ]
                     parts = distill_loss(
-                        s_out.logits, s_out.hidden_states, t_out.logits, t_hidden, labels, mask, weights
+                        s_out.logits,
+                        s_out.hidden_states,
+                        t_out.logits,
+                        t_hidden,
+                        labels,
+                        mask,
+                        weights,
+                        logit_loss=self.kind.logit_kd,
+                        hard_loss=self.kind.hard_loss,
                     )
                     self._backward(parts, stage, cfg.name)
                     out[_log_name(cfg, out)] = parts
@@ -572,6 +625,7 @@ class _Job:
                 self.cfg.batch_size,
                 shuffle=True,
                 seed=_seed_of(self.cfg.seed, stage, epoch),
+                collate_fn=self.kind.collator(self.tokenizer),
             )
             loader = self.accelerator.prepare_data_loader(loader)
             if first_skip:
@@ -744,10 +798,9 @@ class _Job:
                 {
                     "subnet": cfg.name,
                     "spec": cfg.to_dict(),
-                    "accuracy": dev["accuracy"],
-                    **({"f1": dev["f1"]} if "f1" in dev else {}),
-                    "test_accuracy": test["accuracy"],
-                    **({"test_f1": test["f1"]} if "f1" in test else {}),
+                    # The task's metrics (main first), dev as is and test prefixed.
+                    **{k: v for k, v in dev.items() if k != "n"},
+                    **{f"test_{k}": v for k, v in test.items() if k != "n"},
                     "params": count_params(model, cfg),
                     "flops": count_flops(model, cfg, self.cfg.data.max_length),
                 }
@@ -793,6 +846,7 @@ def task_from_config(cfg: TrainConfig) -> TaskData:
         split_seed=d.split_seed,
         max_train_samples=d.max_train_samples,
         max_eval_samples=d.max_eval_samples,
+        task_kind=d.task_kind,
     )
 
 
@@ -809,22 +863,54 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise RunError(f"'{path}' is unreadable or corrupt ({err}); delete it and resume") from err
 
 
+def _only_config(run: RunDir) -> bool:
+    """Whether the run folder holds config.yaml and nothing else."""
+    return [p.name for p in run.root.iterdir()] == [run.config.name]
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
     meta = folder / "supernet.json"
     return _read_json(meta) if meta.is_file() else {}
 
 
-def format_eval_table(rows: Sequence[dict[str, Any]], teacher_accuracy: float | None = None) -> str:
-    """Aligned text table of per-subnet dev/test accuracy, params and FLOPs."""
-    head = f"{'subnet':<14}{'dev acc %':>10}{'dev F1':>8}{'test acc %':>11}{'params M':>10}{'GFLOPs':>8}"
+def format_eval_table(
+    rows: Sequence[dict[str, Any]],
+    teacher_accuracy: float | None = None,
+    *,
+    kind: TaskKind | None = None,
+    num_labels: int = 2,
+) -> str:
+    """Aligned text table of per-subnet dev metrics, the test main metric, params and FLOPs.
+
+    Accuracy is shown in %, correlations times 100 (as GLUE reports them), F1 as a fraction.
+
+    Args:
+        rows: eval rows (`evaluate_grid`).
+        teacher_accuracy: the teacher's dev main metric, shown as the first row.
+        kind: the task kind whose metric columns to show (default: classification).
+        num_labels: the task's outputs (chooses F1 or macro-F1 for classification).
+    """
+    kind = kind or get_task_kind("classification")
+    columns = kind.columns(num_labels)
+    main = columns[0]
+    titles = [f"dev {main.header}", *(f"dev {c.header}" for c in columns[1:]), f"test {main.header}"]
+    widths = [max(len(t) + 2, 10) for t in titles]
+    head = f"{'subnet':<14}" + "".join(f"{t:>{w}}" for t, w in zip(titles, widths, strict=True))
+    head += f"{'params M':>10}{'GFLOPs':>8}"
     lines = [head, "-" * len(head)]
     if teacher_accuracy is not None:
-        lines.append(f"{'teacher':<14}{100 * teacher_accuracy:>10.2f}")
+        lines.append(f"{'teacher':<14}{100 * teacher_accuracy:>{widths[0]}.2f}")
     for r in rows:
-        f1 = f"{r['f1']:.3f}" if "f1" in r else "-"
+        cells = [f"{100 * r[main.key]:.2f}"]
+        cells += [
+            "-" if c.key not in r else f"{100 * r[c.key]:.2f}" if c.scaled else f"{r[c.key]:.3f}"
+            for c in columns[1:]
+        ]
+        cells.append(f"{100 * r['test_' + main.key]:.2f}")
         lines.append(
-            f"{r['subnet']:<14}{100 * r['accuracy']:>10.2f}{f1:>8}{100 * r['test_accuracy']:>11.2f}"
-            f"{r['params'] / 1e6:>10.2f}{r['flops'] / 1e9:>8.2f}"
+            f"{r['subnet']:<14}"
+            + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
+            + f"{r['params'] / 1e6:>10.2f}{r['flops'] / 1e9:>8.2f}"
         )
     return "\n".join(lines)
 
@@ -841,10 +927,11 @@ def fine_tune_teacher(cfg: TrainConfig, *, progress: bool = True) -> TrainResult
         progress: show progress bars.
     """
     job = _Job(cfg, progress=progress)
-    job.prepare_run_dir()
+    job.check_run_dir()
     set_seed(cfg.seed)
     try:
-        job.load_data()
+        job.load_data()  # every input checked before the first write, as in `train`
+        job.prepare_run_dir()
         _, teacher_acc = job.teacher()
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc)
     finally:
@@ -862,10 +949,13 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         The run directory, the teacher's dev accuracy and one eval row per grid subnet.
     """
     job = _Job(cfg, progress=progress)
-    job.prepare_run_dir()
+    job.check_run_dir()
     set_seed(cfg.seed)
     try:
+        # Data, model and tokenizer are checked before the first write, so a run that stops on bad
+        # input leaves nothing behind and the corrected command starts cleanly.
         job.load_data()
+        job.prepare_run_dir()
         teacher, teacher_acc = job.teacher()
         teacher.requires_grad_(False)
         if (job.run.supernet / "config.json").is_file():
@@ -883,13 +973,16 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
                     "depth_mults": list(job.space.depth_mults),
                     "max_length": cfg.data.max_length,
                     "task": job.task.name,
+                    "task_kind": job.kind.name,
                 }
                 _save_model_dir(acc.unwrap_model(student), job.run.supernet, job.tokenizer, meta)
             acc.wait_for_everyone()
         rows = job.evaluate_grid(student)
         if job.accelerator.is_main_process:
             atomic_write_text(job.run.eval, "".join(json.dumps(r) + "\n" for r in rows))
-            job.accelerator.print(format_eval_table(rows, teacher_acc))
+            job.accelerator.print(
+                format_eval_table(rows, teacher_acc, kind=job.kind, num_labels=job.task.num_labels)
+            )
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
     finally:
         job.logger.finish()

@@ -160,7 +160,7 @@ def test_data_file_missing(capsys, preset: Path, tmp_path: Path) -> None:
         capsys,
         train_main,
         ["--config", str(preset), f"task={missing}"],
-        f"task '{missing}' is neither a packaged task (rt-sentences, trec, sms-spam) "
+        f"task '{missing}' is neither a packaged task (rt-sentences, trec, sms-spam, rt-scores) "
         "nor an existing file or directory",
     )
 
@@ -194,10 +194,92 @@ def test_labels_not_a_class_set(capsys, preset: Path, tmp_path: Path) -> None:
     _fails(
         capsys,
         train_main,
-        ["--config", str(preset), f"task={data}"],
+        ["--config", str(preset), f"task={data}", "data.task_kind=classification"],
         "column 'label' in data.jsonl holds non-integer labels (e.g. 0.14285714285714285): labels must be "
-        "class ids or class names, regression is not supported",
+        "class ids or class names; set data.task_kind=regression for continuous targets",
     )
+
+
+def test_regression_target_not_numeric(capsys, preset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,score\n" + "".join(f"s {i},{'n/a' if i == 7 else i / 3}\n" for i in range(40)))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={data}", "data.label_column=score", "data.task_kind=regression"],
+        "column 'score' in data.csv holds a non-numeric value 'n/a' (data row 8): regression targets must be numbers",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_task_kind_the_model_head_cannot_serve(
+    capsys, preset: Path, tmp_path: Path, minilm_dir: Path
+) -> None:
+    classifier = save_tiny_model_dir(tmp_path / "classifier", minilm_dir, head="seq-cls")  # 2 labels
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={classifier}", "task=rt-scores"],
+        f"model '{classifier}' has a sequence classifier with 2 labels, which cannot serve the regression "
+        "task (needs a regression head (num_labels=1, problem_type=regression)); pass its base model or a "
+        "matching checkpoint",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_unknown_task_kind(capsys, preset: Path) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), "data.task_kind=ner"],
+        "data.task_kind must be one of auto, classification, regression, token-classification, got 'ner'",
+    )
+
+
+def test_bad_data_leaves_nothing_behind(capsys, preset: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("text,label\n" + "".join(f"sentence {i},{'' if i == 5 else i % 2}\n" for i in range(40)))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"task={data}"],
+        "column 'label' in data.csv has 1 missing value(s) (first at data row 6): fill or drop those rows",
+    )
+    # No run folder, so the corrected command is not refused as "already holds a run".
+    assert not (tmp_path / "run").exists()
+
+
+def test_teacher_that_cannot_serve_the_task_leaves_nothing_behind(
+    capsys, preset: Path, tmp_path: Path
+) -> None:
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted([f"teacher.path={preset.parent / 'tiny-model'}"])],
+        f"teacher.path '{preset.parent / 'tiny-model'}' is not a sequence classifier with 2 labels; "
+        "pass a task-tuned teacher or leave teacher.path empty to fine-tune one",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_run_that_stopped_before_its_first_step_counts_as_new(preset: Path, tmp_path: Path) -> None:
+    """An older version wrote config.yaml before checking the data; such a folder is not a run to resume."""
+    from supernet.config import TrainConfig, load_config, save_config
+    from supernet.trainer import _Job
+
+    run = tmp_path / "run"
+    run.mkdir()
+    stale = load_config(TrainConfig, preset, ["learning_rate=0.5"])
+    save_config(stale, run / "config.yaml")
+    cfg = load_config(TrainConfig, preset, [])
+    job = _Job(cfg, progress=False)
+    job.check_run_dir()  # neither "already holds a run" nor "resume refused"
+    assert job.fresh
+    job.prepare_run_dir()
+    assert load_config(TrainConfig, run / "config.yaml", []) == cfg
+    (run / "teacher").mkdir()  # one finished stage: now it is a run
+    with pytest.raises(RuntimeError, match="already holds a run; pass resume=true"):
+        _Job(cfg, progress=False).check_run_dir()
 
 
 def test_output_dir_not_writable(capsys, preset: Path, tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -69,7 +70,7 @@ def tokenizer() -> PreTrainedTokenizerBase:
     return AutoTokenizer.from_pretrained(_model_dir())
 
 
-@pytest.fixture(scope="module", params=PACKAGED_TASKS)
+@pytest.fixture(scope="module", params=[t for t in PACKAGED_TASKS if t != "rt-scores"])
 def packaged(request: pytest.FixtureRequest) -> TaskData:
     return load_task(request.param)
 
@@ -399,19 +400,19 @@ def test_directory_with_validation_and_labelled_test_shares_label_ids(tmp_path: 
 def test_error_unknown_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert _error(lambda: load_task("foo")) == (
-        "task 'foo' is neither a packaged task (rt-sentences, trec, sms-spam) nor an existing file or directory"
+        "task 'foo' is neither a packaged task (rt-sentences, trec, sms-spam, rt-scores) nor an existing file or directory"
     )
 
 
 def test_error_directory_without_dev_or_train(tmp_path: Path) -> None:
     _write_csv(tmp_path / "train.csv", _rows())
     assert _error(lambda: load_task(str(tmp_path))) == (
-        f"directory {tmp_path} has no dev.* or validation.* file (.csv, .tsv, .json, .jsonl, .parquet): "
+        f"directory {tmp_path} has no dev.* or validation.* file (.csv, .tsv, .json, .jsonl, .parquet, .conll): "
         "add it, or pass a single file to have it split"
     )
     (tmp_path / "train.csv").rename(tmp_path / "dev.csv")
     assert _error(lambda: load_task(str(tmp_path))) == (
-        f"directory {tmp_path} has no train.* file (.csv, .tsv, .json, .jsonl, .parquet): "
+        f"directory {tmp_path} has no train.* file (.csv, .tsv, .json, .jsonl, .parquet, .conll): "
         "add it, or pass a single file to have it split"
     )
 
@@ -429,12 +430,12 @@ def test_error_unsupported_extension(tmp_path: Path) -> None:
     path = tmp_path / "data.xlsx"
     path.write_bytes(b"not really a spreadsheet")
     assert _error(lambda: load_task(str(path))) == (
-        "unsupported file type '.xlsx' for data.xlsx: use one of .csv, .tsv, .json, .jsonl, .parquet"
+        "unsupported file type '.xlsx' for data.xlsx: use one of .csv, .tsv, .json, .jsonl, .parquet, .conll"
     )
     (tmp_path / "train.txt").write_text("text\tlabel\n", encoding="utf-8")
     _write_csv(tmp_path / "dev.csv", _rows())
     assert _error(lambda: load_task(str(tmp_path))) == (
-        "unsupported file type '.txt' for train.txt: use one of .csv, .tsv, .json, .jsonl, .parquet"
+        "unsupported file type '.txt' for train.txt: use one of .csv, .tsv, .json, .jsonl, .parquet, .conll"
     )
 
 
@@ -552,12 +553,12 @@ def test_error_class_too_rare_to_stratify(tmp_path: Path) -> None:
                 p / "data.jsonl", [{"text": f"t{i}", "label": i * 0.5} for i in range(10)]
             ),
             "column 'label' in data.jsonl holds non-integer labels (e.g. 0.5): "
-            "labels must be class ids or class names, regression is not supported",
+            "labels must be class ids or class names; set data.task_kind=regression for continuous targets",
         ),
         (
             lambda p: _write_csv(p / "data.csv", [{"text": f"t{i}", "label": i % 3 / 2} for i in range(10)]),
             "column 'label' in data.csv holds non-integer labels (e.g. '0.5'): "
-            "labels must be class ids or class names, regression is not supported",
+            "labels must be class ids or class names; set data.task_kind=regression for continuous targets",
         ),
         (
             lambda p: _write_csv(
@@ -593,15 +594,15 @@ def test_error_class_too_rare_to_stratify(tmp_path: Path) -> None:
 )
 def test_error_labels_not_a_class_set(tmp_path: Path, write: Callable[[Path], Path], message: str) -> None:
     path = write(tmp_path)
-    assert _error(lambda: load_task(str(path))) == message
+    assert _error(lambda: load_task(str(path), task_kind="classification")) == message
 
 
 def test_error_bad_label_in_directory_names_the_file(tmp_path: Path) -> None:
     _write_tsv(tmp_path / "train.tsv", ["text", "label"], [["a", 0], ["b", 1]])
     _write_tsv(tmp_path / "dev.tsv", ["text", "label"], [["c", 0.5], ["d", 1]])
-    assert _error(lambda: load_task(str(tmp_path))) == (
+    assert _error(lambda: load_task(str(tmp_path), task_kind="classification")) == (
         "column 'label' in dev.tsv holds non-integer labels (e.g. '0.5'): "
-        "labels must be class ids or class names, regression is not supported"
+        "labels must be class ids or class names; set data.task_kind=regression for continuous targets"
     )
 
 
@@ -733,3 +734,90 @@ def test_tokenize_only_requested_splits(varied_task: TaskData, tokenizer: PreTra
     assert list(tokenized) == ["dev"]
     full = tokenize_task(varied_task, tokenizer, max_length=32)
     assert tokenized["dev"]["input_ids"] == full["dev"]["input_ids"]
+
+
+# ------------------------------------------------------------------ regression
+
+
+@pytest.fixture(scope="module")
+def rt_scores() -> TaskData:
+    return load_task("rt-scores")
+
+
+def test_rt_scores_keeps_zeros_and_every_distinct_text(rt_scores: TaskData) -> None:
+    # 10,605 rows, 2 repeated texts dropped (first score kept), the 37 zero scores kept.
+    assert rt_scores.kind == "regression" and rt_scores.num_labels == 1 and rt_scores.label_names == ()
+    assert tuple(len(rt_scores.splits[s]) for s in SPLITS) == (8483, 1060, 1060)
+    assert rt_scores.splits["train"].features["label"] == Value("float32")
+    scores = [y for s in SPLITS for y in rt_scores.splits[s]["label"][:]]
+    assert sum(y == 0 for y in scores) == 37
+    assert min(scores) == pytest.approx(-3.875) and max(scores) == pytest.approx(3.9411764)
+    texts = {s: set(_texts(rt_scores, s)) for s in SPLITS}
+    assert sum(len(t) for t in texts.values()) == 10_603
+    assert not texts["train"] & texts["dev"] and not texts["train"] & texts["test"]
+
+
+def test_rt_scores_split_is_stratified_by_decile(rt_scores: TaskData) -> None:
+    whole = np.concatenate([np.asarray(rt_scores.splits[s]["label"][:]) for s in SPLITS])
+    edges = np.quantile(whole, np.linspace(0, 1, 11)[1:-1])
+    for split in SPLITS:
+        values = np.asarray(rt_scores.splits[split]["label"][:])
+        shares = np.bincount(np.searchsorted(edges, values, side="right"), minlength=10) / len(values)
+        assert np.abs(shares - 0.1).max() < 0.01, (split, shares)
+    again = load_task("rt-scores")
+    assert _texts(again, "dev") == _texts(rt_scores, "dev")
+
+
+def test_packaged_task_kind_mismatch() -> None:
+    assert _error(lambda: load_task("rt-scores", task_kind="classification")) == (
+        "packaged task 'rt-scores' is a regression task, not classification: "
+        "set data.task_kind=auto or regression"
+    )
+
+
+def test_regression_inferred_from_fractional_labels(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "score": i / 4} for i in range(40)]
+    task = load_task(str(_write_csv(tmp_path / "data.csv", rows)), label_column="score")
+    assert task.kind == "regression" and task.num_labels == 1
+    got = sorted(y for s in SPLITS for y in task.splits[s]["label"][:])
+    assert got == [i / 4 for i in range(40)]
+    # Integral numbers stay classes under "auto", and become values when asked.
+    ints = _write_jsonl(tmp_path / "ints.jsonl", [{"text": f"t{i}", "label": i % 3} for i in range(40)])
+    assert load_task(str(ints)).kind == "classification"
+    as_values = load_task(str(ints), task_kind="regression")
+    assert as_values.kind == "regression"
+    assert sorted(y for s in SPLITS for y in as_values.splits[s]["label"][:]) == sorted(
+        i % 3 for i in range(40)
+    )
+
+
+def test_regression_directory_keeps_its_splits(tmp_path: Path) -> None:
+    _write_tsv(tmp_path / "train.tsv", ["text", "label"], [[f"a{i}", i * 0.5] for i in range(6)])
+    _write_tsv(tmp_path / "dev.tsv", ["text", "label"], [["c", 0.25], ["d", 1]])
+    task = load_task(str(tmp_path))
+    assert task.kind == "regression"
+    assert task.splits["dev"]["label"][:] == [0.25, 1.0] and task.splits["test"]["label"][:] == [0.25, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("write", "message"),
+    [
+        (
+            lambda p: _write_csv(
+                p / "data.csv", [{"text": f"t{i}", "label": "high" if i == 3 else i / 2} for i in range(10)]
+            ),
+            "column 'label' in data.csv holds a non-numeric value 'high' (data row 4): regression targets must be numbers",
+        ),
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": f"t{i}", "label": None if i == 1 else i / 2} for i in range(10)]
+            ),
+            "column 'label' in data.jsonl has 1 missing value(s) (first at data row 2): fill or drop those rows",
+        ),
+    ],
+    ids=["word", "null"],
+)
+def test_error_regression_target_not_numeric(
+    tmp_path: Path, write: Callable[[Path], Path], message: str
+) -> None:
+    assert _error(lambda: load_task(str(write(tmp_path)), task_kind="regression")) == message

@@ -1,0 +1,475 @@
+"""Task kinds: one object per kind knows its head, collation, losses and metrics.
+
+The trainer, importance scoring, search and export ask a :class:`TaskKind` instead of
+branching on the kind:
+
+==============  ==============================  =====================  ========================  ====================
+kind            head (``AutoModelFor...``)      hard loss (teacher)    logit distillation term   metrics (main first)
+==============  ==============================  =====================  ========================  ====================
+classification  SequenceClassification          cross-entropy          soft cross-entropy        accuracy, F1 (binary)
+                                                                                                 or macro-F1 (> 2)
+regression      SequenceClassification,         MSE to the gold value  MSE to the teacher's      Pearson, Spearman
+                ``num_labels=1``                                       prediction (DynaBERT's
+                                                                       choice for STS-B)
+token-          TokenClassification             cross-entropy on       soft cross-entropy per    entity F1, precision,
+classification                                  first sub-tokens       real (non-padding) token  recall (conlleval),
+                                                                                                 token accuracy
+==============  ==============================  =====================  ========================  ====================
+
+The hidden-state distillation term is the same for every kind (``supernet.distill.hidden_mse``).
+A kind is found by name (:func:`get_task_kind`, the ``data.task_kind`` config key) or from a
+saved model's config (:func:`task_kind_of_config`), which is how search and export, which only
+have the run's saved supernet, know what they are ranking and exporting.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoModelForTokenClassification,
+    DataCollatorForTokenClassification,
+    DataCollatorWithPadding,
+    PreTrainedTokenizerBase,
+)
+
+from supernet.distill import hard_cross_entropy, masked_token_mean, soft_cross_entropy
+
+__all__ = [
+    "TASK_KINDS",
+    "Classification",
+    "MetricColumn",
+    "Regression",
+    "TaskKind",
+    "TokenClassification",
+    "entity_scores",
+    "entities",
+    "get_task_kind",
+    "head_conflict",
+    "macro_f1",
+    "pearson",
+    "spearman",
+    "task_kind_of_config",
+]
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """One metric column of the eval table."""
+
+    key: str
+    """Key in the metrics dict (dev) and, prefixed with ``test_``, in eval rows (test)."""
+    header: str
+    """Short column title (e.g. "acc %", "Pearson")."""
+    scaled: bool = True
+    """Shown times 100 (accuracy in %, correlations as GLUE reports them); else as a fraction."""
+
+
+class TaskKind(ABC):
+    """What differs between task kinds; the pipeline asks this object instead of branching."""
+
+    name: ClassVar[str]
+    """The ``data.task_kind`` value."""
+    main_metric: ClassVar[str]
+    """The metric search ranks by and the trainer reports first; higher is better."""
+    auto_class: ClassVar[Any]
+    """The ``AutoModelFor...`` class of this kind's head."""
+
+    def head_kwargs(self, num_labels: int, label_names: tuple[str, ...]) -> dict[str, Any]:
+        """Config overrides that give a fresh model this kind's head.
+
+        Args:
+            num_labels: output units of the head.
+            label_names: class names (empty where outputs have no names).
+        """
+        id2label = dict(enumerate(label_names))
+        return {
+            "num_labels": num_labels,
+            "id2label": id2label,
+            "label2id": {v: k for k, v in id2label.items()},
+        }
+
+    def serves(self, model_config: Any, num_labels: int) -> bool:
+        """Whether a checkpoint's head already serves this kind with `num_labels` outputs (a task-tuned teacher)."""
+        suffix = self.auto_class.__name__.removeprefix("AutoModel")
+        archs = getattr(model_config, "architectures", None) or []
+        return (
+            any(a.endswith(suffix) for a in archs)
+            and model_config.num_labels == num_labels
+            and task_kind_of_config(model_config) is self
+        )
+
+    def describe_head(self, num_labels: int) -> str:
+        """The head this kind needs, in words (for error messages)."""
+        return f"a sequence classifier with {num_labels} labels"
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        """Pads a list of tokenized examples into a batch of tensors (labels included)."""
+        return DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt")
+
+    @abstractmethod
+    def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+        """Loss against the gold labels (the teacher's fine-tune, importance, the final fine-tune).
+
+        Args:
+            logits: the model's ``logits``.
+            labels: the batch's ``labels``.
+            reduction: "mean" over examples, or "sum" (importance accumulates sums).
+        """
+
+    @abstractmethod
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Distillation term between student and (detached) teacher outputs; a scalar.
+
+        Args:
+            student_logits: the student's ``logits``.
+            teacher_logits: the teacher's, same shape.
+            temperature: softmax temperature (kinds without a distribution ignore it).
+            attention_mask: ``[batch, seq]``, 1 for real tokens (per-token kinds average over those).
+        """
+
+    @abstractmethod
+    def predictions(self, logits: Tensor) -> Tensor:
+        """What the metrics compare with the labels (class ids, predicted values, tag ids per token)."""
+
+    @abstractmethod
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        """Dev/test metrics of per-batch predictions against per-batch labels; always holds `main_metric`.
+
+        Args:
+            predictions: `predictions` of each batch.
+            labels: each batch's ``labels``.
+            model_config: the model's config (``num_labels``, ``id2label``).
+        """
+
+    @abstractmethod
+    def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
+        """Eval-table columns for a task with `num_labels` outputs (main metric first)."""
+
+
+class Classification(TaskKind):
+    """Single-sentence or pair classification into ``num_labels >= 2`` classes."""
+
+    name = "classification"
+    main_metric = "accuracy"
+    auto_class = AutoModelForSequenceClassification
+
+    def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+        if reduction == "mean":
+            return hard_cross_entropy(logits, labels)
+        return F.cross_entropy(logits.float(), labels.long(), reduction=reduction)
+
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        return soft_cross_entropy(student_logits, teacher_logits, temperature)
+
+    def predictions(self, logits: Tensor) -> Tensor:
+        return logits.argmax(-1)
+
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        p, y = torch.cat(predictions).long(), torch.cat(labels).long()
+        num_labels = model_config.num_labels
+        out = {"accuracy": (p == y).float().mean().item()}
+        if num_labels <= 2:
+            out["f1"] = _f1_of_class(p, y, 1)
+        else:
+            out["macro_f1"] = macro_f1(p, y, num_labels)
+        return out
+
+    def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
+        f1 = (
+            MetricColumn("f1", "F1", False)
+            if num_labels <= 2
+            else MetricColumn("macro_f1", "macro-F1", False)
+        )
+        return (MetricColumn("accuracy", "acc %"), f1)
+
+
+class Regression(TaskKind):
+    """One continuous target per example (``num_labels=1``, transformers' ``problem_type="regression"``)."""
+
+    name = "regression"
+    main_metric = "pearson"
+    auto_class = AutoModelForSequenceClassification
+
+    def head_kwargs(self, num_labels: int, label_names: tuple[str, ...]) -> dict[str, Any]:
+        # problem_type makes transformers' own loss an MSE and pipeline() return the raw value.
+        return {"num_labels": 1, "problem_type": "regression"}
+
+    def describe_head(self, num_labels: int) -> str:
+        return "a regression head (num_labels=1, problem_type=regression)"
+
+    def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+        return F.mse_loss(logits.float().squeeze(-1), labels.float(), reduction=reduction)
+
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        # A value has no distribution to soften: the temperature does not apply.
+        if student_logits.shape != teacher_logits.shape:
+            raise ValueError(
+                f"student logits shape {tuple(student_logits.shape)} does not match "
+                f"teacher logits shape {tuple(teacher_logits.shape)}"
+            )
+        return F.mse_loss(student_logits.float(), teacher_logits.detach().float())
+
+    def predictions(self, logits: Tensor) -> Tensor:
+        return logits.float().squeeze(-1)
+
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        p, y = torch.cat(predictions), torch.cat(labels)
+        return {"pearson": pearson(p, y), "spearman": spearman(p, y)}
+
+    def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
+        return (MetricColumn("pearson", "Pearson"), MetricColumn("spearman", "Spearman"))
+
+
+IGNORE_INDEX = -100
+"""Label of positions without a tag (special tokens, padding, sub-tokens after a word's first)."""
+
+
+class TokenClassification(TaskKind):
+    """A tag per word (NER, chunking): the tag sits on each word's first sub-token."""
+
+    name = "token-classification"
+    main_metric = "f1"
+    auto_class = AutoModelForTokenClassification
+
+    def describe_head(self, num_labels: int) -> str:
+        return f"a token classifier with {num_labels} tags"
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        # Pads labels with -100 as well, so padding never counts in loss or metrics.
+        return DataCollatorForTokenClassification(tokenizer=tokenizer, return_tensors="pt")
+
+    def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+        # Mean over tagged tokens (first sub-tokens), the unit of the metrics.
+        return F.cross_entropy(
+            logits.float().flatten(0, 1),
+            labels.long().flatten(),
+            ignore_index=IGNORE_INDEX,
+            reduction=reduction,
+        )
+
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        if student_logits.shape != teacher_logits.shape:
+            raise ValueError(
+                f"student logits shape {tuple(student_logits.shape)} does not match "
+                f"teacher logits shape {tuple(teacher_logits.shape)}"
+            )
+        # Every real token, sub-tokens included: the teacher's distribution is defined on all of them.
+        teacher_probs = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
+        student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
+        per_token = -(teacher_probs * student_log_probs).sum(dim=-1)  # [batch, seq]
+        return masked_token_mean(per_token, attention_mask) * temperature**2
+
+    def predictions(self, logits: Tensor) -> Tensor:
+        return logits.argmax(-1)
+
+    def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
+        id2label = {int(k): v for k, v in model_config.id2label.items()}
+        gold_seqs, pred_seqs = [], []
+        for p_batch, y_batch in zip(predictions, labels, strict=True):
+            for p_row, y_row in zip(p_batch.tolist(), y_batch.tolist(), strict=True):
+                kept = [(p, y) for p, y in zip(p_row, y_row, strict=True) if y != IGNORE_INDEX]
+                gold_seqs.append([id2label[y] for _, y in kept])
+                pred_seqs.append([id2label[p] for p, _ in kept])
+        scores = entity_scores(gold_seqs, pred_seqs)
+        tags = sum(len(seq) for seq in gold_seqs)
+        correct = sum(
+            g == p for gs, ps in zip(gold_seqs, pred_seqs, strict=True) for g, p in zip(gs, ps, strict=True)
+        )
+        return {**scores, "accuracy": correct / max(tags, 1)}
+
+    def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
+        return (
+            MetricColumn("f1", "entity F1"),
+            MetricColumn("precision", "precision"),
+            MetricColumn("recall", "recall"),
+            MetricColumn("accuracy", "token acc %"),
+        )
+
+
+TASK_KINDS: Mapping[str, TaskKind] = {
+    kind.name: kind for kind in (Classification(), Regression(), TokenClassification())
+}
+"""Every task kind by its ``data.task_kind`` name."""
+
+
+def get_task_kind(name: str) -> TaskKind:
+    """The task kind called `name` (one of ``TASK_KINDS``).
+
+    Raises:
+        ValueError: naming the known kinds.
+    """
+    if name not in TASK_KINDS:
+        raise ValueError(f"unknown task kind '{name}'; known: {', '.join(TASK_KINDS)}")
+    return TASK_KINDS[name]
+
+
+def task_kind_of_config(model_config: Any) -> TaskKind:
+    """The kind a saved model serves, read from its config (``problem_type``, head size).
+
+    Args:
+        model_config: a transformers config (the trained supernet's or an export's).
+    """
+    archs = getattr(model_config, "architectures", None) or []
+    if any(a.endswith("ForTokenClassification") for a in archs):
+        return TASK_KINDS["token-classification"]
+    problem_type = getattr(model_config, "problem_type", None)
+    # One output without a problem_type is regression too: transformers' own loss reads it that way.
+    if problem_type == "regression" or (problem_type is None and model_config.num_labels == 1):
+        return TASK_KINDS["regression"]
+    return TASK_KINDS["classification"]
+
+
+_TASK_HEADS = (
+    "ForSequenceClassification",
+    "ForTokenClassification",
+    "ForQuestionAnswering",
+    "ForMultipleChoice",
+)
+
+
+def head_conflict(model_config: Any, kind: TaskKind, num_labels: int) -> str | None:
+    """Why a checkpoint's task head cannot serve `kind` with `num_labels` outputs, or None if it can.
+
+    A checkpoint without a task head (a base or masked-LM model) can always serve: a new head is
+    initialised. One with a task head must already be the head `kind` needs, since its weights
+    would otherwise be loaded into (or clash with) a head of another shape or meaning.
+
+    Args:
+        model_config: the checkpoint's transformers config.
+        kind: the task kind to serve.
+        num_labels: the task's number of outputs.
+    """
+    archs = getattr(model_config, "architectures", None) or []
+    heads = [a for a in archs if a.endswith(_TASK_HEADS)]
+    if not heads or kind.serves(model_config, num_labels):
+        return None
+    other = task_kind_of_config(model_config)
+    has = (
+        other.describe_head(model_config.num_labels)
+        if any(a.endswith(("ForSequenceClassification", "ForTokenClassification")) for a in heads)
+        else f"a {heads[0]} head"
+    )
+    return f"has {has}, which cannot serve the {kind.name} task (needs {kind.describe_head(num_labels)})"
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def _f1_of_class(p: Tensor, y: Tensor, cls: int) -> float:
+    tp = ((p == cls) & (y == cls)).sum().item()
+    fp = ((p == cls) & (y != cls)).sum().item()
+    fn = ((p != cls) & (y == cls)).sum().item()
+    return 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+def macro_f1(predictions: Tensor, labels: Tensor, num_labels: int) -> float:
+    """Unweighted mean over the classes present in labels or predictions of each class's F1.
+
+    Classes absent from both are left out (their F1 is undefined), as scikit-learn does by
+    default when ``labels`` is not given.
+    """
+    present = torch.unique(torch.cat([predictions.long(), labels.long()])).tolist()
+    return sum(_f1_of_class(predictions.long(), labels.long(), c) for c in present) / max(len(present), 1)
+
+
+def pearson(predictions: Tensor, labels: Tensor) -> float:
+    """Pearson correlation; 0 when either side is constant (the correlation is undefined there)."""
+    x = predictions.double().flatten() - predictions.double().mean()
+    y = labels.double().flatten() - labels.double().mean()
+    denominator = (x.norm() * y.norm()).item()
+    return float((x * y).sum().item() / denominator) if denominator > 0 else 0.0
+
+
+def _average_ranks(values: Tensor) -> Tensor:
+    """Ranks 1..n with ties given the mean of the ranks they span (as Spearman's rho needs)."""
+    v = values.double().flatten()
+    order = torch.argsort(v, stable=True)
+    sorted_v = v[order]
+    ranks = torch.empty_like(v)
+    start = 0
+    n = v.numel()
+    while start < n:
+        end = start
+        while end + 1 < n and sorted_v[end + 1] == sorted_v[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def spearman(predictions: Tensor, labels: Tensor) -> float:
+    """Spearman rank correlation: Pearson of the average ranks."""
+    return pearson(_average_ranks(predictions), _average_ranks(labels))
+
+
+def entities(tags: list[str]) -> set[tuple[str, int, int]]:
+    """Entity chunks ``(type, start, end)`` (end exclusive) of one tag sequence, as conlleval reads them.
+
+    IOB1 and IOB2 both work: a chunk starts at ``B-X``, or at ``I-X`` that does not continue a
+    chunk of type X, and runs over the following ``I-X``. ``O`` is outside every chunk; a tag
+    without a ``B-``/``I-`` prefix is read as ``I-`` of its own type.
+    """
+    found: set[tuple[str, int, int]] = set()
+    kind, start = None, 0
+    for index, tag in enumerate([*tags, "O"]):
+        prefix, _, rest = tag.partition("-")
+        if tag == "O":
+            prefix, rest = "O", ""
+        elif prefix not in ("B", "I") or not rest:
+            prefix, rest = "I", tag
+        continues = prefix == "I" and rest == kind
+        if kind is not None and not continues:
+            found.add((kind, start, index))
+            kind = None
+        if prefix != "O" and not continues:
+            kind, start = rest, index
+    return found
+
+
+def entity_scores(gold: list[list[str]], predicted: list[list[str]]) -> dict[str, float]:
+    """Micro-averaged entity precision, recall and F1 over sentences (an entity counts when type and span match).
+
+    The same figures as conlleval and seqeval's default (non-strict) mode.
+    """
+    tp = n_gold = n_pred = 0
+    for g, p in zip(gold, predicted, strict=True):
+        g_chunks, p_chunks = entities(g), entities(p)
+        tp += len(g_chunks & p_chunks)
+        n_gold += len(g_chunks)
+        n_pred += len(p_chunks)
+    precision = tp / n_pred if n_pred else 0.0
+    recall = tp / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"f1": f1, "precision": precision, "recall": recall}

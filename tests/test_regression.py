@@ -1,0 +1,191 @@
+"""Regression (rt-scores) through the whole pipeline: train -> search -> export -> ONNX -> pipeline()."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from conftest import REAL_SENTENCES, TINY_RUN, save_tiny_model_dir
+
+from supernet.cli import export_main, search_main, train_main
+from supernet.export import load_exported
+from supernet.search import SubnetResult, format_table, metric_label, read_results
+from supernet.subnet import SubnetConfig
+from supernet.trainer import format_eval_table, load_supernet
+
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
+TORCH_TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def regression_run(tmp_path_factory, minilm_dir) -> tuple[Path, str]:
+    """A tiny rt-scores run from a base model (the teacher gets a fresh regression head)."""
+    root = tmp_path_factory.mktemp("regression")
+    model = save_tiny_model_dir(root / "model", minilm_dir)
+    run = root / "run"
+    argv = ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert train_main([*argv, "task=rt-scores", "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]"]) == 0
+    return run, printed.getvalue()
+
+
+@pytest.mark.slow
+def test_regression_end_to_end(regression_run, capsys) -> None:
+    run, train_out = regression_run
+    # Training: a regression head, Pearson/Spearman per subnet (dev and test), no accuracy.
+    supernet = load_supernet(run / "supernet")
+    assert supernet.config.problem_type == "regression" and supernet.config.num_labels == 1
+    rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert [r["subnet"] for r in rows] == ["w1.00-d1.00", "w1.00-d0.50", "w0.50-d1.00", "w0.50-d0.50"]
+    for r in rows:
+        assert {"pearson", "spearman", "test_pearson", "test_spearman"} <= r.keys()
+        assert "accuracy" not in r and all(-1 <= r[k] <= 1 for k in ("pearson", "spearman"))
+    teacher = json.loads((run / "teacher_eval.json").read_text())
+    assert set(teacher["dev"]) == {"pearson", "spearman", "n"} and teacher["dev"]["n"] == 32
+    assert "dev Pearson  dev Spearman  test Pearson" in train_out
+    metrics = [json.loads(line) for line in (run / "train_metrics.jsonl").read_text().splitlines()]
+    assert any("stage_w/w0.50-d1.00/logit_kd" in m for m in metrics)
+    assert any("teacher/teacher/hard_ce" in m for m in metrics)
+
+    # Search ranks by Pearson and names it.
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    lines = [json.loads(line) for line in (run / "search" / "results.jsonl").read_text().splitlines()]
+    assert all(line["metric"] == "pearson" and "accuracy" not in line for line in lines)
+    assert {line["name"]: line["pearson"] for line in lines} == {r["subnet"]: r["pearson"] for r in rows}
+    results = read_results(run / "search" / "results.jsonl")
+    best = max(results, key=lambda r: (r.accuracy, -r.latency_ms))
+    chosen = json.loads((run / "search" / "chosen.json").read_text())
+    assert chosen["name"] == best.name and chosen["metric"] == "pearson"
+    out = capsys.readouterr().out
+    assert (
+        "pearson x100"
+        in out.splitlines()[[i for i, s in enumerate(out.splitlines()) if "latency ms" in s][0]]
+    )
+    assert f"chosen under 1000.00 ms: {best.name} (dev pearson {100 * best.accuracy:.2f}," in out
+    assert (run / "search" / "pareto.csv").read_text().splitlines()[0].split(",")[:2] == ["name", "pearson"]
+
+    # Export with ONNX: parity, the same Pearson from every artefact, and pipeline() gives the raw value.
+    out_dir = run / "export" / "chosen"
+    assert export_main(["--run", str(run), "--subnet", best.name, "--out", str(out_dir), "--onnx"]) == 0
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["metric"] == "pearson" and summary["parity_ok"]
+    scores = summary["accuracy"]
+    assert scores["torch"] == pytest.approx(best.accuracy, abs=1e-4)
+    assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-3)
+    assert f"  dev pearson: {100 * scores['torch']:.2f} (x100)" in capsys.readouterr().out
+    dense = load_exported(out_dir).eval()
+    assert dense.config.problem_type == "regression"
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out_dir)
+    regressor = transformers.pipeline("text-classification", model=dense, tokenizer=tokenizer)
+    for sentence, pred in zip(REAL_SENTENCES, regressor(REAL_SENTENCES), strict=True):
+        with torch.no_grad():
+            value = dense(**tokenizer(sentence, return_tensors="pt")).logits[0, 0].item()
+        assert abs(pred["score"] - value) <= TORCH_TOL  # no sigmoid: the predicted score itself
+
+
+@pytest.mark.slow
+def test_regression_resume_does_not_retrain(regression_run, capsys) -> None:
+    """A finished regression run resumes to the same eval (the kind survives the saved folders)."""
+    run, _ = regression_run
+    before = (run / "eval.jsonl").read_text()
+    argv = ["--config", str(run / "config.yaml"), "--no-progress", "resume=true"]
+    assert train_main(argv) == 0
+    assert (run / "eval.jsonl").read_text() == before
+
+
+def test_regression_table_and_labels() -> None:
+    rows = [
+        {
+            "subnet": "w1.00-d1.00",
+            "pearson": 0.81234,
+            "spearman": 0.8,
+            "test_pearson": 0.79,
+            "test_spearman": 0.78,
+            "params": 2_000_000,
+            "flops": 3e9,
+        }
+    ]
+    from supernet.tasks import TASK_KINDS
+
+    table = format_eval_table(rows, 0.85, kind=TASK_KINDS["regression"], num_labels=1).splitlines()
+    assert table[0].split() == [
+        "subnet",
+        "dev",
+        "Pearson",
+        "dev",
+        "Spearman",
+        "test",
+        "Pearson",
+        "params",
+        "M",
+        "GFLOPs",
+    ]
+    assert table[2].split() == ["teacher", "85.00"]
+    assert table[3].split() == ["w1.00-d1.00", "81.23", "80.00", "79.00", "2.00", "3.00"]
+    assert metric_label("pearson") == "pearson (x100)" and metric_label("accuracy") == "accuracy (%)"
+    result = SubnetResult(
+        subnet=SubnetConfig(),
+        name="w1.00-d1.00",
+        accuracy=0.5,
+        latency_ms=1.0,
+        predicted_ms=None,
+        params=1,
+        flops=1,
+        metric="pearson",
+    )
+    assert result.to_json()["pearson"] == 0.5 and SubnetResult.from_json(result.to_json()) == result
+    assert format_table([result]).splitlines()[0].split()[:3] == ["subnet", "pearson", "x100"]
+
+
+def test_multiclass_table_shows_macro_f1() -> None:
+    from supernet.tasks import TASK_KINDS
+
+    rows = [
+        {
+            "subnet": "w1.00-d1.00",
+            "accuracy": 0.5,
+            "macro_f1": 0.4567,
+            "test_accuracy": 0.25,
+            "test_macro_f1": 0.2,
+            "params": 1_000_000,
+            "flops": 1e9,
+        }
+    ]
+    table = format_eval_table(rows, kind=TASK_KINDS["classification"], num_labels=5).splitlines()
+    assert table[0].split()[:6] == ["subnet", "dev", "acc", "%", "dev", "macro-F1"]
+    assert table[2].split() == ["w1.00-d1.00", "50.00", "0.457", "25.00", "1.00", "1.00"]
+
+
+def test_plot_axis_names_the_metric(tmp_path: Path, monkeypatch) -> None:
+    from matplotlib.axes import Axes
+
+    from supernet.search import plot_pareto
+
+    labels: list[str] = []
+    real = Axes.set_ylabel
+    monkeypatch.setattr(
+        Axes, "set_ylabel", lambda self, text, *a, **k: labels.append(text) or real(self, text, *a, **k)
+    )
+    results = [
+        SubnetResult(
+            subnet=SubnetConfig(width_mult=w),
+            name=SubnetConfig(width_mult=w).name,
+            accuracy=score,
+            latency_ms=ms,
+            predicted_ms=None,
+            params=1,
+            flops=1,
+            metric="pearson",
+        )
+        for w, score, ms in ((1.0, 0.8, 2.0), (0.5, 0.7, 1.0))
+    ]
+    plot_pareto(results, None, tmp_path / "pareto.png", title="t")
+    assert labels == ["dev pearson (x100)"]
+    assert (tmp_path / "pareto.png").stat().st_size > 0

@@ -1,0 +1,238 @@
+"""Token classification: CoNLL and JSON-lines files, label alignment, entity F1, the whole pipeline."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+from conftest import TINY_RUN, save_tiny_model_dir
+
+from supernet.cli import export_main, search_main, train_main
+from supernet.data import DataError, load_task, make_dataloader, tokenize_task
+from supernet.export import load_exported
+from supernet.tasks import TASK_KINDS, entities, entity_scores
+
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
+TOKEN = TASK_KINDS["token-classification"]
+
+FIRST = ["Anna", "Pierre", "Maria", "John"]
+LAST = ["Smith", "Dubois", "Rossi"]
+CITIES = ["Paris", "Berlin", "Lisbon", "Oslo"]
+
+
+def _sentences(n: int, seed: int) -> list[list[tuple[str, str]]]:
+    """Generated sentences: '<First> [Last] lives in <City> .' with PER and LOC tags (IOB2)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        words = [(rng.choice(FIRST), "B-PER")]
+        if rng.random() < 0.5:
+            words.append((rng.choice(LAST), "I-PER"))
+        words += [("lives", "O"), ("in", "O"), (rng.choice(CITIES), "B-LOC"), (".", "O")]
+        out.append(words)
+    return out
+
+
+def _write_conll(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
+    blocks = ["\n".join(f"{word} NNP {tag}" for word, tag in sentence) for sentence in sentences]
+    path.write_text("-DOCSTART- -X- O\n\n" + "\n\n".join(blocks) + "\n", encoding="utf-8")
+    return path
+
+
+def _write_jsonl(path: Path, sentences: list[list[tuple[str, str]]]) -> Path:
+    rows = [{"tokens": [w for w, _ in s], "tags": [t for _, t in s]} for s in sentences]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _error(call) -> str:
+    with pytest.raises(DataError) as info:
+        call()
+    return str(info.value)
+
+
+# --------------------------------------------------------------------------- metric
+
+
+def test_entities_follow_conlleval() -> None:
+    assert entities(["B-PER", "I-PER", "O", "B-LOC"]) == {("PER", 0, 2), ("LOC", 3, 4)}
+    # IOB1: an I- tag after O or after another type starts a chunk.
+    assert entities(["I-PER", "I-PER", "I-LOC", "O", "I-LOC"]) == {
+        ("PER", 0, 2),
+        ("LOC", 2, 3),
+        ("LOC", 4, 5),
+    }
+    # B- always starts a new chunk, even of the same type.
+    assert entities(["B-PER", "B-PER", "I-PER"]) == {("PER", 0, 1), ("PER", 1, 3)}
+    assert entities(["O", "O"]) == set()
+
+
+def test_entity_scores_by_hand() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
+    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "B-LOC"]]
+    # gold chunks 3; predicted 4 (PER 0-1 wrong span, LOC right, ORG right, LOC extra): tp 2
+    scores = entity_scores(gold, pred)
+    assert scores == pytest.approx(
+        {"precision": 2 / 4, "recall": 2 / 3, "f1": 2 * (1 / 2) * (2 / 3) / (1 / 2 + 2 / 3)}
+    )
+    assert entity_scores([["O"]], [["O"]]) == {"f1": 0.0, "precision": 0.0, "recall": 0.0}
+
+
+def test_metrics_skip_unlabelled_positions() -> None:
+    config = transformers.BertConfig(id2label={0: "B-PER", 1: "I-PER", 2: "O"})
+    labels = torch.tensor([[-100, 0, -100, 1, 2, -100]])
+    preds = torch.tensor([[2, 0, 2, 1, 0, 1]])  # right entity; the O predicted as B-PER adds a false chunk
+    out = TOKEN.metrics([preds], [labels], config)
+    assert out == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "accuracy": 2 / 3})
+
+
+def test_per_token_kd_averages_over_real_tokens() -> None:
+    student = torch.tensor([[[1.0, 0.0], [0.0, 0.0], [5.0, -5.0]]])
+    teacher = torch.tensor([[[0.0, 0.0], [0.0, 0.0], [-5.0, 5.0]]])
+    mask = torch.tensor([[1, 1, 0]])  # the third position is padding: ignored
+    value = TOKEN.logit_kd(student, teacher, 1.0, mask)
+    first = -(0.5 * torch.log_softmax(student[0, 0], -1)).sum()
+    second = torch.log(torch.tensor(2.0))
+    assert value.item() == pytest.approx(((first + second) / 2).item())
+    labels = torch.tensor([[0, -100, 1]])
+    assert TOKEN.hard_loss(student, labels).item() == pytest.approx(
+        torch.nn.functional.cross_entropy(student[0, [0, 2]], torch.tensor([0, 1])).item()
+    )
+
+
+# --------------------------------------------------------------------------- data
+
+
+def test_conll_and_jsonl_read_the_same(tmp_path: Path) -> None:
+    sentences = _sentences(30, seed=1)
+    from_conll = load_task(str(_write_conll(tmp_path / "ner.conll", sentences)))
+    from_jsonl = load_task(str(_write_jsonl(tmp_path / "ner.jsonl", sentences)))
+    for task in (from_conll, from_jsonl):
+        assert task.kind == "token-classification"
+        assert task.label_names == ("B-LOC", "B-PER", "I-PER", "O")
+        assert [len(task.splits[s]) for s in ("train", "dev", "test")] == [24, 3, 3]
+    for split in ("train", "dev", "test"):
+        assert from_conll.splits[split]["tokens"][:] == from_jsonl.splits[split]["tokens"][:]
+        assert from_conll.splits[split]["tags"][:] == from_jsonl.splits[split]["tags"][:]
+    every = [tuple(t) for s in ("train", "dev", "test") for t in from_conll.splits[s]["tokens"][:]]
+    assert sorted(every) == sorted(tuple(w for w, _ in s) for s in sentences)
+
+
+def test_tags_sit_on_first_sub_tokens(tmp_path: Path, minilm_dir: Path) -> None:
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    _write_jsonl(tmp_path / "train.jsonl", [[("Dubrovnikovich", "B-PER"), ("smiled", "O")]] * 2)
+    _write_jsonl(tmp_path / "dev.jsonl", [[("Dubrovnikovich", "B-PER"), ("smiled", "O")]])
+    task = load_task(str(tmp_path))
+    row = tokenize_task(task, tokenizer, 32, splits=("dev",))["dev"][0]
+    pieces = tokenizer.convert_ids_to_tokens(row["input_ids"])
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]" and len(pieces) > 4  # the name splits into pieces
+    first_of_smiled = pieces.index("smiled")
+    expected = [-100, 0] + [-100] * (first_of_smiled - 2) + [1] + [-100] * (len(pieces) - first_of_smiled - 1)
+    assert row["labels"] == expected  # B-PER = 0, O = 1 (sorted tag names)
+    batch = next(
+        iter(
+            make_dataloader(
+                tokenize_task(task, tokenizer, 32)["train"],
+                tokenizer,
+                2,
+                shuffle=False,
+                collate_fn=TOKEN.collator(tokenizer),
+            )
+        )
+    )
+    assert batch["labels"].shape == batch["input_ids"].shape
+
+
+def test_tag_set_differs_between_train_and_dev(tmp_path: Path) -> None:
+    _write_conll(tmp_path / "train.conll", _sentences(10, seed=2))
+    _write_conll(tmp_path / "dev.conll", [[("Acme", "B-ORG"), ("Corp", "I-ORG"), ("won", "O")]])
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        "dev.conll has tags that train.conll lacks (B-ORG, I-ORG): the splits must share one tag set; "
+        "fix the tags or add training sentences with them"
+    )
+
+
+def test_bad_token_rows(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"tokens": ["a", "b"], "tags": ["O"]}) + "\n")
+    assert (
+        _error(lambda: load_task(str(bad))) == "row 1 of bad.jsonl has 2 tokens but 1 tags: one tag per token"
+    )
+    conll = tmp_path / "bad.conll"
+    conll.write_text("Anna B-PER\nlives\n")
+    assert _error(lambda: load_task(str(conll))) == (
+        "line 2 of bad.conll has one column ('lives'): CoNLL lines are 'token ... tag', "
+        "with a blank line between sentences"
+    )
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+@pytest.fixture(scope="module")
+def ner_run(tmp_path_factory, minilm_dir) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("ner")
+    data = root / "data"
+    data.mkdir()
+    _write_conll(data / "train.conll", _sentences(64, seed=3))
+    _write_conll(data / "dev.conll", _sentences(16, seed=4))
+    model = save_tiny_model_dir(root / "model", minilm_dir)
+    run = root / "run"
+    argv = ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = train_main([*argv, f"task={data}", "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]"])
+    assert code == 0
+    return run, printed.getvalue()
+
+
+@pytest.mark.slow
+def test_token_classification_end_to_end(ner_run, capsys) -> None:
+    run, train_out = ner_run
+    assert "task " in train_out and "token-classification" in train_out
+    assert "dev entity F1" in train_out
+    rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    for r in rows:
+        assert {"f1", "precision", "recall", "accuracy", "test_f1"} <= r.keys()
+    config = transformers.AutoConfig.from_pretrained(run / "supernet")
+    assert config.architectures == ["BertForTokenClassification"]
+    assert config.id2label == {0: "B-LOC", 1: "B-PER", 2: "I-PER", 3: "O"}
+
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    lines = [json.loads(line) for line in (run / "search" / "results.jsonl").read_text().splitlines()]
+    assert all(line["metric"] == "f1" for line in lines)
+    assert {line["name"]: line["f1"] for line in lines} == {r["subnet"]: r["f1"] for r in rows}
+    chosen = json.loads((run / "search" / "chosen.json").read_text())["name"]
+
+    out_dir = run / "export" / "chosen"
+    assert export_main(["--run", str(run), "--subnet", chosen, "--out", str(out_dir), "--onnx"]) == 0
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert summary["metric"] == "f1" and summary["parity_ok"]
+    assert summary["accuracy"]["onnx"] == pytest.approx(summary["accuracy"]["torch"], abs=1e-6)
+    assert summary["accuracy"]["torch"] == pytest.approx(
+        {r["subnet"]: r["f1"] for r in rows}[chosen], abs=1e-6
+    )
+    dense = load_exported(out_dir).eval()
+    assert type(dense).__name__.endswith("ForTokenClassification")
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out_dir)
+    tagger = transformers.pipeline("token-classification", model=dense, tokenizer=tokenizer)
+    sentence = "Anna Rossi lives in Oslo ."
+    got = tagger(sentence)
+    enc = tokenizer(sentence, return_tensors="pt")
+    with torch.no_grad():
+        ids = dense(**enc).logits[0].argmax(-1).tolist()
+    words = tokenizer.convert_ids_to_tokens(enc["input_ids"][0])
+    # pipeline() drops "O" tokens and special tokens; the rest are the model's own argmax tags.
+    expected = [
+        (w, dense.config.id2label[i])
+        for w, i in zip(words, ids, strict=True)
+        if w not in ("[CLS]", "[SEP]") and dense.config.id2label[i] != "O"
+    ]
+    assert [(g["word"], g["entity"]) for g in got] == expected
