@@ -228,11 +228,7 @@ class Regression(TaskKind):
         attention_mask: Tensor | None = None,
     ) -> Tensor:
         # A value has no distribution to soften: the temperature does not apply.
-        if student_logits.shape != teacher_logits.shape:
-            raise ValueError(
-                f"student logits shape {tuple(student_logits.shape)} does not match "
-                f"teacher logits shape {tuple(teacher_logits.shape)}"
-            )
+        _check_same_shape(student_logits, teacher_logits)
         return F.mse_loss(student_logits.float(), teacher_logits.detach().float())
 
     def predictions(self, logits: Tensor) -> Tensor:
@@ -244,6 +240,15 @@ class Regression(TaskKind):
 
     def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
         return (MetricColumn("pearson", "Pearson"), MetricColumn("spearman", "Spearman"))
+
+
+def _check_same_shape(student_logits: Tensor, teacher_logits: Tensor) -> None:
+    """Distillation compares like with like: one line naming both shapes otherwise."""
+    if student_logits.shape != teacher_logits.shape:
+        raise ValueError(
+            f"student logits shape {tuple(student_logits.shape)} does not match "
+            f"teacher logits shape {tuple(teacher_logits.shape)}"
+        )
 
 
 IGNORE_INDEX = -100
@@ -280,11 +285,7 @@ class TokenClassification(TaskKind):
         temperature: float,
         attention_mask: Tensor | None = None,
     ) -> Tensor:
-        if student_logits.shape != teacher_logits.shape:
-            raise ValueError(
-                f"student logits shape {tuple(student_logits.shape)} does not match "
-                f"teacher logits shape {tuple(teacher_logits.shape)}"
-            )
+        _check_same_shape(student_logits, teacher_logits)
         # Every real token, sub-tokens included: the teacher's distribution is defined on all of them.
         teacher_probs = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
         student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
