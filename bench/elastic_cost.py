@@ -425,8 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", default=None, help="train/report only these recipe names")
     parser.add_argument(
         "--against",
+        nargs="+",
         default=None,
-        help="results.jsonl of bench/accuracy_latency.py from the same teacher: redo its checks with --config's recipe",
+        metavar="RESULTS.jsonl [RECIPE]",
+        help="results.jsonl of bench/accuracy_latency.py from the same teacher: redo its checks with RECIPE's "
+        "subnets (default --config's recipe)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads of every run")
@@ -480,9 +483,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if args.against:
         try:
-            md += "\n\n" + against_baselines(
-                Path(args.against), rows, base.recipe if not args.only else args.only[0]
-            )
+            recipe = args.against[1] if len(args.against) > 1 else base.recipe
+            md += "\n\n" + against_baselines(Path(args.against[0]), rows, recipe)
         except RunError as err:
             print(f"error: {err}", file=sys.stderr)
             return 2
