@@ -175,15 +175,18 @@ class SearchRun:
 
     def dev_loader(self) -> Any:
         if self._dev_loader is None:
-            dev = tokenized_split(self.train_cfg, self.tokenizer)
-            self._dev_loader = make_dataloader(
-                dev,
-                self.tokenizer,
-                self.train_cfg.eval_batch_size,
-                shuffle=False,
-                collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
-            )
+            self._dev_loader = self._loader(tokenized_split(self.train_cfg, self.tokenizer))
         return self._dev_loader
+
+    def _loader(self, split: Any) -> Any:
+        """Evaluation batches of `split`, collated for the run's task kind."""
+        return make_dataloader(
+            split,
+            self.tokenizer,
+            self.train_cfg.eval_batch_size,
+            shuffle=False,
+            collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
+        )
 
     def evaluate(self, cfg: SubnetConfig) -> float:
         """Dev main metric of `cfg` (cached in eval.jsonl / search/accuracy.json)."""
@@ -205,13 +208,7 @@ class SearchRun:
             dev = tokenized_split(self.train_cfg, self.tokenizer)
             if self.accuracy_subset is not None and self.accuracy_subset < len(dev):
                 subset = eval_subset(dev, self.accuracy_subset, self.subset_seed)
-                self._subset_loader = make_dataloader(
-                    subset,
-                    self.tokenizer,
-                    self.train_cfg.eval_batch_size,
-                    shuffle=False,
-                    collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
-                )
+                self._subset_loader = self._loader(subset)
             self._subset_built = True
         return self._subset_loader
 
