@@ -47,6 +47,7 @@ from supernet.importance import ImportanceScores
 from supernet.latency import measure_models
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import MAX_NET, SubnetConfig, active_subnet, set_active_subnet
+from supernet.tasks import model_inputs, output_logits
 from supernet.trainer import TrainingError, _seed_of
 
 __all__ = [
@@ -356,10 +357,12 @@ def finetune(
         iterator = iter(batches)
         for step in tqdm(range(steps), desc=desc, disable=not progress, dynamic_ncols=True):
             try:
-                batch = {k: v.to(device) for k, v in next(iterator).items()}
+                batch = {
+                    k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(iterator).items()
+                }
             except StopIteration:
                 raise ValueError(f"batches ran out after {step} of {steps} steps") from None
-            inputs = {k: v for k, v in batch.items() if k != "labels"}
+            inputs = model_inputs(batch)
             out = model(**inputs, output_hidden_states=uses_hidden)
             t_out = None
             if teacher is not None and (weights.logit or uses_hidden):
@@ -370,9 +373,9 @@ def finetune(
                 s_hidden = [out.hidden_states[i] for i, _ in hidden_pairs]
                 t_hidden = [t_out.hidden_states[j] for _, j in hidden_pairs]
             parts = distill_loss(
-                out.logits,
+                output_logits(out),
                 s_hidden,
-                None if t_out is None else t_out.logits,
+                None if t_out is None else output_logits(t_out),
                 t_hidden,
                 batch["labels"],
                 batch.get("attention_mask"),

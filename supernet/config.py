@@ -170,11 +170,15 @@ class DataConfig(_Config):
     label_column: str = "label"
     """Column holding the class label (or the regression target)."""
     task_kind: str = "auto"
-    """auto | classification | regression | token-classification: auto takes a packaged task's kind,
-    token classification for a .conll file or JSON rows with tokens and tags, regression when the
+    """auto | classification | regression | token-classification | question-answering: auto takes a
+    packaged task's kind, token classification for a .conll file or JSON rows with tokens and tags,
+    question answering for SQuAD JSON or rows with question, context and answers, regression when the
     label column holds numbers with fractions, classification otherwise."""
     max_length: int = 128
-    """Tokens per example after truncation."""
+    """Tokens per example after truncation (question answering: per window of question + context)."""
+    doc_stride: int | None = None
+    """Question answering: tokens of context shared by consecutive windows of a context too long for
+    one window; None takes a quarter of max_length (SQuAD tooling uses 128 with max_length 384)."""
     dev_fraction: float = 0.1
     """Share of rows held out as the dev set when the task ships without one."""
     test_fraction: float = 0.1
@@ -188,8 +192,17 @@ class DataConfig(_Config):
 
     def _validate(self) -> None:
         _non_empty(self, "text_column", "text_pair_column", "label_column")
-        _one_of(self, "task_kind", ("auto", "classification", "regression", "token-classification"))
+        _one_of(
+            self,
+            "task_kind",
+            ("auto", "classification", "regression", "token-classification", "question-answering"),
+        )
         _positive(self, "max_length")
+        _check(
+            self.doc_stride is None or 0 <= self.doc_stride < self.max_length,
+            "doc_stride",
+            f"must be at least 0 and below max_length ({self.max_length}), got {self.doc_stride}",
+        )
         _in_unit_interval(self, "dev_fraction")
         _in_unit_interval(self, "test_fraction")
         _check(

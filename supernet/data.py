@@ -57,11 +57,20 @@ Token classification reads ``.conll`` column files (word first, tag last, a blan
 between sentences) or JSON rows with ``tokens`` and ``tags`` lists; a single file is
 split by a seeded shuffle of its sentences, and in a directory dev/test may only use
 tags that train has.
+
+Extractive question answering reads SQuAD v1.1 JSON (``{"data": [{"paragraphs":
+[{"context", "qas": [{"id", "question", "answers": [{"text", "answer_start"}]}]}]}]}``) or
+rows with ``question``, ``context`` and ``answers`` (``{"text": [...], "answer_start":
+[...]}`` as the Hugging Face ``squad`` dataset has it, or a list of ``{"text",
+"answer_start"}``). Every question needs an answer found at its ``answer_start`` in the
+context. A single file is split by a seeded shuffle of its distinct contexts, so that
+no context is shared between train, dev and test.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import math
 import re
@@ -88,9 +97,18 @@ except ImportError:  # pragma: no cover - moved in some future datasets release
 logger = logging.getLogger(__name__)
 
 PACKAGED_TASKS: tuple[str, ...] = ("rt-sentences", "trec", "sms-spam", "rt-scores")
-TASK_KIND_CHOICES: tuple[str, ...] = ("auto", "classification", "regression", "token-classification")
+TASK_KIND_CHOICES: tuple[str, ...] = (
+    "auto",
+    "classification",
+    "regression",
+    "token-classification",
+    "question-answering",
+)
 """Values of ``task_kind``: "auto" infers it (a label column of numbers with fractions is regression,
-a ``.conll`` file or JSON rows with ``tokens`` and ``tags`` token classification)."""
+a ``.conll`` file or JSON rows with ``tokens`` and ``tags`` token classification, SQuAD JSON or rows
+with ``question``, ``context`` and ``answers`` question answering)."""
+QA_COLUMNS: tuple[str, ...] = ("id", "question", "context", "answers")
+"""Columns of a question-answering split; ``answers`` is ``{"text": [...], "answer_start": [...]}``."""
 TOKEN_COLUMNS: tuple[str, str] = ("tokens", "tags")
 """Columns of a token-classification task: the words and one tag per word."""
 
@@ -125,7 +143,10 @@ class TaskData:
 
     @property
     def num_labels(self) -> int:
-        """Number of classes (1 for regression: the head predicts one value)."""
+        """Number of classes (1 for regression: the head predicts one value; 2 for question
+        answering: a start and an end logit per token)."""
+        if self.kind == "question-answering":
+            return 2
         return 1 if self.kind == "regression" else len(self.label_names)
 
     @property
@@ -228,10 +249,57 @@ def _read_conll(path: Path) -> Dataset:
     return Dataset.from_dict({"tokens": tokens, "tags": tags})
 
 
+def _squad_document(path: Path) -> dict[str, Any] | None:
+    """The parsed file when `path` is one JSON document with a ``data`` list (SQuAD's layout), else None."""
+    if path.suffix.lower() != ".json":
+        return None
+    with path.open(encoding="utf-8") as handle:
+        if not handle.read(4096).lstrip().startswith("{"):
+            return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:  # JSON lines, or broken: the json reader reports it
+        return None
+    if isinstance(document, dict) and isinstance(document.get("data"), list):
+        return document
+    return None
+
+
+def _read_squad(document: dict[str, Any], source: str) -> Dataset:
+    """SQuAD v1.1's nested articles -> one row per question (``QA_COLUMNS``)."""
+    rows: dict[str, list[Any]] = {column: [] for column in QA_COLUMNS}
+    try:
+        for article in document["data"]:
+            for paragraph in article["paragraphs"]:
+                for qa in paragraph["qas"]:
+                    answers = qa.get("answers") or []
+                    rows["id"].append(str(qa.get("id", len(rows["id"]))))
+                    rows["question"].append(qa["question"])
+                    rows["context"].append(paragraph["context"])
+                    rows["answers"].append(
+                        {
+                            "text": [a["text"] for a in answers],
+                            "answer_start": [a["answer_start"] for a in answers],
+                        }
+                    )
+    except (KeyError, TypeError) as err:
+        raise DataError(
+            f"{source} is not SQuAD v1.1 JSON (missing or malformed {err}): each article needs 'paragraphs', "
+            "each paragraph 'context' and 'qas', each question 'question' and 'answers' with 'text' and "
+            "'answer_start'"
+        ) from err
+    if not rows["id"]:
+        raise DataError(f"{source} has no questions: add examples")
+    return Dataset.from_dict(rows)
+
+
 def _read_file(path: Path) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".conll":
         return _read_conll(path)
+    squad = _squad_document(path)
+    if squad is not None:
+        return _read_squad(squad, path.name)
     if suffix == ".csv":
         return _read_delimited(path, ",", csv.QUOTE_MINIMAL)
     if suffix == ".tsv":
@@ -420,6 +488,106 @@ def _token_rows(ds: Dataset, source: str) -> Dataset:
             "tags": [[str(t) for t in row] for row in tags],
         }
     )
+
+
+def _is_qa_table(ds: Dataset) -> bool:
+    return all(column in ds.column_names for column in ("question", "context", "answers"))
+
+
+def _answer_lists(value: Any) -> tuple[list[Any], list[Any]]:
+    """(texts, starts) of one row's ``answers``: ``{"text": [...], "answer_start": [...]}`` or a list of
+    ``{"text", "answer_start"}``."""
+    if isinstance(value, Mapping):
+        return list(value.get("text") or []), list(value.get("answer_start") or [])
+    if isinstance(value, list) and all(isinstance(a, Mapping) for a in value):
+        return [a.get("text") for a in value], [a.get("answer_start") for a in value]
+    return [], []
+
+
+def _qa_rows(ds: Dataset, source: str) -> Dataset:
+    """A question-answering split with ``QA_COLUMNS``, every answer checked against its context."""
+    _require_columns(ds, source, ("question", "context", "answers"))
+    ids = _values(ds, "id") if "id" in ds.column_names else [str(i) for i in range(1, len(ds) + 1)]
+    questions, contexts = _values(ds, "question"), _values(ds, "context")
+    texts, starts = [], []
+    for qid, question, context, value in zip(ids, questions, contexts, _values(ds, "answers"), strict=True):
+        if not isinstance(question, str) or not question.strip() or not isinstance(context, str):
+            raise DataError(f"question '{qid}' of {source} needs a non-empty 'question' and a 'context' text")
+        answer_texts, answer_starts = _answer_lists(value)
+        if not answer_texts:
+            raise DataError(
+                f"question '{qid}' of {source} has no answer: extractive QA needs an answer span in the "
+                "context for every question (SQuAD v1.1; unanswerable SQuAD 2.0 questions are not supported)"
+            )
+        for text, start in zip(answer_texts, answer_starts, strict=False):
+            if (
+                not isinstance(text, str)
+                or not isinstance(start, int)
+                or context[start : start + len(text)] != text
+            ):
+                raise DataError(
+                    f"the answer {text!r} of question '{qid}' in {source} is not at character {start!r} of "
+                    "its context: answer_start counts characters from the start of the context"
+                )
+        if len(answer_starts) != len(answer_texts):
+            raise DataError(
+                f"question '{qid}' of {source} has {len(answer_texts)} answer texts but {len(answer_starts)} "
+                "answer_start values: one start per answer"
+            )
+        texts.append([str(t) for t in answer_texts])
+        starts.append([int(v) for v in answer_starts])
+    features = Features(
+        {
+            "id": Value("string"),
+            "question": Value("string"),
+            "context": Value("string"),
+            "answers": {
+                "text": datasets.Sequence(Value("string")),
+                "answer_start": datasets.Sequence(Value("int32")),
+            },
+        }
+    )
+    return Dataset.from_dict(
+        {
+            "id": [str(i) for i in ids],
+            "question": questions,
+            "context": contexts,
+            "answers": [{"text": t, "answer_start": a} for t, a in zip(texts, starts, strict=True)],
+        },
+        features=features,
+    )
+
+
+def _load_qa_file(
+    raw: Dataset, source: str, dev_fraction: float, test_fraction: float, seed: int
+) -> tuple[DatasetDict, tuple[str, ...], str]:
+    """One question-answering file, split by a seeded shuffle of its distinct contexts."""
+    ds = _qa_rows(raw, source)
+    contexts = list(dict.fromkeys(_values(ds, "context")))
+    total = len(contexts)
+    n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
+    if min(total - n_dev - n_test, n_dev, n_test) < 1:
+        raise DataError(
+            f"splitting the {total} contexts of {source} with dev_fraction={dev_fraction} and "
+            f"test_fraction={test_fraction} leaves a split empty: adjust the fractions or add data"
+        )
+    order = np.random.default_rng(seed).permutation(total)
+    split_of = {
+        contexts[i]: ("test" if rank < n_test else "dev" if rank < n_test + n_dev else "train")
+        for rank, i in enumerate(order)
+    }
+    rows = {split: [] for split in ("train", "dev", "test")}
+    for index, context in enumerate(_values(ds, "context")):
+        rows[split_of[context]].append(index)
+    return DatasetDict({split: ds.select(rows[split]) for split in rows}), (), "question-answering"
+
+
+def _load_qa_directory(
+    raw: dict[str, Dataset], paths: dict[str, Path]
+) -> tuple[DatasetDict, tuple[str, ...], str]:
+    splits = {split: _qa_rows(ds, paths[split].name) for split, ds in raw.items()}
+    splits.setdefault("test", splits["dev"])
+    return DatasetDict({split: splits[split] for split in ("train", "dev", "test")}), (), "question-answering"
 
 
 def _encode_tags(ds: Dataset, names: Sequence[str]) -> Dataset:
@@ -718,6 +886,8 @@ def _load_local_file(
     raw = _read_file(path)
     if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw)):
         return _load_token_file(raw, path.name, dev_fraction, test_fraction, split_seed)
+    if task_kind == "question-answering" or (task_kind == "auto" and _is_qa_table(raw)):
+        return _load_qa_file(raw, path.name, dev_fraction, test_fraction, split_seed)
     ds = _select_standard_columns(raw, path.name, text_column, text_pair_column, label_column)
     if len(ds) == 0:
         raise DataError(f"{path.name} has no data rows: add examples")
@@ -813,10 +983,12 @@ def _load_directory(
     assert train_path is not None and dev_path is not None
     paths = {"train": train_path, "dev": dev_path}
     raw = {"train": _read_file(train_path), "dev": _read_file(dev_path)}
-    if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw["train"])):
+    per_token = task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw["train"]))
+    qa = task_kind == "question-answering" or (task_kind == "auto" and _is_qa_table(raw["train"]))
+    if per_token or qa:
         if test_path is not None:
             paths["test"], raw["test"] = test_path, _read_file(test_path)
-        return _load_token_directory(raw, paths)
+        return _load_token_directory(raw, paths) if per_token else _load_qa_directory(raw, paths)
     if test_path is not None:
         test_raw = _read_file(test_path)
         if label_column in test_raw.column_names:
@@ -947,6 +1119,7 @@ def tokenize_task(
     max_length: int = 128,
     *,
     splits: Sequence[str] | None = None,
+    doc_stride: int | None = None,
 ) -> DatasetDict:
     """Tokenize the splits, truncating but not padding (the collator pads per batch).
 
@@ -956,19 +1129,30 @@ def tokenize_task(
         max_length: Longest sequence in tokens, special tokens included; pairs are
             truncated longest-first.
         splits: Only these splits (default: every split).
+        doc_stride: Question answering: tokens of context that consecutive windows of a
+            context longer than `max_length` share (default a quarter of `max_length`).
 
     Returns:
         Splits with ``input_ids``, ``attention_mask``, ``token_type_ids`` (if the
         tokenizer makes them) and ``labels`` (token classification: the word's tag on
-        its first sub-token, -100 on the others and on special tokens).
+        its first sub-token, -100 on the others and on special tokens; question answering:
+        one row per window with ``[start, end]`` token of the answer, ``[0, 0]`` when the
+        answer is not in the window, plus the window's ``qa_*`` references, see
+        `supernet.tasks.QuestionAnswering`).
     """
     if max_length < 1:
         raise DataError(f"max_length must be at least 1 (got {max_length})")
     pair = data.is_pair
-    if data.kind == "token-classification" and not tokenizer.is_fast:
+    if data.kind in ("token-classification", "question-answering") and not tokenizer.is_fast:
         raise DataError(
-            "token classification needs a fast tokenizer (it maps sub-tokens to words): "
+            f"{data.kind} needs a fast tokenizer (it maps tokens to words and characters): "
             "save the model with its tokenizer.json"
+        )
+    if doc_stride is None:
+        doc_stride = max_length // 4
+    if data.kind == "question-answering" and not 0 <= doc_stride < max_length:
+        raise DataError(
+            f"doc_stride must be at least 0 and below max_length ({max_length}), got {doc_stride}"
         )
 
     def encode_words(batch: dict[str, list[Any]]) -> dict[str, Any]:
@@ -993,14 +1177,74 @@ def tokenize_task(
         out["labels"] = batch["label"]
         return out
 
-    fn = encode_words if data.kind == "token-classification" else encode
+    def encode_windows(batch: dict[str, list[Any]], indices: list[int]) -> dict[str, Any]:
+        return _qa_windows(batch, tokenizer, max_length, doc_stride, indices)
+
+    fn = {"token-classification": encode_words, "question-answering": encode_windows}.get(data.kind, encode)
     return DatasetDict(
         {
-            split: ds.map(fn, batched=True, remove_columns=ds.column_names, desc=f"Tokenizing {split}")
+            split: ds.map(
+                fn,
+                batched=True,
+                with_indices=data.kind == "question-answering",  # a window names its question by row
+                remove_columns=ds.column_names,
+                desc=f"Tokenizing {split}",
+            )
             for split, ds in data.splits.items()
             if splits is None or split in splits
         }
     )
+
+
+def _qa_windows(
+    batch: dict[str, list[Any]],
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    doc_stride: int,
+    indices: Sequence[int],
+) -> dict[str, Any]:
+    """Question + context windows (truncating the context only, `doc_stride` tokens shared between
+    windows), each labelled with the first answer's start and end token or ``[0, 0]`` (``[CLS]``)
+    when the answer does not fit, and carrying the references the metrics need."""
+    try:
+        encoded = tokenizer(
+            batch["question"],
+            batch["context"],
+            truncation="only_second",
+            max_length=max_length,
+            stride=doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+        )
+    except Exception as err:  # tokenizers raises when the question leaves no room for the context
+        raise DataError(
+            f"a question does not leave room for its context in max_length={max_length} tokens with "
+            f"doc_stride={doc_stride} ({_first_line(err)}): raise max_length or lower doc_stride"
+        ) from err
+    windows = encoded.pop("overflow_to_sample_mapping")
+    offsets = encoded.pop("offset_mapping")
+    out: dict[str, list[Any]] = {k: list(v) for k, v in encoded.items()}
+    for column in ("labels", "qa_example", "qa_offsets", "qa_context", "qa_answers"):
+        out[column] = []
+    for window, row in enumerate(windows):
+        sequence = encoded.sequence_ids(window)
+        spans = [
+            list(o) if part == 1 else [-1, -1] for o, part in zip(offsets[window], sequence, strict=True)
+        ]
+        context_tokens = [i for i, part in enumerate(sequence) if part == 1]
+        answers = batch["answers"][row]
+        first = answers["answer_start"][0]
+        last = first + len(answers["text"][0])
+        start = end = 0
+        if context_tokens and spans[context_tokens[0]][0] <= first and spans[context_tokens[-1]][1] >= last:
+            start = next(i for i in context_tokens if spans[i][1] > first)
+            end = next(i for i in reversed(context_tokens) if spans[i][0] < last)
+        out["labels"].append([start, end])
+        out["qa_example"].append(int(indices[row]))
+        out["qa_offsets"].append(spans)
+        out["qa_context"].append(batch["context"][row])
+        out["qa_answers"].append(list(answers["text"]))
+    return out
 
 
 def eval_subset(split: Dataset, size: int | None, seed: int) -> Dataset:

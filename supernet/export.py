@@ -27,7 +27,7 @@ import math
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -440,12 +440,36 @@ def _select(batch: Batch, names: list[str]) -> dict[str, torch.Tensor]:
     return out
 
 
+_OUTPUT_FORMS: tuple[tuple[str, ...], ...] = (
+    ("logits",),
+    ("start_logits", "end_logits"),
+    ("last_hidden_state",),
+)
+"""The outputs a model's graph returns, by head: classifiers, question answering, a bare encoder."""
+
+
+def _output_names(output: Any) -> tuple[str, ...]:
+    """The names of the tensors `output` is exported as (the ONNX graph's outputs, in order)."""
+    for names in _OUTPUT_FORMS:
+        if all(isinstance(getattr(output, n, None), torch.Tensor) for n in names):
+            return names
+    raise NotImplementedError(
+        f"{type(output).__name__} has neither logits, start/end logits nor last_hidden_state"
+    )
+
+
+def _outputs(output: Any) -> tuple[torch.Tensor, ...]:
+    return tuple(getattr(output, n) for n in _output_names(output))
+
+
+def _stack(outputs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """One tensor to compare and score: the only output, or several stacked on a last axis
+    (question answering's start and end logits -> ``[batch, seq, 2]``, as `supernet.tasks.output_logits`)."""
+    return outputs[0] if len(outputs) == 1 else torch.stack(list(outputs), dim=-1)
+
+
 def _main_output(output: Any) -> torch.Tensor:
-    for key in ("logits", "last_hidden_state"):
-        value = getattr(output, key, None)
-        if isinstance(value, torch.Tensor):
-            return value
-    raise NotImplementedError(f"{type(output).__name__} has neither logits nor last_hidden_state")
+    return _stack(_outputs(output))
 
 
 def _torch_predict(model: nn.Module, names: list[str]) -> Predict:
@@ -467,7 +491,7 @@ def _onnx_predict(path: Path) -> Predict:
 
     def predict(batch: Batch) -> torch.Tensor:
         feeds = {k: v.cpu().numpy().astype("int64") for k, v in _select(batch, names).items()}
-        return torch.from_numpy(session.run(None, feeds)[0]).float()
+        return _stack([torch.from_numpy(out).float() for out in session.run(None, feeds)])
 
     return predict
 
@@ -479,7 +503,7 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 class _OnnxModule(nn.Module):
-    """Positional tensors in, the main output tensor out: the graph ONNX sees."""
+    """Positional tensors in, the head's output tensors out (`_OUTPUT_FORMS`): the graph ONNX sees."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -490,11 +514,11 @@ class _OnnxModule(nn.Module):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, ...]:
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             inputs["token_type_ids"] = token_type_ids
-        return _main_output(self.model(**inputs))
+        return _outputs(self.model(**inputs))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -614,11 +638,13 @@ def _export_onnx(
     args = tuple(example[n] for n in names)
     with torch.no_grad():
         sample = dense(**example)
-    output = "logits" if isinstance(getattr(sample, "logits", None), torch.Tensor) else "last_hidden_state"
-    rank = _main_output(sample).dim()
-    common = dict(input_names=names, output_names=[output], opset_version=opset)
+    outputs = _output_names(sample)
+    common = dict(input_names=names, output_names=list(outputs), opset_version=opset)
     axes: dict[str, dict[int, str]] = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes[output] = {0: "batch", 1: "sequence"} if rank == 3 else {0: "batch"}
+    for output in outputs:
+        # Per-token outputs (token logits, start/end logits, hidden states) vary with the sequence.
+        per_token = getattr(sample, output).dim() == 3 or output in ("start_logits", "end_logits")
+        axes[output] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
     try:
         # The TorchScript exporter warns about its deprecation; the result is verified by the caller.
         with warnings.catch_warnings(), torch.no_grad():

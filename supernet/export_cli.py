@@ -19,7 +19,7 @@ from supernet.io import RunDir, atomic_write_json
 from supernet.latency import LatencyResult, LatencySetting, LatencyWarning, load_warning, measure_model
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig
-from supernet.tasks import task_kind_of_config
+from supernet.tasks import model_inputs, task_kind_of_config
 from supernet.trainer import RunError, load_supernet, tokenized_split
 
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
@@ -165,19 +165,15 @@ def run(args: argparse.Namespace) -> int:
     loader = make_dataloader(
         dev, tokenizer, train_cfg.eval_batch_size, shuffle=False, collate_fn=kind.collator(tokenizer)
     )
-    parity_batch = {
-        k: v
-        for k, v in next(
-            iter(make_dataloader(dev, tokenizer, 16, shuffle=False, collate_fn=kind.collator(tokenizer)))
-        ).items()
-        if k != "labels"
-    }
+    parity_batch = model_inputs(
+        next(iter(make_dataloader(dev, tokenizer, 16, shuffle=False, collate_fn=kind.collator(tokenizer))))
+    )
 
     def dev_eval(predict: Any) -> float:
         preds, labels = [], []
         for batch in loader:
-            preds.append(kind.predictions(predict({k: v for k, v in batch.items() if k != "labels"})))
-            labels.append(batch["labels"])
+            preds.append(kind.predictions(predict(model_inputs(batch))))
+            labels.append(kind.references(batch))
         return kind.metrics(preds, labels, model.config)[kind.main_metric]
 
     out = Path(args.out) if args.out else run_dir.export / cfg.name

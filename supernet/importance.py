@@ -28,6 +28,7 @@ from torch import nn
 from supernet.convert import supernet_state
 from supernet.elastic.attention import head_gates
 from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
+from supernet.tasks import model_inputs, output_logits
 
 __all__ = [
     "ImportanceScores",
@@ -81,8 +82,7 @@ class ImportanceScores:
 
 
 def _loss(model: nn.Module, batch: Batch, loss: LossFn) -> torch.Tensor:
-    inputs = {k: v for k, v in batch.items() if k != "labels"}
-    return loss(model(**inputs).logits, batch["labels"])
+    return loss(output_logits(model(**model_inputs(batch))), batch["labels"])
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -90,7 +90,7 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def _to(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in batch.items()}
+    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 def _restore_modes(modes: dict[nn.Module, bool]) -> None:

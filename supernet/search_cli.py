@@ -232,7 +232,7 @@ class SearchRun:
     def _on_device(self, loader: Any) -> Any:
         device = torch.device(self.setting.device)
         for batch in loader:
-            yield {k: v.to(device) for k, v in batch.items()}
+            yield {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
     # ---------------------------------------------------------------- latency
 

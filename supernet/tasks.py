@@ -24,7 +24,10 @@ have the run's saved supernet, know what they are ranking and exporting.
 
 from __future__ import annotations
 
+import re
+import string
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -33,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from transformers import (
+    AutoModelForQuestionAnswering,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
@@ -43,18 +47,26 @@ from transformers import (
 from supernet.distill import hard_cross_entropy, masked_token_mean, soft_cross_entropy
 
 __all__ = [
+    "REFERENCES",
     "TASK_KINDS",
     "Classification",
     "MetricColumn",
+    "QuestionAnswering",
     "Regression",
     "TaskKind",
     "TokenClassification",
+    "answer_question",
+    "best_span",
     "entity_scores",
     "entities",
     "get_task_kind",
     "head_conflict",
     "macro_f1",
+    "model_inputs",
+    "normalize_answer",
+    "output_logits",
     "pearson",
+    "squad_scores",
     "spearman",
     "task_kind_of_config",
 ]
@@ -114,6 +126,11 @@ class TaskKind(ABC):
         """Pads a list of tokenized examples into a batch of tensors (labels included)."""
         return DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt")
 
+    def references(self, batch: Mapping[str, Any]) -> Any:
+        """What `metrics` scores a batch's predictions against: its ``labels`` (question answering:
+        the windows' ``references``)."""
+        return batch["labels"]
+
     @abstractmethod
     def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
         """Loss against the gold labels (the teacher's fine-tune, importance, the final fine-tune).
@@ -151,7 +168,7 @@ class TaskKind(ABC):
 
         Args:
             predictions: `predictions` of each batch.
-            labels: each batch's ``labels``.
+            labels: each batch's `references` (its ``labels`` for every kind but question answering).
             model_config: the model's config (``num_labels``, ``id2label``).
         """
 
@@ -319,8 +336,246 @@ class TokenClassification(TaskKind):
         )
 
 
+MAX_ANSWER_TOKENS = 30
+"""Longest answer span a question-answering prediction may have, in tokens (as SQuAD tooling uses)."""
+N_BEST = 20
+"""Start and end candidates per window whose pairs are scored (the best-scoring valid pair wins)."""
+REFERENCES = "references"
+"""Batch key of the question-answering windows' references (text the metrics need; never a model input)."""
+_QA_FIELDS = {
+    "qa_example": "example",
+    "qa_offsets": "offsets",
+    "qa_context": "context",
+    "qa_answers": "answers",
+}
+"""Tokenized-split columns of a question-answering window -> keys of its reference."""
+
+
+class _QuestionAnsweringCollator:
+    """Pads the model inputs, stacks ``labels`` (start, end) and lists each window's references."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.pad = DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt")
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        inputs = [{k: v for k, v in f.items() if k not in _QA_FIELDS and k != "labels"} for f in features]
+        batch: dict[str, Any] = dict(self.pad(inputs))
+        batch["labels"] = torch.tensor([f["labels"] for f in features], dtype=torch.long)
+        batch[REFERENCES] = [{key: f[column] for column, key in _QA_FIELDS.items()} for f in features]
+        return batch
+
+
+class QuestionAnswering(TaskKind):
+    """Extractive question answering (SQuAD v1.1): the answer is a span of the context.
+
+    Long contexts are read in overlapping windows (``data.doc_stride``); a window is one example to the
+    model, labelled with the answer's first and last token, or with ``[CLS]`` (position 0) when the
+    answer lies outside it. A question's prediction is the best-scoring span over all its windows.
+    """
+
+    name = "question-answering"
+    main_metric = "f1"
+    auto_class = AutoModelForQuestionAnswering
+
+    def head_kwargs(self, num_labels: int, label_names: tuple[str, ...]) -> dict[str, Any]:
+        return {"num_labels": 2}
+
+    def describe_head(self, num_labels: int) -> str:
+        return "a question-answering head (start and end logits)"
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Any:
+        return _QuestionAnsweringCollator(tokenizer)
+
+    def references(self, batch: Mapping[str, Any]) -> Any:
+        return batch[REFERENCES]
+
+    def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
+        # The mean of the start and the end cross-entropies, as transformers' QA heads compute it.
+        start, end = logits.float().unbind(-1)
+        labels = labels.long()
+        return (
+            F.cross_entropy(start, labels[:, 0], reduction=reduction)
+            + F.cross_entropy(end, labels[:, 1], reduction=reduction)
+        ) / 2
+
+    def logit_kd(
+        self,
+        student_logits: Tensor,
+        teacher_logits: Tensor,
+        temperature: float,
+        attention_mask: Tensor | None = None,
+    ) -> Tensor:
+        _check_same_shape(student_logits, teacher_logits)
+        student, teacher = student_logits.float(), teacher_logits.detach().float()
+        if attention_mask is not None:
+            # Padding is no answer position: a large negative logit gives it no probability (-inf
+            # would make 0 * log 0 a NaN).
+            padding = (attention_mask == 0).unsqueeze(-1)
+            student = student.masked_fill(padding, _NO_POSITION)
+            teacher = teacher.masked_fill(padding, _NO_POSITION)
+        # [batch, seq, 2] -> [batch * 2, seq]: the start and the end distributions, averaged.
+        return soft_cross_entropy(
+            student.transpose(1, 2).flatten(0, 1), teacher.transpose(1, 2).flatten(0, 1), temperature
+        )
+
+    def predictions(self, logits: Tensor) -> Tensor:
+        return logits.detach().float().cpu()
+
+    def metrics(self, predictions: list[Tensor], labels: list[Any], model_config: Any) -> dict[str, float]:
+        best: dict[int, tuple[float, str]] = {}
+        gold: dict[int, list[str]] = {}
+        for batch_logits, references in zip(predictions, labels, strict=True):
+            for logits, ref in zip(batch_logits, references, strict=True):
+                example = int(ref["example"])
+                gold[example] = list(ref["answers"])
+                found = best_span(logits, ref["offsets"])
+                if found is not None and (example not in best or found[0] > best[example][0]):
+                    start, end = found[1], found[2]
+                    best[example] = (found[0], ref["context"][start:end])
+        predicted = {example: best.get(example, (0.0, ""))[1] for example in gold}
+        return {**squad_scores(predicted, gold), "n": len(gold)}
+
+    def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
+        return (MetricColumn("f1", "F1"), MetricColumn("exact_match", "EM"))
+
+
+_NO_POSITION = -1.0e4
+
+
+def best_span(logits: Tensor, offsets: list[list[int]]) -> tuple[float, int, int] | None:
+    """The best answer span of one window: (start + end score, first char, end char), or None.
+
+    Candidates are the `N_BEST` highest start and end logits among context tokens (those whose
+    offset is not ``[-1, -1]``); a pair is valid when it ends at or after its start and spans at most
+    `MAX_ANSWER_TOKENS` tokens.
+
+    Args:
+        logits: ``[seq, 2]`` start and end logits of the window (it may be padded past `offsets`).
+        offsets: per token of the window, ``[first char, end char)`` in the context, ``[-1, -1]`` off it.
+    """
+    length = len(offsets)
+    context = torch.tensor([o[0] >= 0 for o in offsets])
+    if not bool(context.any()):
+        return None
+    start_logits = logits[:length, 0].masked_fill(~context, float("-inf"))
+    end_logits = logits[:length, 1].masked_fill(~context, float("-inf"))
+    k = min(N_BEST, int(context.sum()))
+    starts = torch.topk(start_logits, k).indices.tolist()
+    ends = torch.topk(end_logits, k).indices.tolist()
+    found: tuple[float, int, int] | None = None
+    for s in starts:
+        for e in ends:
+            if e < s or e - s + 1 > MAX_ANSWER_TOKENS:
+                continue
+            score = float(start_logits[s] + end_logits[e])
+            if found is None or score > found[0]:
+                found = (score, offsets[s][0], offsets[e][1])
+    return found
+
+
+@torch.no_grad()
+def answer_question(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    question: str,
+    context: str,
+    *,
+    max_length: int = 384,
+    doc_stride: int = 128,
+) -> dict[str, Any]:
+    """The answer a question-answering model gives: the best span over the context's windows.
+
+    transformers 5 removed the ``question-answering`` pipeline; this does its job for an exported (or any)
+    extractive QA model, reading the context in windows as training did.
+
+    Args:
+        model: a model whose output has ``start_logits`` and ``end_logits``.
+        tokenizer: its fast tokenizer.
+        question: the question.
+        context: the text the answer is taken from.
+        max_length: tokens per window (question + context); use the run's ``data.max_length``.
+        doc_stride: context tokens shared by consecutive windows (the run's ``data.doc_stride``).
+
+    Returns:
+        ``answer`` (the span's text), ``start`` and ``end`` (its characters in `context`) and
+        ``score`` (start + end logit); an empty answer with score None when no window has a span.
+    """
+    encoded = tokenizer(
+        question,
+        context,
+        truncation="only_second",
+        max_length=max_length,
+        stride=doc_stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=True,
+        return_tensors="pt",
+    )
+    offsets = encoded.pop("offset_mapping").tolist()
+    encoded.pop("overflow_to_sample_mapping")
+    device = next(model.parameters()).device
+    logits = output_logits(model(**{k: v.to(device) for k, v in encoded.items()})).float().cpu()
+    best: tuple[float, int, int] | None = None
+    for window, window_offsets in enumerate(offsets):
+        parts = encoded.sequence_ids(window)
+        spans = [o if part == 1 else [-1, -1] for o, part in zip(window_offsets, parts, strict=True)]
+        found = best_span(logits[window], spans)
+        if found is not None and (best is None or found[0] > best[0]):
+            best = found
+    if best is None:
+        return {"answer": "", "start": 0, "end": 0, "score": None}
+    return {"answer": context[best[1] : best[2]], "start": best[1], "end": best[2], "score": best[0]}
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD v1.1's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in string.punctuation)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def _token_f1(predicted: str, gold: str) -> float:
+    p, g = normalize_answer(predicted).split(), normalize_answer(gold).split()
+    common = sum((Counter(p) & Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_scores(predicted: Mapping[int, str], gold: Mapping[int, list[str]]) -> dict[str, float]:
+    """Exact match and F1 averaged over questions, each the best over the question's gold answers.
+
+    Fractions in [0, 1] (the eval table shows them times 100, as SQuAD reports them).
+    """
+    if not gold:
+        return {"f1": 0.0, "exact_match": 0.0}
+    em = f1 = 0.0
+    for example, answers in gold.items():
+        guess = predicted.get(example, "")
+        em += max(float(normalize_answer(guess) == normalize_answer(a)) for a in answers)
+        f1 += max(_token_f1(guess, a) for a in answers)
+    return {"f1": f1 / len(gold), "exact_match": em / len(gold)}
+
+
+def output_logits(output: Any) -> Tensor:
+    """A model output's logits as one tensor: ``logits``, or question answering's start and end
+    logits stacked on a last axis of 2 (``[batch, seq, 2]``)."""
+    logits = getattr(output, "logits", None)
+    if logits is not None:
+        return logits
+    return torch.stack([output.start_logits, output.end_logits], dim=-1)
+
+
+def model_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
+    """A batch without what only the losses and metrics read (``labels``, :data:`REFERENCES`)."""
+    return {k: v for k, v in batch.items() if k not in ("labels", REFERENCES)}
+
+
 TASK_KINDS: Mapping[str, TaskKind] = {
-    kind.name: kind for kind in (Classification(), Regression(), TokenClassification())
+    kind.name: kind for kind in (Classification(), Regression(), TokenClassification(), QuestionAnswering())
 }
 """Every task kind by its ``data.task_kind`` name."""
 
@@ -345,6 +600,8 @@ def task_kind_of_config(model_config: Any) -> TaskKind:
     archs = getattr(model_config, "architectures", None) or []
     if any(a.endswith("ForTokenClassification") for a in archs):
         return TASK_KINDS["token-classification"]
+    if any(a.endswith("ForQuestionAnswering") for a in archs):
+        return TASK_KINDS["question-answering"]
     problem_type = getattr(model_config, "problem_type", None)
     # One output without a problem_type is regression too: transformers' own loss reads it that way.
     if problem_type == "regression" or (problem_type is None and model_config.num_labels == 1):
@@ -379,7 +636,10 @@ def head_conflict(model_config: Any, kind: TaskKind, num_labels: int) -> str | N
     other = task_kind_of_config(model_config)
     has = (
         other.describe_head(model_config.num_labels)
-        if any(a.endswith(("ForSequenceClassification", "ForTokenClassification")) for a in heads)
+        if any(
+            a.endswith(("ForSequenceClassification", "ForTokenClassification", "ForQuestionAnswering"))
+            for a in heads
+        )
         else f"a {heads[0]} head"
     )
     return f"has {has}, which cannot serve the {kind.name} task (needs {kind.describe_head(num_labels)})"

@@ -63,7 +63,14 @@ from supernet.subnet import (
     set_active_subnet,
     set_max_net,
 )
-from supernet.tasks import TaskKind, get_task_kind, head_conflict, task_kind_of_config
+from supernet.tasks import (
+    TaskKind,
+    get_task_kind,
+    head_conflict,
+    model_inputs,
+    output_logits,
+    task_kind_of_config,
+)
 from supernet.tracking import Logger, make_logger
 
 __all__ = [
@@ -128,10 +135,6 @@ def _log_name(cfg: SubnetConfig, seen: dict[str, LossParts]) -> str:
     if cfg.heads is None:
         return cfg.name
     return f"random-{sum(k.startswith('random-') for k in seen) + 1}"
-
-
-def _model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v for k, v in batch.items() if k != "labels"}
 
 
 def _load_classifier(path: Path, task: TaskData) -> nn.Module:
@@ -202,7 +205,8 @@ def evaluate_subnet(
 
     Classification: accuracy, and F1 of class 1 (2 classes) or macro-F1 (more); regression:
     Pearson and Spearman; token classification: entity F1, precision, recall and token
-    accuracy (`supernet.tasks`). Also "n", the number of examples.
+    accuracy; question answering: F1 and exact match (`supernet.tasks`). Also "n", the number of
+    examples (questions, for question answering).
 
     Args:
         model: a supernet (or any task model when `cfg` is None).
@@ -218,18 +222,23 @@ def evaluate_subnet(
     kind = task_kind_of_config(config)
     preds, labels = [], []
     for batch in loader:
-        logits = model(**_model_inputs(batch)).logits
-        pred, label = kind.predictions(logits), batch["labels"]
+        logits = output_logits(model(**model_inputs(batch)))
+        pred, label = kind.predictions(logits), kind.references(batch)
         if accelerator is not None:
             if pred.dim() > 1:  # per-token: processes' batches differ in length, pad before gathering
                 pred = accelerator.pad_across_processes(pred, dim=1, pad_index=-100)
-                label = accelerator.pad_across_processes(label, dim=1, pad_index=-100)
-            pred, label = accelerator.gather_for_metrics((pred, label))
+                if isinstance(label, torch.Tensor):
+                    label = accelerator.pad_across_processes(label, dim=1, pad_index=-100)
+            if isinstance(label, torch.Tensor):
+                pred, label = accelerator.gather_for_metrics((pred, label))
+            else:  # question answering's references are text
+                pred = accelerator.gather_for_metrics(pred)
+                label = accelerator.gather_for_metrics(label, use_gather_object=True)
         preds.append(pred.cpu())
-        labels.append(label.cpu())
+        labels.append(label.cpu() if isinstance(label, torch.Tensor) else label)
     model.train(was_training)
-    n = sum(int(y.shape[0]) for y in labels)
-    return {**kind.metrics(preds, labels, config), "n": n}
+    # A kind may count examples otherwise (question answering: questions, not windows).
+    return {"n": sum(len(y) for y in labels), **kind.metrics(preds, labels, config)}
 
 
 def _unwrap(model: nn.Module, accelerator: Accelerator | None) -> nn.Module:
@@ -351,7 +360,7 @@ class _Job:
                 )
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
-        self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length)
+        self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length, doc_stride=d.doc_stride)
         self.dev_loader = self._eval_loader("dev")
         self.test_loader = self._eval_loader("test")
         outputs = f"{self.task.num_labels} classes" if self.kind.name == "classification" else self.kind.name
@@ -503,7 +512,7 @@ class _Job:
             out = {}
             for cfg in grid:
                 set_active_subnet(self.accelerator.unwrap_model(model), cfg)
-                logits = model(**_model_inputs(batch)).logits
+                logits = output_logits(model(**model_inputs(batch)))
                 parts = distill_loss(
                     logits, None, None, None, batch["labels"], None, weights, hard_loss=self.kind.hard_loss
                 )
@@ -534,7 +543,7 @@ class _Job:
     def _hard_label_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
     ) -> dict[str, LossParts]:
-        logits = model(**_model_inputs(batch)).logits
+        logits = output_logits(model(**model_inputs(batch)))
         parts = distill_loss(
             logits, None, None, None, batch["labels"], None, HARD_LABELS, hard_loss=self.kind.hard_loss
         )
@@ -551,7 +560,7 @@ class _Job:
         acc = self.accelerator
 
         def step_fn(model: nn.Module, batch: dict[str, torch.Tensor], step: int) -> dict[str, LossParts]:
-            inputs, labels, mask = _model_inputs(batch), batch["labels"], batch["attention_mask"]
+            inputs, labels, mask = model_inputs(batch), batch["labels"], batch["attention_mask"]
             student = acc.unwrap_model(model)
             out: dict[str, LossParts] = {}
             fixed: Any = None
@@ -568,7 +577,7 @@ class _Job:
                         )
                     s_out = model(**inputs, output_hidden_states=True)
                     parts = distill_loss(
-                        s_out.logits,
+                        output_logits(s_out),
                         None,
                         None,
                         None,
@@ -579,7 +588,9 @@ class _Job:
                     )
                     self._backward(parts, stage, lead.name)
                     out[_log_name(lead, out)] = parts
-                    t_out = _Detached(s_out.logits.detach(), tuple(h.detach() for h in s_out.hidden_states))
+                    t_out = _Detached(
+                        output_logits(s_out).detach(), tuple(h.detach() for h in s_out.hidden_states)
+                    )
                 else:
                     # The teacher runs once per (batch, teacher subnet), never once per student.
                     with torch.no_grad():
@@ -598,9 +609,9 @@ class _Job:
                         t_out.hidden_states[i + 1] for i in active_layers(student)
                     ]
                     parts = distill_loss(
-                        s_out.logits,
+                        output_logits(s_out),
                         s_out.hidden_states,
-                        t_out.logits,
+                        output_logits(t_out),
                         t_hidden,
                         labels,
                         mask,
@@ -853,7 +864,9 @@ def task_from_config(cfg: TrainConfig) -> TaskData:
 def tokenized_split(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase, split: str = "dev") -> Any:
     """One split of a run's task, tokenized as training tokenized it (search and export evaluate on it)."""
     task = task_from_config(cfg)
-    return tokenize_task(task, tokenizer, cfg.data.max_length, splits=(split,))[split]
+    return tokenize_task(
+        task, tokenizer, cfg.data.max_length, splits=(split,), doc_stride=cfg.data.doc_stride
+    )[split]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -130,8 +130,8 @@ def test_head_conflicts() -> None:
         "has a sequence classifier with 3 labels, which cannot serve the classification task "
         "(needs a sequence classifier with 2 labels)"
     )
-    assert head_conflict(_config_with_head("ForQuestionAnswering"), CLS, 2) == (
-        "has a BertForQuestionAnswering head, which cannot serve the classification task "
+    assert head_conflict(_config_with_head("ForMultipleChoice"), CLS, 2) == (
+        "has a BertForMultipleChoice head, which cannot serve the classification task "
         "(needs a sequence classifier with 2 labels)"
     )
     assert head_conflict(_config_with_head("ForTokenClassification", num_labels=2), CLS, 2) == (
