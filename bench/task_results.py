@@ -1,0 +1,150 @@
+"""A finished run's teacher and grid subnets on its task's own metrics, for any task kind.
+
+    python train.py --config configs/rt-scores-minilm.yaml
+    python bench/task_results.py --run results/rt-scores/supernet/seed-42
+
+Reads the run's teacher_eval.json and eval.jsonl (nothing is retrained or re-evaluated) and writes
+``<out>/grid.jsonl`` (one row per subnet, the teacher first), ``<out>/grid.md`` and the section
+``<!-- results:grid-<task> -->`` of BENCHMARKS.md (``--no-benchmarks`` leaves it alone). ``<out>`` is
+``results/<task>`` by default. Columns are the task kind's metrics (`supernet.tasks`: accuracy and F1,
+Pearson and Spearman, entity F1, F1 and exact match), dev and test, with each subnet's test main metric
+as a fraction of the teacher's. The training time of each stage comes from train_metrics.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from supernet.baselines import replace_section  # noqa: E402
+from supernet.config import TrainConfig, load_config  # noqa: E402
+from supernet.data import PACKAGED_TASKS  # noqa: E402
+from supernet.io import RunDir, atomic_write_text  # noqa: E402
+from supernet.tasks import get_task_kind  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class BenchError(RuntimeError):
+    """One-line, user-facing problem with the run given."""
+
+
+def _read_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], list[dict[str, Any]], str]:
+    run = RunDir(run_dir)
+    teacher_file = run.root / "teacher_eval.json"
+    if not run.config.is_file() or not run.eval.is_file() or not teacher_file.is_file():
+        raise BenchError(
+            f"{run_dir} holds no finished run (config.yaml, eval.jsonl and teacher_eval.json): "
+            "run train.py to the end first"
+        )
+    cfg = load_config(TrainConfig, run.config)
+    rows = [json.loads(line) for line in run.eval.read_text().splitlines() if line.strip()]
+    return cfg, json.loads(teacher_file.read_text()), rows, _kind_of(rows)
+
+
+def _kind_of(rows: list[dict[str, Any]]) -> str:
+    """The kind an eval.jsonl was written for, from its metric names."""
+    keys = set(rows[0]) if rows else set()
+    if "pearson" in keys:
+        return "regression"
+    if "exact_match" in keys:
+        return "question-answering"
+    if "precision" in keys:
+        return "token-classification"
+    return "classification"
+
+
+def build(run_dir: Path) -> tuple[list[dict[str, Any]], str, str]:
+    """(jsonl rows, markdown, task slug) of one run."""
+    cfg, teacher, evals, kind_name = _read_run(run_dir)
+    kind = get_task_kind(kind_name)
+    saved = json.loads((RunDir(run_dir).supernet / "config.json").read_text())
+    columns = kind.columns(len(saved.get("id2label") or {}) or 2)
+    main = kind.main_metric
+    teacher_main = teacher["test"][main]
+    rows: list[dict[str, Any]] = [
+        {
+            "model": "teacher",
+            **{f"dev_{c.key}": teacher["dev"].get(c.key) for c in columns},
+            **{f"test_{c.key}": teacher["test"].get(c.key) for c in columns},
+            "of_teacher": 1.0,
+        }
+    ]
+    for r in evals:
+        rows.append(
+            {
+                "model": r["subnet"],
+                **{f"dev_{c.key}": r.get(c.key) for c in columns},
+                **{f"test_{c.key}": r.get(f"test_{c.key}") for c in columns},
+                "of_teacher": r[f"test_{main}"] / teacher_main if teacher_main else None,
+                "params": r.get("params"),
+            }
+        )
+
+    def cell(value: Any, scaled: bool) -> str:
+        if value is None:
+            return "-"
+        return f"{100 * value:.2f}" if scaled else f"{value:.4f}"
+
+    head = ["model"] + [f"dev {c.header}" for c in columns] + [f"test {c.header}" for c in columns]
+    head += [f"test {main} / teacher's"]
+    lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
+    for row in rows:
+        cells = [row["model"]]
+        cells += [cell(row[f"dev_{c.key}"], c.scaled) for c in columns]
+        cells += [cell(row[f"test_{c.key}"], c.scaled) for c in columns]
+        cells.append("-" if row["of_teacher"] is None else f"{row['of_teacher']:.3f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    subnet_main = [r[f"test_{main}"] for r in rows[1:]]
+    worst = min(rows[1:], key=lambda r: r[f"test_{main}"])
+    slug = cfg.task if cfg.task in PACKAGED_TASKS else Path(cfg.task).stem
+    md = "\n".join(
+        [
+            f"Run `{run_dir}` (`{cfg.model}`, task `{cfg.task}`, a {kind.name} task, recipe `{cfg.recipe}`); "
+            f"metrics x100 where scaled, search ranks by {main}.",
+            "",
+            *lines,
+            "",
+            f"Mean test {main} over the {len(subnet_main)} grid subnets: {cell(statistics.fmean(subnet_main), True)} "
+            f"(teacher {cell(teacher_main, True)}); lowest {worst['model']} {cell(worst[f'test_{main}'], True)} = "
+            f"{worst['of_teacher']:.3f} of the teacher's.",
+        ]
+    )
+    return rows, md, slug
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--run", required=True, help="a finished train.py run directory")
+    parser.add_argument("--out", default=None, help="where grid.{jsonl,md} go (default results/<task>)")
+    parser.add_argument("--no-benchmarks", action="store_true", help="do not rewrite BENCHMARKS.md's section")
+    args = parser.parse_args(argv)
+    try:
+        rows, md, slug = build(Path(args.run))
+    except BenchError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else REPO / "results" / slug
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "grid.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    atomic_write_text(out / "grid.md", md + "\n")
+    print(md)
+    if not args.no_benchmarks:
+        bench = REPO / "BENCHMARKS.md"
+        atomic_write_text(bench, replace_section(bench.read_text(), f"grid-{slug}", md))
+        print(f"BENCHMARKS.md section grid-{slug} updated")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

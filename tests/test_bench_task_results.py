@@ -1,0 +1,65 @@
+"""bench/task_results.py: a finished run's teacher and grid on the task kind's own metrics."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+spec = importlib.util.spec_from_file_location("task_results", REPO / "bench" / "task_results.py")
+task_results = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(task_results)
+
+
+def _regression_run(root: Path) -> Path:
+    run = root / "run"
+    (run / "supernet").mkdir(parents=True)
+    (run / "config.yaml").write_text(
+        f"model: all-minilm-l6-v2\ntask: rt-scores\nrecipe: single-stage\noutput_dir: {run}\n"
+    )
+    (run / "supernet" / "config.json").write_text(json.dumps({"num_labels": 1, "problem_type": "regression"}))
+    (run / "teacher_eval.json").write_text(
+        json.dumps(
+            {"dev": {"pearson": 0.8, "spearman": 0.7, "n": 10}, "test": {"pearson": 0.5, "spearman": 0.4}}
+        )
+    )
+    rows = [
+        {
+            "subnet": "w1.00-d1.00",
+            "pearson": 0.81,
+            "spearman": 0.71,
+            "test_pearson": 0.5,
+            "test_spearman": 0.45,
+        },
+        {"subnet": "w0.25-d0.50", "pearson": 0.6, "spearman": 0.5, "test_pearson": 0.4, "test_spearman": 0.3},
+    ]
+    (run / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+def test_regression_run_table(tmp_path: Path) -> None:
+    rows, md, slug = task_results.build(_regression_run(tmp_path))
+    assert slug == "rt-scores"
+    assert [r["model"] for r in rows] == ["teacher", "w1.00-d1.00", "w0.25-d0.50"]
+    assert [r["of_teacher"] for r in rows] == [1.0, 1.0, 0.8]
+    lines = md.splitlines()
+    assert (
+        lines[2]
+        == "| model | dev Pearson | dev Spearman | test Pearson | test Spearman | test pearson / teacher's |"
+    )
+    assert lines[4] == "| teacher | 80.00 | 70.00 | 50.00 | 40.00 | 1.000 |"
+    assert lines[6] == "| w0.25-d0.50 | 60.00 | 50.00 | 40.00 | 30.00 | 0.800 |"
+    assert lines[-1] == (
+        "Mean test pearson over the 2 grid subnets: 45.00 (teacher 50.00); lowest w0.25-d0.50 40.00 = 0.800 "
+        "of the teacher's."
+    )
+
+
+def test_unfinished_run(tmp_path: Path, capsys) -> None:
+    (tmp_path / "run").mkdir()
+    assert task_results.main(["--run", str(tmp_path / "run"), "--no-benchmarks"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'run'} holds no finished run (config.yaml, eval.jsonl and teacher_eval.json): "
+        "run train.py to the end first"
+    )
