@@ -558,25 +558,35 @@ def _qa_rows(ds: Dataset, source: str) -> Dataset:
     )
 
 
+def _shuffled_split(
+    total: int, unit: str, source: str, dev_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[int]]:
+    """Indices 0..total-1 of each split by a seeded shuffle (tasks without classes to stratify by).
+
+    Args:
+        total: how many units (sentences, contexts) there are.
+        unit: their name, for the error message.
+        source: the file, for the error message.
+    """
+    n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
+    if min(total - n_dev - n_test, n_dev, n_test) < 1:
+        raise DataError(
+            f"splitting the {total} {unit} of {source} with dev_fraction={dev_fraction} and "
+            f"test_fraction={test_fraction} leaves a split empty: adjust the fractions or add data"
+        )
+    order = np.random.default_rng(seed).permutation(total).tolist()
+    return {"test": order[:n_test], "dev": order[n_test : n_test + n_dev], "train": order[n_test + n_dev :]}
+
+
 def _load_qa_file(
     raw: Dataset, source: str, dev_fraction: float, test_fraction: float, seed: int
 ) -> tuple[DatasetDict, tuple[str, ...], str]:
     """One question-answering file, split by a seeded shuffle of its distinct contexts."""
     ds = _qa_rows(raw, source)
     contexts = list(dict.fromkeys(_values(ds, "context")))
-    total = len(contexts)
-    n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
-    if min(total - n_dev - n_test, n_dev, n_test) < 1:
-        raise DataError(
-            f"splitting the {total} contexts of {source} with dev_fraction={dev_fraction} and "
-            f"test_fraction={test_fraction} leaves a split empty: adjust the fractions or add data"
-        )
-    order = np.random.default_rng(seed).permutation(total)
-    split_of = {
-        contexts[i]: ("test" if rank < n_test else "dev" if rank < n_test + n_dev else "train")
-        for rank, i in enumerate(order)
-    }
-    rows = {split: [] for split in ("train", "dev", "test")}
+    shuffled = _shuffled_split(len(contexts), "contexts", source, dev_fraction, test_fraction, seed)
+    split_of = {contexts[i]: split for split, indices in shuffled.items() for i in indices}
+    rows: dict[str, list[int]] = {split: [] for split in ("train", "dev", "test")}
     for index, context in enumerate(_values(ds, "context")):
         rows[split_of[context]].append(index)
     return DatasetDict({split: ds.select(rows[split]) for split in rows}), (), "question-answering"
@@ -907,20 +917,9 @@ def _load_token_file(
     """One token-classification file, split by a seeded shuffle of its sentences (no stratification)."""
     ds = _token_rows(raw, source)
     names = _tag_names(ds)
-    total = len(ds)
-    n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
-    if min(total - n_dev - n_test, n_dev, n_test) < 1:
-        raise DataError(
-            f"splitting the {total} sentences of {source} with dev_fraction={dev_fraction} and "
-            f"test_fraction={test_fraction} leaves a split empty: adjust the fractions or add data"
-        )
-    order = np.random.default_rng(seed).permutation(total)
     encoded = _encode_tags(ds, names)
-    splits = {
-        "test": encoded.select(order[:n_test]),
-        "dev": encoded.select(order[n_test : n_test + n_dev]),
-        "train": encoded.select(order[n_test + n_dev :]),
-    }
+    shuffled = _shuffled_split(len(ds), "sentences", source, dev_fraction, test_fraction, seed)
+    splits = {split: encoded.select(indices) for split, indices in shuffled.items()}
     return (
         DatasetDict({split: splits[split] for split in ("train", "dev", "test")}),
         names,
