@@ -232,7 +232,8 @@ def test_unknown_task_kind(capsys, preset: Path) -> None:
         capsys,
         train_main,
         ["--config", str(preset), "data.task_kind=ner"],
-        "data.task_kind must be one of auto, classification, regression, token-classification, got 'ner'",
+        "data.task_kind must be one of auto, classification, regression, token-classification, "
+        "question-answering, got 'ner'",
     )
 
 
