@@ -47,7 +47,7 @@ from supernet.importance import ImportanceScores
 from supernet.latency import measure_models
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import MAX_NET, SubnetConfig, active_subnet, set_active_subnet
-from supernet.tasks import model_inputs, output_logits
+from supernet.tasks import batch_to, model_inputs, output_logits
 from supernet.trainer import TrainingError, _seed_of
 
 __all__ = [
@@ -357,9 +357,7 @@ def finetune(
         iterator = iter(batches)
         for step in tqdm(range(steps), desc=desc, disable=not progress, dynamic_ncols=True):
             try:
-                batch = {
-                    k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in next(iterator).items()
-                }
+                batch = batch_to(next(iterator), device)
             except StopIteration:
                 raise ValueError(f"batches ran out after {step} of {steps} steps") from None
             inputs = model_inputs(batch)

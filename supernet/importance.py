@@ -28,7 +28,7 @@ from torch import nn
 from supernet.convert import supernet_state
 from supernet.elastic.attention import head_gates
 from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
-from supernet.tasks import model_inputs, output_logits
+from supernet.tasks import batch_to, model_inputs, output_logits
 
 __all__ = [
     "ImportanceScores",
@@ -89,10 +89,6 @@ def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _to(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
 def _restore_modes(modes: dict[nn.Module, bool]) -> None:
     # Per module: `model.train(flag)` would also flip submodules the caller had put in another mode.
     for module, training in modes.items():
@@ -133,7 +129,7 @@ def _gradient_importance(
             for batch in batches:
                 model.zero_grad(set_to_none=True)
                 gates.grad = None
-                _loss(model, _to(batch, device), loss).backward()
+                _loss(model, batch_to(batch, device), loss).backward()
                 heads += gates.grad.detach().abs()
                 for layer, ffn in enumerate(state.ffns):
                     w1, b1, w2 = ffn.up.weight, ffn.up.bias, ffn.down.weight
@@ -157,7 +153,7 @@ def _mean_loss(model: nn.Module, batches: list[Batch], loss: LossFn) -> float:
     device = _device(model)
     total, count = 0.0, 0
     for batch in batches:
-        total += _loss(model, _to(batch, device), loss).item()
+        total += _loss(model, batch_to(batch, device), loss).item()
         count += batch["labels"].numel()
     return total / max(count, 1)
 

@@ -47,7 +47,7 @@ from supernet.search import (
     write_results,
 )
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
-from supernet.tasks import task_kind_of_config
+from supernet.tasks import batch_to, task_kind_of_config
 from supernet.trainer import RunError, evaluate_subnet, load_supernet, tokenized_split
 
 __all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
@@ -232,7 +232,7 @@ class SearchRun:
     def _on_device(self, loader: Any) -> Any:
         device = torch.device(self.setting.device)
         for batch in loader:
-            yield {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            yield batch_to(batch, device)
 
     # ---------------------------------------------------------------- latency
 

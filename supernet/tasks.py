@@ -56,6 +56,7 @@ __all__ = [
     "TaskKind",
     "TokenClassification",
     "answer_question",
+    "batch_to",
     "best_span",
     "entity_scores",
     "entities",
@@ -567,6 +568,11 @@ def output_logits(output: Any) -> Tensor:
     if logits is not None:
         return logits
     return torch.stack([output.start_logits, output.end_logits], dim=-1)
+
+
+def batch_to(batch: Mapping[str, Any], device: torch.device | str) -> dict[str, Any]:
+    """A collated batch with its tensors on `device` (question answering's text references stay as they are)."""
+    return {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
 
 
 def model_inputs(batch: Mapping[str, Any]) -> dict[str, Any]:
