@@ -88,6 +88,7 @@ import torch
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 try:  # the sampler behind Dataset.train_test_split(stratify_by_column=...)
     from datasets.utils.stratify import stratified_shuffle_split_generate_indices as _stratified_indices
@@ -1287,6 +1288,7 @@ def make_dataloader(
     shuffle: bool,
     seed: int = 0,
     collate_fn: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]] | None = None,
+    group_by_length: bool = False,
 ) -> DataLoader:
     """Batch a tokenized split, padding each batch to its own longest sequence.
 
@@ -1298,6 +1300,9 @@ def make_dataloader(
         seed: Seed of the shuffle order, so runs see the same batches.
         collate_fn: The task kind's collator (``TaskKind.collator``); default pads inputs
             and stacks one label per example.
+        group_by_length: With `shuffle`, put examples of similar length in the same batch
+            (``DataConfig.group_by_length``): the shuffled order is cut into windows of 50 batches,
+            each sorted by length.
 
     Returns:
         A DataLoader yielding dicts of tensors.
@@ -1309,11 +1314,16 @@ def make_dataloader(
         )
     # A private generator keeps the order reproducible without touching torch's global RNG.
     generator = torch.Generator().manual_seed(seed) if shuffle else None
+    sampler = None
+    if shuffle and group_by_length:
+        lengths = [len(ids) for ids in split["input_ids"]]
+        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
     return DataLoader(
         split,  # type: ignore[arg-type]
         batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        generator=generator if sampler is None else None,
         collate_fn=collate_fn or DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt"),
     )
 

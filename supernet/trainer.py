@@ -637,6 +637,7 @@ class _Job:
                 shuffle=True,
                 seed=_seed_of(self.cfg.seed, stage, epoch),
                 collate_fn=self.kind.collator(self.tokenizer),
+                group_by_length=self.cfg.data.group_by_length,
             )
             loader = self.accelerator.prepare_data_loader(loader)
             if first_skip:

@@ -693,6 +693,30 @@ def test_dataloader_pads_each_batch_to_its_longest(
     assert len(widths) > 1 and max(widths) < 128
 
 
+def test_dataloader_groups_by_length(varied_task: TaskData, tokenizer: PreTrainedTokenizerBase) -> None:
+    split = tokenize_task(varied_task, tokenizer, max_length=64)["train"]
+
+    def batches(seed: int, group: bool) -> list[list[int]]:
+        loader = make_dataloader(
+            split, tokenizer, batch_size=4, shuffle=True, seed=seed, group_by_length=group
+        )
+        return [batch["attention_mask"].sum(dim=1).tolist() for batch in loader]
+
+    for seed in range(3):
+        grouped, plain = batches(seed, True), batches(seed, False)
+        assert grouped == batches(seed, True)  # seeded
+        flat = [n for batch in grouped for n in batch]
+        assert sorted(flat) == sorted(n for batch in plain for n in batch)  # every row once
+        assert flat[0] == max(flat)  # the longest batch first (an out-of-memory error shows at once)
+        # 48 rows, batch 4: windows of 3 batches, each sorted longest first (bar its first row).
+        for start in range(0, 48, 12):
+            window = flat[start + 1 : start + 12]
+            assert window == sorted(window, reverse=True)
+        padded = sum(4 * max(batch) for batch in grouped)
+        assert padded < sum(4 * max(batch) for batch in plain)
+    assert batches(0, True) != batches(1, True)
+
+
 def test_dataloader_shuffle_is_seeded(varied_task: TaskData, tokenizer: PreTrainedTokenizerBase) -> None:
     split = tokenize_task(varied_task, tokenizer, max_length=16)["train"]
 
