@@ -143,6 +143,14 @@ def _timed(run_dir: Path, threads: int, fn: Any) -> Timing:
     return clock.timing
 
 
+def _seed_of_run(run_dir: Path) -> int | None:
+    """The seed a finished run was trained with (None when it has no readable config: `_reused` says why)."""
+    try:
+        return load_config(TrainConfig, run_dir / "config.yaml").seed
+    except (ConfigError, FileNotFoundError, OSError):
+        return None
+
+
 def _reused(run_dir: Path, teacher_run: Path) -> tuple[Path, Timing]:
     """A run trained before (e.g. by train.py), accepted only if its teacher is this bench's teacher.
 
@@ -200,6 +208,9 @@ def run_seed(
         args.config,
         [*args.overrides, f"seed={seed}", f"output_dir={teacher_run}", "resume=true"],
     )
+    if args.report_only and Timing.load(teacher_run / TIME_FILE) is None:
+        log(f"seed {seed}: no finished teacher in {teacher_run}; skipped (--report-only)")
+        return []
     log(f"seed {seed}: teacher in {teacher_run}")
     t_time = _timed(
         teacher_run,
@@ -224,9 +235,13 @@ def run_seed(
             ],
         )
         _check_shared(spec.name, cfg, teacher_cfg)
-        if spec.name in args.reuse:
-            run_dir, timing = _reused(Path(args.reuse[spec.name]), teacher_run)
+        reuse = args.reuse.get(spec.name)
+        if reuse is not None and _seed_of_run(Path(reuse)) in (seed, None):
+            run_dir, timing = _reused(Path(reuse), teacher_run)
             log(f"seed {seed}: recipe {spec.name}: reusing the finished run {run_dir}")
+        elif args.report_only and Timing.load(run_dir / TIME_FILE) is None:
+            log(f"seed {seed}: recipe {spec.name} has not finished in {run_dir}; skipped (--report-only)")
+            continue
         else:
             log(f"seed {seed}: recipe {spec.name} ({cfg.recipe}) in {run_dir}")
             timing = _timed(
@@ -283,8 +298,8 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
         else None
     )
     lines = [
-        "| recipe | cost (wall) | cost (CPU) | mean test % | min test % | min / teacher |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| recipe | seeds | cost (wall) | cost (CPU) | mean test % | min test % | min / teacher |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     checks = []
     for n in names:
@@ -295,7 +310,7 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
         worst = min(per_subnet, key=per_subnet.get)  # type: ignore[arg-type]
         timed = all(math.isfinite(c) for c in cpu)
         lines.append(
-            f"| {n} | {_fmt(wall, 1.0)}x | {(_fmt(cpu, 1.0) + 'x') if timed else '–'} "
+            f"| {n} | {', '.join(str(r['seed']) for r in rs)} | {_fmt(wall, 1.0)}x | {(_fmt(cpu, 1.0) + 'x') if timed else '–'} "
             f"| {_fmt([r['mean_test_accuracy'] for r in rs])} "
             f"| {_fmt([r['min_test_accuracy'] for r in rs])} ({worst}) | {per_subnet[worst] / teacher:.3f} |"
         )
@@ -423,7 +438,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="append",
         default=[],
         metavar=("NAME", "RUN_DIR"),
-        help="take recipe NAME's results from a finished run trained from the same teacher",
+        help="take recipe NAME's results from a finished run trained from the same teacher (for the seed "
+        "that run was trained with; other seeds train NAME as usual)",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: report the seeds and recipes whose runs have finished, listing the rest",
     )
     parser.add_argument("--only", nargs="+", default=None, help="train/report only these recipe names")
     parser.add_argument(
@@ -455,6 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = []
         for seed in args.seeds or [base.seed]:
             rows += run_seed(args, base, specs, seed, root)
+        if not rows:
+            raise RunError(
+                f"no finished run to report under {root / 'elastic'} (--report-only trains nothing)"
+            )
     except (ConfigError, DataError, RunError, TrainingError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

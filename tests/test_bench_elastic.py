@@ -71,12 +71,12 @@ def test_goals_pass_and_miss_on_the_means_over_seeds() -> None:
         "MISS cheap: mean test accuracy 83.00% vs dynabert 83.67% (goal >= 83.37%)",
         "MISS cheap: every subnet >= 96% of the teacher's 86.00% (worst w0.25-d0.50 81.00% = 0.942; below: w0.25-d0.50)",
     ]
-    assert "| single-stage | 1.70 ± 0.14x | 1.53 ± 0.13x |" in table
+    assert "| single-stage | 42, 43 | 1.70 ± 0.14x | 1.53 ± 0.13x |" in table
     # A reused run has no CPU time: its cost is its wall time against its own teacher's.
     reused = {**_row("old", 42, 4.9, [0.86, 0.85, 0.80]), "cost_cpu": float("nan")}
     old_table, old_checks = elastic.summarise([reused], "old")
     assert old_checks[0] == "MISS old: cost 4.90x the teacher's wall time (goal <= 2.0x; wall 4.90x)"
-    assert "| old | 4.90x | – |" in old_table
+    assert "| old | 42 | 4.90x | – |" in old_table
     assert "| w0.25-d0.50 | 80.00 (0.930) | 83.00 ± 1.41 (0.965) | 81.00 (0.942) |" in table
 
 
@@ -125,3 +125,47 @@ def test_against_baselines_swaps_in_the_recipes_accuracy_and_refuses_another_tea
         elastic.against_baselines(
             path, [_row("single-stage", 42, 1.5, [0.86, 0.85, 0.83], teacher=0.85)], "single-stage"
         )
+
+
+def test_report_only_reports_finished_runs_and_reuses_a_run_for_its_own_seed(tmp_path, capsys) -> None:
+    """--report-only trains nothing; --reuse serves only the seed its run was trained with."""
+    timing = {"wall_s": 100.0, "cpu_s": 90.0, "threads": 1, "loadavg_start": [1.0], "loadavg_end": [1.0]}
+    evals = "".join(
+        json.dumps({"subnet": s, "test_accuracy": a}) + "\n"
+        for s, a in zip(SUBNETS, [0.86, 0.85, 0.83], strict=True)
+    )
+
+    def finished(folder: Path, seed: int, cpu_s: float) -> None:
+        folder.mkdir(parents=True)
+        (folder / elastic.TIME_FILE).write_text(json.dumps({**timing, "cpu_s": cpu_s}))
+        (folder / "eval.jsonl").write_text(evals)
+        preset = Path("configs/rt-minilm.yaml").read_text()
+        (folder / "config.yaml").write_text(preset.replace("seed: 42", f"seed: {seed}"))
+
+    teacher = tmp_path / "elastic" / "seed-42" / "teacher"
+    finished(teacher, 42, 60.0)
+    (teacher / "teacher_eval.json").write_text(json.dumps({"test": {"accuracy": 0.86}}))
+    finished(tmp_path / "elastic" / "seed-42" / "single-stage", 42, 120.0)
+    old = tmp_path / "old-run"
+    finished(old, 43, 1.0)  # trained with seed 43: not taken for seed 42
+    code = elastic.main(
+        [
+            "--config", "configs/rt-minilm.yaml", "--recipe", "k1", "num_random_subnets=1",
+            "--reuse", "k1", str(old), "--seeds", "42", "44", "--report-only",
+            "--out", str(tmp_path), "--no-benchmarks", "--no-progress",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert (
+        f"seed 42: recipe k1 has not finished in {tmp_path / 'elastic' / 'seed-42' / 'k1'}; skipped (--report-only)"
+        in out
+    )
+    assert (
+        f"seed 44: no finished teacher in {tmp_path / 'elastic' / 'seed-44' / 'teacher'}; skipped (--report-only)"
+        in out
+    )
+    rows = [json.loads(line) for line in (tmp_path / "elastic_cost.jsonl").read_text().splitlines()]
+    assert [(r["recipe"], r["seed"], r["cost_cpu"]) for r in rows] == [("single-stage", 42, 2.0)]
+    assert "| single-stage | 42 | 1.00x | 2.00x |" in (tmp_path / "elastic_cost.md").read_text()
+    assert not (tmp_path / "elastic" / "seed-42" / "k1").exists()
