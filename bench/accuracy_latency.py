@@ -109,9 +109,9 @@ from supernet.tracking import stage_seconds  # noqa: E402
 from supernet.trainer import (  # noqa: E402
     RunError,
     TrainingError,
+    elastic_steps,
     evaluate_subnet,
     load_supernet,
-    stage_steps,
     task_from_config,
     train,
 )
@@ -256,7 +256,7 @@ class SeedRun:
             for split in ("dev", "test")
         }
         n_train = len(self.tokenized["train"])
-        supernet_steps = stage_steps(cfg.stage_w, n_train, cfg) + stage_steps(cfg.stage_wd, n_train, cfg)
+        supernet_steps = elastic_steps(cfg, n_train)
         self.steps = self.args.finetune_steps or supernet_steps
         self.supernet_steps = supernet_steps
         self.lr = self.args.finetune_lr or cfg.learning_rate
@@ -652,7 +652,7 @@ def notes(
         f"{cfg.data.max_length} tokens at lr {first.lr:g}"
     )
     if not args.finetune_steps:
-        budget += f" (= the supernet's stage W + stage WD steps, {first.supernet_steps})"
+        budget += f" (= the steps of the supernet's elastic stages, {first.supernet_steps})"
     loss = PRUNING_LOSSES[args.pruning_loss]
     loads = []
     for r in runs:

@@ -52,7 +52,7 @@ from supernet.data import make_dataloader, tokenize_task  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
 from supernet.subnet import SubnetConfig  # noqa: E402
 from supernet.tracking import stage_seconds  # noqa: E402
-from supernet.trainer import evaluate_subnet, load_supernet, stage_steps, task_from_config, train  # noqa: E402
+from supernet.trainer import elastic_steps, evaluate_subnet, load_supernet, task_from_config, train  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # Keys whose change leaves teacher, importance and stage W as they are: the variant reuses them.
@@ -190,9 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             result = json.loads(result_path.read_text())
         else:
             n_train = len(tokenized["train"])
-            steps = args.finetune_steps or sum(
-                stage_steps(s, n_train, base) for s in (base.stage_w, base.stage_wd)
-            )
+            steps = args.finetune_steps or elastic_steps(base, n_train)
             teacher = AutoModelForSequenceClassification.from_pretrained(ref.teacher).eval()
             teacher.requires_grad_(False)
             dense = cut_subnet(reference, subnet).train()

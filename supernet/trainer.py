@@ -53,7 +53,7 @@ from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
 from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text
-from supernet.recipes import Group, Recipe, make_recipe
+from supernet.recipes import RECIPES, Group, Recipe, make_recipe
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import (
     SearchSpace,
@@ -843,6 +843,11 @@ def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
     """Optimizer steps the trainer runs for `stage` (its formula, one process)."""
     per_epoch = math.ceil(n_train / cfg.batch_size)
     return stage.max_steps or max(1, math.ceil(stage.epochs * per_epoch / cfg.gradient_accumulation_steps))
+
+
+def elastic_steps(cfg: TrainConfig, n_train: int) -> int:
+    """Optimizer steps of the stages `cfg.recipe` runs (a one-stage recipe never runs stage W)."""
+    return sum(stage_steps(getattr(cfg, plan.name), n_train, cfg) for plan in RECIPES[cfg.recipe].stages)
 
 
 def task_from_config(cfg: TrainConfig) -> TaskData:

@@ -744,6 +744,13 @@ def test_stage_steps_follow_epochs_accumulation_and_max_steps() -> None:
     )
     assert trainer.stage_steps(stage, 8452, accum) == 100  # ceil(1.5 * 265 / 4)
     assert trainer.stage_steps(sn.config.StageConfig(epochs=3.0, max_steps=7), 8452, cfg) == 7
+    # A one-stage recipe never runs stage W (3 epochs by default): only its stage WD counts.
+    single = load_config(
+        TrainConfig, None, ["model=m", "task=t", "output_dir=o", "recipe=single-stage", "stage_wd.epochs=1.5"]
+    )
+    assert trainer.elastic_steps(single, 8452) == 398
+    two = load_config(TrainConfig, None, ["model=m", "task=t", "output_dir=o", "recipe=dynabert"])
+    assert trainer.elastic_steps(two, 8452) == 3 * 265 + trainer.stage_steps(two.stage_wd, 8452, two)
 
 
 def test_single_stage_recipe_trains_one_stage_from_the_fixed_teacher(models, tmp_path) -> None:
