@@ -193,7 +193,8 @@ class DataConfig(_Config):
     """Training batches of similar length: shuffle, then sort each window of 50 batches by length
     (transformers' LengthGroupedSampler), so a batch pads to less. On Rotten Tomatoes sentences (max
     length 64) it cuts the tokens a training epoch computes on by 46%; the batches are still random
-    across windows. Evaluation order is unchanged."""
+    across windows. The trainer's dev and test evaluations then read their split longest first (the
+    metrics do not depend on the order; importance scores still take the first dev batches as stored)."""
 
     def _validate(self) -> None:
         _non_empty(self, "text_column", "text_pair_column", "label_column")

@@ -1300,9 +1300,10 @@ def make_dataloader(
         seed: Seed of the shuffle order, so runs see the same batches.
         collate_fn: The task kind's collator (``TaskKind.collator``); default pads inputs
             and stacks one label per example.
-        group_by_length: With `shuffle`, put examples of similar length in the same batch
-            (``DataConfig.group_by_length``): the shuffled order is cut into windows of 50 batches,
-            each sorted by length.
+        group_by_length: Put examples of similar length in the same batch
+            (``DataConfig.group_by_length``). With `shuffle`, the shuffled order is cut into windows
+            of 50 batches, each sorted by length; without (evaluation), the split is read longest
+            first, for metrics that do not depend on the order of the examples.
 
     Returns:
         A DataLoader yielding dicts of tensors.
@@ -1315,9 +1316,12 @@ def make_dataloader(
     # A private generator keeps the order reproducible without touching torch's global RNG.
     generator = torch.Generator().manual_seed(seed) if shuffle else None
     sampler = None
-    if shuffle and group_by_length:
+    if group_by_length:
         lengths = [len(ids) for ids in split["input_ids"]]
-        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+        if shuffle:
+            sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+        else:
+            split = split.select(sorted(range(len(lengths)), key=lambda i: -lengths[i]))
     return DataLoader(
         split,  # type: ignore[arg-type]
         batch_size=batch_size,

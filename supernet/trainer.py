@@ -376,6 +376,7 @@ class _Job:
             self.cfg.eval_batch_size,
             shuffle=False,
             collate_fn=self.kind.collator(self.tokenizer),
+            group_by_length=self.cfg.data.group_by_length,
         )
         return self.accelerator.prepare_data_loader(loader)
 

@@ -715,6 +715,10 @@ def test_dataloader_groups_by_length(varied_task: TaskData, tokenizer: PreTraine
         padded = sum(4 * max(batch) for batch in grouped)
         assert padded < sum(4 * max(batch) for batch in plain)
     assert batches(0, True) != batches(1, True)
+    # Evaluation (no shuffle): every row once, longest first.
+    evaluated = make_dataloader(split, tokenizer, batch_size=4, shuffle=False, group_by_length=True)
+    flat = [n for batch in evaluated for n in batch["attention_mask"].sum(dim=1).tolist()]
+    assert flat == sorted((len(ids) for ids in split["input_ids"]), reverse=True)
 
 
 def test_dataloader_shuffle_is_seeded(varied_task: TaskData, tokenizer: PreTrainedTokenizerBase) -> None:
