@@ -85,6 +85,8 @@ class Timing:
     loadavg_end: tuple[float, ...]
     own_teacher_wall_s: float | None = None
     """A reused run's own teacher fine-tune, timed in the same run (same machine and load)."""
+    resumed: bool = False
+    """The run continued one stopped before: its times miss the part before the stop."""
 
     @classmethod
     def load(cls, path: Path) -> Timing | None:
@@ -137,10 +139,12 @@ def _timed(run_dir: Path, threads: int, fn: Any) -> Timing:
     if done is not None:
         log(f"reusing {run_dir}")
         return done
+    resumed = (run_dir / "config.yaml").is_file()
     with _Clock(threads) as clock:
         fn()
-    atomic_write_json(path, clock.timing.__dict__)
-    return clock.timing
+    timing = dataclasses.replace(clock.timing, resumed=resumed)
+    atomic_write_json(path, timing.__dict__)
+    return timing
 
 
 def _seed_of_run(run_dir: Path) -> int | None:
@@ -247,6 +251,7 @@ def run_seed(
             timing = _timed(
                 run_dir, args.threads, lambda cfg=cfg: trainer.train(cfg, progress=not args.no_progress)
             )
+        resumed = timing.resumed or t_time.resumed
         evals = [json.loads(line) for line in RunDir(run_dir).eval.read_text().splitlines() if line.strip()]
         test = {r["subnet"]: r["test_accuracy"] for r in evals}
         rows.append(
@@ -267,14 +272,20 @@ def run_seed(
                     timing.loadavg_start,
                     timing.loadavg_end,
                 ],
-                "cost_wall": timing.wall_s / (timing.own_teacher_wall_s or t_time.wall_s),
-                "cost_cpu": timing.cpu_s / t_time.cpu_s,
+                # A resumed run (or teacher) lost the time before its stop: no cost from it.
+                "cost_wall": nan_if(resumed, timing.wall_s / (timing.own_teacher_wall_s or t_time.wall_s)),
+                "cost_cpu": nan_if(resumed, timing.cpu_s / t_time.cpu_s),
+                "resumed": resumed,
                 "test_accuracy": test,
                 "mean_test_accuracy": statistics.fmean(test.values()),
                 "min_test_accuracy": min(test.values()),
             }
         )
     return rows
+
+
+def nan_if(condition: bool, value: float) -> float:
+    return float("nan") if condition else value
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -304,24 +315,30 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
     checks = []
     for n in names:
         rs = by_name[n]
-        wall, cpu = [r["cost_wall"] for r in rs], [r["cost_cpu"] for r in rs]
+        # Resumed runs have no cost (NaN); a reused run has a wall time but no CPU time.
+        wall = [r["cost_wall"] for r in rs if math.isfinite(r["cost_wall"])]
+        cpu = [r["cost_cpu"] for r in rs if math.isfinite(r["cost_wall"])]
         mean = statistics.fmean(r["mean_test_accuracy"] for r in rs)
         per_subnet = {s: statistics.fmean(r["test_accuracy"][s] for r in rs) for s in subnets}
         worst = min(per_subnet, key=per_subnet.get)  # type: ignore[arg-type]
-        timed = all(math.isfinite(c) for c in cpu)
+        timed = bool(cpu) and all(math.isfinite(c) for c in cpu)
         lines.append(
-            f"| {n} | {', '.join(str(r['seed']) for r in rs)} | {_fmt(wall, 1.0)}x | {(_fmt(cpu, 1.0) + 'x') if timed else '–'} "
+            f"| {n} | {', '.join(str(r['seed']) + ('*' if r.get('resumed') else '') for r in rs)} "
+            f"| {(_fmt(wall, 1.0) + 'x') if wall else '–'} | {(_fmt(cpu, 1.0) + 'x') if timed else '–'} "
             f"| {_fmt([r['mean_test_accuracy'] for r in rs])} "
             f"| {_fmt([r['min_test_accuracy'] for r in rs])} ({worst}) | {per_subnet[worst] / teacher:.3f} |"
         )
         # At one thread a run's CPU time is its wall time on an idle core, whatever else the machine
         # did; wall times only compare runs made under the same load (a reused run against its own
         # teacher).
-        cost, kind = (statistics.fmean(cpu), "CPU") if timed else (statistics.fmean(wall), "wall")
-        checks.append(
-            f"{'PASS' if cost <= MAX_COST_RATIO else 'MISS'} {n}: cost {cost:.2f}x the teacher's {kind} time "
-            f"(goal <= {MAX_COST_RATIO}x; wall {statistics.fmean(wall):.2f}x)"
-        )
+        if wall:
+            cost, kind = (statistics.fmean(cpu), "CPU") if timed else (statistics.fmean(wall), "wall")
+            checks.append(
+                f"{'PASS' if cost <= MAX_COST_RATIO else 'MISS'} {n}: cost {cost:.2f}x the teacher's {kind} time "
+                f"(goal <= {MAX_COST_RATIO}x; wall {statistics.fmean(wall):.2f}x)"
+            )
+        else:
+            checks.append(f"---- {n}: cost not measured (every run of it was resumed after a stop)")
         if ref_mean is not None and n != reference:
             ok = mean >= ref_mean - MEAN_SLACK_PT / 100
             checks.append(

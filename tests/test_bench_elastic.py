@@ -78,6 +78,17 @@ def test_goals_pass_and_miss_on_the_means_over_seeds() -> None:
     assert old_checks[0] == "MISS old: cost 4.90x the teacher's wall time (goal <= 2.0x; wall 4.90x)"
     assert "| old | 42 | 4.90x | – |" in old_table
     assert "| w0.25-d0.50 | 80.00 (0.930) | 83.00 ± 1.41 (0.965) | 81.00 (0.942) |" in table
+    # A run resumed after a stop lost its first part's time: no cost from it, and its seed is starred.
+    resumed = {
+        **_row("dynabert", 43, 0.9, [0.86, 0.85, 0.82]),
+        "cost_wall": float("nan"),
+        "cost_cpu": float("nan"),
+    }
+    both_table, both_checks = elastic.summarise([rows[0], {**resumed, "resumed": True}], "dynabert")
+    assert "| dynabert | 42, 43* | 4.90x | 4.41x | 84.00 ± 0.47 |" in both_table
+    assert both_checks[0] == "MISS dynabert: cost 4.41x the teacher's CPU time (goal <= 2.0x; wall 4.90x)"
+    _, alone = elastic.summarise([{**resumed, "resumed": True}], "dynabert")
+    assert alone[0] == "---- dynabert: cost not measured (every run of it was resumed after a stop)"
 
 
 def test_against_baselines_swaps_in_the_recipes_accuracy_and_refuses_another_teacher(tmp_path) -> None:
