@@ -48,7 +48,7 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import replace_section  # noqa: E402
-from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
+from supernet.config import ConfigError, TrainConfig, config_to_dict, diff_configs, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
 from supernet.trainer import RunError, TrainingError  # noqa: E402
@@ -145,6 +145,18 @@ def _timed(run_dir: Path, threads: int, fn: Any) -> Timing:
     timing = dataclasses.replace(clock.timing, resumed=resumed)
     atomic_write_json(path, timing.__dict__)
     return timing
+
+
+def _check_same_config(name: str, run_dir: Path, cfg: TrainConfig) -> None:
+    """A finished run is reported (not retrained) only if it was trained with the recipe's config."""
+    saved = RunDir(run_dir).config
+    if saved.is_file():
+        diffs = diff_configs(config_to_dict(load_config(TrainConfig, saved)), config_to_dict(cfg))
+        if diffs:
+            raise RunError(
+                f"recipe '{name}': {run_dir} was trained with another config ({'; '.join(diffs)}); "
+                f"rename the recipe or move the run away"
+            )
 
 
 def _seed_of_run(run_dir: Path) -> int | None:
@@ -247,6 +259,7 @@ def run_seed(
             log(f"seed {seed}: recipe {spec.name} has not finished in {run_dir}; skipped (--report-only)")
             continue
         else:
+            _check_same_config(spec.name, run_dir, cfg)
             log(f"seed {seed}: recipe {spec.name} ({cfg.recipe}) in {run_dir}")
             timing = _timed(
                 run_dir, args.threads, lambda cfg=cfg: trainer.train(cfg, progress=not args.no_progress)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from supernet.config import ConfigError
+from supernet.config import ConfigError, TrainConfig, load_config, save_config
 
 _SPEC = importlib.util.spec_from_file_location(
     "elastic_cost", Path(__file__).resolve().parents[1] / "bench" / "elastic_cost.py"
@@ -146,17 +146,19 @@ def test_report_only_reports_finished_runs_and_reuses_a_run_for_its_own_seed(tmp
         for s, a in zip(SUBNETS, [0.86, 0.85, 0.83], strict=True)
     )
 
-    def finished(folder: Path, seed: int, cpu_s: float) -> None:
+    def finished(folder: Path, seed: int, cpu_s: float, *overrides: str) -> None:
         folder.mkdir(parents=True)
         (folder / elastic.TIME_FILE).write_text(json.dumps({**timing, "cpu_s": cpu_s}))
         (folder / "eval.jsonl").write_text(evals)
-        preset = Path("configs/rt-minilm.yaml").read_text()
-        (folder / "config.yaml").write_text(preset.replace("seed: 42", f"seed: {seed}"))
+        # The config the bench gives the run (as train.py saves it).
+        keys = [f"seed={seed}", f"output_dir={folder}", "resume=true", *overrides]
+        save_config(load_config(TrainConfig, "configs/rt-minilm.yaml", keys), folder / "config.yaml")
 
     teacher = tmp_path / "elastic" / "seed-42" / "teacher"
     finished(teacher, 42, 60.0)
     (teacher / "teacher_eval.json").write_text(json.dumps({"test": {"accuracy": 0.86}}))
-    finished(tmp_path / "elastic" / "seed-42" / "single-stage", 42, 120.0)
+    teacher_model = f"teacher.path={teacher / 'teacher'}"
+    finished(tmp_path / "elastic" / "seed-42" / "single-stage", 42, 120.0, teacher_model)
     old = tmp_path / "old-run"
     finished(old, 43, 1.0)  # trained with seed 43: not taken for seed 42
     code = elastic.main(
@@ -180,3 +182,11 @@ def test_report_only_reports_finished_runs_and_reuses_a_run_for_its_own_seed(tmp
     assert [(r["recipe"], r["seed"], r["cost_cpu"]) for r in rows] == [("single-stage", 42, 2.0)]
     assert "| single-stage | 42 | 1.00x | 2.00x |" in (tmp_path / "elastic_cost.md").read_text()
     assert not (tmp_path / "elastic" / "seed-42" / "k1").exists()
+    # A finished run made with another config is refused, not reported under the recipe's name.
+    finished(tmp_path / "elastic" / "seed-42" / "k1", 42, 100.0, teacher_model, "num_random_subnets=3")
+    args = ["--config", "configs/rt-minilm.yaml", "--recipe", "k1", "num_random_subnets=1", "--only", "k1"]
+    assert elastic.main([*args, "--report-only", "--out", str(tmp_path), "--no-benchmarks"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: recipe 'k1': {tmp_path / 'elastic' / 'seed-42' / 'k1'} was trained with another config "
+        "(num_random_subnets: 3 -> 1); rename the recipe or move the run away\n"
+    )
