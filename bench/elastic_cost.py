@@ -315,7 +315,8 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
     names = list(dict.fromkeys(r["recipe"] for r in rows))
     by_name = {n: [r for r in rows if r["recipe"] == n] for n in names}
     subnets = list(rows[0]["test_accuracy"])
-    teacher = statistics.fmean(r["teacher_test_accuracy"] for r in rows if r["recipe"] == names[0])
+    # Each seed has its own teacher: a recipe is measured against the mean of its own seeds' teachers.
+    teachers = {n: statistics.fmean(r["teacher_test_accuracy"] for r in by_name[n]) for n in names}
     ref_mean = (
         statistics.fmean(r["mean_test_accuracy"] for r in by_name[reference])
         if reference in by_name
@@ -327,7 +328,7 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
     ]
     checks = []
     for n in names:
-        rs = by_name[n]
+        rs, teacher = by_name[n], teachers[n]
         # Resumed runs have no cost (NaN); a reused run has a wall time but no CPU time.
         wall = [r["cost_wall"] for r in rs if math.isfinite(r["cost_wall"])]
         cpu = [r["cost_cpu"] for r in rs if math.isfinite(r["cost_wall"])]
@@ -371,7 +372,7 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
         cells = []
         for n in names:
             vals = [r["test_accuracy"][s] for r in by_name[n]]
-            cells.append(f"{_fmt(vals)} ({statistics.fmean(vals) / teacher:.3f})")
+            cells.append(f"{_fmt(vals)} ({statistics.fmean(vals) / teachers[n]:.3f})")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return "\n".join(lines), checks
 
@@ -522,12 +523,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
             f"`python bench/elastic_cost.py --config {args.config}"
             + "".join(f" --recipe {' '.join(r)}" for r in args.recipe)
+            + "".join(f" --reuse {name} {path}" for name, path in args.reuse.items())
             + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds else "")
+            + (" --report-only" if args.report_only else "")
             + "`",
             "",
-            f"Every recipe starts from the same fine-tuned teacher (test accuracy "
-            f"{100 * statistics.fmean(r['teacher_test_accuracy'] for r in rows):.2f}%); seeds "
-            f"{sorted({r['seed'] for r in rows})}; torch on {args.threads} thread(s). Cost = time of everything after "
+            "Per seed, every recipe starts from the same fine-tuned teacher (test accuracy "
+            + ", ".join(
+                f"seed {seed} {100 * acc:.2f}%"
+                for seed, acc in sorted({r["seed"]: r["teacher_test_accuracy"] for r in rows}.items())
+            )
+            + f"); torch on {args.threads} thread(s). A recipe's fractions are of its own seeds' mean teacher. "
+            f"Cost = time of everything after "
             f"the teacher (importance, reorder, all stages; grid evaluation excluded) / time of the teacher fine-tune. "
             f"1-minute load average at the starts and ends of the runs: {min(loads):.1f}-{max(loads):.1f} "
             f"(2 cores; above 1 another job shared the machine and wall times are inflated, CPU times much less).",

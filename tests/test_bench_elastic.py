@@ -88,6 +88,15 @@ def test_goals_pass_and_miss_on_the_means_over_seeds() -> None:
     assert "| dynabert | 42, 43* | 4.90x | 4.41x | 84.00 ± 0.47 |" in both_table
     assert both_checks[0] == "MISS dynabert: cost 4.41x the teacher's CPU time (goal <= 2.0x; wall 4.90x)"
     _, alone = elastic.summarise([{**resumed, "resumed": True}], "dynabert")
+    # Recipes run at different seeds are each measured against their own seeds' teachers.
+    mixed, mixed_checks = elastic.summarise(
+        [_row("a", 42, 1.0, [0.86, 0.85, 0.80]), _row("b", 43, 1.0, [0.86, 0.85, 0.80], teacher=0.80)], "a"
+    )
+    assert "| 80.00 (w0.25-d0.50) | 0.930 |" in mixed and "| 80.00 (w0.25-d0.50) | 1.000 |" in mixed
+    assert (
+        mixed_checks[-1]
+        == "PASS b: every subnet >= 96% of the teacher's 80.00% (worst w0.25-d0.50 80.00% = 1.000)"
+    )
     assert alone[0] == "---- dynabert: cost not measured (every run of it was resumed after a stop)"
 
 
