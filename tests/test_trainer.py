@@ -790,3 +790,38 @@ def test_inplace_distillation_teaches_from_the_largest_subnet(models, tmp_path, 
         # The smallest and the per-layer draws (logged as numbered slots) distil from it.
         for name in ("w0.25-d0.50", "random-1", "random-2"):
             assert f"stage_wd/{name}/logit_kd" in row and f"stage_wd/{name}/hidden_kd" in row
+
+
+def test_group_by_length_batches_training_and_leaves_the_metrics_alone(models, tmp_path, monkeypatch) -> None:
+    """data.group_by_length: training batches from windows sorted by length, evaluation longest first."""
+    seen = []
+    real = trainer._Job._epoch_batches
+
+    def spy(job, stage, start_epoch, skip):
+        for epoch, step, batch in real(job, stage, start_epoch, skip):
+            seen.append((stage, batch["input_ids"].shape[1], batch["attention_mask"].sum(dim=1).tolist()))
+            yield epoch, step, batch
+
+    monkeypatch.setattr(trainer._Job, "_epoch_batches", spy)
+    run = tmp_path / "run"
+    overrides = ("recipe=single-stage", "data.group_by_length=true", "batch_size=8", "stage_wd.max_steps=8")
+    cfg = _cfg(models["seq-cls"], run, *overrides)
+    result = train(cfg, progress=False)
+    # One epoch of 64 rows in batches of 8: 4 windows of 2 batches, each sorted longest first (bar the
+    # first row of a window, which may swap to put the epoch's longest row in the first batch).
+    rows = [lengths for stage, _, lengths in seen if stage == "stage_wd"]
+    assert len(rows) == 8
+    for start in range(0, 8, 2):
+        window = rows[start] + rows[start + 1]
+        assert window[1:] == sorted(window[1:], reverse=True)
+    assert max(rows[0]) == max(n for lengths in rows for n in lengths)
+    assert all(width == max(lengths) for _, width, lengths in seen)  # each batch padded to its longest
+    # Evaluation read longest first scores exactly what the stored order scores.
+    model = load_supernet(run / "supernet")
+    tokenizer = trainer.AutoTokenizer.from_pretrained(models["seq-cls"])
+    tokenized = tokenize_task(trainer.task_from_config(cfg), tokenizer, cfg.data.max_length)
+    stored = make_dataloader(tokenized["dev"], tokenizer, cfg.eval_batch_size, shuffle=False)
+    for row in result.eval_rows:
+        if row["subnet"] in ("w1.00-d1.00", "w0.25-d0.50"):
+            subnet = sn.SubnetConfig(**row["spec"])
+            assert trainer.evaluate_subnet(model, subnet, stored)["accuracy"] == row["accuracy"]
