@@ -103,6 +103,7 @@ from supernet.latency import (  # noqa: E402
     load_warning,
     measure_models,
 )
+from supernet.recipes import RECIPES  # noqa: E402
 from supernet.search import SubnetResult, plot_pareto  # noqa: E402
 from supernet.subnet import MAX_NET, SubnetConfig  # noqa: E402
 from supernet.tracking import stage_seconds  # noqa: E402
@@ -164,6 +165,11 @@ def dynabert_dir(cfg: TrainConfig, seed: int) -> Path:
     if path.name == f"seed-{cfg.seed}":
         return path.parent / f"seed-{seed}"
     return path.with_name(f"{path.name}-seed{seed}")
+
+
+def supernet_label(recipe: str) -> str:
+    """How the tables name the supernet's subnets: "DynaBERT" for its schedule, else the recipe."""
+    return "DynaBERT" if recipe == "dynabert" else f"supernet ({recipe})"
 
 
 def ensure_trained(cfg: TrainConfig, *, progress: bool) -> None:
@@ -303,6 +309,8 @@ class SeedRun:
         sn = load_supernet(self.run.supernet)
         seconds = sum(v for k, v in self.times.items() if k in ("stage_w", "stage_wd", "final")) or None
         out = []
+        names = {"stage_w": "stage W", "stage_wd": "stage W x D"}
+        stages = " + ".join(names[plan.name] for plan in RECIPES[self.cfg.recipe].stages)
         for row in read_jsonl(self.run.eval):
             cfg = SubnetConfig.from_dict(row["spec"])
             out.append(
@@ -314,7 +322,7 @@ class SeedRun:
                     dev=row["accuracy"],
                     test=row["test_accuracy"],
                     train_seconds=seconds,
-                    note="stages W + WD, shared by all subnets",
+                    note=f"{stages}, shared by all subnets",
                 )
             )
         return out
@@ -752,7 +760,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     checks: list[Check] = check_targets(rows) + check_dominance(
         rows, latency_tolerance=args.latency_tolerance
     )
-    md = format_markdown(rows, checks, title=title, notes=notes(args, base, runs, setting), labels=LABELS)
+    # The supernet's rows and checks carry its recipe's name: DynaBERT's schedule or another one.
+    label = supernet_label(base.recipe)
+    checks = [dataclasses.replace(c, name=c.name.replace("DynaBERT", label)) for c in checks]
+    labels = {**LABELS, "dynabert": label}
+    md = format_markdown(rows, checks, title=title, notes=notes(args, base, runs, setting), labels=labels)
     md += "\nPlot: `accuracy_latency.png`; rows: `results.jsonl` (per seed), `results.csv` (over seeds), next to `results.md`.\n"
     atomic_write_text(root / "results.md", md)
     if not args.no_benchmarks:
