@@ -83,8 +83,6 @@ from supernet.config import (  # noqa: E402
     ConfigError,
     StageConfig,
     TrainConfig,
-    config_to_dict,
-    diff_configs,
     load_config,
 )
 from supernet.convert import supernet_state, to_supernet  # noqa: E402
@@ -110,6 +108,7 @@ from supernet.tracking import stage_seconds  # noqa: E402
 from supernet.trainer import (  # noqa: E402
     RunError,
     TrainingError,
+    config_changes,
     elastic_steps,
     evaluate_subnet,
     load_supernet,
@@ -176,8 +175,7 @@ def ensure_trained(cfg: TrainConfig, *, progress: bool) -> None:
     """Train the run `cfg` describes, or reuse it when it is complete and was made with the same config."""
     run = RunDir(Path(cfg.output_dir))
     if run.config.exists():
-        saved = config_to_dict(load_config(TrainConfig, run.config))
-        diffs = diff_configs(saved, config_to_dict(cfg))
+        diffs = config_changes(run, cfg)
         if diffs:
             raise RunError(
                 f"{run.root} was trained with another config ({'; '.join(diffs)}); "

@@ -48,7 +48,7 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import replace_section  # noqa: E402
-from supernet.config import ConfigError, TrainConfig, config_to_dict, diff_configs, load_config  # noqa: E402
+from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
 from supernet.trainer import RunError, TrainingError  # noqa: E402
@@ -149,14 +149,12 @@ def _timed(run_dir: Path, threads: int, fn: Any) -> Timing:
 
 def _check_same_config(name: str, run_dir: Path, cfg: TrainConfig) -> None:
     """A finished run is reported (not retrained) only if it was trained with the recipe's config."""
-    saved = RunDir(run_dir).config
-    if saved.is_file():
-        diffs = diff_configs(config_to_dict(load_config(TrainConfig, saved)), config_to_dict(cfg))
-        if diffs:
-            raise RunError(
-                f"recipe '{name}': {run_dir} was trained with another config ({'; '.join(diffs)}); "
-                f"rename the recipe or move the run away"
-            )
+    diffs = trainer.config_changes(RunDir(run_dir), cfg)
+    if diffs:
+        raise RunError(
+            f"recipe '{name}': {run_dir} was trained with another config ({'; '.join(diffs)}); "
+            f"rename the recipe or move the run away"
+        )
 
 
 def _seed_of_run(run_dir: Path) -> int | None:
@@ -329,9 +327,9 @@ def summarise(rows: Sequence[dict], reference: str) -> tuple[str, list[str]]:
     checks = []
     for n in names:
         rs, teacher = by_name[n], teachers[n]
-        # Resumed runs have no cost (NaN); a reused run has a wall time but no CPU time.
-        wall = [r["cost_wall"] for r in rs if math.isfinite(r["cost_wall"])]
-        cpu = [r["cost_cpu"] for r in rs if math.isfinite(r["cost_wall"])]
+        # Resumed runs have no cost; a reused run has a wall time but no CPU time (NaN).
+        costed = [r for r in rs if not r.get("resumed")]
+        wall, cpu = [r["cost_wall"] for r in costed], [r["cost_cpu"] for r in costed]
         mean = statistics.fmean(r["mean_test_accuracy"] for r in rs)
         per_subnet = {s: statistics.fmean(r["test_accuracy"][s] for r in rs) for s in subnets}
         worst = min(per_subnet, key=per_subnet.get)  # type: ignore[arg-type]

@@ -296,8 +296,7 @@ class _Job:
                     f"output_dir '{run.root}' already holds a run; pass resume=true to continue it "
                     f"or choose a new output_dir"
                 )
-            saved = config_to_dict(load_config(TrainConfig, run.config))
-            diffs = diff_configs(saved, config_to_dict(cfg))
+            diffs = config_changes(run, cfg)
             if diffs:
                 raise RunError(
                     f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
@@ -844,6 +843,13 @@ def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
     """Optimizer steps the trainer runs for `stage` (its formula, one process)."""
     per_epoch = math.ceil(n_train / cfg.batch_size)
     return stage.max_steps or max(1, math.ceil(stage.epochs * per_epoch / cfg.gradient_accumulation_steps))
+
+
+def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
+    """Keys in which `cfg` differs from the config saved in `run` (``diff_configs`` lines; none saved: [])."""
+    if not run.config.is_file():
+        return []
+    return diff_configs(config_to_dict(load_config(TrainConfig, run.config)), config_to_dict(cfg))
 
 
 def elastic_steps(cfg: TrainConfig, n_train: int) -> int:
