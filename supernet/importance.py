@@ -11,6 +11,11 @@
 
 Every scorer returns a tensor whose shape is in its name: head [L, H],
 neuron [L, F], layer [L].
+
+A batch is scored as one unit (the absolute value is taken per batch), but it is computed in
+micro-batches of similar length, each padded only to its own longest sequence: the losses are
+sums, so the batch's gradient and loss are the micro-batches' sums, and padding costs nothing
+(on Rotten Tomatoes dev batches of 128, about half the tokens are padding).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from torch import nn
 from supernet.convert import supernet_state
 from supernet.elastic.attention import head_gates
 from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
-from supernet.tasks import batch_to, model_inputs, output_logits
+from supernet.tasks import IGNORE_INDEX, batch_to, model_inputs, output_logits
 
 __all__ = [
     "ImportanceScores",
@@ -41,6 +46,11 @@ __all__ = [
 Batch = Mapping[str, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """(logits, labels) -> the batch's summed loss; a task kind's ``hard_loss(..., reduction="sum")``."""
+
+MICRO_BATCH_SIZE = 32
+"""Examples per micro-batch (see module doc); the scores do not depend on it beyond float rounding."""
+
+_SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 
 
 def cross_entropy_sum(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -79,6 +89,45 @@ class ImportanceScores:
         if missing:
             raise ValueError(f"{path} lacks importance tensors {sorted(missing)}")
         return cls(head=t["head"], neuron=t["neuron"], layer=t["layer"])
+
+
+def micro_batches(batch: Batch, size: int | None = None) -> list[Batch]:
+    """`batch` cut into micro-batches of at most `size` (default MICRO_BATCH_SIZE) examples of similar length.
+
+    Each micro-batch is trimmed to its longest sequence (by ``attention_mask``) when every trimmed
+    column is padding: zero mask, and ``-100`` in per-token labels. A batch without a 2-d attention
+    mask, or padded on the left, is cut but not trimmed. Non-tensor entries (lists of references)
+    are indexed like the tensors.
+    """
+    size = size or MICRO_BATCH_SIZE
+    mask, labels = batch.get("attention_mask"), batch["labels"]
+    if mask is None or mask.dim() != 2:
+        mask = None
+    order = (
+        torch.arange(len(labels)) if mask is None else mask.sum(dim=1).argsort(descending=True, stable=True)
+    )
+    token_labels = mask is not None and torch.is_tensor(labels) and labels.shape == mask.shape
+    out = []
+    for start in range(0, len(order), size):
+        idx = order[start : start + size]
+        width = None
+        if mask is not None:
+            width = int(mask[idx].sum(dim=1).max())
+            padding_only = not mask[idx, width:].any()
+            if token_labels:
+                padding_only = padding_only and bool((labels[idx, width:] == IGNORE_INDEX).all())
+            width = width if padding_only else None
+        micro: dict = {}
+        for key, value in batch.items():
+            if not torch.is_tensor(value):
+                micro[key] = [value[i] for i in idx.tolist()]
+                continue
+            value = value[idx]
+            if width is not None and (key in _SEQUENCE_KEYS or (key == "labels" and token_labels)):
+                value = value[:, :width]
+            micro[key] = value
+        out.append(micro)
+    return out
 
 
 def _loss(model: nn.Module, batch: Batch, loss: LossFn) -> torch.Tensor:
@@ -129,7 +178,8 @@ def _gradient_importance(
             for batch in batches:
                 model.zero_grad(set_to_none=True)
                 gates.grad = None
-                _loss(model, batch_to(batch, device), loss).backward()
+                for micro in micro_batches(batch):  # gradients of the summed loss add up
+                    _loss(model, batch_to(micro, device), loss).backward()
                 heads += gates.grad.detach().abs()
                 for layer, ffn in enumerate(state.ffns):
                     w1, b1, w2 = ffn.up.weight, ffn.up.bias, ffn.down.weight
@@ -153,7 +203,8 @@ def _mean_loss(model: nn.Module, batches: list[Batch], loss: LossFn) -> float:
     device = _device(model)
     total, count = 0.0, 0
     for batch in batches:
-        total += _loss(model, batch_to(batch, device), loss).item()
+        for micro in micro_batches(batch):
+            total += _loss(model, batch_to(micro, device), loss).item()
         count += batch["labels"].numel()
     return total / max(count, 1)
 

@@ -391,3 +391,48 @@ def test_real_model_reorder_keeps_function_and_helps_narrow_subnets(tuned_minilm
         + ", ".join(f"{name} {value:.4f}" for name, value in losses.items())
     )
     assert losses["reordered"] < losses["reverse"]
+
+
+# --------------------------------------------------------------------------- micro-batches
+
+
+def test_micro_batches_group_by_length_and_trim_only_padding() -> None:
+    from supernet.importance import micro_batches
+
+    mask = torch.tensor([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 0, 0]])
+    ids = torch.arange(25).view(5, 5) * mask
+    tags = torch.where(mask.bool(), 1, -100)
+    batch = {"input_ids": ids, "attention_mask": mask, "labels": tags, "refs": ["a", "b", "c", "d", "e"]}
+    got = micro_batches(batch, size=2)
+    # Longest first (rows 1, 3 | 4, 0 | 2), each trimmed to its own longest, per-token labels too.
+    assert [m["refs"] for m in got] == [["b", "d"], ["e", "a"], ["c"]]
+    assert [tuple(m["input_ids"].shape) for m in got] == [(2, 5), (2, 3), (1, 1)]
+    assert got[1]["input_ids"].tolist() == [[20, 21, 22], [0, 1, 0]]
+    assert got[1]["labels"].tolist() == [[1, 1, 1], [1, 1, -100]]
+    # A per-token label on padding (not -100) would be lost by trimming: that micro-batch keeps its width.
+    tags[2, 3] = 0
+    assert [m["labels"].shape[1] for m in micro_batches({**batch, "labels": tags}, size=2)] == [5, 3, 5]
+    # Left padding: nothing can be trimmed from the right.
+    left = mask.flip(1)
+    assert {
+        m["input_ids"].shape[1]
+        for m in micro_batches({"input_ids": ids, "attention_mask": left, "labels": torch.zeros(5)}, size=2)
+    } == {5}
+    # One label per example (classification) is only reordered.
+    plain = micro_batches(
+        {"input_ids": ids, "attention_mask": mask, "labels": torch.tensor([0, 1, 2, 3, 4])}, size=3
+    )
+    assert [m["labels"].tolist() for m in plain] == [[1, 3, 4], [0, 2]]
+
+
+def test_scores_do_not_depend_on_micro_batch_size(monkeypatch) -> None:
+    import supernet.importance as imp
+
+    model = _double_supernet("bert")
+    batches = [_labelled(seed=s, labels=[0, 1, 1, 0, 1, 0, 0], seq=15) for s in (0, 1)]
+    monkeypatch.setattr(imp, "MICRO_BATCH_SIZE", 100)  # one micro-batch per batch
+    whole = compute_importance(model, batches)
+    monkeypatch.setattr(imp, "MICRO_BATCH_SIZE", 2)  # four, of 2, 2, 2 and 1 rows, widths 15, 11, 7, 3
+    split = compute_importance(model, batches)
+    for name in ("head", "neuron", "layer"):
+        torch.testing.assert_close(getattr(split, name), getattr(whole, name), rtol=1e-10, atol=1e-12)
