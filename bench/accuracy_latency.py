@@ -40,7 +40,6 @@ import dataclasses
 import io
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -101,6 +100,7 @@ from supernet.latency import (  # noqa: E402
     load_warning,
     measure_models,
 )
+from supernet.profile_kit_script import cpu_description  # noqa: E402
 from supernet.recipes import RECIPES  # noqa: E402
 from supernet.search import SubnetResult, plot_pareto  # noqa: E402
 from supernet.subnet import MAX_NET, SubnetConfig  # noqa: E402
@@ -208,16 +208,6 @@ def _layers_detail(layers: Sequence[int]) -> str:
 
 def n_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 # --------------------------------------------------------------------------- one seed
@@ -683,7 +673,7 @@ def notes(
         f"model `{cfg.model}`, task `{cfg.task}`; seeds {seeds}"
         + (" (mean ± std over seeds; the checks use the means)" if len(runs) > 1 else "")
         + ". Accuracy in % on the dev and test splits; the checks use test accuracy.",
-        f"Latency: CPU ({cpu_name()}), torch eager, batch {setting.batch_size}, {setting.seq_len} tokens, "
+        f"Latency: CPU ({cpu_description()}), torch eager, batch {setting.batch_size}, {setting.seq_len} tokens, "
         f"{threads} thread(s), median of {setting.repeats} forward passes after {setting.warmup} warm-up calls; "
         f"all models of a seed measured interleaved in one run ({args.rounds} rounds), every model dense "
         f"(cut with `get_active_subnet`). GFLOPs: encoder matmuls of one {setting.seq_len}-token sequence.",

@@ -51,6 +51,7 @@ from supernet.latency import (  # noqa: E402
     measure_models,
     measure_onnx_files,
 )
+from supernet.profile_kit_script import cpu_description, int8_dot_product  # noqa: E402
 
 STOCK_TOLERANCE = 0.03
 """The dense export of the full subnet may differ from the stock model by at most this fraction."""
@@ -192,7 +193,8 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
     )
     print(
         f"int8 >= 2.5x onnxruntime fp32 on each: {_verdict(low_int8['int8_over_fp32'] >= 2.5)} "
-        f"(lowest {low_int8['int8_over_fp32']:.2f}x at {low_int8['subnet']})"
+        f"(lowest {low_int8['int8_over_fp32']:.2f}x at {low_int8['subnet']}; "
+        f"this CPU's 8-bit dot-product instructions: {int8_dot_product()})"
     )
     line = load_warning(onnx_results)
     if line is not None:
@@ -225,6 +227,7 @@ def main() -> int:
     if bad:
         p.error(f"--shapes {bad}: choose from bert-base, minilm")
     transformers.logging.set_verbosity_error()
+    print(f"CPU: {cpu_description()}; 8-bit dot-product instructions: {int8_dot_product()}")
     setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     figures = {shape: bench_shape(shape, args, setting) for shape in shapes}
     drop = _int8_accuracy_drop(args.run) if args.run else None
@@ -236,7 +239,17 @@ def main() -> int:
         )
     if args.json:
         args.json.write_text(
-            json.dumps({"threads": args.threads, "shapes": figures, "int8_accuracy": drop}, indent=2) + "\n"
+            json.dumps(
+                {
+                    "threads": args.threads,
+                    "cpu": cpu_description(),
+                    "int8_dot_product": int8_dot_product(),
+                    "shapes": figures,
+                    "int8_accuracy": drop,
+                },
+                indent=2,
+            )
+            + "\n"
         )
     return 0
 

@@ -161,7 +161,15 @@ def test_profile_script_runs_without_torch(table, kit: Path, tmp_path) -> None:
         "rounds": 4,
     }
     assert data["onnxruntime_version"] == onnxruntime.__version__
-    assert set(data["device"]) == {"cpu", "machine", "platform", "cpu_count", "hostname", "python"}
+    assert set(data["device"]) == {
+        "cpu",
+        "int8_dot_product",
+        "machine",
+        "platform",
+        "cpu_count",
+        "hostname",
+        "python",
+    }
     assert data["device"]["cpu_count"] == os.cpu_count()
     assert data["timestamp"].endswith("+00:00")
     assert data["kit"] == json.loads((kit / "kit.json").read_text())
@@ -412,3 +420,20 @@ def test_readme_device_commands_parse() -> None:
     assert search.latency_table == Path("my-kit/latency-table.json") and search.latency_budget_ms == 15
     # profile.py writes its table into the kit folder, where the third command reads it.
     assert profile.out is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "want"),
+    [
+        ({"avx2", "avx512f", "avx512_vnni", "amx_int8"}, "AMX-INT8, AVX512-VNNI"),
+        ({"avx2", "avx_vnni"}, "AVX-VNNI"),
+        ({"fpu", "avx2", "fma"}, "none (AVX2)"),
+        ({"fp", "asimd", "asimddp", "i8mm"}, "ARM i8mm, ARM dotprod"),
+        ({"fp", "asimd"}, "none (NEON)"),
+        (set(), "unknown"),
+    ],
+)
+def test_int8_dot_product_names_the_instruction_sets(flags, want) -> None:
+    from supernet.profile_kit_script import int8_dot_product
+
+    assert int8_dot_product(flags) == want
