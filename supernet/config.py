@@ -338,6 +338,9 @@ class TrainConfig(_Config):
     per_layer_sampling: bool = False
     """single-stage: the random subnets draw heads and FFN width per layer (trains the subnets
     search.py --per-layer looks for)."""
+    smallest_weight: float = 1.0
+    """single-stage: loss weight of the smallest subnet (the others weigh 1); above 1 it gets a
+    larger share of every update, at no extra compute."""
     layerdrop: float = 0.0
     """layerdrop recipe: probability of skipping each layer in stage W x D."""
     layerdrop_depth_scaled: bool = False
@@ -384,6 +387,7 @@ class TrainConfig(_Config):
 
         _one_of(self, "recipe", recipe_names())
         _non_negative(self, "num_random_subnets")
+        _positive(self, "smallest_weight")
         _in_unit_interval(self, "layerdrop")
         # Each option belongs to one recipe; set on another it would silently do nothing.
         _check(
@@ -402,6 +406,11 @@ class TrainConfig(_Config):
                 key,
                 f"works with recipe=single-stage only (recipe is {self.recipe!r})",
             )
+        _check(
+            self.recipe == "single-stage" or self.smallest_weight == 1.0,
+            "smallest_weight",
+            f"works with recipe=single-stage only (recipe is {self.recipe!r})",
+        )
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))
         _positive(self, "log_every", "keep_last_checkpoints")

@@ -45,6 +45,11 @@ class Group:
     teacher: SubnetConfig | None
     students: tuple[SubnetConfig, ...]
     inplace: bool = False
+    weights: tuple[float, ...] | None = None
+    """Loss weight of each student (None = all 1)."""
+
+    def weight(self, index: int) -> float:
+        return 1.0 if self.weights is None else self.weights[index]
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class Recipe(ABC):
         layerdrop_depth_scaled: scale that probability with depth.
         inplace_distill: in-place distillation from the largest subnet (single-stage).
         per_layer: draw heads and FFN width per layer (single-stage).
+        smallest_weight: loss weight of the smallest subnet, the others weighing 1 (single-stage).
     """
 
     name: ClassVar[str]
@@ -96,12 +102,14 @@ class Recipe(ABC):
         layerdrop_depth_scaled: bool = False,
         inplace_distill: bool = False,
         per_layer: bool = False,
+        smallest_weight: float = 1.0,
     ) -> None:
         self.space, self.arch, self.seed = space, arch, seed
         self.num_random_subnets = num_random_subnets
         self.same_width = teacher_width == "same"
         self.layerdrop, self.layerdrop_depth_scaled = layerdrop, layerdrop_depth_scaled
         self.inplace_distill, self.per_layer = inplace_distill, per_layer
+        self.smallest_weight = smallest_weight
 
     @abstractmethod
     def plan(self, stage: str, step: int) -> list[Group]:
@@ -186,7 +194,8 @@ class SingleStage(Recipe):
     subnet learns from the gold labels and teaches the others (BigNAS), so the fixed teacher is not
     run at all. With `per_layer` the random subnets draw heads and FFN width per layer, so
     heterogeneous subnets (search.py --per-layer) are trained too; the largest and smallest stay
-    uniform.
+    uniform. `smallest_weight` scales the smallest subnet's loss: the subnet furthest from the
+    teacher gets a larger share of each update at no extra compute.
     """
 
     name = "single-stage"
@@ -199,7 +208,8 @@ class SingleStage(Recipe):
             for _ in range(self.num_random_subnets)
         ]
         students = (self.space.largest, self.space.smallest, *extra)
-        return [Group(None, students, inplace=self.inplace_distill)]
+        weights = None if self.smallest_weight == 1.0 else (1.0, self.smallest_weight, *[1.0] * len(extra))
+        return [Group(None, students, inplace=self.inplace_distill, weights=weights)]
 
 
 RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (DynaBERT, Sandwich, LayerDrop, SingleStage)}

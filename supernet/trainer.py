@@ -457,6 +457,7 @@ class _Job:
             layerdrop_depth_scaled=cfg.layerdrop_depth_scaled,
             inplace_distill=cfg.inplace_distill,
             per_layer=cfg.per_layer_sampling,
+            smallest_weight=cfg.smallest_weight,
         )
 
     def elastic_stages(self, student: nn.Module, teacher: nn.Module) -> nn.Module:
@@ -530,7 +531,7 @@ class _Job:
 
     # ---------------------------------------------------------------- steps
 
-    def _backward(self, parts: LossParts, stage: str, subnet: str) -> None:
+    def _backward(self, parts: LossParts, stage: str, subnet: str, weight: float = 1.0) -> None:
         if not torch.isfinite(parts.total.detach()):
             last = self.run.list_checkpoints()
             where = f"the last good checkpoint is {last[-1]}" if last else "no checkpoint was written yet"
@@ -538,7 +539,7 @@ class _Job:
                 f"loss is {parts.total.item()} at step {self.global_step + 1} of {stage} for subnet {subnet}; "
                 f"{where}; lower learning_rate or use mixed_precision=no"
             )
-        self.accelerator.backward(parts.total)
+        self.accelerator.backward(parts.total * weight)
 
     def _hard_label_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
@@ -565,11 +566,11 @@ class _Job:
             out: dict[str, LossParts] = {}
             fixed: Any = None
             for group in plan(step):
-                students = group.students
+                students, scales = group.students, [group.weight(i) for i in range(len(group.students))]
                 if group.inplace:
                     # In-place distillation (BigNAS): the largest subnet learns from the gold labels
                     # and its detached outputs teach the rest; the stage's teacher is not run.
-                    lead, students = students[0], students[1:]
+                    lead, students, lead_scale, scales = students[0], students[1:], scales[0], scales[1:]
                     set_active_subnet(student, lead)
                     if len(active_layers(student)) != supernet_state(student).arch.num_layers:
                         raise ValueError(
@@ -586,7 +587,7 @@ class _Job:
                         HARD_LABELS,
                         hard_loss=self.kind.hard_loss,
                     )
-                    self._backward(parts, stage, lead.name)
+                    self._backward(parts, stage, lead.name, lead_scale)
                     out[_log_name(lead, out)] = parts
                     t_out = _Detached(
                         output_logits(s_out).detach(), tuple(h.detach() for h in s_out.hidden_states)
@@ -601,7 +602,7 @@ class _Job:
                         else:
                             set_active_subnet(teacher, group.teacher)
                             t_out = teacher(**inputs, output_hidden_states=True)
-                for cfg in students:
+                for cfg, scale in zip(students, scales, strict=True):
                     set_active_subnet(student, cfg)
                     s_out = model(**inputs, output_hidden_states=True)
                     # Student's j-th executed layer learns from the teacher's layer of the same index.
@@ -619,7 +620,7 @@ class _Job:
                         logit_loss=self.kind.logit_kd,
                         hard_loss=self.kind.hard_loss,
                     )
-                    self._backward(parts, stage, cfg.name)
+                    self._backward(parts, stage, cfg.name, scale)
                     out[_log_name(cfg, out)] = parts
             return out
 

@@ -435,6 +435,11 @@ def test_diff_configs_missing_keys_and_normalisation() -> None:
             "per_layer_sampling works with recipe=single-stage only (recipe is 'sandwich')",
         ),
         (
+            ["recipe=dynabert", "smallest_weight=2"],
+            "smallest_weight works with recipe=single-stage only (recipe is 'dynabert')",
+        ),
+        (["recipe=single-stage", "smallest_weight=0"], "smallest_weight must be > 0, got 0.0"),
+        (
             ["sampling=grid"],
             "config key 'sampling' was replaced by 'recipe'; sampling=grid is recipe=dynabert "
             "(recipe=layerdrop with layerdrop > 0), sampling=sandwich is recipe=sandwich",

@@ -20,7 +20,7 @@ import supernet as sn
 from supernet import trainer
 from supernet.config import TrainConfig, load_config
 from supernet.data import load_task, make_dataloader, tokenize_task
-from supernet.distill import LossWeights
+from supernet.distill import LossParts, LossWeights
 from supernet.trainer import RunError, TrainingError, load_supernet, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -766,6 +766,35 @@ def test_single_stage_recipe_trains_one_stage_from_the_fixed_teacher(models, tmp
         # Every student, the largest included, distils logits and hidden states from the fixed teacher.
         assert all(f"stage_wd/{n}/logit_kd" in row and f"stage_wd/{n}/hidden_kd" in row for n in names)
     assert [r["subnet"] for r in result.eval_rows] == GRID
+
+
+def test_smallest_weight_scales_only_the_smallest_subnets_loss(models, tmp_path, monkeypatch) -> None:
+    seen = []
+    real = trainer._Job._backward
+
+    def spy(job, parts, stage, subnet, weight=1.0):
+        seen.append((subnet, weight))
+        real(job, parts, stage, subnet, weight)
+
+    monkeypatch.setattr(trainer._Job, "_backward", spy)
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run, "recipe=single-stage", "num_random_subnets=1", "smallest_weight=3")
+    stage = [(n, w) for n, w in seen if n != "teacher"]
+    # 2 steps x (largest, smallest, 1 random); a random draw of the smallest subnet weighs 1.
+    assert [(n, w) for n, w in stage[:2] + stage[3:5]] == [("w1.00-d1.00", 1.0), ("w0.25-d0.50", 3.0)] * 2
+    assert len(stage) == 6 and stage[2][1] == stage[5][1] == 1.0
+
+
+def test_backward_scales_the_loss_by_the_weight() -> None:
+    class Recorder:
+        def backward(self, loss):
+            self.loss = loss
+
+    job = trainer._Job.__new__(trainer._Job)
+    job.accelerator = Recorder()
+    parts = LossParts(total=torch.tensor(0.75), parts={})
+    job._backward(parts, "stage_wd", "w0.25-d0.50", 2.0)
+    assert job.accelerator.loss.item() == 1.5
 
 
 def test_inplace_distillation_teaches_from_the_largest_subnet(models, tmp_path, monkeypatch) -> None:
