@@ -654,6 +654,11 @@ def notes(
     for r in runs:
         load = r.load
         other, spread = load.get("other_cpu"), load.get("spread_flagged") or []
+        # Rows are keyed "dynabert/<subnet>" whatever the recipe; name them as the table does.
+        spread = [
+            f"{supernet_label(cfg.recipe)}/{n.split('/', 1)[1]}" if n.startswith("dynabert/") else n
+            for n in spread
+        ]
         verdict = (
             "not recorded"
             if other is None
