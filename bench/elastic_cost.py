@@ -524,6 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             + "".join(f" --reuse {name} {path}" for name, path in args.reuse.items())
             + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds else "")
             + (" --report-only" if args.report_only else "")
+            + (f" --against {' '.join(args.against)}" if args.against else "")
             + "`",
             "",
             "Per seed, every recipe starts from the same fine-tuned teacher (test accuracy "
