@@ -6,7 +6,11 @@ Also two models with no family table that are matched by layout: XLM-RoBERTa-XL
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
+from pathlib import Path
+from types import ModuleType
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -15,6 +19,21 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import pytest  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def load_bench(script: str, name: str | None = None) -> ModuleType:
+    """Import bench/<script>.py (bench scripts are not a package) as module `name` (default: script).
+
+    The module is registered in sys.modules before it runs: dataclasses look their module up there.
+    """
+    spec = importlib.util.spec_from_file_location(name or script, BENCH / f"{script}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
 
 # Tiny configs: 4 layers, 4 heads of size 8, FFN 48; ELECTRA embeds at 16 and projects to 32.
 FAMILY_CONFIGS: dict[str, tuple[type, dict]] = {

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 from types import SimpleNamespace
+
+from conftest import load_bench
 
 from supernet.config import TrainConfig, load_config
 from supernet.latency import LatencySetting
 
-_SPEC = importlib.util.spec_from_file_location(
-    "accuracy_latency", Path(__file__).resolve().parents[1] / "bench" / "accuracy_latency.py"
-)
-bench = importlib.util.module_from_spec(_SPEC)
-sys.modules["accuracy_latency"] = bench
-_SPEC.loader.exec_module(bench)
+bench = load_bench("accuracy_latency")
 
 
 def test_load_note_names_supernet_rows_after_the_recipe() -> None:

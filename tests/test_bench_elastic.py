@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_bench
 
 from supernet.config import ConfigError, TrainConfig, load_config, save_config
 
-_SPEC = importlib.util.spec_from_file_location(
-    "elastic_cost", Path(__file__).resolve().parents[1] / "bench" / "elastic_cost.py"
-)
-elastic = importlib.util.module_from_spec(_SPEC)
-sys.modules["elastic_cost"] = elastic  # its dataclasses look their module up there
-_SPEC.loader.exec_module(elastic)
+elastic = load_bench("elastic_cost")
 
 SUBNETS = ["w1.00-d1.00", "w0.50-d1.00", "w0.25-d0.50"]
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
+from conftest import load_bench
+
 REPO = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("task_results", REPO / "bench" / "task_results.py")
-task_results = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(task_results)
+task_results = load_bench("task_results")
 
 
 def _regression_run(root: Path) -> Path:

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+from conftest import load_bench
 
 from supernet.config import TrainConfig, load_config
 
-_SPEC = importlib.util.spec_from_file_location(
-    "dynabert_variants", Path(__file__).resolve().parents[1] / "bench" / "dynabert_variants.py"
-)
-variants = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(variants)
+variants = load_bench("dynabert_variants")
 
 
 def _reference(tmp_path: Path) -> TrainConfig:

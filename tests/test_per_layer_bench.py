@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_RUN, save_tiny_model_dir
+from conftest import TINY_RUN, load_bench, save_tiny_model_dir
 
 import supernet as sn
 from supernet.config import TrainConfig, load_config
 
-_SPEC = importlib.util.spec_from_file_location(
-    "per_layer_bench", Path(__file__).resolve().parents[1] / "bench" / "per_layer.py"
-)
-bench = importlib.util.module_from_spec(_SPEC)
-sys.modules[_SPEC.name] = bench  # its dataclass looks its module up there
-_SPEC.loader.exec_module(bench)
+bench = load_bench("per_layer", "per_layer_bench")
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
