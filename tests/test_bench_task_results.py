@@ -7,7 +7,6 @@ from pathlib import Path
 
 from conftest import load_bench
 
-REPO = Path(__file__).resolve().parents[1]
 task_results = load_bench("task_results")
 
 
