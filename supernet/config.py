@@ -400,17 +400,17 @@ class TrainConfig(_Config):
             "layerdrop",
             "must be > 0 with recipe=layerdrop",
         )
-        for key in ("inplace_distill", "per_layer_sampling"):
+        # single-stage's options, each with the value that leaves the other recipes unchanged.
+        for key, neutral in (
+            ("inplace_distill", False),
+            ("per_layer_sampling", False),
+            ("smallest_weight", 1.0),
+        ):
             _check(
-                self.recipe == "single-stage" or not getattr(self, key),
+                self.recipe == "single-stage" or getattr(self, key) == neutral,
                 key,
                 f"works with recipe=single-stage only (recipe is {self.recipe!r})",
             )
-        _check(
-            self.recipe == "single-stage" or self.smallest_weight == 1.0,
-            "smallest_weight",
-            f"works with recipe=single-stage only (recipe is {self.recipe!r})",
-        )
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))
         _positive(self, "log_every", "keep_last_checkpoints")

@@ -48,8 +48,10 @@ class Group:
     weights: tuple[float, ...] | None = None
     """Loss weight of each student (None = all 1)."""
 
-    def weight(self, index: int) -> float:
-        return 1.0 if self.weights is None else self.weights[index]
+    @property
+    def student_weights(self) -> tuple[float, ...]:
+        """`weights`, or 1 for every student."""
+        return self.weights if self.weights is not None else (1.0,) * len(self.students)
 
 
 @dataclass(frozen=True)

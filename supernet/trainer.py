@@ -566,7 +566,7 @@ class _Job:
             out: dict[str, LossParts] = {}
             fixed: Any = None
             for group in plan(step):
-                students, scales = group.students, [group.weight(i) for i in range(len(group.students))]
+                students, scales = group.students, group.student_weights
                 if group.inplace:
                     # In-place distillation (BigNAS): the largest subnet learns from the gold labels
                     # and its detached outputs teach the rest; the stage's teacher is not run.

@@ -79,7 +79,7 @@ def test_single_stage_samples_from_the_fixed_teacher_in_one_stage() -> None:
     [inplace] = _recipe("single-stage", inplace_distill=True).plan("stage_wd", 0)
     assert inplace.inplace and inplace.students[0] == GRID[0]
     # Every student weighs 1 unless the smallest is given more.
-    assert group.weights is None and [group.weight(i) for i in range(4)] == [1.0] * 4
+    assert group.weights is None and group.student_weights == (1.0,) * 4
     [weighted] = _recipe("single-stage", num_random_subnets=2, smallest_weight=2.0).plan("stage_wd", 3)
     assert weighted.students == _recipe("single-stage", num_random_subnets=2).plan("stage_wd", 3)[0].students
     assert weighted.weights == (1.0, 2.0, 1.0, 1.0)
