@@ -971,8 +971,8 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
     """An aligned text table of the results, fastest first.
 
     Columns: subnet name, dev score (accuracy %, or the metric x 100), measured latency (ms, with
-    p10-p90 if known, and its flags if any is flagged: ``load``, ``spread``), predicted latency (ms),
-    parameters (millions), GFLOPs, ``*`` on the Pareto front, ``<-`` on the chosen subnet.
+    p10-p90 if known, and its flags if any is flagged: ``load``, ``spread``), predicted latency (ms,
+    if any subnet has one), parameters (millions), GFLOPs, ``*`` on the Pareto front, ``<-`` on the chosen subnet.
 
     Args:
         results: evaluated subnets.
@@ -987,7 +987,10 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
     with_flags = any(r.latency_flags for r in results)
     if with_flags:
         header.append("flags")
-    header += ["pred ms", "params M", "GFLOPs", "pareto", ""]
+    with_pred = any(r.predicted_ms is not None for r in results)
+    if with_pred:
+        header.append("pred ms")
+    header += ["params M", "GFLOPs", "pareto", ""]
     rows = []
     for r in sorted(results, key=lambda r: (r.latency_ms, -r.accuracy, r.name)):
         row = [r.name, f"{100 * r.accuracy:.2f}", f"{r.latency_ms:.2f}"]
@@ -996,8 +999,9 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
             row.append("-" if s is None else f"{s[0]:.2f}-{s[1]:.2f}")
         if with_flags:
             row.append("+".join(r.latency_flags) or "-")
+        if with_pred:
+            row.append("-" if r.predicted_ms is None else f"{r.predicted_ms:.2f}")
         row += [
-            "-" if r.predicted_ms is None else f"{r.predicted_ms:.2f}",
             f"{r.params / 1e6:.2f}",
             f"{r.flops / 1e9:.3f}",
             "*" if r in on_front else "",

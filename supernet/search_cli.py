@@ -85,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--repeats", type=int, default=30)
     p.add_argument("--per-layer", action="store_true", help="also search per-layer subnets (evolution)")
+    p.add_argument(
+        "--predict",
+        action="store_true",
+        help="also fit the per-layer latency predictor and print its estimate next to each measured "
+        "latency (pred ms); always on with --per-layer, and shown whenever the run has one cached",
+    )
     p.add_argument("--population", type=int, default=24)
     p.add_argument("--generations", type=int, default=6)
     p.add_argument("--verify-top", type=int, default=5, help="per-layer candidates verified by measurement")
@@ -272,8 +278,15 @@ class SearchRun:
                 out.append(measure_onnx(path, setting))
         return out
 
+    def _predictor_path(self) -> Path:
+        return self.run.latency / f"predictor-{self.setting.key}.json"
+
+    def has_predictor(self) -> bool:
+        """Whether this setting's predictor is already cached in the run (so costs nothing to load)."""
+        return self._predictor_path().is_file()
+
     def predictor(self) -> LatencyPredictor:
-        path = self.run.latency / f"predictor-{self.setting.key}.json"
+        path = self._predictor_path()
         if path.is_file():
             return LatencyPredictor.load(path)
         model = self.model
@@ -516,8 +529,9 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     grid = sr.space.grid()
     log(f"measuring {len(grid)} grid subnets on {setting.key} ...")
     measured = sr.measure(grid)
-    # The onnxruntime table exports ~26 probe subnets: only built when per-layer search needs it.
-    predictor = sr.predictor() if cfg.per_layer or setting.backend == "torch" else None
+    # Fitting the predictor times ~26 probe subnets (a third of a quickstart search on torch, 26
+    # exports on onnxruntime): done when per-layer search needs it or --predict asks for the column.
+    predictor = sr.predictor() if cfg.per_layer or args.predict or sr.has_predictor() else None
     predict = predictor.predict if predictor is not None else None
 
     results = evaluate_grid(

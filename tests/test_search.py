@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -424,3 +425,25 @@ def test_format_table_marks() -> None:
         assert ("*" in line.split()) == (name in front_names)
     # Columns line up: every row is as wide as the separator (trailing marks aside).
     assert f"{100 * chosen.accuracy:.2f}" in marked[0]
+
+
+def test_format_table_shows_predictions_only_when_some_exist() -> None:
+    results = grid_results()
+    assert "pred ms" in format_table(results).splitlines()[0]
+    fastest = min(results, key=lambda r: r.latency_ms)
+    row = format_table(results).splitlines()[2].split()
+    assert row[0] == fastest.name and f"{fastest.predicted_ms:.2f}" in row
+    bare = [replace(r, predicted_ms=None) for r in results]
+    lines = format_table(bare).splitlines()
+    assert "pred ms" not in lines[0]
+    assert lines[0].split()[-2:] == ["GFLOPs", "pareto"]
+    # Same columns as the header: name, acc, latency, p10-p90, flags, params, GFLOPs (+ marks).
+    assert lines[2].split()[:7] == [
+        fastest.name,
+        f"{100 * fastest.accuracy:.2f}",
+        f"{fastest.latency_ms:.2f}",
+        f"{fastest.latency_spread_ms[0]:.2f}-{fastest.latency_spread_ms[1]:.2f}",
+        "-",
+        f"{fastest.params / 1e6:.2f}",
+        f"{fastest.flops / 1e9:.3f}",
+    ]
