@@ -162,8 +162,15 @@ def run(args: argparse.Namespace) -> int:
     # The export is scored by the task's main metric (accuracy, Pearson, ...), as search ranked it.
     kind = task_kind_of_config(model.config)
     dev = tokenized_split(train_cfg, tokenizer)
+    # Batched as training evaluated the grid (longest first with data.group_by_length: far less
+    # padding), so the export's dev score is the one search ranked it by.
     loader = make_dataloader(
-        dev, tokenizer, train_cfg.eval_batch_size, shuffle=False, collate_fn=kind.collator(tokenizer)
+        dev,
+        tokenizer,
+        train_cfg.eval_batch_size,
+        shuffle=False,
+        collate_fn=kind.collator(tokenizer),
+        group_by_length=train_cfg.data.group_by_length,
     )
     parity_batch = model_inputs(
         next(iter(make_dataloader(dev, tokenizer, 16, shuffle=False, collate_fn=kind.collator(tokenizer))))

@@ -192,6 +192,7 @@ class SearchRun:
             self.train_cfg.eval_batch_size,
             shuffle=False,
             collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
+            group_by_length=self.train_cfg.data.group_by_length,  # as training evaluated the grid
         )
 
     def evaluate(self, cfg: SubnetConfig) -> float:
