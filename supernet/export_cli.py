@@ -9,14 +9,13 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-import torch
 from transformers import AutoTokenizer
 
 from supernet.config import TrainConfig, load_config
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported
 from supernet.io import RunDir, atomic_write_json
-from supernet.latency import LatencyResult, LatencySetting, LatencyWarning, load_warning, measure_model
+from supernet.latency import LatencyResult, LatencySetting, LatencyWarning, load_warning, measure_interleaved
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig
 from supernet.tasks import model_inputs, task_kind_of_config
@@ -217,19 +216,17 @@ def run(args: argparse.Namespace) -> int:
     chosen = json.loads(chosen_file.read_text()) if chosen_file.is_file() else None
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
-    base = {**setting.to_dict(), "int8": False}
     dense = load_exported(out).eval()
-    results: dict[str, LatencyResult] = {}
+    # torch and onnxruntime interleaved in rounds, so a drift of the machine's speed between them
+    # (several % within seconds on a shared VM) cannot pass for a difference of runtime.
+    artefacts: dict[str, Any] = {"torch": dense}
+    if args.onnx:
+        artefacts["onnxruntime"] = out / "model.onnx"
+        if args.int8:
+            artefacts["onnxruntime_int8"] = out / "model.int8.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LatencyWarning)  # one line below for all three
-        with torch.inference_mode():
-            results["torch"] = measure_model(dense, LatencySetting(**{**base, "backend": "torch"}))
-        if args.onnx:
-            ort = LatencySetting(**{**base, "backend": "onnxruntime"})
-            results["onnxruntime"] = measure_model(None, ort, onnx_path=out / "model.onnx")
-            if args.int8:
-                int8 = LatencySetting(**{**base, "backend": "onnxruntime", "int8": True})
-                results["onnxruntime_int8"] = measure_model(None, int8, onnx_path=out / "model.int8.onnx")
+        results = measure_interleaved(artefacts, setting)
     summary = {
         "subnet": cfg.name,
         "spec": cfg.to_dict(),

@@ -75,6 +75,7 @@ __all__ = [
     "MeasureFn",
     "dummy_batch",
     "load_warning",
+    "measure_interleaved",
     "measure_latency",
     "measure_model",
     "measure_models",
@@ -561,12 +562,10 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
 def measure_onnx_files(
     paths: Mapping[str, str | os.PathLike[str]], setting: LatencySetting, *, rounds: int = 5
 ) -> dict[str, LatencyResult]:
-    """Latency of several ONNX graphs, interleaved like `measure_models`.
+    """Latency of several ONNX graphs, interleaved like `measure_models` (see `measure_interleaved`).
 
-    Each pass opens one graph at a time (so memory holds one session), runs
-    `setting.warmup` untimed calls before its first block and 2 before later
-    ones, and times its share of `setting.repeats` calls; sessions are set up
-    as in `measure_onnx`. All results carry the load of the whole run.
+    Each pass opens one graph at a time (so memory holds one session), sessions set up as in
+    `measure_onnx`.
 
     Args:
         paths: name -> .onnx file.
@@ -578,23 +577,73 @@ def measure_onnx_files(
     """
     if setting.backend != "onnxruntime":
         raise ValueError("measure_onnx_files times ONNX graphs: use backend='onnxruntime'")
+    return measure_interleaved(paths, setting, rounds=rounds)
+
+
+def measure_interleaved(
+    items: Mapping[str, nn.Module | str | os.PathLike[str]], setting: LatencySetting, *, rounds: int = 5
+) -> dict[str, LatencyResult]:
+    """Latency of torch models and ONNX graphs side by side, their calls interleaved in rounds.
+
+    The `setting.repeats` timed calls of each item are split over `rounds` passes; the first pass
+    visits the items in the given order, later ones in a seeded random order, so no item always
+    follows the same neighbour. Before an item's first block run `setting.warmup` untimed calls,
+    before its later blocks 2. A torch model (already on `setting.device`, run in eval mode under
+    `torch.inference_mode` and restored after) gets a dummy batch of its own config's shape
+    (`dummy_batch`); an ONNX graph is opened in a fresh onnxruntime session for each of its blocks
+    (one session in memory at a time, options as in `measure_onnx`). Everything runs inside one
+    timing session (torch threads pinned to `setting.num_threads`, garbage collection paused).
+
+    Why interleave: on a shared or virtualised machine the speed drifts over seconds (on the 2-core
+    VM of BENCHMARKS.md, one session's 200-call medians moved by up to 17% from one block to the
+    next, idle): figures taken one after another compare different moments, figures whose calls are
+    interleaved see the same mix of moments.
+
+    Args:
+        items: name -> torch model, or path of an .onnx file.
+        setting: batch, sequence length, threads, warm-up, repeats (its backend is not used: each
+            item's kind decides).
+        rounds: passes over the items, 1..repeats.
+
+    Returns:
+        name -> result, in the order of `items`; all carry the load of the whole run
+        (`monitor_load`), and flagged ones raise one `LatencyWarning`.
+    """
     _check_int("rounds", rounds, 1)
     rounds = min(rounds, setting.repeats)
-    names = list(paths)
+    names = list(items)
+    modules = {name: m for name, m in items.items() if isinstance(m, nn.Module)}
+    for model in modules.values():
+        _check_device(model, setting)
+    batches = {name: dummy_batch(m.config, setting) for name, m in modules.items()}  # type: ignore[attr-defined]
+    was_training = {name: m.training for name, m in modules.items()}
+
+    def opened(name: str) -> Callable[[], object]:
+        if name in modules:
+            model, batch = modules[name], batches[name]
+            return lambda: model(**batch)
+        session, feeds = _onnx_session(items[name], setting)  # type: ignore[arg-type]
+        return lambda: session.run(None, feeds)
+
     samples: dict[str, list[float]] = {name: [] for name in names}
-    with _timing_session(setting), monitor_load() as probe:
-        for r in range(rounds):
-            n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
-            warmup = setting.warmup if r == 0 else min(setting.warmup, 2)
-            order = list(range(len(names)))
-            if r > 0:
-                random.Random(r).shuffle(order)
-            for i in order:
-                session, feeds = _onnx_session(paths[names[i]], setting)
-                samples[names[i]] += _timed_calls(
-                    lambda s=session, f=feeds: s.run(None, f), setting, warmup=warmup, repeats=n
-                )
-                del session
+    try:
+        for model in modules.values():
+            model.eval()
+        with torch.inference_mode(), _timing_session(setting), monitor_load() as probe:
+            for r in range(rounds):
+                # Spread repeats evenly: the first (repeats % rounds) rounds take one more.
+                n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
+                warmup = setting.warmup if r == 0 else min(setting.warmup, 2)
+                order = list(range(len(names)))
+                if r > 0:
+                    random.Random(r).shuffle(order)
+                for i in order:
+                    call = opened(names[i])
+                    samples[names[i]] += _timed_calls(call, setting, warmup=warmup, repeats=n)
+                    del call  # an onnxruntime session is released before the next one opens
+    finally:
+        for name, model in modules.items():
+            model.train(was_training[name])
     results = {name: LatencyResult.from_samples(samples[name], probe.load) for name in names}
     _warn_flagged(results)
     return results
@@ -731,14 +780,11 @@ def measure_subnets(
 def measure_models(
     models: Mapping[str, nn.Module], setting: LatencySetting, *, rounds: int = 5
 ) -> dict[str, LatencyResult]:
-    """Latency of several distinct models, interleaved exactly like `measure_subnets`.
+    """Latency of several distinct torch models, interleaved in rounds (see `measure_interleaved`).
 
-    The `setting.repeats` timed forward passes of each model are split over `rounds` passes; each
-    pass visits every model in turn (`setting.warmup` untimed calls before a model's first block, 2
-    before its later blocks), inside one timing session (threads pinned to `setting.num_threads`,
-    garbage collection paused). Each model gets a dummy batch of its own config's shape
-    (`dummy_batch`: random ids, mask all ones). A burst of load from another
-    process thus touches one block of many models, and the median over the pooled calls ignores it.
+    Each model gets a dummy batch of its own config's shape (`dummy_batch`: random ids, mask all
+    ones). A burst of load from another process thus touches one block of many models, and the
+    median over the pooled calls ignores it.
 
     Args:
         models: name -> model (stock or dense export), already on `setting.device`.
@@ -751,31 +797,7 @@ def measure_models(
     """
     if setting.backend != "torch":
         raise ValueError("measure_models times torch models: use backend='torch'")
-    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
-        raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    rounds = min(rounds, setting.repeats)
-    names = list(models)
-    batches = {name: dummy_batch(models[name].config, setting) for name in names}  # type: ignore[attr-defined]
-    was_training = {name: models[name].training for name in names}
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    try:
-        for model in models.values():
-            model.eval()
-        with torch.inference_mode(), _timing_session(setting), monitor_load() as probe:
-            for r in range(rounds):
-                n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
-                warmup = setting.warmup if r == 0 else min(setting.warmup, 2)
-                for name in names:
-                    model, batch = models[name], batches[name]
-                    samples[name] += _timed_calls(
-                        lambda m=model, b=batch: m(**b), setting, warmup=warmup, repeats=n
-                    )
-    finally:
-        for name in names:
-            models[name].train(was_training[name])
-    results = {name: LatencyResult.from_samples(samples[name], probe.load) for name in names}
-    _warn_flagged(results)
-    return results
+    return measure_interleaved(models, setting, rounds=rounds)
 
 
 MeasureFn = Callable[[nn.Module, Sequence[SubnetConfig], LatencySetting], Sequence[LatencyResult]]

@@ -35,7 +35,7 @@ from supernet.latency import (
     LatencySetting,
     LatencyWarning,
     load_warning,
-    measure_onnx,
+    measure_onnx_files,
     measure_subnets,
 )
 from supernet.search import (
@@ -267,17 +267,21 @@ class SearchRun:
     def _measure_many(
         self, model: torch.nn.Module, cfgs: Sequence[SubnetConfig], setting: LatencySetting
     ) -> list[LatencyResult]:
-        """The `MeasureFn` of this backend: torch subnets interleaved, or each exported graph in turn."""
+        """The `MeasureFn` of this backend: torch subnets, or their exported graphs, interleaved."""
         if setting.backend == "torch":
             return measure_subnets(model, cfgs, setting)
-        out = []
-        for cfg in cfgs:
-            with tempfile.TemporaryDirectory() as tmp:
-                path = export_for_measurement(
-                    model, cfg, Path(tmp) / "m", tokenizer=self.tokenizer, int8=setting.int8
+        # Every graph exported first, then all timed interleaved in rounds like the torch subnets
+        # (one session open at a time): timed one after another, each graph would meet another
+        # moment of the machine's drifting speed.
+        with tempfile.TemporaryDirectory() as tmp:
+            paths = {
+                cfg.name: export_for_measurement(
+                    model, cfg, Path(tmp) / f"m{i}", tokenizer=self.tokenizer, int8=setting.int8
                 )
-                out.append(measure_onnx(path, setting))
-        return out
+                for i, cfg in enumerate(cfgs)
+            }
+            results = measure_onnx_files(paths, setting)
+        return [results[cfg.name] for cfg in cfgs]
 
     def _predictor_path(self) -> Path:
         return self.run.latency / f"predictor-{self.setting.key}.json"

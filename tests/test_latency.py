@@ -8,12 +8,14 @@ import os
 import random
 import statistics
 import time
+from pathlib import Path
 
 import pytest
 import torch
 from conftest import tiny_model
 
 import supernet as sn
+from supernet import latency
 from supernet.latency import (
     LOAD_BOUND_CORES,
     SPREAD_BOUND,
@@ -25,6 +27,7 @@ from supernet.latency import (
     MachineLoad,
     dummy_batch,
     load_warning,
+    measure_interleaved,
     measure_latency,
     measure_model,
     measure_onnx_files,
@@ -560,12 +563,12 @@ def test_int8_setting_needs_onnxruntime() -> None:
     assert LatencySetting.from_dict({"backend": "onnxruntime"}).int8 is False  # settings saved before int8
 
 
-def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path) -> None:
-    pytest.importorskip("onnxruntime")
+def _onnx_graphs(tmp_path, layer_counts: dict[str, int]) -> dict[str, Path]:
+    """Tiny BERT graphs with the given numbers of layers, exported with dynamic axes."""
     model = tiny_model("bert")
     batch = dummy_batch(model.config, LatencySetting(seq_len=8))
     paths = {}
-    for name, layers in (("four", 4), ("two", 2)):
+    for name, layers in layer_counts.items():
         model.config.num_hidden_layers = layers
         small = type(model)(model.config).eval()
         paths[name] = tmp_path / f"{name}.onnx"
@@ -579,6 +582,12 @@ def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path) -> None:
                 dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
                 dynamo=False,
             )
+    return paths
+
+
+def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    paths = _onnx_graphs(tmp_path, {"four": 4, "two": 2})
     setting = LatencySetting(backend="onnxruntime", seq_len=8, num_threads=1, warmup=1, repeats=5)
     results = measure_onnx_files(paths, setting, rounds=2)
     assert list(results) == ["four", "two"]
@@ -587,3 +596,33 @@ def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path) -> None:
     assert results["four"].other_cpu == results["two"].other_cpu
     with pytest.raises(ValueError, match="use backend='onnxruntime'"):
         measure_onnx_files(paths, LatencySetting(), rounds=2)
+
+
+def test_torch_and_onnx_interleaved_in_rounds(tmp_path, monkeypatch) -> None:
+    """export.py's torch and onnxruntime figures: blocks alternate, a fresh session per ONNX block."""
+    pytest.importorskip("onnxruntime")
+    paths = _onnx_graphs(tmp_path, {"graph": 2})
+    model = tiny_model("bert").train()
+    visits: list[tuple[int, int]] = []
+    sessions: list[str] = []
+    real_calls, real_session = latency._timed_calls, latency._onnx_session
+
+    def calls(fn, setting, *, warmup, repeats):
+        visits.append((warmup, repeats))
+        return real_calls(fn, setting, warmup=warmup, repeats=repeats)
+
+    def session(path, setting):
+        sessions.append(str(path))
+        return real_session(path, setting)
+
+    monkeypatch.setattr(latency, "_timed_calls", calls)
+    monkeypatch.setattr(latency, "_onnx_session", session)
+    setting = LatencySetting(seq_len=8, num_threads=1, warmup=3, repeats=7)
+    results = measure_interleaved({"torch": model, "onnx": paths["graph"]}, setting, rounds=3)
+    assert list(results) == ["torch", "onnx"]
+    assert all(r.repeats == 7 and r.median_ms > 0 for r in results.values())
+    # 7 calls over 3 rounds: 3 + 2 + 2; full warm-up before an item's first block, 2 after.
+    assert visits == [(3, 3), (3, 3), (2, 2), (2, 2), (2, 2), (2, 2)]
+    assert sessions == [str(paths["graph"])] * 3  # one fresh session per block of the graph
+    assert model.training  # its mode is restored
+    assert results["torch"].other_cpu == results["onnx"].other_cpu  # one load record for the run
