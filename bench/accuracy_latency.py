@@ -717,7 +717,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seq-len", type=int, default=128, help="latency sequence length")
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=25,
+        help="passes over the models (default 25: 2 timed calls per model per pass); the more passes, "
+        "the more moments of the machine's drifting speed each model's median pools",
+    )
     parser.add_argument("--latency-tolerance", type=float, default=0.03, help="relative slack of 'as fast'")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
