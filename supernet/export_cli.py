@@ -19,7 +19,7 @@ from supernet.latency import LatencyResult, LatencySetting, LatencyWarning, load
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig
 from supernet.tasks import model_inputs, task_kind_of_config
-from supernet.trainer import RunError, load_supernet, tokenized_split
+from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized_split
 
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
 
@@ -161,16 +161,8 @@ def run(args: argparse.Namespace) -> int:
     # The export is scored by the task's main metric (accuracy, Pearson, ...), as search ranked it.
     kind = task_kind_of_config(model.config)
     dev = tokenized_split(train_cfg, tokenizer)
-    # Batched as training evaluated the grid (longest first with data.group_by_length: far less
-    # padding), so the export's dev score is the one search ranked it by.
-    loader = make_dataloader(
-        dev,
-        tokenizer,
-        train_cfg.eval_batch_size,
-        shuffle=False,
-        collate_fn=kind.collator(tokenizer),
-        group_by_length=train_cfg.data.group_by_length,
-    )
+    # Batched as training evaluated the grid, so the export's dev score is the one search ranked it by.
+    loader = eval_dataloader(train_cfg, dev, tokenizer, kind)
     parity_batch = model_inputs(
         next(iter(make_dataloader(dev, tokenizer, 16, shuffle=False, collate_fn=kind.collator(tokenizer))))
     )

@@ -26,7 +26,7 @@ from transformers import AutoTokenizer
 from supernet.config import DEFAULT_ACCURACY_SUBSET, SearchConfig, TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
-from supernet.data import eval_subset, make_dataloader
+from supernet.data import eval_subset
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import (
     LatencyCache,
@@ -48,7 +48,7 @@ from supernet.search import (
 )
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
 from supernet.tasks import batch_to, task_kind_of_config
-from supernet.trainer import RunError, evaluate_subnet, load_supernet, tokenized_split
+from supernet.trainer import RunError, eval_dataloader, evaluate_subnet, load_supernet, tokenized_split
 
 __all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
 
@@ -186,14 +186,7 @@ class SearchRun:
 
     def _loader(self, split: Any) -> Any:
         """Evaluation batches of `split`, collated for the run's task kind."""
-        return make_dataloader(
-            split,
-            self.tokenizer,
-            self.train_cfg.eval_batch_size,
-            shuffle=False,
-            collate_fn=task_kind_of_config(self.model.config).collator(self.tokenizer),
-            group_by_length=self.train_cfg.data.group_by_length,  # as training evaluated the grid
-        )
+        return eval_dataloader(self.train_cfg, split, self.tokenizer, task_kind_of_config(self.model.config))
 
     def evaluate(self, cfg: SubnetConfig) -> float:
         """Dev main metric of `cfg` (cached in eval.jsonl / search/accuracy.json)."""

@@ -369,14 +369,7 @@ class _Job:
         )
 
     def _eval_loader(self, split: str) -> Any:
-        loader = make_dataloader(
-            self.tokenized[split],
-            self.tokenizer,
-            self.cfg.eval_batch_size,
-            shuffle=False,
-            collate_fn=self.kind.collator(self.tokenizer),
-            group_by_length=self.cfg.data.group_by_length,
-        )
+        loader = eval_dataloader(self.cfg, self.tokenized[split], self.tokenizer, self.kind)
         return self.accelerator.prepare_data_loader(loader)
 
     # ---------------------------------------------------------------- stages
@@ -881,6 +874,22 @@ def tokenized_split(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase, split:
     return tokenize_task(
         task, tokenizer, cfg.data.max_length, splits=(split,), doc_stride=cfg.data.doc_stride
     )[split]
+
+
+def eval_dataloader(cfg: TrainConfig, split: Any, tokenizer: PreTrainedTokenizerBase, kind: TaskKind) -> Any:
+    """Evaluation batches of a tokenized split, read as training evaluates the grid.
+
+    Longest first with ``data.group_by_length`` (far less padding), so what search and export score
+    is what training scored.
+    """
+    return make_dataloader(
+        split,
+        tokenizer,
+        cfg.eval_batch_size,
+        shuffle=False,
+        collate_fn=kind.collator(tokenizer),
+        group_by_length=cfg.data.group_by_length,
+    )
 
 
 def _read_json(path: Path) -> dict[str, Any]:
