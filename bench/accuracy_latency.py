@@ -497,6 +497,10 @@ class SeedRun:
             layerdrop=self.args.layerdrop,
             layerdrop_depth_scaled=False,
             recipe="layerdrop",
+            # The preset's single-stage options have no meaning under LayerDrop (config refuses them).
+            smallest_weight=1.0,
+            inplace_distill=False,
+            per_layer_sampling=False,
             teacher=dataclasses.replace(cfg.teacher, path=str(self.teacher_dir)),
             importance=dataclasses.replace(cfg.importance, enabled=False),
             stage_w=StageConfig(epochs=0.0),  # the trainer's minimum, 1 step

@@ -401,15 +401,18 @@ class TrainConfig(_Config):
             "must be > 0 with recipe=layerdrop",
         )
         # single-stage's options, each with the value that leaves the other recipes unchanged.
-        for key, neutral in (
-            ("inplace_distill", False),
-            ("per_layer_sampling", False),
-            ("smallest_weight", 1.0),
+        # A preset may set them (rt-minilm.yaml weights the smallest subnet), so the message says
+        # how to switch such a preset to another recipe.
+        for key, neutral, shown in (
+            ("inplace_distill", False, "false"),
+            ("per_layer_sampling", False, "false"),
+            ("smallest_weight", 1.0, "1"),
         ):
             _check(
                 self.recipe == "single-stage" or getattr(self, key) == neutral,
                 key,
-                f"works with recipe=single-stage only (recipe is {self.recipe!r})",
+                f"works with recipe=single-stage only; set {key}={shown} or recipe=single-stage "
+                f"(recipe is {self.recipe!r})",
             )
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
 from conftest import load_bench
 
 from supernet.config import TrainConfig, load_config
@@ -34,3 +36,42 @@ def test_load_note_names_supernet_rows_after_the_recipe() -> None:
         "supernet (single-stage)/w0.25-d0.50, head-pruning/heads-3. "
         "A flagged run may carry time lost to other work: remeasure it on an idle machine."
     )
+
+
+class _Trained(Exception):
+    pass
+
+
+def test_layerdrop_baseline_resets_the_presets_single_stage_options(tmp_path, monkeypatch) -> None:
+    # The rt/trec presets weight the smallest subnet (a single-stage option); the LayerDrop baseline
+    # built from them must drop it, or the config refuses recipe=layerdrop before anything trains.
+    preset = Path(__file__).resolve().parents[1] / "configs" / "rt-minilm.yaml"
+    cfg = load_config(TrainConfig, preset)
+    assert cfg.smallest_weight == 2.0
+    seen: list[TrainConfig] = []
+
+    def capture(ld_cfg: TrainConfig, progress: bool) -> None:
+        seen.append(ld_cfg)
+        raise _Trained
+
+    monkeypatch.setattr(bench, "ensure_trained", capture)
+    run = SimpleNamespace(
+        cfg=cfg,
+        root=tmp_path,
+        seed=42,
+        args=SimpleNamespace(layerdrop=0.2),
+        teacher_dir=tmp_path / "t",
+        steps=398,
+        progress=False,
+    )
+    with pytest.raises(_Trained):
+        bench.SeedRun.layerdrop(run, [0.75, 0.5])
+    [ld] = seen
+    assert (ld.recipe, ld.layerdrop, ld.smallest_weight, ld.inplace_distill, ld.per_layer_sampling) == (
+        "layerdrop",
+        0.2,
+        1.0,
+        False,
+        False,
+    )
+    assert ld.output_dir == str(tmp_path / "layerdrop" / "seed-42" / "run")

@@ -428,15 +428,18 @@ def test_diff_configs_missing_keys_and_normalisation() -> None:
         (["recipe=layerdrop"], "layerdrop must be > 0 with recipe=layerdrop"),
         (
             ["inplace_distill=true"],
-            "inplace_distill works with recipe=single-stage only (recipe is 'dynabert')",
+            "inplace_distill works with recipe=single-stage only; set inplace_distill=false or recipe=single-stage "
+            "(recipe is 'dynabert')",
         ),
         (
             ["recipe=sandwich", "per_layer_sampling=true"],
-            "per_layer_sampling works with recipe=single-stage only (recipe is 'sandwich')",
+            "per_layer_sampling works with recipe=single-stage only; set per_layer_sampling=false or recipe=single-stage "
+            "(recipe is 'sandwich')",
         ),
         (
             ["recipe=dynabert", "smallest_weight=2"],
-            "smallest_weight works with recipe=single-stage only (recipe is 'dynabert')",
+            "smallest_weight works with recipe=single-stage only; set smallest_weight=1 or recipe=single-stage "
+            "(recipe is 'dynabert')",
         ),
         (["recipe=single-stage", "smallest_weight=0"], "smallest_weight must be > 0, got 0.0"),
         (
@@ -464,3 +467,18 @@ def test_run_configs_from_before_recipes_still_load(tmp_path, saved: str, recipe
     path = tmp_path / "config.yaml"
     path.write_text("model: m\ntask: t\noutput_dir: o\n" + saved)
     assert load_config(TrainConfig, path).recipe == recipe
+
+
+@pytest.mark.parametrize("preset", ["rt-minilm.yaml", "trec-minilm.yaml", "quickstart.yaml"])
+def test_presets_weight_the_smallest_subnet_and_say_how_to_switch_recipe(preset: str) -> None:
+    # The presets' recipe weights the smallest subnet's loss 2x (BENCHMARKS.md, "Elastic training
+    # cost"); switching such a preset to another recipe must name the key to reset.
+    path = Path(__file__).resolve().parents[1] / "configs" / preset
+    assert load_config(TrainConfig, path).smallest_weight == 2.0
+    with pytest.raises(ConfigError) as err:
+        load_config(TrainConfig, path, ["recipe=sandwich"])
+    assert str(err.value) == (
+        "smallest_weight works with recipe=single-stage only; set smallest_weight=1 or "
+        "recipe=single-stage (recipe is 'sandwich')"
+    )
+    assert load_config(TrainConfig, path, ["recipe=sandwich", "smallest_weight=1"]).recipe == "sandwich"
