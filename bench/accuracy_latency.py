@@ -79,6 +79,7 @@ from supernet.baselines import (  # noqa: E402
     train_batches,
 )
 from supernet.config import (  # noqa: E402
+    SINGLE_STAGE_NEUTRAL,
     ConfigError,
     StageConfig,
     TrainConfig,
@@ -497,10 +498,7 @@ class SeedRun:
             layerdrop=self.args.layerdrop,
             layerdrop_depth_scaled=False,
             recipe="layerdrop",
-            # The preset's single-stage options have no meaning under LayerDrop (config refuses them).
-            smallest_weight=1.0,
-            inplace_distill=False,
-            per_layer_sampling=False,
+            **SINGLE_STAGE_NEUTRAL,  # the preset's single-stage options: config refuses them here
             teacher=dataclasses.replace(cfg.teacher, path=str(self.teacher_dir)),
             importance=dataclasses.replace(cfg.importance, enabled=False),
             stage_w=StageConfig(epochs=0.0),  # the trainer's minimum, 1 step

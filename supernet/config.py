@@ -33,6 +33,7 @@ __all__ = [
     "DistillConfig",
     "ExportConfig",
     "ImportanceConfig",
+    "SINGLE_STAGE_NEUTRAL",
     "SearchConfig",
     "StageConfig",
     "TeacherConfig",
@@ -295,6 +296,18 @@ def _final_finetune_default() -> StageConfig:
     return StageConfig(epochs=0.0)
 
 
+SINGLE_STAGE_NEUTRAL: dict[str, object] = {
+    "inplace_distill": False,
+    "per_layer_sampling": False,
+    "smallest_weight": 1.0,
+}
+"""The options only recipe=single-stage reads, each at the value that leaves other recipes unchanged.
+
+A config with another recipe must hold these values; code that derives another recipe's config
+from a preset (e.g. bench/accuracy_latency.py's LayerDrop baseline) resets them with it.
+"""
+
+
 @dataclass(kw_only=True)
 class TrainConfig(_Config):
     """Everything ``supernet-train`` needs: model, task, elastic space, stages and logging."""
@@ -400,14 +413,10 @@ class TrainConfig(_Config):
             "layerdrop",
             "must be > 0 with recipe=layerdrop",
         )
-        # single-stage's options, each with the value that leaves the other recipes unchanged.
-        # A preset may set them (rt-minilm.yaml weights the smallest subnet), so the message says
-        # how to switch such a preset to another recipe.
-        for key, neutral, shown in (
-            ("inplace_distill", False, "false"),
-            ("per_layer_sampling", False, "false"),
-            ("smallest_weight", 1.0, "1"),
-        ):
+        # A preset may set single-stage's options (rt-minilm.yaml weights the smallest subnet), so
+        # the message says how to switch such a preset to another recipe.
+        for key, neutral in SINGLE_STAGE_NEUTRAL.items():
+            shown = str(neutral).lower() if isinstance(neutral, bool) else f"{neutral:g}"
             _check(
                 self.recipe == "single-stage" or getattr(self, key) == neutral,
                 key,
