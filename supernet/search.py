@@ -505,7 +505,9 @@ def evolutionary_search(
         seed_grid: start from the uniform grid subnets that fit the budget (the
             largest predicted first, at most `population`), then random ones.
             The result is then never worse than the best fitting grid subnet.
-        max_tries: draws allowed per new candidate before giving up.
+        max_tries: draws allowed per new candidate; when they run out the
+            population goes on smaller, with a RuntimeWarning (a tight budget
+            leaves few subnets to choose from).
         rng: the only source of randomness; a seeded one gives the same result.
         progress: show a progress bar over generations with the best accuracy.
 
@@ -516,8 +518,6 @@ def evolutionary_search(
 
     Raises:
         BudgetError: even the smallest subnet is predicted over the budget.
-        RuntimeError: the first population cannot be filled with distinct
-            subnets under the budget within `max_tries` draws per subnet.
         ValueError: an argument is out of range.
     """
     budget_ms = _check_budget(budget_ms)
@@ -539,7 +539,8 @@ def evolutionary_search(
     predicted_ms = _memoised(predict, "predictor returned {value} ms for {name}")
     fitness = _memoised(evaluate, "evaluator returned {value} for {name}")
 
-    smallest = genes.config(genes.uniform(min(space.width_mults), min(space.depth_mults)))
+    smallest_genome = genes.uniform(min(space.width_mults), min(space.depth_mults))
+    smallest = genes.config(smallest_genome)
     if predicted_ms(smallest) > budget_ms:
         raise BudgetError(
             _budget_message(
@@ -571,11 +572,18 @@ def evolutionary_search(
             if admit(genes.random(rng), pop, names):
                 break
         else:
-            raise RuntimeError(
+            # A tight budget admits few subnets; searching among those that fit
+            # is more use than an error (the smallest always fits, checked above).
+            warnings.warn(
                 f"evolutionary search: no new distinct subnet with predicted latency <= {budget_ms:.2f} ms "
-                f"in {max_tries} random draws ({len(pop)} of {population} found); "
-                "raise the budget, lower population or raise max_tries"
+                f"in {max_tries} random draws; continuing with {len(pop)} of {population} subnets "
+                "(raise the budget or max_tries for a wider search)",
+                RuntimeWarning,
+                stacklevel=2,
             )
+            break
+    if not pop:  # seed_grid=False and not one random draw fitted
+        admit(smallest_genome, pop, names)
     for _, cfg in pop:
         fitness(cfg)  # the first population, evaluated in a fixed order
 
@@ -597,7 +605,7 @@ def evolutionary_search(
             for attempt in range(max_tries):
                 # Parents that have converged give few new crossovers; a crossover
                 # slot falls back to mutation after half its tries.
-                if k < n_mutants or attempt >= max_tries // 2:
+                if k < n_mutants or attempt >= max_tries // 2 or len(parents) < 2:
                     child = genes.mutate(rng.choice(parents)[0], rng, mutate_prob)
                 else:
                     a, b = rng.sample(parents, 2)
