@@ -31,6 +31,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -212,6 +213,35 @@ def _check_shared(name: str, cfg: TrainConfig, base: TrainConfig) -> None:
             )
 
 
+def restore_teacher_weights(teacher_run: Path, cfg: TrainConfig, *, progress: bool) -> None:
+    """Fine-tune again a teacher whose results are here but whose weights are not (they stay out of git).
+
+    The fine-tune is seeded, so it gives the same teacher: it runs in a sibling folder and its weights
+    move into `teacher_run` only if it scores what the recorded teacher scored on dev and test, so the
+    recipes already reported and those trained now share one teacher. The recorded timing is kept.
+
+    Raises:
+        RunError: the new teacher scores differently (the sibling folder is left for inspection).
+    """
+    spare = teacher_run.with_name(teacher_run.name + "-weights")
+    log(
+        f"{teacher_run} holds the teacher's results but not its weights (not kept in git); fine-tuning "
+        f"it again in {spare}"
+    )
+    trainer.fine_tune_teacher(dataclasses.replace(cfg, output_dir=str(spare)), progress=progress)
+    recorded = json.loads((teacher_run / "teacher_eval.json").read_text())
+    fresh = json.loads((spare / "teacher_eval.json").read_text())
+    scores = [(r["dev"]["accuracy"], r["test"]["accuracy"]) for r in (recorded, fresh)]
+    if scores[0] != scores[1]:
+        raise RunError(
+            f"the teacher fine-tuned again in {spare} scores dev/test {scores[1][0]:.4f}/{scores[1][1]:.4f}, "
+            f"the recorded one in {teacher_run} {scores[0][0]:.4f}/{scores[0][1]:.4f}; "
+            "train every recipe of this seed from the new one (move the seed's folder away) or restore the weights"
+        )
+    (spare / "teacher").rename(teacher_run / "teacher")
+    shutil.rmtree(spare)
+
+
 def run_seed(
     args: argparse.Namespace, base: TrainConfig, specs: Sequence[RecipeSpec], seed: int, root: Path
 ) -> list[dict]:
@@ -231,6 +261,8 @@ def run_seed(
         args.threads,
         lambda: trainer.fine_tune_teacher(teacher_cfg, progress=not args.no_progress),
     )
+    if not args.report_only and not (teacher_run / "teacher").is_dir():
+        restore_teacher_weights(teacher_run, teacher_cfg, progress=not args.no_progress)
     t_eval = json.loads((teacher_run / "teacher_eval.json").read_text())
     teacher_test = t_eval["test"]["accuracy"]
     rows = []

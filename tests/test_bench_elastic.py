@@ -193,3 +193,43 @@ def test_report_only_reports_finished_runs_and_reuses_a_run_for_its_own_seed(tmp
         f"error: recipe 'k1': {tmp_path / 'elastic' / 'seed-42' / 'k1'} was trained with another config "
         "(num_random_subnets: 3 -> 1); rename the recipe or move the run away\n"
     )
+
+
+def test_a_teacher_without_its_weights_is_fine_tuned_again_and_kept_only_if_it_scores_the_same(
+    tmp_path, monkeypatch
+) -> None:
+    """A clone holds the teacher's results but not its weights: the bench retrains them, checked."""
+    teacher = tmp_path / "elastic" / "seed-43" / "teacher"
+    teacher.mkdir(parents=True)
+    recorded = {"dev": {"accuracy": 0.85}, "test": {"accuracy": 0.86}}
+    (teacher / "teacher_eval.json").write_text(json.dumps(recorded))
+    (teacher / elastic.TIME_FILE).write_text("{}")
+    scores = [recorded, {"dev": {"accuracy": 0.85}, "test": {"accuracy": 0.8601}}]
+    seen = []
+
+    def fake_fine_tune(cfg: TrainConfig, *, progress: bool) -> None:
+        out = Path(cfg.output_dir)
+        seen.append((out, cfg.seed))
+        (out / "teacher").mkdir(parents=True)
+        (out / "teacher" / "model.safetensors").write_text("weights")
+        (out / "teacher_eval.json").write_text(json.dumps(scores[len(seen) - 1]))
+
+    monkeypatch.setattr(elastic.trainer, "fine_tune_teacher", fake_fine_tune)
+    cfg = load_config(TrainConfig, "configs/rt-minilm.yaml", ["seed=43", f"output_dir={teacher}"])
+    spare = teacher.with_name("teacher-weights")
+    elastic.restore_teacher_weights(teacher, cfg, progress=False)
+    assert seen == [(spare, 43)]
+    assert (teacher / "teacher" / "model.safetensors").read_text() == "weights"
+    assert not spare.exists()
+    assert (teacher / elastic.TIME_FILE).read_text() == "{}"  # the recorded timing stays
+
+    (teacher / "teacher" / "model.safetensors").unlink()
+    (teacher / "teacher").rmdir()
+    with pytest.raises(elastic.RunError) as info:
+        elastic.restore_teacher_weights(teacher, cfg, progress=False)
+    assert str(info.value) == (
+        f"the teacher fine-tuned again in {spare} scores dev/test 0.8500/0.8601, the recorded one in {teacher} "
+        "0.8500/0.8600; train every recipe of this seed from the new one (move the seed's folder away) or "
+        "restore the weights"
+    )
+    assert not (teacher / "teacher").exists() and (spare / "teacher").is_dir()
