@@ -338,6 +338,10 @@ class SeedRun:
             )
             log(f"{folder}: recipe changed ({', '.join(changed)}), retraining")
             meta = None
+        if meta is not None and not (folder / "config.json").is_file():
+            # The results are committed, the weights are not: a fresh clone trains the model again.
+            log(f"{folder} holds the baseline's results but not its weights (not kept in git), retraining")
+            meta = None
         if meta is not None:
             log(f"reusing {folder}")
             dense = load_exported(folder)

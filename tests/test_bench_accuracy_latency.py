@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -75,3 +76,23 @@ def test_layerdrop_baseline_resets_the_presets_single_stage_options(tmp_path, mo
         False,
     )
     assert ld.output_dir == str(tmp_path / "layerdrop" / "seed-42" / "run")
+
+
+def test_a_baseline_whose_weights_are_not_on_disk_is_trained_again(tmp_path, monkeypatch, capsys) -> None:
+    # A clone carries baseline.json (committed) but not the model folder (ignored): reusing it would
+    # fail on the missing config.json, so the baseline trains again.
+    folder = tmp_path / "distilbert" / "seed-42" / "layers-3"
+    folder.mkdir(parents=True)
+    recipe = {"steps": 4, "learning_rate": 1e-4}
+    (folder / "baseline.json").write_text(json.dumps({"recipe": recipe, "dev_accuracy": 0.8}))
+
+    def build() -> None:
+        raise _Trained
+
+    run = SimpleNamespace(root=tmp_path, seed=42)
+    with pytest.raises(_Trained):
+        bench.SeedRun.trained(run, "distilbert", "layers-3", build, recipe, teacher=None, weights=None)
+    assert capsys.readouterr().out.splitlines()[:2] == [
+        f"[bench] {folder} holds the baseline's results but not its weights (not kept in git), retraining",
+        "[bench] training distilbert layers-3 for 4 steps",
+    ]
