@@ -56,6 +56,9 @@ from supernet.trainer import RunError, TrainingError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TIME_FILE = "elastic_time.json"
+# A teacher fine-tuned again for its weights (`restore_teacher_weights`): recipes trained after it are
+# costed against this timing, taken on the same machine, not against the recorded one.
+RESTORED_TIME_FILE = "elastic_time.restored.json"
 # Goals of issue 10.
 MAX_COST_RATIO = 2.0
 MEAN_SLACK_PT = 0.3
@@ -85,7 +88,9 @@ class Timing:
     loadavg_start: tuple[float, ...]
     loadavg_end: tuple[float, ...]
     own_teacher_wall_s: float | None = None
-    """A reused run's own teacher fine-tune, timed in the same run (same machine and load)."""
+    """The teacher fine-tune this run is costed against when not the seed's recorded one: a reused
+    run's own teacher, or a teacher fine-tuned again for its weights before this run trained."""
+    own_teacher_cpu_s: float | None = None
     resumed: bool = False
     """The run continued one stopped before: its times miss the part before the stop."""
 
@@ -133,8 +138,11 @@ class _Clock:
         )
 
 
-def _timed(run_dir: Path, threads: int, fn: Any) -> Timing:
-    """Run `fn` unless `run_dir` already holds its timing; record the timing next to its results."""
+def _timed(run_dir: Path, threads: int, fn: Any, teacher: Timing | None = None) -> Timing:
+    """Run `fn` unless `run_dir` already holds its timing; record the timing next to its results.
+
+    `teacher`, when given, is the teacher timing a newly timed run is costed against (recorded with it).
+    """
     path = run_dir / TIME_FILE
     done = Timing.load(path)
     if done is not None:
@@ -144,6 +152,10 @@ def _timed(run_dir: Path, threads: int, fn: Any) -> Timing:
     with _Clock(threads) as clock:
         fn()
     timing = dataclasses.replace(clock.timing, resumed=resumed)
+    if teacher is not None:
+        timing = dataclasses.replace(
+            timing, own_teacher_wall_s=teacher.wall_s, own_teacher_cpu_s=teacher.cpu_s
+        )
     atomic_write_json(path, timing.__dict__)
     return timing
 
@@ -213,12 +225,14 @@ def _check_shared(name: str, cfg: TrainConfig, base: TrainConfig) -> None:
             )
 
 
-def restore_teacher_weights(teacher_run: Path, cfg: TrainConfig, *, progress: bool) -> None:
+def restore_teacher_weights(teacher_run: Path, cfg: TrainConfig, *, threads: int, progress: bool) -> None:
     """Fine-tune again a teacher whose results are here but whose weights are not (they stay out of git).
 
     The fine-tune is seeded, so it gives the same teacher: it runs in a sibling folder and its weights
     move into `teacher_run` only if it scores what the recorded teacher scored on dev and test, so the
-    recipes already reported and those trained now share one teacher. The recorded timing is kept.
+    recipes already reported and those trained now share one teacher. The recorded timing is kept for
+    the recipes trained before; this fine-tune's timing (`RESTORED_TIME_FILE`) is what the recipes
+    trained from now on are costed against, since the machine or its load may have changed.
 
     Raises:
         RunError: the new teacher scores differently (the sibling folder is left for inspection).
@@ -228,7 +242,8 @@ def restore_teacher_weights(teacher_run: Path, cfg: TrainConfig, *, progress: bo
         f"{teacher_run} holds the teacher's results but not its weights (not kept in git); fine-tuning "
         f"it again in {spare}"
     )
-    trainer.fine_tune_teacher(dataclasses.replace(cfg, output_dir=str(spare)), progress=progress)
+    with _Clock(threads) as clock:
+        trainer.fine_tune_teacher(dataclasses.replace(cfg, output_dir=str(spare)), progress=progress)
     recorded = json.loads((teacher_run / "teacher_eval.json").read_text())
     fresh = json.loads((spare / "teacher_eval.json").read_text())
     scores = [(r["dev"]["accuracy"], r["test"]["accuracy"]) for r in (recorded, fresh)]
@@ -238,6 +253,7 @@ def restore_teacher_weights(teacher_run: Path, cfg: TrainConfig, *, progress: bo
             f"the recorded one in {teacher_run} {scores[0][0]:.4f}/{scores[0][1]:.4f}; "
             "train every recipe of this seed from the new one (move the seed's folder away) or restore the weights"
         )
+    atomic_write_json(teacher_run / RESTORED_TIME_FILE, clock.timing.__dict__)
     (spare / "teacher").rename(teacher_run / "teacher")
     shutil.rmtree(spare)
 
@@ -262,7 +278,8 @@ def run_seed(
         lambda: trainer.fine_tune_teacher(teacher_cfg, progress=not args.no_progress),
     )
     if not args.report_only and not (teacher_run / "teacher").is_dir():
-        restore_teacher_weights(teacher_run, teacher_cfg, progress=not args.no_progress)
+        restore_teacher_weights(teacher_run, teacher_cfg, threads=args.threads, progress=not args.no_progress)
+    restored = Timing.load(teacher_run / RESTORED_TIME_FILE)
     t_eval = json.loads((teacher_run / "teacher_eval.json").read_text())
     teacher_test = t_eval["test"]["accuracy"]
     rows = []
@@ -292,9 +309,14 @@ def run_seed(
             _check_same_config(spec.name, run_dir, cfg)
             log(f"seed {seed}: recipe {spec.name} ({cfg.recipe}) in {run_dir}")
             timing = _timed(
-                run_dir, args.threads, lambda cfg=cfg: trainer.train(cfg, progress=not args.no_progress)
+                run_dir,
+                args.threads,
+                lambda cfg=cfg: trainer.train(cfg, progress=not args.no_progress),
+                teacher=restored,
             )
         resumed = timing.resumed or t_time.resumed
+        teacher_wall = timing.own_teacher_wall_s or t_time.wall_s
+        teacher_cpu = timing.own_teacher_cpu_s or t_time.cpu_s
         evals = [json.loads(line) for line in RunDir(run_dir).eval.read_text().splitlines() if line.strip()]
         test = {r["subnet"]: r["test_accuracy"] for r in evals}
         rows.append(
@@ -304,8 +326,8 @@ def run_seed(
                 "overrides": spec.overrides,
                 "seed": seed,
                 "teacher_test_accuracy": teacher_test,
-                "teacher_wall_s": t_time.wall_s,
-                "teacher_cpu_s": t_time.cpu_s,
+                "teacher_wall_s": teacher_wall,
+                "teacher_cpu_s": teacher_cpu,
                 "wall_s": timing.wall_s,
                 "cpu_s": timing.cpu_s,
                 "threads": timing.threads,
@@ -316,8 +338,8 @@ def run_seed(
                     timing.loadavg_end,
                 ],
                 # A resumed run (or teacher) lost the time before its stop: no cost from it.
-                "cost_wall": nan_if(resumed, timing.wall_s / (timing.own_teacher_wall_s or t_time.wall_s)),
-                "cost_cpu": nan_if(resumed, timing.cpu_s / t_time.cpu_s),
+                "cost_wall": nan_if(resumed, timing.wall_s / teacher_wall),
+                "cost_cpu": nan_if(resumed, timing.cpu_s / teacher_cpu),
                 "resumed": resumed,
                 "test_accuracy": test,
                 "mean_test_accuracy": statistics.fmean(test.values()),
@@ -566,7 +588,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             + f"); torch on {args.threads} thread(s). A recipe's fractions are of its own seeds' mean teacher. "
             f"Cost = time of everything after "
-            f"the teacher (importance, reorder, all stages; grid evaluation excluded) / time of the teacher fine-tune. "
+            f"the teacher (importance, reorder, all stages; grid evaluation excluded) / time of the teacher fine-tune "
+            f"(for a run trained after its teacher was fine-tuned again for the weights git does not keep, that "
+            f"fine-tune, timed on the same machine: `{RESTORED_TIME_FILE}`). "
             f"1-minute load average at the starts and ends of the runs: {min(loads):.1f}-{max(loads):.1f} "
             f"(2 cores; above 1 another job shared the machine and wall times are inflated, CPU times much less).",
             "",

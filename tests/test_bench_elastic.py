@@ -217,16 +217,29 @@ def test_a_teacher_without_its_weights_is_fine_tuned_again_and_kept_only_if_it_s
     monkeypatch.setattr(elastic.trainer, "fine_tune_teacher", fake_fine_tune)
     cfg = load_config(TrainConfig, "configs/rt-minilm.yaml", ["seed=43", f"output_dir={teacher}"])
     spare = teacher.with_name("teacher-weights")
-    elastic.restore_teacher_weights(teacher, cfg, progress=False)
+    elastic.restore_teacher_weights(teacher, cfg, threads=1, progress=False)
     assert seen == [(spare, 43)]
     assert (teacher / "teacher" / "model.safetensors").read_text() == "weights"
     assert not spare.exists()
     assert (teacher / elastic.TIME_FILE).read_text() == "{}"  # the recorded timing stays
+    restored = elastic.Timing.load(teacher / elastic.RESTORED_TIME_FILE)
+    assert restored is not None and restored.threads == 1 and restored.wall_s >= 0
+
+    # A recipe trained now is costed against the fine-tune just timed; one timed before keeps its own.
+    run = tmp_path / "elastic" / "seed-43" / "k1"
+    run.mkdir()
+    timing = elastic._timed(run, 1, lambda: None, teacher=restored)
+    assert (timing.own_teacher_wall_s, timing.own_teacher_cpu_s) == (restored.wall_s, restored.cpu_s)
+    assert elastic.Timing.load(run / elastic.TIME_FILE) == timing
+    assert (
+        elastic._timed(run, 1, lambda: None, teacher=elastic.dataclasses.replace(restored, cpu_s=9.0))
+        == timing
+    )
 
     (teacher / "teacher" / "model.safetensors").unlink()
     (teacher / "teacher").rmdir()
     with pytest.raises(elastic.RunError) as info:
-        elastic.restore_teacher_weights(teacher, cfg, progress=False)
+        elastic.restore_teacher_weights(teacher, cfg, threads=1, progress=False)
     assert str(info.value) == (
         f"the teacher fine-tuned again in {spare} scores dev/test 0.8500/0.8601, the recorded one in {teacher} "
         "0.8500/0.8600; train every recipe of this seed from the new one (move the seed's folder away) or "
