@@ -574,6 +574,8 @@ def evolutionary_search(
         else:
             # A tight budget admits few subnets; searching among those that fit
             # is more use than an error (the smallest always fits, checked above).
+            if not pop:  # seed_grid=False and not one random draw fitted
+                admit(smallest_genome, pop, names)
             warnings.warn(
                 f"evolutionary search: no new distinct subnet with predicted latency <= {budget_ms:.2f} ms "
                 f"in {max_tries} random draws; continuing with {len(pop)} of {population} subnets "
@@ -582,8 +584,6 @@ def evolutionary_search(
                 stacklevel=2,
             )
             break
-    if not pop:  # seed_grid=False and not one random draw fitted
-        admit(smallest_genome, pop, names)
     for _, cfg in pop:
         fitness(cfg)  # the first population, evaluated in a fixed order
 

@@ -454,3 +454,10 @@ def test_format_table_shows_predictions_only_when_some_exist() -> None:
         f"{fastest.params / 1e6:.2f}",
         f"{fastest.flops / 1e9:.3f}",
     ]
+
+
+def test_evolution_without_grid_seeds_falls_back_to_the_smallest_subnet() -> None:
+    floor = fake_latency(sn.SubnetConfig(width_mult=0.25, depth_mult=0.5))
+    with pytest.warns(RuntimeWarning, match="continuing with 1 of 16 subnets"):
+        found = run_evolution(0, floor, max_tries=5, seed_grid=False, generations=0)
+    assert [cfg.name for cfg, _, _ in found] == ["w0.25-d0.50"]
