@@ -232,10 +232,7 @@ def test_a_teacher_without_its_weights_is_fine_tuned_again_and_kept_only_if_it_s
     timing = elastic._timed(run, 1, lambda: None, teacher=restored)
     assert (timing.own_teacher_wall_s, timing.own_teacher_cpu_s) == (restored.wall_s, restored.cpu_s)
     assert elastic.Timing.load(run / elastic.TIME_FILE) == timing
-    assert (
-        elastic._timed(run, 1, lambda: None, teacher=dataclasses.replace(restored, cpu_s=9.0))
-        == timing
-    )
+    assert elastic._timed(run, 1, lambda: None, teacher=dataclasses.replace(restored, cpu_s=9.0)) == timing
 
     (teacher / "teacher" / "model.safetensors").unlink()
     (teacher / "teacher").rmdir()
