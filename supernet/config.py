@@ -300,6 +300,7 @@ SINGLE_STAGE_NEUTRAL: dict[str, object] = {
     "inplace_distill": False,
     "per_layer_sampling": False,
     "smallest_weight": 1.0,
+    "small_bias": 0.0,
 }
 """The options only recipe=single-stage reads, each at the value that leaves other recipes unchanged.
 
@@ -354,6 +355,9 @@ class TrainConfig(_Config):
     smallest_weight: float = 1.0
     """single-stage: loss weight of the smallest subnet (the others weigh 1); above 1 it gets a
     larger share of every update, at no extra compute."""
+    small_bias: float = 0.0
+    """single-stage: the random subnets draw each width and depth multiplier m with probability
+    proportional to m ** -small_bias; 0 = uniform, 1 = width 0.25 four times as often as width 1."""
     layerdrop: float = 0.0
     """layerdrop recipe: probability of skipping each layer in stage W x D."""
     layerdrop_depth_scaled: bool = False
@@ -401,6 +405,7 @@ class TrainConfig(_Config):
         _one_of(self, "recipe", recipe_names())
         _non_negative(self, "num_random_subnets")
         _positive(self, "smallest_weight")
+        _non_negative(self, "small_bias")
         _in_unit_interval(self, "layerdrop")
         # Each option belongs to one recipe; set on another it would silently do nothing.
         _check(

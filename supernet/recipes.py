@@ -87,6 +87,8 @@ class Recipe(ABC):
         inplace_distill: in-place distillation from the largest subnet (single-stage).
         per_layer: draw heads and FFN width per layer (single-stage).
         smallest_weight: loss weight of the smallest subnet, the others weighing 1 (single-stage).
+        small_bias: the random subnets draw each multiplier m with probability ~ m ** -small_bias
+            (single-stage; 0 = uniform).
     """
 
     name: ClassVar[str]
@@ -105,13 +107,14 @@ class Recipe(ABC):
         inplace_distill: bool = False,
         per_layer: bool = False,
         smallest_weight: float = 1.0,
+        small_bias: float = 0.0,
     ) -> None:
         self.space, self.arch, self.seed = space, arch, seed
         self.num_random_subnets = num_random_subnets
         self.same_width = teacher_width == "same"
         self.layerdrop, self.layerdrop_depth_scaled = layerdrop, layerdrop_depth_scaled
         self.inplace_distill, self.per_layer = inplace_distill, per_layer
-        self.smallest_weight = smallest_weight
+        self.smallest_weight, self.small_bias = smallest_weight, small_bias
 
     @abstractmethod
     def plan(self, stage: str, step: int) -> list[Group]:
@@ -197,7 +200,9 @@ class SingleStage(Recipe):
     run at all. With `per_layer` the random subnets draw heads and FFN width per layer, so
     heterogeneous subnets (search.py --per-layer) are trained too; the largest and smallest stay
     uniform. `smallest_weight` scales the smallest subnet's loss: the subnet furthest from the
-    teacher gets a larger share of each update at no extra compute.
+    teacher gets a larger share of each update at no extra compute. `small_bias` draws the random
+    subnets' multipliers with probability ~ m ** -small_bias, so the small subnets, which share
+    only the most important heads and neurons, are trained more often than uniform draws would.
     """
 
     name = "single-stage"
@@ -206,7 +211,7 @@ class SingleStage(Recipe):
     def plan(self, stage: str, step: int) -> list[Group]:
         rng = self.rng(stage, step)
         extra = [
-            random_subnet(self.arch, self.space, rng, per_layer=self.per_layer)
+            random_subnet(self.arch, self.space, rng, per_layer=self.per_layer, small_bias=self.small_bias)
             for _ in range(self.num_random_subnets)
         ]
         students = (self.space.largest, self.space.smallest, *extra)

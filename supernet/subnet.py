@@ -275,8 +275,20 @@ def iter_grid(space: SearchSpace) -> Iterator[SubnetConfig]:
         yield SubnetConfig(width_mult=w, depth_mult=d)
 
 
+def _draw(rng: random.Random, mults: Sequence[float], small_bias: float) -> float:
+    # bias 0 keeps rng.choice, so runs from before the option draw the same subnets.
+    if small_bias == 0:
+        return rng.choice(mults)
+    return rng.choices(mults, weights=[m**-small_bias for m in mults])[0]
+
+
 def random_subnet(
-    arch: Arch, space: SearchSpace, rng: random.Random, *, per_layer: bool = False
+    arch: Arch,
+    space: SearchSpace,
+    rng: random.Random,
+    *,
+    per_layer: bool = False,
+    small_bias: float = 0.0,
 ) -> SubnetConfig:
     """A random subnet of `space` on `arch` (not activated).
 
@@ -286,14 +298,16 @@ def random_subnet(
         rng: the random source (seed it for reproducibility).
         per_layer: draw each layer's head and FFN counts independently (from the counts the width
             multipliers give) instead of one width multiplier; depth stays a multiplier.
+        small_bias: draw each multiplier m with probability proportional to m ** -small_bias:
+            0 is uniform, 1 draws width 0.25 four times as often as width 1.
     """
-    depth = rng.choice(space.depth_mults)
+    depth = _draw(rng, space.depth_mults, small_bias)
     if not per_layer:
-        return SubnetConfig(width_mult=rng.choice(space.width_mults), depth_mult=depth)
+        return SubnetConfig(width_mult=_draw(rng, space.width_mults, small_bias), depth_mult=depth)
     heads, ffn = [], []
     for _ in range(arch.num_layers):
-        heads.append(round(arch.num_heads * rng.choice(space.width_mults)))
-        ffn.append(round(arch.ffn_dim * rng.choice(space.width_mults)))
+        heads.append(round(arch.num_heads * _draw(rng, space.width_mults, small_bias)))
+        ffn.append(round(arch.ffn_dim * _draw(rng, space.width_mults, small_bias)))
     return SubnetConfig(heads=tuple(heads), ffn=tuple(ffn), layers=tuple(kept_layers(arch.num_layers, depth)))
 
 

@@ -451,6 +451,7 @@ class _Job:
             inplace_distill=cfg.inplace_distill,
             per_layer=cfg.per_layer_sampling,
             smallest_weight=cfg.smallest_weight,
+            small_bias=cfg.small_bias,
         )
 
     def elastic_stages(self, student: nn.Module, teacher: nn.Module) -> nn.Module:

@@ -443,6 +443,12 @@ def test_diff_configs_missing_keys_and_normalisation() -> None:
         ),
         (["recipe=single-stage", "smallest_weight=0"], "smallest_weight must be > 0, got 0.0"),
         (
+            ["recipe=sandwich", "small_bias=1"],
+            "small_bias works with recipe=single-stage only; set small_bias=0 or recipe=single-stage "
+            "(recipe is 'sandwich')",
+        ),
+        (["recipe=single-stage", "small_bias=-1"], "small_bias must be >= 0, got -1.0"),
+        (
             ["sampling=grid"],
             "config key 'sampling' was replaced by 'recipe'; sampling=grid is recipe=dynabert "
             "(recipe=layerdrop with layerdrop > 0), sampling=sandwich is recipe=sandwich",

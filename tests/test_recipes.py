@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from supernet.convert import Arch
@@ -98,3 +100,33 @@ def test_single_stage_per_layer_draws_heterogeneous_widths_from_the_search_space
             layer_sets.add(s.layers)
     assert heads == {12, 9, 6, 3} and ffn == {1536, 1152, 768, 384}
     assert layer_sets == {(0, 1, 2, 3, 4, 5), (0, 1, 2, 4), (0, 2, 4)}
+
+
+def test_single_stage_small_bias_draws_multipliers_in_inverse_proportion() -> None:
+    # small_bias=0 is the uniform draw, the same subnets as before the option existed.
+    assert [_recipe("single-stage", small_bias=0.0).plan("stage_wd", s) for s in range(20)] == [
+        _recipe("single-stage").plan("stage_wd", s) for s in range(20)
+    ]
+    widths, depths = Counter(), Counter()
+    r = _recipe("single-stage", num_random_subnets=2, small_bias=1.0)
+    for step in range(3000):
+        [group] = r.plan("stage_wd", step)
+        assert group.students[:2] == (GRID[0], GRID[-1])
+        for s in group.students[2:]:
+            widths[s.width_mult] += 1
+            depths[s.depth_mult] += 1
+    # Probability ~ 1/m: widths 1, 0.75, 0.5, 0.25 as 3:4:6:12, depths 1, 0.75, 0.5 as 3:4:6;
+    # 6000 draws, so each share within 0.02 of its expectation (over 3 standard errors).
+    for counts, weights in (
+        (widths, {1.0: 3, 0.75: 4, 0.5: 6, 0.25: 12}),
+        (depths, {1.0: 3, 0.75: 4, 0.5: 6}),
+    ):
+        total = sum(weights.values())
+        for m, w in weights.items():
+            assert abs(counts[m] / 6000 - w / total) < 0.02, (m, counts[m])
+    # Per layer, the bias applies to each layer's heads and FFN width alike.
+    heads = Counter()
+    r = _recipe("single-stage", num_random_subnets=1, per_layer=True, small_bias=1.0)
+    for step in range(500):
+        heads.update(r.plan("stage_wd", step)[0].students[2].heads)
+    assert heads[3] > 3 * heads[12]

@@ -785,6 +785,21 @@ def test_smallest_weight_scales_only_the_smallest_subnets_loss(models, tmp_path,
     assert len(stage) == 6 and stage[2][1] == stage[5][1] == 1.0
 
 
+def test_small_bias_reaches_the_recipe_the_trainer_runs(models, tmp_path, monkeypatch) -> None:
+    seen = []
+    real = trainer._Job._backward
+
+    def spy(job, parts, stage, subnet, weight=1.0):
+        seen.append(subnet)
+        real(job, parts, stage, subnet, weight)
+
+    monkeypatch.setattr(trainer._Job, "_backward", spy)
+    _run(models["seq-cls"], tmp_path / "run", "recipe=single-stage", "num_random_subnets=1", "small_bias=50")
+    # At bias 50 a multiplier of 0.5 is drawn 2**50 times as often as 1: every random draw is the
+    # smallest subnet (2 steps x largest, smallest, 1 random).
+    assert [n for n in seen if n != "teacher"] == ["w1.00-d1.00", "w0.25-d0.50", "w0.25-d0.50"] * 2
+
+
 def test_backward_scales_the_loss_by_the_weight() -> None:
     class Recorder:
         def backward(self, loss):
