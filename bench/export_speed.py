@@ -48,8 +48,7 @@ from supernet.latency import (  # noqa: E402
     LatencySetting,
     LatencyWarning,
     load_warning,
-    measure_models,
-    measure_onnx_files,
+    measure_interleaved,
 )
 from supernet.profile_kit_script import cpu_description, int8_dot_product  # noqa: E402
 
@@ -100,10 +99,25 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
         set_active_subnet(supernet, cfg)
         dense[cfg.name] = get_active_subnet(supernet).eval()
     set_active_subnet(supernet, MAX_NET)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LatencyWarning)  # one line per table below
-        # The stock model joins the same interleaved rounds as the exports.
-        torch_results = measure_models({"stock": stock, **dense}, setting, rounds=args.rounds)
+    wanted = args.onnx_subnets.split(",") if args.onnx_subnets else [c.name for c in grid]
+    unknown = sorted(set(wanted) - {c.name for c in grid})
+    if unknown:
+        raise SystemExit(f"error: --onnx-subnets {unknown} are not grid names ({grid[0].name}, ...)")
+    with tempfile.TemporaryDirectory() as tmp:
+        paths: dict[str, Path] = {}
+        fused: dict[str, dict[str, int]] = {}
+        for name in wanted:
+            report = export_subnet(supernet, SubnetConfig.from_name(name), Path(tmp) / name, int8=True)
+            assert report.onnx_path is not None and report.int8_path is not None
+            paths[f"{name}/fp32"], paths[f"{name}/int8"] = report.onnx_path, report.int8_path
+            fused[name] = report.onnx_fused
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LatencyWarning)  # one line per table below
+            # The stock model, the dense exports and their ONNX graphs in the same interleaved
+            # rounds: every ratio below compares calls taken at the same moments.
+            results = measure_interleaved({"stock": stock, **dense, **paths}, setting, rounds=args.rounds)
+    torch_results = {name: results[name] for name in ("stock", *dense)}
+    onnx_results = {name: results[name] for name in paths}
     ms = {name: r.median_ms for name, r in torch_results.items()}
     full = ms[MAX_NET.name]
     full_flops = count_flops(supernet, MAX_NET, setting.seq_len)
@@ -145,24 +159,8 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
     if line is not None:
         print(f"warning: {line}")
 
-    wanted = args.onnx_subnets.split(",") if args.onnx_subnets else [c.name for c in grid]
-    unknown = sorted(set(wanted) - {c.name for c in grid})
-    if unknown:
-        raise SystemExit(f"error: --onnx-subnets {unknown} are not grid names ({grid[0].name}, ...)")
     onnx_rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        paths: dict[str, Path] = {}
-        fused: dict[str, dict[str, int]] = {}
-        for name in wanted:
-            report = export_subnet(supernet, SubnetConfig.from_name(name), Path(tmp) / name, int8=True)
-            assert report.onnx_path is not None and report.int8_path is not None
-            paths[f"{name}/fp32"], paths[f"{name}/int8"] = report.onnx_path, report.int8_path
-            fused[name] = report.onnx_fused
-        ort = LatencySetting(**{**setting.to_dict(), "backend": "onnxruntime"})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LatencyWarning)
-            onnx_results = measure_onnx_files(paths, ort, rounds=args.rounds)
-    print(f"\n{shape}: the optimised graph export.py writes, onnxruntime, same setting")
+    print(f"\n{shape}: the optimised graph export.py writes, onnxruntime, same setting and rounds")
     print(
         f"{'subnet':<13}{'torch ms':>10}{'fp32 ms':>9}{'int8 ms':>9}{'fp32/torch':>12}{'int8/fp32':>11}  flags"
     )
