@@ -768,7 +768,8 @@ def test_single_stage_recipe_trains_one_stage_from_the_fixed_teacher(models, tmp
     assert [r["subnet"] for r in result.eval_rows] == GRID
 
 
-def test_smallest_weight_scales_only_the_smallest_subnets_loss(models, tmp_path, monkeypatch) -> None:
+def _record_backward(monkeypatch) -> list[tuple[str, float]]:
+    """(subnet name, loss weight) of every backward pass the trainer runs from now on."""
     seen = []
     real = trainer._Job._backward
 
@@ -777,6 +778,11 @@ def test_smallest_weight_scales_only_the_smallest_subnets_loss(models, tmp_path,
         real(job, parts, stage, subnet, weight)
 
     monkeypatch.setattr(trainer._Job, "_backward", spy)
+    return seen
+
+
+def test_smallest_weight_scales_only_the_smallest_subnets_loss(models, tmp_path, monkeypatch) -> None:
+    seen = _record_backward(monkeypatch)
     run = tmp_path / "run"
     _run(models["seq-cls"], run, "recipe=single-stage", "num_random_subnets=1", "smallest_weight=3")
     stage = [(n, w) for n, w in seen if n != "teacher"]
@@ -786,18 +792,11 @@ def test_smallest_weight_scales_only_the_smallest_subnets_loss(models, tmp_path,
 
 
 def test_small_bias_reaches_the_recipe_the_trainer_runs(models, tmp_path, monkeypatch) -> None:
-    seen = []
-    real = trainer._Job._backward
-
-    def spy(job, parts, stage, subnet, weight=1.0):
-        seen.append(subnet)
-        real(job, parts, stage, subnet, weight)
-
-    monkeypatch.setattr(trainer._Job, "_backward", spy)
+    seen = _record_backward(monkeypatch)
     _run(models["seq-cls"], tmp_path / "run", "recipe=single-stage", "num_random_subnets=1", "small_bias=50")
     # At bias 50 a multiplier of 0.5 is drawn 2**50 times as often as 1: every random draw is the
     # smallest subnet (2 steps x largest, smallest, 1 random).
-    assert [n for n in seen if n != "teacher"] == ["w1.00-d1.00", "w0.25-d0.50", "w0.25-d0.50"] * 2
+    assert [n for n, _ in seen if n != "teacher"] == ["w1.00-d1.00", "w0.25-d0.50", "w0.25-d0.50"] * 2
 
 
 def test_backward_scales_the_loss_by_the_weight() -> None:
