@@ -532,8 +532,8 @@ class OnnxGraph:
     fallback_reason: str | None
     """Why the TorchScript exporter was not used, when it was not."""
     fused: dict[str, int]
-    """Fused operators onnxruntime's transformer optimizer produced (Attention,
-    SkipLayerNormalization, BiasGelu, ...), by type; empty when not optimised."""
+    """Fused operators onnxruntime's transformer optimizer produced (Attention, BiasGelu, ...), by
+    type, and `LayerNormAsPrimitives`: LayerNorms rewritten as elementwise ops; empty when not optimised."""
 
 
 def write_onnx(
@@ -550,8 +550,10 @@ def write_onnx(
     The graph is traced with eager attention (explicit MatMul / Softmax, which
     computes what SDPA computes) by the TorchScript exporter, whose patterns
     onnxruntime's transformer optimizer (`onnxruntime.transformers`, model type
-    "bert") fuses into single kernels: Attention, EmbedLayerNormalization,
-    SkipLayerNormalization and BiasGelu. Per-layer subnets have a different head
+    "bert") fuses into single kernels: Attention and BiasGelu; the LayerNorms
+    are written as reductions and elementwise ops, which onnxruntime's CPU
+    LayerNorm kernels are several times slower than (`_layer_norms_as_primitives`).
+    Per-layer subnets have a different head
     count in each layer; the fusion reads each layer's from its query weight
     (`attention_head_size` is fixed). Batch and sequence axes are dynamic. When
     the TorchScript exporter fails, the dynamo exporter is used (its graph
@@ -621,13 +623,104 @@ def _optimize_onnx(path: Path, *, head_size: int) -> dict[str, int]:
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        model.optimize(FusionOptions("bert"))
+        options = FusionOptions("bert")
+        # EmbedLayerNormalization runs the same slow LayerNorm code as SkipLayerNormalization (see
+        # `_layer_norms_as_primitives`): unfused, its LayerNorm is rewritten with the others.
+        options.enable_embed_layer_norm = False
+        model.optimize(options)
         model.topological_sort()
         fused = {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
     finally:
         quiet.setLevel(level)
+    rewritten = _layer_norms_as_primitives(model.model)
+    if rewritten:
+        for op in ("SkipLayerNormalization", "LayerNormalization"):
+            fused.pop(op, None)
+        fused[PRIMITIVE_LAYER_NORM] = rewritten
     model.save_model_to_file(str(path))
     return fused
+
+
+PRIMITIVE_LAYER_NORM = "LayerNormAsPrimitives"
+"""Key of `OnnxGraph.fused` / `ExportReport.onnx_fused`: LayerNorms written as elementwise ops."""
+
+
+def _layer_norms_as_primitives(model: Any) -> int:
+    """Rewrite every (Skip)LayerNormalization over the last axis as reductions and elementwise ops.
+
+    onnxruntime's CPU LayerNormalization and SkipLayerNormalization kernels (1.32) take ~490 us
+    for one 128 x 768 tensor on one thread, ~20 times an Add over the same tensor and ~13 times
+    torch's LayerNorm; the same normalisation as ReduceMean / Sub / Mul / Sqrt / Reciprocal takes
+    ~112 us (BENCHMARKS.md "Exported models"). In a BERT graph whose MatMuls run in int8 those
+    kernels were a third of the time. Reciprocal-then-Mul (not Div) keeps onnxruntime's own
+    LayerNorm fusion from putting the slow kernel back.
+    The optional mean / inverse-std outputs are not produced (the BERT optimizer never uses
+    them); a graph that uses them keeps its kernel. Returns how many nodes were rewritten.
+    """
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 18)
+    used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
+    nodes: list[Any] = []
+    count = 0
+
+    def reduce(op: str, x: str, out: str) -> Any:
+        if opset >= 18:
+            return helper.make_node(op, [x, axes_name], [out], keepdims=1)
+        return helper.make_node(op, [x], [out], axes=[-1], keepdims=1)
+
+    axes_name = "ln_primitives/axes"
+    for node in graph.node:
+        inputs = list(node.input) + [""] * 5
+        outputs = list(node.output) + [""] * 4
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        skip = node.op_type == "SkipLayerNormalization" and node.domain == "com.microsoft"
+        plain = node.op_type == "LayerNormalization" and node.domain in ("", "ai.onnx", "com.microsoft")
+        if not (skip or plain) or any(o and o in used for o in outputs[1:3]):
+            nodes.append(node)
+            continue
+        if plain and attrs.get("axis", -1) != -1:
+            nodes.append(node)
+            continue
+        # SkipLayerNormalization: (input, skip, gamma, beta, bias) -> (out, mean, inv_std, sum).
+        x, gamma, beta = (inputs[0], inputs[2], inputs[3]) if skip else (inputs[0], inputs[1], inputs[2])
+        p = f"ln_primitives/{count}"
+        new: list[Any] = []
+        if skip:
+            # The bias first: onnxruntime fuses a MatMul's bias Add into the (int8) MatMul.
+            addends = ([inputs[4]] if inputs[4] else []) + [inputs[1]]
+            for i, other in enumerate(addends):
+                last = i == len(addends) - 1
+                out = outputs[3] if last and outputs[3] else f"{p}/sum{i}"
+                new.append(helper.make_node("Add", [x, other], [out]))
+                x = out
+        eps = numpy_helper.from_array(np.array(attrs.get("epsilon", 1e-5), np.float32), f"{p}/eps")
+        graph.initializer.append(eps)
+        new += [
+            reduce("ReduceMean", x, f"{p}/mean"),
+            helper.make_node("Sub", [x, f"{p}/mean"], [f"{p}/centred"]),
+            helper.make_node("Mul", [f"{p}/centred", f"{p}/centred"], [f"{p}/squared"]),
+            reduce("ReduceMean", f"{p}/squared", f"{p}/var"),
+            helper.make_node("Add", [f"{p}/var", eps.name], [f"{p}/var_eps"]),
+            helper.make_node("Sqrt", [f"{p}/var_eps"], [f"{p}/std"]),
+            helper.make_node("Reciprocal", [f"{p}/std"], [f"{p}/inv_std"]),
+            helper.make_node("Mul", [f"{p}/centred", f"{p}/inv_std"], [f"{p}/normed"]),
+            helper.make_node("Mul", [f"{p}/normed", gamma], [outputs[0] if not beta else f"{p}/scaled"]),
+        ]
+        if beta:
+            new.append(helper.make_node("Add", [f"{p}/scaled", beta], [outputs[0]]))
+        for i, n in enumerate(new):
+            n.name = f"{p}/{i}"
+        nodes += new
+        count += 1
+    if count:
+        if opset >= 18:
+            graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), axes_name))
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return count
 
 
 def _export_onnx(
