@@ -329,6 +329,10 @@ class TrainConfig(_Config):
     """Share of each stage's steps spent in linear warmup."""
     max_grad_norm: float = 1.0
     """Gradient clipping norm."""
+    ema_decay: float = 0.0
+    """Elastic stages (every recipe; not the teacher fine-tune or final_finetune): keep an exponential
+    moving average of the weights, ema = d * ema + (1 - d) * w after every optimizer step, and end each
+    stage with it (stage_w/, supernet/ and the grid evaluation get the averaged weights); 0 = off."""
     batch_size: int = 32
     """Training examples per micro-batch."""
     eval_batch_size: int = 64
@@ -397,6 +401,8 @@ class TrainConfig(_Config):
         _positive(self, "learning_rate", "max_grad_norm")
         _non_negative(self, "weight_decay")
         _in_unit_interval(self, "warmup_ratio")
+        # 1 would freeze the average at the first step's weights.
+        _in_unit_interval(self, "ema_decay")
         _positive(self, "batch_size", "eval_batch_size", "gradient_accumulation_steps")
         _normalise_mults(self, "width_mults")
         _normalise_mults(self, "depth_mults")

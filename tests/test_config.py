@@ -343,6 +343,22 @@ def test_search_export_validation(cls: type, overrides: list[str], message: str)
     assert load_error(cls, None, overrides) == message
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("1.0", "ema_decay must be in [0, 1), got 1.0"), ("-0.1", "ema_decay must be in [0, 1), got -0.1")],
+)
+def test_ema_decay_must_be_in_unit_interval(tmp_path: Path, value: str, message: str) -> None:
+    path = write(tmp_path, f"model: m\ntask: t\noutput_dir: o\nema_decay: {value}\n")
+    assert load_error(TrainConfig, path, []) == message
+
+
+def test_ema_decay_is_off_by_default_and_works_with_every_recipe() -> None:
+    assert load_config(TrainConfig, None, REQUIRED).ema_decay == 0.0
+    for recipe in ("dynabert", "sandwich", "single-stage"):
+        cfg = load_config(TrainConfig, None, [*REQUIRED, f"recipe={recipe}", "ema_decay=0.999"])
+        assert cfg.ema_decay == 0.999
+
+
 def test_boundary_values_accepted() -> None:
     cfg = load_config(
         TrainConfig,

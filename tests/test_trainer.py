@@ -1,7 +1,8 @@
-"""The training job on tiny runs: layout, learning, teacher reuse, resume, refusals, NaN, rotation, DDP."""
+"""The training job on tiny runs: layout, learning, teacher reuse, resume, refusals, NaN, rotation, DDP, EMA."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -9,12 +10,14 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 from conftest import save_tiny_model_dir
 from safetensors.torch import load_file
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import supernet as sn
 from supernet import trainer
@@ -868,3 +871,124 @@ def test_group_by_length_batches_training_and_leaves_the_metrics_alone(models, t
         if row["subnet"] in ("w1.00-d1.00", "w0.25-d0.50"):
             subnet = sn.SubnetConfig(**row["spec"])
             assert trainer.evaluate_subnet(model, subnet, stored)["accuracy"] == row["accuracy"]
+
+
+# --------------------------------------------------------------------------- 10. weight average (ema_decay)
+
+
+def _float_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+@contextlib.contextmanager
+def _stage_weights(monkeypatch, stage: str) -> Iterator[tuple[list[dict], list[dict]]]:
+    """The student's floating-point weights after every optimizer step of `stage`, and at its end."""
+    steps: list[dict[str, torch.Tensor]] = []
+    ends: list[dict[str, torch.Tensor]] = []
+    current: dict[str, torch.nn.Module] = {}
+    real = trainer._Job._run_stage
+
+    def spy(job, name, model, *args, **kwargs):
+        if name == stage:
+            current["model"] = model
+        try:
+            real(job, name, model, *args, **kwargs)
+        finally:
+            current.clear()
+        if name == stage:
+            ends.append(_float_state(model))
+
+    def after_step(optimizer, args, kwargs):
+        if current:
+            steps.append(_float_state(current["model"]))
+
+    monkeypatch.setattr(trainer._Job, "_run_stage", spy)
+    handle = register_optimizer_step_post_hook(after_step)
+    try:
+        yield steps, ends
+    finally:
+        handle.remove()
+
+
+def _max_diff(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    assert a.keys() == b.keys()
+    return max((a[k] - b[k]).abs().max().item() for k in a)
+
+
+# 3 optimizer steps of the one-stage recipe; lr 1e-3 moves the weights far more than the tolerance.
+EMA_STAGE = ["recipe=single-stage", "num_random_subnets=1", "stage_wd.max_steps=3", "learning_rate=1e-3"]
+
+
+def test_ema_decay_ends_the_stage_with_the_average_of_its_steps(models, tmp_path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    with _stage_weights(monkeypatch, "stage_wd") as (steps, ends):
+        _run(models["seq-cls"], run, *EMA_STAGE, "ema_decay=0.5")
+    assert len(steps) == 3 and len(ends) == 1
+    # AveragedModel's EMA: the first update copies the weights, each later one is d * ema + (1 - d) * w.
+    expected = steps[0]
+    for weights in steps[1:]:
+        expected = {k: 0.5 * expected[k] + 0.5 * weights[k] for k in weights}
+    assert _max_diff(ends[0], expected) <= 1e-6
+    # The last step's weights are far from the average, so the check above tells them apart.
+    assert _max_diff(steps[-1], expected) > 1e-4
+    # The saved supernet (which the grid evaluation also ran) holds the average.
+    saved = _params(run)
+    assert saved.keys() <= ends[0].keys()
+    _assert_bit_identical(saved, {k: ends[0][k] for k in saved})
+
+
+def test_without_ema_the_stage_ends_with_its_last_step(models, tmp_path, monkeypatch) -> None:
+    with _stage_weights(monkeypatch, "stage_wd") as (steps, ends):
+        _run(models["seq-cls"], tmp_path / "run", *EMA_STAGE, "ema_decay=0")
+    assert len(steps) == 3 and len(ends) == 1
+    _assert_bit_identical(ends[0], steps[-1])
+
+
+# Two stages (stage W: 2 steps, stage W x D: 3), so the second stage registers its own average.
+EMA_RESUME = [
+    "recipe=sandwich",
+    "num_random_subnets=1",
+    "stage_wd.max_steps=3",
+    "checkpoint_every=1",
+    "learning_rate=1e-3",
+    "ema_decay=0.5",
+]
+
+
+@pytest.fixture(scope="module")
+def ema_straight_run(models, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("ema-straight") / "run"
+    _run(models["seq-cls"], run, *EMA_RESUME)
+    return run
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_after", [2, 4], ids=["stage_w-last-step", "stage_wd-mid-stage"])
+def test_resume_continues_the_weight_average(
+    models, ema_straight_run, tmp_path, monkeypatch, stop_after: int
+) -> None:
+    """Stopped right after the checkpoint at global step k (2: the end of stage W, before stage_w/ is
+    written; 4: the second of stage W x D's 3 steps), then resumed: the same stage_w/ and supernet/ as
+    the run that was not stopped, so the checkpoint carried the average and the resumed stage went on
+    with it (a restarted average would differ by about a quarter of a step)."""
+    run = tmp_path / "run"
+    save = trainer._Job._save_checkpoint
+
+    def save_then_stop(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        if self.global_step == stop_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._Job, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _run(models["seq-cls"], run, *EMA_RESUME)
+    monkeypatch.undo()
+    # The checkpoint holds this stage's average only (stage W's is not carried into stage W x D).
+    ckpt = run / "checkpoints" / f"step-{stop_after}"
+    assert [p.name for p in ckpt.glob("custom_checkpoint_*")] == ["custom_checkpoint_0.pkl"]
+    assert (run / "stage_w").exists() == (stop_after > 2)
+
+    _run(models["seq-cls"], run, *EMA_RESUME, "resume=true")
+
+    for folder in ("stage_w", "supernet"):
+        _assert_bit_identical(_params(run, folder), _params(ema_straight_run, folder))
