@@ -641,6 +641,10 @@ def _optimize_onnx(path: Path, *, head_size: int) -> dict[str, int]:
     return fused
 
 
+ONNX_GRAPH_REVISION = 2
+"""Bumped whenever `write_onnx` writes a different graph for the same model (2: LayerNorms as
+primitives). onnxruntime latencies cached under another revision are measured again."""
+
 PRIMITIVE_LAYER_NORM = "LayerNormAsPrimitives"
 """Key of `OnnxGraph.fused` / `ExportReport.onnx_fused`: LayerNorms written as elementwise ops."""
 

@@ -74,6 +74,8 @@ __all__ = [
     "MachineLoad",
     "MeasureFn",
     "dummy_batch",
+    "graph_revision",
+    "is_stale",
     "load_warning",
     "measure_interleaved",
     "measure_latency",
@@ -99,6 +101,24 @@ SPREAD_BOUND = 0.10
 _DEVICE_RE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 _CACHE_FORMAT = 1
 _PREDICTOR_FORMAT = 1
+
+
+def graph_revision(setting: LatencySetting) -> int | None:
+    """The ONNX graph revision an onnxruntime figure belongs to (None for torch, whose graph is the model)."""
+    if setting.backend != "onnxruntime":
+        return None
+    from supernet.export import ONNX_GRAPH_REVISION
+
+    return ONNX_GRAPH_REVISION
+
+
+def is_stale(data: Mapping[str, object], setting: LatencySetting) -> bool:
+    """Whether cached figures (a latency cache or predictor file) timed a graph `export.py` no longer writes.
+
+    Files written before revisions were recorded hold revision 1.
+    """
+    revision = graph_revision(setting)
+    return revision is not None and data.get("onnx_graph", 1) != revision
 
 
 def _check_int(name: str, value: object, low: int) -> None:
@@ -844,8 +864,9 @@ class LatencyCache:
             raise ValueError(f"latency cache {self.path} is not valid JSON: {err}") from err
         if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT:
             raise ValueError(f"latency cache {self.path} has an unknown format")
-        # Another thread count is another measurement: treat the whole file as a miss.
-        if data.get("num_threads") != self.setting.num_threads:
+        # Another thread count is another measurement, and another ONNX graph revision timed graphs
+        # export.py no longer writes: treat the whole file as a miss (the next `put` replaces it).
+        if data.get("num_threads") != self.setting.num_threads or is_stale(data, self.setting):
             return None
         return data
 
@@ -871,6 +892,8 @@ class LatencyCache:
                 "num_threads": self.setting.num_threads,
                 "entries": {},
             }
+            if graph_revision(self.setting) is not None:
+                data["onnx_graph"] = graph_revision(self.setting)
         data["entries"][cfg.name] = {"spec": cfg.to_dict(), "result": result.to_dict()}  # type: ignore[index]
         _atomic_write_json(self.path, data)
 
@@ -1318,7 +1341,7 @@ class LatencyPredictor:
             "calibration": [{"spec": cfg.to_dict(), "measured_ms": ms} for cfg, ms in self.calibration],
             "statistic": self.statistic,
             "calibration_model": self.calibration_model,
-        }
+        } | ({} if graph_revision(self.setting) is None else {"onnx_graph": graph_revision(self.setting)})
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> LatencyPredictor:

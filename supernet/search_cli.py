@@ -34,6 +34,7 @@ from supernet.latency import (
     LatencyResult,
     LatencySetting,
     LatencyWarning,
+    is_stale,
     load_warning,
     measure_onnx_files,
     measure_subnets,
@@ -281,11 +282,12 @@ class SearchRun:
 
     def has_predictor(self) -> bool:
         """Whether this setting's predictor is already cached in the run (so costs nothing to load)."""
-        return self._predictor_path().is_file()
+        path = self._predictor_path()
+        return path.is_file() and not is_stale(json.loads(path.read_text(encoding="utf-8")), self.setting)
 
     def predictor(self) -> LatencyPredictor:
         path = self._predictor_path()
-        if path.is_file():
+        if self.has_predictor():
             return LatencyPredictor.load(path)
         model = self.model
         # With onnxruntime the table's probes are exported and timed like every other graph.
