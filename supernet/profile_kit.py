@@ -39,7 +39,7 @@ from typing import Any
 from torch import nn
 
 from supernet.convert import Arch, supernet_state
-from supernet.export import export_subnet
+from supernet.export import ONNX_GRAPH_REVISION, export_subnet
 from supernet.io import atomic_write_json
 from supernet.latency import LatencyPredictor, LatencyResult, LatencySetting, predictor_subnets
 from supernet.profile_kit_script import KIT_FORMAT, TABLE_FORMAT
@@ -149,6 +149,7 @@ def kit_manifest(
         "max_position_embeddings": getattr(model.config, "max_position_embeddings", None),
         "vocab_size": getattr(model.config, "vocab_size", None),
         "opset": opset,
+        "onnx_graph": ONNX_GRAPH_REVISION,
         "entries": [e.to_dict() for e in entries],
     }
 
@@ -237,6 +238,8 @@ def add_to_kit(
         raise ValueError(f"role {role!r} is the predictor's own; use another, e.g. 'held-out'")
     kit = Path(kit_dir)
     manifest = json.loads((kit / "kit.json").read_text(encoding="utf-8"))
+    if manifest.get("onnx_graph", 1) != ONNX_GRAPH_REVISION:
+        raise ProfileKitError(_stale_graphs(kit / "kit.json", manifest))
     listed = {e["file"] for e in manifest["entries"]}
     added = []
     for i, cfg in enumerate(subnets, 1):
@@ -255,6 +258,14 @@ def add_to_kit(
         added.append(entry)
     atomic_write_json(kit / "kit.json", manifest)
     return added
+
+
+def _stale_graphs(path: Path, kit: Mapping[str, Any]) -> str:
+    """The one-line error for a kit (or its table) whose graphs `export.py` no longer writes."""
+    return (
+        f"{path} holds ONNX graphs of revision {kit.get('onnx_graph', 1)}, export.py now writes revision "
+        f"{ONNX_GRAPH_REVISION}: write a new kit (export.py --run DIR --profile-kit OUT) and profile it again"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -382,6 +393,8 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
             repeats=int(st["repeats"]),
         )
         kit = data["kit"]
+        if kit.get("onnx_graph", 1) != ONNX_GRAPH_REVISION:
+            raise ProfileKitError(_stale_graphs(p, kit))
         entries = [KitEntry.from_dict(e) for e in kit["entries"]]
         results = {f: LatencyResult.from_dict(r) for f, r in data["results"].items()}
         table = LatencyTable(
