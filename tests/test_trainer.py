@@ -367,6 +367,23 @@ def straight_run(models, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
+def _stop_after_checkpoint(
+    model_dir: Path, run: Path, stop_after: int, monkeypatch: pytest.MonkeyPatch, *overrides: str
+) -> None:
+    """Train into `run` and interrupt it right after the checkpoint at global step `stop_after`."""
+    save = trainer._Job._save_checkpoint
+
+    def save_then_stop(self, *args, **kwargs):
+        save(self, *args, **kwargs)
+        if self.global_step == stop_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(trainer._Job, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        _run(model_dir, run, *overrides)
+    monkeypatch.undo()
+
+
 @pytest.mark.parametrize(
     "stop_after",
     [3, 5, 8, 9],
@@ -380,17 +397,7 @@ def test_resume_is_bit_identical(models, straight_run, tmp_path, monkeypatch, st
     Dropout is on (the default), so the RNG state must be restored too.
     """
     run = tmp_path / "run"
-    save = trainer._Job._save_checkpoint
-
-    def save_then_stop(self, *args, **kwargs):
-        save(self, *args, **kwargs)
-        if self.global_step == stop_after:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer._Job, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        _run(models["seq-cls"], run, *RESUME)
-    monkeypatch.undo()
+    _stop_after_checkpoint(models["seq-cls"], run, stop_after, monkeypatch, *RESUME)
     assert not (run / "supernet").exists()
     assert (run / "checkpoints" / f"step-{stop_after}").is_dir()
     assert (run / "stage_w").exists() == (stop_after > 5)
@@ -972,17 +979,7 @@ def test_resume_continues_the_weight_average(
     the run that was not stopped, so the checkpoint carried the average and the resumed stage went on
     with it (a restarted average would differ by about a quarter of a step)."""
     run = tmp_path / "run"
-    save = trainer._Job._save_checkpoint
-
-    def save_then_stop(self, *args, **kwargs):
-        save(self, *args, **kwargs)
-        if self.global_step == stop_after:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(trainer._Job, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        _run(models["seq-cls"], run, *EMA_RESUME)
-    monkeypatch.undo()
+    _stop_after_checkpoint(models["seq-cls"], run, stop_after, monkeypatch, *EMA_RESUME)
     # The checkpoint holds this stage's average only (stage W's is not carried into stage W x D).
     ckpt = run / "checkpoints" / f"step-{stop_after}"
     assert [p.name for p in ckpt.glob("custom_checkpoint_*")] == ["custom_checkpoint_0.pkl"]
