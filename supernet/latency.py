@@ -112,6 +112,12 @@ def graph_revision(setting: LatencySetting) -> int | None:
     return ONNX_GRAPH_REVISION
 
 
+def _revision_stamp(setting: LatencySetting) -> dict[str, int]:
+    """What a cache or predictor file records of its graph revision: nothing for torch."""
+    revision = graph_revision(setting)
+    return {} if revision is None else {"onnx_graph": revision}
+
+
 def is_stale(data: Mapping[str, object], setting: LatencySetting) -> bool:
     """Whether cached figures (a latency cache or predictor file) timed a graph `export.py` no longer writes.
 
@@ -891,9 +897,7 @@ class LatencyCache:
                 "setting": self.setting.to_dict(),
                 "num_threads": self.setting.num_threads,
                 "entries": {},
-            }
-            if graph_revision(self.setting) is not None:
-                data["onnx_graph"] = graph_revision(self.setting)
+            } | _revision_stamp(self.setting)
         data["entries"][cfg.name] = {"spec": cfg.to_dict(), "result": result.to_dict()}  # type: ignore[index]
         _atomic_write_json(self.path, data)
 
@@ -1341,7 +1345,7 @@ class LatencyPredictor:
             "calibration": [{"spec": cfg.to_dict(), "measured_ms": ms} for cfg, ms in self.calibration],
             "statistic": self.statistic,
             "calibration_model": self.calibration_model,
-        } | ({} if graph_revision(self.setting) is None else {"onnx_graph": graph_revision(self.setting)})
+        } | _revision_stamp(self.setting)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> LatencyPredictor:

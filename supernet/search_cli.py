@@ -280,15 +280,23 @@ class SearchRun:
     def _predictor_path(self) -> Path:
         return self.run.latency / f"predictor-{self.setting.key}.json"
 
+    def _cached_predictor(self) -> dict[str, Any] | None:
+        """The run's predictor file for this setting, unless absent or timed on another graph revision."""
+        path = self._predictor_path()
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return None if is_stale(data, self.setting) else data
+
     def has_predictor(self) -> bool:
         """Whether this setting's predictor is already cached in the run (so costs nothing to load)."""
-        path = self._predictor_path()
-        return path.is_file() and not is_stale(json.loads(path.read_text(encoding="utf-8")), self.setting)
+        return self._cached_predictor() is not None
 
     def predictor(self) -> LatencyPredictor:
         path = self._predictor_path()
-        if self.has_predictor():
-            return LatencyPredictor.load(path)
+        cached = self._cached_predictor()
+        if cached is not None:
+            return LatencyPredictor.from_dict(cached)
         model = self.model
         # With onnxruntime the table's probes are exported and timed like every other graph.
         measure = None if self.setting.backend == "torch" else self._measure_many
