@@ -533,7 +533,8 @@ class OnnxGraph:
     """Why the TorchScript exporter was not used, when it was not."""
     fused: dict[str, int]
     """Fused operators onnxruntime's transformer optimizer produced (Attention, BiasGelu, ...), by
-    type, and `LayerNormAsPrimitives`: LayerNorms rewritten as elementwise ops; empty when not optimised."""
+    type (`LayerNormalization` counts every LayerNorm: none is fused with its residual); empty when
+    not optimised."""
 
 
 def write_onnx(
@@ -550,9 +551,10 @@ def write_onnx(
     The graph is traced with eager attention (explicit MatMul / Softmax, which
     computes what SDPA computes) by the TorchScript exporter, whose patterns
     onnxruntime's transformer optimizer (`onnxruntime.transformers`, model type
-    "bert") fuses into single kernels: Attention and BiasGelu; the LayerNorms
-    are written as reductions and elementwise ops, which onnxruntime's CPU
-    LayerNorm kernels are several times slower than (`_layer_norms_as_primitives`).
+    "bert") fuses into single kernels: Attention and BiasGelu; each residual
+    LayerNorm stays a Sum and ONNX's LayerNormalization rather than onnxruntime's
+    SkipLayerNormalization, a kernel ~9 times slower on CPU from onnxruntime 1.30
+    (`_unfuse_skip_layer_norms`).
     Per-layer subnets have a different head
     count in each layer; the fusion reads each layer's from its query weight
     (`attention_head_size` is fixed). Batch and sequence axes are dynamic. When
@@ -624,104 +626,74 @@ def _optimize_onnx(path: Path, *, head_size: int) -> dict[str, int]:
     quiet.setLevel(logging.ERROR)
     try:
         options = FusionOptions("bert")
-        # EmbedLayerNormalization runs the same slow LayerNorm code as SkipLayerNormalization (see
-        # `_layer_norms_as_primitives`): unfused, its LayerNorm is rewritten with the others.
+        # EmbedLayerNormalization takes ~104 us at [1, 128, 384] on one thread (onnxruntime 1.32),
+        # the Gathers, Sums and LayerNormalization it replaces ~58 us.
         options.enable_embed_layer_norm = False
         model.optimize(options)
         model.topological_sort()
         fused = {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
     finally:
         quiet.setLevel(level)
-    rewritten = _layer_norms_as_primitives(model.model)
+    rewritten = _unfuse_skip_layer_norms(model.model)
     if rewritten:
-        for op in ("SkipLayerNormalization", "LayerNormalization"):
-            fused.pop(op, None)
-        fused[PRIMITIVE_LAYER_NORM] = rewritten
+        fused.pop("SkipLayerNormalization", None)
+        fused["LayerNormalization"] = fused.get("LayerNormalization", 0) + rewritten
     model.save_model_to_file(str(path))
     return fused
 
 
-ONNX_GRAPH_REVISION = 2
+ONNX_GRAPH_REVISION = 3
 """Bumped whenever `write_onnx` writes a different graph for the same model (2: LayerNorms as
-primitives). onnxruntime latencies cached under another revision are measured again."""
-
-PRIMITIVE_LAYER_NORM = "LayerNormAsPrimitives"
-"""Key of `OnnxGraph.fused` / `ExportReport.onnx_fused`: LayerNorms written as elementwise ops."""
+primitives; 3: SkipLayerNormalization as Sum + LayerNormalization). onnxruntime latencies cached
+under another revision are measured again."""
 
 
-def _layer_norms_as_primitives(model: Any) -> int:
-    """Rewrite every (Skip)LayerNormalization over the last axis as reductions and elementwise ops.
+def _unfuse_skip_layer_norms(model: Any) -> int:
+    """Rewrite every SkipLayerNormalization as [bias Add,] Sum(input, skip), LayerNormalization.
 
-    onnxruntime's CPU LayerNormalization and SkipLayerNormalization kernels (1.32) take ~490 us
-    for one 128 x 768 tensor on one thread, ~20 times an Add over the same tensor and ~13 times
-    torch's LayerNorm; the same normalisation as ReduceMean / Sub / Mul / Sqrt / Reciprocal takes
-    ~112 us (BENCHMARKS.md "Exported models"). In a BERT graph whose MatMuls run in int8 those
-    kernels were a third of the time. Reciprocal-then-Mul (not Div) keeps onnxruntime's own
-    LayerNorm fusion from putting the slow kernel back.
-    The optional mean / inverse-std outputs are not produced (the BERT optimizer never uses
-    them); a graph that uses them keeps its kernel. Returns how many nodes were rewritten.
+    From onnxruntime 1.30 the contrib SkipLayerNormalization CPU kernel takes ~490 us for one
+    128 x 768 tensor on one thread while ONNX's LayerNormalization kernel takes ~52 us and an
+    elementwise op over the same tensor ~20 us (1.27-1.29 had it the other way round; both
+    ~110 us before; BENCHMARKS.md "Exported models"). The residual is a Sum, not an Add, so that
+    onnxruntime's SkipLayerNormFusion does not put the slow kernel back; the bias stays an Add,
+    which the (int8) MatMul before it absorbs. A node whose mean / inverse-std outputs are used
+    keeps its kernel. Returns how many nodes were rewritten.
     """
-    import numpy as np
-    from onnx import helper, numpy_helper
+    from onnx import helper
 
     graph = model.graph
-    opset = next((int(o.version) for o in model.opset_import if o.domain in ("", "ai.onnx")), 18)
     used = {name for node in graph.node for name in node.input} | {o.name for o in graph.output}
     nodes: list[Any] = []
     count = 0
-
-    def reduce(op: str, x: str, out: str) -> Any:
-        if opset >= 18:
-            return helper.make_node(op, [x, axes_name], [out], keepdims=1)
-        return helper.make_node(op, [x], [out], axes=[-1], keepdims=1)
-
-    axes_name = "ln_primitives/axes"
     for node in graph.node:
         inputs = list(node.input) + [""] * 5
         outputs = list(node.output) + [""] * 4
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
         skip = node.op_type == "SkipLayerNormalization" and node.domain == "com.microsoft"
-        plain = node.op_type == "LayerNormalization" and node.domain in ("", "ai.onnx", "com.microsoft")
-        if not (skip or plain) or any(o and o in used for o in outputs[1:3]):
+        if not skip or any(o and o in used for o in outputs[1:3]):
             nodes.append(node)
             continue
-        if plain and attrs.get("axis", -1) != -1:
-            nodes.append(node)
-            continue
-        # SkipLayerNormalization: (input, skip, gamma, beta, bias) -> (out, mean, inv_std, sum).
-        x, gamma, beta = (inputs[0], inputs[2], inputs[3]) if skip else (inputs[0], inputs[1], inputs[2])
-        p = f"ln_primitives/{count}"
-        new: list[Any] = []
-        if skip:
-            # The bias first: onnxruntime fuses a MatMul's bias Add into the (int8) MatMul.
-            addends = ([inputs[4]] if inputs[4] else []) + [inputs[1]]
-            for i, other in enumerate(addends):
-                last = i == len(addends) - 1
-                out = outputs[3] if last and outputs[3] else f"{p}/sum{i}"
-                new.append(helper.make_node("Add", [x, other], [out]))
-                x = out
-        eps = numpy_helper.from_array(np.array(attrs.get("epsilon", 1e-5), np.float32), f"{p}/eps")
-        graph.initializer.append(eps)
-        new += [
-            reduce("ReduceMean", x, f"{p}/mean"),
-            helper.make_node("Sub", [x, f"{p}/mean"], [f"{p}/centred"]),
-            helper.make_node("Mul", [f"{p}/centred", f"{p}/centred"], [f"{p}/squared"]),
-            reduce("ReduceMean", f"{p}/squared", f"{p}/var"),
-            helper.make_node("Add", [f"{p}/var", eps.name], [f"{p}/var_eps"]),
-            helper.make_node("Sqrt", [f"{p}/var_eps"], [f"{p}/std"]),
-            helper.make_node("Reciprocal", [f"{p}/std"], [f"{p}/inv_std"]),
-            helper.make_node("Mul", [f"{p}/centred", f"{p}/inv_std"], [f"{p}/normed"]),
-            helper.make_node("Mul", [f"{p}/normed", gamma], [outputs[0] if not beta else f"{p}/scaled"]),
-        ]
-        if beta:
-            new.append(helper.make_node("Add", [f"{p}/scaled", beta], [outputs[0]]))
+        # (input, skip, gamma, beta, bias) -> (out, mean, inv_std, input + skip + bias).
+        p = f"skip_layer_norm/{count}"
+        x, new = inputs[0], []
+        if inputs[4]:
+            new.append(helper.make_node("Add", [x, inputs[4]], [f"{p}/biased"]))
+            x = f"{p}/biased"
+        total = outputs[3] or f"{p}/sum"
+        new.append(helper.make_node("Sum", [x, inputs[1]], [total]))
+        epsilon = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "epsilon"), 1e-12)
+        norm_inputs = [total, inputs[2]] + ([inputs[3]] if inputs[3] else [])
+        new.append(helper.make_node("LayerNormalization", norm_inputs, [outputs[0]], axis=-1, epsilon=epsilon))
         for i, n in enumerate(new):
             n.name = f"{p}/{i}"
         nodes += new
         count += 1
+    # A plain LayerNormalization after an Add (the embeddings' sum) is fused the same way.
+    producers = {o: n for n in nodes for o in n.output}
+    for node in nodes:
+        parent = producers.get(node.input[0]) if node.op_type == "LayerNormalization" else None
+        if parent is not None and parent.op_type == "Add" and parent.domain in ("", "ai.onnx"):
+            parent.op_type = "Sum"
     if count:
-        if opset >= 18:
-            graph.initializer.append(numpy_helper.from_array(np.array([-1], np.int64), axes_name))
         del graph.node[:]
         graph.node.extend(nodes)
     return count

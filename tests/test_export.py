@@ -375,7 +375,7 @@ def test_real_model_export_parity_and_report(minilm, minilm_export) -> None:
     assert parity["parity_ok"] is True
     # The optimised graph: every kept layer's attention, both LayerNorms and GELU fused.
     assert parity["onnx_exporter"] == "torchscript" and parity["onnx_fallback_reason"] is None
-    assert parity["onnx_fused"] == {"Attention": 3, "BiasGelu": 3, "LayerNormAsPrimitives": 7}
+    assert parity["onnx_fused"] == {"Attention": 3, "BiasGelu": 3, "LayerNormalization": 7}
     assert parity["onnx_fingerprint"] == onnx_fingerprint(report.onnx_path)
     assert parity["int8_fingerprint"] == onnx_fingerprint(report.int8_path)
     assert len(calls) == 4 and set(parity["accuracy"]) == {"supernet", "torch", "onnx", "int8"}
@@ -661,14 +661,15 @@ def test_onnx_fuses_every_layer_of_a_per_layer_subnet(tmp_path: Path, family: st
     report = export_subnet(model, HETERO, tmp_path / "out", onnx=True, int8=True)
     assert report.onnx_exporter == "torchscript"
     assert report.onnx_fused["Attention"] == 3
-    assert report.onnx_fused["LayerNormAsPrimitives"] == 7  # embeddings + 2 per kept layer
+    assert report.onnx_fused["LayerNormalization"] == 7  # embeddings + 2 per kept layer
     assert report.max_abs_diff_onnx_vs_torch <= ONNX_TOL
     assert np.isfinite(report.max_abs_diff_int8_vs_fp32)
     import onnx
 
     ops = [n.op_type for n in onnx.load(str(report.onnx_path)).graph.node]
     assert ops.count("Attention") == 3 and "Softmax" not in ops
-    assert not {"LayerNormalization", "SkipLayerNormalization", "EmbedLayerNormalization"} & set(ops)
+    assert ops.count("LayerNormalization") == 7 and ops.count("Sum") == 7  # every residual a Sum
+    assert not {"SkipLayerNormalization", "EmbedLayerNormalization"} & set(ops)
     heads = [
         next(a.i for a in n.attribute if a.name == "num_heads")
         for n in onnx.load(str(report.onnx_path)).graph.node
@@ -697,13 +698,13 @@ def test_write_onnx_is_deterministic_and_restores_attention(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("opset", [17, 18])
-def test_layer_norms_as_primitives_compute_what_the_kernels_compute(tmp_path: Path, opset: int) -> None:
+def test_unfused_skip_layer_norms_compute_what_the_kernels_compute(tmp_path: Path, opset: int) -> None:
     # A SkipLayerNormalization with bias whose input+skip+bias sum feeds a plain LayerNormalization
-    # (both outputs of the graph), as the BERT optimizer writes them; and one over another axis,
-    # which keeps its kernel.
+    # (both outputs of the graph), as the BERT optimizer writes them; and an Add feeding a
+    # LayerNormalization (the embeddings' sum), which onnxruntime would fuse into the slow kernel.
     from onnx import TensorProto, helper, numpy_helper
 
-    from supernet.export import _layer_norms_as_primitives
+    from supernet.export import _unfuse_skip_layer_norms
 
     rng = np.random.default_rng(0)
     width = 24
@@ -720,20 +721,21 @@ def test_layer_norms_as_primitives_compute_what_the_kernels_compute(tmp_path: Pa
             epsilon=1e-12,
         ),
         helper.make_node("LayerNormalization", ["sum", "g2"], ["z"], axis=-1, epsilon=1e-5),
-        helper.make_node("LayerNormalization", ["x", "g3", "b3"], ["w"], axis=1, epsilon=1e-5),
+        helper.make_node("Add", ["x", "s"], ["xs"]),
+        helper.make_node("LayerNormalization", ["xs", "g3", "b3"], ["w"], axis=-1, epsilon=1e-5),
     ]
-    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, "seq", width]) for n in ("x", "s")]
+    inputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [2, 5, width]) for n in ("x", "s")]
     outputs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "z", "w")]
-    inits = [init("g", width), init("b", width), init("bias", width), init("g2", width)]
-    inits += [init("g3", 5, width), init("b3", 5, width)]
+    inits = [init(n, width) for n in ("g", "b", "bias", "g2", "g3", "b3")]
     graph = helper.make_graph(nodes, "ln", inputs, outputs, initializer=inits)
     model = helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid("com.microsoft", 1)]
     )
     before = model.SerializeToString()
-    assert _layer_norms_as_primitives(model) == 2
-    ops = [n.op_type for n in model.graph.node]
-    assert ops.count("LayerNormalization") == 1 and "SkipLayerNormalization" not in ops
+    assert _unfuse_skip_layer_norms(model) == 1
+    assert [n.op_type for n in model.graph.node] == [
+        "Add", "Sum", "LayerNormalization", "LayerNormalization", "Sum", "LayerNormalization"
+    ]  # fmt: skip
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -743,8 +745,8 @@ def test_layer_norms_as_primitives_compute_what_the_kernels_compute(tmp_path: Pa
     rewritten = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
     for want, got in zip(kernels, rewritten.run(None, feeds), strict=True):
         assert np.abs(want - got).max() <= 1e-5
-    # onnxruntime's own fusions do not put a LayerNorm kernel back.
+    # onnxruntime's own fusions do not put the SkipLayerNormalization kernel back.
     import onnx
 
     optimized = [n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
-    assert optimized.count("LayerNormalization") == 1 and "SkipLayerNormalization" not in optimized
+    assert optimized.count("LayerNormalization") == 3 and "SkipLayerNormalization" not in optimized

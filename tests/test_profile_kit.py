@@ -440,15 +440,15 @@ def test_int8_dot_product_names_the_instruction_sets(flags, want) -> None:
 
 
 def test_table_of_an_older_graph_revision_is_refused(tmp_path, model) -> None:
-    # A kit written before the LayerNorm rewrite timed graphs export.py no longer writes.
+    # A kit written before the LayerNorm rewrites timed graphs export.py no longer writes.
     path = fake_table(tmp_path / "t.json", model)
     data = json.loads(path.read_text())
-    assert data["kit"]["onnx_graph"] == 2
+    assert data["kit"]["onnx_graph"] == 3
     del data["kit"]["onnx_graph"]
     path.write_text(json.dumps(data))
     with pytest.raises(ProfileKitError) as err:
         load_latency_table(path)
     assert str(err.value) == (
-        f"{path} holds ONNX graphs of revision 1, export.py now writes revision 2: write a new kit "
+        f"{path} holds ONNX graphs of revision 1, export.py now writes revision 3: write a new kit "
         "(export.py --run DIR --profile-kit OUT) and profile it again"
     )
