@@ -682,7 +682,9 @@ def _unfuse_skip_layer_norms(model: Any) -> int:
         new.append(helper.make_node("Sum", [x, inputs[1]], [total]))
         epsilon = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "epsilon"), 1e-12)
         norm_inputs = [total, inputs[2]] + ([inputs[3]] if inputs[3] else [])
-        new.append(helper.make_node("LayerNormalization", norm_inputs, [outputs[0]], axis=-1, epsilon=epsilon))
+        new.append(
+            helper.make_node("LayerNormalization", norm_inputs, [outputs[0]], axis=-1, epsilon=epsilon)
+        )
         for i, n in enumerate(new):
             n.name = f"{p}/{i}"
         nodes += new
