@@ -179,6 +179,25 @@ def device_description() -> dict[str, Any]:
     }
 
 
+def slow_layer_norm_note(version: str) -> str | None:
+    """A warning for onnxruntime releases whose CPU LayerNormalization kernel is slow, else None.
+
+    onnxruntime 1.27-1.29 take ~247 us for one [1, 128, 384] LayerNormalization on one thread,
+    1.30 and later ~29 us (BENCHMARKS.md "Exported models"); the kit's graphs have one per
+    LayerNorm, so a table measured there is that release's, not the device's best.
+    """
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return None
+    if major == 1 and 27 <= minor <= 29:
+        return (
+            f"warning: onnxruntime {version} runs LayerNormalization ~8x slower on CPU than 1.30 and "
+            "later: this table times that install (pip install 'onnxruntime>=1.30' for faster models)"
+        )
+    return None
+
+
 def summarise(samples_ms: list[float]) -> dict[str, float | int]:
     """Median, p10, p90 (linear interpolation), mean and population std, like supernet.latency."""
     import numpy as np
@@ -291,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or kit_dir / "latency-table.json"
         if not out.parent.is_dir():
             raise KitError(f"--out {out}: folder {out.parent} does not exist")
+        note = slow_layer_norm_note(onnxruntime.__version__)
+        if note:
+            print(note, file=sys.stderr)
         if not args.quiet:
             print(
                 f"profiling {len(kit['entries'])} ONNX files of {kit['run']['name']} "

@@ -452,3 +452,15 @@ def test_table_of_an_older_graph_revision_is_refused(tmp_path, model) -> None:
         f"{path} holds ONNX graphs of revision 1, export.py now writes revision 3: write a new kit "
         "(export.py --run DIR --profile-kit OUT) and profile it again"
     )
+
+
+def test_slow_layer_norm_releases_are_named() -> None:
+    from supernet.profile_kit_script import slow_layer_norm_note
+
+    assert slow_layer_norm_note("1.28.0") == (
+        "warning: onnxruntime 1.28.0 runs LayerNormalization ~8x slower on CPU than 1.30 and later: "
+        "this table times that install (pip install 'onnxruntime>=1.30' for faster models)"
+    )
+    assert slow_layer_norm_note("1.27.1") is not None and slow_layer_norm_note("1.29.0") is not None
+    for fine in ("1.26.0", "1.30.0", "1.32.0", "2.0.0", "1.31.0.dev20261101", "nightly"):
+        assert slow_layer_norm_note(fine) is None
