@@ -1,0 +1,46 @@
+"""bench/layer_norm_kernels.py: the forms it times compute what they claim."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import load_bench
+
+kernels = load_bench("layer_norm_kernels")
+
+
+def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + kernels.EPSILON) * gamma + beta
+
+
+@pytest.mark.parametrize("hidden", [8, 24])
+def test_residual_forms_compute_the_same_layer_norm(hidden: int) -> None:
+    # The weights build() draws, in its order: gamma, beta, bias, skip.
+    rng = np.random.default_rng(0)
+    gamma, beta, bias = (rng.standard_normal(hidden).astype(np.float32) for _ in range(3))
+    skip = rng.standard_normal((1, 5, hidden)).astype(np.float32)
+    x = np.random.default_rng(7).standard_normal((1, 5, hidden)).astype(np.float32)
+    run = {
+        form: kernels.session(kernels.build(form, hidden, 5)).run(None, {"x": x})[0] for form in kernels.FORMS
+    }
+    want = _layer_norm(x + bias + skip, gamma, beta)
+    for form in ("SkipLayerNormalization", "Sum + LayerNormalization", "primitives"):
+        assert np.abs(run[form] - want).max() <= 1e-5, form
+    assert np.abs(run["LayerNormalization"] - _layer_norm(x, gamma, beta)).max() <= 1e-5
+    assert np.abs(run["Add"] - (x + skip)).max() <= 1e-6
+
+
+def test_sum_keeps_onnxruntime_from_fusing_the_skip_kernel_back(tmp_path) -> None:
+    ops = kernels.optimized_ops(kernels.build("Sum + LayerNormalization", 8, 5), str(tmp_path / "sum.onnx"))
+    assert "SkipLayerNormalization" not in ops and ops.count("LayerNormalization") == 1
+
+
+def test_unknown_form_is_named() -> None:
+    with pytest.raises(ValueError) as err:
+        kernels.build("RMSNorm", 8, 5)
+    assert str(err.value) == (
+        "unknown form 'RMSNorm'; one of LayerNormalization, SkipLayerNormalization, "
+        "Sum + LayerNormalization, primitives, Add"
+    )
