@@ -636,7 +636,9 @@ def _optimize_onnx(path: Path, *, head_size: int) -> dict[str, int]:
         quiet.setLevel(level)
     rewritten = _unfuse_skip_layer_norms(model.model)
     if rewritten:
-        fused.pop("SkipLayerNormalization", None)
+        kept = fused.pop("SkipLayerNormalization", 0) - rewritten  # those whose statistics are used
+        if kept > 0:
+            fused["SkipLayerNormalization"] = kept
         fused["LayerNormalization"] = fused.get("LayerNormalization", 0) + rewritten
     model.save_model_to_file(str(path))
     return fused

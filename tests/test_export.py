@@ -750,3 +750,26 @@ def test_unfused_skip_layer_norms_compute_what_the_kernels_compute(tmp_path: Pat
 
     optimized = [n.op_type for n in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
     assert optimized.count("LayerNormalization") == 3 and "SkipLayerNormalization" not in optimized
+
+
+def test_skip_layer_norm_whose_statistics_are_used_keeps_its_kernel() -> None:
+    # Only the BERT optimizer's form (no mean / inverse-std consumers) is rewritten; a graph that
+    # reads the statistics keeps the node as it is.
+    from onnx import TensorProto, helper
+
+    from supernet.export import _unfuse_skip_layer_norms
+
+    skip = helper.make_node(
+        "SkipLayerNormalization", ["x", "s", "g", "b"], ["y", "mean"], domain="com.microsoft", epsilon=1e-12
+    )
+    graph = helper.make_graph(
+        [skip],
+        "ln",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, 2, 4]) for n in ("x", "s", "g", "b")],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("y", "mean")],
+    )
+    model = helper.make_model(graph)
+    assert _unfuse_skip_layer_norms(model) == 0
+    assert [(n.op_type, list(n.output)) for n in model.graph.node] == [
+        ("SkipLayerNormalization", ["y", "mean"])
+    ]
