@@ -109,17 +109,6 @@ def session(model: bytes) -> ort.InferenceSession:
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
-def optimized_ops(model: bytes, path: str) -> list[str]:
-    """The op types onnxruntime runs for `model` after its own graph fusions."""
-    import onnx
-
-    options = ort.SessionOptions()
-    options.optimized_model_filepath = path
-    options.log_severity_level = 3
-    ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    return [n.op_type for n in onnx.load(path).graph.node]
-
-
 def time_us(sess: ort.InferenceSession, x: np.ndarray, calls: int) -> float:
     for _ in range(max(10, calls // 10)):
         sess.run(None, {"x": x})
