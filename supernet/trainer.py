@@ -332,8 +332,8 @@ class _Job:
         if self.accelerator.is_main_process:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
-                if self.fresh:
-                    save_config(cfg, run.config)
+                if self.fresh or load_config(TrainConfig, run.config).output_dir != cfg.output_dir:
+                    save_config(cfg, run.config)  # new, or a run folder moved since: record where it is now
             except OSError as err:
                 raise RunError(
                     f"output_dir '{run.root}' is not writable ({err.strerror}); choose another"
@@ -890,10 +890,17 @@ def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
 
 
 def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
-    """Keys in which `cfg` differs from the config saved in `run` (``diff_configs`` lines; none saved: [])."""
+    """Keys in which `cfg` differs from the config saved in `run` (``diff_configs`` lines; none saved: []).
+
+    ``output_dir`` is not compared: a run folder moved or renamed is the same run and resumes there.
+    """
     if not run.config.is_file():
         return []
-    return diff_configs(config_to_dict(load_config(TrainConfig, run.config)), config_to_dict(cfg))
+    return diff_configs(
+        config_to_dict(load_config(TrainConfig, run.config)),
+        config_to_dict(cfg),
+        ignore=("resume", "output_dir"),
+    )
 
 
 def elastic_steps(cfg: TrainConfig, n_train: int) -> int:

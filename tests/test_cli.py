@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,9 @@ import transformers
 from conftest import TINY_RUN, save_tiny_model_dir
 
 from supernet.cli import export_main, search_main, train_main
+from supernet.config import TrainConfig, load_config
+from supernet.io import RunDir
+from supernet.trainer import config_changes
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -371,6 +375,20 @@ def test_resume_with_changed_config_lists_keys(capsys, trained_run: Path) -> Non
         "undo the changes or start a new output_dir",
         watch=trained_run,
     )
+
+
+@pytest.mark.slow
+def test_a_moved_run_resumes_where_it_now_is(tmp_path: Path, trained_run: Path) -> None:
+    # A run folder renamed or moved is the same run: resume accepts it (output_dir is not compared)
+    # and records its new place in config.yaml, and nothing in it is trained again.
+    moved = tmp_path / "renamed"
+    shutil.copytree(trained_run, moved)
+    before = (moved / "eval.jsonl").read_text()
+    assert train_main(["--config", str(trained_run / "config.yaml"), "--no-progress", "resume=true",
+                       f"output_dir={moved}"]) == 0  # fmt: skip
+    assert load_config(TrainConfig, moved / "config.yaml").output_dir == str(moved)
+    assert (moved / "eval.jsonl").read_text() == before
+    assert config_changes(RunDir(moved), load_config(TrainConfig, trained_run / "config.yaml")) == []
 
 
 @pytest.mark.slow
