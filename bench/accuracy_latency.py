@@ -534,9 +534,13 @@ class SeedRun:
 
     # ---------------------------------------------------------------- all
 
-    def rows(self, setting: LatencySetting) -> list[BenchRow]:
+    def entries(self) -> list[Entry]:
+        """Every model of the seed, trained (or reused) and scored on dev and test; nothing timed yet."""
         self.prepare()
-        entries = [self.teacher_entry(), *self.dynabert_entries(), *self.baselines()]
+        return [self.teacher_entry(), *self.dynabert_entries(), *self.baselines()]
+
+    def rows(self, setting: LatencySetting) -> list[BenchRow]:
+        entries = self.entries()
         log(f"seed {self.seed}: measuring the latency of {len(entries)} models, interleaved")
         models = {f"{e.method}/{e.model}": e.dense for e in entries}
         with warnings.catch_warnings():
@@ -731,6 +735,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "the more moments of the machine's drifting speed each model's median pools",
     )
     parser.add_argument("--latency-tolerance", type=float, default=0.03, help="relative slack of 'as fast'")
+    parser.add_argument(
+        "--train-only",
+        action="store_true",
+        help="train and score every model, then stop: time them later, on an idle machine, with the same "
+        "command without this flag (it reuses what was trained)",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
@@ -751,11 +761,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         for seed in seeds:
             log(f"seed {seed}")
             run = SeedRun(args, base, seed, root)
+            if args.train_only:
+                for e in run.entries():
+                    log(
+                        f"seed {seed}: {e.method} {e.model}: dev {100 * e.dev:.2f}%, test {100 * e.test:.2f}%"
+                    )
+                continue
             per_seed += run.rows(setting)
             runs.append(run)
     except (ConfigError, DataError, RunError, TrainingError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.train_only:
+        log(f"trained in {time.perf_counter() - started:.0f} s; nothing timed or written (--train-only)")
+        return 0
 
     atomic_write_text(root / "results.jsonl", "".join(json.dumps(r.to_json()) + "\n" for r in per_seed))
     rows = aggregate_rows(per_seed)

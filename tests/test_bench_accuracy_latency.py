@@ -96,3 +96,44 @@ def test_a_baseline_whose_weights_are_not_on_disk_is_trained_again(tmp_path, mon
         f"[bench] {folder} holds the baseline's results but not its weights (not kept in git), retraining",
         "[bench] training distilbert layers-3 for 4 steps",
     ]
+
+
+def test_train_only_scores_every_model_and_times_nothing(tmp_path, monkeypatch, capsys) -> None:
+    # Training can share the machine; timing cannot: --train-only stops before any latency is taken
+    # and writes no table, so the timing run (same command without the flag) finds it all trained.
+    trained = [
+        bench.Entry("teacher", "m", None, None, 0.8712, 0.86, None),
+        bench.Entry("head-pruning", "heads-3", None, None, 0.85, 0.8533, 60.0),
+    ]
+    monkeypatch.setattr(bench.SeedRun, "entries", lambda self: trained)
+
+    def timed(self, setting):
+        raise AssertionError("--train-only must not time anything")
+
+    monkeypatch.setattr(bench.SeedRun, "rows", timed)
+    benchmarks = tmp_path / "BENCHMARKS.md"
+    benchmarks.write_text("# mine\n")
+    preset = Path(__file__).resolve().parents[1] / "configs" / "rt-minilm.yaml"
+    out = tmp_path / "out"
+    argv = [
+        "--config",
+        str(preset),
+        "--seeds",
+        "42",
+        "43",
+        "--out",
+        str(out),
+        "--benchmarks",
+        str(benchmarks),
+    ]
+    assert bench.main([*argv, "--train-only"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line for line in lines if ": dev " in line] == [
+        "[bench] seed 42: teacher m: dev 87.12%, test 86.00%",
+        "[bench] seed 42: head-pruning heads-3: dev 85.00%, test 85.33%",
+        "[bench] seed 43: teacher m: dev 87.12%, test 86.00%",
+        "[bench] seed 43: head-pruning heads-3: dev 85.00%, test 85.33%",
+    ]
+    assert lines[-1].endswith("nothing timed or written (--train-only)")
+    assert not out.exists()
+    assert benchmarks.read_text() == "# mine\n"
