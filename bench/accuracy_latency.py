@@ -73,10 +73,10 @@ from supernet.baselines import (  # noqa: E402
     layers_to_keep,
     prune_heads,
     prune_layers,
-    replace_section,
     skip_layers,
     source_subnet,
     train_batches,
+    update_section,
 )
 from supernet.config import (  # noqa: E402
     SINGLE_STAGE_NEUTRAL,
@@ -793,8 +793,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_write_text(root / "results.md", md)
     if not args.no_benchmarks:
         path = Path(args.benchmarks)
-        text = path.read_text() if path.is_file() else "# Benchmarks\n"
-        atomic_write_text(path, replace_section(text, slug, md))
+        if not update_section(path, slug, md, new_file="# Benchmarks\n"):
+            return 2
         log(f"updated {path} section '{slug}'")
     print(md)
     for c in checks:

@@ -39,7 +39,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
 from supernet.assets import resolve_model_path  # noqa: E402
-from supernet.baselines import KD_LOSS, cut_subnet, finetune, replace_section, train_batches  # noqa: E402
+from supernet.baselines import KD_LOSS, cut_subnet, finetune, train_batches, update_section  # noqa: E402
 from supernet.config import (  # noqa: E402
     ConfigError,
     TrainConfig,
@@ -272,9 +272,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_write_text(out_dir / "variants.md", table)
     atomic_write_text(out_dir / "variants.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     if not args.no_benchmarks:
-        path = Path(args.benchmarks)
-        doc = path.read_text() if path.is_file() else ""
-        atomic_write_text(path, replace_section(doc, f"variants-{task.name}", table))
+        if not update_section(Path(args.benchmarks), f"variants-{task.name}", table):
+            return 2
     return 0
 
 

@@ -48,7 +48,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
-from supernet.baselines import replace_section  # noqa: E402
+from supernet.baselines import update_section  # noqa: E402
 from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
@@ -610,8 +610,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     atomic_write_text(root / "elastic_cost.md", md + "\n")
     if not args.no_benchmarks:
-        path = Path(args.benchmarks)
-        atomic_write_text(path, replace_section(path.read_text(), f"elastic-{slug}", md))
+        if not update_section(Path(args.benchmarks), f"elastic-{slug}", md):
+            return 2
     print(md)
     return 0
 

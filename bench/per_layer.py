@@ -65,7 +65,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
-from supernet.baselines import replace_section  # noqa: E402
+from supernet.baselines import update_section  # noqa: E402
 from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config  # noqa: E402
 from supernet.convert import Arch  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E402
@@ -703,8 +703,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{slug}: grid vs per-layer subnets ({setting.key}, test accuracy)",
     )
     if not args.no_benchmarks:
-        path = Path(args.benchmarks)
-        atomic_write_text(path, replace_section(path.read_text(), f"per-layer-{slug}", md))
+        if not update_section(Path(args.benchmarks), f"per-layer-{slug}", md):
+            return 2
     print(md)
     return 0
 

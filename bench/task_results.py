@@ -24,7 +24,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from supernet.baselines import replace_section  # noqa: E402
+from supernet.baselines import update_section  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
 from supernet.io import RunDir, atomic_write_text  # noqa: E402
@@ -140,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(out / "grid.md", md + "\n")
     print(md)
     if not args.no_benchmarks:
-        bench = REPO / "BENCHMARKS.md"
-        atomic_write_text(bench, replace_section(bench.read_text(), f"grid-{slug}", md))
+        if not update_section(REPO / "BENCHMARKS.md", f"grid-{slug}", md):
+            return 2
         print(f"BENCHMARKS.md section grid-{slug} updated")
     return 0
 

@@ -29,9 +29,11 @@ from __future__ import annotations
 import contextlib
 import copy
 import statistics
+import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -44,6 +46,7 @@ from supernet.data import make_dataloader
 from supernet.distill import LossWeights, distill_loss
 from supernet.export import get_active_subnet
 from supernet.importance import ImportanceScores
+from supernet.io import atomic_write_text
 from supernet.latency import measure_models
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import MAX_NET, SubnetConfig, active_subnet, set_active_subnet
@@ -651,6 +654,25 @@ def format_markdown(
 
 def _markers(key: str) -> tuple[str, str]:
     return f"<!-- results:{key} -->", f"<!-- /results:{key} -->"
+
+
+def update_section(path: Path, key: str, body: str, *, new_file: str = "") -> bool:
+    """Write `body` as section `key` of the markdown file `path` (see `replace_section`).
+
+    A file whose markers for `key` are broken is left as it is: the error goes to stderr as one line
+    and the result is False, so a bench that has already written its own results still ends cleanly.
+    A missing file starts from `new_file`.
+    """
+    text = path.read_text() if path.is_file() else new_file
+    try:
+        atomic_write_text(path, replace_section(text, key, body))
+    except ValueError as err:
+        print(
+            f"error: {path}: {err}; {path} is left as it was (mend it or pass --no-benchmarks)",
+            file=sys.stderr,
+        )
+        return False
+    return True
 
 
 def replace_section(document: str, key: str, body: str) -> str:

@@ -244,3 +244,21 @@ def test_a_teacher_without_its_weights_is_fine_tuned_again_and_kept_only_if_it_s
         "restore the weights"
     )
     assert not (teacher / "teacher").exists() and (spare / "teacher").is_dir()
+
+
+def test_broken_benchmarks_markers_are_one_line_and_leave_the_file_alone(tmp_path, capsys) -> None:
+    # An opening marker lost from BENCHMARKS.md (it happened) must not end a finished bench in a
+    # traceback, nor have the section appended a second time.
+    from supernet.baselines import update_section
+
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# mine\n### old\n<!-- /results:elastic-trec -->\n")
+    assert update_section(doc, "elastic-trec", "### new") is False
+    assert capsys.readouterr().err == (
+        f"error: {doc}: malformed results markers for 'elastic-trec': need '<!-- results:elastic-trec -->' "
+        f"before '<!-- /results:elastic-trec -->'; {doc} is left as it was (mend it or pass --no-benchmarks)\n"
+    )
+    assert doc.read_text() == "# mine\n### old\n<!-- /results:elastic-trec -->\n"
+    doc.write_text("# mine\n<!-- results:elastic-trec -->\n### old\n<!-- /results:elastic-trec -->\ntail\n")
+    assert update_section(doc, "elastic-trec", "### new") is True
+    assert doc.read_text() == "# mine\n<!-- results:elastic-trec -->\n### new\n<!-- /results:elastic-trec -->\ntail\n"
