@@ -20,7 +20,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -332,8 +332,12 @@ class _Job:
         if self.accelerator.is_main_process:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
-                if self.fresh or load_config(TrainConfig, run.config).output_dir != cfg.output_dir:
-                    save_config(cfg, run.config)  # new, or a run folder moved since: record where it is now
+                if self.fresh:
+                    save_config(cfg, run.config)
+                else:  # a run folder moved since: record where it is now, and nothing else
+                    saved = load_config(TrainConfig, run.config)
+                    if saved.output_dir != cfg.output_dir:
+                        save_config(replace(saved, output_dir=cfg.output_dir), run.config)
             except OSError as err:
                 raise RunError(
                     f"output_dir '{run.root}' is not writable ({err.strerror}); choose another"

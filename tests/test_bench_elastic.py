@@ -261,4 +261,7 @@ def test_broken_benchmarks_markers_are_one_line_and_leave_the_file_alone(tmp_pat
     assert doc.read_text() == "# mine\n### old\n<!-- /results:elastic-trec -->\n"
     doc.write_text("# mine\n<!-- results:elastic-trec -->\n### old\n<!-- /results:elastic-trec -->\ntail\n")
     assert update_section(doc, "elastic-trec", "### new") is True
-    assert doc.read_text() == "# mine\n<!-- results:elastic-trec -->\n### new\n<!-- /results:elastic-trec -->\ntail\n"
+    assert (
+        doc.read_text()
+        == "# mine\n<!-- results:elastic-trec -->\n### new\n<!-- /results:elastic-trec -->\ntail\n"
+    )

@@ -380,13 +380,15 @@ def test_resume_with_changed_config_lists_keys(capsys, trained_run: Path) -> Non
 @pytest.mark.slow
 def test_a_moved_run_resumes_where_it_now_is(tmp_path: Path, trained_run: Path) -> None:
     # A run folder renamed or moved is the same run: resume accepts it (output_dir is not compared)
-    # and records its new place in config.yaml, and nothing in it is trained again.
+    # and records its new place (only that) in config.yaml, and nothing in it is trained again.
     moved = tmp_path / "renamed"
     shutil.copytree(trained_run, moved)
     before = (moved / "eval.jsonl").read_text()
     assert train_main(["--config", str(trained_run / "config.yaml"), "--no-progress", "resume=true",
                        f"output_dir={moved}"]) == 0  # fmt: skip
-    assert load_config(TrainConfig, moved / "config.yaml").output_dir == str(moved)
+    saved = load_config(TrainConfig, moved / "config.yaml")
+    assert saved.output_dir == str(moved)
+    assert saved.resume is False  # only the place changed, not the run's own settings
     assert (moved / "eval.jsonl").read_text() == before
     assert config_changes(RunDir(moved), load_config(TrainConfig, trained_run / "config.yaml")) == []
 
