@@ -325,11 +325,15 @@ def _values(ds: Dataset, column: str) -> list[Any]:
     return ds[column][:]
 
 
-def _require_columns(ds: Dataset, source: str, columns: Sequence[str]) -> None:
-    for column in columns:
+def _require_columns(
+    ds: Dataset, source: str, columns: Sequence[str], keys: Sequence[str | None] | None = None
+) -> None:
+    """Raise DataError naming the first missing column, the config key that chose it, and the columns present."""
+    for column, key in zip(columns, keys or [None] * len(columns), strict=True):
         if column not in ds.column_names:
             present = ", ".join(sorted(ds.column_names))
-            raise DataError(f"column '{column}' not found in {source}; columns present: {present}")
+            hint = f" (set data.{key})" if key else ""
+            raise DataError(f"column '{column}' not found in {source}{hint}; columns present: {present}")
 
 
 def _is_missing(value: Any) -> bool:
@@ -403,8 +407,11 @@ def _select_standard_columns(
 ) -> Dataset:
     """Keep and rename the task's columns to text / text_pair / label, with text as strings."""
     requested = [text_column, text_pair_column, label_column]
+    keys = ("text_column", "text_pair_column", "label_column")
     chosen = [column for column in requested if column is not None]
-    _require_columns(ds, source, chosen)
+    _require_columns(
+        ds, source, chosen, [key for column, key in zip(requested, keys, strict=True) if column is not None]
+    )
     if len(set(chosen)) < len(chosen):
         raise DataError(
             f"text, text pair and label columns must differ (got {', '.join(repr(c) for c in chosen)})"

@@ -176,7 +176,7 @@ def test_column_missing(capsys, preset: Path, tmp_path: Path) -> None:
         capsys,
         train_main,
         ["--config", str(preset), f"task={data}", "data.text_column=txt"],
-        "column 'txt' not found in data.csv; columns present: label, text",
+        "column 'txt' not found in data.csv (set data.text_column); columns present: label, text",
         watch=tmp_path / "data.csv",
     )
 

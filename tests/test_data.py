@@ -473,10 +473,10 @@ def test_error_packaged_file_with_unexpected_size(tmp_path: Path, monkeypatch: p
 def test_error_missing_column(tmp_path: Path) -> None:
     path = _write_csv(tmp_path / "data.csv", _rows())
     assert _error(lambda: load_task(str(path), text_column="txt")) == (
-        "column 'txt' not found in data.csv; columns present: label, text"
+        "column 'txt' not found in data.csv (set data.text_column); columns present: label, text"
     )
     assert _error(lambda: load_task(str(path), text_pair_column="hypothesis")) == (
-        "column 'hypothesis' not found in data.csv; columns present: label, text"
+        "column 'hypothesis' not found in data.csv (set data.text_pair_column); columns present: label, text"
     )
     assert _error(lambda: load_task(str(path), label_column="text")) == (
         "text, text pair and label columns must differ (got 'text', 'text')"
@@ -487,7 +487,7 @@ def test_error_column_missing_in_directory_file(tmp_path: Path) -> None:
     _write_tsv(tmp_path / "train.tsv", ["sentence", "label"], [["a", 0], ["b", 1]])
     _write_tsv(tmp_path / "dev.tsv", ["label"], [[0], [1]])
     assert _error(lambda: load_task(str(tmp_path), text_column="sentence")) == (
-        "column 'sentence' not found in dev.tsv; columns present: label"
+        "column 'sentence' not found in dev.tsv (set data.text_column); columns present: label"
     )
 
 
