@@ -218,7 +218,7 @@ def run(args: argparse.Namespace) -> int:
             artefacts["onnxruntime_int8"] = out / "model.int8.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LatencyWarning)  # one line below for all three
-        results = measure_interleaved(artefacts, setting)
+        results = measure_interleaved(artefacts, setting, progress=True)
     summary = {
         "subnet": cfg.name,
         "spec": cfg.to_dict(),

@@ -54,6 +54,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from supernet.convert import Arch, supernet_state
 from supernet.elastic.depth import kept_layers
@@ -585,8 +586,23 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
     return measure_latency(lambda: session.run(None, feeds), setting)
 
 
+def _block_bar(total: int, enabled: bool) -> tqdm:
+    """The progress bar of an interleaved measurement: one step per timed block, the item as postfix.
+
+    It is drawn between blocks, never inside the timed calls, and at most every 0.5 s, so the terminal
+    costs the figures nothing measurable.
+    """
+    return tqdm(
+        total=total, desc="latency", unit="block", disable=not enabled, mininterval=0.5, dynamic_ncols=True
+    )
+
+
 def measure_onnx_files(
-    paths: Mapping[str, str | os.PathLike[str]], setting: LatencySetting, *, rounds: int = 5
+    paths: Mapping[str, str | os.PathLike[str]],
+    setting: LatencySetting,
+    *,
+    rounds: int = 5,
+    progress: bool = False,
 ) -> dict[str, LatencyResult]:
     """Latency of several ONNX graphs, interleaved like `measure_models` (see `measure_interleaved`).
 
@@ -597,17 +613,22 @@ def measure_onnx_files(
         paths: name -> .onnx file.
         setting: what to measure (onnxruntime backend).
         rounds: passes over the graphs, 1..repeats.
+        progress: show a progress bar over the timed blocks.
 
     Returns:
         name -> result, in the order of `paths`.
     """
     if setting.backend != "onnxruntime":
         raise ValueError("measure_onnx_files times ONNX graphs: use backend='onnxruntime'")
-    return measure_interleaved(paths, setting, rounds=rounds)
+    return measure_interleaved(paths, setting, rounds=rounds, progress=progress)
 
 
 def measure_interleaved(
-    items: Mapping[str, nn.Module | str | os.PathLike[str]], setting: LatencySetting, *, rounds: int = 5
+    items: Mapping[str, nn.Module | str | os.PathLike[str]],
+    setting: LatencySetting,
+    *,
+    rounds: int = 5,
+    progress: bool = False,
 ) -> dict[str, LatencyResult]:
     """Latency of torch models and ONNX graphs side by side, their calls interleaved in rounds.
 
@@ -630,6 +651,7 @@ def measure_interleaved(
         setting: batch, sequence length, threads, warm-up, repeats (its backend is not used: each
             item's kind decides).
         rounds: passes over the items, 1..repeats.
+        progress: show a progress bar over the timed blocks (rounds x items; see `_block_bar`).
 
     Returns:
         name -> result, in the order of `items`; all carry the load of the whole run
@@ -655,7 +677,12 @@ def measure_interleaved(
     try:
         for model in modules.values():
             model.eval()
-        with torch.inference_mode(), _timing_session(setting), monitor_load() as probe:
+        with (
+            torch.inference_mode(),
+            _timing_session(setting),
+            monitor_load() as probe,
+            _block_bar(rounds * len(names), progress) as bar,
+        ):
             for r in range(rounds):
                 # Spread repeats evenly: the first (repeats % rounds) rounds take one more.
                 n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
@@ -664,9 +691,11 @@ def measure_interleaved(
                 if r > 0:
                     random.Random(r).shuffle(order)
                 for i in order:
+                    bar.set_postfix_str(names[i], refresh=False)
                     call = opened(names[i])
                     samples[names[i]] += _timed_calls(call, setting, warmup=warmup, repeats=n)
                     del call  # an onnxruntime session is released before the next one opens
+                    bar.update()
     finally:
         for name, model in modules.items():
             model.train(was_training[name])
@@ -739,6 +768,7 @@ def measure_subnets(
     setting: LatencySetting,
     *,
     rounds: int | None = None,
+    progress: bool = False,
 ) -> list[LatencyResult]:
     """Latency of several subnets, measured interleaved so that load changes hit them alike.
 
@@ -761,6 +791,7 @@ def measure_subnets(
         subnets: the subnets, measured in this order within each pass.
         setting: what to measure.
         rounds: passes over the subnets, 1..repeats (default repeats).
+        progress: show a progress bar over the timed blocks (rounds x subnets; see `_block_bar`).
 
     Returns:
         One result per subnet, in order; all carry the load of the whole run
@@ -780,7 +811,13 @@ def measure_subnets(
     samples: list[list[float]] = [[] for _ in subnets]
     try:
         # One load record for the whole interleaved run: every subnet's calls are spread over it.
-        with _eval_mode(model), torch.inference_mode(), _timing_session(setting), monitor_load() as probe:
+        with (
+            _eval_mode(model),
+            torch.inference_mode(),
+            _timing_session(setting),
+            monitor_load() as probe,
+            _block_bar(rounds * len(subnets), progress) as bar,
+        ):
             for r in range(rounds):
                 # Spread repeats evenly: the first (repeats % rounds) rounds take one more.
                 n = setting.repeats // rounds + (1 if r < setting.repeats % rounds else 0)
@@ -791,11 +828,13 @@ def measure_subnets(
                     random.Random(r).shuffle(order)
                 for i in order:
                     cfg = subnets[i]
+                    bar.set_postfix_str(cfg.name, refresh=False)
                     set_active_subnet(model, cfg)
                     if r > 0:
                         model(**token)
                     warmup = setting.warmup if r == 0 else 0
                     samples[i] += _timed_calls(lambda: model(**batch), setting, warmup=warmup, repeats=n)
+                    bar.update()
     finally:
         set_active_subnet(model, previous)
     results = [LatencyResult.from_samples(s, probe.load) for s in samples]
@@ -804,7 +843,7 @@ def measure_subnets(
 
 
 def measure_models(
-    models: Mapping[str, nn.Module], setting: LatencySetting, *, rounds: int = 5
+    models: Mapping[str, nn.Module], setting: LatencySetting, *, rounds: int = 5, progress: bool = False
 ) -> dict[str, LatencyResult]:
     """Latency of several distinct torch models, interleaved in rounds (see `measure_interleaved`).
 
@@ -816,6 +855,7 @@ def measure_models(
         models: name -> model (stock or dense export), already on `setting.device`.
         setting: what to measure (torch backend).
         rounds: passes over the models, 1..repeats.
+        progress: show a progress bar over the timed blocks.
 
     Returns:
         name -> result, in the order of `models`; all carry the load of the whole
@@ -823,7 +863,7 @@ def measure_models(
     """
     if setting.backend != "torch":
         raise ValueError("measure_models times torch models: use backend='torch'")
-    return measure_interleaved(models, setting, rounds=rounds)
+    return measure_interleaved(models, setting, rounds=rounds, progress=progress)
 
 
 MeasureFn = Callable[[nn.Module, Sequence[SubnetConfig], LatencySetting], Sequence[LatencyResult]]

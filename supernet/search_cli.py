@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from supernet.config import DEFAULT_ACCURACY_SUBSET, SearchConfig, TrainConfig, load_config
@@ -263,18 +264,19 @@ class SearchRun:
     ) -> list[LatencyResult]:
         """The `MeasureFn` of this backend: torch subnets, or their exported graphs, interleaved."""
         if setting.backend == "torch":
-            return measure_subnets(model, cfgs, setting)
+            return measure_subnets(model, cfgs, setting, progress=self.progress)
         # Every graph exported first, then all timed interleaved in rounds like the torch subnets
         # (one session open at a time): timed one after another, each graph would meet another
         # moment of the machine's drifting speed.
         with tempfile.TemporaryDirectory() as tmp:
-            paths = {
-                cfg.name: export_for_measurement(
+            bar = tqdm(cfgs, desc="export", unit="graph", disable=not self.progress, dynamic_ncols=True)
+            paths = {}
+            for i, cfg in enumerate(bar):
+                bar.set_postfix_str(cfg.name, refresh=False)
+                paths[cfg.name] = export_for_measurement(
                     model, cfg, Path(tmp) / f"m{i}", tokenizer=self.tokenizer, int8=setting.int8
                 )
-                for i, cfg in enumerate(cfgs)
-            }
-            results = measure_onnx_files(paths, setting)
+            results = measure_onnx_files(paths, setting, progress=self.progress)
         return [results[cfg.name] for cfg in cfgs]
 
     def _predictor_path(self) -> Path:
@@ -298,9 +300,8 @@ class SearchRun:
         if cached is not None:
             return LatencyPredictor.from_dict(cached)
         model = self.model
-        # With onnxruntime the table's probes are exported and timed like every other graph.
-        measure = None if self.setting.backend == "torch" else self._measure_many
-        predictor = LatencyPredictor.build(model, self.setting, space=self.space, measure=measure)
+        # The table's probes are measured like every other subnet (exported first with onnxruntime).
+        predictor = LatencyPredictor.build(model, self.setting, space=self.space, measure=self._measure_many)
         predictor.save(path)
         return predictor
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import random
+import re
 import statistics
 import time
 from pathlib import Path
@@ -187,6 +188,26 @@ def test_measure_subnets_interleaves_and_restores() -> None:
     # Default: one timed call per subnet per pass.
     timed = [w for w, s in seen if s == 8]
     assert len(timed) == 9 and all(sorted(timed[3 * i : 3 * i + 3]) == [8, 16, 32] for i in range(3))
+
+
+def test_interleaved_measurements_show_one_bar_step_per_block(capsys, tmp_path) -> None:
+    """A long measurement is not silent: a "latency" bar counts rounds x items, the item as postfix."""
+    model = sn.to_supernet(tiny_model("bert"))
+    cfgs = [
+        sn.SubnetConfig(width_mult=1.0),
+        sn.SubnetConfig(width_mult=0.5),
+        sn.SubnetConfig(width_mult=0.25),
+    ]
+    setting = LatencySetting(seq_len=8, num_threads=1, warmup=1, repeats=4)
+    measure_subnets(model, cfgs, setting, rounds=2)
+    assert capsys.readouterr().err == ""  # off unless asked
+    measure_subnets(model, cfgs, setting, rounds=2, progress=True)
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.match(r"latency: 100%\|.*\| 6/6 \[.*block/s, w(1\.00|0\.50|0\.25)-d1\.00\]$", final), final
+
+    measure_interleaved({"a": tiny_model("bert"), "b": tiny_model("bert")}, setting, rounds=3, progress=True)
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert re.match(r"latency: 100%\|.*\| 6/6 \[.*block/s, [ab]\]$", final), final
 
 
 def test_dummy_batch_shape_and_limit() -> None:
