@@ -545,7 +545,7 @@ class SeedRun:
         models = {f"{e.method}/{e.model}": e.dense for e in entries}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LatencyWarning)  # summarised in one line below
-            latency = measure_models(models, setting, rounds=self.args.rounds)
+            latency = measure_models(models, setting, rounds=self.args.rounds, progress=True)
         # One interleaved run: its load is every model's; the notes under the table report it.
         first = next(iter(latency.values()))
         self.load = {

@@ -115,7 +115,9 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
             warnings.simplefilter("ignore", LatencyWarning)  # one line per table below
             # The stock model, the dense exports and their ONNX graphs in the same interleaved
             # rounds: every ratio below compares calls taken at the same moments.
-            results = measure_interleaved({"stock": stock, **dense, **paths}, setting, rounds=args.rounds)
+            results = measure_interleaved(
+                {"stock": stock, **dense, **paths}, setting, rounds=args.rounds, progress=True
+            )
     torch_results = {name: results[name] for name in ("stock", *dense)}
     onnx_results = {name: results[name] for name in paths}
     ms = {name: r.median_ms for name, r in torch_results.items()}

@@ -130,7 +130,7 @@ def environment(device: str) -> dict[str, Any]:
 def check_latency(model: torch.nn.Module, space: SearchSpace, setting: LatencySetting) -> dict[str, Any]:
     grid = space.grid()
     t0 = time.perf_counter()
-    results = measure_subnets(model, grid, setting)
+    results = measure_subnets(model, grid, setting, progress=True)
     return {
         "setting": setting.to_dict(),
         "timing": "cuda events" if setting.is_cuda else "perf_counter",

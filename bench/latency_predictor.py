@@ -111,12 +111,12 @@ def measure_all(
 ) -> list[LatencyResult]:
     """Interleaved latency of `cfgs` on the setting's backend (a repeated subnet is timed each time)."""
     if setting.backend == "torch":
-        return measure_subnets(model, cfgs, setting, rounds=rounds)
+        return measure_subnets(model, cfgs, setting, rounds=rounds, progress=True)
     assert graphs is not None
     # Keyed by position: the repeatability check times the full model twice on purpose.
     paths = {f"{i}:{cfg.name}": graphs(cfg) for i, cfg in enumerate(cfgs)}
     # An ONNX pass reopens each graph's session: a few passes, not one per timed call.
-    by_key = measure_onnx_files(paths, setting, rounds=rounds or 5)
+    by_key = measure_onnx_files(paths, setting, rounds=rounds or 5, progress=True)
     return [by_key[key] for key in paths]
 
 
