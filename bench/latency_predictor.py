@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch import nn  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
@@ -114,7 +115,10 @@ def measure_all(
         return measure_subnets(model, cfgs, setting, rounds=rounds, progress=True)
     assert graphs is not None
     # Keyed by position: the repeatability check times the full model twice on purpose.
-    paths = {f"{i}:{cfg.name}": graphs(cfg) for i, cfg in enumerate(cfgs)}
+    paths = {
+        f"{i}:{cfg.name}": graphs(cfg)
+        for i, cfg in enumerate(tqdm(cfgs, desc="export", unit="graph", dynamic_ncols=True))
+    }
     # An ONNX pass reopens each graph's session: a few passes, not one per timed call.
     by_key = measure_onnx_files(paths, setting, rounds=rounds or 5, progress=True)
     return [by_key[key] for key in paths]
