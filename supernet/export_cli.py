@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import warnings
@@ -15,7 +16,14 @@ from supernet.config import TrainConfig, load_config
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported
 from supernet.io import RunDir, atomic_write_json
-from supernet.latency import LatencyResult, LatencySetting, LatencyWarning, load_warning, measure_interleaved
+from supernet.latency import (
+    LatencyResult,
+    LatencySetting,
+    LatencyWarning,
+    load_warning,
+    measure_interleaved,
+    unavailable,
+)
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig
 from supernet.tasks import model_inputs, task_kind_of_config
@@ -107,6 +115,8 @@ def _search_comparison(
     """search.py's latency of this subnet next to the one measured here, when search chose it."""
     if chosen is None or chosen.get("spec") != cfg.to_dict():
         return None
+    if chosen["setting"].get("device", "cpu") != setting.device:
+        return None  # measured on another device than search's: no comparison
     name = "torch" if setting.backend == "torch" else ("onnxruntime_int8" if setting.int8 else "onnxruntime")
     if name not in results:
         return None
@@ -208,11 +218,20 @@ def run(args: argparse.Namespace) -> int:
     chosen = json.loads(chosen_file.read_text()) if chosen_file.is_file() else None
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
-    dense = load_exported(out).eval()
+    reason = unavailable(setting, onnx=False)
+    if reason is not None:
+        # Search ran on a GPU machine, the export runs elsewhere: the files are the same, only the
+        # figure has to come from a device this machine has.
+        print(f"note: search measured on {setting.device}, but {reason}: latency measured on cpu here")
+        setting = dataclasses.replace(setting, device="cpu")
+    dense = load_exported(out).eval().to(setting.device)
     # torch and onnxruntime interleaved in rounds, so a drift of the machine's speed between them
     # (several % within seconds on a shared VM) cannot pass for a difference of runtime.
     artefacts: dict[str, Any] = {"torch": dense}
-    if args.onnx:
+    onnx_reason = unavailable(setting, onnx=True) if args.onnx else None
+    if onnx_reason is not None:
+        print(f"note: {onnx_reason}: the ONNX files are not timed on {setting.device}")
+    elif args.onnx:
         artefacts["onnxruntime"] = out / "model.onnx"
         if args.int8:
             artefacts["onnxruntime_int8"] = out / "model.int8.onnx"

@@ -88,6 +88,7 @@ __all__ = [
     "measure_subnets",
     "monitor_load",
     "predictor_subnets",
+    "unavailable",
 ]
 
 BACKENDS = ("torch", "onnxruntime")
@@ -534,6 +535,29 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
+def unavailable(setting: LatencySetting, *, onnx: bool | None = None) -> str | None:
+    """Why this machine cannot measure `setting`, in a few words; None when it can.
+
+    A CUDA setting needs a torch that sees that device, and for ONNX graphs (`onnx`, default: the
+    setting's backend is onnxruntime) onnxruntime's CUDA provider: without it onnxruntime runs the
+    graph on the CPU, and the figure would be labelled with the GPU's name.
+    """
+    if not setting.is_cuda:
+        return None
+    if not torch.cuda.is_available():
+        return f"this torch ({torch.__version__}) sees no CUDA device"
+    count, index = torch.cuda.device_count(), torch.device(setting.device).index or 0
+    if index >= count:
+        return f"this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}"
+    needs_onnx = setting.backend == "onnxruntime" if onnx is None else onnx
+    if needs_onnx:
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            return f"onnxruntime {ort.__version__} here has no CUDA provider (install onnxruntime-gpu)"
+    return None
+
+
 def _onnx_session(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> tuple[Any, dict[str, Any]]:
     """An onnxruntime session configured for timing, and a dummy feed of the setting's shape."""
     import numpy as np
@@ -544,7 +568,9 @@ def _onnx_session(onnx_path: str | os.PathLike[str], setting: LatencySetting) ->
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    providers = ["CUDAExecutionProvider"] if setting.is_cuda else ["CPUExecutionProvider"]
+    providers: list[Any] = ["CPUExecutionProvider"]
+    if setting.is_cuda:
+        providers = [("CUDAExecutionProvider", {"device_id": torch.device(setting.device).index or 0})]
     session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
 
     shape = (setting.batch_size, setting.seq_len)

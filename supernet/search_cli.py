@@ -39,6 +39,7 @@ from supernet.latency import (
     load_warning,
     measure_onnx_files,
     measure_subnets,
+    unavailable,
 )
 from supernet.search import (
     SubnetResult,
@@ -145,6 +146,12 @@ class SearchRun:
         if not (self.run.supernet / "config.json").is_file():
             raise RunError(
                 f"run '{run_dir}' has no trained supernet yet: finish train.py (resume=true) first"
+            )
+        reason = unavailable(setting)
+        if reason is not None:
+            raise RunError(
+                f"cannot measure latency on {setting.device}: {reason}; search on the machine you target "
+                "(or --device cpu)"
             )
         self.setting = setting
         self.progress = progress

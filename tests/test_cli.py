@@ -9,12 +9,15 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 import transformers
 from conftest import TINY_RUN, save_tiny_model_dir
 
 from supernet.cli import export_main, search_main, train_main
 from supernet.config import TrainConfig, load_config
 from supernet.io import RunDir
+from supernet.latency import LatencySetting
+from supernet.subnet import SubnetConfig
 from supernet.trainer import config_changes
 
 
@@ -526,3 +529,46 @@ def test_export_scores_dev_as_training_batched_it(trained_run: Path, tmp_path: P
     }
     accuracy = json.loads((out / "parity.json").read_text())["accuracy"]
     assert accuracy["supernet"] == accuracy["torch"] == trained["w0.50-d0.75"]
+
+
+@pytest.mark.slow
+def test_search_on_a_device_this_machine_lacks(capsys, trained_run: Path, monkeypatch) -> None:
+    """--device cuda without a usable GPU is one line before anything is loaded, not a torch assertion."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    _fails(
+        capsys,
+        search_main,
+        ["--run", str(trained_run), "--device", "cuda", "--no-progress"],
+        f"cannot measure latency on cuda: this torch ({torch.__version__}) sees no CUDA device; "
+        "search on the machine you target (or --device cpu)",
+        watch=trained_run,
+    )
+
+
+@pytest.mark.slow
+def test_export_of_a_gpu_search_on_a_cpu_machine(
+    capsys, trained_run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Search ran on a GPU, the export runs where there is none: files as usual, latency on the CPU,
+    and no search-vs-export comparison across two devices."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    chosen = {
+        "spec": SubnetConfig.from_name("w0.50-d1.00").to_dict(),
+        "latency_ms": 1.0,
+        "setting": LatencySetting(device="cuda", seq_len=16, warmup=1, repeats=3).to_dict(),
+    }
+    (run / "search").mkdir(exist_ok=True)
+    (run / "search" / "chosen.json").write_text(json.dumps(chosen))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "exp"
+    assert export_main(["--run", str(run), "--subnet", "w0.50-d1.00", "--out", str(out), "--no-onnx"]) == 0
+    stdout = capsys.readouterr().out
+    assert (
+        f"note: search measured on cuda, but this torch ({torch.__version__}) sees no CUDA device: "
+        "latency measured on cpu here"
+    ) in stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["setting"] == {**chosen["setting"], "device": "cpu"}
+    assert summary["search_latency"] is None
+    assert summary["latency"]["torch"]["repeats"] == 3

@@ -675,3 +675,31 @@ def test_torch_and_onnx_interleaved_in_rounds(tmp_path, monkeypatch) -> None:
     assert sessions == [str(paths["graph"])] * 3  # one fresh session per block of the graph
     assert model.training  # its mode is restored
     assert results["torch"].other_cpu == results["onnx"].other_cpu  # one load record for the run
+
+
+def test_unavailable_names_what_the_machine_lacks(monkeypatch) -> None:
+    import onnxruntime as ort
+
+    assert latency.unavailable(LatencySetting()) is None  # the CPU is always there
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert latency.unavailable(LatencySetting(device="cuda")) == (
+        f"this torch ({torch.__version__}) sees no CUDA device"
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert latency.unavailable(LatencySetting(device="cuda:1")) is None
+    assert (
+        latency.unavailable(LatencySetting(device="cuda:2"))
+        == "this machine has 2 CUDA device(s), cuda:0..cuda:1"
+    )
+    # onnxruntime without its CUDA provider would run the graph on the CPU under the GPU's name.
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    on_gpu = LatencySetting(device="cuda", backend="onnxruntime")
+    missing = f"onnxruntime {ort.__version__} here has no CUDA provider (install onnxruntime-gpu)"
+    assert latency.unavailable(on_gpu) == missing
+    assert latency.unavailable(LatencySetting(device="cuda"), onnx=True) == missing
+    assert latency.unavailable(on_gpu, onnx=False) is None
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    assert latency.unavailable(on_gpu) is None
