@@ -308,7 +308,16 @@ class SearchRun:
             return LatencyPredictor.from_dict(cached)
         model = self.model
         # The table's probes are measured like every other subnet (exported first with onnxruntime).
-        predictor = LatencyPredictor.build(model, self.setting, space=self.space, measure=self._measure_many)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LatencyWarning)
+            predictor = LatencyPredictor.build(
+                model, self.setting, space=self.space, measure=self._measure_many
+            )
+        for w in caught:
+            if issubclass(w.category, LatencyWarning):
+                self.log(f"warning: latency predictor probes: {w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         predictor.save(path)
         return predictor
 

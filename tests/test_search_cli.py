@@ -87,6 +87,36 @@ def test_predict_adds_the_predictors_column(run: Path, capsys) -> None:
 
 
 @pytest.mark.slow
+def test_flagged_predictor_probes_are_one_warning_line(
+    run: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """The predictor's probes, measured under load, say so in one line, not as a Python warning."""
+    import shutil
+    import warnings
+
+    from supernet.latency import LatencyWarning
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    for path in (copy / "latency").glob("predictor-*.json"):
+        path.unlink()
+    real = search_cli.measure_subnets
+
+    def flagged(model, cfgs, setting, **kw):
+        results = real(model, cfgs, setting, **kw)
+        warnings.warn("latency of 26 probes may not be the model's alone", LatencyWarning, stacklevel=2)
+        return results
+
+    monkeypatch.setattr(search_cli, "measure_subnets", flagged)
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", "--predict", *FAST]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "warning: latency predictor probes: latency of 26 probes may not be the model's alone" in out
+    assert not [w for w in raised if issubclass(w.category, LatencyWarning)]
+
+
+@pytest.mark.slow
 def test_per_layer_search_adds_measured_subnets(run: Path) -> None:
     argv = [
         "--run",
