@@ -1339,6 +1339,41 @@ def make_dataloader(
     )
 
 
+# transformers' RoBERTa-style embeddings number positions from pad_token_id + 1
+# (`create_position_ids_from_input_ids`), so their last usable position is below max_position_embeddings.
+_POSITIONS_AFTER_PADDING = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "data2vec-text", "roberta-prelayernorm"}
+)
+
+
+def usable_positions(model_config: Any) -> int | None:
+    """The most tokens one sequence may hold in this model, or None when its config sets no limit.
+
+    ``max_position_embeddings``, less ``pad_token_id + 1`` for the RoBERTa-style families, whose
+    position ids start after the padding index (RoBERTa: 514 - 2 = 512).
+    """
+    max_pos = getattr(model_config, "max_position_embeddings", None)
+    if max_pos is None:
+        return None
+    if getattr(model_config, "model_type", None) in _POSITIONS_AFTER_PADDING:
+        return int(max_pos) - int(getattr(model_config, "pad_token_id", None) or 0) - 1
+    return int(max_pos)
+
+
+def check_max_length_fits(max_length: int, model_config: Any) -> None:
+    """Fail before tokenizing when `data.max_length` is longer than the model's position table.
+
+    Raises:
+        DataError: naming both lengths and the longest valid setting.
+    """
+    limit = usable_positions(model_config)
+    if limit is not None and max_length > limit:
+        raise DataError(
+            f"data.max_length {max_length} exceeds the {limit} positions the model has "
+            f"(max_position_embeddings {model_config.max_position_embeddings}); set data.max_length <= {limit}"
+        )
+
+
 def check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase, model_config: Any) -> None:
     """Fail early if the tokenizer can produce ids the model has no embedding for.
 

@@ -57,6 +57,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from supernet.convert import Arch, supernet_state
+from supernet.data import usable_positions
 from supernet.elastic.depth import kept_layers
 from supernet.io import atomic_write_text
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, set_active_subnet
@@ -88,6 +89,7 @@ __all__ = [
     "measure_subnets",
     "monitor_load",
     "predictor_subnets",
+    "seq_len_problem",
     "unavailable",
 ]
 
@@ -487,6 +489,17 @@ def measure_latency(fn: Callable[[], object], setting: LatencySetting) -> Latenc
     return result
 
 
+def seq_len_problem(config: object, seq_len: int) -> str | None:
+    """Why `seq_len` tokens do not fit this model (its position table, `usable_positions`), or None."""
+    limit = usable_positions(config)
+    if limit is None or seq_len <= limit:
+        return None
+    max_pos = getattr(config, "max_position_embeddings", None)
+    return (
+        f"seq_len {seq_len} exceeds the {limit} positions the model has (max_position_embeddings {max_pos})"
+    )
+
+
 def dummy_batch(config: object, setting: LatencySetting) -> dict[str, torch.Tensor]:
     """A fixed batch of random token ids, [batch_size, seq_len], attention mask all ones.
 
@@ -498,9 +511,9 @@ def dummy_batch(config: object, setting: LatencySetting) -> dict[str, torch.Tens
         ValueError: seq_len exceeds the model's position embeddings.
     """
     vocab = int(getattr(config, "vocab_size", 2))
-    max_pos = getattr(config, "max_position_embeddings", None)
-    if max_pos is not None and setting.seq_len > int(max_pos):
-        raise ValueError(f"seq_len {setting.seq_len} exceeds the model's max_position_embeddings {max_pos}")
+    problem = seq_len_problem(config, setting.seq_len)
+    if problem is not None:
+        raise ValueError(problem)
     # Values do not change the cost of a dense forward pass; a seeded generator
     # keeps runs identical anyway.
     g = torch.Generator().manual_seed(0)

@@ -39,6 +39,7 @@ from typing import Any
 from torch import nn
 
 from supernet.convert import Arch, supernet_state
+from supernet.data import usable_positions
 from supernet.export import ONNX_GRAPH_REVISION, export_subnet
 from supernet.io import atomic_write_json
 from supernet.latency import LatencyPredictor, LatencyResult, LatencySetting, predictor_subnets
@@ -147,6 +148,7 @@ def kit_manifest(
         "arch": dataclasses.asdict(supernet_state(model).arch),
         "space": {"width_mults": list(space.width_mults), "depth_mults": list(space.depth_mults)},
         "max_position_embeddings": getattr(model.config, "max_position_embeddings", None),
+        "max_seq_len": usable_positions(model.config),
         "vocab_size": getattr(model.config, "vocab_size", None),
         "opset": opset,
         "onnx_graph": ONNX_GRAPH_REVISION,

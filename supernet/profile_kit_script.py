@@ -299,9 +299,11 @@ def main(argv: list[str] | None = None) -> int:
         _check_args(args)
         kit_dir = (args.kit or Path(__file__).resolve().parent).resolve()
         kit = load_kit(kit_dir)
-        max_pos = kit.get("max_position_embeddings")
-        if max_pos is not None and args.seq_len > int(max_pos):
-            raise KitError(f"--seq-len {args.seq_len} exceeds the model's max_position_embeddings {max_pos}")
+        # max_seq_len: the positions a sequence may use (RoBERTa-style models lose two to their
+        # padding offset); kits written before it was recorded carry only max_position_embeddings.
+        limit = kit.get("max_seq_len", kit.get("max_position_embeddings"))
+        if limit is not None and args.seq_len > int(limit):
+            raise KitError(f"--seq-len {args.seq_len} exceeds the {limit} positions the model has")
         try:
             import numpy  # noqa: F401
             import onnxruntime

@@ -39,6 +39,7 @@ from supernet.latency import (
     load_warning,
     measure_onnx_files,
     measure_subnets,
+    seq_len_problem,
     unavailable,
 )
 from supernet.search import (
@@ -161,6 +162,9 @@ class SearchRun:
             width_mults=self.train_cfg.width_mults, depth_mults=self.train_cfg.depth_mults
         )
         self.model = load_supernet(self.run.supernet).to(setting.device)
+        problem = seq_len_problem(self.model.config, setting.seq_len)
+        if problem is not None:
+            raise RunError(f"--seq-len: {problem}; pass a shorter --seq-len")
         self.arch = supernet_state(self.model).arch
         # Search ranks by the task's main metric (accuracy, Pearson, ...), read from the model's head.
         self.metric = task_kind_of_config(self.model.config).main_metric

@@ -50,7 +50,14 @@ from supernet.config import (
 )
 from supernet.convert import Arch, arch_from_config, is_supernet, supernet_state, to_supernet
 from supernet.cost import count_flops, count_params
-from supernet.data import TaskData, check_tokenizer_fits, load_task, make_dataloader, tokenize_task
+from supernet.data import (
+    TaskData,
+    check_max_length_fits,
+    check_tokenizer_fits,
+    load_task,
+    make_dataloader,
+    tokenize_task,
+)
 from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
@@ -379,6 +386,7 @@ class _Job:
                 )
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
+        check_max_length_fits(d.max_length, model_config)
         self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length, doc_stride=d.doc_stride)
         self.dev_loader = self._eval_loader("dev")
         self.test_loader = self._eval_loader("test")

@@ -161,6 +161,18 @@ def test_tokenizer_does_not_fit(capsys, preset: Path, tmp_path: Path, minilm_dir
     )
 
 
+def test_max_length_beyond_the_position_table(capsys, preset: Path, tmp_path: Path) -> None:
+    # The tiny model has 128 positions: a longer data.max_length would end in an IndexError mid-training.
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), "data.max_length=129"],
+        "data.max_length 129 exceeds the 128 positions the model has (max_position_embeddings 128); "
+        "set data.max_length <= 128",
+        watch=tmp_path,
+    )
+
+
 def test_data_file_missing(capsys, preset: Path, tmp_path: Path) -> None:
     missing = tmp_path / "data.csv"
     _fails(
@@ -572,3 +584,15 @@ def test_export_of_a_gpu_search_on_a_cpu_machine(
     assert summary["setting"] == {**chosen["setting"], "device": "cpu"}
     assert summary["search_latency"] is None
     assert summary["latency"]["torch"]["repeats"] == 3
+
+
+@pytest.mark.slow
+def test_search_seq_len_beyond_the_position_table(capsys, trained_run: Path) -> None:
+    _fails(
+        capsys,
+        search_main,
+        ["--run", str(trained_run), "--seq-len", "129", "--no-progress"],
+        "--seq-len: seq_len 129 exceeds the 128 positions the model has (max_position_embeddings 128); "
+        "pass a shorter --seq-len",
+        watch=trained_run,
+    )

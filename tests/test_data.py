@@ -849,3 +849,21 @@ def test_error_regression_target_not_numeric(
     tmp_path: Path, write: Callable[[Path], Path], message: str
 ) -> None:
     assert _error(lambda: load_task(str(write(tmp_path)), task_kind="regression")) == message
+
+
+def test_usable_positions_and_max_length_check() -> None:
+    from transformers import BertConfig, RobertaConfig
+
+    from supernet.data import check_max_length_fits, usable_positions
+
+    assert usable_positions(BertConfig(max_position_embeddings=512)) == 512
+    # RoBERTa numbers positions from pad_token_id + 1: 514 rows hold 512 tokens.
+    assert usable_positions(RobertaConfig(max_position_embeddings=514, pad_token_id=1)) == 512
+    assert usable_positions(object()) is None
+    check_max_length_fits(512, RobertaConfig(max_position_embeddings=514, pad_token_id=1))
+    with pytest.raises(DataError) as err:
+        check_max_length_fits(513, RobertaConfig(max_position_embeddings=514, pad_token_id=1))
+    assert str(err.value) == (
+        "data.max_length 513 exceeds the 512 positions the model has (max_position_embeddings 514); "
+        "set data.max_length <= 512"
+    )

@@ -341,6 +341,21 @@ def test_profile_script_refuses_bad_arguments(tmp_path) -> None:
     assert helped.returncode == 0 and "--threads" in helped.stdout and "latency-table.json" in helped.stdout
 
 
+@pytest.mark.slow
+def test_profile_script_refuses_a_sequence_longer_than_the_model(kit: Path, tmp_path) -> None:
+    assert json.loads((kit / "kit.json").read_text())["max_seq_len"] == 64
+    script = kit / "profile.py"
+    long = subprocess.run(
+        [sys.executable, str(script), "--threads", "1", "--seq-len", "65"],
+        env=poisoned_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        long.returncode == 2 and long.stderr == "error: --seq-len 65 exceeds the 64 positions the model has\n"
+    )
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, minilm_dir) -> Path:
     root = tmp_path_factory.mktemp("kit-run")
