@@ -157,6 +157,9 @@ def write_kit(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.threads is not None and args.threads < 1:
+        # Checked before the export, not after it when the latency is measured.
+        raise RunError(f"--threads must be >= 1, got {args.threads}")
     run_dir = RunDir(Path(args.run))
     if not run_dir.config.is_file():
         raise RunError(f"'{args.run}' is not a run directory (no config.yaml): run train.py first")

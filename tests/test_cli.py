@@ -596,3 +596,23 @@ def test_search_seq_len_beyond_the_position_table(capsys, trained_run: Path) -> 
         "pass a shorter --seq-len",
         watch=trained_run,
     )
+
+
+@pytest.mark.slow
+def test_export_refuses_bad_threads_before_writing(capsys, trained_run: Path, tmp_path: Path) -> None:
+    _fails(
+        capsys,
+        export_main,
+        [
+            "--run",
+            str(trained_run),
+            "--subnet",
+            "w0.50-d1.00",
+            "--out",
+            str(tmp_path / "exp"),
+            "--threads",
+            "0",
+        ],
+        "--threads must be >= 1, got 0",
+        watch=tmp_path,
+    )
