@@ -496,7 +496,9 @@ class SearchConfig(_Config):
             "int8",
             "needs backend onnxruntime (--backend onnxruntime)",
         )
-        _positive(self, "batch_size", "seq_len", "repeats", "population")
+        _positive(self, "batch_size", "seq_len", "repeats")
+        # Each generation breeds from two parents at least.
+        _check(self.population >= 2, "population", f"must be >= 2, got {self.population!r}")
         _positive_or_none(self, "num_threads")
         _non_negative(self, "warmup", "generations", "seed")
 

@@ -375,10 +375,11 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
         ProfileKitError: not a latency table, or incomplete (one line).
     """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    if not p.is_file():
+        raise FileNotFoundError(f"latency table {p} not found: pass the latency-table.json profile.py wrote")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ProfileKitError(f"latency table {p} is not valid JSON ({err}): copy it again") from err
     if not isinstance(data, dict) or data.get("format") != TABLE_FORMAT or "kit" not in data:
         raise ProfileKitError(f"{p} is not a latency table written by a profile kit's profile.py")

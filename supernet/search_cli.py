@@ -510,6 +510,8 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
 
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
+    if args.verify_top < 0:
+        raise RunError(f"--verify-top must be >= 0 (0 = keep no per-layer subnet), got {args.verify_top}")
     if args.accuracy_subset < 0:
         raise RunError(
             f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"

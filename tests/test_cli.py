@@ -358,6 +358,18 @@ def test_search_int8_needs_onnxruntime(capsys, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--verify-top", "-1"], "--verify-top must be >= 0 (0 = keep no per-layer subnet), got -1"),
+        (["--per-layer", "--population", "1"], "population must be >= 2, got 1"),
+    ],
+)
+def test_search_refuses_bad_evolution_settings(capsys, tmp_path: Path, flags, message) -> None:
+    # A negative --verify-top used to slice candidates off the end; a population of 1 was a traceback.
+    _fails(capsys, search_main, ["--run", str(tmp_path), *flags], message, watch=tmp_path)
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, minilm_dir) -> Path:
     """One tiny finished run shared by the tests below (they must not modify it)."""

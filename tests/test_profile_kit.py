@@ -308,6 +308,21 @@ def test_incomplete_table_is_refused(tmp_path, model) -> None:
     )
 
 
+def test_missing_or_binary_table_is_one_line(tmp_path) -> None:
+    missing = tmp_path / "none.json"
+    with pytest.raises(FileNotFoundError) as err:
+        load_latency_table(missing)
+    assert (
+        str(err.value) == f"latency table {missing} not found: pass the latency-table.json profile.py wrote"
+    )
+    binary = tmp_path / "table.json"
+    binary.write_bytes(b"PAR1\xa0\xff")
+    with pytest.raises(ProfileKitError) as err:
+        load_latency_table(binary)
+    assert str(err.value).startswith(f"latency table {binary} is not valid JSON (")
+    assert str(err.value).endswith("): copy it again")
+
+
 def test_table_predictor_is_exact_on_additive_latencies(tmp_path, model) -> None:
     table = load_latency_table(fake_table(tmp_path / "t.json", model))
     predictor = table.predictor(model)
