@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--kit", type=Path, default=None, help="the kit folder (default: the folder holding this script)"
     )
     p.add_argument("--out", type=Path, default=None, help="output file (default: KIT/latency-table.json)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier latency table at --out (never another file)",
+    )
     p.add_argument("--quiet", action="store_true", help="print only the output path")
     return p
 
@@ -83,6 +88,32 @@ def _check_args(args: argparse.Namespace) -> None:
             raise KitError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
     if not 1 <= args.rounds <= args.repeats:
         raise KitError(f"--rounds must be in [1, --repeats={args.repeats}], got {args.rounds}")
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse, before anything is measured, an --out that would destroy a file the user has.
+
+    An earlier latency table is replaced only with --overwrite (its setting is named, so a table of
+    another thread count is not lost by accident); any other file or a folder is never replaced.
+    """
+    if out.is_dir():
+        raise KitError(f"--out {out} is a folder: pass a file path")
+    if not out.exists():
+        return
+    try:
+        earlier = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        earlier = None
+    if not (isinstance(earlier, dict) and earlier.get("format") == TABLE_FORMAT and "results" in earlier):
+        raise KitError(
+            f"{out} exists and is not a latency table: refusing to overwrite it; pass another --out"
+        )
+    if not overwrite:
+        st = earlier.get("setting") or {}
+        raise KitError(
+            f"{out} already holds a latency table (threads {st.get('num_threads')}, batch {st.get('batch_size')}, "
+            f"seq len {st.get('seq_len')}): pass --overwrite to replace it, or another --out"
+        )
 
 
 def load_kit(kit_dir: Path) -> dict[str, Any]:
@@ -312,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or kit_dir / "latency-table.json"
         if not out.parent.is_dir():
             raise KitError(f"--out {out}: folder {out.parent} does not exist")
+        check_out(out, args.overwrite)
         note = slow_layer_norm_note(onnxruntime.__version__)
         if note:
             print(note, file=sys.stderr)
