@@ -10,6 +10,7 @@ and the data position, so a killed run resumes exactly where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import itertools
@@ -18,6 +19,9 @@ import math
 import os
 import random
 import shutil
+import signal
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -300,10 +304,46 @@ class _Job:
                 f"on CPU set ACCELERATE_USE_CPU=1 (accelerate launch --multi_gpu --num_processes {launched})"
             )
         self.global_step = 0
+        self.stop_requested = False  # set by the first Ctrl-C / SIGTERM (`stop_at_step_boundary`)
         self.fresh = True  # set by check_run_dir: no earlier run to resume in output_dir
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
 
     # ---------------------------------------------------------------- setup
+
+    @contextlib.contextmanager
+    def stop_at_step_boundary(self) -> Iterator[None]:
+        """The first Ctrl-C or SIGTERM stops training after the current optimizer step, with a checkpoint.
+
+        Without it an interrupt (or a scheduler's SIGTERM) loses every step since the last periodic
+        checkpoint: the whole stage with `checkpoint_every: 0`. The stage loop saves a checkpoint of
+        the step it is at and raises KeyboardInterrupt; a second signal stops at once. Single-process
+        runs only: processes of a multi-process run would stop at different steps and wait for each
+        other forever, so those keep the default handlers.
+        """
+        if threading.current_thread() is not threading.main_thread() or self.accelerator.num_processes > 1:
+            yield
+            return
+        signals = (signal.SIGINT, signal.SIGTERM)
+        previous = {sig: signal.getsignal(sig) for sig in signals}
+
+        def handler(signum: int, frame: object) -> None:
+            if self.stop_requested:
+                raise KeyboardInterrupt
+            self.stop_requested = True
+            print(
+                f"\n{signal.Signals(signum).name}: stopping after this training step, with a checkpoint "
+                "(send it again to stop at once)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+        for sig in signals:
+            signal.signal(sig, handler)
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
     def check_run_dir(self) -> None:
         """Refuse an output_dir this run must not write into; reads only, so it runs before the data checks.
@@ -664,9 +704,10 @@ class _Job:
                 group_by_length=self.cfg.data.group_by_length,
             )
             loader = self.accelerator.prepare_data_loader(loader)
+            batches: Iterator[dict] = iter(loader)
             if first_skip:
-                loader = self.accelerator.skip_first_batches(loader, first_skip)
-            for i, batch in enumerate(loader, start=first_skip):
+                batches = _without_global_draw(iter(self.accelerator.skip_first_batches(loader, first_skip)))
+            for i, batch in enumerate(batches, start=first_skip):
                 yield epoch, i + 1, batch
             epoch, first_skip = epoch + 1, 0
 
@@ -775,10 +816,18 @@ class _Job:
                 }
                 self.logger.log(metrics, self.global_step)
                 window = {}
-            if stage_step == total or (cfg.checkpoint_every and stage_step % cfg.checkpoint_every == 0):
+            saved = stage_step == total or bool(
+                cfg.checkpoint_every and stage_step % cfg.checkpoint_every == 0
+            )
+            if saved:
                 self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch)
             if stage_step >= total:
                 break
+            if self.stop_requested:
+                if not saved:
+                    self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch)
+                bar.close()
+                raise KeyboardInterrupt
         bar.close()
         self._finish_stage(prepared, model, ema)
 
@@ -1035,12 +1084,30 @@ def fine_tune_teacher(cfg: TrainConfig, *, progress: bool = True) -> TrainResult
     job.check_run_dir()
     set_seed(cfg.seed)
     try:
-        job.load_data()  # every input checked before the first write, as in `train`
-        job.prepare_run_dir()
-        _, teacher_acc = job.teacher()
+        with job.stop_at_step_boundary():
+            job.load_data()  # every input checked before the first write, as in `train`
+            job.prepare_run_dir()
+            _, teacher_acc = job.teacher()
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc)
     finally:
         job.logger.finish()
+
+
+def _without_global_draw(batches: Iterator[dict]) -> Iterator[dict]:
+    """`batches`, started without drawing from torch's global RNG.
+
+    Starting to iterate a DataLoader whose order comes from a sampler (``data.group_by_length``'s
+    LengthGroupedSampler) draws its workers' base seed from the global RNG. A straight run draws it
+    at the epoch's start, before the state a mid-epoch checkpoint holds; the resumed run's loader
+    would draw it again after that state is restored and shift every later dropout mask, so a
+    resumed run would not end where the straight one does.
+    """
+    state = torch.get_rng_state()
+    first = next(batches, None)
+    torch.set_rng_state(state)
+    if first is not None:
+        yield first
+        yield from batches
 
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
@@ -1056,6 +1123,12 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     job = _Job(cfg, progress=progress)
     job.check_run_dir()
     set_seed(cfg.seed)
+    with job.stop_at_step_boundary():
+        return _train_job(job, cfg)
+
+
+def _train_job(job: _Job, cfg: TrainConfig) -> TrainResult:
+    """`train` after its run-directory check, with the interrupt handlers in place."""
     try:
         # Data, model and tokenizer are checked before the first write, so a run that stops on bad
         # input leaves nothing behind and the corrected command starts cleanly.

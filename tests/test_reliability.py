@@ -174,3 +174,62 @@ def test_package_never_unpickles_untrusted_files() -> None:
         if re.search(r"\bpickle\.loads?\(", text):
             offenders.append(f"{path.name}: pickle.load")
     assert offenders == []
+
+
+@pytest.mark.slow
+def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
+    tmp_path: Path, minilm_dir: Path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C (or SIGTERM, same handler) mid-stage: the step finishes, a checkpoint of it is saved,
+    and resume=true ends bit-identical to a run never interrupted (with checkpoint_every=0 nothing
+    else would be kept). The quickstart preset batches by length: resuming mid-epoch used to draw
+    the sampler loader's seed from the global RNG a second time and end elsewhere."""
+    from supernet import trainer
+    from supernet.cli import train_main
+
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+
+    def argv(run: Path, *extra: str) -> list[str]:
+        return ["--config", str(PRESET), f"model={model}", f"output_dir={run}", *TINY_RUN,
+                "stage_wd.max_steps=8", "checkpoint_every=0", *extra]  # fmt: skip
+
+    assert train_main([*argv(tmp_path / "straight"), "--no-progress"]) == 0
+    handlers: list[object] = []
+
+    class SignalAtStep3(trainer.tqdm):
+        def update(self, n: int = 1) -> bool | None:
+            out = super().update(n)
+            if self.desc == "stage_wd" and self.n == 3:
+                handlers.append(signal.getsignal(signal.SIGTERM))
+                os.kill(os.getpid(), signal.SIGINT)
+            return out
+
+    monkeypatch.setattr(trainer, "tqdm", SignalAtStep3)
+    run = tmp_path / "stopped"
+    capsys.readouterr()
+    assert train_main(argv(run)) == 130
+    err = capsys.readouterr().err
+    assert (
+        "SIGINT: stopping after this training step, with a checkpoint (send it again to stop at once)" in err
+    )
+    assert (
+        err.strip().splitlines()[-1]
+        == "interrupted; rerun with resume=true to continue from the last checkpoint"
+    )
+    # SIGTERM (a scheduler's stop) had the same handler while training ran, and both are restored after.
+    assert len(handlers) == 1 and callable(handlers[0])
+    assert handlers[0] not in (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler)
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert signal.getsignal(signal.SIGINT) == signal.default_int_handler
+    # 2 teacher steps, then 3 of stage_wd: the only checkpoint is the one the signal asked for.
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-5"]
+    state = json.loads((run / "checkpoints" / "step-5" / "trainer_state.json").read_text())
+    assert (state["stage"], state["stage_step"]) == ("stage_wd", 3)
+
+    monkeypatch.undo()
+    assert train_main([*argv(run, "resume=true"), "--no-progress"]) == 0
+    want, got = _final_params(tmp_path / "straight"), _final_params(run)
+    assert want.keys() == got.keys()
+    for name in want:
+        assert torch.equal(want[name], got[name]), name
+    assert (run / "eval.jsonl").read_text() == (tmp_path / "straight" / "eval.jsonl").read_text()
