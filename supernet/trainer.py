@@ -305,6 +305,7 @@ class _Job:
             )
         self.global_step = 0
         self.stop_requested = False  # set by the first Ctrl-C / SIGTERM (`stop_at_step_boundary`)
+        self.in_stage_loop = False  # only there can a stop wait for the step's end
         self.fresh = True  # set by check_run_dir: no earlier run to resume in output_dir
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
 
@@ -327,7 +328,8 @@ class _Job:
         previous = {sig: signal.getsignal(sig) for sig in signals}
 
         def handler(signum: int, frame: object) -> None:
-            if self.stop_requested:
+            # Outside a stage's step loop (data, importance, evaluation) there is no step to finish.
+            if self.stop_requested or not self.in_stage_loop:
                 raise KeyboardInterrupt
             self.stop_requested = True
             print(
@@ -785,6 +787,7 @@ class _Job:
         window: dict[str, list[float]] = {}
         started = time.perf_counter()
         batches = self._epoch_batches(stage, epoch, batch_in_epoch)
+        self.in_stage_loop = True  # from here a first interrupt waits for the step's end
         for epoch, batch_in_epoch, batch in batches:
             with acc.accumulate(prepared):
                 parts = step_fn(prepared, batch, stage_step)
@@ -827,8 +830,10 @@ class _Job:
                 if not saved:
                     self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch)
                 bar.close()
+                self.in_stage_loop = False
                 raise KeyboardInterrupt
         bar.close()
+        self.in_stage_loop = False
         self._finish_stage(prepared, model, ema)
 
     def _stage_average(self, model: nn.Module, decay: float) -> AveragedModel | None:
