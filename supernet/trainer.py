@@ -324,7 +324,10 @@ class _Job:
         if threading.current_thread() is not threading.main_thread() or self.accelerator.num_processes > 1:
             yield
             return
-        signals = (signal.SIGINT, signal.SIGTERM)
+        # A signal the job was started to ignore (SIGINT of a background job) stays ignored.
+        signals = tuple(
+            sig for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) != signal.SIG_IGN
+        )
         previous = {sig: signal.getsignal(sig) for sig in signals}
 
         def handler(signum: int, frame: object) -> None:
