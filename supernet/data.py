@@ -1360,18 +1360,26 @@ def usable_positions(model_config: Any) -> int | None:
     return int(max_pos)
 
 
+def positions_problem(model_config: Any, length: int, name: str) -> str | None:
+    """Why `length` tokens (the setting called `name`) do not fit the model's positions, or None."""
+    limit = usable_positions(model_config)
+    if limit is None or length <= limit:
+        return None
+    return (
+        f"{name} {length} exceeds the {limit} positions the model has "
+        f"(max_position_embeddings {model_config.max_position_embeddings})"
+    )
+
+
 def check_max_length_fits(max_length: int, model_config: Any) -> None:
     """Fail before tokenizing when `data.max_length` is longer than the model's position table.
 
     Raises:
         DataError: naming both lengths and the longest valid setting.
     """
-    limit = usable_positions(model_config)
-    if limit is not None and max_length > limit:
-        raise DataError(
-            f"data.max_length {max_length} exceeds the {limit} positions the model has "
-            f"(max_position_embeddings {model_config.max_position_embeddings}); set data.max_length <= {limit}"
-        )
+    problem = positions_problem(model_config, max_length, "data.max_length")
+    if problem is not None:
+        raise DataError(f"{problem}; set data.max_length <= {usable_positions(model_config)}")
 
 
 def check_tokenizer_fits(tokenizer: PreTrainedTokenizerBase, model_config: Any) -> None:

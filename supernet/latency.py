@@ -57,7 +57,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from supernet.convert import Arch, supernet_state
-from supernet.data import usable_positions
+from supernet.data import positions_problem
 from supernet.elastic.depth import kept_layers
 from supernet.io import atomic_write_text
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, set_active_subnet
@@ -89,7 +89,6 @@ __all__ = [
     "measure_subnets",
     "monitor_load",
     "predictor_subnets",
-    "seq_len_problem",
     "unavailable",
 ]
 
@@ -183,6 +182,11 @@ class LatencySetting:
     @property
     def is_cuda(self) -> bool:
         return self.device.startswith("cuda")
+
+    @property
+    def device_index(self) -> int:
+        """The device number: N of "cuda:N", 0 for "cuda" and "cpu"."""
+        return torch.device(self.device).index or 0
 
     @property
     def cache_stem(self) -> str:
@@ -489,17 +493,6 @@ def measure_latency(fn: Callable[[], object], setting: LatencySetting) -> Latenc
     return result
 
 
-def seq_len_problem(config: object, seq_len: int) -> str | None:
-    """Why `seq_len` tokens do not fit this model (its position table, `usable_positions`), or None."""
-    limit = usable_positions(config)
-    if limit is None or seq_len <= limit:
-        return None
-    max_pos = getattr(config, "max_position_embeddings", None)
-    return (
-        f"seq_len {seq_len} exceeds the {limit} positions the model has (max_position_embeddings {max_pos})"
-    )
-
-
 def dummy_batch(config: object, setting: LatencySetting) -> dict[str, torch.Tensor]:
     """A fixed batch of random token ids, [batch_size, seq_len], attention mask all ones.
 
@@ -511,7 +504,7 @@ def dummy_batch(config: object, setting: LatencySetting) -> dict[str, torch.Tens
         ValueError: seq_len exceeds the model's position embeddings.
     """
     vocab = int(getattr(config, "vocab_size", 2))
-    problem = seq_len_problem(config, setting.seq_len)
+    problem = positions_problem(config, setting.seq_len, "seq_len")
     if problem is not None:
         raise ValueError(problem)
     # Values do not change the cost of a dense forward pass; a seeded generator
@@ -559,7 +552,7 @@ def unavailable(setting: LatencySetting, *, onnx: bool | None = None) -> str | N
         return None
     if not torch.cuda.is_available():
         return f"this torch ({torch.__version__}) sees no CUDA device"
-    count, index = torch.cuda.device_count(), torch.device(setting.device).index or 0
+    count, index = torch.cuda.device_count(), setting.device_index
     if index >= count:
         return f"this machine has {count} CUDA device(s), cuda:0..cuda:{count - 1}"
     needs_onnx = setting.backend == "onnxruntime" if onnx is None else onnx
@@ -583,7 +576,7 @@ def _onnx_session(onnx_path: str | os.PathLike[str], setting: LatencySetting) ->
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     providers: list[Any] = ["CPUExecutionProvider"]
     if setting.is_cuda:
-        providers = [("CUDAExecutionProvider", {"device_id": torch.device(setting.device).index or 0})]
+        providers = [("CUDAExecutionProvider", {"device_id": setting.device_index})]
     session = ort.InferenceSession(str(onnx_path), sess_options=options, providers=providers)
 
     shape = (setting.batch_size, setting.seq_len)

@@ -27,7 +27,7 @@ from transformers import AutoTokenizer
 from supernet.config import DEFAULT_ACCURACY_SUBSET, SearchConfig, TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
-from supernet.data import eval_subset
+from supernet.data import eval_subset, positions_problem
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import (
     LatencyCache,
@@ -39,7 +39,6 @@ from supernet.latency import (
     load_warning,
     measure_onnx_files,
     measure_subnets,
-    seq_len_problem,
     unavailable,
 )
 from supernet.search import (
@@ -162,7 +161,7 @@ class SearchRun:
             width_mults=self.train_cfg.width_mults, depth_mults=self.train_cfg.depth_mults
         )
         self.model = load_supernet(self.run.supernet).to(setting.device)
-        problem = seq_len_problem(self.model.config, setting.seq_len)
+        problem = positions_problem(self.model.config, setting.seq_len, "seq_len")
         if problem is not None:
             raise RunError(f"--seq-len: {problem}; pass a shorter --seq-len")
         self.arch = supernet_state(self.model).arch

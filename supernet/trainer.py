@@ -709,9 +709,10 @@ class _Job:
                 group_by_length=self.cfg.data.group_by_length,
             )
             loader = self.accelerator.prepare_data_loader(loader)
-            batches: Iterator[dict] = iter(loader)
             if first_skip:
                 batches = _without_global_draw(iter(self.accelerator.skip_first_batches(loader, first_skip)))
+            else:
+                batches = iter(loader)
             for i, batch in enumerate(batches, start=first_skip):
                 yield epoch, i + 1, batch
             epoch, first_skip = epoch + 1, 0
@@ -1131,44 +1132,39 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
     job = _Job(cfg, progress=progress)
     job.check_run_dir()
     set_seed(cfg.seed)
-    with job.stop_at_step_boundary():
-        return _train_job(job, cfg)
-
-
-def _train_job(job: _Job, cfg: TrainConfig) -> TrainResult:
-    """`train` after its run-directory check, with the interrupt handlers in place."""
     try:
-        # Data, model and tokenizer are checked before the first write, so a run that stops on bad
-        # input leaves nothing behind and the corrected command starts cleanly.
-        job.load_data()
-        job.prepare_run_dir()
-        teacher, teacher_acc = job.teacher()
-        teacher.requires_grad_(False)
-        if (job.run.supernet / "config.json").is_file():
-            student = load_supernet(job.run.supernet)
-        else:
-            student = job.student(teacher)
-            student = job.elastic_stages(student, teacher)
-            student = job.final_finetune(student)
-            acc = job.accelerator
-            if acc.is_main_process:
-                meta = {
-                    "end_step": job.global_step,
-                    "family": supernet_state(acc.unwrap_model(student)).arch.family,
-                    "width_mults": list(job.space.width_mults),
-                    "depth_mults": list(job.space.depth_mults),
-                    "max_length": cfg.data.max_length,
-                    "task": job.task.name,
-                    "task_kind": job.kind.name,
-                }
-                _save_model_dir(acc.unwrap_model(student), job.run.supernet, job.tokenizer, meta)
-            acc.wait_for_everyone()
-        rows = job.evaluate_grid(student)
-        if job.accelerator.is_main_process:
-            atomic_write_text(job.run.eval, "".join(json.dumps(r) + "\n" for r in rows))
-            job.accelerator.print(
-                format_eval_table(rows, teacher_acc, kind=job.kind, num_labels=job.task.num_labels)
-            )
+        with job.stop_at_step_boundary():
+            # Data, model and tokenizer are checked before the first write, so a run that stops on bad
+            # input leaves nothing behind and the corrected command starts cleanly.
+            job.load_data()
+            job.prepare_run_dir()
+            teacher, teacher_acc = job.teacher()
+            teacher.requires_grad_(False)
+            if (job.run.supernet / "config.json").is_file():
+                student = load_supernet(job.run.supernet)
+            else:
+                student = job.student(teacher)
+                student = job.elastic_stages(student, teacher)
+                student = job.final_finetune(student)
+                acc = job.accelerator
+                if acc.is_main_process:
+                    meta = {
+                        "end_step": job.global_step,
+                        "family": supernet_state(acc.unwrap_model(student)).arch.family,
+                        "width_mults": list(job.space.width_mults),
+                        "depth_mults": list(job.space.depth_mults),
+                        "max_length": cfg.data.max_length,
+                        "task": job.task.name,
+                        "task_kind": job.kind.name,
+                    }
+                    _save_model_dir(acc.unwrap_model(student), job.run.supernet, job.tokenizer, meta)
+                acc.wait_for_everyone()
+            rows = job.evaluate_grid(student)
+            if job.accelerator.is_main_process:
+                atomic_write_text(job.run.eval, "".join(json.dumps(r) + "\n" for r in rows))
+                job.accelerator.print(
+                    format_eval_table(rows, teacher_acc, kind=job.kind, num_labels=job.task.num_labels)
+                )
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
     finally:
         job.logger.finish()
