@@ -1327,6 +1327,10 @@ def make_dataloader(
         lengths = [len(ids) for ids in split["input_ids"]]
         if shuffle:
             sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+            # Starting an epoch draws the loader's worker seed from its generator, or from torch's
+            # global RNG when it has none; a second private one leaves the sampler's order and the
+            # global RNG (dropout) alone, so a run resumed mid-epoch ends where a straight one does.
+            generator = torch.Generator().manual_seed(seed)
         else:
             split = split.select(sorted(range(len(lengths)), key=lambda i: -lengths[i]))
     return DataLoader(
@@ -1334,7 +1338,7 @@ def make_dataloader(
         batch_size=batch_size,
         shuffle=shuffle and sampler is None,
         sampler=sampler,
-        generator=generator if sampler is None else None,
+        generator=generator,
         collate_fn=collate_fn or DataCollatorWithPadding(tokenizer=tokenizer, return_tensors="pt"),
     )
 

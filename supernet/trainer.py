@@ -710,7 +710,7 @@ class _Job:
             )
             loader = self.accelerator.prepare_data_loader(loader)
             if first_skip:
-                batches = _without_global_draw(iter(self.accelerator.skip_first_batches(loader, first_skip)))
+                batches = iter(self.accelerator.skip_first_batches(loader, first_skip))
             else:
                 batches = iter(loader)
             for i, batch in enumerate(batches, start=first_skip):
@@ -833,11 +833,11 @@ class _Job:
             if self.stop_requested:
                 if not saved:
                     self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch)
-                bar.close()
-                self.in_stage_loop = False
-                raise KeyboardInterrupt
+                break
         bar.close()
         self.in_stage_loop = False
+        if stage_step < total:  # left early: a first interrupt, its step saved
+            raise KeyboardInterrupt
         self._finish_stage(prepared, model, ema)
 
     def _stage_average(self, model: nn.Module, decay: float) -> AveragedModel | None:
@@ -1100,23 +1100,6 @@ def fine_tune_teacher(cfg: TrainConfig, *, progress: bool = True) -> TrainResult
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc)
     finally:
         job.logger.finish()
-
-
-def _without_global_draw(batches: Iterator[dict]) -> Iterator[dict]:
-    """`batches`, started without drawing from torch's global RNG.
-
-    Starting to iterate a DataLoader whose order comes from a sampler (``data.group_by_length``'s
-    LengthGroupedSampler) draws its workers' base seed from the global RNG. A straight run draws it
-    at the epoch's start, before the state a mid-epoch checkpoint holds; the resumed run's loader
-    would draw it again after that state is restored and shift every later dropout mask, so a
-    resumed run would not end where the straight one does.
-    """
-    state = torch.get_rng_state()
-    first = next(batches, None)
-    torch.set_rng_state(state)
-    if first is not None:
-        yield first
-        yield from batches
 
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:

@@ -721,6 +721,38 @@ def test_dataloader_groups_by_length(varied_task: TaskData, tokenizer: PreTraine
     assert flat == sorted((len(ids) for ids in split["input_ids"]), reverse=True)
 
 
+@pytest.mark.parametrize("group", [False, True])
+def test_training_loaders_leave_the_global_rng_alone(
+    varied_task: TaskData, tokenizer: PreTrainedTokenizerBase, group: bool
+) -> None:
+    """Starting an epoch (also through accelerate, also skipping into it as a resumed run does) draws
+    nothing from torch's global RNG, which drives dropout: a length-grouped loader used to draw its
+    worker seed there, so a run resumed mid-epoch drew it twice and ended elsewhere."""
+    from accelerate import Accelerator
+
+    split = tokenize_task(varied_task, tokenizer, max_length=64)["train"]
+    accelerator = Accelerator(cpu=True)
+
+    def loader():
+        return make_dataloader(split, tokenizer, batch_size=4, shuffle=True, seed=7, group_by_length=group)
+
+    def rows(batches) -> list[list[int]]:
+        return [batch["input_ids"][:, :3].tolist() for batch in batches]
+
+    whole = rows(loader())
+    for batches in (
+        loader(),
+        accelerator.prepare_data_loader(loader()),
+        accelerator.skip_first_batches(accelerator.prepare_data_loader(loader()), 5),
+    ):
+        torch.manual_seed(0)
+        expected = torch.rand(3)
+        torch.manual_seed(0)
+        seen = rows(batches)
+        assert torch.equal(torch.rand(3), expected)
+        assert seen == whole[len(whole) - len(seen) :]  # the same order, skipped batches left out
+
+
 def test_dataloader_shuffle_is_seeded(varied_task: TaskData, tokenizer: PreTrainedTokenizerBase) -> None:
     split = tokenize_task(varied_task, tokenizer, max_length=16)["train"]
 
