@@ -10,6 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from supernet.config import TrainConfig, load_config
@@ -61,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an earlier export at --out (only folders holding a parity.json)",
     )
     p.add_argument("--threads", type=int, default=None, help="threads for the latency measurement")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "--profile-kit",
         metavar="OUT",
@@ -180,17 +182,33 @@ def run(args: argparse.Namespace) -> int:
         next(iter(make_dataloader(dev, tokenizer, 16, shuffle=False, collate_fn=kind.collator(tokenizer))))
     )
 
+    # export_subnet scores each artefact in this order, after writing them; one bar over all of them.
+    scored = ["supernet", "torch"] + (["onnx"] if args.onnx else []) + (["int8"] if args.int8 else [])
+    bars: list[tqdm] = []  # started at the first score, not while the files are written
+
     def dev_eval(predict: Any) -> float:
+        if not bars:
+            total = len(scored) * len(loader)
+            bars.append(
+                tqdm(
+                    total=total, desc="score dev", unit="batch", disable=args.no_progress, dynamic_ncols=True
+                )
+            )
+        bar = bars[0]
+        bar.set_postfix_str(scored[min(bar.n // len(loader), len(scored) - 1)], refresh=False)
         preds, labels = [], []
         for batch in loader:
             preds.append(kind.predictions(predict(model_inputs(batch))))
             labels.append(kind.references(batch))
+            bar.update(1)
         return kind.metrics(preds, labels, model.config)[kind.main_metric]
 
     out = Path(args.out) if args.out else run_dir.export / cfg.name
     target = _replace_target(out, args.overwrite)
     if target != out:
         shutil.rmtree(target, ignore_errors=True)
+    written = "dense model" + (", ONNX" if args.onnx else "") + (", int8 ONNX" if args.int8 else "")
+    print(f"exporting {cfg.name} ({written}) ...", flush=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         report = export_subnet(
@@ -205,6 +223,8 @@ def run(args: argparse.Namespace) -> int:
             dev_eval=dev_eval,
             space=space,
         )
+    for bar in bars:
+        bar.close()
     for w in caught:
         print(f"warning: {w.message}")
     if target != out:
@@ -240,7 +260,7 @@ def run(args: argparse.Namespace) -> int:
             artefacts["onnxruntime_int8"] = out / "model.int8.onnx"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LatencyWarning)  # one line below for all three
-        results = measure_interleaved(artefacts, setting, progress=True)
+        results = measure_interleaved(artefacts, setting, progress=not args.no_progress)
     summary = {
         "subnet": cfg.name,
         "spec": cfg.to_dict(),

@@ -556,6 +556,31 @@ def test_export_scores_dev_as_training_batched_it(trained_run: Path, tmp_path: P
 
 
 @pytest.mark.slow
+def test_export_shows_what_it_does_and_hides_bars_on_request(
+    capsys, trained_run: Path, tmp_path: Path
+) -> None:
+    """Scoring every artefact on dev can take minutes on a large dev set: one bar over all of them,
+    named by the artefact being scored; --no-progress hides it and the latency bar."""
+    out = tmp_path / "exp"
+    argv = ["--run", str(trained_run), "--subnet", "w0.50-d0.75", "--out", str(out), "--no-onnx"]
+    capsys.readouterr()
+    assert export_main(argv) == 0
+    shown = capsys.readouterr()
+    assert shown.out.splitlines()[0] == "exporting w0.50-d0.75 (dense model) ..."
+    last = shown.err.replace("\r", "\n").splitlines()
+    score = [line for line in last if line.startswith("score dev: 100%")]
+    assert len(score) == 1 and score[0].rstrip().endswith("torch]"), shown.err
+    total = score[0].split("|")[2].split()[0]  # "N/N" over supernet and torch
+    done, of = total.split("/")
+    assert done == of and int(of) % 2 == 0
+    assert any(line.startswith("latency: 100%") for line in last)
+    assert export_main([*argv, "--overwrite", "--no-progress"]) == 0
+    hidden = capsys.readouterr()
+    assert hidden.err == ""
+    assert hidden.out.splitlines()[0] == "exporting w0.50-d0.75 (dense model) ..."
+
+
+@pytest.mark.slow
 def test_search_on_a_device_this_machine_lacks(capsys, trained_run: Path, monkeypatch) -> None:
     """--device cuda without a usable GPU is one line before anything is loaded, not a torch assertion."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
