@@ -47,6 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
         "w0.50-d0.75, or a per-layer name from search/results.jsonl",
     )
     p.add_argument("--out", default=None, help="output folder (default: RUN/export/<subnet name>)")
+    p.add_argument(
+        "--search",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="the search whose choice 'best' is and whose per-layer names --subnet may use "
+        "(search.py --out; default RUN/search)",
+    )
     onnx = p.add_mutually_exclusive_group()
     onnx.add_argument(
         "--onnx", dest="onnx", action="store_true", default=True, help="write model.onnx (default)"
@@ -74,13 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_subnet_name(run: RunDir, name: str) -> SubnetConfig:
-    """The subnet `name` refers to in a run: 'best', a grid name, or a per-layer name from the search."""
+def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> SubnetConfig:
+    """The subnet `name` refers to in a run: 'best', a grid name, or a per-layer name from the search.
+
+    Args:
+        run: the run directory.
+        name: 'best' (the search's choice), a grid name, or a per-layer name in the search's results.
+        search: the search's folder (``search.py --out``); default the run's search/.
+    """
+    folder = run.search if search is None else Path(search)
+    if search is not None and not folder.is_dir():
+        raise RunError(f"--search '{folder}' is not a folder: pass the --out folder of a search.py run")
     if name == "best":
-        chosen = run.search / "chosen.json"
+        chosen = folder / "chosen.json"
         if not chosen.is_file():
+            where = f"'{run.root}'" if search is None else f"'{folder}'"
             raise RunError(
-                f"no subnet chosen yet in '{run.root}': run search.py with a latency budget, or pass --subnet NAME"
+                f"no subnet chosen yet in {where}: run search.py with a latency budget, or pass --subnet NAME"
             )
         return SubnetConfig.from_dict(json.loads(chosen.read_text())["spec"])
     if name.startswith("w"):
@@ -88,7 +106,7 @@ def resolve_subnet_name(run: RunDir, name: str) -> SubnetConfig:
             return SubnetConfig.from_name(name)
         except ValueError as err:
             raise RunError(str(err)) from err
-    results = run.search / "results.jsonl"
+    results = folder / "results.jsonl"
     known = {r.name: r.subnet for r in read_results(results)} if results.is_file() else {}
     if name not in known:
         raise RunError(
@@ -169,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
         return write_kit(args)
     train_cfg = load_config(TrainConfig, run_dir.config)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
-    cfg = resolve_subnet_name(run_dir, args.subnet)
+    cfg = resolve_subnet_name(run_dir, args.subnet, args.search)
     model = load_supernet(run_dir.supernet)
     tokenizer = AutoTokenizer.from_pretrained(run_dir.supernet)
 
@@ -237,7 +255,7 @@ def run(args: argparse.Namespace) -> int:
 
     # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise).
     setting = LatencySetting(num_threads=args.threads)
-    chosen_file = run_dir.search / "chosen.json"
+    chosen_file = (run_dir.search if args.search is None else args.search) / "chosen.json"
     chosen = json.loads(chosen_file.read_text()) if chosen_file.is_file() else None
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])

@@ -645,8 +645,9 @@ def write_results(
     chosen: SubnetResult | None,
     title: str,
     baselines: Baselines | None = None,
+    folder: str = "search",
 ) -> dict[str, Path]:
-    """Write the search results under ``out_dir/search/``, each file atomically.
+    """Write the search results under ``out_dir/<folder>/`` (``search/``), each file atomically.
 
     Files:
         ``results.jsonl``: one `SubnetResult.to_json` line per result, plus
@@ -656,18 +657,19 @@ def write_results(
 
     Args:
         results: every evaluated subnet.
-        out_dir: the run directory; ``search/`` is created in it.
+        out_dir: the run directory; the folder is created in it.
         budget_ms: the latency budget to draw, if any.
         chosen: the selected subnet to highlight, if any.
         title: plot title.
         baselines: extra series for the plot (see `plot_pareto`).
+        folder: the folder in ``out_dir`` the files go to (``search.py --out``).
 
     Returns:
         ``{"results": ..., "pareto_csv": ..., "pareto_png": ...}`` paths.
     """
     if not results:
         raise ValueError("no subnet results to write")
-    out = Path(out_dir) / "search"
+    out = Path(out_dir) / folder
     paths = {
         "results": out / "results.jsonl",
         "pareto_csv": out / "pareto.csv",

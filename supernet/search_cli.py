@@ -106,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         f"stratified subset; 0 = the whole dev split; default {DEFAULT_ACCURACY_SUBSET})",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder for this search's results.jsonl, pareto.csv, pareto.png and chosen.json (default "
+        "RUN/search); one per target device keeps their searches apart (export.py --search DIR)",
+    )
     p.add_argument("--no-progress", action="store_true")
     p.add_argument(
         "--latency-table",
@@ -426,6 +434,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
 
     if args.int8:
         raise RunError("--int8 with --latency-table: a profile kit times the FP32 graphs; drop --int8")
+    folder = search_folder(Path(args.run), getattr(args, "out", None))
     table = load_latency_table(args.latency_table)
     # Before loading anything else: a table of another setting is refused at once.
     table.check_setting(num_threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len)
@@ -479,33 +488,85 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
             metric=sr.metric,
         )
     results = [replace(r, latency_source=source) for r in results]
-    chosen = select_under_budget(results, budget) if budget is not None else None
     title = f"{sr.train_cfg.task}: dev {sr.metric} vs predicted latency ({setting.key}, {table.device.get('cpu')})"
-    paths = write_results(results, sr.run.root, budget_ms=budget, chosen=chosen, title=title)
-    if chosen is not None:
-        atomic_write_json(
-            sr.run.search / "chosen.json",
-            {
-                "budget_ms": budget,
-                "setting": setting.to_dict(),
-                "latency_table": {
-                    "path": str(table.path.resolve()),
-                    "device": table.device,
-                    "onnxruntime_version": table.onnxruntime_version,
-                    "timestamp": table.timestamp,
-                },
-                **chosen.to_json(),
-            },
+    measured_on = {
+        "latency_table": {
+            "path": str(table.path.resolve()),
+            "device": table.device,
+            "onnxruntime_version": table.onnxruntime_version,
+            "timestamp": table.timestamp,
+        }
+    }
+    _finish(sr, folder, results, budget, title, measured_on, " (predicted for the device)", log)
+    return 0
+
+
+def search_folder(run_dir: Path, out: Path | None) -> Path:
+    """Where a search writes its results: `out`, or the run's search/ folder.
+
+    Raises:
+        RunError: `out` is a file, or a non-empty folder that holds no earlier search.
+    """
+    folder = RunDir(run_dir).search if out is None else Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise RunError(f"--out '{folder}' is a file, not a folder: pass a folder for the search's results")
+    if (
+        out is not None
+        and folder.is_dir()
+        and any(folder.iterdir())
+        and not (folder / "results.jsonl").is_file()
+    ):
+        raise RunError(
+            f"--out '{folder}' is not empty and holds no earlier search (no results.jsonl): "
+            "refusing to write into it; pass a new folder"
         )
+    return folder
+
+
+def _source_of(chosen: dict[str, Any]) -> str:
+    """What a chosen.json's latency came from: its setting, and the device table if any."""
+    setting = LatencySetting.from_dict(chosen["setting"]).key
+    table = chosen.get("latency_table")
+    return setting if table is None else f"{setting} from {table['path']}"
+
+
+def _finish(
+    sr: SearchRun,
+    folder: Path,
+    results: list[SubnetResult],
+    budget: float | None,
+    title: str,
+    measured_on: dict[str, Any],
+    predicted: str,
+    log: Callable[[str], None],
+) -> None:
+    """Write the search's files in `folder`, print its table and its choice."""
+    chosen = select_under_budget(results, budget) if budget is not None else None
+    record = None
+    if chosen is not None:
+        record = {"budget_ms": budget, "setting": sr.setting.to_dict(), **measured_on, **chosen.to_json()}
+        earlier = folder / "chosen.json"
+        if earlier.is_file():
+            before = json.loads(earlier.read_text())
+            if _source_of(before) != _source_of(record):
+                # Two target devices' searches in one folder: the second replaces the first.
+                log(
+                    f"note: replacing the earlier search in {folder} ({_source_of(before)}, chose "
+                    f"{before['name']}); pass --out DIR to keep one search per device"
+                )
+    paths = write_results(
+        results, folder.parent, budget_ms=budget, chosen=chosen, title=title, folder=folder.name
+    )
+    if record is not None:
+        atomic_write_json(folder / "chosen.json", record)
     log(format_table(results, chosen=chosen))
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
     if chosen is not None:
         log(
-            f"chosen under {budget:.2f} ms (predicted for the device): {chosen.name} "
-            f"(dev {_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms predicted, "
-            f"{chosen.params / 1e6:.2f} M params)"
+            f"chosen under {budget:.2f} ms{predicted}: {chosen.name} "
+            f"(dev {_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
+            f"{' predicted' if predicted else ''}, {chosen.params / 1e6:.2f} M params)"
         )
-    return 0
 
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
@@ -517,6 +578,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         )
     if getattr(args, "latency_table", None) is not None:
         return run_with_table(args, log=log)
+    folder = search_folder(Path(args.run), getattr(args, "out", None))
     # None means "not given" (a latency table then supplies them); measuring here defaults to b1 s128.
     args.batch_size = 1 if args.batch_size is None else args.batch_size
     args.seq_len = 128 if args.seq_len is None else args.seq_len
@@ -589,20 +651,6 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         )
         results += per_layer_search(sr, cfg, predictor, target, verify_top=args.verify_top, progress=progress)
 
-    chosen = select_under_budget(results, budget) if budget is not None else None
     title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.key})"
-    paths = write_results(results, sr.run.root, budget_ms=budget, chosen=chosen, title=title)
-    if chosen is not None:
-        atomic_write_json(
-            sr.run.search / "chosen.json",
-            {"budget_ms": budget, "setting": setting.to_dict(), **chosen.to_json()},
-        )
-    log(format_table(results, chosen=chosen))
-    log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
-    if chosen is not None:
-        log(
-            f"chosen under {budget:.2f} ms: {chosen.name} "
-            f"(dev {_score(sr.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms, "
-            f"{chosen.params / 1e6:.2f} M params)"
-        )
+    _finish(sr, folder, results, budget, title, {}, "", log)
     return 0

@@ -199,3 +199,92 @@ def test_search_times_the_graph_export_writes(tmp_path: Path, minilm_dir) -> Non
     assert onnx_fingerprint(int8) == exported.int8_fingerprint
     assert exported.onnx_fingerprint != exported.int8_fingerprint
     assert exported.onnx_fused["Attention"] == 3
+
+
+@pytest.mark.slow
+def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, capsys) -> None:
+    """One run, two target settings: --out keeps the second search from replacing the first, export
+    --search cuts the choice of the search it names, and a second setting written over a first in
+    one folder says so."""
+    import shutil
+
+    from supernet.cli import export_main
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "search", ignore_errors=True)
+    default = copy / "search"
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    first = {name: (default / name).read_bytes() for name in ("results.jsonl", "chosen.json", "pareto.csv")}
+    other = tmp_path / "search-device-b"
+    fast2 = [*FAST[:5], "2", *FAST[6:]]  # --threads 2: another target setting
+    argv_b = ["--run", str(copy), "--latency-budget-ratio", "0.5", "--out", str(other), *fast2]
+    capsys.readouterr()
+    assert search_main(argv_b) == 0
+    out = capsys.readouterr().out
+    assert "note: replacing" not in out
+    assert {name: (default / name).read_bytes() for name in first} == first  # the first search is kept
+    chosen_b = json.loads((other / "chosen.json").read_text())
+    assert chosen_b["setting"]["num_threads"] == 2
+    assert sorted(p.name for p in other.iterdir()) == [
+        "chosen.json",
+        "pareto.csv",
+        "pareto.png",
+        "results.jsonl",
+    ]
+    assert f"results: {other / 'results.jsonl'}" in out
+
+    # export.py --search: 'best' is that search's choice, timed in its setting.
+    exported = tmp_path / "exp"
+    argv = ["--run", str(copy), "--search", str(other), "--out", str(exported), "--no-onnx", "--no-progress"]
+    assert export_main(argv) == 0
+    summary = json.loads((exported / "summary.json").read_text())
+    assert summary["subnet"] == chosen_b["name"]
+    assert summary["setting"] == chosen_b["setting"]
+    assert summary["search_latency"]["search_ms"] == chosen_b["latency_ms"]
+
+    # Another setting written over the first in one folder: replaced, with a note naming the first.
+    first_chosen = json.loads(first["chosen.json"])
+    capsys.readouterr()
+    assert search_main(["--run", str(copy), "--latency-budget-ratio", "0.5", *fast2]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"note: replacing the earlier search in {default} (cpu-torch-b1-s128-t1, chose "
+        f"{first_chosen['name']}); pass --out DIR to keep one search per device"
+    ) in out.splitlines()
+    # The same setting again (another budget): nothing to say.
+    assert search_main(["--run", str(copy), "--latency-budget-ratio", "0.9", *fast2]) == 0
+    assert "note: replacing" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("what", ["file", "folder"])
+def test_search_out_never_writes_over_other_files(run: Path, tmp_path: Path, capsys, what: str) -> None:
+    target = tmp_path / "notes"
+    if what == "file":
+        target.write_text("mine")
+        message = f"--out '{target}' is a file, not a folder: pass a folder for the search's results"
+    else:
+        target.mkdir()
+        (target / "mine.txt").write_text("mine")
+        message = (
+            f"--out '{target}' is not empty and holds no earlier search (no results.jsonl): "
+            "refusing to write into it; pass a new folder"
+        )
+    code = search_main(["--run", str(run), "--out", str(target), *FAST])
+    err = capsys.readouterr().err
+    assert code == 2 and err.strip().splitlines()[-1] == f"error: {message}", err
+    assert (target.read_text() if what == "file" else (target / "mine.txt").read_text()) == "mine"
+    assert what == "file" or [p.name for p in target.iterdir()] == ["mine.txt"]
+
+
+def test_export_search_must_be_a_folder(run: Path, tmp_path: Path, capsys) -> None:
+    from supernet.cli import export_main
+
+    missing = tmp_path / "no-such-search"
+    code = export_main(["--run", str(run), "--search", str(missing), "--out", str(tmp_path / "exp")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        f"error: --search '{missing}' is not a folder: pass the --out folder of a search.py run"
+    )
+    assert not (tmp_path / "exp").exists()
