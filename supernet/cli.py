@@ -66,6 +66,8 @@ def run_cli(
 
         datasets.disable_progress_bars()
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+        # A failed opset conversion is logged with its traceback; export.py reports its outcome.
+        logging.getLogger("onnxscript").setLevel(logging.CRITICAL)
     try:
         return int(main(args) or 0)
     except _user_errors() as err:

@@ -451,6 +451,10 @@ class TrainConfig(_Config):
 DEFAULT_ACCURACY_SUBSET = 128
 
 
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
+"""The devices latency can be measured on."""
+
+
 @dataclass(kw_only=True)
 class SearchConfig(_Config):
     """Everything ``supernet-search`` needs: the run, the latency budget and how latency is measured."""
@@ -489,6 +493,11 @@ class SearchConfig(_Config):
 
     def _validate(self) -> None:
         _non_empty(self, "run", "device")
+        _check(
+            bool(DEVICE_PATTERN.match(self.device)),
+            "device",
+            f"must be 'cpu', 'cuda' or 'cuda:<index>', got {self.device!r}",
+        )
         _positive_or_none(self, "latency_budget_ms", "accuracy_subset")
         _one_of(self, "backend", ("torch", "onnxruntime"))
         _check(

@@ -21,13 +21,15 @@ trust_remote_code=True)` (no `supernet` needed) or `load_exported(out)`
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import shutil
+import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -720,7 +722,7 @@ def _export_onnx(
         axes[output] = {0: "batch", 1: "sequence"} if per_token else {0: "batch"}
     try:
         # The TorchScript exporter warns about its deprecation; the result is verified by the caller.
-        with warnings.catch_warnings(), torch.no_grad():
+        with warnings.catch_warnings(), torch.no_grad(), _quiet_stdout():
             warnings.simplefilter("ignore")
             torch.onnx.export(wrapper, args, str(path), dynamo=False, dynamic_axes=axes, **common)
         return "torchscript", None
@@ -742,6 +744,29 @@ def _export_onnx(
     return "dynamo", reason
 
 
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """Silence the process's standard output (file descriptor 1) for the block.
+
+    When the TorchScript exporter fails, it prints the whole TorchScript graph (hundreds of lines)
+    from C++, as its ONNX log is left switched on; the failure's reason is reported instead.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 class _DropRecord(logging.Filter):
     """Drop log records whose message starts with `prefix`."""
 
@@ -751,6 +776,13 @@ class _DropRecord(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith(self.prefix)
+
+
+def onnx_opsets() -> tuple[int, int]:
+    """The lowest and highest ONNX opset this torch's exporters write."""
+    from torch.onnx import _constants  # no public name for the range; both exist since torch 1.x
+
+    return int(_constants.ONNX_MIN_OPSET), int(_constants.ONNX_MAX_OPSET)
 
 
 def _file_opset(path: Path) -> int:
@@ -1002,6 +1034,13 @@ def _export_into(
             )
         predictors["onnx"] = run
         file_opset = _file_opset(onnx_file)
+        if fallback is not None:
+            reached = "" if file_opset == opset else f", at opset {file_opset} instead of {opset}"
+            warnings.warn(
+                f"the TorchScript exporter failed ({fallback.split('. ')[0]}); model.onnx was written by the dynamo "
+                f"exporter{reached}, whose graph onnxruntime fuses less (see parity.json)",
+                stacklevel=3,
+            )
         paths["onnx"] = onnx_file.name
         if int8:
             int8_file = tmp / "model.int8.onnx"

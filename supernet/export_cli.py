@@ -15,7 +15,7 @@ from transformers import AutoTokenizer
 
 from supernet.config import TrainConfig, load_config
 from supernet.data import make_dataloader
-from supernet.export import export_subnet, load_exported
+from supernet.export import export_subnet, load_exported, onnx_opsets
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import (
     LatencyResult,
@@ -180,6 +180,13 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         # Checked before the export, not after it when the latency is measured.
         raise RunError(f"--threads must be >= 1, got {args.threads}")
+    if args.int8 and not args.onnx:
+        raise RunError("--int8 quantizes model.onnx: drop --no-onnx")
+    low, high = onnx_opsets()
+    if args.onnx and not low <= args.opset <= high:
+        raise RunError(
+            f"--opset must be between {low} and {high} (what this torch exports), got {args.opset}"
+        )
     run_dir = RunDir(Path(args.run))
     if not run_dir.config.is_file():
         raise RunError(f"'{args.run}' is not a run directory (no config.yaml): run train.py first")

@@ -43,7 +43,6 @@ import json
 import math
 import os
 import random
-import re
 import statistics
 import time
 import warnings
@@ -56,6 +55,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from supernet.config import DEVICE_PATTERN
 from supernet.convert import Arch, supernet_state
 from supernet.data import positions_problem
 from supernet.elastic.depth import kept_layers
@@ -101,7 +101,6 @@ LOAD_BOUND_CORES = 0.10
 measurement before its result is flagged "load"."""
 SPREAD_BOUND = 0.10
 """(p90 - p10) / median above this flags a result "spread": its calls did not take a steady time."""
-_DEVICE_RE = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 _CACHE_FORMAT = 1
 _PREDICTOR_FORMAT = 1
 
@@ -162,7 +161,7 @@ class LatencySetting:
     """onnxruntime only: time the dynamically quantized graph (`export.py --int8`'s model.int8.onnx)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {self.device!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {self.backend!r}")

@@ -415,8 +415,6 @@ def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
     if args.latency_budget_ms is not None:
         return float(args.latency_budget_ms)
     if args.latency_budget_ratio is not None:
-        if not 0 < args.latency_budget_ratio <= 1:
-            raise RunError(f"--latency-budget-ratio must be in (0, 1], got {args.latency_budget_ratio}")
         return args.latency_budget_ratio * full_ms
     return None
 
@@ -570,6 +568,10 @@ def _finish(
 
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
+    ratio = args.latency_budget_ratio
+    if ratio is not None and not 0 < ratio <= 1:
+        # Checked before anything is measured, not once the grid's latency is known.
+        raise RunError(f"--latency-budget-ratio must be in (0, 1], got {ratio}")
     if args.verify_top < 0:
         raise RunError(f"--verify-top must be >= 0 (0 = keep no per-layer subnet), got {args.verify_top}")
     if args.accuracy_subset < 0:

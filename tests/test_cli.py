@@ -363,10 +363,15 @@ def test_search_int8_needs_onnxruntime(capsys, tmp_path: Path) -> None:
     [
         (["--verify-top", "-1"], "--verify-top must be >= 0 (0 = keep no per-layer subnet), got -1"),
         (["--per-layer", "--population", "1"], "population must be >= 2, got 1"),
+        (["--latency-budget-ratio", "0"], "--latency-budget-ratio must be in (0, 1], got 0.0"),
+        (["--latency-budget-ratio", "1.5"], "--latency-budget-ratio must be in (0, 1], got 1.5"),
+        (["--device", "tpu"], "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'"),
+        (["--device", "cuda:x"], "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'cuda:x'"),
     ],
 )
-def test_search_refuses_bad_evolution_settings(capsys, tmp_path: Path, flags, message) -> None:
-    # A negative --verify-top used to slice candidates off the end; a population of 1 was a traceback.
+def test_search_refuses_bad_settings_before_the_run_is_opened(capsys, tmp_path: Path, flags, message) -> None:
+    # A negative --verify-top used to slice candidates off the end; a population of 1 and an unknown
+    # device were tracebacks; a budget ratio out of range was refused only after the whole grid was timed.
     _fails(capsys, search_main, ["--run", str(tmp_path), *flags], message, watch=tmp_path)
 
 
@@ -553,6 +558,45 @@ def test_export_scores_dev_as_training_batched_it(trained_run: Path, tmp_path: P
     }
     accuracy = json.loads((out / "parity.json").read_text())["accuracy"]
     assert accuracy["supernet"] == accuracy["torch"] == trained["w0.50-d0.75"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--opset", "5"], "--opset must be between 7 and 23 (what this torch exports), got 5"),
+        (["--opset", "99"], "--opset must be between 7 and 23 (what this torch exports), got 99"),
+        (["--int8", "--no-onnx"], "--int8 quantizes model.onnx: drop --no-onnx"),
+    ],
+)
+def test_export_refuses_bad_onnx_flags_before_the_run_is_opened(
+    capsys, tmp_path: Path, flags, message
+) -> None:
+    # Out-of-range opsets ran the whole export and silently wrote opset 18; --int8 --no-onnx was a
+    # ValueError traceback after the model was loaded.
+    from torch.onnx import _constants
+
+    assert (_constants.ONNX_MIN_OPSET, _constants.ONNX_MAX_OPSET) == (7, 23)  # this torch's range
+    _fails(capsys, export_main, ["--run", str(tmp_path), *flags], message, watch=tmp_path)
+
+
+@pytest.mark.slow
+def test_an_opset_the_exporter_cannot_write_is_one_warning(capfd, trained_run: Path, tmp_path: Path) -> None:
+    """Opset 9 is in torch's range, but the TorchScript exporter cannot write a BERT at it: the
+    fallback's file (opset 18) is named in one warning line, not a graph dump of hundreds of lines
+    and a logged traceback."""
+    out = tmp_path / "exp"
+    argv = ["--run", str(trained_run), "--subnet", "w0.50-d1.00", "--out", str(out), "--opset", "9"]
+    assert export_main([*argv, "--no-progress"]) == 0
+    shown = capfd.readouterr()
+    assert "Torch IR graph" not in shown.out and shown.err == ""
+    warning = [line for line in shown.out.splitlines() if line.startswith("warning: the TorchScript")]
+    assert warning == [
+        "warning: the TorchScript exporter failed (SymbolicValueError: Unsupported: ONNX export of Slice "
+        "with dynamic inputs); model.onnx was written by the dynamo exporter, at opset 18 instead of 9, "
+        "whose graph onnxruntime fuses less (see parity.json)"
+    ]
+    parity = json.loads((out / "parity.json").read_text())
+    assert (parity["onnx_exporter"], parity["opset"]) == ("dynamo", 18)
 
 
 @pytest.mark.slow
