@@ -233,7 +233,7 @@ class SeedRun:
         cfg = self.cfg
         ensure_trained(cfg, progress=self.progress)
         if cfg.teacher.path is not None:
-            self.teacher_dir = resolve_model_path(cfg.teacher.path)
+            self.teacher_dir = resolve_model_path(cfg.teacher.path, "teacher.path")
         elif (self.run.teacher / "config.json").is_file():
             self.teacher_dir = self.run.teacher
         else:  # the model was already task-tuned and served as the teacher as is

@@ -39,8 +39,12 @@ def packaged_model_dir(name: str = "all-minilm-l6-v2") -> Path:
     return root / sub
 
 
-def resolve_model_path(model: str) -> Path:
+def resolve_model_path(model: str, key: str = "model") -> Path:
     """A local HF model folder for `model`: a packaged short name or a path.
+
+    Args:
+        model: a packaged short name or a folder.
+        key: the config key it came from, named in the errors (``teacher.path``).
 
     Raises:
         FileNotFoundError: neither a packaged name nor an existing folder with config.json.
@@ -50,10 +54,10 @@ def resolve_model_path(model: str) -> Path:
     path = Path(model).expanduser()
     if not path.is_dir():
         raise FileNotFoundError(
-            f"model '{model}' is neither a packaged model ({', '.join(PACKAGED_MODELS)}) nor an existing folder"
+            f"{key} '{model}' is neither a packaged model ({', '.join(PACKAGED_MODELS)}) nor an existing folder"
         )
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
-            f"model folder '{model}' has no config.json: point to a Hugging Face model folder"
+            f"{key} folder '{model}' has no config.json: point to a Hugging Face model folder"
         )
     return path

@@ -48,7 +48,8 @@ def run_cli(
 ) -> int:
     """Parse `argv`, run `main`, map user errors to one line + exit 2."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
-    args = parser.parse_args(argv)
+    # Intermixed: `train.py --config C key=v --no-progress key2=v2` keeps both overrides.
+    args = parser.parse_intermixed_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not args.debug:

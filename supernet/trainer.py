@@ -422,7 +422,7 @@ class _Job:
             self.accelerator.print(f"model: {spec.describe()}")
         self.teacher_path: Path | None = None
         if cfg.teacher.path is not None:
-            self.teacher_path = resolve_model_path(cfg.teacher.path)
+            self.teacher_path = resolve_model_path(cfg.teacher.path, "teacher.path")
             if not _is_task_tuned(self.teacher_path, self.task):
                 raise RunError(
                     f"teacher.path '{self.teacher_path}' is not "

@@ -145,6 +145,14 @@ def test_model_path_missing(capsys, preset: Path, tmp_path: Path) -> None:
         ["--config", str(preset), f"model={missing}"],
         f"model '{missing}' is neither a packaged model (all-minilm-l6-v2) nor an existing folder",
     )
+    # The teacher's folder is named by its own key; flags may sit between the overrides.
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), "seed=1", "--no-progress", f"teacher.path={missing}"],
+        f"teacher.path '{missing}' is neither a packaged model (all-minilm-l6-v2) nor an existing folder",
+        watch=tmp_path,
+    )
 
 
 def test_tokenizer_does_not_fit(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
