@@ -95,6 +95,13 @@ def main(argv: list[str] | None = None) -> int:
         write_profile_kit(
             model, kit, run={"name": f"bench-{args.model}", "config_sha256": "-"}, space=space, log=print
         )
+    kit_files = [e.file for e in load_kit_entries(kit) if e.role in ("probe", "calibration")]
+    shared = json.loads((kit / "kit.json").read_text()).get("weights") or {}
+    kit_bytes = sum((kit / f).stat().st_size for f in kit_files) + int(shared.get("bytes", 0))
+    print(
+        f"kit: {len(kit_files)} ONNX files, {kit_bytes / 2**20:.1f} MiB with their shared weights "
+        f"({int(shared.get('inline_bytes', kit_bytes)) / 2**20:.1f} MiB with the weights in each file)"
+    )
     calibration = {e.subnet for e in load_kit_entries(kit) if e.role == "calibration"}
     subnets = [c for c in subnets if c not in calibration][: args.subnets]
     if not args.separate:
@@ -166,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                     "pass": verdict == "PASS",
                     "load_average_before": load_before,
                     "load_average_after": load_after,
+                    "kit_bytes": kit_bytes,
+                    "kit_inline_bytes": shared.get("inline_bytes"),
                     "export_seconds": export_s,
                     "total_seconds": total_s,
                     "predictor": predictor.to_dict(),

@@ -49,6 +49,7 @@ from supernet.trainer import RunError
 
 __all__ = [
     "KitEntry",
+    "SHARED_WEIGHTS",
     "add_to_kit",
     "LatencyTable",
     "ProfileKitError",
@@ -56,6 +57,7 @@ __all__ = [
     "kit_manifest",
     "load_latency_table",
     "run_identity",
+    "share_weights",
     "write_profile_kit",
 ]
 
@@ -205,8 +207,21 @@ def write_profile_kit(
             if log is not None:
                 size = (tmp / entry.file).stat().st_size / 2**20
                 log(f"[{i}/{len(entries)}] {entry.file} ({size:.1f} MiB): {entry.what}")
+        weights = share_weights(tmp, [e.file for e in entries])
+        if log is not None:
+            log(
+                f"{SHARED_WEIGHTS}: {weights['tensors']} distinct weights, {weights['bytes'] / 2**20:.1f} MiB, "
+                f"shared by the {len(entries)} files ({weights['inline_bytes'] / 2**20:.1f} MiB as separate files)"
+            )
         shutil.copyfile(SCRIPT, tmp / "profile.py")
-        atomic_write_json(tmp / "kit.json", kit_manifest(model, entries, run=run, space=space, opset=opset))
+        manifest = kit_manifest(model, entries, run=run, space=space, opset=opset)
+        manifest["weights"] = {
+            "file": SHARED_WEIGHTS,
+            "bytes": weights["bytes"],
+            "tensors": weights["tensors"],
+            "inline_bytes": weights["inline_bytes"],  # the graphs' size, each with its own weights
+        }
+        atomic_write_json(tmp / "kit.json", manifest)
         if out.exists():
             out.rmdir()  # empty, checked above
         tmp.rename(out)
@@ -214,6 +229,55 @@ def write_profile_kit(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+SHARED_WEIGHTS = "weights.bin"
+"""The file a kit's ONNX graphs keep their weights in, each distinct tensor once."""
+_SHARE_MIN_BYTES = 1024  # smaller tensors (shapes, scalars) stay in their graph
+_SHARE_ALIGN = 4096  # page-aligned offsets, so onnxruntime can map them instead of copying
+
+
+def share_weights(folder: str | os.PathLike[str], files: Sequence[str]) -> dict[str, int]:
+    """Move the weights of `folder`'s ONNX `files` into one file they all reference.
+
+    A kit's graphs are cut from one supernet: every file carries the same embedding tables, and
+    probes of the same width the same layer weights, so stored inline a MiniLM kit is ~1.7 GB of
+    which ~150 MB is distinct. Each distinct tensor (by its bytes) is written once to
+    `SHARED_WEIGHTS` and each graph points at it as ONNX external data (location, offset, length),
+    which onnxruntime resolves next to the graph file; what each graph computes is unchanged
+    (`supernet.export.onnx_fingerprint` reads through external data).
+
+    Returns:
+        ``tensors`` (distinct weights stored), ``bytes`` (the shared file's size) and
+        ``inline_bytes`` (the files' size before).
+    """
+    import onnx
+    from onnx.external_data_helper import set_external_data
+
+    root = Path(folder)
+    offsets: dict[bytes, tuple[int, int]] = {}
+    inline = 0
+    with open(root / SHARED_WEIGHTS, "wb") as store:
+        for name in files:
+            path = root / name
+            inline += path.stat().st_size
+            model = onnx.load(str(path))
+            for tensor in model.graph.initializer:
+                raw = tensor.raw_data
+                if len(raw) < _SHARE_MIN_BYTES:
+                    continue
+                key = hashlib.sha256(raw).digest()
+                if key not in offsets:
+                    store.write(b"\0" * (-store.tell() % _SHARE_ALIGN))
+                    offsets[key] = (store.tell(), len(raw))
+                    store.write(raw)
+                offset, length = offsets[key]
+                set_external_data(tensor, location=SHARED_WEIGHTS, offset=offset, length=length)
+                tensor.ClearField("raw_data")
+            # Serialised directly: onnx.save would try to write external data itself.
+            path.write_bytes(model.SerializeToString())
+        size = store.tell()
+    return {"tensors": len(offsets), "bytes": size, "inline_bytes": inline}
 
 
 def add_to_kit(
@@ -227,7 +291,9 @@ def add_to_kit(
     """Export more subnets into a kit, listed in kit.json with `role` (the predictor ignores them).
 
     For checking a kit's predictor: held-out subnets timed by profile.py in the
-    same interleaved rounds as the kit's own files see the same conditions.
+    same interleaved rounds as the kit's own files see the same conditions. They
+    keep their weights inline, as a model `export.py` ships does, so the check
+    also covers the kit's shared weights file.
 
     Args:
         kit_dir: a kit written by `write_profile_kit`.

@@ -135,6 +135,15 @@ def load_kit(kit_dir: Path) -> dict[str, Any]:
     missing = [e["file"] for e in kit["entries"] if not (kit_dir / e["file"]).is_file()]
     if missing:
         raise KitError(f"kit '{kit_dir}' lacks {len(missing)} file(s), e.g. {missing[0]}: copy the kit again")
+    weights = kit.get("weights")  # the weights the ONNX files share (kits written since 2026-11-30)
+    if isinstance(weights, dict):
+        path = kit_dir / str(weights.get("file"))
+        size = path.stat().st_size if path.is_file() else None
+        if size != weights.get("bytes"):
+            found = "is missing" if size is None else f"has {size} bytes, not {weights.get('bytes')}"
+            raise KitError(
+                f"kit '{kit_dir}': {path.name} (the weights its ONNX files share) {found}: copy the kit again"
+            )
     return kit
 
 

@@ -105,11 +105,33 @@ def test_kit_lists_the_predictors_subnets(model) -> None:
 
 
 @pytest.mark.slow
-def test_kit_folder(kit: Path) -> None:
+def test_kit_folder(kit: Path, model, tmp_path: Path) -> None:
+    import onnx
+
+    from supernet.export import export_subnet, onnx_fingerprint
+
     manifest = json.loads((kit / "kit.json").read_text())
     assert sorted(p.name for p in kit.iterdir()) == sorted(
-        ["kit.json", "profile.py"] + [e["file"] for e in manifest["entries"]]
+        ["kit.json", "profile.py", "weights.bin"] + [e["file"] for e in manifest["entries"]]
     )
+    # The kit's own graphs keep every weight of 1 KiB or more in the one shared file; the held-out
+    # ones (added later, as a shipped export) keep theirs inline.
+    weights = manifest["weights"]
+    assert (weights["file"], weights["bytes"]) == ("weights.bin", (kit / "weights.bin").stat().st_size)
+    assert weights["inline_bytes"] > 4 * weights["bytes"] and weights["tensors"] > 0
+    for entry in manifest["entries"]:
+        graph = onnx.load(str(kit / entry["file"]), load_external_data=False).graph
+        big = [
+            t
+            for t in graph.initializer
+            if t.data_location == onnx.TensorProto.EXTERNAL or len(t.raw_data) >= 1024
+        ]
+        external = {t.data_location == onnx.TensorProto.EXTERNAL for t in big}
+        assert big and external == {entry["role"] != "held-out"}, entry["file"]
+    # Each distinct tensor is stored once, and the graphs compute what a shipped export computes.
+    shipped = export_subnet(model, CALIBRATION[0], tmp_path / "exp", onnx=True)
+    assert onnx_fingerprint(shipped.onnx_path) == onnx_fingerprint(kit / "calib-w1.00-d1.00.onnx")
+    assert manifest["weights"]["bytes"] < 2 * shipped.onnx_path.stat().st_size  # 8 graphs, ~1.4 models
     assert [e["role"] for e in manifest["entries"]] == ["probe"] * 6 + ["calibration"] * 2 + ["held-out"] * 3
     assert manifest["entries"][-1] == {
         "file": f"held-out-{HELD_OUT[2].name}.onnx",
@@ -371,6 +393,32 @@ def test_profile_script_refuses_a_sequence_longer_than_the_model(kit: Path, tmp_
     )
     assert (
         long.returncode == 2 and long.stderr == "error: --seq-len 65 exceeds the 64 positions the model has\n"
+    )
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated"])
+def test_profile_script_refuses_a_kit_without_its_shared_weights(kit: Path, tmp_path, damage: str) -> None:
+    """A kit copied without weights.bin, or cut short, is one line before anything is timed, not an
+    onnxruntime error about external data in the middle of the run."""
+    copy = tmp_path / "kit"
+    shutil.copytree(kit, copy)
+    size = (copy / "weights.bin").stat().st_size
+    if damage == "missing":
+        (copy / "weights.bin").unlink()
+        found = "is missing"
+    else:
+        with open(copy / "weights.bin", "r+b") as f:
+            f.truncate(size - 1)
+        found = f"has {size - 1} bytes, not {size}"
+    proc = subprocess.run(
+        [sys.executable, str(copy / "profile.py"), "--threads", "1"],
+        env=poisoned_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        f"error: kit '{copy}': weights.bin (the weights its ONNX files share) {found}: copy the kit again\n"
     )
 
 
