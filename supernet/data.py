@@ -69,13 +69,14 @@ no context is shared between train, dev and test.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
 import math
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -1127,6 +1128,7 @@ def tokenize_task(
     *,
     splits: Sequence[str] | None = None,
     doc_stride: int | None = None,
+    progress: bool = False,
 ) -> DatasetDict:
     """Tokenize the splits, truncating but not padding (the collator pads per batch).
 
@@ -1138,6 +1140,8 @@ def tokenize_task(
         splits: Only these splits (default: every split).
         doc_stride: Question answering: tokens of context that consecutive windows of a
             context longer than `max_length` share (default a quarter of `max_length`).
+        progress: Show a bar for each split of `PROGRESS_MIN_ROWS` examples or more (seconds to
+            minutes of work), even where datasets' own bars are switched off.
 
     Returns:
         Splits with ``input_ids``, ``attention_mask``, ``token_type_ids`` (if the
@@ -1188,19 +1192,36 @@ def tokenize_task(
         return _qa_windows(batch, tokenizer, max_length, doc_stride, indices)
 
     fn = {"token-classification": encode_words, "question-answering": encode_windows}.get(data.kind, encode)
-    return DatasetDict(
-        {
-            split: ds.map(
+    out = {}
+    for split, ds in data.splits.items():
+        if splits is not None and split not in splits:
+            continue
+        with _datasets_bars(progress and len(ds) >= PROGRESS_MIN_ROWS):
+            out[split] = ds.map(
                 fn,
                 batched=True,
                 with_indices=data.kind == "question-answering",  # a window names its question by row
                 remove_columns=ds.column_names,
                 desc=f"Tokenizing {split}",
             )
-            for split, ds in data.splits.items()
-            if splits is None or split in splits
-        }
-    )
+    return DatasetDict(out)
+
+
+PROGRESS_MIN_ROWS = 20_000
+"""Splits this large get a tokenizing bar with ``progress=True``; smaller ones take under a second."""
+
+
+@contextlib.contextmanager
+def _datasets_bars(show: bool) -> Iterator[None]:
+    """datasets' progress bars on for the block when `show` (the command lines switch them off)."""
+    if not show or not datasets.are_progress_bars_disabled():
+        yield
+        return
+    datasets.enable_progress_bars()
+    try:
+        yield
+    finally:
+        datasets.disable_progress_bars()
 
 
 def _qa_windows(

@@ -432,7 +432,13 @@ class _Job:
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
         check_max_length_fits(d.max_length, model_config)
-        self.tokenized = tokenize_task(self.task, self.tokenizer, d.max_length, doc_stride=d.doc_stride)
+        self.tokenized = tokenize_task(
+            self.task,
+            self.tokenizer,
+            d.max_length,
+            doc_stride=d.doc_stride,
+            progress=self.progress and self.accelerator.is_local_main_process,
+        )
         self.dev_loader = self._eval_loader("dev")
         self.test_loader = self._eval_loader("test")
         outputs = f"{self.task.num_labels} classes" if self.kind.name == "classification" else self.kind.name

@@ -659,6 +659,31 @@ def varied_task(tmp_path_factory: pytest.TempPathFactory) -> TaskData:
     return load_task(str(_write_jsonl(tmp_path_factory.mktemp("varied") / "data.jsonl", rows)))
 
 
+def test_tokenizing_a_large_split_shows_a_bar(
+    varied_task: TaskData, tokenizer: PreTrainedTokenizerBase, monkeypatch, capsys
+) -> None:
+    """The command lines switch datasets' bars off (sub-second on small data); a split of
+    PROGRESS_MIN_ROWS or more still gets one with progress=True, and the switch is left as it was."""
+    import datasets
+
+    from supernet import data
+
+    sizes = {name: len(ds) for name, ds in varied_task.splits.items()}
+    monkeypatch.setattr(data, "PROGRESS_MIN_ROWS", sizes["train"])  # train qualifies, dev and test not
+    datasets.disable_progress_bars()
+    try:
+        capsys.readouterr()
+        tokenize_task(varied_task, tokenizer, max_length=32, progress=True)
+        err = capsys.readouterr().err
+        assert "Tokenizing train" in err and f"{sizes['train']}/{sizes['train']}" in err
+        assert "Tokenizing dev" not in err and "Tokenizing test" not in err
+        assert datasets.are_progress_bars_disabled()
+        tokenize_task(varied_task, tokenizer, max_length=32)  # progress=False: silent
+        assert "Tokenizing" not in capsys.readouterr().err
+    finally:
+        datasets.enable_progress_bars()
+
+
 def test_tokenize_truncates_without_padding(
     varied_task: TaskData, tokenizer: PreTrainedTokenizerBase
 ) -> None:
