@@ -521,6 +521,16 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
     return folder
 
 
+def _earlier_choice(path: Path) -> dict[str, Any] | None:
+    """An earlier search's chosen.json, or None where there is none that can be read (it is replaced)."""
+    try:
+        before = json.loads(path.read_text())
+        _source_of(before)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return before if isinstance(before.get("name"), str) else None
+
+
 def _source_of(chosen: dict[str, Any]) -> str:
     """What a chosen.json's latency came from: its setting, and the device table if any."""
     setting = LatencySetting.from_dict(chosen["setting"]).key
@@ -543,15 +553,13 @@ def _finish(
     record = None
     if chosen is not None:
         record = {"budget_ms": budget, "setting": sr.setting.to_dict(), **measured_on, **chosen.to_json()}
-        earlier = folder / "chosen.json"
-        if earlier.is_file():
-            before = json.loads(earlier.read_text())
-            if _source_of(before) != _source_of(record):
-                # Two target devices' searches in one folder: the second replaces the first.
-                log(
-                    f"note: replacing the earlier search in {folder} ({_source_of(before)}, chose "
-                    f"{before['name']}); pass --out DIR to keep one search per device"
-                )
+        before = _earlier_choice(folder / "chosen.json")
+        if before is not None and _source_of(before) != _source_of(record):
+            # Two target devices' searches in one folder: the second replaces the first.
+            log(
+                f"note: replacing the earlier search in {folder} ({_source_of(before)}, chose "
+                f"{before['name']}); pass --out DIR to keep one search per device"
+            )
     paths = write_results(
         results, folder.parent, budget_ms=budget, chosen=chosen, title=title, folder=folder.name
     )

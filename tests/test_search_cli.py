@@ -255,6 +255,11 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     # The same setting again (another budget): nothing to say.
     assert search_main(["--run", str(copy), "--latency-budget-ratio", "0.9", *fast2]) == 0
     assert "note: replacing" not in capsys.readouterr().out
+    # An earlier choice that cannot be read is replaced without a note, not a traceback.
+    (default / "chosen.json").write_text("{")
+    assert search_main(["--run", str(copy), "--latency-budget-ratio", "0.9", *FAST]) == 0
+    assert "note: replacing" not in capsys.readouterr().out
+    assert json.loads((default / "chosen.json").read_text())["setting"]["num_threads"] == 1
 
 
 @pytest.mark.parametrize("what", ["file", "folder"])
