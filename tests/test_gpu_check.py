@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import load_bench
 
 from supernet import SearchSpace
@@ -41,7 +44,42 @@ def test_cuda_without_a_gpu_is_refused(capsys) -> None:
 
 
 def test_shell_script_is_valid_bash() -> None:
-    assert subprocess.run(["bash", "-n", str(ROOT / "bench" / "gpu_check.sh")]).returncode == 0
+    for script in ("gpu_check.sh", "gpu_wheels.sh"):
+        assert subprocess.run(["bash", "-n", str(ROOT / "bench" / script)]).returncode == 0
+
+
+def _script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    # The interpreter running the tests stands for the GPU machine's python3 (which has torch).
+    env = {**os.environ, "PYTHON": sys.executable, "DEVICE": "cpu", "OUT": str(tmp_path / "out")}
+    return {**env, "WHEELS": str(tmp_path / "no-wheels"), **extra}
+
+
+@pytest.mark.slow
+def test_shell_script_runs_offline_with_the_python_it_finds(tmp_path) -> None:
+    """The lent GPU machines reach no network and their python3 has torch: the script must use that
+    python as it is (no venv, no pip download) and put this checkout on its path."""
+    env = _script_env(tmp_path, EXTRA="--tiny --repeats 3 --warmup 1", VENV=str(tmp_path / "venv"))
+    proc = subprocess.run(["bash", "bench/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{sys.executable} has torch {torch.__version__}: using it, nothing downloaded" in proc.stdout
+    assert not (tmp_path / "venv").exists()
+    data = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert data["ok"] is True and data["device"] == "cpu" and len(data["export"]) == 2
+
+
+def test_shell_script_names_a_module_it_cannot_import(tmp_path) -> None:
+    poison = tmp_path / "poison"
+    poison.mkdir()
+    (poison / "datasets.py").write_text("raise ImportError('not on this machine')\n")
+    env = _script_env(tmp_path, PYTHONPATH=str(poison))
+    proc = subprocess.run(["bash", "bench/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: {sys.executable} cannot import datasets (ImportError: not on this machine); where PyPI is "
+        "reachable, 'bash bench/gpu_wheels.sh' writes wheels for what is missing to .whl "
+        "(PACKAGES='name==version ...' for other versions): bring that folder along"
+    )
+    assert not (tmp_path / "out" / "gpu_check.json").exists()
 
 
 @pytest.mark.slow
