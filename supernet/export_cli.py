@@ -135,13 +135,26 @@ def _search_comparison(
     """search.py's latency of this subnet next to the one measured here, when search chose it."""
     if chosen is None or chosen.get("spec") != cfg.to_dict():
         return None
-    if chosen["setting"].get("device", "cpu") != setting.device:
-        return None  # measured on another device than search's: no comparison
+    if chosen["setting"].get("device", "cpu") != setting.device or chosen.get("latency_table"):
+        return None  # search's figure is for another device (or predicted from its table): no comparison
     name = "torch" if setting.backend == "torch" else ("onnxruntime_int8" if setting.int8 else "onnxruntime")
     if name not in results:
         return None
     searched, measured = float(chosen["latency_ms"]), results[name].median_ms
     return {"artefact": name, "search_ms": searched, "export_ms": measured, "ratio": measured / searched}
+
+
+def _device_prediction(chosen: dict[str, Any] | None, cfg: SubnetConfig) -> dict[str, Any] | None:
+    """What a search with a device's latency table predicted for this subnet on that device."""
+    if chosen is None or chosen.get("spec") != cfg.to_dict() or not chosen.get("latency_table"):
+        return None
+    table = chosen["latency_table"]
+    return {
+        "latency_ms": float(chosen["latency_ms"]),
+        "device": table.get("device"),
+        "latency_table": table.get("path"),
+        "setting": chosen["setting"],
+    }
 
 
 def write_kit(args: argparse.Namespace) -> int:
@@ -302,6 +315,7 @@ def run(args: argparse.Namespace) -> int:
         "latency": {name: r.to_dict() for name, r in results.items()},
         "latency_flags": {name: list(r.flags) for name, r in results.items() if r.flags},
         "search_latency": _search_comparison(chosen, cfg, setting, results),
+        "device_prediction": _device_prediction(chosen, cfg),
         "metric": kind.main_metric,
         "accuracy": report.accuracy,
         "parity_ok": report.parity_ok,
@@ -334,5 +348,12 @@ def run(args: argparse.Namespace) -> int:
     line = load_warning(results)
     if line is not None:
         print(f"warning: {line}")
+    predicted = summary["device_prediction"]
+    if predicted is not None:
+        cpu = (predicted["device"] or {}).get("cpu", "the device")
+        print(
+            f"  on the profiled device ({cpu}): {predicted['latency_ms']:.2f} ms predicted by search from "
+            f"its latency table; the latency above is this machine's"
+        )
     print(f"  params: {report.param_count / 1e6:.2f} M")
     return 0

@@ -489,6 +489,19 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
     assert not (trained_run / "latency").exists() or not any((trained_run / "latency").iterdir())
     out = capsys.readouterr().out
     assert f"latency {source}, cpu-onnxruntime-b1-s32-t1; nothing is measured on this machine" in out
+    # The export of that choice keeps the device's predicted figure apart from this machine's
+    # measurement; comparing the two would compare two machines.
+    exported = tmp_path / "exp"
+    assert export_main(["--run", str(trained_run), "--out", str(exported), "--no-onnx", "--no-progress"]) == 0
+    summary = json.loads((exported / "summary.json").read_text())
+    assert summary["search_latency"] is None
+    predicted = summary["device_prediction"]
+    assert predicted["latency_ms"] == chosen["latency_ms"] and predicted["device"]["cpu"] == "Test CPU"
+    assert predicted["latency_table"] == str(table.resolve()) and predicted["setting"] == chosen["setting"]
+    assert (
+        f"  on the profiled device (Test CPU): {chosen['latency_ms']:.2f} ms predicted by search from its "
+        "latency table; the latency above is this machine's"
+    ) in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.slow
