@@ -355,11 +355,14 @@ class LatencyTable:
     entries: list[KitEntry]
     results: dict[str, LatencyResult]
     """File name -> its statistics."""
+    provider: str = "CPUExecutionProvider"
+    """The onnxruntime execution provider profile.py timed with (its --provider)."""
 
     @property
     def description(self) -> str:
         """One line naming the device, e.g. for plot titles and logs."""
-        return f"{self.device.get('cpu', 'unknown cpu')}, onnxruntime {self.onnxruntime_version}"
+        line = f"{self.device.get('cpu', 'unknown cpu')}, onnxruntime {self.onnxruntime_version}"
+        return line if self.provider == "CPUExecutionProvider" else f"{line} {self.provider}"
 
     def check_setting(self, *, num_threads: int | None, batch_size: int | None, seq_len: int | None) -> None:
         """Refuse a search whose explicitly asked setting differs from the table's (None: take the table's).
@@ -479,6 +482,7 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
             ),
             entries=entries,
             results=results,
+            provider=str(st.get("provider", "CPUExecutionProvider")),
         )
     except (KeyError, TypeError, ValueError) as err:
         if isinstance(err, ProfileKitError):

@@ -9,7 +9,8 @@ onnxruntime installed: it imports neither torch, transformers nor the
 
 What it does, for every ONNX file listed in the kit's `kit.json`:
 
-* open an onnxruntime session (CPU execution provider, `--threads` intra-op
+* open an onnxruntime session (the CPU execution provider, or `--provider`'s with
+  the CPU one for the operators it lacks; `--threads` intra-op
   threads, one inter-op thread, sequential execution, every graph
   optimisation), the same options `supernet.latency.measure_onnx` uses;
 * feed a fixed batch of the requested shape (token ids below 100, attention
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite",
         action="store_true",
         help="replace an earlier latency table at --out (never another file)",
+    )
+    p.add_argument(
+        "--provider",
+        default="CPUExecutionProvider",
+        help="onnxruntime execution provider to time with, e.g. CUDAExecutionProvider on a Jetson or "
+        "OpenVINOExecutionProvider (default CPUExecutionProvider; it must be in this onnxruntime build)",
     )
     p.add_argument("--quiet", action="store_true", help="print only the output path")
     return p
@@ -253,7 +260,7 @@ def summarise(samples_ms: list[float]) -> dict[str, float | int]:
     }
 
 
-def _session(path: Path, threads: int) -> Any:
+def _session(path: Path, threads: int, provider: str = "CPUExecutionProvider") -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -261,7 +268,15 @@ def _session(path: Path, threads: int) -> Any:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    # Operators the provider lacks run on the CPU, as they would in the deployed model.
+    providers = [provider] + (["CPUExecutionProvider"] if provider != "CPUExecutionProvider" else [])
+    session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+    if session.get_providers()[0] != provider:
+        raise KitError(
+            f"onnxruntime could not start {provider} on this device (it ran {session.get_providers()[0]}): "
+            "check its drivers, or time with --provider CPUExecutionProvider"
+        )
+    return session
 
 
 def _feeds(session: Any, batch_size: int, seq_len: int, vocab_size: int) -> dict[str, Any]:
@@ -286,7 +301,7 @@ def _feeds(session: Any, batch_size: int, seq_len: int, vocab_size: int) -> dict
 
 def _time_block(path: Path, args: argparse.Namespace, n: int, vocab_size: int) -> list[float]:
     """A fresh session on `path`: `--warmup` untimed calls, then `n` timed ones (ms each)."""
-    session = _session(path, args.threads)
+    session = _session(path, args.threads, args.provider)
     feeds = _feeds(session, args.batch_size, args.seq_len, vocab_size)
     for _ in range(args.warmup):
         session.run(None, feeds)
@@ -353,13 +368,20 @@ def main(argv: list[str] | None = None) -> int:
         if not out.parent.is_dir():
             raise KitError(f"--out {out}: folder {out.parent} does not exist")
         check_out(out, args.overwrite)
+        available = onnxruntime.get_available_providers()
+        if args.provider not in available:
+            raise KitError(
+                f"--provider {args.provider} is not in this onnxruntime build (it has {', '.join(available)}): "
+                "install the onnxruntime package that has it"
+            )
         note = slow_layer_norm_note(onnxruntime.__version__)
         if note:
             print(note, file=sys.stderr)
         if not args.quiet:
             print(
                 f"profiling {len(kit['entries'])} ONNX files of {kit['run']['name']} "
-                f"(threads {args.threads}, batch {args.batch_size}, seq len {args.seq_len}, "
+                f"({'' if args.provider == 'CPUExecutionProvider' else args.provider + ', '}"
+                f"threads {args.threads}, batch {args.batch_size}, seq len {args.seq_len}, "
                 f"{args.repeats} calls each over {args.rounds} rounds) ...",
                 flush=True,
             )
@@ -371,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         "format": TABLE_FORMAT,
         "setting": {
             "backend": "onnxruntime",
-            "provider": "CPUExecutionProvider",
+            "provider": args.provider,
             "num_threads": args.threads,
             "batch_size": args.batch_size,
             "seq_len": args.seq_len,

@@ -228,7 +228,17 @@ def test_table_predicts_measured_onnx_latency(table, model) -> None:
     assert predictor.mape(HELD_OUT, [held[c] for c in HELD_OUT]) <= 15.0
 
 
-def fake_table(path: Path, model, *, run=RUN, space=SPACE, threads=1, batch=1, seq=FAKE_SEQ) -> Path:
+def fake_table(
+    path: Path,
+    model,
+    *,
+    run=RUN,
+    space=SPACE,
+    threads=1,
+    batch=1,
+    seq=FAKE_SEQ,
+    provider="CPUExecutionProvider",
+) -> Path:
     """A latency table as profile.py writes it, with latencies from an exactly additive formula."""
     entries = kit_entries(model, space=space)
     results = {}
@@ -246,7 +256,7 @@ def fake_table(path: Path, model, *, run=RUN, space=SPACE, threads=1, batch=1, s
         "format": 1,
         "setting": {
             "backend": "onnxruntime",
-            "provider": "CPUExecutionProvider",
+            "provider": provider,
             "num_threads": threads,
             "batch_size": batch,
             "seq_len": seq,
@@ -393,6 +403,55 @@ def test_profile_script_refuses_a_sequence_longer_than_the_model(kit: Path, tmp_
     )
     assert (
         long.returncode == 2 and long.stderr == "error: --seq-len 65 exceeds the 64 positions the model has\n"
+    )
+
+
+def test_profile_script_times_with_the_provider_asked_for(kit: Path, tmp_path, monkeypatch, model) -> None:
+    """--provider: one not in this onnxruntime build is one line before anything is timed, one that
+    does not start is not timed on the CPU under its name, and the table names it back home."""
+    from supernet import profile_kit_script
+
+    available = onnxruntime.get_available_providers()
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(kit / "profile.py"),
+            "--threads",
+            "1",
+            "--seq-len",
+            "16",
+            "--provider",
+            "NoSuch",
+        ],
+        env=poisoned_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "error: --provider NoSuch is not in this onnxruntime build (it has "
+        f"{', '.join(available)}): install the onnxruntime package that has it\n"
+    )
+
+    class FellBack:  # a session whose provider failed to start and left the CPU one
+        def __init__(self, path, sess_options=None, providers=()):
+            self.asked = list(providers)
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", FellBack)
+    with pytest.raises(profile_kit_script.KitError) as err:
+        profile_kit_script._session(kit / "probe-h4-f48-l1.onnx", 1, "CUDAExecutionProvider")
+    assert str(err.value) == (
+        "onnxruntime could not start CUDAExecutionProvider on this device (it ran CPUExecutionProvider): "
+        "check its drivers, or time with --provider CPUExecutionProvider"
+    )
+    table = load_latency_table(fake_table(tmp_path / "t.json", model, provider="CUDAExecutionProvider"))
+    assert table.provider == "CUDAExecutionProvider"
+    assert table.description == "Test CPU, onnxruntime 1.0 CUDAExecutionProvider"
+    assert (
+        load_latency_table(fake_table(tmp_path / "c.json", model)).description == "Test CPU, onnxruntime 1.0"
     )
 
 
