@@ -495,7 +495,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
             "timestamp": table.timestamp,
         }
     }
-    _finish(sr, folder, results, budget, title, measured_on, " (predicted for the device)", log)
+    _finish(sr, folder, results, budget, title, measured_on, log, predicted=True)
     return 0
 
 
@@ -545,10 +545,16 @@ def _finish(
     budget: float | None,
     title: str,
     measured_on: dict[str, Any],
-    predicted: str,
     log: Callable[[str], None],
+    *,
+    predicted: bool = False,
 ) -> None:
-    """Write the search's files in `folder`, print its table and its choice."""
+    """Write the search's files in `folder`, print its table and its choice.
+
+    Args:
+        measured_on: chosen.json's record of where the latency comes from (a device's table).
+        predicted: the latencies are a device table's predictions, not measured here.
+    """
     chosen = select_under_budget(results, budget) if budget is not None else None
     record = None
     if chosen is not None:
@@ -569,8 +575,8 @@ def _finish(
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
     if chosen is not None:
         log(
-            f"chosen under {budget:.2f} ms{predicted}: {chosen.name} "
-            f"(dev {_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
+            f"chosen under {budget:.2f} ms{' (predicted for the device)' if predicted else ''}: "
+            f"{chosen.name} (dev {_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
             f"{' predicted' if predicted else ''}, {chosen.params / 1e6:.2f} M params)"
         )
 
@@ -662,5 +668,5 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         results += per_layer_search(sr, cfg, predictor, target, verify_top=args.verify_top, progress=progress)
 
     title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.key})"
-    _finish(sr, folder, results, budget, title, {}, "", log)
+    _finish(sr, folder, results, budget, title, {}, log)
     return 0

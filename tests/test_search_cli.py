@@ -218,7 +218,15 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     first = {name: (default / name).read_bytes() for name in ("results.jsonl", "chosen.json", "pareto.csv")}
     other = tmp_path / "search-device-b"
     fast2 = [*FAST[:5], "2", *FAST[6:]]  # --threads 2: another target setting
-    argv_b = ["--run", str(copy), "--latency-budget-ratio", "0.5", "--out", str(other), *fast2]
+    argv_b = [
+        "--run",
+        str(copy),
+        "--latency-budget-ms",
+        "2000",
+        "--out",
+        str(other),
+        *fast2,
+    ]  # generous: a tiny model's subnets time alike
     capsys.readouterr()
     assert search_main(argv_b) == 0
     out = capsys.readouterr().out
@@ -246,18 +254,18 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     # Another setting written over the first in one folder: replaced, with a note naming the first.
     first_chosen = json.loads(first["chosen.json"])
     capsys.readouterr()
-    assert search_main(["--run", str(copy), "--latency-budget-ratio", "0.5", *fast2]) == 0
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "2000", *fast2]) == 0
     out = capsys.readouterr().out
     assert (
         f"note: replacing the earlier search in {default} (cpu-torch-b1-s128-t1, chose "
         f"{first_chosen['name']}); pass --out DIR to keep one search per device"
     ) in out.splitlines()
     # The same setting again (another budget): nothing to say.
-    assert search_main(["--run", str(copy), "--latency-budget-ratio", "0.9", *fast2]) == 0
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *fast2]) == 0
     assert "note: replacing" not in capsys.readouterr().out
     # An earlier choice that cannot be read is replaced without a note, not a traceback.
     (default / "chosen.json").write_text("{")
-    assert search_main(["--run", str(copy), "--latency-budget-ratio", "0.9", *FAST]) == 0
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *FAST]) == 0
     assert "note: replacing" not in capsys.readouterr().out
     assert json.loads((default / "chosen.json").read_text())["setting"]["num_threads"] == 1
 
