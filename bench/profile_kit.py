@@ -18,6 +18,7 @@ kit's own files, so a load change on a shared machine hits them alike (with
 
     python bench/profile_kit.py                       # MiniLM, b1 s128, 1 thread, 30 subnets
     python bench/profile_kit.py --model bert-base --json out.json
+    python bench/profile_kit.py --int8                # the int8 graphs export.py --int8 ships
 
 Most of the time goes into the ONNX exports (one per kit file and held-out subnet);
 --work DIR keeps them, and a second run with the same DIR reuses kit and table.
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "--subnets", type=int, default=30, help="held-out per-layer subnets (>= 30 for the goal)"
     )
     parser.add_argument("--seed", type=int, default=1234, help="seed of the held-out subnets")
+    parser.add_argument("--int8", action="store_true", help="an int8 kit (export.py --profile-kit --int8)")
     parser.add_argument(
         "--separate", action="store_true", help="time held-out subnets after, with measure_onnx"
     )
@@ -89,11 +91,17 @@ def main(argv: list[str] | None = None) -> int:
     model = load_model(args.model)
     space = SearchSpace()
     subnets = held_out_subnets(model, space, args.subnets + 5, args.seed, exclude=set())
-    print(f"model={args.model} threads={args.threads} b{args.batch_size} s{args.seq_len} work={work}")
+    kind = " int8" if args.int8 else ""
+    print(f"model={args.model}{kind} threads={args.threads} b{args.batch_size} s{args.seq_len} work={work}")
     if not (kit / "kit.json").is_file():
         print("writing the kit ...", flush=True)
         write_profile_kit(
-            model, kit, run={"name": f"bench-{args.model}", "config_sha256": "-"}, space=space, log=print
+            model,
+            kit,
+            run={"name": f"bench-{args.model}", "config_sha256": "-"},
+            space=space,
+            int8=args.int8,
+            log=print,
         )
     kit_files = [e.file for e in load_kit_entries(kit) if e.role in ("probe", "calibration")]
     shared = json.loads((kit / "kit.json").read_text()).get("weights") or {}
@@ -132,8 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.separate or any(c not in held for c in subnets):
         for cfg in [c for c in subnets if c not in held]:
             with tempfile.TemporaryDirectory() as tmp:
-                report = export_subnet(model, cfg, Path(tmp) / "m", onnx=True)
-                held[cfg] = measure_onnx(report.onnx_path, table.setting)
+                report = export_subnet(model, cfg, Path(tmp) / "m", onnx=True, int8=args.int8)
+                graph = report.int8_path if args.int8 else report.onnx_path
+                held[cfg] = measure_onnx(graph, table.setting)
     load_after = os.getloadavg()[0]
 
     rows = []
@@ -163,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dumps(
                 {
                     "model": args.model,
+                    "int8": args.int8,
                     "setting": table.setting.to_dict(),
                     "device": table.device,
                     "held_out_interleaved": not args.separate,

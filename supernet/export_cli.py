@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="instead of exporting a subnet, write a device profile kit to OUT: the ONNX files the "
         "latency predictor is built from and profile.py, which times them on a device with only "
-        "numpy and onnxruntime (then: search.py --latency-table)",
+        "numpy and onnxruntime (then: search.py --latency-table); with --int8, the int8 graphs",
     )
     return p
 
@@ -168,7 +168,8 @@ def write_kit(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise FileExistsError(f"'{out}' already exists and is not an empty folder: pass a new --profile-kit")
     model = load_supernet(run_dir.supernet)
-    print(f"writing the profile kit of {run_dir.root} to {out} ...")
+    kind = "int8 " if args.int8 else ""
+    print(f"writing the {kind}profile kit of {run_dir.root} to {out} ...")
     with warnings.catch_warnings():
         # The ONNX exporter's notes (opset conversion, optional packages) would bury the progress lines.
         warnings.simplefilter("ignore", UserWarning)
@@ -178,6 +179,7 @@ def write_kit(args: argparse.Namespace) -> int:
             run=run_identity(run_dir.root),
             space=space,
             opset=args.opset,
+            int8=args.int8,
             log=lambda s: print(f"  {s}"),
         )
     print(f"wrote {out}: copy it to the device and run there (needs only numpy and onnxruntime):")

@@ -133,7 +133,13 @@ def kit_entries(
 
 
 def kit_manifest(
-    model: nn.Module, entries: Sequence[KitEntry], *, run: Mapping[str, str], space: SearchSpace, opset: int
+    model: nn.Module,
+    entries: Sequence[KitEntry],
+    *,
+    run: Mapping[str, str],
+    space: SearchSpace,
+    opset: int,
+    int8: bool = False,
 ) -> dict[str, Any]:
     """kit.json's content (see the module docstring).
 
@@ -143,6 +149,7 @@ def kit_manifest(
         run: the run's identity (`run_identity`).
         space: the run's search space.
         opset: the ONNX opset the files were written with.
+        int8: the files are the int8 graphs `export.py --int8` writes.
     """
     return {
         "format": KIT_FORMAT,
@@ -153,6 +160,7 @@ def kit_manifest(
         "max_seq_len": usable_positions(model.config),
         "vocab_size": getattr(model.config, "vocab_size", None),
         "opset": opset,
+        "int8": int8,
         "onnx_graph": ONNX_GRAPH_REVISION,
         "entries": [e.to_dict() for e in entries],
     }
@@ -166,6 +174,7 @@ def write_profile_kit(
     space: SearchSpace,
     calibration_subnets: Sequence[SubnetConfig] | None = None,
     opset: int = 18,
+    int8: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Path:
     """Write a device profile kit for `model`'s predictor into `out_dir`.
@@ -185,6 +194,8 @@ def write_profile_kit(
             `LatencyPredictor.build`'s); they are listed in kit.json, so the
             table's predictor uses the same.
         opset: ONNX opset.
+        int8: write the int8 graphs `export.py --int8` ships instead of the FP32 ones (the table
+            then predicts int8 latency: `search.py --latency-table` with `--int8`).
         log: called with one line per written file.
 
     Returns:
@@ -202,8 +213,9 @@ def write_profile_kit(
     try:
         for i, entry in enumerate(entries, 1):
             with tempfile.TemporaryDirectory(dir=tmp) as work:
-                report = export_subnet(model, entry.subnet, Path(work) / "m", onnx=True, opset=opset)
-                shutil.move(str(report.onnx_path), tmp / entry.file)
+                shutil.move(
+                    str(_kit_graph(model, entry.subnet, Path(work) / "m", opset, int8)), tmp / entry.file
+                )
             if log is not None:
                 size = (tmp / entry.file).stat().st_size / 2**20
                 log(f"[{i}/{len(entries)}] {entry.file} ({size:.1f} MiB): {entry.what}")
@@ -214,7 +226,7 @@ def write_profile_kit(
                 f"shared by the {len(entries)} files ({weights['inline_bytes'] / 2**20:.1f} MiB as separate files)"
             )
         shutil.copyfile(SCRIPT, tmp / "profile.py")
-        manifest = kit_manifest(model, entries, run=run, space=space, opset=opset)
+        manifest = kit_manifest(model, entries, run=run, space=space, opset=opset, int8=int8)
         manifest["weights"] = {
             "file": SHARED_WEIGHTS,
             "bytes": weights["bytes"],
@@ -229,6 +241,14 @@ def write_profile_kit(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _kit_graph(model: nn.Module, cfg: SubnetConfig, folder: Path, opset: int, int8: bool) -> Path:
+    """Export `cfg` as `export.py` does and return its FP32 graph, or its int8 one."""
+    report = export_subnet(model, cfg, folder, onnx=True, int8=int8, opset=opset)
+    path = report.int8_path if int8 else report.onnx_path
+    assert path is not None  # onnx=True
+    return path
 
 
 SHARED_WEIGHTS = "weights.bin"
@@ -316,8 +336,10 @@ def add_to_kit(
         )
         if not (kit / entry.file).is_file():
             with tempfile.TemporaryDirectory(dir=kit) as work:
-                report = export_subnet(model, cfg, Path(work) / "m", onnx=True, opset=int(manifest["opset"]))
-                shutil.move(str(report.onnx_path), kit / entry.file)
+                graph = _kit_graph(
+                    model, cfg, Path(work) / "m", int(manifest["opset"]), bool(manifest.get("int8"))
+                )
+                shutil.move(str(graph), kit / entry.file)
             if log is not None:
                 log(f"[{i}/{len(subnets)}] {entry.file}: {entry.what}")
         if entry.file not in listed:
@@ -364,12 +386,21 @@ class LatencyTable:
         line = f"{self.device.get('cpu', 'unknown cpu')}, onnxruntime {self.onnxruntime_version}"
         return line if self.provider == "CPUExecutionProvider" else f"{line} {self.provider}"
 
-    def check_setting(self, *, num_threads: int | None, batch_size: int | None, seq_len: int | None) -> None:
+    def check_setting(
+        self, *, num_threads: int | None, batch_size: int | None, seq_len: int | None, int8: bool = False
+    ) -> None:
         """Refuse a search whose explicitly asked setting differs from the table's (None: take the table's).
+
+        `int8` True asks for an int8 table; False takes the table's graphs, FP32 or int8.
 
         Raises:
             ProfileKitError: one line naming both settings.
         """
+        if int8 and not self.setting.int8:
+            raise ProfileKitError(
+                f"--int8: latency table {self.path} times FP32 graphs; profile a kit written with "
+                "export.py --profile-kit OUT --int8, or drop --int8"
+            )
         asked = {
             "num_threads": self.setting.num_threads if num_threads is None else num_threads,
             "batch_size": self.setting.batch_size if batch_size is None else batch_size,
@@ -458,6 +489,7 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
             raise ProfileKitError(f"latency table {p} has backend {st['backend']!r}; expected 'onnxruntime'")
         setting = LatencySetting(
             backend="onnxruntime",
+            int8=bool(data["kit"].get("int8", False)),
             batch_size=int(st["batch_size"]),
             seq_len=int(st["seq_len"]),
             num_threads=int(st["num_threads"]),

@@ -379,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             print(note, file=sys.stderr)
         if not args.quiet:
             print(
-                f"profiling {len(kit['entries'])} ONNX files of {kit['run']['name']} "
+                f"profiling {len(kit['entries'])} {'int8 ' if kit.get('int8') else ''}ONNX files of "
+                f"{kit['run']['name']} "
                 f"({'' if args.provider == 'CPUExecutionProvider' else args.provider + ', '}"
                 f"threads {args.threads}, batch {args.batch_size}, seq len {args.seq_len}, "
                 f"{args.repeats} calls each over {args.rounds} rounds) ...",

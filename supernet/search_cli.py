@@ -430,12 +430,12 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
 
     from supernet.profile_kit import load_latency_table, run_identity
 
-    if args.int8:
-        raise RunError("--int8 with --latency-table: a profile kit times the FP32 graphs; drop --int8")
     folder = search_folder(Path(args.run), getattr(args, "out", None))
     table = load_latency_table(args.latency_table)
     # Before loading anything else: a table of another setting is refused at once.
-    table.check_setting(num_threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len)
+    table.check_setting(
+        num_threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len, int8=args.int8
+    )
     setting = table.setting
     sr = SearchRun(
         Path(args.run),

@@ -238,6 +238,7 @@ def fake_table(
     batch=1,
     seq=FAKE_SEQ,
     provider="CPUExecutionProvider",
+    int8=False,
 ) -> Path:
     """A latency table as profile.py writes it, with latencies from an exactly additive formula."""
     entries = kit_entries(model, space=space)
@@ -275,7 +276,7 @@ def fake_table(
         "onnxruntime_version": "1.0",
         "numpy_version": "2.0",
         "timestamp": "2026-01-01T00:00:00+00:00",
-        "kit": kit_manifest(model, entries, run=run, space=space, opset=18),
+        "kit": kit_manifest(model, entries, run=run, space=space, opset=18, int8=int8),
         "results": results,
     }
     path.write_text(json.dumps(data))
@@ -452,6 +453,43 @@ def test_profile_script_times_with_the_provider_asked_for(kit: Path, tmp_path, m
     assert table.description == "Test CPU, onnxruntime 1.0 CUDAExecutionProvider"
     assert (
         load_latency_table(fake_table(tmp_path / "c.json", model)).description == "Test CPU, onnxruntime 1.0"
+    )
+
+
+def test_int8_kit_holds_the_graphs_export_int8_ships(model, tmp_path) -> None:
+    import onnx
+
+    from supernet.export import export_subnet, onnx_fingerprint
+
+    kit = write_profile_kit(
+        model, tmp_path / "kit8", run=RUN, space=SPACE, calibration_subnets=CALIBRATION, int8=True
+    )
+    manifest = json.loads((kit / "kit.json").read_text())
+    assert manifest["int8"] is True
+    graph = onnx.load(str(kit / "calib-w1.00-d1.00.onnx"))
+    assert {"MatMulInteger", "QAttention"} <= {n.op_type for n in graph.graph.node}
+    shipped = export_subnet(model, CALIBRATION[0], tmp_path / "exp", onnx=True, int8=True)
+    assert onnx_fingerprint(shipped.int8_path) == onnx_fingerprint(kit / "calib-w1.00-d1.00.onnx")
+    # Held-out files added later are int8 too.
+    (entry,) = add_to_kit(kit, model, HELD_OUT[:1], role="held-out")
+    held = onnx.load(str(kit / entry.file))
+    assert "MatMulInteger" in {n.op_type for n in held.graph.node}
+
+
+def test_int8_table_sets_the_search_setting(model, tmp_path) -> None:
+    """An int8 kit's table predicts int8 latency: the setting says so, --int8 may be given or not,
+    and --int8 against an FP32 table is one line."""
+    int8 = load_latency_table(fake_table(tmp_path / "t8.json", model, int8=True))
+    assert int8.setting.int8 and int8.setting.key == "cpu-onnxruntime-int8-b1-s32-t1"
+    int8.check_setting(num_threads=None, batch_size=None, seq_len=None, int8=True)
+    int8.check_setting(num_threads=None, batch_size=None, seq_len=None, int8=False)
+    fp32 = load_latency_table(fake_table(tmp_path / "t.json", model))
+    assert not fp32.setting.int8
+    with pytest.raises(ProfileKitError) as err:
+        fp32.check_setting(num_threads=None, batch_size=None, seq_len=None, int8=True)
+    assert str(err.value) == (
+        f"--int8: latency table {tmp_path / 't.json'} times FP32 graphs; profile a kit written with "
+        "export.py --profile-kit OUT --int8, or drop --int8"
     )
 
 
