@@ -7,10 +7,12 @@ The training machine writes a kit (`write_profile_kit`, `export.py --profile-kit
                      predictor's options, and one entry per ONNX file (file,
                      role, the subnet it is, what it stands for)
       profile.py     the measuring script (a copy of `supernet/profile_kit_script.py`)
-      *.onnx         the subnets `LatencyPredictor.build` measures, exported dense:
+      *.onnx         the subnets `LatencyPredictor.build` measures, exported dense
+                     (FP32, or int8 as `export.py --int8` ships them):
                      probe-h<H>-f<F>-l<K>.onnx  every layer with H heads and F FFN
                                                 neurons, K layers (table + fixed cost)
                      calib-<subnet>.onnx        whole subnets for the calibration fit
+      weights.bin    their weights, each distinct tensor once (`share_weights`)
 
 The device runs `python OUT/profile.py --threads N --batch-size B --seq-len S`
 with only numpy and onnxruntime, and writes `latency-table.json`. Back on the
@@ -195,7 +197,7 @@ def write_profile_kit(
             table's predictor uses the same.
         opset: ONNX opset.
         int8: write the int8 graphs `export.py --int8` ships instead of the FP32 ones (the table
-            then predicts int8 latency: `search.py --latency-table` with `--int8`).
+            then predicts int8 latency; `search.py --latency-table` takes it with or without `--int8`).
         log: called with one line per written file.
 
     Returns:
