@@ -557,7 +557,14 @@ def _finish(
     """
     chosen = select_under_budget(results, budget) if budget is not None else None
     record = None
-    if chosen is not None:
+    if chosen is None:
+        kept = _earlier_choice(folder / "chosen.json")
+        if kept is not None:
+            log(
+                f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({kept['name']}, "
+                f"{_source_of(kept)}): export.py --subnet best still cuts it"
+            )
+    else:
         record = {"budget_ms": budget, "setting": sr.setting.to_dict(), **measured_on, **chosen.to_json()}
         before = _earlier_choice(folder / "chosen.json")
         if before is not None and _source_of(before) != _source_of(record):

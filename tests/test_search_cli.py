@@ -263,6 +263,14 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     # The same setting again (another budget): nothing to say.
     assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *fast2]) == 0
     assert "note: replacing" not in capsys.readouterr().out
+    # Without a budget nothing is chosen: the earlier choice stays, and the search says so.
+    kept = (default / "chosen.json").read_bytes()
+    assert search_main(["--run", str(copy), *FAST]) == 0
+    assert (
+        f"note: no budget, so {default / 'chosen.json'} keeps the earlier choice "
+        f"({json.loads(kept)['name']}, cpu-torch-b1-s128-t2): export.py --subnet best still cuts it"
+    ) in capsys.readouterr().out.splitlines()
+    assert (default / "chosen.json").read_bytes() == kept
     # An earlier choice that cannot be read is replaced without a note, not a traceback.
     (default / "chosen.json").write_text("{")
     assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *FAST]) == 0
