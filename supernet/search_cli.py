@@ -505,11 +505,13 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
     Raises:
         RunError: `out` is a file, or a non-empty folder that holds no earlier search.
     """
-    folder = RunDir(run_dir).search if out is None else Path(out)
+    default = RunDir(run_dir).search
+    folder = default if out is None else Path(out)
     if folder.exists() and not folder.is_dir():
         raise RunError(f"--out '{folder}' is a file, not a folder: pass a folder for the search's results")
     if (
         out is not None
+        and folder.resolve() != default.resolve()  # the run's own search/ also holds its caches
         and folder.is_dir()
         and any(folder.iterdir())
         and not (folder / "results.jsonl").is_file()

@@ -298,6 +298,20 @@ def test_search_out_never_writes_over_other_files(run: Path, tmp_path: Path, cap
     assert what == "file" or [p.name for p in target.iterdir()] == ["mine.txt"]
 
 
+def test_search_out_may_name_the_runs_own_search_folder(tmp_path: Path) -> None:
+    """The run's search/ holds dev-accuracy caches before any results: naming it is not refused."""
+    run = tmp_path / "run"
+    (run / "search").mkdir(parents=True)
+    (run / "search" / "accuracy.json").write_text("{}")
+    assert search_cli.search_folder(run, run / "search") == run / "search"
+    assert search_cli.search_folder(run, None) == run / "search"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "accuracy.json").write_text("{}")
+    with pytest.raises(search_cli.RunError, match="holds no earlier search"):
+        search_cli.search_folder(run, other)
+
+
 def test_export_search_must_be_a_folder(run: Path, tmp_path: Path, capsys) -> None:
     from supernet.cli import export_main
 
