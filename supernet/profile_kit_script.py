@@ -339,10 +339,13 @@ def measure_kit(kit_dir: Path, kit: dict[str, Any], args: argparse.Namespace) ->
             done += 1
             if not args.quiet:
                 block.sort()
+                elapsed = time.monotonic() - start
+                # Every pass times every file, so the blocks done so far price the ones left.
+                left = f", about {elapsed / done * (total - done):.0f} s left" if done < total else ""
                 print(
                     f"[{done:>{len(str(total))}}/{total}] round {r + 1}/{args.rounds} {f}: "
                     f"median {block[len(block) // 2]:.3f} ms over {n} calls "
-                    f"({time.monotonic() - start:.0f} s elapsed)",
+                    f"({elapsed:.0f} s elapsed{left})",
                     flush=True,
                 )
     return {f: summarise(s) for f, s in samples.items()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -172,7 +173,11 @@ def test_profile_script_runs_without_torch(table, kit: Path, tmp_path) -> None:
     assert lines[0].startswith(
         "profiling 11 ONNX files of tiny (threads 1, batch 1, seq len 64, 120 calls each over 6 rounds) ..."
     )
-    assert sum(line.startswith("[") for line in lines) == 11 * 6  # one progress line per file and round
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 11 * 6  # one progress line per file and round
+    # Each says how long the rest will take, the last one only how long it took.
+    assert all(re.search(r"\(\d+ s elapsed, about \d+ s left\)$", line) for line in progress[:-1])
+    assert re.search(r"\(\d+ s elapsed\)$", progress[-1])
     assert lines[-1] == f"wrote {path}"
     data = json.loads(path.read_text())
     assert data["setting"] == {
