@@ -60,6 +60,7 @@ __all__ = [
     "TORCH_TOL",
     "ExportReport",
     "OnnxGraph",
+    "export_graph",
     "export_subnet",
     "get_active_subnet",
     "load_exported",
@@ -967,6 +968,36 @@ def export_subnet(
     finally:
         set_active_subnet(model, MAX_NET if previous is None else previous)
         model.train(was_training)
+
+
+def export_graph(
+    model: nn.Module,
+    cfg: SubnetConfig,
+    folder: str | os.PathLike[str],
+    *,
+    tokenizer: Any = None,
+    int8: bool = False,
+    opset: int = 18,
+) -> Path:
+    """Export `cfg` exactly as `export.py` does (same graph, optimisation and quantisation); the graph.
+
+    What `search.py --backend onnxruntime` times and what a device profile kit holds.
+
+    Args:
+        model: the supernet.
+        cfg: the subnet.
+        folder: a new folder to export into.
+        tokenizer: the run's tokenizer (it decides whether token_type_ids is an input, as in export.py).
+        int8: return the int8 graph instead of the FP32 one.
+        opset: ONNX opset.
+
+    Returns:
+        model.onnx, or model.int8.onnx with `int8`.
+    """
+    report = export_subnet(model, cfg, folder, tokenizer=tokenizer, onnx=True, int8=int8, opset=opset)
+    path = report.int8_path if int8 else report.onnx_path
+    assert path is not None  # onnx=True
+    return path
 
 
 def _export_into(

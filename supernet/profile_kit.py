@@ -42,7 +42,7 @@ from torch import nn
 
 from supernet.convert import Arch, supernet_state
 from supernet.data import usable_positions
-from supernet.export import ONNX_GRAPH_REVISION, export_subnet
+from supernet.export import ONNX_GRAPH_REVISION, export_graph
 from supernet.io import atomic_write_json
 from supernet.latency import LatencyPredictor, LatencyResult, LatencySetting, predictor_subnets
 from supernet.profile_kit_script import KIT_FORMAT, TABLE_FORMAT
@@ -215,9 +215,8 @@ def write_profile_kit(
     try:
         for i, entry in enumerate(entries, 1):
             with tempfile.TemporaryDirectory(dir=tmp) as work:
-                shutil.move(
-                    str(_kit_graph(model, entry.subnet, Path(work) / "m", opset, int8)), tmp / entry.file
-                )
+                graph = export_graph(model, entry.subnet, Path(work) / "m", int8=int8, opset=opset)
+                shutil.move(str(graph), tmp / entry.file)
             if log is not None:
                 size = (tmp / entry.file).stat().st_size / 2**20
                 log(f"[{i}/{len(entries)}] {entry.file} ({size:.1f} MiB): {entry.what}")
@@ -243,14 +242,6 @@ def write_profile_kit(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _kit_graph(model: nn.Module, cfg: SubnetConfig, folder: Path, opset: int, int8: bool) -> Path:
-    """Export `cfg` as `export.py` does and return its FP32 graph, or its int8 one."""
-    report = export_subnet(model, cfg, folder, onnx=True, int8=int8, opset=opset)
-    path = report.int8_path if int8 else report.onnx_path
-    assert path is not None  # onnx=True
-    return path
 
 
 SHARED_WEIGHTS = "weights.bin"
@@ -338,8 +329,12 @@ def add_to_kit(
         )
         if not (kit / entry.file).is_file():
             with tempfile.TemporaryDirectory(dir=kit) as work:
-                graph = _kit_graph(
-                    model, cfg, Path(work) / "m", int(manifest["opset"]), bool(manifest.get("int8"))
+                graph = export_graph(
+                    model,
+                    cfg,
+                    Path(work) / "m",
+                    int8=bool(manifest.get("int8")),
+                    opset=int(manifest["opset"]),
                 )
                 shutil.move(str(graph), kit / entry.file)
             if log is not None:

@@ -28,6 +28,7 @@ from supernet.config import DEFAULT_ACCURACY_SUBSET, SearchConfig, TrainConfig, 
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
+from supernet.export import export_graph as export_for_measurement
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import (
     LatencyCache,
@@ -388,29 +389,6 @@ def per_layer_search(
     )
 
 
-def export_for_measurement(
-    model: torch.nn.Module, cfg: SubnetConfig, folder: Path, *, tokenizer: Any = None, int8: bool = False
-) -> Path:
-    """Export `cfg` exactly as `export.py` does (same graph, optimisation and quantisation); the graph to time.
-
-    Args:
-        model: the supernet.
-        cfg: the subnet.
-        folder: a new folder to export into.
-        tokenizer: the run's tokenizer (it decides whether token_type_ids is an input, as in export.py).
-        int8: return the int8 graph instead of the FP32 one.
-
-    Returns:
-        model.onnx, or model.int8.onnx with `int8`.
-    """
-    from supernet.export import export_subnet
-
-    report = export_subnet(model, cfg, folder, tokenizer=tokenizer, onnx=True, int8=int8)
-    path = report.int8_path if int8 else report.onnx_path
-    assert path is not None  # onnx=True
-    return path
-
-
 def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
     if args.latency_budget_ms is not None:
         return float(args.latency_budget_ms)
@@ -559,16 +537,15 @@ def _finish(
     """
     chosen = select_under_budget(results, budget) if budget is not None else None
     record = None
+    before = _earlier_choice(folder / "chosen.json")
     if chosen is None:
-        kept = _earlier_choice(folder / "chosen.json")
-        if kept is not None:
+        if before is not None:
             log(
-                f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({kept['name']}, "
-                f"{_source_of(kept)}): export.py --subnet best still cuts it"
+                f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({before['name']}, "
+                f"{_source_of(before)}): export.py --subnet best still cuts it"
             )
     else:
         record = {"budget_ms": budget, "setting": sr.setting.to_dict(), **measured_on, **chosen.to_json()}
-        before = _earlier_choice(folder / "chosen.json")
         if before is not None and _source_of(before) != _source_of(record):
             # Two target devices' searches in one folder: the second replaces the first.
             log(

@@ -716,10 +716,8 @@ class _Job:
             )
             loader = self.accelerator.prepare_data_loader(loader)
             if first_skip:
-                batches = iter(self.accelerator.skip_first_batches(loader, first_skip))
-            else:
-                batches = iter(loader)
-            for i, batch in enumerate(batches, start=first_skip):
+                loader = self.accelerator.skip_first_batches(loader, first_skip)
+            for i, batch in enumerate(loader, start=first_skip):
                 yield epoch, i + 1, batch
             epoch, first_skip = epoch + 1, 0
 
