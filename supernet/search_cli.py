@@ -86,8 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, help="(default 1, or the latency table's)")
     p.add_argument("--seq-len", type=int, default=None, help="(default 128, or the latency table's)")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls before each measurement (default 5)")
+    p.add_argument(
+        "--repeats", type=int, default=30, help="timed calls per measurement; the median is kept (default 30)"
+    )
     p.add_argument("--per-layer", action="store_true", help="also search per-layer subnets (evolution)")
     p.add_argument(
         "--predict",
@@ -95,9 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fit the per-layer latency predictor and print its estimate next to each measured "
         "latency (pred ms); always on with --per-layer, and shown whenever the run has one cached",
     )
-    p.add_argument("--population", type=int, default=24)
-    p.add_argument("--generations", type=int, default=6)
-    p.add_argument("--verify-top", type=int, default=5, help="per-layer candidates verified by measurement")
+    p.add_argument("--population", type=int, default=24, help="per-layer subnets per generation (default 24)")
+    p.add_argument(
+        "--generations",
+        type=int,
+        default=6,
+        help="rounds of evolution after the first population (default 6)",
+    )
+    p.add_argument(
+        "--verify-top", type=int, default=5, help="per-layer candidates verified by measurement (default 5)"
+    )
     p.add_argument(
         "--accuracy-subset",
         type=int,
@@ -106,7 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="dev examples that rank per-layer candidates during the evolution (a fixed seeded, "
         f"stratified subset; 0 = the whole dev split; default {DEFAULT_ACCURACY_SUBSET})",
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the evolution and of the accuracy subset (default 0)"
+    )
     p.add_argument(
         "--out",
         type=Path,
@@ -115,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for this search's results.jsonl, pareto.csv, pareto.png and chosen.json (default "
         "RUN/search); one per target device keeps their searches apart (export.py --search DIR)",
     )
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "--latency-table",
         type=Path,
