@@ -42,6 +42,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import transformers  # noqa: E402
 from latency_predictor import held_out_subnets, load_model  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"model={args.model}{kind} threads={args.threads} b{args.batch_size} s{args.seq_len} work={work}")
     if not (kit / "kit.json").is_file():
         print("writing the kit ...", flush=True)
+        transformers.logging.disable_progress_bar()  # one "Writing model shards" bar per file otherwise
         write_profile_kit(
             model,
             kit,

@@ -223,8 +223,9 @@ def write_profile_kit(
         weights = share_weights(tmp, [e.file for e in entries])
         if log is not None:
             log(
-                f"{SHARED_WEIGHTS}: {weights['tensors']} distinct weights, {weights['bytes'] / 2**20:.1f} MiB, "
-                f"shared by the {len(entries)} files ({weights['inline_bytes'] / 2**20:.1f} MiB as separate files)"
+                f"{SHARED_WEIGHTS}: {weights['tensors']} distinct weights (and {weights['prefixes']} that are the "
+                f"first rows of one), {weights['bytes'] / 2**20:.1f} MiB, shared by the {len(entries)} files "
+                f"({weights['inline_bytes'] / 2**20:.1f} MiB as separate files)"
             )
         shutil.copyfile(SCRIPT, tmp / "profile.py")
         manifest = kit_manifest(model, entries, run=run, space=space, opset=opset, int8=int8)
@@ -232,6 +233,7 @@ def write_profile_kit(
             "file": SHARED_WEIGHTS,
             "bytes": weights["bytes"],
             "tensors": weights["tensors"],
+            "prefixes": weights["prefixes"],
             "inline_bytes": weights["inline_bytes"],  # the graphs' size, each with its own weights
         }
         atomic_write_json(tmp / "kit.json", manifest)
@@ -260,20 +262,41 @@ def share_weights(folder: str | os.PathLike[str], files: Sequence[str]) -> dict[
     which onnxruntime resolves next to the graph file; what each graph computes is unchanged
     (`supernet.export.onnx_fingerprint` reads through external data).
 
+    A tensor whose bytes begin an already stored one is not stored again either: it points at that
+    one's first bytes. A narrower subnet's output projection and second FFN linear are the wider
+    one's first rows (heads and neurons are sliced as prefixes, and an ONNX MatMul weight is
+    [inputs, outputs]), so the files are visited largest first, which stores the widest of each
+    before its prefixes. Every match is checked byte for byte.
+
     Returns:
-        ``tensors`` (distinct weights stored), ``bytes`` (the shared file's size) and
-        ``inline_bytes`` (the files' size before).
+        ``tensors`` (distinct weights stored), ``prefixes`` (weights stored as another's first
+        bytes), ``bytes`` (the shared file's size) and ``inline_bytes`` (the files' size before).
     """
     import onnx
     from onnx.external_data_helper import set_external_data
 
     root = Path(folder)
     offsets: dict[bytes, tuple[int, int]] = {}
-    inline = 0
-    with open(root / SHARED_WEIGHTS, "wb") as store:
-        for name in files:
+    # Stored tensors by the hash of their first _SHARE_MIN_BYTES bytes: the candidates a shorter
+    # tensor may be a prefix of.
+    heads: dict[bytes, list[tuple[int, int]]] = {}
+    prefixes = 0
+    inline = sum((root / name).stat().st_size for name in files)
+    with open(root / SHARED_WEIGHTS, "w+b") as store:
+
+        def stored_prefix(raw: bytes) -> tuple[int, int] | None:
+            for offset, length in heads.get(hashlib.sha256(raw[:_SHARE_MIN_BYTES]).digest(), ()):
+                if length > len(raw):
+                    end = store.tell()
+                    store.seek(offset)
+                    same = store.read(len(raw)) == raw
+                    store.seek(end)
+                    if same:
+                        return offset, len(raw)
+            return None
+
+        for name in sorted(files, key=lambda n: (-(root / n).stat().st_size, n)):
             path = root / name
-            inline += path.stat().st_size
             model = onnx.load(str(path))
             for tensor in model.graph.initializer:
                 raw = tensor.raw_data
@@ -281,16 +304,22 @@ def share_weights(folder: str | os.PathLike[str], files: Sequence[str]) -> dict[
                     continue
                 key = hashlib.sha256(raw).digest()
                 if key not in offsets:
-                    store.write(b"\0" * (-store.tell() % _SHARE_ALIGN))
-                    offsets[key] = (store.tell(), len(raw))
-                    store.write(raw)
+                    found = stored_prefix(raw)
+                    if found is not None:
+                        prefixes += 1
+                    else:
+                        store.write(b"\0" * (-store.tell() % _SHARE_ALIGN))
+                        found = (store.tell(), len(raw))
+                        store.write(raw)
+                        heads.setdefault(hashlib.sha256(raw[:_SHARE_MIN_BYTES]).digest(), []).append(found)
+                    offsets[key] = found
                 offset, length = offsets[key]
                 set_external_data(tensor, location=SHARED_WEIGHTS, offset=offset, length=length)
                 tensor.ClearField("raw_data")
             # Serialised directly: onnx.save would try to write external data itself.
             path.write_bytes(model.SerializeToString())
         size = store.tell()
-    return {"tensors": len(offsets), "bytes": size, "inline_bytes": inline}
+    return {"tensors": len(offsets) - prefixes, "prefixes": prefixes, "bytes": size, "inline_bytes": inline}
 
 
 def add_to_kit(

@@ -132,6 +132,27 @@ def test_kit_folder(kit: Path, model, tmp_path: Path) -> None:
     # Each distinct tensor is stored once, and the graphs compute what a shipped export computes.
     shipped = export_subnet(model, CALIBRATION[0], tmp_path / "exp", onnx=True)
     assert onnx_fingerprint(shipped.onnx_path) == onnx_fingerprint(kit / "calib-w1.00-d1.00.onnx")
+
+    # A narrower probe's output projection (2 heads x 8 = 16 rows) and second FFN linear (24 rows) are
+    # the first rows of the widest probe's (32 and 48 rows of 32 floats): they point at those bytes.
+    def external(file: str) -> dict[tuple[int, ...], set[tuple[int, int]]]:
+        found: dict[tuple[int, ...], set[tuple[int, int]]] = {}
+        for t in onnx.load(str(kit / file), load_external_data=False).graph.initializer:
+            if t.data_location == onnx.TensorProto.EXTERNAL:
+                info = {e.key: e.value for e in t.external_data}
+                found.setdefault(tuple(t.dims), set()).add((int(info["offset"]), int(info["length"])))
+        return found
+
+    wide, narrow = external("probe-h4-f48-l2.onnx"), external("probe-h2-f24-l2.onnx")
+    assert {o for o, _ in narrow[(24, 32)]} == {o for o, _ in wide[(48, 32)]}  # 2 layers' FFN output
+    assert {n for _, n in narrow[(24, 32)]} == {24 * 32 * 4} and {n for _, n in wide[(48, 32)]} == {
+        48 * 32 * 4
+    }
+    assert len(narrow[(16, 32)]) == 2 and {o for o, _ in narrow[(16, 32)]} < {o for o, _ in wide[(32, 32)]}
+    assert weights["prefixes"] == 4, weights  # those four tensors, the only ones a narrower graph has
+    narrow_cfg = SubnetConfig(heads=(2, 2), ffn=(24, 24), layers=(0, 1))
+    probe = export_subnet(model, narrow_cfg, tmp_path / "narrow", onnx=True)
+    assert onnx_fingerprint(probe.onnx_path) == onnx_fingerprint(kit / "probe-h2-f24-l2.onnx")
     assert manifest["weights"]["bytes"] < 2 * shipped.onnx_path.stat().st_size  # 8 graphs, ~1.4 models
     assert [e["role"] for e in manifest["entries"]] == ["probe"] * 6 + ["calibration"] * 2 + ["held-out"] * 3
     assert manifest["entries"][-1] == {
