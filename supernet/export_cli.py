@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import shutil
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from supernet.config import TrainConfig, load_config
+from supernet.convert import supernet_state
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported, onnx_opsets
 from supernet.io import RunDir, atomic_write_json
@@ -26,7 +28,7 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.search import read_results
-from supernet.subnet import SearchSpace, SubnetConfig
+from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import model_inputs, task_kind_of_config
 from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized_split
 
@@ -100,7 +102,7 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
             raise RunError(
                 f"no subnet chosen yet in {where}: run search.py with a latency budget, or pass --subnet NAME"
             )
-        return SubnetConfig.from_dict(json.loads(chosen.read_text())["spec"])
+        return SubnetConfig.from_dict(read_chosen(chosen)["spec"])
     if name.startswith("w"):
         try:
             return SubnetConfig.from_name(name)
@@ -115,15 +117,32 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
     return known[name]
 
 
-def _replace_target(out: Path, overwrite: bool) -> Path:
-    """Where to build the export; refuses to touch anything that is not an earlier export."""
+def _replaces_export(out: Path, overwrite: bool) -> bool:
+    """Whether the export replaces an earlier one at `out`; refuses anything that is not one."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"'{out}' is a file: pass a folder to --out")
     if not out.exists() or not any(out.iterdir()):
-        return out
+        return False
     if not overwrite:
         raise FileExistsError(f"'{out}' already exists and is not empty: pass --overwrite or a new --out")
     if not (out / "parity.json").is_file():
         raise FileExistsError(f"'{out}' is not an earlier export (no parity.json): refusing to overwrite it")
-    return out.with_name(out.name + ".new")
+    return True
+
+
+def read_chosen(path: Path) -> dict[str, Any]:
+    """search.py's `chosen.json`, or a one-line error when it cannot be read."""
+    try:
+        chosen = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RunError(
+            f"'{path}' cannot be read ({err}): run search.py again, or pass --subnet NAME"
+        ) from err
+    if not isinstance(chosen, dict) or not isinstance(chosen.get("spec"), dict):
+        raise RunError(
+            f"'{path}' is not a choice search.py wrote (no 'spec'): run search.py again, or pass --subnet NAME"
+        )
+    return chosen
 
 
 def _search_comparison(
@@ -210,7 +229,13 @@ def run(args: argparse.Namespace) -> int:
     train_cfg = load_config(TrainConfig, run_dir.config)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet, args.search)
+    out = Path(args.out) if args.out else run_dir.export / cfg.name
+    replacing = _replaces_export(out, args.overwrite)  # refused before minutes of loading and scoring
     model = load_supernet(run_dir.supernet)
+    try:
+        resolve_subnet(supernet_state(model).arch, cfg)
+    except ValueError as err:
+        raise RunError(f"--subnet {args.subnet}: {err}") from err
     tokenizer = AutoTokenizer.from_pretrained(run_dir.supernet)
 
     # The export is scored by the task's main metric (accuracy, Pearson, ...), as search ranked it.
@@ -243,42 +268,51 @@ def run(args: argparse.Namespace) -> int:
             bar.update(1)
         return kind.metrics(preds, labels, model.config)[kind.main_metric]
 
-    out = Path(args.out) if args.out else run_dir.export / cfg.name
-    target = _replace_target(out, args.overwrite)
-    if target != out:
-        shutil.rmtree(target, ignore_errors=True)
+    # Built beside an earlier export under a fresh name (a fixed one, OUT.new, could be a folder of
+    # the user's), and swapped in when complete.
+    target = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent)) if replacing else out
     written = "dense model" + (", ONNX" if args.onnx else "") + (", int8 ONNX" if args.int8 else "")
     print(f"exporting {cfg.name} ({written}) ...", flush=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", UserWarning)
-        report = export_subnet(
-            model,
-            cfg,
-            target,
-            tokenizer=tokenizer,
-            onnx=args.onnx,
-            int8=args.int8,
-            opset=args.opset,
-            parity_batch=parity_batch,
-            dev_eval=dev_eval,
-            space=space,
-        )
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)
+            report = export_subnet(
+                model,
+                cfg,
+                target,
+                tokenizer=tokenizer,
+                onnx=args.onnx,
+                int8=args.int8,
+                opset=args.opset,
+                parity_batch=parity_batch,
+                dev_eval=dev_eval,
+                space=space,
+            )
+    except BaseException:
+        if target != out:
+            shutil.rmtree(target, ignore_errors=True)  # the earlier export stays as it was
+        raise
     for bar in bars:
         bar.close()
     for w in caught:
         print(f"warning: {w.message}")
     if target != out:
-        # The new export is complete: swap it in, then drop the old one.
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
+        # The new export is complete: swap it in, then drop the old one (moved into a fresh folder
+        # of its own, so no folder of the user's is touched).
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        out.rename(old / out.name)
         target.rename(out)
         shutil.rmtree(old, ignore_errors=True)
 
     # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise).
     setting = LatencySetting(num_threads=args.threads)
     chosen_file = (run_dir.search if args.search is None else args.search) / "chosen.json"
-    chosen = json.loads(chosen_file.read_text()) if chosen_file.is_file() else None
+    chosen = None
+    if chosen_file.is_file():
+        try:
+            chosen = read_chosen(chosen_file)
+        except RunError:
+            print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
     reason = unavailable(setting, onnx=False)

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
+from tqdm.auto import tqdm
 
 from supernet.convert import supernet_state
 from supernet.elastic.attention import head_gates
@@ -159,7 +160,10 @@ def neuron_importance(
 
 
 def _gradient_importance(
-    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+    model: nn.Module,
+    batches: Iterable[Batch],
+    loss: LossFn = cross_entropy_sum,
+    tick: Callable[[], object] = lambda: None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     state = supernet_state(model)
     previous, modes = active_subnet(model), {m: m.training for m in model.modules()}
@@ -188,6 +192,7 @@ def _gradient_importance(
                         up = up + b1 * b1.grad
                     down = (w2 * w2.grad).sum(dim=0)  # [F]
                     neurons[layer] += up.detach().abs() + down.detach().abs()
+                tick()
     finally:
         model.zero_grad(set_to_none=True)
         for p in model.parameters():
@@ -199,18 +204,22 @@ def _gradient_importance(
 
 
 @torch.no_grad()
-def _mean_loss(model: nn.Module, batches: list[Batch], loss: LossFn) -> float:
+def _mean_loss(model: nn.Module, batches: list[Batch], loss: LossFn, tick: Callable[[], object]) -> float:
     device = _device(model)
     total, count = 0.0, 0
     for batch in batches:
         for micro in micro_batches(batch):
             total += _loss(model, batch_to(micro, device), loss).item()
         count += batch["labels"].numel()
+        tick()
     return total / max(count, 1)
 
 
 def layer_importance(
-    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+    model: nn.Module,
+    batches: Iterable[Batch],
+    loss: LossFn = cross_entropy_sum,
+    tick: Callable[[], object] = lambda: None,
 ) -> torch.Tensor:
     """Layer importance [L]: mean dev loss with layer l skipped minus the full model's."""
     state = supernet_state(model)
@@ -220,14 +229,14 @@ def layer_importance(
     L = state.arch.num_layers
     try:
         set_max_net(model)
-        base = _mean_loss(model, batch_list, loss)
+        base = _mean_loss(model, batch_list, loss, tick)
         scores = []
         for skip in range(L):
             if L == 1:
                 scores.append(float("inf"))
                 continue
             set_active_subnet(model, SubnetConfig(layers=tuple(i for i in range(L) if i != skip)))
-            scores.append(_mean_loss(model, batch_list, loss) - base)
+            scores.append(_mean_loss(model, batch_list, loss, tick) - base)
     finally:
         set_active_subnet(model, previous)
         _restore_modes(modes)
@@ -235,7 +244,7 @@ def layer_importance(
 
 
 def compute_importance(
-    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
+    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum, *, progress: bool = False
 ) -> ImportanceScores:
     """All three scores over the same dev batches (the iterable is consumed once).
 
@@ -243,7 +252,19 @@ def compute_importance(
         model: a supernet.
         batches: dev batches with "labels".
         loss: the task's summed loss (``TaskKind.hard_loss`` with ``reduction="sum"``).
+        progress: show a bar over every batch pass: one backward pass for heads and neurons, then
+            L + 1 forward passes for the layers (minutes on a large dev split).
     """
     batch_list = list(batches)
-    heads, neurons = _gradient_importance(model, batch_list, loss)
-    return ImportanceScores(head=heads, neuron=neurons, layer=layer_importance(model, batch_list, loss))
+    L = supernet_state(model).arch.num_layers
+    passes = 1 + 1 + (L if L > 1 else 0)
+    with tqdm(
+        total=passes * len(batch_list),
+        desc="importance",
+        unit="batch",
+        disable=not progress,
+        dynamic_ncols=True,
+    ) as bar:
+        heads, neurons = _gradient_importance(model, batch_list, loss, tick=bar.update)
+        layers = layer_importance(model, batch_list, loss, tick=bar.update)
+    return ImportanceScores(head=heads, neuron=neurons, layer=layers)

@@ -928,6 +928,7 @@ class LatencyCache:
     def __init__(self, run_dir: str | os.PathLike[str], setting: LatencySetting) -> None:
         self.setting = setting
         self.path = Path(run_dir) / "latency" / f"{setting.cache_stem}.json"
+        self._warned = False
 
     def _load(self) -> dict[str, object] | None:
         """The file's content when it matches this setting's thread count, else None."""
@@ -937,10 +938,22 @@ class LatencyCache:
             return None
         try:
             data = json.loads(text)
+            problem = (
+                None if isinstance(data, dict) and data.get("format") == _CACHE_FORMAT else "unknown format"
+            )
         except json.JSONDecodeError as err:
-            raise ValueError(f"latency cache {self.path} is not valid JSON: {err}") from err
-        if not isinstance(data, dict) or data.get("format") != _CACHE_FORMAT:
-            raise ValueError(f"latency cache {self.path} has an unknown format")
+            problem = f"not valid JSON: {err}"
+        if problem is not None:
+            # A damaged cache is only a cache: measure again (the next `put` replaces the file).
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"latency cache {self.path} cannot be read ({problem}): its subnets are measured "
+                    "again and the file replaced",
+                    LatencyWarning,
+                    stacklevel=2,
+                )
+            return None
         # Another thread count is another measurement, and another ONNX graph revision timed graphs
         # export.py no longer writes: treat the whole file as a miss (the next `put` replaces it).
         if data.get("num_threads") != self.setting.num_threads or is_stale(data, self.setting):

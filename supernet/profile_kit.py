@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -501,6 +502,11 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
         ProfileKitError: not a latency table, or incomplete (one line).
     """
     p = Path(path)
+    if p.is_dir():
+        raise ProfileKitError(
+            f"latency table {p} is a folder: pass the latency-table.json profile.py wrote in it "
+            f"({p / 'latency-table.json'})"
+        )
     if not p.is_file():
         raise FileNotFoundError(f"latency table {p} not found: pass the latency-table.json profile.py wrote")
     try:
@@ -549,4 +555,10 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
     missing = [e.file for e in entries if e.file not in results]
     if missing:
         raise ProfileKitError(f"latency table {p} has no result for {missing[0]}: run profile.py to the end")
+    for file, result in results.items():
+        # profile.py writes medians of wall-clock times: a figure that is not one was edited or damaged.
+        if not (math.isfinite(result.median_ms) and result.median_ms > 0):
+            raise ProfileKitError(
+                f"latency table {p} has a median of {result.median_ms} ms for {file}: run profile.py again"
+            )
     return table

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import tempfile
 import warnings
@@ -24,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from supernet.config import DEFAULT_ACCURACY_SUBSET, SearchConfig, TrainConfig, load_config
+from supernet.config import DEFAULT_ACCURACY_SUBSET, ConfigError, SearchConfig, TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
@@ -47,6 +48,7 @@ from supernet.search import (
     evaluate_grid,
     evolutionary_search,
     format_table,
+    read_results,
     select_under_budget,
     write_results,
 )
@@ -203,12 +205,28 @@ class SearchRun:
 
     def _load_accuracy_cache(self) -> dict[str, float]:
         cache: dict[str, float] = {}
+        unread: list[str] = []
         if self.run.eval.is_file():
-            for line in self.run.eval.read_text().splitlines():
-                row = json.loads(line)
-                cache[row["subnet"]] = float(row[self.metric])
+            for i, line in enumerate(
+                self.run.eval.read_text(encoding="utf-8", errors="replace").splitlines(), 1
+            ):
+                try:
+                    row = json.loads(line)
+                    cache[row["subnet"]] = float(row[self.metric])
+                except (ValueError, TypeError, KeyError):
+                    unread.append(f"{self.run.eval.name} line {i}")
         if self._accuracy_file.is_file():
-            cache.update({k: float(v) for k, v in json.loads(self._accuracy_file.read_text()).items()})
+            try:
+                saved = json.loads(self._accuracy_file.read_text(encoding="utf-8"))
+                cache.update({str(k): float(v) for k, v in saved.items()})
+            except (ValueError, TypeError, AttributeError):
+                unread.append(str(self._accuracy_file.relative_to(self.run.root)))
+        if unread:
+            # Only caches: what they would have told is scored on dev again.
+            shown = ", ".join(unread[:3]) + (f" and {len(unread) - 3} more" if len(unread) > 3 else "")
+            self.log(
+                f"warning: cannot read {shown} in '{self.run.root}': those subnets are scored on dev again"
+            )
         return cache
 
     def dev_loader(self) -> Any:
@@ -492,7 +510,8 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
     """Where a search writes its results: `out`, or the run's search/ folder.
 
     Raises:
-        RunError: `out` is a file, or a non-empty folder that holds no earlier search.
+        RunError: `out` is a file, or a non-empty folder that holds no earlier search (a
+            results.jsonl that search.py wrote).
     """
     default = RunDir(run_dir).search
     folder = default if out is None else Path(out)
@@ -503,13 +522,21 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
         and folder.resolve() != default.resolve()  # the run's own search/ also holds its caches
         and folder.is_dir()
         and any(folder.iterdir())
-        and not (folder / "results.jsonl").is_file()
+        and not _holds_search(folder)
     ):
         raise RunError(
-            f"--out '{folder}' is not empty and holds no earlier search (no results.jsonl): "
-            "refusing to write into it; pass a new folder"
+            f"--out '{folder}' is not empty and holds no earlier search (no results.jsonl search.py "
+            "wrote): refusing to write into it; pass a new folder"
         )
     return folder
+
+
+def _holds_search(folder: Path) -> bool:
+    """Whether `folder` has a results.jsonl that search.py wrote (one a user made is not replaced)."""
+    try:
+        return bool(read_results(folder / "results.jsonl"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
 
 
 def _earlier_choice(path: Path) -> dict[str, Any] | None:
@@ -578,24 +605,26 @@ def _finish(
         )
 
 
-def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
-    ratio = args.latency_budget_ratio
-    if ratio is not None and not 0 < ratio <= 1:
-        # Checked before anything is measured, not once the grid's latency is known.
-        raise RunError(f"--latency-budget-ratio must be in (0, 1], got {ratio}")
-    if args.verify_top < 0:
-        raise RunError(f"--verify-top must be >= 0 (0 = keep no per-layer subnet), got {args.verify_top}")
-    if args.accuracy_subset < 0:
-        raise RunError(
-            f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"
-        )
-    if getattr(args, "latency_table", None) is not None:
-        return run_with_table(args, log=log)
-    folder = search_folder(Path(args.run), getattr(args, "out", None))
-    # None means "not given" (a latency table then supplies them); measuring here defaults to b1 s128.
-    args.batch_size = 1 if args.batch_size is None else args.batch_size
-    args.seq_len = 128 if args.seq_len is None else args.seq_len
-    cfg = SearchConfig(
+# The flags behind SearchConfig's fields, so a refused value is named as the user typed it.
+_FLAGS = {
+    "latency_budget_ms": "--latency-budget-ms",
+    "device": "--device",
+    "backend": "--backend",
+    "int8": "--int8",
+    "batch_size": "--batch-size",
+    "seq_len": "--seq-len",
+    "num_threads": "--threads",
+    "warmup": "--warmup",
+    "repeats": "--repeats",
+    "population": "--population",
+    "generations": "--generations",
+    "seed": "--seed",
+    "accuracy_subset": "--accuracy-subset",
+}
+
+
+def _search_config(args: argparse.Namespace) -> SearchConfig:
+    return SearchConfig(
         run=args.run,
         latency_budget_ms=args.latency_budget_ms,
         device=args.device,
@@ -612,6 +641,45 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         seed=args.seed,
         accuracy_subset=args.accuracy_subset or None,
     )
+
+
+def _as_flag(err: ConfigError) -> str:
+    """`err`'s message with the config field replaced by its flag (num_threads -> --threads)."""
+    message = str(err)
+    flag = _FLAGS.get(err.key or "")
+    if flag is None:
+        return message
+    message = message.replace(" or null,", ",")  # a flag is given or left out, never null
+    if message.startswith(f"{err.key} "):
+        return flag + message[len(err.key) :]
+    return message.replace(f"'{err.key}'", flag)
+
+
+def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
+    budget = args.latency_budget_ms
+    if budget is not None and not (math.isfinite(budget) and budget > 0):
+        # inf passed SearchConfig's "> 0" and was refused only after the whole grid was timed.
+        raise RunError(f"--latency-budget-ms must be a finite number > 0, got {budget}")
+    ratio = args.latency_budget_ratio
+    if ratio is not None and not 0 < ratio <= 1:
+        # Checked before anything is measured, not once the grid's latency is known.
+        raise RunError(f"--latency-budget-ratio must be in (0, 1], got {ratio}")
+    if args.verify_top < 0:
+        raise RunError(f"--verify-top must be >= 0 (0 = keep no per-layer subnet), got {args.verify_top}")
+    if args.accuracy_subset < 0:
+        raise RunError(
+            f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"
+        )
+    if getattr(args, "latency_table", None) is not None:
+        return run_with_table(args, log=log)
+    folder = search_folder(Path(args.run), getattr(args, "out", None))
+    # None means "not given" (a latency table then supplies them); measuring here defaults to b1 s128.
+    args.batch_size = 1 if args.batch_size is None else args.batch_size
+    args.seq_len = 128 if args.seq_len is None else args.seq_len
+    try:
+        cfg = _search_config(args)
+    except ConfigError as err:
+        raise RunError(_as_flag(err)) from err
     setting = LatencySetting(
         device=cfg.device,
         backend=cfg.backend,

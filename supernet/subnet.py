@@ -41,7 +41,7 @@ __all__ = [
     "set_max_net",
 ]
 
-_NAME_RE = re.compile(r"^w(?P<w>[0-9.]+)-d(?P<d>[0-9.]+)$")
+_NAME_RE = re.compile(r"^w(?P<w>\d*\.?\d+)-d(?P<d>\d*\.?\d+)$")
 
 
 def _check_mult(name: str, value: float | None) -> None:

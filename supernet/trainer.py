@@ -156,6 +156,41 @@ def _load_classifier(path: Path, task: TaskData) -> nn.Module:
     return kind.auto_class.from_pretrained(path, **kind.head_kwargs(task.num_labels, task.label_names))
 
 
+def _auto_config(path: Path, key: str) -> Any:
+    """The folder's transformers config, or one line naming a model_type this transformers lacks."""
+    import transformers
+
+    try:
+        return transformers.AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        model_type = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type")
+        raise RunError(
+            f"{key} folder '{path}': transformers {transformers.__version__} cannot read its config "
+            f"(model_type '{model_type}'): {str(err).splitlines()[0]}"
+        ) from err
+
+
+def _auto_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer saved with the model; refused when the folder has none.
+
+    Without tokenizer files transformers builds, offline and without a word, a tokenizer that knows
+    only its special tokens: every word becomes [UNK] and the run trains at chance.
+    """
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError) as err:
+        raise RunError(
+            f"model folder '{path}': its tokenizer cannot be loaded ({str(err).splitlines()[0]})"
+        ) from err
+    special = len(set(tokenizer.all_special_tokens))
+    if len(tokenizer) <= special:
+        raise RunError(
+            f"model folder '{path}' has no tokenizer files (the tokenizer built from it knows only its "
+            f"{special} special tokens): copy the tokenizer saved with the model (tokenizer.json or vocab.txt) into it"
+        )
+    return tokenizer
+
+
 def _is_task_tuned(path: Path, task: TaskData) -> bool:
     """A checkpoint already fine-tuned for this task: the task kind's head with the right outputs."""
     from transformers import AutoConfig
@@ -212,7 +247,12 @@ def _load_saved_classifier(path: Path) -> nn.Module:
 
 @torch.no_grad()
 def evaluate_subnet(
-    model: nn.Module, cfg: SubnetConfig | None, loader: Any, accelerator: Accelerator | None = None
+    model: nn.Module,
+    cfg: SubnetConfig | None,
+    loader: Any,
+    accelerator: Accelerator | None = None,
+    *,
+    desc: str | None = None,
 ) -> dict[str, float]:
     """The task's metrics of `cfg` on `loader` (the kind is read from the model's config).
 
@@ -226,6 +266,7 @@ def evaluate_subnet(
         cfg: the subnet to activate; None runs `model` as is.
         loader: batches with "labels".
         accelerator: gathers predictions across processes when given.
+        desc: show a progress bar over the batches, labelled so (cleared when done).
     """
     was_training = model.training
     model.eval()
@@ -234,7 +275,10 @@ def evaluate_subnet(
     config = _unwrap(model, accelerator).config
     kind = task_kind_of_config(config)
     preds, labels = [], []
-    for batch in loader:
+    batches = (
+        loader if desc is None else tqdm(loader, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
+    )
+    for batch in batches:
         logits = output_logits(model(**model_inputs(batch)))
         pred, label = kind.predictions(logits), kind.references(batch)
         if accelerator is not None:
@@ -357,6 +401,8 @@ class _Job:
         a missing model in an older version): there is nothing to resume, so it counts as new.
         """
         cfg, run = self.cfg, self.run
+        if run.root.exists() and not run.root.is_dir():
+            raise RunError(f"output_dir '{run.root}' is a file; choose a new or empty output_dir")
         self.fresh = not run.config.exists() or _only_config(run)
         if not self.fresh:
             if not cfg.resume:
@@ -409,9 +455,7 @@ class _Job:
         d = cfg.data
         self.task = task_from_config(cfg)
         self.kind: TaskKind = get_task_kind(self.task.kind)
-        from transformers import AutoConfig
-
-        model_config = AutoConfig.from_pretrained(self.model_path)
+        model_config = _auto_config(self.model_path, "model")
         conflict = head_conflict(model_config, self.kind, self.task.num_labels)
         if conflict is not None:
             raise RunError(f"model '{cfg.model}' {conflict}; pass its base model or a matching checkpoint")
@@ -423,13 +467,14 @@ class _Job:
         self.teacher_path: Path | None = None
         if cfg.teacher.path is not None:
             self.teacher_path = resolve_model_path(cfg.teacher.path, "teacher.path")
+            _auto_config(self.teacher_path, "teacher.path")
             if not _is_task_tuned(self.teacher_path, self.task):
                 raise RunError(
                     f"teacher.path '{self.teacher_path}' is not "
                     f"{self.kind.describe_head(self.task.num_labels)}; pass a task-tuned teacher or leave "
                     f"teacher.path empty to fine-tune one"
                 )
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_path)
+        self.tokenizer = _auto_tokenizer(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
         check_max_length_fits(d.max_length, model_config)
         self.tokenized = tokenize_task(
@@ -479,10 +524,12 @@ class _Job:
                 )
             acc.wait_for_everyone()
         teacher = teacher.to(acc.device).eval()
-        metrics = evaluate_subnet(teacher, None, self.dev_loader, acc)
+        # Each split can take minutes on a large task: a bar apiece, cleared when done.
+        shown = self.progress and acc.is_local_main_process
+        metrics = evaluate_subnet(teacher, None, self.dev_loader, acc, desc="teacher dev" if shown else None)
         main = self.kind.main_metric
         acc.print(f"teacher dev {main}: {100 * metrics[main]:.2f}")
-        test = evaluate_subnet(teacher, None, self.test_loader, acc)
+        test = evaluate_subnet(teacher, None, self.test_loader, acc, desc="teacher test" if shown else None)
         if acc.is_main_process:
             atomic_write_json(run.root / "teacher_eval.json", {"dev": metrics, "test": test})
         return teacher, metrics[main]
@@ -509,7 +556,12 @@ class _Job:
                 collate_fn=self.kind.collator(self.tokenizer),
             )
             batches = list(loader)[: cfg.importance.num_batches]
-            scores = compute_importance(student, batches, loss=partial(self.kind.hard_loss, reduction="sum"))
+            scores = compute_importance(
+                student,
+                batches,
+                loss=partial(self.kind.hard_loss, reduction="sum"),
+                progress=self.progress and acc.is_local_main_process,
+            )
             if acc.is_main_process:
                 scores.save(run.importance)
         reorder_by_importance(student, scores)

@@ -155,6 +155,72 @@ def test_model_path_missing(capsys, preset: Path, tmp_path: Path) -> None:
     )
 
 
+def _damage(folder: Path, how: str) -> str:
+    """Damage a saved model folder `how`; returns the one line train.py must print for it."""
+    where = f"model folder '{folder}'"
+    weights = folder / "model.safetensors"
+    if how == "config not JSON":
+        (folder / "config.json").write_text('{"model_type": "bert",')
+        return f"{where}: config.json is not valid JSON (Expecting property name enclosed in double quotes: line 1 column 23 (char 22))"
+    if how == "no model_type":
+        (folder / "config.json").write_text("{}")
+        return f"{where}: config.json names no model_type: point to a Hugging Face model folder"
+    if how == "unknown model_type":
+        (folder / "config.json").write_text('{"model_type": "nonesuch"}')
+        return (
+            f"{where}: transformers {transformers.__version__} cannot read its config (model_type 'nonesuch'): "
+            "The checkpoint you are trying to load has model type `nonesuch` but Transformers does not "
+            "recognize this architecture. This could be because of an issue with the checkpoint, or because "
+            "your version of Transformers is out of date."
+        )
+    if how == "no weights":
+        weights.unlink()
+        return f"{where} has no weights (model.safetensors or pytorch_model.bin): copy the whole model folder"
+    if how == "weights cut short":
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+        return f"{where}: model.safetensors cannot be read (Error while deserializing header: incomplete metadata, file not fully covered): copy it again"
+    assert how == "no tokenizer"
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+    return (
+        f"{where} has no tokenizer files (the tokenizer built from it knows only its 5 special tokens): "
+        "copy the tokenizer saved with the model (tokenizer.json or vocab.txt) into it"
+    )
+
+
+def test_output_dir_that_is_a_file(capsys, preset: Path, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"output_dir={afile}"],
+        f"output_dir '{afile}' is a file; choose a new or empty output_dir",
+        watch=tmp_path,
+    )
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        "config not JSON",
+        "no model_type",
+        "unknown model_type",
+        "no weights",
+        "weights cut short",
+        "no tokenizer",
+    ],
+)
+def test_a_damaged_model_folder_is_one_line_before_anything_is_written(
+    capsys, preset: Path, tmp_path: Path, minilm_dir: Path, how: str
+) -> None:
+    """Each was a traceback (two of them after config.yaml was written), and a folder without
+    tokenizer files trained at chance: transformers builds a tokenizer that maps every word to [UNK]."""
+    folder = save_tiny_model_dir(tmp_path / "damaged", minilm_dir)
+    message = _damage(folder, how)
+    _fails(capsys, train_main, ["--config", str(preset), f"model={folder}"], message, watch=tmp_path)
+
+
 def test_tokenizer_does_not_fit(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
     small = save_tiny_model_dir(tmp_path / "small-vocab", minilm_dir)
     config = json.loads((small / "config.json").read_text())
@@ -229,12 +295,12 @@ def test_labels_not_a_class_set(capsys, preset: Path, tmp_path: Path) -> None:
 
 def test_regression_target_not_numeric(capsys, preset: Path, tmp_path: Path) -> None:
     data = tmp_path / "data.csv"
-    data.write_text("text,score\n" + "".join(f"s {i},{'n/a' if i == 7 else i / 3}\n" for i in range(40)))
+    data.write_text("text,score\n" + "".join(f"s {i},{'high' if i == 7 else i / 3}\n" for i in range(40)))
     _fails(
         capsys,
         train_main,
         ["--config", str(preset), f"task={data}", "data.label_column=score", "data.task_kind=regression"],
-        "column 'score' in data.csv holds a non-numeric value 'n/a' (data row 8): regression targets must be numbers",
+        "column 'score' in data.csv holds a non-numeric value 'high' (data row 8): regression targets must be numbers",
     )
     assert not (tmp_path / "run").exists()
 
@@ -361,7 +427,7 @@ def test_search_int8_needs_onnxruntime(capsys, tmp_path: Path) -> None:
         capsys,
         search_main,
         ["--run", str(tmp_path), "--int8"],
-        "int8 needs backend onnxruntime (--backend onnxruntime)",
+        "--int8 needs backend onnxruntime (--backend onnxruntime)",
         watch=tmp_path,
     )
 
@@ -370,17 +436,42 @@ def test_search_int8_needs_onnxruntime(capsys, tmp_path: Path) -> None:
     ("flags", "message"),
     [
         (["--verify-top", "-1"], "--verify-top must be >= 0 (0 = keep no per-layer subnet), got -1"),
-        (["--per-layer", "--population", "1"], "population must be >= 2, got 1"),
+        (["--per-layer", "--population", "1"], "--population must be >= 2, got 1"),
         (["--latency-budget-ratio", "0"], "--latency-budget-ratio must be in (0, 1], got 0.0"),
         (["--latency-budget-ratio", "1.5"], "--latency-budget-ratio must be in (0, 1], got 1.5"),
-        (["--device", "tpu"], "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'"),
-        (["--device", "cuda:x"], "device must be 'cpu', 'cuda' or 'cuda:<index>', got 'cuda:x'"),
+        (["--latency-budget-ms", "inf"], "--latency-budget-ms must be a finite number > 0, got inf"),
+        (["--latency-budget-ms", "nan"], "--latency-budget-ms must be a finite number > 0, got nan"),
+        (["--device", "tpu"], "--device must be 'cpu', 'cuda' or 'cuda:<index>', got 'tpu'"),
+        (["--device", "cuda:x"], "--device must be 'cpu', 'cuda' or 'cuda:<index>', got 'cuda:x'"),
+        (["--threads", "0"], "--threads must be > 0, got 0"),
+        (["--warmup", "-1"], "--warmup must be >= 0, got -1"),
+        (["--repeats", "0"], "--repeats must be > 0, got 0"),
     ],
 )
 def test_search_refuses_bad_settings_before_the_run_is_opened(capsys, tmp_path: Path, flags, message) -> None:
     # A negative --verify-top used to slice candidates off the end; a population of 1 and an unknown
-    # device were tracebacks; a budget ratio out of range was refused only after the whole grid was timed.
+    # device were tracebacks; a budget ratio out of range, and an infinite budget, were refused only
+    # after the whole grid was timed. Each names the flag, not SearchConfig's field (num_threads).
     _fails(capsys, search_main, ["--run", str(tmp_path), *flags], message, watch=tmp_path)
+
+
+@pytest.mark.slow
+def test_train_shows_a_bar_for_every_long_step(capsys, tmp_path: Path, minilm_dir: Path) -> None:
+    """The teacher's dev and test scoring and the importance passes ran silent (a minute on the
+    packaged task's whole dev split, more on a large one); each has a bar now, and --no-progress hides them."""
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+    preset = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+    argv = ["--config", preset, f"model={model}", *TINY_RUN, "importance.num_batches=null"]
+    assert train_main([*argv, f"output_dir={tmp_path / 'shown'}"]) == 0
+    bars = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    shown = {line.split(":")[0] for line in bars if re.match(r"[a-z ]+: +\d+%", line)}
+    assert {"teacher dev", "teacher test", "importance"} <= shown, (
+        shown
+    )  # the teacher's are cleared when done
+    # importance: one backward pass and 4 + 1 forward passes (4 layers) over the 32 dev sentences' one batch.
+    assert any(line.startswith("importance: 100%") and "| 6/6 " in line for line in bars), bars
+    assert train_main([*argv, f"output_dir={tmp_path / 'hidden'}", "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
 
 
 @pytest.fixture(scope="module")
@@ -626,10 +717,69 @@ def test_export_shows_what_it_does_and_hides_bars_on_request(
     done, of = total.split("/")
     assert done == of and int(of) % 2 == 0
     assert any(line.startswith("latency: 100%") for line in last)
+    # Folders of the user's beside it, named as the swap's were (OUT.new, OUT.old), are not touched.
+    for sibling in ("exp.new", "exp.old"):
+        (tmp_path / sibling).mkdir()
+        (tmp_path / sibling / "notes.txt").write_text("mine")
     assert export_main([*argv, "--overwrite", "--no-progress"]) == 0
     hidden = capsys.readouterr()
     assert hidden.err == ""
     assert hidden.out.splitlines()[0] == "exporting w0.50-d0.75 (dense model) ..."
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp", "exp.new", "exp.old"]  # no temporaries
+    assert all((tmp_path / s / "notes.txt").read_text() == "mine" for s in ("exp.new", "exp.old"))
+    assert (out / "parity.json").is_file()
+
+
+@pytest.mark.slow
+def test_export_refuses_bad_subnets_and_outputs_in_one_line(
+    capsys, trained_run: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    argv = ["--run", str(run), "--no-onnx", "--no-progress"]
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    _fails(
+        capsys,
+        export_main,
+        [*argv, "--subnet", "w0.50-d1.00", "--out", str(afile)],
+        f"'{afile}' is a file: pass a folder to --out",
+        watch=tmp_path,
+    )
+    assert afile.read_text() == "mine"
+    _fails(
+        capsys,
+        export_main,
+        [*argv, "--subnet", "w0.01-d1.00"],
+        "--subnet w0.01-d1.00: width_mult=0.01 gives 0 of 4 heads; use width_mult >= 0.125",
+        watch=run,
+    )
+    _fails(
+        capsys,
+        export_main,
+        [*argv, "--subnet", "w0.5.5-d1"],
+        "subnet name 'w0.5.5-d1' is not of the form w<width>-d<depth>, e.g. w0.50-d0.75",
+        watch=run,
+    )
+    chosen = run / "search" / "chosen.json"
+    chosen.parent.mkdir(exist_ok=True)
+    chosen.write_text('{"spec": {"width')
+    _fails(
+        capsys,
+        export_main,
+        [*argv, "--subnet", "best"],
+        f"'{chosen}' cannot be read (Unterminated string starting at: line 1 column 11 (char 10)): "
+        "run search.py again, or pass --subnet NAME",
+        watch=run,
+    )
+    chosen.write_text('{"name": "w0.50-d1.00"}')
+    _fails(
+        capsys,
+        export_main,
+        [*argv, "--subnet", "best"],
+        f"'{chosen}' is not a choice search.py wrote (no 'spec'): run search.py again, or pass --subnet NAME",
+        watch=run,
+    )
 
 
 @pytest.mark.slow

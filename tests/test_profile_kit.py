@@ -370,12 +370,32 @@ def test_incomplete_table_is_refused(tmp_path, model) -> None:
     )
 
 
+@pytest.mark.parametrize("median", [-3.0, 0.0, float("nan")])
+def test_table_with_an_impossible_median_is_refused(tmp_path, model, median: float) -> None:
+    # An edited or damaged figure was a ValueError traceback from the predictor's fit.
+    path = fake_table(tmp_path / "t.json", model)
+    data = json.loads(path.read_text())
+    data["results"]["probe-h2-f24-l1.onnx"]["median_ms"] = median
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileKitError) as err:
+        load_latency_table(path)
+    assert str(err.value) == (
+        f"latency table {path} has a median of {median} ms for probe-h2-f24-l1.onnx: run profile.py again"
+    )
+
+
 def test_missing_or_binary_table_is_one_line(tmp_path) -> None:
     missing = tmp_path / "none.json"
     with pytest.raises(FileNotFoundError) as err:
         load_latency_table(missing)
     assert (
         str(err.value) == f"latency table {missing} not found: pass the latency-table.json profile.py wrote"
+    )
+    with pytest.raises(ProfileKitError) as err:
+        load_latency_table(tmp_path)
+    assert str(err.value) == (
+        f"latency table {tmp_path} is a folder: pass the latency-table.json profile.py wrote in it "
+        f"({tmp_path / 'latency-table.json'})"
     )
     binary = tmp_path / "table.json"
     binary.write_bytes(b"PAR1\xa0\xff")

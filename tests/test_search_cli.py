@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -278,7 +279,7 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     assert json.loads((default / "chosen.json").read_text())["setting"]["num_threads"] == 1
 
 
-@pytest.mark.parametrize("what", ["file", "folder"])
+@pytest.mark.parametrize("what", ["file", "folder", "own results.jsonl"])
 def test_search_out_never_writes_over_other_files(run: Path, tmp_path: Path, capsys, what: str) -> None:
     target = tmp_path / "notes"
     if what == "file":
@@ -287,15 +288,21 @@ def test_search_out_never_writes_over_other_files(run: Path, tmp_path: Path, cap
     else:
         target.mkdir()
         (target / "mine.txt").write_text("mine")
+        if what == "own results.jsonl":  # a file of the user's that only shares the name
+            (target / "results.jsonl").write_text('{"experiment": "mine"}\n')
         message = (
-            f"--out '{target}' is not empty and holds no earlier search (no results.jsonl): "
-            "refusing to write into it; pass a new folder"
+            f"--out '{target}' is not empty and holds no earlier search (no results.jsonl search.py "
+            "wrote): refusing to write into it; pass a new folder"
         )
     code = search_main(["--run", str(run), "--out", str(target), *FAST])
     err = capsys.readouterr().err
     assert code == 2 and err.strip().splitlines()[-1] == f"error: {message}", err
     assert (target.read_text() if what == "file" else (target / "mine.txt").read_text()) == "mine"
-    assert what == "file" or [p.name for p in target.iterdir()] == ["mine.txt"]
+    if what == "folder":
+        assert [p.name for p in target.iterdir()] == ["mine.txt"]
+    if what == "own results.jsonl":
+        assert sorted(p.name for p in target.iterdir()) == ["mine.txt", "results.jsonl"]
+        assert (target / "results.jsonl").read_text() == '{"experiment": "mine"}\n'
 
 
 def test_search_out_may_name_the_runs_own_search_folder(tmp_path: Path) -> None:
@@ -323,3 +330,40 @@ def test_export_search_must_be_a_folder(run: Path, tmp_path: Path, capsys) -> No
         f"error: --search '{missing}' is not a folder: pass the --out folder of a search.py run"
     )
     assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
+def test_damaged_caches_are_measured_again_not_a_traceback(run: Path, tmp_path: Path, capsys) -> None:
+    """eval.jsonl, search/accuracy.json and the latency cache only spare work: a damaged one was a
+    JSONDecodeError or ValueError traceback; now a warning, and what it held is computed again."""
+    import warnings
+
+    from supernet.latency import LatencyWarning
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    before = read_results(copy / "search" / "results.jsonl")
+    lines = (copy / "eval.jsonl").read_text().splitlines()
+    (copy / "eval.jsonl").write_text("\n".join(["{garbage", *lines[1:]]) + "\n")
+    (copy / "search" / "accuracy.json").write_text("[1, 2")
+    (cache,) = (copy / "latency").glob("cpu-torch-*.json")
+    cache.write_text("not json")
+    capsys.readouterr()
+    with warnings.catch_warnings(record=True) as raised:
+        warnings.simplefilter("always")
+        assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        f"warning: cannot read eval.jsonl line 1, search/accuracy.json in '{copy}': those subnets are "
+        "scored on dev again"
+    ) in out
+    latency = [str(w.message) for w in raised if issubclass(w.category, LatencyWarning)]
+    assert latency == [
+        f"latency cache {cache} cannot be read (not valid JSON: Expecting value: line 1 column 1 (char 0)): "
+        "its subnets are measured again and the file replaced"
+    ]
+    after = read_results(copy / "search" / "results.jsonl")
+    # The subnet whose row was lost is scored again, to the same dev accuracy.
+    assert {r.name: r.accuracy for r in after} == {r.name: r.accuracy for r in before}
+    assert json.loads(cache.read_text())["entries"].keys() == {r.name for r in after}
