@@ -329,12 +329,22 @@ def test_cache_failed_write_keeps_old_file_and_no_tmp(tmp_path, monkeypatch: pyt
     assert os.listdir(cache.path.parent) == [cache.path.name]
 
 
-def test_cache_rejects_corrupt_file(tmp_path) -> None:
+@pytest.mark.parametrize("text", ["{not json", '{"format": 99}'])
+def test_corrupt_cache_is_a_miss_with_one_warning(tmp_path, text: str) -> None:
+    """A damaged cache only costs measuring again (it was a ValueError traceback in search.py)."""
     cache = LatencyCache(tmp_path, LatencySetting(num_threads=1))
     cache.path.parent.mkdir(parents=True)
-    cache.path.write_text("{not json")
-    with pytest.raises(ValueError, match="not valid JSON"):
-        cache.get(sn.MAX_NET)
+    cache.path.write_text(text)
+    with pytest.warns(LatencyWarning) as raised:
+        assert cache.get(sn.MAX_NET) is None and len(cache) == 0
+    problem = "unknown format" if text.startswith('{"') else "not valid JSON: Expecting property name"
+    assert len(raised) == 1 and str(raised[0].message).startswith(
+        f"latency cache {cache.path} cannot be read ({problem}"
+    )
+    assert str(raised[0].message).endswith("its subnets are measured again and the file replaced")
+    result = LatencyResult.from_samples([1.0, 2.0, 3.0])
+    cache.put(sn.MAX_NET, result)
+    assert cache.get(sn.MAX_NET) == result
 
 
 # ---------------------------------------------------------------- predictor
