@@ -69,6 +69,7 @@ no context is shared between train, dev and test.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import json
@@ -160,14 +161,44 @@ class TaskData:
 # --------------------------------------------------------------------------- reading
 
 
-def _first_line(error: BaseException) -> str:
+def _root_cause(error: BaseException) -> BaseException:
     # datasets wraps parser failures in DatasetGenerationError; the root cause is the
-    # part a user can act on, and DataError promises a single line.
-    root: BaseException = error
-    while root.__cause__ is not None:
-        root = root.__cause__
+    # part a user can act on.
+    while error.__cause__ is not None:
+        error = error.__cause__
+    return error
+
+
+def _first_line(error: BaseException) -> str:
+    root = _root_cause(error)
     text = str(root).strip() or type(root).__name__
-    return text.splitlines()[0]
+    return text.splitlines()[0]  # DataError promises a single line
+
+
+def _utf8_error(path: Path) -> DataError | None:
+    """None when the file decodes as UTF-8, else the error naming its first bad byte and where it is."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # bytes of the file before `chunk`
+    with path.open("rb") as handle:
+        while True:
+            chunk = handle.read(1 << 20)
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as err:
+                # err.object is the bytes the decoder held back (a split character) followed by `chunk`.
+                position = offset - (len(err.object) - len(chunk)) + err.start
+                return DataError(
+                    f"{path.name} is not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                    f"{position}): save it as UTF-8"
+                )
+            if not chunk:
+                return None
+            offset += len(chunk)
+
+
+def _not_utf8(path: Path) -> DataError:
+    """The error for a file whose reader failed to decode it."""
+    return _utf8_error(path) or DataError(f"{path.name} is not UTF-8 text: save it as UTF-8")
 
 
 def _has_no_rows(path: Path, builder: str) -> bool:
@@ -192,6 +223,8 @@ def _load(builder: str, path: Path, **kwargs: Any) -> Dataset:
     except Exception as error:
         if _has_no_rows(path, builder):
             raise DataError(f"{path.name} has no data rows: add examples") from error
+        if isinstance(_root_cause(error), UnicodeDecodeError):
+            raise _not_utf8(path) from error
         raise DataError(f"could not read {path.name} as {builder}: {_first_line(error)}") from error
     assert isinstance(loaded, Dataset)
     return loaded
@@ -200,7 +233,8 @@ def _load(builder: str, path: Path, **kwargs: Any) -> Dataset:
 def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
     # The header is read here so that every column can be declared a string: otherwise
     # pandas turns a text column of digits into ints and the words "NA"/"null" into NaN.
-    with path.open(newline="", encoding="utf-8") as handle:
+    # utf-8-sig drops the byte order mark Excel writes, which would otherwise start the first name.
+    with path.open(newline="", encoding="utf-8-sig") as handle:
         header = next(csv.reader(handle, delimiter=delimiter, quoting=quoting), None)
     if header is None:
         raise DataError(f"{path.name} is empty: it needs a header row and data rows")
@@ -296,6 +330,13 @@ def _read_squad(document: dict[str, Any], source: str) -> Dataset:
 
 
 def _read_file(path: Path) -> Dataset:
+    try:
+        return _read_text_file(path)
+    except UnicodeDecodeError as err:
+        raise _not_utf8(path) from err
+
+
+def _read_text_file(path: Path) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".conll":
         return _read_conll(path)
@@ -309,6 +350,10 @@ def _read_file(path: Path) -> Dataset:
         # starting with one would be read as a quoted field running across rows.
         return _read_delimited(path, "\t", csv.QUOTE_NONE)
     if suffix in (".json", ".jsonl"):
+        # pyarrow's JSON reader does not check the encoding: bad bytes would only fail when a value is read.
+        error = _utf8_error(path)
+        if error is not None:
+            raise error
         return _load("json", path)
     if suffix == ".parquet":
         return _load("parquet", path)
@@ -337,16 +382,37 @@ def _require_columns(
             raise DataError(f"column '{column}' not found in {source}{hint}; columns present: {present}")
 
 
-def _is_missing(value: Any) -> bool:
+# Words pandas reads as missing, besides blanks and NaN (its list also has the rare "#N/A N/A", "1.#IND"...).
+# In a column of numbers they are gaps; among class names one may be a class ("None"), so they count as
+# missing only where `numeric` says so.
+_NA_WORDS = frozenset({"NA", "N/A", "n/a", "#N/A", "#NA", "<NA>", "NULL", "null", "None"})
+
+
+def _is_missing(value: Any, numeric: bool = False) -> bool:
+    """None, a blank, NaN (also written as text: "NaN", "nan"), and with `numeric` one of `_NA_WORDS`."""
     if value is None:
         return True
     if isinstance(value, float):
         return math.isnan(value)
-    return isinstance(value, str) and not value.strip()
+    if not isinstance(value, str):
+        return False
+    text = value.strip()
+    if not text or (numeric and text in _NA_WORDS):
+        return True
+    number = _as_class_number(text)
+    return isinstance(number, float) and math.isnan(number)
 
 
-def _missing_error(values: Sequence[Any], column: str, source: str) -> DataError:
-    missing = [index for index, value in enumerate(values) if _is_missing(value)]
+def _is_numeric_column(values: Sequence[Any]) -> bool:
+    """Whether every value other than a missing one (`_NA_WORDS` included) is a number."""
+    present = [value for value in dict.fromkeys(values) if not _is_missing(value, numeric=True)]
+    return bool(present) and all(_as_class_number(value) is not None for value in present)
+
+
+def _missing_error(
+    values: Sequence[Any], column: str, source: str, is_missing: Callable[[Any], bool] = _is_missing
+) -> DataError:
+    missing = [index for index, value in enumerate(values) if is_missing(value)]
     return DataError(
         f"column '{column}' in {source} has {len(missing)} missing value(s) (first at data row "
         f"{missing[0] + 1}): fill or drop those rows"
@@ -374,8 +440,9 @@ def _label_mapping(values: Sequence[Any], column: str, source: str) -> tuple[dic
     are ordered numerically; anything else is a class name ordered alphabetically.
     """
     unique = list(dict.fromkeys(values))
-    if any(_is_missing(value) for value in unique):
-        raise _missing_error(values, column, source)
+    numeric = _is_numeric_column(unique)
+    if any(_is_missing(value, numeric) for value in unique):
+        raise _missing_error(values, column, source, lambda value: _is_missing(value, numeric))
     numbers = [_as_class_number(value) for value in unique]
     if all(number is not None for number in numbers):
         fractional = [v for v, n in zip(unique, numbers, strict=True) if not float(n).is_integer()]  # type: ignore[arg-type]
@@ -427,11 +494,19 @@ def _select_standard_columns(
     ds = ds.rename_columns({old: f"__{new}" for old, new in wanted.items()})
     ds = ds.rename_columns({f"__{new}": new for new in wanted.values()})
     for original, column in wanted.items():
+        # Lists and dicts (JSON arrays and objects, parquet lists and structs) have no text to cast to;
+        # an all-empty column falls through to the missing-value message.
+        held = next((value for value in _values(ds, column) if value is not None), None)
+        if not isinstance(ds.features[column], Value | ClassLabel) and held is not None:
+            wanted_kind = "class names or numbers" if column == "label" else "text"
+            raise DataError(
+                f"column '{original}' in {source} holds {type(held).__name__}s, not {wanted_kind}"
+            )
         if column == "label":
             continue
         values = _values(ds, column)
-        if any(value is None for value in values):
-            raise _missing_error(values, original, source)
+        if any(value is None for value in values):  # text may be blank or "NaN": only null is missing
+            raise _missing_error(values, original, source, lambda value: value is None)
         if ds.features[column] != Value("string"):
             ds = ds.cast_column(column, Value("string"))
     return ds
@@ -449,7 +524,9 @@ def _encode_labels(ds: Dataset, mapping: Mapping[Any, int], names: Sequence[str]
 
 def _is_continuous(values: Sequence[Any]) -> bool:
     """Whether a label column holds numbers, some with a fraction ("auto" then means regression)."""
-    numbers = [_as_class_number(value) for value in dict.fromkeys(values) if not _is_missing(value)]
+    unique = dict.fromkeys(values)
+    numeric = _is_numeric_column(list(unique))
+    numbers = [_as_class_number(value) for value in unique if not _is_missing(value, numeric)]
     return (
         bool(numbers)
         and all(n is not None for n in numbers)
@@ -462,8 +539,8 @@ def _encode_targets(ds: Dataset, column: str, source: str) -> Dataset:
     values = _values(ds, "label")
     targets: list[float] = []
     for row, value in enumerate(values, start=1):
-        if _is_missing(value):
-            raise _missing_error(values, column, source)
+        if _is_missing(value, numeric=True):  # targets are numbers: "NA" is a gap, not a value
+            raise _missing_error(values, column, source, lambda value: _is_missing(value, numeric=True))
         number = None if isinstance(value, bool) else _as_class_number(value)
         if number is None or not math.isfinite(float(number)):
             raise DataError(
@@ -1034,6 +1111,17 @@ def _load_directory(
         for split, ds in selected.items():
             _label_mapping(_values(ds, "label"), label_column, paths[split].name)
         raise
+    # As for token tags: a class only dev or test has is one the head never trains on.
+    trained = {mapping[value] for value in _values(selected["train"], "label")}
+    for split in ("dev", "test"):
+        if split in selected:
+            extra = sorted({mapping[value] for value in _values(selected[split], "label")} - trained)
+            if extra:
+                raise DataError(
+                    f"{paths[split].name} has labels that {paths['train'].name} lacks "
+                    f"({', '.join(names[i] for i in extra)}): the splits must share one label set; "
+                    "fix the labels or add training rows with them"
+                )
     encoded = {split: _encode_labels(ds, mapping, names) for split, ds in selected.items()}
     encoded.setdefault("test", encoded["dev"])
     return DatasetDict({split: encoded[split] for split in ("train", "dev", "test")}), names, kind

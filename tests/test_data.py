@@ -115,7 +115,7 @@ def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _write_json(path: Path, rows: list[dict[str, Any]]) -> Path:
+def _write_json(path: Path, rows: list[dict[str, Any]] | dict[str, list[Any]]) -> Path:
     path.write_text(json.dumps(rows), encoding="utf-8")
     return path
 
@@ -603,6 +603,200 @@ def test_error_bad_label_in_directory_names_the_file(tmp_path: Path) -> None:
     assert _error(lambda: load_task(str(tmp_path), task_kind="classification")) == (
         "column 'label' in dev.tsv holds non-integer labels (e.g. '0.5'): "
         "labels must be class ids or class names; set data.task_kind=regression for continuous targets"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        (
+            "data.csv",
+            "text,label\ncafé au lait,0\ntea,1\n".encode("latin-1"),
+            "data.csv is not UTF-8 text (byte 0xe9 at offset 14): save it as UTF-8",
+        ),
+        (
+            "data.csv",
+            "tést,label\ncafe,0\n".encode("latin-1"),
+            "data.csv is not UTF-8 text (byte 0xe9 at offset 1): save it as UTF-8",
+        ),
+        (
+            "data.tsv",
+            "text\tlabel\ncafé\t0\n".encode("utf-16"),
+            "data.tsv is not UTF-8 text (byte 0xff at offset 0): save it as UTF-8",
+        ),
+        (
+            "data.jsonl",
+            '{"text": "café", "label": 0}\n'.encode("latin-1"),
+            "data.jsonl is not UTF-8 text (byte 0xe9 at offset 13): save it as UTF-8",
+        ),
+    ],
+    ids=["latin1-row", "latin1-header", "utf16-tsv", "latin1-jsonl"],
+)
+def test_error_file_not_utf8(tmp_path: Path, name: str, content: bytes, message: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert _error(lambda: load_task(str(path))) == message
+
+
+def test_not_utf8_offset_counts_across_read_chunks(tmp_path: Path) -> None:
+    # A valid two-byte "é" straddles the first 1 MiB read; the bad byte comes after it.
+    path = tmp_path / "big.csv"
+    path.write_bytes(b"a" * ((1 << 20) - 1) + "é".encode() + b"x\xe9")
+    assert str(data_module._utf8_error(path)) == (
+        f"big.csv is not UTF-8 text (byte 0xe9 at offset {(1 << 20) + 2}): save it as UTF-8"
+    )
+    path.write_bytes(b"a" * ((1 << 20) - 1) + "é".encode())
+    assert data_module._utf8_error(path) is None
+
+
+def test_csv_byte_order_mark_is_not_part_of_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    rows = _rows()
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:  # as Excel saves "CSV UTF-8"
+        writer = csv.DictWriter(handle, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+    assert path.read_bytes().startswith(b"\xef\xbb\xbftext,label")
+    task = load_task(str(path))
+    assert task.label_names == ("neg", "neutral", "pos")
+    assert sorted(pair for s in SPLITS for pair in _label_texts(task, s)) == sorted(
+        (row["text"], row["label"]) for row in rows
+    )
+
+
+@pytest.mark.parametrize(
+    ("write", "options", "message"),
+    [
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": ["a", f"t{i}"], "label": i % 2} for i in range(10)]
+            ),
+            {},
+            "column 'text' in data.jsonl holds lists, not text",
+        ),
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": {"words": f"t{i}"}, "label": i % 2} for i in range(10)]
+            ),
+            {},
+            "column 'text' in data.jsonl holds dicts, not text",
+        ),
+        (
+            # Columns as a dict of lists read as a single row whose cells are the lists.
+            lambda p: _write_json(
+                p / "dict.json", {"text": [f"t{i}" for i in range(10)], "label": [0, 1] * 5}
+            ),
+            {},
+            "column 'text' in dict.json holds lists, not text",
+        ),
+        (
+            lambda p: _write_parquet(
+                p / "data.parquet", [{"text": {"a": f"t{i}", "b": i}, "label": i % 2} for i in range(10)]
+            ),
+            {},
+            "column 'text' in data.parquet holds dicts, not text",
+        ),
+        (
+            lambda p: _write_parquet(
+                p / "data.parquet", [{"text": ["a", f"t{i}"], "label": i % 2} for i in range(10)]
+            ),
+            {},
+            "column 'text' in data.parquet holds lists, not text",
+        ),
+        (
+            lambda p: _write_jsonl(
+                p / "pairs.jsonl",
+                [{"premise": f"t{i}", "hypothesis": [f"h{i}"], "label": i % 2} for i in range(10)],
+            ),
+            {"text_column": "premise", "text_pair_column": "hypothesis"},
+            "column 'hypothesis' in pairs.jsonl holds lists, not text",
+        ),
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": f"t{i}", "label": [i % 2]} for i in range(10)]
+            ),
+            {},
+            "column 'label' in data.jsonl holds lists, not class names or numbers",
+        ),
+        (
+            lambda p: _write_parquet(
+                p / "data.parquet", [{"text": f"t{i}", "label": {"id": i % 2}} for i in range(10)]
+            ),
+            {},
+            "column 'label' in data.parquet holds dicts, not class names or numbers",
+        ),
+    ],
+    ids=[
+        "json-list",
+        "json-dict",
+        "json-columns",
+        "parquet-struct",
+        "parquet-list",
+        "pair-list",
+        "label-list",
+        "label-struct",
+    ],
+)
+def test_error_column_holds_lists_or_dicts(
+    tmp_path: Path, write: Callable[[Path], Path], options: dict[str, str], message: str
+) -> None:
+    path = write(tmp_path)
+    assert _error(lambda: load_task(str(path), **options)) == message
+
+
+def test_numbers_in_a_json_text_column_are_text(tmp_path: Path) -> None:
+    rows = [{"text": 1000 + i, "label": ("a", "b")[i % 2]} for i in range(20)]
+    task = load_task(str(_write_jsonl(tmp_path / "data.jsonl", rows)))
+    assert sorted(text for s in SPLITS for text in _texts(task, s)) == [str(1000 + i) for i in range(20)]
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (
+            ["NaN" if i == 3 else i % 2 for i in range(10)],
+            "column 'label' in data.csv has 1 missing value(s) (first at data row 4): fill or drop those rows",
+        ),
+        (
+            ["nan" if i == 1 else "NA" if i == 6 else i % 2 for i in range(10)],
+            "column 'label' in data.csv has 2 missing value(s) (first at data row 2): fill or drop those rows",
+        ),
+        (
+            ["NULL" if i == 8 else i / 4 for i in range(10)],  # regression targets ("auto")
+            "column 'label' in data.csv has 1 missing value(s) (first at data row 9): fill or drop those rows",
+        ),
+        (
+            ["NaN" if i == 0 else ("pos", "neg")[i % 2] for i in range(10)],
+            "column 'label' in data.csv has 1 missing value(s) (first at data row 1): fill or drop those rows",
+        ),
+    ],
+    ids=["nan-in-classes", "nan-and-na", "null-in-targets", "nan-in-names"],
+)
+def test_error_nan_label_is_missing(tmp_path: Path, labels: list[Any], message: str) -> None:
+    path = _write_csv(
+        tmp_path / "data.csv", [{"text": f"t{i}", "label": label} for i, label in enumerate(labels)]
+    )
+    assert _error(lambda: load_task(str(path))) == message
+
+
+def test_na_word_among_class_names_is_a_class(tmp_path: Path) -> None:
+    rows = [{"text": f"t{i}", "label": ("None", "pos", "NA")[i % 3]} for i in range(30)]
+    task = load_task(str(_write_csv(tmp_path / "data.csv", rows)))
+    assert task.label_names == ("NA", "None", "pos")
+
+
+def test_error_directory_label_that_train_lacks(tmp_path: Path) -> None:
+    _write_tsv(tmp_path / "train.tsv", ["text", "label"], [["a", 0], ["b", 1], ["c", 1]])
+    _write_tsv(tmp_path / "dev.tsv", ["text", "label"], [["d", 0], ["e", 7], ["f", 1]])
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        "dev.tsv has labels that train.tsv lacks (7): the splits must share one label set; "
+        "fix the labels or add training rows with them"
+    )
+    _write_tsv(tmp_path / "dev.tsv", ["text", "label"], [["d", 0], ["e", 1]])
+    _write_tsv(tmp_path / "test.tsv", ["text", "label"], [["g", "pos"], ["h", 1], ["i", "neg"]])
+    assert _error(lambda: load_task(str(tmp_path))) == (
+        "test.tsv has labels that train.tsv lacks (neg, pos): the splits must share one label set; "
+        "fix the labels or add training rows with them"
     )
 
 
