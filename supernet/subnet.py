@@ -16,11 +16,13 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import numbers
 import random
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from torch import nn
 
 from supernet.convert import Arch, supernet_state
@@ -56,8 +58,10 @@ def _check_mult(name: str, value: float | None) -> None:
 def _int_tuple(name: str, value: Sequence[int] | None) -> tuple[int, ...] | None:
     if value is None:
         return None
+    # numbers.Integral: numpy integer scalars (from an argsort, an array's iteration) are integers
+    # too; bools are not.
     if isinstance(value, (str, bytes)) or not all(
-        isinstance(v, int) and not isinstance(v, bool) for v in value
+        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value
     ):
         raise ValueError(f"{name} must be a list of integers, got {value!r}")
     return tuple(int(v) for v in value)

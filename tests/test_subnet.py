@@ -139,12 +139,26 @@ def test_grid_order_and_sampling_is_seeded() -> None:
         ),
         (dict(heads=(1, 2)), "per-layer heads and ffn must be given together"),
         (dict(depth_mult=0.5, layers=(0,)), "give either depth_mult or layers, not both"),
+        (dict(heads=(True, 2), ffn=(1, 1)), "heads must be a list of integers, got (True, 2)"),
+        (dict(heads=(2.0, 2), ffn=(1, 1)), "heads must be a list of integers, got (2.0, 2)"),
     ],
 )
 def test_subnet_config_errors(kwargs, message: str) -> None:
     with pytest.raises(ValueError) as err:
         sn.SubnetConfig(**kwargs)
     assert str(err.value) == message
+
+
+def test_numpy_integers_are_integers() -> None:
+    """Counts from numpy (an argsort, an array) were refused as "not a list of integers"."""
+    import numpy as np
+
+    plain = sn.SubnetConfig(heads=(4, 2), ffn=(48, 24), layers=(0, 1))
+    from_numpy = sn.SubnetConfig(
+        heads=tuple(np.array([4, 2])), ffn=(np.int64(48), 24), layers=(np.int32(0), 1)
+    )
+    assert from_numpy == plain and from_numpy.name == plain.name
+    assert all(type(v) is int for v in from_numpy.heads + from_numpy.ffn + from_numpy.layers)
 
 
 @pytest.mark.parametrize(
