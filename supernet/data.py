@@ -581,10 +581,14 @@ def _is_qa_table(ds: Dataset) -> bool:
 
 
 def _answer_lists(value: Any) -> tuple[list[Any], list[Any]]:
-    """(texts, starts) of one row's ``answers``: ``{"text": [...], "answer_start": [...]}`` or a list of
-    ``{"text", "answer_start"}``."""
+    """(texts, starts) of one row's ``answers``: ``{"text": [...], "answer_start": [...]}`` (or one
+    answer's plain text and start), or a list of ``{"text", "answer_start"}``."""
     if isinstance(value, Mapping):
-        return list(value.get("text") or []), list(value.get("answer_start") or [])
+        # One answer may be written as plain values: {"text": "Oslo", "answer_start": 17}.
+        def listed(v: Any) -> list[Any]:
+            return [] if v is None else list(v) if isinstance(v, (list, tuple)) else [v]
+
+        return listed(value.get("text")), listed(value.get("answer_start"))
     if isinstance(value, list) and all(isinstance(a, Mapping) for a in value):
         return [a.get("text") for a in value], [a.get("answer_start") for a in value]
     return [], []

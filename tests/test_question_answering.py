@@ -153,6 +153,23 @@ def test_squad_json_and_rows_read_the_same(tmp_path: Path) -> None:
         assert squad.splits[split][:] == rows.splits[split][:]
 
 
+def test_one_answer_as_plain_values_reads_as_a_list(tmp_path: Path) -> None:
+    """{"text": "Oslo", "answer_start": 17} was a TypeError traceback ('int' object is not iterable)."""
+    paragraphs = _paragraphs(20, seed=1)
+    listed = load_task(str(_write_rows(tmp_path / "listed.jsonl", paragraphs)))
+    lines = (tmp_path / "listed.jsonl").read_text().splitlines()
+    plain = []
+    for line in lines:
+        row = json.loads(line)
+        (text,), (start,) = row["answers"]["text"], row["answers"]["answer_start"]
+        row["answers"] = {"text": text, "answer_start": start}
+        plain.append(json.dumps(row) + "\n")
+    (tmp_path / "plain.jsonl").write_text("".join(plain))
+    task = load_task(str(tmp_path / "plain.jsonl"))
+    for split in ("train", "dev", "test"):
+        assert task.splits[split][:] == listed.splits[split][:]
+
+
 def test_windows_label_the_answer_span(tmp_path: Path, minilm_dir: Path) -> None:
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
     paragraphs = _paragraphs(4, seed=2, filler=3)
