@@ -28,6 +28,7 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.search import read_results
+from supernet.search_cli import run_stamp
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import model_inputs, task_kind_of_config
 from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized_split
@@ -95,8 +96,15 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
     folder = run.search if search is None else Path(search)
     if search is not None and not folder.is_dir():
         raise RunError(f"--search '{folder}' is not a folder: pass the --out folder of a search.py run")
+    chosen = folder / "chosen.json"
+    if search is not None and chosen.is_file():
+        stamp = read_chosen(chosen).get("run")  # searches before 2026-11-30 carry none
+        if stamp is not None and stamp.get("config_sha256") != run_stamp(run.root)["config_sha256"]:
+            raise RunError(
+                f"--search '{folder}' is a search of run '{stamp.get('name')}', not of '{run.root}': pass the "
+                f"folder of a search of this run (search.py --run {run.root} --out DIR)"
+            )
     if name == "best":
-        chosen = folder / "chosen.json"
         if not chosen.is_file():
             where = f"'{run.root}'" if search is None else f"'{folder}'"
             raise RunError(
@@ -371,8 +379,13 @@ def run(args: argparse.Namespace) -> int:
         )
     )
     unit = "%" if kind.main_metric == "accuracy" else " (x100)"
+    int8_acc = (report.accuracy or {}).get("int8")
     print(
-        f"  dev {kind.main_metric}: {100 * acc:.2f}{unit}"
+        (
+            f"  dev {kind.main_metric}: {100 * acc:.2f}{unit}"
+            # search ranked the subnet by the FP32 figure; the int8 model's own is said next to it
+            + (f", model.int8.onnx {100 * int8_acc:.2f}{unit}" if int8_acc is not None else "")
+        )
         if acc is not None
         else f"  dev {kind.main_metric}: n/a"
     )

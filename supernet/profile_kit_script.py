@@ -40,6 +40,7 @@ import os
 import platform
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -371,6 +372,12 @@ def main(argv: list[str] | None = None) -> int:
         if not out.parent.is_dir():
             raise KitError(f"--out {out}: folder {out.parent} does not exist")
         check_out(out, args.overwrite)
+        try:  # the table is written after minutes of timing: find out now whether it can be
+            tempfile.TemporaryFile(dir=out.parent).close()
+        except OSError as err:
+            raise KitError(
+                f"--out {out}: cannot write in {out.parent} ({err.strerror}): pass another --out"
+            ) from err
         available = onnxruntime.get_available_providers()
         if args.provider not in available:
             raise KitError(

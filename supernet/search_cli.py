@@ -12,6 +12,7 @@ are then scored on the whole dev split and verified by measurement.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import random
@@ -25,7 +26,14 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
-from supernet.config import DEFAULT_ACCURACY_SUBSET, ConfigError, SearchConfig, TrainConfig, load_config
+from supernet.config import (
+    DEFAULT_ACCURACY_SUBSET,
+    ConfigError,
+    SearchConfig,
+    TrainConfig,
+    config_to_dict,
+    load_config,
+)
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
@@ -506,6 +514,18 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     return 0
 
 
+def run_stamp(run_dir: Path) -> dict[str, str]:
+    """Which run a search belongs to: its folder name and a digest of its training config.
+
+    output_dir is left out of the digest, so a run folder moved (and resumed) since keeps its stamp;
+    `export.py --search` refuses a search whose stamp is another run's.
+    """
+    resolved = config_to_dict(load_config(TrainConfig, RunDir(run_dir).config))
+    resolved.pop("output_dir", None)
+    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
+    return {"name": Path(run_dir).resolve().name, "config_sha256": digest}
+
+
 def search_folder(run_dir: Path, out: Path | None) -> Path:
     """Where a search writes its results: `out`, or the run's search/ folder.
 
@@ -583,7 +603,13 @@ def _finish(
                 f"{_source_of(before)}): export.py --subnet best still cuts it"
             )
     else:
-        record = {"budget_ms": budget, "setting": sr.setting.to_dict(), **measured_on, **chosen.to_json()}
+        record = {
+            "budget_ms": budget,
+            "setting": sr.setting.to_dict(),
+            "run": run_stamp(sr.run.root),
+            **measured_on,
+            **chosen.to_json(),
+        }
         if before is not None and _source_of(before) != _source_of(record):
             # Two target devices' searches in one folder: the second replaces the first.
             log(

@@ -420,6 +420,12 @@ class _Job:
             raise RunError(
                 f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"
             )
+        elif cfg.resume:
+            # Said, not refused (a job script may always pass resume=true), so that a mistyped path
+            # does not start hours of training afresh without a word.
+            self.accelerator.print(
+                f"note: output_dir '{run.root}' holds no run to resume: starting a new one there"
+            )
 
     def prepare_run_dir(self) -> None:
         """The run's first write: the folder and config.yaml (after every input has been checked)."""
@@ -821,13 +827,17 @@ class _Job:
         stage_step, epoch, batch_in_epoch = 0, 0, 0
         ckpt = self._latest_checkpoint(stage)
         if ckpt is not None:
+            damaged = RunError(
+                f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before"
+            )
             try:
+                # accelerate only logs a random state it cannot load and goes on: the resume would
+                # silently differ from the run it continues. Read here, so a damaged one is refused.
+                torch.load(ckpt / f"random_states_{acc.process_index}.pkl", weights_only=False)
                 acc.load_state(str(ckpt))
-            except Exception as err:  # safetensors/torch raise many types for damaged files
-                raise RunError(
-                    f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before"
-                ) from err
-            state = _read_json(ckpt / STATE_FILE)
+            except Exception as err:  # safetensors/torch/pickle raise many types for damaged files
+                raise damaged from err
+            state = _checkpoint_state(ckpt)
             stage_step, epoch, batch_in_epoch = state["stage_step"], state["epoch"], state["batch_in_epoch"]
             self.global_step = state["global_step"]
             acc.print(f"resumed {stage} from {ckpt.name} (stage step {stage_step}/{total})")
@@ -934,7 +944,7 @@ class _Job:
             state_file = ckpt / STATE_FILE
             if not state_file.is_file():
                 raise RunError(f"checkpoint '{ckpt}' is incomplete (no {STATE_FILE}); delete it and resume")
-            if _read_json(state_file).get("stage") == stage:
+            if _checkpoint_state(ckpt)["stage"] == stage:
                 return ckpt
         return None
 
@@ -1082,6 +1092,24 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise RunError(f"'{path}' is unreadable or corrupt ({err}); delete it and resume") from err
 
 
+def _checkpoint_state(ckpt: Path) -> dict[str, Any]:
+    """A checkpoint's trainer state, or one line saying to delete that checkpoint."""
+    path = ckpt / STATE_FILE
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+        if not (isinstance(state, dict) and isinstance(state.get("stage"), str)):
+            raise ValueError("no stage")
+        for key in ("stage_step", "global_step", "epoch", "batch_in_epoch"):
+            if not isinstance(state.get(key), int) or isinstance(state[key], bool) or state[key] < 0:
+                raise ValueError(f"{key} is not a step count")
+    except (OSError, ValueError) as err:
+        raise RunError(
+            f"checkpoint '{ckpt}' has a damaged {STATE_FILE} ({err}); delete that checkpoint folder to "
+            "resume from the one before"
+        ) from err
+    return state
+
+
 def _only_config(run: RunDir) -> bool:
     """Whether the run folder holds config.yaml and nothing else."""
     return [p.name for p in run.root.iterdir()] == [run.config.name]
@@ -1177,9 +1205,15 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
             # input leaves nothing behind and the corrected command starts cleanly.
             job.load_data()
             job.prepare_run_dir()
+            finished = (job.run.supernet / "config.json").is_file()
+            if finished:
+                job.accelerator.print(
+                    f"note: {job.run.supernet} is already trained: nothing is retrained, the teacher and "
+                    "the grid are scored on dev and test again"
+                )
             teacher, teacher_acc = job.teacher()
             teacher.requires_grad_(False)
-            if (job.run.supernet / "config.json").is_file():
+            if finished:
                 student = load_supernet(job.run.supernet)
             else:
                 student = job.student(teacher)

@@ -470,8 +470,13 @@ def test_train_shows_a_bar_for_every_long_step(capsys, tmp_path: Path, minilm_di
     )  # the teacher's are cleared when done
     # importance: one backward pass and 4 + 1 forward passes (4 layers) over the 32 dev sentences' one batch.
     assert any(line.startswith("importance: 100%") and "| 6/6 " in line for line in bars), bars
-    assert train_main([*argv, f"output_dir={tmp_path / 'hidden'}", "--no-progress"]) == 0
-    assert capsys.readouterr().err == ""
+    # resume=true where there is no run says it starts a new one (a mistyped path is not silent).
+    assert train_main([*argv, f"output_dir={tmp_path / 'hidden'}", "--no-progress", "resume=true"]) == 0
+    shown = capsys.readouterr()
+    assert shown.err == ""
+    assert shown.out.splitlines()[0] == (
+        f"note: output_dir '{tmp_path / 'hidden'}' holds no run to resume: starting a new one there"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -563,24 +568,44 @@ def test_budget_below_fastest_subnet(capsys, trained_run: Path) -> None:
 
 
 @pytest.mark.slow
-def test_corrupt_checkpoint(capsys, trained_run: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "damage",
+    ["weights", "random state", "state not JSON", "state a list", "state step not a number"],
+)
+def test_corrupt_checkpoint(capsys, trained_run: Path, tmp_path: Path, damage: str) -> None:
+    """A damaged random state was worse than a traceback: accelerate only logs it, so the resume went
+    on and silently differed from the run it continued."""
     import shutil
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     shutil.rmtree(run / "supernet")  # make resume go back to the last checkpoint
     ckpt = sorted((run / "checkpoints").iterdir())[-1]
-    weights = ckpt / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:100])  # truncated
+    state = ckpt / "trainer_state.json"
+    message = f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before"
+    if damage in ("weights", "random state"):
+        damaged = ckpt / ("model.safetensors" if damage == "weights" else "random_states_0.pkl")
+        damaged.write_bytes(damaged.read_bytes()[:100])  # truncated
+    else:
+        text, reason = {
+            "state not JSON": (
+                '{"stage": "stage_wd",',
+                "Expecting property name enclosed in double quotes: line 1 column 22 (char 21)",
+            ),
+            "state a list": ("[1, 2]", "no stage"),
+            "state step not a number": (
+                state.read_text().replace('"stage_step": ', '"stage_step": "x", "was": '),
+                "stage_step is not a step count",
+            ),
+        }[damage]
+        state.write_text(text)
+        message = (
+            f"checkpoint '{ckpt}' has a damaged trainer_state.json ({reason}); delete that checkpoint folder "
+            "to resume from the one before"
+        )
     config = run / "config.yaml"
     config.write_text(config.read_text().replace(str(trained_run), str(run)))
-    _fails(
-        capsys,
-        train_main,
-        ["--config", str(config), "resume=true", "--no-progress"],
-        f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before",
-        watch=run,
-    )
+    _fails(capsys, train_main, ["--config", str(config), "resume=true", "--no-progress"], message, watch=run)
 
 
 @pytest.mark.slow

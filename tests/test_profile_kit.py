@@ -592,6 +592,28 @@ def test_profile_script_never_overwrites_what_the_user_has(kit: Path, table, tmp
     assert json.loads(earlier.read_text())["setting"]["repeats"] == 1
 
 
+def test_profile_script_checks_it_can_write_the_table_before_timing(
+    kit: Path, tmp_path, capsys, monkeypatch
+) -> None:
+    """A folder it cannot write in (a read-only mount) lost every timing to a PermissionError at the end."""
+    import errno
+
+    from supernet import profile_kit_script
+
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(profile_kit_script.tempfile, "TemporaryFile", refused)
+    out = tmp_path / "latency-table.json"
+    args = ["--kit", str(kit), "--threads", "1", "--seq-len", str(SEQ), "--out", str(out)]
+    assert profile_kit_script.main(args) == 2
+    shown = capsys.readouterr()
+    assert shown.err.splitlines()[-1] == (
+        f"error: --out {out}: cannot write in {tmp_path} (Permission denied): pass another --out"
+    )
+    assert "profiling" not in shown.out and not out.exists()
+
+
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, minilm_dir) -> Path:
     root = tmp_path_factory.mktemp("kit-run")

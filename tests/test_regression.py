@@ -74,13 +74,18 @@ def test_regression_end_to_end(regression_run, capsys) -> None:
 
     # Export with ONNX: parity, the same Pearson from every artefact, and pipeline() gives the raw value.
     out_dir = run / "export" / "chosen"
-    assert export_main(["--run", str(run), "--subnet", best.name, "--out", str(out_dir), "--onnx"]) == 0
+    argv = ["--run", str(run), "--subnet", best.name, "--out", str(out_dir), "--onnx", "--int8"]
+    assert export_main(argv) == 0
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["metric"] == "pearson" and summary["parity_ok"]
     scores = summary["accuracy"]
     assert scores["torch"] == pytest.approx(best.accuracy, abs=1e-4)
     assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-3)
-    assert f"  dev pearson: {100 * scores['torch']:.2f} (x100)" in capsys.readouterr().out
+    # Search ranked by the FP32 figure; the int8 model's own is printed beside it, not only in parity.json.
+    assert (
+        f"  dev pearson: {100 * scores['torch']:.2f} (x100), model.int8.onnx {100 * scores['int8']:.2f} (x100)"
+        in capsys.readouterr().out
+    )
     dense = load_exported(out_dir).eval()
     assert dense.config.problem_type == "regression"
     tokenizer = transformers.AutoTokenizer.from_pretrained(out_dir)
@@ -97,8 +102,13 @@ def test_regression_resume_does_not_retrain(regression_run, capsys) -> None:
     run, _ = regression_run
     before = (run / "eval.jsonl").read_text()
     argv = ["--config", str(run / "config.yaml"), "--no-progress", "resume=true"]
+    capsys.readouterr()
     assert train_main(argv) == 0
     assert (run / "eval.jsonl").read_text() == before
+    assert (
+        f"note: {run / 'supernet'} is already trained: nothing is retrained, the teacher and the grid are "
+        "scored on dev and test again"
+    ) in capsys.readouterr().out.splitlines()
 
 
 def test_regression_table_and_labels() -> None:

@@ -367,3 +367,28 @@ def test_damaged_caches_are_measured_again_not_a_traceback(run: Path, tmp_path: 
     # The subnet whose row was lost is scored again, to the same dev accuracy.
     assert {r.name: r.accuracy for r in after} == {r.name: r.accuracy for r in before}
     assert json.loads(cache.read_text())["entries"].keys() == {r.name for r in after}
+
+
+@pytest.mark.slow
+def test_export_refuses_a_search_of_another_run(run: Path, tmp_path: Path, capsys) -> None:
+    """export.py --search took any run's search: it cut that run's choice from this run and compared
+    latencies across the two. chosen.json now names its run (output_dir aside, so a moved run keeps it)."""
+    from supernet.cli import export_main
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    other = tmp_path / "other-search"
+    assert search_main(["--run", str(copy), "--out", str(other), "--latency-budget-ms", "1000", *FAST]) == 0
+    chosen = json.loads((other / "chosen.json").read_text())
+    assert chosen["run"] == search_cli.run_stamp(copy) == search_cli.run_stamp(run)  # moved: same stamp
+    assert chosen["run"]["name"] == "run" and len(chosen["run"]["config_sha256"]) == 64
+    chosen["run"] = {"name": "ner", "config_sha256": "0" * 64}
+    (other / "chosen.json").write_text(json.dumps(chosen))
+    capsys.readouterr()
+    argv = ["--run", str(copy), "--search", str(other), "--out", str(tmp_path / "exp"), "--no-progress"]
+    assert export_main(argv) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --search '{other}' is a search of run 'ner', not of '{copy}': pass the folder of a search "
+        f"of this run (search.py --run {copy} --out DIR)"
+    )
+    assert not (tmp_path / "exp").exists()
