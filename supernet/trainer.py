@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import load as accelerate_load
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm.auto import tqdm
@@ -832,8 +833,11 @@ class _Job:
             )
             try:
                 # accelerate only logs a random state it cannot load and goes on: the resume would
-                # silently differ from the run it continues. Read here, so a damaged one is refused.
-                torch.load(ckpt / f"random_states_{acc.process_index}.pkl", weights_only=False)
+                # silently differ from the run it continues. Read here first (with accelerate's own
+                # loader: weights_only, its safe globals), so a damaged one is refused.
+                rng = accelerate_load(ckpt / f"random_states_{acc.process_index}.pkl")
+                if not all(k in rng for k in ("random_state", "numpy_random_seed", "torch_manual_seed")):
+                    raise ValueError(f"random states lack {sorted(rng)}")
                 acc.load_state(str(ckpt))
             except Exception as err:  # safetensors/torch/pickle raise many types for damaged files
                 raise damaged from err
