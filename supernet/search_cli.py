@@ -81,10 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="budget as a fraction of the full model's measured latency (e.g. 0.5)",
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    # None means "not given": with --latency-table, a given one is said to be ignored.
+    p.add_argument("--device", default=None, help="cpu or cuda[:N] (default cpu)")
     p.add_argument(
         "--backend",
-        default="torch",
+        default=None,
         choices=("torch", "onnxruntime"),
         help="torch eager, or onnxruntime on the optimised graph export.py writes (default torch)",
     )
@@ -452,6 +453,11 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
         num_threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len, int8=args.int8
     )
     setting = table.setting
+    ignored = [flag for flag, value in (("--device", args.device), ("--backend", args.backend)) if value]
+    if ignored:
+        log(
+            f"note: {' and '.join(ignored)} ignored: every latency comes from the table ({table.description})"
+        )
     sr = SearchRun(
         Path(args.run),
         setting,
@@ -700,6 +706,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         return run_with_table(args, log=log)
     folder = search_folder(Path(args.run), getattr(args, "out", None))
     # None means "not given" (a latency table then supplies them); measuring here defaults to b1 s128.
+    args.device = "cpu" if args.device is None else args.device
+    args.backend = "torch" if args.backend is None else args.backend
     args.batch_size = 1 if args.batch_size is None else args.batch_size
     args.seq_len = 128 if args.seq_len is None else args.seq_len
     try:

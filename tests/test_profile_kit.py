@@ -633,9 +633,9 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
     table = fake_table(tmp_path / "latency-table.json", model, run=run_identity(trained_run), space=space)
     budget = additive_ms(model, SubnetConfig(width_mult=0.5, depth_mult=0.75)) + 1e-6
     argv = ["--run", str(trained_run), "--latency-table", str(table), "--latency-budget-ms", str(budget)]
-    assert (
-        search_main([*argv, "--no-progress", "--per-layer", "--population", "6", "--generations", "1"]) == 0
-    )
+    per_layer = ["--no-progress", "--per-layer", "--population", "6", "--generations", "1"]
+    # --backend torch (the default when measuring here) is said to be ignored, not silently dropped.
+    assert search_main([*argv, *per_layer, "--backend", "torch"]) == 0
     results = read_results(trained_run / "search" / "results.jsonl")
     assert len(results) >= 12 and any(not r.subnet.is_uniform for r in results)
     source = (
@@ -654,6 +654,9 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
     assert not (trained_run / "latency").exists() or not any((trained_run / "latency").iterdir())
     out = capsys.readouterr().out
     assert f"latency {source}, cpu-onnxruntime-b1-s32-t1; nothing is measured on this machine" in out
+    assert out.splitlines()[0] == (
+        "note: --backend ignored: every latency comes from the table (Test CPU, onnxruntime 1.0)"
+    )
     # The export of that choice keeps the device's predicted figure apart from this machine's
     # measurement; comparing the two would compare two machines.
     exported = tmp_path / "exp"
