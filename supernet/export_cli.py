@@ -96,21 +96,22 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
     folder = run.search if search is None else Path(search)
     if search is not None and not folder.is_dir():
         raise RunError(f"--search '{folder}' is not a folder: pass the --out folder of a search.py run")
-    chosen = folder / "chosen.json"
-    if search is not None and chosen.is_file():
-        stamp = read_chosen(chosen).get("run")  # searches before 2026-11-30 carry none
+    path = folder / "chosen.json"
+    chosen = read_chosen(path) if (search is not None or name == "best") and path.is_file() else None
+    if search is not None and chosen is not None:
+        stamp = chosen.get("run")  # searches before 2026-11-30 carry none
         if stamp is not None and stamp.get("config_sha256") != run_stamp(run.root)["config_sha256"]:
             raise RunError(
                 f"--search '{folder}' is a search of run '{stamp.get('name')}', not of '{run.root}': pass the "
                 f"folder of a search of this run (search.py --run {run.root} --out DIR)"
             )
     if name == "best":
-        if not chosen.is_file():
+        if chosen is None:
             where = f"'{run.root}'" if search is None else f"'{folder}'"
             raise RunError(
                 f"no subnet chosen yet in {where}: run search.py with a latency budget, or pass --subnet NAME"
             )
-        return SubnetConfig.from_dict(read_chosen(chosen)["spec"])
+        return SubnetConfig.from_dict(chosen["spec"])
     if name.startswith("w"):
         try:
             return SubnetConfig.from_name(name)

@@ -192,11 +192,12 @@ def _auto_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def _is_task_tuned(path: Path, task: TaskData) -> bool:
-    """A checkpoint already fine-tuned for this task: the task kind's head with the right outputs."""
-    from transformers import AutoConfig
+def _is_task_tuned(path: Path, task: TaskData, key: str = "model") -> bool:
+    """A checkpoint already fine-tuned for this task: the task kind's head with the right outputs.
 
-    return get_task_kind(task.kind).serves(AutoConfig.from_pretrained(path), task.num_labels)
+    `key` (the config key `path` came from) names the folder if its config cannot be read.
+    """
+    return get_task_kind(task.kind).serves(_auto_config(path, key), task.num_labels)
 
 
 def _save_model_dir(
@@ -474,8 +475,7 @@ class _Job:
         self.teacher_path: Path | None = None
         if cfg.teacher.path is not None:
             self.teacher_path = resolve_model_path(cfg.teacher.path, "teacher.path")
-            _auto_config(self.teacher_path, "teacher.path")
-            if not _is_task_tuned(self.teacher_path, self.task):
+            if not _is_task_tuned(self.teacher_path, self.task, "teacher.path"):
                 raise RunError(
                     f"teacher.path '{self.teacher_path}' is not "
                     f"{self.kind.describe_head(self.task.num_labels)}; pass a task-tuned teacher or leave "
