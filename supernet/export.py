@@ -29,7 +29,7 @@ import os
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +53,7 @@ from supernet.subnet import (
     resolve_subnet,
     set_active_subnet,
 )
+from supernet.tasks import model_inputs, task_kind_of_config
 
 __all__ = [
     "MODELING_FILE",
@@ -65,7 +66,9 @@ __all__ = [
     "get_active_subnet",
     "load_exported",
     "onnx_fingerprint",
+    "onnx_predict",
     "save_exported",
+    "score",
     "write_int8",
     "write_onnx",
 ]
@@ -486,7 +489,8 @@ def _torch_predict(model: nn.Module, names: list[str]) -> Predict:
     return predict
 
 
-def _onnx_predict(path: Path) -> Predict:
+def onnx_predict(path: str | os.PathLike[str]) -> Predict:
+    """A batch's main output (`_main_output`'s form) from the ONNX graph at `path`, on CPU."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -497,6 +501,32 @@ def _onnx_predict(path: Path) -> Predict:
         return _stack([torch.from_numpy(out).float() for out in session.run(None, feeds)])
 
     return predict
+
+
+def score(
+    predict: Predict,
+    loader: Iterable[Mapping[str, Any]],
+    model_config: Any,
+    *,
+    on_batch: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """The task's metrics of `predict`'s outputs over `loader`, as `trainer.evaluate_subnet` scores
+    a subnet (the kind is read from `model_config`); "n" is the number of examples.
+
+    Args:
+        predict: a batch's main output, e.g. `onnx_predict` of an exported graph.
+        loader: evaluation batches with their labels (`trainer.eval_dataloader`).
+        model_config: the model's config (its head says the task kind).
+        on_batch: called after each batch (a progress bar's update).
+    """
+    kind = task_kind_of_config(model_config)
+    preds, labels = [], []
+    for batch in loader:
+        preds.append(kind.predictions(predict(model_inputs(batch))))
+        labels.append(kind.references(batch))
+        if on_batch is not None:
+            on_batch()
+    return {"n": sum(len(y) for y in labels), **kind.metrics(preds, labels, model_config)}
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -1056,7 +1086,7 @@ def _export_into(
         trace = _random_batch(config, names, batch=3, seq=16, seed=0)
         graph = write_onnx(dense, onnx_file, names=names, example=trace, opset=opset)
         exporter, fallback, fused = graph.exporter, graph.fallback_reason, graph.fused
-        run = _onnx_predict(onnx_file)
+        run = onnx_predict(onnx_file)
         onnx_diff = max(_max_diff(run(x), ref(x)) for x in (first, second))
         if not onnx_diff <= ONNX_TOL:
             warnings.warn(
@@ -1076,7 +1106,7 @@ def _export_into(
         if int8:
             int8_file = tmp / "model.int8.onnx"
             _quantize_int8(onnx_file, int8_file)
-            run8 = _onnx_predict(int8_file)
+            run8 = onnx_predict(int8_file)
             int8_diff = max(_max_diff(run8(x), run(x)) for x in (first, second))
             if not math.isfinite(int8_diff):
                 raise RuntimeError("the int8 model produced non-finite logits")

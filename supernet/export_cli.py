@@ -17,7 +17,7 @@ from transformers import AutoTokenizer
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
-from supernet.export import export_subnet, load_exported, onnx_opsets
+from supernet.export import export_subnet, load_exported, onnx_opsets, score
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import (
     LatencyResult,
@@ -270,12 +270,7 @@ def run(args: argparse.Namespace) -> int:
             )
         bar = bars[0]
         bar.set_postfix_str(scored[min(bar.n // len(loader), len(scored) - 1)], refresh=False)
-        preds, labels = [], []
-        for batch in loader:
-            preds.append(kind.predictions(predict(model_inputs(batch))))
-            labels.append(kind.references(batch))
-            bar.update(1)
-        return kind.metrics(preds, labels, model.config)[kind.main_metric]
+        return score(predict, loader, model.config, on_batch=bar.update)[kind.main_metric]
 
     # Built beside an earlier export under a fresh name (a fixed one, OUT.new, could be a folder of
     # the user's), and swapped in when complete.
@@ -324,6 +319,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
+        if setting.int8 and not args.int8 and chosen.get("spec") == cfg.to_dict():
+            print(
+                f"note: search chose {cfg.name} by its int8 graph's latency and dev score: pass --int8 to "
+                "write model.int8.onnx, the model it chose"
+            )
     reason = unavailable(setting, onnx=False)
     if reason is not None:
         # Search ran on a GPU machine, the export runs elsewhere: the files are the same, only the
@@ -384,7 +384,7 @@ def run(args: argparse.Namespace) -> int:
     print(
         (
             f"  dev {kind.main_metric}: {100 * acc:.2f}{unit}"
-            # search ranked the subnet by the FP32 figure; the int8 model's own is said next to it
+            # search ranked the subnet by the FP32 figure, or with --int8 by the int8 model's
             + (f", model.int8.onnx {100 * int8_acc:.2f}{unit}" if int8_acc is not None else "")
         )
         if acc is not None

@@ -45,6 +45,7 @@ from supernet.io import atomic_write
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 
 __all__ = [
+    "PRECISIONS",
     "BudgetError",
     "SubnetResult",
     "evaluate_grid",
@@ -66,6 +67,15 @@ CostFn = Callable[[SubnetConfig], tuple[int, int]]
 """(params, flops) of a subnet."""
 Baselines = Mapping[str, Sequence[tuple[str, float, float]]]
 """Series name -> list of (label, latency_ms, accuracy in [0, 1])."""
+
+
+PRECISIONS = ("fp32", "int8")
+"""What a dev score can be taken on (`SubnetResult.precision`)."""
+
+
+def _of_int8(results: Sequence[SubnetResult]) -> str:
+    """The label's suffix for results scored on their int8 graphs (none for FP32 scores)."""
+    return " of the int8 model" if results and results[0].precision == "int8" else ""
 
 
 def metric_label(metric: str) -> str:
@@ -130,6 +140,9 @@ class SubnetResult:
     "predicted from latency-table.json (<device>)" for a device profile kit's table."""
     metric: str = "accuracy"
     """What `accuracy` holds: the task's main metric (``supernet.tasks.TaskKind.main_metric``)."""
+    precision: str = "fp32"
+    """What `accuracy` was scored on: "fp32" (the subnet in PyTorch, as its FP32 exports score) or
+    "int8" (the graph ``export.py --int8`` writes, ``model.int8.onnx``: `search.py --int8`)."""
 
     def __post_init__(self) -> None:
         # Fail here, at the source, rather than with a NaN silently winning or
@@ -163,6 +176,8 @@ class SubnetResult:
         if self.other_cpu is not None:
             object.__setattr__(self, "other_cpu", float(self.other_cpu))
         object.__setattr__(self, "latency_flags", tuple(str(f) for f in self.latency_flags))
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"{self.name}: precision must be one of {PRECISIONS}, got {self.precision!r}")
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict; `from_json` inverts it exactly. The score is stored under its metric's name."""
@@ -180,6 +195,7 @@ class SubnetResult:
             "flops": self.flops,
             # Only when not measured here, so measured results keep their exact old form.
             **({} if self.latency_source is None else {"latency_source": self.latency_source}),
+            **({} if self.precision == "fp32" else {"precision": self.precision}),
         }
 
     @classmethod
@@ -213,6 +229,7 @@ class SubnetResult:
             other_cpu=d.get("other_cpu"),
             latency_flags=tuple(d.get("latency_flags") or ()),
             latency_source=d.get("latency_source"),
+            precision=d.get("precision", "fp32"),
         )
 
 
@@ -307,6 +324,7 @@ def evaluate_grid(
     cache: dict[str, SubnetResult] | None = None,
     progress: bool = True,
     metric: str = "accuracy",
+    precision: str = "fp32",
 ) -> list[SubnetResult]:
     """Evaluate, measure (and predict) each subnet.
 
@@ -324,6 +342,8 @@ def evaluate_grid(
             and device: nothing here can tell.
         progress: show a progress bar with the current subnet's name.
         metric: the name of what `evaluate` returns (the task's main metric).
+        precision: what `evaluate` scores ("fp32", or "int8": the int8 graph; see
+            `SubnetResult.precision`).
 
     Returns:
         One result per subnet, in the order given (a repeated subnet is
@@ -354,6 +374,7 @@ def evaluate_grid(
                 other_cpu=other_cpu,
                 latency_flags=flags,
                 metric=metric,
+                precision=precision,
             )
             cache[name] = cached
         out.append(cached)
@@ -894,7 +915,7 @@ def plot_pareto(
         )
 
     ax.set_xlabel("latency (ms, measured median)")
-    ax.set_ylabel(f"dev {metric_label(results[0].metric)}")
+    ax.set_ylabel(f"dev {metric_label(results[0].metric)}" + _of_int8(results))
     if title:
         ax.set_title(title)
     ax.grid(True, linestyle=":", linewidth=0.7, alpha=0.8)
@@ -977,7 +998,9 @@ def plot_pareto(
 # --------------------------------------------------------------------------- table
 
 
-def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None = None) -> str:
+def format_table(
+    results: Sequence[SubnetResult], *, chosen: SubnetResult | None = None, seq_len: int | None = None
+) -> str:
     """An aligned text table of the results, fastest first.
 
     Columns: subnet name, dev score (accuracy %, or the metric x 100), measured latency (ms, with
@@ -987,11 +1010,13 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
     Args:
         results: evaluated subnets.
         chosen: the selected subnet (matched by name).
+        seq_len: the sequence length the FLOPs are counted at, named in the header.
     """
     on_front = set(pareto_front(results))
     with_spread = any(r.latency_spread_ms is not None for r in results)
     metric = results[0].metric if results else "accuracy"
-    header = ["subnet", "acc %" if metric == "accuracy" else f"{metric} x100", "latency ms"]
+    score = "acc %" if metric == "accuracy" else f"{metric} x100"
+    header = ["subnet", f"int8 {score}" if _of_int8(results) else score, "latency ms"]
     if with_spread:
         header.append("p10-p90 ms")
     with_flags = any(r.latency_flags for r in results)
@@ -1000,7 +1025,7 @@ def format_table(results: Sequence[SubnetResult], *, chosen: SubnetResult | None
     with_pred = any(r.predicted_ms is not None for r in results)
     if with_pred:
         header.append("pred ms")
-    header += ["params M", "GFLOPs", "pareto", ""]
+    header += ["params M", "GFLOPs" if seq_len is None else f"GFLOPs s{seq_len}", "pareto", ""]
     rows = []
     for r in sorted(results, key=lambda r: (r.latency_ms, -r.accuracy, r.name)):
         row = [r.name, f"{100 * r.accuracy:.2f}", f"{r.latency_ms:.2f}"]

@@ -12,10 +12,12 @@ are then scored on the whole dev split and verified by measurement.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import math
 import random
+import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
@@ -38,6 +40,7 @@ from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
 from supernet.export import export_graph as export_for_measurement
+from supernet.export import onnx_predict, score
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import (
     LatencyCache,
@@ -92,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--int8",
         action="store_true",
-        help="with --backend onnxruntime: time the int8 graph export.py --int8 writes",
+        help="with --backend onnxruntime: time and score the int8 graph export.py --int8 writes (dev "
+        "scores are the int8 model's; per-layer candidates are still ranked on FP32 dev-subset scores)",
     )
     p.add_argument("--batch-size", type=int, default=None, help="(default 1, or the latency table's)")
     p.add_argument("--seq-len", type=int, default=None, help="(default 128, or the latency table's)")
@@ -205,6 +209,31 @@ class SearchRun:
         self._subset_loader: Any = None
         self._subset_built = False
         self._estimates: dict[str, float] | None = None
+        self._int8_scores: dict[str, float] | None = None
+        self._said_int8 = False
+        self._graphs: dict[str, Path] = {}
+        self._graph_dir: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def precision(self) -> str:
+        """What `evaluate` scores: "int8" (each subnet's int8 graph) with --int8, else "fp32"."""
+        return "int8" if self.setting.int8 else "fp32"
+
+    def graph(self, cfg: SubnetConfig) -> Path:
+        """The ONNX graph `export.py` writes for `cfg` in this setting (model.int8.onnx with --int8),
+        exported once per search and kept until the search ends."""
+        if cfg.name not in self._graphs:
+            if self._graph_dir is None:
+                self._graph_dir = tempfile.TemporaryDirectory(prefix="supernet-search-")
+            root = Path(self._graph_dir.name)
+            folder = root / f"m{len(self._graphs)}"
+            path = export_for_measurement(
+                self.model, cfg, folder, tokenizer=self.tokenizer, int8=self.setting.int8
+            )
+            # Only the graph is kept (weights inline); the dense model's files beside it go.
+            self._graphs[cfg.name] = path.replace(folder.with_suffix(".onnx"))
+            shutil.rmtree(folder)
+        return self._graphs[cfg.name]
 
     # ---------------------------------------------------------------- accuracy
 
@@ -248,7 +277,13 @@ class SearchRun:
         return eval_dataloader(self.train_cfg, split, self.tokenizer, task_kind_of_config(self.model.config))
 
     def evaluate(self, cfg: SubnetConfig) -> float:
-        """Dev main metric of `cfg` (cached in eval.jsonl / search/accuracy.json)."""
+        """Dev main metric of `cfg` (cached in eval.jsonl / search/accuracy.json).
+
+        With --int8, of `cfg`'s int8 graph (`graph`), the model `export.py --int8` ships, cached in
+        search/accuracy-int8.json.
+        """
+        if self.setting.int8:
+            return self._evaluate_int8(cfg)
         if cfg.name not in self._accuracy:
             # The model already lives on the setting's device; batches follow it there.
             self._accuracy[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(self.dev_loader()))[
@@ -256,6 +291,48 @@ class SearchRun:
             ]
             atomic_write_json(self._accuracy_file, {k: v for k, v in sorted(self._accuracy.items())})
         return self._accuracy[cfg.name]
+
+    @property
+    def _int8_file(self) -> Path:
+        return self.run.search / "accuracy-int8.json"
+
+    def _evaluate_int8(self, cfg: SubnetConfig) -> float:
+        import onnxruntime
+
+        if self._int8_scores is None:
+            self._int8_scores = self._load_int8_cache(onnxruntime.__version__)
+        if cfg.name not in self._int8_scores:
+            if not self._said_int8:
+                self.log(
+                    f"dev {self.metric} is the int8 graph's (model.int8.onnx, as export.py --int8 writes it), "
+                    "scored with onnxruntime"
+                )
+                self._said_int8 = True
+            scores = score(onnx_predict(self.graph(cfg)), self.dev_loader(), self.model.config)
+            self._int8_scores[cfg.name] = scores[self.metric]
+            record = {
+                "onnxruntime": onnxruntime.__version__,
+                "scores": dict(sorted(self._int8_scores.items())),
+            }
+            atomic_write_json(self._int8_file, record)
+        return self._int8_scores[cfg.name]
+
+    def _load_int8_cache(self, version: str) -> dict[str, float]:
+        """Scores of int8 graphs an earlier search took with this onnxruntime (its quantizer writes
+        the graphs), or none."""
+        path = self._int8_file
+        if not path.is_file():
+            return {}
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            scores = {str(k): float(v) for k, v in saved["scores"].items()}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self.log(
+                f"warning: cannot read {path.relative_to(self.run.root)} in '{self.run.root}': those "
+                "int8 graphs are scored on dev again"
+            )
+            return {}
+        return scores if saved.get("onnxruntime") == version else {}
 
     @property
     def _estimate_file(self) -> Path:
@@ -317,9 +394,18 @@ class SearchRun:
         return measured  # type: ignore[return-value]
 
     def _measure_many(
-        self, model: torch.nn.Module, cfgs: Sequence[SubnetConfig], setting: LatencySetting
+        self,
+        model: torch.nn.Module,
+        cfgs: Sequence[SubnetConfig],
+        setting: LatencySetting,
+        *,
+        keep: bool = True,
     ) -> list[LatencyResult]:
-        """The `MeasureFn` of this backend: torch subnets, or their exported graphs, interleaved."""
+        """The `MeasureFn` of this backend: torch subnets, or their exported graphs, interleaved.
+
+        With --int8 the graphs are kept (`graph`) for `evaluate` to score, unless not `keep` (the
+        predictor's probes, never scored).
+        """
         if setting.backend == "torch":
             return measure_subnets(model, cfgs, setting, progress=self.progress)
         # Every graph exported first, then all timed interleaved in rounds like the torch subnets
@@ -330,9 +416,12 @@ class SearchRun:
             paths = {}
             for i, cfg in enumerate(bar):
                 bar.set_postfix_str(cfg.name, refresh=False)
-                paths[cfg.name] = export_for_measurement(
-                    model, cfg, Path(tmp) / f"m{i}", tokenizer=self.tokenizer, int8=setting.int8
-                )
+                if keep and setting.int8 and model is self.model and setting == self.setting:
+                    paths[cfg.name] = self.graph(cfg)
+                else:
+                    paths[cfg.name] = export_for_measurement(
+                        model, cfg, Path(tmp) / f"m{i}", tokenizer=self.tokenizer, int8=setting.int8
+                    )
             results = measure_onnx_files(paths, setting, progress=self.progress)
         return [results[cfg.name] for cfg in cfgs]
 
@@ -361,7 +450,10 @@ class SearchRun:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LatencyWarning)
             predictor = LatencyPredictor.build(
-                model, self.setting, space=self.space, measure=self._measure_many
+                model,
+                self.setting,
+                space=self.space,
+                measure=functools.partial(self._measure_many, keep=False),
             )
         for w in caught:
             if issubclass(w.category, LatencyWarning):
@@ -424,6 +516,7 @@ def per_layer_search(
         cost=sr.cost,
         progress=progress,
         metric=sr.metric,
+        precision=sr.precision,
     )
 
 
@@ -478,6 +571,8 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
         predict=predictor.predict,
         cost=sr.cost,
         progress=progress,
+        metric=sr.metric,
+        precision=sr.precision,
     )
     by_name = {r.name: r for r in results}
     full_ms = by_name[MAX_NET.name].latency_ms if MAX_NET.name in by_name else results[0].latency_ms
@@ -505,6 +600,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
             cost=sr.cost,
             progress=progress,
             metric=sr.metric,
+            precision=sr.precision,
         )
     results = [replace(r, latency_source=source) for r in results]
     title = f"{sr.train_cfg.task}: dev {sr.metric} vs predicted latency ({setting.key}, {table.device.get('cpu')})"
@@ -627,7 +723,7 @@ def _finish(
     )
     if record is not None:
         atomic_write_json(folder / "chosen.json", record)
-    log(format_table(results, chosen=chosen))
+    log(format_table(results, chosen=chosen, seq_len=sr.setting.seq_len))
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
     if chosen is not None:
         log(
@@ -749,6 +845,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         cost=sr.cost,
         progress=progress,
         metric=sr.metric,
+        precision=sr.precision,
     )
     full_ms = measured[MAX_NET.name if MAX_NET.name in measured else grid[0].name].median_ms
     budget = _budget(args, full_ms)

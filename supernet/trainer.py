@@ -1130,6 +1130,7 @@ def format_eval_table(
     *,
     kind: TaskKind | None = None,
     num_labels: int = 2,
+    seq_len: int | None = None,
 ) -> str:
     """Aligned text table of per-subnet dev metrics, the test main metric, params and FLOPs.
 
@@ -1140,6 +1141,7 @@ def format_eval_table(
         teacher_accuracy: the teacher's dev main metric, shown as the first row.
         kind: the task kind whose metric columns to show (default: classification).
         num_labels: the task's outputs (chooses F1 or macro-F1 for classification).
+        seq_len: the sequence length the rows' FLOPs are counted at, named in the header.
     """
     kind = kind or get_task_kind("classification")
     columns = kind.columns(num_labels)
@@ -1147,7 +1149,8 @@ def format_eval_table(
     titles = [f"dev {main.header}", *(f"dev {c.header}" for c in columns[1:]), f"test {main.header}"]
     widths = [max(len(t) + 2, 10) for t in titles]
     head = f"{'subnet':<14}" + "".join(f"{t:>{w}}" for t, w in zip(titles, widths, strict=True))
-    head += f"{'params M':>10}{'GFLOPs':>8}"
+    gflops = "GFLOPs" if seq_len is None else f"GFLOPs s{seq_len}"
+    head += f"{'params M':>10}{gflops:>{len(gflops) + 2}}"
     lines = [head, "-" * len(head)]
     if teacher_accuracy is not None:
         lines.append(f"{'teacher':<14}{100 * teacher_accuracy:>{widths[0]}.2f}")
@@ -1161,7 +1164,7 @@ def format_eval_table(
         lines.append(
             f"{r['subnet']:<14}"
             + "".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True))
-            + f"{r['params'] / 1e6:>10.2f}{r['flops'] / 1e9:>8.2f}"
+            + f"{r['params'] / 1e6:>10.2f}{r['flops'] / 1e9:>{len(gflops) + 2}.2f}"
         )
     return "\n".join(lines)
 
@@ -1240,7 +1243,13 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
             if job.accelerator.is_main_process:
                 atomic_write_text(job.run.eval, "".join(json.dumps(r) + "\n" for r in rows))
                 job.accelerator.print(
-                    format_eval_table(rows, teacher_acc, kind=job.kind, num_labels=job.task.num_labels)
+                    format_eval_table(
+                        rows,
+                        teacher_acc,
+                        kind=job.kind,
+                        num_labels=job.task.num_labels,
+                        seq_len=cfg.data.max_length,
+                    )
                 )
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
     finally:

@@ -140,6 +140,9 @@ def test_regression_table_and_labels() -> None:
     ]
     assert table[2].split() == ["teacher", "85.00"]
     assert table[3].split() == ["w1.00-d1.00", "81.23", "80.00", "79.00", "2.00", "3.00"]
+    # The FLOPs' sequence length is named when given (train counts at data.max_length, search at --seq-len).
+    labelled = format_eval_table(rows, kind=TASK_KINDS["regression"], num_labels=1, seq_len=64).splitlines()
+    assert labelled[0].split()[-2:] == ["GFLOPs", "s64"] and labelled[2].split()[-1] == "3.00"
     assert metric_label("pearson") == "pearson (x100)" and metric_label("accuracy") == "accuracy (%)"
     result = SubnetResult(
         subnet=SubnetConfig(),
@@ -153,6 +156,7 @@ def test_regression_table_and_labels() -> None:
     )
     assert result.to_json()["pearson"] == 0.5 and SubnetResult.from_json(result.to_json()) == result
     assert format_table([result]).splitlines()[0].split()[:3] == ["subnet", "pearson", "x100"]
+    assert format_table([result], seq_len=128).splitlines()[0].split()[-3:] == ["GFLOPs", "s128", "pareto"]
 
 
 def test_multiclass_table_shows_macro_f1() -> None:
@@ -200,3 +204,100 @@ def test_plot_axis_names_the_metric(tmp_path: Path, monkeypatch) -> None:
     plot_pareto(results, None, tmp_path / "pareto.png", title="t")
     assert labels == ["dev pearson (x100)"]
     assert (tmp_path / "pareto.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, capsys, monkeypatch) -> None:
+    """search.py --int8 ranks by each int8 graph's own score: the figure export.py --int8 prints for
+    the model it writes; a second search takes them from search/accuracy-int8.json."""
+    import onnxruntime
+
+    import supernet.search_cli as search_cli
+
+    run, _ = regression_run
+    out = tmp_path / "s8"
+    argv = ["--run", str(run), "--backend", "onnxruntime", "--int8", "--latency-budget-ms", "1000"]
+    assert search_main([*argv, "--out", str(out), *FAST]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert (
+        "dev pearson is the int8 graph's (model.int8.onnx, as export.py --int8 writes it), scored with onnxruntime"
+        in printed
+    )
+    assert next(line for line in printed if "latency ms" in line).split()[:3] == ["subnet", "int8", "pearson"]
+    results = read_results(out / "results.jsonl")
+    assert [r.precision for r in results] == ["int8"] * 4 and {r.metric for r in results} == {"pearson"}
+    cache = json.loads((run / "search" / "accuracy-int8.json").read_text())
+    assert cache["onnxruntime"] == onnxruntime.__version__
+    assert cache["scores"] == {r.name: r.accuracy for r in results}
+    fp32 = {json.loads(line)["subnet"]: json.loads(line)["pearson"] for line in (run / "eval.jsonl").open()}
+    assert {r.name: r.accuracy for r in results} != fp32  # quantisation moves the scores
+
+    # export.py --int8 of the choice scores the same graph on the same dev split: the same figure.
+    chosen = json.loads((out / "chosen.json").read_text())
+    assert chosen["precision"] == "int8"
+    exported = tmp_path / "exp"
+    export = [
+        "--run",
+        str(run),
+        "--search",
+        str(out),
+        "--out",
+        str(exported),
+        "--onnx",
+        "--int8",
+        "--no-progress",
+    ]
+    assert export_main(export) == 0
+    assert json.loads((exported / "summary.json").read_text())["accuracy"]["int8"] == chosen["pearson"]
+    # Without --int8, export.py says that search chose the int8 model.
+    capsys.readouterr()
+    assert export_main([*export[:-2], "--overwrite", "--no-progress"]) == 0
+    assert (
+        f"note: search chose {chosen['name']} by its int8 graph's latency and dev score: pass --int8 to "
+        "write model.int8.onnx, the model it chose"
+    ) in capsys.readouterr().out.splitlines()
+
+    # Scored once: a second search reads them back.
+    def never(*args, **kwargs):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(search_cli, "score", never)
+    assert search_main([*argv, "--out", str(tmp_path / "again"), *FAST]) == 0
+    again = read_results(tmp_path / "again" / "results.jsonl")
+    assert {r.name: r.accuracy for r in again} == cache["scores"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("int8", [False, True])
+def test_table_search_names_the_metric(regression_run, tmp_path: Path, int8: bool) -> None:
+    """A search from a device table ranks a regression run by Pearson, every row saying so (the grid's
+    rows were labelled "accuracy" before); from an int8 kit's table, by the int8 graphs' scores."""
+    from test_profile_kit import fake_table
+
+    from supernet.profile_kit import run_identity
+    from supernet.subnet import SearchSpace
+
+    run, _ = regression_run
+    space = SearchSpace(width_mults=(1.0, 0.5), depth_mults=(1.0, 0.5))
+    table = fake_table(
+        tmp_path / "t.json", load_supernet(run / "supernet"), run=run_identity(run), space=space, int8=int8
+    )
+    out = tmp_path / "s"
+    argv = [
+        "--run",
+        str(run),
+        "--latency-table",
+        str(table),
+        "--latency-budget-ms",
+        "1000",
+        "--out",
+        str(out),
+    ]
+    assert search_main([*argv, "--no-progress"]) == 0
+    lines = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert [(line["metric"], "pearson" in line, line.get("precision")) for line in lines] == [
+        ("pearson", True, "int8" if int8 else None)
+    ] * 4
+    if int8:
+        scores = json.loads((run / "search" / "accuracy-int8.json").read_text())["scores"]
+        assert {line["name"]: line["pearson"] for line in lines} == scores

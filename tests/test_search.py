@@ -156,6 +156,16 @@ def test_result_json_roundtrip_and_validation() -> None:
         result("w1.00-d1.00", float("nan"), 1.0)
     with pytest.raises(ValueError, match="latency_spread_ms"):
         result("w1.00-d1.00", 0.9, 1.0, latency_spread_ms=(2.0, 1.0))
+    # FP32 scores keep the old form; an int8 score says so, and the table and plot name it.
+    assert "precision" not in d and r.precision == "fp32"
+    int8 = result("w0.50-d1.00", 0.75, 2.0, precision="int8")
+    assert int8.to_json()["precision"] == "int8" and SubnetResult.from_json(int8.to_json()) == int8
+    assert format_table([int8]).splitlines()[0].split()[:4] == ["subnet", "int8", "acc", "%"]
+    assert format_table([r]).splitlines()[0].split()[:3] == ["subnet", "acc", "%"]
+    with pytest.raises(
+        ValueError, match=r"^w1.00-d1.00: precision must be one of \('fp32', 'int8'\), got 'fp16'$"
+    ):
+        result("w1.00-d1.00", 0.9, 1.0, precision="fp16")
 
 
 # ----------------------------------------------------------------------------- grid
