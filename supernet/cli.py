@@ -43,6 +43,29 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def quiet_libraries() -> None:
+    """Silence the libraries' routine output (head-init reports, sub-second bars, exporter notes)."""
+    # transformers reports every freshly initialised task head as MISSING weights, which is
+    # exactly what fine-tuning a teacher expects; keep its errors, drop that noise.
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    # Sub-second tokenization bars, and the ONNX exporter's notes about optional packages
+    # (torchvision) it does not need, bury the lines that matter.
+    import logging
+
+    import datasets
+
+    datasets.disable_progress_bars()
+    # datasets logs a file it cannot parse ("Failed to read file ...") before raising; the CLI
+    # reports that error itself, in one line.
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    # A failed opset conversion is logged with its traceback; export.py reports its outcome.
+    logging.getLogger("onnxscript").setLevel(logging.CRITICAL)
+
+
 def run_cli(
     main: Callable[[argparse.Namespace], int | None],
     parser: argparse.ArgumentParser,
@@ -55,25 +78,7 @@ def run_cli(
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not args.debug:
-        # transformers reports every freshly initialised task head as MISSING weights, which is
-        # exactly what fine-tuning a teacher expects; keep its errors, drop that noise.
-        import transformers
-
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-        # Sub-second tokenization bars, and the ONNX exporter's notes about optional packages
-        # (torchvision) it does not need, bury the lines that matter.
-        import logging
-
-        import datasets
-
-        datasets.disable_progress_bars()
-        # datasets logs a file it cannot parse ("Failed to read file ...") before raising; the CLI
-        # reports that error itself, in one line.
-        datasets.logging.set_verbosity(datasets.logging.CRITICAL)
-        logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-        # A failed opset conversion is logged with its traceback; export.py reports its outcome.
-        logging.getLogger("onnxscript").setLevel(logging.CRITICAL)
+        quiet_libraries()
     try:
         return int(main(args) or 0)
     except _user_errors() as err:

@@ -1,0 +1,62 @@
+"""bench/int8_choice.py: the int8 graphs' scores and latency, and the two rankings' budgeted choices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_RUN, load_bench, save_tiny_model_dir
+
+from supernet.cli import train_main
+
+int8_choice = load_bench("int8_choice")
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+
+
+@pytest.mark.slow
+def test_choices_follow_each_ranking_and_leave_the_run_alone(tmp_path: Path, minilm_dir, capsys) -> None:
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+    run = tmp_path / "run"
+    argv = ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
+    assert train_main([*argv, "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]"]) == 0
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    out = tmp_path / "int8.json"
+    bench = [
+        "--run",
+        str(run),
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--no-progress",
+        "--work",
+        str(tmp_path / "w"),
+    ]
+    assert int8_choice.main([*bench, "--json", str(out)]) == 0
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before  # caches went to --work
+
+    (result,) = json.loads(out.read_text())["runs"]
+    subnets = {s["subnet"]: s for s in result["subnets"]}
+    assert sorted(subnets) == ["w0.50-d0.50", "w0.50-d1.00", "w1.00-d0.50", "w1.00-d1.00"]
+    trained = {json.loads(line)["subnet"]: json.loads(line) for line in (run / "eval.jsonl").open()}
+    cached = json.loads(
+        (tmp_path / "w" / run.parent.name / "run" / "search" / "accuracy-int8.json").read_text()
+    )
+    for name, s in subnets.items():
+        assert (s["fp32_dev"], s["fp32_test"]) == (trained[name]["accuracy"], trained[name]["test_accuracy"])
+        assert s["int8_dev"] == cached["scores"][name]  # search.py --int8's own scores
+    assert [c["budget_ms"] for c in result["choices"]] == sorted(s["int8_ms"] for s in subnets.values())
+    for c in result["choices"]:
+        fitting = [s for s in subnets.values() if s["int8_ms"] <= c["budget_ms"]]
+        old, new = subnets[c["fp32_ranked"]], subnets[c["int8_ranked"]]
+        assert old in fitting and new in fitting
+        assert old["fp32_dev"] == max(s["fp32_dev"] for s in fitting)
+        assert new["int8_dev"] == max(s["int8_dev"] for s in fitting)
+        assert c["dev_gain"] == new["int8_dev"] - old["int8_dev"] >= 0
+        assert c["test_gain"] == new["int8_test"] - old["int8_test"]
+    assert (
+        capsys.readouterr()
+        .out.splitlines()[-1]
+        .startswith("all runs (cpu-onnxruntime-int8-b1-s128-t1): the ")
+    )
