@@ -282,8 +282,9 @@ class SearchRun:
         With --int8, of `cfg`'s int8 graph (`graph`), the model `export.py --int8` ships, cached in
         search/accuracy-int8.json.
         """
-        if self.setting.int8:
-            return self._evaluate_int8(cfg)
+        return self._evaluate_int8(cfg) if self.setting.int8 else self._evaluate_fp32(cfg)
+
+    def _evaluate_fp32(self, cfg: SubnetConfig) -> float:
         if cfg.name not in self._accuracy:
             # The model already lives on the setting's device; batches follow it there.
             self._accuracy[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(self.dev_loader()))[
@@ -352,11 +353,13 @@ class SearchRun:
         """Dev main metric of `cfg` on the fixed dev subset: the evolutionary search's fitness.
 
         Without a subset (``accuracy_subset`` None, or not smaller than the dev split) this is
-        `evaluate`. Cached in ``search/accuracy-subset<N>-seed<S>.json``.
+        `evaluate`'s FP32 score. Always FP32 (with --int8 too). Cached in
+        ``search/accuracy-subset<N>-seed<S>.json``.
         """
         loader = self._subset()
         if loader is None:
-            return self.evaluate(cfg)
+            # FP32 even with --int8: an int8 graph per candidate would cost an export each.
+            return self._evaluate_fp32(cfg)
         if self._estimates is None:
             path = self._estimate_file
             self._estimates = json.loads(path.read_text()) if path.is_file() else {}

@@ -301,3 +301,36 @@ def test_table_search_names_the_metric(regression_run, tmp_path: Path, int8: boo
     if int8:
         scores = json.loads((run / "search" / "accuracy-int8.json").read_text())["scores"]
         assert {line["name"]: line["pearson"] for line in lines} == scores
+
+
+@pytest.mark.slow
+def test_int8_per_layer_search_ranks_candidates_in_fp32(regression_run, tmp_path: Path, monkeypatch) -> None:
+    """--int8 --per-layer scores only what it keeps on int8 graphs (the grid and the verified
+    subnets); candidates are ranked in FP32, even on the whole dev split (--accuracy-subset 0)."""
+    import supernet.search_cli as search_cli
+
+    run, _ = regression_run
+    graphed: list[str] = []
+    real = search_cli.SearchRun.graph
+
+    def counting(self, cfg):
+        graphed.append(cfg.name)
+        return real(self, cfg)
+
+    monkeypatch.setattr(search_cli.SearchRun, "graph", counting)
+    argv = [
+        "--run",
+        str(run),
+        "--backend",
+        "onnxruntime",
+        "--int8",
+        "--per-layer",
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    more = ["--population", "6", "--generations", "2", "--accuracy-subset", "0", "--verify-top", "2"]
+    assert search_main([*argv, *more, *FAST]) == 0
+    results = read_results(tmp_path / "s" / "results.jsonl")
+    assert any(not r.subnet.is_uniform for r in results)
+    assert {r.precision for r in results} == {"int8"}
+    assert sorted(set(graphed)) == sorted(r.name for r in results)
