@@ -10,6 +10,10 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from supernet.config import TrainConfig
 
 __all__ = ["export_main", "run_cli", "search_main", "train_main"]
 
@@ -103,8 +107,35 @@ def _train(args: argparse.Namespace) -> int:
     from supernet.trainer import train
 
     cfg = load_config(TrainConfig, args.config, args.overrides)
+    given = {o.split("=", 1)[0].strip() for o in args.overrides}
+    if "learning_rate" in given:
+        note = _unused_learning_rate(cfg)
+        if note is not None:
+            print(note)
     train(cfg, progress=not args.no_progress)
     return 0
+
+
+def _unused_learning_rate(cfg: TrainConfig) -> str | None:
+    """A note when the top-level learning_rate reaches no stage: it is only the default of the
+    stages that set none (the teacher always has its own)."""
+    from supernet.recipes import RECIPES
+
+    names = [s.name for s in RECIPES[cfg.recipe].stages] + ["final_finetune"]
+    stages = {n: getattr(cfg, n) for n in names}
+    training = {n: s for n, s in stages.items() if s.epochs > 0 or s.max_steps}
+    if any(s.learning_rate is None for s in training.values()):
+        return None
+    own = ", ".join(f"{n}.learning_rate={s.learning_rate:g}" for n, s in training.items())
+    teacher = (
+        f" and the teacher uses teacher.learning_rate={cfg.teacher.learning_rate:g}"
+        if cfg.teacher.path is None
+        else ""
+    )
+    return (
+        f"note: learning_rate={cfg.learning_rate:g} is not used: every stage this run trains sets its own "
+        f"({own}){teacher}; override those"
+    )
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:

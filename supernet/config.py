@@ -233,7 +233,8 @@ class TeacherConfig(_Config):
     learning_rate: float = 2e-5
     """Peak learning rate of the teacher fine-tuning."""
     max_steps: int | None = None
-    """Hard cap on teacher optimizer steps (overrides ``epochs`` when smaller); None = no cap."""
+    """Exact number of teacher optimizer steps, replacing ``epochs`` (more epochs than that when the
+    data is small); None = ``epochs`` decide."""
 
     def _validate(self) -> None:
         _non_empty(self, "path")
@@ -262,7 +263,8 @@ class StageConfig(_Config):
     epochs: float = 3.0
     """Epochs of the stage; 0 skips the stage."""
     max_steps: int | None = None
-    """Hard cap on optimizer steps of the stage; None = no cap."""
+    """Exact number of optimizer steps of the stage, replacing ``epochs`` (more epochs than that when
+    the data is small); None = ``epochs`` decide."""
     learning_rate: float | None = None
     """Peak learning rate of the stage; None uses ``TrainConfig.learning_rate``."""
 
@@ -322,7 +324,8 @@ class TrainConfig(_Config):
     seed: int = 42
     """Seed of model init, data order and subnet sampling."""
     learning_rate: float = 2e-5
-    """Default peak learning rate of every stage."""
+    """Peak learning rate of a stage that sets none (``stage_w``, ``stage_wd``, ``final_finetune``);
+    the teacher's is ``teacher.learning_rate``."""
     weight_decay: float = 0.01
     """AdamW weight decay."""
     warmup_ratio: float = 0.1

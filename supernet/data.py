@@ -1074,6 +1074,8 @@ def _load_directory(
     raw = {"train": _read_file(train_path), "dev": _read_file(dev_path)}
     per_token = task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw["train"]))
     qa = task_kind == "question-answering" or (task_kind == "auto" and _is_qa_table(raw["train"]))
+    if test_path is None:
+        logger.warning("%s has no test.* file: evaluating on %s as the test split", directory, dev_path.name)
     if per_token or qa:
         if test_path is not None:
             paths["test"], raw["test"] = test_path, _read_file(test_path)
@@ -1090,8 +1092,6 @@ def _load_directory(
                 label_column,
                 dev_path.name,
             )
-    else:
-        logger.warning("%s has no test.* file: evaluating on %s as the test split", directory, dev_path.name)
 
     selected: dict[str, Dataset] = {}
     for split, ds in raw.items():

@@ -378,6 +378,34 @@ def test_glue_directory_with_unlabelled_test(tmp_path: Path, caplog: pytest.LogC
     )
 
 
+@pytest.mark.parametrize("kind", ["token-classification", "question-answering", "classification"])
+def test_directory_without_test_file_says_dev_is_the_test_split(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    """Every kind says that its "test" figures are dev's (tags and questions said nothing)."""
+    directory = tmp_path / "mine"
+    directory.mkdir()
+    for split, n in (("train", 6), ("dev", 2)):
+        if kind == "token-classification":
+            rows = [{"tokens": ["Ada", "lives", f"here{i}"], "tags": ["B-PER", "O", "O"]} for i in range(n)]
+        elif kind == "question-answering":
+            rows = [
+                {
+                    "question": f"Who {i}?",
+                    "context": f"Ada wrote it {i}.",
+                    "answers": {"text": ["Ada"], "answer_start": [0]},
+                }
+                for i in range(n)
+            ]
+        else:
+            rows = [{"text": f"{split} sentence {i}", "label": i % 2} for i in range(n)]
+        (directory / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING, logger="supernet.data"):
+        task = load_task(str(directory))
+    assert task.kind == kind and len(task.splits["test"]) == len(task.splits["dev"])
+    assert f"{directory} has no test.* file: evaluating on dev.jsonl as the test split" in caplog.messages
+
+
 def test_directory_with_validation_and_labelled_test_shares_label_ids(tmp_path: Path) -> None:
     # dev and test only see some classes: ids must still agree with train's.
     _write_jsonl(
