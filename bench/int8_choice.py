@@ -47,12 +47,16 @@ from supernet.trainer import eval_dataloader, tokenized_split  # noqa: E402
 
 def scratch_copy(run: Path, work: Path) -> Path:
     """A run folder search can write its caches into: config, eval.jsonl, a link to the supernet."""
-    copy = work / run.resolve().parent.name / run.resolve().name
+    # Named by the whole path: trec/.../seed-42/single-stage and rt-sentences/.../seed-42/single-stage
+    # must not share caches.
+    copy = work / str(run.resolve()).strip("/").replace("/", "--")
     copy.mkdir(parents=True, exist_ok=True)  # a --work kept from an earlier try: its caches are reused
     for name in ("config.yaml", "eval.jsonl"):
         shutil.copy2(run / name, copy / name)
     if not (copy / "supernet").exists():
         (copy / "supernet").symlink_to((run / "supernet").resolve(), target_is_directory=True)
+    if (copy / "supernet").resolve() != (run / "supernet").resolve():
+        raise SystemExit(f"{copy / 'supernet'} links to another run's supernet: pass a new --work")
     return copy
 
 

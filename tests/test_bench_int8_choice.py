@@ -40,9 +40,8 @@ def test_choices_follow_each_ranking_and_leave_the_run_alone(tmp_path: Path, min
     subnets = {s["subnet"]: s for s in result["subnets"]}
     assert sorted(subnets) == ["w0.50-d0.50", "w0.50-d1.00", "w1.00-d0.50", "w1.00-d1.00"]
     trained = {json.loads(line)["subnet"]: json.loads(line) for line in (run / "eval.jsonl").open()}
-    cached = json.loads(
-        (tmp_path / "w" / run.parent.name / "run" / "search" / "accuracy-int8.json").read_text()
-    )
+    (copy,) = (tmp_path / "w").iterdir()
+    cached = json.loads((copy / "search" / "accuracy-int8.json").read_text())
     for name, s in subnets.items():
         assert (s["fp32_dev"], s["fp32_test"]) == (trained[name]["accuracy"], trained[name]["test_accuracy"])
         assert s["int8_dev"] == cached["scores"][name]  # search.py --int8's own scores
@@ -60,3 +59,18 @@ def test_choices_follow_each_ranking_and_leave_the_run_alone(tmp_path: Path, min
         .out.splitlines()[-1]
         .startswith("all runs (cpu-onnxruntime-int8-b1-s128-t1): the ")
     )
+
+
+def test_scratch_copies_of_runs_with_the_same_folder_names_are_apart(tmp_path: Path) -> None:
+    """trec/seed-42/single-stage and rt-sentences/seed-42/single-stage shared one scratch copy (and
+    so one run's cached scores and latencies) before."""
+    copies = []
+    for task in ("trec", "rt-sentences"):
+        run = tmp_path / task / "seed-42" / "single-stage"
+        (run / "supernet").mkdir(parents=True)
+        (run / "config.yaml").write_text(f"task: {task}\n")
+        (run / "eval.jsonl").write_text("")
+        copies.append(int8_choice.scratch_copy(run, tmp_path / "work"))
+        assert (copies[-1] / "supernet").resolve() == (run / "supernet").resolve()
+        assert (copies[-1] / "config.yaml").read_text() == f"task: {task}\n"
+    assert copies[0] != copies[1]
