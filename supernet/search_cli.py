@@ -39,8 +39,8 @@ from supernet.config import (
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
+from supernet.export import ONNX_GRAPH_REVISION, onnx_predict, score
 from supernet.export import export_graph as export_for_measurement
-from supernet.export import onnx_predict, score
 from supernet.io import RunDir, atomic_write_json
 from supernet.latency import (
     LatencyCache,
@@ -301,7 +301,7 @@ class SearchRun:
         import onnxruntime
 
         if self._int8_scores is None:
-            self._int8_scores = self._load_int8_cache(onnxruntime.__version__)
+            self._int8_scores = self._load_int8_cache(self._int8_form(onnxruntime.__version__))
         if cfg.name not in self._int8_scores:
             if not self._said_int8:
                 self.log(
@@ -312,15 +312,20 @@ class SearchRun:
             scores = score(onnx_predict(self.graph(cfg)), self.dev_loader(), self.model.config)
             self._int8_scores[cfg.name] = scores[self.metric]
             record = {
-                "onnxruntime": onnxruntime.__version__,
+                **self._int8_form(onnxruntime.__version__),
                 "scores": dict(sorted(self._int8_scores.items())),
             }
             atomic_write_json(self._int8_file, record)
         return self._int8_scores[cfg.name]
 
-    def _load_int8_cache(self, version: str) -> dict[str, float]:
-        """Scores of int8 graphs an earlier search took with this onnxruntime (its quantizer writes
-        the graphs), or none."""
+    @staticmethod
+    def _int8_form(version: str) -> dict[str, Any]:
+        """What an int8 graph's score depends on beside the run: the export's graph form and the
+        onnxruntime whose quantizer wrote it."""
+        return {"onnxruntime": version, "onnx_graph": ONNX_GRAPH_REVISION}
+
+    def _load_int8_cache(self, form: dict[str, Any]) -> dict[str, float]:
+        """Scores of int8 graphs an earlier search took of the same graph `form`, or none."""
         path = self._int8_file
         if not path.is_file():
             return {}
@@ -333,7 +338,7 @@ class SearchRun:
                 "int8 graphs are scored on dev again"
             )
             return {}
-        return scores if saved.get("onnxruntime") == version else {}
+        return scores if all(saved.get(k) == v for k, v in form.items()) else {}
 
     @property
     def _estimate_file(self) -> Path:
