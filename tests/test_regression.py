@@ -345,4 +345,5 @@ def test_int8_per_layer_search_ranks_candidates_in_fp32(regression_run, tmp_path
     results = read_results(tmp_path / "s" / "results.jsonl")
     assert any(not r.subnet.is_uniform for r in results)
     assert {r.precision for r in results} == {"int8"}
-    assert sorted(set(graphed)) == sorted(r.name for r in results)
+    # Only kept subnets get a graph (the grid's may come from an earlier search's caches).
+    assert {r.name for r in results if not r.subnet.is_uniform} <= set(graphed) <= {r.name for r in results}
