@@ -27,8 +27,8 @@ from supernet.latency import (
     measure_interleaved,
     unavailable,
 )
+from supernet.profile_kit import run_identity
 from supernet.search import read_results
-from supernet.search_cli import run_stamp
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import model_inputs, task_kind_of_config
 from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized_split
@@ -100,7 +100,7 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
     chosen = read_chosen(path) if (search is not None or name == "best") and path.is_file() else None
     if search is not None and chosen is not None:
         stamp = chosen.get("run")  # searches before 2026-11-30 carry none
-        if stamp is not None and stamp.get("config_sha256") != run_stamp(run.root)["config_sha256"]:
+        if stamp is not None and stamp.get("config_sha256") != run_identity(run.root)["config_sha256"]:
             raise RunError(
                 f"--search '{folder}' is a search of run '{stamp.get('name')}', not of '{run.root}': pass the "
                 f"folder of a search of this run (search.py --run {run.root} --out DIR)"
@@ -187,7 +187,7 @@ def _device_prediction(chosen: dict[str, Any] | None, cfg: SubnetConfig) -> dict
 
 def write_kit(args: argparse.Namespace) -> int:
     """`export.py --profile-kit OUT`: the device profile kit of a run (see supernet.profile_kit)."""
-    from supernet.profile_kit import run_identity, write_profile_kit
+    from supernet.profile_kit import write_profile_kit
 
     run_dir = RunDir(Path(args.run))
     train_cfg = load_config(TrainConfig, run_dir.config)

@@ -41,6 +41,7 @@ from typing import Any
 
 from torch import nn
 
+from supernet.config import TrainConfig, config_to_dict, load_config
 from supernet.convert import Arch, supernet_state
 from supernet.data import usable_positions
 from supernet.export import ONNX_GRAPH_REVISION, export_graph
@@ -59,6 +60,7 @@ __all__ = [
     "kit_entries",
     "kit_manifest",
     "load_latency_table",
+    "config_file_digest",
     "run_identity",
     "share_weights",
     "write_profile_kit",
@@ -99,14 +101,24 @@ class KitEntry:
 
 
 def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """The run a kit is cut from: its folder name and a digest of its config.yaml.
+    """Which run a kit, or a search's choice, belongs to: its folder name and a digest of its resolved
+    training config without output_dir (so a run folder moved or renamed, and resumed, keeps it).
+
+    Only the digest is compared; the name is for messages.
 
     Args:
         run_dir: the run folder.
     """
     root = Path(run_dir)
-    digest = hashlib.sha256((root / "config.yaml").read_bytes()).hexdigest()
+    resolved = config_to_dict(load_config(TrainConfig, root / "config.yaml"))
+    resolved.pop("output_dir", None)
+    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
     return {"name": root.resolve().name, "config_sha256": digest}
+
+
+def config_file_digest(run_dir: str | os.PathLike[str]) -> str:
+    """The digest kits written before 2026-11-30 recorded as the run's: of config.yaml's bytes."""
+    return hashlib.sha256((Path(run_dir) / "config.yaml").read_bytes()).hexdigest()
 
 
 def kit_entries(
@@ -441,8 +453,13 @@ class LatencyTable:
                 "again with the setting you want"
             )
 
-    def check_run(self, run: Mapping[str, str], arch: Arch) -> None:
+    def check_run(self, run: Mapping[str, str], arch: Arch, *, config_file_sha256: str | None = None) -> None:
         """Refuse a table from a kit of another run or architecture.
+
+        Args:
+            run: this run's `run_identity` (its digest is compared, not its folder name).
+            arch: this run's architecture.
+            config_file_sha256: this run's `config_file_digest`, which older kits recorded instead.
 
         Raises:
             ProfileKitError: one line naming both.
@@ -452,7 +469,7 @@ class LatencyTable:
                 f"latency table {self.path} is for a {_fmt_arch(self.arch)} model, but this run's supernet "
                 f"is {_fmt_arch(arch)}: cut a kit from this run with export.py --profile-kit"
             )
-        if dict(run) != self.run:
+        if self.run.get("config_sha256") not in {run.get("config_sha256"), config_file_sha256}:
             raise ProfileKitError(
                 f"latency table {self.path} comes from a kit of run '{self.run.get('name')}' "
                 f"(config {self.run.get('config_sha256', '?')[:12]}), not this run '{run.get('name')}' "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import hashlib
 import json
 import math
 import random
@@ -33,7 +32,6 @@ from supernet.config import (
     ConfigError,
     SearchConfig,
     TrainConfig,
-    config_to_dict,
     load_config,
 )
 from supernet.convert import supernet_state
@@ -54,6 +52,7 @@ from supernet.latency import (
     measure_subnets,
     unavailable,
 )
+from supernet.profile_kit import run_identity
 from supernet.search import (
     SubnetResult,
     evaluate_grid,
@@ -545,7 +544,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     """Search with a device's latency table: every latency is predicted from it, none is measured."""
     from dataclasses import replace
 
-    from supernet.profile_kit import load_latency_table, run_identity
+    from supernet.profile_kit import config_file_digest, load_latency_table
 
     folder = search_folder(Path(args.run), getattr(args, "out", None))
     table = load_latency_table(args.latency_table)
@@ -566,7 +565,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
         accuracy_subset=args.accuracy_subset or None,
         subset_seed=args.seed,
     )
-    table.check_run(run_identity(sr.run.root), sr.arch)
+    table.check_run(run_identity(sr.run.root), sr.arch, config_file_sha256=config_file_digest(sr.run.root))
     predictor = table.predictor(sr.model)
     source = f"predicted from {table.path.name} ({table.description}, measured {table.timestamp})"
     log(f"latency {source}, {setting.key}; nothing is measured on this machine")
@@ -622,18 +621,6 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     }
     _finish(sr, folder, results, budget, title, measured_on, log, predicted=True)
     return 0
-
-
-def run_stamp(run_dir: Path) -> dict[str, str]:
-    """Which run a search belongs to: its folder name and a digest of its training config.
-
-    output_dir is left out of the digest, so a run folder moved (and resumed) since keeps its stamp;
-    `export.py --search` refuses a search whose stamp is another run's.
-    """
-    resolved = config_to_dict(load_config(TrainConfig, RunDir(run_dir).config))
-    resolved.pop("output_dir", None)
-    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
-    return {"name": Path(run_dir).resolve().name, "config_sha256": digest}
 
 
 def search_folder(run_dir: Path, out: Path | None) -> Path:
@@ -716,7 +703,8 @@ def _finish(
         record = {
             "budget_ms": budget,
             "setting": sr.setting.to_dict(),
-            "run": run_stamp(sr.run.root),
+            # export.py --search refuses a search whose run is another one.
+            "run": run_identity(sr.run.root),
             **measured_on,
             **chosen.to_json(),
         }

@@ -341,6 +341,11 @@ def test_table_of_another_setting_is_refused(tmp_path, model, capsys, flags, ask
 def test_table_of_another_run_or_arch_is_refused(tmp_path, model) -> None:
     table = load_latency_table(fake_table(tmp_path / "t.json", model))
     table.check_run(RUN, supernet_state(model).arch)  # its own run: accepted
+    # Renamed or moved: the same digest under another folder name is the same run.
+    table.check_run({"name": "moved", "config_sha256": "0" * 64}, supernet_state(model).arch)
+    # Kits written before 2026-11-30 recorded config.yaml's own digest: still this run's.
+    legacy = {"name": "tiny", "config_sha256": "e" * 64}
+    table.check_run(legacy, supernet_state(model).arch, config_file_sha256="0" * 64)
     other = {"name": "other", "config_sha256": "f" * 64}
     with pytest.raises(ProfileKitError) as err:
         table.check_run(other, supernet_state(model).arch)
@@ -753,3 +758,23 @@ def test_slow_layer_norm_releases_are_named() -> None:
     assert slow_layer_norm_note("1.27.1") is not None and slow_layer_norm_note("1.29.0") is not None
     for fine in ("1.26.0", "1.30.0", "1.32.0", "2.0.0", "1.31.0.dev20261101", "nightly"):
         assert slow_layer_norm_note(fine) is None
+
+
+@pytest.mark.slow
+def test_a_moved_run_keeps_its_kits_tables(trained_run: Path, tmp_path, capsys) -> None:
+    """A run folder renamed after its kit was cut was refused as 'another run', naming two equal
+    digests; a table from a kit of before 2026-11-30 (config.yaml's digest) is accepted too."""
+    from supernet.profile_kit import config_file_digest
+    from supernet.trainer import load_supernet
+
+    moved = tmp_path / "renamed-run"
+    shutil.copytree(trained_run, moved, ignore=shutil.ignore_patterns("search", "latency", "checkpoints"))
+    model = load_supernet(moved / "supernet")
+    space = SearchSpace(width_mults=(1.0, 0.75, 0.5, 0.25), depth_mults=(1.0, 0.75, 0.5))
+    for name, run in (
+        ("new.json", run_identity(trained_run)),
+        ("old.json", {"name": trained_run.name, "config_sha256": config_file_digest(trained_run)}),
+    ):
+        table = fake_table(tmp_path / name, model, run=run, space=space)
+        argv = ["--run", str(moved), "--latency-table", str(table), "--out", str(tmp_path / name[:3])]
+        assert search_main([*argv, "--no-progress"]) == 0, capsys.readouterr().err

@@ -11,6 +11,7 @@ from conftest import TINY_RUN, save_tiny_model_dir
 
 import supernet.search_cli as search_cli
 from supernet.cli import search_main, train_main
+from supernet.profile_kit import run_identity
 from supernet.search import pareto_front, read_results
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
@@ -380,7 +381,12 @@ def test_export_refuses_a_search_of_another_run(run: Path, tmp_path: Path, capsy
     other = tmp_path / "other-search"
     assert search_main(["--run", str(copy), "--out", str(other), "--latency-budget-ms", "1000", *FAST]) == 0
     chosen = json.loads((other / "chosen.json").read_text())
-    assert chosen["run"] == search_cli.run_stamp(copy) == search_cli.run_stamp(run)  # moved: same stamp
+    # Moved: the same digest.
+    assert (
+        chosen["run"]["config_sha256"]
+        == run_identity(copy)["config_sha256"]
+        == run_identity(run)["config_sha256"]
+    )
     assert chosen["run"]["name"] == "run" and len(chosen["run"]["config_sha256"]) == 64
     chosen["run"] = {"name": "ner", "config_sha256": "0" * 64}
     (other / "chosen.json").write_text(json.dumps(chosen))
