@@ -189,7 +189,7 @@ class LatencySetting:
 
     @property
     def cache_stem(self) -> str:
-        """Cache file stem, `<device>-<backend>[-int8]-b<B>-s<S>` (no thread count: that is file metadata)."""
+        """`<device>-<backend>[-int8]-b<B>-s<S>`: the setting without its thread count."""
         # "cuda:1" -> "cuda1": a colon is not portable in file names.
         backend = f"{self.backend}-int8" if self.int8 else self.backend
         return f"{self.device.replace(':', '')}-{backend}-b{self.batch_size}-s{self.seq_len}"
@@ -912,10 +912,14 @@ def _atomic_write_json(path: Path, data: object) -> None:
 class LatencyCache:
     """Measured latencies of subnets for one setting, in one JSON file.
 
-    The file is `<run_dir>/latency/<device>-<backend>-b<B>-s<S>.json`:
+    The file is `<run_dir>/latency/<device>-<backend>[-int8]-b<B>-s<S>-t<threads>.json` (`setting.key`),
+    one per thread count, so searches with different --threads keep each other's figures:
 
         {"format": 1, "setting": {...}, "num_threads": 1,
          "entries": {"<subnet name>": {"spec": {...}, "result": {...}}}}
+
+    A file timed with other warm-up or repeat counts is a miss as a whole, so a search asking for
+    more repeats gets them (and its chosen.json says how its figures were taken).
 
     Every `get` and `put` rereads the file, so several processes can share it
     (the last writer of a given entry wins; writes are atomic).
@@ -927,7 +931,7 @@ class LatencyCache:
 
     def __init__(self, run_dir: str | os.PathLike[str], setting: LatencySetting) -> None:
         self.setting = setting
-        self.path = Path(run_dir) / "latency" / f"{setting.cache_stem}.json"
+        self.path = Path(run_dir) / "latency" / f"{setting.key}.json"
         self._warned = False
 
     def _load(self) -> dict[str, object] | None:
@@ -954,9 +958,15 @@ class LatencyCache:
                     stacklevel=2,
                 )
             return None
-        # Another thread count is another measurement, and another ONNX graph revision timed graphs
-        # export.py no longer writes: treat the whole file as a miss (the next `put` replaces it).
-        if data.get("num_threads") != self.setting.num_threads or is_stale(data, self.setting):
+        # Another thread count or number of timed calls is another measurement, and another ONNX graph
+        # revision timed graphs export.py no longer writes: the whole file is a miss (the next `put`
+        # replaces it).
+        timed = data.get("setting") if isinstance(data.get("setting"), dict) else {}
+        if (
+            data.get("num_threads") != self.setting.num_threads
+            or (timed.get("warmup"), timed.get("repeats")) != (self.setting.warmup, self.setting.repeats)
+            or is_stale(data, self.setting)
+        ):
             return None
         return data
 

@@ -111,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also fit the per-layer latency predictor and print its estimate next to each measured "
         "latency (pred ms); always on with --per-layer, and shown whenever the run has one cached",
     )
+    p.add_argument(
+        "--remeasure",
+        action="store_true",
+        help="time every subnet (and the predictor's probes) again instead of reading the run's latency "
+        "cache, e.g. on an idle machine after figures flagged load or spread; the new figures replace them",
+    )
     p.add_argument("--population", type=int, default=24, help="per-layer subnets per generation (default 24)")
     p.add_argument(
         "--generations",
@@ -162,6 +168,8 @@ class SearchRun:
         accuracy_subset: dev examples `estimate` ranks candidates on (None = the whole dev split).
         subset_seed: seed of that subset's draw.
         log: where progress lines and warnings are printed.
+        remeasure: time every subnet (and the predictor's probes) again instead of reading the
+            run's latency cache; the new figures replace the cached ones.
     """
 
     def __init__(
@@ -173,8 +181,11 @@ class SearchRun:
         accuracy_subset: int | None = None,
         subset_seed: int = 0,
         log: Callable[[str], None] = print,
+        remeasure: bool = False,
     ) -> None:
         self.run = RunDir(run_dir)
+        self.remeasure = remeasure
+        self._remeasured: set[str] = set()
         if not self.run.config.is_file():
             raise RunError(f"'{run_dir}' is not a run directory (no config.yaml): run train.py first")
         if not (self.run.supernet / "config.json").is_file():
@@ -386,7 +397,9 @@ class SearchRun:
         fresh or cached, are named in one warning line.
         """
         cache = LatencyCache(self.run.root, self.setting)
-        todo = [c for c in cfgs if c not in cache]
+        # --remeasure: each subnet timed again once in this search, not read from the cache.
+        todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
+        self._remeasured.update(c.name for c in todo)
         if todo:
             # One line for the whole batch below, not one per measuring call.
             with warnings.catch_warnings():
@@ -397,7 +410,14 @@ class SearchRun:
         measured = {c.name: cache.get(c) for c in cfgs}
         line = load_warning(measured)  # type: ignore[arg-type]
         if line is not None:
-            self.log(f"warning: {line}")
+            timed = {c.name for c in todo}
+            cached = any(measured[c.name].flags for c in cfgs if c.name not in timed)  # type: ignore[union-attr]
+            hint = (
+                " (some were read from the run's cache: search.py --remeasure times them again)"
+                if cached
+                else ""
+            )
+            self.log(f"warning: {line}{hint}")
         return measured  # type: ignore[return-value]
 
     def _measure_many(
@@ -449,7 +469,7 @@ class SearchRun:
 
     def predictor(self) -> LatencyPredictor:
         path = self._predictor_path()
-        cached = self._cached_predictor()
+        cached = None if self.remeasure else self._cached_predictor()
         if cached is not None:
             return LatencyPredictor.from_dict(cached)
         model = self.model
@@ -553,10 +573,12 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
         num_threads=args.threads, batch_size=args.batch_size, seq_len=args.seq_len, int8=args.int8
     )
     setting = table.setting
-    ignored = [flag for flag, value in (("--device", args.device), ("--backend", args.backend)) if value]
+    given = (("--device", args.device), ("--backend", args.backend), ("--remeasure", args.remeasure))
+    ignored = [flag for flag, value in given if value]
     if ignored:
         log(
-            f"note: {' and '.join(ignored)} ignored: every latency comes from the table ({table.description})"
+            f"note: {', '.join(ignored[:-1]) + ' and ' if len(ignored) > 1 else ''}{ignored[-1]} ignored: every "
+            f"latency comes from the table ({table.description})"
         )
     sr = SearchRun(
         Path(args.run),
@@ -824,6 +846,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         accuracy_subset=cfg.accuracy_subset,
         subset_seed=cfg.seed,
         log=log,
+        remeasure=args.remeasure,
     )
     grid = sr.space.grid()
     log(f"measuring {len(grid)} grid subnets on {setting.key} ...")

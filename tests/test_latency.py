@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import time
 from pathlib import Path
@@ -256,7 +257,7 @@ def _result(ms: float) -> LatencyResult:
 def test_cache_round_trip_and_layout(tmp_path) -> None:
     setting = LatencySetting(num_threads=1)
     cache = LatencyCache(tmp_path, setting)
-    assert cache.path == tmp_path / "latency" / "cpu-torch-b1-s128.json"
+    assert cache.path == tmp_path / "latency" / "cpu-torch-b1-s128-t1.json"
     a = sn.SubnetConfig(width_mult=0.5, depth_mult=0.75)
     b = sn.SubnetConfig(heads=(1, 2, 3, 4), ffn=(4, 3, 2, 1), layers=(0, 2))
     assert cache.get(a) is None and len(cache) == 0
@@ -273,16 +274,24 @@ def test_cache_round_trip_and_layout(tmp_path) -> None:
     assert os.listdir(cache.path.parent) == [cache.path.name]  # no temporary files left
 
 
-def test_cache_thread_mismatch_is_a_miss(tmp_path) -> None:
+def test_cache_per_thread_count_and_timing(tmp_path) -> None:
+    """Each thread count has its own file (searches with --threads 1 and the default threads kept
+    replacing each other's); a file timed with other warm-up or repeat counts is a miss."""
     cfg = sn.SubnetConfig(width_mult=0.25)
     LatencyCache(tmp_path, LatencySetting(num_threads=1)).put(cfg, _result(3.0))
     two = LatencyCache(tmp_path, LatencySetting(num_threads=2))
-    assert two.path == LatencyCache(tmp_path, LatencySetting(num_threads=1)).path
+    assert two.path.name == "cpu-torch-b1-s128-t2.json"
     assert two.get(cfg) is None
-    assert LatencyCache(tmp_path, LatencySetting()).get(cfg) is None  # default threads != 1
-    two.put(cfg, _result(4.0))  # replaces the 1-thread file
+    default = LatencyCache(tmp_path, LatencySetting())
+    assert default.path.name == "cpu-torch-b1-s128-tdefault.json" and default.get(cfg) is None
+    two.put(cfg, _result(4.0))
     assert two.get(cfg) == _result(4.0)
-    assert LatencyCache(tmp_path, LatencySetting(num_threads=1)).get(cfg) is None
+    assert LatencyCache(tmp_path, LatencySetting(num_threads=1)).get(cfg) == _result(3.0)  # kept
+    assert LatencyCache(tmp_path, LatencySetting(num_threads=1, repeats=60)).get(cfg) is None
+    assert LatencyCache(tmp_path, LatencySetting(num_threads=1, warmup=3)).get(cfg) is None
+    # A file's thread count is checked too (one renamed by hand is not taken for another setting).
+    shutil.copy(two.path, tmp_path / "latency" / "cpu-torch-b1-s128-t3.json")
+    assert LatencyCache(tmp_path, LatencySetting(num_threads=3)).get(cfg) is None
 
 
 def test_onnxruntime_cache_from_another_graph_revision_is_a_miss(tmp_path) -> None:

@@ -75,6 +75,45 @@ def test_second_search_reuses_cached_latency(run: Path, monkeypatch) -> None:
 
 
 @pytest.mark.slow
+def test_remeasure_times_the_grid_again_and_replaces_the_cache(run: Path, monkeypatch, capsys) -> None:
+    """A flagged cached figure was reused by every later search: "remeasure on an idle machine" could
+    not be done. --remeasure times all of them again, in one interleaved batch, and keeps the new ones;
+    more repeats than the cache was timed with are a miss too."""
+    from supernet.latency import LatencyCache, LatencyResult, LatencySetting
+
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    setting = LatencySetting(num_threads=1, warmup=1, repeats=3)
+    cache = LatencyCache(run, setting)
+    assert cache.path.name == "cpu-torch-b1-s128-t1.json"
+    grid = [r.subnet for r in read_results(run / "search" / "results.jsonl")]
+    loaded = LatencyResult(
+        median_ms=9.0, p10_ms=8.0, p90_ms=20.0, mean_ms=12.0, std_ms=4.0, repeats=3, other_cpu=1.0
+    )
+    cache.put(grid[0], loaded)  # as if timed beside another job
+    capsys.readouterr()
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    warning = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:"))
+    assert warning.endswith(
+        "remeasure on an idle machine (some were read from the run's cache: search.py --remeasure times them again)"
+    )
+
+    batches: list[list[str]] = []
+
+    def timed(model, cfgs, setting, **kw):
+        batches.append([c.name for c in cfgs])
+        return [LatencyResult.from_samples([1.0 + i, 1.0 + i, 1.0 + i]) for i in range(len(cfgs))]
+
+    monkeypatch.setattr(search_cli, "measure_subnets", timed)
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", "--remeasure", *FAST]) == 0
+    assert [sorted(b) for b in batches] == [sorted(c.name for c in grid)]  # all, in one batch
+    assert cache.get(grid[0]) == LatencyResult.from_samples([1.0 + batches[0].index(grid[0].name)] * 3)
+    # A search asking for more repeats than the cache holds times them: the file is replaced.
+    batches.clear()
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", "--repeats", "4", *FAST[2:]]) == 0
+    assert [len(b) for b in batches] == [len(grid)]
+
+
+@pytest.mark.slow
 def test_predict_adds_the_predictors_column(run: Path, capsys) -> None:
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", "--predict", *FAST]) == 0
     results = read_results(run / "search" / "results.jsonl")
@@ -158,7 +197,7 @@ def test_onnxruntime_backend(run: Path) -> None:
         search_main(["--run", str(run), "--backend", "onnxruntime", "--latency-budget-ratio", "1.0", *FAST])
         == 0
     )
-    cache = json.loads((run / "latency" / "cpu-onnxruntime-b1-s128.json").read_text())
+    cache = json.loads((run / "latency" / "cpu-onnxruntime-b1-s128-t1.json").read_text())
     assert len(cache["entries"]) == 12
 
 
