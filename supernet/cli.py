@@ -74,8 +74,10 @@ def run_cli(
     main: Callable[[argparse.Namespace], int | None],
     parser: argparse.ArgumentParser,
     argv: Sequence[str] | None = None,
+    *,
+    interrupted: str = "interrupted",
 ) -> int:
-    """Parse `argv`, run `main`, map user errors to one line + exit 2."""
+    """Parse `argv`, run `main`, map user errors to one line + exit 2; Ctrl-C prints `interrupted`."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
     # Intermixed: `train.py --config C key=v --no-progress key2=v2` keeps both overrides.
     args = parser.parse_intermixed_args(argv)
@@ -98,7 +100,7 @@ def run_cli(
         print(f"error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
     except KeyboardInterrupt:
-        print("interrupted; rerun with resume=true to continue from the last checkpoint", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
 
 
@@ -148,16 +150,31 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         "overrides", nargs="*", help="key=value overrides, dotted for nested keys (stage_w.max_steps=10)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    return run_cli(_train, parser, argv)
+    return run_cli(
+        _train,
+        parser,
+        argv,
+        interrupted="interrupted; rerun with resume=true to continue from the last checkpoint",
+    )
 
 
 def search_main(argv: Sequence[str] | None = None) -> int:
     from supernet.search_cli import build_parser, run
 
-    return run_cli(run, build_parser(), argv)
+    return run_cli(
+        run,
+        build_parser(),
+        argv,
+        interrupted="interrupted: no results written; search.py run again reuses what the run's caches kept",
+    )
 
 
 def export_main(argv: Sequence[str] | None = None) -> int:
     from supernet.export_cli import build_parser, run
 
-    return run_cli(run, build_parser(), argv)
+    return run_cli(
+        run,
+        build_parser(),
+        argv,
+        interrupted="interrupted: nothing was exported (no folder is left half-written)",
+    )

@@ -812,6 +812,11 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         raise RunError(f"--latency-budget-ratio must be in (0, 1], got {ratio}")
     if args.verify_top < 0:
         raise RunError(f"--verify-top must be >= 0 (0 = keep no per-layer subnet), got {args.verify_top}")
+    # Here for the latency-table search too, which builds no SearchConfig (it had a traceback).
+    if args.population < 2:
+        raise RunError(f"--population must be >= 2, got {args.population}")
+    if args.generations < 0:
+        raise RunError(f"--generations must be >= 0, got {args.generations}")
     if args.accuracy_subset < 0:
         raise RunError(
             f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"

@@ -212,6 +212,40 @@ def test_accuracy_subset_must_be_positive_or_zero_for_all(value: str, tmp_path: 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--population", "1"], "--population must be >= 2, got 1"),
+        (["--generations", "-1"], "--generations must be >= 0, got -1"),
+    ],
+)
+def test_evolution_sizes_are_checked_first(flags: list[str], message: str, tmp_path: Path, capsys) -> None:
+    """With --latency-table they were a traceback, after the grid and the predictor were done."""
+    table = tmp_path / "latency-table.json"
+    argv = ["--run", str(tmp_path / "none"), "--per-layer", "--latency-table", str(table), *flags]
+    assert search_main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"error: {message}"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_search_and_export_say_what_an_interrupt_leaves(monkeypatch, capsys) -> None:
+    """They printed train.py's "rerun with resume=true", which means nothing to them."""
+    import supernet.export_cli as export_cli
+    from supernet.cli import export_main
+
+    def stop(args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search_cli, "run", stop)
+    monkeypatch.setattr(export_cli, "run", stop)
+    assert search_main(["--run", "r"]) == 130
+    assert capsys.readouterr().err == (
+        "interrupted: no results written; search.py run again reuses what the run's caches kept\n"
+    )
+    assert export_main(["--run", "r"]) == 130
+    assert capsys.readouterr().err == "interrupted: nothing was exported (no folder is left half-written)\n"
+
+
 def test_search_times_the_graph_export_writes(tmp_path: Path, minilm_dir) -> None:
     # search.py --backend onnxruntime [--int8] and export.py [--int8] must build the same
     # graph (same export, optimisation and quantisation), whatever parity batch export.py uses.
