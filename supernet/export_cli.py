@@ -122,6 +122,7 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
     if name not in known:
         raise RunError(
             f"subnet '{name}' is not a grid name (w0.50-d0.75) and not in {results}; run search.py first"
+            + ("" if search is not None else ", or pass --search DIR for a search written with --out DIR")
         )
     return known[name]
 
@@ -319,11 +320,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
-        if setting.int8 and not args.int8 and chosen.get("spec") == cfg.to_dict():
-            print(
-                f"note: search chose {cfg.name} by its int8 graph's latency and dev score: pass --int8 to "
-                "write model.int8.onnx, the model it chose"
-            )
+        if setting.int8 and not args.int8:
+            if chosen.get("spec") == cfg.to_dict():
+                print(
+                    f"note: search chose {cfg.name} by its int8 graph's latency and dev score: pass --int8 to "
+                    "write model.int8.onnx, the model it chose"
+                )
+            # No int8 file is written, so none is timed: the figures are FP32, and say so.
+            setting = dataclasses.replace(setting, int8=False)
     reason = unavailable(setting, onnx=False)
     if reason is not None:
         # Search ran on a GPU machine, the export runs elsewhere: the files are the same, only the
@@ -401,9 +405,10 @@ def run(args: argparse.Namespace) -> int:
     predicted = summary["device_prediction"]
     if predicted is not None:
         cpu = (predicted["device"] or {}).get("cpu", "the device")
+        of_int8 = " for model.int8.onnx" if predicted["setting"].get("int8") else ""
         print(
-            f"  on the profiled device ({cpu}): {predicted['latency_ms']:.2f} ms predicted by search from "
-            f"its latency table; the latency above is this machine's"
+            f"  on the profiled device ({cpu}): {predicted['latency_ms']:.2f} ms predicted{of_int8} by search "
+            f"from its latency table; the latency above is this machine's"
         )
     print(f"  params: {report.param_count / 1e6:.2f} M")
     return 0

@@ -746,7 +746,8 @@ def _finish(
     if chosen is not None:
         log(
             f"chosen under {budget:.2f} ms{' (predicted for the device)' if predicted else ''}: "
-            f"{chosen.name} (dev {_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
+            f"{chosen.name} (dev {'int8 ' if chosen.precision == 'int8' else ''}"
+            f"{_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
             f"{' predicted' if predicted else ''}, {chosen.params / 1e6:.2f} M params)"
         )
 

@@ -225,6 +225,9 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
         in printed
     )
     assert next(line for line in printed if "latency ms" in line).split()[:3] == ["subnet", "int8", "pearson"]
+    assert any(
+        line.startswith("chosen under 1000.00 ms: ") and " (dev int8 pearson " in line for line in printed
+    )
     results = read_results(out / "results.jsonl")
     assert [r.precision for r in results] == ["int8"] * 4 and {r.metric for r in results} == {"pearson"}
     cache = json.loads((run / "search" / "accuracy-int8.json").read_text())
@@ -253,10 +256,14 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
     # Without --int8, export.py says that search chose the int8 model.
     capsys.readouterr()
     assert export_main([*export[:-2], "--overwrite", "--no-progress"]) == 0
+    printed = capsys.readouterr().out.splitlines()
     assert (
         f"note: search chose {chosen['name']} by its int8 graph's latency and dev score: pass --int8 to "
         "write model.int8.onnx, the model it chose"
-    ) in capsys.readouterr().out.splitlines()
+    ) in printed
+    # It times what it wrote, FP32, and says so (the label said int8, with no int8 figure).
+    assert any(line.startswith("  latency (cpu-onnxruntime-b1-s128-t1): torch ") for line in printed), printed
+    assert json.loads((exported / "summary.json").read_text())["setting"]["int8"] is False
 
     # Scored once: a second search reads them back.
     def never(*args, **kwargs):
@@ -281,7 +288,7 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
 
 @pytest.mark.slow
 @pytest.mark.parametrize("int8", [False, True])
-def test_table_search_names_the_metric(regression_run, tmp_path: Path, int8: bool) -> None:
+def test_table_search_names_the_metric(regression_run, tmp_path: Path, int8: bool, capsys) -> None:
     """A search from a device table ranks a regression run by Pearson, every row saying so (the grid's
     rows were labelled "accuracy" before); from an int8 kit's table, by the int8 graphs' scores."""
     from test_profile_kit import fake_table
@@ -313,6 +320,24 @@ def test_table_search_names_the_metric(regression_run, tmp_path: Path, int8: boo
     if int8:
         scores = json.loads((run / "search" / "accuracy-int8.json").read_text())["scores"]
         assert {line["name"]: line["pearson"] for line in lines} == scores
+        # The export says the device's figure is the int8 model's.
+        capsys.readouterr()
+        argv = [
+            "--run",
+            str(run),
+            "--search",
+            str(out),
+            "--out",
+            str(tmp_path / "e"),
+            "--no-onnx",
+            "--no-progress",
+        ]
+        assert export_main(argv) == 0
+        assert any(
+            line.startswith("  on the profiled device (Test CPU): ")
+            and " ms predicted for model.int8.onnx by " in line
+            for line in capsys.readouterr().out.splitlines()
+        )
 
 
 @pytest.mark.slow

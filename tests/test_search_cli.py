@@ -471,3 +471,22 @@ def test_export_refuses_a_search_of_another_run(run: Path, tmp_path: Path, capsy
         f"of this run (search.py --run {copy} --out DIR)"
     )
     assert not (tmp_path / "exp").exists()
+
+
+def test_unknown_per_layer_name_points_at_search_folders(tmp_path: Path) -> None:
+    """A per-layer subnet of a search kept elsewhere (--out) is found with --search DIR: the error says so."""
+    from supernet.export_cli import resolve_subnet_name
+    from supernet.io import RunDir
+    from supernet.trainer import RunError
+
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(RunError) as err:
+        resolve_subnet_name(run, "sub-2b526fa4e3")
+    assert str(err.value) == (
+        f"subnet 'sub-2b526fa4e3' is not a grid name (w0.50-d0.75) and not in {run.search / 'results.jsonl'}; "
+        "run search.py first, or pass --search DIR for a search written with --out DIR"
+    )
+    (tmp_path / "elsewhere").mkdir()
+    with pytest.raises(RunError) as err:
+        resolve_subnet_name(run, "sub-2b526fa4e3", tmp_path / "elsewhere")
+    assert str(err.value).endswith("results.jsonl; run search.py first")
