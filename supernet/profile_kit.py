@@ -487,12 +487,25 @@ class LatencyTable:
         Args:
             model: the run's converted supernet (for its architecture).
             log: called with one line per table entry.
+
+        Raises:
+            ProfileKitError: the table lacks a probe the predictor needs (a hand-edited table, or one
+                from a kit another version of this package cut).
         """
         calibration = [e.subnet for e in self.entries if e.role == "calibration"]
+        measured = self.measured()
+        probes, _ = predictor_subnets(model, space=self.space, calibration_subnets=calibration)
+        missing = [c.name for c in probes if c not in measured]
+        if missing:
+            raise ProfileKitError(
+                f"latency table {self.path} lacks {len(missing)} of the {len(probes)} probes this run's "
+                f"predictor needs (e.g. {missing[0]}): cut a kit from this run with export.py --profile-kit "
+                "and profile it"
+            )
         return LatencyPredictor.from_measurements(
             model,
             self.setting,
-            self.measured(),
+            measured,
             space=self.space,
             calibration_subnets=calibration,
             log=log,

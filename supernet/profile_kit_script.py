@@ -400,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
     except KitError as err:
         print(f"error: {err}", file=sys.stderr)
         return USER_ERROR_EXIT
+    except KeyboardInterrupt:
+        print("interrupted: no table written; run profile.py again to time the kit", file=sys.stderr)
+        return 130
     table = {
         "format": TABLE_FORMAT,
         "setting": {

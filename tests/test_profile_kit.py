@@ -421,6 +421,24 @@ def test_table_predictor_is_exact_on_additive_latencies(tmp_path, model) -> None
         assert predictor.predict(cfg) == pytest.approx(additive_ms(model, cfg), rel=1e-9)
 
 
+def test_table_without_a_probe_the_predictor_needs_is_one_line(tmp_path, model) -> None:
+    """A table whose probes are not this run's (hand-edited, or a kit of another version) was a
+    ValueError traceback from the predictor's solver."""
+    path = fake_table(tmp_path / "t.json", model)
+    data = json.loads(path.read_text())
+    probe = next(e for e in data["kit"]["entries"] if e["role"] == "probe" and e["spec"].get("ffn"))
+    probe["spec"]["ffn"] = [max(1, n - 1) if n else n for n in probe["spec"]["ffn"]]
+    path.write_text(json.dumps(data))
+    table = load_latency_table(path)
+    with pytest.raises(ProfileKitError) as err:
+        table.predictor(model)
+    assert re.fullmatch(
+        rf"latency table {re.escape(str(path))} lacks 1 of the \d+ probes this run's predictor needs "
+        r"\(e\.g\. \S+\): cut a kit from this run with export\.py --profile-kit and profile it",
+        str(err.value),
+    ), str(err.value)
+
+
 def test_profile_script_refuses_bad_arguments(tmp_path) -> None:
     script = Path(__file__).resolve().parents[1] / "supernet" / "profile_kit_script.py"
     env = poisoned_env(tmp_path)
@@ -595,6 +613,26 @@ def test_profile_script_never_overwrites_what_the_user_has(kit: Path, table, tmp
     fast = ["--warmup", "0", "--repeats", "1", "--rounds", "1", "--quiet"]
     assert profile_kit_script.main([*args, *fast, "--out", str(earlier), "--overwrite"]) == 0
     assert json.loads(earlier.read_text())["setting"]["repeats"] == 1
+
+
+@pytest.mark.slow
+def test_profile_script_interrupted_is_one_line(kit: Path, tmp_path, capsys, monkeypatch) -> None:
+    """Ctrl-C while timing ended in a KeyboardInterrupt traceback; the table is not written."""
+    from supernet import profile_kit_script
+
+    def stop(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(profile_kit_script, "measure_kit", stop)
+    out = tmp_path / "t.json"
+    assert (
+        profile_kit_script.main(
+            ["--kit", str(kit), "--threads", "1", "--seq-len", str(SEQ), "--quiet", "--out", str(out)]
+        )
+        == 130
+    )
+    assert capsys.readouterr().err == "interrupted: no table written; run profile.py again to time the kit\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_profile_script_checks_it_can_write_the_table_before_timing(
