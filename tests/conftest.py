@@ -213,3 +213,22 @@ TINY_RUN = [
     "checkpoint_every=1",
     "learning_rate=1e-3",
 ]
+
+
+def check_int8_search_scores_what_export_ships(run: Path, out: Path, metric: str) -> None:
+    """search.py --int8 ranks by the int8 graph's own score, and export.py --int8 of its choice
+    scores the file it writes to exactly that figure (any task kind)."""
+    import json
+
+    from supernet.cli import export_main, search_main
+    from supernet.search import read_results
+
+    fast = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
+    argv = ["--run", str(run), "--backend", "onnxruntime", "--int8", "--latency-budget-ms", "1000"]
+    assert search_main([*argv, "--out", str(out / "search"), *fast]) == 0
+    results = read_results(out / "search" / "results.jsonl")
+    assert {r.precision for r in results} == {"int8"} and {r.metric for r in results} == {metric}
+    chosen = json.loads((out / "search" / "chosen.json").read_text())
+    export = ["--run", str(run), "--search", str(out / "search"), "--out", str(out / "export")]
+    assert export_main([*export, "--onnx", "--int8", "--no-progress", "--threads", "1"]) == 0
+    assert json.loads((out / "export" / "summary.json").read_text())["accuracy"]["int8"] == chosen[metric]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from conftest import TINY_RUN, save_tiny_model_dir
+from conftest import TINY_RUN, check_int8_search_scores_what_export_ships, save_tiny_model_dir
 
 from supernet.cli import export_main, search_main, train_main
 from supernet.data import DataError, load_task, make_dataloader, tokenize_task
@@ -366,3 +366,8 @@ def test_question_answering_end_to_end(qa_run) -> None:
     # (best_span pairs the 20 best starts with the 20 best ends; the best pair is among them here.)
     assert (got["start"], got["end"]) == best[1:] and got["answer"] == context[best[1] : best[2]]
     assert got["score"] == pytest.approx(best[0], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_question_answering_int8_search_scores_the_int8_graph(qa_run, tmp_path: Path) -> None:
+    check_int8_search_scores_what_export_ships(qa_run[0], tmp_path, "f1")

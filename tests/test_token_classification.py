@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from conftest import TINY_RUN, save_tiny_model_dir
+from conftest import TINY_RUN, check_int8_search_scores_what_export_ships, save_tiny_model_dir
 
 from supernet.cli import export_main, search_main, train_main
 from supernet.data import DataError, load_task, make_dataloader, tokenize_task
@@ -236,3 +236,8 @@ def test_token_classification_end_to_end(ner_run, capsys) -> None:
         if w not in ("[CLS]", "[SEP]") and dense.config.id2label[i] != "O"
     ]
     assert [(g["word"], g["entity"]) for g in got] == expected
+
+
+@pytest.mark.slow
+def test_token_classification_int8_search_scores_the_int8_graph(ner_run, tmp_path: Path) -> None:
+    check_int8_search_scores_what_export_ships(ner_run[0], tmp_path, "f1")
