@@ -78,6 +78,7 @@ from supernet.baselines import (  # noqa: E402
     train_batches,
     update_section,
 )
+from supernet.cli import at_least  # noqa: E402
 from supernet.config import (  # noqa: E402
     SINGLE_STAGE_NEUTRAL,
     ConfigError,
@@ -711,25 +712,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-benchmarks", action="store_true", help="do not update the BENCHMARKS.md file")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument(
-        "--head-keep", type=int, nargs="+", default=None, help="heads kept per layer (default 9 6 3)"
+        "--head-keep", type=at_least(1), nargs="+", default=None, help="heads kept per layer (default 9 6 3)"
     )
-    parser.add_argument("--layer-keep", type=int, nargs="+", default=None, help="layers kept (default 4 3)")
+    parser.add_argument(
+        "--layer-keep", type=at_least(1), nargs="+", default=None, help="layers kept (default 4 3)"
+    )
     parser.add_argument("--layerdrop", type=float, default=0.2, help="LayerDrop rate of the LayerDrop model")
     parser.add_argument(
         "--pruning-loss", choices=("kd", "ce"), default="kd", help="fine-tuning loss of pruning"
     )
     parser.add_argument(
-        "--finetune-steps", type=int, default=None, help="baseline steps (default: supernet's)"
+        "--finetune-steps", type=at_least(1), default=None, help="baseline steps (default: supernet's)"
     )
     parser.add_argument("--finetune-lr", type=float, default=None, help="baseline lr (default: config's)")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads while timing")
-    parser.add_argument("--batch-size", type=int, default=1, help="latency batch size")
-    parser.add_argument("--seq-len", type=int, default=128, help="latency sequence length")
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads while timing")
+    parser.add_argument("--batch-size", type=at_least(1), default=1, help="latency batch size")
+    parser.add_argument("--seq-len", type=at_least(1), default=128, help="latency sequence length")
+    parser.add_argument("--warmup", type=at_least(0), default=10)
+    parser.add_argument("--repeats", type=at_least(1), default=50)
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=at_least(1),
         default=25,
         help="passes over the models (default 25: 2 timed calls per model per pass); the more passes, "
         "the more moments of the machine's drifting speed each model's median pools",

@@ -40,6 +40,7 @@ from torch import nn  # noqa: E402
 
 from supernet import SubnetConfig, set_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.latency import LatencySetting, dummy_batch  # noqa: E402
 
 # The independent dense reference lives with the tests; reuse it rather than fork it.
@@ -149,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--subnets", nargs="+", default=list(DEFAULT_SUBNETS), help="grid names, e.g. w0.50-d1.00"
     )
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--pairs", type=int, default=100, help="timed A/B call pairs per comparison")
-    parser.add_argument("--warmup", type=int, default=5, help="untimed calls of each model first")
+    parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--seq-len", type=at_least(1), default=128)
+    parser.add_argument("--pairs", type=at_least(1), default=100, help="timed A/B call pairs per comparison")
+    parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls of each model first")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
 

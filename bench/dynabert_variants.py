@@ -40,6 +40,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer  # no
 
 from supernet.assets import resolve_model_path  # noqa: E402
 from supernet.baselines import KD_LOSS, cut_subnet, finetune, train_batches, update_section  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.config import (  # noqa: E402
     ConfigError,
     TrainConfig,
@@ -115,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a variant: its name, then the overrides that make it (repeatable)",
     )
     parser.add_argument("--finetune", action="store_true", help="also fine-tune the cut subnet on its own")
-    parser.add_argument("--finetune-steps", type=int, default=None, help="default: stage W + W x D steps")
+    parser.add_argument(
+        "--finetune-steps", type=at_least(1), default=None, help="default: stage W + W x D steps"
+    )
     parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"))
     parser.add_argument("--no-benchmarks", action="store_true")
     parser.add_argument("--no-progress", action="store_true")

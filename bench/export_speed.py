@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -213,10 +214,10 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="bert-base,minilm", help="comma list of bert-base, minilm")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=at_least(1), default=1)
+    p.add_argument("--rounds", type=at_least(1), default=5)
+    p.add_argument("--repeats", type=at_least(1), default=20)
+    p.add_argument("--warmup", type=at_least(0), default=3)
     p.add_argument(
         "--onnx-subnets", default=None, help="grid names to export and time with onnxruntime (default all)"
     )

@@ -51,6 +51,7 @@ import yaml  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, to_supernet  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.distill import LossWeights, distill_loss  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import LatencySetting, measure_onnx, measure_subnets  # noqa: E402
@@ -291,13 +292,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     p.add_argument("--tiny", action="store_true", help="a tiny random model and batch (for tests)")
     p.add_argument("--out", type=Path, default=None, help="JSON output (default: $OUT/gpu_check.json)")
-    p.add_argument("--steps", type=int, default=10, help="timed training steps (default 10)")
-    p.add_argument("--batch-size", type=int, default=1, help="latency batch size (default 1)")
+    p.add_argument("--steps", type=at_least(1), default=10, help="timed training steps (default 10)")
+    p.add_argument("--batch-size", type=at_least(1), default=1, help="latency batch size (default 1)")
     p.add_argument(
-        "--seq-len", type=int, default=None, help="latency sequence length (default 128; 16 with --tiny)"
+        "--seq-len",
+        type=at_least(1),
+        default=None,
+        help="latency sequence length (default 128; 16 with --tiny)",
     )
-    p.add_argument("--repeats", type=int, default=50, help="timed calls per subnet (default 50)")
-    p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--repeats", type=at_least(1), default=50, help="timed calls per subnet (default 50)")
+    p.add_argument("--warmup", type=at_least(0), default=10)
     args = p.parse_args(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print(

@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet.cli import quiet_libraries  # noqa: E402
+from supernet.cli import at_least, quiet_libraries  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.latency import LatencySetting, LatencyWarning, load_warning  # noqa: E402
 from supernet.search import SubnetResult, select_under_budget  # noqa: E402
@@ -168,11 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", action="append", required=True, help="a trained run folder (repeat for several)")
     p.add_argument(
-        "--threads", type=int, default=1, help="onnxruntime intra-op threads while timing (default 1)"
+        "--threads", type=at_least(1), default=1, help="onnxruntime intra-op threads while timing (default 1)"
     )
-    p.add_argument("--seq-len", type=int, default=128, help="tokens per timed sequence (default 128)")
-    p.add_argument("--repeats", type=int, default=30, help="timed calls per graph and round (default 30)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
+    p.add_argument("--seq-len", type=at_least(1), default=128, help="tokens per timed sequence (default 128)")
+    p.add_argument(
+        "--repeats", type=at_least(1), default=30, help="timed calls per graph and round (default 30)"
+    )
+    p.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls first (default 5)")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LAYER_MODELS,
     LatencyPredictor,
@@ -129,14 +130,14 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="all-minilm-l6-v2", help="all-minilm-l6-v2 (default) or bert-base")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=5, help="untimed calls per measurement")
-    parser.add_argument("--repeats", type=int, default=30, help="timed calls per measurement")
+    parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--batch-size", type=at_least(1), default=1)
+    parser.add_argument("--seq-len", type=at_least(1), default=128)
+    parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls per measurement")
+    parser.add_argument("--repeats", type=at_least(1), default=30, help="timed calls per measurement")
     parser.add_argument(
         "--rounds",
-        type=int,
+        type=at_least(1),
         default=None,
         help="interleaved passes (default: one timed call per subnet per pass; onnxruntime: 5)",
     )
@@ -145,9 +146,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="time held-out subnets after the build, not interleaved with it",
     )
-    parser.add_argument("--subnets", type=int, default=30, help="held-out subnets to evaluate (>= 30)")
+    parser.add_argument(
+        "--subnets", type=at_least(1), default=30, help="held-out subnets to evaluate (>= 30)"
+    )
     parser.add_argument("--seed", type=int, default=1234, help="seed of the first run's held-out subnets")
-    parser.add_argument("--runs", type=int, default=3, help="independent runs per backend (default 3)")
+    parser.add_argument(
+        "--runs", type=at_least(1), default=3, help="independent runs per backend (default 3)"
+    )
     parser.add_argument(
         "--backend",
         nargs="+",
@@ -155,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         default=["torch", "onnxruntime"],
         help="backends to build and check predictors for (default both)",
     )
-    parser.add_argument("--table-depth", type=int, default=None, help="layers per table probe (default: all)")
+    parser.add_argument(
+        "--table-depth", type=at_least(1), default=None, help="layers per table probe (default: all)"
+    )
     parser.add_argument("--layer-model", choices=LAYER_MODELS, default="additive", help="table solver")
     parser.add_argument(
         "--statistic", choices=("median_ms", "p10_ms"), default="median_ms", help="latency statistic modelled"

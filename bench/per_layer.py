@@ -66,6 +66,7 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import update_section  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config  # noqa: E402
 from supernet.convert import Arch  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E402
@@ -572,16 +573,16 @@ def build_bench_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads for training, scoring and latency"
+        "--threads", type=at_least(1), default=1, help="torch threads for training, scoring and latency"
     )
-    parser.add_argument("--warmup", type=int, default=SEARCH_DEFAULTS.warmup)
-    parser.add_argument("--repeats", type=int, default=SEARCH_DEFAULTS.repeats)
-    parser.add_argument("--population", type=int, default=SEARCH_DEFAULTS.population)
-    parser.add_argument("--generations", type=int, default=SEARCH_DEFAULTS.generations)
-    parser.add_argument("--verify-top", type=int, default=SEARCH_DEFAULTS.verify_top)
+    parser.add_argument("--warmup", type=at_least(0), default=SEARCH_DEFAULTS.warmup)
+    parser.add_argument("--repeats", type=at_least(1), default=SEARCH_DEFAULTS.repeats)
+    parser.add_argument("--population", type=at_least(2), default=SEARCH_DEFAULTS.population)
+    parser.add_argument("--generations", type=at_least(0), default=SEARCH_DEFAULTS.generations)
+    parser.add_argument("--verify-top", type=at_least(0), default=SEARCH_DEFAULTS.verify_top)
     parser.add_argument(
         "--accuracy-subset",
-        type=int,
+        type=at_least(0),
         default=SEARCH_DEFAULTS.accuracy_subset,
         help="dev examples that rank candidates during the search (0 = the whole dev split)",
     )
@@ -594,9 +595,11 @@ def build_bench_parser() -> argparse.ArgumentParser:
         help="latency budgets as shares of the full model's measured latency (default 0.3 0.5 0.7)",
     )
     parser.add_argument(
-        "--tau-subnets", type=int, default=50, help="random per-layer subnets of the ranking check"
+        "--tau-subnets", type=at_least(1), default=50, help="random per-layer subnets of the ranking check"
     )
-    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the test set")
+    parser.add_argument(
+        "--resamples", type=at_least(1), default=1000, help="bootstrap resamples of the test set"
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the search, the subset and the bootstrap"
     )

@@ -46,6 +46,7 @@ import transformers  # noqa: E402
 from latency_predictor import held_out_subnets, load_model  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import measure_onnx  # noqa: E402
 from supernet.profile_kit import KitEntry, add_to_kit, load_latency_table, write_profile_kit  # noqa: E402
@@ -66,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--model", default="all-minilm-l6-v2", help="all-minilm-l6-v2 (default) or bert-base")
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--warmup", type=int, default=5, help="untimed calls before each timed block")
-    parser.add_argument("--repeats", type=int, default=30, help="timed calls per file")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved passes over the files")
+    parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--batch-size", type=at_least(1), default=1)
+    parser.add_argument("--seq-len", type=at_least(1), default=128)
+    parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls before each timed block")
+    parser.add_argument("--repeats", type=at_least(1), default=30, help="timed calls per file")
+    parser.add_argument("--rounds", type=at_least(1), default=5, help="interleaved passes over the files")
     parser.add_argument(
-        "--subnets", type=int, default=30, help="held-out per-layer subnets (>= 30 for the goal)"
+        "--subnets", type=at_least(1), default=30, help="held-out per-layer subnets (>= 30 for the goal)"
     )
     parser.add_argument("--seed", type=int, default=1234, help="seed of the held-out subnets")
     parser.add_argument("--int8", action="store_true", help="an int8 kit (export.py --profile-kit --int8)")

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import active_layers, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
+from supernet.cli import at_least  # noqa: E402
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss  # noqa: E402
@@ -53,15 +54,15 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("minilm", "bert-base"), default="minilm")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seq-len", type=int, default=64)
+    p.add_argument("--threads", type=at_least(1), default=2)
+    p.add_argument("--rounds", type=at_least(1), default=5)
+    p.add_argument("--batch-size", type=at_least(1), default=32)
+    p.add_argument("--seq-len", type=at_least(1), default=64)
     p.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
@@ -82,6 +83,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         job = _Job(TrainConfig(model=str(minilm), task="rt-sentences", output_dir=tmp), progress=False)
+        job.load_data()  # the task, its kind and tokenizer, as train() has them before any step
 
         recipe = job.recipe(student)  # the default, DynaBERT's
 

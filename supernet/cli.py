@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from supernet.config import TrainConfig
 
-__all__ = ["export_main", "run_cli", "search_main", "train_main"]
+__all__ = ["at_least", "export_main", "quiet_libraries", "run_cli", "search_main", "train_main"]
 
 USER_ERROR_EXIT = 2
 
@@ -45,6 +45,22 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     except ImportError:  # pragma: no cover - search lands separately
         pass
     return tuple(errors)
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse `type`: an integer >= `minimum`; anything else is argparse's one-line usage error
+    (exit 2), before the script does any work."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
 
 
 def quiet_libraries() -> None:
