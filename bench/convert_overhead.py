@@ -146,7 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--models", nargs="+", default=["bert-base", "all-minilm-l6-v2"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["bert-base", "all-minilm-l6-v2"],
+        choices=("bert-base", "all-minilm-l6-v2"),
+    )
     parser.add_argument(
         "--subnets", nargs="+", default=list(DEFAULT_SUBNETS), help="grid names, e.g. w0.50-d1.00"
     )

@@ -140,9 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     ref = RunDir(Path(base.output_dir))
-    if not (ref.supernet / "config.json").is_file() or not (ref.stage_w / "config.json").is_file():
+    if not (ref.supernet / "config.json").is_file():
+        again = " ".join(["python train.py --config", str(args.config), *args.overrides])
+        print(f"error: {ref.root} is not a finished run; train it first: {again}", file=sys.stderr)
+        return 2
+    if not (ref.stage_w / "config.json").is_file():
         print(
-            f"error: {ref.root} is not a finished run; train it first: python train.py --config {args.config}",
+            f"error: {ref.root} has no stage_w/ (recipe {base.recipe} has no stage W): the variants restart "
+            "stage W x D from stage W; pass a run of a two-stage recipe, e.g. --config "
+            "configs/rt-minilm-dynabert.yaml",
             file=sys.stderr,
         )
         return 2

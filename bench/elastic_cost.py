@@ -213,6 +213,36 @@ def _reused(run_dir: Path, teacher_run: Path) -> tuple[Path, Timing]:
     )
 
 
+def check_specs(args: argparse.Namespace, base: TrainConfig, specs: Sequence[RecipeSpec]) -> None:
+    """Everything the flags name, checked before any training (a typo in the last recipe was found
+    only after the teacher and the first recipes had trained: about 40 minutes on the presets).
+
+    Raises:
+        ConfigError: a recipe's preset or overrides do not load, or change a key every recipe shares;
+            --only, --reuse or --reference names no recipe.
+        FileNotFoundError: a --reuse run or the --against file does not exist.
+    """
+    names = [s.name for s in specs]
+    for spec in specs:
+        cfg = load_config(TrainConfig, spec.preset, [*args.overrides, *spec.overrides])
+        _check_shared(spec.name, cfg, base)
+    for flag, asked in (
+        ("--only", args.only or []),
+        ("--reuse", list(args.reuse)),
+        ("--reference", [args.reference] if args.reference else []),
+    ):
+        unknown = [n for n in asked if n not in names]
+        if unknown:
+            raise ConfigError(
+                f"{flag} {' '.join(unknown)}: no such recipe; the recipes are {', '.join(names)}"
+            )
+    for name, path in args.reuse.items():
+        if not Path(path).is_dir():  # (it said "trained from another teacher" for a missing folder)
+            raise FileNotFoundError(f"--reuse {name} {path}: no such run folder")
+    if args.against and not Path(args.against[0]).is_file():
+        raise FileNotFoundError(f"--against {args.against[0]}: no such file")
+
+
 def task_slug(task: str) -> str:
     return task if task in PACKAGED_TASKS else Path(task).stem
 
@@ -514,7 +544,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="another recipe to compare (repeatable)",
     )
     parser.add_argument(
-        "--reference", default="dynabert", help="recipe name whose mean the others must match"
+        "--reference",
+        default=None,
+        help="recipe name whose mean the others must match (default: dynabert, when one is so named)",
     )
     parser.add_argument(
         "--reuse",
@@ -553,6 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len({s.name for s in specs}) != len(specs):
             raise ConfigError(f"recipe names must be unique, got {[s.name for s in specs]}")
         args.reuse = dict(args.reuse)
+        check_specs(args, base, specs)
+        args.reference = args.reference or "dynabert"
         if args.only:
             specs = [s for s in specs if s.name in args.only]
         slug = task_slug(base.task)

@@ -211,7 +211,7 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
     }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="bert-base,minilm", help="comma list of bert-base, minilm")
     p.add_argument("--threads", type=at_least(1), default=1)
@@ -223,16 +223,26 @@ def main() -> int:
     )
     p.add_argument("--run", type=Path, default=None, help="trained run for the int8 accuracy drop")
     p.add_argument("--json", type=Path, default=None)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     shapes = args.shapes.split(",")
     bad = sorted(set(shapes) - {"bert-base", "minilm"})
     if bad:
         p.error(f"--shapes {bad}: choose from bert-base, minilm")
+    # Checked now, not after the whole bench (minutes) as when export.py first read it.
+    if args.run is not None and not (args.run / "config.yaml").is_file():
+        p.error(f"--run {args.run} is not a run directory (no config.yaml): pass a trained run")
+    if args.json is not None and not args.json.parent.is_dir():
+        p.error(f"--json {args.json}: folder {args.json.parent} does not exist")
     transformers.logging.set_verbosity_error()
     print(f"CPU: {cpu_description()}; 8-bit dot-product instructions: {int8_dot_product()}")
     setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     figures = {shape: bench_shape(shape, args, setting) for shape in shapes}
     drop = _int8_accuracy_drop(args.run) if args.run else None
+    if args.run is not None and drop is None:
+        print(
+            f"error: export.py could not cut w1.00-d1.00 of {args.run} (its error is above)", file=sys.stderr
+        )
+        return 2
     if drop is not None:
         print(
             f"int8 dev accuracy on {args.run}: fp32 {100 * drop['fp32_onnx']:.2f}% -> int8 "

@@ -42,7 +42,7 @@ from supernet.latency import LatencySetting, LatencyWarning, load_warning  # noq
 from supernet.search import SubnetResult, select_under_budget  # noqa: E402
 from supernet.search_cli import SearchRun  # noqa: E402
 from supernet.tasks import task_kind_of_config  # noqa: E402
-from supernet.trainer import eval_dataloader, tokenized_split  # noqa: E402
+from supernet.trainer import RunError, eval_dataloader, tokenized_split  # noqa: E402
 
 
 def scratch_copy(run: Path, work: Path) -> Path:
@@ -183,6 +183,10 @@ def main(argv: list[str] | None = None) -> int:
     for run in map(Path, args.run):
         if not (run / "supernet").is_dir() or not (run / "eval.jsonl").is_file():
             p.error(f"--run {run}: not a trained run (no supernet/ or eval.jsonl)")
+    if args.work is not None and args.work.exists() and not args.work.is_dir():
+        p.error(f"--work {args.work} is a file: pass a folder")
+    if args.json is not None and not args.json.parent.is_dir():
+        p.error(f"--json {args.json}: folder {args.json.parent} does not exist")
     setting = LatencySetting(
         backend="onnxruntime",
         int8=True,
@@ -196,7 +200,11 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for run in map(Path, args.run):
             print(f"{run}: scoring and timing its grid subnets' int8 graphs ...", flush=True)
-            results.append(measure_run(run, work, setting, progress=not args.no_progress))
+            try:
+                results.append(measure_run(run, work, setting, progress=not args.no_progress))
+            except RunError as err:  # e.g. a --seq-len longer than the model's positions
+                print(f"error: {err}", file=sys.stderr)
+                return 2
             print(report(results[-1]) + "\n", flush=True)
     differ = [c for r in results for c in r["choices"] if c["fp32_ranked"] != c["int8_ranked"]]
     every = [c for r in results for c in r["choices"]]

@@ -129,7 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="all-minilm-l6-v2", help="all-minilm-l6-v2 (default) or bert-base")
+    parser.add_argument(
+        "--model",
+        default="all-minilm-l6-v2",
+        choices=("all-minilm-l6-v2", "bert-base"),
+        help="all-minilm-l6-v2 (default) or bert-base",
+    )
     parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
     parser.add_argument("--batch-size", type=at_least(1), default=1)
     parser.add_argument("--seq-len", type=at_least(1), default=128)

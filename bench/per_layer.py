@@ -582,7 +582,7 @@ def build_bench_parser() -> argparse.ArgumentParser:
     parser.add_argument("--verify-top", type=at_least(0), default=SEARCH_DEFAULTS.verify_top)
     parser.add_argument(
         "--accuracy-subset",
-        type=at_least(0),
+        type=int,
         default=SEARCH_DEFAULTS.accuracy_subset,
         help="dev examples that rank candidates during the search (0 = the whole dev split)",
     )
@@ -597,9 +597,7 @@ def build_bench_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--tau-subnets", type=at_least(1), default=50, help="random per-layer subnets of the ranking check"
     )
-    parser.add_argument(
-        "--resamples", type=at_least(1), default=1000, help="bootstrap resamples of the test set"
-    )
+    parser.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples of the test set")
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the search, the subset and the bootstrap"
     )

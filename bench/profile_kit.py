@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--model", default="all-minilm-l6-v2", help="all-minilm-l6-v2 (default) or bert-base")
+    parser.add_argument(
+        "--model",
+        default="all-minilm-l6-v2",
+        choices=("all-minilm-l6-v2", "bert-base"),
+        help="all-minilm-l6-v2 (default) or bert-base",
+    )
     parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
     parser.add_argument("--batch-size", type=at_least(1), default=1)
     parser.add_argument("--seq-len", type=at_least(1), default=128)
@@ -86,9 +92,54 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args(argv)
+    if args.work is None:
+        work = Path(tempfile.mkdtemp(prefix="profile-kit-bench-"))
+        try:
+            return run(args, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)  # ~123 MiB of kit for MiniLM, ~700 MiB for BERT-base
+    problem = reused_work_problem(args)
+    if problem is not None:
+        parser.error(problem)
+    return run(args, args.work)
 
+
+def reused_work_problem(args: argparse.Namespace) -> str | None:
+    """Why --work cannot serve this run: a file, or a kit or table of another setting (a second run
+    reused them whatever it asked for, and reported the first run's figures under its own header)."""
+    work = args.work
+    if work.exists() and not work.is_dir():
+        return f"--work {work} is a file: pass a folder"
+    kit_json, table_path = work / "kit" / "kit.json", work / "latency-table.json"
+    if kit_json.is_file():
+        kit = json.loads(kit_json.read_text(encoding="utf-8"))
+        held = (kit.get("run", {}).get("name"), bool(kit.get("int8")))
+        if held != (f"bench-{args.model}", args.int8):
+            return (
+                f"--work {work} holds a kit of {held[0]}{' int8' if held[1] else ''}, not bench-{args.model}"
+                f"{' int8' if args.int8 else ''}: pass another --work"
+            )
+    if table_path.is_file():
+        timed = json.loads(table_path.read_text(encoding="utf-8")).get("setting", {})
+        asked = {
+            "num_threads": args.threads,
+            "batch_size": args.batch_size,
+            "seq_len": args.seq_len,
+            "warmup": args.warmup,
+            "repeats": args.repeats,
+            "rounds": args.rounds,
+        }
+        differ = [f"{k} {timed.get(k)} (asked {v})" for k, v in asked.items() if timed.get(k) != v]
+        if differ:
+            return (
+                f"--work {work} holds a latency table timed with {', '.join(differ)}: pass another --work, "
+                f"or delete {table_path} to time the kit again"
+            )
+    return None
+
+
+def run(args: argparse.Namespace, work: Path) -> int:
     t0 = time.perf_counter()
-    work = args.work or Path(tempfile.mkdtemp(prefix="profile-kit-bench-"))
     kit, table_path = work / "kit", work / "latency-table.json"
     model = load_model(args.model)
     space = SearchSpace()
