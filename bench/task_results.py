@@ -8,7 +8,7 @@ Reads the run's teacher_eval.json and eval.jsonl (nothing is retrained or re-eva
 ``<!-- results:grid-<task> -->`` of BENCHMARKS.md (``--no-benchmarks`` leaves it alone). ``<out>`` is
 ``results/<task>`` by default. Columns are the task kind's metrics (`supernet.tasks`: accuracy and F1,
 Pearson and Spearman, entity F1, F1 and exact match), dev and test, with each subnet's test main metric
-as a fraction of the teacher's. The training time of each stage comes from train_metrics.jsonl.
+as a fraction of the teacher's.
 """
 
 from __future__ import annotations
@@ -45,9 +45,20 @@ def _read_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], list[dict[str
             f"{run_dir} holds no finished run (config.yaml, eval.jsonl and teacher_eval.json): "
             "run train.py to the end first"
         )
+    if not (run.supernet / "config.json").is_file():
+        raise BenchError(f"{run_dir} has no supernet/config.json: run train.py to the end first")
     cfg = load_config(TrainConfig, run.config)
-    rows = [json.loads(line) for line in run.eval.read_text().splitlines() if line.strip()]
-    return cfg, json.loads(teacher_file.read_text()), rows, _kind_of(rows)
+    try:
+        rows = [json.loads(line) for line in run.eval.read_text().splitlines() if line.strip()]
+        teacher = json.loads(teacher_file.read_text())
+    except ValueError as err:
+        raise BenchError(
+            f"{run_dir}: eval.jsonl or teacher_eval.json is damaged ({err}): score the run again "
+            "with train.py resume=true"
+        ) from err
+    if not rows:
+        raise BenchError(f"{run.eval} holds no subnet: score the run again with train.py resume=true")
+    return cfg, teacher, rows, _kind_of(rows)
 
 
 def _kind_of(rows: list[dict[str, Any]]) -> str:

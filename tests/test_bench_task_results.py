@@ -61,3 +61,27 @@ def test_unfinished_run(tmp_path: Path, capsys) -> None:
         f"error: {tmp_path / 'run'} holds no finished run (config.yaml, eval.jsonl and teacher_eval.json): "
         "run train.py to the end first"
     )
+
+
+def test_damaged_run_files_are_one_line(tmp_path: Path, capsys) -> None:
+    """An empty or cut eval.jsonl, or a run without supernet/config.json, were tracebacks."""
+    run = _regression_run(tmp_path)
+    argv = ["--run", str(run), "--no-benchmarks", "--out", str(tmp_path / "out")]
+    (run / "eval.jsonl").write_text("")
+    assert task_results.main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run / 'eval.jsonl'} holds no subnet: score the run again with train.py resume=true"
+    )
+    (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00", "pear')
+    assert task_results.main(argv) == 2
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .startswith(f"error: {run}: eval.jsonl or teacher_eval.json is damaged (Unterminated string")
+    )
+    (run / "supernet" / "config.json").unlink()
+    assert task_results.main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run} has no supernet/config.json: run train.py to the end first"
+    )
+    assert not (tmp_path / "out").exists()
