@@ -33,6 +33,7 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -309,6 +310,19 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     out = args.out or Path(os.environ.get("OUT", ".")) / "gpu_check.json"
+    # Checked before any part runs: on a lent GPU machine every minute counts.
+    problem = (
+        f"--device {args.device}: pass cpu, cuda or cuda:N"
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", args.device)
+        else f"--out {out} is a folder: pass the JSON file's path"
+        if out.is_dir()
+        else f"--out {out}: folder {out.parent} does not exist"
+        if not out.parent.is_dir()
+        else None
+    )
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     seq_len = args.seq_len or (16 if args.tiny else 128)
     shapes = preset_shapes(GPU_CONFIG, args.tiny)
     space = SearchSpace(width_mults=tuple(shapes["width_mults"]), depth_mults=tuple(shapes["depth_mults"]))

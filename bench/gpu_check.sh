@@ -32,12 +32,28 @@ usable() {  # $1 has torch, and torch sees a GPU unless DEVICE=cpu
     "$1" -c "import sys, torch; sys.exit(0 if '$DEVICE' == 'cpu' or torch.cuda.is_available() else 1)" 2>/dev/null
 }
 
+# Every module the check imports, imported before any of it runs: one line naming what fails.
+missing_modules() {
+    "$1" -c '
+import importlib
+failed = []
+for name in ["torch", "transformers", "datasets", "accelerate", "einops", "safetensors", "yaml", "onnx",
+             "onnxscript", "onnxruntime", "numpy", "tqdm"]:
+    try:
+        importlib.import_module(name)
+    except Exception as err:  # a missing module, or one that needs another version of its own needs
+        failed.append(f"{name} ({type(err).__name__}: {(str(err).splitlines() or [repr(err)])[0]})")
+print("; ".join(failed))' 2>/dev/null
+}
+
 if usable "$PYTHON"; then
     PY=$PYTHON
     log "$PY has torch $("$PY" -c 'import torch; print(torch.__version__)'): using it, nothing downloaded"
     SITE=$(mktemp -d /tmp/supernet-site.XXXXXX)
     trap 'rm -rf "$SITE"' EXIT
-    if compgen -G "$WHEELS/*.whl" >/dev/null; then
+    # Only when something is missing: the wheels are the GPU machine's (its Python), and an
+    # interpreter that already has everything (a CPU-safe run here) need not take them.
+    if [ -n "$(missing_modules "$PY")" ] && compgen -G "$WHEELS/*.whl" >/dev/null; then
         log "installing $(compgen -G "$WHEELS/*.whl" | wc -l) wheels from $WHEELS (no index) ..."
         "$PY" -m pip install --quiet --disable-pip-version-check --no-index --no-deps --no-compile \
             --no-cache-dir --target "$SITE" "$WHEELS"/*.whl
@@ -66,17 +82,7 @@ else
     fi
 fi
 
-# Every module the check imports, imported before any of it runs: one line naming what fails.
-missing=$("$PY" -c '
-import importlib
-failed = []
-for name in ["torch", "transformers", "datasets", "accelerate", "einops", "safetensors", "yaml", "onnx",
-             "onnxscript", "onnxruntime", "numpy", "tqdm"]:
-    try:
-        importlib.import_module(name)
-    except Exception as err:  # a missing module, or one that needs another version of its own needs
-        failed.append(f"{name} ({type(err).__name__}: {(str(err).splitlines() or [repr(err)])[0]})")
-print("; ".join(failed))' 2>/dev/null)
+missing=$(missing_modules "$PY")
 if [ -n "$missing" ]; then
     echo "error: $PY cannot import $missing; where PyPI is reachable, 'bash bench/gpu_wheels.sh' writes wheels for what is missing to .whl (PACKAGES='name==version ...' for other versions): bring that folder along" >&2
     exit 2

@@ -43,6 +43,25 @@ def test_cuda_without_a_gpu_is_refused(capsys) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--device", "gpu"], "--device gpu: pass cpu, cuda or cuda:N"),
+        (["--device", "cpu", "--out", "{tmp}"], "--out {tmp} is a folder: pass the JSON file's path"),
+        (
+            ["--device", "cpu", "--out", "{tmp}/no/x.json"],
+            "--out {tmp}/no/x.json: folder {tmp}/no does not exist",
+        ),
+    ],
+)
+def test_bad_device_or_out_is_refused_before_any_part(argv, message, tmp_path, capsys) -> None:
+    """--out naming a folder failed only after every part had run (minutes of a lent GPU)."""
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert gpu_check.main([*argv, "--tiny"]) == 2
+    assert capsys.readouterr().err == f"error: {message.format(tmp=tmp_path)}\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_shell_script_is_valid_bash() -> None:
     for script in ("gpu_check.sh", "gpu_wheels.sh"):
         assert subprocess.run(["bash", "-n", str(ROOT / "bench" / script)]).returncode == 0
@@ -65,6 +84,19 @@ def test_shell_script_runs_offline_with_the_python_it_finds(tmp_path) -> None:
     assert not (tmp_path / "venv").exists()
     data = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
     assert data["ok"] is True and data["device"] == "cpu" and len(data["export"]) == 2
+
+
+@pytest.mark.slow
+def test_shell_script_leaves_the_wheels_when_nothing_is_missing(tmp_path) -> None:
+    """.whl holds the GPU machine's wheels (its Python's); a CPU-safe run here with an interpreter
+    that has everything failed installing them ("not a supported wheel on this platform")."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    (wheels / "multiprocess-0.70.19-py399-none-any.whl").write_text("not a wheel for this python")
+    env = _script_env(tmp_path, WHEELS=str(wheels), EXTRA="--tiny --steps 1 --repeats 2 --warmup 0")
+    proc = subprocess.run(["bash", "bench/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "installing" not in proc.stdout and "wheels from" not in proc.stdout
 
 
 def test_shell_script_names_a_module_it_cannot_import(tmp_path) -> None:
