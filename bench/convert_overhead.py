@@ -40,7 +40,8 @@ from torch import nn  # noqa: E402
 
 from supernet import SubnetConfig, set_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import at_least, output_file  # noqa: E402
+from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import LatencySetting, dummy_batch  # noqa: E402
 
 # The independent dense reference lives with the tests; reuse it rather than fork it.
@@ -159,8 +160,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-len", type=at_least(1), default=128)
     parser.add_argument("--pairs", type=at_least(1), default=100, help="timed A/B call pairs per comparison")
     parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls of each model first")
-    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--json", type=output_file, default=None, help="write the figures here")
     args = parser.parse_args(argv)
+    for name in args.models:  # before any model is timed
+        config = (
+            transformers.BertConfig()
+            if name == "bert-base"
+            else transformers.AutoConfig.from_pretrained(packaged_model_dir(name))
+        )
+        problem = positions_problem(config, args.seq_len, "--seq-len")
+        if problem is not None:
+            parser.error(f"{name}: {problem}")
+    for subnet in args.subnets:
+        try:
+            SubnetConfig.from_name(subnet)
+        except ValueError as err:
+            parser.error(f"--subnets: {err}")
 
     setting = LatencySetting(
         batch_size=1, seq_len=args.seq_len, num_threads=args.threads, warmup=args.warmup, repeats=args.pairs

@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import at_least, output_file  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         "--onnx-subnets", default=None, help="grid names to export and time with onnxruntime (default all)"
     )
     p.add_argument("--run", type=Path, default=None, help="trained run for the int8 accuracy drop")
-    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--json", type=output_file, default=None)
     args = p.parse_args(argv)
     shapes = args.shapes.split(",")
     bad = sorted(set(shapes) - {"bert-base", "minilm"})
@@ -231,8 +231,6 @@ def main(argv: list[str] | None = None) -> int:
     # Checked now, not after the whole bench (minutes) as when export.py first read it.
     if args.run is not None and not (args.run / "config.yaml").is_file():
         p.error(f"--run {args.run} is not a run directory (no config.yaml): pass a trained run")
-    if args.json is not None and not args.json.parent.is_dir():
-        p.error(f"--json {args.json}: folder {args.json.parent} does not exist")
     transformers.logging.set_verbosity_error()
     print(f"CPU: {cpu_description()}; 8-bit dot-product instructions: {int8_dot_product()}")
     setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)

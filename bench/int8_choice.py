@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet.cli import at_least, quiet_libraries  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.latency import LatencySetting, LatencyWarning, load_warning  # noqa: E402
 from supernet.search import SubnetResult, select_under_budget  # noqa: E402
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls first (default 5)")
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
-    p.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    p.add_argument("--json", type=output_file, default=None, help="also write the figures here")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = p.parse_args(argv)
     quiet_libraries()
@@ -185,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--run {run}: not a trained run (no supernet/ or eval.jsonl)")
     if args.work is not None and args.work.exists() and not args.work.is_dir():
         p.error(f"--work {args.work} is a file: pass a folder")
-    if args.json is not None and not args.json.parent.is_dir():
-        p.error(f"--json {args.json}: folder {args.json.parent} does not exist")
     setting = LatencySetting(
         backend="onnxruntime",
         int8=True,

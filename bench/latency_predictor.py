@@ -39,7 +39,8 @@ from tqdm.auto import tqdm  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import at_least, output_file  # noqa: E402
+from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LAYER_MODELS,
     LatencyPredictor,
@@ -173,13 +174,19 @@ def main(argv: list[str] | None = None) -> int:
         "--statistic", choices=("median_ms", "p10_ms"), default="median_ms", help="latency statistic modelled"
     )
     parser.add_argument("--save-predictor", type=Path, default=None, help="write the predictor JSON here")
-    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--json", type=output_file, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be >= 1")
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model)
+    problem = positions_problem(model.config, args.seq_len, "--seq-len")
+    if problem is not None:
+        parser.error(problem)
+    layers = model.config.num_hidden_layers
+    if args.table_depth is not None and args.table_depth > layers:
+        parser.error(f"--table-depth must be at most the model's {layers} layers, got {args.table_depth}")
     summary: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="latency-predictor-") as tmp:
         graphs = Graphs(model, Path(tmp))

@@ -10,12 +10,21 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from supernet.config import TrainConfig
 
-__all__ = ["at_least", "export_main", "quiet_libraries", "run_cli", "search_main", "train_main"]
+__all__ = [
+    "at_least",
+    "export_main",
+    "output_file",
+    "quiet_libraries",
+    "run_cli",
+    "search_main",
+    "train_main",
+]
 
 USER_ERROR_EXIT = 2
 
@@ -61,6 +70,17 @@ def at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def output_file(text: str) -> Path:
+    """An argparse `type` for a file a script writes at its end (--json): refused at once when it
+    names a folder or its folder does not exist, not after minutes of work."""
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: pass a file path")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
+    return path
 
 
 def quiet_libraries() -> None:

@@ -915,3 +915,35 @@ def test_a_learning_rate_no_stage_uses_is_said(tmp_path: Path, capsys) -> None:
         )
         is None
     )
+
+
+def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> None:
+    """at_least and output_file: the benches' counts and --json, refused in argparse's usage line."""
+    import argparse
+
+    from supernet.cli import at_least, output_file
+
+    parser = argparse.ArgumentParser(prog="bench.py")
+    parser.add_argument("--threads", type=at_least(1))
+    parser.add_argument("--warmup", type=at_least(0))
+    parser.add_argument("--json", type=output_file)
+    assert vars(
+        parser.parse_args(["--threads", "2", "--warmup", "0", "--json", str(tmp_path / "f.json")])
+    ) == {
+        "threads": 2,
+        "warmup": 0,
+        "json": tmp_path / "f.json",
+    }
+    for argv, message in (
+        (["--threads", "0"], "argument --threads: must be >= 1, got 0"),
+        (["--warmup", "-1"], "argument --warmup: must be >= 0, got -1"),
+        (["--threads", "two"], "argument --threads: expected an integer, got 'two'"),
+        (["--json", str(tmp_path)], f"argument --json: {tmp_path} is a folder: pass a file path"),
+        (
+            ["--json", str(tmp_path / "no" / "f.json")],
+            f"argument --json: folder {tmp_path / 'no'} does not exist",
+        ),
+    ):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert capsys.readouterr().err.splitlines()[-1] == f"bench.py: error: {message}"
