@@ -54,7 +54,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer  # noqa: E402
 
 from supernet.assets import resolve_model_path  # noqa: E402
 from supernet.baselines import (  # noqa: E402
@@ -700,6 +700,25 @@ def notes(
     ]
 
 
+def check_keeps(args: argparse.Namespace, base: TrainConfig) -> None:
+    """--head-keep and --layer-keep against the model, before any training (they failed after the
+    DynaBERT run had trained: about an hour on the presets).
+
+    Raises:
+        RunError: a count the model cannot keep.
+    """
+    if not args.head_keep and not args.layer_keep:
+        return
+    config = AutoConfig.from_pretrained(resolve_model_path(base.model))
+    for flag, keeps, most in (
+        ("--head-keep", args.head_keep or [], config.num_attention_heads),
+        ("--layer-keep", args.layer_keep or [], config.num_hidden_layers),
+    ):
+        too_many = [k for k in keeps if k > most]
+        if too_many:
+            raise RunError(f"{flag} {' '.join(map(str, too_many))}: the model has {most}, keep at most that")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the DynaBERT preset (TrainConfig YAML)")
@@ -749,6 +768,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         base = load_config(TrainConfig, args.config, args.overrides)
+        check_keeps(args, base)
         setting = LatencySetting(
             batch_size=args.batch_size,
             seq_len=args.seq_len,

@@ -137,3 +137,15 @@ def test_train_only_scores_every_model_and_times_nothing(tmp_path, monkeypatch, 
     assert lines[-1].endswith("nothing timed or written (--train-only)")
     assert not out.exists()
     assert benchmarks.read_text() == "# mine\n"
+
+
+def test_keeps_the_model_cannot_have_are_refused_before_training() -> None:
+    """--head-keep 99 and --layer-keep 7 on MiniLM (12 heads, 6 layers) failed after the DynaBERT run."""
+    from supernet.trainer import RunError
+
+    base = load_config(TrainConfig, Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+    bench.check_keeps(SimpleNamespace(head_keep=[9, 12], layer_keep=[4, 6]), base)  # all fit
+    with pytest.raises(RunError, match=r"^--head-keep 13 99: the model has 12, keep at most that$"):
+        bench.check_keeps(SimpleNamespace(head_keep=[3, 13, 99], layer_keep=None), base)
+    with pytest.raises(RunError, match=r"^--layer-keep 7: the model has 6, keep at most that$"):
+        bench.check_keeps(SimpleNamespace(head_keep=None, layer_keep=[7]), base)
