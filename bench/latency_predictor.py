@@ -126,10 +126,9 @@ def measure_all(
     return [by_key[key] for key in paths]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model and the timed shape (--threads, --batch-size, --seq-len), as this bench and
+    bench/profile_kit.py take them."""
     parser.add_argument(
         "--model",
         default="all-minilm-l6-v2",
@@ -139,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
     parser.add_argument("--batch-size", type=at_least(1), default=1)
     parser.add_argument("--seq-len", type=at_least(1), default=128)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_model_arguments(parser)
     parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls per measurement")
     parser.add_argument("--repeats", type=at_least(1), default=30, help="timed calls per measurement")
     parser.add_argument(

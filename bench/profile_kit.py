@@ -44,13 +44,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import transformers  # noqa: E402
-from latency_predictor import held_out_subnets, load_model  # noqa: E402
+from latency_predictor import add_model_arguments, held_out_subnets, load_model  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
 from supernet.cli import at_least, output_file  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import measure_onnx  # noqa: E402
 from supernet.profile_kit import KitEntry, add_to_kit, load_latency_table, write_profile_kit  # noqa: E402
+from supernet.profile_kit_script import timing_setting  # noqa: E402
 
 MAPE_GOAL = 5.0
 
@@ -67,15 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument(
-        "--model",
-        default="all-minilm-l6-v2",
-        choices=("all-minilm-l6-v2", "bert-base"),
-        help="all-minilm-l6-v2 (default) or bert-base",
-    )
-    parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
-    parser.add_argument("--batch-size", type=at_least(1), default=1)
-    parser.add_argument("--seq-len", type=at_least(1), default=128)
+    add_model_arguments(parser)
     parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls before each timed block")
     parser.add_argument("--repeats", type=at_least(1), default=30, help="timed calls per file")
     parser.add_argument("--rounds", type=at_least(1), default=5, help="interleaved passes over the files")
@@ -121,14 +114,7 @@ def reused_work_problem(args: argparse.Namespace) -> str | None:
             )
     if table_path.is_file():
         timed = json.loads(table_path.read_text(encoding="utf-8")).get("setting", {})
-        asked = {
-            "num_threads": args.threads,
-            "batch_size": args.batch_size,
-            "seq_len": args.seq_len,
-            "warmup": args.warmup,
-            "repeats": args.repeats,
-            "rounds": args.rounds,
-        }
+        asked = timing_setting(args)  # what profile.py records for these flags
         differ = [f"{k} {timed.get(k)} (asked {v})" for k, v in asked.items() if timed.get(k) != v]
         if differ:
             return (

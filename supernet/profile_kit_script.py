@@ -352,6 +352,18 @@ def measure_kit(kit_dir: Path, kit: dict[str, Any], args: argparse.Namespace) ->
     return {f: summarise(s) for f, s in samples.items()}
 
 
+def timing_setting(args: argparse.Namespace) -> dict[str, int]:
+    """How a table was timed, as its "setting" records it (beside the backend and the provider)."""
+    return {
+        "num_threads": args.threads,
+        "batch_size": args.batch_size,
+        "seq_len": args.seq_len,
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+        "rounds": args.rounds,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -405,16 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     table = {
         "format": TABLE_FORMAT,
-        "setting": {
-            "backend": "onnxruntime",
-            "provider": args.provider,
-            "num_threads": args.threads,
-            "batch_size": args.batch_size,
-            "seq_len": args.seq_len,
-            "warmup": args.warmup,
-            "repeats": args.repeats,
-            "rounds": args.rounds,
-        },
+        "setting": {"backend": "onnxruntime", "provider": args.provider, **timing_setting(args)},
         "device": device_description(),
         "onnxruntime_version": onnxruntime.__version__,
         "numpy_version": numpy.__version__,

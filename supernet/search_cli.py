@@ -443,7 +443,7 @@ class SearchRun:
             paths = {}
             for i, cfg in enumerate(bar):
                 bar.set_postfix_str(cfg.name, refresh=False)
-                if keep and setting.int8 and model is self.model and setting == self.setting:
+                if keep and setting.int8:
                     paths[cfg.name] = self.graph(cfg)
                 else:
                     paths[cfg.name] = export_for_measurement(
