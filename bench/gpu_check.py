@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -258,12 +259,14 @@ def check_export(model: torch.nn.Module, device: str, out_dir: Path) -> dict[str
     return out
 
 
-def check_onnxruntime(export: dict[str, Any], device: str, seq_len: int) -> dict[str, Any]:
+def check_onnxruntime(export: dict[str, Any], torch_setting: LatencySetting) -> dict[str, Any]:
+    """Time each exported graph with onnxruntime, at the torch latency part's batch, length and repeats."""
     import onnxruntime as ort
 
+    device = torch_setting.device
     cuda = device.startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers()
-    setting = LatencySetting(
-        device="cuda" if cuda else "cpu", backend="onnxruntime", seq_len=seq_len, num_threads=None, repeats=30
+    setting = dataclasses.replace(
+        torch_setting, device="cuda" if cuda else "cpu", backend="onnxruntime", num_threads=None
     )
     out: dict[str, Any] = {"provider": "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"}
     if device.startswith("cuda") and not cuda:
@@ -345,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         run_part(results, "export", lambda: check_export(model, args.device, Path(tmp)))
         export = results["export"] if "error" not in results["export"] else {}
-        run_part(results, "onnxruntime", lambda: check_onnxruntime(export, args.device, seq_len))
+        run_part(results, "onnxruntime", lambda: check_onnxruntime(export, setting))
         for row in export.values():
             row.pop("onnx_path", None)  # a temporary path, gone after this block
     results["seconds"] = time.perf_counter() - t0

@@ -18,7 +18,13 @@ for pkg in $PACKAGES; do
     # "name" takes this checkout's version; "name==version" another one.
     case $pkg in
         *==*) spec=$pkg ;;
-        *) spec="$pkg==$("$PY" -c "import importlib.metadata as m; print(m.version('$pkg'))")" ;;
+        *) spec="$pkg==$("$PY" -c '
+import importlib.metadata as m, sys
+try:
+    print(m.version(sys.argv[1]))
+except m.PackageNotFoundError:
+    sys.exit(f"error: {sys.argv[1]} is not installed in {sys.executable}: name its version, {sys.argv[1]}==VERSION, in PACKAGES")
+' "$pkg")" ;;
     esac
     "$PY" -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
         --python-version "$PYV" --implementation cp --platform manylinux_2_28_x86_64 \

@@ -114,6 +114,17 @@ def test_shell_script_names_a_module_it_cannot_import(tmp_path) -> None:
     assert not (tmp_path / "out" / "gpu_check.json").exists()
 
 
+def test_wheel_script_names_a_package_it_does_not_know(tmp_path) -> None:
+    """A misspelled package in PACKAGES was a Python traceback (PackageNotFoundError)."""
+    env = {**os.environ, "PY": sys.executable, "DEST": str(tmp_path / "whl"), "PACKAGES": "datasetz"}
+    proc = subprocess.run(["bash", "bench/gpu_wheels.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        f"error: datasetz is not installed in {sys.executable}: name its version, datasetz==VERSION, in PACKAGES"
+    )
+    assert list((tmp_path / "whl").iterdir()) == []
+
+
 @pytest.mark.slow
 def test_cpu_run_of_every_part(tmp_path, capsys) -> None:
     out = tmp_path / "gpu_check.json"
@@ -136,5 +147,7 @@ def test_cpu_run_of_every_part(tmp_path, capsys) -> None:
         assert row["parity_ok"] and "onnx_path" not in row
     assert data["onnxruntime"]["provider"] == "CPUExecutionProvider"
     assert set(data["onnxruntime"]) == {"provider", *data["export"]}
+    # onnxruntime is timed like torch: the same --repeats (it had a fixed 30).
+    assert [data["onnxruntime"][name]["repeats"] for name in data["export"]] == [3, 3]
     # What the file holds is also printed (the device tool shows the output).
     assert f"wrote {out}" in capsys.readouterr().out
