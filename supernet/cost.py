@@ -13,11 +13,15 @@ with h heads of size d, m FFN neurons and model width e:
 plus ELECTRA's embedding projection (2*s*E*e) when present. Softmax,
 LayerNorm, GELU, bias adds, embedding lookups and the task head (pooler and
 classifier act on one token: < 0.1% of the total) are not counted. This is the
-count `torch.utils.flop_counter.FlopCounterMode` reports for the bare encoder;
-tests check the two agree exactly.
+count `torch.utils.flop_counter.FlopCounterMode` reports for the bare encoder
+with eager attention (`attn_implementation="eager"`); tests check the two agree
+exactly. With SDPA attention on CPU the counter sees no FLOPs in the attention
+kernel and reports less (the scores and context products), not a cheaper model.
 """
 
 from __future__ import annotations
+
+import numbers
 
 from torch import nn
 
@@ -66,8 +70,11 @@ def count_flops(model: nn.Module, cfg: SubnetConfig, seq_len: int) -> int:
         cfg: the subnet.
         seq_len: tokens per sequence.
     """
+    if isinstance(seq_len, bool) or not isinstance(seq_len, numbers.Integral):
+        raise TypeError(f"seq_len must be an integer, got {type(seq_len).__name__} {seq_len!r}")
     if seq_len < 1:
         raise ValueError(f"seq_len must be >= 1, got {seq_len}")
+    seq_len = int(seq_len)
     state = supernet_state(model)
     arch = state.arch
     resolved = resolve_subnet(arch, cfg)

@@ -19,7 +19,7 @@ import json
 import numbers
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +49,8 @@ _NAME_RE = re.compile(r"^w(?P<w>\d*\.?\d+)-d(?P<d>\d*\.?\d+)$")
 def _check_mult(name: str, value: float | None) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    # numbers.Real: numpy floats (a multiplier read from an array) are numbers too; bools are not.
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise ValueError(f"{name} must be a number in (0, 1], got {value!r}")
     if not 0.0 < float(value) <= 1.0:
         raise ValueError(f"{name} must be in (0, 1], got {value}")
@@ -60,8 +61,10 @@ def _int_tuple(name: str, value: Sequence[int] | None) -> tuple[int, ...] | None
         return None
     # numbers.Integral: numpy integer scalars (from an argsort, an array's iteration) are integers
     # too; bools are not.
-    if isinstance(value, (str, bytes)) or not all(
-        isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value
+    if (
+        isinstance(value, (str, bytes))
+        or not isinstance(value, Iterable)
+        or not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in value)
     ):
         raise ValueError(f"{name} must be a list of integers, got {value!r}")
     return tuple(int(v) for v in value)
@@ -85,14 +88,16 @@ class SubnetConfig:
     ffn: tuple[int, ...] | None = None
     """Per-layer FFN neuron counts, one per layer of the full model."""
     layers: tuple[int, ...] | None = None
-    """Explicit ascending list of the layer indices that run."""
+    """The layer indices that run (stored ascending: layers run in the model's order)."""
 
     def __post_init__(self) -> None:
         _check_mult("width_mult", self.width_mult)
         _check_mult("depth_mult", self.depth_mult)
         object.__setattr__(self, "heads", _int_tuple("heads", self.heads))
         object.__setattr__(self, "ffn", _int_tuple("ffn", self.ffn))
-        object.__setattr__(self, "layers", _int_tuple("layers", self.layers))
+        layers = _int_tuple("layers", self.layers)
+        # Sorted, so that one subnet has one name and one cache entry whatever order it was listed in.
+        object.__setattr__(self, "layers", None if layers is None else tuple(sorted(layers)))
         if self.width_mult is not None and (self.heads is not None or self.ffn is not None):
             raise ValueError("give either width_mult or per-layer heads/ffn, not both")
         if (self.heads is None) != (self.ffn is None):
@@ -183,9 +188,11 @@ def resolve_subnet(arch: Arch, cfg: SubnetConfig) -> ResolvedSubnet:
         w = 1.0 if cfg.width_mult is None else cfg.width_mult
         n_heads, n_ffn = round(H * w), round(F * w)
         if n_heads < 1:
-            raise ValueError(f"width_mult={w} gives 0 of {H} heads; use width_mult >= {0.5 / H:.4g}")
+            raise ValueError(f"width_mult={w} gives 0 of {H} heads; use width_mult >= {1 / H:.4g} (1 head)")
         if n_ffn < 1:
-            raise ValueError(f"width_mult={w} gives 0 of {F} FFN neurons; use width_mult >= {0.5 / F:.4g}")
+            raise ValueError(
+                f"width_mult={w} gives 0 of {F} FFN neurons; use width_mult >= {1 / F:.4g} (1 neuron)"
+            )
         heads, ffn = (n_heads,) * L, (n_ffn,) * L
     if cfg.layers is not None:
         layers = cfg.layers
@@ -213,6 +220,9 @@ def set_active_subnet(model: nn.Module, cfg: SubnetConfig) -> ResolvedSubnet:
         The resolved per-layer counts and layer list.
     """
     state = supernet_state(model)
+    if not isinstance(cfg, SubnetConfig):
+        hint = " (a grid name: SubnetConfig.from_name(name))" if isinstance(cfg, str) else ""
+        raise TypeError(f"cfg must be a SubnetConfig{hint}, got {type(cfg).__name__} {cfg!r}")
     resolved = resolve_subnet(state.arch, cfg)
     for attn, ffn, h, m in zip(state.attentions, state.ffns, resolved.heads, resolved.ffn, strict=True):
         attn.set_active_heads(h)
@@ -251,11 +261,15 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         for name in ("width_mults", "depth_mults"):
-            values = tuple(float(v) for v in getattr(self, name))
-            if not values:
+            given = getattr(self, name)
+            if isinstance(given, (str, bytes)) or not isinstance(given, Iterable):
+                raise ValueError(f"{name} must be a list of numbers in (0, 1], got {given!r}")
+            given = tuple(given)
+            if not given:
                 raise ValueError(f"{name} must not be empty")
-            for v in values:
+            for v in given:
                 _check_mult(name, v)
+            values = tuple(float(v) for v in given)
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must not repeat values, got {list(values)}")
             object.__setattr__(self, name, tuple(sorted(values, reverse=True)))
@@ -266,10 +280,12 @@ class SearchSpace:
 
     @property
     def largest(self) -> SubnetConfig:
+        """The widest, deepest subnet of the space (the max net when both lists hold 1.0)."""
         return SubnetConfig(width_mult=max(self.width_mults), depth_mult=max(self.depth_mults))
 
     @property
     def smallest(self) -> SubnetConfig:
+        """The narrowest, shallowest subnet of the space."""
         return SubnetConfig(width_mult=min(self.width_mults), depth_mult=min(self.depth_mults))
 
 
@@ -327,6 +343,8 @@ def sample_active_subnet(
         per_layer: draw each layer's width independently (heads and FFN from the
             counts the width multipliers give) instead of one multiplier.
     """
+    if not isinstance(rng, random.Random):
+        raise TypeError(f"rng must be a random.Random (e.g. random.Random(seed)), got {type(rng).__name__}")
     cfg = random_subnet(supernet_state(model).arch, space, rng, per_layer=per_layer)
     set_active_subnet(model, cfg)
     return cfg

@@ -209,6 +209,10 @@ _REASONS = {
     "from separate position projections, which the supernet's head slicing of stock attention does not cover",
     "albert": "ALBERT shares one set of layer weights across all its layers, so layers cannot be "
     "dropped or narrowed one at a time",
+    # Matched BERT's layout, converted and trained, then failed at export: the contact head's input
+    # size is layers x heads.
+    "esm": "ESM's contact-prediction head reads the attention maps of every layer and head "
+    "(layers x heads inputs), so no narrower or shallower subnet can keep it",
 }
 
 
@@ -218,6 +222,7 @@ _REASONS = {
         (transformers.MPNetConfig, "MPNetForSequenceClassification"),
         (transformers.DebertaV2Config, "DebertaV2ForSequenceClassification"),
         (transformers.AlbertConfig, "AlbertForSequenceClassification"),
+        (transformers.EsmConfig, "EsmForSequenceClassification"),
     ],
 )
 def test_models_that_do_not_fit_are_refused_with_the_reason(config_class, model_class: str) -> None:
@@ -336,3 +341,12 @@ def test_packaged_model_converted_at_max_parity(minilm_dir) -> None:
     assert len(got.hidden_states) == 7
     for g, w in zip(got.hidden_states, want.hidden_states, strict=True):
         assert _max_diff(g, w) <= TOL
+
+
+def test_a_config_is_not_a_model() -> None:
+    with pytest.raises(sn.UnsupportedModelError) as err:
+        sn.to_supernet(tiny_config("bert"))
+    assert str(err.value) == (
+        "BertConfig is a config, not a model: build the model first, e.g. "
+        "transformers.AutoModelForSequenceClassification.from_config(config)"
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import random
 
+import numpy as np
 import pytest
 import torch
 from conftest import FAMILY_NAMES, LAYOUT_NAMES, tiny_batch, tiny_model
@@ -151,8 +152,6 @@ def test_subnet_config_errors(kwargs, message: str) -> None:
 
 def test_numpy_integers_are_integers() -> None:
     """Counts from numpy (an argsort, an array) were refused as "not a list of integers"."""
-    import numpy as np
-
     plain = sn.SubnetConfig(heads=(4, 2), ffn=(48, 24), layers=(0, 1))
     from_numpy = sn.SubnetConfig(
         heads=tuple(np.array([4, 2])), ffn=(np.int64(48), 24), layers=(np.int32(0), 1)
@@ -164,8 +163,8 @@ def test_numpy_integers_are_integers() -> None:
 @pytest.mark.parametrize(
     "cfg, message",
     [
-        (dict(width_mult=0.1), "width_mult=0.1 gives 0 of 4 heads; use width_mult >= 0.125"),
-        (dict(depth_mult=0.1), "depth_mult=0.1 keeps 0 of 4 layers; use depth_mult >= 0.125"),
+        (dict(width_mult=0.1), "width_mult=0.1 gives 0 of 4 heads; use width_mult >= 0.25 (1 head)"),
+        (dict(depth_mult=0.1), "depth_mult=0.1 keeps 0 of 4 layers; use depth_mult >= 0.25 (1 layer)"),
         (dict(layers=(0, 4)), "layers: index 4 is out of range [0, 3]"),
         (dict(layers=(-1,)), "layers: index -1 is out of range [0, 3]"),
         (dict(layers=(1, 1)), "layers: indices must not repeat, got [1, 1]"),
@@ -191,3 +190,76 @@ def test_search_space_validation() -> None:
         sn.SearchSpace(depth_mults=(1.0, 2.0))
     with pytest.raises(ValueError, match=r"^width_mults must not repeat values, got \[1.0, 1.0\]$"):
         sn.SearchSpace(width_mults=(1.0, 1.0))
+
+
+def test_layers_in_any_order_are_one_subnet() -> None:
+    """Unsorted layers gave a second name (and cache entry) for the same subnet."""
+    listed = sn.SubnetConfig(heads=(4, 2, 2, 1), ffn=(48, 24, 24, 12), layers=(3, 0, 1))
+    ordered = sn.SubnetConfig(heads=(4, 2, 2, 1), ffn=(48, 24, 24, 12), layers=(0, 1, 3))
+    assert listed.layers == (0, 1, 3) and listed == ordered and listed.name == ordered.name
+
+
+def test_numpy_multipliers_are_numbers() -> None:
+    cfg = sn.SubnetConfig(width_mult=np.float32(0.5), depth_mult=np.float64(0.75))
+    assert cfg == sn.SubnetConfig(width_mult=0.5, depth_mult=0.75) and cfg.name == "w0.50-d0.75"
+    assert sn.SearchSpace(width_mults=np.array([0.5, 1.0])).width_mults == (1.0, 0.5)
+
+
+@pytest.mark.parametrize(
+    "make, error, message",
+    [
+        (lambda: sn.SubnetConfig(heads=4, ffn=8), ValueError, "heads must be a list of integers, got 4"),
+        (
+            lambda: sn.SearchSpace(width_mults="0.5"),
+            ValueError,
+            "width_mults must be a list of numbers in (0, 1], got '0.5'",
+        ),
+        (
+            lambda: sn.SearchSpace(depth_mults=0.5),
+            ValueError,
+            "depth_mults must be a list of numbers in (0, 1], got 0.5",
+        ),
+        (
+            lambda: sn.SearchSpace(width_mults=(1.0, "half")),
+            ValueError,
+            "width_mults must be a number in (0, 1], got 'half'",
+        ),
+    ],
+)
+def test_bad_types_are_one_line(make, error, message: str) -> None:
+    with pytest.raises(error) as err:
+        make()
+    assert str(err.value) == message
+
+
+def test_verbs_name_what_they_take() -> None:
+    model = sn.to_supernet(tiny_model("bert"))
+    with pytest.raises(TypeError) as err:
+        sn.set_active_subnet(model, "w0.50-d0.50")
+    assert str(err.value) == (
+        "cfg must be a SubnetConfig (a grid name: SubnetConfig.from_name(name)), got str 'w0.50-d0.50'"
+    )
+    with pytest.raises(TypeError) as err:
+        sn.set_active_subnet(model, 0.5)
+    assert str(err.value) == "cfg must be a SubnetConfig, got float 0.5"
+    with pytest.raises(TypeError) as err:
+        sn.sample_active_subnet(model, sn.SearchSpace(), 0)
+    assert str(err.value) == "rng must be a random.Random (e.g. random.Random(seed)), got int"
+    for seq_len, shown in ((1.5, "float 1.5"), (True, "bool True"), ("128", "str '128'")):
+        with pytest.raises(TypeError) as err:
+            sn.count_flops(model, sn.MAX_NET, seq_len=seq_len)
+        assert str(err.value) == f"seq_len must be an integer, got {shown}"
+    assert sn.count_flops(model, sn.MAX_NET, seq_len=np.int64(16)) == sn.count_flops(
+        model, sn.MAX_NET, seq_len=16
+    )
+    assert sn.active_subnet(model) == sn.MAX_NET  # nothing was changed by the refused calls
+
+
+def test_smallest_multiplier_the_hint_names_works() -> None:
+    """The hint said `>= 0.125` for 4 heads, and 0.125 itself gives 0 heads (round(0.5) == 0)."""
+    model = sn.to_supernet(tiny_model("bert"))  # 4 layers, 4 heads, FFN 48
+    assert sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.25, depth_mult=0.25)).heads == (1,) * 4
+    assert sn.active_layers(model) == [0]
+    with pytest.raises(ValueError) as err:
+        sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.125))
+    assert str(err.value) == "width_mult=0.125 gives 0 of 4 heads; use width_mult >= 0.25 (1 head)"

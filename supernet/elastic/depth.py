@@ -43,7 +43,7 @@ def kept_layers(num_layers: int, depth_mult: float) -> list[int]:
     if depth < 1:
         raise ValueError(
             f"depth_mult={depth_mult} keeps 0 of {num_layers} layers; "
-            f"use depth_mult >= {0.5 / num_layers:.4g}"
+            f"use depth_mult >= {1 / num_layers:.4g} (1 layer)"
         )
     # The epsilon keeps i/d from landing a hair under an integer (e.g. 3/0.75).
     return [math.floor(i / depth_mult + 1e-9) for i in range(depth)]

@@ -129,7 +129,7 @@ def family_of(model: nn.Module) -> FamilySpec:
 
     Raises:
         UnsupportedModelError: the model has no config, its model_type is
-            refused (MPNet, DeBERTa, ALBERT), or its modules fit no table's layout.
+            refused (MPNet, DeBERTa, ALBERT, ESM), or its modules fit no table's layout.
     """
     config = getattr(model, "config", None)
     spec = _lookup(config)
@@ -137,6 +137,11 @@ def family_of(model: nn.Module) -> FamilySpec:
         return spec
     model_type = getattr(config, "model_type", None)
     name = type(model).__name__
+    if config is None and isinstance(getattr(model, "model_type", None), str):  # a config, not a model
+        raise UnsupportedModelError(
+            f"{name} is a config, not a model: build the model first, e.g. "
+            f"transformers.AutoModelForSequenceClassification.from_config(config)"
+        )
     if not model_type:
         raise UnsupportedModelError(
             f"{name} (no transformers config) is not supported; supported families: {_supported()}"

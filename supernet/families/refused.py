@@ -22,6 +22,10 @@ REFUSED: dict[str, str] = {
     ),
     "deberta": _DEBERTA,
     "deberta-v2": _DEBERTA,
+    "esm": (
+        "ESM's contact-prediction head reads the attention maps of every layer and head "
+        "(layers x heads inputs), so no narrower or shallower subnet can keep it"
+    ),
     "albert": (
         "ALBERT shares one set of layer weights across all its layers, so layers cannot be "
         "dropped or narrowed one at a time"
