@@ -76,8 +76,8 @@ def _kind_of(rows: list[dict[str, Any]]) -> str:
 def build(run_dir: Path) -> tuple[list[dict[str, Any]], str, str]:
     """(jsonl rows, markdown, task slug) of one run."""
     cfg, teacher, evals, kind_name = _read_run(run_dir)
-    kind = get_task_kind(kind_name)
     saved = json.loads((RunDir(run_dir).supernet / "config.json").read_text())
+    kind = get_task_kind(kind_name, (saved.get("id2label") or {}).values() or None)
     columns = kind.columns(len(saved.get("id2label") or {}) or 2)
     main = kind.main_metric
     teacher_main = teacher["test"][main]

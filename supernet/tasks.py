@@ -28,7 +28,7 @@ import re
 import string
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -337,6 +337,32 @@ class TokenClassification(TaskKind):
         )
 
 
+CHUNK_PREFIXES = ("B-", "I-", "E-", "S-", "L-", "U-")
+"""Prefixes of the IOB1/IOB2/IOBES/BILOU schemes, whose tags mark entity chunks."""
+
+
+def tags_mark_chunks(label_names: Iterable[str]) -> bool:
+    """True when a tag set marks chunks (an ``O`` tag, or a tag with a scheme prefix such as ``B-``).
+
+    A set without either (part-of-speech tags and the like) labels every word for itself.
+    """
+    return any(tag == "O" or tag.startswith(CHUNK_PREFIXES) for tag in label_names)
+
+
+class WordTagging(TokenClassification):
+    """A tag per word that marks no chunks (part-of-speech and the like): ranked by token accuracy.
+
+    Entity F1 would read runs of equal tags as one chunk (``NN NN`` as a single ``NN`` entity), a
+    figure no one reports for such tags: the tables show token accuracy only (eval.jsonl keeps every
+    metric).
+    """
+
+    main_metric = "accuracy"
+
+    def columns(self, num_labels: int) -> tuple[MetricColumn, ...]:
+        return tuple(c for c in super().columns(num_labels) if c.key == "accuracy")
+
+
 MAX_ANSWER_TOKENS = 30
 """Longest answer span a question-answering prediction may have, in tokens (as SQuAD tooling uses)."""
 N_BEST = 20
@@ -586,14 +612,24 @@ TASK_KINDS: Mapping[str, TaskKind] = {
 """Every task kind by its ``data.task_kind`` name."""
 
 
-def get_task_kind(name: str) -> TaskKind:
+_WORD_TAGGING = WordTagging()
+
+
+def get_task_kind(name: str, label_names: Iterable[str] | None = None) -> TaskKind:
     """The task kind called `name` (one of ``TASK_KINDS``).
+
+    Args:
+        name: the kind's name.
+        label_names: the task's labels, when known: a token-classification tag set that marks no
+            chunks (`tags_mark_chunks`) is ranked by token accuracy instead of entity F1.
 
     Raises:
         ValueError: naming the known kinds.
     """
     if name not in TASK_KINDS:
         raise ValueError(f"unknown task kind '{name}'; known: {', '.join(TASK_KINDS)}")
+    if name == TokenClassification.name and label_names is not None and not tags_mark_chunks(label_names):
+        return _WORD_TAGGING
     return TASK_KINDS[name]
 
 
@@ -605,7 +641,7 @@ def task_kind_of_config(model_config: Any) -> TaskKind:
     """
     archs = getattr(model_config, "architectures", None) or []
     if any(a.endswith("ForTokenClassification") for a in archs):
-        return TASK_KINDS["token-classification"]
+        return get_task_kind(TokenClassification.name, model_config.id2label.values())
     if any(a.endswith("ForQuestionAnswering") for a in archs):
         return TASK_KINDS["question-answering"]
     problem_type = getattr(model_config, "problem_type", None)

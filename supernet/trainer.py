@@ -153,7 +153,7 @@ def _log_name(cfg: SubnetConfig, seen: dict[str, LossParts]) -> str:
 
 def _load_classifier(path: Path, task: TaskData) -> nn.Module:
     """`path`'s encoder with a fresh head of the task's kind (what the teacher fine-tune starts from)."""
-    kind = get_task_kind(task.kind)
+    kind = get_task_kind(task.kind, task.label_names)
     return kind.auto_class.from_pretrained(path, **kind.head_kwargs(task.num_labels, task.label_names))
 
 
@@ -197,7 +197,7 @@ def _is_task_tuned(path: Path, task: TaskData, key: str = "model") -> bool:
 
     `key` (the config key `path` came from) names the folder if its config cannot be read.
     """
-    return get_task_kind(task.kind).serves(_auto_config(path, key), task.num_labels)
+    return get_task_kind(task.kind, task.label_names).serves(_auto_config(path, key), task.num_labels)
 
 
 def _save_model_dir(
@@ -462,7 +462,7 @@ class _Job:
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
         self.task = task_from_config(cfg)
-        self.kind: TaskKind = get_task_kind(self.task.kind)
+        self.kind: TaskKind = get_task_kind(self.task.kind, self.task.label_names)
         model_config = _auto_config(self.model_path, "model")
         conflict = head_conflict(model_config, self.kind, self.task.num_labels)
         if conflict is not None:

@@ -16,7 +16,14 @@ from conftest import TINY_RUN, check_int8_search_scores_what_export_ships, save_
 from supernet.cli import export_main, search_main, train_main
 from supernet.data import DataError, load_task, make_dataloader, tokenize_task
 from supernet.export import load_exported
-from supernet.tasks import TASK_KINDS, entities, entity_scores
+from supernet.tasks import (
+    TASK_KINDS,
+    entities,
+    entity_scores,
+    get_task_kind,
+    tags_mark_chunks,
+    task_kind_of_config,
+)
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
@@ -241,3 +248,50 @@ def test_token_classification_end_to_end(ner_run, capsys) -> None:
 @pytest.mark.slow
 def test_token_classification_int8_search_scores_the_int8_graph(ner_run, tmp_path: Path) -> None:
     check_int8_search_scores_what_export_ships(ner_run[0], tmp_path, "f1")
+
+
+# --------------------------------------------------------------------------- tags that mark no chunks
+
+POS = {"Anna": "NNP", "Rossi": "NNP", "lives": "VBZ", "in": "IN", "Oslo": "NNP", ".": "."}
+
+
+def test_tag_sets_that_mark_chunks() -> None:
+    assert tags_mark_chunks(["B-PER", "I-PER", "O"]) and tags_mark_chunks(["PER", "LOC", "O"])  # IOB2, IO
+    assert tags_mark_chunks(["S-LOC", "E-PER"]) and tags_mark_chunks(["U-ORG", "L-ORG"])  # IOBES, BILOU
+    assert not tags_mark_chunks(["NNP", "VBZ", "IN", "."]) and not tags_mark_chunks(["LABEL_0", "LABEL_1"])
+
+
+def test_part_of_speech_tags_are_ranked_by_token_accuracy() -> None:
+    """Entity F1 read 'NNP NNP' as one NNP chunk: for such tags token accuracy is the figure."""
+    pos = get_task_kind("token-classification", ["NNP", "VBZ", "IN", "."])
+    assert pos.name == "token-classification" and pos.main_metric == "accuracy"
+    assert [c.key for c in pos.columns(4)] == ["accuracy"]
+    assert get_task_kind("token-classification", ["B-PER", "O"]) is TOKEN and TOKEN.main_metric == "f1"
+    assert get_task_kind("token-classification") is TOKEN  # labels unknown: the NER default
+    config = transformers.BertConfig(architectures=["BertForTokenClassification"])
+    config.id2label = {0: "NNP", 1: "VBZ", 2: "IN", 3: "."}
+    assert task_kind_of_config(config).main_metric == "accuracy"
+    config.id2label = {0: "B-PER", 1: "O"}
+    assert task_kind_of_config(config) is TOKEN
+
+
+@pytest.mark.slow
+def test_part_of_speech_run_searches_on_token_accuracy(tmp_path: Path, minilm_dir: Path) -> None:
+    sentence = [(w, POS[w]) for w in ("Anna", "Rossi", "lives", "in", "Oslo", ".")]
+    data = tmp_path / "data"
+    data.mkdir()
+    _write_jsonl(data / "train.jsonl", [sentence] * 32)
+    _write_jsonl(data / "dev.jsonl", [sentence] * 8)
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+    run = tmp_path / "run"
+    argv = ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = train_main([*argv, f"task={data}", "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]"])
+    assert code == 0
+    assert "dev token acc %" in printed.getvalue() and "entity F1" not in printed.getvalue()
+    rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    lines = [json.loads(line) for line in (run / "search" / "results.jsonl").read_text().splitlines()]
+    assert all(line["metric"] == "accuracy" for line in lines)
+    assert {line["name"]: line["accuracy"] for line in lines} == {r["subnet"]: r["accuracy"] for r in rows}
