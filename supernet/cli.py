@@ -127,17 +127,44 @@ def run_cli(
         if args.debug:
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        rank = int(os.environ.get("RANK", "0") or 0)
+        if rank and not _per_process(err):
+            # Every process of a multi-process run meets this error alike: process 0 reports it.
+            return USER_ERROR_EXIT
         if (
             isinstance(err, (FileNotFoundError, PermissionError))
             and err.filename
             and str(err.filename) not in message
         ):
             message = f"{message}: {err.filename}"
-        print(f"error: {message}", file=sys.stderr)
+        print(f"{f'[process {rank}] ' if rank else ''}error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
     except KeyboardInterrupt:
         print(interrupted, file=sys.stderr)
         return 130
+
+
+def _per_process(err: BaseException) -> bool:
+    """Whether one process of a multi-process run may meet `err` alone (its own files, its own step)."""
+    from supernet.trainer import ProcessRunError, TrainingError
+
+    return isinstance(err, (ProcessRunError, TrainingError, OSError))
+
+
+def one_process_only(script: str) -> None:
+    """Refuse a multi-process launch (accelerate launch, torchrun) of a single-process script.
+
+    Raises:
+        RunError: naming the script, when WORLD_SIZE says more than one process was started.
+    """
+    from supernet.trainer import RunError
+
+    launched = int(os.environ.get("WORLD_SIZE", "1") or 1)
+    if launched > 1:
+        raise RunError(
+            f"{script} runs in one process ({launched} were launched, each would time and write the same "
+            f"files): run it as python {script} ..."
+        )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -197,8 +224,12 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 def search_main(argv: Sequence[str] | None = None) -> int:
     from supernet.search_cli import build_parser, run
 
+    def main(args: argparse.Namespace) -> int:
+        one_process_only("search.py")
+        return run(args)
+
     return run_cli(
-        run,
+        main,
         build_parser(),
         argv,
         interrupted="interrupted: no results written; search.py run again reuses what the run's caches kept",
@@ -208,8 +239,12 @@ def search_main(argv: Sequence[str] | None = None) -> int:
 def export_main(argv: Sequence[str] | None = None) -> int:
     from supernet.export_cli import build_parser, run
 
+    def main(args: argparse.Namespace) -> int:
+        one_process_only("export.py")
+        return run(args)
+
     return run_cli(
-        run,
+        main,
         build_parser(),
         argv,
         interrupted="interrupted: nothing was exported (no folder is left half-written)",

@@ -11,9 +11,9 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
-from supernet.io import RunDir, append_jsonl
+from supernet.io import RunDir, append_jsonl, atomic_write_text
 
-__all__ = ["JsonlLogger", "Logger", "NullLogger", "make_logger"]
+__all__ = ["JsonlLogger", "Logger", "NullLogger", "drop_steps_after", "make_logger"]
 
 
 class Logger(Protocol):
@@ -80,6 +80,29 @@ def make_logger(
     if report_to == "wandb":
         inner = _WandbLogger(project, run_dir, config, name=run_dir.name)
     return JsonlLogger(run_dir / "train_metrics.jsonl", inner)
+
+
+def drop_steps_after(path: Path, step: int) -> None:
+    """Remove the rows of `path` (a train_metrics.jsonl) logged after global step `step`.
+
+    A resumed run trains the steps after its checkpoint again and logs them anew; the rows of the
+    first attempt would be doubles (two losses for one step). Rows are kept in their order; a file
+    with none to drop is left untouched.
+    """
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    kept = [line for line in lines if _step_of(line) is not None and _step_of(line) <= step]
+    if len(kept) != len(lines):
+        atomic_write_text(path, "".join(kept))
+
+
+def _step_of(line: str) -> int | None:
+    """The step of one JSONL row; None for a blank line or one a killed job left half-written."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def stage_seconds(run_dir: str | os.PathLike[str]) -> dict[str, float]:

@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import signal
+import socket
 import sys
 import threading
 import time
@@ -85,7 +86,7 @@ from supernet.tasks import (
     output_logits,
     task_kind_of_config,
 )
-from supernet.tracking import Logger, make_logger
+from supernet.tracking import Logger, drop_steps_after, make_logger
 
 __all__ = [
     "RunError",
@@ -105,6 +106,11 @@ STATE_FILE = "trainer_state.json"
 
 class RunError(RuntimeError):
     """A run directory problem the user must resolve (one line, says what to do)."""
+
+
+class ProcessRunError(RunError):
+    """A RunError that one process of a multi-process run may meet alone (its own files): every
+    process reports it, where errors that all processes meet alike are reported once."""
 
 
 class TrainingError(RuntimeError):
@@ -354,6 +360,7 @@ class _Job:
         self.in_stage_loop = False  # only there can a stop wait for the step's end
         self.fresh = True  # set by check_run_dir: no earlier run to resume in output_dir
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
+        self.lock: Any = None  # the open lock file of output_dir while this job trains it (main process)
 
     # ---------------------------------------------------------------- setup
 
@@ -418,7 +425,11 @@ class _Job:
                     f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
                     f"undo the changes or start a new output_dir"
                 )
-        elif run.root.exists() and not run.config.exists() and any(run.root.iterdir()):
+        elif (
+            run.root.exists()
+            and not run.config.exists()
+            and any(p.name != LOCK_FILE for p in run.root.iterdir())
+        ):
             raise RunError(
                 f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"
             )
@@ -438,6 +449,7 @@ class _Job:
         if self.accelerator.is_main_process:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
+                self.lock = _lock_run_dir(run.root)
                 if self.fresh:
                     save_config(cfg, run.config)
                 else:  # a run folder moved since: record where it is now, and nothing else
@@ -497,6 +509,14 @@ class _Job:
         self.accelerator.print(
             f"task {self.task.name}: {outputs}, "
             + ", ".join(f"{k} {len(v)}" for k, v in self.tokenized.items())
+        )
+        # Said every time: `accelerate launch --cpu --num_processes 2` starts one process, silently.
+        acc, cfg = self.accelerator, self.cfg
+        n = acc.num_processes
+        acc.print(
+            f"{acc.device.type}, {n} process{'es' if n > 1 else ''}: global batch "
+            f"{cfg.batch_size * n * cfg.gradient_accumulation_steps} (batch_size {cfg.batch_size} x {n} x "
+            f"gradient_accumulation_steps {cfg.gradient_accumulation_steps})"
         )
 
     def _eval_loader(self, split: str) -> Any:
@@ -828,7 +848,8 @@ class _Job:
         stage_step, epoch, batch_in_epoch = 0, 0, 0
         ckpt = self._latest_checkpoint(stage)
         if ckpt is not None:
-            damaged = RunError(
+            _check_process_count(ckpt, acc.num_processes)
+            damaged = ProcessRunError(
                 f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before"
             )
             try:
@@ -844,6 +865,9 @@ class _Job:
             state = _checkpoint_state(ckpt)
             stage_step, epoch, batch_in_epoch = state["stage_step"], state["epoch"], state["batch_in_epoch"]
             self.global_step = state["global_step"]
+            if acc.is_main_process:
+                # The steps after the checkpoint are trained again: their old rows would be doubles.
+                drop_steps_after(self.run.metrics, self.global_step)
             acc.print(f"resumed {stage} from {ckpt.name} (stage step {stage_step}/{total})")
         else:
             set_seed(_seed_of(cfg.seed, stage, "init"))
@@ -859,7 +883,7 @@ class _Job:
             dynamic_ncols=True,
         )
         window: dict[str, list[float]] = {}
-        started = time.perf_counter()
+        started, first_step = time.perf_counter(), stage_step
         batches = self._epoch_batches(stage, epoch, batch_in_epoch)
         self.in_stage_loop = True  # from here a first interrupt waits for the step's end
         for epoch, batch_in_epoch, batch in batches:
@@ -889,7 +913,9 @@ class _Job:
                 metrics |= {
                     f"{stage}/lr": scheduler.get_last_lr()[0],
                     f"{stage}/epoch": epoch,
-                    f"{stage}/sec_per_step": (time.perf_counter() - started) / max(stage_step, 1),
+                    # Over the steps this process ran: a resumed stage's time starts at its resume.
+                    f"{stage}/sec_per_step": (time.perf_counter() - started)
+                    / max(stage_step - first_step, 1),
                 }
                 self.logger.log(metrics, self.global_step)
                 window = {}
@@ -1115,8 +1141,62 @@ def _checkpoint_state(ckpt: Path) -> dict[str, Any]:
 
 
 def _only_config(run: RunDir) -> bool:
-    """Whether the run folder holds config.yaml and nothing else."""
-    return [p.name for p in run.root.iterdir()] == [run.config.name]
+    """Whether the run folder holds config.yaml and nothing else (its lock file aside)."""
+    return [p.name for p in run.root.iterdir() if p.name != LOCK_FILE] == [run.config.name]
+
+
+LOCK_FILE = ".train.lock"
+"""In output_dir: locked while a train.py job trains the run (released when the job ends or dies)."""
+
+
+def _lock_run_dir(root: Path) -> Any:
+    """Lock `root` for this job, or one line naming the job that holds it.
+
+    Two jobs in one run folder (a resume started while the first still runs, or workers a killed
+    launcher left behind) overwrite each other's checkpoints and interleave the metrics. The lock
+    is the kernel's (flock): it goes with the process, however it ends, so it is never stale.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX: no lock
+        return None
+    handle = (root / LOCK_FILE).open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another job"
+        handle.close()
+        raise RunError(
+            f"output_dir '{root}' is being trained by {holder}; wait for that job to end or stop it "
+            "(two jobs in one run folder overwrite each other's checkpoints)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"train.py (pid {os.getpid()} on {socket.gethostname()})\n")
+    handle.flush()
+    return handle
+
+
+def _check_process_count(ckpt: Path, processes: int) -> None:
+    """Refuse a checkpoint written by another number of processes than this run has.
+
+    Each process saves its random state (random_states_<i>.pkl); the learning-rate schedule is
+    stepped once per process and the data position counts each process's batches, so a
+    checkpoint resumed by another count would continue with a wrong schedule and data order.
+    """
+    written = len(list(ckpt.glob("random_states_*.pkl")))
+    if written and written != processes:
+        launch = (
+            "python train.py ..."
+            if written == 1
+            else f"accelerate launch --multi_gpu --num_processes {written} train.py ..."
+        )
+        raise RunError(
+            f"checkpoint '{ckpt}' was written by {written} process{'es' if written > 1 else ''} and this "
+            f"run has {processes}: resume it with {written} ({launch}); the learning-rate schedule and "
+            "the data position are counted per process"
+        )
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
@@ -1254,3 +1334,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
     finally:
         job.logger.finish()
+        if job.lock is not None:
+            # Gone with the job (a killed job's file stays, unlocked, and is ignored).
+            Path(job.lock.name).unlink(missing_ok=True)
+            job.lock.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import hashlib
 import json
@@ -402,6 +403,10 @@ def test_resume_is_bit_identical(models, straight_run, tmp_path, monkeypatch, st
     assert (run / "checkpoints" / f"step-{stop_after}").is_dir()
     assert (run / "stage_w").exists() == (stop_after > 5)
 
+    # A step the interrupted job trained past its checkpoint and logged (here a made-up row): the
+    # resume trains it again, and the log must not hold it twice.
+    with (run / "train_metrics.jsonl").open("a") as f:
+        f.write(json.dumps({"step": stop_after + 1, "stage_w/w1.00-d1.00/loss": 123.0}) + "\n")
     _run(models["seq-cls"], run, *RESUME, "resume=true")
 
     _assert_bit_identical(_params(run), _params(straight_run))
@@ -989,3 +994,103 @@ def test_resume_continues_the_weight_average(
 
     for folder in ("stage_w", "supernet"):
         _assert_bit_identical(_params(run, folder), _params(ema_straight_run, folder))
+
+
+# --------------------------------------------------------------------------- one job per run folder
+
+
+def test_a_run_folder_in_use_is_refused(models, tmp_path) -> None:
+    """A second job in a folder that one is training (a resume started too early, workers a killed
+    launcher left behind) overwrote its checkpoints and interleaved its metrics."""
+    run = tmp_path / "run"
+    run.mkdir()
+    held = trainer._lock_run_dir(run)  # another job trains this folder
+    try:
+        with pytest.raises(RunError) as info:
+            _run(models["seq-cls"], run)
+        assert str(info.value) == (
+            f"output_dir '{run}' is being trained by train.py (pid {os.getpid()} on {socket.gethostname()}); "
+            "wait for that job to end or stop it (two jobs in one run folder overwrite each other's checkpoints)"
+        )
+        assert [p.name for p in run.iterdir()] == [trainer.LOCK_FILE]
+    finally:
+        held.close()
+    # Released (as when a job ends or is killed): the folder trains, and the lock file goes with the job.
+    _run(models["seq-cls"], run)
+    assert (run / "supernet").is_dir() and not (run / trainer.LOCK_FILE).exists()
+
+
+def test_checkpoint_of_another_process_count_is_refused(tmp_path) -> None:
+    """Resumed by another count, the schedule (stepped per process) and data position went wrong,
+    or process 1 called an intact 1-process checkpoint corrupt and advised deleting it."""
+    ckpt = tmp_path / "checkpoints" / "step-6"
+    ckpt.mkdir(parents=True)
+    for i in (0, 1):
+        (ckpt / f"random_states_{i}.pkl").write_bytes(b"")
+    trainer._check_process_count(ckpt, 2)  # the same count: fine
+    with pytest.raises(RunError) as info:
+        trainer._check_process_count(ckpt, 1)
+    assert str(info.value) == (
+        f"checkpoint '{ckpt}' was written by 2 processes and this run has 1: resume it with 2 "
+        "(accelerate launch --multi_gpu --num_processes 2 train.py ...); the learning-rate schedule and "
+        "the data position are counted per process"
+    )
+    (ckpt / "random_states_1.pkl").unlink()
+    with pytest.raises(RunError) as info:
+        trainer._check_process_count(ckpt, 2)
+    assert str(info.value).startswith(
+        f"checkpoint '{ckpt}' was written by 1 process and this run has 2: resume it with 1 (python train.py ...)"
+    )
+
+
+def test_resumed_steps_replace_their_first_rows(tmp_path) -> None:
+    """Steps after the checkpoint are trained again on resume: their first rows would be doubles."""
+    from supernet.tracking import drop_steps_after
+
+    path = tmp_path / "train_metrics.jsonl"
+    rows = [{"step": s, "loss": float(s)} for s in (2, 4, 6, 8)]
+    path.write_text(
+        "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 9, "lo'
+    )  # a killed job's half line
+    drop_steps_after(path, 4)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == rows[:2]
+    drop_steps_after(path, 10)  # nothing after step 10: unchanged
+    assert [json.loads(line) for line in path.read_text().splitlines()] == rows[:2]
+
+
+@pytest.mark.parametrize(
+    "rank, err, printed",
+    [
+        ("0", "config", "error: unknown config key 'learning_rat'"),
+        ("1", "config", ""),  # every process meets it: process 0 says it
+        ("1", "process", "[process 1] error: checkpoint 'c' is corrupt"),  # its own files: it says it
+    ],
+)
+def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, capsys) -> None:
+    from supernet.cli import run_cli
+    from supernet.config import ConfigError
+
+    def main(args):
+        raise (
+            ConfigError("unknown config key 'learning_rat'")
+            if err == "config"
+            else trainer.ProcessRunError("checkpoint 'c' is corrupt")
+        )
+
+    monkeypatch.setenv("RANK", rank)
+    assert run_cli(main, argparse.ArgumentParser(), []) == 2
+    assert capsys.readouterr().err.strip() == printed
+
+
+@pytest.mark.parametrize("script", ["search.py", "export.py"])
+def test_search_and_export_refuse_a_multi_process_launch(script, monkeypatch, capsys, tmp_path) -> None:
+    from supernet.cli import export_main, search_main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    main = search_main if script == "search.py" else export_main
+    args = ["--run", str(tmp_path)] + (["--subnet", "best"] if script == "export.py" else [])
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {script} runs in one process (2 were launched, each would time and write the same files): "
+        f"run it as python {script} ..."
+    )
