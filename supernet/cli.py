@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from supernet.config import TrainConfig
@@ -115,6 +115,12 @@ def run_cli(
 ) -> int:
     """Parse `argv`, run `main`, map user errors to one line + exit 2; Ctrl-C prints `interrupted`."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+    def one_line(message: str) -> NoReturn:
+        # argparse prints its whole usage block before the error; the error is what the user needs.
+        parser.exit(USER_ERROR_EXIT, f"{parser.prog}: error: {message} (usage: {parser.prog} --help)\n")
+
+    parser.error = one_line  # type: ignore[method-assign]
     # Intermixed: `train.py --config C key=v --no-progress key2=v2` keeps both overrides.
     args = parser.parse_intermixed_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -204,9 +210,21 @@ def _unused_learning_rate(cfg: TrainConfig) -> str | None:
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
+    from supernet.config import TrainConfig, _dotted_keys
+
+    sections: dict[str, list[str]] = {}
+    for key in _dotted_keys(TrainConfig):
+        head, _, leaf = key.partition(".")
+        if leaf:
+            sections.setdefault(head, []).append(leaf)
+        else:
+            sections.setdefault(head, [])
+    keys = ", ".join(f"{k}.{{{', '.join(v)}}}" if v else k for k, v in sections.items())
     parser = argparse.ArgumentParser(
         prog="train.py",
         description="Train an elastic supernet: teacher -> importance/reorder -> stage W -> stage W x D.",
+        epilog=f"config keys (for the YAML file or key=value): {keys}. "
+        "README 'Train on your model and data' says what each does; the presets in configs/ show them set.",
     )
     parser.add_argument("--config", required=True, help="YAML preset, e.g. configs/quickstart.yaml")
     parser.add_argument(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import os
 import re
 import types
@@ -623,7 +624,12 @@ def _try_coerce(value: Any, tp: Any, key: str) -> Any:
     if isinstance(value, bool):
         return _FAIL
     if tp is float:
-        return float(value) if isinstance(value, (int, float)) else _FAIL
+        if not isinstance(value, (int, float)):
+            return _FAIL
+        if not math.isfinite(value):
+            # .inf passed every range check and surfaced as a non-finite loss after the teacher.
+            raise _field_error(key, f"must be a finite number, got {value!r}", quoted=True)
+        return float(value)
     if tp is int:
         return value if isinstance(value, int) else _FAIL
     if isinstance(tp, type):
@@ -663,7 +669,8 @@ def _dotted_keys(cls: type) -> list[str]:
 
 
 def _unknown_key_error(key: str, candidates: Sequence[str]) -> ConfigError:
-    close = difflib.get_close_matches(key, candidates, n=1)
+    # Keys are lower case: BATCH_SIZE means batch_size.
+    close = difflib.get_close_matches(key.lower(), candidates, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return ConfigError(f"unknown config key '{key}'{hint}", key=key)
 
@@ -763,6 +770,11 @@ def _read_yaml_file(path: str) -> dict[str, Any]:
         raise ConfigError(f"config file '{path}' not found") from None
     except IsADirectoryError:
         raise ConfigError(f"config file '{path}' is a directory, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file '{path}' is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}); "
+            "save it as UTF-8"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file '{path}' is not valid YAML: {_yaml_problem(exc)}") from None
     if data is None:
@@ -858,6 +870,10 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
             raise ConfigError(f"config key 'sampling' was replaced by 'recipe'; {_SAMPLING_HINT}", key=key)
         if key not in types_by_key:
             raise _unknown_key_error(key, candidates)
+        if not text.strip() and types_by_key[key] is str:
+            raise ConfigError(
+                f"override '{key}=' has no value; config key '{key}' must not be empty", key=key
+            )
         _set_dotted(data, key, _parse_override(text, types_by_key[key]))
     return _build(cls, data, "", candidates)
 

@@ -18,7 +18,7 @@ from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported, onnx_opsets, score
-from supernet.io import RunDir, atomic_write_json
+from supernet.io import RunDir, atomic_write_json, unwritable
 from supernet.latency import (
     LatencyResult,
     LatencySetting,
@@ -106,6 +106,8 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
                 f"folder of a search of this run (search.py --run {run.root} --out DIR)"
             )
     if name == "best":
+        if chosen is None and not (run.supernet / "config.json").is_file():
+            raise RunError(f"'{run.supernet}' holds no saved model (no config.json): has training finished?")
         if chosen is None:
             where = f"'{run.root}'" if search is None else f"'{folder}'"
             raise RunError(
@@ -131,6 +133,10 @@ def _replaces_export(out: Path, overwrite: bool) -> bool:
     """Whether the export replaces an earlier one at `out`; refuses anything that is not one."""
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"'{out}' is a file: pass a folder to --out")
+    # The export is written beside `out` first (then renamed): that folder must be writable.
+    problem = unwritable(out.parent)
+    if problem is not None:
+        raise RunError(f"--out '{out}' cannot be written: {problem}; pass another folder")
     if not out.exists() or not any(out.iterdir()):
         return False
     if not overwrite:

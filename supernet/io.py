@@ -70,6 +70,26 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
         fh.flush()
 
 
+def unwritable(path: str | os.PathLike[str]) -> str | None:
+    """Why a folder at `path` could not be created or written, or None if it can; leaves nothing behind.
+
+    Tested by creating (and removing) a file in `path`, or in its nearest existing parent when
+    `path` does not exist yet: permissions alone miss read-only mounts, immutable folders and root.
+    """
+    probe = Path(path)
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file"
+    try:
+        handle, name = tempfile.mkstemp(dir=probe, prefix=".write-test-")
+    except OSError as err:
+        return f"{probe} is not writable ({err.strerror})"
+    os.close(handle)
+    os.unlink(name)
+    return None
+
+
 @contextmanager
 def atomic_dir(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name; rename it to `path` when the block succeeds.

@@ -39,7 +39,7 @@ from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
 from supernet.export import ONNX_GRAPH_REVISION, onnx_predict, score
 from supernet.export import export_graph as export_for_measurement
-from supernet.io import RunDir, atomic_write_json
+from supernet.io import RunDir, atomic_write_json, unwritable
 from supernet.latency import (
     LatencyCache,
     LatencyPredictor,
@@ -667,6 +667,9 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
             f"--out '{folder}' is not empty and holds no earlier search (no results.jsonl search.py "
             "wrote): refusing to write into it; pass a new folder"
         )
+    problem = unwritable(folder)  # before the measurements, not after them
+    if problem is not None:
+        raise RunError(f"--out '{folder}' is not writable: {problem}; pass another folder")
     return folder
 
 

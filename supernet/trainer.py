@@ -67,7 +67,7 @@ from supernet.data import (
 from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
-from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text
+from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text, unwritable
 from supernet.recipes import RECIPES, Group, Recipe, make_recipe
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import (
@@ -361,6 +361,7 @@ class _Job:
         self.fresh = True  # set by check_run_dir: no earlier run to resume in output_dir
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
         self.lock: Any = None  # the open lock file of output_dir while this job trains it (main process)
+        self.restart = False  # set by check_run_dir: a resume with nothing to resume from
 
     # ---------------------------------------------------------------- setup
 
@@ -412,6 +413,9 @@ class _Job:
         cfg, run = self.cfg, self.run
         if run.root.exists() and not run.root.is_dir():
             raise RunError(f"output_dir '{run.root}' is a file; choose a new or empty output_dir")
+        problem = unwritable(run.root)  # found now, not after minutes of loading and tokenizing
+        if problem is not None:
+            raise RunError(f"output_dir '{run.root}' is not writable: {problem}; choose another")
         self.fresh = not run.config.exists() or _only_config(run)
         if not self.fresh:
             if not cfg.resume:
@@ -424,6 +428,17 @@ class _Job:
                 raise RunError(
                     f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
                     f"undo the changes or start a new output_dir"
+                )
+            weights = run.list_checkpoints() or any(
+                (folder / "config.json").is_file() for folder in (run.teacher, run.supernet)
+            )
+            self.restart = not weights and run.metrics.is_file()
+            if self.restart:
+                # Results kept without their weights (results/ in git), or a run stopped before its first
+                # checkpoint: said, since it trains from the first step and replaces eval.jsonl at the end.
+                self.accelerator.print(
+                    f"note: output_dir '{run.root}' holds no weights or checkpoint to resume: training from the "
+                    f"first step (its train_metrics.jsonl is kept as {PREVIOUS_METRICS})"
                 )
         elif (
             run.root.exists()
@@ -450,6 +465,10 @@ class _Job:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
                 self.lock = _lock_run_dir(run.root)
+                if self.restart:  # its rows would mix with the new ones: kept aside, after earlier ones
+                    with (run.root / PREVIOUS_METRICS).open("a", encoding="utf-8") as kept:
+                        kept.write(run.metrics.read_text(encoding="utf-8"))
+                    run.metrics.unlink()
                 if self.fresh:
                     save_config(cfg, run.config)
                 else:  # a run folder moved since: record where it is now, and nothing else
@@ -493,6 +512,18 @@ class _Job:
                     f"{self.kind.describe_head(self.task.num_labels)}; pass a task-tuned teacher or leave "
                     f"teacher.path empty to fine-tune one"
                 )
+        elif (
+            not cfg.teacher.max_steps
+            and cfg.teacher.epochs <= 0
+            and not (self.run.teacher / "config.json").is_file()
+            and not _is_task_tuned(self.model_path, self.task)
+        ):
+            # Skipped, the teacher's new head stayed random and every subnet distilled from it.
+            raise RunError(
+                f"model '{cfg.model}' has no task head and teacher.epochs=0 with no teacher.max_steps: its new "
+                "head would stay untrained and every subnet would learn from it; give teacher.epochs or "
+                "teacher.max_steps, or teacher.path=a task-tuned model"
+            )
         self.tokenizer = _auto_tokenizer(self.model_path)
         check_tokenizer_fits(self.tokenizer, model_config)
         check_max_length_fits(d.max_length, model_config)
@@ -1144,6 +1175,9 @@ def _only_config(run: RunDir) -> bool:
     """Whether the run folder holds config.yaml and nothing else (its lock file aside)."""
     return [p.name for p in run.root.iterdir() if p.name != LOCK_FILE] == [run.config.name]
 
+
+PREVIOUS_METRICS = "train_metrics.previous.jsonl"
+"""Where a resume with nothing to resume from keeps the metrics of the attempt before it."""
 
 LOCK_FILE = ".train.lock"
 """In output_dir: locked while a train.py job trains the run (released when the job ends or dies)."""

@@ -383,7 +383,7 @@ def test_output_dir_not_writable(capsys, preset: Path, tmp_path: Path) -> None:
         capsys,
         train_main,
         ["--config", str(preset), f"output_dir={blocker / 'run'}"],
-        f"output_dir '{blocker / 'run'}' is not writable (Not a directory); choose another",
+        f"output_dir '{blocker / 'run'}' is not writable: {blocker} is a file; choose another",
         watch=tmp_path / "a-file",
     )
 
@@ -947,3 +947,136 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
         with pytest.raises(SystemExit):
             parser.parse_args(argv)
         assert capsys.readouterr().err.splitlines()[-1] == f"bench.py: error: {message}"
+
+
+# --------------------------------------------------------------------------- found before any work
+
+
+def test_outputs_that_cannot_be_written_are_refused_first(trained_run: Path, tmp_path: Path, capsys) -> None:
+    """search.py timed every subnet, and export.py scored the model, before finding out."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("mine")
+    before = _snapshot(trained_run)
+    _fails(
+        capsys,
+        search_main,
+        ["--run", str(trained_run), "--latency-budget-ms", "100", "--out", str(blocker / "s")],
+        f"--out '{blocker / 's'}' is not writable: {blocker} is a file; pass another folder",
+    )
+    _fails(
+        capsys,
+        export_main,
+        ["--run", str(trained_run), "--subnet", "w0.50-d1.00", "--out", str(blocker / "m")],
+        f"--out '{blocker / 'm'}' cannot be written: {blocker} is a file; pass another folder",
+    )
+    assert _snapshot(trained_run) == before  # no latency measured, nothing cached
+    assert blocker.read_text() == "mine"
+
+
+def test_unwritable_folder_is_named(tmp_path: Path, monkeypatch) -> None:
+    """Root ignores permission bits, so a read-only mount or immutable folder is simulated."""
+    import tempfile
+
+    from supernet.io import unwritable
+
+    assert unwritable(tmp_path / "new" / "deeper") is None and list(tmp_path.iterdir()) == []
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    assert unwritable(tmp_path / "new") == f"{tmp_path} is not writable (Operation not permitted)"
+
+
+def test_export_best_of_an_unfinished_run_says_so(capsys, tmp_path: Path, trained_run: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text((trained_run / "config.yaml").read_text())
+    _fails(
+        capsys,
+        export_main,
+        ["--run", str(run)],
+        f"'{run / 'supernet'}' holds no saved model (no config.json): has training finished?",
+    )
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["BATCH_SIZE=8"], "unknown config key 'BATCH_SIZE'; did you mean 'batch_size'?"),
+        (["task="], "override 'task=' has no value; config key 'task' must not be empty"),
+        (
+            ["stage_wd.learning_rate=.inf"],
+            "config key 'stage_wd.learning_rate' must be a finite number, got inf",
+        ),
+        (["distill.temperature=.nan"], "config key 'distill.temperature' must be a finite number, got nan"),
+    ],
+)
+def test_override_mistakes_are_one_line(capsys, preset: Path, tmp_path: Path, overrides, message) -> None:
+    _fails(capsys, train_main, ["--config", str(preset), *overrides], message, watch=tmp_path)
+
+
+def test_config_file_that_is_not_utf8(capsys, tmp_path: Path) -> None:
+    path = tmp_path / "utf16.yaml"
+    path.write_bytes("model: x\n".encode("utf-16"))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(path)],
+        f"config file '{path}' is not UTF-8 text (byte 0xff at offset 0); save it as UTF-8",
+    )
+
+
+def test_argument_errors_are_one_line(capsys) -> None:
+    with pytest.raises(SystemExit) as stop:
+        search_main(["--run", "r", "--latency-budget-ms", "abc"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        "search.py: error: argument --latency-budget-ms: invalid float value: 'abc' (usage: search.py --help)\n"
+    )
+
+
+def test_train_help_lists_the_config_keys(capsys) -> None:
+    with pytest.raises(SystemExit):
+        train_main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "stage_wd.{epochs, max_steps, learning_rate}" in text and "gradient_accumulation_steps" in text
+
+
+def test_teacher_without_steps_on_a_headless_model_is_refused(capsys, preset: Path, tmp_path: Path) -> None:
+    """teacher.epochs=0 skipped the fine-tune: every subnet then distilled from a random head."""
+    model = next(
+        line.split(": ", 1)[1] for line in preset.read_text().splitlines() if line.startswith("model:")
+    )
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted(["teacher.max_steps=null", "teacher.epochs=0"])],
+        f"model '{model}' has no task head and teacher.epochs=0 with no teacher.max_steps: its new head would "
+        "stay untrained and every subnet would learn from it; give teacher.epochs or teacher.max_steps, or "
+        "teacher.path=a task-tuned model",
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_resume_with_nothing_to_resume_says_so(capsys, trained_run: Path, tmp_path: Path) -> None:
+    """A results folder kept without its weights (results/ in git): resume=true trained it from the
+    first step without a word and mixed the new metrics into the old file."""
+    run = tmp_path / "results"
+    run.mkdir()
+    for name in ("config.yaml", "eval.jsonl", "train_metrics.jsonl"):
+        (run / name).write_bytes((trained_run / name).read_bytes())
+    old_metrics = (run / "train_metrics.jsonl").read_text()
+    code = train_main(
+        ["--config", str(run / "config.yaml"), "--no-progress", f"output_dir={run}", "resume=true"]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == (
+        f"note: output_dir '{run}' holds no weights or checkpoint to resume: training from the first step "
+        "(its train_metrics.jsonl is kept as train_metrics.previous.jsonl)"
+    )
+    assert (run / "train_metrics.previous.jsonl").read_text() == old_metrics
+    new_steps = [json.loads(line)["step"] for line in (run / "train_metrics.jsonl").read_text().splitlines()]
+    assert new_steps == sorted(new_steps) and len(new_steps) == len(set(new_steps))
+    assert (run / "supernet" / "config.json").is_file()
