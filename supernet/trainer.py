@@ -854,7 +854,10 @@ class _Job:
         accum = cfg.gradient_accumulation_steps
         total = max_steps or math.ceil(epochs * self._batches_per_epoch() / accum)
         if total <= 0:
-            acc.print(f"{stage}: 0 epochs and no max_steps, skipped")
+            elastic = (
+                " (the supernet gets no elastic training in it)" if stage in ("stage_w", "stage_wd") else ""
+            )
+            acc.print(f"{stage}: 0 epochs and no max_steps, skipped{elastic}")
             return
         lr = learning_rate or cfg.learning_rate
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")

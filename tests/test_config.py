@@ -299,7 +299,8 @@ def test_invalid_yaml_override_value_for_non_text_field() -> None:
         ("width_mults=[0.5, 0.25]", "width_mults must contain 1.0 (the full model), got [0.5, 0.25]"),
         ("learning_rate=0", "learning_rate must be > 0, got 0.0"),
         ("learning_rate=-1e-5", "learning_rate must be > 0, got -1e-05"),
-        ("learning_rate=.nan", "learning_rate must be > 0, got nan"),
+        ("learning_rate=.nan", "config key 'learning_rate' must be a finite number, got nan"),
+        ("max_grad_norm=.inf", "config key 'max_grad_norm' must be a finite number, got inf"),
         ("teacher.learning_rate=0", "teacher.learning_rate must be > 0, got 0.0"),
         ("stage_wd.learning_rate=0", "stage_wd.learning_rate must be > 0 or null, got 0.0"),
         ("stage_w.epochs=-1", "stage_w.epochs must be >= 0, got -1.0"),
@@ -320,7 +321,7 @@ def test_invalid_yaml_override_value_for_non_text_field() -> None:
         ("distill.lambda_hidden=-1", "distill.lambda_hidden must be >= 0, got -1.0"),
         ("checkpoint_every=-1", "checkpoint_every must be >= 0, got -1"),
         ("keep_last_checkpoints=0", "keep_last_checkpoints must be > 0, got 0"),
-        ("model=", "config key 'model' must be str, got None (NoneType)"),
+        ("model=", "override 'model=' has no value; config key 'model' must not be empty"),
         ("model=' '", "model must not be empty"),
     ],
 )

@@ -645,6 +645,7 @@ def test_two_processes_match_one(models, tmp_path) -> None:
         ]
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
+        assert f"cpu, {2 if batch == 8 else 1} process" in done.stdout
     # Two processes really ran: each saved its RNG state in the checkpoints.
     last = sorted((two / "checkpoints").iterdir(), key=lambda p: int(p.name.split("-")[1]))[-1]
     assert {p.name for p in last.glob("random_states_*.pkl")} == {
