@@ -7,6 +7,7 @@ line on stderr and exit status 2 (a traceback only with `--debug`).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -243,8 +244,18 @@ def search_main(argv: Sequence[str] | None = None) -> int:
     from supernet.search_cli import build_parser, run
 
     def main(args: argparse.Namespace) -> int:
+        from supernet.search import BudgetError
+
         one_process_only("search.py")
-        return run(args)
+        try:
+            return run(args)
+        except BudgetError as err:
+            ratio = args.latency_budget_ratio
+            if ratio is None or not (err.needed_ms and err.budget_ms):
+                raise
+            # The budget was a ratio: say which ratio fits, not only which milliseconds.
+            least = math.ceil(ratio * err.needed_ms / err.budget_ms * 100 - 1e-6) / 100
+            raise BudgetError(f"{err} (--latency-budget-ratio {least:.2f} or more)") from err
 
     return run_cli(
         main,

@@ -78,6 +78,7 @@ __all__ = [
     "dummy_batch",
     "graph_revision",
     "is_stale",
+    "measuring_machine",
     "load_warning",
     "measure_interleaved",
     "measure_latency",
@@ -114,19 +115,61 @@ def graph_revision(setting: LatencySetting) -> int | None:
     return ONNX_GRAPH_REVISION
 
 
-def _revision_stamp(setting: LatencySetting) -> dict[str, int]:
-    """What a cache or predictor file records of its graph revision: nothing for torch."""
+def measuring_machine(setting: LatencySetting) -> dict[str, object]:
+    """What a figure of `setting` also depends on: the processor, the threads timing uses, the runtime.
+
+    The setting's key names the thread count it asks for, not the one a default resolves to (torch's
+    follows OMP_NUM_THREADS and the core count), nor the machine: a run folder moved to another
+    device, or timed under another OMP_NUM_THREADS, must not reuse the figures.
+    """
+    from supernet.profile_kit_script import cpu_description
+
+    if setting.device.startswith("cuda"):
+        index = int(setting.device.partition(":")[2] or 0)
+        processor = torch.cuda.get_device_name(index) if torch.cuda.is_available() else "cuda (unavailable)"
+    else:
+        processor = cpu_description()
+    if setting.backend == "torch":
+        runtime, threads = f"torch {torch.__version__}", setting.num_threads or torch.get_num_threads()
+    else:
+        import onnxruntime
+
+        runtime, threads = f"onnxruntime {onnxruntime.__version__}", setting.num_threads or "default"
+    return {"processor": processor, "cpu_count": os.cpu_count(), "threads": threads, "runtime": runtime}
+
+
+def _describe_machine(machine: object) -> str:
+    if not isinstance(machine, Mapping):
+        return "an unrecorded machine"
+    return f"{machine.get('processor')} ({machine.get('threads')} threads, {machine.get('runtime')})"
+
+
+def _revision_stamp(setting: LatencySetting) -> dict[str, object]:
+    """What a cache or predictor file records of where its figures come from: the machine, and the
+    ONNX graph revision (none for torch, whose graph is the model)."""
     revision = graph_revision(setting)
-    return {} if revision is None else {"onnx_graph": revision}
+    return {"machine": measuring_machine(setting)} | ({} if revision is None else {"onnx_graph": revision})
+
+
+def stale_reason(data: Mapping[str, object], setting: LatencySetting) -> str | None:
+    """Why cached figures (a latency cache or predictor file) do not hold for `setting` here, or None.
+
+    They timed a graph `export.py` no longer writes (files written before revisions were recorded
+    hold revision 1), or another machine, thread count or runtime (files written before machines
+    were recorded count as another machine).
+    """
+    revision = graph_revision(setting)
+    if revision is not None and data.get("onnx_graph", 1) != revision:
+        return f"ONNX graph revision {data.get('onnx_graph', 1)}, now {revision}"
+    here = measuring_machine(setting)
+    if data.get("machine") != here:
+        return f"measured on {_describe_machine(data.get('machine'))}, this is {_describe_machine(here)}"
+    return None
 
 
 def is_stale(data: Mapping[str, object], setting: LatencySetting) -> bool:
-    """Whether cached figures (a latency cache or predictor file) timed a graph `export.py` no longer writes.
-
-    Files written before revisions were recorded hold revision 1.
-    """
-    revision = graph_revision(setting)
-    return revision is not None and data.get("onnx_graph", 1) != revision
+    """Whether cached figures (a latency cache or predictor file) do not hold here (`stale_reason`)."""
+    return stale_reason(data, setting) is not None
 
 
 def _check_int(name: str, value: object, low: int) -> None:
@@ -962,11 +1005,23 @@ class LatencyCache:
         # revision timed graphs export.py no longer writes: the whole file is a miss (the next `put`
         # replaces it).
         timed = data.get("setting") if isinstance(data.get("setting"), dict) else {}
-        if (
-            data.get("num_threads") != self.setting.num_threads
-            or (timed.get("warmup"), timed.get("repeats")) != (self.setting.warmup, self.setting.repeats)
-            or is_stale(data, self.setting)
+        if data.get("num_threads") != self.setting.num_threads or (
+            timed.get("warmup"),
+            timed.get("repeats"),
+        ) != (
+            self.setting.warmup,
+            self.setting.repeats,
         ):
+            return None
+        stale = stale_reason(data, self.setting)
+        if stale is not None:
+            if not self._warned:
+                self._warned = True
+                warnings.warn(
+                    f"latency cache {self.path} does not hold here ({stale}): its subnets are measured again",
+                    LatencyWarning,
+                    stacklevel=2,
+                )
             return None
         return data
 

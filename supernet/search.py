@@ -84,7 +84,20 @@ def metric_label(metric: str) -> str:
 
 
 class BudgetError(ValueError):
-    """No subnet meets the latency budget; the message says which budget would."""
+    """No subnet meets the latency budget; the message says which budget would.
+
+    Args:
+        message: the one-line message.
+        budget_ms: the budget that was asked for.
+        needed_ms: the least budget that would have admitted a subnet.
+    """
+
+    def __init__(
+        self, message: str, *, budget_ms: float | None = None, needed_ms: float | None = None
+    ) -> None:
+        super().__init__(message)
+        self.budget_ms = budget_ms
+        self.needed_ms = needed_ms
 
 
 def _ceil2(x: float) -> float:
@@ -284,7 +297,11 @@ def select_under_budget(results: Sequence[SubnetResult], budget_ms: float) -> Su
     fitting = [r for r in results if r.latency_ms <= budget_ms]
     if not fitting:
         fastest = min(results, key=lambda r: (r.latency_ms, -r.accuracy, r.name))
-        raise BudgetError(_budget_message(budget_ms, fastest.name, fastest.latency_ms, "fastest subnet"))
+        raise BudgetError(
+            _budget_message(budget_ms, fastest.name, fastest.latency_ms, "fastest subnet"),
+            budget_ms=budget_ms,
+            needed_ms=_ceil2(fastest.latency_ms),
+        )
     return min(fitting, key=lambda r: (-r.accuracy, r.latency_ms, r.name))
 
 
@@ -566,7 +583,9 @@ def evolutionary_search(
         raise BudgetError(
             _budget_message(
                 budget_ms, smallest.name, predicted_ms(smallest), "predicted latency of the smallest subnet"
-            )
+            ),
+            budget_ms=budget_ms,
+            needed_ms=_ceil2(predicted_ms(smallest)),
         )
 
     # Individuals are (genome, canonical config); names keep the population distinct.

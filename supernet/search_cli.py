@@ -408,6 +408,12 @@ class SearchRun:
             for cfg, result in zip(todo, results, strict=True):
                 cache.put(cfg, result)
         measured = {c.name: cache.get(c) for c in cfgs}
+        reused = len(cfgs) - len(todo)
+        if reused:
+            self.log(
+                f"latency of {reused} of {len(cfgs)} subnets read from {cache.path} (timed earlier on this "
+                "machine and setting; --remeasure times them again)"
+            )
         line = load_warning(measured)  # type: ignore[arg-type]
         if line is not None:
             timed = {c.name for c in todo}

@@ -1080,3 +1080,21 @@ def test_resume_with_nothing_to_resume_says_so(capsys, trained_run: Path, tmp_pa
     new_steps = [json.loads(line)["step"] for line in (run / "train_metrics.jsonl").read_text().splitlines()]
     assert new_steps == sorted(new_steps) and len(new_steps) == len(set(new_steps))
     assert (run / "supernet" / "config.json").is_file()
+
+
+@pytest.mark.slow
+def test_budget_ratio_below_fastest_subnet_names_the_ratio_that_fits(
+    capsys, trained_run: Path, tmp_path: Path
+) -> None:
+    """The budget was given as a ratio, and the message only said which milliseconds would fit."""
+    argv = ["--run", str(trained_run), "--repeats", "3", "--warmup", "1", "--no-progress", "--threads", "1"]
+    assert search_main([*argv, "--latency-budget-ratio", "0.01"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    match = re.fullmatch(
+        r"error: latency budget [0-9.]+ ms is below the fastest subnet \(w[0-9.]+-d[0-9.]+, [0-9.]+ ms\); "
+        r"raise the budget to at least [0-9.]+ ms \(--latency-budget-ratio ([0-9.]+) or more\)",
+        err,
+    )
+    assert match, err
+    # The ratio it names fits (the figures come from the cache the first call filled).
+    assert search_main([*argv, "--latency-budget-ratio", match[1], "--out", str(tmp_path / "s")]) == 0

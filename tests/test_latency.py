@@ -36,6 +36,7 @@ from supernet.latency import (
     measure_onnx_files,
     measure_subnet,
     measure_subnets,
+    measuring_machine,
     monitor_load,
 )
 from supernet.subnet import resolve_subnet
@@ -315,10 +316,46 @@ def test_onnxruntime_cache_from_another_graph_revision_is_a_miss(tmp_path) -> No
     assert "onnx_graph" not in json.loads(torch_cache.path.read_text()) and torch_cache.get(cfg) == _result(
         5.0
     )
-    predictor = {"format": 1}
-    assert is_stale(predictor, setting) and not is_stale(predictor, LatencySetting(num_threads=1))
-    assert not is_stale({"format": 1, "onnx_graph": 3}, setting)
-    assert is_stale({"format": 1, "onnx_graph": 2}, setting)  # LayerNorms as primitives
+    here, torch_setting = {"machine": measuring_machine(setting)}, LatencySetting(num_threads=1)
+    assert is_stale({"format": 1} | here, setting)
+    assert not is_stale({"format": 1, "machine": measuring_machine(torch_setting)}, torch_setting)
+    assert not is_stale({"format": 1, "onnx_graph": 3} | here, setting)
+    assert is_stale({"format": 1, "onnx_graph": 2} | here, setting)  # LayerNorms as primitives
+
+
+def test_cache_of_another_machine_or_thread_count_is_a_miss(tmp_path) -> None:
+    """A run folder moved to another device reused the first machine's figures under the same key,
+    and the 'default threads' key held figures of whatever OMP_NUM_THREADS was."""
+    cfg = sn.SubnetConfig(width_mult=0.25)
+    setting = LatencySetting()  # torch's default thread count
+    cache = LatencyCache(tmp_path, setting)
+    cache.put(cfg, _result(3.0))
+    data = json.loads(cache.path.read_text())
+    assert (
+        data["machine"] == measuring_machine(setting)
+        and data["machine"]["threads"] == torch.get_num_threads()
+    )
+    assert cache.get(cfg) == _result(3.0)
+    elsewhere = data | {"machine": data["machine"] | {"processor": "Other CPU"}}
+    cache.path.write_text(json.dumps(elsewhere))
+    with pytest.warns(LatencyWarning) as caught:
+        assert cache.get(cfg) is None
+    here = f"{data['machine']['processor']} ({data['machine']['threads']} threads, torch {torch.__version__})"
+    assert str(caught[0].message) == (
+        f"latency cache {cache.path} does not hold here (measured on Other CPU ({data['machine']['threads']} "
+        f"threads, torch {torch.__version__}), this is {here}): its subnets are measured again"
+    )
+    cache.path.write_text(json.dumps(data))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(previous + 1)  # as another OMP_NUM_THREADS would
+    try:
+        assert LatencyCache(tmp_path, setting).get(cfg) is None
+    finally:
+        torch.set_num_threads(previous)
+    assert LatencyCache(tmp_path, setting).get(cfg) == _result(3.0)
+    old = {k: v for k, v in data.items() if k != "machine"}  # written before machines were recorded
+    cache.path.write_text(json.dumps(old))
+    assert LatencyCache(tmp_path, setting).get(cfg) is None
 
 
 def test_cache_failed_write_keeps_old_file_and_no_tmp(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:

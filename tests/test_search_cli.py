@@ -61,7 +61,7 @@ def test_grid_search_files_and_choice(run: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_second_search_reuses_cached_latency(run: Path, monkeypatch) -> None:
+def test_second_search_reuses_cached_latency(run: Path, monkeypatch, capsys) -> None:
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
     calls: list[int] = []
 
@@ -70,8 +70,15 @@ def test_second_search_reuses_cached_latency(run: Path, monkeypatch) -> None:
         raise AssertionError("latency should come from the cache")
 
     monkeypatch.setattr(search_cli, "measure_subnets", counting)
+    capsys.readouterr()
     assert search_main(["--run", str(run), "--latency-budget-ratio", "0.9", *FAST]) == 0
     assert calls == []
+    # Said, not silent: the figures are this machine's, timed earlier.
+    cache = run / "latency" / "cpu-torch-b1-s128-t1.json"
+    assert (
+        f"latency of 12 of 12 subnets read from {cache} (timed earlier on this machine and setting; "
+        "--remeasure times them again)"
+    ) in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.slow
