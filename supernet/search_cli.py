@@ -479,6 +479,11 @@ class SearchRun:
         if cached is not None:
             return LatencyPredictor.from_dict(cached)
         model = self.model
+        # Minutes with onnxruntime (a graph per probe): said, so the bars that follow have a name.
+        self.log(
+            f"building the latency predictor for {self.setting.key}: timing its probe subnets "
+            f"(kept in {path.relative_to(self.run.root)})"
+        )
         # The table's probes are measured like every other subnet (exported first with onnxruntime).
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LatencyWarning)

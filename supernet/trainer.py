@@ -177,14 +177,21 @@ def _auto_config(path: Path, key: str) -> Any:
         ) from err
 
 
-def _auto_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+def _auto_tokenizer(path: Path, *, words: bool = False) -> PreTrainedTokenizerBase:
     """The tokenizer saved with the model; refused when the folder has none.
 
     Without tokenizer files transformers builds, offline and without a word, a tokenizer that knows
     only its special tokens: every word becomes [UNK] and the run trains at chance.
+
+    With `words` (token classification, whose input comes split into words), a byte-level BPE
+    tokenizer (RoBERTa's, GPT-2's) is loaded with ``add_prefix_space=True``: it marks a word's start
+    by the space before it, which words given one by one lack, so training saw other tokens ("in")
+    than raw text gives ("Ġin") and the exported tagger mislabelled real sentences.
     """
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
+        if words and getattr(tokenizer, "add_prefix_space", None) is False:
+            tokenizer = AutoTokenizer.from_pretrained(path, add_prefix_space=True)
     except (OSError, ValueError) as err:
         raise RunError(
             f"model folder '{path}': its tokenizer cannot be loaded ({str(err).splitlines()[0]})"
@@ -524,7 +531,7 @@ class _Job:
                 "head would stay untrained and every subnet would learn from it; give teacher.epochs or "
                 "teacher.max_steps, or teacher.path=a task-tuned model"
             )
-        self.tokenizer = _auto_tokenizer(self.model_path)
+        self.tokenizer = _auto_tokenizer(self.model_path, words=self.kind.name == "token-classification")
         check_tokenizer_fits(self.tokenizer, model_config)
         check_max_length_fits(d.max_length, model_config)
         self.tokenized = tokenize_task(

@@ -295,3 +295,36 @@ def test_part_of_speech_run_searches_on_token_accuracy(tmp_path: Path, minilm_di
     lines = [json.loads(line) for line in (run / "search" / "results.jsonl").read_text().splitlines()]
     assert all(line["metric"] == "accuracy" for line in lines)
     assert {line["name"]: line["accuracy"] for line in lines} == {r["subnet"]: r["accuracy"] for r in rows}
+
+
+def test_byte_level_bpe_tags_the_tokens_raw_text_gives(tmp_path: Path) -> None:
+    """RoBERTa's tokenizer marks a word's start by the space before it: words given one by one came out
+    as 'in', raw text as 'Ġin', so a tagger scored 100 on dev and mislabelled real sentences."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    from supernet.trainer import _auto_tokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    sentences = ["Anna Rossi lives in Oslo .", "Maria lives in Paris ."] * 20
+    bpe.train_from_iterator(
+        sentences, vocab_size=300, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    )
+    bpe.save_model(str(tmp_path))
+    vocab = json.loads((tmp_path / "vocab.json").read_text())
+    merges = [tuple(line.split()) for line in (tmp_path / "merges.txt").read_text().splitlines()[1:] if line]
+    transformers.RobertaTokenizer(vocab=vocab, merges=merges).save_pretrained(tmp_path / "model")
+    words = ["Anna", "lives", "in", "Oslo"]
+
+    def tokens(tok, text) -> list[str]:
+        split = isinstance(text, list)
+        return tok.convert_ids_to_tokens(tok(text, is_split_into_words=split).input_ids)
+
+    stock = _auto_tokenizer(tmp_path / "model")
+    assert stock.add_prefix_space is False and tokens(stock, words) != tokens(stock, " ".join(words))
+    tagger = _auto_tokenizer(tmp_path / "model", words=True)
+    assert tokens(tagger, words) == tokens(tagger, " ".join(words))
+    assert "Ġin" in tokens(tagger, words)
+    # What the run saves (and export copies) tokenizes raw text the same way.
+    tagger.save_pretrained(tmp_path / "saved")
+    saved = transformers.AutoTokenizer.from_pretrained(tmp_path / "saved")
+    assert tokens(saved, " ".join(words)) == tokens(tagger, words)
