@@ -72,6 +72,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
 import json
 import logging
 import math
@@ -1211,6 +1212,33 @@ def load_task(
     limits = {"train": max_train_samples, "dev": max_eval_samples, "test": max_eval_samples}
     splits = DatasetDict({split: _subsample(ds, limits[split], split_seed) for split, ds in splits.items()})
     return TaskData(name=task, splits=splits, label_names=names, kind=kind)
+
+
+def reorder_labels(task: TaskData, names: Sequence[str]) -> TaskData:
+    """`task` with its classes renumbered so that ``label_names == names`` (a permutation of them).
+
+    A task-tuned checkpoint's head gives output i to its ``id2label[i]``; the task numbers its
+    classes in its own (sorted) order. Renumbering the data to the head's order keeps every
+    example's class, where matching by position would score the head against the wrong names.
+    """
+    if sorted(names) != sorted(task.label_names):
+        raise ValueError(f"{list(names)} is not an order of the task's labels {list(task.label_names)}")
+    new_id = [list(names).index(name) for name in task.label_names]
+    column = "tags" if task.kind == "token-classification" else "label"
+    splits = {}
+    for split, ds in task.splits.items():
+        features = ds.features.copy()
+        label = ClassLabel(names=list(names))
+        features[column] = datasets.Sequence(label) if column == "tags" else label
+
+        def renumber(batch: dict[str, list[Any]]) -> dict[str, Any]:
+            values = batch[column]
+            if column == "tags":
+                return {column: [[new_id[t] for t in row] for row in values]}
+            return {column: [new_id[v] for v in values]}
+
+        splits[split] = ds.map(renumber, batched=True, features=features, desc="Renumbering labels")
+    return dataclasses.replace(task, splits=DatasetDict(splits), label_names=tuple(names))
 
 
 def tokenize_task(

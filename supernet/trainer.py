@@ -18,6 +18,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -62,6 +63,7 @@ from supernet.data import (
     check_tokenizer_fits,
     load_task,
     make_dataloader,
+    reorder_labels,
     tokenize_task,
 )
 from supernet.distill import LossParts, LossWeights, distill_loss
@@ -203,6 +205,11 @@ def _auto_tokenizer(path: Path, *, words: bool = False) -> PreTrainedTokenizerBa
             f"{special} special tokens): copy the tokenizer saved with the model (tokenizer.json or vocab.txt) into it"
         )
     return tokenizer
+
+
+def _unnamed(labels: Sequence[str]) -> bool:
+    """Labels that name no class: transformers' defaults (``LABEL_0``) or class ids from the data."""
+    return all(re.fullmatch(r"LABEL_\d+|\d+", name) for name in labels)
 
 
 def _is_task_tuned(path: Path, task: TaskData, key: str = "model") -> bool:
@@ -531,6 +538,11 @@ class _Job:
                 "head would stay untrained and every subnet would learn from it; give teacher.epochs or "
                 "teacher.max_steps, or teacher.path=a task-tuned model"
             )
+        tuned = self.teacher_path or (self.model_path if _is_task_tuned(self.model_path, self.task) else None)
+        if tuned is not None and self.kind.name in ("classification", "token-classification"):
+            self.task = self._follow_head_labels(
+                tuned, "teacher.path" if tuned == self.teacher_path else "model"
+            )
         self.tokenizer = _auto_tokenizer(self.model_path, words=self.kind.name == "token-classification")
         check_tokenizer_fits(self.tokenizer, model_config)
         check_max_length_fits(d.max_length, model_config)
@@ -556,6 +568,33 @@ class _Job:
             f"{cfg.batch_size * n * cfg.gradient_accumulation_steps} (batch_size {cfg.batch_size} x {n} x "
             f"gradient_accumulation_steps {cfg.gradient_accumulation_steps})"
         )
+
+    def _follow_head_labels(self, path: Path, key: str) -> TaskData:
+        """The task with its classes in the order of `path`'s task-tuned head (`reorder_labels`).
+
+        The head's output i means its ``id2label[i]``. Matched by position, a head ordering the same
+        labels otherwise was scored (and distilled) against the wrong classes: a 100% teacher read
+        33%. Names that say nothing (``LABEL_0``, or digits in the data) are matched by position.
+
+        Raises:
+            RunError: the head and the data name different labels.
+        """
+        config = _auto_config(path, key)
+        head = tuple(str(config.id2label[i]) for i in range(config.num_labels))
+        task = self.task.label_names
+        folded = {name.casefold(): name for name in task}
+        if [h.casefold() for h in head] == [t.casefold() for t in task] or _unnamed(head) or _unnamed(task):
+            return self.task
+        if sorted(folded) != sorted(h.casefold() for h in head):
+            raise RunError(
+                f"{key} '{path}' has a head tuned on the labels {list(head)}, the task's are {list(task)}: "
+                "pass its base model (a new head is trained), or give the data the head's labels"
+            )
+        order = tuple(folded[h.casefold()] for h in head)
+        self.accelerator.print(
+            f"note: {key}'s head orders the labels {list(order)}: the task's classes follow it"
+        )
+        return reorder_labels(self.task, order)
 
     def _eval_loader(self, split: str) -> Any:
         loader = eval_dataloader(self.cfg, self.tokenized[split], self.tokenizer, self.kind)

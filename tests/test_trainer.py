@@ -1095,3 +1095,62 @@ def test_search_and_export_refuse_a_multi_process_launch(script, monkeypatch, ca
         f"error: {script} runs in one process (2 were launched, each would time and write the same files): "
         f"run it as python {script} ..."
     )
+
+
+# --------------------------------------------------------------------------- a task-tuned head's labels
+
+
+def _three_class_task(path: Path) -> Path:
+    rows = ["text,label"] + [
+        f"{word} film number {i},{label}"
+        for i in range(12)
+        for word, label in (("awful", "negative"), ("fine", "neutral"), ("great", "positive"))
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    "head, expected",
+    [
+        (("positive", "neutral", "negative"), ("positive", "neutral", "negative")),  # followed
+        (("NEGATIVE", "NEUTRAL", "POSITIVE"), ("negative", "neutral", "positive")),  # same order, other case
+        (("LABEL_0", "LABEL_1", "LABEL_2"), ("negative", "neutral", "positive")),  # unnamed: by position
+    ],
+)
+def test_a_task_tuned_head_keeps_its_label_order(head, expected, minilm_dir, tmp_path, capsys) -> None:
+    """A 3-class teacher saved with its labels in another order read 33% on its own task: the head's
+    output i was scored as the task's class i."""
+    model = save_tiny_model_dir(
+        tmp_path / "model", minilm_dir, head="seq-cls", num_labels=3, id2label=dict(enumerate(head))
+    )
+    job = trainer._Job(
+        _cfg(model, tmp_path / "run", f"task={_three_class_task(tmp_path / 'three.csv')}"), progress=False
+    )
+    job.load_data()
+    assert job.task.label_names == expected
+    for split in job.task.splits.values():  # every example keeps its class
+        names = [expected[label] for label in split["label"]]
+        assert names == [
+            {"awful": "negative", "fine": "neutral", "great": "positive"}[t.split()[0]] for t in split["text"]
+        ]
+    followed = head[0] == "positive"
+    assert (
+        "note: model's head orders the labels ['positive', 'neutral', 'negative']" in capsys.readouterr().out
+    ) == followed
+
+
+def test_a_head_tuned_on_other_labels_is_refused(minilm_dir, tmp_path) -> None:
+    model = save_tiny_model_dir(
+        tmp_path / "model", minilm_dir, head="seq-cls", num_labels=3, id2label={0: "bad", 1: "meh", 2: "good"}
+    )
+    job = trainer._Job(
+        _cfg(model, tmp_path / "run", f"task={_three_class_task(tmp_path / 'three.csv')}"), progress=False
+    )
+    with pytest.raises(RunError) as info:
+        job.load_data()
+    assert str(info.value) == (
+        f"model '{model}' has a head tuned on the labels ['bad', 'meh', 'good'], the task's are "
+        "['negative', 'neutral', 'positive']: pass its base model (a new head is trained), or give the data "
+        "the head's labels"
+    )
