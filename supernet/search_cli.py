@@ -98,7 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
         "scores are the int8 model's; per-layer candidates are still ranked on FP32 dev-subset scores)",
     )
     p.add_argument("--batch-size", type=int, default=None, help="(default 1, or the latency table's)")
-    p.add_argument("--seq-len", type=int, default=None, help="(default 128, or the latency table's)")
+    p.add_argument(
+        "--seq-len",
+        type=int,
+        default=None,
+        help="tokens per sequence (default 128, or the run's max_length where the model has fewer positions; "
+        "with --latency-table, the table's)",
+    )
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
     p.add_argument("--warmup", type=int, default=5, help="untimed calls before each measurement (default 5)")
     p.add_argument(
@@ -816,6 +822,23 @@ def _as_flag(err: ConfigError) -> str:
     return message.replace(f"'{err.key}'", flag)
 
 
+def _default_seq_len(run_dir: Path, log: Callable[[str], None]) -> int:
+    """128 tokens (the usual b1 s128 benchmark), or the run's max_length where the model has fewer positions."""
+    config_file = RunDir(run_dir).supernet / "config.json"
+    if not config_file.is_file():
+        return 128  # not a finished run: the run checks say so
+    from transformers import AutoConfig
+
+    from supernet.data import positions_problem
+
+    problem = positions_problem(AutoConfig.from_pretrained(config_file.parent), 128, "the default --seq-len")
+    if problem is None:
+        return 128
+    length = load_config(TrainConfig, RunDir(run_dir).config).data.max_length
+    log(f"note: {problem}: timing at the run's max_length {length} (--seq-len to choose)")
+    return length
+
+
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     budget = args.latency_budget_ms
     if budget is not None and not (math.isfinite(budget) and budget > 0):
@@ -843,7 +866,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     args.device = "cpu" if args.device is None else args.device
     args.backend = "torch" if args.backend is None else args.backend
     args.batch_size = 1 if args.batch_size is None else args.batch_size
-    args.seq_len = 128 if args.seq_len is None else args.seq_len
+    if args.seq_len is None:
+        args.seq_len = _default_seq_len(Path(args.run), log)
     try:
         cfg = _search_config(args)
     except ConfigError as err:

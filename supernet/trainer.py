@@ -558,7 +558,12 @@ class _Job:
         outputs = f"{self.task.num_labels} classes" if self.kind.name == "classification" else self.kind.name
         self.accelerator.print(
             f"task {self.task.name}: {outputs}, "
-            + ", ".join(f"{k} {len(v)}" for k, v in self.tokenized.items())
+            + ", ".join(
+                # Examples, and for question answering the windows long contexts are cut into.
+                f"{k} {len(self.task.splits[k])}"
+                + (f" ({len(v)} windows)" if len(v) != len(self.task.splits[k]) else "")
+                for k, v in self.tokenized.items()
+            )
         )
         # Said every time: `accelerate launch --cpu --num_processes 2` starts one process, silently.
         acc, cfg = self.accelerator, self.cfg
@@ -611,6 +616,10 @@ class _Job:
             teacher = _load_saved_classifier(run.teacher)
             self.global_step = _read_meta(run.teacher).get("end_step", 0)
         elif _is_task_tuned(self.model_path, self.task):
+            acc.print(
+                "the model has the task's head: it is the teacher as it is (no fine-tune; teacher.epochs, "
+                "max_steps and learning_rate are not used)"
+            )
             teacher = _load_task_model(self.model_path)
         else:
             acc.print("fine-tuning the teacher (the model has no task head)")

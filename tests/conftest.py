@@ -182,8 +182,7 @@ def save_tiny_model_dir(path, tokenizer_dir, *, head: str = "base", num_layers: 
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         intermediate_size=48,
-        max_position_embeddings=128,
-        **{"num_labels": 2, **extra},
+        **{"max_position_embeddings": 128, "num_labels": 2, **extra},
     )
     torch.manual_seed(0)
     cls = transformers.BertModel if head == "base" else transformers.BertForSequenceClassification

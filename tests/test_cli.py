@@ -1098,3 +1098,21 @@ def test_budget_ratio_below_fastest_subnet_names_the_ratio_that_fits(
     assert match, err
     # The ratio it names fits (the figures come from the cache the first call filled).
     assert search_main([*argv, "--latency-budget-ratio", match[1], "--out", str(tmp_path / "s")]) == 0
+
+
+@pytest.mark.slow
+def test_search_times_a_short_model_at_its_own_length(tmp_path: Path, minilm_dir: Path, capsys) -> None:
+    """A model with 64 positions could not be searched without --seq-len: the default 128 was refused."""
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir, max_position_embeddings=64)
+    run = tmp_path / "run"
+    preset = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+    argv = ["--config", preset, "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
+    assert train_main(argv) == 0
+    capsys.readouterr()
+    flags = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *flags]) == 0
+    assert (
+        "note: the default --seq-len 128 exceeds the 64 positions the model has (max_position_embeddings 64): "
+        "timing at the run's max_length 32 (--seq-len to choose)"
+    ) in capsys.readouterr().out.splitlines()
+    assert [p.name for p in (run / "latency").glob("cpu-torch-*.json")] == ["cpu-torch-b1-s32-t1.json"]

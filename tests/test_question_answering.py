@@ -6,6 +6,7 @@ import contextlib
 import io
 import json
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -304,6 +305,13 @@ def qa_run(tmp_path_factory, minilm_dir) -> tuple[Path, str]:
 def test_question_answering_end_to_end(qa_run) -> None:
     run, train_out = qa_run
     assert "question-answering" in train_out and "dev F1" in train_out
+    # The task line counts questions, and the windows long contexts are cut into apart.
+    squad = json.loads((run.parent / "data" / "train.json").read_text())
+    questions = sum(len(p["qas"]) for article in squad["data"] for p in article["paragraphs"])
+    line = next(line for line in train_out.splitlines() if line.startswith("task "))
+    match = re.search(r"question-answering, train (\d+)(?: \((\d+) windows\))?, dev", line)
+    assert match and int(match[1]) == min(questions, 64), line  # TINY_RUN: data.max_train_samples=64
+    assert match[2] is None or int(match[2]) > questions
     rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
     assert [r["subnet"] for r in rows] == ["w1.00-d1.00", "w1.00-d0.50", "w0.50-d1.00", "w0.50-d0.50"]
     for r in rows:
