@@ -121,6 +121,12 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
             raise RunError(str(err)) from err
     results = folder / "results.jsonl"
     known = {r.name: r.subnet for r in read_results(results)} if results.is_file() else {}
+    if name not in known and path.is_file():
+        # A search without a budget keeps the earlier choice in chosen.json while its results.jsonl
+        # holds only what it measured: the chosen per-layer subnet is still known by its name.
+        earlier = read_chosen(path)
+        if earlier.get("name") == name:
+            return SubnetConfig.from_dict(earlier["spec"])
     if name not in known:
         raise RunError(
             f"subnet '{name}' is not a grid name (w0.50-d0.75) and not in {results}; run search.py first"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import TINY_RUN, save_tiny_model_dir
 
+import supernet as sn
 import supernet.search_cli as search_cli
 from supernet.cli import search_main, train_main
 from supernet.profile_kit import run_identity
@@ -497,3 +498,17 @@ def test_unknown_per_layer_name_points_at_search_folders(tmp_path: Path) -> None
     with pytest.raises(RunError) as err:
         resolve_subnet_name(run, "sub-2b526fa4e3", tmp_path / "elsewhere")
     assert str(err.value).endswith("results.jsonl; run search.py first")
+
+
+def test_the_chosen_per_layer_subnet_is_known_by_name_after_a_budgetless_search(tmp_path: Path) -> None:
+    """A search without a budget keeps chosen.json and rewrites results.jsonl with what it measured:
+    `--subnet best` still cut the per-layer choice, `--subnet <its name>` was refused."""
+    from supernet.export_cli import resolve_subnet_name
+    from supernet.io import RunDir
+
+    chosen = sn.SubnetConfig(heads=(4, 2, 2, 1), ffn=(48, 24, 24, 12), layers=(0, 1, 3))
+    run = RunDir(tmp_path)
+    run.search.mkdir(parents=True)
+    (run.search / "chosen.json").write_text(json.dumps({"name": chosen.name, "spec": chosen.to_dict()}))
+    assert resolve_subnet_name(run, chosen.name) == chosen
+    assert resolve_subnet_name(run, "best") == chosen
