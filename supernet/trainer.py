@@ -948,6 +948,11 @@ class _Job:
                 rng = accelerate_load(ckpt / f"random_states_{acc.process_index}.pkl")
                 if not all(k in rng for k in ("random_state", "numpy_random_seed", "torch_manual_seed")):
                     raise ValueError(f"random states lack {sorted(rng)}")
+                # accelerate unpickles registered states (the weight average) with weights_only=False.
+                # Each is first read with weights_only=True: that succeeds only for tensors and plain
+                # containers, so the full unpickler then meets nothing that could run code.
+                for custom in sorted(ckpt.glob("custom_checkpoint_*.pkl")):
+                    torch.load(custom, map_location="cpu", weights_only=True)
                 acc.load_state(str(ckpt))
             except Exception as err:  # safetensors/torch/pickle raise many types for damaged files
                 raise damaged from err
