@@ -255,6 +255,8 @@ def search_main(argv: Sequence[str] | None = None) -> int:
                 raise
             # The budget was a ratio: say which ratio fits, not only which milliseconds.
             least = math.ceil(ratio * err.needed_ms / err.budget_ms * 100 - 1e-6) / 100
+            if least > 1:  # the fastest subnet timed slower than the full one: no ratio fits
+                raise
             raise BudgetError(f"{err} (--latency-budget-ratio {least:.2f} or more)") from err
 
     return run_cli(
