@@ -74,7 +74,10 @@ def measure_run(run: Path, work: Path, setting: LatencySetting, progress: bool) 
         fp32[row["subnet"]] = (row[metric], row[f"test_{metric}"])
     kind = task_kind_of_config(sr.model.config)
     test = eval_dataloader(
-        sr.train_cfg, tokenized_split(sr.train_cfg, sr.tokenizer, "test"), sr.tokenizer, kind
+        sr.train_cfg,
+        tokenized_split(sr.train_cfg, sr.tokenizer, "test", model_config=sr.model.config),
+        sr.tokenizer,
+        kind,
     )
     subnets = []
     for cfg in grid:

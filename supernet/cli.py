@@ -134,7 +134,8 @@ def run_cli(
         if args.debug:
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        rank = int(os.environ.get("RANK", "0") or 0)
+        # RANK alone may be left over in a shell: only a multi-process launch sets WORLD_SIZE > 1 too.
+        rank = int(os.environ.get("RANK", "0") or 0) if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else 0
         if rank and not _per_process(err):
             # Every process of a multi-process run meets this error alike: process 0 reports it.
             return USER_ERROR_EXIT

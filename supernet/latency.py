@@ -141,7 +141,10 @@ def measuring_machine(setting: LatencySetting) -> dict[str, object]:
 def _describe_machine(machine: object) -> str:
     if not isinstance(machine, Mapping):
         return "an unrecorded machine"
-    return f"{machine.get('processor')} ({machine.get('threads')} threads, {machine.get('runtime')})"
+    return (
+        f"{machine.get('processor')} ({machine.get('cpu_count')} cores, {machine.get('threads')} threads, "
+        f"{machine.get('runtime')})"
+    )
 
 
 def _revision_stamp(setting: LatencySetting) -> dict[str, object]:

@@ -285,7 +285,9 @@ class SearchRun:
 
     def dev_loader(self) -> Any:
         if self._dev_loader is None:
-            self._dev_loader = self._loader(tokenized_split(self.train_cfg, self.tokenizer))
+            self._dev_loader = self._loader(
+                tokenized_split(self.train_cfg, self.tokenizer, model_config=self.model.config)
+            )
         return self._dev_loader
 
     def _loader(self, split: Any) -> Any:
@@ -363,7 +365,7 @@ class SearchRun:
     def _subset(self) -> Any | None:
         """Loader over the fixed dev subset, or None when the search uses the whole dev split."""
         if not self._subset_built:
-            dev = tokenized_split(self.train_cfg, self.tokenizer)
+            dev = tokenized_split(self.train_cfg, self.tokenizer, model_config=self.model.config)
             if self.accuracy_subset is not None and self.accuracy_subset < len(dev):
                 subset = eval_subset(dev, self.accuracy_subset, self.subset_seed)
                 self._subset_loader = self._loader(subset)

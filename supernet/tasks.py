@@ -116,7 +116,8 @@ class TaskKind(ABC):
         return (
             any(a.endswith(suffix) for a in archs)
             and model_config.num_labels == num_labels
-            and task_kind_of_config(model_config) is self
+            # By name: a tagger whose tags name no chunks (LABEL_0 ...) serves an NER task too.
+            and task_kind_of_config(model_config).name == self.name
         )
 
     def describe_head(self, num_labels: int) -> str:

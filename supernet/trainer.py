@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import functools
 import itertools
 import json
@@ -207,6 +208,33 @@ def _auto_tokenizer(path: Path, *, words: bool = False) -> PreTrainedTokenizerBa
     return tokenizer
 
 
+def _head_labels(model_config: Any) -> tuple[str, ...]:
+    return tuple(str(model_config.id2label[i]) for i in range(model_config.num_labels))
+
+
+def head_label_order(head: Sequence[str], task: Sequence[str]) -> tuple[str, ...] | None:
+    """The task's label names in the order of a task-tuned head's `head` names, or None to keep the task's.
+
+    None when they already agree (case aside) or either side names nothing (``LABEL_0``, class ids
+    in the data: matched by position, as transformers does).
+
+    Raises:
+        ValueError: both name their labels, and the names differ.
+    """
+    if list(head) == list(task) or _unnamed(head) or _unnamed(task):
+        return None
+    folded = {name.casefold(): name for name in task}
+    if len(folded) < len(task):  # names that differ only in case: compare them as they are
+        folded = {name: name for name in task}
+        key = str
+    else:
+        key = str.casefold
+    if sorted(folded) != sorted(key(h) for h in head):
+        raise ValueError(f"head labels {list(head)} are not the task's {list(task)}")
+    order = tuple(folded[key(h)] for h in head)
+    return None if order == tuple(task) else order
+
+
 def _unnamed(labels: Sequence[str]) -> bool:
     """Labels that name no class: transformers' defaults (``LABEL_0``) or class ids from the data."""
     return all(re.fullmatch(r"LABEL_\d+|\d+", name) for name in labels)
@@ -377,6 +405,13 @@ class _Job:
         self.lock: Any = None  # the open lock file of output_dir while this job trains it (main process)
         self.restart = False  # set by check_run_dir: a resume with nothing to resume from
 
+    def release(self) -> None:
+        """Give up output_dir's lock; the file goes with it (a killed job's stays, unlocked, ignored)."""
+        if self.lock is not None:
+            Path(self.lock.name).unlink(missing_ok=True)
+            self.lock.close()
+            self.lock = None
+
     # ---------------------------------------------------------------- setup
 
     @contextlib.contextmanager
@@ -444,7 +479,7 @@ class _Job:
                     f"undo the changes or start a new output_dir"
                 )
             weights = run.list_checkpoints() or any(
-                (folder / "config.json").is_file() for folder in (run.teacher, run.supernet)
+                (folder / "config.json").is_file() for folder in (run.teacher, run.stage_w, run.supernet)
             )
             self.restart = not weights and run.metrics.is_file()
             if self.restart:
@@ -575,27 +610,24 @@ class _Job:
         )
 
     def _follow_head_labels(self, path: Path, key: str) -> TaskData:
-        """The task with its classes in the order of `path`'s task-tuned head (`reorder_labels`).
+        """The task with its classes in the order of `path`'s task-tuned head (`head_label_order`).
 
         The head's output i means its ``id2label[i]``. Matched by position, a head ordering the same
-        labels otherwise was scored (and distilled) against the wrong classes: a 100% teacher read
-        33%. Names that say nothing (``LABEL_0``, or digits in the data) are matched by position.
+        labels otherwise was scored (and distilled) against the wrong classes: a 100% teacher read 33%.
 
         Raises:
             RunError: the head and the data name different labels.
         """
-        config = _auto_config(path, key)
-        head = tuple(str(config.id2label[i]) for i in range(config.num_labels))
-        task = self.task.label_names
-        folded = {name.casefold(): name for name in task}
-        if [h.casefold() for h in head] == [t.casefold() for t in task] or _unnamed(head) or _unnamed(task):
-            return self.task
-        if sorted(folded) != sorted(h.casefold() for h in head):
+        head, task = _head_labels(_auto_config(path, key)), self.task.label_names
+        try:
+            order = head_label_order(head, task)
+        except ValueError:
             raise RunError(
                 f"{key} '{path}' has a head tuned on the labels {list(head)}, the task's are {list(task)}: "
                 "pass its base model (a new head is trained), or give the data the head's labels"
-            )
-        order = tuple(folded[h.casefold()] for h in head)
+            ) from None
+        if order is None:
+            return self.task
         self.accelerator.print(
             f"note: {key}'s head orders the labels {list(order)}: the task's classes follow it"
         )
@@ -959,15 +991,16 @@ class _Job:
             state = _checkpoint_state(ckpt)
             stage_step, epoch, batch_in_epoch = state["stage_step"], state["epoch"], state["batch_in_epoch"]
             self.global_step = state["global_step"]
-            if acc.is_main_process:
-                # The steps after the checkpoint are trained again: their old rows would be doubles.
-                drop_steps_after(self.run.metrics, self.global_step)
             acc.print(f"resumed {stage} from {ckpt.name} (stage step {stage_step}/{total})")
         else:
             set_seed(_seed_of(cfg.seed, stage, "init"))
         if stage_step >= total:
             self._finish_stage(prepared, model, ema)
             return
+        if acc.is_main_process:
+            # Steps after the point this stage starts from (its checkpoint, or the stage's start when
+            # a killed attempt left none) are trained again: their old rows would be doubles.
+            drop_steps_after(self.run.metrics, self.global_step)
 
         bar = tqdm(
             total=total,
@@ -1185,9 +1218,19 @@ def task_from_config(cfg: TrainConfig) -> TaskData:
     )
 
 
-def tokenized_split(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase, split: str = "dev") -> Any:
-    """One split of a run's task, tokenized as training tokenized it (search and export evaluate on it)."""
+def tokenized_split(
+    cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase, split: str = "dev", model_config: Any = None
+) -> Any:
+    """One split of a run's task, tokenized as training tokenized it (search and export evaluate on it).
+
+    `model_config` (the trained model's) puts the classes in its head's order, as training did when a
+    task-tuned checkpoint's head ordered them otherwise (`_Job._follow_head_labels`).
+    """
     task = task_from_config(cfg)
+    if model_config is not None and task.kind in ("classification", "token-classification"):
+        order = head_label_order(_head_labels(model_config), task.label_names)
+        if order is not None:
+            task = reorder_labels(task, order)
     return tokenize_task(
         task, tokenizer, cfg.data.max_length, splits=(split,), doc_stride=cfg.data.doc_stride
     )[split]
@@ -1257,10 +1300,28 @@ def _lock_run_dir(root: Path) -> Any:
         import fcntl
     except ImportError:  # pragma: no cover - not on POSIX: no lock
         return None
-    handle = (root / LOCK_FILE).open("a+", encoding="utf-8")
+    existed = (root / LOCK_FILE).exists()
+    try:
+        handle = (root / LOCK_FILE).open("a+", encoding="utf-8")
+    except OSError as err:
+        raise RunError(
+            f"lock file '{root / LOCK_FILE}' cannot be opened ({err.strerror}); if no job trains this folder, "
+            "delete it"
+        ) from None
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    except OSError as err:
+        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            # NFS without lockd, Lustre mounted noflock, some FUSE mounts: train as before, unlocked.
+            handle.close()
+            if not existed:
+                (root / LOCK_FILE).unlink(missing_ok=True)
+            print(
+                f"note: output_dir '{root}' cannot be locked ({err.strerror}): nothing stops a second job "
+                "from training it at the same time",
+                file=sys.stderr,
+            )
+            return None
         handle.seek(0)
         holder = handle.read().strip() or "another job"
         handle.close()
@@ -1270,7 +1331,7 @@ def _lock_run_dir(root: Path) -> Any:
         ) from None
     handle.seek(0)
     handle.truncate()
-    handle.write(f"train.py (pid {os.getpid()} on {socket.gethostname()})\n")
+    handle.write(f"{Path(sys.argv[0]).name or 'python'} (pid {os.getpid()} on {socket.gethostname()})\n")
     handle.flush()
     return handle
 
@@ -1368,6 +1429,7 @@ def fine_tune_teacher(cfg: TrainConfig, *, progress: bool = True) -> TrainResult
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc)
     finally:
         job.logger.finish()
+        job.release()
 
 
 def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
@@ -1431,7 +1493,4 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
     finally:
         job.logger.finish()
-        if job.lock is not None:
-            # Gone with the job (a killed job's file stays, unlocked, and is ignored).
-            Path(job.lock.name).unlink(missing_ok=True)
-            job.lock.close()
+        job.release()

@@ -340,10 +340,10 @@ def test_cache_of_another_machine_or_thread_count_is_a_miss(tmp_path) -> None:
     cache.path.write_text(json.dumps(elsewhere))
     with pytest.warns(LatencyWarning) as caught:
         assert cache.get(cfg) is None
-    here = f"{data['machine']['processor']} ({data['machine']['threads']} threads, torch {torch.__version__})"
+    how = f"{os.cpu_count()} cores, {data['machine']['threads']} threads, torch {torch.__version__}"
     assert str(caught[0].message) == (
-        f"latency cache {cache.path} does not hold here (measured on Other CPU ({data['machine']['threads']} "
-        f"threads, torch {torch.__version__}), this is {here}): its subnets are measured again"
+        f"latency cache {cache.path} does not hold here (measured on Other CPU ({how}), this is "
+        f"{data['machine']['processor']} ({how})): its subnets are measured again"
     )
     cache.path.write_text(json.dumps(data))
     previous = torch.get_num_threads()

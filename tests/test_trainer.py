@@ -1010,7 +1010,8 @@ def test_a_run_folder_in_use_is_refused(models, tmp_path) -> None:
         with pytest.raises(RunError) as info:
             _run(models["seq-cls"], run)
         assert str(info.value) == (
-            f"output_dir '{run}' is being trained by train.py (pid {os.getpid()} on {socket.gethostname()}); "
+            f"output_dir '{run}' is being trained by {Path(sys.argv[0]).name} (pid {os.getpid()} on "
+            f"{socket.gethostname()}); "
             "wait for that job to end or stop it (two jobs in one run folder overwrite each other's checkpoints)"
         )
         assert [p.name for p in run.iterdir()] == [trainer.LOCK_FILE]
@@ -1079,8 +1080,49 @@ def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, cap
         )
 
     monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
     assert run_cli(main, argparse.ArgumentParser(), []) == 2
     assert capsys.readouterr().err.strip() == printed
+    # A RANK left over in a shell, in a single-process run: the error is said.
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert run_cli(main, argparse.ArgumentParser(), []) == 2
+    assert capsys.readouterr().err.strip().startswith("error: ")
+
+
+def test_a_folder_that_cannot_be_locked_still_trains(models, tmp_path, monkeypatch, capsys) -> None:
+    """NFS without lockd or a noflock mount: flock fails with ENOLCK, and training there was refused
+    as 'not writable'."""
+    import errno
+    import fcntl
+
+    real = fcntl.flock
+
+    def no_locks(handle, operation):
+        if str(getattr(handle, "name", "")).endswith(trainer.LOCK_FILE):  # the run folder's mount only
+            raise OSError(errno.ENOLCK, "No locks available")
+        return real(handle, operation)
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run)
+    assert (run / "supernet").is_dir() and not (run / trainer.LOCK_FILE).exists()
+    assert (
+        f"note: output_dir '{run}' cannot be locked (No locks available): nothing stops a second job from "
+        "training it at the same time"
+    ) in capsys.readouterr().err
+
+
+def test_head_label_order_rules() -> None:
+    from supernet.trainer import head_label_order
+
+    task = ("negative", "neutral", "positive")
+    assert head_label_order(("positive", "neutral", "negative"), task) == ("positive", "neutral", "negative")
+    assert head_label_order(("NEGATIVE", "NEUTRAL", "POSITIVE"), task) is None  # same order, other case
+    assert head_label_order(("LABEL_0", "LABEL_1", "LABEL_2"), task) is None  # unnamed: by position
+    assert head_label_order(("POSITIVE", "NEGATIVE"), ("0", "1")) is None  # class ids in the data
+    assert head_label_order(("A", "a"), ("a", "A")) == ("A", "a")  # names differing only in case
+    with pytest.raises(ValueError):
+        head_label_order(("bad", "meh", "good"), task)
 
 
 @pytest.mark.parametrize("script", ["search.py", "export.py"])
@@ -1154,3 +1196,55 @@ def test_a_head_tuned_on_other_labels_is_refused(minilm_dir, tmp_path) -> None:
         "['negative', 'neutral', 'positive']: pass its base model (a new head is trained), or give the data "
         "the head's labels"
     )
+
+
+@pytest.mark.slow
+def test_a_stage_restarted_without_its_own_checkpoint_logs_each_step_once(
+    models, straight_run, tmp_path
+) -> None:
+    """Killed in stage W x D before its first checkpoint, a run resumes from stage_w/: the rows the
+    killed attempt logged for W x D steps stayed, beside the new ones."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(straight_run, run)
+    shutil.rmtree(run / "supernet")
+    for ckpt in (run / "checkpoints").iterdir():
+        if json.loads((ckpt / "trainer_state.json").read_text())["stage"] == "stage_wd":
+            shutil.rmtree(ckpt)
+    _run(models["seq-cls"], run, *RESUME, "resume=true")
+    steps = [r["step"] for r in _metrics(run)]
+    assert steps == sorted(set(steps)) and steps[-1] == 10
+
+
+def test_search_and_export_score_in_the_head_label_order(minilm_dir, tmp_path) -> None:
+    """Training followed a tuned head's label order, search and export read the data in sorted order:
+    their per-layer, int8 and export scores were against the wrong classes."""
+    from transformers import AutoTokenizer, BertConfig
+
+    from supernet.trainer import tokenized_split
+
+    head = ("positive", "neutral", "negative")
+    model = save_tiny_model_dir(
+        tmp_path / "model", minilm_dir, head="seq-cls", num_labels=3, id2label=dict(enumerate(head))
+    )
+    cfg = _cfg(model, tmp_path / "run", f"task={_three_class_task(tmp_path / 'three.csv')}")
+    job = trainer._Job(cfg, progress=False)
+    job.load_data()
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    config = BertConfig(num_labels=3, id2label=dict(enumerate(head)))
+    dev = tokenized_split(cfg, tokenizer, "dev", model_config=config)
+    assert dev["labels"] == job.tokenized["dev"]["labels"]
+    assert tokenized_split(cfg, tokenizer, "dev")["labels"] != dev["labels"]  # without it: sorted order
+
+
+def test_an_unnamed_tagger_serves_an_ner_task() -> None:
+    """A token classifier with LABEL_i tags was refused for an NER task ('has a token classifier with
+    3 tags, which cannot serve ... (needs a token classifier with 3 tags)')."""
+    from transformers import BertConfig
+
+    from supernet.tasks import get_task_kind, head_conflict
+
+    config = BertConfig(architectures=["BertForTokenClassification"], num_labels=3)
+    ner = get_task_kind("token-classification", ["B-PER", "I-PER", "O"])
+    assert head_conflict(config, ner, 3) is None and ner.serves(config, 3)
