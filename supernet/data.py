@@ -785,10 +785,18 @@ def _split_three_ways(
     n_dev = round(dev_fraction * total)
     n_train = total - n_dev - n_test
     if min(n_train, n_dev, n_test) < max(len(names), 1):
+        # Nearly a class per row: the label column holds free text (text and label columns swapped?).
+        hint = (
+            "; that many classes in so few rows looks like a text column read as labels: check "
+            "data.label_column and data.text_column"
+            if len(names) > total / 2
+            else ""
+        )
         raise DataError(
             f"splitting the {total} rows of {source} with dev_fraction={dev_fraction} and "
             f"test_fraction={test_fraction} gives train/dev/test sizes {n_train}/{n_dev}/{n_test}, "
             f"but each split needs at least one row per class ({len(names)}): adjust the fractions or add data"
+            f"{hint}"
         )
     counts = Counter(_values(ds, "label"))
     for class_id, name in enumerate(names):

@@ -1185,14 +1185,18 @@ def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
 def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     """Keys in which `cfg` differs from the config saved in `run` (``diff_configs`` lines; none saved: []).
 
-    ``output_dir`` is not compared: a run folder moved or renamed is the same run and resumes there.
+    ``output_dir`` is not compared: a run folder moved or renamed is the same run and resumes there;
+    nor is the top-level ``learning_rate`` when no stage uses it (each sets its own), as train.py says.
     """
+    from supernet.cli import _unused_learning_rate
+
     if not run.config.is_file():
         return []
+    unused = ("learning_rate",) if _unused_learning_rate(cfg) is not None else ()
     return diff_configs(
         config_to_dict(load_config(TrainConfig, run.config)),
         config_to_dict(cfg),
-        ignore=("resume", "output_dir"),
+        ignore=("resume", "output_dir", *unused),
     )
 
 

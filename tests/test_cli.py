@@ -509,8 +509,8 @@ def test_resume_with_changed_config_lists_keys(capsys, trained_run: Path) -> Non
     _fails(
         capsys,
         train_main,
-        ["--config", str(trained_run / "config.yaml"), "resume=true", "learning_rate=0.01", "seed=7"],
-        "resume refused: the config differs from the run's (seed: 42 -> 7; learning_rate: 0.001 -> 0.01); "
+        ["--config", str(trained_run / "config.yaml"), "resume=true", "batch_size=8", "seed=7"],
+        "resume refused: the config differs from the run's (seed: 42 -> 7; batch_size: 16 -> 8); "
         "undo the changes or start a new output_dir",
         watch=trained_run,
     )
@@ -1116,3 +1116,21 @@ def test_search_times_a_short_model_at_its_own_length(tmp_path: Path, minilm_dir
         "timing at the run's max_length 32 (--seq-len to choose)"
     ) in capsys.readouterr().out.splitlines()
     assert [p.name for p in (run / "latency").glob("cpu-torch-*.json")] == ["cpu-torch-b1-s32-t1.json"]
+
+
+def test_an_unused_learning_rate_does_not_block_a_resume(trained_run: Path, tmp_path: Path, capsys) -> None:
+    """train.py said learning_rate=3e-4 was not used, then refused the resume because it differed."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    argv = ["--config", str(run / "config.yaml"), "--no-progress", f"output_dir={run}", "resume=true"]
+    assert train_main([*argv, "learning_rate=3e-4"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("note: learning_rate=0.0003 is not used") and "already trained" in out
+    # A key a stage does use still refuses the resume.
+    assert train_main([*argv, "stage_wd.learning_rate=5e-4"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: resume refused: the config differs from the run's (stage_wd.learning_rate: 0.0003 -> 0.0005); "
+        "undo the changes or start a new output_dir"
+    )

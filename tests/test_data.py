@@ -564,6 +564,19 @@ def test_error_split_too_small_after_fractions(tmp_path: Path) -> None:
     )
 
 
+def test_swapped_text_and_label_columns_get_a_hint(tmp_path: Path) -> None:
+    """Every sentence became a class; the error only said to adjust the fractions or add data."""
+    rows = [{"review": f"sentence number {i}", "stars": i % 2} for i in range(40)]
+    path = _write_csv(tmp_path / "data.csv", rows)
+    message = _error(lambda: load_task(str(path), text_column="stars", label_column="review"))
+    assert message == (
+        "splitting the 40 rows of data.csv with dev_fraction=0.1 and test_fraction=0.1 gives "
+        "train/dev/test sizes 32/4/4, but each split needs at least one row per class (40): adjust the "
+        "fractions or add data; that many classes in so few rows looks like a text column read as labels: "
+        "check data.label_column and data.text_column"
+    )
+
+
 def test_error_class_too_rare_to_stratify(tmp_path: Path) -> None:
     rows = _rows() + [{"text": "rare one", "label": "rare"}, {"text": "rare two", "label": "rare"}]
     path = _write_csv(tmp_path / "data.csv", rows)
