@@ -12,10 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
-
-if TYPE_CHECKING:
-    from supernet.config import TrainConfig
+from typing import NoReturn
 
 __all__ = [
     "at_least",
@@ -177,38 +174,16 @@ def one_process_only(script: str) -> None:
 
 def _train(args: argparse.Namespace) -> int:
     from supernet.config import TrainConfig, load_config
-    from supernet.trainer import train
+    from supernet.trainer import train, unused_learning_rate
 
     cfg = load_config(TrainConfig, args.config, args.overrides)
     given = {o.split("=", 1)[0].strip() for o in args.overrides}
     if "learning_rate" in given:
-        note = _unused_learning_rate(cfg)
+        note = unused_learning_rate(cfg)
         if note is not None:
             print(note)
     train(cfg, progress=not args.no_progress)
     return 0
-
-
-def _unused_learning_rate(cfg: TrainConfig) -> str | None:
-    """A note when the top-level learning_rate reaches no stage: it is only the default of the
-    stages that set none (the teacher always has its own)."""
-    from supernet.recipes import RECIPES
-
-    names = [s.name for s in RECIPES[cfg.recipe].stages] + ["final_finetune"]
-    stages = {n: getattr(cfg, n) for n in names}
-    training = {n: s for n, s in stages.items() if s.epochs > 0 or s.max_steps}
-    if any(s.learning_rate is None for s in training.values()):
-        return None
-    own = ", ".join(f"{n}.learning_rate={s.learning_rate:g}" for n, s in training.items())
-    teacher = (
-        f" and the teacher uses teacher.learning_rate={cfg.teacher.learning_rate:g}"
-        if cfg.teacher.path is None
-        else ""
-    )
-    return (
-        f"note: learning_rate={cfg.learning_rate:g} is not used: every stage this run trains sets its own "
-        f"({own}){teacher}; override those"
-    )
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:

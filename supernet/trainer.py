@@ -235,17 +235,22 @@ def head_label_order(head: Sequence[str], task: Sequence[str]) -> tuple[str, ...
     return None if order == tuple(task) else order
 
 
+def task_in_head_order(task: TaskData, head_config: Any) -> TaskData:
+    """`task` with its classes in the order of a task-tuned head's ``id2label`` (`head_label_order`);
+    `task` itself when the order is already the head's, or the kind has no named classes.
+
+    Raises:
+        ValueError: the head and the task name different labels.
+    """
+    if task.kind not in ("classification", "token-classification"):
+        return task
+    order = head_label_order(_head_labels(head_config), task.label_names)
+    return task if order is None else reorder_labels(task, order)
+
+
 def _unnamed(labels: Sequence[str]) -> bool:
     """Labels that name no class: transformers' defaults (``LABEL_0``) or class ids from the data."""
     return all(re.fullmatch(r"LABEL_\d+|\d+", name) for name in labels)
-
-
-def _is_task_tuned(path: Path, task: TaskData, key: str = "model") -> bool:
-    """A checkpoint already fine-tuned for this task: the task kind's head with the right outputs.
-
-    `key` (the config key `path` came from) names the folder if its config cannot be read.
-    """
-    return get_task_kind(task.kind, task.label_names).serves(_auto_config(path, key), task.num_labels)
 
 
 def _save_model_dir(
@@ -552,31 +557,31 @@ class _Job:
         check_search_space(arch_from_config(model_config, spec), self.space)
         if spec.matched_layout is not None:
             self.accelerator.print(f"model: {spec.describe()}")
+        # Whether the model already has this task's head (then it is the teacher as it is).
+        self.model_tuned = self.kind.serves(model_config, self.task.num_labels)
         self.teacher_path: Path | None = None
         if cfg.teacher.path is not None:
             self.teacher_path = resolve_model_path(cfg.teacher.path, "teacher.path")
-            if not _is_task_tuned(self.teacher_path, self.task, "teacher.path"):
+            teacher_config = _auto_config(self.teacher_path, "teacher.path")
+            if not self.kind.serves(teacher_config, self.task.num_labels):
                 raise RunError(
                     f"teacher.path '{self.teacher_path}' is not "
                     f"{self.kind.describe_head(self.task.num_labels)}; pass a task-tuned teacher or leave "
                     f"teacher.path empty to fine-tune one"
                 )
+            self._follow_head_labels(teacher_config, self.teacher_path, "teacher.path")
+        elif self.model_tuned:
+            self._follow_head_labels(model_config, self.model_path, "model")
         elif (
             not cfg.teacher.max_steps
             and cfg.teacher.epochs <= 0
             and not (self.run.teacher / "config.json").is_file()
-            and not _is_task_tuned(self.model_path, self.task)
         ):
             # Skipped, the teacher's new head stayed random and every subnet distilled from it.
             raise RunError(
                 f"model '{cfg.model}' has no task head and teacher.epochs=0 with no teacher.max_steps: its new "
                 "head would stay untrained and every subnet would learn from it; give teacher.epochs or "
                 "teacher.max_steps, or teacher.path=a task-tuned model"
-            )
-        tuned = self.teacher_path or (self.model_path if _is_task_tuned(self.model_path, self.task) else None)
-        if tuned is not None and self.kind.name in ("classification", "token-classification"):
-            self.task = self._follow_head_labels(
-                tuned, "teacher.path" if tuned == self.teacher_path else "model"
             )
         self.tokenizer = _auto_tokenizer(self.model_path, words=self.kind.name == "token-classification")
         check_tokenizer_fits(self.tokenizer, model_config)
@@ -609,8 +614,8 @@ class _Job:
             f"gradient_accumulation_steps {cfg.gradient_accumulation_steps})"
         )
 
-    def _follow_head_labels(self, path: Path, key: str) -> TaskData:
-        """The task with its classes in the order of `path`'s task-tuned head (`head_label_order`).
+    def _follow_head_labels(self, head_config: Any, path: Path, key: str) -> None:
+        """Put the task's classes in the order of `path`'s task-tuned head (`task_in_head_order`).
 
         The head's output i means its ``id2label[i]``. Matched by position, a head ordering the same
         labels otherwise was scored (and distilled) against the wrong classes: a 100% teacher read 33%.
@@ -618,20 +623,19 @@ class _Job:
         Raises:
             RunError: the head and the data name different labels.
         """
-        head, task = _head_labels(_auto_config(path, key)), self.task.label_names
         try:
-            order = head_label_order(head, task)
+            task = task_in_head_order(self.task, head_config)
         except ValueError:
             raise RunError(
-                f"{key} '{path}' has a head tuned on the labels {list(head)}, the task's are {list(task)}: "
-                "pass its base model (a new head is trained), or give the data the head's labels"
+                f"{key} '{path}' has a head tuned on the labels {list(_head_labels(head_config))}, the task's "
+                f"are {list(self.task.label_names)}: pass its base model (a new head is trained), or give the "
+                "data the head's labels"
             ) from None
-        if order is None:
-            return self.task
-        self.accelerator.print(
-            f"note: {key}'s head orders the labels {list(order)}: the task's classes follow it"
-        )
-        return reorder_labels(self.task, order)
+        if task is not self.task:
+            self.accelerator.print(
+                f"note: {key}'s head orders the labels {list(task.label_names)}: the task's classes follow it"
+            )
+            self.task = task
 
     def _eval_loader(self, split: str) -> Any:
         loader = eval_dataloader(self.cfg, self.tokenized[split], self.tokenizer, self.kind)
@@ -647,7 +651,7 @@ class _Job:
         elif (run.teacher / "config.json").is_file():
             teacher = _load_saved_classifier(run.teacher)
             self.global_step = _read_meta(run.teacher).get("end_step", 0)
-        elif _is_task_tuned(self.model_path, self.task):
+        elif self.model_tuned:
             acc.print(
                 "the model has the task's head: it is the teacher as it is (no fine-tune; teacher.epochs, "
                 "max_steps and learning_rate are not used)"
@@ -1182,17 +1186,35 @@ def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
     return stage.max_steps or max(1, math.ceil(stage.epochs * per_epoch / cfg.gradient_accumulation_steps))
 
 
+def unused_learning_rate(cfg: TrainConfig) -> str | None:
+    """A note when the top-level learning_rate reaches no stage: it is only the default of the
+    stages that set none (the teacher always has its own)."""
+    names = [s.name for s in RECIPES[cfg.recipe].stages] + ["final_finetune"]
+    stages = {n: getattr(cfg, n) for n in names}
+    training = {n: s for n, s in stages.items() if s.epochs > 0 or s.max_steps}
+    if any(s.learning_rate is None for s in training.values()):
+        return None
+    own = ", ".join(f"{n}.learning_rate={s.learning_rate:g}" for n, s in training.items())
+    teacher = (
+        f" and the teacher uses teacher.learning_rate={cfg.teacher.learning_rate:g}"
+        if cfg.teacher.path is None
+        else ""
+    )
+    return (
+        f"note: learning_rate={cfg.learning_rate:g} is not used: every stage this run trains sets its own "
+        f"({own}){teacher}; override those"
+    )
+
+
 def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     """Keys in which `cfg` differs from the config saved in `run` (``diff_configs`` lines; none saved: []).
 
     ``output_dir`` is not compared: a run folder moved or renamed is the same run and resumes there;
     nor is the top-level ``learning_rate`` when no stage uses it (each sets its own), as train.py says.
     """
-    from supernet.cli import _unused_learning_rate
-
     if not run.config.is_file():
         return []
-    unused = ("learning_rate",) if _unused_learning_rate(cfg) is not None else ()
+    unused = ("learning_rate",) if unused_learning_rate(cfg) is not None else ()
     return diff_configs(
         config_to_dict(load_config(TrainConfig, run.config)),
         config_to_dict(cfg),
@@ -1231,10 +1253,8 @@ def tokenized_split(
     task-tuned checkpoint's head ordered them otherwise (`_Job._follow_head_labels`).
     """
     task = task_from_config(cfg)
-    if model_config is not None and task.kind in ("classification", "token-classification"):
-        order = head_label_order(_head_labels(model_config), task.label_names)
-        if order is not None:
-            task = reorder_labels(task, order)
+    if model_config is not None:
+        task = task_in_head_order(task, model_config)
     return tokenize_task(
         task, tokenizer, cfg.data.max_length, splits=(split,), doc_stride=cfg.data.doc_stride
     )[split]

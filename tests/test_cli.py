@@ -888,7 +888,7 @@ def test_export_refuses_bad_threads_before_writing(capsys, trained_run: Path, tm
 def test_a_learning_rate_no_stage_uses_is_said(tmp_path: Path, capsys) -> None:
     """The presets set every stage's learning rate: learning_rate=... on the command line is said to
     change nothing (before the run starts), naming the keys that would."""
-    from supernet.cli import _unused_learning_rate
+    from supernet.trainer import unused_learning_rate
 
     taken = tmp_path / "a-file"
     taken.write_text("mine")
@@ -902,15 +902,15 @@ def test_a_learning_rate_no_stage_uses_is_said(tmp_path: Path, capsys) -> None:
         "(stage_wd.learning_rate=0.0003) and the teacher uses teacher.learning_rate=0.0001; override those"
     )
     # DynaBERT's preset leaves stage W at the default: the top-level rate is used there.
-    assert _unused_learning_rate(load_config(TrainConfig, preset / "rt-minilm-dynabert.yaml")) is None
+    assert unused_learning_rate(load_config(TrainConfig, preset / "rt-minilm-dynabert.yaml")) is None
     given = load_config(TrainConfig, preset / "quickstart.yaml", ["teacher.path=somewhere"])
-    assert _unused_learning_rate(given) == (
+    assert unused_learning_rate(given) == (
         "note: learning_rate=0.0001 is not used: every stage this run trains sets its own "
         "(stage_wd.learning_rate=0.0003); override those"
     )
     # A stage without a rate of its own uses it.
     assert (
-        _unused_learning_rate(
+        unused_learning_rate(
             load_config(TrainConfig, preset / "quickstart.yaml", ["stage_wd.learning_rate=null"])
         )
         is None
