@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import gc
 import itertools
 import json
@@ -115,6 +116,17 @@ def graph_revision(setting: LatencySetting) -> int | None:
     return ONNX_GRAPH_REVISION
 
 
+@functools.cache
+def _processor(device: str) -> str:
+    """The CPU's or GPU's name (read once per process: every cache read compares it)."""
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        return torch.cuda.get_device_name(index) if torch.cuda.is_available() else "cuda (unavailable)"
+    from supernet.profile_kit_script import cpu_description
+
+    return cpu_description()
+
+
 def measuring_machine(setting: LatencySetting) -> dict[str, object]:
     """What a figure of `setting` also depends on: the processor, the threads timing uses, the runtime.
 
@@ -122,13 +134,7 @@ def measuring_machine(setting: LatencySetting) -> dict[str, object]:
     follows OMP_NUM_THREADS and the core count), nor the machine: a run folder moved to another
     device, or timed under another OMP_NUM_THREADS, must not reuse the figures.
     """
-    from supernet.profile_kit_script import cpu_description
-
-    if setting.device.startswith("cuda"):
-        index = int(setting.device.partition(":")[2] or 0)
-        processor = torch.cuda.get_device_name(index) if torch.cuda.is_available() else "cuda (unavailable)"
-    else:
-        processor = cpu_description()
+    processor = _processor(setting.device)
     if setting.backend == "torch":
         runtime, threads = f"torch {torch.__version__}", setting.num_threads or torch.get_num_threads()
     else:
@@ -1008,13 +1014,8 @@ class LatencyCache:
         # revision timed graphs export.py no longer writes: the whole file is a miss (the next `put`
         # replaces it).
         timed = data.get("setting") if isinstance(data.get("setting"), dict) else {}
-        if data.get("num_threads") != self.setting.num_threads or (
-            timed.get("warmup"),
-            timed.get("repeats"),
-        ) != (
-            self.setting.warmup,
-            self.setting.repeats,
-        ):
+        timing = (data.get("num_threads"), timed.get("warmup"), timed.get("repeats"))
+        if timing != (self.setting.num_threads, self.setting.warmup, self.setting.repeats):
             return None
         stale = stale_reason(data, self.setting)
         if stale is not None:

@@ -203,7 +203,6 @@ def resolve_subnet(arch: Arch, cfg: SubnetConfig) -> ResolvedSubnet:
                 raise ValueError(f"layers: index {i} is out of range [0, {L - 1}]")
         if len(set(layers)) != len(layers):
             raise ValueError(f"layers: indices must not repeat, got {list(layers)}")
-        layers = tuple(sorted(layers))
     else:
         layers = tuple(kept_layers(L, 1.0 if cfg.depth_mult is None else cfg.depth_mult))
     return ResolvedSubnet(heads=tuple(heads), ffn=tuple(ffn), layers=layers)

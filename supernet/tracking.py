@@ -91,8 +91,10 @@ def drop_steps_after(path: Path, step: int) -> None:
     """
     if not path.is_file():
         return
-    lines = path.read_text().splitlines(keepends=True)
-    kept = [line for line in lines if _step_of(line) is not None and _step_of(line) <= step]
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [
+        line for line, at in zip(lines, map(_step_of, lines), strict=True) if at is not None and at <= step
+    ]
     if len(kept) != len(lines):
         atomic_write_text(path, "".join(kept))
 

@@ -183,6 +183,20 @@ def test_bad_token_rows(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- pipeline
 
 
+def _train_tagger(root: Path, minilm_dir: Path) -> tuple[Path, str]:
+    """Train a tiny tagger on the files in `root`/data (a 2 x 2 grid): the run and what train.py printed."""
+    model = save_tiny_model_dir(root / "model", minilm_dir)
+    run = root / "run"
+    argv = ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = train_main(
+            [*argv, f"task={root / 'data'}", "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]"]
+        )
+    assert code == 0
+    return run, printed.getvalue()
+
+
 @pytest.fixture(scope="module")
 def ner_run(tmp_path_factory, minilm_dir) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("ner")
@@ -190,14 +204,7 @@ def ner_run(tmp_path_factory, minilm_dir) -> tuple[Path, str]:
     data.mkdir()
     _write_conll(data / "train.conll", _sentences(64, seed=3))
     _write_conll(data / "dev.conll", _sentences(16, seed=4))
-    model = save_tiny_model_dir(root / "model", minilm_dir)
-    run = root / "run"
-    argv = ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = train_main([*argv, f"task={data}", "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]"])
-    assert code == 0
-    return run, printed.getvalue()
+    return _train_tagger(root, minilm_dir)
 
 
 @pytest.mark.slow
@@ -282,14 +289,8 @@ def test_part_of_speech_run_searches_on_token_accuracy(tmp_path: Path, minilm_di
     data.mkdir()
     _write_jsonl(data / "train.jsonl", [sentence] * 32)
     _write_jsonl(data / "dev.jsonl", [sentence] * 8)
-    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
-    run = tmp_path / "run"
-    argv = ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = train_main([*argv, f"task={data}", "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]"])
-    assert code == 0
-    assert "dev token acc %" in printed.getvalue() and "entity F1" not in printed.getvalue()
+    run, printed = _train_tagger(tmp_path, minilm_dir)
+    assert "dev token acc %" in printed and "entity F1" not in printed
     rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
     lines = [json.loads(line) for line in (run / "search" / "results.jsonl").read_text().splitlines()]
