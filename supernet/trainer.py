@@ -1353,11 +1353,25 @@ def _lock_run_dir(root: Path) -> Any:
             f"output_dir '{root}' is being trained by {holder}; wait for that job to end or stop it "
             "(two jobs in one run folder overwrite each other's checkpoints)"
         ) from None
+    if not _same_file(handle, root / LOCK_FILE):
+        # Locked a file a finishing job had just unlinked (it unlinks, then closes): that lock guards
+        # nothing, since the next job creates a new file. Lock the one the path names now.
+        handle.close()
+        return _lock_run_dir(root)
     handle.seek(0)
     handle.truncate()
     handle.write(f"{Path(sys.argv[0]).name or 'python'} (pid {os.getpid()} on {socket.gethostname()})\n")
     handle.flush()
     return handle
+
+
+def _same_file(handle: Any, path: Path) -> bool:
+    """Whether the open `handle` is the file `path` names now (not one unlinked or replaced since)."""
+    try:
+        here, there = os.fstat(handle.fileno()), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _check_process_count(ckpt: Path, processes: int) -> None:

@@ -1022,6 +1022,34 @@ def test_a_run_folder_in_use_is_refused(models, tmp_path) -> None:
     assert (run / "supernet").is_dir() and not (run / trainer.LOCK_FILE).exists()
 
 
+def test_a_lock_on_a_lock_file_unlinked_meanwhile_is_taken_again(tmp_path, monkeypatch) -> None:
+    """A job ending unlinks its lock file, then closes it: a job that opened the file just before the
+    unlink locked a file no path names, and a third job then locked a new one: two jobs trained."""
+    real_open = Path.open
+    raced: list[Path] = []
+
+    def open_then_lose_the_race(self, *args, **kwargs):
+        handle = real_open(self, *args, **kwargs)
+        if self.name == trainer.LOCK_FILE and not raced:
+            raced.append(self)
+            self.unlink()  # the job before ends between this open and the flock
+        return handle
+
+    monkeypatch.setattr(Path, "open", open_then_lose_the_race)
+    held = trainer._lock_run_dir(tmp_path)
+    monkeypatch.undo()
+    try:
+        assert raced == [tmp_path / trainer.LOCK_FILE]
+        assert os.fstat(held.fileno()).st_ino == os.stat(tmp_path / trainer.LOCK_FILE).st_ino
+        with pytest.raises(RunError) as info:
+            trainer._lock_run_dir(tmp_path)  # the third job
+        assert str(info.value).startswith(
+            f"output_dir '{tmp_path}' is being trained by {Path(sys.argv[0]).name} "
+        )
+    finally:
+        held.close()
+
+
 def test_checkpoint_of_another_process_count_is_refused(tmp_path) -> None:
     """Resumed by another count, the schedule (stepped per process) and data position went wrong,
     or process 1 called an intact 1-process checkpoint corrupt and advised deleting it."""
