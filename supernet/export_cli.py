@@ -18,7 +18,7 @@ from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported, onnx_opsets, score
-from supernet.io import RunDir, atomic_write_json, unwritable
+from supernet.io import RunDir, atomic_write_json, unwritable, weights_digest
 from supernet.latency import (
     LatencyResult,
     LatencySetting,
@@ -112,6 +112,12 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
             where = f"'{run.root}'" if search is None else f"'{folder}'"
             raise RunError(
                 f"no subnet chosen yet in {where}: run search.py with a latency budget, or pass --subnet NAME"
+            )
+        searched = chosen.get("weights_sha256")  # older searches carry none
+        if searched is not None and run.supernet.is_dir() and searched != weights_digest(run.supernet):
+            raise RunError(
+                f"{path} was chosen by a search of other weights than '{run.supernet}' holds now (trained "
+                f"again since): run search.py again to choose on these, or pass --subnet {chosen.get('name')}"
             )
         return SubnetConfig.from_dict(chosen["spec"])
     if name.startswith("w"):

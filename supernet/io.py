@@ -8,6 +8,8 @@ name, and an existing file is only replaced by a complete new one.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -18,7 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["RunDir", "append_jsonl", "atomic_dir", "atomic_write", "atomic_write_json", "atomic_write_text"]
+__all__ = [
+    "RunDir",
+    "append_jsonl",
+    "atomic_dir",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_text",
+    "weights_digest",
+]
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin")
 
 
 def _umask() -> int:
@@ -120,6 +132,29 @@ def atomic_dir(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def weights_digest(folder: str | os.PathLike[str]) -> str:
+    """SHA-256 over a saved model folder's weight files (names and bytes, in name order).
+
+    What search.py's accuracy caches and chosen.json record, so that scores taken of other
+    weights (the run trained again, a supernet copied in) are not reused. Hashed once per
+    process for each state of the files (their sizes and modification times).
+    """
+    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+    state = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _digest_of(state)
+
+
+@functools.lru_cache(maxsize=8)
+def _digest_of(state: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for path, _, _ in state:
+        digest.update(Path(path).name.encode() + b"\0")
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 22):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
 from supernet.export import ONNX_GRAPH_REVISION, onnx_predict, score
 from supernet.export import export_graph as export_for_measurement
-from supernet.io import RunDir, atomic_write_json, unwritable
+from supernet.io import RunDir, atomic_write_json, unwritable, weights_digest
 from supernet.latency import (
     LatencyCache,
     LatencyPredictor,
@@ -219,6 +219,10 @@ class SearchRun:
         # Search ranks by the task's main metric (accuracy, Pearson, ...), read from the model's head.
         self.metric = task_kind_of_config(self.model.config).main_metric
         self.tokenizer = AutoTokenizer.from_pretrained(self.run.supernet)
+        # What the search/ score caches and chosen.json are tied to: scores of other weights (the run
+        # trained again from its first step, a supernet copied in) are taken again, not reused.
+        self.weights = weights_digest(self.run.supernet)
+        self._said_other_weights = False
         self._dev_loader: Any = None
         self._accuracy = self._load_accuracy_cache()
         self.accuracy_subset, self.subset_seed = accuracy_subset, subset_seed
@@ -269,12 +273,11 @@ class SearchRun:
                     cache[row["subnet"]] = float(row[self.metric])
                 except (ValueError, TypeError, KeyError):
                     unread.append(f"{self.run.eval.name} line {i}")
-        if self._accuracy_file.is_file():
-            try:
-                saved = json.loads(self._accuracy_file.read_text(encoding="utf-8"))
-                cache.update({str(k): float(v) for k, v in saved.items()})
-            except (ValueError, TypeError, AttributeError):
-                unread.append(str(self._accuracy_file.relative_to(self.run.root)))
+        saved = self._read_scores(self._accuracy_file, self._weights_form)
+        if saved is None:
+            unread.append(str(self._accuracy_file.relative_to(self.run.root)))
+        else:
+            cache.update(saved)
         if unread:
             # Only caches: what they would have told is scored on dev again.
             shown = ", ".join(unread[:3]) + (f" and {len(unread) - 3} more" if len(unread) > 3 else "")
@@ -308,8 +311,40 @@ class SearchRun:
             self._accuracy[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(self.dev_loader()))[
                 self.metric
             ]
-            atomic_write_json(self._accuracy_file, {k: v for k, v in sorted(self._accuracy.items())})
+            # eval.jsonl's rows are saved too: training wrote them of these weights.
+            self._write_scores(self._accuracy_file, self._weights_form, self._accuracy)
         return self._accuracy[cfg.name]
+
+    @property
+    def _weights_form(self) -> dict[str, Any]:
+        """What an FP32 score depends on beside the subnet: the supernet's weights."""
+        return {"weights_sha256": self.weights}
+
+    def _read_scores(self, path: Path, form: dict[str, Any]) -> dict[str, float] | None:
+        """Scores an earlier search saved in `path` (`_write_scores`) of the same `form`: {} where
+        there are none or they are of another form (said once), None where `path` cannot be read."""
+        if not path.is_file():
+            return {}
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            scores = {str(k): float(v) for k, v in saved.get("scores", {}).items()}
+        except (ValueError, TypeError, AttributeError):
+            return None
+        if saved.get("weights_sha256") != self.weights:
+            # Of other weights, or written before the caches recorded them (a flat {name: score}).
+            if not self._said_other_weights:
+                self.log(
+                    f"note: {path.relative_to(self.run.root)} in '{self.run.root}' holds scores of other "
+                    f"weights than {self.run.supernet.name}/ has now (trained again, or saved before "
+                    "searches recorded them): its subnets are scored on dev again"
+                )
+                self._said_other_weights = True
+            return {}
+        return scores if all(saved.get(k) == v for k, v in form.items()) else {}
+
+    @staticmethod
+    def _write_scores(path: Path, form: dict[str, Any], scores: dict[str, float]) -> None:
+        atomic_write_json(path, {**form, "scores": dict(sorted(scores.items()))})
 
     @property
     def _int8_file(self) -> Path:
@@ -329,34 +364,24 @@ class SearchRun:
                 self._said_int8 = True
             scores = score(onnx_predict(self.graph(cfg)), self.dev_loader(), self.model.config)
             self._int8_scores[cfg.name] = scores[self.metric]
-            record = {
-                **self._int8_form(onnxruntime.__version__),
-                "scores": dict(sorted(self._int8_scores.items())),
-            }
-            atomic_write_json(self._int8_file, record)
+            self._write_scores(self._int8_file, self._int8_form(onnxruntime.__version__), self._int8_scores)
         return self._int8_scores[cfg.name]
 
-    @staticmethod
-    def _int8_form(version: str) -> dict[str, Any]:
-        """What an int8 graph's score depends on beside the run: the export's graph form and the
-        onnxruntime whose quantizer wrote it."""
-        return {"onnxruntime": version, "onnx_graph": ONNX_GRAPH_REVISION}
+    def _int8_form(self, version: str) -> dict[str, Any]:
+        """What an int8 graph's score depends on beside the subnet: the weights, the export's graph
+        form and the onnxruntime whose quantizer wrote it."""
+        return {**self._weights_form, "onnxruntime": version, "onnx_graph": ONNX_GRAPH_REVISION}
 
     def _load_int8_cache(self, form: dict[str, Any]) -> dict[str, float]:
         """Scores of int8 graphs an earlier search took of the same graph `form`, or none."""
-        path = self._int8_file
-        if not path.is_file():
-            return {}
-        try:
-            saved = json.loads(path.read_text(encoding="utf-8"))
-            scores = {str(k): float(v) for k, v in saved["scores"].items()}
-        except (ValueError, TypeError, KeyError, AttributeError):
+        scores = self._read_scores(self._int8_file, form)
+        if scores is None:
             self.log(
-                f"warning: cannot read {path.relative_to(self.run.root)} in '{self.run.root}': those "
-                "int8 graphs are scored on dev again"
+                f"warning: cannot read {self._int8_file.relative_to(self.run.root)} in '{self.run.root}': "
+                "those int8 graphs are scored on dev again"
             )
             return {}
-        return scores if all(saved.get(k) == v for k, v in form.items()) else {}
+        return scores
 
     @property
     def _estimate_file(self) -> Path:
@@ -384,11 +409,16 @@ class SearchRun:
             # FP32 even with --int8: an int8 graph per candidate would cost an export each.
             return self._evaluate_fp32(cfg)
         if self._estimates is None:
-            path = self._estimate_file
-            self._estimates = json.loads(path.read_text()) if path.is_file() else {}
+            self._estimates = self._read_scores(self._estimate_file, self._weights_form)
+            if self._estimates is None:
+                self.log(
+                    f"warning: cannot read {self._estimate_file.relative_to(self.run.root)} in "
+                    f"'{self.run.root}': those subnets are scored on the dev subset again"
+                )
+                self._estimates = {}
         if cfg.name not in self._estimates:
             self._estimates[cfg.name] = evaluate_subnet(self.model, cfg, self._on_device(loader))[self.metric]
-            atomic_write_json(self._estimate_file, dict(sorted(self._estimates.items())))
+            self._write_scores(self._estimate_file, self._weights_form, self._estimates)
         return self._estimates[cfg.name]
 
     def _on_device(self, loader: Any) -> Any:
@@ -747,8 +777,9 @@ def _finish(
         record = {
             "budget_ms": budget,
             "setting": sr.setting.to_dict(),
-            # export.py --search refuses a search whose run is another one.
+            # export.py --search refuses a search whose run is another one, --subnet best one of other weights.
             "run": run_identity(sr.run.root),
+            "weights_sha256": sr.weights,
             **measured_on,
             **chosen.to_json(),
         }

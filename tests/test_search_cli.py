@@ -188,8 +188,11 @@ def test_per_layer_search_adds_measured_subnets(run: Path) -> None:
     per_layer = [r for r in results if r.name.startswith("sub-")]
     assert 1 <= len(per_layer) <= 3
     # The evolution ranked candidates on 8 dev examples; the verified ones are scored on all 32.
-    estimates = json.loads((run / "search" / "accuracy-subset8-seed0.json").read_text())
-    full = json.loads((run / "search" / "accuracy.json").read_text())
+    digest = sn.io.weights_digest(run / "supernet")
+    estimates_file = json.loads((run / "search" / "accuracy-subset8-seed0.json").read_text())
+    full_file = json.loads((run / "search" / "accuracy.json").read_text())
+    assert estimates_file["weights_sha256"] == full_file["weights_sha256"] == digest
+    estimates, full = estimates_file["scores"], full_file["scores"]
     assert len(estimates) >= 6 and all(round(8 * a, 6).is_integer() for a in estimates.values())
     for r in per_layer:
         assert r.subnet.heads is not None and len(r.subnet.heads) == 4
@@ -512,3 +515,82 @@ def test_the_chosen_per_layer_subnet_is_known_by_name_after_a_budgetless_search(
     (run.search / "chosen.json").write_text(json.dumps({"name": chosen.name, "spec": chosen.to_dict()}))
     assert resolve_subnet_name(run, chosen.name) == chosen
     assert resolve_subnet_name(run, "best") == chosen
+
+
+def test_weights_digest_follows_the_bytes_not_the_file_times(tmp_path: Path) -> None:
+    import os
+
+    from supernet.io import weights_digest
+
+    (tmp_path / "model.safetensors").write_bytes(b"abc")
+    (tmp_path / "config.json").write_text("{}")
+    first = weights_digest(tmp_path)
+    os.utime(tmp_path / "model.safetensors", ns=(1, 1))
+    (tmp_path / "config.json").write_text('{"id2label": {}}')  # not weights
+    assert weights_digest(tmp_path) == first
+    (tmp_path / "model.safetensors").write_bytes(b"abd")
+    assert weights_digest(tmp_path) != first
+    (tmp_path / "model.safetensors").write_bytes(b"abc")
+    assert weights_digest(tmp_path) == first
+    (tmp_path / "pytorch_model.bin").write_bytes(b"")
+    assert weights_digest(tmp_path) != first
+
+
+@pytest.mark.slow
+def test_scores_and_choice_of_other_weights_are_not_reused(run: Path, tmp_path: Path, capsys) -> None:
+    """search/'s accuracy caches and chosen.json were not tied to the weights: a run trained again
+    (from its first step) reused the old supernet's scores and export cut the old choice."""
+    from safetensors.torch import load_file, save_file
+
+    from supernet.cli import export_main
+    from supernet.export_cli import resolve_subnet_name
+    from supernet.io import RunDir, weights_digest
+    from supernet.latency import LatencySetting
+    from supernet.trainer import RunError, evaluate_subnet, load_supernet
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    old = weights_digest(copy / "supernet")
+    per_layer = sn.SubnetConfig(heads=(4, 2, 2, 1), ffn=(48, 24, 24, 12), layers=(0, 1, 3))
+    sr = search_cli.SearchRun(copy, LatencySetting(num_threads=1, repeats=3, warmup=1), progress=False)
+    first = sr.evaluate(per_layer)
+    saved = json.loads((copy / "search" / "accuracy.json").read_text())
+    assert saved["weights_sha256"] == old and saved["scores"][per_layer.name] == first
+
+    # Trained again: other weights under the same name (here: every weight halved).
+    weights = copy / "supernet" / "model.safetensors"
+    tensors = {k: v * 0.5 for k, v in load_file(weights).items()}
+    save_file(tensors, weights, metadata={"format": "pt"})
+    model = load_supernet(copy / "supernet")
+    new = weights_digest(copy / "supernet")
+    assert new != old
+    lines: list[str] = []
+    sr = search_cli.SearchRun(
+        copy, LatencySetting(num_threads=1, repeats=3, warmup=1), progress=False, log=lines.append
+    )
+    again = sr.evaluate(per_layer)
+    assert lines == [
+        f"note: search/accuracy.json in '{copy}' holds scores of other weights than supernet/ has now (trained "
+        "again, or saved before searches recorded them): its subnets are scored on dev again"
+    ]
+    expected = evaluate_subnet(model, per_layer, sr.dev_loader())[sr.metric]
+    assert again == expected
+    assert json.loads((copy / "search" / "accuracy.json").read_text())["weights_sha256"] == new
+
+    # export --subnet best refuses the choice the old weights made; a named subnet still exports.
+    chosen = json.loads((copy / "search" / "chosen.json").read_text())
+    assert chosen["weights_sha256"] == old
+    with pytest.raises(RunError) as err:
+        resolve_subnet_name(RunDir(copy), "best")
+    assert str(err.value) == (
+        f"{copy / 'search' / 'chosen.json'} was chosen by a search of other weights than '{copy / 'supernet'}' "
+        f"holds now (trained again since): run search.py again to choose on these, or pass --subnet {chosen['name']}"
+    )
+    capsys.readouterr()
+    assert export_main(["--run", str(copy), "--out", str(tmp_path / "exp"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"error: {err.value}"
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    assert resolve_subnet_name(RunDir(copy), "best") == sn.SubnetConfig.from_dict(
+        json.loads((copy / "search" / "chosen.json").read_text())["spec"]
+    )
