@@ -187,10 +187,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def train_main(argv: Sequence[str] | None = None) -> int:
-    from supernet.config import TrainConfig, _dotted_keys
+    from supernet.config import TrainConfig, dotted_keys
 
     sections: dict[str, list[str]] = {}
-    for key in _dotted_keys(TrainConfig):
+    for key in dotted_keys(TrainConfig):
         head, _, leaf = key.partition(".")
         if leaf:
             sections.setdefault(head, []).append(leaf)

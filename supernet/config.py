@@ -41,6 +41,7 @@ __all__ = [
     "TrainConfig",
     "config_to_dict",
     "diff_configs",
+    "dotted_keys",
     "load_config",
     "save_config",
 ]
@@ -617,7 +618,7 @@ def _try_coerce(value: Any, tp: Any, key: str) -> Any:
             value = {}
         if not isinstance(value, Mapping):
             return _FAIL
-        return _build(tp, value, key + ".", [key + "." + k for k in _dotted_keys(tp)])
+        return _build(tp, value, key + ".", [key + "." + k for k in dotted_keys(tp)])
     if tp is bool:
         return value if isinstance(value, bool) else _FAIL
     # bool is a subclass of int, but "batch_size: true" is always a mistake.
@@ -664,7 +665,8 @@ def _field_types(cls: type, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _dotted_keys(cls: type) -> list[str]:
+def dotted_keys(cls: type) -> list[str]:
+    """Every key of the config dataclass `cls`, nested ones dotted (``teacher.epochs``), in field order."""
     return list(_field_types(cls))
 
 

@@ -739,9 +739,10 @@ def test_export_shows_what_it_does_and_hides_bars_on_request(
     shown = capsys.readouterr()
     assert shown.out.splitlines()[0] == "exporting w0.50-d0.75 (dense model) ..."
     last = shown.err.replace("\r", "\n").splitlines()
+    # tqdm draws 100% again as it closes when its last update was drawn too (a slow machine): 1-2 lines.
     score = [line for line in last if line.startswith("score dev: 100%")]
-    assert len(score) == 1 and score[0].rstrip().endswith("torch]"), shown.err
-    total = score[0].split("|")[2].split()[0]  # "N/N" over supernet and torch
+    assert len(score) in (1, 2) and all(line.rstrip().endswith("torch]") for line in score), shown.err
+    total = score[-1].split("|")[2].split()[0]  # "N/N" over supernet and torch
     done, of = total.split("/")
     assert done == of and int(of) % 2 == 0
     assert any(line.startswith("latency: 100%") for line in last)
