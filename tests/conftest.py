@@ -135,7 +135,15 @@ def tiny_model(family: str, head: str = "seq-cls", *, seed: int = 0, **extra: ob
         "base": transformers.AutoModel,
     }[head]
     torch.manual_seed(seed)
-    return auto.from_config(config).eval()
+    model = auto.from_config(config).eval()
+    # from_config zeroes every bias and makes each LayerNorm the identity (weight 1, bias 0): a bias
+    # sliced, reordered or left out would change nothing a parity test sees. Seeded noise on every
+    # 1-D parameter makes each of them count.
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.dim() == 1:
+                param.add_(0.1 * torch.randn(param.shape))
+    return model
 
 
 def tiny_batch(seed: int = 0, batch: int = 3, seq: int = 11) -> dict[str, torch.Tensor]:

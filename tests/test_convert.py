@@ -14,7 +14,7 @@ from supernet.convert import arch_from_config
 from supernet.elastic import ElasticLinear, LayerSkipList
 from supernet.families import family_of
 
-TOL = 1e-5
+TOL = 1e-6
 
 
 def _max_diff(a, b) -> float:

@@ -32,8 +32,22 @@ from supernet.export import (
     write_onnx,
 )
 
-TORCH_TOL = 1e-5
-ONNX_TOL = 1e-4
+TORCH_TOL = 1e-6
+ONNX_TOL = 1e-6
+# Dynamic int8 against the FP32 graph, as a share of the largest |logit|. Measured: up to 1.2% on
+# the tiny random models; up to 28% on MiniLM's w0.50-d0.50 under a random head, whose logits (~0.017)
+# are mostly the same for every sentence (the sentence encoder's pooler was never trained), so that
+# int8's error is large against them. A graph with a wrong scale, zero point or weight layout is off
+# by about the logits' own size.
+INT8_REL_TOL = 0.05
+INT8_REL_TOL_MINILM = 0.5
+
+
+def _assert_int8_close(q: torch.Tensor, want: torch.Tensor, rel: float = INT8_REL_TOL) -> None:
+    assert q.shape == want.shape
+    err, scale = _max_diff(q, want), want.abs().max().item()
+    assert err <= rel * scale, (err, scale)
+
 
 UNIFORM = sn.SubnetConfig(width_mult=0.5, depth_mult=0.5)
 # Tiny models have 4 layers of 4 heads (size 8) and 48 FFN neurons; layer 1 is dropped.
@@ -350,7 +364,7 @@ def minilm_export(minilm, tmp_path_factory):
 
 @pytest.mark.slow
 def test_real_model_export_parity_and_report(minilm, minilm_export) -> None:
-    model, _ = minilm
+    model, tokenizer = minilm
     report, calls = minilm_export
     assert isinstance(report, ExportReport)
     parity = json.loads(report.parity_path.read_text())
@@ -371,7 +385,10 @@ def test_real_model_export_parity_and_report(minilm, minilm_export) -> None:
     assert parity["parity_inputs"] == "given"
     assert parity["max_abs_diff_torch_vs_supernet"] <= TORCH_TOL
     assert parity["max_abs_diff_onnx_vs_torch"] <= ONNX_TOL
-    assert np.isfinite(parity["max_abs_diff_int8_vs_fp32"])
+    sn.set_active_subnet(model, UNIFORM)
+    logits = _logits(model, tokenizer(REAL_SENTENCES, padding=True, return_tensors="pt"))
+    sn.set_max_net(model)
+    assert parity["max_abs_diff_int8_vs_fp32"] <= INT8_REL_TOL_MINILM * logits.abs().max().item()
     assert parity["parity_ok"] is True
     # The optimised graph: every kept layer's attention, both LayerNorms and GELU fused.
     assert parity["onnx_exporter"] == "torchscript" and parity["onnx_fallback_reason"] is None
@@ -405,8 +422,7 @@ def test_onnx_matches_torch_on_new_shapes(minilm_export) -> None:
         want = _logits(dense, batch)
         got = torch.from_numpy(fp32.run(None, feeds)[0])
         assert _max_diff(got, want) <= ONNX_TOL
-        q = torch.from_numpy(int8.run(None, feeds)[0])
-        assert q.shape == want.shape and torch.isfinite(q).all()
+        _assert_int8_close(torch.from_numpy(int8.run(None, feeds)[0]), want, INT8_REL_TOL_MINILM)
 
 
 _SUBPROCESS_SCRIPT = r"""
@@ -644,8 +660,7 @@ def test_searched_per_layer_subnet_exports_with_parity(family: str, searched_exp
             ids = batch["input_ids"]  # token types, where the graph takes them, are all 0 as in the model
             feeds = {i.name: batch.get(i.name, torch.zeros_like(ids)).numpy() for i in fp32.get_inputs()}
             assert _max_diff(torch.from_numpy(fp32.run(None, feeds)[0]), want) <= ONNX_TOL
-            q = torch.from_numpy(int8.run(None, feeds)[0])
-            assert q.shape == want.shape and torch.isfinite(q).all()
+            _assert_int8_close(torch.from_numpy(int8.run(None, feeds)[0]), want)
     else:
         assert report.onnx_path is None and parity["max_abs_diff_onnx_vs_torch"] is None
     sn.set_max_net(model)
@@ -663,7 +678,13 @@ def test_onnx_fuses_every_layer_of_a_per_layer_subnet(tmp_path: Path, family: st
     assert report.onnx_fused["Attention"] == 3
     assert report.onnx_fused["LayerNormalization"] == 7  # embeddings + 2 per kept layer
     assert report.max_abs_diff_onnx_vs_torch <= ONNX_TOL
-    assert np.isfinite(report.max_abs_diff_int8_vs_fp32)
+    int8 = ort.InferenceSession(str(report.int8_path), providers=["CPUExecutionProvider"])
+    batch = tiny_batch()
+    want = _logits(model, batch)  # the supernet is at HETERO
+    feeds = {
+        i.name: batch.get(i.name, torch.zeros_like(batch["input_ids"])).numpy() for i in int8.get_inputs()
+    }
+    _assert_int8_close(torch.from_numpy(int8.run(None, feeds)[0]), want)
     import onnx
 
     ops = [n.op_type for n in onnx.load(str(report.onnx_path)).graph.node]

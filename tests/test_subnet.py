@@ -14,7 +14,7 @@ from reference import reference_subnet
 import supernet as sn
 from supernet.subnet import resolve_subnet
 
-TOL = 1e-5
+TOL = 1e-6
 
 
 def _run(model, batch):
