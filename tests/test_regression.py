@@ -20,7 +20,7 @@ from supernet.trainer import format_eval_table, load_supernet
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
-TORCH_TOL = 1e-4
+TORCH_TOL = 1e-6
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +79,9 @@ def test_regression_end_to_end(regression_run, capsys) -> None:
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["metric"] == "pearson" and summary["parity_ok"]
     scores = summary["accuracy"]
-    assert scores["torch"] == pytest.approx(best.accuracy, abs=1e-4)
-    assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-3)
+    assert scores["torch"] == pytest.approx(best.accuracy, abs=1e-6)
+    # Predictions a few 1e-7 apart; Pearson over nearly constant predictions moves more (measured 2e-5).
+    assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-4)
     # Search ranked by the FP32 figure; the int8 model's own is printed beside it, not only in parity.json.
     assert (
         f"  dev pearson: {100 * scores['torch']:.2f} (x100), model.int8.onnx {100 * scores['int8']:.2f} (x100)"

@@ -367,7 +367,6 @@ def straight_run(models, tmp_path_factory) -> Path:
     return run
 
 
-@pytest.mark.slow
 def _stop_after_checkpoint(
     model_dir: Path, run: Path, stop_after: int, monkeypatch: pytest.MonkeyPatch, *overrides: str
 ) -> None:
@@ -385,6 +384,7 @@ def _stop_after_checkpoint(
     monkeypatch.undo()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "stop_after",
     [3, 5, 8, 9],
