@@ -149,20 +149,26 @@ def test_end_to_end_run_dir(e2e_run) -> None:
     teacher_eval = json.loads((run / "teacher_eval.json").read_text())
     assert teacher_eval["dev"]["n"] == 32 and teacher_eval["test"]["n"] == 32
     assert result.teacher_accuracy == teacher_eval["dev"]["accuracy"]
-    # The saved supernet loads, converts and runs every grid subnet.
     model = load_supernet(run / "supernet")
     assert sn.supernet_state(model).arch.num_layers == 4
 
 
 def test_end_to_end_eval_rows(e2e_run) -> None:
+    """eval.jsonl holds, for every grid subnet, what the saved supernet scores on dev, and its cost."""
     run, result = e2e_run
     rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
-    assert len(rows) == 12
     assert [r["subnet"] for r in rows] == GRID
-    for row in rows:
-        assert {"subnet", "accuracy", "test_accuracy", "params", "flops"} <= row.keys()
-        assert 0.0 <= row["accuracy"] <= 1.0 and 0.0 <= row["test_accuracy"] <= 1.0
     assert rows == result.eval_rows
+    cfg = load_config(TrainConfig, run / "config.yaml")
+    model = load_supernet(run / "supernet")
+    tokenizer = trainer.AutoTokenizer.from_pretrained(run / "supernet")
+    tokenized = tokenize_task(trainer.task_from_config(cfg), tokenizer, cfg.data.max_length)
+    dev = make_dataloader(tokenized["dev"], tokenizer, cfg.eval_batch_size, shuffle=False)
+    for row in rows:
+        subnet = sn.SubnetConfig.from_name(row["subnet"])
+        assert trainer.evaluate_subnet(model, subnet, dev)["accuracy"] == row["accuracy"]
+        assert row["params"] == sn.count_params(model, subnet)
+        assert row["flops"] == sn.count_flops(model, subnet, cfg.data.max_length)
     by_name = {r["subnet"]: r for r in rows}
     # Smaller subnets are cheaper.
     assert by_name["w0.25-d0.50"]["flops"] < by_name["w0.50-d1.00"]["flops"] < by_name["w1.00-d1.00"]["flops"]
@@ -455,9 +461,11 @@ def test_resume_with_changed_config_is_refused(e2e_run, models) -> None:
     with pytest.raises(RunError) as info:
         train(cfg, progress=False)
     message = str(info.value)
-    assert "resume refused" in message
-    assert "learning_rate: 2e-05 -> 0.0003" in message
-    assert "checkpoint_every" not in message and "resume:" not in message
+    # checkpoint_every and resume may change on a resume: not listed.
+    assert message == (
+        "resume refused: the config differs from the run's (learning_rate: 2e-05 -> 0.0003); undo the changes "
+        "or start a new output_dir"
+    )
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 
 
@@ -1241,8 +1249,7 @@ def test_a_stage_restarted_without_its_own_checkpoint_logs_each_step_once(
         if json.loads((ckpt / "trainer_state.json").read_text())["stage"] == "stage_wd":
             shutil.rmtree(ckpt)
     _run(models["seq-cls"], run, *RESUME, "resume=true")
-    steps = [r["step"] for r in _metrics(run)]
-    assert steps == sorted(set(steps)) and steps[-1] == 10
+    assert [r["step"] for r in _metrics(run)] == [r["step"] for r in _metrics(straight_run)]
 
 
 def test_search_and_export_score_in_the_head_label_order(minilm_dir, tmp_path) -> None:
