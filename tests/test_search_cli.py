@@ -14,6 +14,7 @@ import supernet.search_cli as search_cli
 from supernet.cli import search_main, train_main
 from supernet.profile_kit import run_identity
 from supernet.search import pareto_front, read_results
+from supernet.trainer import load_supernet
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
@@ -42,7 +43,10 @@ def test_grid_search_files_and_choice(run: Path, capsys) -> None:
     assert sorted(r.name for r in results) == sorted(
         f"w{w:.2f}-d{d:.2f}" for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75, 0.5)
     )
-    assert all(r.latency_ms > 0 and r.params > 0 and r.flops > 0 for r in results)
+    model = load_supernet(run / "supernet")
+    assert all(r.latency_ms > 0 for r in results)
+    assert all(r.params == sn.count_params(model, r.subnet) for r in results)
+    assert all(r.flops == sn.count_flops(model, r.subnet, 128) for r in results)  # at --seq-len
     # A grid search measures every subnet; the predictor is fitted only when asked for.
     assert all(r.predicted_ms is None for r in results)
     assert not list((run / "latency").glob("predictor-*.json"))
@@ -209,7 +213,21 @@ def test_onnxruntime_backend(run: Path) -> None:
         == 0
     )
     cache = json.loads((run / "latency" / "cpu-onnxruntime-b1-s128-t1.json").read_text())
-    assert len(cache["entries"]) == 12
+    results = read_results(run / "search" / "results.jsonl")
+    grid = sorted(f"w{w:.2f}-d{d:.2f}" for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75, 0.5))
+    assert sorted(cache["entries"]) == sorted(r.name for r in results) == grid
+    # Each row's latency is the onnxruntime figure cached for it; the accuracy is training's.
+    assert all(r.latency_ms == cache["entries"][r.name]["result"]["median_ms"] for r in results)
+    trained = {
+        json.loads(line)["subnet"]: json.loads(line)["accuracy"] for line in (run / "eval.jsonl").open()
+    }
+    assert {r.name: r.accuracy for r in results} == trained
+    chosen = json.loads((run / "search" / "chosen.json").read_text())
+    assert chosen["setting"]["backend"] == "onnxruntime"
+    # Ratio 1.0 of the full model's latency: the most accurate subnet no slower than it.
+    full = next(r for r in results if r.name == "w1.00-d1.00").latency_ms
+    fitting = [r for r in results if r.latency_ms <= full]
+    assert chosen["name"] == max(fitting, key=lambda r: (r.accuracy, -r.latency_ms)).name
 
 
 @pytest.mark.parametrize("value", ["-1", "0"])
