@@ -36,8 +36,9 @@ from pathlib import Path
 
 import torch
 import transformers
-from tqdm.auto import tqdm
 from transformers import AutoConfig, BertConfig, BertForSequenceClassification
+
+from supernet.progress import progress_bar
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -108,7 +109,7 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
     with tempfile.TemporaryDirectory() as tmp:
         paths: dict[str, Path] = {}
         fused: dict[str, dict[str, int]] = {}
-        for name in tqdm(wanted, desc=f"export {shape}", unit="subnet", dynamic_ncols=True):
+        for name in progress_bar(wanted, desc=f"export {shape}", unit="subnet"):
             report = export_subnet(supernet, SubnetConfig.from_name(name), Path(tmp) / name, int8=True)
             assert report.onnx_path is not None and report.int8_path is not None
             paths[f"{name}/fp32"], paths[f"{name}/int8"] = report.onnx_path, report.int8_path

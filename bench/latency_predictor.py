@@ -35,7 +35,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch import nn  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
@@ -51,6 +50,7 @@ from supernet.latency import (  # noqa: E402
     measure_onnx_files,
     measure_subnets,
 )
+from supernet.progress import progress_bar  # noqa: E402
 from supernet.search_cli import export_for_measurement  # noqa: E402
 
 MAPE_GOAL = 5.0
@@ -119,7 +119,7 @@ def measure_all(
     # Keyed by position: the repeatability check times the full model twice on purpose.
     paths = {
         f"{i}:{cfg.name}": graphs(cfg)
-        for i, cfg in enumerate(tqdm(cfgs, desc="export", unit="graph", dynamic_ncols=True))
+        for i, cfg in enumerate(progress_bar(cfgs, desc="export", unit="graph"))
     }
     # An ONNX pass reopens each graph's session: a few passes, not one per timed call.
     by_key = measure_onnx_files(paths, setting, rounds=rounds or 5, progress=True)

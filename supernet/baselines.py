@@ -38,7 +38,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase, get_linear_schedule_with_warmup
 
 from supernet.convert import is_supernet, supernet_state, to_supernet
@@ -48,6 +47,7 @@ from supernet.export import get_active_subnet
 from supernet.importance import ImportanceScores
 from supernet.io import atomic_write_text
 from supernet.latency import measure_models
+from supernet.progress import progress_bar
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import MAX_NET, SubnetConfig, active_subnet, set_active_subnet
 from supernet.tasks import batch_to, model_inputs, output_logits
@@ -358,7 +358,7 @@ def finetune(
         torch.manual_seed(seed)
         model.train()
         iterator = iter(batches)
-        for step in tqdm(range(steps), desc=desc, disable=not progress, dynamic_ncols=True):
+        for step in progress_bar(range(steps), desc=desc, disable=not progress):
             try:
                 batch = batch_to(next(iterator), device)
             except StopIteration:

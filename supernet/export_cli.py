@@ -11,7 +11,6 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from supernet.config import TrainConfig, load_config
@@ -28,6 +27,7 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.profile_kit import run_identity
+from supernet.progress import progress_bar
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import model_inputs, task_kind_of_config
@@ -277,16 +277,12 @@ def run(args: argparse.Namespace) -> int:
 
     # export_subnet scores each artefact in this order, after writing them; one bar over all of them.
     scored = ["supernet", "torch"] + (["onnx"] if args.onnx else []) + (["int8"] if args.int8 else [])
-    bars: list[tqdm] = []  # started at the first score, not while the files are written
+    bars: list[Any] = []  # started at the first score, not while the files are written
 
     def dev_eval(predict: Any) -> float:
         if not bars:
             total = len(scored) * len(loader)
-            bars.append(
-                tqdm(
-                    total=total, desc="score dev", unit="batch", disable=args.no_progress, dynamic_ncols=True
-                )
-            )
+            bars.append(progress_bar(total=total, desc="score dev", unit="batch", disable=args.no_progress))
         bar = bars[0]
         bar.set_postfix_str(scored[min(bar.n // len(loader), len(scored) - 1)], refresh=False)
         return score(predict, loader, model.config, on_batch=bar.update)[kind.main_metric]

@@ -29,10 +29,10 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
-from tqdm.auto import tqdm
 
 from supernet.convert import supernet_state
 from supernet.elastic.attention import head_gates
+from supernet.progress import progress_bar
 from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
 from supernet.tasks import IGNORE_INDEX, batch_to, model_inputs, output_logits
 
@@ -258,12 +258,11 @@ def compute_importance(
     batch_list = list(batches)
     L = supernet_state(model).arch.num_layers
     passes = 1 + 1 + (L if L > 1 else 0)
-    with tqdm(
+    with progress_bar(
         total=passes * len(batch_list),
         desc="importance",
         unit="batch",
         disable=not progress,
-        dynamic_ncols=True,
     ) as bar:
         heads, neurons = _gradient_importance(model, batch_list, loss, tick=bar.update)
         layers = layer_importance(model, batch_list, loss, tick=bar.update)

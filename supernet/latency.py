@@ -61,6 +61,7 @@ from supernet.convert import Arch, supernet_state
 from supernet.data import positions_problem
 from supernet.elastic.depth import kept_layers
 from supernet.io import atomic_write_text
+from supernet.progress import progress_bar
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, set_active_subnet
 
 __all__ = [
@@ -675,9 +676,7 @@ def _block_bar(total: int, enabled: bool) -> tqdm:
     It is drawn between blocks, never inside the timed calls, and at most every 0.5 s, so the terminal
     costs the figures nothing measurable.
     """
-    return tqdm(
-        total=total, desc="latency", unit="block", disable=not enabled, mininterval=0.5, dynamic_ncols=True
-    )
+    return progress_bar(total=total, desc="latency", unit="block", disable=not enabled, mininterval=0.5)
 
 
 def measure_onnx_files(

@@ -37,11 +37,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tqdm.auto import tqdm
-
 from supernet.convert import Arch
 from supernet.elastic.depth import kept_layers
 from supernet.io import atomic_write
+from supernet.progress import progress_bar
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 
 __all__ = [
@@ -369,7 +368,7 @@ def evaluate_grid(
     cache = {} if cache is None else cache
     todo = list(subnets)
     out: list[SubnetResult] = []
-    bar = tqdm(todo, desc="subnets", unit="subnet", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(todo, desc="subnets", unit="subnet", disable=not progress)
     for cfg in bar:
         name = cfg.name
         cached = cache.get(name)
@@ -635,7 +634,7 @@ def evolutionary_search(
     # Crossover needs two distinct parents.
     n_mutants = n_children if n_parents < 2 else round(n_children * mutation_ratio)
 
-    bar = tqdm(range(generations), desc="evolution", unit="gen", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(range(generations), desc="evolution", unit="gen", disable=not progress)
     for gen in bar:
         parents = ranked(pop)[:n_parents]
         bar.set_postfix_str(f"best {fitness(parents[0][1]):.4f} ({parents[0][1].name})")

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoTokenizer
 
 from supernet.config import (
@@ -53,6 +52,7 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.profile_kit import run_identity
+from supernet.progress import progress_bar
 from supernet.search import (
     SubnetResult,
     evaluate_grid,
@@ -483,7 +483,7 @@ class SearchRun:
         # (one session open at a time): timed one after another, each graph would meet another
         # moment of the machine's drifting speed.
         with tempfile.TemporaryDirectory() as tmp:
-            bar = tqdm(cfgs, desc="export", unit="graph", disable=not self.progress, dynamic_ncols=True)
+            bar = progress_bar(cfgs, desc="export", unit="graph", disable=not self.progress)
             paths = {}
             for i, cfg in enumerate(bar):
                 bar.set_postfix_str(cfg.name, refresh=False)

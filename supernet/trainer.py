@@ -38,7 +38,6 @@ from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from accelerate.utils import load as accelerate_load
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-from tqdm.auto import tqdm
 from transformers import (
     AutoTokenizer,
     PreTrainedTokenizerBase,
@@ -71,6 +70,7 @@ from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
 from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text, unwritable
+from supernet.progress import progress_bar
 from supernet.recipes import RECIPES, Group, Recipe, make_recipe
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import (
@@ -330,9 +330,7 @@ def evaluate_subnet(
     config = _unwrap(model, accelerator).config
     kind = task_kind_of_config(config)
     preds, labels = [], []
-    batches = (
-        loader if desc is None else tqdm(loader, desc=desc, unit="batch", leave=False, dynamic_ncols=True)
-    )
+    batches = loader if desc is None else progress_bar(loader, desc=desc, unit="batch", leave=False)
     for batch in batches:
         logits = output_logits(model(**model_inputs(batch)))
         pred, label = kind.predictions(logits), kind.references(batch)
@@ -1006,12 +1004,11 @@ class _Job:
             # a killed attempt left none) are trained again: their old rows would be doubles.
             drop_steps_after(self.run.metrics, self.global_step)
 
-        bar = tqdm(
+        bar = progress_bar(
             total=total,
             initial=stage_step,
             desc=stage,
             disable=not (self.progress and acc.is_local_main_process),
-            dynamic_ncols=True,
         )
         window: dict[str, list[float]] = {}
         started, first_step = time.perf_counter(), stage_step
@@ -1144,7 +1141,7 @@ class _Job:
         model = acc.unwrap_model(student).to(acc.device)
         rows = []
         grid = self.space.grid()
-        for cfg in tqdm(grid, desc="eval", disable=not (self.progress and acc.is_local_main_process)):
+        for cfg in progress_bar(grid, desc="eval", disable=not (self.progress and acc.is_local_main_process)):
             dev = evaluate_subnet(model, cfg, self.dev_loader, acc)
             test = evaluate_subnet(model, cfg, self.test_loader, acc)
             rows.append(

@@ -1,0 +1,50 @@
+"""Progress bars that read well on a terminal, in a log file and on a terminal of unknown size.
+
+Every long job of the package draws its bars through `progress_bar`, a `tqdm` with two adjustments:
+
+* a pseudo-terminal that reports 0 columns (``script -c``, ``docker run -t`` without a size, some
+  CI runners) made tqdm's ``dynamic_ncols`` draw empty bars: there the bar is 80 columns wide;
+* written to a file or a pipe (``nohup``, CI logs), each redraw is a ``\\r`` line in the log: there
+  the bar is drawn at most every `LOG_INTERVAL_S` seconds (and when it ends), not at every step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from typing import IO, Any
+
+from tqdm.auto import tqdm
+
+__all__ = ["LOG_INTERVAL_S", "progress_bar"]
+
+LOG_INTERVAL_S = 10.0
+"""Least seconds between two redraws of a bar written to a file or a pipe."""
+
+
+def _columns(stream: IO[str]) -> int | None:
+    """The terminal width of `stream`, or None where it is not a terminal."""
+    try:
+        if not stream.isatty():
+            return None
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def progress_bar(iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
+    """A `tqdm` bar (same arguments) sized for the terminal, or throttled for a log file.
+
+    ``dynamic_ncols`` is on unless ``ncols`` is given; ``mininterval`` given by the caller is kept
+    on a terminal and raised to `LOG_INTERVAL_S` in a log.
+    """
+    columns = _columns(kwargs.get("file") or sys.stderr)
+    if "ncols" not in kwargs:
+        if columns == 0:
+            kwargs["ncols"] = 80
+        else:
+            kwargs.setdefault("dynamic_ncols", True)
+    if columns is None:
+        kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), LOG_INTERVAL_S)
+    return tqdm(iterable, **kwargs)

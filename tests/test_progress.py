@@ -1,0 +1,63 @@
+"""Progress bars on a terminal of unknown size and in a log file."""
+
+from __future__ import annotations
+
+import io
+import os
+import pty
+import re
+
+from supernet.progress import LOG_INTERVAL_S, progress_bar
+
+
+def _drawn_on_pty(columns: int | None) -> str:
+    """What a 3-step bar draws on a fresh pseudo-terminal (0 x 0 unless `columns` is set)."""
+    master, slave = pty.openpty()
+    if columns is not None:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    with open(slave, "w", closefd=True) as term:
+        for _ in progress_bar(range(3), desc="steps", file=term):
+            pass
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if b"3/3" in out and out.rstrip().endswith(b"]"):
+            break
+    os.close(master)
+    return out.decode()
+
+
+def test_a_terminal_of_zero_columns_still_shows_the_bar() -> None:
+    """script -c, docker -t without a size: tqdm's dynamic_ncols read 0 columns and drew empty bars."""
+    final = _drawn_on_pty(None).replace("\r", "\n").strip().splitlines()[-1]
+    assert re.fullmatch(r"steps: 100%\|█+\| 3/3 \[.*\]", final.rstrip()), final
+    assert len(final.rstrip()) <= 80
+
+
+def test_a_sized_terminal_follows_its_width() -> None:
+    final = _drawn_on_pty(60).replace("\r", "\n").strip().splitlines()[-1]
+    assert re.fullmatch(r"steps: 100%\|█+\| 3/3 \[.*\]", final.rstrip()) and len(final.rstrip()) <= 60, final
+
+
+def test_a_log_file_gets_a_redraw_every_few_seconds_not_every_step() -> None:
+    log = io.StringIO()
+    bar = progress_bar(total=1000, desc="steps", file=log, mininterval=0.5)
+    assert bar.mininterval == LOG_INTERVAL_S == 10.0
+    for _ in range(1000):
+        bar.update()
+    bar.close()
+    # The first draw (0/1000) and the last; none between, as 1000 steps took under 10 s.
+    assert [line.split("|")[0] for line in log.getvalue().split("\r") if line.strip()] == [
+        "steps:   0%",
+        "steps: 100%",
+    ]
