@@ -136,10 +136,13 @@ def test_against_baselines_swaps_in_the_recipes_accuracy_and_refuses_another_tea
         in md
     )
     assert "| head-pruning heads-3 | 20.0 | 0.12 |" in md  # 150 s of elastic training / 1200 s
-    with pytest.raises(elastic.RunError, match="not the same teacher"):
+    with pytest.raises(elastic.RunError) as info:
         elastic.against_baselines(
             path, [_row("single-stage", 42, 1.5, [0.86, 0.85, 0.83], teacher=0.85)], "single-stage"
         )
+    assert str(info.value) == (
+        f"--against {path}: its teacher scores 86.00% on test, this bench's 85.00%: not the same teacher"
+    )
 
 
 def test_report_only_reports_finished_runs_and_reuses_a_run_for_its_own_seed(tmp_path, capsys) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import time
 from contextlib import contextmanager
 
@@ -262,9 +263,13 @@ def test_truncated_scores_file_gives_clear_error(tmp_path, keep: int) -> None:
     bad.write_bytes(data[:keep])
     with pytest.raises(ValueError) as info:
         ImportanceScores.load(bad)
+    # The reason in brackets is safetensors' own wording (e.g. "Error while deserializing header: header
+    # too small"), which is not pinned: the rest of the line is asserted.
     message = str(info.value)
-    assert str(bad) in message
-    assert "delete it" in message and "recompute" in message
+    assert re.fullmatch(
+        rf"{re.escape(str(bad))} is not a readable importance file \([^\n]+\); delete it to recompute the scores",
+        message,
+    ), message
 
 
 def test_scores_file_missing_tensor(tmp_path) -> None:
@@ -272,8 +277,9 @@ def test_scores_file_missing_tensor(tmp_path) -> None:
 
     path = tmp_path / "partial.safetensors"
     save_file({"head": torch.zeros(2, 2)}, str(path))
-    with pytest.raises(ValueError, match=r"lacks importance tensors \['layer', 'neuron'\]"):
+    with pytest.raises(ValueError) as info:
         ImportanceScores.load(path)
+    assert str(info.value) == f"{path} lacks importance tensors ['layer', 'neuron']"
 
 
 # --------------------------------------------------------------------------- the real model

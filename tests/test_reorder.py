@@ -70,10 +70,12 @@ def test_permute_without_bias_and_identity() -> None:
 
 def test_permute_rejects_wrong_length() -> None:
     lin = nn.Linear(3, 4)
-    with pytest.raises(ValueError, match="4 outputs"):
+    with pytest.raises(ValueError) as info:
         permute_out(lin, torch.arange(3))
-    with pytest.raises(ValueError, match="3 inputs"):
+    assert str(info.value) == "index has 3 entries, linear has 4 outputs"
+    with pytest.raises(ValueError) as info:
         permute_in(lin, torch.arange(4))
+    assert str(info.value) == "index has 4 entries, linear has 3 inputs"
 
 
 # --------------------------------------------------------------------------- reorder_by_importance
@@ -174,11 +176,13 @@ def test_reorder_makes_narrow_subnet_keep_top_heads() -> None:
 def test_reorder_rejects_wrong_shapes() -> None:
     model = sn.to_supernet(tiny_model("bert"))
     good = _random_scores(model, seed=0)
-    with pytest.raises(ValueError, match=r"head scores have shape \(4, 3\), expected \(4, 4\)"):
+    with pytest.raises(ValueError) as info:
         reorder_by_importance(
             model, ImportanceScores(head=good.head[:, :3], neuron=good.neuron, layer=good.layer)
         )
-    with pytest.raises(ValueError, match=r"neuron scores have shape \(3, 48\)"):
+    assert str(info.value) == "head scores have shape (4, 3), expected (4, 4)"
+    with pytest.raises(ValueError) as info:
         reorder_by_importance(
             model, ImportanceScores(head=good.head, neuron=good.neuron[:3], layer=good.layer)
         )
+    assert str(info.value) == "neuron scores have shape (3, 48), expected (4, 48)"
