@@ -182,8 +182,9 @@ def _search_comparison(
     """search.py's latency of this subnet next to the one measured here, when search chose it."""
     if chosen is None or chosen.get("spec") != cfg.to_dict():
         return None
-    if chosen["setting"].get("device", "cpu") != setting.device or chosen.get("latency_table"):
-        return None  # search's figure is for another device (or predicted from its table): no comparison
+    if chosen.get("latency_table") or LatencySetting.from_dict(chosen["setting"]).key != setting.key:
+        # search's figure is for another device or setting (or predicted from a table): no comparison
+        return None
     name = "torch" if setting.backend == "torch" else ("onnxruntime_int8" if setting.int8 else "onnxruntime")
     if name not in results:
         return None
@@ -334,6 +335,13 @@ def run(args: argparse.Namespace) -> int:
             print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
+        if args.threads is not None and args.threads != setting.num_threads:
+            searched = "the default threads" if setting.num_threads is None else f"--threads {setting.num_threads}"
+            print(
+                f"note: latency timed with --threads {args.threads}, search's with {searched}: "
+                "its figure is not compared"
+            )
+            setting = dataclasses.replace(setting, num_threads=args.threads)
         if setting.int8 and not args.int8:
             if chosen.get("spec") == cfg.to_dict():
                 print(

@@ -354,6 +354,17 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     assert summary["subnet"] == chosen_b["name"]
     assert summary["setting"] == chosen_b["setting"]
     assert summary["search_latency"]["search_ms"] == chosen_b["latency_ms"]
+    # --threads given: it is the setting timed (it was ignored for the search's), and search's figure,
+    # of another setting, is not compared.
+    capsys.readouterr()
+    assert export_main([*argv, "--overwrite", "--threads", "1"]) == 0
+    assert (
+        "note: latency timed with --threads 1, search's with --threads 2: its figure is not compared"
+        in capsys.readouterr().out.splitlines()
+    )
+    summary = json.loads((exported / "summary.json").read_text())
+    assert summary["setting"] == {**chosen_b["setting"], "num_threads": 1}
+    assert summary["search_latency"] is None
 
     # Another setting written over the first in one folder: replaced, with a note naming the first.
     first_chosen = json.loads(first["chosen.json"])
