@@ -532,13 +532,28 @@ class _Job:
                     f"output_dir '{run.root}' is not writable ({err.strerror}); choose another"
                 ) from err
         self.accelerator.wait_for_everyone()
-        self.logger = make_logger(
-            cfg.report_to,
-            run_dir=run.root,
-            project=cfg.wandb_project,
-            config=resolved,
-            enabled=self.accelerator.is_main_process,
-        )
+        try:
+            self.logger = make_logger(
+                cfg.report_to,
+                run_dir=run.root,
+                project=cfg.wandb_project,
+                config=resolved,
+                enabled=self.accelerator.is_main_process,
+            )
+        except Exception as err:  # wandb missing, online without a key, a WANDB_MODE it does not know
+            if cfg.report_to != "wandb":
+                raise
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            hint = (
+                "pip install wandb"
+                if isinstance(err, ImportError)
+                else "run `wandb login`, or set WANDB_MODE=offline (the default when unset)"
+            )
+            mode = os.environ.get("WANDB_MODE")
+            raise RunError(
+                f"report_to=wandb: wandb cannot start ({reason}{f'; WANDB_MODE={mode}' if mode else ''}): "
+                f"{hint}, or train with report_to=none"
+            ) from None
 
     def load_data(self) -> None:
         cfg = self.cfg

@@ -1300,3 +1300,29 @@ def test_an_unnamed_tagger_serves_an_ner_task() -> None:
     config = BertConfig(architectures=["BertForTokenClassification"], num_labels=3)
     ner = get_task_kind("token-classification", ["B-PER", "I-PER", "O"])
     assert head_conflict(config, ner, 3) is None and ner.serves(config, 3)
+
+
+@pytest.mark.parametrize("failure", ["no key", "not installed"])
+def test_wandb_that_cannot_start_is_one_line(models, tmp_path, monkeypatch, failure: str) -> None:
+    """report_to=wandb with WANDB_MODE=online and no API key, or without wandb installed, was a
+    30-50 line traceback (exit 1)."""
+    import wandb
+
+    def no_key(**kwargs):
+        raise wandb.errors.UsageError("No API key configured. Use `wandb login` to log in.")
+
+    if failure == "no key":
+        monkeypatch.setenv("WANDB_MODE", "online")
+        monkeypatch.setattr(wandb, "init", no_key)
+        reason = "No API key configured. Use `wandb login` to log in.; WANDB_MODE=online"
+        hint = "run `wandb login`, or set WANDB_MODE=offline (the default when unset)"
+    else:
+        monkeypatch.delenv("WANDB_MODE", raising=False)
+        monkeypatch.setitem(sys.modules, "wandb", None)
+        reason, hint = "import of wandb halted; None in sys.modules", "pip install wandb"
+    with pytest.raises(RunError) as info:
+        _run(models["seq-cls"], tmp_path / "run", "report_to=wandb")
+    assert (
+        str(info.value)
+        == f"report_to=wandb: wandb cannot start ({reason}): {hint}, or train with report_to=none"
+    )
