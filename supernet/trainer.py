@@ -1027,6 +1027,7 @@ class _Job:
         )
         window: dict[str, list[float]] = {}
         started, first_step = time.perf_counter(), stage_step
+        said = -math.inf  # when _say_step last printed
         batches = self._epoch_batches(stage, epoch, batch_in_epoch)
         self.in_stage_loop = True  # from here a first interrupt waits for the step's end
         for epoch, batch_in_epoch, batch in batches:
@@ -1062,6 +1063,8 @@ class _Job:
                 }
                 self.logger.log(metrics, self.global_step)
                 window = {}
+                if not self.progress and acc.is_main_process:
+                    said = self._say_step(stage, stage_step, total, losses, started, first_step, said)
             saved = stage_step == total or bool(
                 cfg.checkpoint_every and stage_step % cfg.checkpoint_every == 0
             )
@@ -1078,6 +1081,30 @@ class _Job:
         if stage_step < total:  # left early: a first interrupt, its step saved
             raise KeyboardInterrupt
         self._finish_stage(prepared, model, ema)
+
+    def _say_step(
+        self,
+        stage: str,
+        step: int,
+        total: int,
+        losses: dict[str, float],
+        started: float,
+        first_step: int,
+        said: float,
+    ) -> float:
+        """With progress bars off (--no-progress): one plain line at a logged step, at most every
+        `STEP_LINE_INTERVAL_S` seconds and at the stage's last step. Returns when it last printed."""
+        now = time.perf_counter()
+        if step < total and now - said < STEP_LINE_INTERVAL_S:
+            return said
+        per_step = (now - started) / max(step - first_step, 1)
+        loss = sum(losses.values()) / max(len(losses), 1)
+        of = f"loss {loss:.4f}" if len(losses) == 1 else f"mean loss {loss:.4f} over {len(losses)} subnets"
+        print(
+            f"{stage} step {step}/{total}: {of}, {per_step:.2f} s/step, {_clock(per_step * (total - step))} left",
+            flush=True,
+        )
+        return now
 
     def _stage_average(self, model: nn.Module, decay: float) -> AveragedModel | None:
         """A fresh EMA of `model`'s weights for one stage (None when `decay` is 0).
@@ -1323,6 +1350,17 @@ PREVIOUS_METRICS = "train_metrics.previous.jsonl"
 
 LOCK_FILE = ".train.lock"
 """In output_dir: locked while a train.py job trains the run (released when the job ends or dies)."""
+
+
+STEP_LINE_INTERVAL_S = 30.0
+"""Least seconds between two step lines of a run without progress bars."""
+
+
+def _clock(seconds: float) -> str:
+    """`seconds` as h:mm:ss (or m:ss under an hour)."""
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
 def _lock_run_dir(root: Path) -> Any:

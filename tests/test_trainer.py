@@ -1326,3 +1326,32 @@ def test_wandb_that_cannot_start_is_one_line(models, tmp_path, monkeypatch, fail
         str(info.value)
         == f"report_to=wandb: wandb cannot start ({reason}): {hint}, or train with report_to=none"
     )
+
+
+def test_without_progress_bars_training_says_its_steps(models, tmp_path, monkeypatch, capsys) -> None:
+    """--no-progress (as in CI logs) was silent from the importance line to the results table: on a
+    real preset, tens of minutes without a line. Now a line per logged step, at most every 30 s."""
+    capsys.readouterr()
+    _run(models["base"], tmp_path / "run", "teacher.max_steps=3", "stage_w.max_steps=3")
+    lines = capsys.readouterr().out.splitlines()
+    steps = [line for line in lines if re.match(r"(teacher|stage_w|stage_wd) step ", line)]
+    # Within 30 s of the stage's first line only its last step is said again.
+    assert [line.split(":")[0] for line in steps] == [
+        "teacher step 1/3",
+        "teacher step 3/3",
+        "stage_w step 1/3",
+        "stage_w step 3/3",
+        "stage_wd step 1/2",
+        "stage_wd step 2/2",
+    ]
+    assert re.fullmatch(r"teacher step 3/3: loss \d+\.\d{4}, \d+\.\d\d s/step, 0:00 left", steps[1]), steps[1]
+    assert re.fullmatch(
+        r"stage_wd step 1/2: mean loss \d+\.\d{4} over \d+ subnets, \d+\.\d\d s/step, \d+:\d\d left", steps[4]
+    ), steps[4]
+    monkeypatch.setattr(trainer, "STEP_LINE_INTERVAL_S", 0.0)
+    capsys.readouterr()
+    _run(models["base"], tmp_path / "run2", "teacher.max_steps=3", "stage_w.max_steps=3")
+    steps = [line for line in capsys.readouterr().out.splitlines() if " step " in line and "/3:" in line]
+    assert [line.split(":")[0] for line in steps] == [
+        f"{s} step {i}/3" for s in ("teacher", "stage_w") for i in (1, 2, 3)
+    ]
