@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -182,7 +183,14 @@ def _train(args: argparse.Namespace) -> int:
         note = unused_learning_rate(cfg)
         if note is not None:
             print(note)
-    train(cfg, progress=not args.no_progress)
+    result = train(cfg, progress=not args.no_progress)
+    if os.environ.get("RANK", "0") == "0":
+        run = shlex.quote(str(result.run_dir))
+        print(
+            f"supernet: {result.run_dir / 'supernet'}\n"
+            f"next: python search.py --run {run} --latency-budget-ratio 0.5 (or --latency-budget-ms MS), "
+            f"then python export.py --run {run} --subnet best --out DIR"
+        )
     return 0
 
 

@@ -1084,6 +1084,12 @@ def test_resume_with_nothing_to_resume_says_so(capsys, trained_run: Path, tmp_pa
         "(its train_metrics.jsonl is kept as train_metrics.previous.jsonl)"
     )
     assert (run / "train_metrics.previous.jsonl").read_text() == old_metrics
+    # It ends by saying where the supernet is and what to run next.
+    assert out.splitlines()[-2:] == [
+        f"supernet: {run / 'supernet'}",
+        f"next: python search.py --run {run} --latency-budget-ratio 0.5 (or --latency-budget-ms MS), then "
+        f"python export.py --run {run} --subnet best --out DIR",
+    ]
     # Trained again from step 1 with the same config: the same steps, logged once each.
     new_steps = [json.loads(line)["step"] for line in (run / "train_metrics.jsonl").read_text().splitlines()]
     assert new_steps == [json.loads(line)["step"] for line in old_metrics.splitlines()]
