@@ -421,9 +421,6 @@ def run(args: argparse.Namespace) -> int:
         + (f", onnxruntime {onnx_ms:.2f} ms" if onnx_ms else "")
         + (f", int8 {results['onnxruntime_int8'].median_ms:.2f} ms" if "onnxruntime_int8" in results else "")
     )
-    line = load_warning(results)
-    if line is not None:
-        print(f"warning: {line}")
     predicted = summary["device_prediction"]
     if predicted is not None:
         cpu = (predicted["device"] or {}).get("cpu", "the device")
@@ -433,4 +430,7 @@ def run(args: argparse.Namespace) -> int:
             f"from its latency table; the latency above is this machine's"
         )
     print(f"  params: {report.param_count / 1e6:.2f} M")
+    line = load_warning(results)
+    if line is not None:  # after the indented summary, not inside it
+        print(f"warning: {line}")
     return 0

@@ -1150,3 +1150,36 @@ def test_an_unused_learning_rate_does_not_block_a_resume(trained_run: Path, tmp_
         "error: resume refused: the config differs from the run's (stage_wd.learning_rate: 0.0003 -> 0.0005); "
         "undo the changes or start a new output_dir"
     )
+
+
+@pytest.mark.slow
+def test_export_load_warning_follows_the_summary(
+    capsys, trained_run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """The load/spread warning was printed inside the indented summary, between latency and params."""
+    import supernet.export_cli as export_cli
+
+    monkeypatch.setattr(
+        export_cli, "load_warning", lambda results: f"latency of {', '.join(results)} is noisy"
+    )
+    argv = [
+        "--run",
+        str(trained_run),
+        "--subnet",
+        "w0.50-d0.75",
+        "--out",
+        str(tmp_path / "exp"),
+        "--no-progress",
+    ]
+    capsys.readouterr()
+    assert export_main([*argv, "--no-onnx"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines[-6:]] == [
+        f"exported w0.50-d0.75 to {tmp_path / 'exp'}",
+        "  parity",
+        "  dev accuracy",
+        "  latency (cpu-torch-b1-s128-tdefault)",
+        "  params",
+        "warning",
+    ]
+    assert lines[-1] == "warning: latency of torch is noisy"
