@@ -40,7 +40,7 @@ from torch import nn  # noqa: E402
 
 from supernet import SubnetConfig, set_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import LatencySetting, dummy_batch  # noqa: E402
 
@@ -55,7 +55,7 @@ DEFAULT_SUBNETS = ("w0.50-d1.00", "w0.25-d0.50", "w0.75-d0.75")
 
 def load_stock(name: str) -> nn.Module:
     """An unconverted model in eval mode: a random BERT-base shape or a packaged model."""
-    transformers.logging.set_verbosity_error()  # the fresh classifier's load report is expected
+    quiet_libraries()  # load reports of fresh heads, transformers' and datasets' bars
     if name == "bert-base":
         torch.manual_seed(0)
         model = transformers.AutoModelForSequenceClassification.from_config(

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     # Checked now, not after the whole bench (minutes) as when export.py first read it.
     if args.run is not None and not (args.run / "config.yaml").is_file():
         p.error(f"--run {args.run} is not a run directory (no config.yaml): pass a trained run")
-    transformers.logging.set_verbosity_error()
+    quiet_libraries()  # load reports of fresh heads, transformers' and datasets' bars
     print(f"CPU: {cpu_description()}; 8-bit dot-product instructions: {int8_dot_product()}")
     setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     figures = {shape: bench_shape(shape, args, setting) for shape in shapes}

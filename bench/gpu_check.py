@@ -53,7 +53,7 @@ import yaml  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, to_supernet  # noqa: E402
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import at_least, quiet_libraries  # noqa: E402
 from supernet.distill import LossWeights, distill_loss  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import LatencySetting, measure_onnx, measure_subnets  # noqa: E402
@@ -86,7 +86,7 @@ def preset_shapes(path: Path, tiny: bool) -> dict[str, Any]:
 
 def make_supernet(tiny: bool, device: str) -> torch.nn.Module:
     """A random-weight BERT-base-shaped classifier (or a tiny one), converted, on `device`."""
-    transformers.logging.set_verbosity_error()
+    quiet_libraries()  # load reports of fresh heads, transformers' and datasets' bars
     torch.manual_seed(0)
     if tiny:
         config = transformers.BertConfig(

@@ -38,7 +38,7 @@ from torch import nn  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LAYER_MODELS,
@@ -58,7 +58,7 @@ MAPE_GOAL = 5.0
 
 def load_model(name: str) -> nn.Module:
     """A converted model in eval mode: the packaged MiniLM or a random BERT-base shape."""
-    transformers.logging.set_verbosity_error()  # the fresh classifier's load report is expected
+    quiet_libraries()  # load reports of fresh heads, transformers' and datasets' bars
     if name == "bert-base":
         torch.manual_seed(0)
         config = transformers.BertConfig(num_labels=2)  # 12 layers, 768 hidden, 12 heads, FFN 3072
