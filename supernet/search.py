@@ -372,7 +372,8 @@ def evaluate_grid(
     for cfg in bar:
         name = cfg.name
         cached = cache.get(name)
-        bar.set_postfix_str(f"{name} (cached)" if cached is not None else name)
+        # Drawn with the next update (at most every few seconds in a log), not once more per subnet.
+        bar.set_postfix_str(f"{name} (cached)" if cached is not None else name, refresh=False)
         if cached is None:
             accuracy = float(evaluate(cfg))
             latency, spread, other_cpu, flags = _as_latency(measure(cfg), name)
@@ -637,7 +638,8 @@ def evolutionary_search(
     bar = progress_bar(range(generations), desc="evolution", unit="gen", disable=not progress)
     for gen in bar:
         parents = ranked(pop)[:n_parents]
-        bar.set_postfix_str(f"best {fitness(parents[0][1]):.4f} ({parents[0][1].name})")
+        # x100, as the results table shows scores
+        bar.set_postfix_str(f"best {100 * fitness(parents[0][1]):.2f} ({parents[0][1].name})", refresh=False)
         nxt = list(parents)
         taken = {cfg.name for _, cfg in nxt}
         for k in range(n_children):

@@ -439,6 +439,7 @@ class SearchRun:
         todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
         self._remeasured.update(c.name for c in todo)
         if todo:
+            self.log(f"measuring {len(todo)} of {len(cfgs)} subnets on {self.setting.key} ...")
             # One line for the whole batch below, not one per measuring call.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LatencyWarning)
@@ -926,8 +927,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         remeasure=args.remeasure,
     )
     grid = sr.space.grid()
-    log(f"measuring {len(grid)} grid subnets on {setting.key} ...")
-    measured = sr.measure(grid)
+    measured = sr.measure(grid)  # says what it times, and what it reads from the cache
     # Fitting the predictor times ~26 probe subnets (a third of a quickstart search on torch, 26
     # exports on onnxruntime): done when per-layer search needs it or --predict asks for the column.
     predictor = sr.predictor() if cfg.per_layer or args.predict or sr.has_predictor() else None

@@ -80,10 +80,12 @@ def test_second_search_reuses_cached_latency(run: Path, monkeypatch, capsys) -> 
     assert calls == []
     # Said, not silent: the figures are this machine's, timed earlier.
     cache = run / "latency" / "cpu-torch-b1-s128-t1.json"
+    out = capsys.readouterr().out.splitlines()
     assert (
         f"latency of 12 of 12 subnets read from {cache} (timed earlier on this machine and setting; "
         "--remeasure times them again)"
-    ) in capsys.readouterr().out.splitlines()
+    ) in out
+    assert not [line for line in out if line.startswith("measuring")]  # it had said "measuring 12"
 
 
 @pytest.mark.slow
@@ -116,7 +118,9 @@ def test_remeasure_times_the_grid_again_and_replaces_the_cache(run: Path, monkey
         return [LatencyResult.from_samples([1.0 + i, 1.0 + i, 1.0 + i]) for i in range(len(cfgs))]
 
     monkeypatch.setattr(search_cli, "measure_subnets", timed)
+    capsys.readouterr()
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", "--remeasure", *FAST]) == 0
+    assert "measuring 12 of 12 subnets on cpu-torch-b1-s128-t1 ..." in capsys.readouterr().out.splitlines()
     assert [sorted(b) for b in batches] == [sorted(c.name for c in grid)]  # all, in one batch
     assert cache.get(grid[0]) == LatencyResult.from_samples([1.0 + batches[0].index(grid[0].name)] * 3)
     # A search asking for more repeats than the cache holds times them: the file is replaced.
