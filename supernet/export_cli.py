@@ -336,7 +336,9 @@ def run(args: argparse.Namespace) -> int:
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
         if args.threads is not None and args.threads != setting.num_threads:
-            searched = "the default threads" if setting.num_threads is None else f"--threads {setting.num_threads}"
+            searched = (
+                "the default threads" if setting.num_threads is None else f"--threads {setting.num_threads}"
+            )
             print(
                 f"note: latency timed with --threads {args.threads}, search's with {searched}: "
                 "its figure is not compared"
