@@ -53,7 +53,14 @@ class _WandbLogger:
 
         # Offline by default: no network is needed; `wandb sync` uploads later.
         os.environ.setdefault("WANDB_MODE", "offline")
-        self._run = wandb.init(project=project, dir=str(run_dir), config=config, name=name)
+        # Its run summary (a sparkline per metric, 30+ lines after the results table) is left out
+        # unless the user set WANDB_QUIET/WANDB_SILENT themselves; where the run is saved is still said.
+        quiet = (
+            {}
+            if {"WANDB_QUIET", "WANDB_SILENT"} & set(os.environ)
+            else {"settings": wandb.Settings(quiet=True)}
+        )
+        self._run = wandb.init(project=project, dir=str(run_dir), config=config, name=name, **quiet)
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         self._run.log(metrics, step=step)

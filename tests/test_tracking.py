@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -24,3 +25,26 @@ def test_stage_seconds_multiplies_the_last_rate_by_each_stages_steps(tmp_path) -
 
 def test_stage_seconds_of_a_run_without_metrics_is_empty(tmp_path) -> None:
     assert stage_seconds(tmp_path) == {}
+
+
+def test_wandb_logs_offline_into_the_run_folder_without_its_summary(tmp_path, monkeypatch, capfd) -> None:
+    """report_to=wandb: offline by default, its files in the run folder, and no 30-line summary of
+    sparklines after training's results table (a user's WANDB_QUIET/WANDB_SILENT would be kept)."""
+    from supernet.tracking import make_logger
+
+    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
+        monkeypatch.setenv(key, "")  # restored (or removed) after the test, whatever the logger sets
+        monkeypatch.delenv(key)
+    logger = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    for step in (1, 2, 3):
+        logger.log({"stage_w/w1.00-d1.00/loss": 1.0 / step}, step)
+    logger.finish()
+    assert os.environ["WANDB_MODE"] == "offline"
+    (offline,) = (tmp_path / "wandb").glob("offline-run-*")
+    assert list(offline.glob("*.wandb"))
+    rows = [json.loads(line) for line in (tmp_path / "train_metrics.jsonl").read_text().splitlines()]
+    assert rows == [{"step": s, "stage_w/w1.00-d1.00/loss": 1.0 / s} for s in (1, 2, 3)]
+    captured = capfd.readouterr()
+    said = [line for line in (captured.out + captured.err).splitlines() if "wandb" in line]
+    assert not [line for line in said if "Run history" in line or "Run summary" in line], said
+    assert any(str(offline) in line for line in said), said
