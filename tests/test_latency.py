@@ -609,6 +609,9 @@ def test_predictor_build_on_real_timings_is_sane() -> None:
     predictor = LatencyPredictor.build(model, setting, calibration_subnets=[sn.MAX_NET])
     assert predictor.predict(sn.MAX_NET) > 0
     assert len(predictor.table) == 16
+    assert [cfg for cfg, _ in predictor.calibration] == [sn.MAX_NET]
+    # Half the layers at a quarter of the width: predicted faster, whatever the noise (about 2x apart).
+    assert predictor.predict(sn.SubnetConfig(width_mult=0.25, depth_mult=0.5)) < predictor.predict(sn.MAX_NET)
 
 
 # ---------------------------------------------------------------- load and spread

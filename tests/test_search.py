@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import replace
 
 import pytest
@@ -313,7 +314,7 @@ def test_evolution_evaluates_each_subnet_once() -> None:
         seen.append(cfg.name)
         return fake_accuracy(cfg)
 
-    evolutionary_search(
+    found = evolutionary_search(
         space=SPACE,
         arch=ARCH,
         evaluate=evaluate,
@@ -324,7 +325,8 @@ def test_evolution_evaluates_each_subnet_once() -> None:
         rng=random.Random(0),
         progress=False,
     )
-    assert len(seen) == len(set(seen))
+    assert len(seen) == len(set(seen)) >= 12  # at least the first population, each once
+    assert {cfg.name for cfg, _, _ in found} <= set(seen)  # what it returns was scored
 
 
 def test_evolution_budget_below_smallest() -> None:
@@ -454,8 +456,13 @@ def test_format_table_marks() -> None:
     for line in lines[2:]:
         name = line.split()[0]
         assert ("*" in line.split()) == (name in front_names)
-    # Columns line up: every row is as wide as the separator (trailing marks aside).
     assert f"{100 * chosen.accuracy:.2f}" in marked[0]
+    # Columns line up: every word of the header and of each row lies within one run of the separator's
+    # dashes (none straddles two columns or sits in a gap).
+    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", lines[1])]
+    for line in [lines[0], *lines[2:]]:
+        cells = [line[a:b].strip() for a, b in spans]
+        assert " ".join(c for c in cells if c) == " ".join(line.split()), line
 
 
 def test_format_table_shows_predictions_only_when_some_exist() -> None:
