@@ -270,6 +270,13 @@ def test_bf16_inputs_give_float32_loss() -> None:
     t = torch.randn(2, 3).bfloat16()
     assert soft_cross_entropy(s, t).dtype == torch.float32
     assert hidden_mse([s.unsqueeze(-1)], [t.unsqueeze(-1)], None).dtype == torch.float32
+    # ...computed in FP32 from the bf16 values, not in bf16 and cast.
+    assert soft_cross_entropy(s, t).item() == pytest.approx(
+        soft_cross_entropy(s.float(), t.float()).item(), abs=1e-6
+    )
+    assert hidden_mse([s.unsqueeze(-1)], [t.unsqueeze(-1)], None).item() == pytest.approx(
+        hidden_mse([s.float().unsqueeze(-1)], [t.float().unsqueeze(-1)], None).item(), abs=1e-6
+    )
 
 
 # ---------------------------------------------------------------- distill_loss / LossParts
@@ -340,6 +347,9 @@ def test_unused_inputs_may_be_none() -> None:
         LossWeights(logit=0.0, hidden=0.0, hard=1.0),
     )
     assert list(out.parts) == ["hard_ce"]
+    assert out.total.item() == pytest.approx(
+        hard_cross_entropy(inputs["student_logits"], inputs["labels"]).item()
+    )
 
 
 def test_missing_needed_input_is_an_error() -> None:
