@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import shutil
 import tempfile
 import warnings
@@ -141,8 +142,44 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
     return known[name]
 
 
+# What an export folder holds beside the files parity.json names: its summary, its int8 graph and
+# the tokenizer's files (their names depend on the tokenizer).
+_EXPORT_EXTRAS = ("summary.json", "model.int8.onnx")
+_TOKENIZER_FILE = re.compile(
+    r"(tokenizer.*|vocab.*|merges\.txt|special_tokens_map\.json|added_tokens\.json|spiece\.model"
+    r"|sentencepiece\..*\.model|spm\.model|.*\.spm|chat_template.*)"
+)
+
+
+def _not_an_export(out: Path) -> str | None:
+    """Why the non-empty folder `out` is not an earlier export, or None where it is one."""
+    try:
+        parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no parity.json"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return "its parity.json cannot be read"
+    paths = parity.get("paths") if isinstance(parity, dict) else None
+    if not isinstance(paths, dict) or "subnet" not in parity or "param_count" not in parity:
+        return "its parity.json is not one export.py wrote"
+    ours = {str(p) for p in paths.values()} | set(_EXPORT_EXTRAS)
+    others = sorted(
+        p.name + ("/" if p.is_dir() else "")
+        for p in out.iterdir()
+        if p.is_dir() or not (p.name in ours or _TOKENIZER_FILE.fullmatch(p.name))
+    )
+    if others:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        return f"it also holds {shown}, which export does not write"
+    return None
+
+
 def _replaces_export(out: Path, overwrite: bool) -> bool:
-    """Whether the export replaces an earlier one at `out`; refuses anything that is not one."""
+    """Whether the export replaces an earlier one at `out`; refuses anything that is not one.
+
+    Only a folder that export.py wrote, holding nothing else, is replaced (with --overwrite): a
+    user's files in it, or a parity.json of their own, would be deleted with it.
+    """
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"'{out}' is a file: pass a folder to --out")
     # The export is written beside `out` first (then renamed): that folder must be writable.
@@ -151,10 +188,16 @@ def _replaces_export(out: Path, overwrite: bool) -> bool:
         raise RunError(f"--out '{out}' cannot be written: {problem}; pass another folder")
     if not out.exists() or not any(out.iterdir()):
         return False
+    reason = _not_an_export(out)
+    if reason is not None:
+        raise FileExistsError(
+            f"'{out}' already exists and is not an earlier export ({reason}): pass a new --out "
+            "(export only ever replaces an earlier export)"
+        )
     if not overwrite:
-        raise FileExistsError(f"'{out}' already exists and is not empty: pass --overwrite or a new --out")
-    if not (out / "parity.json").is_file():
-        raise FileExistsError(f"'{out}' is not an earlier export (no parity.json): refusing to overwrite it")
+        raise FileExistsError(
+            f"'{out}' holds an earlier export: pass --overwrite to replace it, or a new --out"
+        )
     return True
 
 

@@ -650,20 +650,55 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
     out = tmp_path / "mine"
     out.mkdir()
     (out / "keep.txt").write_text("precious")
+    argv = ["--run", str(trained_run), "--subnet", "w0.50-d1.00", "--no-onnx", "--no-progress"]
+    for flags in ([], ["--overwrite"]):  # the hint no longer offers --overwrite, which would be refused
+        _fails(
+            capsys,
+            export_main,
+            [*argv, "--out", str(out), *flags],
+            f"'{out}' already exists and is not an earlier export (no parity.json): pass a new --out "
+            "(export only ever replaces an earlier export)",
+            watch=out,
+        )
+    # A parity.json of the user's own was enough for --overwrite to delete the folder, thesis and all.
+    (out / "parity.json").write_text("{}")
     _fails(
         capsys,
         export_main,
-        ["--run", str(trained_run), "--subnet", "w0.50-d1.00", "--out", str(out)],
-        f"'{out}' already exists and is not empty: pass --overwrite or a new --out",
+        [*argv, "--out", str(out), "--overwrite"],
+        f"'{out}' already exists and is not an earlier export (its parity.json is not one export.py wrote): "
+        "pass a new --out (export only ever replaces an earlier export)",
         watch=out,
+    )
+    # A real export with a file of the user's added: refused, naming it; without it, replaced.
+    export = tmp_path / "exp"
+    assert export_main([*argv, "--out", str(export)]) == 0
+    (export / "NOTES.md").write_text("mine")
+    _fails(
+        capsys,
+        export_main,
+        [*argv, "--out", str(export), "--overwrite"],
+        f"'{export}' already exists and is not an earlier export (it also holds NOTES.md, which export does "
+        "not write): pass a new --out (export only ever replaces an earlier export)",
+        watch=export,
     )
     _fails(
         capsys,
         export_main,
-        ["--run", str(trained_run), "--subnet", "w0.50-d1.00", "--out", str(out), "--overwrite"],
-        f"'{out}' is not an earlier export (no parity.json): refusing to overwrite it",
-        watch=out,
+        [*argv, "--out", str(export)],
+        f"'{export}' already exists and is not an earlier export (it also holds NOTES.md, which export does "
+        "not write): pass a new --out (export only ever replaces an earlier export)",
+        watch=export,
     )
+    (export / "NOTES.md").unlink()
+    _fails(
+        capsys,
+        export_main,
+        [*argv, "--out", str(export)],
+        f"'{export}' holds an earlier export: pass --overwrite to replace it, or a new --out",
+        watch=export,
+    )
+    assert export_main([*argv, "--out", str(export), "--overwrite"]) == 0
 
 
 @pytest.mark.slow
