@@ -145,8 +145,9 @@ def run_cli(
             message = f"{message}: {err.filename}"
         print(f"{f'[process {rank}] ' if rank else ''}error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
-    except KeyboardInterrupt:
-        print(interrupted, file=sys.stderr)
+    except KeyboardInterrupt as err:
+        # A KeyboardInterrupt raised with a message says what a later phase leaves behind.
+        print(str(err) or interrupted, file=sys.stderr)
         return 130
 
 

@@ -282,6 +282,24 @@ def write_kit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _time_export(out: Path, setting: LatencySetting, args: argparse.Namespace) -> dict[str, LatencyResult]:
+    """Latency of the export at `out`: its torch folder and, where written, its ONNX graphs."""
+    dense = load_exported(out).eval().to(setting.device)
+    # torch and onnxruntime interleaved in rounds, so a drift of the machine's speed between them
+    # (several % within seconds on a shared VM) cannot pass for a difference of runtime.
+    artefacts: dict[str, Any] = {"torch": dense}
+    onnx_reason = unavailable(setting, onnx=True) if args.onnx else None
+    if onnx_reason is not None:
+        print(f"note: {onnx_reason}: the ONNX files are not timed on {setting.device}")
+    elif args.onnx:
+        artefacts["onnxruntime"] = out / "model.onnx"
+        if args.int8:
+            artefacts["onnxruntime_int8"] = out / "model.int8.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LatencyWarning)  # one line below for all three
+        return measure_interleaved(artefacts, setting, progress=not args.no_progress)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         # Checked before the export, not after it when the latency is measured.
@@ -401,20 +419,14 @@ def run(args: argparse.Namespace) -> int:
         # figure has to come from a device this machine has.
         print(f"note: search measured on {setting.device}, but {reason}: latency measured on cpu here")
         setting = dataclasses.replace(setting, device="cpu")
-    dense = load_exported(out).eval().to(setting.device)
-    # torch and onnxruntime interleaved in rounds, so a drift of the machine's speed between them
-    # (several % within seconds on a shared VM) cannot pass for a difference of runtime.
-    artefacts: dict[str, Any] = {"torch": dense}
-    onnx_reason = unavailable(setting, onnx=True) if args.onnx else None
-    if onnx_reason is not None:
-        print(f"note: {onnx_reason}: the ONNX files are not timed on {setting.device}")
-    elif args.onnx:
-        artefacts["onnxruntime"] = out / "model.onnx"
-        if args.int8:
-            artefacts["onnxruntime_int8"] = out / "model.int8.onnx"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", LatencyWarning)  # one line below for all three
-        results = measure_interleaved(artefacts, setting, progress=not args.no_progress)
+    try:
+        results = _time_export(out, setting, args)
+    except KeyboardInterrupt:
+        # The folder is in place (the earlier export replaced): not "nothing was exported".
+        raise KeyboardInterrupt(
+            f"interrupted while timing: {out} is exported and parity-checked (parity.json) but has no "
+            "summary.json (its latency); export.py --overwrite exports and times it again"
+        ) from None
     summary = {
         "subnet": cfg.name,
         "spec": cfg.to_dict(),

@@ -627,3 +627,51 @@ def test_scores_and_choice_of_other_weights_are_not_reused(run: Path, tmp_path: 
     assert resolve_subnet_name(RunDir(copy), "best") == sn.SubnetConfig.from_dict(
         json.loads((copy / "search" / "chosen.json").read_text())["spec"]
     )
+
+
+@pytest.mark.slow
+def test_an_export_interrupted_while_timing_says_it_is_in_place(
+    run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C once the folder was in place said "nothing was exported": the export was there (and the
+    earlier one gone), without summary.json."""
+    import supernet.export_cli as export_cli
+    from supernet.cli import export_main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_cli, "measure_interleaved", interrupted)
+    out = tmp_path / "exp"
+    capsys.readouterr()
+    assert (
+        export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--out", str(out), "--no-progress"]) == 130
+    )
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"interrupted while timing: {out} is exported and parity-checked (parity.json) but has no summary.json "
+        "(its latency); export.py --overwrite exports and times it again"
+    )
+    assert (out / "parity.json").is_file() and not (out / "summary.json").exists()
+
+
+def test_ctrl_c_while_the_entry_points_import_is_one_line(tmp_path: Path) -> None:
+    """Ctrl-C in the seconds torch and transformers take to import printed a KeyboardInterrupt traceback."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    fake = tmp_path / "supernet"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "cli.py").write_text("raise KeyboardInterrupt  # as if Ctrl-C came while importing\n")
+    for script in ("train.py", "search.py", "export.py"):
+        # Copied beside the stand-in package: a script's own folder comes first on sys.path.
+        shutil.copy(root / script, tmp_path / script)
+        proc = subprocess.run(
+            [sys.executable, str(tmp_path / script)],
+            capture_output=True,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+        )
+        assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), script
