@@ -44,6 +44,7 @@ from supernet.convert import Arch, supernet_state
 from supernet.cost import count_params
 from supernet.elastic.depth import kept_layers
 from supernet.families import FamilySpec, UnsupportedModelError
+from supernet.io import remove_stale_temporaries, share_files
 from supernet.subnet import (
     MAX_NET,
     ResolvedSubnet,
@@ -983,6 +984,8 @@ def export_subnet(
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     if tmp.exists():  # left by an earlier crashed export in a process with our pid
         shutil.rmtree(tmp)
+    for stale in remove_stale_temporaries(out):
+        warnings.warn(f"removed {stale}, the unfinished folder of an export that was killed", stacklevel=2)
     previous, was_training = state.active, model.training
     try:
         model.eval()
@@ -990,6 +993,7 @@ def export_subnet(
         report = _export_into(
             model, cfg, resolved, out, tmp, tokenizer, onnx, int8, opset, parity_batch, dev_eval
         )
+        share_files(tmp)
         _commit(tmp, out)
         return report
     except BaseException:

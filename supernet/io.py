@@ -9,11 +9,13 @@ name, and an existing file is only replaced by a complete new one.
 from __future__ import annotations
 
 import functools
+import glob
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +29,8 @@ __all__ = [
     "atomic_write",
     "atomic_write_json",
     "atomic_write_text",
+    "remove_stale_temporaries",
+    "share_files",
     "weights_digest",
 ]
 
@@ -102,6 +106,48 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
     return None
 
 
+def share_files(folder: str | Path) -> None:
+    """Give every file under `folder` the usual permissions (0666 less the umask).
+
+    transformers 5 writes model.safetensors through a private temporary file (0600): an export or
+    run folder made by root or a CI user could not be read by the user who serves it.
+    """
+    mode = 0o666 & ~_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: Path, *, older_than_s: float = 600.0) -> list[Path]:
+    """Remove `<path>.tmp-<pid>` folders beside `path` that a killed process left (its pid gone, not
+    written for `older_than_s`: a job on another host sharing the folder is still writing its own).
+
+    Returns:
+        The folders removed.
+    """
+    removed = []
+    now = time.time()
+    for tmp in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[1]
+        if not (tmp.is_dir() and pid.isdigit()) or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if now - tmp.stat().st_mtime < older_than_s:
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    return removed
+
+
 @contextmanager
 def atomic_dir(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name; rename it to `path` when the block succeeds.
@@ -123,6 +169,7 @@ def atomic_dir(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
+        share_files(tmp)
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
             os.replace(path, old)

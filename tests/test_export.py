@@ -572,6 +572,33 @@ def test_refuses_a_non_empty_out_dir_and_leaves_it_alone(tmp_path: Path) -> None
     assert [p.name for p in tmp_path.iterdir()] == ["taken"]
 
 
+def test_export_files_are_readable_by_others_and_killed_exports_are_cleared(tmp_path: Path) -> None:
+    """transformers wrote model.safetensors 0600 (unreadable by the user serving the export), and a
+    killed export's temporary folder (100+ MB) stayed beside --out for good."""
+    _, model = _supernet("bert")
+    out = tmp_path / "exp"
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale, running, recent = (tmp_path / f"exp.tmp-{pid}" for pid in (dead.pid, os.getppid(), 999_999_999))
+    for folder in (stale, running, recent):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x")
+    for folder in (stale, running):
+        os.utime(folder, (0, 0))  # written long ago
+    with pytest.warns(UserWarning) as caught:
+        export_subnet(model, UNIFORM, out, onnx=True)
+    assert [str(w.message) for w in caught if "killed" in str(w.message)] == [
+        f"removed {stale}, the unfinished folder of an export that was killed"
+    ]
+    # The folder of a live process, and a recent one (maybe a job on another host), are kept.
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["exp", running.name, recent.name])
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {
+        p.name: 0o666 & ~umask for p in out.iterdir()
+    }
+
+
 def test_warns_for_a_subnet_outside_the_search_space(tmp_path: Path) -> None:
     _, model = _supernet("bert")
     space = sn.SearchSpace(width_mults=(1.0, 0.5), depth_mults=(1.0, 0.5))
