@@ -37,6 +37,15 @@ from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
 
 
+def _folder_name(value: str) -> str:
+    """--out: a non-empty path (an empty one silently meant the default folder)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError(
+            "is empty: pass a folder, or leave --out out for RUN/export/<subnet name>"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="export.py",
@@ -50,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="'best' (search.py's choice), a grid name such as "
         "w0.50-d0.75, or a per-layer name from search/results.jsonl",
     )
-    p.add_argument("--out", default=None, help="output folder (default: RUN/export/<subnet name>)")
+    p.add_argument(
+        "--out", type=_folder_name, default=None, help="output folder (default: RUN/export/<subnet name>)"
+    )
     p.add_argument(
         "--search",
         type=Path,
@@ -213,6 +224,13 @@ def read_chosen(path: Path) -> dict[str, Any]:
         raise RunError(
             f"'{path}' is not a choice search.py wrote (no 'spec'): run search.py again, or pass --subnet NAME"
         )
+    try:
+        SubnetConfig.from_dict(chosen["spec"])
+    except (TypeError, ValueError) as err:
+        raise RunError(
+            f"'{path}' holds a subnet spec that is not valid ({str(err).splitlines()[0]}): run search.py again, "
+            "or pass --subnet NAME"
+        ) from None
     return chosen
 
 

@@ -675,3 +675,40 @@ def test_ctrl_c_while_the_entry_points_import_is_one_line(tmp_path: Path) -> Non
             cwd=tmp_path,
         )
         assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), script
+
+
+@pytest.mark.parametrize(
+    "spec, reason",
+    [
+        ({"width_mult": 7}, "width_mult must be in (0, 1], got 7"),
+        (
+            {"banana": 1},
+            "unknown subnet field(s) ['banana']; allowed: ['depth_mult', 'ffn', 'heads', 'layers', 'width_mult']",
+        ),
+    ],
+)
+def test_a_chosen_json_with_a_bad_spec_is_one_line(tmp_path: Path, spec: dict, reason: str) -> None:
+    """It was a ValueError traceback (exit 1) from export.py --subnet best."""
+    from supernet.export_cli import read_chosen
+    from supernet.trainer import RunError
+
+    path = tmp_path / "chosen.json"
+    path.write_text(json.dumps({"name": "x", "spec": spec}))
+    with pytest.raises(RunError) as info:
+        read_chosen(path)
+    assert str(info.value) == (
+        f"'{path}' holds a subnet spec that is not valid ({reason}): run search.py again, or pass --subnet NAME"
+    )
+
+
+def test_an_empty_out_is_refused(capsys) -> None:
+    """--out "" silently wrote to RUN/export/<name>."""
+    from supernet.cli import export_main
+
+    with pytest.raises(SystemExit) as info:
+        export_main(["--run", "r", "--out", ""])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == (
+        "export.py: error: argument --out: is empty: pass a folder, or leave --out out for "
+        "RUN/export/<subnet name> (usage: export.py --help)\n"
+    )
