@@ -145,6 +145,16 @@ def run_cli(
             message = f"{message}: {err.filename}"
         print(f"{f'[process {rank}] ' if rank else ''}error: {message}", file=sys.stderr)
         return USER_ERROR_EXIT
+    except OSError as err:
+        from supernet.io import DISK_ERRNOS
+
+        if args.debug or err.errno not in DISK_ERRNOS:
+            raise
+        where = f": '{err.filename}'" if err.filename else ""
+        print(
+            f"error: {err.strerror}{where}; free space (or write elsewhere) and run it again", file=sys.stderr
+        )
+        return USER_ERROR_EXIT
     except KeyboardInterrupt as err:
         # A KeyboardInterrupt raised with a message says what a later phase leaves behind.
         print(str(err) or interrupted, file=sys.stderr)

@@ -18,7 +18,7 @@ from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported, onnx_opsets, score
-from supernet.io import RunDir, atomic_write_json, unwritable, weights_digest
+from supernet.io import RunDir, atomic_write_json, disk_error, unwritable, weights_digest
 from supernet.latency import (
     LatencyResult,
     LatencySetting,
@@ -185,7 +185,7 @@ def _not_an_export(out: Path) -> str | None:
     return None
 
 
-def _replaces_export(out: Path, overwrite: bool) -> bool:
+def _replaces_export(out: Path, overwrite: bool, *, given: bool = True) -> bool:
     """Whether the export replaces an earlier one at `out`; refuses anything that is not one.
 
     Only a folder that export.py wrote, holding nothing else, is replaced (with --overwrite): a
@@ -196,6 +196,10 @@ def _replaces_export(out: Path, overwrite: bool) -> bool:
     # The export is written beside `out` first (then renamed): that folder must be writable.
     problem = unwritable(out.parent)
     if problem is not None:
+        if not given:
+            raise RunError(
+                f"the run's export folder '{out}' cannot be written: {problem}; pass --out DIR elsewhere"
+            )
         raise RunError(f"--out '{out}' cannot be written: {problem}; pass another folder")
     if not out.exists() or not any(out.iterdir()):
         return False
@@ -333,12 +337,20 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir.config.is_file():
         raise RunError(f"'{args.run}' is not a run directory (no config.yaml): run train.py first")
     if args.profile_kit is not None:
-        return write_kit(args)
+        try:
+            return write_kit(args)
+        except Exception as err:
+            disk = disk_error(err, args.profile_kit)
+            if disk is None:
+                raise
+            raise disk from err
     train_cfg = load_config(TrainConfig, run_dir.config)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet, args.search)
     out = Path(args.out) if args.out else run_dir.export / cfg.name
-    replacing = _replaces_export(out, args.overwrite)  # refused before minutes of loading and scoring
+    replacing = _replaces_export(
+        out, args.overwrite, given=bool(args.out)
+    )  # refused before minutes of loading and scoring
     model = load_supernet(run_dir.supernet)
     try:
         resolve_subnet(supernet_state(model).arch, cfg)
@@ -387,9 +399,12 @@ def run(args: argparse.Namespace) -> int:
                 dev_eval=dev_eval,
                 space=space,
             )
-    except BaseException:
+    except BaseException as err:
         if target != out:
             shutil.rmtree(target, ignore_errors=True)  # the earlier export stays as it was
+        disk = disk_error(err, out) if isinstance(err, Exception) else None
+        if disk is not None:
+            raise disk from err
         raise
     for bar in bars:
         bar.close()

@@ -8,6 +8,7 @@ name, and an existing file is only replaced by a complete new one.
 
 from __future__ import annotations
 
+import errno
 import functools
 import glob
 import hashlib
@@ -16,7 +17,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,10 @@ __all__ = [
     "atomic_dir",
     "atomic_write",
     "atomic_write_json",
+    "atomic_write_many",
     "atomic_write_text",
+    "disk_error",
+    "json_bytes",
     "remove_stale_temporaries",
     "share_files",
     "weights_digest",
@@ -50,21 +54,40 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> None:
     failure the temporary file is removed and `path` is left as it was. Parent
     folders are created; the file gets the usual permissions (0666 less the umask).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Same folder: os.replace is only atomic within one file system. mkstemp gives
-    # concurrent writers (threads, processes) distinct temporary names.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    atomic_write_many({Path(path): write})
+
+
+def atomic_write_many(files: Mapping[Path, Callable[[IO[bytes]], None]]) -> None:
+    """Write several files as one set: each to a temporary name first, then all renamed.
+
+    A failure while writing any of them (a full disk) leaves every one as it was, so files that
+    describe one result (a search's results.jsonl and its chosen.json) never disagree; only a crash
+    between the renames, which need no space, could split them.
+    """
+    temps: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; run files are meant to be shared
-        os.replace(tmp, path)
+        for path, write in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Same folder: os.replace is only atomic within one file system. mkstemp gives
+            # concurrent writers (threads, processes) distinct temporary names.
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            temps.append((tmp, path))
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; run files are meant to be shared
+        for tmp, path in temps:
+            os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def json_bytes(obj: Any) -> bytes:
+    """`obj` as the package writes JSON files: indented, UTF-8, a final newline."""
+    return (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode("utf-8")
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -73,8 +96,9 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    """Write `obj` as indented JSON, atomically."""
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Write `obj` as indented JSON (`json_bytes`), atomically."""
+    data = json_bytes(obj)
+    atomic_write(path, lambda fh: fh.write(data))
 
 
 def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
@@ -104,6 +128,36 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
     os.close(handle)
     os.unlink(name)
     return None
+
+
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+"""A full disk, a full quota, a read-only filesystem: the user's to mend, said in one line."""
+
+
+def disk_error(err: BaseException, path: str | Path) -> OSError | None:
+    """The full-disk or read-only error that `err`, raised while writing `path`, stands for, as an
+    OSError naming `path`; None where it is something else.
+
+    Libraries word a full disk their own way: safetensors "No space left on device (os error 28)",
+    torch.save "unexpected pos ..." (found here by the disk's free space), onnx an OSError without
+    a file name.
+    """
+    code = err.errno if isinstance(err, OSError) and err.errno in DISK_ERRNOS else None
+    if code is None and ("No space left on device" in str(err) or "os error 28" in str(err)):
+        code = errno.ENOSPC
+    if code is None:
+        existing = Path(path)
+        while not existing.exists() and existing != existing.parent:
+            existing = existing.parent
+        try:
+            if shutil.disk_usage(existing).free < 1 << 20:
+                code = errno.ENOSPC
+        except OSError:
+            return None
+    if code is None:
+        return None
+    filename = getattr(err, "filename", None) if isinstance(err, OSError) else None
+    return OSError(code, os.strerror(code), str(filename or path))
 
 
 def share_files(folder: str | Path) -> None:

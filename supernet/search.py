@@ -26,6 +26,7 @@ Two ways to produce candidates:
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -39,7 +40,7 @@ from typing import IO, Any
 
 from supernet.convert import Arch
 from supernet.elastic.depth import kept_layers
-from supernet.io import atomic_write
+from supernet.io import atomic_write, atomic_write_many
 from supernet.progress import progress_bar
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 
@@ -52,6 +53,7 @@ __all__ = [
     "format_table",
     "metric_label",
     "pareto_front",
+    "pareto_png",
     "plot_pareto",
     "read_results",
     "select_under_budget",
@@ -687,8 +689,10 @@ def write_results(
     title: str,
     baselines: Baselines | None = None,
     folder: str = "search",
+    extra: Mapping[str, bytes] | None = None,
 ) -> dict[str, Path]:
-    """Write the search results under ``out_dir/<folder>/`` (``search/``), each file atomically.
+    """Write the search results under ``out_dir/<folder>/`` (``search/``), all files as one set
+    (`atomic_write_many`: a failure, e.g. a full disk, leaves every one as it was).
 
     Files:
         ``results.jsonl``: one `SubnetResult.to_json` line per result, plus
@@ -704,6 +708,7 @@ def write_results(
         title: plot title.
         baselines: extra series for the plot (see `plot_pareto`).
         folder: the folder in ``out_dir`` the files go to (``search.py --out``).
+        extra: more files of the same set, by name in that folder (search.py's ``chosen.json``).
 
     Returns:
         ``{"results": ..., "pareto_csv": ..., "pareto_png": ...}`` paths.
@@ -725,7 +730,7 @@ def write_results(
         row["pareto"] = r in on_front
         row["chosen"] = chosen is not None and r.name == chosen.name
         lines.append(json.dumps(row, sort_keys=False) + "\n")
-    atomic_write(paths["results"], lambda f: f.write("".join(lines).encode("utf-8")))
+    jsonl = "".join(lines).encode("utf-8")
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -744,18 +749,16 @@ def write_results(
                 "+".join(r.latency_flags),
             ]
         )
-    atomic_write(paths["pareto_csv"], lambda f: f.write(buf.getvalue().encode("utf-8")))
-
-    plot_pareto(
-        results,
-        front,
-        paths["pareto_png"],
-        budget_ms=budget_ms,
-        chosen=chosen,
-        title=title,
-        baselines=baselines,
-    )
+    table = buf.getvalue().encode("utf-8")
+    png = pareto_png(results, front, budget_ms=budget_ms, chosen=chosen, title=title, baselines=baselines)
+    contents = {paths["results"]: jsonl, paths["pareto_csv"]: table, paths["pareto_png"]: png}
+    contents |= {out / name: data for name, data in (extra or {}).items()}
+    atomic_write_many({path: functools.partial(_write_bytes, data=data) for path, data in contents.items()})
     return paths
+
+
+def _write_bytes(f: IO[bytes], data: bytes) -> None:
+    f.write(data)
 
 
 def read_results(path: str | os.PathLike[str]) -> list[SubnetResult]:
@@ -807,7 +810,25 @@ def plot_pareto(
     title: str = "",
     baselines: Baselines | None = None,
 ) -> None:
-    """Accuracy against measured latency, written atomically as a 1600x1000 px PNG.
+    """Accuracy against measured latency, written atomically as a 1600x1000 px PNG (`pareto_png`).
+
+    Args:
+        path: the PNG to write; the others as for `pareto_png`.
+    """
+    png = pareto_png(results, front, budget_ms=budget_ms, chosen=chosen, title=title, baselines=baselines)
+    atomic_write(Path(path), lambda f: f.write(png))
+
+
+def pareto_png(
+    results: Sequence[SubnetResult],
+    front: Sequence[SubnetResult] | None,
+    *,
+    budget_ms: float | None = None,
+    chosen: SubnetResult | None = None,
+    title: str = "",
+    baselines: Baselines | None = None,
+) -> bytes:
+    """Accuracy against measured latency as a 1600x1000 px PNG.
 
     All subnets are points (with a p10-p90 bar when the spread is known), the
     Pareto front a line, every point carries its name, the budget is a dashed
@@ -816,7 +837,6 @@ def plot_pareto(
     Args:
         results: every evaluated subnet.
         front: the Pareto front (computed from `results` if None).
-        path: the PNG to write.
         budget_ms: the latency budget, drawn if given.
         chosen: the selected subnet, highlighted if given.
         title: plot title.
@@ -1009,10 +1029,9 @@ def plot_pareto(
         assert best is not None
         obstacles.append(best[2])
 
-    def write(f: IO[bytes]) -> None:
-        fig.savefig(f, format="png", dpi=150)
-
-    atomic_write(Path(path), write)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150)
+    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------- table

@@ -38,7 +38,7 @@ from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
 from supernet.export import ONNX_GRAPH_REVISION, onnx_predict, score
 from supernet.export import export_graph as export_for_measurement
-from supernet.io import RunDir, atomic_write_json, unwritable, weights_digest
+from supernet.io import DISK_ERRNOS, RunDir, atomic_write_json, json_bytes, unwritable, weights_digest
 from supernet.latency import (
     LatencyCache,
     LatencyPredictor,
@@ -64,7 +64,14 @@ from supernet.search import (
 )
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
 from supernet.tasks import batch_to, task_kind_of_config
-from supernet.trainer import RunError, eval_dataloader, evaluate_subnet, load_supernet, tokenized_split
+from supernet.trainer import (
+    RunError,
+    eval_dataloader,
+    evaluate_subnet,
+    load_supernet,
+    saved_model_config,
+    tokenized_split,
+)
 
 __all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
 
@@ -223,6 +230,7 @@ class SearchRun:
         # trained again from its first step, a supernet copied in) are taken again, not reused.
         self.weights = weights_digest(self.run.supernet)
         self._said_other_weights = False
+        self._said_unsaved = False
         self._dev_loader: Any = None
         self._accuracy = self._load_accuracy_cache()
         self.accuracy_subset, self.subset_seed = accuracy_subset, subset_seed
@@ -273,6 +281,8 @@ class SearchRun:
                     cache[row["subnet"]] = float(row[self.metric])
                 except (ValueError, TypeError, KeyError):
                     unread.append(f"{self.run.eval.name} line {i}")
+            if not cache and not unread:
+                unread.append(f"{self.run.eval.name} (empty)")
         saved = self._read_scores(self._accuracy_file, self._weights_form)
         if saved is None:
             unread.append(str(self._accuracy_file.relative_to(self.run.root)))
@@ -342,9 +352,23 @@ class SearchRun:
             return {}
         return scores if all(saved.get(k) == v for k, v in form.items()) else {}
 
-    @staticmethod
-    def _write_scores(path: Path, form: dict[str, Any], scores: dict[str, float]) -> None:
-        atomic_write_json(path, {**form, "scores": dict(sorted(scores.items()))})
+    def _write_scores(self, path: Path, form: dict[str, Any], scores: dict[str, float]) -> None:
+        self._keep(path, lambda: atomic_write_json(path, {**form, "scores": dict(sorted(scores.items()))}))
+
+    def _keep(self, path: Path, write: Callable[[], None]) -> None:
+        """Write one of the run's caches; where the run folder cannot take it (read-only, full), say
+        so once and go on: the caches only spare later searches work (--out may be elsewhere)."""
+        try:
+            write()
+        except OSError as err:
+            if err.errno not in DISK_ERRNOS and not isinstance(err, PermissionError):
+                raise
+            if not self._said_unsaved:
+                self.log(
+                    f"note: '{path}' cannot be saved ({err.strerror}): this search goes on without the run's "
+                    "caches, and a later one measures and scores again"
+                )
+                self._said_unsaved = True
 
     @property
     def _int8_file(self) -> Path:
@@ -438,6 +462,7 @@ class SearchRun:
         # --remeasure: each subnet timed again once in this search, not read from the cache.
         todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
         self._remeasured.update(c.name for c in todo)
+        fresh: dict[str, LatencyResult] = {}
         if todo:
             self.log(f"measuring {len(todo)} of {len(cfgs)} subnets on {self.setting.key} ...")
             # One line for the whole batch below, not one per measuring call.
@@ -445,8 +470,10 @@ class SearchRun:
                 warnings.simplefilter("ignore", LatencyWarning)
                 results = self._measure_many(self.model, todo, self.setting)
             for cfg, result in zip(todo, results, strict=True):
-                cache.put(cfg, result)
-        measured = {c.name: cache.get(c) for c in cfgs}
+                fresh[cfg.name] = result
+                self._keep(cache.path, functools.partial(cache.put, cfg, result))
+        # What was timed now is used as timed, saved or not (a read-only run folder).
+        measured = {c.name: fresh[c.name] if c.name in fresh else cache.get(c) for c in cfgs}
         reused = len(cfgs) - len(todo)
         if reused:
             self.log(
@@ -537,7 +564,7 @@ class SearchRun:
                 self.log(f"warning: latency predictor probes: {w.message}")
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        predictor.save(path)
+        self._keep(path, functools.partial(predictor.save, path))
         return predictor
 
     def cost(self, cfg: SubnetConfig) -> tuple[int, int]:
@@ -719,6 +746,10 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
         )
     problem = unwritable(folder)  # before the measurements, not after them
     if problem is not None:
+        if out is None:
+            raise RunError(
+                f"the run's search folder '{folder}' is not writable: {problem}; pass --out DIR elsewhere"
+            )
         raise RunError(f"--out '{folder}' is not writable: {problem}; pass another folder")
     return folder
 
@@ -790,11 +821,17 @@ def _finish(
                 f"note: replacing the earlier search in {folder} ({_source_of(before)}, chose "
                 f"{before['name']}); pass --out DIR to keep one search per device"
             )
+    # chosen.json in the same set: a failure (a full disk) must not leave it naming another choice
+    # than results.jsonl marks.
     paths = write_results(
-        results, folder.parent, budget_ms=budget, chosen=chosen, title=title, folder=folder.name
+        results,
+        folder.parent,
+        budget_ms=budget,
+        chosen=chosen,
+        title=title,
+        folder=folder.name,
+        extra={"chosen.json": json_bytes(record)} if record is not None else None,
     )
-    if record is not None:
-        atomic_write_json(folder / "chosen.json", record)
     log(format_table(results, chosen=chosen, seq_len=sr.setting.seq_len))
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
     if chosen is not None:
@@ -861,11 +898,9 @@ def _default_seq_len(run_dir: Path, log: Callable[[str], None]) -> int:
     config_file = RunDir(run_dir).supernet / "config.json"
     if not config_file.is_file():
         return 128  # not a finished run: the run checks say so
-    from transformers import AutoConfig
-
     from supernet.data import positions_problem
 
-    problem = positions_problem(AutoConfig.from_pretrained(config_file.parent), 128, "the default --seq-len")
+    problem = positions_problem(saved_model_config(config_file.parent), 128, "the default --seq-len")
     if problem is None:
         return 128
     length = load_config(TrainConfig, RunDir(run_dir).config).data.max_length

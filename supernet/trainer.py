@@ -69,7 +69,7 @@ from supernet.data import (
 from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
-from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text, unwritable
+from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text, disk_error, unwritable
 from supernet.progress import progress_bar
 from supernet.recipes import RECIPES, Group, Recipe, make_recipe
 from supernet.reorder import reorder_by_importance
@@ -256,11 +256,17 @@ def _unnamed(labels: Sequence[str]) -> bool:
 def _save_model_dir(
     model: nn.Module, path: Path, tokenizer: PreTrainedTokenizerBase | None, meta: dict
 ) -> None:
-    with atomic_dir(path, replace=True) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
-        atomic_write_json(tmp / "supernet.json", meta)
+    try:
+        with atomic_dir(path, replace=True) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            atomic_write_json(tmp / "supernet.json", meta)
+    except Exception as err:
+        disk = disk_error(err, path)
+        if disk is None:
+            raise
+        raise disk from err
 
 
 def load_supernet(path: str | Path) -> nn.Module:
@@ -277,15 +283,30 @@ def load_supernet(path: str | Path) -> nn.Module:
 
 def _load_task_model(path: Path) -> nn.Module:
     """A task-tuned checkpoint with the head its config names (the kind is read from the config)."""
+    return task_kind_of_config(saved_model_config(path)).auto_class.from_pretrained(path)
+
+
+def saved_model_config(path: str | Path) -> Any:
+    """The config of a model folder this package wrote, or one line naming a damaged config.json."""
     from transformers import AutoConfig
 
-    return task_kind_of_config(AutoConfig.from_pretrained(path)).auto_class.from_pretrained(path)
+    path = Path(path)
+    try:
+        json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise RunError(
+            f"'{path / 'config.json'}' is not valid JSON ({err}; truncated?): delete '{path}' and rerun "
+            "train.py with resume=true"
+        ) from None
+    return AutoConfig.from_pretrained(path)
 
 
 def _load_saved_classifier(path: Path) -> nn.Module:
     """A model folder this package wrote, with a one-line error when its files are damaged."""
     try:
         return _load_task_model(path)
+    except RunError:  # a damaged config.json, named
+        raise
     except (OSError, ValueError, RuntimeError) as err:
         raise RunError(
             f"'{path}' could not be loaded (corrupt or truncated weights?); delete it and rerun "
@@ -987,6 +1008,18 @@ class _Job:
         ckpt = self._latest_checkpoint(stage)
         if ckpt is not None:
             _check_process_count(ckpt, acc.num_processes)
+            written = (
+                "model.safetensors",
+                "optimizer.bin",
+                "scheduler.bin",
+                f"random_states_{acc.process_index}.pkl",
+            )
+            missing = [name for name in written if not (ckpt / name).is_file()]
+            if missing:
+                raise ProcessRunError(
+                    f"checkpoint '{ckpt}' is incomplete (no {', '.join(missing)}); delete it to resume from the "
+                    "one before"
+                )
             damaged = ProcessRunError(
                 f"checkpoint '{ckpt}' is corrupt or truncated; delete it to resume from the one before"
             )
@@ -1155,7 +1188,20 @@ class _Job:
         if acc.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
         acc.wait_for_everyone()
-        acc.save_state(str(tmp), safe_serialization=True)
+        try:
+            acc.save_state(str(tmp), safe_serialization=True)
+        except Exception as err:
+            # A full disk: torch.save says "unexpected pos", and the half checkpoint (hidden, hundreds
+            # of MB) would keep the disk full after the user freed what they knew of.
+            shutil.rmtree(tmp, ignore_errors=True)
+            disk = disk_error(err, final)
+            if disk is None:
+                raise
+            last = run.list_checkpoints()
+            raise TrainingError(
+                f"{disk.strerror} writing checkpoint '{final}' (the last good one is "
+                f"{last[-1] if last else 'none yet'}): free space, then rerun with resume=true"
+            ) from err
         # Every process writes its own random_states_<i>.pkl into tmp: all must be done before the rename.
         acc.wait_for_everyone()
         if acc.is_main_process:
@@ -1249,7 +1295,9 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     """Keys in which `cfg` differs from the config saved in `run` (``diff_configs`` lines; none saved: []).
 
     ``output_dir`` is not compared: a run folder moved or renamed is the same run and resumes there;
-    nor is the top-level ``learning_rate`` when no stage uses it (each sets its own), as train.py says.
+    nor is the top-level ``learning_rate`` when no stage uses it (each sets its own), as train.py says;
+    nor `BOOKKEEPING_KEYS`, which change what is saved and logged, not what is trained (a run out of
+    disk resumes with fewer checkpoints).
     """
     if not run.config.is_file():
         return []
@@ -1257,8 +1305,12 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     return diff_configs(
         config_to_dict(load_config(TrainConfig, run.config)),
         config_to_dict(cfg),
-        ignore=("resume", "output_dir", *unused),
+        ignore=("resume", "output_dir", *BOOKKEEPING_KEYS, *unused),
     )
+
+
+BOOKKEEPING_KEYS = ("checkpoint_every", "keep_last_checkpoints", "log_every", "report_to", "wandb_project")
+"""Config keys a resume may change: they decide what is saved and logged, not the weights."""
 
 
 def elastic_steps(cfg: TrainConfig, n_train: int) -> int:

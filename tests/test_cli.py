@@ -573,7 +573,7 @@ def test_budget_below_fastest_subnet(capsys, trained_run: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "damage",
-    ["weights", "random state", "state not JSON", "state a list", "state step not a number"],
+    ["weights", "random state", "state not JSON", "state a list", "state step not a number", "no optimizer"],
 )
 def test_corrupt_checkpoint(capsys, trained_run: Path, tmp_path: Path, damage: str) -> None:
     """A damaged random state was worse than a traceback: accelerate only logs it, so the resume went
@@ -589,6 +589,11 @@ def test_corrupt_checkpoint(capsys, trained_run: Path, tmp_path: Path, damage: s
     if damage in ("weights", "random state"):
         damaged = ckpt / ("model.safetensors" if damage == "weights" else "random_states_0.pkl")
         damaged.write_bytes(damaged.read_bytes()[:100])  # truncated
+    elif damage == "no optimizer":  # it was only called corrupt, not named
+        (ckpt / "optimizer.bin").unlink()
+        message = (
+            f"checkpoint '{ckpt}' is incomplete (no optimizer.bin); delete it to resume from the one before"
+        )
     else:
         text, reason = {
             "state not JSON": (

@@ -245,3 +245,74 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
     for name in want:
         assert torch.equal(want[name], got[name]), name
     assert (run / "eval.jsonl").read_text() == (tmp_path / "straight" / "eval.jsonl").read_text()
+
+
+# --------------------------------------------------------------------------- full disks, read-only folders
+
+
+def test_writing_files_as_one_set_leaves_all_or_none(tmp_path) -> None:
+    """search.py replaced results.jsonl and pareto.csv, then the disk filled at pareto.png: chosen.json
+    named the old choice and results.jsonl the new one."""
+    import errno
+
+    from supernet.io import atomic_write_many
+
+    files = {tmp_path / name: f"old {name}" for name in ("results.jsonl", "pareto.png", "chosen.json")}
+    for path, text in files.items():
+        path.write_text(text)
+
+    def full(fh) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    writers = {path: (lambda fh, p=path: fh.write(f"new {p.name}".encode())) for path in files}
+    writers[tmp_path / "pareto.png"] = full
+    with pytest.raises(OSError, match="No space left on device"):
+        atomic_write_many(writers)
+    assert {p: p.read_text() for p in files} == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files)  # no temporaries
+    writers[tmp_path / "pareto.png"] = lambda fh: fh.write(b"new pareto.png")
+    atomic_write_many(writers)
+    assert {p.name: p.read_text() for p in files} == {p.name: f"new {p.name}" for p in files}
+
+
+@pytest.mark.parametrize(
+    "raised, said",
+    [
+        (OSError(28, "No space left on device", "/runs/r/search/pareto.png"), "'/runs/r/search/pareto.png'"),
+        (OSError(30, "Read-only file system"), ""),
+    ],
+)
+def test_a_full_disk_or_read_only_folder_is_one_line(raised: OSError, said: str, capsys) -> None:
+    import argparse
+
+    from supernet.cli import run_cli
+
+    def main(args):
+        raise raised
+
+    assert run_cli(main, argparse.ArgumentParser(), []) == 2
+    where = f": {said}" if said else ""
+    assert capsys.readouterr().err == (
+        f"error: {raised.strerror}{where}; free space (or write elsewhere) and run it again\n"
+    )
+
+
+def test_library_words_for_a_full_disk_are_recognised(tmp_path, monkeypatch) -> None:
+    """safetensors says 'No space left on device (os error 28)', torch.save 'unexpected pos'."""
+    import errno
+    import shutil
+    from collections import namedtuple
+
+    from supernet.io import disk_error
+
+    target = tmp_path / "supernet"
+    safetensors_words = RuntimeError(
+        "Error while serializing: I/O error: No space left on device (os error 28)"
+    )
+    assert disk_error(safetensors_words, target).args == (errno.ENOSPC, "No space left on device")
+    assert disk_error(safetensors_words, target).filename == str(target)
+    assert disk_error(RuntimeError("unexpected pos 46906560 vs 46906448"), target) is None  # disk not full
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10, 10, 0))
+    assert disk_error(RuntimeError("unexpected pos 46906560 vs 46906448"), target).filename == str(target)
+    assert disk_error(ValueError("a bug"), target) is not None  # a full disk is the likelier cause then

@@ -712,3 +712,85 @@ def test_an_empty_out_is_refused(capsys) -> None:
         "export.py: error: argument --out: is empty: pass a folder, or leave --out out for "
         "RUN/export/<subnet name> (usage: export.py --help)\n"
     )
+
+
+@pytest.mark.slow
+def test_a_read_only_run_is_searched_with_out_elsewhere(
+    run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """search.py --out DIR on a read-only run measured every subnet, then failed saving the run's
+    latency cache (a traceback), and wrote nothing to --out."""
+    import errno
+
+    from supernet.latency import LatencyCache, LatencyResult
+
+    def read_only(self, cfg, result):
+        raise OSError(errno.EROFS, "Read-only file system", str(self.path))
+
+    def timed(model, cfgs, setting, **kw):
+        return [LatencyResult.from_samples([1.0 + i] * 3) for i in range(len(cfgs))]
+
+    monkeypatch.setattr(LatencyCache, "put", read_only)
+    monkeypatch.setattr(search_cli, "measure_subnets", timed)
+    out = tmp_path / "search"
+    capsys.readouterr()
+    argv = ["--run", str(run), "--out", str(out), "--latency-budget-ms", "1000", "--remeasure", *FAST]
+    assert search_main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cache = run / "latency" / "cpu-torch-b1-s128-t1.json"
+    assert [line for line in lines if line.startswith("note: ")] == [
+        f"note: '{cache}' cannot be saved (Read-only file system): this search goes on without the run's caches, "
+        "and a later one measures and scores again"
+    ]
+    results = read_results(out / "results.jsonl")
+    assert sorted(r.latency_ms for r in results) == [1.0 + i for i in range(12)]  # the figures timed now
+    assert json.loads((out / "chosen.json").read_text())["name"] in {r.name for r in results}
+
+
+def test_an_unwritable_run_search_folder_points_at_out(tmp_path: Path, monkeypatch) -> None:
+    """It said "--out '<run>/search' is not writable" to a user who had passed no --out."""
+    monkeypatch.setattr(search_cli, "unwritable", lambda path: "Read-only file system")
+    with pytest.raises(search_cli.RunError) as info:
+        search_cli.search_folder(tmp_path, None)
+    assert str(info.value) == (
+        f"the run's search folder '{tmp_path / 'search'}' is not writable: Read-only file system; pass --out DIR "
+        "elsewhere"
+    )
+
+
+def test_a_truncated_supernet_config_is_named_by_search_and_export(run: Path, tmp_path: Path, capsys) -> None:
+    """search.py printed a transformers traceback; export.py blamed the weights and named the folder."""
+    from supernet.cli import export_main
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    config = copy / "supernet" / "config.json"
+    config.write_bytes(config.read_bytes()[:50])
+    reason = json.JSONDecodeError
+    try:
+        json.loads(config.read_text())
+    except reason as err:
+        reason = err
+    expected = (
+        f"error: '{config}' is not valid JSON ({reason}; truncated?): delete '{copy / 'supernet'}' and rerun "
+        "train.py with resume=true"
+    )
+    capsys.readouterr()
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "10", *FAST]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == expected
+    assert export_main(["--run", str(copy), "--subnet", "w0.50-d0.50", "--out", str(tmp_path / "x")]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == expected
+
+
+def test_an_empty_eval_jsonl_is_said(run: Path, tmp_path: Path) -> None:
+    """Emptied, it had every subnet scored on dev again without a word (a damaged line is said)."""
+    from supernet.latency import LatencySetting
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    (copy / "eval.jsonl").write_text("")
+    lines: list[str] = []
+    search_cli.SearchRun(copy, LatencySetting(num_threads=1), progress=False, log=lines.append)
+    assert lines == [
+        f"warning: cannot read eval.jsonl (empty) in '{copy}': those subnets are scored on dev again"
+    ]

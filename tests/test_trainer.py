@@ -1355,3 +1355,55 @@ def test_without_progress_bars_training_says_its_steps(models, tmp_path, monkeyp
     assert [line.split(":")[0] for line in steps] == [
         f"{s} step {i}/3" for s in ("teacher", "stage_w") for i in (1, 2, 3)
     ]
+
+
+def test_a_resume_may_change_what_is_saved_and_logged(e2e_run, models) -> None:
+    """A run out of disk could not resume with fewer checkpoints: checkpoint_every and
+    keep_last_checkpoints were refused as config changes, like log_every and report_to."""
+    run, _ = e2e_run
+    changed = _cfg(
+        models["base"],
+        run,
+        "checkpoint_every=5",
+        "keep_last_checkpoints=1",
+        "log_every=3",
+        "report_to=wandb",
+        "wandb_project=other",
+        "resume=true",
+    )
+    assert trainer.config_changes(sn.io.RunDir(run), changed) == []
+    assert trainer.config_changes(
+        sn.io.RunDir(run), _cfg(models["base"], run, "checkpoint_every=1", "seed=3")
+    ) == ["seed: 42 -> 3"]
+
+
+def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_path, monkeypatch) -> None:
+    """torch.save on a full disk said 'unexpected pos ...' in a 40-line traceback, and the half
+    checkpoint (hidden, ~140 MB for MiniLM) stayed, keeping the disk full."""
+    import shutil
+    from collections import namedtuple
+
+    from accelerate import Accelerator
+
+    real_save = Accelerator.save_state
+    calls: list[str] = []
+
+    def fills_the_disk(self, output_dir=None, **kwargs):
+        calls.append(output_dir)
+        if len(calls) < 3:
+            return real_save(self, output_dir, **kwargs)
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        (Path(output_dir) / "model.safetensors").write_bytes(b"half")
+        usage = namedtuple("usage", "total used free")
+        monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10, 10, 0))
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 46906560 vs 46906448")
+
+    monkeypatch.setattr(Accelerator, "save_state", fills_the_disk)
+    run = tmp_path / "run"
+    with pytest.raises(TrainingError) as info:
+        _run(models["seq-cls"], run, "checkpoint_every=1")
+    assert str(info.value) == (
+        f"No space left on device writing checkpoint '{run / 'checkpoints' / 'step-3'}' (the last good one is "
+        f"{run / 'checkpoints' / 'step-2'}): free space, then rerun with resume=true"
+    )
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-1", "step-2"]  # no .step-3.tmp
