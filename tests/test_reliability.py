@@ -193,7 +193,7 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
     and resume=true ends bit-identical to a run never interrupted (with checkpoint_every=0 nothing
     else would be kept). The quickstart preset batches by length: resuming mid-epoch used to draw
     the sampler loader's seed from the global RNG a second time and end elsewhere."""
-    from supernet import trainer
+    from supernet import progress
     from supernet.cli import train_main
 
     model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
@@ -208,7 +208,7 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
     started_with = signal.signal(signal.SIGINT, signal.default_int_handler)
     before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
 
-    class SignalAtStep3(trainer.tqdm):
+    class SignalAtStep3(progress.tqdm):
         def update(self, n: int = 1) -> bool | None:
             out = super().update(n)
             if self.desc == "stage_wd" and self.n == 3:
@@ -216,7 +216,7 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
                 os.kill(os.getpid(), signal.SIGINT)
             return out
 
-    monkeypatch.setattr(trainer, "tqdm", SignalAtStep3)
+    monkeypatch.setattr(progress, "tqdm", SignalAtStep3)  # the class every progress_bar is
     run = tmp_path / "stopped"
     capsys.readouterr()
     assert train_main(argv(run)) == 130
