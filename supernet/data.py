@@ -77,6 +77,7 @@ import json
 import logging
 import math
 import re
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -236,24 +237,51 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
     # pandas turns a text column of digits into ints and the words "NA"/"null" into NaN.
     # utf-8-sig drops the byte order mark Excel writes, which would otherwise start the first name.
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        header = next(csv.reader(handle, delimiter=delimiter, quoting=quoting), None)
-    if header is None:
-        raise DataError(f"{path.name} is empty: it needs a header row and data rows")
+        reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
+        header = next(reader, None)
+        if header is None:
+            raise DataError(f"{path.name} is empty: it needs a header row and data rows")
+        _check_field_counts(path, reader, len(header), delimiter)
     # An unnamed first column (a pandas index written to CSV) still needs a unique name.
     names = [name if name else f"column_{index}" for index, name in enumerate(header)]
     duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:
         raise DataError(f"{path.name} has duplicate column names ({', '.join(duplicated)}): rename them")
-    return _load(
-        "csv",
-        path,
-        delimiter=delimiter,
-        quoting=quoting,
-        column_names=names,
-        header=0,
-        na_filter=False,
-        features=Features({name: Value("string") for name in names}),
-    )
+    with warnings.catch_warnings():
+        # Rows with empty fields past the header's (a trailing separator): read as the header says.
+        warnings.filterwarnings("ignore", message="Length of header or names does not match")
+        return _load(
+            "csv",
+            path,
+            delimiter=delimiter,
+            quoting=quoting,
+            column_names=names,
+            header=0,
+            # A row with more fields than the header (a trailing comma, as some exporters write) made
+            # pandas take the first column as the index and shift every field one column left.
+            index_col=False,
+            na_filter=False,
+            features=Features({name: Value("string") for name in names}),
+        )
+
+
+def _check_field_counts(path: Path, rows: Iterator[list[str]], width: int, delimiter: str) -> None:
+    """Refuse a data row with more non-empty fields than the header names (text holding the
+    separator, unquoted); empty extra fields (a trailing separator) are fine.
+
+    pandas had read such a file shifted by a column, or dropped the extra field, without a word.
+    Undecodable bytes and broken quoting are left to the reader, which names them.
+    """
+    sep = {"\t": "tab", ",": "comma", ";": "semicolon"}.get(delimiter, repr(delimiter))
+    try:
+        for number, row in enumerate(rows, 1):
+            if len(row) > width and any(cell.strip() for cell in row[width:]):
+                raise DataError(
+                    f"{path.name}: data row {number} has {len(row)} fields where the header names {width} "
+                    f"({sep}-separated): quote text that holds a {sep}, or fix the row"
+                )
+    except (UnicodeDecodeError, csv.Error):
+        return
 
 
 def _read_conll(path: Path) -> Dataset:
@@ -460,9 +488,20 @@ def _label_mapping(values: Sequence[Any], column: str, source: str) -> tuple[dic
         position = {class_id: index for index, class_id in enumerate(ids)}
         mapping = {value: position[int(n)] for value, n in zip(unique, numbers, strict=True)}  # type: ignore[arg-type]
     else:
-        names = tuple(sorted({str(value) for value in unique}))
+        # "positive " is "positive" (numbers are read trimmed too); "Positive" beside "positive" is
+        # a file written two ways, not two classes: both had silently become classes of their own.
+        names = tuple(sorted({str(value).strip() for value in unique}))
+        spellings: dict[str, list[str]] = {}
+        for name in names:
+            spellings.setdefault(name.casefold(), []).append(name)
+        clash = next((group for group in spellings.values() if len(group) > 1), None)
+        if clash is not None:
+            raise DataError(
+                f"column '{column}' in {source} has classes that differ only in case "
+                f"({', '.join(repr(name) for name in clash)}): write each class one way"
+            )
         position = {name: index for index, name in enumerate(names)}
-        mapping = {value: position[str(value)] for value in unique}
+        mapping = {value: position[str(value).strip()] for value in unique}
     if len(names) < 2:
         raise DataError(
             f"column '{column}' in {source} has a single class ({names[0]!r}): "
@@ -1006,8 +1045,25 @@ def _load_local_file(
         ds, names = _encode_targets(ds, label_column, path.name), ()
     else:
         mapping, names = _label_mapping(labels, label_column, path.name)
+        _check_swallowed_rows(_values(ds, "text"), names, path.name)
         ds = _encode_labels(ds, mapping, names)
     return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names, kind
+
+
+def _check_swallowed_rows(texts: Sequence[str], names: Sequence[str], source: str) -> None:
+    """Refuse a text that holds whole rows of its file: an unmatched opening quote makes the reader
+    take every line up to the next quote as one cell (in a probe, 11 reviews and their labels in one
+    'negative' text), without an error when a later quote closes it."""
+    ending = re.compile(r"[,;\t][ \t]*(?:" + "|".join(re.escape(name) for name in names) + r")[ \t]*$", re.M)
+    for number, text in enumerate(texts, 1):
+        if "\n" in text:
+            swallowed = ending.findall(text.split("\n", 1)[1])
+            if swallowed:
+                raise DataError(
+                    f"{source}: the text of data row {number} holds {len(swallowed)} line(s) ending like a row "
+                    f"of the file ('...{swallowed[0].strip()}'): a quote (\") opened there and not closed "
+                    "swallowed the rows after it; fix the quote"
+                )
 
 
 def _load_token_file(
@@ -1124,6 +1180,8 @@ def _load_directory(
         for split, ds in selected.items():
             _label_mapping(_values(ds, "label"), label_column, paths[split].name)
         raise
+    for split, ds in selected.items():
+        _check_swallowed_rows(_values(ds, "text"), names, paths[split].name)
     # As for token tags: a class only dev or test has is one the head never trains on.
     trained = {mapping[value] for value in _values(selected["train"], "label")}
     for split in ("dev", "test"):

@@ -629,7 +629,14 @@ class _Job:
         )
         self.dev_loader = self._eval_loader("dev")
         self.test_loader = self._eval_loader("test")
-        outputs = f"{self.task.num_labels} classes" if self.kind.name == "classification" else self.kind.name
+        names = self.task.label_names
+        # The names, so that a label column read wrong (a shifted CSV, classes written two ways) shows.
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        outputs = (
+            f"{self.task.num_labels} classes ({shown})"
+            if self.kind.name == "classification"
+            else self.kind.name
+        )
         self.accelerator.print(
             f"task {self.task.name}: {outputs}, "
             + ", ".join(

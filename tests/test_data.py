@@ -1160,3 +1160,76 @@ def test_usable_positions_and_max_length_check() -> None:
         "data.max_length 513 exceeds the 512 positions the model has (max_position_embeddings 514); "
         "set data.max_length <= 512"
     )
+
+
+# --------------------------------------------------------------------- files as users write them
+
+
+def _reviews(count: int = 40) -> list[tuple[str, str]]:
+    return [
+        (f"review number {i} was {'fine' if i % 2 else 'dull'}", "positive" if i % 2 else "negative")
+        for i in range(count)
+    ]
+
+
+def test_a_trailing_separator_no_longer_shifts_the_columns(tmp_path: Path) -> None:
+    """Rows ending in a comma made pandas take the first column as the index: the model trained on
+    'pos'/'neg' as text to predict the source column."""
+    path = tmp_path / "shifted.csv"
+    rows = [
+        f'{i},"{text}",{label[:3]},{"web" if i % 2 else "app"},' for i, (text, label) in enumerate(_reviews())
+    ]
+    path.write_text("id,text,label,source\n" + "\n".join(rows) + "\n")
+    task = load_task(str(path))
+    assert task.label_names == ("neg", "pos")
+    train = task.splits["train"]
+    assert all(text.startswith("review number ") for text in train["text"])
+    by_text = dict(_reviews())
+    assert all(
+        by_text[t][:3] == task.label_names[label]
+        for t, label in zip(train["text"], train["label"], strict=True)
+    )
+
+
+def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "extra.csv"
+    rows = [f"{text},{label}" for text, label in _reviews()]
+    rows[6] = "a review, with a comma,positive"
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as info:
+        load_task(str(path))
+    assert str(info.value) == (
+        "extra.csv: data row 7 has 3 fields where the header names 2 (comma-separated): quote text that holds "
+        "a comma, or fix the row"
+    )
+
+
+def test_rows_swallowed_by_an_unmatched_quote_are_refused(tmp_path: Path) -> None:
+    """Two unmatched opening quotes: every row between them became one cell, without a word."""
+    path = tmp_path / "stray.csv"
+    rows = [f"{text},{label}" for text, label in _reviews()]
+    rows[10], rows[20] = '"Wow,positive', '"Hey,negative'
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as info:
+        load_task(str(path))
+    assert str(info.value) == (
+        "stray.csv: the text of data row 11 holds 9 line(s) ending like a row of the file ('...,positive'): a "
+        'quote (") opened there and not closed swallowed the rows after it; fix the quote'
+    )
+
+
+def test_class_names_are_trimmed_and_case_variants_refused(tmp_path: Path) -> None:
+    """'positive ', 'Positive' and 'positive' had become three classes of a five-class task."""
+    spaced = tmp_path / "spaced.csv"
+    rows = [f"{text},{label + (' ' if i % 4 == 1 else '')}" for i, (text, label) in enumerate(_reviews())]
+    spaced.write_text("text,label\n" + "\n".join(rows) + "\n")
+    assert load_task(str(spaced)).label_names == ("negative", "positive")
+    cased = tmp_path / "cased.csv"
+    rows = [f"{text},{label.title() if i % 4 == 1 else label}" for i, (text, label) in enumerate(_reviews())]
+    cased.write_text("text,label\n" + "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as info:
+        load_task(str(cased))
+    assert str(info.value) == (
+        "column 'label' in cased.csv has classes that differ only in case ('Positive', 'positive'): write each "
+        "class one way"
+    )

@@ -1334,6 +1334,10 @@ def test_without_progress_bars_training_says_its_steps(models, tmp_path, monkeyp
     capsys.readouterr()
     _run(models["base"], tmp_path / "run", "teacher.max_steps=3", "stage_w.max_steps=3")
     lines = capsys.readouterr().out.splitlines()
+    # The task line names the classes (a label column read wrong shows there).
+    assert [line.split(", train")[0] for line in lines if line.startswith("task ")] == [
+        "task rt-sentences: 2 classes (negative, positive)"
+    ]
     steps = [line for line in lines if re.match(r"(teacher|stage_w|stage_wd) step ", line)]
     # Within 30 s of the stage's first line only its last step is said again.
     assert [line.split(":")[0] for line in steps] == [
