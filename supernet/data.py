@@ -227,7 +227,12 @@ def _load(builder: str, path: Path, **kwargs: Any) -> Dataset:
             raise DataError(f"{path.name} has no data rows: add examples") from error
         if isinstance(_root_cause(error), UnicodeDecodeError):
             raise _not_utf8(path) from error
-        raise DataError(f"could not read {path.name} as {builder}: {_first_line(error)}") from error
+        reason = _first_line(error)
+        if builder == "json":  # pyarrow counts rows from 0: row 1 is a JSON-lines file's second line
+            reason = re.sub(
+                r"in row (\d+)", lambda m: f"in row {int(m[1]) + 1} (line {int(m[1]) + 1})", reason
+            )
+        raise DataError(f"could not read {path.name} as {builder}: {reason}") from error
     assert isinstance(loaded, Dataset)
     return loaded
 
@@ -242,8 +247,9 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
         if header is None:
             raise DataError(f"{path.name} is empty: it needs a header row and data rows")
         _check_field_counts(path, reader, len(header), delimiter)
-    # An unnamed first column (a pandas index written to CSV) still needs a unique name.
-    names = [name if name else f"column_{index}" for index, name in enumerate(header)]
+    # An unnamed first column (a pandas index written to CSV) still needs a unique name; "text , label"
+    # names the columns text and label (spaces in a header are invisible in every message).
+    names = [name.strip() or f"column_{index}" for index, name in enumerate(header)]
     duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:
         raise DataError(f"{path.name} has duplicate column names ({', '.join(duplicated)}): rename them")

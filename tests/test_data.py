@@ -1233,3 +1233,24 @@ def test_class_names_are_trimmed_and_case_variants_refused(tmp_path: Path) -> No
         "column 'label' in cased.csv has classes that differ only in case ('Positive', 'positive'): write each "
         "class one way"
     )
+
+
+def test_header_names_are_read_trimmed(tmp_path: Path) -> None:
+    """'text , label' asked for data.text_column='text ', which a command line cannot even pass."""
+    path = tmp_path / "spaced-header.csv"
+    path.write_text("text , label\n" + "\n".join(f'"{text}",{label}' for text, label in _reviews()) + "\n")
+    task = load_task(str(path))
+    assert task.label_names == ("negative", "positive")
+    assert sorted(task.splits["train"].column_names) == ["label", "text"]
+
+
+def test_a_broken_json_line_is_counted_from_1(tmp_path: Path) -> None:
+    """pyarrow's 'in row 1' meant the second line."""
+    path = tmp_path / "broken.jsonl"
+    path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"\n')
+    with pytest.raises(DataError) as info:
+        load_task(str(path))
+    assert str(info.value) == (
+        "could not read broken.jsonl as json: JSON parse error: Missing a comma or '}' after an object member. "
+        "on line 2"
+    )
