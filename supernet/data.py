@@ -229,9 +229,7 @@ def _load(builder: str, path: Path, **kwargs: Any) -> Dataset:
             raise _not_utf8(path) from error
         reason = _first_line(error)
         if builder == "json":  # pyarrow counts rows from 0: row 1 is a JSON-lines file's second line
-            reason = re.sub(
-                r"in row (\d+)", lambda m: f"in row {int(m[1]) + 1} (line {int(m[1]) + 1})", reason
-            )
+            reason = re.sub(r"in row (\d+)", lambda m: f"on line {int(m[1]) + 1}", reason)
         raise DataError(f"could not read {path.name} as {builder}: {reason}") from error
     assert isinstance(loaded, Dataset)
     return loaded
