@@ -400,9 +400,10 @@ def run(args: argparse.Namespace) -> int:
                 space=space,
             )
     except BaseException as err:
+        # Told apart before the unfinished folder goes (removing it frees space).
+        disk = disk_error(err, out) if isinstance(err, Exception) else None
         if target != out:
             shutil.rmtree(target, ignore_errors=True)  # the earlier export stays as it was
-        disk = disk_error(err, out) if isinstance(err, Exception) else None
         if disk is not None:
             raise disk from err
         raise

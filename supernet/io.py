@@ -72,10 +72,15 @@ def atomic_write_many(files: Mapping[Path, Callable[[IO[bytes]], None]]) -> None
             # concurrent writers (threads, processes) distinct temporary names.
             fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
             temps.append((tmp, path))
-            with os.fdopen(fd, "wb") as fh:
-                write(fh)
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    write(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as err:
+                if err.filename is None and err.errno is not None:  # a full disk names no file
+                    raise OSError(err.errno, err.strerror, str(path)) from err
+                raise
             os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; run files are meant to be shared
         for tmp, path in temps:
             os.replace(tmp, path)
@@ -134,30 +139,38 @@ DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 """A full disk, a full quota, a read-only filesystem: the user's to mend, said in one line."""
 
 
+# torch.save's writer on a full disk: it names no errno ("unexpected pos 46906560 vs 46906448").
+_TORCH_WRITE_FAILED = ("unexpected pos", "PytorchStreamWriter failed writing", "basic_ios::clear")
+
+
 def disk_error(err: BaseException, path: str | Path) -> OSError | None:
     """The full-disk or read-only error that `err`, raised while writing `path`, stands for, as an
     OSError naming `path`; None where it is something else.
 
-    Libraries word a full disk their own way: safetensors "No space left on device (os error 28)",
-    torch.save "unexpected pos ..." (found here by the disk's free space), onnx an OSError without
-    a file name.
+    Libraries word a full disk their own way: an errno (onnx's OSError, without a file name),
+    safetensors "No space left on device (os error 28)", torch.save a failed write, which counts
+    only where the disk is full now (call this before removing what was written).
     """
+    text = str(err)
     code = err.errno if isinstance(err, OSError) and err.errno in DISK_ERRNOS else None
-    if code is None and ("No space left on device" in str(err) or "os error 28" in str(err)):
+    if code is None and ("No space left on device" in text or "os error 28" in text):
         code = errno.ENOSPC
-    if code is None:
-        existing = Path(path)
-        while not existing.exists() and existing != existing.parent:
-            existing = existing.parent
-        try:
-            if shutil.disk_usage(existing).free < 1 << 20:
-                code = errno.ENOSPC
-        except OSError:
-            return None
+    if code is None and any(words in text for words in _TORCH_WRITE_FAILED) and _disk_full(Path(path)):
+        code = errno.ENOSPC
     if code is None:
         return None
     filename = getattr(err, "filename", None) if isinstance(err, OSError) else None
     return OSError(code, os.strerror(code), str(filename or path))
+
+
+def _disk_full(path: Path) -> bool:
+    """Whether the filesystem holding `path` has under 1 MiB left for this user."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free < 1 << 20
+    except OSError:
+        return False
 
 
 def share_files(folder: str | Path) -> None:

@@ -538,6 +538,9 @@ class _Job:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
                 self.lock = _lock_run_dir(run.root)
+                # Half checkpoints a killed job (or a full disk) left: hidden, and hundreds of MB each.
+                for half in run.checkpoints.glob(".step-*.tmp"):
+                    shutil.rmtree(half, ignore_errors=True)
                 if self.restart:  # its rows would mix with the new ones: kept aside, after earlier ones
                     with (run.root / PREVIOUS_METRICS).open("a", encoding="utf-8") as kept:
                         kept.write(run.metrics.read_text(encoding="utf-8"))
@@ -1197,11 +1200,25 @@ class _Job:
         acc.wait_for_everyone()
         try:
             acc.save_state(str(tmp), safe_serialization=True)
+            # Every process writes its own random_states_<i>.pkl into tmp: all must be done before the rename.
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                atomic_write_json(
+                    tmp / STATE_FILE,
+                    {
+                        "stage": stage,
+                        "stage_step": stage_step,
+                        "global_step": self.global_step,
+                        "epoch": epoch,
+                        "batch_in_epoch": batch_in_epoch,
+                    },
+                )
         except Exception as err:
             # A full disk: torch.save says "unexpected pos", and the half checkpoint (hidden, hundreds
-            # of MB) would keep the disk full after the user freed what they knew of.
-            shutil.rmtree(tmp, ignore_errors=True)
+            # of MB) would keep the disk full after the user freed what they knew of. Told apart
+            # before the half checkpoint goes (removing it frees space).
             disk = disk_error(err, final)
+            shutil.rmtree(tmp, ignore_errors=True)
             if disk is None:
                 raise
             last = run.list_checkpoints()
@@ -1209,19 +1226,7 @@ class _Job:
                 f"{disk.strerror} writing checkpoint '{final}' (the last good one is "
                 f"{last[-1] if last else 'none yet'}): free space, then rerun with resume=true"
             ) from err
-        # Every process writes its own random_states_<i>.pkl into tmp: all must be done before the rename.
-        acc.wait_for_everyone()
         if acc.is_main_process:
-            atomic_write_json(
-                tmp / STATE_FILE,
-                {
-                    "stage": stage,
-                    "stage_step": stage_step,
-                    "global_step": self.global_step,
-                    "epoch": epoch,
-                    "batch_in_epoch": batch_in_epoch,
-                },
-            )
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)

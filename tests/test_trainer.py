@@ -1411,3 +1411,9 @@ def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_pa
         f"{run / 'checkpoints' / 'step-2'}): free space, then rerun with resume=true"
     )
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-1", "step-2"]  # no .step-3.tmp
+    # Space freed, the run resumes; a half checkpoint a killed job left (hidden) is cleared first.
+    monkeypatch.undo()
+    (run / "checkpoints" / ".step-7.tmp").mkdir()
+    (run / "checkpoints" / ".step-7.tmp" / "optimizer.bin").write_bytes(b"half")
+    _run(models["seq-cls"], run, "checkpoint_every=1", "resume=true")
+    assert not (run / "checkpoints" / ".step-7.tmp").exists() and (run / "supernet").is_dir()
