@@ -278,10 +278,16 @@ class SearchRun:
             ):
                 try:
                     row = json.loads(line)
-                    cache[row["subnet"]] = float(row[self.metric])
+                    score = float(row[self.metric])
                 except (ValueError, TypeError, KeyError):
                     unread.append(f"{self.run.eval.name} line {i}")
-            if not cache and not unread:
+                    continue
+                # Rows record the weights they scored (runs before 2026-11-30's last session do not).
+                if row.get("weights_sha256", self.weights) != self.weights:
+                    self._say_other_weights(self.run.eval)
+                else:
+                    cache[row["subnet"]] = score
+            if not cache and not unread and not self._said_other_weights:
                 unread.append(f"{self.run.eval.name} (empty)")
         saved = self._read_scores(self._accuracy_file, self._weights_form)
         if saved is None:
@@ -342,15 +348,18 @@ class SearchRun:
             return None
         if saved.get("weights_sha256") != self.weights:
             # Of other weights, or written before the caches recorded them (a flat {name: score}).
-            if not self._said_other_weights:
-                self.log(
-                    f"note: {path.relative_to(self.run.root)} in '{self.run.root}' holds scores of other "
-                    f"weights than {self.run.supernet.name}/ has now (trained again, or saved before "
-                    "searches recorded them): its subnets are scored on dev again"
-                )
-                self._said_other_weights = True
+            self._say_other_weights(path)
             return {}
         return scores if all(saved.get(k) == v for k, v in form.items()) else {}
+
+    def _say_other_weights(self, path: Path) -> None:
+        if not self._said_other_weights:
+            self.log(
+                f"note: {path.relative_to(self.run.root)} in '{self.run.root}' holds scores of other "
+                f"weights than {self.run.supernet.name}/ has now (trained again, or saved before "
+                "searches recorded them): its subnets are scored on dev again"
+            )
+            self._said_other_weights = True
 
     def _write_scores(self, path: Path, form: dict[str, Any], scores: dict[str, float]) -> None:
         self._keep(path, lambda: atomic_write_json(path, {**form, "scores": dict(sorted(scores.items()))}))

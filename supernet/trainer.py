@@ -69,7 +69,15 @@ from supernet.data import (
 from supernet.distill import LossParts, LossWeights, distill_loss
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
-from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text, disk_error, unwritable
+from supernet.io import (
+    RunDir,
+    atomic_dir,
+    atomic_write_json,
+    atomic_write_text,
+    disk_error,
+    unwritable,
+    weights_digest,
+)
 from supernet.progress import progress_bar
 from supernet.recipes import RECIPES, Group, Recipe, make_recipe
 from supernet.reorder import reorder_by_importance
@@ -1632,6 +1640,9 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
                 acc.wait_for_everyone()
             rows = job.evaluate_grid(student)
             if job.accelerator.is_main_process:
+                # Each row names the weights it scored: search reuses only those of the supernet it loads.
+                digest = weights_digest(job.run.supernet)
+                rows = [{**row, "weights_sha256": digest} for row in rows]
                 atomic_write_text(job.run.eval, "".join(json.dumps(r) + "\n" for r in rows))
                 job.accelerator.print(
                     format_eval_table(

@@ -603,10 +603,14 @@ def test_scores_and_choice_of_other_weights_are_not_reused(run: Path, tmp_path: 
         copy, LatencySetting(num_threads=1, repeats=3, warmup=1), progress=False, log=lines.append
     )
     again = sr.evaluate(per_layer)
+    # eval.jsonl's rows (training's grid scores) record their weights too: said once, for the first file.
     assert lines == [
-        f"note: search/accuracy.json in '{copy}' holds scores of other weights than supernet/ has now (trained "
+        f"note: eval.jsonl in '{copy}' holds scores of other weights than supernet/ has now (trained "
         "again, or saved before searches recorded them): its subnets are scored on dev again"
     ]
+    assert list(sr._accuracy) == [per_layer.name]  # only what it scored of these weights
+    grid = sn.SubnetConfig(width_mult=0.5, depth_mult=0.5)
+    assert sr.evaluate(grid) == evaluate_subnet(model, grid, sr.dev_loader())[sr.metric]
     expected = evaluate_subnet(model, per_layer, sr.dev_loader())[sr.metric]
     assert again == expected
     assert json.loads((copy / "search" / "accuracy.json").read_text())["weights_sha256"] == new

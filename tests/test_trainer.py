@@ -159,6 +159,8 @@ def test_end_to_end_eval_rows(e2e_run) -> None:
     rows = [json.loads(line) for line in (run / "eval.jsonl").read_text().splitlines()]
     assert [r["subnet"] for r in rows] == GRID
     assert rows == result.eval_rows
+    # Each row names the weights it scored (search reuses only rows of the supernet it loads).
+    assert {r["weights_sha256"] for r in rows} == {sn.io.weights_digest(run / "supernet")}
     cfg = load_config(TrainConfig, run / "config.yaml")
     model = load_supernet(run / "supernet")
     tokenizer = trainer.AutoTokenizer.from_pretrained(run / "supernet")
