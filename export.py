@@ -2,11 +2,12 @@
 
 import sys
 
-try:
-    from supernet.cli import export_main
-except KeyboardInterrupt:  # Ctrl-C while torch and transformers load: nothing has started yet
-    print("interrupted", file=sys.stderr)
-    sys.exit(130)
-
 if __name__ == "__main__":
-    sys.exit(export_main())
+    try:
+        from supernet.cli import export_main
+
+        code = export_main()
+    except KeyboardInterrupt:  # Ctrl-C while torch, transformers and onnx load: nothing has started
+        print("interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

@@ -667,18 +667,27 @@ def test_ctrl_c_while_the_entry_points_import_is_one_line(tmp_path: Path) -> Non
     fake = tmp_path / "supernet"
     fake.mkdir()
     (fake / "__init__.py").write_text("")
-    (fake / "cli.py").write_text("raise KeyboardInterrupt  # as if Ctrl-C came while importing\n")
+    # As if Ctrl-C came while importing: the cli module itself, then a script's own modules in *_main.
+    (fake / "cli.py").write_text(
+        "import os\n"
+        "if os.environ.get('STOP') == 'import':\n"
+        "    raise KeyboardInterrupt\n"
+        "def _main():\n"
+        "    raise KeyboardInterrupt\n"
+        "train_main = search_main = export_main = _main\n"
+    )
     for script in ("train.py", "search.py", "export.py"):
         # Copied beside the stand-in package: a script's own folder comes first on sys.path.
         shutil.copy(root / script, tmp_path / script)
-        proc = subprocess.run(
-            [sys.executable, str(tmp_path / script)],
-            capture_output=True,
-            text=True,
-            env={"PATH": "/usr/bin:/bin"},
-            cwd=tmp_path,
-        )
-        assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), script
+        for stop in ("import", "main"):
+            proc = subprocess.run(
+                [sys.executable, str(tmp_path / script)],
+                capture_output=True,
+                text=True,
+                env={"PATH": "/usr/bin:/bin", "STOP": stop},
+                cwd=tmp_path,
+            )
+            assert (proc.returncode, proc.stderr) == (130, "interrupted\n"), (script, stop)
 
 
 @pytest.mark.parametrize(
