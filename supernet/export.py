@@ -22,6 +22,7 @@ trust_remote_code=True)` (no `supernet` needed) or `load_exported(out)`
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import logging
 import math
@@ -981,10 +982,11 @@ def export_subnet(
             stacklevel=2,
         )
 
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    # Hidden, so that the sweep of killed exports' folders below can never take a folder of the user's.
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     if tmp.exists():  # left by an earlier crashed export in a process with our pid
         shutil.rmtree(tmp)
-    for stale in remove_stale_temporaries(out):
+    for stale in remove_stale_temporaries(out.parent, [f".{glob.escape(out.name)}.tmp-*"]):
         warnings.warn(f"removed {stale}, the unfinished folder of an export that was killed", stacklevel=2)
     previous, was_training = state.active, model.training
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
 import json
-import re
 import shutil
 import tempfile
 import warnings
@@ -18,7 +18,14 @@ from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
 from supernet.export import export_subnet, load_exported, onnx_opsets, score
-from supernet.io import RunDir, atomic_write_json, disk_error, unwritable, weights_digest
+from supernet.io import (
+    RunDir,
+    atomic_write_json,
+    disk_error,
+    remove_stale_temporaries,
+    unwritable,
+    weights_digest,
+)
 from supernet.latency import (
     LatencyResult,
     LatencySetting,
@@ -154,11 +161,24 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
 
 
 # What an export folder holds beside the files parity.json names: its summary, its int8 graph and
-# the tokenizer's files (their names depend on the tokenizer).
-_EXPORT_EXTRAS = ("summary.json", "model.int8.onnx")
-_TOKENIZER_FILE = re.compile(
-    r"(tokenizer.*|vocab.*|merges\.txt|special_tokens_map\.json|added_tokens\.json|spiece\.model"
-    r"|sentencepiece\..*\.model|spm\.model|.*\.spm|chat_template.*)"
+# the tokenizer's files (each family's fast or slow tokenizer saves some of these, by these names).
+_EXPORT_EXTRAS = frozenset(
+    {
+        "summary.json",
+        "model.int8.onnx",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "vocab.txt",
+        "vocab.json",
+        "merges.txt",
+        "spiece.model",
+        "sentencepiece.bpe.model",
+        "spm.model",
+        "chat_template.jinja",
+        "chat_template.json",
+    }
 )
 
 
@@ -173,11 +193,9 @@ def _not_an_export(out: Path) -> str | None:
     paths = parity.get("paths") if isinstance(parity, dict) else None
     if not isinstance(paths, dict) or "subnet" not in parity or "param_count" not in parity:
         return "its parity.json is not one export.py wrote"
-    ours = {str(p) for p in paths.values()} | set(_EXPORT_EXTRAS)
+    ours = {str(p) for p in paths.values()} | _EXPORT_EXTRAS
     others = sorted(
-        p.name + ("/" if p.is_dir() else "")
-        for p in out.iterdir()
-        if p.is_dir() or not (p.name in ours or _TOKENIZER_FILE.fullmatch(p.name))
+        p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if p.is_dir() or p.name not in ours
     )
     if others:
         shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
@@ -381,6 +399,13 @@ def run(args: argparse.Namespace) -> int:
 
     # Built beside an earlier export under a fresh name (a fixed one, OUT.new, could be a folder of
     # the user's), and swapped in when complete.
+    # A killed --overwrite leaves its new export half-written beside the earlier one, or the earlier
+    # one moved aside: removed once nobody writes them (the export's own folder is swept by it).
+    name = glob.escape(out.name)
+    for stale in remove_stale_temporaries(
+        out.parent, [f".{name}.new-*", f"..{name}.new-*.tmp-*", f".{name}.old-*"]
+    ):
+        print(f"warning: removed {stale}, left by an export that was killed")
     target = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent)) if replacing else out
     written = "dense model" + (", ONNX" if args.onnx else "") + (", int8 ONNX" if args.int8 else "")
     print(f"exporting {cfg.name} ({written}) ...", flush=True)

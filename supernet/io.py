@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import errno
 import functools
-import glob
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,23 +194,29 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_temporaries(path: Path, *, older_than_s: float = 600.0) -> list[Path]:
-    """Remove `<path>.tmp-<pid>` folders beside `path` that a killed process left (its pid gone, not
-    written for `older_than_s`: a job on another host sharing the folder is still writing its own).
+def remove_stale_temporaries(
+    folder: Path, patterns: Sequence[str], *, older_than_s: float = 600.0
+) -> list[Path]:
+    """Remove the package's temporary folders in `folder` (hidden names matching `patterns`) that a
+    killed process left: not written for `older_than_s` (a job on another host sharing the folder
+    is still writing its own) and, for names ending in ``.tmp-<pid>``, whose process is gone.
 
     Returns:
         The folders removed.
     """
     removed = []
     now = time.time()
-    for tmp in path.parent.glob(f"{glob.escape(path.name)}.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[1]
-        if not (tmp.is_dir() and pid.isdigit()) or int(pid) == os.getpid() or _alive(int(pid)):
-            continue
-        if now - tmp.stat().st_mtime < older_than_s:
-            continue
-        shutil.rmtree(tmp, ignore_errors=True)
-        removed.append(tmp)
+    for pattern in patterns:
+        for tmp in folder.glob(pattern):
+            if not tmp.name.startswith(".") or not tmp.is_dir() or tmp.is_symlink():
+                continue
+            _, marker, pid = tmp.name.rpartition(".tmp-")
+            if marker and (not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid))):
+                continue
+            if now - tmp.stat().st_mtime < older_than_s:
+                continue
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
     return removed
 
 

@@ -579,11 +579,12 @@ def test_export_files_are_readable_by_others_and_killed_exports_are_cleared(tmp_
     out = tmp_path / "exp"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale, running, recent = (tmp_path / f"exp.tmp-{pid}" for pid in (dead.pid, os.getppid(), 999_999_999))
-    for folder in (stale, running, recent):
+    stale, running, recent = (tmp_path / f".exp.tmp-{pid}" for pid in (dead.pid, os.getppid(), 999_999_999))
+    users = tmp_path / f"exp.tmp-{dead.pid}"  # not hidden: a folder of the user's that only looks like one
+    for folder in (stale, running, recent, users):
         folder.mkdir()
         (folder / "model.safetensors").write_bytes(b"x")
-    for folder in (stale, running):
+    for folder in (stale, running, users):
         os.utime(folder, (0, 0))  # written long ago
     with pytest.warns(UserWarning) as caught:
         export_subnet(model, UNIFORM, out, onnx=True)
@@ -591,7 +592,9 @@ def test_export_files_are_readable_by_others_and_killed_exports_are_cleared(tmp_
         f"removed {stale}, the unfinished folder of an export that was killed"
     ]
     # The folder of a live process, and a recent one (maybe a job on another host), are kept.
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["exp", running.name, recent.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["exp", running.name, recent.name, users.name]
+    )
     umask = os.umask(0)
     os.umask(umask)
     assert {p.name: p.stat().st_mode & 0o777 for p in out.iterdir()} == {

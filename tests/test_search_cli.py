@@ -807,3 +807,32 @@ def test_an_empty_eval_jsonl_is_said(run: Path, tmp_path: Path) -> None:
     assert lines == [
         f"warning: cannot read eval.jsonl (empty) in '{copy}': those subnets are scored on dev again"
     ]
+
+
+@pytest.mark.slow
+def test_a_killed_overwrite_leaves_nothing_for_good(run: Path, tmp_path: Path, capsys) -> None:
+    """kill -9 during export --overwrite left .OUT.new-* (and its half-written ..OUT.new-*.tmp-PID,
+    hundreds of MB for a real model) or .OUT.old-* beside OUT, and no later export removed them."""
+    import os
+    import subprocess
+    import sys
+
+    from supernet.cli import export_main
+
+    out = tmp_path / "exp"
+    argv = ["--run", str(run), "--subnet", "w0.50-d0.50", "--out", str(out), "--no-onnx", "--no-progress"]
+    assert export_main(argv) == 0
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    left = [tmp_path / ".exp.new-k1", tmp_path / f"..exp.new-k1.tmp-{dead.pid}", tmp_path / ".exp.old-k2"]
+    recent = tmp_path / ".exp.new-k3"  # maybe another job's, still being written
+    for folder in (*left, recent):
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"x")
+    for folder in left:
+        os.utime(folder, (0, 0))
+    capsys.readouterr()
+    assert export_main([*argv, "--overwrite"]) == 0
+    said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: removed")]
+    assert sorted(said) == sorted(f"warning: removed {p}, left by an export that was killed" for p in left)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["exp", recent.name])
