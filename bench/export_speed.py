@@ -38,8 +38,6 @@ import torch
 import transformers
 from transformers import AutoConfig, BertConfig, BertForSequenceClassification
 
-from supernet.progress import progress_bar
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, count_flops, set_active_subnet, to_supernet  # noqa: E402
@@ -54,6 +52,7 @@ from supernet.latency import (  # noqa: E402
     measure_interleaved,
 )
 from supernet.profile_kit_script import cpu_description, int8_dot_product  # noqa: E402
+from supernet.progress import progress_bar  # noqa: E402
 
 STOCK_TOLERANCE = 0.03
 """The dense export of the full subnet may differ from the stock model by at most this fraction."""

@@ -132,8 +132,7 @@ def run_cli(
         if args.debug:
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
-        # RANK alone may be left over in a shell: only a multi-process launch sets WORLD_SIZE > 1 too.
-        rank = int(os.environ.get("RANK", "0") or 0) if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else 0
+        rank = process_rank()
         if rank and not _per_process(err):
             # Every process of a multi-process run meets this error alike: process 0 reports it.
             return USER_ERROR_EXIT
@@ -151,14 +150,23 @@ def run_cli(
         if args.debug or err.errno not in DISK_ERRNOS:
             raise
         where = f": '{err.filename}'" if err.filename else ""
+        rank = process_rank()  # each process writes its own files: each says its own
         print(
-            f"error: {err.strerror}{where}; free space (or write elsewhere) and run it again", file=sys.stderr
+            f"{f'[process {rank}] ' if rank else ''}error: {err.strerror}{where}; free space (or write "
+            "elsewhere) and run it again",
+            file=sys.stderr,
         )
         return USER_ERROR_EXIT
     except KeyboardInterrupt as err:
         # A KeyboardInterrupt raised with a message says what a later phase leaves behind.
         print(str(err) or interrupted, file=sys.stderr)
         return 130
+
+
+def process_rank() -> int:
+    """This process's rank in a multi-process launch, else 0 (a RANK left over in a shell, without a
+    WORLD_SIZE > 1 beside it, is not a launch)."""
+    return int(os.environ.get("RANK", "0") or 0) if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else 0
 
 
 def _per_process(err: BaseException) -> bool:
@@ -195,7 +203,7 @@ def _train(args: argparse.Namespace) -> int:
         if note is not None:
             print(note)
     result = train(cfg, progress=not args.no_progress)
-    if os.environ.get("RANK", "0") == "0":
+    if process_rank() == 0:
         run = shlex.quote(str(result.run_dir))
         print(
             f"supernet: {result.run_dir / 'supernet'}\n"

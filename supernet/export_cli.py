@@ -456,13 +456,18 @@ def run(args: argparse.Namespace) -> int:
     if chosen is not None:
         setting = LatencySetting.from_dict(chosen["setting"])
         if args.threads is not None and args.threads != setting.num_threads:
-            searched = (
-                "the default threads" if setting.num_threads is None else f"--threads {setting.num_threads}"
-            )
-            print(
-                f"note: latency timed with --threads {args.threads}, search's with {searched}: "
-                "its figure is not compared"
-            )
+            if (
+                chosen.get("spec") == cfg.to_dict()
+            ):  # search's figure is of this subnet: said why it is not compared
+                searched = (
+                    "the default threads"
+                    if setting.num_threads is None
+                    else f"--threads {setting.num_threads}"
+                )
+                print(
+                    f"note: latency timed with --threads {args.threads}, search's with {searched}: "
+                    "its figure is not compared"
+                )
             setting = dataclasses.replace(setting, num_threads=args.threads)
         if setting.int8 and not args.int8:
             if chosen.get("spec") == cfg.to_dict():

@@ -261,14 +261,16 @@ def weights_digest(folder: str | os.PathLike[str]) -> str:
     process for each state of the files (their sizes and modification times).
     """
     files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
-    state = tuple((str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    stats = [(p, p.stat()) for p in files]
+    # The inode too: a same-size file replaced within one timestamp tick is another file.
+    state = tuple((str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino) for p, st in stats)
     return _digest_of(state)
 
 
 @functools.lru_cache(maxsize=8)
-def _digest_of(state: tuple[tuple[str, int, int], ...]) -> str:
+def _digest_of(state: tuple[tuple[str, int, int, int], ...]) -> str:
     digest = hashlib.sha256()
-    for path, _, _ in state:
+    for path, *_ in state:
         digest.update(Path(path).name.encode() + b"\0")
         with open(path, "rb") as fh:
             while block := fh.read(1 << 22):

@@ -45,6 +45,7 @@ def progress_bar(iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
             kwargs["ncols"] = 80
         else:
             kwargs.setdefault("dynamic_ncols", True)
-    if columns is None:
+    # Jupyter's stderr is no terminal either, but its widgets draw in place: not throttled there.
+    if columns is None and "notebook" not in tqdm.__module__:
         kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), LOG_INTERVAL_S)
     return tqdm(iterable, **kwargs)

@@ -374,8 +374,8 @@ def evaluate_grid(
     for cfg in bar:
         name = cfg.name
         cached = cache.get(name)
-        # Drawn with the next update (at most every few seconds in a log), not once more per subnet.
-        bar.set_postfix_str(f"{name} (cached)" if cached is not None else name, refresh=False)
+        # A subnet to score is named at once (scoring takes seconds); cached ones with the next update.
+        bar.set_postfix_str(f"{name} (cached)" if cached is not None else name, refresh=cached is None)
         if cached is None:
             accuracy = float(evaluate(cfg))
             latency, spread, other_cpu, flags = _as_latency(measure(cfg), name)

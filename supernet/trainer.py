@@ -573,7 +573,10 @@ class _Job:
                 enabled=self.accelerator.is_main_process,
             )
         except Exception as err:  # wandb missing, online without a key, a WANDB_MODE it does not know
-            if cfg.report_to != "wandb":
+            disk = disk_error(err, run.root)
+            if cfg.report_to != "wandb" or disk is not None:
+                if disk is not None:
+                    raise disk from err
                 raise
             reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             hint = (
@@ -1435,7 +1438,7 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
-def _lock_run_dir(root: Path) -> Any:
+def _lock_run_dir(root: Path, attempt: int = 1) -> Any:
     """Lock `root` for this job, or one line naming the job that holds it.
 
     Two jobs in one run folder (a resume started while the first still runs, or workers a killed
@@ -1479,7 +1482,15 @@ def _lock_run_dir(root: Path) -> Any:
         # Locked a file a finishing job had just unlinked (it unlinks, then closes): that lock guards
         # nothing, since the next job creates a new file. Lock the one the path names now.
         handle.close()
-        return _lock_run_dir(root)
+        if attempt < 5:
+            return _lock_run_dir(root, attempt + 1)
+        # A filesystem whose stat and fstat never agree (some FUSE mounts): as one without flock.
+        print(
+            f"note: output_dir '{root}' cannot be locked (its lock file changes under it): nothing stops "
+            "a second job from training it at the same time",
+            file=sys.stderr,
+        )
+        return None
     handle.seek(0)
     handle.truncate()
     handle.write(f"{Path(sys.argv[0]).name or 'python'} (pid {os.getpid()} on {socket.gethostname()})\n")

@@ -1419,3 +1419,32 @@ def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_pa
     (run / "checkpoints" / ".step-7.tmp" / "optimizer.bin").write_bytes(b"half")
     _run(models["seq-cls"], run, "checkpoint_every=1", "resume=true")
     assert not (run / "checkpoints" / ".step-7.tmp").exists() and (run / "supernet").is_dir()
+
+
+def test_a_lock_file_that_keeps_changing_is_given_up_after_five_tries(tmp_path, monkeypatch, capsys) -> None:
+    """A filesystem whose stat and fstat never agree made the lock retry until RecursionError."""
+    monkeypatch.setattr(trainer, "_same_file", lambda handle, path: False)
+    assert trainer._lock_run_dir(tmp_path) is None
+    assert capsys.readouterr().err == (
+        f"note: output_dir '{tmp_path}' cannot be locked (its lock file changes under it): nothing stops a second "
+        "job from training it at the same time\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "env, rank",
+    [
+        ({}, 0),
+        ({"RANK": "1"}, 0),
+        ({"RANK": "1", "WORLD_SIZE": "2"}, 1),
+        ({"RANK": "0", "WORLD_SIZE": "2"}, 0),
+    ],
+)
+def test_process_rank_ignores_a_rank_left_in_a_shell(env: dict, rank: int, monkeypatch) -> None:
+    from supernet.cli import process_rank
+
+    for key in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert process_rank() == rank
