@@ -27,11 +27,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from supernet.convert import supernet_state
 from supernet.elastic.attention import head_gates
+from supernet.io import atomic_write
 from supernet.progress import progress_bar
 from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
 from supernet.tasks import IGNORE_INDEX, batch_to, model_inputs, output_logits
@@ -73,10 +74,10 @@ class ImportanceScores:
     def save(self, path: str | Path) -> None:
         """Write a safetensors file (atomically: tmp name, then rename)."""
         path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
         tensors = {"head": self.head, "neuron": self.neuron, "layer": self.layer}
-        save_file({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()}, str(tmp))
-        tmp.replace(path)
+        data = save({k: v.detach().float().cpu().contiguous() for k, v in tensors.items()})
+        # atomic_write, not save_file: that writes 0600, and run files are meant to be shared.
+        atomic_write(path, lambda fh: fh.write(data))
 
     @classmethod
     def load(cls, path: str | Path) -> ImportanceScores:

@@ -75,6 +75,7 @@ from supernet.io import (
     atomic_write_json,
     atomic_write_text,
     disk_error,
+    share_files,
     unwritable,
     weights_digest,
 )
@@ -1238,6 +1239,7 @@ class _Job:
                 f"{last[-1] if last else 'none yet'}): free space, then rerun with resume=true"
             ) from err
         if acc.is_main_process:
+            share_files(tmp)  # accelerate writes model.safetensors 0600
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)

@@ -151,6 +151,11 @@ def test_end_to_end_run_dir(e2e_run) -> None:
     assert result.teacher_accuracy == teacher_eval["dev"]["accuracy"]
     model = load_supernet(run / "supernet")
     assert sn.supernet_state(model).arch.num_layers == 4
+    # Every file is readable by others (safetensors and transformers write weights 0600 themselves).
+    umask = os.umask(0)
+    os.umask(umask)
+    modes = {str(p.relative_to(run)): p.stat().st_mode & 0o777 for p in run.rglob("*") if p.is_file()}
+    assert modes == dict.fromkeys(modes, 0o666 & ~umask)
 
 
 def test_end_to_end_eval_rows(e2e_run) -> None:
