@@ -838,8 +838,12 @@ def _split_three_ways(
         raise DataError(
             f"splitting the {total} rows of {source} with dev_fraction={dev_fraction} and "
             f"test_fraction={test_fraction} gives train/dev/test sizes {n_train}/{n_dev}/{n_test}, "
-            f"but each split needs at least one row per class ({len(names)}): adjust the fractions or add data"
-            f"{hint}"
+            + (
+                f"but each split needs at least one row per class ({len(names)})"
+                if names
+                else "but each split needs at least one row"
+            )
+            + f": adjust the fractions or add data{hint}"
         )
     counts = Counter(_values(ds, "label"))
     for class_id, name in enumerate(names):

@@ -1254,3 +1254,15 @@ def test_a_broken_json_line_is_counted_from_1(tmp_path: Path) -> None:
         "could not read broken.jsonl as json: JSON parse error: Missing a comma or '}' after an object member. "
         "on line 2"
     )
+
+
+def test_too_few_regression_rows_are_not_counted_in_classes(tmp_path: Path) -> None:
+    """It said 'each split needs at least one row per class (0)' of a regression file."""
+    path = tmp_path / "scores.csv"
+    path.write_text("text,score\n" + "\n".join(f"review {i},{i / 3:.2f}" for i in range(5)) + "\n")
+    with pytest.raises(DataError) as info:
+        load_task(str(path), label_column="score")
+    assert str(info.value) == (
+        "splitting the 5 rows of scores.csv with dev_fraction=0.1 and test_fraction=0.1 gives train/dev/test "
+        "sizes 5/0/0, but each split needs at least one row: adjust the fractions or add data"
+    )
