@@ -89,7 +89,7 @@ import datasets
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value, concatenate_datasets
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding, PreTrainedTokenizerBase
 from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -856,10 +856,38 @@ def _split_three_ways(
         # Test is carved from the whole set first, dev from the (large) rest, so a rare
         # class never has to be split twice within a small holdout.
         rest, test = _stratified_split(ds, test_size=n_test, seed=seed)
+        rest, test = _every_class_in(rest, test, len(names))
         train, dev = _stratified_split(rest, test_size=n_dev, seed=seed)
+        train, dev = _every_class_in(train, dev, len(names))
     except ValueError as error:
         raise DataError(f"cannot make a stratified split of {source}: {_first_line(error)}") from error
     return DatasetDict({"train": train, "dev": dev, "test": test})
+
+
+def _every_class_in(train: Dataset, holdout: Dataset, num_classes: int) -> tuple[Dataset, Dataset]:
+    """Give `holdout` a row of each class it lacks, from `train`, in exchange for a row of its own
+    largest class (sizes stay). Stratification rounds a class of 3 rows in 120 to none in a 10%
+    split; a split without a class never scores it. Splits that have every class are unchanged.
+    """
+    have = Counter(_values(holdout, "label"))
+    missing = [c for c in range(num_classes) if have[c] == 0]
+    if not missing:
+        return train, holdout
+    train_labels, holdout_labels = _values(train, "label"), _values(holdout, "label")
+    take: list[int] = []  # rows of train that go to holdout
+    give: list[int] = []  # rows of holdout that go to train
+    for class_id in missing:
+        take.append(train_labels.index(class_id))  # train's order is already the seeded shuffle's
+        largest = max(have, key=lambda c: (have[c], -c))  # >= 2 rows while a class is missing
+        give.append(next(i for i, c in enumerate(holdout_labels) if c == largest and i not in give))
+        have[largest] -= 1
+        have[class_id] += 1
+    kept_train = [i for i in range(len(train)) if i not in set(take)]
+    kept_holdout = [i for i in range(len(holdout)) if i not in set(give)]
+    return (
+        concatenate_datasets([train.select(kept_train), holdout.select(give)]),
+        concatenate_datasets([holdout.select(kept_holdout), train.select(take)]),
+    )
 
 
 def _subsample(ds: Dataset, limit: int | None, seed: int) -> Dataset:

@@ -1266,3 +1266,30 @@ def test_too_few_regression_rows_are_not_counted_in_classes(tmp_path: Path) -> N
         "splitting the 5 rows of scores.csv with dev_fraction=0.1 and test_fraction=0.1 gives train/dev/test "
         "sizes 5/0/0, but each split needs at least one row: adjust the fractions or add data"
     )
+
+
+def test_a_class_of_three_rows_is_in_every_split(tmp_path: Path) -> None:
+    """3 'neutral' rows in 120: stratification gave all three to train, and dev and test never
+    scored the class, though 3 per class is required so that each split has one."""
+    path = tmp_path / "rare.csv"
+    rows = [f"{text},{label}" for text, label in _reviews(117)] + [
+        f"so-so film {i},neutral" for i in range(3)
+    ]
+    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    task = load_task(str(path))
+    counts = {split: Counter(task.splits[split]["label"]) for split in ("train", "dev", "test")}
+    neutral = task.label_names.index("neutral")
+    assert [counts[split][neutral] for split in ("train", "dev", "test")] == [1, 1, 1]
+    assert [len(task.splits[split]) for split in ("train", "dev", "test")] == [96, 12, 12]  # sizes kept
+    texts = [t for split in ("train", "dev", "test") for t in task.splits[split]["text"]]
+    assert sorted(texts) == sorted(
+        [text for text, _ in _reviews(117)] + [f"so-so film {i}" for i in range(3)]
+    )
+
+
+def test_splits_with_every_class_are_unchanged_by_the_repair(tmp_path: Path) -> None:
+    from supernet.data import _every_class_in
+
+    ds = Dataset.from_dict({"text": list("abcdef"), "label": [0, 1, 0, 1, 0, 1]})
+    train, holdout = ds.select([0, 1, 2, 3]), ds.select([4, 5])
+    assert _every_class_in(train, holdout, 2) == (train, holdout)
