@@ -1142,7 +1142,8 @@ def _load_token_directory(
 
 
 def _find_split_file(directory: Path, stems: Sequence[str], required: bool) -> Path | None:
-    matches = sorted(p for p in directory.iterdir() if p.is_file() and p.stem in stems)
+    # Train.csv is train.csv (Windows and macOS users' folders; their filesystems ignore case too).
+    matches = sorted(p for p in directory.iterdir() if p.is_file() and p.stem.lower() in stems)
     supported = [p for p in matches if p.suffix.lower() in _SUFFIXES]
     if len(supported) > 1:
         listed = ", ".join(p.name for p in supported)

@@ -1293,3 +1293,12 @@ def test_splits_with_every_class_are_unchanged_by_the_repair(tmp_path: Path) -> 
     ds = Dataset.from_dict({"text": list("abcdef"), "label": [0, 1, 0, 1, 0, 1]})
     train, holdout = ds.select([0, 1, 2, 3]), ds.select([4, 5])
     assert _every_class_in(train, holdout, 2) == (train, holdout)
+
+
+def test_split_file_names_are_matched_whatever_their_case(tmp_path: Path) -> None:
+    """Train.csv and Dev.csv were 'no train.* file'."""
+    for name, count in (("Train.csv", 40), ("DEV.csv", 12)):
+        rows = [f"{text},{label}" for text, label in _reviews(count)]
+        (tmp_path / name).write_text("text,label\n" + "\n".join(rows) + "\n")
+    task = load_task(str(tmp_path))
+    assert [len(task.splits[split]) for split in ("train", "dev", "test")] == [40, 12, 12]
