@@ -542,10 +542,24 @@ def _select_standard_columns(
         # an all-empty column falls through to the missing-value message.
         held = next((value for value in _values(ds, column) if value is not None), None)
         if not isinstance(ds.features[column], Value | ClassLabel) and held is not None:
-            wanted_kind = "class names or numbers" if column == "label" else "text"
-            raise DataError(
-                f"column '{original}' in {source} holds {type(held).__name__}s, not {wanted_kind}"
-            )
+            values = _values(ds, column)
+            nested = next((v for v in values if isinstance(v, list | dict)), None)
+            if nested is not None:
+                wanted_kind = "class names or numbers" if column == "label" else "text"
+                raise DataError(
+                    f"column '{original}' in {source} holds {type(nested).__name__}s, not {wanted_kind}"
+                )
+            # JSON rows writing 1 here and "1" there: datasets keeps such a column as raw JSON (and
+            # decodes both to 1). Plain values are read as the column they look like.
+            if column != "label":
+                values = [None if v is None else str(v) for v in values]
+            try:
+                ds = ds.remove_columns([column]).add_column(column, values)
+            except (TypeError, ValueError) as error:  # pyarrow: "1" beside "positive" beside 2.5
+                kinds = ", ".join(dict.fromkeys(type(v).__name__ for v in values if v is not None))
+                raise DataError(
+                    f"column '{original}' in {source} mixes types ({kinds}): write every value one way"
+                ) from error
         if column == "label":
             continue
         values = _values(ds, column)

@@ -1302,3 +1302,25 @@ def test_split_file_names_are_matched_whatever_their_case(tmp_path: Path) -> Non
         (tmp_path / name).write_text("text,label\n" + "\n".join(rows) + "\n")
     task = load_task(str(tmp_path))
     assert [len(task.splits[split]) for split in ("train", "dev", "test")] == [40, 12, 12]
+
+
+def test_json_columns_of_plain_values_written_two_ways_are_read(tmp_path: Path) -> None:
+    """Labels written 1 and "1", or a text written 12345, were refused as 'holds ints, not class
+    names or numbers' / 'holds strs, not text' (datasets reads such a column as raw JSON)."""
+    path = tmp_path / "mixed.jsonl"
+    rows = [{"text": text, "label": (1 if label == "positive" else 0)} for text, label in _reviews()]
+    rows[5]["label"] = str(rows[5]["label"])
+    rows[7]["text"] = 12345
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    task = load_task(str(path))
+    assert task.label_names == ("0", "1")
+    texts = [t for split in ("train", "dev", "test") for t in task.splits[split]["text"]]
+    assert "12345" in texts and len(texts) == 40
+    # A class name beside numbers is a column written two ways: one line.
+    rows[5]["label"] = "positive"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(DataError) as info:
+        load_task(str(path))
+    assert (
+        str(info.value) == "column 'label' in mixed.jsonl mixes types (int, str): write every value one way"
+    )
