@@ -412,6 +412,9 @@ def _require_columns(
         if column not in ds.column_names:
             present = ", ".join(sorted(ds.column_names))
             hint = f" (set data.{key})" if key else ""
+            if len(ds.column_names) == 1 and ";" in ds.column_names[0]:
+                # European spreadsheets write CSV with semicolons: one column named "text;label".
+                present += "; the file looks semicolon-separated: save it with commas, or with tabs as .tsv"
             raise DataError(f"column '{column}' not found in {source}{hint}; columns present: {present}")
 
 

@@ -1324,3 +1324,15 @@ def test_json_columns_of_plain_values_written_two_ways_are_read(tmp_path: Path) 
     assert (
         str(info.value) == "column 'label' in mixed.jsonl mixes types (int, str): write every value one way"
     )
+
+
+def test_a_semicolon_separated_csv_gets_a_hint(tmp_path: Path) -> None:
+    """Excel in much of Europe writes ';': the error only listed one column named 'text;label'."""
+    path = tmp_path / "excel.csv"
+    path.write_text("text;label\n" + "\n".join(f"{text};{label}" for text, label in _reviews()) + "\n")
+    with pytest.raises(DataError) as info:
+        load_task(str(path))
+    assert str(info.value) == (
+        "column 'text' not found in excel.csv (set data.text_column); columns present: text;label; the file "
+        "looks semicolon-separated: save it with commas, or with tabs as .tsv"
+    )
