@@ -543,9 +543,9 @@ def _select_standard_columns(
     for original, column in wanted.items():
         # Lists and dicts (JSON arrays and objects, parquet lists and structs) have no text to cast to;
         # an all-empty column falls through to the missing-value message.
-        held = next((value for value in _values(ds, column) if value is not None), None)
+        values = _values(ds, column)  # read once: a large file's column is read row by row
+        held = next((value for value in values if value is not None), None)
         if not isinstance(ds.features[column], Value | ClassLabel) and held is not None:
-            values = _values(ds, column)
             nested = next((v for v in values if isinstance(v, list | dict)), None)
             if nested is not None:
                 wanted_kind = "class names or numbers" if column == "label" else "text"
@@ -565,7 +565,6 @@ def _select_standard_columns(
                 ) from error
         if column == "label":
             continue
-        values = _values(ds, column)
         if any(value is None for value in values):  # text may be blank or "NaN": only null is missing
             raise _missing_error(values, original, source, lambda value: value is None)
         if ds.features[column] != Value("string"):
