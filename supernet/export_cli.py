@@ -22,6 +22,7 @@ from supernet.io import (
     RunDir,
     atomic_write_json,
     disk_error,
+    disk_errors_named,
     remove_stale_temporaries,
     unwritable,
     weights_digest,
@@ -355,13 +356,8 @@ def run(args: argparse.Namespace) -> int:
     if not run_dir.config.is_file():
         raise RunError(f"'{args.run}' is not a run directory (no config.yaml): run train.py first")
     if args.profile_kit is not None:
-        try:
+        with disk_errors_named(args.profile_kit):
             return write_kit(args)
-        except Exception as err:
-            disk = disk_error(err, args.profile_kit)
-            if disk is None:
-                raise
-            raise disk from err
     train_cfg = load_config(TrainConfig, run_dir.config)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet, args.search)

@@ -31,6 +31,7 @@ __all__ = [
     "atomic_write_many",
     "atomic_write_text",
     "disk_error",
+    "disk_errors_named",
     "json_bytes",
     "remove_stale_temporaries",
     "share_files",
@@ -160,6 +161,19 @@ def disk_error(err: BaseException, path: str | Path) -> OSError | None:
         return None
     filename = getattr(err, "filename", None) if isinstance(err, OSError) else None
     return OSError(code, os.strerror(code), str(filename or path))
+
+
+@contextmanager
+def disk_errors_named(path: str | Path) -> Iterator[None]:
+    """Raise what the block raises, but a full disk or read-only folder (`disk_error`) as the OSError
+    naming `path`, which the CLI says in one line."""
+    try:
+        yield
+    except Exception as err:
+        disk = disk_error(err, path)
+        if disk is None:
+            raise
+        raise disk from err
 
 
 def _disk_full(path: Path) -> bool:

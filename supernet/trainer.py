@@ -75,6 +75,7 @@ from supernet.io import (
     atomic_write_json,
     atomic_write_text,
     disk_error,
+    disk_errors_named,
     share_files,
     unwritable,
     weights_digest,
@@ -265,17 +266,11 @@ def _unnamed(labels: Sequence[str]) -> bool:
 def _save_model_dir(
     model: nn.Module, path: Path, tokenizer: PreTrainedTokenizerBase | None, meta: dict
 ) -> None:
-    try:
-        with atomic_dir(path, replace=True) as tmp:
-            model.save_pretrained(tmp, safe_serialization=True)
-            if tokenizer is not None:
-                tokenizer.save_pretrained(tmp)
-            atomic_write_json(tmp / "supernet.json", meta)
-    except Exception as err:
-        disk = disk_error(err, path)
-        if disk is None:
-            raise
-        raise disk from err
+    with disk_errors_named(path), atomic_dir(path, replace=True) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / "supernet.json", meta)
 
 
 def load_supernet(path: str | Path) -> nn.Module:

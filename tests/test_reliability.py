@@ -318,3 +318,16 @@ def test_library_words_for_a_full_disk_are_recognised(tmp_path, monkeypatch) -> 
     assert disk_error(RuntimeError("unexpected pos 46906560 vs 46906448"), target).filename == str(target)
     # Only a failed write is put down to a full disk: root may still write where free space reads 0.
     assert disk_error(ValueError("a bug"), target) is None
+
+
+def test_disk_errors_named_turns_only_a_full_disk_into_one_naming_the_path(tmp_path) -> None:
+    """What the teacher/supernet folders and the profile kit are written under."""
+    import errno
+
+    from supernet.io import disk_errors_named
+
+    with pytest.raises(OSError) as info, disk_errors_named(tmp_path / "kit"):
+        raise RuntimeError("Error while serializing: I/O error: No space left on device (os error 28)")
+    assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(tmp_path / "kit"))
+    with pytest.raises(ValueError, match="^a bug$"), disk_errors_named(tmp_path / "kit"):
+        raise ValueError("a bug")
