@@ -1172,6 +1172,12 @@ def _reviews(count: int = 40) -> list[tuple[str, str]]:
     ]
 
 
+def _write_rows(path: Path, rows: list[str], header: str = "text,label") -> Path:
+    """A delimited file of `header` and `rows` (already joined), one per line."""
+    path.write_text(header + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
 def test_a_trailing_separator_no_longer_shifts_the_columns(tmp_path: Path) -> None:
     """Rows ending in a comma made pandas take the first column as the index: the model trained on
     'pos'/'neg' as text to predict the source column."""
@@ -1179,7 +1185,7 @@ def test_a_trailing_separator_no_longer_shifts_the_columns(tmp_path: Path) -> No
     rows = [
         f'{i},"{text}",{label[:3]},{"web" if i % 2 else "app"},' for i, (text, label) in enumerate(_reviews())
     ]
-    path.write_text("id,text,label,source\n" + "\n".join(rows) + "\n")
+    _write_rows(path, rows, header="id,text,label,source")
     task = load_task(str(path))
     assert task.label_names == ("neg", "pos")
     train = task.splits["train"]
@@ -1195,7 +1201,7 @@ def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path: Path) -> No
     path = tmp_path / "extra.csv"
     rows = [f"{text},{label}" for text, label in _reviews()]
     rows[6] = "a review, with a comma,positive"
-    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    _write_rows(path, rows)
     with pytest.raises(DataError) as info:
         load_task(str(path))
     assert str(info.value) == (
@@ -1209,7 +1215,7 @@ def test_rows_swallowed_by_an_unmatched_quote_are_refused(tmp_path: Path) -> Non
     path = tmp_path / "stray.csv"
     rows = [f"{text},{label}" for text, label in _reviews()]
     rows[10], rows[20] = '"Wow,positive', '"Hey,negative'
-    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    _write_rows(path, rows)
     with pytest.raises(DataError) as info:
         load_task(str(path))
     assert str(info.value) == (
@@ -1222,11 +1228,11 @@ def test_class_names_are_trimmed_and_case_variants_refused(tmp_path: Path) -> No
     """'positive ', 'Positive' and 'positive' had become three classes of a five-class task."""
     spaced = tmp_path / "spaced.csv"
     rows = [f"{text},{label + (' ' if i % 4 == 1 else '')}" for i, (text, label) in enumerate(_reviews())]
-    spaced.write_text("text,label\n" + "\n".join(rows) + "\n")
+    _write_rows(spaced, rows)
     assert load_task(str(spaced)).label_names == ("negative", "positive")
     cased = tmp_path / "cased.csv"
     rows = [f"{text},{label.title() if i % 4 == 1 else label}" for i, (text, label) in enumerate(_reviews())]
-    cased.write_text("text,label\n" + "\n".join(rows) + "\n")
+    _write_rows(cased, rows)
     with pytest.raises(DataError) as info:
         load_task(str(cased))
     assert str(info.value) == (
@@ -1238,7 +1244,7 @@ def test_class_names_are_trimmed_and_case_variants_refused(tmp_path: Path) -> No
 def test_header_names_are_read_trimmed(tmp_path: Path) -> None:
     """'text , label' asked for data.text_column='text ', which a command line cannot even pass."""
     path = tmp_path / "spaced-header.csv"
-    path.write_text("text , label\n" + "\n".join(f'"{text}",{label}' for text, label in _reviews()) + "\n")
+    _write_rows(path, [f'"{text}",{label}' for text, label in _reviews()], header="text , label")
     task = load_task(str(path))
     assert task.label_names == ("negative", "positive")
     assert sorted(task.splits["train"].column_names) == ["label", "text"]
@@ -1259,7 +1265,7 @@ def test_a_broken_json_line_is_counted_from_1(tmp_path: Path) -> None:
 def test_too_few_regression_rows_are_not_counted_in_classes(tmp_path: Path) -> None:
     """It said 'each split needs at least one row per class (0)' of a regression file."""
     path = tmp_path / "scores.csv"
-    path.write_text("text,score\n" + "\n".join(f"review {i},{i / 3:.2f}" for i in range(5)) + "\n")
+    _write_rows(path, [f"review {i},{i / 3:.2f}" for i in range(5)], header="text,score")
     with pytest.raises(DataError) as info:
         load_task(str(path), label_column="score")
     assert str(info.value) == (
@@ -1275,7 +1281,7 @@ def test_a_class_of_three_rows_is_in_every_split(tmp_path: Path) -> None:
     rows = [f"{text},{label}" for text, label in _reviews(117)] + [
         f"so-so film {i},neutral" for i in range(3)
     ]
-    path.write_text("text,label\n" + "\n".join(rows) + "\n")
+    _write_rows(path, rows)
     task = load_task(str(path))
     counts = {split: Counter(task.splits[split]["label"]) for split in ("train", "dev", "test")}
     neutral = task.label_names.index("neutral")
@@ -1299,7 +1305,7 @@ def test_split_file_names_are_matched_whatever_their_case(tmp_path: Path) -> Non
     """Train.csv and Dev.csv were 'no train.* file'."""
     for name, count in (("Train.csv", 40), ("DEV.csv", 12)):
         rows = [f"{text},{label}" for text, label in _reviews(count)]
-        (tmp_path / name).write_text("text,label\n" + "\n".join(rows) + "\n")
+        _write_rows(tmp_path / name, rows)
     task = load_task(str(tmp_path))
     assert [len(task.splits[split]) for split in ("train", "dev", "test")] == [40, 12, 12]
 
@@ -1329,7 +1335,7 @@ def test_json_columns_of_plain_values_written_two_ways_are_read(tmp_path: Path) 
 def test_a_semicolon_separated_csv_gets_a_hint(tmp_path: Path) -> None:
     """Excel in much of Europe writes ';': the error only listed one column named 'text;label'."""
     path = tmp_path / "excel.csv"
-    path.write_text("text;label\n" + "\n".join(f"{text};{label}" for text, label in _reviews()) + "\n")
+    _write_rows(path, [f"{text};{label}" for text, label in _reviews()], header="text;label")
     with pytest.raises(DataError) as info:
         load_task(str(path))
     assert str(info.value) == (
