@@ -456,6 +456,14 @@ def load_warning(results: Mapping[str, LatencyResult]) -> str | None:
         )
     names = sorted(flagged)
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+    if not loaded and all(r.other_cpu is not None for r in flagged.values()):
+        # Measured quiet: "an idle machine" would send the user looking for a load that was not
+        # there. On an idle H200 every subnet of a BERT-base grid at batch 8 spread 25-96% with
+        # 10 warm-up calls, and 2-15% with 300 (BENCHMARKS.md, "The GPU path").
+        return (
+            f"latency of {shown} varied while no other process took the cores: {'; '.join(parts)}; "
+            "remeasure, with more warm-up calls if it persists"
+        )
     return (
         f"latency of {shown} may not be the model's alone: {'; '.join(parts)}; remeasure on an idle machine"
     )

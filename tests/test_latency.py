@@ -637,6 +637,15 @@ def test_flags_follow_the_stated_bounds() -> None:
         "latency of b may not be the model's alone: other processes took up to 0.50 cores (bound 0.10); "
         "p10-p90 spread up to 25% of the median (bound 10%); remeasure on an idle machine"
     )
+    # A spread on a machine measured quiet is not blamed on other processes; unknown load still is.
+    assert load_warning({"a": _with(10.0, 9.0, 11.5, 0.05), "b": _with(10.0, 9.0, 12.0, 0.0)}) == (
+        "latency of a, b varied while no other process took the cores: p10-p90 spread up to 30% of the "
+        "median (bound 10%); remeasure, with more warm-up calls if it persists"
+    )
+    assert load_warning({"a": _with(10.0, 9.0, 11.5, None)}) == (
+        "latency of a may not be the model's alone: p10-p90 spread up to 25% of the median (bound 10%); "
+        "remeasure on an idle machine"
+    )
     # The JSON form carries the flags for readers and reads back without them; old files lack the load.
     r = _with(10.0, 9.0, 11.5, 0.5)
     assert r.to_dict()["flags"] == ["load", "spread"] and LatencyResult.from_dict(r.to_dict()) == r
