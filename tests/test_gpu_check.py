@@ -151,3 +151,28 @@ def test_cpu_run_of_every_part(tmp_path, capsys) -> None:
     assert [data["onnxruntime"][name]["repeats"] for name in data["export"]] == [3, 3]
     # What the file holds is also printed (the device tool shows the output).
     assert f"wrote {out}" in capsys.readouterr().out
+
+
+gpu_latency_probe = load_bench("gpu_latency_probe")
+
+
+def test_latency_probe_refuses_a_machine_without_a_gpu(capsys, tmp_path) -> None:
+    if torch.cuda.is_available():  # pragma: no cover - CI has no GPU
+        pytest.skip("a GPU is present")
+    assert gpu_latency_probe.main(["--out", str(tmp_path / "p.json")]) == 2
+    assert capsys.readouterr().err == (
+        "error: this probe needs a CUDA GPU (torch.cuda.is_available() is False)\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_latency_probe_pass_reports_every_grid_subnet(monkeypatch) -> None:
+    """One pass, on CPU and a tiny model: [median, p10, p90] per grid subnet, the GPU read before and after."""
+    states = iter(["before", "after"])
+    monkeypatch.setattr(gpu_latency_probe, "gpu_state", lambda: next(states))
+    model = gpu_check.make_supernet(True, "cpu")
+    row = gpu_latency_probe.one_pass(model, "cpu", batch_size=2, seq_len=8, warmup=1, repeats=3)
+    assert row["clocks_before"] == "before" and row["clocks_after"] == "after"
+    assert list(row["subnets"]) == [cfg.name for cfg in gpu_latency_probe.GRID.grid()]
+    for median, p10, p90 in row["subnets"].values():
+        assert 0 < p10 <= median <= p90
