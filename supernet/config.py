@@ -474,6 +474,8 @@ class SearchConfig(_Config):
     """Runtime latency is measured with: "torch" or "onnxruntime"."""
     int8: bool = False
     """With onnxruntime: measure the int8 graph ``export.py --int8`` writes."""
+    dtype: str = "float32"
+    """With torch: the type subnets are timed in ("float32", "bfloat16", "float16")."""
     batch_size: int = 1
     """Batch size of the latency measurement."""
     seq_len: int = 128
@@ -509,6 +511,12 @@ class SearchConfig(_Config):
             not self.int8 or self.backend == "onnxruntime",
             "int8",
             "needs backend onnxruntime (--backend onnxruntime)",
+        )
+        _one_of(self, "dtype", ("float32", "bfloat16", "float16"))
+        _check(
+            self.dtype == "float32" or self.backend == "torch",
+            "dtype",
+            f"{self.dtype} needs backend torch: the ONNX graphs are float32 (or int8 with --int8)",
         )
         _positive(self, "batch_size", "seq_len", "repeats")
         # Each generation breeds from two parents at least.

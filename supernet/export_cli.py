@@ -325,7 +325,8 @@ def write_kit(args: argparse.Namespace) -> int:
 
 def _time_export(out: Path, setting: LatencySetting, args: argparse.Namespace) -> dict[str, LatencyResult]:
     """Latency of the export at `out`: its torch folder and, where written, its ONNX graphs."""
-    dense = load_exported(out).eval().to(setting.device)
+    # In the type search timed (float32 unless search.py --dtype): the files stay float32.
+    dense = load_exported(out).eval().to(device=setting.device, dtype=setting.torch_dtype)
     # torch and onnxruntime interleaved in rounds, so a drift of the machine's speed between them
     # (several % within seconds on a shared VM) cannot pass for a difference of runtime.
     artefacts: dict[str, Any] = {"torch": dense}
@@ -477,8 +478,12 @@ def run(args: argparse.Namespace) -> int:
     if reason is not None:
         # Search ran on a GPU machine, the export runs elsewhere: the files are the same, only the
         # figure has to come from a device this machine has.
-        print(f"note: search measured on {setting.device}, but {reason}: latency measured on cpu here")
-        setting = dataclasses.replace(setting, device="cpu")
+        # In float32: a bfloat16 or float16 figure is a GPU's, and CPUs without such kernels crawl.
+        kind_of = "" if setting.dtype == "float32" else f" in float32 (search timed {setting.dtype})"
+        print(
+            f"note: search measured on {setting.device}, but {reason}: latency measured on cpu here{kind_of}"
+        )
+        setting = dataclasses.replace(setting, device="cpu", dtype="float32")
     try:
         results = _time_export(out, setting, args)
     except KeyboardInterrupt:

@@ -421,6 +421,24 @@ def test_search_and_export_need_a_run(capsys, tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--dtype", "bfloat16", "--backend", "onnxruntime"],
+            "--dtype bfloat16 needs backend torch: the ONNX graphs are float32 (or int8 with --int8)",
+        ),
+        (
+            ["--dtype", "float16", "--latency-table", "table.json"],
+            "--dtype float16: a latency table times the float32 (or int8) ONNX graphs; drop --dtype",
+        ),
+    ],
+)
+def test_search_dtype_needs_torch(flags, message, capsys, tmp_path: Path) -> None:
+    # Refused before the run is opened (or the table read): nothing is written.
+    _fails(capsys, search_main, ["--run", str(tmp_path), *flags], message, watch=tmp_path)
+
+
 def test_search_int8_needs_onnxruntime(capsys, tmp_path: Path) -> None:
     # Refused before the run is even opened: nothing is written.
     _fails(
@@ -872,17 +890,18 @@ def test_search_on_a_device_this_machine_lacks(capsys, trained_run: Path, monkey
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 def test_export_of_a_gpu_search_on_a_cpu_machine(
-    capsys, trained_run: Path, tmp_path: Path, monkeypatch
+    capsys, trained_run: Path, tmp_path: Path, monkeypatch, dtype: str
 ) -> None:
-    """Search ran on a GPU, the export runs where there is none: files as usual, latency on the CPU,
-    and no search-vs-export comparison across two devices."""
+    """Search ran on a GPU, the export runs where there is none: files as usual, latency on the CPU
+    (in float32: a bfloat16 figure is the GPU's), and no search-vs-export comparison across two devices."""
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     chosen = {
         "spec": SubnetConfig.from_name("w0.50-d1.00").to_dict(),
         "latency_ms": 1.0,
-        "setting": LatencySetting(device="cuda", seq_len=16, warmup=1, repeats=3).to_dict(),
+        "setting": LatencySetting(device="cuda", seq_len=16, warmup=1, repeats=3, dtype=dtype).to_dict(),
     }
     (run / "search").mkdir(exist_ok=True)
     (run / "search" / "chosen.json").write_text(json.dumps(chosen))
@@ -892,10 +911,12 @@ def test_export_of_a_gpu_search_on_a_cpu_machine(
     stdout = capsys.readouterr().out
     assert (
         f"note: search measured on cuda, but this torch ({torch.__version__}) sees no CUDA device: "
-        "latency measured on cpu here"
-    ) in stdout
+        "latency measured on cpu here" + ("" if dtype == "float32" else " in float32 (search timed bfloat16)")
+    ) in stdout.splitlines()
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["setting"] == {**chosen["setting"], "device": "cpu"}
+    assert summary["setting"] == {k: v for k, v in chosen["setting"].items() if k != "dtype"} | {
+        "device": "cpu"
+    }
     assert summary["search_latency"] is None
     assert summary["latency"]["torch"]["repeats"] == 3
 

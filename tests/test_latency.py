@@ -59,6 +59,12 @@ FAST = dict(num_threads=1, warmup=1, repeats=3)
         (dict(num_threads=0), "num_threads must be an integer >= 1, got 0"),
         (dict(warmup=-1), "warmup must be an integer >= 0, got -1"),
         (dict(repeats=0), "repeats must be an integer >= 1, got 0"),
+        (dict(dtype="float64"), "dtype must be one of ['float32', 'bfloat16', 'float16'], got 'float64'"),
+        (
+            dict(backend="onnxruntime", dtype="bfloat16"),
+            "dtype 'bfloat16' needs backend='torch' (the ONNX graphs are float32, or int8 with int8=True), "
+            "got backend='onnxruntime'",
+        ),
     ],
 )
 def test_setting_validation_messages(kwargs: dict, message: str) -> None:
@@ -79,8 +85,41 @@ def test_setting_key_and_cache_stem() -> None:
         LatencySetting.from_dict({"threads": 1})
     assert str(info.value) == (
         "unknown latency setting field(s) ['threads']; allowed: ['backend', 'batch_size', 'device', "
-        "'int8', 'num_threads', 'repeats', 'seq_len', 'warmup']"
+        "'dtype', 'int8', 'num_threads', 'repeats', 'seq_len', 'warmup']"
     )
+
+
+def test_dtype_has_its_own_key_and_float32_files_keep_theirs() -> None:
+    """Figures in bfloat16 or float16 are filed apart; a float32 setting writes what it wrote before
+    dtype existed, so caches, chosen.json files and latency tables of earlier runs still match."""
+    bf16 = LatencySetting(device="cuda", dtype="bfloat16", batch_size=32)
+    assert bf16.key == "cuda-torch-bf16-b32-s128-tdefault"
+    assert LatencySetting(dtype="float16").cache_stem == "cpu-torch-fp16-b1-s128"
+    assert bf16.to_dict()["dtype"] == "bfloat16" and bf16.torch_dtype == torch.bfloat16
+    assert LatencySetting.from_dict(bf16.to_dict()) == bf16
+    assert "dtype" not in LatencySetting().to_dict()
+    assert LatencySetting.from_dict(LatencySetting().to_dict()).dtype == "float32"
+
+
+def test_a_model_of_another_dtype_is_refused() -> None:
+    """A float32 model timed under a bfloat16 setting would file float32 figures as bfloat16's."""
+    model = sn.to_supernet(tiny_model("bert"))
+    with pytest.raises(ValueError) as err:
+        measure_subnets(model, [sn.MAX_NET], LatencySetting(seq_len=16, dtype="bfloat16", **FAST))
+    assert str(err.value) == (
+        "model is in float32 but setting.dtype is 'bfloat16': cast the model first (model.to(torch.bfloat16))"
+    )
+
+
+def test_bfloat16_subnets_are_timed_in_bfloat16() -> None:
+    model = sn.to_supernet(tiny_model("bert")).to(torch.bfloat16)
+    seen: list[torch.dtype] = []
+    handle = model.register_forward_hook(lambda m, i, out: seen.append(out.logits.dtype))
+    grid = [sn.MAX_NET, sn.SubnetConfig(width_mult=0.5, depth_mult=0.5)]
+    results = measure_subnets(model, grid, LatencySetting(seq_len=16, dtype="bfloat16", **FAST))
+    handle.remove()
+    assert [r.repeats for r in results] == [3, 3]
+    assert set(seen) == {torch.bfloat16}
 
 
 def test_setting_is_frozen_and_keyword_only() -> None:

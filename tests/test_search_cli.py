@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from conftest import TINY_RUN, save_tiny_model_dir
 
 import supernet as sn
@@ -395,6 +396,42 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *FAST]) == 0
     assert "note: replacing" not in capsys.readouterr().out
     assert json.loads((default / "chosen.json").read_text())["setting"]["num_threads"] == 1
+
+
+@pytest.mark.slow
+def test_a_bfloat16_search_times_bfloat16_and_export_follows(run: Path, tmp_path: Path, capsys) -> None:
+    """--dtype bfloat16: the subnets are timed in bfloat16 (a cache of its own), dev scores stay
+    float32's, and export.py times its dense model in the type search chose it by, files float32."""
+    import shutil
+
+    from safetensors import safe_open
+
+    from supernet.cli import export_main
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    out = tmp_path / "search-bf16"
+    argv = ["--run", str(copy), "--latency-budget-ms", "2000", "--out", str(out), "--dtype", "bfloat16"]
+    capsys.readouterr()
+    assert search_main([*argv, *FAST]) == 0
+    assert "measuring 12 of 12 subnets on cpu-torch-bf16-b1-s128-t1 ..." in capsys.readouterr().out
+    assert (copy / "latency" / "cpu-torch-bf16-b1-s128-t1.json").is_file()
+    chosen = json.loads((out / "chosen.json").read_text())
+    assert chosen["setting"]["dtype"] == "bfloat16"
+    trained = {
+        json.loads(line)["subnet"]: json.loads(line)["accuracy"] for line in (copy / "eval.jsonl").open()
+    }
+    assert {r.name: r.accuracy for r in read_results(out / "results.jsonl")} == trained
+
+    exported = tmp_path / "exp"
+    argv = ["--run", str(copy), "--search", str(out), "--out", str(exported), "--no-onnx", "--no-progress"]
+    assert export_main(argv) == 0
+    summary = json.loads((exported / "summary.json").read_text())
+    assert summary["setting"] == chosen["setting"]
+    assert summary["search_latency"]["artefact"] == "torch"
+    assert summary["search_latency"]["search_ms"] == chosen["latency_ms"]
+    with safe_open(str(exported / "model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
 
 
 @pytest.mark.parametrize("what", ["file", "folder", "own results.jsonl"])
