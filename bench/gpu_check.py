@@ -9,6 +9,8 @@ others still run):
 latency     `supernet.latency.measure_subnets` over the whole width x depth grid of a
             random-weight BERT-base-shaped supernet (CUDA events and medians on a
             GPU, perf_counter on CPU), b1 s128 by default;
+latency_bf16 the same grid in bfloat16 (`search.py --dtype bfloat16`: a copy of the
+            supernet cast, LatencySetting.dtype), what a GPU user serves in;
 train       ten distillation steps at configs/bert-base-sst2-gpu.yaml's shapes
             (batch_size, data.max_length, learning rate, widths x depths, loss
             weights) on random token ids, under bf16 autocast: per step the teacher
@@ -344,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
         repeats=args.repeats,
     )
     run_part(results, "latency", lambda: check_latency(model, space, setting))
+    bf16 = dataclasses.replace(setting, dtype="bfloat16")
+    run_part(
+        results, "latency_bf16", lambda: check_latency(copy.deepcopy(model).to(torch.bfloat16), space, bf16)
+    )
     run_part(results, "train", lambda: check_training(model, shapes, args.device, args.steps))
     with tempfile.TemporaryDirectory() as tmp:
         run_part(results, "export", lambda: check_export(model, args.device, Path(tmp)))
@@ -352,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         for row in export.values():
             row.pop("onnx_path", None)  # a temporary path, gone after this block
     results["seconds"] = time.perf_counter() - t0
-    failed = [k for k in ("latency", "train", "export", "onnxruntime") if "error" in results[k]]
+    failed = [
+        k for k in ("latency", "latency_bf16", "train", "export", "onnxruntime") if "error" in results[k]
+    ]
     parity = all(row.get("parity_ok") and row.get("torch_parity_ok") for row in export.values())
     results["ok"] = not failed and parity and bool(export) and results["train"]["losses_finite"]
     text = json.dumps(results, indent=1)

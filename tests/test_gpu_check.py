@@ -135,6 +135,10 @@ def test_cpu_run_of_every_part(tmp_path, capsys) -> None:
     grid = [c.name for c in SearchSpace().grid()]
     assert list(data["latency"]["subnets"]) == grid
     assert data["latency"]["timing"] == "perf_counter"
+    assert list(data["latency_bf16"]["subnets"]) == grid
+    assert (
+        data["latency_bf16"]["setting"]["dtype"] == "bfloat16" and "dtype" not in data["latency"]["setting"]
+    )
     for r in data["latency"]["subnets"].values():
         assert r["repeats"] == 3 and 0 < r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
     train = data["train"]
