@@ -115,6 +115,11 @@ __all__ = [
 ]
 
 STATE_FILE = "trainer_state.json"
+LOAD_DTYPE = torch.float32
+"""The type every model folder is loaded in. transformers 5 loads a checkpoint in the type its config
+names, and many are saved in bfloat16 or float16: trained in those weights, AdamW's steps of ~1e-5
+vanish in their 8- or 11-bit mantissa. Mixed precision (`mixed_precision: bf16`) is the way to run
+in half precision; the weights stay float32."""
 
 
 class RunError(RuntimeError):
@@ -173,7 +178,10 @@ def _log_name(cfg: SubnetConfig, seen: dict[str, LossParts]) -> str:
 def _load_classifier(path: Path, task: TaskData) -> nn.Module:
     """`path`'s encoder with a fresh head of the task's kind (what the teacher fine-tune starts from)."""
     kind = get_task_kind(task.kind, task.label_names)
-    return kind.auto_class.from_pretrained(path, **kind.head_kwargs(task.num_labels, task.label_names))
+    # float32 whatever the checkpoint was saved in (LOAD_DTYPE).
+    return kind.auto_class.from_pretrained(
+        path, dtype=LOAD_DTYPE, **kind.head_kwargs(task.num_labels, task.label_names)
+    )
 
 
 def _auto_config(path: Path, key: str) -> Any:
@@ -287,7 +295,7 @@ def load_supernet(path: str | Path) -> nn.Module:
 
 def _load_task_model(path: Path) -> nn.Module:
     """A task-tuned checkpoint with the head its config names (the kind is read from the config)."""
-    return task_kind_of_config(saved_model_config(path)).auto_class.from_pretrained(path)
+    return task_kind_of_config(saved_model_config(path)).auto_class.from_pretrained(path, dtype=LOAD_DTYPE)
 
 
 def saved_model_config(path: str | Path) -> Any:
