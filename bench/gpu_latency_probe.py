@@ -15,7 +15,7 @@ It needs a CUDA torch and the same modules as bench/gpu_check.py; on a lent GPU 
     python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl
     PYTHONPATH=/tmp/site:$PWD python3 bench/gpu_latency_probe.py
 
-Run 2026-11-30 on an NVIDIA H200 (about 60 s); results/gpu-h200/latency_probe.json, BENCHMARKS.md
+Run 2026-11-30 on an NVIDIA H200 (about 90 s of passes); results/gpu-h200/latency_probe.json, BENCHMARKS.md
 "The GPU path".
 """
 
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,7 +53,7 @@ def gpu_state() -> str:
     return proc.stdout.strip()
 
 
-def one_pass(model: torch.nn.Module, device: str = "cuda", **setting: int) -> dict[str, object]:
+def one_pass(model: torch.nn.Module, device: str = "cuda", **setting: Any) -> dict[str, object]:
     """One interleaved measurement of the grid: [median, p10, p90] ms per subnet, with the GPU's state."""
     grid = GRID.grid()
     before = gpu_state()
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         ("b1-default", {"batch_size": 1}),
         ("b32-default", {"batch_size": 32}),
         ("b32-tf32", {"batch_size": 32}),
-        ("b32-bf16", {"batch_size": 32}),
-        ("b1-bf16", {"batch_size": 1}),
+        ("b32-bf16", {"batch_size": 32, "dtype": "bfloat16"}),
+        ("b1-bf16", {"batch_size": 1, "dtype": "bfloat16"}),
     ]
     for tag, setting in passes:
         torch.backends.cuda.matmul.allow_tf32 = tag.endswith("tf32")

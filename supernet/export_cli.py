@@ -540,7 +540,9 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"  latency ({setting.key}): torch {torch_ms:.2f} ms"
+        # The ONNX graph is float32 whatever type torch was timed in.
         + (f", onnxruntime {onnx_ms:.2f} ms" if onnx_ms else "")
+        + (" (float32 graph)" if onnx_ms and setting.dtype != "float32" else "")
         + (f", int8 {results['onnxruntime_int8'].median_ms:.2f} ms" if "onnxruntime_int8" in results else "")
     )
     predicted = summary["device_prediction"]

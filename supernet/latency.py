@@ -20,10 +20,10 @@ Load
 
 Caching
     `LatencyCache` keeps one JSON file per setting at
-    `<run_dir>/latency/<device>-<backend>-b<B>-s<S>.json`, mapping subnet names
-    to their spec and result. The thread count is part of the file's metadata:
-    a file written with another thread count is a miss (and is replaced on the
-    next `put`), because latency depends strongly on it.
+    `<run_dir>/latency/<device>-<backend>[-int8|-bf16|-fp16]-b<B>-s<S>-t<threads>.json`
+    (`LatencySetting.key`), mapping subnet names to their spec and result. A
+    file timed on another machine, runtime or graph revision is a miss
+    (`stale_reason`), because latency depends strongly on them.
 
 Predicting
     `LatencyPredictor` is a lookup table in the style of HAT (Wang et al.,
@@ -477,8 +477,11 @@ def load_warning(results: Mapping[str, LatencyResult]) -> str | None:
     if loaded:
         parts.append(f"other processes took up to {max(loaded):.2f} cores (bound {LOAD_BOUND_CORES:.2f})")
     if spread:
+        # One decimal where a whole number would round down onto the bound ("10% (bound 10%)").
+        digits = 1 if round(100 * max(spread)) <= round(100 * SPREAD_BOUND) else 0
         parts.append(
-            f"p10-p90 spread up to {100 * max(spread):.0f}% of the median (bound {100 * SPREAD_BOUND:.0f}%)"
+            f"p10-p90 spread up to {100 * max(spread):.{digits}f}% of the median "
+            f"(bound {100 * SPREAD_BOUND:.0f}%)"
         )
     names = sorted(flagged)
     shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
@@ -1004,7 +1007,8 @@ def _atomic_write_json(path: Path, data: object) -> None:
 class LatencyCache:
     """Measured latencies of subnets for one setting, in one JSON file.
 
-    The file is `<run_dir>/latency/<device>-<backend>[-int8]-b<B>-s<S>-t<threads>.json` (`setting.key`),
+    The file is `<run_dir>/latency/<device>-<backend>[-int8|-bf16|-fp16]-b<B>-s<S>-t<threads>.json`
+    (`setting.key`),
     one per thread count, so searches with different --threads keep each other's figures:
 
         {"format": 1, "setting": {...}, "num_threads": 1,

@@ -180,3 +180,30 @@ def test_latency_probe_pass_reports_every_grid_subnet(monkeypatch) -> None:
     assert list(row["subnets"]) == [cfg.name for cfg in gpu_latency_probe.GRID.grid()]
     for median, p10, p90 in row["subnets"].values():
         assert 0 < p10 <= median <= p90
+
+
+def test_latency_probe_passes_name_the_type_they_time(monkeypatch, tmp_path) -> None:
+    """Its bfloat16 passes time a bfloat16 model under a bfloat16 setting (a float32 setting is refused
+    for such a model, and the probe died at its 7th pass on the GPU, its JSON unwritten)."""
+    seen: list[tuple[str, torch.dtype]] = []
+
+    def fake_pass(model, device="cuda", **setting):
+        seen.append((setting.get("dtype", "float32"), next(model.parameters()).dtype))
+        return {
+            "clocks_before": "",
+            "clocks_after": "",
+            "seconds": 0.0,
+            "subnets": {"w1.00-d1.00": [1, 1, 1]},
+        }
+
+    make, real_pass = gpu_latency_probe.gpu_check.make_supernet, gpu_latency_probe.one_pass
+    monkeypatch.setattr(gpu_latency_probe.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(gpu_latency_probe.gpu_check, "make_supernet", lambda tiny, device: make(True, "cpu"))
+    monkeypatch.setattr(gpu_latency_probe, "one_pass", fake_pass)
+    monkeypatch.setattr(gpu_latency_probe, "gpu_state", lambda: "")
+    assert gpu_latency_probe.main(["--out", str(tmp_path / "p.json")]) == 0
+    assert seen == [("float32", torch.float32)] * 6 + [("bfloat16", torch.bfloat16)] * 2
+    # and such a pass runs (on CPU here)
+    model = make(True, "cpu").to(torch.bfloat16)
+    row = real_pass(model, "cpu", batch_size=2, seq_len=8, warmup=1, repeats=3, dtype="bfloat16")
+    assert list(row["subnets"]) == [cfg.name for cfg in gpu_latency_probe.GRID.grid()]

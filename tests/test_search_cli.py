@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -424,8 +425,14 @@ def test_a_bfloat16_search_times_bfloat16_and_export_follows(run: Path, tmp_path
     assert {r.name: r.accuracy for r in read_results(out / "results.jsonl")} == trained
 
     exported = tmp_path / "exp"
-    argv = ["--run", str(copy), "--search", str(out), "--out", str(exported), "--no-onnx", "--no-progress"]
+    argv = ["--run", str(copy), "--search", str(out), "--out", str(exported), "--no-progress"]
+    capsys.readouterr()
     assert export_main(argv) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  latency ("))
+    assert re.fullmatch(
+        r"  latency \(cpu-torch-bf16-b1-s128-t1\): torch [0-9.]+ ms, onnxruntime [0-9.]+ ms \(float32 graph\)",
+        line,
+    )
     summary = json.loads((exported / "summary.json").read_text())
     assert summary["setting"] == chosen["setting"]
     assert summary["search_latency"]["artefact"] == "torch"
@@ -873,3 +880,27 @@ def test_a_killed_overwrite_leaves_nothing_for_good(run: Path, tmp_path: Path, c
     said = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning: removed")]
     assert sorted(said) == sorted(f"warning: removed {p}, left by an export that was killed" for p in left)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["exp", recent.name])
+
+
+@pytest.mark.slow
+def test_a_half_precision_checkpoint_is_trained_and_searched_in_float32(tmp_path: Path, minilm_dir) -> None:
+    """transformers 5 loads a checkpoint in the type its config names: one saved in bfloat16 (as many are)
+    was fine-tuned and distilled in bfloat16 weights, where AdamW's small steps vanish, and a supernet
+    stored so made search.py --dtype's type check a traceback. Every model folder loads as float32."""
+    import transformers
+    from safetensors import safe_open
+
+    model_dir = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+    transformers.AutoModel.from_pretrained(model_dir).to(torch.bfloat16).save_pretrained(model_dir)
+    assert json.loads((model_dir / "config.json").read_text())["dtype"] == "bfloat16"
+    run = tmp_path / "run"
+    argv = ["--config", str(PRESET), "--no-progress", f"model={model_dir}", f"output_dir={run}", *TINY_RUN]
+    assert train_main(argv) == 0
+    for folder in ("teacher", "supernet"):
+        with safe_open(str(run / folder / "model.safetensors"), "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}, folder
+    # A supernet stored in bfloat16 (trained before this fix) is searched in float32, as its scores were.
+    supernet = load_supernet(run / "supernet")
+    supernet.to(torch.bfloat16).save_pretrained(run / "supernet")
+    assert {p.dtype for p in load_supernet(run / "supernet").parameters()} == {torch.float32}
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
