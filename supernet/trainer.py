@@ -1136,7 +1136,9 @@ class _Job:
                 break
         bar.close()
         self.in_stage_loop = False
-        if stage_step < total:  # left early: a first interrupt, its step saved
+        # A first interrupt, its step saved: left early, or at the stage's last step (then the run
+        # went on through the next phases and stopped a step into the next stage, 40 s later).
+        if stage_step < total or self.stop_requested:
             raise KeyboardInterrupt
         self._finish_stage(prepared, model, ema)
 

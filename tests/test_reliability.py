@@ -186,13 +186,19 @@ def test_package_never_unpickles_untrusted_files() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stage", "at_step", "checkpoint"),
+    [("stage_wd", 3, "step-5"), ("teacher", 2, "step-2")],
+    ids=["mid-stage", "last-step-of-a-stage"],
+)
 def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
-    tmp_path: Path, minilm_dir: Path, monkeypatch, capsys
+    tmp_path: Path, minilm_dir: Path, monkeypatch, capsys, stage: str, at_step: int, checkpoint: str
 ) -> None:
     """Ctrl-C (or SIGTERM, same handler) mid-stage: the step finishes, a checkpoint of it is saved,
     and resume=true ends bit-identical to a run never interrupted (with checkpoint_every=0 nothing
     else would be kept). The quickstart preset batches by length: resuming mid-epoch used to draw
-    the sampler loader's seed from the global RNG a second time and end elsewhere."""
+    the sampler loader's seed from the global RNG a second time and end elsewhere. At a stage's last
+    step the run went on (teacher saved and scored, importance, a step of the next stage) for 40 s."""
     from supernet import progress
     from supernet.cli import train_main
 
@@ -211,7 +217,7 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
     class SignalAtStep3(progress.tqdm):
         def update(self, n: int = 1) -> bool | None:
             out = super().update(n)
-            if self.desc == "stage_wd" and self.n == 3:
+            if self.desc == stage and self.n == at_step:
                 handlers.append(signal.getsignal(signal.SIGTERM))
                 os.kill(os.getpid(), signal.SIGINT)
             return out
@@ -233,9 +239,11 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
     assert handlers[0] not in (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler)
     assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
     # 2 teacher steps, then 3 of stage_wd: the only checkpoint is the one the signal asked for.
-    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step-5"]
-    state = json.loads((run / "checkpoints" / "step-5" / "trainer_state.json").read_text())
-    assert (state["stage"], state["stage_step"]) == ("stage_wd", 3)
+    assert [p.name for p in (run / "checkpoints").iterdir()] == [checkpoint]
+    state = json.loads((run / "checkpoints" / checkpoint / "trainer_state.json").read_text())
+    assert (state["stage"], state["stage_step"]) == (stage, at_step)
+    if stage == "teacher":  # nothing after the stopped step: no teacher folder, no importance
+        assert not (run / "teacher").exists() and not (run / "importance.safetensors").exists()
 
     signal.signal(signal.SIGINT, started_with)
     monkeypatch.undo()
