@@ -397,10 +397,11 @@ def run(args: argparse.Namespace) -> int:
     # Built beside an earlier export under a fresh name (a fixed one, OUT.new, could be a folder of
     # the user's), and swapped in when complete.
     # A killed --overwrite leaves its new export half-written beside the earlier one, or the earlier
-    # one moved aside: removed once nobody writes them (the export's own folder is swept by it).
+    # one moved aside; a killed first export its .OUT.tmp-PID, which export_subnet sweeps only for
+    # its own target (.OUT.new-* under --overwrite): all removed once nobody writes them.
     name = glob.escape(out.name)
     for stale in remove_stale_temporaries(
-        out.parent, [f".{name}.new-*", f"..{name}.new-*.tmp-*", f".{name}.old-*"]
+        out.parent, [f".{name}.tmp-*", f".{name}.new-*", f"..{name}.new-*.tmp-*", f".{name}.old-*"]
     ):
         print(f"warning: removed {stale}, left by an export that was killed")
     target = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent)) if replacing else out

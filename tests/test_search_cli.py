@@ -856,7 +856,8 @@ def test_an_empty_eval_jsonl_is_said(run: Path, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_a_killed_overwrite_leaves_nothing_for_good(run: Path, tmp_path: Path, capsys) -> None:
     """kill -9 during export --overwrite left .OUT.new-* (and its half-written ..OUT.new-*.tmp-PID,
-    hundreds of MB for a real model) or .OUT.old-* beside OUT, and no later export removed them."""
+    hundreds of MB for a real model) or .OUT.old-* beside OUT, and no later export removed them; nor
+    did an --overwrite export remove the .OUT.tmp-PID of a killed first export."""
     import os
     import subprocess
     import sys
@@ -869,6 +870,7 @@ def test_a_killed_overwrite_leaves_nothing_for_good(run: Path, tmp_path: Path, c
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     left = [tmp_path / ".exp.new-k1", tmp_path / f"..exp.new-k1.tmp-{dead.pid}", tmp_path / ".exp.old-k2"]
+    left.append(tmp_path / f".exp.tmp-{dead.pid}")  # a killed first export's, never swept under --overwrite
     recent = tmp_path / ".exp.new-k3"  # maybe another job's, still being written
     for folder in (*left, recent):
         folder.mkdir()
