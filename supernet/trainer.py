@@ -501,6 +501,11 @@ class _Job:
         problem = unwritable(run.root)  # found now, not after minutes of loading and tokenizing
         if problem is not None:
             raise RunError(f"output_dir '{run.root}' is not writable: {problem}; choose another")
+        holder = _held_by(run.root)
+        if holder is not None:
+            # Said now, not after the data is loaded, nor as "already holds a run" (prepare_run_dir's
+            # lock is still what keeps two jobs apart: this only reads).
+            raise RunError(_busy_message(run.root, holder))
         self.fresh = not run.config.exists() or _only_config(run)
         if not self.fresh:
             if not cfg.resume:
@@ -1445,6 +1450,32 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+def _busy_message(root: Path, holder: str) -> str:
+    return (
+        f"output_dir '{root}' is being trained by {holder}; wait for that job to end or stop it "
+        "(two jobs in one run folder overwrite each other's checkpoints)"
+    )
+
+
+def _held_by(root: Path) -> str | None:
+    """Who holds `root`'s lock now ("train.py (pid N on host)"), or None; takes nothing."""
+    try:
+        import fcntl
+
+        handle = (root / LOCK_FILE).open(encoding="utf-8")
+    except (ImportError, OSError):  # no lock file (or not POSIX): nobody holds it
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as err:
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return handle.read().strip() or "another job"
+            return None  # a filesystem without flock: _lock_run_dir says so
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
 def _lock_run_dir(root: Path, attempt: int = 1) -> Any:
     """Lock `root` for this job, or one line naming the job that holds it.
 
@@ -1481,10 +1512,7 @@ def _lock_run_dir(root: Path, attempt: int = 1) -> Any:
         handle.seek(0)
         holder = handle.read().strip() or "another job"
         handle.close()
-        raise RunError(
-            f"output_dir '{root}' is being trained by {holder}; wait for that job to end or stop it "
-            "(two jobs in one run folder overwrite each other's checkpoints)"
-        ) from None
+        raise RunError(_busy_message(root, holder)) from None
     if not _same_file(handle, root / LOCK_FILE):
         # Locked a file a finishing job had just unlinked (it unlinks, then closes): that lock guards
         # nothing, since the next job creates a new file. Lock the one the path names now.

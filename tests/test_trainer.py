@@ -1049,6 +1049,29 @@ def test_a_run_folder_in_use_is_refused(models, tmp_path) -> None:
     assert (run / "supernet").is_dir() and not (run / trainer.LOCK_FILE).exists()
 
 
+def test_a_run_folder_in_use_is_named_before_the_data_is_loaded(models, tmp_path, monkeypatch) -> None:
+    """A second job on a folder in training was refused only after loading the data (14 s on the
+    quickstart), and without resume=true it was told the folder "already holds a run; pass
+    resume=true" - the very thing that would have made two jobs."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("seed: 1\n")  # a run in progress, as far as this job can tell
+    held = trainer._lock_run_dir(run)
+    monkeypatch.setattr(trainer._Job, "load_data", lambda self: pytest.fail("the data was loaded"))
+    try:
+        for resume in ([], ["resume=true"]):
+            with pytest.raises(RunError) as info:
+                _run(models["seq-cls"], run, *resume)
+            assert str(info.value) == (
+                f"output_dir '{run}' is being trained by {Path(sys.argv[0]).name} (pid {os.getpid()} on "
+                f"{socket.gethostname()}); wait for that job to end or stop it (two jobs in one run folder "
+                "overwrite each other's checkpoints)"
+            )
+    finally:
+        held.close()
+    assert trainer._held_by(run) is None  # released: the check itself holds nothing
+
+
 def test_a_lock_on_a_lock_file_unlinked_meanwhile_is_taken_again(tmp_path, monkeypatch) -> None:
     """A job ending unlinks its lock file, then closes it: a job that opened the file just before the
     unlink locked a file no path names, and a third job then locked a new one: two jobs trained."""
