@@ -372,6 +372,7 @@ def test_run_that_stopped_before_its_first_step_counts_as_new(preset: Path, tmp_
     job.prepare_run_dir()
     assert load_config(TrainConfig, run / "config.yaml", []) == cfg
     (run / "teacher").mkdir()  # one finished stage: now it is a run
+    job.release()  # that job has ended (while it holds the folder, a second one is told so first)
     with pytest.raises(RuntimeError, match="already holds a run; pass resume=true"):
         _Job(cfg, progress=False).check_run_dir()
 
