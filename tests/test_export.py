@@ -824,3 +824,20 @@ def test_skip_layer_norm_whose_statistics_are_used_keeps_its_kernel() -> None:
     assert [(n.op_type, list(n.output)) for n in model.graph.node] == [
         ("SkipLayerNormalization", ["y", "mean"])
     ]
+
+
+def test_an_export_leaves_no_garbage_behind(tmp_path: Path) -> None:
+    """Each export left reference cycles (~1,200-2,600 objects for a tiny model) holding its dense
+    model's and graph's memory until a full collection, which allocation counts seldom trigger:
+    search.py --backend onnxruntime on BERT-base grew 1.2-1.8 GB per graph (12.4 GB peak), MiniLM
+    ~400 MB. export_subnet collects them before it returns."""
+    import gc
+
+    _, model = _supernet("bert")
+    gc.collect()
+    gc.disable()  # no automatic collection may hide the export's garbage
+    try:
+        export_subnet(model, HETERO, tmp_path / "a", onnx=True)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
