@@ -176,7 +176,7 @@ def test_flagged_predictor_probes_are_one_warning_line(
 
 
 @pytest.mark.slow
-def test_per_layer_search_adds_measured_subnets(run: Path) -> None:
+def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     argv = [
         "--run",
         str(run),
@@ -193,10 +193,16 @@ def test_per_layer_search_adds_measured_subnets(run: Path) -> None:
         "8",
         *FAST,
     ]
+    capsys.readouterr()
     assert search_main(argv) == 0
+    assert ", ranked on 8 dev examples ..." in capsys.readouterr().out
     results = read_results(run / "search" / "results.jsonl")
     per_layer = [r for r in results if r.name.startswith("sub-")]
     assert 1 <= len(per_layer) <= 3
+    # A subset as large as the dev split (32 rows here) is the whole split, and said so (was "128").
+    capsys.readouterr()
+    assert search_main([a for a in argv if a not in ("--accuracy-subset", "8")]) == 0
+    assert ", ranked on the whole dev split ..." in capsys.readouterr().out
     # The evolution ranked candidates on 8 dev examples; the verified ones are scored on all 32.
     digest = sn.io.weights_digest(run / "supernet")
     estimates_file = json.loads((run / "search" / "accuracy-subset8-seed0.json").read_text())
@@ -906,3 +912,34 @@ def test_a_half_precision_checkpoint_is_trained_and_searched_in_float32(tmp_path
     supernet.to(torch.bfloat16).save_pretrained(run / "supernet")
     assert {p.dtype for p in load_supernet(run / "supernet").parameters()} == {torch.float32}
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+
+
+@pytest.mark.slow
+def test_an_onnxruntime_search_keeps_only_the_graphs_it_times(run: Path, tmp_path: Path, monkeypatch) -> None:
+    """Each subnet's whole export (dense model, tokenizer, graph) stayed in the temporary folder until
+    timing ended: ~5.9 GB of /tmp for a BERT-base grid. Only the graphs are kept."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    real = search_cli.measure_onnx_files
+    seen: list[list[str]] = []
+
+    def check(paths, setting, **kwargs):
+        (folder,) = {Path(p).parent for p in paths.values()}
+        seen.append(sorted(p.name for p in folder.iterdir()))
+        return real(paths, setting, **kwargs)
+
+    monkeypatch.setattr(search_cli, "measure_onnx_files", check)
+    argv = [
+        "--run",
+        str(copy),
+        "--backend",
+        "onnxruntime",
+        "--latency-budget-ms",
+        "1000",
+        "--out",
+        str(tmp_path / "s"),
+    ]
+    assert search_main([*argv, *FAST]) == 0
+    assert seen == [sorted(f"m{i}.onnx" for i in range(12))]
