@@ -1202,9 +1202,7 @@ def test_a_row_with_more_fields_than_the_header_is_refused(tmp_path: Path) -> No
     rows = [f"{text},{label}" for text, label in _reviews()]
     rows[6] = "a review, with a comma,positive"
     _write_rows(path, rows)
-    with pytest.raises(DataError) as info:
-        load_task(str(path))
-    assert str(info.value) == (
+    assert _error(lambda: load_task(str(path))) == (
         "extra.csv: data row 7 has 3 fields where the header names 2 (comma-separated): quote text that holds "
         "a comma, or fix the row"
     )
@@ -1216,9 +1214,7 @@ def test_rows_swallowed_by_an_unmatched_quote_are_refused(tmp_path: Path) -> Non
     rows = [f"{text},{label}" for text, label in _reviews()]
     rows[10], rows[20] = '"Wow,positive', '"Hey,negative'
     _write_rows(path, rows)
-    with pytest.raises(DataError) as info:
-        load_task(str(path))
-    assert str(info.value) == (
+    assert _error(lambda: load_task(str(path))) == (
         "stray.csv: the text of data row 11 holds 9 line(s) ending like a row of the file ('...,positive'): a "
         'quote (") opened there and not closed swallowed the rows after it; fix the quote'
     )
@@ -1233,9 +1229,7 @@ def test_class_names_are_trimmed_and_case_variants_refused(tmp_path: Path) -> No
     cased = tmp_path / "cased.csv"
     rows = [f"{text},{label.title() if i % 4 == 1 else label}" for i, (text, label) in enumerate(_reviews())]
     _write_rows(cased, rows)
-    with pytest.raises(DataError) as info:
-        load_task(str(cased))
-    assert str(info.value) == (
+    assert _error(lambda: load_task(str(cased))) == (
         "column 'label' in cased.csv has classes that differ only in case ('Positive', 'positive'): write each "
         "class one way"
     )
@@ -1254,9 +1248,7 @@ def test_a_broken_json_line_is_counted_from_1(tmp_path: Path) -> None:
     """pyarrow's 'in row 1' meant the second line."""
     path = tmp_path / "broken.jsonl"
     path.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "y"\n')
-    with pytest.raises(DataError) as info:
-        load_task(str(path))
-    assert str(info.value) == (
+    assert _error(lambda: load_task(str(path))) == (
         "could not read broken.jsonl as json: JSON parse error: Missing a comma or '}' after an object member. "
         "on line 2"
     )
@@ -1266,9 +1258,7 @@ def test_too_few_regression_rows_are_not_counted_in_classes(tmp_path: Path) -> N
     """It said 'each split needs at least one row per class (0)' of a regression file."""
     path = tmp_path / "scores.csv"
     _write_rows(path, [f"review {i},{i / 3:.2f}" for i in range(5)], header="text,score")
-    with pytest.raises(DataError) as info:
-        load_task(str(path), label_column="score")
-    assert str(info.value) == (
+    assert _error(lambda: load_task(str(path), label_column="score")) == (
         "splitting the 5 rows of scores.csv with dev_fraction=0.1 and test_fraction=0.1 gives train/dev/test "
         "sizes 5/0/0, but each split needs at least one row: adjust the fractions or add data"
     )
@@ -1325,10 +1315,8 @@ def test_json_columns_of_plain_values_written_two_ways_are_read(tmp_path: Path) 
     # A class name beside numbers is a column written two ways: one line.
     rows[5]["label"] = "positive"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    with pytest.raises(DataError) as info:
-        load_task(str(path))
-    assert (
-        str(info.value) == "column 'label' in mixed.jsonl mixes types (int, str): write every value one way"
+    assert _error(lambda: load_task(str(path))) == (
+        "column 'label' in mixed.jsonl mixes types (int, str): write every value one way"
     )
 
 
@@ -1336,9 +1324,7 @@ def test_a_semicolon_separated_csv_gets_a_hint(tmp_path: Path) -> None:
     """Excel in much of Europe writes ';': the error only listed one column named 'text;label'."""
     path = tmp_path / "excel.csv"
     _write_rows(path, [f"{text};{label}" for text, label in _reviews()], header="text;label")
-    with pytest.raises(DataError) as info:
-        load_task(str(path))
-    assert str(info.value) == (
+    assert _error(lambda: load_task(str(path))) == (
         "column 'text' not found in excel.csv (set data.text_column); columns present: text;label; the file "
         "looks semicolon-separated: save it with commas, or with tabs as .tsv"
     )
