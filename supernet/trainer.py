@@ -1450,6 +1450,16 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
 
 
+_LOCK_HELD = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+"""flock's errnos for "another process holds this lock" (any other errno: the filesystem has no flock)."""
+
+
+def _holder(handle: Any) -> str:
+    """Who holds the lock file open in `handle`, as that job wrote it ("train.py (pid N on host)")."""
+    handle.seek(0)
+    return handle.read().strip() or "another job"
+
+
 def _busy_message(root: Path, holder: str) -> str:
     return (
         f"output_dir '{root}' is being trained by {holder}; wait for that job to end or stop it "
@@ -1469,8 +1479,8 @@ def _held_by(root: Path) -> str | None:
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError as err:
-            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return handle.read().strip() or "another job"
+            if err.errno in _LOCK_HELD:
+                return _holder(handle)
             return None  # a filesystem without flock: _lock_run_dir says so
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None
@@ -1498,7 +1508,7 @@ def _lock_run_dir(root: Path, attempt: int = 1) -> Any:
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as err:
-        if err.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+        if err.errno not in _LOCK_HELD:
             # NFS without lockd, Lustre mounted noflock, some FUSE mounts: train as before, unlocked.
             handle.close()
             if not existed:
@@ -1509,8 +1519,7 @@ def _lock_run_dir(root: Path, attempt: int = 1) -> Any:
                 file=sys.stderr,
             )
             return None
-        handle.seek(0)
-        holder = handle.read().strip() or "another job"
+        holder = _holder(handle)
         handle.close()
         raise RunError(_busy_message(root, holder)) from None
     if not _same_file(handle, root / LOCK_FILE):
