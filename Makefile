@@ -30,7 +30,7 @@ test: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check supernet tests bench train.py search.py export.py
+	$(BIN)/ruff check supernet tests bench train.py search.py export.py _entry.py
 
 clean-venv:
 	rm -rf $(VENV)

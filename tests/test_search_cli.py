@@ -726,6 +726,7 @@ def test_ctrl_c_while_the_entry_points_import_is_one_line(tmp_path: Path) -> Non
         "    raise KeyboardInterrupt\n"
         "train_main = search_main = export_main = _main\n"
     )
+    shutil.copy(root / "_entry.py", tmp_path / "_entry.py")  # the guard the three scripts share
     for script in ("train.py", "search.py", "export.py"):
         # Copied beside the stand-in package: a script's own folder comes first on sys.path.
         shutil.copy(root / script, tmp_path / script)
