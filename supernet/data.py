@@ -51,7 +51,10 @@ Local files
 ``task`` may be a path to one ``.csv``, ``.tsv``, ``.json``/``.jsonl`` or ``.parquet``
 file (split as above), or to a directory with ``train.*``, ``dev.*`` or
 ``validation.*`` and optionally ``test.*`` (GLUE layout). User data is not
-deduplicated: that is the user's call.
+deduplicated: that is the user's call. When one file is split, the rows of a text that occurs
+more than once (with its pair, in a pair task) all go to one split, so that dev and test hold
+no text that training sees; a file without repeated texts is split as if there were no such
+rule. A null or blank text is refused.
 
 Token classification reads ``.conll`` column files (word first, tag last, a blank line
 between sentences) or JSON rows with ``tokens`` and ``tags`` lists; a single file is
@@ -319,7 +322,8 @@ def _read_conll(path: Path) -> Dataset:
 
 
 def _squad_document(path: Path) -> dict[str, Any] | None:
-    """The parsed file when `path` is one JSON document with a ``data`` list (SQuAD's layout), else None."""
+    """The parsed file when `path` is one JSON document with a ``data`` list (SQuAD's layout, or rows
+    kept under that key), else None."""
     if path.suffix.lower() != ".json":
         return None
     with path.open(encoding="utf-8") as handle:
@@ -373,9 +377,14 @@ def _read_text_file(path: Path) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".conll":
         return _read_conll(path)
-    squad = _squad_document(path)
-    if squad is not None:
-        return _read_squad(squad, path.name)
+    document = _squad_document(path)
+    if document is not None:
+        if any(isinstance(article, dict) and "paragraphs" in article for article in document["data"]):
+            return _read_squad(document, path.name)
+        # {"data": [{"text": ..., "label": ...}, ...]}: rows under a key, read as the rows they are.
+        if not document["data"]:
+            raise DataError(f"{path.name} has no data rows: add examples")
+        return _load("json", path, field="data")
     if suffix == ".csv":
         return _read_delimited(path, ",", csv.QUOTE_MINIMAL)
     if suffix == ".tsv":
@@ -437,6 +446,10 @@ def _is_missing(value: Any, numeric: bool = False) -> bool:
         return True
     number = _as_class_number(text)
     return isinstance(number, float) and math.isnan(number)
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _is_numeric_column(values: Sequence[Any]) -> bool:
@@ -565,8 +578,10 @@ def _select_standard_columns(
                 ) from error
         if column == "label":
             continue
-        if any(value is None for value in values):  # text may be blank or "NaN": only null is missing
-            raise _missing_error(values, original, source, lambda value: value is None)
+        # A null or a blank cell (CSV and TSV write a null as a blank) has no text to learn from; a
+        # text may read "NaN" or "None", words like any other.
+        if any(_is_blank(value) for value in values):
+            raise _missing_error(values, original, source, _is_blank)
         if ds.features[column] != Value("string"):
             ds = ds.cast_column(column, Value("string"))
     return ds
@@ -834,14 +849,52 @@ def _stratified_split(
 def _split_three_ways(
     ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, seed: int
 ) -> DatasetDict:
-    """Seeded, stratified train/dev/test split: by class, or by decile of a regression target."""
-    total = len(ds)
-    if total == 0:
+    """Seeded, stratified train/dev/test split: by class, or by decile of a regression target.
+
+    A text that occurs more than once (with its pair, in a pair task) is split as one unit: its first
+    row takes part in the draw and every copy follows it, so that dev and test hold no text that
+    training sees. Rows are kept (deduplicating a user's file is the user's call); a file without
+    repeated texts is split exactly as before.
+    """
+    if len(ds) == 0:
         raise DataError(f"{source} has no data rows: add examples")
-    # Sizes are fixed integers here because datasets' float sizes are ceil()'d, and the
-    # second split's fraction (dev / (1 - test)) picks up rounding error: 0.1/0.9*9 > 1.
-    n_test = round(test_fraction * total)
-    n_dev = round(dev_fraction * total)
+    _check_split_sizes(ds, source, names, dev_fraction, test_fraction, "rows")
+    columns = [column for column in ("text", "text_pair") if column in ds.column_names]
+    group_of: dict[tuple[Any, ...], int] = {}
+    groups = [
+        group_of.setdefault(key, len(group_of))
+        for key in zip(*(_values(ds, c) for c in columns), strict=True)
+    ]
+    if len(group_of) == len(ds):
+        return _split_distinct(ds, source, names, dev_fraction, test_fraction, seed)
+    rows_of: list[list[int]] = [[] for _ in group_of]
+    for row, group in enumerate(groups):
+        rows_of[group].append(row)
+    repeated = sum(len(rows) > 1 for rows in rows_of)
+    logger.warning(
+        "%s: %d text(s) occur more than once (%d rows in all); each one's rows are kept in one split, "
+        "so that dev and test hold no training text",
+        source,
+        repeated,
+        sum(len(rows) for rows in rows_of if len(rows) > 1),
+    )
+    firsts = ds.select([rows[0] for rows in rows_of]).add_column("group", list(range(len(rows_of))))
+    _check_split_sizes(firsts, source, names, dev_fraction, test_fraction, "distinct texts")
+    parts = _split_distinct(firsts, source, names, dev_fraction, test_fraction, seed)
+    return DatasetDict(
+        {
+            split: ds.select([row for group in _values(part, "group") for row in rows_of[group]])
+            for split, part in parts.items()
+        }
+    )
+
+
+def _check_split_sizes(
+    ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, unit: str
+) -> None:
+    """Refuse a split that would leave a split, or a class in a split, empty (`unit`: what is split)."""
+    total = len(ds)
+    n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
     n_train = total - n_dev - n_test
     if min(n_train, n_dev, n_test) < max(len(names), 1):
         # Nearly a class per row: the label column holds free text (text and label columns swapped?).
@@ -852,7 +905,7 @@ def _split_three_ways(
             else ""
         )
         raise DataError(
-            f"splitting the {total} rows of {source} with dev_fraction={dev_fraction} and "
+            f"splitting the {total} {unit} of {source} with dev_fraction={dev_fraction} and "
             f"test_fraction={test_fraction} gives train/dev/test sizes {n_train}/{n_dev}/{n_test}, "
             + (
                 f"but each split needs at least one row per class ({len(names)})"
@@ -865,9 +918,20 @@ def _split_three_ways(
     for class_id, name in enumerate(names):
         if counts[class_id] < _MIN_PER_CLASS:
             raise DataError(
-                f"class '{name}' has only {counts[class_id]} example(s) in {source}: a stratified "
+                f"class '{name}' has only {counts[class_id]} "
+                + ("example(s)" if unit == "rows" else "distinct text(s)")
+                + f" in {source}: a stratified "
                 f"train/dev/test split needs at least {_MIN_PER_CLASS} per class; add examples or drop the class"
             )
+
+
+def _split_distinct(
+    ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, seed: int
+) -> DatasetDict:
+    """:func:`_split_three_ways` of rows that are each a distinct text, once their sizes are checked."""
+    # Sizes are fixed integers here because datasets' float sizes are ceil()'d, and the
+    # second split's fraction (dev / (1 - test)) picks up rounding error: 0.1/0.9*9 > 1.
+    n_test, n_dev = round(test_fraction * len(ds)), round(dev_fraction * len(ds))
     try:
         # Test is carved from the whole set first, dev from the (large) rest, so a rare
         # class never has to be split twice within a small holdout.

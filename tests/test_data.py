@@ -294,6 +294,20 @@ def test_local_file_string_labels_sorted_and_split(tmp_path: Path, fmt: str) -> 
     assert task.splits["train"].features["label"].names == ["neg", "neutral", "pos"]
 
 
+def test_json_rows_under_a_data_key_are_rows(tmp_path: Path) -> None:
+    """{"data": [rows]} was taken for SQuAD and refused as 'not SQuAD v1.1 JSON (missing 'paragraphs')'."""
+    rows = _rows()
+    path = tmp_path / "data.json"
+    path.write_text(json.dumps({"version": 2, "data": rows}), encoding="utf-8")
+    task = load_task(str(path))
+    assert task.kind == "classification" and task.label_names == ("neg", "neutral", "pos")
+    assert sorted(pair for s in SPLITS for pair in _label_texts(task, s)) == sorted(
+        (row["text"], row["label"]) for row in rows
+    )
+    path.write_text(json.dumps({"data": []}), encoding="utf-8")
+    assert _error(lambda: load_task(str(path))) == "data.json has no data rows: add examples"
+
+
 def test_csv_quoting_and_numeric_text_stay_strings(tmp_path: Path) -> None:
     rows = _rows()
     rows[0]["text"] = 'He said "hi, there", then left'
@@ -628,11 +642,33 @@ def test_error_class_too_rare_to_stratify(tmp_path: Path) -> None:
             "column 'text' in data.jsonl has 1 missing value(s) (first at data row 3): fill or drop those rows",
         ),
         (
+            lambda p: _write_csv(
+                p / "data.csv", [{"text": "" if i in (3, 7) else f"t{i}", "label": i % 2} for i in range(10)]
+            ),
+            "column 'text' in data.csv has 2 missing value(s) (first at data row 4): fill or drop those rows",
+        ),
+        (
+            lambda p: _write_jsonl(
+                p / "data.jsonl", [{"text": " \t" if i == 9 else f"t{i}", "label": i % 2} for i in range(10)]
+            ),
+            "column 'text' in data.jsonl has 1 missing value(s) (first at data row 10): fill or drop those rows",
+        ),
+        (
             lambda p: _write_csv(p / "data.csv", [{"text": f"t{i}", "label": "pos"} for i in range(10)]),
             "column 'label' in data.csv has a single class ('pos'): classification needs at least 2 classes",
         ),
     ],
-    ids=["float-json", "float-csv", "missing-csv", "null-json", "nan-parquet", "null-text", "single-class"],
+    ids=[
+        "float-json",
+        "float-csv",
+        "missing-csv",
+        "null-json",
+        "nan-parquet",
+        "null-text",
+        "blank-csv-text",
+        "blank-json-text",
+        "single-class",
+    ],
 )
 def test_error_labels_not_a_class_set(tmp_path: Path, write: Callable[[Path], Path], message: str) -> None:
     path = write(tmp_path)
@@ -1289,6 +1325,62 @@ def test_splits_with_every_class_are_unchanged_by_the_repair(tmp_path: Path) -> 
     ds = Dataset.from_dict({"text": list("abcdef"), "label": [0, 1, 0, 1, 0, 1]})
     train, holdout = ds.select([0, 1, 2, 3]), ds.select([4, 5])
     assert _every_class_in(train, holdout, 2) == (train, holdout)
+
+
+def _split_texts(task: TaskData) -> dict[str, list[str]]:
+    return {split: list(task.splits[split]["text"]) for split in SPLITS}
+
+
+def test_repeated_texts_keep_every_copy_in_one_split(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A file that repeats 20 of its 60 texts three times: stratifying rows put copies of one sentence
+    in train and in test, so test scored sentences training had seen. Each text is now one unit:
+    the split of the distinct texts is the split the deduplicated file gets, and every copy follows."""
+    distinct = _rows(20)
+    repeated = distinct + [row for row in distinct[:20] for _ in range(2)]  # 20 texts x 3 copies
+    with caplog.at_level(logging.WARNING, logger="supernet.data"):
+        task = load_task(str(_write_csv(tmp_path / "data.csv", repeated)))
+    assert caplog.messages == [
+        "data.csv: 20 text(s) occur more than once (60 rows in all); each one's rows are kept in one "
+        "split, so that dev and test hold no training text"
+    ]
+    texts = _split_texts(task)
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        assert not set(texts[a]) & set(texts[b])
+    assert sorted(t for split in SPLITS for t in texts[split]) == sorted(row["text"] for row in repeated)
+    once = _split_texts(load_task(str(_write_csv(tmp_path / "once.csv", distinct))))
+    assert {split: set(texts[split]) for split in SPLITS} == {split: set(once[split]) for split in SPLITS}
+    copies = Counter(row["text"] for row in repeated)
+    assert [len(texts[split]) for split in SPLITS] == [
+        sum(copies[t] for t in once[split]) for split in SPLITS
+    ]
+
+
+def test_same_text_with_another_pair_is_another_unit(tmp_path: Path) -> None:
+    rows = [
+        {"premise": f"premise {i // 2}", "hypothesis": f"hypothesis {i}", "label": CLASSES[i % 3]}
+        for i in range(60)
+    ]
+    path = _write_csv(tmp_path / "pairs.csv", rows + rows[:6])
+    task = load_task(str(path), text_column="premise", text_pair_column="hypothesis")
+    pairs = {
+        split: set(zip(task.splits[split]["text"], task.splits[split]["text_pair"], strict=True))
+        for split in SPLITS
+    }
+    assert sum(len(task.splits[split]) for split in SPLITS) == 66 and sum(map(len, pairs.values())) == 60
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        assert not pairs[a] & pairs[b]
+    # Premises are shared across splits: only the whole pair is a repeat.
+    assert {t for t, _ in pairs["train"]} & {t for t, _ in pairs["dev"] | pairs["test"]}
+
+
+def test_error_class_whose_rows_repeat_one_text(tmp_path: Path) -> None:
+    rows = _rows() + [{"text": "so-so", "label": "meh"}] * 3
+    assert _error(lambda: load_task(str(_write_csv(tmp_path / "data.csv", rows)))) == (
+        "class 'meh' has only 1 distinct text(s) in data.csv: a stratified train/dev/test split needs at "
+        "least 3 per class; add examples or drop the class"
+    )
 
 
 def test_split_file_names_are_matched_whatever_their_case(tmp_path: Path) -> None:
