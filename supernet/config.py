@@ -382,7 +382,8 @@ class TrainConfig(_Config):
     checkpoint_every: int = 200
     """Optimizer steps between checkpoints; 0 = only at stage ends."""
     keep_last_checkpoints: int = 2
-    """Step checkpoints kept on disk; older ones are deleted."""
+    """Step checkpoints kept on disk; older ones are deleted. 0 keeps one while training (to resume
+    from) and deletes it once the supernet is saved (a BERT-base checkpoint is ~1.3 GB)."""
     resume: bool = False
     """Continue from the newest checkpoint in ``output_dir`` (refused if the config changed)."""
     data: DataConfig = field(default_factory=DataConfig)
@@ -441,8 +442,8 @@ class TrainConfig(_Config):
             )
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))
-        _positive(self, "log_every", "keep_last_checkpoints")
-        _non_negative(self, "checkpoint_every")
+        _positive(self, "log_every")
+        _non_negative(self, "checkpoint_every", "keep_last_checkpoints")
 
 
 # The per-layer search's dev subset. A search of the packaged MiniLM supernet (rt-minilm preset, dev

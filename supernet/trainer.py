@@ -1253,8 +1253,22 @@ class _Job:
             if final.exists():
                 shutil.rmtree(final)
             os.replace(tmp, final)
-            for old in run.list_checkpoints()[: -self.cfg.keep_last_checkpoints]:
+            for old in run.list_checkpoints()[: -max(1, self.cfg.keep_last_checkpoints)]:
                 shutil.rmtree(old, ignore_errors=True)
+        acc.wait_for_everyone()
+
+    def drop_checkpoints(self) -> None:
+        """keep_last_checkpoints=0: once the supernet is saved, no checkpoint is needed to resume."""
+        acc = self.accelerator
+        if self.cfg.keep_last_checkpoints == 0 and acc.is_main_process:
+            checkpoints = self.run.list_checkpoints()
+            for checkpoint in checkpoints:
+                shutil.rmtree(checkpoint)
+            if checkpoints:
+                acc.print(
+                    f"removed {len(checkpoints)} checkpoint(s) from {self.run.checkpoints}: the supernet is "
+                    "saved (keep_last_checkpoints=0)"
+                )
         acc.wait_for_everyone()
 
     # ---------------------------------------------------------------- results
@@ -1693,6 +1707,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
                     }
                     _save_model_dir(acc.unwrap_model(student), job.run.supernet, job.tokenizer, meta)
                 acc.wait_for_everyone()
+            job.drop_checkpoints()
             rows = job.evaluate_grid(student)
             if job.accelerator.is_main_process:
                 # Each row names the weights it scored: search reuses only those of the supernet it loads.
