@@ -54,7 +54,8 @@ file (split as above), or to a directory with ``train.*``, ``dev.*`` or
 deduplicated: that is the user's call. When one file is split, the rows of a text that occurs
 more than once (with its pair, in a pair task) all go to one split, so that dev and test hold
 no text that training sees; a file without repeated texts is split as if there were no such
-rule. A null or blank text is refused.
+rule. A directory's splits are used as given; a warning counts the dev or test rows that repeat
+a training text. A null or blank text is refused.
 
 Token classification reads ``.conll`` column files (word first, tag last, a blank line
 between sentences) or JSON rows with ``tokens`` and ``tags`` lists; a single file is
@@ -859,12 +860,8 @@ def _split_three_ways(
     if len(ds) == 0:
         raise DataError(f"{source} has no data rows: add examples")
     _check_split_sizes(ds, source, names, dev_fraction, test_fraction, "rows")
-    columns = [column for column in ("text", "text_pair") if column in ds.column_names]
     group_of: dict[tuple[Any, ...], int] = {}
-    groups = [
-        group_of.setdefault(key, len(group_of))
-        for key in zip(*(_values(ds, c) for c in columns), strict=True)
-    ]
+    groups = [group_of.setdefault(key, len(group_of)) for key in _text_keys(ds)]
     if len(group_of) == len(ds):
         return _split_distinct(ds, source, names, dev_fraction, test_fraction, seed)
     rows_of: list[list[int]] = [[] for _ in group_of]
@@ -887,6 +884,29 @@ def _split_three_ways(
             for split, part in parts.items()
         }
     )
+
+
+def _text_keys(ds: Dataset) -> list[tuple[Any, ...]]:
+    """Each row's (text,) or (text, text_pair): what makes two rows the same example."""
+    columns = [column for column in ("text", "text_pair") if column in ds.column_names]
+    return list(zip(*(_values(ds, column) for column in columns), strict=True))
+
+
+def _warn_shared_texts(selected: Mapping[str, Dataset], names: Mapping[str, str]) -> None:
+    """A user's own dev or test file that repeats training texts: their scores are not held out."""
+    trained = set(_text_keys(selected["train"]))
+    for split in ("dev", "test"):
+        if split in selected:
+            keys = _text_keys(selected[split])
+            shared = sum(key in trained for key in keys)
+            if shared:
+                logger.warning(
+                    "%s: %d of its %d rows repeat a text of %s: their scores are not held out",
+                    names[split],
+                    shared,
+                    len(keys),
+                    names["train"],
+                )
 
 
 def _check_split_sizes(
@@ -1281,6 +1301,7 @@ def _load_directory(
         selected[split] = _select_standard_columns(ds, name, text_column, text_pair_column, label_column)
         if len(selected[split]) == 0:
             raise DataError(f"{name} has no data rows: add examples")
+    _warn_shared_texts(selected, {split: path.name for split, path in paths.items()})
     # One mapping for all splits, so a class id means the same thing everywhere.
     all_labels = [value for ds in selected.values() for value in _values(ds, "label")]
     kind = _resolve_kind(task_kind, all_labels)

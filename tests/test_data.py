@@ -371,6 +371,24 @@ def test_custom_columns_and_pair_task_tokenizes_as_pair(
     assert re.fullmatch(r"\[CLS\] first sentence (\d+) \[SEP\] second part \1 \[SEP\]", decoded)
 
 
+def test_directory_whose_dev_repeats_training_texts_is_told(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A user's own splits are used as given; a dev file holding training sentences scored them as
+    held out without a word."""
+    train = [{"text": f"train sentence {i}", "label": i % 2} for i in range(30)]
+    dev = [{"text": f"dev sentence {i}", "label": i % 2} for i in range(6)] + train[:2]
+    _write_csv(tmp_path / "train.csv", train)
+    _write_csv(tmp_path / "dev.csv", dev)
+    _write_csv(tmp_path / "test.csv", [{"text": f"test sentence {i}", "label": i % 2} for i in range(6)])
+    with caplog.at_level(logging.WARNING, logger="supernet.data"):
+        task = load_task(str(tmp_path))
+    assert caplog.messages == [
+        "dev.csv: 2 of its 8 rows repeat a text of train.csv: their scores are not held out"
+    ]
+    assert tuple(len(task.splits[s]) for s in SPLITS) == (30, 8, 6)
+
+
 def test_glue_directory_with_unlabelled_test(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     directory = tmp_path / "SST-2"
     directory.mkdir()
