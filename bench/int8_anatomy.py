@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,16 +123,15 @@ def time_us(sess: ort.InferenceSession, feeds: dict[str, np.ndarray], calls: int
     return 1e6 * statistics.median(samples)
 
 
-def gemm_rows(shapes: list[tuple[int, int, int]], calls: int) -> list[dict[str, Any]]:
-    rows = []
+def gemm_rows(shapes: list[tuple[int, int, int]], calls: int) -> Iterator[dict[str, Any]]:
+    """One row per shape, yielded as soon as it is timed."""
     for m, k, n in shapes:
         row: dict[str, Any] = {"shape": f"{m}x{k}x{n}", "macs": m * k * n}
         for kernel in KERNELS:
             model, _ = build(kernel, m, k, n)
             us = time_us(session(model), {"a": example_input(kernel, m, k)}, calls)
             row[kernel] = {"us": us, "gmac_per_s": m * k * n / us / 1e3}
-        rows.append(row)
-    return rows
+        yield row
 
 
 def graph_feeds(sess: ort.InferenceSession, seq_len: int, vocab_size: int) -> dict[str, np.ndarray]:
@@ -199,11 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{'M x K x N':<18}{'fp32 us':>10}{'int8 GEMM us':>14}{'DQMatMul us':>13}{'GEMM x':>9}{'DQMatMul x':>12}"
     )
-    rows = gemm_rows(shapes, args.calls)
-    for row in rows:
+    rows = []
+    for row in gemm_rows(shapes, args.calls):
+        rows.append(row)
         fp32, gemm, dq = (row[kernel]["us"] for kernel in KERNELS)
         print(
-            f"{row['shape']:<18}{fp32:>10.1f}{gemm:>14.1f}{dq:>13.1f}{fp32 / gemm:>8.2f}x{fp32 / dq:>11.2f}x"
+            f"{row['shape']:<18}{fp32:>10.1f}{gemm:>14.1f}{dq:>13.1f}{fp32 / gemm:>8.2f}x{fp32 / dq:>11.2f}x",
+            flush=True,
         )
     result: dict[str, Any] = {
         "cpu": cpu_description(),
@@ -213,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         "gemm": rows,
     }
     if graphs is not None:
+        print(f"profiling {graphs['model']} and {graphs['model.int8']} ...", flush=True)
         profiles = {name: op_type_profile(path, args.seq_len, args.calls) for name, path in graphs.items()}
         fp32, int8 = profiles["model"], profiles["model.int8"]
         print(f"\n{args.export}: kernel time per op type, b1 s{args.seq_len}, ms (median per node, summed)")
