@@ -18,7 +18,9 @@ from supernet.search import (
     evolutionary_search,
     format_table,
     pareto_front,
+    plot_limits,
     plot_pareto,
+    plot_title,
     read_results,
     select_under_budget,
     write_results,
@@ -438,6 +440,40 @@ def test_plot_is_a_matplotlib_png(tmp_path) -> None:
     assert b"Matplotlib" in data  # the Software text chunk matplotlib writes
     # IHDR: width and height as big-endian 32-bit integers at bytes 16..24.
     assert int.from_bytes(data[16:20], "big") == 1600 and int.from_bytes(data[20:24], "big") == 1000
+
+
+def _points(results: list[SubnetResult]) -> list[tuple[float, float]]:
+    return [(r.latency_ms, 100.0 * r.accuracy) for r in results]
+
+
+def test_plot_axes_fit_points_and_their_whiskers() -> None:
+    results = grid_results()
+    xlim, ylim, beyond = plot_limits(_points(results), results, budget_ms=5.0)
+    assert beyond == []
+    lows, highs = zip(*(r.latency_spread_ms for r in results), strict=True)
+    x_pad = 0.08 * (max(highs) - min(lows))
+    assert xlim == pytest.approx((min(lows) - x_pad, max(highs) + x_pad))
+    accuracies = [100.0 * r.accuracy for r in results]
+    y_pad = 0.10 * (max(accuracies) - min(accuracies))
+    assert ylim == pytest.approx((min(accuracies) - y_pad, max(accuracies) + y_pad))
+
+
+def test_plot_axes_cut_a_whisker_measured_under_load() -> None:
+    """The quickstart's plot after a search under load: p90s of 400-1,090 ms beside medians of 5-21 ms
+    put every point within the left 2% of the x axis."""
+    results = [
+        result("w0.25-d0.50", 0.725, 5.1, latency_spread_ms=(4.3, 545.0), latency_flags=("load", "spread")),
+        result("w0.50-d1.00", 0.74, 14.6, latency_spread_ms=(12.7, 16.0)),
+        result("w1.00-d1.00", 0.75, 19.8, latency_spread_ms=(17.9, 823.8), latency_flags=("load", "spread")),
+    ]
+    xlim, _, beyond = plot_limits(_points(results), results, budget_ms=9.9)
+    room = 1.25 * 19.8  # the slowest median and a quarter of it
+    assert [r.name for r in beyond] == ["w0.25-d0.50", "w1.00-d1.00"]
+    assert xlim == pytest.approx((max(0.0, 4.3 - 0.08 * (room - 4.3)), room + 0.08 * (room - 4.3)))
+    assert plot_title("rt-sentences", results) == (
+        "rt-sentences\n2 of 3 latencies flagged (load or spread): see the table, remeasure"
+    )
+    assert plot_title("rt-sentences", results[1:2]) == "rt-sentences"
 
 
 # ----------------------------------------------------------------------------- table
