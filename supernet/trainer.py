@@ -1263,11 +1263,17 @@ class _Job:
         if self.cfg.keep_last_checkpoints == 0 and acc.is_main_process:
             checkpoints = self.run.list_checkpoints()
             for checkpoint in checkpoints:
-                shutil.rmtree(checkpoint)
-            if checkpoints:
+                # A file the system will not let go of (NFS's .nfs*) must not cost the run its results.
+                shutil.rmtree(checkpoint, ignore_errors=True)
+            left = [checkpoint.name for checkpoint in checkpoints if checkpoint.exists()]
+            if len(left) < len(checkpoints):
                 acc.print(
-                    f"removed {len(checkpoints)} checkpoint(s) from {self.run.checkpoints}: the supernet is "
-                    "saved (keep_last_checkpoints=0)"
+                    f"removed {len(checkpoints) - len(left)} checkpoint(s) from {self.run.checkpoints}: the "
+                    "supernet is saved (keep_last_checkpoints=0)"
+                )
+            if left:
+                acc.print(
+                    f"warning: could not remove {', '.join(left)} from {self.run.checkpoints}: delete by hand"
                 )
         acc.wait_for_everyone()
 

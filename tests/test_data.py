@@ -306,6 +306,11 @@ def test_json_rows_under_a_data_key_are_rows(tmp_path: Path) -> None:
     )
     path.write_text(json.dumps({"data": []}), encoding="utf-8")
     assert _error(lambda: load_task(str(path))) == "data.json has no data rows: add examples"
+    path.write_text(json.dumps({"data": [*rows[:3], "stray", 7]}), encoding="utf-8")
+    assert _error(lambda: load_task(str(path))) == (
+        "data.json: 'data' holds 2 item(s) that are not objects (first: item 4): each row needs to be an "
+        'object such as {"text": ..., "label": ...}'
+    )
 
 
 def test_csv_quoting_and_numeric_text_stay_strings(tmp_path: Path) -> None:
@@ -1357,13 +1362,18 @@ def test_repeated_texts_keep_every_copy_in_one_split(
     the split of the distinct texts is the split the deduplicated file gets, and every copy follows."""
     distinct = _rows(20)
     repeated = distinct + [row for row in distinct[:20] for _ in range(2)]  # 20 texts x 3 copies
+    # Spaces and case aside, a text is the same text.
+    repeated[-1] = {**repeated[-1], "text": "  " + repeated[-1]["text"].upper().replace(" ", "   ")}
     with caplog.at_level(logging.WARNING, logger="supernet.data"):
         task = load_task(str(_write_csv(tmp_path / "data.csv", repeated)))
+    texts = _split_texts(task)
+    sizes = "/".join(str(len(texts[split])) for split in SPLITS)
     assert caplog.messages == [
         "data.csv: 20 text(s) occur more than once (60 rows in all); each one's rows are kept in one "
-        "split, so that dev and test hold no training text"
+        f"split, so that dev and test hold no training text: train/dev/test hold {sizes} rows"
     ]
-    texts = _split_texts(task)
+    repeated[-1] = distinct[19]  # from here compare the texts as written
+    texts = {split: [" ".join(t.split()).lower() for t in ts] for split, ts in texts.items()}
     for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
         assert not set(texts[a]) & set(texts[b])
     assert sorted(t for split in SPLITS for t in texts[split]) == sorted(row["text"] for row in repeated)
@@ -1373,6 +1383,36 @@ def test_repeated_texts_keep_every_copy_in_one_split(
     assert [len(texts[split]) for split in SPLITS] == [
         sum(copies[t] for t in once[split]) for split in SPLITS
     ]
+
+
+def test_repeated_text_under_two_labels_is_counted_and_named(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [{"text": f"review {i}", "label": "ac"[i % 2]} for i in range(60)]
+    relabelled = [{"text": f"review {i}", "label": "b"} for i in range(5)]
+    path = _write_csv(tmp_path / "data.csv", rows + relabelled)
+    assert _error(lambda: load_task(str(path))) == (
+        "class 'b' has only 0 distinct text(s) (a repeated text counts for its first row's class) in "
+        "data.csv: a stratified train/dev/test split needs at least 3 per class; add examples or drop the class"
+    )
+    more = [{"text": f"b review {i}", "label": "b"} for i in range(10)]
+    with caplog.at_level(logging.WARNING, logger="supernet.data"):
+        task = load_task(str(_write_csv(tmp_path / "more.csv", rows + relabelled + more)))
+    sizes = "/".join(str(len(task.splits[split])) for split in SPLITS)
+    assert caplog.messages == [
+        "more.csv: 5 text(s) occur more than once (10 rows in all; 5 under more than one label, split by "
+        "their first row's); each one's rows are kept in one split, so that dev and test hold no training "
+        f"text: train/dev/test hold {sizes} rows"
+    ]
+
+
+def test_a_file_of_one_repeated_text_is_told_so(tmp_path: Path) -> None:
+    rows = [{"text": "same words", "label": "ab"[i % 2]} for i in range(100)]
+    assert _error(lambda: load_task(str(_write_csv(tmp_path / "data.csv", rows)))) == (
+        "splitting the 1 distinct texts of data.csv with dev_fraction=0.1 and test_fraction=0.1 gives "
+        "train/dev/test sizes 1/0/0, but each split needs at least one row per class (2): adjust the "
+        "fractions or add data"
+    )
 
 
 def test_same_text_with_another_pair_is_another_unit(tmp_path: Path) -> None:
@@ -1396,7 +1436,8 @@ def test_same_text_with_another_pair_is_another_unit(tmp_path: Path) -> None:
 def test_error_class_whose_rows_repeat_one_text(tmp_path: Path) -> None:
     rows = _rows() + [{"text": "so-so", "label": "meh"}] * 3
     assert _error(lambda: load_task(str(_write_csv(tmp_path / "data.csv", rows)))) == (
-        "class 'meh' has only 1 distinct text(s) in data.csv: a stratified train/dev/test split needs at "
+        "class 'meh' has only 1 distinct text(s) (a repeated text counts for its first row's class) in "
+        "data.csv: a stratified train/dev/test split needs at "
         "least 3 per class; add examples or drop the class"
     )
 
