@@ -24,7 +24,6 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,8 +35,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.ort_timing import session, time_us  # noqa: E402
 from supernet.cli import output_file  # noqa: E402
-from supernet.profile_kit_script import cpu_description, int8_dot_product  # noqa: E402
+from supernet.profile_kit_script import _feeds, cpu_description, int8_dot_product  # noqa: E402
 
 KERNELS = ("MatMul fp32", "MatMulInteger", "DynamicQuantizeMatMul")
 UNQUANTIZED = ("LayerNormalization", "SkipLayerNormalization", "BiasGelu", "Gelu", "FastGelu", "Sum")
@@ -101,28 +101,6 @@ def example_input(kernel: str, m: int, k: int, seed: int = 1) -> np.ndarray:
     return rng.standard_normal((m, k)).astype(np.float32)
 
 
-def session(model: bytes | str, profile_prefix: str | None = None) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    if profile_prefix is not None:
-        options.enable_profiling = True
-        options.profile_file_prefix = profile_prefix
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def time_us(sess: ort.InferenceSession, feeds: dict[str, np.ndarray], calls: int) -> float:
-    for _ in range(max(10, calls // 10)):
-        sess.run(None, feeds)
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        sess.run(None, feeds)
-        samples.append(time.perf_counter() - start)
-    return 1e6 * statistics.median(samples)
-
-
 def gemm_rows(shapes: list[tuple[int, int, int]], calls: int) -> Iterator[dict[str, Any]]:
     """One row per shape, yielded as soon as it is timed."""
     for m, k, n in shapes:
@@ -134,25 +112,12 @@ def gemm_rows(shapes: list[tuple[int, int, int]], calls: int) -> Iterator[dict[s
         yield row
 
 
-def graph_feeds(sess: ort.InferenceSession, seq_len: int, vocab_size: int) -> dict[str, np.ndarray]:
-    """b1 inputs for an exported graph: random token ids, an all-ones mask, token types 0."""
-    feeds = {}
-    for item in sess.get_inputs():
-        if "mask" in item.name:
-            feeds[item.name] = np.ones((1, seq_len), np.int64)
-        elif "type" in item.name:
-            feeds[item.name] = np.zeros((1, seq_len), np.int64)
-        else:
-            feeds[item.name] = np.random.default_rng(0).integers(0, vocab_size, (1, seq_len)).astype(np.int64)
-    return feeds
-
-
 def op_type_profile(graph: Path, seq_len: int, calls: int) -> dict[str, float]:
     """Milliseconds per op type: each node's median kernel time over `calls` profiled calls, summed."""
     config = json.loads((graph.parent / "config.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         sess = session(str(graph), profile_prefix=str(Path(tmp) / "profile"))
-        feeds = graph_feeds(sess, seq_len, config["vocab_size"])
+        feeds = _feeds(sess, 1, seq_len, config["vocab_size"])
         for _ in range(max(10, calls // 10)):
             sess.run(None, feeds)
         # The warm-up calls are profiled too: only the last `calls` of each node count.

@@ -22,14 +22,17 @@ the environment you deploy with:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.ort_timing import session, time_us  # noqa: E402
 
 FORMS = ("LayerNormalization", "SkipLayerNormalization", "Sum + LayerNormalization", "primitives", "Add")
 EPSILON = 1e-12
@@ -101,25 +104,6 @@ def build(form: str, hidden: int, seq_len: int, seed: int = 0) -> bytes:
     return model.SerializeToString()
 
 
-def session(model: bytes) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def time_us(sess: ort.InferenceSession, x: np.ndarray, calls: int) -> float:
-    for _ in range(max(10, calls // 10)):
-        sess.run(None, {"x": x})
-    samples = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        sess.run(None, {"x": x})
-        samples.append(time.perf_counter() - start)
-    return 1e6 * statistics.median(samples)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", default="384,768", help="comma-separated hidden sizes")
@@ -138,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'form':<28}" + "".join(f"{f'H={h}':>10}" for h in sizes))
     x = {h: np.random.default_rng(1).standard_normal((1, args.seq_len, h)).astype(np.float32) for h in sizes}
     for form in FORMS:
-        cells = [time_us(session(build(form, h, args.seq_len)), x[h], args.calls) for h in sizes]
+        cells = [time_us(session(build(form, h, args.seq_len)), {"x": x[h]}, args.calls) for h in sizes]
         print(f"{form:<28}" + "".join(f"{c:>10.0f}" for c in cells), flush=True)
     return 0
 
