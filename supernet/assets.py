@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 __all__ = [
@@ -61,8 +62,16 @@ def resolve_model_path(model: str, key: str = "model") -> Path:
         return packaged_model_dir(model)
     path = Path(model).expanduser()
     if not path.is_dir():
+        # "bert-base-uncased", "org/name": what from_pretrained would fetch from the Hub.
+        hub = (
+            f"; Hub models are not downloaded: fetch it where there is a network (hf download {model} "
+            "--local-dir DIR) and pass DIR"
+            if _HUB_ID.fullmatch(model) and not path.exists()
+            else ""
+        )
         raise FileNotFoundError(
-            f"{key} '{model}' is neither a packaged model ({', '.join(PACKAGED_MODELS)}) nor an existing folder"
+            f"{key} '{model}' is neither a packaged model ({', '.join(PACKAGED_MODELS)}) nor an existing "
+            f"folder{hub}"
         )
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
@@ -70,6 +79,10 @@ def resolve_model_path(model: str, key: str = "model") -> Path:
         )
     check_model_files(path, key)
     return path
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
+"""A Hugging Face Hub model id: a name, or an owner and a name."""
 
 
 class ModelFolderError(ValueError):

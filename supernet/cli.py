@@ -71,10 +71,22 @@ def at_least(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def user_path(text: str) -> Path:
+    """An argparse `type` for a path: ``~`` expanded. The shell expands ``--run ~/x`` but not
+    ``--run=~/x`` or a quoted '~/x' (which is how the scripts print their next commands); without
+    this, export.py --out=~/x made a folder named "~" in the working directory."""
+    return Path(text).expanduser()
+
+
+def user_path_text(text: str) -> str:
+    """`user_path` for options kept as text (--run)."""
+    return str(user_path(text))
+
+
 def output_file(text: str) -> Path:
     """An argparse `type` for a file a script writes at its end (--json): refused at once when it
     names a folder or its folder does not exist, not after minutes of work."""
-    path = Path(text)
+    path = user_path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder: pass a file path")
     if not path.parent.is_dir():
@@ -230,13 +242,22 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         epilog=f"config keys (for the YAML file or key=value): {keys}. "
         "README 'Train on your model and data' says what each does; the presets in configs/ show them set.",
     )
-    parser.add_argument("--config", required=True, help="YAML preset, e.g. configs/quickstart.yaml")
+    parser.add_argument("--config", help="YAML preset, e.g. configs/quickstart.yaml (required)")
     parser.add_argument(
         "overrides", nargs="*", help="key=value overrides, dotted for nested keys (stage_w.max_steps=10)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    def train_with_config(args: argparse.Namespace) -> int:
+        if args.config is None:
+            # `train.py configs/quickstart.yaml` put the preset among the key=value overrides.
+            preset = next((o for o in args.overrides if "=" not in o and o.endswith((".yaml", ".yml"))), None)
+            hint = f": python train.py --config {shlex.quote(preset)} ..." if preset else ""
+            parser.error(f"the following arguments are required: --config{hint}")
+        return _train(args)
+
     return run_cli(
-        _train,
+        train_with_config,
         parser,
         argv,
         interrupted="interrupted; rerun with resume=true to continue from the last checkpoint",

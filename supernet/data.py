@@ -1441,9 +1441,11 @@ def load_task(
                 task_kind,
             )
         else:
+            # A relative path is read from the working folder: a run trained elsewhere names it from there.
+            where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
             raise DataError(
                 f"task '{task}' is neither a packaged task ({', '.join(PACKAGED_TASKS)}) "
-                "nor an existing file or directory"
+                f"nor an existing file or directory{where}"
             )
 
     limits = {"train": max_train_samples, "dev": max_eval_samples, "test": max_eval_samples}

@@ -14,6 +14,7 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
+from supernet.cli import user_path, user_path_text
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
@@ -40,7 +41,7 @@ from supernet.progress import progress_bar
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import model_inputs, task_kind_of_config
-from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized_split
+from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized_split, trained_run
 
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
 
@@ -51,7 +52,7 @@ def _folder_name(value: str) -> str:
         raise argparse.ArgumentTypeError(
             "is empty: pass a folder, or leave --out out for RUN/export/<subnet name>"
         )
-    return value
+    return user_path_text(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a subnet of a trained supernet as a standalone model folder (+ ONNX), "
         "checked against the supernet.",
     )
-    p.add_argument("--run", required=True, help="run directory written by train.py")
+    p.add_argument("--run", required=True, type=user_path_text, help="run directory written by train.py")
     p.add_argument(
         "--subnet",
         default="best",
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--search",
-        type=Path,
+        type=user_path,
         default=None,
         metavar="DIR",
         help="the search whose choice 'best' is and whose per-layer names --subnet may use "
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "--profile-kit",
+        type=user_path_text,
         metavar="OUT",
         default=None,
         help="instead of exporting a subnet, write a device profile kit to OUT: the ONNX files the "
@@ -353,9 +355,7 @@ def run(args: argparse.Namespace) -> int:
         raise RunError(
             f"--opset must be between {low} and {high} (what this torch exports), got {args.opset}"
         )
-    run_dir = RunDir(Path(args.run))
-    if not run_dir.config.is_file():
-        raise RunError(f"'{args.run}' is not a run directory (no config.yaml): run train.py first")
+    run_dir = trained_run(args.run)
     if args.profile_kit is not None:
         with disk_errors_named(args.profile_kit):
             return write_kit(args)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer
 
+from supernet.cli import user_path, user_path_text
 from supernet.config import (
     DEFAULT_ACCURACY_SUBSET,
     ConfigError,
@@ -73,6 +74,7 @@ from supernet.trainer import (
     load_supernet,
     saved_model_config,
     tokenized_split,
+    trained_run,
 )
 
 __all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
@@ -84,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Measure every trained subnet, draw the accuracy/latency Pareto front, "
         "pick the most accurate subnet within a latency budget.",
     )
-    p.add_argument("--run", required=True, help="run directory written by train.py")
+    p.add_argument("--run", required=True, type=user_path_text, help="run directory written by train.py")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--latency-budget-ms", type=float, help="latency budget in milliseconds")
     budget.add_argument(
@@ -163,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=user_path,
         default=None,
         metavar="DIR",
         help="folder for this search's results.jsonl, pareto.csv, pareto.png and chosen.json (default "
@@ -172,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "--latency-table",
-        type=Path,
+        type=user_path,
         default=None,
         help="latency-table.json from a device profile kit (export.py --profile-kit): predict every "
         "latency from it instead of measuring on this machine (its setting replaces --device, --backend, "
@@ -206,15 +208,9 @@ class SearchRun:
         log: Callable[[str], None] = print,
         remeasure: bool = False,
     ) -> None:
-        self.run = RunDir(run_dir)
+        self.run = trained_run(run_dir)
         self.remeasure = remeasure
         self._remeasured: set[str] = set()
-        if not self.run.config.is_file():
-            raise RunError(f"'{run_dir}' is not a run directory (no config.yaml): run train.py first")
-        if not (self.run.supernet / "config.json").is_file():
-            raise RunError(
-                f"run '{run_dir}' has no trained supernet yet: finish train.py (resume=true) first"
-            )
         reason = unavailable(setting)
         if reason is not None:
             raise RunError(

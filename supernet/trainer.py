@@ -409,7 +409,7 @@ class _Job:
     """State shared by the stages of one run."""
 
     def __init__(self, cfg: TrainConfig, *, progress: bool) -> None:
-        self.cfg = cfg
+        self.cfg = cfg = local_paths(cfg)
         self.run = RunDir(Path(cfg.output_dir))
         self.progress = progress
         self.space = SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults)
@@ -564,10 +564,13 @@ class _Job:
                     run.metrics.unlink()
                 if self.fresh:
                     save_config(cfg, run.config)
-                else:  # a run folder moved since: record where it is now, and nothing else
+                else:
+                    # A run folder moved since: record where it is now. A run saved with relative model or
+                    # task paths (before local_paths) gets them absolute, as they resolved here unchanged.
                     saved = load_config(TrainConfig, run.config)
-                    if saved.output_dir != cfg.output_dir:
-                        save_config(replace(saved, output_dir=cfg.output_dir), run.config)
+                    updated = replace(local_paths(saved), output_dir=cfg.output_dir)
+                    if updated != saved:
+                        save_config(updated, run.config)
             except OSError as err:
                 raise RunError(
                     f"output_dir '{run.root}' is not writable ({err.strerror}); choose another"
@@ -1358,9 +1361,37 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
         return []
     unused = ("learning_rate",) if unused_learning_rate(cfg) is not None else ()
     return diff_configs(
-        config_to_dict(load_config(TrainConfig, run.config)),
-        config_to_dict(cfg),
+        config_to_dict(local_paths(load_config(TrainConfig, run.config))),
+        config_to_dict(local_paths(cfg)),
         ignore=("resume", "output_dir", *BOOKKEEPING_KEYS, *unused),
+    )
+
+
+def local_paths(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with ``model``, ``task`` and ``teacher.path`` absolute where they name a local file or
+    folder, and ``~`` expanded in ``output_dir``.
+
+    The run's config.yaml is what search.py and export.py load the data and model by: a path saved as
+    typed ("rel.csv", "./my-model") only worked from the folder train.py ran in, and ``~`` in
+    output_dir made a folder named "~". Packaged names stay names (they win over a folder of the same
+    name, as when loading), and a path that does not exist is left for the loader to name.
+    """
+
+    def absolute(value: str | None, packaged: Sequence[str]) -> str | None:
+        if value is None or value in packaged:
+            return value
+        path = Path(value).expanduser()
+        return os.path.abspath(path) if path.exists() else value
+
+    from supernet.assets import PACKAGED_MODELS
+    from supernet.data import PACKAGED_TASKS
+
+    return replace(
+        cfg,
+        model=absolute(cfg.model, tuple(PACKAGED_MODELS)),
+        task=absolute(cfg.task, PACKAGED_TASKS),
+        output_dir=os.path.expanduser(cfg.output_dir),
+        teacher=replace(cfg.teacher, path=absolute(cfg.teacher.path, tuple(PACKAGED_MODELS))),
     )
 
 
@@ -1504,6 +1535,28 @@ def _held_by(root: Path) -> str | None:
             return None  # a filesystem without flock: _lock_run_dir says so
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None
+
+
+def trained_run(root: str | Path) -> RunDir:
+    """`root` as a run whose supernet search.py and export.py can load, or one line saying why not.
+
+    Raises:
+        RunError: no such folder, not a run folder, or no supernet yet (named differently while a
+            train.py still trains it: a resume then would be refused).
+    """
+    run = RunDir(Path(root))
+    if not run.root.exists():
+        raise RunError(f"run '{root}' does not exist: pass the output_dir train.py wrote")
+    if not run.config.is_file():
+        raise RunError(f"'{root}' is not a run directory (no config.yaml): run train.py first")
+    if not (run.supernet / "config.json").is_file():
+        holder = _held_by(run.root)
+        if holder is not None:
+            raise RunError(
+                f"run '{root}' is still being trained by {holder}: run this again when it has finished"
+            )
+        raise RunError(f"run '{root}' has no trained supernet yet: finish train.py (resume=true) first")
+    return run
 
 
 def _lock_run_dir(root: Path, attempt: int = 1) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -153,6 +154,16 @@ def test_model_path_missing(capsys, preset: Path, tmp_path: Path) -> None:
         f"teacher.path '{missing}' is neither a packaged model (all-minilm-l6-v2) nor an existing folder",
         watch=tmp_path,
     )
+    # A Hub id, which from_pretrained would download: the one line says how to get it here.
+    for name in ("bert-base-uncased", "google-bert/bert-base-uncased"):
+        _fails(
+            capsys,
+            train_main,
+            ["--config", str(preset), f"model={name}"],
+            f"model '{name}' is neither a packaged model (all-minilm-l6-v2) nor an existing folder; Hub models "
+            f"are not downloaded: fetch it where there is a network (hf download {name} --local-dir DIR) and "
+            "pass DIR",
+        )
 
 
 def _damage(folder: Path, how: str) -> str:
@@ -400,6 +411,19 @@ def test_output_dir_that_is_not_a_run_is_left_alone(capsys, preset: Path, tmp_pa
         f"output_dir '{mine}' exists and is not a run directory; choose a new or empty output_dir",
         watch=mine,
     )
+
+
+def test_a_preset_passed_without_config_flag_is_pointed_at(capsys, preset: Path) -> None:
+    for argv, hint in (
+        ([str(preset), "seed=1"], f": python train.py --config {preset} ..."),
+        (["seed=1"], ""),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            train_main(argv)
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1] == (
+            f"train.py: error: the following arguments are required: --config{hint} (usage: train.py --help)"
+        )
 
 
 def test_debug_shows_traceback(capsys, preset: Path) -> None:
@@ -1065,8 +1089,36 @@ def test_export_best_of_an_unfinished_run_says_so(capsys, tmp_path: Path, traine
         capsys,
         export_main,
         ["--run", str(run)],
-        f"'{run / 'supernet'}' holds no saved model (no config.json): has training finished?",
+        f"run '{run}' has no trained supernet yet: finish train.py (resume=true) first",
     )
+
+
+def test_search_and_export_of_a_run_in_training_say_so(capsys, tmp_path: Path, trained_run: Path) -> None:
+    """Both said to finish it with resume=true, which train.py refuses while the first one runs, and
+    each worded it its own way."""
+    from supernet.trainer import _lock_run_dir
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text((trained_run / "config.yaml").read_text())
+    lock = _lock_run_dir(run)
+    try:
+        holder = (run / ".train.lock").read_text().strip()
+        assert f"(pid {os.getpid()} on " in holder
+        message = f"run '{run}' is still being trained by {holder}: run this again when it has finished"
+        _fails(capsys, export_main, ["--run", str(run)], message)
+        _fails(capsys, search_main, ["--run", str(run), "--latency-budget-ms", "5"], message)
+    finally:
+        lock.close()
+
+
+def test_run_paths_expand_home(capsys, tmp_path: Path, monkeypatch) -> None:
+    """--run=~/x (no shell expansion after '=', nor in the quoted commands the scripts print) looked
+    for a folder named '~'."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    message = f"run '{tmp_path / 'missing'}' does not exist: pass the output_dir train.py wrote"
+    _fails(capsys, search_main, ["--run=~/missing", "--latency-budget-ms", "5"], message)
+    _fails(capsys, export_main, ["--run=~/missing"], message)
 
 
 @pytest.mark.parametrize(

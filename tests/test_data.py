@@ -466,7 +466,8 @@ def test_directory_with_validation_and_labelled_test_shares_label_ids(tmp_path: 
 def test_error_unknown_task(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     assert _error(lambda: load_task("foo")) == (
-        "task 'foo' is neither a packaged task (rt-sentences, trec, sms-spam, rt-scores) nor an existing file or directory"
+        "task 'foo' is neither a packaged task (rt-sentences, trec, sms-spam, rt-scores) nor an existing file or "
+        f"directory (relative to {tmp_path})"
     )
 
 

@@ -247,7 +247,10 @@ def test_accuracy_subset_must_be_positive_or_zero_for_all(value: str, tmp_path: 
     code = search_main(["--run", str(tmp_path / "none"), "--per-layer", "--accuracy-subset", value, *FAST])
     err = capsys.readouterr().err.strip()
     if value == "0":  # 0 means the whole dev split: the config is fine, the run is missing
-        assert code == 2 and "is not a run directory" in err
+        assert (
+            code == 2
+            and err == f"error: run '{tmp_path / 'none'}' does not exist: pass the output_dir train.py wrote"
+        )
     else:
         assert code == 2 and err == "error: --accuracy-subset must be >= 0 (0 = the whole dev split), got -1"
     assert list(tmp_path.iterdir()) == []

@@ -8,10 +8,12 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +24,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import supernet as sn
 from supernet import trainer
-from supernet.config import TrainConfig, load_config
+from supernet.config import TrainConfig, load_config, save_config
 from supernet.data import load_task, make_dataloader, tokenize_task
 from supernet.distill import LossParts, LossWeights
 from supernet.trainer import RunError, TrainingError, load_supernet, train
@@ -1460,6 +1462,47 @@ def test_a_checkpoint_that_cannot_be_removed_is_named_not_fatal(
         f"warning: could not remove {', '.join(left)} from {run / 'checkpoints'}: delete by hand"
         in capsys.readouterr().out.splitlines()
     )
+
+
+def test_local_paths_are_saved_absolute_and_home_is_expanded(models, tmp_path, monkeypatch) -> None:
+    """task=rel.csv and model=./folder were saved as typed: search.py and export.py, which load them from
+    the run's config.yaml, failed from any other folder ("task 'rel.csv' is neither a packaged task
+    ..."), and output_dir=~/runs/x made a folder named '~' in the working directory."""
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    rows = "".join(f"review number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(60))
+    (work / "rel.csv").write_text("text,label\n" + rows, encoding="utf-8")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(work)
+    model = os.path.relpath(models["base"], work)
+    overrides = [f"model={model}", "output_dir=~/runs/rel", *TINY, "task=rel.csv"]
+    result = train(load_config(TrainConfig, None, overrides), progress=False)
+    assert result.run_dir == home / "runs" / "rel" and sorted(p.name for p in work.iterdir()) == ["rel.csv"]
+    saved = load_config(TrainConfig, result.run_dir / "config.yaml")
+    assert (saved.model, saved.task, saved.output_dir) == (
+        str(models["base"]),
+        str(work / "rel.csv"),
+        str(home / "runs" / "rel"),
+    )
+    monkeypatch.chdir(tmp_path)
+    assert trainer.task_from_config(saved).label_names == ("neg", "pos")
+    # The same relative command resumes (it names the same files), and so does the absolute one.
+    monkeypatch.chdir(work)
+    assert (
+        trainer.config_changes(sn.io.RunDir(result.run_dir), load_config(TrainConfig, None, overrides)) == []
+    )
+
+
+def test_a_run_saved_with_relative_paths_resumes_and_is_given_absolute_ones(
+    e2e_run, models, tmp_path, monkeypatch
+) -> None:
+    run = tmp_path / "old-run"
+    shutil.copytree(e2e_run[0], run)
+    monkeypatch.chdir(models["base"].parent)
+    saved = load_config(TrainConfig, run / "config.yaml")
+    save_config(replace(saved, model=models["base"].name), run / "config.yaml")  # as runs were saved
+    train(_cfg(models["base"], run, "checkpoint_every=1", "resume=true"), progress=False)
+    assert load_config(TrainConfig, run / "config.yaml").model == str(models["base"])
 
 
 def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_path, monkeypatch) -> None:
