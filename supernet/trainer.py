@@ -565,12 +565,12 @@ class _Job:
                 if self.fresh:
                     save_config(cfg, run.config)
                 else:
-                    # A run folder moved since: record where it is now. A run saved with relative model or
-                    # task paths (before local_paths) gets them absolute, as they resolved here unchanged.
+                    # A run folder moved since: record where it is now, and nothing else (the rest is the
+                    # run's identity, which searches and kits of it carry: a run saved with relative paths,
+                    # before local_paths, keeps them).
                     saved = load_config(TrainConfig, run.config)
-                    updated = replace(local_paths(saved), output_dir=cfg.output_dir)
-                    if updated != saved:
-                        save_config(updated, run.config)
+                    if saved.output_dir != cfg.output_dir:
+                        save_config(replace(saved, output_dir=cfg.output_dir), run.config)
             except OSError as err:
                 raise RunError(
                     f"output_dir '{run.root}' is not writable ({err.strerror}); choose another"

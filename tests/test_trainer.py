@@ -27,6 +27,7 @@ from supernet import trainer
 from supernet.config import TrainConfig, load_config, save_config
 from supernet.data import load_task, make_dataloader, tokenize_task
 from supernet.distill import LossParts, LossWeights
+from supernet.profile_kit import run_identity
 from supernet.trainer import RunError, TrainingError, load_supernet, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1493,7 +1494,7 @@ def test_local_paths_are_saved_absolute_and_home_is_expanded(models, tmp_path, m
     )
 
 
-def test_a_run_saved_with_relative_paths_resumes_and_is_given_absolute_ones(
+def test_a_run_saved_with_relative_paths_resumes_and_keeps_its_identity(
     e2e_run, models, tmp_path, monkeypatch
 ) -> None:
     run = tmp_path / "old-run"
@@ -1501,8 +1502,12 @@ def test_a_run_saved_with_relative_paths_resumes_and_is_given_absolute_ones(
     monkeypatch.chdir(models["base"].parent)
     saved = load_config(TrainConfig, run / "config.yaml")
     save_config(replace(saved, model=models["base"].name), run / "config.yaml")  # as runs were saved
+    identity = run_identity(run)
     train(_cfg(models["base"], run, "checkpoint_every=1", "resume=true"), progress=False)
-    assert load_config(TrainConfig, run / "config.yaml").model == str(models["base"])
+    # Compared on absolute paths, so the resume is the same run; its config (the identity searches and
+    # profile kits of it carry) is left as it was.
+    assert load_config(TrainConfig, run / "config.yaml").model == models["base"].name
+    assert run_identity(run) == identity
 
 
 def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_path, monkeypatch) -> None:
