@@ -63,10 +63,11 @@ def resolve_model_path(model: str, key: str = "model") -> Path:
     path = Path(model).expanduser()
     if not path.is_dir():
         # "bert-base-uncased", "org/name": what from_pretrained would fetch from the Hub.
+        # Not for "runs/teacher" where runs/ exists: a mistyped local folder, not a Hub id.
         hub = (
-            f"; Hub models are not downloaded: fetch it where there is a network (hf download {model} "
-            "--local-dir DIR) and pass DIR"
-            if _HUB_ID.fullmatch(model) and not path.exists()
+            f"; if it is a Hub id: models are not downloaded, fetch it where there is a network (hf download "
+            f"{model} --local-dir DIR) and pass DIR"
+            if _HUB_ID.fullmatch(model) and not (path.parent != Path(".") and path.parent.exists())
             else ""
         )
         raise FileNotFoundError(

@@ -83,6 +83,18 @@ def user_path_text(text: str) -> str:
     return str(user_path(text))
 
 
+def folder_option(instead: str) -> Callable[[str], str]:
+    """An argparse `type` for a folder option: ``~`` expanded, an empty value refused (it silently
+    meant the working folder, or the default); `instead` ends the message ("leave --out out for ...")."""
+
+    def folder(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"is empty: pass a folder, or {instead}")
+        return user_path_text(text)
+
+    return folder
+
+
 def output_file(text: str) -> Path:
     """An argparse `type` for a file a script writes at its end (--json): refused at once when it
     names a folder or its folder does not exist, not after minutes of work."""

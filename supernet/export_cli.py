@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from supernet.cli import user_path, user_path_text
+from supernet.cli import folder_option, user_path, user_path_text
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
@@ -41,18 +41,16 @@ from supernet.progress import progress_bar
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import model_inputs, task_kind_of_config
-from supernet.trainer import RunError, eval_dataloader, load_supernet, tokenized_split, trained_run
+from supernet.trainer import (
+    RunError,
+    eval_dataloader,
+    load_supernet,
+    recorded_paths,
+    tokenized_split,
+    trained_run,
+)
 
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
-
-
-def _folder_name(value: str) -> str:
-    """--out: a non-empty path (an empty one silently meant the default folder)."""
-    if not value.strip():
-        raise argparse.ArgumentTypeError(
-            "is empty: pass a folder, or leave --out out for RUN/export/<subnet name>"
-        )
-    return user_path_text(value)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
         "w0.50-d0.75, or a per-layer name from search/results.jsonl",
     )
     p.add_argument(
-        "--out", type=_folder_name, default=None, help="output folder (default: RUN/export/<subnet name>)"
+        "--out",
+        type=folder_option("leave --out out for RUN/export/<subnet name>"),
+        default=None,
+        help="output folder (default: RUN/export/<subnet name>)",
     )
     p.add_argument(
         "--search",
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument(
         "--profile-kit",
-        type=user_path_text,
+        type=folder_option("leave --profile-kit out to export a subnet"),
         metavar="OUT",
         default=None,
         help="instead of exporting a subnet, write a device profile kit to OUT: the ONNX files the "
@@ -296,7 +297,7 @@ def write_kit(args: argparse.Namespace) -> int:
     from supernet.profile_kit import write_profile_kit
 
     run_dir = RunDir(Path(args.run))
-    train_cfg = load_config(TrainConfig, run_dir.config)
+    train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     out = Path(args.profile_kit)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -359,7 +360,7 @@ def run(args: argparse.Namespace) -> int:
     if args.profile_kit is not None:
         with disk_errors_named(args.profile_kit):
             return write_kit(args)
-    train_cfg = load_config(TrainConfig, run_dir.config)
+    train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet, args.search)
     out = Path(args.out) if args.out else run_dir.export / cfg.name

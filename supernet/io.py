@@ -303,6 +303,11 @@ class RunDir:
         return self.root / "config.yaml"
 
     @property
+    def paths(self) -> Path:
+        """Absolute paths of the local files and folders config.yaml names (`trainer.record_paths`)."""
+        return self.root / "paths.json"
+
+    @property
     def teacher(self) -> Path:
         return self.root / "teacher"
 

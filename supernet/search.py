@@ -838,27 +838,24 @@ def plot_limits(
     """The plot's (x limits, y limits, subnets whose p90 lies beyond the x axis).
 
     The axes fit every point (subnets and baselines, y in %) and the budget, with margins for the
-    labels. p10-p90 whiskers widen the x axis by at most `_WHISKER_ROOM` of the slowest median: one
-    measurement taken under load (a p90 of 800 ms beside medians of 10-20 ms) squeezed every point
-    into the left edge of the plot.
+    labels. p10-p90 whiskers widen the x axis by at most `_WHISKER_ROOM` of the right-most point or
+    budget: one measurement taken under load (a p90 of 800 ms beside medians of 10-20 ms) squeezed
+    every point into the left edge of the plot. A whisker the axis cuts is listed.
     """
     xs = [x for x, _ in points] + ([budget_ms] if budget_ms is not None else [])
     ys = [y for _, y in points]
     x_lo, x_hi = min(xs), max(xs)
     room = x_hi + _WHISKER_ROOM * abs(x_hi)
-    beyond = []
-    for r in results:
-        if r.latency_spread_ms is not None:
-            low, high = r.latency_spread_ms
-            x_lo = min(x_lo, low)
-            if high > room:
-                beyond.append(r)
-            x_hi = max(x_hi, min(high, room))
+    spread = [r for r in results if r.latency_spread_ms is not None]
+    for r in spread:
+        low, high = r.latency_spread_ms  # type: ignore[misc]
+        x_lo, x_hi = min(x_lo, low), max(x_hi, min(high, room))
     y_lo, y_hi = min(ys), max(ys)
     # Margins leave room for the labels of the outermost points.
     x_pad = 0.08 * (x_hi - x_lo) or 0.1 * max(abs(x_hi), 1e-3)
     y_pad = 0.10 * (y_hi - y_lo) or 1.0
     xlim = (max(0.0, x_lo - x_pad) if x_lo >= 0 else x_lo - x_pad, x_hi + x_pad)
+    beyond = [r for r in spread if r.latency_spread_ms[1] > xlim[1]]  # type: ignore[index]
     return xlim, (y_lo - y_pad, y_hi + y_pad), beyond
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer
 
-from supernet.cli import user_path, user_path_text
+from supernet.cli import folder_option, user_path, user_path_text
 from supernet.config import (
     DEFAULT_ACCURACY_SUBSET,
     ConfigError,
@@ -72,6 +72,7 @@ from supernet.trainer import (
     eval_dataloader,
     evaluate_subnet,
     load_supernet,
+    recorded_paths,
     saved_model_config,
     tokenized_split,
     trained_run,
@@ -165,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
-        type=user_path,
+        type=folder_option("leave --out out for RUN/search"),
         default=None,
         metavar="DIR",
         help="folder for this search's results.jsonl, pareto.csv, pareto.png and chosen.json (default "
@@ -220,7 +221,7 @@ class SearchRun:
         self.setting = setting
         self.progress = progress
         self.log = log
-        self.train_cfg = load_config(TrainConfig, self.run.config)
+        self.train_cfg = recorded_paths(load_config(TrainConfig, self.run.config), self.run)
         self.space = SearchSpace(
             width_mults=self.train_cfg.width_mults, depth_mults=self.train_cfg.depth_mults
         )

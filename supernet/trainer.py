@@ -409,7 +409,8 @@ class _Job:
     """State shared by the stages of one run."""
 
     def __init__(self, cfg: TrainConfig, *, progress: bool) -> None:
-        self.cfg = cfg = local_paths(cfg)
+        # A folder named "~" in the working folder is never what a user means by output_dir=~/runs/x.
+        self.cfg = cfg = replace(cfg, output_dir=os.path.expanduser(cfg.output_dir))
         self.run = RunDir(Path(cfg.output_dir))
         self.progress = progress
         self.space = SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults)
@@ -564,10 +565,10 @@ class _Job:
                     run.metrics.unlink()
                 if self.fresh:
                     save_config(cfg, run.config)
+                    record_paths(cfg, run)
                 else:
                     # A run folder moved since: record where it is now, and nothing else (the rest is the
-                    # run's identity, which searches and kits of it carry: a run saved with relative paths,
-                    # before local_paths, keeps them).
+                    # run's identity, which searches and profile kits of it carry).
                     saved = load_config(TrainConfig, run.config)
                     if saved.output_dir != cfg.output_dir:
                         save_config(replace(saved, output_dir=cfg.output_dir), run.config)
@@ -603,6 +604,8 @@ class _Job:
             ) from None
 
     def load_data(self) -> None:
+        if not self.fresh:  # a resume reads the files the run was trained on, from any folder
+            self.cfg = recorded_paths(self.cfg, self.run)
         cfg = self.cfg
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
@@ -1361,37 +1364,62 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
         return []
     unused = ("learning_rate",) if unused_learning_rate(cfg) is not None else ()
     return diff_configs(
-        config_to_dict(local_paths(load_config(TrainConfig, run.config))),
-        config_to_dict(local_paths(cfg)),
+        config_to_dict(load_config(TrainConfig, run.config)),
+        config_to_dict(cfg),
         ignore=("resume", "output_dir", *BOOKKEEPING_KEYS, *unused),
     )
 
 
-def local_paths(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with ``model``, ``task`` and ``teacher.path`` absolute where they name a local file or
-    folder, and ``~`` expanded in ``output_dir``.
+_PATH_KEYS = ("model", "task", "teacher.path")
+"""Config keys that may name local files or folders (or a packaged model or task by name)."""
 
-    The run's config.yaml is what search.py and export.py load the data and model by: a path saved as
-    typed ("rel.csv", "./my-model") only worked from the folder train.py ran in, and ``~`` in
-    output_dir made a folder named "~". Packaged names stay names (they win over a folder of the same
-    name, as when loading), and a path that does not exist is left for the loader to name.
-    """
 
-    def absolute(value: str | None, packaged: Sequence[str]) -> str | None:
-        if value is None or value in packaged:
-            return value
-        path = Path(value).expanduser()
-        return os.path.abspath(path) if path.exists() else value
+def _get(cfg: TrainConfig, key: str) -> str | None:
+    return cfg.teacher.path if key == "teacher.path" else getattr(cfg, key)
 
+
+def _local(value: str | None) -> str | None:
+    """`value` as an absolute path when it names an existing local file or folder that is not a
+    packaged model or task (those names win over a folder of the same name, as when loading)."""
     from supernet.assets import PACKAGED_MODELS
     from supernet.data import PACKAGED_TASKS
 
+    if value is None or value in PACKAGED_MODELS or value in PACKAGED_TASKS:
+        return None
+    path = Path(value).expanduser()
+    return os.path.abspath(path) if path.exists() else None
+
+
+def record_paths(cfg: TrainConfig, run: RunDir) -> None:
+    """Write RUN/paths.json: the absolute path of each local file or folder the config names, and the
+    folder train.py ran in (none when every one is packaged).
+
+    config.yaml keeps the paths as typed: it is the run's identity, and "data/train.csv" typed at a
+    project's root still names the file there after the project moves. search.py, export.py and a
+    resume read a relative path through `recorded_paths`, from any folder.
+    """
+    paths = {key: _local(_get(cfg, key)) for key in _PATH_KEYS}
+    if any(paths.values()):
+        atomic_write_json(run.paths, {"cwd": os.getcwd(), **{k: v for k, v in paths.items() if v}})
+
+
+def recorded_paths(cfg: TrainConfig, run: RunDir) -> TrainConfig:
+    """`cfg` (a run's config) with each path RUN/paths.json recorded that still exists on this machine:
+    "rel.csv" then means the file trained on, whatever folder the command runs in. A path whose file
+    is gone (the project moved, the run was copied to another machine) is read as typed, from the
+    working folder."""
+    try:
+        recorded = json.loads(run.paths.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # runs before 2026-12-01, or every path packaged
+        return cfg
+    found = {
+        key: recorded[key]
+        for key in _PATH_KEYS
+        if isinstance(recorded.get(key), str) and _get(cfg, key) is not None and Path(recorded[key]).exists()
+    }
+    teacher = replace(cfg.teacher, path=found.get("teacher.path", cfg.teacher.path))
     return replace(
-        cfg,
-        model=absolute(cfg.model, tuple(PACKAGED_MODELS)),
-        task=absolute(cfg.task, PACKAGED_TASKS),
-        output_dir=os.path.expanduser(cfg.output_dir),
-        teacher=replace(cfg.teacher, path=absolute(cfg.teacher.path, tuple(PACKAGED_MODELS))),
+        cfg, model=found.get("model", cfg.model), task=found.get("task", cfg.task), teacher=teacher
     )
 
 
@@ -1479,8 +1507,9 @@ def _checkpoint_state(ckpt: Path) -> dict[str, Any]:
 
 
 def _only_config(run: RunDir) -> bool:
-    """Whether the run folder holds config.yaml and nothing else (its lock file aside)."""
-    return [p.name for p in run.root.iterdir() if p.name != LOCK_FILE] == [run.config.name]
+    """Whether the run folder holds config.yaml and nothing else (its lock file and paths.json aside)."""
+    names = {p.name for p in run.root.iterdir()} - {LOCK_FILE, run.paths.name}
+    return names == {run.config.name}
 
 
 PREVIOUS_METRICS = "train_metrics.previous.jsonl"
@@ -1579,7 +1608,15 @@ def _lock_run_dir(root: Path, attempt: int = 1) -> Any:
             "delete it"
         ) from None
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # A few tries: search.py and export.py peek with a shared lock for an instant (`_held_by`).
+        for wait in (0.05, 0.05, 0.0):
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as err:
+                if err.errno not in _LOCK_HELD or not wait:
+                    raise
+                time.sleep(wait)
     except OSError as err:
         if err.errno not in _LOCK_HELD:
             # NFS without lockd, Lustre mounted noflock, some FUSE mounts: train as before, unlocked.

@@ -138,7 +138,7 @@ def test_refused_family_says_why(capsys, preset: Path, tmp_path: Path, minilm_di
     )
 
 
-def test_model_path_missing(capsys, preset: Path, tmp_path: Path) -> None:
+def test_model_path_missing(capsys, preset: Path, tmp_path: Path, monkeypatch) -> None:
     missing = tmp_path / "nope"
     _fails(
         capsys,
@@ -160,10 +160,18 @@ def test_model_path_missing(capsys, preset: Path, tmp_path: Path) -> None:
             capsys,
             train_main,
             ["--config", str(preset), f"model={name}"],
-            f"model '{name}' is neither a packaged model (all-minilm-l6-v2) nor an existing folder; Hub models "
-            f"are not downloaded: fetch it where there is a network (hf download {name} --local-dir DIR) and "
-            "pass DIR",
+            f"model '{name}' is neither a packaged model (all-minilm-l6-v2) nor an existing folder; if it is a "
+            f"Hub id: models are not downloaded, fetch it where there is a network (hf download {name} "
+            "--local-dir DIR) and pass DIR",
         )
+    # A mistyped folder under an existing one is not taken for a Hub id.
+    monkeypatch.chdir(tmp_path.parent)
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={tmp_path.name}/nope"],
+        f"model '{tmp_path.name}/nope' is neither a packaged model (all-minilm-l6-v2) nor an existing folder",
+    )
 
 
 def _damage(folder: Path, how: str) -> str:

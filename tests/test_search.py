@@ -474,6 +474,13 @@ def test_plot_axes_cut_a_whisker_measured_under_load() -> None:
         "rt-sentences\n2 of 3 latencies flagged (load or spread): see the table, remeasure"
     )
     assert plot_title("rt-sentences", results[1:2]) == "rt-sentences"
+    # A whisker past the slowest median's quarter but inside the margin is drawn whole, not cut.
+    near = [
+        result("w0.25-d0.50", 0.7, 10.0, latency_spread_ms=(9.0, 11.0)),
+        result("w1.00-d1.00", 0.8, 20.0, latency_spread_ms=(19.0, 25.5)),
+    ]
+    xlim, _, beyond = plot_limits(_points(near), near)
+    assert xlim[1] > 25.5 and beyond == []
 
 
 # ----------------------------------------------------------------------------- table

@@ -779,6 +779,25 @@ def test_an_empty_out_is_refused(capsys) -> None:
         "export.py: error: argument --out: is empty: pass a folder, or leave --out out for "
         "RUN/export/<subnet name> (usage: export.py --help)\n"
     )
+    # search.py --out "" wrote into the working folder, and export --profile-kit "" made its kit there.
+    from supernet.cli import search_main
+
+    for main, argv, message in (
+        (
+            search_main,
+            ["--run", "r", "--out", ""],
+            "search.py: error: argument --out: is empty: pass a folder, or leave --out out for RUN/search",
+        ),
+        (
+            export_main,
+            ["--run", "r", "--profile-kit", " "],
+            "export.py: error: argument --profile-kit: is empty: pass a folder, or leave --profile-kit out to export a subnet",
+        ),
+    ):
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        assert capsys.readouterr().err == f"{message} (usage: {message.split(':')[0]} --help)\n"
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ GRID = [f"w{w:.2f}-d{d:.2f}" for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75
 W_NAMES = [f"w{w:.2f}-d1.00" for w in (1.0, 0.75, 0.5, 0.25)]
 RUN_ENTRIES = {
     "config.yaml",
+    "paths.json",  # the model is a local folder
     "teacher",
     "importance.safetensors",
     "checkpoints",
@@ -1465,10 +1466,11 @@ def test_a_checkpoint_that_cannot_be_removed_is_named_not_fatal(
     )
 
 
-def test_local_paths_are_saved_absolute_and_home_is_expanded(models, tmp_path, monkeypatch) -> None:
-    """task=rel.csv and model=./folder were saved as typed: search.py and export.py, which load them from
-    the run's config.yaml, failed from any other folder ("task 'rel.csv' is neither a packaged task
-    ..."), and output_dir=~/runs/x made a folder named '~' in the working directory."""
+def test_typed_paths_reach_the_files_trained_on_from_any_folder(models, tmp_path, monkeypatch) -> None:
+    """task=rel.csv and model=./folder are saved as typed in config.yaml (the run's identity), and
+    search.py and export.py load the data by it: from any folder but the one train.py ran in they
+    failed ("task 'rel.csv' is neither a packaged task ..."). paths.json records where they were;
+    output_dir=~/runs/x made a folder named '~' in the working folder."""
     work, home = tmp_path / "work", tmp_path / "home"
     work.mkdir()
     rows = "".join(f"review number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(60))
@@ -1478,36 +1480,47 @@ def test_local_paths_are_saved_absolute_and_home_is_expanded(models, tmp_path, m
     model = os.path.relpath(models["base"], work)
     overrides = [f"model={model}", "output_dir=~/runs/rel", *TINY, "task=rel.csv"]
     result = train(load_config(TrainConfig, None, overrides), progress=False)
-    assert result.run_dir == home / "runs" / "rel" and sorted(p.name for p in work.iterdir()) == ["rel.csv"]
-    saved = load_config(TrainConfig, result.run_dir / "config.yaml")
-    assert (saved.model, saved.task, saved.output_dir) == (
-        str(models["base"]),
-        str(work / "rel.csv"),
-        str(home / "runs" / "rel"),
-    )
-    monkeypatch.chdir(tmp_path)
-    assert trainer.task_from_config(saved).label_names == ("neg", "pos")
-    # The same relative command resumes (it names the same files), and so does the absolute one.
-    monkeypatch.chdir(work)
-    assert (
-        trainer.config_changes(sn.io.RunDir(result.run_dir), load_config(TrainConfig, None, overrides)) == []
-    )
+    run = sn.io.RunDir(result.run_dir)
+    assert run.root == home / "runs" / "rel" and sorted(p.name for p in work.iterdir()) == ["rel.csv"]
+    saved = load_config(TrainConfig, run.config)
+    assert (saved.model, saved.task) == (model, "rel.csv")
+    assert json.loads(run.paths.read_text()) == {
+        "cwd": str(work),
+        "model": str(models["base"]),
+        "task": str(work / "rel.csv"),
+    }
+    monkeypatch.chdir(tmp_path)  # elsewhere: the recorded files
+    elsewhere = trainer.recorded_paths(saved, run)
+    assert (elsewhere.model, elsewhere.task) == (str(models["base"]), str(work / "rel.csv"))
+    assert trainer.task_from_config(elsewhere).label_names == ("neg", "pos")
+    # The project moved (the recorded file is gone): the path is read as typed, from the new folder.
+    moved = tmp_path / "moved"
+    work.rename(moved)
+    monkeypatch.chdir(moved)
+    assert trainer.recorded_paths(saved, run).task == "rel.csv"
+    assert trainer.task_from_config(trainer.recorded_paths(saved, run)).label_names == ("neg", "pos")
 
 
-def test_a_run_saved_with_relative_paths_resumes_and_keeps_its_identity(
+def test_a_resume_from_another_folder_reads_the_recorded_files(
     e2e_run, models, tmp_path, monkeypatch
 ) -> None:
-    run = tmp_path / "old-run"
+    run = tmp_path / "run"
     shutil.copytree(e2e_run[0], run)
     monkeypatch.chdir(models["base"].parent)
     saved = load_config(TrainConfig, run / "config.yaml")
-    save_config(replace(saved, model=models["base"].name), run / "config.yaml")  # as runs were saved
+    save_config(replace(saved, model=models["base"].name), run / "config.yaml")  # typed relative
+    (run / "paths.json").write_text(
+        json.dumps({"cwd": str(models["base"].parent), "model": str(models["base"])})
+    )
     identity = run_identity(run)
-    train(_cfg(models["base"], run, "checkpoint_every=1", "resume=true"), progress=False)
-    # Compared on absolute paths, so the resume is the same run; its config (the identity searches and
-    # profile kits of it carry) is left as it was.
-    assert load_config(TrainConfig, run / "config.yaml").model == models["base"].name
-    assert run_identity(run) == identity
+    monkeypatch.chdir(tmp_path)  # where models["base"].name names nothing
+    cfg = load_config(
+        TrainConfig,
+        None,
+        [f"model={models['base'].name}", f"output_dir={run}", *TINY, "checkpoint_every=1", "resume=true"],
+    )
+    train(cfg, progress=False)
+    assert run_identity(run) == identity  # config.yaml as saved: searches and kits of the run still match
 
 
 def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_path, monkeypatch) -> None:
