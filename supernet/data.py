@@ -1453,6 +1453,22 @@ def load_task(
     return TaskData(name=task, splits=splits, label_names=names, kind=kind)
 
 
+def split_digest(task: TaskData, split: str) -> str:
+    """SHA-256 of one split's rows as read (texts, and labels by name, so a head that orders the classes
+    otherwise gives the same digest): a run records its dev and test digests, and search.py and
+    export.py refuse to score a split that changed since (a data file edited, a split rule changed)."""
+    import hashlib
+
+    columns = task.splits[split][:]
+    names = task.label_names
+    if names and "label" in columns:
+        columns["label"] = [names[i] for i in columns["label"]]
+    if names and "tags" in columns:
+        columns["tags"] = [[names[i] for i in tags] for tags in columns["tags"]]
+    text = json.dumps(columns, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def reorder_labels(task: TaskData, names: Sequence[str]) -> TaskData:
     """`task` with its classes renumbered so that ``label_names == names`` (a permutation of them).
 

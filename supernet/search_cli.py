@@ -316,7 +316,7 @@ class SearchRun:
     def dev_loader(self) -> Any:
         if self._dev_loader is None:
             self._dev_loader = self._loader(
-                tokenized_split(self.train_cfg, self.tokenizer, model_config=self.model.config)
+                tokenized_split(self.train_cfg, self.tokenizer, model_config=self.model.config, run=self.run)
             )
         return self._dev_loader
 
@@ -434,7 +434,9 @@ class SearchRun:
     def _subset(self) -> Any | None:
         """Loader over the fixed dev subset, or None when the search uses the whole dev split."""
         if not self._subset_built:
-            dev = tokenized_split(self.train_cfg, self.tokenizer, model_config=self.model.config)
+            dev = tokenized_split(
+                self.train_cfg, self.tokenizer, model_config=self.model.config, run=self.run
+            )
             if self.accuracy_subset is not None and self.accuracy_subset < len(dev):
                 subset = eval_subset(dev, self.accuracy_subset, self.subset_seed)
                 self._subset_loader = self._loader(subset)

@@ -64,6 +64,7 @@ from supernet.data import (
     load_task,
     make_dataloader,
     reorder_labels,
+    split_digest,
     tokenize_task,
 )
 from supernet.distill import LossParts, LossWeights, distill_loss
@@ -1450,14 +1451,30 @@ def task_from_config(cfg: TrainConfig) -> TaskData:
 
 
 def tokenized_split(
-    cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase, split: str = "dev", model_config: Any = None
+    cfg: TrainConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    split: str = "dev",
+    model_config: Any = None,
+    run: RunDir | None = None,
 ) -> Any:
     """One split of a run's task, tokenized as training tokenized it (search and export evaluate on it).
 
     `model_config` (the trained model's) puts the classes in its head's order, as training did when a
     task-tuned checkpoint's head ordered them otherwise (`_Job._follow_head_labels`).
+
+    Raises:
+        RunError: with `run`, the split is not the one the run was trained and scored on (its
+            supernet.json records the digest; runs before 2026-12-01 record none and are not checked).
     """
     task = task_from_config(cfg)
+    if run is not None:
+        recorded = _read_meta(run.supernet).get("split_sha256", {}).get(split)
+        if recorded is not None and recorded != split_digest(task, split):
+            raise RunError(
+                f"the {split} split of task '{cfg.task}' is not the one run '{run.root}' was trained and "
+                "scored on (its rows or labels changed since: the data file edited, or a split rule): scores "
+                "of the two would mix; train a new run on the data as it is now"
+            )
     if model_config is not None:
         task = task_in_head_order(task, model_config)
     return tokenize_task(
@@ -1800,6 +1817,7 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
                         "max_length": cfg.data.max_length,
                         "task": job.task.name,
                         "task_kind": job.kind.name,
+                        "split_sha256": {split: split_digest(job.task, split) for split in ("dev", "test")},
                     }
                     _save_model_dir(acc.unwrap_model(student), job.run.supernet, job.tokenizer, meta)
                 acc.wait_for_everyone()

@@ -1523,6 +1523,39 @@ def test_a_resume_from_another_folder_reads_the_recorded_files(
     assert run_identity(run) == identity  # config.yaml as saved: searches and kits of the run still match
 
 
+def test_a_split_that_changed_since_training_is_refused(e2e_run, models, monkeypatch) -> None:
+    """A data file edited after training (or a split rule changed) gave search.py and export.py another
+    dev split: search ranked new subnets on it beside eval.jsonl's scores of the old one."""
+    from transformers import AutoTokenizer
+
+    from supernet.data import reorder_labels, split_digest
+
+    run = sn.io.RunDir(e2e_run[0])
+    cfg = load_config(TrainConfig, run.config)
+    tokenizer = AutoTokenizer.from_pretrained(run.supernet)
+    task = trainer.task_from_config(cfg)
+    meta = json.loads((run.supernet / "supernet.json").read_text())
+    assert meta["split_sha256"] == {split: split_digest(task, split) for split in ("dev", "test")}
+    # The classes in another order are the same split.
+    assert split_digest(reorder_labels(task, task.label_names[::-1]), "dev") == meta["split_sha256"]["dev"]
+    assert len(trainer.tokenized_split(cfg, tokenizer, run=run)) == len(task.splits["dev"])
+
+    dev = task.splits["dev"]
+    relabelled = dev.map(
+        lambda row, i: {"label": 1 - row["label"] if i == 0 else row["label"]}, with_indices=True
+    )
+    edited = replace(task, splits={**task.splits, "dev": relabelled})
+    monkeypatch.setattr(trainer, "task_from_config", lambda _cfg: edited)
+    with pytest.raises(RunError) as info:
+        trainer.tokenized_split(cfg, tokenizer, run=run)
+    assert str(info.value) == (
+        f"the dev split of task 'rt-sentences' is not the one run '{run.root}' was trained and scored on (its "
+        "rows or labels changed since: the data file edited, or a split rule): scores of the two would mix; "
+        "train a new run on the data as it is now"
+    )
+    assert len(trainer.tokenized_split(cfg, tokenizer, "test", run=run)) == len(task.splits["test"])
+
+
 def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_path, monkeypatch) -> None:
     """torch.save on a full disk said 'unexpected pos ...' in a 40-line traceback, and the half
     checkpoint (hidden, ~140 MB for MiniLM) stayed, keeping the disk full."""
