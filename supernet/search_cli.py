@@ -997,6 +997,10 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         log=log,
         remeasure=args.remeasure,
     )
+    if cfg.per_layer or cfg.int8:
+        # Both score subnets on dev: a task file not found here, or a split changed since training,
+        # is said before minutes of measuring, not after.
+        sr.dev_loader()
     grid = sr.space.grid()
     measured = sr.measure(grid)  # says what it times, and what it reads from the cache
     # Fitting the predictor times ~26 probe subnets (a third of a quickstart search on torch, 26

@@ -176,6 +176,31 @@ def test_flagged_predictor_probes_are_one_warning_line(
 
 
 @pytest.mark.slow
+def test_a_missing_task_file_stops_a_per_layer_search_before_it_measures(
+    run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A run copied without its data file measured every grid subnet and the predictor's probes
+    (a minute) and only then failed loading the dev split."""
+    from supernet import search_cli
+
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("latency", "search"))
+    config = (copy / "config.yaml").read_text()
+    (copy / "config.yaml").write_text(re.sub(r"(?m)^task: .*$", "task: /nowhere/gone.csv", config))
+
+    def measured(*args, **kwargs):
+        raise AssertionError("measured before the data was checked")
+
+    monkeypatch.setattr(search_cli.SearchRun, "measure", measured)
+    for extra in (["--per-layer"], ["--backend", "onnxruntime", "--int8"]):
+        code = search_main(["--run", str(copy), "--latency-budget-ms", "1000", *extra, *FAST])
+        assert code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1] == (
+            "error: task '/nowhere/gone.csv' is neither a packaged task (rt-sentences, trec, sms-spam, "
+            "rt-scores) nor an existing file or directory"
+        )
+
+
 def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     argv = [
         "--run",
