@@ -75,7 +75,7 @@ def measure_run(run: Path, work: Path, setting: LatencySetting, progress: bool) 
     kind = task_kind_of_config(sr.model.config)
     test = eval_dataloader(
         sr.train_cfg,
-        tokenized_split(sr.train_cfg, sr.tokenizer, "test", model_config=sr.model.config),
+        tokenized_split(sr.train_cfg, sr.tokenizer, "test", model_config=sr.model.config, run=sr.run),
         sr.tokenizer,
         kind,
     )

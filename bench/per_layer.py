@@ -660,7 +660,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 accuracy_subset=args.accuracy_subset or None,
                 subset_seed=args.seed,
             )
-            test = trainer.tokenized_split(sr.train_cfg, sr.tokenizer, "test", model_config=sr.model.config)
+            test = trainer.tokenized_split(
+                sr.train_cfg, sr.tokenizer, "test", model_config=sr.model.config, run=sr.run
+            )
             loader = make_dataloader(test, sr.tokenizer, sr.train_cfg.eval_batch_size, shuffle=False)
             supernets[name] = Supernet(name, sr, loader, {})
         full_ms = supernets["grid"].sr.measure([MAX_NET])[MAX_NET.name].median_ms

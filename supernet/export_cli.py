@@ -376,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
 
     # The export is scored by the task's main metric (accuracy, Pearson, ...), as search ranked it.
     kind = task_kind_of_config(model.config)
-    dev = tokenized_split(train_cfg, tokenizer, model_config=model.config, run=run_dir)
+    dev = tokenized_split(train_cfg, tokenizer, model_config=model.config, run=run_dir, strict=False)
     # Batched as training evaluated the grid, so the export's dev score is the one search ranked it by.
     loader = eval_dataloader(train_cfg, dev, tokenizer, kind)
     parity_batch = model_inputs(

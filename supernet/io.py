@@ -303,9 +303,9 @@ class RunDir:
         return self.root / "config.yaml"
 
     @property
-    def paths(self) -> Path:
-        """Absolute paths of the local files and folders config.yaml names (`trainer.record_paths`)."""
-        return self.root / "paths.json"
+    def inputs(self) -> Path:
+        """Where config.yaml's local paths were, and the splits' digests (`trainer.record_inputs`)."""
+        return self.root / "inputs.json"
 
     @property
     def teacher(self) -> Path:

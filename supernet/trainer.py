@@ -566,13 +566,14 @@ class _Job:
                     run.metrics.unlink()
                 if self.fresh:
                     save_config(cfg, run.config)
-                    record_paths(cfg, run)
+                    record_inputs(cfg, run, getattr(self, "task", None))  # load_data sets the task
                 else:
                     # A run folder moved since: record where it is now, and nothing else (the rest is the
                     # run's identity, which searches and profile kits of it carry).
                     saved = load_config(TrainConfig, run.config)
                     if saved.output_dir != cfg.output_dir:
                         save_config(replace(saved, output_dir=cfg.output_dir), run.config)
+                    _follow_moved_inputs(run)
             except OSError as err:
                 raise RunError(
                     f"output_dir '{run.root}' is not writable ({err.strerror}); choose another"
@@ -611,6 +612,9 @@ class _Job:
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
         self.task = task_from_config(cfg)
+        if not self.fresh:  # and on the same rows: teacher_eval.json and the checkpoints scored those
+            for split in ("dev", "test"):
+                check_split(self.task, split, self.run)
         self.kind: TaskKind = get_task_kind(self.task.kind, self.task.label_names)
         model_config = _auto_config(self.model_path, "model")
         conflict = head_conflict(model_config, self.kind, self.task.num_labels)
@@ -1364,9 +1368,10 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     if not run.config.is_file():
         return []
     unused = ("learning_rate",) if unused_learning_rate(cfg) is not None else ()
+    saved = load_config(TrainConfig, run.config)
     return diff_configs(
-        config_to_dict(load_config(TrainConfig, run.config)),
-        config_to_dict(cfg),
+        config_to_dict(saved),
+        config_to_dict(_same_paths(saved, cfg, run)),
         ignore=("resume", "output_dir", *BOOKKEEPING_KEYS, *unused),
     )
 
@@ -1391,37 +1396,115 @@ def _local(value: str | None) -> str | None:
     return os.path.abspath(path) if path.exists() else None
 
 
-def record_paths(cfg: TrainConfig, run: RunDir) -> None:
-    """Write RUN/paths.json: the absolute path of each local file or folder the config names, and the
-    folder train.py ran in (none when every one is packaged).
+def record_inputs(cfg: TrainConfig, run: RunDir, task: TaskData | None) -> None:
+    """Write RUN/inputs.json when a run starts: for each local file or folder the config names, the path
+    as typed and its absolute path; and the SHA-256 of the dev and test splits as read.
 
     config.yaml keeps the paths as typed: it is the run's identity, and "data/train.csv" typed at a
     project's root still names the file there after the project moves. search.py, export.py and a
-    resume read a relative path through `recorded_paths`, from any folder.
+    resume read the paths through `recorded_paths` (from any folder) and check the splits against
+    the digests (`check_split`): a data file edited since is not scored, or trained on, unnoticed.
     """
-    paths = {key: _local(_get(cfg, key)) for key in _PATH_KEYS}
-    if any(paths.values()):
-        atomic_write_json(run.paths, {"cwd": os.getcwd(), **{k: v for k, v in paths.items() if v}})
+    paths = {}
+    for key in _PATH_KEYS:
+        typed = _get(cfg, key)
+        absolute = _local(typed)
+        if absolute is not None:
+            paths[key] = {"typed": typed, "path": absolute}
+    digests = {split: split_digest(task, split) for split in ("dev", "test")} if task is not None else {}
+    atomic_write_json(run.inputs, {"paths": paths, "split_sha256": digests})
+
+
+def _read_inputs(run: RunDir) -> dict[str, Any]:
+    """RUN/inputs.json, or {} for runs before 2026-12-01; a damaged one is said and ignored."""
+    try:
+        text = run.inputs.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    try:
+        inputs = json.loads(text)
+    except ValueError:
+        inputs = None
+    if not isinstance(inputs, dict) or not isinstance(inputs.get("paths", {}), dict):
+        print(
+            f"warning: ignoring '{run.inputs}' (not what train.py writes): the config's paths are read as "
+            "typed and the splits are not checked",
+            file=sys.stderr,
+        )
+        return {}
+    return inputs
 
 
 def recorded_paths(cfg: TrainConfig, run: RunDir) -> TrainConfig:
-    """`cfg` (a run's config) with each path RUN/paths.json recorded that still exists on this machine:
-    "rel.csv" then means the file trained on, whatever folder the command runs in. A path whose file
-    is gone (the project moved, the run was copied to another machine) is read as typed, from the
-    working folder."""
-    try:
-        recorded = json.loads(run.paths.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # runs before 2026-12-01, or every path packaged
-        return cfg
-    found = {
-        key: recorded[key]
-        for key in _PATH_KEYS
-        if isinstance(recorded.get(key), str) and _get(cfg, key) is not None and Path(recorded[key]).exists()
-    }
+    """`cfg` (a run's config) with each path RUN/inputs.json recorded for the same typed value, while it
+    exists on this machine: "rel.csv" then means the file trained on, whatever folder the command runs
+    in. A path whose file is gone (the project moved, the run was copied to another machine) is read as
+    typed, from the working folder."""
+    recorded = _read_inputs(run).get("paths", {})
+    found = {}
+    for key in _PATH_KEYS:
+        entry, typed = recorded.get(key), _get(cfg, key)
+        if not (
+            isinstance(entry, dict) and entry.get("typed") == typed and isinstance(entry.get("path"), str)
+        ):
+            continue
+        if not Path(entry["path"]).exists():
+            continue
+        here = _local(typed)
+        if here is not None and here != entry["path"]:
+            print(
+                f"note: {key} '{typed}' is read from {entry['path']}, the one this run was trained on, not {here}",
+                file=sys.stderr,
+            )
+        found[key] = entry["path"]
     teacher = replace(cfg.teacher, path=found.get("teacher.path", cfg.teacher.path))
     return replace(
         cfg, model=found.get("model", cfg.model), task=found.get("task", cfg.task), teacher=teacher
     )
+
+
+def _same_paths(saved: TrainConfig, cfg: TrainConfig, run: RunDir) -> TrainConfig:
+    """`cfg` with a path typed otherwise than `saved`'s ("./data/x.csv" for "data/x.csv", or an absolute
+    one) put back as `saved` typed it when it names the recorded file: the same input, not a change."""
+    recorded = _read_inputs(run).get("paths", {})
+    same = {}
+    for key in _PATH_KEYS:
+        entry, typed = recorded.get(key), _get(cfg, key)
+        if (
+            isinstance(entry, dict)
+            and entry.get("typed") == _get(saved, key)
+            and typed != entry.get("typed")
+            and _local(typed) == entry.get("path")
+        ):
+            same[key] = entry["typed"]
+    teacher = replace(cfg.teacher, path=same.get("teacher.path", cfg.teacher.path))
+    return replace(cfg, model=same.get("model", cfg.model), task=same.get("task", cfg.task), teacher=teacher)
+
+
+def _follow_moved_inputs(run: RunDir) -> None:
+    """On a resume: a recorded path that is gone (the project moved) whose typed form names a file
+    here now records that one, so a file appearing later at the old place is not taken for it."""
+    inputs = _read_inputs(run)
+    moved = False
+    for entry in inputs.get("paths", {}).values():
+        if isinstance(entry, dict) and not Path(str(entry.get("path"))).exists():
+            here = _local(entry.get("typed"))
+            if here is not None:
+                entry["path"], moved = here, True
+    if moved:
+        atomic_write_json(run.inputs, inputs)
+
+
+def check_split(task: TaskData, split: str, run: RunDir, *, strict: bool = True) -> None:
+    """Refuse (or with `strict` False, warn about) a split of `task` that is not the one `run` was
+    started on: its rows or labels changed since. Runs before 2026-12-01 record no digest."""
+    recorded = _read_inputs(run).get("split_sha256", {})
+    if not isinstance(recorded, dict) or recorded.get(split) in (None, split_digest(task, split)):
+        return
+    what = f"the {split} split of task '{task.name}' is not the one run '{run.root}' was trained on (its rows or labels changed since)"
+    if strict:
+        raise RunError(f"{what}: scores of the two would mix; train a new run on the data as it is now")
+    print(f"warning: {what}: the scores below are of the split as it is now", file=sys.stderr)
 
 
 BOOKKEEPING_KEYS = ("checkpoint_every", "keep_last_checkpoints", "log_every", "report_to", "wandb_project")
@@ -1456,6 +1539,7 @@ def tokenized_split(
     split: str = "dev",
     model_config: Any = None,
     run: RunDir | None = None,
+    strict: bool = True,
 ) -> Any:
     """One split of a run's task, tokenized as training tokenized it (search and export evaluate on it).
 
@@ -1463,18 +1547,12 @@ def tokenized_split(
     task-tuned checkpoint's head ordered them otherwise (`_Job._follow_head_labels`).
 
     Raises:
-        RunError: with `run`, the split is not the one the run was trained and scored on (its
-            supernet.json records the digest; runs before 2026-12-01 record none and are not checked).
+        RunError: with `run` and `strict`, the split is not the one the run was trained on
+            (`check_split`; without `strict`, a warning).
     """
     task = task_from_config(cfg)
     if run is not None:
-        recorded = _read_meta(run.supernet).get("split_sha256", {}).get(split)
-        if recorded is not None and recorded != split_digest(task, split):
-            raise RunError(
-                f"the {split} split of task '{cfg.task}' is not the one run '{run.root}' was trained and "
-                "scored on (its rows or labels changed since: the data file edited, or a split rule): scores "
-                "of the two would mix; train a new run on the data as it is now"
-            )
+        check_split(task, split, run, strict=strict)
     if model_config is not None:
         task = task_in_head_order(task, model_config)
     return tokenize_task(
@@ -1524,8 +1602,8 @@ def _checkpoint_state(ckpt: Path) -> dict[str, Any]:
 
 
 def _only_config(run: RunDir) -> bool:
-    """Whether the run folder holds config.yaml and nothing else (its lock file and paths.json aside)."""
-    names = {p.name for p in run.root.iterdir()} - {LOCK_FILE, run.paths.name}
+    """Whether the run folder holds config.yaml and nothing else (its lock file and inputs.json aside)."""
+    names = {p.name for p in run.root.iterdir()} - {LOCK_FILE, run.inputs.name}
     return names == {run.config.name}
 
 
@@ -1815,9 +1893,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
                         "width_mults": list(job.space.width_mults),
                         "depth_mults": list(job.space.depth_mults),
                         "max_length": cfg.data.max_length,
-                        "task": job.task.name,
+                        "task": cfg.task,
                         "task_kind": job.kind.name,
-                        "split_sha256": {split: split_digest(job.task, split) for split in ("dev", "test")},
                     }
                     _save_model_dir(acc.unwrap_model(student), job.run.supernet, job.tokenizer, meta)
                 acc.wait_for_everyone()

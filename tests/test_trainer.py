@@ -35,7 +35,7 @@ GRID = [f"w{w:.2f}-d{d:.2f}" for w in (1.0, 0.75, 0.5, 0.25) for d in (1.0, 0.75
 W_NAMES = [f"w{w:.2f}-d1.00" for w in (1.0, 0.75, 0.5, 0.25)]
 RUN_ENTRIES = {
     "config.yaml",
-    "paths.json",  # the model is a local folder
+    "inputs.json",
     "teacher",
     "importance.safetensors",
     "checkpoints",
@@ -1466,15 +1466,22 @@ def test_a_checkpoint_that_cannot_be_removed_is_named_not_fatal(
     )
 
 
-def test_typed_paths_reach_the_files_trained_on_from_any_folder(models, tmp_path, monkeypatch) -> None:
+def test_typed_paths_reach_the_files_trained_on_and_an_edited_split_is_caught(
+    models, tmp_path, monkeypatch, capsys
+) -> None:
     """task=rel.csv and model=./folder are saved as typed in config.yaml (the run's identity), and
     search.py and export.py load the data by it: from any folder but the one train.py ran in they
-    failed ("task 'rel.csv' is neither a packaged task ..."). paths.json records where they were;
-    output_dir=~/runs/x made a folder named '~' in the working folder."""
-    work, home = tmp_path / "work", tmp_path / "home"
+    failed ("task 'rel.csv' is neither a packaged task ..."); output_dir=~/runs/x made a folder named
+    '~'. And a data file edited after training gave search, export and a resume another split unnoticed:
+    search ranked new subnets on it beside eval.jsonl's scores of the old one."""
+    from supernet.cli import export_main, search_main
+    from supernet.data import reorder_labels, split_digest
+
+    work, home, elsewhere = tmp_path / "work", tmp_path / "home", tmp_path / "elsewhere"
     work.mkdir()
-    rows = "".join(f"review number {i},{'pos' if i % 2 else 'neg'}\n" for i in range(60))
-    (work / "rel.csv").write_text("text,label\n" + rows, encoding="utf-8")
+    elsewhere.mkdir()
+    rows = [f"review number {i},{'pos' if i % 2 else 'neg'}" for i in range(60)]
+    (work / "rel.csv").write_text("\n".join(["text,label", *rows]) + "\n", encoding="utf-8")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.chdir(work)
     model = os.path.relpath(models["base"], work)
@@ -1484,21 +1491,107 @@ def test_typed_paths_reach_the_files_trained_on_from_any_folder(models, tmp_path
     assert run.root == home / "runs" / "rel" and sorted(p.name for p in work.iterdir()) == ["rel.csv"]
     saved = load_config(TrainConfig, run.config)
     assert (saved.model, saved.task) == (model, "rel.csv")
-    assert json.loads(run.paths.read_text()) == {
-        "cwd": str(work),
-        "model": str(models["base"]),
-        "task": str(work / "rel.csv"),
+    inputs = json.loads(run.inputs.read_text())
+    task = trainer.task_from_config(saved)
+    assert inputs == {
+        "paths": {
+            "model": {"typed": model, "path": str(models["base"])},
+            "task": {"typed": "rel.csv", "path": str(work / "rel.csv")},
+        },
+        "split_sha256": {split: split_digest(task, split) for split in ("dev", "test")},
     }
-    monkeypatch.chdir(tmp_path)  # elsewhere: the recorded files
-    elsewhere = trainer.recorded_paths(saved, run)
-    assert (elsewhere.model, elsewhere.task) == (str(models["base"]), str(work / "rel.csv"))
-    assert trainer.task_from_config(elsewhere).label_names == ("neg", "pos")
-    # The project moved (the recorded file is gone): the path is read as typed, from the new folder.
+    # The classes in another order are the same split.
+    assert split_digest(reorder_labels(task, task.label_names[::-1]), "dev") == inputs["split_sha256"]["dev"]
+    # The same files typed another way are not a change of config.
+    again = load_config(
+        TrainConfig, None, [f"model=./{model}", f"output_dir={run.root}", *TINY, f"task={work}/rel.csv"]
+    )
+    assert trainer.config_changes(run, again) == []
+
+    # From another folder: the recorded files.
+    monkeypatch.chdir(elsewhere)
+    assert (
+        export_main(
+            ["--run", str(run.root), "--subnet", "w0.50-d1.00", "--out", "out", "--no-onnx", "--no-progress"]
+        )
+        == 0
+    )
+    capsys.readouterr()
+
+    # One dev sentence relabelled in the file: search refuses, export warns, a resume refuses.
+    dev_text = task.splits["dev"]["text"][0]
+    edited = [
+        f"{t},{'neg' if label == 'pos' else 'pos'}" if t == dev_text else f"{t},{label}"
+        for t, label in (r.split(",") for r in rows)
+    ]
+    (work / "rel.csv").write_text("\n".join(["text,label", *edited]) + "\n", encoding="utf-8")
+    changed = (
+        f"the dev split of task '{work / 'rel.csv'}' is not the one run '{run.root}' was trained on (its rows or "
+        "labels changed since)"
+    )
+    fast = ["--repeats", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
+    assert search_main(["--run", str(run.root), "--latency-budget-ms", "1000", "--per-layer", *fast]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {changed}: scores of the two would mix; train a new run on the data as it is now"
+    )
+    out = [
+        "--run",
+        str(run.root),
+        "--subnet",
+        "w0.50-d1.00",
+        "--out",
+        "out",
+        "--overwrite",
+        "--no-onnx",
+        "--no-progress",
+    ]
+    assert export_main(out) == 0
+    assert (
+        f"warning: {changed}: the scores below are of the split as it is now"
+        in capsys.readouterr().err.splitlines()
+    )
+    monkeypatch.chdir(work)
+    with pytest.raises(RunError) as info:
+        train(load_config(TrainConfig, None, [*overrides, "resume=true"]), progress=False)
+    assert (
+        str(info.value) == f"{changed}: scores of the two would mix; train a new run on the data as it is now"
+    )
+
+    # The project moved (the recorded file is gone): the path is read as typed, from the new folder, and
+    # a resume there records the new place.
+    (work / "rel.csv").write_text("\n".join(["text,label", *rows]) + "\n", encoding="utf-8")
     moved = tmp_path / "moved"
     work.rename(moved)
     monkeypatch.chdir(moved)
     assert trainer.recorded_paths(saved, run).task == "rel.csv"
-    assert trainer.task_from_config(trainer.recorded_paths(saved, run)).label_names == ("neg", "pos")
+    train(load_config(TrainConfig, None, [*overrides, "resume=true"]), progress=False)
+    assert json.loads(run.inputs.read_text())["paths"]["task"] == {
+        "typed": "rel.csv",
+        "path": str(moved / "rel.csv"),
+    }
+
+
+def test_a_fresh_start_replaces_inputs_a_killed_start_left(models, tmp_path, capsys) -> None:
+    """A first start killed after writing config.yaml and inputs.json left them; the next start in that
+    folder (fresh: nothing was trained) kept the old inputs.json, and a resume read the old file."""
+    run = sn.io.RunDir(tmp_path / "run")
+    run.root.mkdir()
+    save_config(_cfg(models["base"], run.root, "seed=7"), run.config)
+    run.inputs.write_text(
+        json.dumps({"paths": {"task": {"typed": "rt-sentences", "path": "/elsewhere.csv"}}})
+    )
+    _run(models["base"], run.root)
+    assert json.loads(run.inputs.read_text())["paths"] == {
+        "model": {"typed": str(models["base"]), "path": str(models["base"])}
+    }
+    # A damaged one is said and ignored, not a traceback.
+    run.inputs.write_text("[]")
+    saved = load_config(TrainConfig, run.config)
+    assert trainer.recorded_paths(saved, run) == saved
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"warning: ignoring '{run.inputs}' (not what train.py writes): the config's paths are read as typed and "
+        "the splits are not checked"
+    )
 
 
 def test_a_resume_from_another_folder_reads_the_recorded_files(
@@ -1509,9 +1602,9 @@ def test_a_resume_from_another_folder_reads_the_recorded_files(
     monkeypatch.chdir(models["base"].parent)
     saved = load_config(TrainConfig, run / "config.yaml")
     save_config(replace(saved, model=models["base"].name), run / "config.yaml")  # typed relative
-    (run / "paths.json").write_text(
-        json.dumps({"cwd": str(models["base"].parent), "model": str(models["base"])})
-    )
+    inputs = json.loads((run / "inputs.json").read_text())
+    inputs["paths"] = {"model": {"typed": models["base"].name, "path": str(models["base"])}}
+    (run / "inputs.json").write_text(json.dumps(inputs))
     identity = run_identity(run)
     monkeypatch.chdir(tmp_path)  # where models["base"].name names nothing
     cfg = load_config(
@@ -1521,39 +1614,6 @@ def test_a_resume_from_another_folder_reads_the_recorded_files(
     )
     train(cfg, progress=False)
     assert run_identity(run) == identity  # config.yaml as saved: searches and kits of the run still match
-
-
-def test_a_split_that_changed_since_training_is_refused(e2e_run, models, monkeypatch) -> None:
-    """A data file edited after training (or a split rule changed) gave search.py and export.py another
-    dev split: search ranked new subnets on it beside eval.jsonl's scores of the old one."""
-    from transformers import AutoTokenizer
-
-    from supernet.data import reorder_labels, split_digest
-
-    run = sn.io.RunDir(e2e_run[0])
-    cfg = load_config(TrainConfig, run.config)
-    tokenizer = AutoTokenizer.from_pretrained(run.supernet)
-    task = trainer.task_from_config(cfg)
-    meta = json.loads((run.supernet / "supernet.json").read_text())
-    assert meta["split_sha256"] == {split: split_digest(task, split) for split in ("dev", "test")}
-    # The classes in another order are the same split.
-    assert split_digest(reorder_labels(task, task.label_names[::-1]), "dev") == meta["split_sha256"]["dev"]
-    assert len(trainer.tokenized_split(cfg, tokenizer, run=run)) == len(task.splits["dev"])
-
-    dev = task.splits["dev"]
-    relabelled = dev.map(
-        lambda row, i: {"label": 1 - row["label"] if i == 0 else row["label"]}, with_indices=True
-    )
-    edited = replace(task, splits={**task.splits, "dev": relabelled})
-    monkeypatch.setattr(trainer, "task_from_config", lambda _cfg: edited)
-    with pytest.raises(RunError) as info:
-        trainer.tokenized_split(cfg, tokenizer, run=run)
-    assert str(info.value) == (
-        f"the dev split of task 'rt-sentences' is not the one run '{run.root}' was trained and scored on (its "
-        "rows or labels changed since: the data file edited, or a split rule): scores of the two would mix; "
-        "train a new run on the data as it is now"
-    )
-    assert len(trainer.tokenized_split(cfg, tokenizer, "test", run=run)) == len(task.splits["test"])
 
 
 def test_a_checkpoint_that_fills_the_disk_is_one_line_and_removed(models, tmp_path, monkeypatch) -> None:
