@@ -1426,13 +1426,18 @@ def _read_inputs(run: RunDir) -> dict[str, Any]:
     except ValueError:
         inputs = None
     if not isinstance(inputs, dict) or not isinstance(inputs.get("paths", {}), dict):
-        print(
-            f"warning: ignoring '{run.inputs}' (not what train.py writes): the config's paths are read as "
-            "typed and the splits are not checked",
-            file=sys.stderr,
-        )
+        if run.inputs not in _SAID_DAMAGED:  # read several times per command: said once
+            _SAID_DAMAGED.add(run.inputs)
+            print(
+                f"warning: ignoring '{run.inputs}' (not what train.py writes): the config's paths are read "
+                "as typed and the splits are not checked",
+                file=sys.stderr,
+            )
         return {}
     return inputs
+
+
+_SAID_DAMAGED: set[Path] = set()
 
 
 def recorded_paths(cfg: TrainConfig, run: RunDir) -> TrainConfig:
