@@ -443,23 +443,23 @@ def _require_columns(
 _NA_WORDS = frozenset({"NA", "N/A", "n/a", "#N/A", "#NA", "<NA>", "NULL", "null", "None"})
 
 
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _is_missing(value: Any, numeric: bool = False) -> bool:
     """None, a blank, NaN (also written as text: "NaN", "nan"), and with `numeric` one of `_NA_WORDS`."""
-    if value is None:
+    if _is_blank(value):
         return True
     if isinstance(value, float):
         return math.isnan(value)
     if not isinstance(value, str):
         return False
     text = value.strip()
-    if not text or (numeric and text in _NA_WORDS):
+    if numeric and text in _NA_WORDS:
         return True
     number = _as_class_number(text)
     return isinstance(number, float) and math.isnan(number)
-
-
-def _is_blank(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _is_numeric_column(values: Sequence[Any]) -> bool:
@@ -876,13 +876,13 @@ def _split_three_ways(
     """
     if len(ds) == 0:
         raise DataError(f"{source} has no data rows: add examples")
-    _check_split_sizes(ds, source, names, dev_fraction, test_fraction, "rows")
+    sizes = _check_split_sizes(ds, source, names, dev_fraction, test_fraction, "rows")
     rows_of = _groups(_text_keys(ds)) if group_repeats else []
     if len(rows_of) in (0, len(ds)):
-        return _split_distinct(ds, source, names, dev_fraction, test_fraction, seed)
+        return _split_distinct(ds, source, names, *sizes, seed)
     firsts = ds.select([rows[0] for rows in rows_of]).add_column("group", list(range(len(rows_of))))
-    _check_split_sizes(firsts, source, names, dev_fraction, test_fraction, "distinct texts")
-    parts = _split_distinct(firsts, source, names, dev_fraction, test_fraction, seed)
+    sizes = _check_split_sizes(firsts, source, names, dev_fraction, test_fraction, "distinct texts")
+    parts = _split_distinct(firsts, source, names, *sizes, seed)
     splits = DatasetDict(
         {
             split: ds.select([row for group in _values(part, "group") for row in rows_of[group]])
@@ -945,9 +945,12 @@ def _warn_shared_texts(selected: Mapping[str, Dataset], names: Mapping[str, str]
 
 def _check_split_sizes(
     ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, unit: str
-) -> None:
-    """Refuse a split that would leave a split, or a class in a split, empty (`unit`: what is split)."""
+) -> tuple[int, int]:
+    """The dev and test sizes of `ds`'s split; refused when a split, or a class in a split, would be
+    empty (`unit`: what is split)."""
     total = len(ds)
+    # Sizes are fixed integers here because datasets' float sizes are ceil()'d, and the
+    # second split's fraction (dev / (1 - test)) picks up rounding error: 0.1/0.9*9 > 1.
     n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
     n_train = total - n_dev - n_test
     if min(n_train, n_dev, n_test) < max(len(names), 1):
@@ -981,15 +984,14 @@ def _check_split_sizes(
                 + f" in {source}: a stratified "
                 f"train/dev/test split needs at least {_MIN_PER_CLASS} per class; add examples or drop the class"
             )
+    return n_dev, n_test
 
 
 def _split_distinct(
-    ds: Dataset, source: str, names: Sequence[str], dev_fraction: float, test_fraction: float, seed: int
+    ds: Dataset, source: str, names: Sequence[str], n_dev: int, n_test: int, seed: int
 ) -> DatasetDict:
-    """:func:`_split_three_ways` of rows that are each a distinct text, once their sizes are checked."""
-    # Sizes are fixed integers here because datasets' float sizes are ceil()'d, and the
-    # second split's fraction (dev / (1 - test)) picks up rounding error: 0.1/0.9*9 > 1.
-    n_test, n_dev = round(test_fraction * len(ds)), round(dev_fraction * len(ds))
+    """:func:`_split_three_ways` of rows that are each a distinct text, at the sizes
+    :func:`_check_split_sizes` gave."""
     try:
         # Test is carved from the whole set first, dev from the (large) rest, so a rare
         # class never has to be split twice within a small holdout.

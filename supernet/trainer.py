@@ -1384,6 +1384,14 @@ def _get(cfg: TrainConfig, key: str) -> str | None:
     return cfg.teacher.path if key == "teacher.path" else getattr(cfg, key)
 
 
+def _with_paths(cfg: TrainConfig, values: dict[str, str]) -> TrainConfig:
+    """`cfg` with the `_PATH_KEYS` in `values` set to them (`_get`'s other half)."""
+    teacher = replace(cfg.teacher, path=values.get("teacher.path", cfg.teacher.path))
+    return replace(
+        cfg, model=values.get("model", cfg.model), task=values.get("task", cfg.task), teacher=teacher
+    )
+
+
 def _local(value: str | None) -> str | None:
     """`value` as an absolute path when it names an existing local file or folder that is not a
     packaged model or task (those names win over a folder of the same name, as when loading)."""
@@ -1462,10 +1470,7 @@ def recorded_paths(cfg: TrainConfig, run: RunDir) -> TrainConfig:
                 file=sys.stderr,
             )
         found[key] = entry["path"]
-    teacher = replace(cfg.teacher, path=found.get("teacher.path", cfg.teacher.path))
-    return replace(
-        cfg, model=found.get("model", cfg.model), task=found.get("task", cfg.task), teacher=teacher
-    )
+    return _with_paths(cfg, found)
 
 
 def _same_paths(saved: TrainConfig, cfg: TrainConfig, run: RunDir) -> TrainConfig:
@@ -1482,8 +1487,7 @@ def _same_paths(saved: TrainConfig, cfg: TrainConfig, run: RunDir) -> TrainConfi
             and _local(typed) == entry.get("path")
         ):
             same[key] = entry["typed"]
-    teacher = replace(cfg.teacher, path=same.get("teacher.path", cfg.teacher.path))
-    return replace(cfg, model=same.get("model", cfg.model), task=same.get("task", cfg.task), teacher=teacher)
+    return _with_paths(cfg, same)
 
 
 def _follow_moved_inputs(run: RunDir) -> None:
