@@ -276,6 +276,31 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
         )
 
 
+def _csv_delimiter(path: Path) -> str:
+    """A comma, unless the header line has semicolons and no comma: Excel writes ";" where the decimal mark is
+    a comma (much of Europe), and such a file should read as the table it is."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        header = handle.readline()
+    return ";" if ";" in header and "," not in header else ","
+
+
+_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+(,\d+)?\s*")
+
+
+def _decimal_commas(ds: Dataset) -> Dataset:
+    """Columns of numbers written with a decimal comma ("0,75", as the same Excel writes them) as
+    "0.75"; a column with any other value is left as it is."""
+    names = ds.column_names
+    for name in names:
+        values = _values(ds, name)
+        filled = [value for value in values if value.strip()]
+        numbers = filled and all(_DECIMAL_COMMA.fullmatch(value) for value in filled)
+        if numbers and any("," in value for value in filled):
+            converted = [value.replace(",", ".") for value in values]
+            ds = ds.remove_columns(name).add_column(name, converted, feature=Value("string"))
+    return ds.select_columns(names)
+
+
 def _check_field_counts(path: Path, rows: Iterator[list[str]], width: int, delimiter: str) -> None:
     """Refuse a data row with more non-empty fields than the header names (text holding the
     separator, unquoted); empty extra fields (a trailing separator) are fine.
@@ -396,7 +421,9 @@ def _read_text_file(path: Path) -> Dataset:
             )
         return _load("json", path, field="data")
     if suffix == ".csv":
-        return _read_delimited(path, ",", csv.QUOTE_MINIMAL)
+        delimiter = _csv_delimiter(path)
+        table = _read_delimited(path, delimiter, csv.QUOTE_MINIMAL)
+        return _decimal_commas(table) if delimiter == ";" else table
     if suffix == ".tsv":
         # TSV has no quoting convention: GLUE text holds bare " characters, and a field
         # starting with one would be read as a quoted field running across rows.
@@ -431,9 +458,6 @@ def _require_columns(
         if column not in ds.column_names:
             present = ", ".join(sorted(ds.column_names))
             hint = f" (set data.{key})" if key else ""
-            if len(ds.column_names) == 1 and ";" in ds.column_names[0]:
-                # European spreadsheets write CSV with semicolons: one column named "text;label".
-                present += "; the file looks semicolon-separated: save it with commas, or with tabs as .tsv"
             raise DataError(f"column '{column}' not found in {source}{hint}; columns present: {present}")
 
 

@@ -1472,11 +1472,35 @@ def test_json_columns_of_plain_values_written_two_ways_are_read(tmp_path: Path) 
     )
 
 
-def test_a_semicolon_separated_csv_gets_a_hint(tmp_path: Path) -> None:
-    """Excel in much of Europe writes ';': the error only listed one column named 'text;label'."""
-    path = tmp_path / "excel.csv"
-    _write_rows(path, [f"{text};{label}" for text, label in _reviews()], header="text;label")
+def test_a_semicolon_separated_csv_reads_as_its_table(tmp_path: Path) -> None:
+    """Excel in much of Europe writes ';' in .csv: it read as one column named 'text;label'."""
+    reviews = [(f"{text}, said one, and then, at length, more", label) for text, label in _reviews()]
+    semicolons = _write_rows(tmp_path / "excel.csv", [f"{t};{y}" for t, y in reviews], header="text;label")
+    commas = _write_rows(tmp_path / "commas.csv", [f'"{t}",{y}' for t, y in reviews])
+    read = load_task(str(semicolons)).splits
+    assert read["train"][:] == load_task(str(commas)).splits["train"][:]
+    assert sorted(t for split in read.values() for t in split["text"]) == sorted(t for t, _ in reviews)
+    # A header with a comma stays comma-separated, semicolons and all.
+    mixed = _write_rows(tmp_path / "mixed.csv", [f'"{t}; really",{y}' for t, y in reviews])
+    assert all(text.endswith("; really") for text in load_task(str(mixed)).splits["train"]["text"])
+
+
+def test_a_semicolon_csv_row_with_an_extra_field_is_named(tmp_path: Path) -> None:
+    rows = [f"{t};{y}" for t, y in _reviews()]
+    rows[4] = "fine; more;positive"
+    path = _write_rows(tmp_path / "excel.csv", rows, header="text;label")
     assert _error(lambda: load_task(str(path))) == (
-        "column 'text' not found in excel.csv (set data.text_column); columns present: text;label; the file "
-        "looks semicolon-separated: save it with commas, or with tabs as .tsv"
+        "excel.csv: data row 5 has 3 fields where the header names 2 (semicolon-separated): quote text that "
+        "holds a semicolon, or fix the row"
     )
+
+
+def test_a_semicolon_csv_reads_decimal_commas_as_numbers(tmp_path: Path) -> None:
+    """The same Excel writes 0.75 as "0,75": regression targets were refused as non-numeric."""
+    rows = [f"sentence {i} as written, with a comma;{i % 7},{i % 4}5;{i},{i} or so" for i in range(40)]
+    path = _write_rows(tmp_path / "scores.csv", rows, header="text;score;note")
+    task = load_task(str(path), label_column="score", text_pair_column="note")
+    assert task.kind == "regression"
+    read = {row["text"]: (row["label"], row["text_pair"]) for split in task.splits.values() for row in split}
+    assert len(read) == 40
+    assert read["sentence 9 as written, with a comma"] == (pytest.approx(2.15), "9,9 or so")
