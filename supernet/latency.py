@@ -61,6 +61,16 @@ from supernet.convert import Arch, supernet_state
 from supernet.data import positions_problem
 from supernet.elastic.depth import kept_layers
 from supernet.io import atomic_write_text
+from supernet.profile_kit_script import (
+    LOAD_BOUND_CORES,
+    SPREAD_BOUND,
+    cpu_seconds,
+    flag_warning,
+    load_average,
+    other_cpu_cores,
+    result_flags,
+    some_names,
+)
 from supernet.progress import progress_bar
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, set_active_subnet
 
@@ -102,11 +112,6 @@ _DTYPE_TAGS = {"bfloat16": "bf16", "float16": "fp16"}
 LAYER_MODELS = ("additive", "table")
 STATISTICS = ("median_ms", "p10_ms", "mean_ms")
 """LatencyResult fields a predictor can be built for."""
-LOAD_BOUND_CORES = 0.10
-"""Other processes may take at most this much CPU (in cores: 0.10 = 10% of one core) during a
-measurement before its result is flagged "load"."""
-SPREAD_BOUND = 0.10
-"""(p90 - p10) / median above this flags a result "spread": its calls did not take a steady time."""
 _CACHE_FORMAT = 1
 _PREDICTOR_FORMAT = 1
 
@@ -316,6 +321,15 @@ class MachineLoad:
     wall_s: float
     """Length of the measurement, in seconds."""
 
+    @property
+    def loaded(self) -> bool:
+        """Other processes took more than `LOAD_BOUND_CORES` during the measurement."""
+        return "load" in result_flags(self.other_cpu, 0.0)
+
+    def to_dict(self) -> dict[str, object]:
+        """The fields, plus `loaded`, for a bench script's JSON."""
+        return {**dataclasses.asdict(self), "loaded": self.loaded}
+
 
 @dataclass(frozen=True)
 class LatencyResult:
@@ -364,12 +378,7 @@ class LatencyResult:
     def flags(self) -> tuple[str, ...]:
         """ "load" when other processes took more than `LOAD_BOUND_CORES`, "spread" when
         `spread` exceeds `SPREAD_BOUND`; empty for a clean measurement."""
-        out = []
-        if self.other_cpu is not None and self.other_cpu > LOAD_BOUND_CORES:
-            out.append("load")
-        if self.spread > SPREAD_BOUND:
-            out.append("spread")
-        return tuple(out)
+        return result_flags(self.other_cpu, self.spread)
 
     def to_dict(self) -> dict[str, object]:
         """All fields, plus the derived `flags` (for readers of the JSON; ignored by `from_dict`)."""
@@ -402,27 +411,6 @@ class LatencyResult:
         return cls(**values)  # type: ignore[arg-type]
 
 
-def _cpu_seconds() -> tuple[float | None, float]:
-    """(busy CPU seconds of the whole machine since boot, or None without /proc/stat; this process's CPU seconds)."""
-    own = os.times()
-    mine = own.user + own.system
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = f.readline().split()
-    except OSError:
-        return None, mine
-    if not fields or fields[0] != "cpu" or len(fields) < 8:
-        return None, mine
-    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
-    # already inside user, idle and iowait are not work.
-    ticks = [int(v) for v in fields[1:9]]
-    busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
-    return busy / _CLOCK_TICKS, mine
-
-
-_CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
-
-
 class _LoadProbe:
     """Filled in when a `monitor_load` block ends."""
 
@@ -444,58 +432,63 @@ def monitor_load() -> Iterator[_LoadProbe]:
         An object whose `load` (`MachineLoad`) is set when the block ends.
     """
     probe = _LoadProbe()
-    busy0, mine0 = _cpu_seconds()
+    start = cpu_seconds()
     t0 = time.perf_counter()
     try:
         yield probe
     finally:
-        busy1, mine1 = _cpu_seconds()
+        end = cpu_seconds()
         wall = max(time.perf_counter() - t0, 1e-9)
-        other = None
-        if busy0 is not None and busy1 is not None:
-            resolution = (os.cpu_count() or 1) / _CLOCK_TICKS
-            other = max(0.0, (busy1 - busy0) - (mine1 - mine0) - resolution) / wall
-        try:
-            load_avg: float | None = os.getloadavg()[0]
-        except (AttributeError, OSError):
-            load_avg = None
+        other = other_cpu_cores(start, end, wall)
+        load_avg = load_average()
         probe.load = MachineLoad(load_avg=load_avg, other_cpu=other, wall_s=wall)
 
 
+def load_report(loads: Mapping[str, MachineLoad]) -> tuple[str, str | None]:
+    """What a bench script says about the machine's load over its timed parts.
+
+    Args:
+        loads: name -> the `monitor_load` reading of one timed part.
+
+    Returns:
+        A summary line (the most CPU other processes took, the range of the load average) and a
+        warning line naming the parts during which other processes took more than
+        `LOAD_BOUND_CORES`, or None when none did.
+    """
+    others = [load.other_cpu for load in loads.values() if load.other_cpu is not None]
+    averages = [load.load_avg for load in loads.values() if load.load_avg is not None]
+    if others:
+        summary = f"other processes took at most {max(others):.2f} cores (bound {LOAD_BOUND_CORES:.2f})"
+    else:
+        summary = "other processes' CPU time unknown (no /proc/stat)"
+    if averages:
+        summary += f", 1-min load average {min(averages):.2f}-{max(averages):.2f}"
+    loaded = [name for name, load in loads.items() if load.loaded]
+    if not loaded:
+        return f"load while timing: {summary}", None
+    worst = max(loads[name].other_cpu or 0.0 for name in loaded)
+    return f"load while timing: {summary}", (
+        f"{some_names(loaded)} ran while other processes took up to {worst:.2f} cores "
+        f"(bound {LOAD_BOUND_CORES:.2f}): remeasure on an idle machine"
+    )
+
+
+def print_load_report(loads: Mapping[str, MachineLoad]) -> str | None:
+    """Print `load_report`'s summary and, prefixed "warning: ", its warning; returns the warning."""
+    summary, warning = load_report(loads)
+    print(summary)
+    if warning is not None:
+        print(f"warning: {warning}")
+    return warning
+
+
 def load_warning(results: Mapping[str, LatencyResult]) -> str | None:
-    """One line naming the flagged results, or None when none is flagged.
+    """One line naming the flagged results, or None when none is flagged (`flag_warning`).
 
     Args:
         results: name -> result of one measurement run.
     """
-    flagged = {name: r for name, r in results.items() if r.flags}
-    if not flagged:
-        return None
-    loaded = [r.other_cpu for r in flagged.values() if "load" in r.flags and r.other_cpu is not None]
-    spread = [r.spread for r in flagged.values() if "spread" in r.flags]
-    parts = []
-    if loaded:
-        parts.append(f"other processes took up to {max(loaded):.2f} cores (bound {LOAD_BOUND_CORES:.2f})")
-    if spread:
-        # One decimal where a whole number would round down onto the bound ("10% (bound 10%)").
-        digits = 1 if round(100 * max(spread)) <= round(100 * SPREAD_BOUND) else 0
-        parts.append(
-            f"p10-p90 spread up to {100 * max(spread):.{digits}f}% of the median "
-            f"(bound {100 * SPREAD_BOUND:.0f}%)"
-        )
-    names = sorted(flagged)
-    shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-    if not loaded and all(r.other_cpu is not None for r in flagged.values()):
-        # Measured quiet: "an idle machine" would send the user looking for a load that was not
-        # there. On an idle H200 every subnet of a BERT-base grid at batch 8 spread 25-96% with
-        # 10 warm-up calls, and 2-15% with 300 (BENCHMARKS.md, "The GPU path").
-        return (
-            f"latency of {shown} varied while no other process took the cores: {'; '.join(parts)}; "
-            "remeasure, with more warm-up calls if it persists"
-        )
-    return (
-        f"latency of {shown} may not be the model's alone: {'; '.join(parts)}; remeasure on an idle machine"
-    )
+    return flag_warning({name: (r.flags, r.other_cpu, r.spread) for name, r in results.items()})
 
 
 def _warn_flagged(results: Mapping[str, LatencyResult]) -> None:

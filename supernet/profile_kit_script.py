@@ -42,6 +42,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +247,108 @@ def slow_layer_norm_note(version: str) -> str | None:
     return None
 
 
+LOAD_BOUND_CORES = 0.10
+"""Other processes may take at most this much CPU (in cores: 0.10 = 10% of one core) during a
+measurement before its result is flagged "load"."""
+SPREAD_BOUND = 0.10
+"""(p90 - p10) / median above this flags a result "spread": its calls did not take a steady time."""
+_CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+
+
+def cpu_seconds() -> tuple[float | None, float]:
+    """(busy CPU seconds of the whole machine since boot, or None without /proc/stat; this process's CPU seconds)."""
+    own = os.times()
+    mine = own.user + own.system
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None, mine
+    if not fields or fields[0] != "cpu" or len(fields) < 8:
+        return None, mine
+    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
+    # already inside user, idle and iowait are not work.
+    ticks = [int(v) for v in fields[1:9]]
+    busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+    return busy / _CLOCK_TICKS, mine
+
+
+def other_cpu_cores(
+    start: tuple[float | None, float], end: tuple[float | None, float], wall_s: float
+) -> float | None:
+    """The CPU other processes took between two `cpu_seconds` readings `wall_s` apart, in cores.
+
+    The machine's busy time minus this process's own (all its threads), over the wall time. Both
+    counters tick in clock ticks (usually 10 ms), so one tick per core is subtracted first: a short,
+    idle measurement does not read as load. None without /proc/stat (macOS, Windows).
+    """
+    (busy0, mine0), (busy1, mine1) = start, end
+    if busy0 is None or busy1 is None:
+        return None
+    resolution = (os.cpu_count() or 1) / _CLOCK_TICKS
+    return max(0.0, (busy1 - busy0) - (mine1 - mine0) - resolution) / max(wall_s, 1e-9)
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (it counts this process too), or None where the OS has none."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
+def result_flags(other_cpu: float | None, spread: float) -> tuple[str, ...]:
+    """ "load" when other processes took more than `LOAD_BOUND_CORES`, "spread" when the
+    (p90 - p10) / median `spread` exceeds `SPREAD_BOUND`; empty for a clean measurement."""
+    flags = []
+    if other_cpu is not None and other_cpu > LOAD_BOUND_CORES:
+        flags.append("load")
+    if spread > SPREAD_BOUND:
+        flags.append("spread")
+    return tuple(flags)
+
+
+def some_names(names: Iterable[str]) -> str:
+    """The first four names, sorted, and how many more there are."""
+    ordered = sorted(names)
+    return ", ".join(ordered[:4]) + (f" and {len(ordered) - 4} more" if len(ordered) > 4 else "")
+
+
+def flag_warning(results: Mapping[str, tuple[tuple[str, ...], float | None, float]]) -> str | None:
+    """One line naming the flagged results, or None when none is flagged.
+
+    Args:
+        results: name -> (its `result_flags`, the CPU other processes took in cores or None, its spread).
+    """
+    flagged = {name: r for name, r in results.items() if r[0]}
+    if not flagged:
+        return None
+    loaded = [other for flags, other, _ in flagged.values() if "load" in flags and other is not None]
+    spread = [spread for flags, _, spread in flagged.values() if "spread" in flags]
+    parts = []
+    if loaded:
+        parts.append(f"other processes took up to {max(loaded):.2f} cores (bound {LOAD_BOUND_CORES:.2f})")
+    if spread:
+        # One decimal where a whole number would round down onto the bound ("10% (bound 10%)").
+        digits = 1 if round(100 * max(spread)) <= round(100 * SPREAD_BOUND) else 0
+        parts.append(
+            f"p10-p90 spread up to {100 * max(spread):.{digits}f}% of the median "
+            f"(bound {100 * SPREAD_BOUND:.0f}%)"
+        )
+    shown = some_names(flagged)
+    if not loaded and all(other is not None for _, other, _ in flagged.values()):
+        # Measured quiet: "an idle machine" would send the user looking for a load that was not
+        # there. On an idle H200 every subnet of a BERT-base grid at batch 8 spread 25-96% with
+        # 10 warm-up calls, and 2-15% with 300 (BENCHMARKS.md, "The GPU path").
+        return (
+            f"latency of {shown} varied while no other process took the cores: {'; '.join(parts)}; "
+            "remeasure, with more warm-up calls if it persists"
+        )
+    return (
+        f"latency of {shown} may not be the model's alone: {'; '.join(parts)}; remeasure on an idle machine"
+    )
+
+
 def summarise(samples_ms: list[float]) -> dict[str, float | int]:
     """Median, p10, p90 (linear interpolation), mean and population std, like supernet.latency."""
     import numpy as np
@@ -322,12 +425,14 @@ def _time_block(path: Path, args: argparse.Namespace, n: int, vocab_size: int) -
 
 
 def measure_kit(kit_dir: Path, kit: dict[str, Any], args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Per-file statistics, measured interleaved over `args.rounds` passes."""
+    """Per-file statistics, measured interleaved over `args.rounds` passes, each with the machine's
+    load over the whole run (every file's calls are spread over it) and its flags."""
     files = [e["file"] for e in kit["entries"]]
     samples: dict[str, list[float]] = {f: [] for f in files}
     total = len(files) * args.rounds
     done = 0
     start = time.monotonic()
+    cpu_start = cpu_seconds()
     for r in range(args.rounds):
         # The first (repeats % rounds) passes take one call more, so the total is exactly --repeats.
         n = args.repeats // args.rounds + (1 if r < args.repeats % args.rounds else 0)
@@ -349,7 +454,19 @@ def measure_kit(kit_dir: Path, kit: dict[str, Any], args: argparse.Namespace) ->
                     f"({elapsed:.0f} s elapsed{left})",
                     flush=True,
                 )
-    return {f: summarise(s) for f, s in samples.items()}
+    load = {
+        "other_cpu": other_cpu_cores(cpu_start, cpu_seconds(), time.monotonic() - start),
+        "load_avg": load_average(),
+    }
+    results = {f: {**summarise(s), **load} for f, s in samples.items()}
+    for result in results.values():
+        result["flags"] = list(result_flags(result["other_cpu"], _spread(result)))
+    return results
+
+
+def _spread(result: Mapping[str, Any]) -> float:
+    """(p90 - p10) / median of one file's `summarise` figures."""
+    return (result["p90_ms"] - result["p10_ms"]) / result["median_ms"] if result["median_ms"] > 0 else 0.0
 
 
 def timing_setting(args: argparse.Namespace) -> dict[str, int]:
@@ -409,6 +526,11 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         results = measure_kit(kit_dir, kit, args)
+        warning = flag_warning(
+            {f: (tuple(r["flags"]), r["other_cpu"], _spread(r)) for f, r in results.items()}
+        )
+        if warning is not None:
+            print(f"warning: {warning}", file=sys.stderr)
     except KitError as err:
         print(f"error: {err}", file=sys.stderr)
         return USER_ERROR_EXIT

@@ -700,6 +700,10 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     predictor = table.predictor(sr.model)
     source = f"predicted from {table.path.name} ({table.description}, measured {table.timestamp})"
     log(f"latency {source}, {setting.key}; nothing is measured on this machine")
+    # profile.py records the device's load; a table timed on a busy device predicts a busy device.
+    table_warning = load_warning(table.results)
+    if table_warning is not None:
+        log(f"warning: {table.path.name}: {table_warning} (run profile.py again)")
     progress = not args.no_progress
     grid = sr.space.grid()
     results = evaluate_grid(
@@ -748,6 +752,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
             "device": table.device,
             "onnxruntime_version": table.onnxruntime_version,
             "timestamp": table.timestamp,
+            "load_warning": table_warning,
         }
     }
     _finish(sr, folder, results, budget, title, measured_on, log, predicted=True)

@@ -29,6 +29,7 @@ from supernet.latency import (
     MachineLoad,
     dummy_batch,
     is_stale,
+    load_report,
     load_warning,
     measure_interleaved,
     measure_latency,
@@ -694,15 +695,36 @@ def test_flags_follow_the_stated_bounds() -> None:
     assert LatencyResult.from_dict(old).other_cpu is None
 
 
+def test_load_report_of_a_bench_script_names_the_loaded_parts() -> None:
+    def load(other: float | None, avg: float | None = 1.0) -> MachineLoad:
+        return MachineLoad(load_avg=avg, other_cpu=other, wall_s=2.0)
+
+    assert load_report({"a": load(0.02, 0.4), "b": load(0.10, 1.2)}) == (
+        "load while timing: other processes took at most 0.10 cores (bound 0.10), 1-min load average 0.40-1.20",
+        None,
+    )
+    parts = {f"p{i}": load(0.05 * i) for i in range(8)}
+    assert load_report(parts)[1] == (
+        "p3, p4, p5, p6 and 1 more ran while other processes took up to 0.35 cores (bound 0.10): "
+        "remeasure on an idle machine"
+    )
+    assert load_report({"a": load(None, None)}) == (
+        "load while timing: other processes' CPU time unknown (no /proc/stat)",
+        None,
+    )
+    assert load(0.11).to_dict() == {"load_avg": 1.0, "other_cpu": 0.11, "wall_s": 2.0, "loaded": True}
+
+
 def test_monitor_load_subtracts_own_cpu_and_one_tick_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
     import supernet.latency as lat
+    from supernet import profile_kit_script
 
     readings = iter([(100.0, 1.0), (101.5, 1.4)])  # machine busy +1.5 s, this process +0.4 s
     clock = iter([50.0, 52.0])  # over 2 s of wall time
-    monkeypatch.setattr(lat, "_cpu_seconds", lambda: next(readings))
+    monkeypatch.setattr(lat, "cpu_seconds", lambda: next(readings))
     monkeypatch.setattr(lat.time, "perf_counter", lambda: next(clock))
     monkeypatch.setattr(lat.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(lat, "_CLOCK_TICKS", 100.0)
+    monkeypatch.setattr(profile_kit_script, "_CLOCK_TICKS", 100.0)
     with monitor_load() as probe:
         pass
     assert probe.load is not None and probe.load.wall_s == 2.0

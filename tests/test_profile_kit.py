@@ -27,6 +27,7 @@ from supernet.profile_kit import (
     run_identity,
     write_profile_kit,
 )
+from supernet.profile_kit_script import flag_warning, result_flags
 from supernet.search import read_results
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
@@ -227,10 +228,22 @@ def test_profile_script_runs_without_torch(table, kit: Path, tmp_path) -> None:
     assert set(data["results"]) == {e["file"] for e in data["kit"]["entries"]}
     for r in data["results"].values():
         assert r["repeats"] == 120 and 0 < r["p10_ms"] <= r["median_ms"] <= r["p90_ms"]
+    # The device's load over the whole run, the same for every file (their calls are interleaved),
+    # and each file's flags by the bounds search.py uses.
+    loads = {(r["other_cpu"], r["load_avg"]) for r in data["results"].values()}
+    assert len(loads) == 1 and all(isinstance(x, float) and x >= 0 for x in loads.pop())
+    for file, r in data["results"].items():
+        spread = (r["p90_ms"] - r["p10_ms"]) / r["median_ms"]
+        assert r["flags"] == list(result_flags(r["other_cpu"], spread)), file
+    flagged = {f: (tuple(r["flags"]), r["other_cpu"], 0.0) for f, r in data["results"].items()}
+    assert (flag_warning(flagged) is None) == ("warning: " not in proc.stderr)
     loaded = load_latency_table(path)
     assert loaded.setting == LatencySetting(
         backend="onnxruntime", batch_size=1, seq_len=SEQ, num_threads=1, warmup=3, repeats=120
     )
+    assert {f: list(r.flags) for f, r in loaded.results.items()} == {
+        f: r["flags"] for f, r in data["results"].items()
+    }
 
 
 @pytest.mark.slow
@@ -265,8 +278,10 @@ def fake_table(
     seq=FAKE_SEQ,
     provider="CPUExecutionProvider",
     int8=False,
+    other_cpu=0.0,
 ) -> Path:
-    """A latency table as profile.py writes it, with latencies from an exactly additive formula."""
+    """A latency table as profile.py writes it, with latencies from an exactly additive formula,
+    timed while other processes took `other_cpu` cores."""
     entries = kit_entries(model, space=space)
     results = {}
     for e in entries:
@@ -278,6 +293,9 @@ def fake_table(
             "mean_ms": ms,
             "std_ms": 0.0,
             "repeats": 5,
+            "other_cpu": other_cpu,
+            "load_avg": 0.5,
+            "flags": ["load"] if other_cpu > 0.1 else [],
         }
     data = {
         "format": 1,
@@ -673,7 +691,9 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
 
     model = load_supernet(trained_run / "supernet")
     space = SearchSpace(width_mults=(1.0, 0.75, 0.5, 0.25), depth_mults=(1.0, 0.75, 0.5))
-    table = fake_table(tmp_path / "latency-table.json", model, run=run_identity(trained_run), space=space)
+    table = fake_table(
+        tmp_path / "latency-table.json", model, run=run_identity(trained_run), space=space, other_cpu=0.4
+    )
     budget = additive_ms(model, SubnetConfig(width_mult=0.5, depth_mult=0.75)) + 1e-6
     argv = ["--run", str(trained_run), "--latency-table", str(table), "--latency-budget-ms", str(budget)]
     per_layer = ["--no-progress", "--per-layer", "--population", "6", "--generations", "1"]
@@ -697,6 +717,14 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
     assert not (trained_run / "latency").exists() or not any((trained_run / "latency").iterdir())
     out = capsys.readouterr().out
     assert f"latency {source}, cpu-onnxruntime-b1-s32-t1; nothing is measured on this machine" in out
+    # The device was busy while profile.py timed the kit: said, and kept with the choice.
+    files = sorted(json.loads(table.read_text())["results"])
+    warning = (
+        f"latency of {', '.join(files[:4])} and {len(files) - 4} more may not be the model's alone: other "
+        "processes took up to 0.40 cores (bound 0.10); remeasure on an idle machine"
+    )
+    assert f"warning: latency-table.json: {warning} (run profile.py again)" in out.splitlines()
+    assert chosen["latency_table"]["load_warning"] == warning
     assert out.splitlines()[0] == (
         "note: --backend ignored: every latency comes from the table (Test CPU, onnxruntime 1.0)"
     )
