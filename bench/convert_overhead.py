@@ -42,7 +42,7 @@ from supernet import SubnetConfig, set_active_subnet, set_max_net, to_supernet  
 from supernet.assets import packaged_model_dir  # noqa: E402
 from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
-from supernet.latency import LatencySetting, dummy_batch  # noqa: E402
+from supernet.latency import LatencySetting, MachineLoad, dummy_batch, monitor_load, print_load_report  # noqa: E402
 
 # The independent dense reference lives with the tests; reuse it rather than fork it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -68,7 +68,7 @@ def load_stock(name: str) -> nn.Module:
     return model.eval()
 
 
-def compare(a: nn.Module, b: nn.Module, setting: LatencySetting, pairs: int) -> dict[str, float]:
+def compare(a: nn.Module, b: nn.Module, setting: LatencySetting, pairs: int) -> dict[str, object]:
     """Latency of a and b timed call by call in alternation, and the median of the paired ratios.
 
     Each pair is one call of a and one of b, back to back, in A-B then B-A
@@ -82,7 +82,7 @@ def compare(a: nn.Module, b: nn.Module, setting: LatencySetting, pairs: int) -> 
     gc.collect()
     gc.disable()  # a collection inside one call is noise unrelated to either model
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), monitor_load() as probe:
             for _ in range(setting.warmup):
                 a(**batch)
                 b(**batch)
@@ -95,7 +95,9 @@ def compare(a: nn.Module, b: nn.Module, setting: LatencySetting, pairs: int) -> 
     finally:
         gc.enable()
     ratios = sorted(x / y for x, y in zip(a_ms, b_ms, strict=True))
+    assert probe.load is not None
     return {
+        "load": probe.load,
         "a_ms": statistics.median(a_ms),
         "b_ms": statistics.median(b_ms),
         "ratio": statistics.median(ratios),
@@ -136,10 +138,12 @@ def bench_model(
 def _line(row: dict[str, object]) -> str:
     kind = "supernet/stock" if row["kind"] == "max" else "supernet/dense"
     verdict = "PASS" if row["ratio"] <= row["goal"] else "MISS"  # type: ignore[operator]
+    load = row["load"]
+    assert isinstance(load, MachineLoad)
     return (
         f"{row['model']:<18} {row['subnet']:<12} {kind:<15} {row['a_ms']:>9.2f} {row['b_ms']:>9.2f} "
         f"{row['ratio']:>7.4f} {row['ratio_of_medians']:>7.4f} [{row['ratio_p25']:.3f}, {row['ratio_p75']:.3f}] "
-        f"<= {row['goal']:.2f} {verdict}"
+        f"<= {row['goal']:.2f} {verdict}" + ("  load" if load.loaded else "")
     )
 
 
@@ -198,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     sub_ok = worst_sub <= SUBNET_GOAL
     print(f"max net: worst ratio {worst_max:.4f} (goal <= {MAX_GOAL}) {'PASS' if max_ok else 'MISS'}")
     print(f"subnets: worst ratio {worst_sub:.4f} (goal <= {SUBNET_GOAL}) {'PASS' if sub_ok else 'MISS'}")
+    loads = {f"{r['model']} {r['subnet']}": r["load"] for r in rows}
+    warning = print_load_report(loads)  # type: ignore[arg-type]
+    for row in rows:
+        row["load"] = row["load"].to_dict()  # type: ignore[attr-defined]
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
@@ -208,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                     "rows": rows,
                     "max_net": {"worst_ratio": worst_max, "goal": MAX_GOAL, "pass": max_ok},
                     "subnets": {"worst_ratio": worst_sub, "goal": SUBNET_GOAL, "pass": sub_ok},
+                    "load_warning": warning,
                 },
                 indent=1,
             )

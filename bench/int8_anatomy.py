@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
 from supernet.cli import output_file  # noqa: E402
+from supernet.latency import MachineLoad, monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import _feeds, cpu_description, int8_dot_product  # noqa: E402
 
 KERNELS = ("MatMul fp32", "MatMulInteger", "DynamicQuantizeMatMul")
@@ -165,13 +166,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{'M x K x N':<18}{'fp32 us':>10}{'int8 GEMM us':>14}{'DQMatMul us':>13}{'GEMM x':>9}{'DQMatMul x':>12}"
     )
     rows = []
-    for row in gemm_rows(shapes, args.calls):
-        rows.append(row)
-        fp32, gemm, dq = (row[kernel]["us"] for kernel in KERNELS)
-        print(
-            f"{row['shape']:<18}{fp32:>10.1f}{gemm:>14.1f}{dq:>13.1f}{fp32 / gemm:>8.2f}x{fp32 / dq:>11.2f}x",
-            flush=True,
-        )
+    loads: dict[str, MachineLoad] = {}
+    with monitor_load() as probe:
+        for row in gemm_rows(shapes, args.calls):
+            rows.append(row)
+            fp32, gemm, dq = (row[kernel]["us"] for kernel in KERNELS)
+            print(
+                f"{row['shape']:<18}{fp32:>10.1f}{gemm:>14.1f}{dq:>13.1f}{fp32 / gemm:>8.2f}x{fp32 / dq:>11.2f}x",
+                flush=True,
+            )
+    assert probe.load is not None
+    loads["the GEMMs"] = probe.load
     result: dict[str, Any] = {
         "cpu": cpu_description(),
         "int8_dot_product": int8_dot_product(),
@@ -181,7 +186,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     if graphs is not None:
         print(f"profiling {graphs['model']} and {graphs['model.int8']} ...", flush=True)
-        profiles = {name: op_type_profile(path, args.seq_len, args.calls) for name, path in graphs.items()}
+        with monitor_load() as probe:
+            profiles = {
+                name: op_type_profile(path, args.seq_len, args.calls) for name, path in graphs.items()
+            }
+        assert probe.load is not None
+        loads["the profile"] = probe.load
         fp32, int8 = profiles["model"], profiles["model.int8"]
         print(f"\n{args.export}: kernel time per op type, b1 s{args.seq_len}, ms (median per node, summed)")
         print(f"{'op type':<26}{'model.onnx':>12}{'model.int8.onnx':>17}")
@@ -194,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'total':<26}{totals[0]:>12.3f}{totals[1]:>17.3f}   ratio {totals[0] / totals[1]:.2f}x")
         print(f"{'float32 in both':<26}{same[0]:>12.3f}{same[1]:>17.3f}   ({', '.join(shared)})")
         result["profile"] = {"seq_len": args.seq_len, "export": str(args.export), **profiles}
+    print_load_report(loads)
+    result["load"] = {name: load.to_dict() for name, load in loads.items()}
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -33,6 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
+from supernet.latency import monitor_load, print_load_report  # noqa: E402
 
 FORMS = ("LayerNormalization", "SkipLayerNormalization", "Sum + LayerNormalization", "primitives", "Add")
 EPSILON = 1e-12
@@ -121,9 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'form':<28}" + "".join(f"{f'H={h}':>10}" for h in sizes))
     x = {h: np.random.default_rng(1).standard_normal((1, args.seq_len, h)).astype(np.float32) for h in sizes}
-    for form in FORMS:
-        cells = [time_us(session(build(form, h, args.seq_len)), {"x": x[h]}, args.calls) for h in sizes]
-        print(f"{form:<28}" + "".join(f"{c:>10.0f}" for c in cells), flush=True)
+    with monitor_load() as probe:
+        for form in FORMS:
+            cells = [time_us(session(build(form, h, args.seq_len)), {"x": x[h]}, args.calls) for h in sizes]
+            print(f"{form:<28}" + "".join(f"{c:>10.0f}" for c in cells), flush=True)
+    assert probe.load is not None
+    print_load_report({"the kernels": probe.load})
     return 0
 
 

@@ -44,6 +44,7 @@ from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss  # noqa: E402
+from supernet.latency import monitor_load, print_load_report  # noqa: E402
 from supernet.recipes import Group  # noqa: E402
 from supernet.trainer import _Job  # noqa: E402
 
@@ -136,10 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         run_step(step_fn)  # warm-up
         parts()
         steps, sums, naives = [], [], []
-        for _ in range(args.rounds):  # interleaved, so drift hits all three alike
-            steps.append(run_step(step_fn))
-            sums.append(parts())
-            naives.append(run_step(naive_fn))
+        with monitor_load() as probe:
+            for _ in range(args.rounds):  # interleaved, so drift hits all three alike
+                steps.append(run_step(step_fn))
+                sums.append(parts())
+                naives.append(run_step(naive_fn))
+    assert probe.load is not None
 
     step, total, naive = statistics.median(steps), statistics.median(sums), statistics.median(naives)
     n_students = sum(len(g.students) for g in groups)
@@ -154,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "naive_s": naive,
         "step_over_parts": step / total,
         "teacher_sharing_speedup": naive / step,
+        "load": probe.load.to_dict(),
     }
     print(
         f"stage W x D on {args.model}, batch {args.batch_size} x {args.seq_len}, {args.threads} threads, "
@@ -165,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  teacher per subnet     {naive:8.3f} s")
     print(f"step / parts = {step / total:.3f} (goal <= 1.10: {'PASS' if step / total <= 1.10 else 'MISS'})")
     print(f"teacher sharing speedup = {naive / step:.2f}x over recomputing it for every subnet")
+    print_load_report({"the timed rounds": probe.load})
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     return 0

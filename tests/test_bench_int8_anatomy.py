@@ -89,3 +89,6 @@ def test_profile_of_an_export_counts_each_graphs_ops(tmp_path: Path) -> None:
     assert "MatMul" in fp32 and "MatMul" not in int8
     assert all(ms > 0 for ms in [*fp32.values(), *int8.values()])
     assert {"LayerNormalization", "BiasGelu", "Sum"} <= set(fp32) & set(int8)
+    # The machine's load is recorded for each timed part.
+    assert list(result["load"]) == ["the GEMMs", "the profile"]
+    assert all(set(load) == {"load_avg", "other_cpu", "wall_s", "loaded"} for load in result["load"].values())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from conftest import load_bench
@@ -54,3 +56,16 @@ def test_unknown_form_is_named() -> None:
         "unknown form 'RMSNorm'; one of LayerNormalization, SkipLayerNormalization, "
         "Sum + LayerNormalization, primitives, Add"
     )
+
+
+def test_the_table_ends_with_the_machines_load(capsys) -> None:
+    assert kernels.main(["--hidden", "8", "--seq-len", "4", "--calls", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[2:7]] == [form.split()[0] for form in kernels.FORMS]
+    summary = next(line for line in lines if line.startswith("load while timing: "))
+    assert re.fullmatch(
+        r"load while timing: other processes took at most \d+\.\d\d cores \(bound 0\.10\), "
+        r"1-min load average (\d+\.\d\d)-\1",
+        summary,
+    )
+    assert lines[lines.index(summary) + 1 :] in ([], [line for line in lines if line.startswith("warning: ")])

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from conftest import load_bench
 
+from supernet.latency import MachineLoad, load_report
+
 train_step = load_bench("train_step")
 
 
@@ -21,7 +23,13 @@ def test_step_is_timed_against_its_parts(tmp_path: Path, capsys) -> None:
     assert (figures["subnets_per_step"], figures["teacher_forwards_per_step"]) == (12, 4)
     assert figures["step_s"] > 0 and figures["parts_s"] > 0 and figures["naive_s"] > 0
     assert figures["step_over_parts"] == figures["step_s"] / figures["parts_s"]
-    assert capsys.readouterr().out.splitlines()[-2].startswith("step / parts = ")
+    lines = capsys.readouterr().out.splitlines()
+    # The machine's load over the timed rounds is recorded and said (with a warning when loaded).
+    load = MachineLoad(**{k: v for k, v in figures["load"].items() if k != "loaded"})
+    summary, warning = load_report({"the timed rounds": load})
+    tail = [summary] + ([] if warning is None else [f"warning: {warning}"])
+    assert figures["load"]["loaded"] == load.loaded and lines[-len(tail) :] == tail
+    assert lines[-len(tail) - 2].startswith("step / parts = ")
 
 
 def test_bad_counts_are_one_usage_line(capsys) -> None:
