@@ -844,3 +844,17 @@ def test_a_moved_run_keeps_its_kits_tables(trained_run: Path, tmp_path, capsys) 
         table = fake_table(tmp_path / name, model, run=run, space=space)
         argv = ["--run", str(moved), "--latency-table", str(table), "--out", str(tmp_path / name[:3])]
         assert search_main([*argv, "--no-progress"]) == 0, capsys.readouterr().err
+
+
+def test_profile_script_needs_no_python_newer_than_3_9(tmp_path) -> None:
+    """Devices run older Pythons than the training machine; the script says it runs on 3.9."""
+    script = Path(__file__).resolve().parents[1] / "supernet" / "profile_kit_script.py"
+    assert "Python 3.9+" in script.read_text()
+    vermin = [str(Path(sys.executable).with_name("vermin")), "--no-tips", "-t=3.9-", "--eval-annotations"]
+    check = subprocess.run([*vermin, "--violations", str(script)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    # The check itself catches what 3.9 lacks.
+    newer = tmp_path / "newer.py"
+    newer.write_text("def pairs(a, b):\n    return list(zip(a, b, strict=True))\n")
+    check = subprocess.run([*vermin, "--violations", str(newer)], capture_output=True, text=True)
+    assert check.returncode == 1 and "'zip(strict)' requires !2, 3.10" in check.stdout
