@@ -49,7 +49,7 @@ from latency_predictor import add_model_arguments, held_out_subnets, load_model 
 from supernet import SearchSpace  # noqa: E402
 from supernet.cli import at_least, output_file  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
-from supernet.latency import measure_onnx  # noqa: E402
+from supernet.latency import load_warning, measure_onnx  # noqa: E402
 from supernet.profile_kit import KitEntry, add_to_kit, load_latency_table, write_profile_kit  # noqa: E402
 from supernet.profile_kit_script import timing_setting  # noqa: E402
 
@@ -184,6 +184,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 graph = report.int8_path if args.int8 else report.onnx_path
                 held[cfg] = measure_onnx(graph, table.setting)
     load_after = os.getloadavg()[0]
+    # profile.py records the CPU other processes took over its whole run, the same for every file.
+    other_cpu = next(iter(table.results.values())).other_cpu
+    table_warning = load_warning(table.results)
 
     rows = []
     print(f"{'subnet':<16} {'layers':>6} {'pred ms':>9} {'meas ms':>9} {'err %':>7}")
@@ -197,9 +200,13 @@ def run(args: argparse.Namespace, work: Path) -> int:
     mape = predictor.mape(subnets, [held[c] for c in subnets])
     abs_err = [abs(r["predicted_ms"] - r["measured_ms"]) / r["measured_ms"] * 100 for r in rows]
     total_s = time.perf_counter() - t0
+    others = "unknown" if other_cpu is None else f"{other_cpu:.2f} cores"
     print(
-        f"load average (1 min): {load_before:.2f} before profiling, {load_after:.2f} after, {os.cpu_count()} cores"
+        f"load average (1 min): {load_before:.2f} before profiling, {load_after:.2f} after, {os.cpu_count()} cores; "
+        f"other processes while profile.py timed the kit: {others}"
     )
+    if table_warning is not None:
+        print(f"warning: the table: {table_warning}")
     print(f"median abs error {statistics.median(abs_err):.2f}%, max abs error {max(abs_err):.2f}%")
     print(f"exports {export_s:.0f} s, total {total_s:.0f} s")
     verdict = "PASS" if mape <= MAPE_GOAL and len(rows) >= 30 else "MISS"
@@ -223,6 +230,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
                     "pass": verdict == "PASS",
                     "load_average_before": load_before,
                     "load_average_after": load_after,
+                    "other_cpu": other_cpu,
+                    "load_warning": table_warning,
                     "kit_bytes": kit_bytes,
                     "kit_inline_bytes": shared.get("inline_bytes"),
                     "export_seconds": export_s,
