@@ -80,6 +80,7 @@ import codecs
 import contextlib
 import csv
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -277,27 +278,57 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
 
 
 def _csv_delimiter(path: Path) -> str:
-    """A comma, unless the header line has semicolons and no comma: Excel writes ";" where the decimal mark is
-    a comma (much of Europe), and such a file should read as the table it is."""
+    """A comma, unless the first lines read as one table with semicolons, or not with commas and the
+    header line has semicolons and no comma: Excel writes ";" where the decimal mark is a comma (much
+    of Europe), and such a file should read as the table it is. A header with a comma in a name
+    (`Note (1,0-5,0)`) is still found by its rows."""
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        header = handle.readline()
+        head = list(itertools.islice(handle, 21))
+
+    def one_table(delimiter: str) -> bool:
+        try:
+            rows = [row for row in csv.reader(head, delimiter=delimiter) if row]
+        except csv.Error:  # a NUL byte, say: the reader names the problem
+            return False
+        if len(head) > 20:
+            rows = rows[:-1]  # may be cut inside a quoted field that runs across lines
+        width = len(rows[0]) if rows else 0
+        # As `_check_field_counts` allows: extra fields past the header's only when they are empty.
+        return width > 1 and all(
+            len(row) == width or (len(row) > width and not any(cell.strip() for cell in row[width:]))
+            for row in rows[1:]
+        )
+
+    # Semicolons first: they make a table only where the header has them, which a comma-separated
+    # header has only inside a name; commas can make one by chance (one in each text, one decimal).
+    if one_table(";"):
+        return ";"
+    if one_table(","):
+        return ","
+    # A header of semicolons and no comma is semicolon-separated even when a row is not: the reader
+    # then names that row.
+    header = head[0] if head else ""
     return ";" if ";" in header and "," not in header else ","
 
 
-_DECIMAL_COMMA = re.compile(r"\s*[+-]?\d+(,\d+)?\s*")
+_COMMA_NUMBER = re.compile(r"\s*[+-]?\d+,\d+\s*")
 
 
-def _decimal_commas(ds: Dataset) -> Dataset:
-    """Columns of numbers written with a decimal comma ("0,75", as the same Excel writes them) as
-    "0.75"; a column with any other value is left as it is."""
+def _decimal_commas(ds: Dataset, column: str | None) -> Dataset:
+    """`column` with numbers written with a decimal comma ("0,75", as the same Excel and R's write.csv2
+    write them) as "0.75", when every other value in it is a number or missing ("NA"); a column
+    holding anything else, and every other column (texts are read as written), are left as they are."""
+    if column is None or column not in ds.column_names:
+        return ds
+    values = _values(ds, column)
+    present = [value for value in values if not _is_missing(value, numeric=True)]
+    commas = [value for value in present if _COMMA_NUMBER.fullmatch(value)]
+    others = [value for value in present if not _COMMA_NUMBER.fullmatch(value)]
+    if not commas or any(_as_class_number(value) is None for value in others):
+        return ds
+    converted = [value.replace(",", ".") if _COMMA_NUMBER.fullmatch(value) else value for value in values]
     names = ds.column_names
-    for name in names:
-        values = _values(ds, name)
-        filled = [value for value in values if value.strip()]
-        numbers = filled and all(_DECIMAL_COMMA.fullmatch(value) for value in filled)
-        if numbers and any("," in value for value in filled):
-            converted = [value.replace(",", ".") for value in values]
-            ds = ds.remove_columns(name).add_column(name, converted, feature=Value("string"))
+    ds = ds.remove_columns(column).add_column(column, converted, feature=Value("string"))
     return ds.select_columns(names)
 
 
@@ -395,14 +426,16 @@ def _read_squad(document: dict[str, Any], source: str) -> Dataset:
     return Dataset.from_dict(rows)
 
 
-def _read_file(path: Path) -> Dataset:
+def _read_file(path: Path, label_column: str | None = None) -> Dataset:
+    """The table in `path`; `label_column` names the labels, which a semicolon CSV may write with
+    decimal commas."""
     try:
-        return _read_text_file(path)
+        return _read_text_file(path, label_column)
     except UnicodeDecodeError as err:
         raise _not_utf8(path) from err
 
 
-def _read_text_file(path: Path) -> Dataset:
+def _read_text_file(path: Path, label_column: str | None) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".conll":
         return _read_conll(path)
@@ -423,7 +456,7 @@ def _read_text_file(path: Path) -> Dataset:
     if suffix == ".csv":
         delimiter = _csv_delimiter(path)
         table = _read_delimited(path, delimiter, csv.QUOTE_MINIMAL)
-        return _decimal_commas(table) if delimiter == ";" else table
+        return _decimal_commas(table, label_column) if delimiter == ";" else table
     if suffix == ".tsv":
         # TSV has no quoting convention: GLUE text holds bare " characters, and a field
         # starting with one would be read as a quoted field running across rows.
@@ -458,6 +491,9 @@ def _require_columns(
         if column not in ds.column_names:
             present = ", ".join(sorted(ds.column_names))
             hint = f" (set data.{key})" if key else ""
+            if any(";" in name for name in ds.column_names):
+                # A semicolon CSV whose first lines do not read as one table (`_csv_delimiter`).
+                present += "; the file looks semicolon-separated: save it with commas, or with tabs as .tsv"
             raise DataError(f"column '{column}' not found in {source}{hint}; columns present: {present}")
 
 
@@ -1224,7 +1260,7 @@ def _load_local_file(
     split_seed: int,
     task_kind: str = "auto",
 ) -> tuple[DatasetDict, tuple[str, ...], str]:
-    raw = _read_file(path)
+    raw = _read_file(path, label_column)
     if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw)):
         return _load_token_file(raw, path.name, dev_fraction, test_fraction, split_seed)
     if task_kind == "question-answering" or (task_kind == "auto" and _is_qa_table(raw)):
@@ -1330,17 +1366,17 @@ def _load_directory(
     test_path = _find_split_file(directory, ("test",), required=False)
     assert train_path is not None and dev_path is not None
     paths = {"train": train_path, "dev": dev_path}
-    raw = {"train": _read_file(train_path), "dev": _read_file(dev_path)}
+    raw = {"train": _read_file(train_path, label_column), "dev": _read_file(dev_path, label_column)}
     per_token = task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw["train"]))
     qa = task_kind == "question-answering" or (task_kind == "auto" and _is_qa_table(raw["train"]))
     if test_path is None:
         logger.warning("%s has no test.* file: evaluating on %s as the test split", directory, dev_path.name)
     if per_token or qa:
         if test_path is not None:
-            paths["test"], raw["test"] = test_path, _read_file(test_path)
+            paths["test"], raw["test"] = test_path, _read_file(test_path, label_column)
         return _load_token_directory(raw, paths) if per_token else _load_qa_directory(raw, paths)
     if test_path is not None:
-        test_raw = _read_file(test_path)
+        test_raw = _read_file(test_path, label_column)
         if label_column in test_raw.column_names:
             paths["test"] = test_path
             raw["test"] = test_raw

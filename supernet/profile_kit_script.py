@@ -26,8 +26,12 @@ session is open at a time, so memory stays at one model's size.
 
 The table records the setting (threads, batch size, sequence length, backend),
 the device (platform and CPU), the onnxruntime version, the time, and per file
-its median / p10 / p90 / mean / standard deviation in milliseconds. Copy it back
-to the training machine and pass it to `search.py --latency-table`.
+its median / p10 / p90 / mean / standard deviation in milliseconds, the CPU other
+processes took over the whole run (`other_cpu`, in cores, from /proc/stat where
+there is one) and the load average (`load_avg`), and its flags: "load" when
+others took more than LOAD_BOUND_CORES, "spread" when its p10-p90 spread exceeds
+SPREAD_BOUND of its median; one `warning:` line names the flagged files. Copy it
+back to the training machine and pass it to `search.py --latency-table`.
 """
 
 from __future__ import annotations
@@ -264,7 +268,7 @@ def cpu_seconds() -> tuple[float | None, float]:
             fields = f.readline().split()
     except OSError:
         return None, mine
-    if not fields or fields[0] != "cpu" or len(fields) < 8:
+    if not fields or fields[0] != "cpu" or len(fields) < 9:  # kernels before 2.6.11 had no steal field
         return None, mine
     # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
     # already inside user, idle and iowait are not work.

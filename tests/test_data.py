@@ -1504,3 +1504,42 @@ def test_a_semicolon_csv_reads_decimal_commas_as_numbers(tmp_path: Path) -> None
     read = {row["text"]: (row["label"], row["text_pair"]) for split in task.splits.values() for row in split}
     assert len(read) == 40
     assert read["sentence 9 as written, with a comma"] == (pytest.approx(2.15), "9,9 or so")
+
+
+def test_decimal_commas_in_a_semicolon_csv_skip_missing_values_and_leave_texts(tmp_path: Path) -> None:
+    """R's write.csv2 writes NA for a gap; one NA had left '0,5' a class name, so a regression file
+    trained as a 20-class classifier without a word. Texts that are numbers stay as written."""
+    rows = [f"{i},{i % 10};{'NA' if i % 40 == 7 else f'{i % 4},{(7 * i) % 10}'}" for i in range(80)]
+    semicolons = _write_rows(tmp_path / "r.csv", rows, header="text;score")
+    commas = _write_rows(
+        tmp_path / "c.csv", [row.replace(",", ".").replace(";", ",") for row in rows], "text,score"
+    )
+    assert _error(lambda: load_task(str(semicolons), label_column="score")) == _error(
+        lambda: load_task(str(commas), label_column="score")
+    ).replace("c.csv", "r.csv")
+    # Without the gaps: numbers, some already with a point; the texts as written.
+    rows = [row.replace("NA", "0.5") for row in rows]
+    task = load_task(str(_write_rows(semicolons, rows, header="text;score")), label_column="score")
+    assert task.kind == "regression"
+    read = {row["text"]: row["label"] for split in task.splits.values() for row in split}
+    assert (read["3,3"], read["7,7"], read["9,9"]) == (
+        pytest.approx(3.1),
+        pytest.approx(0.5),
+        pytest.approx(1.3),
+    )
+
+
+def test_a_semicolon_csv_whose_header_has_a_comma_is_found_by_its_rows(tmp_path: Path) -> None:
+    """Excel writes a German header unquoted: 'Text;Note (1,0-5,0)'."""
+    rows = [f"review {i}, in short;{1 + i % 4},5" for i in range(40)]
+    path = _write_rows(tmp_path / "noten.csv", rows, header="Text;Note (1,0-5,0)")
+    task = load_task(str(path), text_column="Text", label_column="Note (1,0-5,0)")
+    assert task.kind == "regression"
+    assert sorted({row["label"] for split in task.splits.values() for row in split}) == [1.5, 2.5, 3.5, 4.5]
+    # A header that reads as a table with commas keeps them, and a name holding ';' gets the hint.
+    rows = [f"{t}{';' * (i % 2)};{y},1" for i, (t, y) in enumerate(_reviews())]
+    path = _write_rows(tmp_path / "odd.csv", rows, header="text;label,extra")
+    assert _error(lambda: load_task(str(path))) == (
+        "column 'text' not found in odd.csv (set data.text_column); columns present: extra, text;label; the "
+        "file looks semicolon-separated: save it with commas, or with tabs as .tsv"
+    )
