@@ -1259,6 +1259,7 @@ def _load_local_file(
     test_fraction: float,
     split_seed: int,
     task_kind: str = "auto",
+    group_repeats: bool = True,
 ) -> tuple[DatasetDict, tuple[str, ...], str]:
     raw = _read_file(path, label_column)
     if task_kind == "token-classification" or (task_kind == "auto" and _is_token_table(raw)):
@@ -1276,7 +1277,19 @@ def _load_local_file(
         mapping, names = _label_mapping(labels, label_column, path.name)
         _check_swallowed_rows(_values(ds, "text"), names, path.name)
         ds = _encode_labels(ds, mapping, names)
-    return _split_three_ways(ds, path.name, names, dev_fraction, test_fraction, split_seed), names, kind
+    splits = _split_three_ways(
+        ds, path.name, names, dev_fraction, test_fraction, split_seed, group_repeats=group_repeats
+    )
+    return splits, names, kind
+
+
+def repeated_texts(task: TaskData) -> int:
+    """How many texts (with their pair; spaces and case aside, as `_split_three_ways` groups them) occur
+    more than once across a classification or regression task's splits; 0 for other kinds."""
+    if task.kind not in ("classification", "regression"):
+        return 0
+    keys = [key for split in task.splits.values() for key in _text_keys(split)]
+    return sum(len(rows) > 1 for rows in _groups(keys))
 
 
 def _check_swallowed_rows(texts: Sequence[str], names: Sequence[str], source: str) -> None:
@@ -1444,6 +1457,7 @@ def load_task(
     max_train_samples: int | None = None,
     max_eval_samples: int | None = None,
     task_kind: str = "auto",
+    group_repeats: bool = True,
 ) -> TaskData:
     """Load a classification task with train/dev/test splits.
 
@@ -1461,6 +1475,8 @@ def load_task(
         max_eval_samples: Keep at most this many dev rows and test rows each.
         task_kind: "classification", "regression", or "auto": a packaged task's own kind, else
             regression when the label column holds numbers with fractions.
+        group_repeats: keep the copies of a text repeated in a single file in one split (the rule
+            since 2026-12-01); False splits such a file as runs started before then were split.
 
     Returns:
         The task with ``train``, ``dev`` and ``test`` splits.
@@ -1501,6 +1517,7 @@ def load_task(
                 test_fraction,
                 split_seed,
                 task_kind,
+                group_repeats,
             )
         else:
             # A relative path is read from the working folder: a run trained elsewhere names it from there.

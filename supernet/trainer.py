@@ -64,6 +64,7 @@ from supernet.data import (
     load_task,
     make_dataloader,
     reorder_labels,
+    repeated_texts,
     split_digest,
     tokenize_task,
 )
@@ -573,6 +574,9 @@ class _Job:
                     saved = load_config(TrainConfig, run.config)
                     if saved.output_dir != cfg.output_dir:
                         save_config(replace(saved, output_dir=cfg.output_dir), run.config)
+                    if not run.inputs.exists():
+                        # Started before runs recorded them: its paths and splits from now on.
+                        record_inputs(cfg, run, getattr(self, "task", None), group_repeats=False)
                     _follow_moved_inputs(run)
             except OSError as err:
                 raise RunError(
@@ -611,7 +615,7 @@ class _Job:
         cfg = self.cfg
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
-        self.task = task_from_config(cfg)
+        self.task = task_from_config(cfg, None if self.fresh else self.run)
         if not self.fresh:  # and on the same rows: teacher_eval.json and the checkpoints scored those
             for split in ("dev", "test"):
                 check_split(self.task, split, self.run)
@@ -1404,7 +1408,9 @@ def _local(value: str | None) -> str | None:
     return os.path.abspath(path) if path.exists() else None
 
 
-def record_inputs(cfg: TrainConfig, run: RunDir, task: TaskData | None) -> None:
+def record_inputs(
+    cfg: TrainConfig, run: RunDir, task: TaskData | None, *, group_repeats: bool = True
+) -> None:
     """Write RUN/inputs.json when a run starts: for each local file or folder the config names, the path
     as typed and its absolute path; and the SHA-256 of the dev and test splits as read.
 
@@ -1412,6 +1418,8 @@ def record_inputs(cfg: TrainConfig, run: RunDir, task: TaskData | None) -> None:
     project's root still names the file there after the project moves. search.py, export.py and a
     resume read the paths through `recorded_paths` (from any folder) and check the splits against
     the digests (`check_split`): a data file edited since is not scored, or trained on, unnoticed.
+    `group_repeats` records the split rule (`task_from_config`): False for a run started before
+    2026-12-01, recorded when it is resumed.
     """
     paths = {}
     for key in _PATH_KEYS:
@@ -1420,7 +1428,25 @@ def record_inputs(cfg: TrainConfig, run: RunDir, task: TaskData | None) -> None:
         if absolute is not None:
             paths[key] = {"typed": typed, "path": absolute}
     digests = {split: split_digest(task, split) for split in ("dev", "test")} if task is not None else {}
-    atomic_write_json(run.inputs, {"paths": paths, "split_sha256": digests})
+    atomic_write_json(run.inputs, {"paths": paths, "split_sha256": digests, "group_repeats": group_repeats})
+
+
+def _groups_repeats(run: RunDir | None) -> bool:
+    """Whether `run`'s task is split with a repeated text's copies kept in one split: runs started from
+    2026-12-01 (they record inputs.json), not those before, which were split without it."""
+    if run is None or not run.inputs.exists():
+        return run is None
+    return _read_inputs(run).get("group_repeats", True) is not False
+
+
+_SAID_OLD_RUN: set[tuple[Path, str]] = set()
+
+
+def _say_once(run: RunDir, what: str, line: str) -> None:
+    """`line` on stderr, once per run and kind of note in this process (several reads per command)."""
+    if (run.root, what) not in _SAID_OLD_RUN:
+        _SAID_OLD_RUN.add((run.root, what))
+        print(line, file=sys.stderr)
 
 
 def _read_inputs(run: RunDir) -> dict[str, Any]:
@@ -1457,13 +1483,21 @@ def recorded_paths(cfg: TrainConfig, run: RunDir) -> TrainConfig:
     found = {}
     for key in _PATH_KEYS:
         entry, typed = recorded.get(key), _get(cfg, key)
+        here = _local(typed)
+        if not run.inputs.exists() and here is not None and not Path(str(typed)).expanduser().is_absolute():
+            _say_once(
+                run,
+                key,
+                f"note: run '{run.root}' records no absolute paths (started before 2026-12-01): {key} '{typed}' "
+                f"is read from {here}, relative to this folder; if it was trained on another file, run this "
+                "from the folder it was trained in",
+            )
         if not (
             isinstance(entry, dict) and entry.get("typed") == typed and isinstance(entry.get("path"), str)
         ):
             continue
         if not Path(entry["path"]).exists():
             continue
-        here = _local(typed)
         if here is not None and here != entry["path"]:
             print(
                 f"note: {key} '{typed}' is read from {entry['path']}, the one this run was trained on, not {here}",
@@ -1525,10 +1559,13 @@ def elastic_steps(cfg: TrainConfig, n_train: int) -> int:
     return sum(stage_steps(getattr(cfg, plan.name), n_train, cfg) for plan in RECIPES[cfg.recipe].stages)
 
 
-def task_from_config(cfg: TrainConfig) -> TaskData:
-    """The task data a run config names (same splits every time: the split is seeded)."""
+def task_from_config(cfg: TrainConfig, run: RunDir | None = None) -> TaskData:
+    """The task data a run config names (same splits every time: the split is seeded), split as `run`
+    was: a run started before 2026-12-01 without keeping a repeated text's copies in one split (said
+    when its file has any), so that its dev and test are the rows it was trained and scored on."""
     d = cfg.data
-    return load_task(
+    group = _groups_repeats(run)
+    task = load_task(
         cfg.task,
         text_column=d.text_column,
         text_pair_column=d.text_pair_column,
@@ -1539,7 +1576,20 @@ def task_from_config(cfg: TrainConfig) -> TaskData:
         max_train_samples=d.max_train_samples,
         max_eval_samples=d.max_eval_samples,
         task_kind=d.task_kind,
+        group_repeats=group,
     )
+    if run is not None and not group and Path(cfg.task).expanduser().is_file():
+        repeats = repeated_texts(task)
+        if repeats:
+            _say_once(
+                run,
+                "split",
+                f"note: run '{run.root}' was started before 2026-12-01 and its task is split as then: "
+                f"{repeats} text(s) of {cfg.task} occur more than once and copies of one may sit in different "
+                "splits, so its dev and test scores are not fully held out; a new run keeps each text's "
+                "copies in one split",
+            )
+    return task
 
 
 def tokenized_split(
@@ -1559,7 +1609,7 @@ def tokenized_split(
         RunError: with `run` and `strict`, the split is not the one the run was trained on
             (`check_split`; without `strict`, a warning).
     """
-    task = task_from_config(cfg)
+    task = task_from_config(cfg, run)
     if run is not None:
         check_split(task, split, run, strict=strict)
     if model_config is not None:

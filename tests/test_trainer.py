@@ -1499,6 +1499,7 @@ def test_typed_paths_reach_the_files_trained_on_and_an_edited_split_is_caught(
             "task": {"typed": "rel.csv", "path": str(work / "rel.csv")},
         },
         "split_sha256": {split: split_digest(task, split) for split in ("dev", "test")},
+        "group_repeats": True,
     }
     # The classes in another order are the same split.
     assert split_digest(reorder_labels(task, task.label_names[::-1]), "dev") == inputs["split_sha256"]["dev"]
@@ -1569,6 +1570,71 @@ def test_typed_paths_reach_the_files_trained_on_and_an_edited_split_is_caught(
         "typed": "rel.csv",
         "path": str(moved / "rel.csv"),
     }
+
+
+def test_a_run_started_before_inputs_were_recorded_keeps_its_split_and_gets_them_on_resume(
+    models, tmp_path, monkeypatch, capsys
+) -> None:
+    """Runs started before 2026-12-01 split a file's repeated texts without keeping their copies
+    together, and record no inputs.json. Read with today's rule, a resume trained on other dev and test
+    rows than the run's, and search scored eval.jsonl's old-split figures beside new-split ones, all
+    without a word; a relative task path was read from whatever folder the command ran in."""
+    from supernet.data import load_task, split_digest
+
+    work, other = tmp_path / "work", tmp_path / "other"
+    work.mkdir()
+    other.mkdir()
+    rows = [f"review number {i % 45},{'pos' if i % 2 else 'neg'}" for i in range(60)]  # 15 texts twice
+    (work / "rel.csv").write_text("\n".join(["text,label", *rows]) + "\n", encoding="utf-8")
+    monkeypatch.chdir(work)
+    run = sn.io.RunDir(tmp_path / "run")
+    _run(models["base"], run.root, "task=rel.csv", "keep_last_checkpoints=1", "checkpoint_every=1")
+    # As such a run is on disk: no inputs.json, and (as it is now trained again) stopped before the end.
+    run.inputs.unlink()
+    shutil.rmtree(run.supernet)
+    saved = load_config(TrainConfig, run.config)
+
+    def digests(task) -> dict[str, str]:
+        return {split: split_digest(task, split) for split in ("dev", "test")}
+
+    then = digests(load_task("rel.csv", max_train_samples=64, max_eval_samples=32, group_repeats=False))
+    assert then != digests(trainer.task_from_config(saved))  # today's rule: another split
+    capsys.readouterr()
+    assert digests(trainer.task_from_config(saved, run)) == then
+    assert digests(trainer.task_from_config(saved, run)) == then  # read again: said once
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: run '{run.root}' was started before 2026-12-01 and its task is split as then: 15 text(s) of "
+        "rel.csv occur more than once and copies of one may sit in different splits, so its dev and test scores "
+        "are not fully held out; a new run keeps each text's copies in one split"
+    ]
+    # From another folder holding another rel.csv, the relative path is said to be read from there.
+    (other / "rel.csv").write_text("text,label\nsomething else,pos\n", encoding="utf-8")
+    monkeypatch.chdir(other)
+    assert trainer.recorded_paths(saved, run) == saved
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: run '{run.root}' records no absolute paths (started before 2026-12-01): task 'rel.csv' is read "
+        f"from {other / 'rel.csv'}, relative to this folder; if it was trained on another file, run this from "
+        "the folder it was trained in"
+    ]
+    # Resumed from its own folder, it finishes on its own split and records it from now on.
+    monkeypatch.chdir(work)
+    _run(
+        models["base"],
+        run.root,
+        "task=rel.csv",
+        "keep_last_checkpoints=1",
+        "checkpoint_every=1",
+        "resume=true",
+    )
+    assert json.loads(run.inputs.read_text()) == {
+        "paths": {
+            "model": {"typed": str(models["base"]), "path": str(models["base"])},
+            "task": {"typed": "rel.csv", "path": str(work / "rel.csv")},
+        },
+        "split_sha256": then,
+        "group_repeats": False,
+    }
+    assert digests(trainer.task_from_config(saved, run)) == then
 
 
 def test_a_fresh_start_replaces_inputs_a_killed_start_left(models, tmp_path, capsys) -> None:
