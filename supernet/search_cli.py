@@ -358,8 +358,10 @@ class SearchRun:
         except (ValueError, TypeError, AttributeError):
             return None
         if saved.get("weights_sha256") != self.weights:
-            # Of other weights, or written before the caches recorded them (a flat {name: score}).
+            # Of other weights, or written before the caches recorded them (a flat {name: score}):
+            # said, and emptied, so that the next search does not say it again.
             self._say_other_weights(path)
+            self._write_scores(path, form, {})
             return {}
         return scores if all(saved.get(k) == v for k, v in form.items()) else {}
 

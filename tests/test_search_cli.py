@@ -647,6 +647,33 @@ def test_weights_digest_follows_the_bytes_not_the_file_times(tmp_path: Path) -> 
     assert weights_digest(tmp_path) != first
 
 
+def test_a_score_cache_of_other_weights_is_said_once_not_at_every_search(run: Path, tmp_path: Path) -> None:
+    """A run's search/accuracy.json from before the caches recorded their weights (a flat
+    {name: score}) was said to be scored again at every search, though nothing replaced it."""
+    from supernet.latency import LatencySetting
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    cache = copy / "search" / "accuracy.json"
+    cache.parent.mkdir(exist_ok=True)
+    cache.write_text(json.dumps({"w0.50-d0.50": 0.5}))
+    said = []
+    for _ in range(2):
+        lines: list[str] = []
+        sr = search_cli.SearchRun(
+            copy, LatencySetting(num_threads=1, repeats=3, warmup=1), progress=False, log=lines.append
+        )
+        said.append(lines)
+    assert said == [
+        [
+            f"note: search/accuracy.json in '{copy}' holds scores of other weights than supernet/ has now "
+            "(trained again, or saved before searches recorded them): its subnets are scored on dev again"
+        ],
+        [],
+    ]
+    assert json.loads(cache.read_text()) == {"weights_sha256": sr.weights, "scores": {}}
+
+
 @pytest.mark.slow
 def test_scores_and_choice_of_other_weights_are_not_reused(run: Path, tmp_path: Path, capsys) -> None:
     """search/'s accuracy caches and chosen.json were not tied to the weights: a run trained again
