@@ -216,12 +216,33 @@ def one_process_only(script: str) -> None:
         )
 
 
+def _check_run_config(config: Path, output_dir: str) -> None:
+    """Refuse a run's own config.yaml whose output_dir names another folder: the run was copied or
+    moved, and `--config COPY/config.yaml resume=true` resumed (or, moved, started afresh) the folder
+    it was first trained in, not the one the config came from."""
+    from supernet.io import RunDir
+    from supernet.trainer import RunError
+
+    run = RunDir(config.parent)
+    is_run = config.name == "config.yaml" and (
+        run.metrics.is_file() or run.checkpoints.is_dir() or run.inputs.is_file() or run.teacher.is_dir()
+    )
+    if is_run and Path(output_dir).expanduser().resolve() != run.root.resolve():
+        raise RunError(
+            f"--config {config} is the config of the run in '{run.root}', but its output_dir is "
+            f"'{output_dir}': pass output_dir={shlex.quote(str(run.root))} to resume that run, or "
+            f"output_dir={shlex.quote(output_dir)} to train there"
+        )
+
+
 def _train(args: argparse.Namespace) -> int:
     from supernet.config import TrainConfig, load_config
     from supernet.trainer import train, unused_learning_rate
 
     cfg = load_config(TrainConfig, args.config, args.overrides)
     given = {o.split("=", 1)[0].strip() for o in args.overrides}
+    if "output_dir" not in given:
+        _check_run_config(Path(args.config), cfg.output_dir)
     if "learning_rate" in given:
         note = unused_learning_rate(cfg)
         if note is not None:

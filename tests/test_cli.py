@@ -1305,3 +1305,32 @@ def test_export_load_warning_follows_the_summary(
         "warning",
     ]
     assert lines[-1] == "warning: latency of torch is noisy"
+
+
+def test_a_copied_runs_config_names_both_folders(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`train.py --config COPY/config.yaml resume=true` resumed the folder the run was first trained
+    in (its config's output_dir), not the copy: the original was trained on, the copy left as it was."""
+    from supernet.config import save_config
+
+    monkeypatch.chdir(tmp_path)
+    original, copy = tmp_path / "runs" / "a", tmp_path / "backup" / "a"
+    for root in (original, copy):
+        root.mkdir(parents=True)
+        save_config(
+            load_config(TrainConfig, None, ["model=m", "output_dir=runs/a", "task=rt-sentences"]),
+            root / "config.yaml",
+        )
+        (root / "train_metrics.jsonl").write_text("")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert train_main(["--config", "backup/a/config.yaml", "resume=true", "--no-progress"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "error: --config backup/a/config.yaml is the config of the run in 'backup/a', but its output_dir is "
+        "'runs/a': pass output_dir=backup/a to resume that run, or output_dir=runs/a to train there"
+    )
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    # The run's own config from where it was trained, or a preset named config.yaml, is not refused.
+    from supernet.cli import _check_run_config
+
+    _check_run_config(Path("runs/a/config.yaml"), "runs/a")
+    (tmp_path / "config.yaml").write_text("task: rt-sentences\n")
+    _check_run_config(Path("config.yaml"), "runs/b")
