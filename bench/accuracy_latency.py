@@ -244,7 +244,7 @@ class SeedRun:
         self.teacher_sn = to_supernet(copy.deepcopy(self.teacher))
         self.arch = supernet_state(self.teacher_sn).arch
 
-        self.task = task_from_config(cfg)
+        self.task = task_from_config(cfg, self.run)  # split as the run was (a run before 2026-12-01 too)
         self.tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(cfg.model))
         self.tokenized = tokenize_task(self.task, self.tokenizer, cfg.data.max_length)
         self.loaders = {

@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
 
-    task = task_from_config(base)
+    task = task_from_config(base, ref)  # split as the reference run was
     tokenizer = AutoTokenizer.from_pretrained(resolve_model_path(base.model))
     tokenized = tokenize_task(task, tokenizer, base.data.max_length)
     loaders = {

@@ -224,10 +224,11 @@ def _check_run_config(config: Path, output_dir: str) -> None:
     from supernet.trainer import RunError
 
     run = RunDir(config.parent)
-    is_run = config.name == "config.yaml" and (
-        run.metrics.is_file() or run.checkpoints.is_dir() or run.inputs.is_file() or run.teacher.is_dir()
-    )
-    if is_run and Path(output_dir).expanduser().resolve() != run.root.resolve():
+    if (
+        config.name == "config.yaml"
+        and run.trained_here()
+        and Path(output_dir).expanduser().resolve() != run.root.resolve()
+    ):
         raise RunError(
             f"--config {config} is the config of the run in '{run.root}', but its output_dir is "
             f"'{output_dir}': pass output_dir={shlex.quote(str(run.root))} to resume that run, or "

@@ -1283,13 +1283,15 @@ def _load_local_file(
     return splits, names, kind
 
 
-def repeated_texts(task: TaskData) -> int:
-    """How many texts (with their pair; spaces and case aside, as `_split_three_ways` groups them) occur
-    more than once across a classification or regression task's splits; 0 for other kinds."""
+def texts_in_several_splits(task: TaskData) -> int:
+    """How many texts (with their pair; spaces and case aside, as `_split_three_ways` groups them) have
+    copies in more than one split of a classification or regression task; 0 for other kinds."""
     if task.kind not in ("classification", "regression"):
         return 0
-    keys = [key for split in task.splits.values() for key in _text_keys(split)]
-    return sum(len(rows) > 1 for rows in _groups(keys))
+    found = [set(_text_keys(split)) for split in task.splits.values()]
+    return len(
+        {key for i, keys in enumerate(found) for key in keys if any(key in other for other in found[i + 1 :])}
+    )
 
 
 def _check_swallowed_rows(texts: Sequence[str], names: Sequence[str], source: str) -> None:

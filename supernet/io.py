@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -351,9 +352,23 @@ class RunDir:
     def checkpoint(self, step: int) -> Path:
         return self.checkpoints / f"step-{step}"
 
+    def trained_here(self) -> bool:
+        """Whether train.py has trained in this folder (beside its config.yaml): metrics, a checkpoint,
+        a saved model or its record of inputs. A user's project folder holding a preset named
+        config.yaml and folders of its own (checkpoints/, teacher/) is not a run."""
+        # Models train.py saved carry supernet.json beside config.json; other HF folders do not.
+        saved = [self.teacher, self.stage_w, self.supernet]
+        return (
+            self.metrics.is_file()
+            or self.inputs.is_file()
+            or self.eval.is_file()
+            or bool(self.list_checkpoints())
+            or any((folder / "supernet.json").is_file() for folder in saved)
+        )
+
     def list_checkpoints(self) -> list[Path]:
         """Complete checkpoints, oldest first (temporary folders are ignored)."""
         if not self.checkpoints.is_dir():
             return []
-        found = [p for p in self.checkpoints.iterdir() if p.is_dir() and p.name.startswith("step-")]
+        found = [p for p in self.checkpoints.iterdir() if p.is_dir() and re.fullmatch(r"step-\d+", p.name)]
         return sorted(found, key=lambda p: int(p.name.split("-", 1)[1]))

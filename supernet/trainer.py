@@ -64,8 +64,8 @@ from supernet.data import (
     load_task,
     make_dataloader,
     reorder_labels,
-    repeated_texts,
     split_digest,
+    texts_in_several_splits,
     tokenize_task,
 )
 from supernet.distill import LossParts, LossWeights, distill_loss
@@ -576,7 +576,8 @@ class _Job:
                         save_config(replace(saved, output_dir=cfg.output_dir), run.config)
                     if not run.inputs.exists():
                         # Started before runs recorded them: its paths and splits from now on.
-                        record_inputs(cfg, run, getattr(self, "task", None), group_repeats=False)
+                        group = _groups_repeats(run)
+                        record_inputs(cfg, run, getattr(self, "task", None), group_repeats=group)
                     _follow_moved_inputs(run)
             except OSError as err:
                 raise RunError(
@@ -611,7 +612,7 @@ class _Job:
 
     def load_data(self) -> None:
         if not self.fresh:  # a resume reads the files the run was trained on, from any folder
-            self.cfg = recorded_paths(self.cfg, self.run)
+            self.cfg = recorded_paths(self.cfg, self.run, training=True)
         cfg = self.cfg
         self.model_path = resolve_model_path(cfg.model)
         d = cfg.data
@@ -1396,6 +1397,16 @@ def _with_paths(cfg: TrainConfig, values: dict[str, str]) -> TrainConfig:
     )
 
 
+def _relative_path(value: str | None) -> bool:
+    """Whether `value` is a relative path, not a packaged model or task's name."""
+    from supernet.assets import PACKAGED_MODELS
+    from supernet.data import PACKAGED_TASKS
+
+    if value is None or value in PACKAGED_MODELS or value in PACKAGED_TASKS:
+        return False
+    return not Path(value).expanduser().is_absolute()
+
+
 def _local(value: str | None) -> str | None:
     """`value` as an absolute path when it names an existing local file or folder that is not a
     packaged model or task (those names win over a folder of the same name, as when loading)."""
@@ -1431,11 +1442,18 @@ def record_inputs(
     atomic_write_json(run.inputs, {"paths": paths, "split_sha256": digests, "group_repeats": group_repeats})
 
 
+def _started_before_inputs(run: RunDir) -> bool:
+    """A run trained before runs recorded inputs.json (2026-12-01): trained in, and no inputs.json."""
+    return not run.inputs.exists() and run.trained_here()
+
+
 def _groups_repeats(run: RunDir | None) -> bool:
     """Whether `run`'s task is split with a repeated text's copies kept in one split: runs started from
     2026-12-01 (they record inputs.json), not those before, which were split without it."""
-    if run is None or not run.inputs.exists():
-        return run is None
+    if run is None:
+        return True
+    if _started_before_inputs(run):
+        return False
     return _read_inputs(run).get("group_repeats", True) is not False
 
 
@@ -1474,30 +1492,26 @@ def _read_inputs(run: RunDir) -> dict[str, Any]:
 _SAID_DAMAGED: set[Path] = set()
 
 
-def recorded_paths(cfg: TrainConfig, run: RunDir) -> TrainConfig:
+def recorded_paths(cfg: TrainConfig, run: RunDir, *, training: bool = False) -> TrainConfig:
     """`cfg` (a run's config) with each path RUN/inputs.json recorded for the same typed value, while it
     exists on this machine: "rel.csv" then means the file trained on, whatever folder the command runs
     in. A path whose file is gone (the project moved, the run was copied to another machine) is read as
-    typed, from the working folder."""
+    typed, from the working folder. A run started before inputs.json has its relative paths read from
+    the folder its relative output_dir was typed in (`_training_folder`), else from the working folder,
+    said (the model's path only with `training`: search and export load the supernet)."""
+    if _started_before_inputs(run):
+        return _paths_of_an_older_run(cfg, run, training)
     recorded = _read_inputs(run).get("paths", {})
     found = {}
     for key in _PATH_KEYS:
         entry, typed = recorded.get(key), _get(cfg, key)
-        here = _local(typed)
-        if not run.inputs.exists() and here is not None and not Path(str(typed)).expanduser().is_absolute():
-            _say_once(
-                run,
-                key,
-                f"note: run '{run.root}' records no absolute paths (started before 2026-12-01): {key} '{typed}' "
-                f"is read from {here}, relative to this folder; if it was trained on another file, run this "
-                "from the folder it was trained in",
-            )
         if not (
             isinstance(entry, dict) and entry.get("typed") == typed and isinstance(entry.get("path"), str)
         ):
             continue
         if not Path(entry["path"]).exists():
             continue
+        here = _local(typed)
         if here is not None and here != entry["path"]:
             print(
                 f"note: {key} '{typed}' is read from {entry['path']}, the one this run was trained on, not {here}",
@@ -1505,6 +1519,49 @@ def recorded_paths(cfg: TrainConfig, run: RunDir) -> TrainConfig:
             )
         found[key] = entry["path"]
     return _with_paths(cfg, found)
+
+
+def _paths_of_an_older_run(cfg: TrainConfig, run: RunDir, training: bool) -> TrainConfig:
+    """`recorded_paths` for a run that recorded none: relative paths from its training folder."""
+    base = _training_folder(run)
+    found = {}
+    for key in _PATH_KEYS:
+        typed = _get(cfg, key)
+        if not _relative_path(typed):
+            continue
+        here, there = _local(typed), None if base is None else _local(str(base / str(typed)))
+        if there is not None:
+            found[key] = there
+            if here not in (None, there):
+                _say_once(
+                    run,
+                    key,
+                    f"note: {key} '{typed}' is read from {there}, beside the folder run '{run.root}' was trained "
+                    f"from, not {here}",
+                )
+        elif here is not None and (training or key == "task"):
+            _say_once(
+                run,
+                key,
+                f"note: run '{run.root}' records no absolute paths (started before 2026-12-01): {key} '{typed}' "
+                f"is read from {here}, relative to this folder; if it was trained on another file, run this "
+                "from the folder it was trained in",
+            )
+    return _with_paths(cfg, found)
+
+
+def _training_folder(run: RunDir) -> Path | None:
+    """The folder train.py ran in, where config.yaml's output_dir is relative and names `run` from
+    there ("runs/x" for PROJECT/runs/x): None when absolute, or when the run has moved since."""
+    try:
+        typed = Path(load_config(TrainConfig, run.config).output_dir).expanduser()
+    except (ConfigError, OSError):
+        return None
+    parts = Path(os.path.normpath(typed)).parts
+    root = run.root.resolve().parts
+    if typed.is_absolute() or ".." in parts or len(parts) >= len(root) or root[-len(parts) :] != parts:
+        return None
+    return Path(*root[: -len(parts)])
 
 
 def _same_paths(saved: TrainConfig, cfg: TrainConfig, run: RunDir) -> TrainConfig:
@@ -1579,15 +1636,14 @@ def task_from_config(cfg: TrainConfig, run: RunDir | None = None) -> TaskData:
         group_repeats=group,
     )
     if run is not None and not group and Path(cfg.task).expanduser().is_file():
-        repeats = repeated_texts(task)
-        if repeats:
+        shared = texts_in_several_splits(task)
+        if shared:
             _say_once(
                 run,
                 "split",
                 f"note: run '{run.root}' was started before 2026-12-01 and its task is split as then: "
-                f"{repeats} text(s) of {cfg.task} occur more than once and copies of one may sit in different "
-                "splits, so its dev and test scores are not fully held out; a new run keeps each text's "
-                "copies in one split",
+                f"{shared} text(s) of {cfg.task} have copies in more than one split, so its dev and test "
+                "scores are not fully held out; a new run keeps each text's copies in one split",
             )
     return task
 

@@ -1332,5 +1332,9 @@ def test_a_copied_runs_config_names_both_folders(tmp_path: Path, monkeypatch, ca
     from supernet.cli import _check_run_config
 
     _check_run_config(Path("runs/a/config.yaml"), "runs/a")
+    # A project's own preset named config.yaml, beside folders named like a run's, is no run.
     (tmp_path / "config.yaml").write_text("task: rt-sentences\n")
+    (tmp_path / "checkpoints" / "step-best").mkdir(parents=True)
+    (tmp_path / "teacher").mkdir()
+    (tmp_path / "teacher" / "config.json").write_text("{}")
     _check_run_config(Path("config.yaml"), "runs/b")

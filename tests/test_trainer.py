@@ -1597,15 +1597,19 @@ def test_a_run_started_before_inputs_were_recorded_keeps_its_split_and_gets_them
     def digests(task) -> dict[str, str]:
         return {split: split_digest(task, split) for split in ("dev", "test")}
 
-    then = digests(load_task("rel.csv", max_train_samples=64, max_eval_samples=32, group_repeats=False))
+    old_split = load_task("rel.csv", max_train_samples=64, max_eval_samples=32, group_repeats=False)
+    then = digests(old_split)
     assert then != digests(trainer.task_from_config(saved))  # today's rule: another split
+    texts = [set(old_split.splits[split]["text"]) for split in ("train", "dev", "test")]
+    shared = len((texts[0] & texts[1]) | (texts[0] & texts[2]) | (texts[1] & texts[2]))
+    assert shared > 0
     capsys.readouterr()
     assert digests(trainer.task_from_config(saved, run)) == then
     assert digests(trainer.task_from_config(saved, run)) == then  # read again: said once
     assert capsys.readouterr().err.splitlines() == [
-        f"note: run '{run.root}' was started before 2026-12-01 and its task is split as then: 15 text(s) of "
-        "rel.csv occur more than once and copies of one may sit in different splits, so its dev and test scores "
-        "are not fully held out; a new run keeps each text's copies in one split"
+        f"note: run '{run.root}' was started before 2026-12-01 and its task is split as then: {shared} text(s) "
+        "of rel.csv have copies in more than one split, so its dev and test scores are not fully held out; a "
+        "new run keeps each text's copies in one split"
     ]
     # From another folder holding another rel.csv, the relative path is said to be read from there.
     (other / "rel.csv").write_text("text,label\nsomething else,pos\n", encoding="utf-8")
@@ -1616,6 +1620,16 @@ def test_a_run_started_before_inputs_were_recorded_keeps_its_split_and_gets_them
         f"from {other / 'rel.csv'}, relative to this folder; if it was trained on another file, run this from "
         "the folder it was trained in"
     ]
+    # Had its output_dir been typed relative ("run", from tmp_path), its paths are read from there.
+    save_config(replace(saved, output_dir="run"), run.config)
+    shutil.copy(work / "rel.csv", tmp_path / "rel.csv")
+    trainer._SAID_OLD_RUN.clear()
+    assert trainer.recorded_paths(saved, run).task == str(tmp_path / "rel.csv")
+    assert capsys.readouterr().err.splitlines() == [
+        f"note: task 'rel.csv' is read from {tmp_path / 'rel.csv'}, beside the folder run '{run.root}' was "
+        f"trained from, not {other / 'rel.csv'}"
+    ]
+    save_config(saved, run.config)
     # Resumed from its own folder, it finishes on its own split and records it from now on.
     monkeypatch.chdir(work)
     _run(
