@@ -1461,8 +1461,11 @@ _SAID_OLD_RUN: set[tuple[Path, str]] = set()
 
 
 def _say_once(run: RunDir, what: str, line: str) -> None:
-    """`line` on stderr, once per run and kind of note in this process (several reads per command)."""
-    if (run.root, what) not in _SAID_OLD_RUN:
+    """`line` on stderr, once per run and kind of note in this command (several reads per command; the
+    main process alone in a multi-process launch)."""
+    from supernet.cli import process_rank
+
+    if (run.root, what) not in _SAID_OLD_RUN and process_rank() == 0:
         _SAID_OLD_RUN.add((run.root, what))
         print(line, file=sys.stderr)
 

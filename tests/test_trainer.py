@@ -1763,3 +1763,15 @@ def test_process_rank_ignores_a_rank_left_in_a_shell(env: dict, rank: int, monke
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     assert process_rank() == rank
+
+
+def test_notes_on_an_older_run_come_from_the_main_process_alone(tmp_path, monkeypatch, capsys) -> None:
+    run = sn.io.RunDir(tmp_path / "run")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    trainer._say_once(run, "task", "note: one")
+    assert capsys.readouterr().err == ""
+    monkeypatch.setenv("RANK", "0")
+    trainer._say_once(run, "task", "note: one")
+    trainer._say_once(run, "task", "note: one")
+    assert capsys.readouterr().err == "note: one\n"
