@@ -97,6 +97,9 @@ def prepare_variant(base: TrainConfig, variant: TrainConfig) -> list[str]:
             shutil.copytree(path, target, dirs_exist_ok=True)
         elif path.is_file():
             shutil.copy2(path, target)
+    if shared and src.inputs.is_file():
+        # With the reference's teacher goes its split (and its rule: an older run has no inputs.json).
+        shutil.copy2(src.inputs, dst.inputs)
     # The run directory needs its config before the copies make it "not a run directory".
     save_config(dataclasses.replace(variant, resume=True), dst.config)
     return [p.name for p in shared]

@@ -577,7 +577,7 @@ class _Job:
                     if not run.inputs.exists():
                         # Started before runs recorded them: its paths and splits from now on.
                         group = _groups_repeats(run)
-                        record_inputs(cfg, run, getattr(self, "task", None), group_repeats=group)
+                        record_inputs(cfg, run, getattr(self, "task", None), group_repeats=group, typed=saved)
                     _follow_moved_inputs(run)
             except OSError as err:
                 raise RunError(
@@ -1420,7 +1420,12 @@ def _local(value: str | None) -> str | None:
 
 
 def record_inputs(
-    cfg: TrainConfig, run: RunDir, task: TaskData | None, *, group_repeats: bool = True
+    cfg: TrainConfig,
+    run: RunDir,
+    task: TaskData | None,
+    *,
+    group_repeats: bool = True,
+    typed: TrainConfig | None = None,
 ) -> None:
     """Write RUN/inputs.json when a run starts: for each local file or folder the config names, the path
     as typed and its absolute path; and the SHA-256 of the dev and test splits as read.
@@ -1430,14 +1435,14 @@ def record_inputs(
     resume read the paths through `recorded_paths` (from any folder) and check the splits against
     the digests (`check_split`): a data file edited since is not scored, or trained on, unnoticed.
     `group_repeats` records the split rule (`task_from_config`): False for a run started before
-    2026-12-01, recorded when it is resumed.
+    2026-12-01, recorded when it is resumed; `typed` is then its config.yaml, whose paths `cfg` holds
+    resolved (`recorded_paths`).
     """
     paths = {}
     for key in _PATH_KEYS:
-        typed = _get(cfg, key)
-        absolute = _local(typed)
+        absolute = _local(_get(cfg, key))
         if absolute is not None:
-            paths[key] = {"typed": typed, "path": absolute}
+            paths[key] = {"typed": _get(typed or cfg, key), "path": absolute}
     digests = {split: split_digest(task, split) for split in ("dev", "test")} if task is not None else {}
     atomic_write_json(run.inputs, {"paths": paths, "split_sha256": digests, "group_repeats": group_repeats})
 
@@ -1535,7 +1540,7 @@ def _paths_of_an_older_run(cfg: TrainConfig, run: RunDir, training: bool) -> Tra
         here, there = _local(typed), None if base is None else _local(str(base / str(typed)))
         if there is not None:
             found[key] = there
-            if here not in (None, there):
+            if here not in (None, there) and (training or key == "task"):
                 _say_once(
                     run,
                     key,
@@ -1560,11 +1565,14 @@ def _training_folder(run: RunDir) -> Path | None:
         typed = Path(load_config(TrainConfig, run.config).output_dir).expanduser()
     except (ConfigError, OSError):
         return None
-    parts = Path(os.path.normpath(typed)).parts
-    root = run.root.resolve().parts
-    if typed.is_absolute() or ".." in parts or len(parts) >= len(root) or root[-len(parts) :] != parts:
+    parts = Path(os.path.normpath(typed)).parts  # () for "."
+    if typed.is_absolute() or ".." in parts:
         return None
-    return Path(*root[: -len(parts)])
+    # As the command named it first (a symlinked runs/ keeps its project), then with links resolved.
+    for root in (Path(os.path.abspath(run.root)).parts, run.root.resolve().parts):
+        if len(parts) < len(root) and (not parts or root[-len(parts) :] == parts):
+            return Path(*root[: len(root) - len(parts)])
+    return None
 
 
 def _same_paths(saved: TrainConfig, cfg: TrainConfig, run: RunDir) -> TrainConfig:

@@ -19,6 +19,7 @@ def _reference(tmp_path: Path) -> TrainConfig:
         (root / folder / "config.json").write_text("{}")
     (root / "importance.safetensors").write_bytes(b"scores")
     (root / "teacher_eval.json").write_text("{}")
+    (root / "inputs.json").write_text('{"paths": {}, "split_sha256": {}, "group_repeats": true}')
     return load_config(TrainConfig, None, ["model=m", "task=rt-sentences", f"output_dir={root}"])
 
 
@@ -47,7 +48,11 @@ def test_variant_shares_exactly_what_its_changes_leave_alone(tmp_path, overrides
     out = tmp_path / "variant"
     cfg = load_config(TrainConfig, None, ["model=m", "task=rt-sentences", f"output_dir={out}", *overrides])
     assert variants.prepare_variant(base, cfg) == shared
-    assert sorted(p.name for p in out.iterdir()) == sorted([*shared, "config.yaml"])
+    # With the teacher goes the reference's record of its split (a run of today's rule, not an older one).
+    recorded = ["inputs.json"] if shared else []
+    assert sorted(p.name for p in out.iterdir()) == sorted([*shared, *recorded, "config.yaml"])
+    if shared:
+        assert (out / "inputs.json").read_bytes() == (tmp_path / "ref" / "inputs.json").read_bytes()
     assert load_config(TrainConfig, out / "config.yaml").resume is True
     # A second call finds the variant's run and copies nothing again.
     assert variants.prepare_variant(base, cfg) == []

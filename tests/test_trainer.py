@@ -1630,25 +1630,53 @@ def test_a_run_started_before_inputs_were_recorded_keeps_its_split_and_gets_them
         f"trained from, not {other / 'rel.csv'}"
     ]
     save_config(saved, run.config)
-    # Resumed from its own folder, it finishes on its own split and records it from now on.
-    monkeypatch.chdir(work)
-    _run(
-        models["base"],
-        run.root,
-        "task=rel.csv",
-        "keep_last_checkpoints=1",
-        "checkpoint_every=1",
-        "resume=true",
-    )
+    # Resumed from where its relative output_dir was typed, it finishes on its own split and records
+    # it from now on, paths as typed beside the files read.
+    save_config(replace(saved, output_dir="run"), run.config)
+    monkeypatch.chdir(tmp_path)
+    resume = ["task=rel.csv", "keep_last_checkpoints=1", "checkpoint_every=1", "resume=true"]
+    _run(models["base"], Path("run"), *resume)
     assert json.loads(run.inputs.read_text()) == {
         "paths": {
             "model": {"typed": str(models["base"]), "path": str(models["base"])},
-            "task": {"typed": "rel.csv", "path": str(work / "rel.csv")},
+            "task": {"typed": "rel.csv", "path": str(tmp_path / "rel.csv")},
         },
         "split_sha256": then,
         "group_repeats": False,
     }
-    assert digests(trainer.task_from_config(saved, run)) == then
+    monkeypatch.chdir(other)  # and from any folder, the file it was trained on
+    saved = load_config(TrainConfig, run.config)
+    assert trainer.recorded_paths(saved, run).task == str(tmp_path / "rel.csv")
+    assert digests(trainer.task_from_config(trainer.recorded_paths(saved, run), run)) == then
+
+
+@pytest.mark.parametrize(
+    ("typed", "named_as", "folder"),
+    [
+        ("runs/x", "proj/runs/x", "proj"),
+        ("./runs/x", "proj/runs/x", "proj"),
+        ("runs/x/", "proj/runs/x", "proj"),
+        (".", "proj", "proj"),
+        ("runs/x", "proj/links/x", None),  # renamed since: not told
+        ("../x", "x", None),
+        ("ABS", "proj/runs/x", None),
+        # A symlinked runs/ keeps the project it was typed in, not the link's target.
+        ("runs/x", "proj/runs/x@", "proj"),
+    ],
+)
+def test_the_folder_an_older_run_was_trained_from(tmp_path, typed, named_as, folder) -> None:
+    root = tmp_path / named_as.rstrip("@")
+    if named_as.endswith("@"):
+        (tmp_path / "scratch" / "runs" / "x").mkdir(parents=True)
+        (tmp_path / "proj").mkdir()
+        (tmp_path / "proj" / "runs").symlink_to(tmp_path / "scratch" / "runs")
+    else:
+        root.mkdir(parents=True)
+    output_dir = str(root) if typed == "ABS" else typed
+    cfg = load_config(TrainConfig, None, ["model=m", "task=t.csv", f"output_dir={output_dir}"])
+    save_config(cfg, root / "config.yaml")
+    found = trainer._training_folder(sn.io.RunDir(root))
+    assert found == (None if folder is None else tmp_path / folder)
 
 
 def test_a_fresh_start_replaces_inputs_a_killed_start_left(models, tmp_path, capsys) -> None:
