@@ -46,13 +46,15 @@ from supernet.trainer import RunError, eval_dataloader, tokenized_split  # noqa:
 
 
 def scratch_copy(run: Path, work: Path) -> Path:
-    """A run folder search can write its caches into: config, eval.jsonl, a link to the supernet."""
+    """A run folder search can write its caches into: config, eval.jsonl, inputs.json, a link to the
+    supernet."""
     # Named by the whole path: trec/.../seed-42/single-stage and rt-sentences/.../seed-42/single-stage
     # must not share caches.
     copy = work / str(run.resolve()).strip("/").replace("/", "--")
     copy.mkdir(parents=True, exist_ok=True)  # a --work kept from an earlier try: its caches are reused
-    for name in ("config.yaml", "eval.jsonl"):
-        shutil.copy2(run / name, copy / name)
+    for name in ("config.yaml", "eval.jsonl", "inputs.json"):  # inputs.json: the run's files and split
+        if name != "inputs.json" or (run / name).is_file():  # (a run before 2026-12-01 has none)
+            shutil.copy2(run / name, copy / name)
     if not (copy / "supernet").exists():
         (copy / "supernet").symlink_to((run / "supernet").resolve(), target_is_directory=True)
     if (copy / "supernet").resolve() != (run / "supernet").resolve():

@@ -221,7 +221,7 @@ def _check_run_config(config: Path, output_dir: str) -> None:
     moved, and `--config COPY/config.yaml resume=true` resumed (or, moved, started afresh) the folder
     it was first trained in, not the one the config came from."""
     from supernet.io import RunDir
-    from supernet.trainer import RunError
+    from supernet.trainer import RunError, _training_folder
 
     run = RunDir(config.parent)
     if (
@@ -229,6 +229,12 @@ def _check_run_config(config: Path, output_dir: str) -> None:
         and run.trained_here()
         and Path(output_dir).expanduser().resolve() != run.root.resolve()
     ):
+        base = _training_folder(run)
+        if base is not None:  # the same run, named from the folder it was trained in
+            raise RunError(
+                f"--config {config} names its run '{output_dir}' as seen from {base}: run this from there, "
+                f"or pass output_dir={shlex.quote(str(run.root))}"
+            )
         raise RunError(
             f"--config {config} is the config of the run in '{run.root}', but its output_dir is "
             f"'{output_dir}': pass output_dir={shlex.quote(str(run.root))} to resume that run, or "

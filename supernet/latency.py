@@ -71,6 +71,7 @@ from supernet.profile_kit_script import (
     result_flags,
     some_names,
 )
+from supernet.profile_kit_script import spread as relative_spread
 from supernet.progress import progress_bar
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig, resolve_subnet, set_active_subnet
 
@@ -372,7 +373,7 @@ class LatencyResult:
     @property
     def spread(self) -> float:
         """(p90 - p10) / median: the relative width of the middle 80% of the calls."""
-        return (self.p90_ms - self.p10_ms) / self.median_ms if self.median_ms > 0 else 0.0
+        return relative_spread(self.p10_ms, self.p90_ms, self.median_ms)
 
     @property
     def flags(self) -> tuple[str, ...]:

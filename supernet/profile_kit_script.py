@@ -468,9 +468,14 @@ def measure_kit(kit_dir: Path, kit: dict[str, Any], args: argparse.Namespace) ->
     return results
 
 
+def spread(p10_ms: float, p90_ms: float, median_ms: float) -> float:
+    """(p90 - p10) / median: the relative width of the middle 80% of the calls."""
+    return (p90_ms - p10_ms) / median_ms if median_ms > 0 else 0.0
+
+
 def _spread(result: Mapping[str, Any]) -> float:
-    """(p90 - p10) / median of one file's `summarise` figures."""
-    return (result["p90_ms"] - result["p10_ms"]) / result["median_ms"] if result["median_ms"] > 0 else 0.0
+    """`spread` of one file's `summarise` figures."""
+    return spread(result["p10_ms"], result["p90_ms"], result["median_ms"])
 
 
 def timing_setting(args: argparse.Namespace) -> dict[str, int]:

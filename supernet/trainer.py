@@ -1397,23 +1397,24 @@ def _with_paths(cfg: TrainConfig, values: dict[str, str]) -> TrainConfig:
     )
 
 
-def _relative_path(value: str | None) -> bool:
-    """Whether `value` is a relative path, not a packaged model or task's name."""
+def _path_like(value: str | None) -> bool:
+    """Whether `value` may name a local file or folder: not None, nor a packaged model or task's name
+    (those names win over a folder of the same name, as when loading)."""
     from supernet.assets import PACKAGED_MODELS
     from supernet.data import PACKAGED_TASKS
 
-    if value is None or value in PACKAGED_MODELS or value in PACKAGED_TASKS:
-        return False
-    return not Path(value).expanduser().is_absolute()
+    return value is not None and value not in PACKAGED_MODELS and value not in PACKAGED_TASKS
+
+
+def _relative_path(value: str | None) -> bool:
+    """Whether `value` is a relative path, not a packaged model or task's name."""
+    return _path_like(value) and not Path(str(value)).expanduser().is_absolute()
 
 
 def _local(value: str | None) -> str | None:
     """`value` as an absolute path when it names an existing local file or folder that is not a
-    packaged model or task (those names win over a folder of the same name, as when loading)."""
-    from supernet.assets import PACKAGED_MODELS
-    from supernet.data import PACKAGED_TASKS
-
-    if value is None or value in PACKAGED_MODELS or value in PACKAGED_TASKS:
+    packaged model or task (`_path_like`)."""
+    if value is None or not _path_like(value):
         return None
     path = Path(value).expanduser()
     return os.path.abspath(path) if path.exists() else None
@@ -1427,8 +1428,9 @@ def record_inputs(
     group_repeats: bool = True,
     typed: TrainConfig | None = None,
 ) -> None:
-    """Write RUN/inputs.json when a run starts: for each local file or folder the config names, the path
-    as typed and its absolute path; and the SHA-256 of the dev and test splits as read.
+    """Write RUN/inputs.json when a run starts (or when a run started before runs recorded it is
+    resumed): for each local file or folder the config names, the path as typed and its absolute path;
+    the SHA-256 of the dev and test splits as read; and the split rule.
 
     config.yaml keeps the paths as typed: it is the run's identity, and "data/train.csv" typed at a
     project's root still names the file there after the project moves. search.py, export.py and a
@@ -1486,18 +1488,14 @@ def _read_inputs(run: RunDir) -> dict[str, Any]:
     except ValueError:
         inputs = None
     if not isinstance(inputs, dict) or not isinstance(inputs.get("paths", {}), dict):
-        if run.inputs not in _SAID_DAMAGED:  # read several times per command: said once
-            _SAID_DAMAGED.add(run.inputs)
-            print(
-                f"warning: ignoring '{run.inputs}' (not what train.py writes): the config's paths are read "
-                "as typed and the splits are not checked",
-                file=sys.stderr,
-            )
+        _say_once(  # read several times per command
+            run,
+            "damaged",
+            f"warning: ignoring '{run.inputs}' (not what train.py writes): the config's paths are read as "
+            "typed and the splits are not checked",
+        )
         return {}
     return inputs
-
-
-_SAID_DAMAGED: set[Path] = set()
 
 
 def recorded_paths(cfg: TrainConfig, run: RunDir, *, training: bool = False) -> TrainConfig:
@@ -1506,7 +1504,7 @@ def recorded_paths(cfg: TrainConfig, run: RunDir, *, training: bool = False) -> 
     in. A path whose file is gone (the project moved, the run was copied to another machine) is read as
     typed, from the working folder. A run started before inputs.json has its relative paths read from
     the folder its relative output_dir was typed in (`_training_folder`), else from the working folder,
-    said (the model's path only with `training`: search and export load the supernet)."""
+    said (the model's and teacher's paths only with `training`: search and export load the supernet)."""
     if _started_before_inputs(run):
         return _paths_of_an_older_run(cfg, run, training)
     recorded = _read_inputs(run).get("paths", {})

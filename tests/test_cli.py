@@ -1330,8 +1330,18 @@ def test_a_copied_runs_config_names_both_folders(tmp_path: Path, monkeypatch, ca
     assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
     # The run's own config from where it was trained, or a preset named config.yaml, is not refused.
     from supernet.cli import _check_run_config
+    from supernet.trainer import RunError
 
     _check_run_config(Path("runs/a/config.yaml"), "runs/a")
+    # From inside runs/, the run's own config is the same run seen from elsewhere, not a copy.
+    monkeypatch.chdir(tmp_path / "runs")
+    with pytest.raises(RunError) as info:
+        _check_run_config(Path("a/config.yaml"), "runs/a")
+    assert (
+        str(info.value)
+        == f"--config a/config.yaml names its run 'runs/a' as seen from {tmp_path}: run this from there, or pass output_dir=a"
+    )
+    monkeypatch.chdir(tmp_path)
     # A project's own preset named config.yaml, beside folders named like a run's, is no run.
     (tmp_path / "config.yaml").write_text("task: rt-sentences\n")
     (tmp_path / "checkpoints" / "step-best").mkdir(parents=True)
