@@ -74,3 +74,22 @@ def test_scratch_copies_of_runs_with_the_same_folder_names_are_apart(tmp_path: P
         assert (copies[-1] / "supernet").resolve() == (run / "supernet").resolve()
         assert (copies[-1] / "config.yaml").read_text() == f"task: {task}\n"
     assert copies[0] != copies[1]
+
+
+def test_a_scratch_copy_is_split_as_its_run(tmp_path: Path) -> None:
+    """Without the run's inputs.json the copy (it has eval.jsonl) was taken for a run started before
+    2026-12-01 and split by the old rule: its int8 test scores came from other rows."""
+    from supernet.io import RunDir
+    from supernet.trainer import _groups_repeats
+
+    run = tmp_path / "run"
+    (run / "supernet").mkdir(parents=True)
+    (run / "config.yaml").write_text("task: data.csv\n")
+    (run / "eval.jsonl").write_text("")
+    (run / "inputs.json").write_text('{"paths": {}, "split_sha256": {}, "group_repeats": true}')
+    copy = int8_choice.scratch_copy(run, tmp_path / "work")
+    assert (copy / "inputs.json").read_bytes() == (run / "inputs.json").read_bytes()
+    assert _groups_repeats(RunDir(copy)) is True
+    (run / "inputs.json").unlink()  # a run from before: its copy is one too
+    copy = int8_choice.scratch_copy(run, tmp_path / "work2")
+    assert not (copy / "inputs.json").exists() and _groups_repeats(RunDir(copy)) is False
