@@ -354,8 +354,9 @@ class RunDir:
 
     def trained_here(self) -> bool:
         """Whether train.py has trained in this folder (beside its config.yaml): metrics, eval.jsonl, a
-        step-N checkpoint, a model it saved (with supernet.json) or its record of inputs. A user's project folder holding a preset named
-        config.yaml and folders of its own (checkpoints/, teacher/) is not a run."""
+        step-N checkpoint, a model it saved (with supernet.json) or its record of inputs. A user's
+        project folder holding a preset named config.yaml and folders of its own (checkpoints/,
+        teacher/) is not a run."""
         # Models train.py saved carry supernet.json beside config.json; other HF folders do not.
         saved = [self.teacher, self.stage_w, self.supernet]
         return (
