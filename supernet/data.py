@@ -321,12 +321,11 @@ def _decimal_commas(ds: Dataset, column: str | None) -> Dataset:
     if column is None or column not in ds.column_names:
         return ds
     values = _values(ds, column)
-    present = [value for value in values if not _is_missing(value, numeric=True)]
-    commas = [value for value in present if _COMMA_NUMBER.fullmatch(value)]
-    others = [value for value in present if not _COMMA_NUMBER.fullmatch(value)]
-    if not commas or any(_as_class_number(value) is None for value in others):
+    present = {value for value in values if not _is_missing(value, numeric=True)}
+    commas = {value for value in present if _COMMA_NUMBER.fullmatch(value)}
+    if not commas or any(_as_class_number(value) is None for value in present - commas):
         return ds
-    converted = [value.replace(",", ".") if _COMMA_NUMBER.fullmatch(value) else value for value in values]
+    converted = [value.replace(",", ".") if value in commas else value for value in values]
     names = ds.column_names
     ds = ds.remove_columns(column).add_column(column, converted, feature=Value("string"))
     return ds.select_columns(names)

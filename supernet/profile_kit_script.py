@@ -328,15 +328,15 @@ def flag_warning(results: Mapping[str, tuple[tuple[str, ...], float | None, floa
     if not flagged:
         return None
     loaded = [other for flags, other, _ in flagged.values() if "load" in flags and other is not None]
-    spread = [spread for flags, _, spread in flagged.values() if "spread" in flags]
+    spreads = [width for flags, _, width in flagged.values() if "spread" in flags]
     parts = []
     if loaded:
         parts.append(f"other processes took up to {max(loaded):.2f} cores (bound {LOAD_BOUND_CORES:.2f})")
-    if spread:
+    if spreads:
         # One decimal where a whole number would round down onto the bound ("10% (bound 10%)").
-        digits = 1 if round(100 * max(spread)) <= round(100 * SPREAD_BOUND) else 0
+        digits = 1 if round(100 * max(spreads)) <= round(100 * SPREAD_BOUND) else 0
         parts.append(
-            f"p10-p90 spread up to {100 * max(spread):.{digits}f}% of the median "
+            f"p10-p90 spread up to {100 * max(spreads):.{digits}f}% of the median "
             f"(bound {100 * SPREAD_BOUND:.0f}%)"
         )
     shown = some_names(flagged)
