@@ -89,8 +89,9 @@ __all__ = [
     "MachineLoad",
     "MeasureFn",
     "dummy_batch",
-    "graph_revision",
+    "graph_revisions",
     "is_stale",
+    "stale_reason",
     "measuring_machine",
     "load_warning",
     "measure_interleaved",
@@ -117,13 +118,14 @@ _CACHE_FORMAT = 1
 _PREDICTOR_FORMAT = 1
 
 
-def graph_revision(setting: LatencySetting) -> int | None:
-    """The ONNX graph revision an onnxruntime figure belongs to (None for torch, whose graph is the model)."""
+def graph_revisions(setting: LatencySetting) -> dict[str, int]:
+    """The graph revisions an onnxruntime figure belongs to (`supernet.export.graph_revisions`; none
+    for torch, whose graph is the model)."""
     if setting.backend != "onnxruntime":
-        return None
-    from supernet.export import ONNX_GRAPH_REVISION
+        return {}
+    from supernet.export import graph_revisions as revisions
 
-    return ONNX_GRAPH_REVISION
+    return revisions(int8=setting.int8)
 
 
 @functools.cache
@@ -165,9 +167,8 @@ def _describe_machine(machine: object) -> str:
 
 def _revision_stamp(setting: LatencySetting) -> dict[str, object]:
     """What a cache or predictor file records of where its figures come from: the machine, and the
-    ONNX graph revision (none for torch, whose graph is the model)."""
-    revision = graph_revision(setting)
-    return {"machine": measuring_machine(setting)} | ({} if revision is None else {"onnx_graph": revision})
+    ONNX graph revisions (none for torch, whose graph is the model)."""
+    return {"machine": measuring_machine(setting)} | graph_revisions(setting)
 
 
 def stale_reason(data: Mapping[str, object], setting: LatencySetting) -> str | None:
@@ -177,9 +178,12 @@ def stale_reason(data: Mapping[str, object], setting: LatencySetting) -> str | N
     hold revision 1), or another machine, thread count or runtime (files written before machines
     were recorded count as another machine).
     """
-    revision = graph_revision(setting)
-    if revision is not None and data.get("onnx_graph", 1) != revision:
-        return f"ONNX graph revision {data.get('onnx_graph', 1)}, now {revision}"
+    if setting.backend == "onnxruntime":
+        from supernet.export import graph_change
+
+        change = graph_change(data, int8=setting.int8)
+        if change is not None:
+            return change
     here = measuring_machine(setting)
     if data.get("machine") != here:
         return f"measured on {_describe_machine(data.get('machine'))}, this is {_describe_machine(here)}"

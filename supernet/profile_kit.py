@@ -44,7 +44,7 @@ from torch import nn
 from supernet.config import TrainConfig, config_to_dict, load_config
 from supernet.convert import Arch, supernet_state
 from supernet.data import usable_positions
-from supernet.export import ONNX_GRAPH_REVISION, export_graph
+from supernet.export import export_graph, graph_change, graph_revisions
 from supernet.io import atomic_write_json
 from supernet.latency import LatencyPredictor, LatencyResult, LatencySetting, predictor_subnets
 from supernet.profile_kit_script import KIT_FORMAT, TABLE_FORMAT
@@ -176,7 +176,7 @@ def kit_manifest(
         "vocab_size": getattr(model.config, "vocab_size", None),
         "opset": opset,
         "int8": int8,
-        "onnx_graph": ONNX_GRAPH_REVISION,
+        **graph_revisions(int8=int8),
         "entries": [e.to_dict() for e in entries],
     }
 
@@ -361,8 +361,7 @@ def add_to_kit(
         raise ValueError(f"role {role!r} is the predictor's own; use another, e.g. 'held-out'")
     kit = Path(kit_dir)
     manifest = json.loads((kit / "kit.json").read_text(encoding="utf-8"))
-    if manifest.get("onnx_graph", 1) != ONNX_GRAPH_REVISION:
-        raise ProfileKitError(_stale_graphs(kit / "kit.json", manifest))
+    _check_graphs(kit / "kit.json", manifest)
     listed = {e["file"] for e in manifest["entries"]}
     added = []
     for i, cfg in enumerate(subnets, 1):
@@ -389,12 +388,14 @@ def add_to_kit(
     return added
 
 
-def _stale_graphs(path: Path, kit: Mapping[str, Any]) -> str:
-    """The one-line error for a kit (or its table) whose graphs `export.py` no longer writes."""
-    return (
-        f"{path} holds ONNX graphs of revision {kit.get('onnx_graph', 1)}, export.py now writes revision "
-        f"{ONNX_GRAPH_REVISION}: write a new kit (export.py --run DIR --profile-kit OUT) and profile it again"
-    )
+def _check_graphs(path: Path, kit: Mapping[str, Any]) -> None:
+    """Refuse, in one line, a kit (or its table) whose graphs `export.py` no longer writes."""
+    change = graph_change(kit, int8=bool(kit.get("int8", False)))
+    if change is not None:
+        raise ProfileKitError(
+            f"{path} holds ONNX graphs export.py no longer writes ({change}): write a new kit "
+            "(export.py --run DIR --profile-kit OUT) and profile it again"
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -559,8 +560,7 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
             repeats=int(st["repeats"]),
         )
         kit = data["kit"]
-        if kit.get("onnx_graph", 1) != ONNX_GRAPH_REVISION:
-            raise ProfileKitError(_stale_graphs(p, kit))
+        _check_graphs(p, kit)
         entries = [KitEntry.from_dict(e) for e in kit["entries"]]
         results = {f: LatencyResult.from_dict(r) for f, r in data["results"].items()}
         table = LatencyTable(

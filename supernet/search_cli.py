@@ -38,8 +38,8 @@ from supernet.config import (
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import eval_subset, positions_problem
-from supernet.export import ONNX_GRAPH_REVISION, onnx_predict, score
 from supernet.export import export_graph as export_for_measurement
+from supernet.export import graph_revisions, onnx_predict, score
 from supernet.io import DISK_ERRNOS, RunDir, atomic_write_json, json_bytes, unwritable, weights_digest
 from supernet.latency import (
     DTYPES,
@@ -416,7 +416,7 @@ class SearchRun:
     def _int8_form(self, version: str) -> dict[str, Any]:
         """What an int8 graph's score depends on beside the subnet: the weights, the export's graph
         form and the onnxruntime whose quantizer wrote it."""
-        return {**self._weights_form, "onnxruntime": version, "onnx_graph": ONNX_GRAPH_REVISION}
+        return {**self._weights_form, "onnxruntime": version, **graph_revisions(int8=True)}
 
     def _load_int8_cache(self, form: dict[str, Any]) -> dict[str, float]:
         """Scores of int8 graphs an earlier search took of the same graph `form`, or none."""

@@ -29,6 +29,7 @@ from supernet.export import (
     load_exported,
     onnx_fingerprint,
     save_exported,
+    write_int8,
     write_onnx,
 )
 
@@ -727,6 +728,98 @@ def test_onnx_fuses_every_layer_of_a_per_layer_subnet(tmp_path: Path, family: st
         if n.op_type == "Attention"
     ]
     assert heads == [1, 2, 3]
+
+
+def _optimized_nodes(path: Path, tmp_path: Path) -> list:
+    """The nodes of `path` as onnxruntime's CPU session runs them (after its own fusions)."""
+    import onnx
+
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / f"{path.stem}.optimized.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return list(onnx.load(options.optimized_model_filepath).graph.node)
+
+
+def test_int8_matmuls_add_the_gelu_bias(tmp_path: Path, monkeypatch) -> None:
+    # The FFN's bias, a BiasGelu input in the FP32 graph, is added by the int8 MatMul before the
+    # GELU (DynamicQuantizeMatMul's bias input), and a plain Gelu remains: the same logits.
+    from supernet import export as export_module
+
+    # HETERO with every kept FFN wider than 1 (onnxruntime leaves the bias of a 1-wide FFN to BiasGelu).
+    cfg = sn.SubnetConfig(heads=(1, 4, 2, 3), ffn=(5, 48, 20, 8), layers=(0, 2, 3))
+    _, model = _supernet("bert", cfg=cfg)
+    report = export_subnet(model, cfg, tmp_path / "out", onnx=True, int8=True)
+    assert report.onnx_fused["BiasGelu"] == 3
+    nodes = _optimized_nodes(report.int8_path, tmp_path)
+    producers = {o: n for n in nodes for o in n.output}
+    gelus = [n for n in nodes if n.op_type == "Gelu"]
+    assert "BiasGelu" not in [n.op_type for n in nodes] and len(gelus) == 3
+    feeding = [producers[g.input[0]] for g in gelus]
+    assert [(n.op_type, n.input[4].endswith("intermediate.dense.bias")) for n in feeding] == [
+        ("DynamicQuantizeMatMul", True)
+    ] * 3
+    # Quantized as before this rewrite: BiasGelu stays and its MatMul takes no bias.
+    monkeypatch.setattr(export_module, "_bias_out_of_gelus", lambda model: 0)
+    write_int8(report.onnx_path, tmp_path / "before.onnx")
+    assert "BiasGelu" in [n.op_type for n in _optimized_nodes(tmp_path / "before.onnx", tmp_path)]
+    batch = tiny_batch()
+    runs = []
+    for path in (report.int8_path, tmp_path / "before.onnx"):
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        feeds = {
+            i.name: batch.get(i.name, torch.zeros_like(batch["input_ids"])).numpy()
+            for i in session.get_inputs()
+        }
+        runs.append(session.run(None, feeds)[0])
+    # x + bias is added once either way (before the GELU); only the order of float32 adds may differ.
+    assert np.abs(runs[0] - runs[1]).max() <= ONNX_TOL
+
+
+@pytest.mark.parametrize(("gelu", "plain"), [("BiasGelu", "Gelu"), ("FastGelu", "FastGelu")])
+def test_bias_out_of_gelus_rewrites_both_biased_forms(tmp_path: Path, gelu: str, plain: str) -> None:
+    # FastGelu (the tanh form, for gelu_new families) takes an optional bias too.
+    from onnx import TensorProto, helper, numpy_helper
+
+    from supernet.export import _bias_out_of_gelus
+
+    rng = np.random.default_rng(0)
+    weights = [
+        numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+        for name, shape in (("w", (16, 32)), ("b", (32,)), ("w2", (32, 16)))
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"]),
+        helper.make_node(gelu, ["h", "b"], ["g"], domain="com.microsoft"),
+        helper.make_node("FastGelu", ["g"], ["g2"], domain="com.microsoft"),  # no bias: kept
+        helper.make_node("MatMul", ["g2", "w2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "ffn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 16])],
+        initializer=weights,
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    import onnx
+
+    onnx.save(model, str(tmp_path / "fp32.onnx"))
+    assert _bias_out_of_gelus(model) == 1
+    assert [(n.op_type, list(n.input)) for n in model.graph.node] == [
+        ("MatMul", ["x", "w"]),
+        ("Add", ["h", "b"]),
+        (plain, ["gelu_bias/0"]),
+        ("FastGelu", ["g"]),
+        ("MatMul", ["g2", "w2"]),
+    ]
+    write_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx")
+    ops = [
+        (n.op_type, len([i for i in n.input if i]))
+        for n in _optimized_nodes(tmp_path / "int8.onnx", tmp_path)
+    ]
+    assert ops == [("DynamicQuantizeMatMul", 5), (plain, 1), ("FastGelu", 1), ("DynamicQuantizeMatMul", 4)]
 
 
 def test_write_onnx_is_deterministic_and_restores_attention(tmp_path: Path) -> None:

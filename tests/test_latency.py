@@ -39,6 +39,7 @@ from supernet.latency import (
     measure_subnets,
     measuring_machine,
     monitor_load,
+    stale_reason,
 )
 from supernet.subnet import resolve_subnet
 
@@ -374,6 +375,21 @@ def test_onnxruntime_cache_from_another_graph_revision_is_a_miss(tmp_path) -> No
     assert not is_stale({"format": 1, "machine": measuring_machine(torch_setting)}, torch_setting)
     assert not is_stale({"format": 1, "onnx_graph": 3} | here, setting)
     assert is_stale({"format": 1, "onnx_graph": 2} | here, setting)  # LayerNorms as primitives
+    # int8 figures also stamp the int8 graph's revision (2: GELU biases added by the int8 MatMuls).
+    int8 = LatencySetting(backend="onnxruntime", num_threads=1, int8=True)
+    here8 = {"machine": measuring_machine(int8)}
+    assert stale_reason({"format": 1, "onnx_graph": 3} | here8, int8) == "int8 graph revision 1, now 2"
+    assert stale_reason({"format": 1, "onnx_graph": 2, "int8_graph": 2} | here8, int8) == (
+        "ONNX graph revision 2, now 3"
+    )
+    assert stale_reason({"format": 1, "onnx_graph": 3, "int8_graph": 2} | here8, int8) is None
+    int8_cache = LatencyCache(tmp_path, int8)
+    int8_cache.put(cfg, _result(1.0))
+    stamped = json.loads(int8_cache.path.read_text())
+    assert (stamped["onnx_graph"], stamped["int8_graph"]) == (3, 2) and int8_cache.get(cfg) == _result(1.0)
+    del stamped["int8_graph"]
+    int8_cache.path.write_text(json.dumps(stamped))
+    assert int8_cache.get(cfg) is None
 
 
 def test_cache_of_another_machine_or_thread_count_is_a_miss(tmp_path) -> None:

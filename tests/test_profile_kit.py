@@ -815,9 +815,26 @@ def test_table_of_an_older_graph_revision_is_refused(tmp_path, model) -> None:
     with pytest.raises(ProfileKitError) as err:
         load_latency_table(path)
     assert str(err.value) == (
-        f"{path} holds ONNX graphs of revision 1, export.py now writes revision 3: write a new kit "
-        "(export.py --run DIR --profile-kit OUT) and profile it again"
+        f"{path} holds ONNX graphs export.py no longer writes (ONNX graph revision 1, now 3): write a new "
+        "kit (export.py --run DIR --profile-kit OUT) and profile it again"
     )
+
+
+def test_int8_table_of_an_older_int8_graph_is_refused(tmp_path, model) -> None:
+    # An int8 kit of 2026-12-01 or before timed int8 graphs whose GELUs added their own bias.
+    path = fake_table(tmp_path / "t.json", model)
+    data = json.loads(path.read_text())
+    data["kit"]["int8"] = True
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileKitError) as err:
+        load_latency_table(path)  # an int8 kit without the int8 revision
+    assert str(err.value) == (
+        f"{path} holds ONNX graphs export.py no longer writes (int8 graph revision 1, now 2): write a new "
+        "kit (export.py --run DIR --profile-kit OUT) and profile it again"
+    )
+    data["kit"]["int8_graph"] = 2
+    path.write_text(json.dumps(data))
+    assert load_latency_table(path).setting.int8
 
 
 def test_slow_layer_norm_releases_are_named() -> None:

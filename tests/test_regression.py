@@ -214,7 +214,7 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
     import onnxruntime
 
     import supernet.search_cli as search_cli
-    from supernet.export import ONNX_GRAPH_REVISION
+    from supernet.export import INT8_GRAPH_REVISION, ONNX_GRAPH_REVISION
 
     run, _ = regression_run
     out = tmp_path / "s8"
@@ -233,6 +233,7 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
     assert [r.precision for r in results] == ["int8"] * 4 and {r.metric for r in results} == {"pearson"}
     cache = json.loads((run / "search" / "accuracy-int8.json").read_text())
     assert cache["onnxruntime"] == onnxruntime.__version__ and cache["onnx_graph"] == ONNX_GRAPH_REVISION
+    assert cache["int8_graph"] == INT8_GRAPH_REVISION
     assert cache["scores"] == {r.name: r.accuracy for r in results}
     fp32 = {json.loads(line)["subnet"]: json.loads(line)["pearson"] for line in (run / "eval.jsonl").open()}
     assert {r.name: r.accuracy for r in results} != fp32  # quantisation moves the scores
@@ -276,14 +277,14 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
     again = read_results(tmp_path / "again" / "results.jsonl")
     assert {r.name: r.accuracy for r in again} == cache["scores"]
     # Scores of another graph form (an older export) are taken again.
-    stale = {**cache, "onnx_graph": ONNX_GRAPH_REVISION - 1}
+    stale = {key: value for key, value in cache.items() if key != "int8_graph"}  # before the int8 revision
     (run / "search" / "accuracy-int8.json").write_text(json.dumps(stale))
     scored: list[int] = []
     monkeypatch.setattr(search_cli, "score", lambda *a, **k: scored.append(1) or real_score(*a, **k))
     assert search_main([*argv, "--out", str(tmp_path / "third"), *FAST]) == 0
     assert len(scored) == 4
     rescored = json.loads((run / "search" / "accuracy-int8.json").read_text())
-    assert rescored["onnx_graph"] == ONNX_GRAPH_REVISION
+    assert (rescored["onnx_graph"], rescored["int8_graph"]) == (ONNX_GRAPH_REVISION, INT8_GRAPH_REVISION)
     assert rescored["scores"] == pytest.approx(cache["scores"], abs=1e-6)
 
 
