@@ -726,11 +726,14 @@ class _Job:
     def teacher(self) -> tuple[nn.Module, float]:
         """The fixed teacher: given, already fine-tuned, or fine-tuned here with hard labels."""
         cfg, run, acc = self.cfg, self.run, self.accelerator
+        scored = None  # the run's own teacher's scores, when a resume finds them
         if self.teacher_path is not None:
             teacher = _load_task_model(self.teacher_path)
         elif (run.teacher / "config.json").is_file():
             teacher = _load_saved_classifier(run.teacher)
             self.global_step = _read_meta(run.teacher).get("end_step", 0)
+            if not self.fresh:
+                scored = self._saved_teacher_eval()
         elif self.model_tuned:
             acc.print(
                 "the model has the task's head: it is the teacher as it is (no fine-tune; teacher.epochs, "
@@ -753,15 +756,36 @@ class _Job:
                 )
             acc.wait_for_everyone()
         teacher = teacher.to(acc.device).eval()
+        main = self.kind.main_metric
+        if scored is not None:
+            acc.print(f"teacher dev {main}: {100 * scored[main]:.2f} (scored before, teacher_eval.json)")
+            return teacher, scored[main]
         # Each split can take minutes on a large task: a bar apiece, cleared when done.
         shown = self.progress and acc.is_local_main_process
         metrics = evaluate_subnet(teacher, None, self.dev_loader, acc, desc="teacher dev" if shown else None)
-        main = self.kind.main_metric
         acc.print(f"teacher dev {main}: {100 * metrics[main]:.2f}")
         test = evaluate_subnet(teacher, None, self.test_loader, acc, desc="teacher test" if shown else None)
         if acc.is_main_process:
             atomic_write_json(run.root / "teacher_eval.json", {"dev": metrics, "test": test})
         return teacher, metrics[main]
+
+    def _saved_teacher_eval(self) -> dict[str, float] | None:
+        """The dev scores teacher_eval.json holds of the run's own teacher, or None where it is missing
+        or damaged (then the teacher is scored again). A resume reads the rows the run was trained
+        on (`load_data` checks them), so its scores stand."""
+        path = self.run.root / "teacher_eval.json"
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            dev, test = saved["dev"], saved["test"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        main = self.kind.main_metric
+        if not (isinstance(dev, dict) and isinstance(test, dict)):
+            return None
+        score = dev.get(main)
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score):
+            return None
+        return dev
 
     def student(self, teacher: nn.Module) -> nn.Module:
         """A supernet initialised from the teacher, heads and neurons in descending importance."""

@@ -499,17 +499,37 @@ def test_non_run_directory_is_refused(models, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_resume_of_finished_run_only_re_evaluates(e2e_run, models) -> None:
+def test_resume_of_finished_run_only_re_evaluates(e2e_run, models, capsys, monkeypatch) -> None:
     run, _ = e2e_run
-    params, metrics, evals = (
+    params, metrics, evals, teacher_eval = (
         _params(run),
         (run / "train_metrics.jsonl").read_text(),
         (run / "eval.jsonl").read_text(),
+        (run / "teacher_eval.json").read_text(),
     )
+    scored: list[bool] = []  # whether each model scored is the teacher (no subnet)
+    evaluate = trainer.evaluate_subnet
+    monkeypatch.setattr(
+        trainer, "evaluate_subnet", lambda *a, **k: scored.append(a[1] is None) or evaluate(*a, **k)
+    )
+    capsys.readouterr()
     _run(models["base"], run, "checkpoint_every=1", "resume=true")
     _assert_bit_identical(_params(run), params)
     assert (run / "train_metrics.jsonl").read_text() == metrics  # no step ran again
     assert (run / "eval.jsonl").read_text() == evals
+    # The run's own teacher is not scored again: its scores are read back.
+    accuracy = 100 * json.loads(teacher_eval)["dev"]["accuracy"]
+    assert (
+        f"teacher dev accuracy: {accuracy:.2f} (scored before, teacher_eval.json)" in capsys.readouterr().out
+    )
+    assert scored and not any(scored)  # the subnets were
+    assert (run / "teacher_eval.json").read_text() == teacher_eval
+    # A damaged teacher_eval.json is scored again, and written whole.
+    (run / "teacher_eval.json").write_text('{"dev": {"accuracy": ')
+    scored.clear()
+    _run(models["base"], run, "checkpoint_every=1", "resume=true")
+    assert f"teacher dev accuracy: {accuracy:.2f}\n" in capsys.readouterr().out and scored.count(True) == 2
+    assert json.loads((run / "teacher_eval.json").read_text()) == json.loads(teacher_eval)
 
 
 # --------------------------------------------------------------------------- 6. NaN
