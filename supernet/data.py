@@ -249,13 +249,14 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
     # utf-8-sig drops the byte order mark Excel writes, which would otherwise start the first name.
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
-        header = next(reader, None)
+        # Blank lines before the header are skipped, as pandas skips them (header=0 is the first row).
+        header = next((row for row in reader if row), None)
         if header is None:
             raise DataError(f"{path.name} is empty: it needs a header row and data rows")
         _check_field_counts(path, reader, len(header), delimiter)
     # An unnamed first column (a pandas index written to CSV) still needs a unique name; "text , label"
     # names the columns text and label (spaces in a header are invisible in every message).
-    names = [name.strip() or f"column_{index}" for index, name in enumerate(header)]
+    names = [name.strip() or f"column_{index}" for index, name in enumerate(header)]  # `_UNNAMED`
     duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:
         raise DataError(f"{path.name} has duplicate column names ({', '.join(duplicated)}): rename them")
@@ -270,11 +271,18 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
             column_names=names,
             header=0,
             # A row with more fields than the header (a trailing comma, as some exporters write) made
-            # pandas take the first column as the index and shift every field one column left.
+            # pandas take the first column as the index and shift every field one column left, and a
+            # later row wider than the first ones stopped its parser ("Expected 2 fields in line 41");
+            # `_check_field_counts` has made sure the extra fields are empty.
             index_col=False,
+            usecols=list(range(len(names))),
             na_filter=False,
             features=Features({name: Value("string") for name in names}),
         )
+
+
+_UNNAMED = re.compile(r"column_\d+")
+"""The name `_read_delimited` gives a column whose header cell is empty."""
 
 
 def _csv_delimiter(path: Path) -> str:
@@ -493,6 +501,11 @@ def _require_columns(
             if any(";" in name for name in ds.column_names):
                 # A semicolon CSV whose first lines do not read as one table (`_csv_delimiter`).
                 present += "; the file looks semicolon-separated: save it with commas, or with tabs as .tsv"
+            elif any(
+                _as_class_number(name) is not None or _UNNAMED.fullmatch(name) for name in ds.column_names
+            ):
+                # A number or an empty cell as a column name: a file without a header row (GLUE's CoLA).
+                present += "; its first row is read as the column names: add a header row (e.g. text,label)"
             raise DataError(f"column '{column}' not found in {source}{hint}; columns present: {present}")
 
 

@@ -1232,6 +1232,15 @@ def _reviews(count: int = 40) -> list[tuple[str, str]]:
     ]
 
 
+def _read_back(task: TaskData) -> dict[str, str]:
+    """Each text of a classification task, in every split, with its class name."""
+    return {
+        text: task.label_names[label]
+        for split in task.splits.values()
+        for text, label in zip(split["text"], split["label"], strict=True)
+    }
+
+
 def _write_rows(path: Path, rows: list[str], header: str = "text,label") -> Path:
     """A delimited file of `header` and `rows` (already joined), one per line."""
     path.write_text(header + "\n" + "\n".join(rows) + "\n")
@@ -1254,6 +1263,38 @@ def test_a_trailing_separator_no_longer_shifts_the_columns(tmp_path: Path) -> No
     assert all(
         by_text[t][:3] == task.label_names[label]
         for t, label in zip(train["text"], train["label"], strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "sep"), [("late.csv", ","), ("late.tsv", "\t"), ("late_semicolon.csv", ";")]
+)
+def test_a_trailing_separator_on_a_later_row_only_is_read_as_the_header_says(
+    tmp_path: Path, name: str, sep: str
+) -> None:
+    """One row past the first ones ending in a separator (two on another) stopped pandas' parser:
+    "Expected 2 fields in line 41, saw 3"."""
+    rows = [f"{text}{sep}{label}" for text, label in _reviews()]
+    rows[25] += sep
+    rows[33] += sep * 2
+    task = load_task(str(_write_rows(tmp_path / name, rows, header=f"text{sep}label")))
+    assert _read_back(task) == dict(_reviews())
+
+
+def test_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
+    path = tmp_path / "blank_first.csv"
+    path.write_text("\n\ntext,label\n" + "".join(f"{text},{label}\n" for text, label in _reviews()))
+    task = load_task(str(path))
+    assert _read_back(task) == dict(_reviews())
+
+
+def test_a_file_without_a_header_row_is_named(tmp_path: Path) -> None:
+    # GLUE's CoLA: source, label, an empty column, the sentence; no header.
+    path = tmp_path / "cola.tsv"
+    path.write_text("".join(f"gj04\t{i % 2}\t\tsentence {i}\n" for i in range(12)))
+    assert _error(lambda: load_task(str(path))) == (
+        "column 'text' not found in cola.tsv (set data.text_column); columns present: 0, column_2, gj04, "
+        "sentence 0; its first row is read as the column names: add a header row (e.g. text,label)"
     )
 
 
