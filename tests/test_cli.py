@@ -134,7 +134,8 @@ def test_refused_family_says_why(capsys, preset: Path, tmp_path: Path, minilm_di
         train_main,
         ["--config", str(preset), f"model={albert}"],
         "model_type 'albert' is not supported: ALBERT shares one set of layer weights across all its "
-        "layers, so layers cannot be dropped or narrowed one at a time",
+        "layers, so layers cannot be dropped or narrowed one at a time; supported families: bert, camembert, "
+        "data2vec-text, distilbert, electra, ernie, roberta, roberta-prelayernorm, xlm-roberta",
     )
 
 

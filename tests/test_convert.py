@@ -232,10 +232,13 @@ def test_models_that_do_not_fit_are_refused_with_the_reason(config_class, model_
     reason = _REASONS[config.model_type]
     with pytest.raises(sn.UnsupportedModelError) as err:
         sn.to_supernet(model)
-    assert str(err.value) == f"{model_class} (model_type '{config.model_type}') is not supported: {reason}"
+    # Each refusal names the families that are supported, as the layout refusals do.
+    assert str(err.value) == (
+        f"{model_class} (model_type '{config.model_type}') is not supported: {reason}; {SUPPORTED}"
+    )
     with pytest.raises(sn.UnsupportedModelError) as err:
         arch_from_config(config)
-    assert str(err.value) == f"model_type '{config.model_type}' is not supported: {reason}"
+    assert str(err.value) == f"model_type '{config.model_type}' is not supported: {reason}; {SUPPORTED}"
     assert not sn.is_supernet(model)
 
 

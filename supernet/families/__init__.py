@@ -148,7 +148,9 @@ def family_of(model: nn.Module) -> FamilySpec:
         )
     refusal = _refusal(model_type)
     if refusal is not None:
-        raise UnsupportedModelError(f"{name} (model_type '{model_type}') is not supported: {refusal}")
+        raise UnsupportedModelError(
+            f"{name} (model_type '{model_type}') is not supported: {refusal}; supported families: {_supported()}"
+        )
     return _by_layout(model, f"{name} (model_type '{model_type}')")
 
 
@@ -183,7 +185,9 @@ def family_of_config(config: object) -> FamilySpec:
     model_type = getattr(config, "model_type", None)
     refusal = _refusal(model_type)
     if refusal is not None:
-        raise UnsupportedModelError(f"model_type '{model_type}' is not supported: {refusal}")
+        raise UnsupportedModelError(
+            f"model_type '{model_type}' is not supported: {refusal}; supported families: {_supported()}"
+        )
     from transformers import AutoModel
 
     try:
