@@ -237,9 +237,17 @@ class TeacherConfig(_Config):
     max_steps: int | None = None
     """Exact number of teacher optimizer steps, replacing ``epochs`` (more epochs than that when the
     data is small); None = ``epochs`` decide."""
+    finetune: bool = False
+    """Fine-tune ``model`` on the task even when it already has the task's head (a checkpoint saved
+    with a new, untrained head, say); False uses such a model as the teacher as it is."""
 
     def _validate(self) -> None:
         _non_empty(self, "path")
+        _check(
+            not (self.finetune and self.path is not None),
+            "finetune",
+            "fine-tunes `model`, but teacher.path names a teacher used as it is: set one of them",
+        )
         _non_negative(self, "epochs")
         _positive(self, "learning_rate")
         _positive_or_none(self, "max_steps")

@@ -26,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -631,7 +632,7 @@ class _Job:
         if spec.matched_layout is not None:
             self.accelerator.print(f"model: {spec.describe()}")
         # Whether the model already has this task's head (then it is the teacher as it is).
-        self.model_tuned = self.kind.serves(model_config, self.task.num_labels)
+        self.model_tuned = self.kind.serves(model_config, self.task.num_labels) and not cfg.teacher.finetune
         self.teacher_path: Path | None = None
         if cfg.teacher.path is not None:
             self.teacher_path = resolve_model_path(cfg.teacher.path, "teacher.path")
@@ -741,7 +742,9 @@ class _Job:
             )
             teacher = _load_task_model(self.model_path)
         else:
-            acc.print("fine-tuning the teacher (the model has no task head)")
+            acc.print(
+                "fine-tuning the teacher" + ("" if cfg.teacher.finetune else " (the model has no task head)")
+            )
             teacher = _load_classifier(self.model_path, self.task)
             stage = cfg.teacher
             self._run_stage(
@@ -764,10 +767,42 @@ class _Job:
         shown = self.progress and acc.is_local_main_process
         metrics = evaluate_subnet(teacher, None, self.dev_loader, acc, desc="teacher dev" if shown else None)
         acc.print(f"teacher dev {main}: {100 * metrics[main]:.2f}")
+        if self.teacher_path is not None or self.model_tuned:  # used as given, not fine-tuned here
+            warning = self._untrained_teacher_warning(metrics[main])
+            if warning is not None:
+                acc.print(warning)
         test = evaluate_subnet(teacher, None, self.test_loader, acc, desc="teacher test" if shown else None)
         if acc.is_main_process:
             atomic_write_json(run.root / "teacher_eval.json", {"dev": metrics, "test": test})
         return teacher, metrics[main]
+
+    def _untrained_teacher_warning(self, score: float) -> str | None:
+        """A warning when a teacher used as given does no better on dev than a constant answer (the
+        most common class; for regression, no positive correlation): its head is likely untrained,
+        and every subnet would learn from it."""
+        name, source = self.kind.name, "teacher.path" if self.teacher_path is not None else "model"
+        hint = (
+            "check teacher.path"
+            if self.teacher_path is not None
+            else "set teacher.finetune=true to fine-tune it first"
+        )
+        if name == "classification":
+            labels = Counter(self.task.splits["dev"]["label"][:])
+            label, count = labels.most_common(1)[0]
+            majority = count / sum(labels.values())
+            if score > majority:
+                return None
+            baseline = f"always answering '{self.task.label_names[label]}' (accuracy {100 * majority:.2f})"
+        elif name == "regression":
+            if score > 0:  # NaN (a constant prediction) is no correlation too
+                return None
+            baseline = "a constant answer (pearson 0.00)"
+        else:
+            return None
+        return (
+            f"warning: the teacher ({source}, used as it is) does no better on dev than {baseline}: its head "
+            f"may be untrained; {hint}"
+        )
 
     def _saved_teacher_eval(self) -> dict[str, float] | None:
         """The dev scores teacher_eval.json holds of the run's own teacher, or None where it is missing

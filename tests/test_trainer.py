@@ -256,6 +256,45 @@ def test_task_tuned_model_is_used_as_teacher(models, tmp_path) -> None:
     assert len((run / "eval.jsonl").read_text().splitlines()) == 12
 
 
+def test_a_task_head_no_better_than_chance_is_warned_and_teacher_finetune_trains_it(
+    models, tmp_path, capsys, monkeypatch
+) -> None:
+    # A checkpoint saved right after a head was added has "the task's head" and was used as the
+    # teacher as it is, without a word, however badly it scored.
+    evaluate = trainer.evaluate_subnet
+
+    def chance_teacher(*args, **kwargs):
+        metrics = evaluate(*args, **kwargs)
+        return metrics | {"accuracy": 0.25} if args[1] is None else metrics  # the teacher (no subnet)
+
+    monkeypatch.setattr(trainer, "evaluate_subnet", chance_teacher)
+    capsys.readouterr()
+    _run(models["seq-cls"], tmp_path / "as-is", "stage_w.max_steps=1", "stage_wd.max_steps=1")
+    out = capsys.readouterr().out
+    assert "teacher dev accuracy: 25.00\n" in out
+    warning = next(line for line in out.splitlines() if line.startswith("warning: the teacher"))
+    match = re.fullmatch(
+        r"warning: the teacher \(model, used as it is\) does no better on dev than always answering "
+        r"'(negative|positive)' \(accuracy (\d+\.\d\d)\): its head may be untrained; set "
+        r"teacher\.finetune=true to fine-tune it first",
+        warning,
+    )
+    assert match is not None and float(match[2]) >= 50.0, warning  # the larger of two classes
+    # teacher.finetune=true fine-tunes it on the task first (and then says nothing).
+    run = tmp_path / "tuned"
+    _run(models["seq-cls"], run, "teacher.finetune=true", "stage_w.max_steps=1", "stage_wd.max_steps=1")
+    out = capsys.readouterr().out
+    assert "fine-tuning the teacher (the model has no task head)" not in out
+    assert "fine-tuning the teacher\n" in out and "warning: the teacher" not in out
+    assert (run / "teacher" / "config.json").is_file()
+    assert any(k.startswith("teacher/") for r in _metrics(run) for k in r)
+    with pytest.raises(ValueError) as err:
+        _cfg(models["seq-cls"], run, "teacher.finetune=true", f"teacher.path={models['seq-cls']}")
+    assert str(err.value) == (
+        "teacher.finetune fine-tunes `model`, but teacher.path names a teacher used as it is: set one of them"
+    )
+
+
 # --------------------------------------------------------------------------- 2. learning
 
 
