@@ -1331,6 +1331,20 @@ def _load_token_file(
     encoded = _encode_tags(ds, names)
     shuffled = _shuffled_split(len(ds), "sentences", source, dev_fraction, test_fraction, seed)
     splits = {split: encoded.select(indices) for split, indices in shuffled.items()}
+    trained = {tag for row in _values(splits["train"], "tags") for tag in row}
+    for split in ("dev", "test"):
+        unseen = sorted(
+            {names[tag] for row in _values(splits[split], "tags") for tag in row if tag not in trained}
+        )
+        if unseen:
+            # Refused for a folder's files (`_load_token_directory`); here the shuffle put them there.
+            logger.warning(
+                "%s: tags %s occur in %s but in no training sentence of this split: the model cannot learn "
+                "them; add sentences with them, or try another data.split_seed",
+                source,
+                ", ".join(unseen),
+                split,
+            )
     return (
         DatasetDict({split: splits[split] for split in ("train", "dev", "test")}),
         names,

@@ -329,3 +329,29 @@ def test_byte_level_bpe_tags_the_tokens_raw_text_gives(tmp_path: Path) -> None:
     tagger.save_pretrained(tmp_path / "saved")
     saved = transformers.AutoTokenizer.from_pretrained(tmp_path / "saved")
     assert tokens(saved, " ".join(words)) == tokens(tagger, words)
+
+
+def test_a_tag_the_shuffle_left_out_of_train_is_warned(tmp_path: Path, caplog) -> None:
+    # One file is split by a plain shuffle: a rare tag can land in dev or test only, which a folder's
+    # files are refused for; here it was silent.
+    rows = [
+        {"tokens": [name, "lives", "in", city, str(i), "."], "tags": ["B-PER", "O", "O", "B-LOC", "O", "O"]}
+        for i, (name, city) in enumerate(
+            zip(["Anna", "Marco", "Lena"] * 20, ["Oslo", "Rome", "Paris"] * 20, strict=True)
+        )
+    ]
+    rows[7] = {"tokens": ["Acme", "Corp", "hires"], "tags": ["B-ORG", "I-ORG", "O"]}
+    path = tmp_path / "ner_rare.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    task = load_task(str(path))
+    where = [split for split, ds in task.splits.items() if any(3 in tags for tags in ds["tags"])]
+    assert task.label_names == ("B-LOC", "B-ORG", "B-PER", "I-ORG", "O") and where == ["test"]
+    assert caplog.messages == [
+        "ner_rare.jsonl: tags B-ORG, I-ORG occur in test but in no training sentence of this split: the model cannot "
+        "learn them; add sentences with them, or try another data.split_seed"
+    ]
+    caplog.clear()
+    rows[7] = rows[8]  # every tag in every split
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    load_task(str(path))
+    assert caplog.messages == []
