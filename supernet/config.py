@@ -139,6 +139,15 @@ def _normalise_mults(obj: object, name: str) -> None:
     for value in values:
         _check(0 < value <= 1, name, f"must only contain values in (0, 1], got {shown}")
     _check(len(set(values)) == len(values), name, f"must not contain duplicates, got {shown}")
+    # Subnets are named by their multipliers to 2 decimals (w0.75-d1.00): two that round alike
+    # would train, score and export under one name.
+    named = [f"{value:.2f}" for value in values]
+    clash = sorted({n for n in named if named.count(n) > 1})
+    _check(
+        not clash,
+        name,
+        f"must not hold values that are the same to 2 decimals ({', '.join(clash)}), got {shown}",
+    )
     _check(1.0 in values, name, f"must contain 1.0 (the full model), got {shown}")
     setattr(obj, name, tuple(sorted(values, reverse=True)))
 
@@ -300,6 +309,11 @@ class DistillConfig(_Config):
 
     def _validate(self) -> None:
         _non_negative(self, "lambda_logit", "lambda_hidden", "lambda_hard")
+        _check(
+            self.lambda_logit + self.lambda_hidden + self.lambda_hard > 0,
+            "lambda_logit",
+            "= lambda_hidden = lambda_hard = 0: the subnets would have no loss to learn from; set one of them > 0",
+        )
         _positive(self, "temperature")
         _one_of(self, "teacher_width", ("same", "full"))
 

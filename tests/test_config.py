@@ -382,6 +382,29 @@ def test_boundary_values_accepted() -> None:
     assert DistillConfig(lambda_logit=0, lambda_hidden=0, lambda_hard=1).lambda_hard == 1.0
 
 
+@pytest.mark.parametrize("key", ["width_mults", "depth_mults"])
+def test_multipliers_that_share_a_subnet_name_are_refused(key: str) -> None:
+    # 0.75 and 0.7500001 both name w0.75-...: a grid of 12 names held 15 subnets, two rows of the
+    # search table were chosen, and export --subnet could not tell them apart.
+    with pytest.raises(ConfigError) as err:
+        load_config(TrainConfig, None, [*REQUIRED, f"{key}=[1.0,0.75,0.7500001,0.251,0.249]"])
+    assert str(err.value) == (
+        f"{key} must not hold values that are the same to 2 decimals (0.25, 0.75), got "
+        "[1.0, 0.75, 0.7500001, 0.251, 0.249]"
+    )
+
+
+def test_all_zero_loss_weights_are_refused_before_anything_runs() -> None:
+    # They failed in the first distillation step, after the teacher was fine-tuned, in a traceback,
+    # and left a run that no resume could finish (the fixed weights are a changed config).
+    with pytest.raises(ConfigError) as err:
+        load_config(TrainConfig, None, [*REQUIRED, "distill.lambda_logit=0", "distill.lambda_hidden=0"])
+    assert str(err.value) == (
+        "distill.lambda_logit = lambda_hidden = lambda_hard = 0: the subnets would have no loss to learn from; "
+        "set one of them > 0"
+    )
+
+
 # ---------------------------------------------------------------- to_dict / save / diff
 
 
