@@ -37,6 +37,7 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.profile_kit import run_identity
+from supernet.profile_kit_script import too_many_threads
 from supernet.progress import progress_bar
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
@@ -349,6 +350,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         # Checked before the export, not after it when the latency is measured.
         raise RunError(f"--threads must be >= 1, got {args.threads}")
+    if too_many_threads(args.threads):  # the ONNX files, at least, are timed on this CPU
+        raise RunError(too_many_threads(args.threads))
     if args.int8 and not args.onnx:
         raise RunError("--int8 quantizes model.onnx: drop --no-onnx")
     low, high = onnx_opsets()

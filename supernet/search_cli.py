@@ -55,6 +55,7 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.profile_kit import run_identity
+from supernet.profile_kit_script import too_many_threads
 from supernet.progress import progress_bar
 from supernet.search import (
     SubnetResult,
@@ -983,6 +984,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         cfg = _search_config(args)
     except ConfigError as err:
         raise RunError(_as_flag(err)) from err
+    if cfg.device == "cpu" and too_many_threads(cfg.num_threads):
+        raise RunError(too_many_threads(cfg.num_threads))
     setting = LatencySetting(
         device=cfg.device,
         backend=cfg.backend,

@@ -481,6 +481,18 @@ def test_profile_script_refuses_bad_arguments(tmp_path) -> None:
         text=True,
     )
     assert bad.returncode == 2 and bad.stderr == "error: --threads must be >= 1, got 0\n"
+    cores = len(os.sched_getaffinity(0))
+    many = subprocess.run(
+        [sys.executable, str(script), "--threads", str(cores + 1), "--kit", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert many.returncode == 2 and many.stderr == (
+        f"error: --threads {cores + 1} is more than the {cores} core{'s' if cores > 1 else ''} this process may "
+        f"run on: the extra threads would wait for each other, not time the model; pass --threads {cores} or "
+        "fewer\n"
+    )
     helped = subprocess.run([sys.executable, str(script), "--help"], env=env, capture_output=True, text=True)
     assert helped.returncode == 0 and "--threads" in helped.stdout and "latency-table.json" in helped.stdout
 
