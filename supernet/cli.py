@@ -10,7 +10,9 @@ import argparse
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -150,6 +152,16 @@ def run_cli(
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not args.debug:
         quiet_libraries()
+    with _TerminateAsInterrupt() as terminate:
+        return _run_main(main, args, interrupted, terminate)
+
+
+def _run_main(
+    main: Callable[[argparse.Namespace], int | None],
+    args: argparse.Namespace,
+    interrupted: str,
+    terminate: _TerminateAsInterrupt,
+) -> int:
     try:
         return int(main(args) or 0)
     except _user_errors() as err:
@@ -184,7 +196,36 @@ def run_cli(
     except KeyboardInterrupt as err:
         # A KeyboardInterrupt raised with a message says what a later phase leaves behind.
         print(str(err) or interrupted, file=sys.stderr)
-        return 130
+        return 128 + signal.SIGTERM if terminate.came else 130
+
+
+class _TerminateAsInterrupt:
+    """Within it SIGTERM (a scheduler's stop, `timeout`, `kill`) ends the job as Ctrl-C does, through
+    the same cleanup and message: an export killed so left its half-written hidden folder behind and
+    said nothing. A handler set by whoever started us (or SIG_IGN), and threads other than the main
+    one, are left alone; the trainer installs its own for the training steps (finish the step, save a
+    checkpoint) and puts this one back after."""
+
+    def __init__(self) -> None:
+        self.came = False
+        self.installed = False
+
+    def _handler(self, signum: int, frame: object) -> None:
+        self.came = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> _TerminateAsInterrupt:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
+            signal.SIG_DFL,
+            None,
+        ):
+            signal.signal(signal.SIGTERM, self._handler)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.installed and signal.getsignal(signal.SIGTERM) == self._handler:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def process_rank() -> int:

@@ -346,6 +346,83 @@ def _time_export(out: Path, setting: LatencySetting, args: argparse.Namespace) -
         return measure_interleaved(artefacts, setting, progress=not args.no_progress)
 
 
+def _commit_and_time(
+    out: Path,
+    target: Path,
+    bars: list[Any],
+    caught: list[warnings.WarningMessage],
+    cfg: SubnetConfig,
+    run_dir: RunDir,
+    args: argparse.Namespace,
+) -> tuple[dict[str, LatencyResult], LatencySetting, dict[str, Any] | None]:
+    """Put the finished export (`target`) at `out` and time it in the setting search chose (the
+    figures, that setting, and search's chosen.json when there is one)."""
+    if target != out:
+        # The new export is complete: swap it in, then drop the old one (moved into a fresh folder
+        # of its own, so no folder of the user's is touched).
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        try:
+            out.rename(old / out.name)
+            target.rename(out)
+        except KeyboardInterrupt:
+            if target.exists():  # interrupted before the swap ended: it is finished all the same
+                if out.exists():
+                    out.rename(old / out.name)
+                target.rename(out)
+            shutil.rmtree(old, ignore_errors=True)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    for bar in bars:
+        bar.close()
+    for w in caught:
+        print(f"warning: {w.message}")
+
+    # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise).
+    setting = LatencySetting(num_threads=args.threads)
+    chosen_file = (run_dir.search if args.search is None else args.search) / "chosen.json"
+    chosen = None
+    if chosen_file.is_file():
+        try:
+            chosen = read_chosen(chosen_file)
+        except RunError:
+            print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
+    if chosen is not None:
+        setting = LatencySetting.from_dict(chosen["setting"])
+        if args.threads is not None and args.threads != setting.num_threads:
+            if (
+                chosen.get("spec") == cfg.to_dict()
+            ):  # search's figure is of this subnet: said why it is not compared
+                searched = (
+                    "the default threads"
+                    if setting.num_threads is None
+                    else f"--threads {setting.num_threads}"
+                )
+                print(
+                    f"note: latency timed with --threads {args.threads}, search's with {searched}: "
+                    "its figure is not compared"
+                )
+            setting = dataclasses.replace(setting, num_threads=args.threads)
+        if setting.int8 and not args.int8:
+            if chosen.get("spec") == cfg.to_dict():
+                print(
+                    f"note: search chose {cfg.name} by its int8 graph's latency and dev score: pass --int8 to "
+                    "write model.int8.onnx, the model it chose"
+                )
+            # No int8 file is written, so none is timed: the figures are FP32, and say so.
+            setting = dataclasses.replace(setting, int8=False)
+    reason = unavailable(setting, onnx=False)
+    if reason is not None:
+        # Search ran on a GPU machine, the export runs elsewhere: the files are the same, only the
+        # figure has to come from a device this machine has.
+        # In float32: a bfloat16 or float16 figure is a GPU's, and CPUs without such kernels crawl.
+        kind_of = "" if setting.dtype == "float32" else f" in float32 (search timed {setting.dtype})"
+        print(
+            f"note: search measured on {setting.device}, but {reason}: latency measured on cpu here{kind_of}"
+        )
+        setting = dataclasses.replace(setting, device="cpu", dtype="float32")
+    return _time_export(out, setting, args), setting, chosen
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         # Checked before the export, not after it when the latency is measured.
@@ -434,68 +511,14 @@ def run(args: argparse.Namespace) -> int:
         if disk is not None:
             raise disk from err
         raise
-    for bar in bars:
-        bar.close()
-    for w in caught:
-        print(f"warning: {w.message}")
-    if target != out:
-        # The new export is complete: swap it in, then drop the old one (moved into a fresh folder
-        # of its own, so no folder of the user's is touched).
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        out.rename(old / out.name)
-        target.rename(out)
-        shutil.rmtree(old, ignore_errors=True)
-
-    # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise).
-    setting = LatencySetting(num_threads=args.threads)
-    chosen_file = (run_dir.search if args.search is None else args.search) / "chosen.json"
-    chosen = None
-    if chosen_file.is_file():
-        try:
-            chosen = read_chosen(chosen_file)
-        except RunError:
-            print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
-    if chosen is not None:
-        setting = LatencySetting.from_dict(chosen["setting"])
-        if args.threads is not None and args.threads != setting.num_threads:
-            if (
-                chosen.get("spec") == cfg.to_dict()
-            ):  # search's figure is of this subnet: said why it is not compared
-                searched = (
-                    "the default threads"
-                    if setting.num_threads is None
-                    else f"--threads {setting.num_threads}"
-                )
-                print(
-                    f"note: latency timed with --threads {args.threads}, search's with {searched}: "
-                    "its figure is not compared"
-                )
-            setting = dataclasses.replace(setting, num_threads=args.threads)
-        if setting.int8 and not args.int8:
-            if chosen.get("spec") == cfg.to_dict():
-                print(
-                    f"note: search chose {cfg.name} by its int8 graph's latency and dev score: pass --int8 to "
-                    "write model.int8.onnx, the model it chose"
-                )
-            # No int8 file is written, so none is timed: the figures are FP32, and say so.
-            setting = dataclasses.replace(setting, int8=False)
-    reason = unavailable(setting, onnx=False)
-    if reason is not None:
-        # Search ran on a GPU machine, the export runs elsewhere: the files are the same, only the
-        # figure has to come from a device this machine has.
-        # In float32: a bfloat16 or float16 figure is a GPU's, and CPUs without such kernels crawl.
-        kind_of = "" if setting.dtype == "float32" else f" in float32 (search timed {setting.dtype})"
-        print(
-            f"note: search measured on {setting.device}, but {reason}: latency measured on cpu here{kind_of}"
-        )
-        setting = dataclasses.replace(setting, device="cpu", dtype="float32")
     try:
-        results = _time_export(out, setting, args)
+        # From here the folder is in place (the earlier export replaced): an interrupt is not
+        # "nothing was exported".
+        results, setting, chosen = _commit_and_time(out, target, bars, caught, cfg, run_dir, args)
     except KeyboardInterrupt:
-        # The folder is in place (the earlier export replaced): not "nothing was exported".
         raise KeyboardInterrupt(
-            f"interrupted while timing: {out} is exported and parity-checked (parity.json) but has no "
-            "summary.json (its latency); export.py --overwrite exports and times it again"
+            f"interrupted: {out} is exported and parity-checked (parity.json) but has no summary.json (its "
+            "latency); export.py --overwrite exports and times it again"
         ) from None
     summary = {
         "subnet": cfg.name,

@@ -306,6 +306,49 @@ def test_a_full_disk_or_read_only_folder_is_one_line(raised: OSError, said: str,
     )
 
 
+def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path, capsys) -> None:
+    """A scheduler's SIGTERM killed export.py on the spot: no message, exit 143, and up to 151 MB of
+    its hidden half-written folder left behind (Ctrl-C removed it and said so)."""
+    import argparse
+    import os
+    import signal
+
+    from supernet.cli import run_cli
+
+    half_written = tmp_path / ".exp.tmp-1"
+
+    def main(args):
+        half_written.mkdir()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+        finally:
+            half_written.rmdir()  # a command's own cleanup, as on Ctrl-C
+        return 0
+
+    started = time.perf_counter()
+    assert (
+        run_cli(main, argparse.ArgumentParser(), [], interrupted="interrupted: nothing was exported") == 143
+    )
+    assert time.perf_counter() - started < 4 and not half_written.exists()
+    assert capsys.readouterr().err == "interrupted: nothing was exported\n"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # put back after the command
+    # Ctrl-C still exits 130; a handler the caller set is left alone (SIGTERM then is theirs).
+    assert (
+        run_cli(lambda args: (_ for _ in ()).throw(KeyboardInterrupt), argparse.ArgumentParser(), []) == 130
+    )
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        assert (
+            run_cli(lambda args: os.kill(os.getpid(), signal.SIGTERM) or 0, argparse.ArgumentParser(), [])
+            == 0
+        )
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_library_words_for_a_full_disk_are_recognised(tmp_path, monkeypatch) -> None:
     """safetensors says 'No space left on device (os error 28)', torch.save 'unexpected pos'."""
     import errno

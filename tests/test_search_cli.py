@@ -757,10 +757,34 @@ def test_an_export_interrupted_while_timing_says_it_is_in_place(
         export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--out", str(out), "--no-progress"]) == 130
     )
     assert capsys.readouterr().err.splitlines()[-1] == (
-        f"interrupted while timing: {out} is exported and parity-checked (parity.json) but has no summary.json "
-        "(its latency); export.py --overwrite exports and times it again"
+        f"interrupted: {out} is exported and parity-checked (parity.json) but has no summary.json (its "
+        "latency); export.py --overwrite exports and times it again"
     )
     assert (out / "parity.json").is_file() and not (out / "summary.json").exists()
+    # Interrupted right after the export was put in place (the warnings, chosen.json), and between the
+    # two renames that swap an --overwrite export in: the same line, and the new export is at OUT.
+    monkeypatch.undo()
+    first = json.loads((out / "parity.json").read_text())
+    rename = Path.rename
+
+    def interrupted_rename(self, target):
+        moved = rename(self, target)
+        if Path(target).name == out.name and Path(target).parent != out.parent:  # OUT moved aside
+            raise KeyboardInterrupt
+        return moved
+
+    monkeypatch.setattr(Path, "rename", interrupted_rename)
+    argv = ["--run", str(run), "--subnet", "w0.25-d0.50", "--out", str(out), "--overwrite", "--no-progress"]
+    assert export_main(argv) == 130
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .startswith(f"interrupted: {out} is exported and parity-checked")
+    )
+    monkeypatch.undo()
+    assert json.loads((out / "parity.json").read_text())["subnet"] == "w0.25-d0.50" != first["subnet"]
+    assert not (out / "summary.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".exp")) == []
 
 
 def test_ctrl_c_while_the_entry_points_import_is_one_line(tmp_path: Path) -> None:
