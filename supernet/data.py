@@ -1525,6 +1525,23 @@ def load_task(
             raise DataError(
                 f"packaged task '{task}' is a {kind} task, not {task_kind}: set data.task_kind=auto or {kind}"
             )
+        ignored = [
+            f"data.{key}"
+            for key, value, default in (
+                ("text_column", text_column, "text"),
+                ("text_pair_column", text_pair_column, None),
+                ("label_column", label_column, "label"),
+            )
+            if value != default
+        ]
+        if ignored:
+            # A user setting text_pair_column may believe this is now a pair task.
+            logger.warning(
+                "packaged task '%s' has its own columns: %s %s for your own files and not used here",
+                task,
+                ", ".join(ignored),
+                "is" if len(ignored) == 1 else "are",
+            )
         full, names = _PACKAGED_LOADERS[task]()
         splits = _split_three_ways(
             full, task, names, dev_fraction, test_fraction, split_seed, group_repeats=False

@@ -769,6 +769,10 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
         RunError: `out` is a file, or a non-empty folder that holds no earlier search (a
             results.jsonl that search.py wrote).
     """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunError(
+            f"--run '{run_dir}' is a file, not a run directory: pass the output_dir train.py wrote"
+        )
     default = RunDir(run_dir).search
     folder = default if out is None else Path(out)
     if folder.exists() and not folder.is_dir():

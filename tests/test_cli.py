@@ -987,6 +987,15 @@ def test_export_refuses_bad_threads_before_writing(capsys, trained_run: Path, tm
     )
 
 
+def test_a_file_as_the_run_is_named_as_such(capsys, tmp_path: Path) -> None:
+    # It said "the run's search folder '.../search' is not writable: ... is a file; pass --out DIR".
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    message = f"--run '{notes}' is a file, not a run directory: pass the output_dir train.py wrote"
+    _fails(capsys, search_main, ["--run", str(notes)], message, watch=tmp_path)
+    assert notes.read_text() == "mine"
+
+
 def test_more_threads_than_cores_are_refused_before_anything_is_timed(capsys, tmp_path: Path) -> None:
     # 64 threads on 2 cores timed a 6 ms subnet at 747 ms, cached it and chose by it, without a word;
     # 1000 threads made a search of 13 hours.

@@ -1584,3 +1584,20 @@ def test_a_semicolon_csv_whose_header_has_a_comma_is_found_by_its_rows(tmp_path:
         "column 'text' not found in odd.csv (set data.text_column); columns present: extra, text;label; the "
         "file looks semicolon-separated: save it with commas, or with tabs as .tsv"
     )
+
+
+def test_column_keys_on_a_packaged_task_are_said_to_be_unused(caplog) -> None:
+    # text_pair_column on rt-sentences trained a single-sentence task, without a word.
+    load_task("trec", text_pair_column="hypothesis", label_column="stars")
+    assert caplog.messages == [
+        "packaged task 'trec' has its own columns: data.text_pair_column, data.label_column are for your own "
+        "files and not used here"
+    ]
+    caplog.clear()
+    load_task("trec", text_column="review")
+    assert caplog.messages == [
+        "packaged task 'trec' has its own columns: data.text_column is for your own files and not used here"
+    ]
+    caplog.clear()
+    load_task("trec")
+    assert caplog.messages == []
