@@ -76,27 +76,25 @@ def _script_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_shell_script_runs_offline_with_the_python_it_finds(tmp_path) -> None:
     """The lent GPU machines reach no network and their python3 has torch: the script must use that
-    python as it is (no venv, no pip download) and put this checkout on its path."""
-    env = _script_env(tmp_path, EXTRA="--tiny --repeats 3 --warmup 1", VENV=str(tmp_path / "venv"))
-    proc = subprocess.run(["bash", "bench/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"{sys.executable} has torch {torch.__version__}: using it, nothing downloaded" in proc.stdout
-    assert not (tmp_path / "venv").exists()
-    data = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
-    assert data["ok"] is True and data["device"] == "cpu" and len(data["export"]) == 2
-
-
-@pytest.mark.slow
-def test_shell_script_leaves_the_wheels_when_nothing_is_missing(tmp_path) -> None:
-    """.whl holds the GPU machine's wheels (its Python's); a CPU-safe run here with an interpreter
-    that has everything failed installing them ("not a supported wheel on this platform")."""
+    python as it is (no venv, no pip download) and put this checkout on its path. .whl holds the GPU
+    machine's wheels (its Python's); a CPU-safe run here with an interpreter that has everything
+    failed installing them ("not a supported wheel on this platform"). One run checks both."""
     wheels = tmp_path / "wheels"
     wheels.mkdir()
     (wheels / "multiprocess-0.70.19-py399-none-any.whl").write_text("not a wheel for this python")
-    env = _script_env(tmp_path, WHEELS=str(wheels), EXTRA="--tiny --steps 1 --repeats 2 --warmup 0")
+    env = _script_env(
+        tmp_path,
+        WHEELS=str(wheels),
+        EXTRA="--tiny --steps 1 --repeats 2 --warmup 0",
+        VENV=str(tmp_path / "venv"),
+    )
     proc = subprocess.run(["bash", "bench/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"{sys.executable} has torch {torch.__version__}: using it, nothing downloaded" in proc.stdout
     assert "installing" not in proc.stdout and "wheels from" not in proc.stdout
+    assert not (tmp_path / "venv").exists()
+    data = json.loads((tmp_path / "out" / "gpu_check.json").read_text())
+    assert data["ok"] is True and data["device"] == "cpu" and len(data["export"]) == 2
 
 
 def test_shell_script_names_a_module_it_cannot_import(tmp_path) -> None:
