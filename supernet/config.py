@@ -656,6 +656,9 @@ def _try_coerce(value: Any, tp: Any, key: str) -> Any:
     if isinstance(value, bool):
         return _FAIL
     if tp is float:
+        if isinstance(value, str) and value.strip().lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            # `learning_rate=nan` on the command line is a string to YAML (its NaN is `.nan`).
+            raise _field_error(key, f"must be a finite number, got {value.strip()}", quoted=True)
         if not isinstance(value, (int, float)):
             return _FAIL
         if not math.isfinite(value):

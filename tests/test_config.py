@@ -304,6 +304,9 @@ def test_invalid_yaml_override_value_for_non_text_field() -> None:
         ("learning_rate=-1e-5", "learning_rate must be > 0, got -1e-05"),
         ("learning_rate=.nan", "config key 'learning_rate' must be a finite number, got nan"),
         ("max_grad_norm=.inf", "config key 'max_grad_norm' must be a finite number, got inf"),
+        # Typed as Python writes them: strings to YAML, which said "must be float, got 'nan' (str)".
+        ("learning_rate=nan", "config key 'learning_rate' must be a finite number, got nan"),
+        ("max_grad_norm=-Infinity", "config key 'max_grad_norm' must be a finite number, got -Infinity"),
         ("teacher.learning_rate=0", "teacher.learning_rate must be > 0, got 0.0"),
         ("stage_wd.learning_rate=0", "stage_wd.learning_rate must be > 0 or null, got 0.0"),
         ("stage_w.epochs=-1", "stage_w.epochs must be >= 0, got -1.0"),
