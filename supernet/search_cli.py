@@ -37,7 +37,7 @@ from supernet.config import (
 )
 from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
-from supernet.data import eval_subset, positions_problem
+from supernet.data import DataError, eval_subset, positions_problem
 from supernet.export import export_graph as export_for_measurement
 from supernet.export import graph_revisions, onnx_predict, score
 from supernet.io import DISK_ERRNOS, RunDir, atomic_write_json, json_bytes, unwritable, weights_digest
@@ -75,6 +75,8 @@ from supernet.trainer import (
     load_supernet,
     recorded_paths,
     saved_model_config,
+    split_change,
+    task_from_config,
     tokenized_split,
     trained_run,
 )
@@ -313,6 +315,17 @@ class SearchRun:
                 f"warning: cannot read {shown} in '{self.run.root}': those subnets are scored on dev again"
             )
         return cache
+
+    def note_changed_dev(self) -> None:
+        """A grid search takes its dev scores from training (eval.jsonl): when the task's file has
+        changed since, they are of the split as it was, which is said before anything is measured;
+        a subnet that still needs a score is refused when it is scored (`tokenized_split`)."""
+        try:
+            change = split_change(task_from_config(self.train_cfg, self.run), "dev", self.run)
+        except (DataError, OSError):
+            return  # the file is gone or unreadable: said if and when a score is needed
+        if change is not None:
+            self.log(f"note: {change}: the dev scores below are those training took on the split as it was")
 
     def dev_loader(self) -> Any:
         if self._dev_loader is None:
@@ -1015,6 +1028,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         # Both score subnets on dev: a task file not found here, or a split changed since training,
         # is said before minutes of measuring, not after.
         sr.dev_loader()
+    else:
+        sr.note_changed_dev()
     grid = sr.space.grid()
     measured = sr.measure(grid)  # says what it times, and what it reads from the cache
     # Fitting the predictor times ~26 probe subnets (a third of a quickstart search on torch, 26

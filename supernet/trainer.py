@@ -1663,13 +1663,21 @@ def _follow_moved_inputs(run: RunDir) -> None:
         atomic_write_json(run.inputs, inputs)
 
 
-def check_split(task: TaskData, split: str, run: RunDir, *, strict: bool = True) -> None:
-    """Refuse (or with `strict` False, warn about) a split of `task` that is not the one `run` was
-    started on: its rows or labels changed since. Runs before 2026-12-01 record no digest."""
+def split_change(task: TaskData, split: str, run: RunDir) -> str | None:
+    """What differs when a split of `task` is not the one `run` was started on (its rows or labels
+    changed since), or None. Runs before 2026-12-01 record no digest."""
     recorded = _read_inputs(run).get("split_sha256", {})
     if not isinstance(recorded, dict) or recorded.get(split) in (None, split_digest(task, split)):
+        return None
+    return f"the {split} split of task '{task.name}' is not the one run '{run.root}' was trained on (its rows or labels changed since)"
+
+
+def check_split(task: TaskData, split: str, run: RunDir, *, strict: bool = True) -> None:
+    """Refuse (or with `strict` False, warn about) a split of `task` that is not the one `run` was
+    started on (`split_change`)."""
+    what = split_change(task, split, run)
+    if what is None:
         return
-    what = f"the {split} split of task '{task.name}' is not the one run '{run.root}' was trained on (its rows or labels changed since)"
     if strict:
         raise RunError(f"{what}: scores of the two would mix; train a new run on the data as it is now")
     print(f"warning: {what}: the scores below are of the split as it is now", file=sys.stderr)

@@ -1594,6 +1594,12 @@ def test_typed_paths_reach_the_files_trained_on_and_an_edited_split_is_caught(
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {changed}: scores of the two would mix; train a new run on the data as it is now"
     )
+    # A grid search reads training's scores: it goes on, saying whose split they are, before timing.
+    assert search_main(["--run", str(run.root), "--latency-budget-ms", "1000", *fast]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert (
+        printed[0] == f"note: {changed}: the dev scores below are those training took on the split as it was"
+    )
     out = [
         "--run",
         str(run.root),
