@@ -110,8 +110,10 @@ def _ceil2(x: float) -> float:
 
 
 def _budget_message(budget_ms: float, name: str, latency_ms: float, what: str) -> str:
+    # A budget under 0.01 ms printed as "0.00 ms".
+    shown = f"{budget_ms:.2f}" if budget_ms >= 0.01 else f"{budget_ms:g}"
     return (
-        f"latency budget {budget_ms:.2f} ms is below the {what} ({name}, {latency_ms:.2f} ms); "
+        f"latency budget {shown} ms is below the {what} ({name}, {latency_ms:.2f} ms); "
         f"raise the budget to at least {_ceil2(latency_ms):.2f} ms"
     )
 

@@ -616,7 +616,7 @@ def test_budget_below_fastest_subnet(capsys, trained_run: Path) -> None:
     assert code == 2
     # Which subnet measures fastest on a tiny model is up to timing noise; the message's form is not.
     assert re.fullmatch(
-        r"error: latency budget 0\.00 ms is below the fastest subnet \(w[0-9.]+-d[0-9.]+, [0-9.]+ ms\); "
+        r"error: latency budget 0\.001 ms is below the fastest subnet \(w[0-9.]+-d[0-9.]+, [0-9.]+ ms\); "
         r"raise the budget to at least [0-9.]+ ms",
         err,
     ), err

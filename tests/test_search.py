@@ -126,6 +126,11 @@ def test_select_under_budget_error_message() -> None:
         "raise the budget to at least 4.12 ms"
     )
     assert isinstance(info.value, ValueError)
+    with pytest.raises(BudgetError) as info:
+        select_under_budget(pts, 0.001)  # it said "latency budget 0.00 ms"
+    assert str(info.value).startswith(
+        "latency budget 0.001 ms is below the fastest subnet (w0.25-d0.50, 4.12 ms)"
+    )
     # The suggested budget is rounded up, so following the advice always works.
     with pytest.raises(BudgetError) as info:
         select_under_budget([result("w0.25-d0.50", 0.85, 4.121)], 3.0)
