@@ -196,7 +196,11 @@ def _run_main(
     except KeyboardInterrupt as err:
         # A KeyboardInterrupt raised with a message says what a later phase leaves behind.
         print(str(err) or interrupted, file=sys.stderr)
-        return 128 + signal.SIGTERM if terminate.came else 130
+        return 128 + signal.SIGTERM if terminate.came or isinstance(err, Terminated) else 130
+
+
+class Terminated(KeyboardInterrupt):
+    """The KeyboardInterrupt a SIGTERM raises: the command ends as on Ctrl-C, with exit code 143."""
 
 
 class _TerminateAsInterrupt:
@@ -212,12 +216,16 @@ class _TerminateAsInterrupt:
 
     def _handler(self, signum: int, frame: object) -> None:
         self.came = True
-        raise KeyboardInterrupt
+        raise Terminated
 
     def __enter__(self) -> _TerminateAsInterrupt:
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) in (
-            signal.SIG_DFL,
-            None,
+        # Processes of a multi-process launch keep the default: one that raised here while the others
+        # wait in a collective would hang them all (the trainer leaves them alone for the same reason).
+        launched = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+        if (
+            not launched
+            and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
         ):
             signal.signal(signal.SIGTERM, self._handler)
             self.installed = True

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from accelerate import Accelerator
@@ -46,6 +46,7 @@ from transformers import (
 )
 
 from supernet.assets import resolve_model_path
+from supernet.cli import Terminated
 from supernet.config import (
     ConfigError,
     StageConfig,
@@ -438,7 +439,8 @@ class _Job:
                 f"on CPU set ACCELERATE_USE_CPU=1 (accelerate launch --multi_gpu --num_processes {launched})"
             )
         self.global_step = 0
-        self.stop_requested = False  # set by the first Ctrl-C / SIGTERM (`stop_at_step_boundary`)
+        # The first Ctrl-C / SIGTERM (`stop_at_step_boundary`): the signal, or False.
+        self.stop_requested: signal.Signals | Literal[False] = False
         self.in_stage_loop = False  # only there can a stop wait for the step's end
         self.fresh = True  # set by check_run_dir: no earlier run to resume in output_dir
         self.logger: Logger = make_logger("none", run_dir=self.run.root, project="", config={}, enabled=False)
@@ -476,8 +478,8 @@ class _Job:
         def handler(signum: int, frame: object) -> None:
             # Outside a stage's step loop (data, importance, evaluation) there is no step to finish.
             if self.stop_requested or not self.in_stage_loop:
-                raise KeyboardInterrupt
-            self.stop_requested = True
+                raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+            self.stop_requested = signal.Signals(signum)
             print(
                 f"\n{signal.Signals(signum).name}: stopping after this training step, with a checkpoint "
                 "(send it again to stop at once)",
@@ -652,6 +654,11 @@ class _Job:
             and not (self.run.teacher / "config.json").is_file()
         ):
             # Skipped, the teacher's new head stayed random and every subnet distilled from it.
+            if cfg.teacher.finetune:
+                raise RunError(
+                    "teacher.finetune=true with teacher.epochs=0 and no teacher.max_steps fine-tunes nothing: "
+                    "give teacher.epochs or teacher.max_steps"
+                )
             raise RunError(
                 f"model '{cfg.model}' has no task head and teacher.epochs=0 with no teacher.max_steps: its new "
                 "head would stay untrained and every subnet would learn from it; give teacher.epochs or "
@@ -738,7 +745,7 @@ class _Job:
         elif self.model_tuned:
             acc.print(
                 "the model has the task's head: it is the teacher as it is (no fine-tune; teacher.epochs, "
-                "max_steps and learning_rate are not used)"
+                "max_steps and learning_rate are not used; teacher.finetune=true fine-tunes it)"
             )
             teacher = _load_task_model(self.model_path)
         else:
@@ -1219,7 +1226,7 @@ class _Job:
         # A first interrupt, its step saved: left early, or at the stage's last step (then the run
         # went on through the next phases and stopped a step into the next stage, 40 s later).
         if stage_step < total or self.stop_requested:
-            raise KeyboardInterrupt
+            raise Terminated if self.stop_requested == signal.SIGTERM else KeyboardInterrupt
         self._finish_stage(prepared, model, ema)
 
     def _say_step(
@@ -2065,8 +2072,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
             finished = (job.run.supernet / "config.json").is_file()
             if finished:
                 job.accelerator.print(
-                    f"note: {job.run.supernet} is already trained: nothing is retrained, the teacher and "
-                    "the grid are scored on dev and test again"
+                    f"note: {job.run.supernet} is already trained: nothing is retrained, the grid is scored "
+                    "on dev and test again"
                 )
             teacher, teacher_acc = job.teacher()
             teacher.requires_grad_(False)

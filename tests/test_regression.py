@@ -107,8 +107,8 @@ def test_regression_resume_does_not_retrain(regression_run, capsys) -> None:
     assert train_main(argv) == 0
     assert (run / "eval.jsonl").read_text() == before
     assert (
-        f"note: {run / 'supernet'} is already trained: nothing is retrained, the teacher and the grid are "
-        "scored on dev and test again"
+        f"note: {run / 'supernet'} is already trained: nothing is retrained, the grid is scored on dev and "
+        "test again"
     ) in capsys.readouterr().out.splitlines()
 
 

@@ -187,12 +187,19 @@ def test_package_never_unpickles_untrusted_files() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("stage", "at_step", "checkpoint"),
-    [("stage_wd", 3, "step-5"), ("teacher", 2, "step-2")],
+    ("stage", "at_step", "checkpoint", "sig"),
+    [("stage_wd", 3, "step-5", signal.SIGINT), ("teacher", 2, "step-2", signal.SIGTERM)],
     ids=["mid-stage", "last-step-of-a-stage"],
 )
 def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
-    tmp_path: Path, minilm_dir: Path, monkeypatch, capsys, stage: str, at_step: int, checkpoint: str
+    tmp_path: Path,
+    minilm_dir: Path,
+    monkeypatch,
+    capsys,
+    stage: str,
+    at_step: int,
+    checkpoint: str,
+    sig: signal.Signals,
 ) -> None:
     """Ctrl-C (or SIGTERM, same handler) mid-stage: the step finishes, a checkpoint of it is saved,
     and resume=true ends bit-identical to a run never interrupted (with checkpoint_every=0 nothing
@@ -219,16 +226,17 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
             out = super().update(n)
             if self.desc == stage and self.n == at_step:
                 handlers.append(signal.getsignal(signal.SIGTERM))
-                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), sig)
             return out
 
     monkeypatch.setattr(progress, "tqdm", SignalAtStep3)  # the class every progress_bar is
     run = tmp_path / "stopped"
     capsys.readouterr()
-    assert train_main(argv(run)) == 130
+    assert train_main(argv(run)) == 128 + sig  # 130 for Ctrl-C, 143 for a scheduler's SIGTERM
     err = capsys.readouterr().err
     assert (
-        "SIGINT: stopping after this training step, with a checkpoint (send it again to stop at once)" in err
+        f"{sig.name}: stopping after this training step, with a checkpoint (send it again to stop at once)"
+        in err
     )
     assert (
         err.strip().splitlines()[-1]
@@ -306,7 +314,7 @@ def test_a_full_disk_or_read_only_folder_is_one_line(raised: OSError, said: str,
     )
 
 
-def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path, capsys) -> None:
+def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path, capsys, monkeypatch) -> None:
     """A scheduler's SIGTERM killed export.py on the spot: no message, exit 143, and up to 151 MB of
     its hidden half-written folder left behind (Ctrl-C removed it and said so)."""
     import argparse
@@ -347,6 +355,16 @@ def test_sigterm_ends_a_command_as_ctrl_c_does(tmp_path, capsys) -> None:
         assert seen == [signal.SIGTERM]
     finally:
         signal.signal(signal.SIGTERM, previous)
+    # A process of a multi-process launch keeps the default (raising in one would hang the others).
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    during: list[object] = []
+    assert (
+        run_cli(
+            lambda args: during.append(signal.getsignal(signal.SIGTERM)) or 0, argparse.ArgumentParser(), []
+        )
+        == 0
+    )
+    assert during == [signal.SIG_DFL]
 
 
 def test_library_words_for_a_full_disk_are_recognised(tmp_path, monkeypatch) -> None:

@@ -288,6 +288,18 @@ def test_a_task_head_no_better_than_chance_is_warned_and_teacher_finetune_trains
     assert "fine-tuning the teacher\n" in out and "warning: the teacher" not in out
     assert (run / "teacher" / "config.json").is_file()
     assert any(k.startswith("teacher/") for r in _metrics(run) for k in r)
+    with pytest.raises(RunError) as err:
+        _run(
+            models["seq-cls"],
+            tmp_path / "none",
+            "teacher.finetune=true",
+            "teacher.epochs=0",
+            "teacher.max_steps=null",
+        )
+    assert str(err.value) == (
+        "teacher.finetune=true with teacher.epochs=0 and no teacher.max_steps fine-tunes nothing: give "
+        "teacher.epochs or teacher.max_steps"
+    )
     with pytest.raises(ValueError) as err:
         _cfg(models["seq-cls"], run, "teacher.finetune=true", f"teacher.path={models['seq-cls']}")
     assert str(err.value) == (
