@@ -18,7 +18,7 @@ from supernet.cli import folder_option, user_path, user_path_text
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
-from supernet.export import export_subnet, load_exported, onnx_opsets, score
+from supernet.export import ExportReport, export_subnet, load_exported, onnx_opsets, score
 from supernet.io import (
     RunDir,
     atomic_write_json,
@@ -37,11 +37,11 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.profile_kit import run_identity
-from supernet.profile_kit_script import too_many_threads
+from supernet.profile_kit_script import too_many_threads, usable_cores
 from supernet.progress import progress_bar
 from supernet.search import read_results
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
-from supernet.tasks import model_inputs, task_kind_of_config
+from supernet.tasks import TaskKind, model_inputs, task_kind_of_config
 from supernet.trainer import (
     RunError,
     eval_dataloader,
@@ -346,6 +346,20 @@ def _time_export(out: Path, setting: LatencySetting, args: argparse.Namespace) -
         return measure_interleaved(artefacts, setting, progress=not args.no_progress)
 
 
+def _threads_here(setting: LatencySetting) -> tuple[LatencySetting, str | None]:
+    """`setting` with at most this machine's usable cores as threads, and a note when it had more:
+    search's setting may come from a bigger machine or a device's latency table, and threads beyond
+    the cores only wait for each other (`too_many_threads`)."""
+    cores = usable_cores()
+    if setting.num_threads is None or setting.num_threads <= cores:
+        return setting, None
+    note = (
+        f"note: search timed with --threads {setting.num_threads}, more than the {cores} cores here: "
+        f"latency timed with --threads {cores}"
+    )
+    return dataclasses.replace(setting, num_threads=cores), note
+
+
 def _commit_and_time(
     out: Path,
     target: Path,
@@ -360,16 +374,19 @@ def _commit_and_time(
     if target != out:
         # The new export is complete: swap it in, then drop the old one (moved into a fresh folder
         # of its own, so no folder of the user's is touched).
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old: Path | None = None
         try:
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
             out.rename(old / out.name)
             target.rename(out)
         except KeyboardInterrupt:
             if target.exists():  # interrupted before the swap ended: it is finished all the same
                 if out.exists():
+                    old = old or Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
                     out.rename(old / out.name)
                 target.rename(out)
-            shutil.rmtree(old, ignore_errors=True)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
             raise
         shutil.rmtree(old, ignore_errors=True)
     for bar in bars:
@@ -410,6 +427,9 @@ def _commit_and_time(
                 )
             # No int8 file is written, so none is timed: the figures are FP32, and say so.
             setting = dataclasses.replace(setting, int8=False)
+    setting, note = _threads_here(setting)
+    if note is not None:
+        print(note)
     reason = unavailable(setting, onnx=False)
     if reason is not None:
         # Search ran on a GPU machine, the export runs elsewhere: the files are the same, only the
@@ -427,8 +447,8 @@ def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         # Checked before the export, not after it when the latency is measured.
         raise RunError(f"--threads must be >= 1, got {args.threads}")
-    if too_many_threads(args.threads):  # the ONNX files, at least, are timed on this CPU
-        raise RunError(too_many_threads(args.threads))
+    if why := too_many_threads(args.threads):  # the ONNX files, at least, are timed on this CPU
+        raise RunError(why)
     if args.int8 and not args.onnx:
         raise RunError("--int8 quantizes model.onnx: drop --no-onnx")
     low, high = onnx_opsets()
@@ -515,34 +535,53 @@ def run(args: argparse.Namespace) -> int:
         # From here the folder is in place (the earlier export replaced): an interrupt is not
         # "nothing was exported".
         results, setting, chosen = _commit_and_time(out, target, bars, caught, cfg, run_dir, args)
+        summary = {
+            "subnet": cfg.name,
+            "spec": cfg.to_dict(),
+            "setting": setting.to_dict(),
+            "latency_ms": {
+                "torch": results["torch"].median_ms,
+                "onnxruntime": results["onnxruntime"].median_ms if "onnxruntime" in results else None,
+                **(
+                    {"onnxruntime_int8": results["onnxruntime_int8"].median_ms}
+                    if "onnxruntime_int8" in results
+                    else {}
+                ),
+            },
+            "latency": {name: r.to_dict() for name, r in results.items()},
+            "latency_flags": {name: list(r.flags) for name, r in results.items() if r.flags},
+            "search_latency": _search_comparison(chosen, cfg, setting, results),
+            "device_prediction": _device_prediction(chosen, cfg),
+            "metric": kind.main_metric,
+            "accuracy": report.accuracy,
+            "parity_ok": report.parity_ok,
+            "params": report.param_count,
+        }
+        atomic_write_json(out / "summary.json", summary)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(
             f"interrupted: {out} is exported and parity-checked (parity.json) but has no summary.json (its "
             "latency); export.py --overwrite exports and times it again"
         ) from None
-    summary = {
-        "subnet": cfg.name,
-        "spec": cfg.to_dict(),
-        "setting": setting.to_dict(),
-        "latency_ms": {
-            "torch": results["torch"].median_ms,
-            "onnxruntime": results["onnxruntime"].median_ms if "onnxruntime" in results else None,
-            **(
-                {"onnxruntime_int8": results["onnxruntime_int8"].median_ms}
-                if "onnxruntime_int8" in results
-                else {}
-            ),
-        },
-        "latency": {name: r.to_dict() for name, r in results.items()},
-        "latency_flags": {name: list(r.flags) for name, r in results.items() if r.flags},
-        "search_latency": _search_comparison(chosen, cfg, setting, results),
-        "device_prediction": _device_prediction(chosen, cfg),
-        "metric": kind.main_metric,
-        "accuracy": report.accuracy,
-        "parity_ok": report.parity_ok,
-        "params": report.param_count,
-    }
-    atomic_write_json(out / "summary.json", summary)
+    try:
+        _say_summary(out, cfg, kind, report, results, setting, summary)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"interrupted: {out} is exported, parity-checked and timed (summary.json holds its figures)"
+        ) from None
+    return 0
+
+
+def _say_summary(
+    out: Path,
+    cfg: SubnetConfig,
+    kind: TaskKind,
+    report: ExportReport,
+    results: dict[str, LatencyResult],
+    setting: LatencySetting,
+    summary: dict[str, Any],
+) -> None:
+    """The lines export.py prints for what it wrote (summary.json holds the same figures)."""
     torch_ms = results["torch"].median_ms
     onnx_ms = results["onnxruntime"].median_ms if "onnxruntime" in results else None
     acc = (report.accuracy or {}).get("torch")
@@ -585,4 +624,3 @@ def run(args: argparse.Namespace) -> int:
     line = load_warning(results)
     if line is not None:  # after the indented summary, not inside it
         print(f"warning: {line}")
-    return 0

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def usable_cores() -> int:
-    """The cores this process may run on (its CPU affinity, which a container or taskset narrows)."""
+    """The cores this process may run on: its CPU affinity, which taskset or a container's cpuset
+    narrows (a CPU quota, docker --cpus, does not: such a container counts the host's cores)."""
     try:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # macOS, Windows
@@ -119,8 +120,9 @@ def _check_args(args: argparse.Namespace) -> None:
         value = getattr(args, name)
         if value < low:
             raise KitError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
-    if args.provider == "CPUExecutionProvider" and too_many_threads(args.threads):
-        raise KitError(too_many_threads(args.threads))
+    why = too_many_threads(args.threads) if args.provider == "CPUExecutionProvider" else None
+    if why is not None:
+        raise KitError(why)
     if not 1 <= args.rounds <= args.repeats:
         raise KitError(f"--rounds must be in [1, --repeats={args.repeats}], got {args.rounds}")
 

@@ -1001,8 +1001,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         cfg = _search_config(args)
     except ConfigError as err:
         raise RunError(_as_flag(err)) from err
-    if cfg.device == "cpu" and too_many_threads(cfg.num_threads):
-        raise RunError(too_many_threads(cfg.num_threads))
+    if cfg.device == "cpu" and (why := too_many_threads(cfg.num_threads)):
+        raise RunError(why)
     setting = LatencySetting(
         device=cfg.device,
         backend=cfg.backend,

@@ -1014,6 +1014,22 @@ def test_more_threads_than_cores_are_refused_before_anything_is_timed(capsys, tm
     _fails(capsys, export_main, argv, message, watch=tmp_path)
 
 
+def test_export_times_a_searched_setting_with_at_most_the_cores_here(monkeypatch) -> None:
+    # Without --threads, export.py took search's thread count (a bigger machine's, or a device's
+    # latency table's) as it was, and timed 8 threads on 2 cores.
+    from supernet import export_cli
+
+    monkeypatch.setattr(export_cli, "usable_cores", lambda: 2)
+    setting, note = export_cli._threads_here(LatencySetting(num_threads=8, batch_size=4))
+    assert setting == LatencySetting(num_threads=2, batch_size=4)
+    assert (
+        note
+        == "note: search timed with --threads 8, more than the 2 cores here: latency timed with --threads 2"
+    )
+    for fits in (LatencySetting(num_threads=2), LatencySetting()):
+        assert export_cli._threads_here(fits) == (fits, None)
+
+
 def test_a_learning_rate_no_stage_uses_is_said(tmp_path: Path, capsys) -> None:
     """The presets set every stage's learning rate: learning_rate=... on the command line is said to
     change nothing (before the run starts), naming the keys that would."""
