@@ -223,8 +223,8 @@ def _has_no_rows(path: Path, builder: str) -> bool:
         return text.strip() in ("", "[]")
     if builder == "text":
         return not text.strip()
-    # csv: everything after the header line is blank
-    return not any(line.strip() for line in text.splitlines()[1:])
+    # csv: no line but the header (blank lines before it are skipped) has anything on it
+    return sum(1 for line in text.splitlines() if line.strip()) <= 1
 
 
 def _load(builder: str, path: Path, **kwargs: Any) -> Dataset:
@@ -249,14 +249,14 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
     # utf-8-sig drops the byte order mark Excel writes, which would otherwise start the first name.
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle, delimiter=delimiter, quoting=quoting)
-        # Blank lines before the header are skipped, as pandas skips them (header=0 is the first row).
-        header = next((row for row in reader if row), None)
+        # Blank lines (or lines of spaces) before the header are skipped, as pandas skips them.
+        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
         if header is None:
             raise DataError(f"{path.name} is empty: it needs a header row and data rows")
         _check_field_counts(path, reader, len(header), delimiter)
     # An unnamed first column (a pandas index written to CSV) still needs a unique name; "text , label"
     # names the columns text and label (spaces in a header are invisible in every message).
-    names = [name.strip() or f"column_{index}" for index, name in enumerate(header)]  # `_UNNAMED`
+    names = [name.strip() or f"column_{index}" for index, name in enumerate(header)]
     duplicated = sorted(name for name, count in Counter(names).items() if count > 1)
     if duplicated:
         raise DataError(f"{path.name} has duplicate column names ({', '.join(duplicated)}): rename them")
@@ -281,8 +281,8 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
         )
 
 
-_UNNAMED = re.compile(r"column_\d+")
-"""The name `_read_delimited` gives a column whose header cell is empty."""
+_UNNAMED = re.compile(r"column_[1-9]\d*")
+"""The name `_read_delimited` gives a column past the first whose header cell is empty."""
 
 
 def _csv_delimiter(path: Path) -> str:
@@ -501,10 +501,11 @@ def _require_columns(
             if any(";" in name for name in ds.column_names):
                 # A semicolon CSV whose first lines do not read as one table (`_csv_delimiter`).
                 present += "; the file looks semicolon-separated: save it with commas, or with tabs as .tsv"
-            elif any(
+            elif not set(columns) & set(ds.column_names) and any(
                 _as_class_number(name) is not None or _UNNAMED.fullmatch(name) for name in ds.column_names
             ):
-                # A number or an empty cell as a column name: a file without a header row (GLUE's CoLA).
+                # None of the columns asked for, and a number or an empty cell (past the first, which
+                # is a written pandas index) as a column name: a file without a header row (GLUE's CoLA).
                 present += "; its first row is read as the column names: add a header row (e.g. text,label)"
             raise DataError(f"column '{column}' not found in {source}{hint}; columns present: {present}")
 
@@ -1339,11 +1340,12 @@ def _load_token_file(
         if unseen:
             # Refused for a folder's files (`_load_token_directory`); here the shuffle put them there.
             logger.warning(
-                "%s: tags %s occur in %s but in no training sentence of this split: the model cannot learn "
-                "them; add sentences with them, or try another data.split_seed",
+                "%s: %s in %s but in no training sentence: the model cannot learn %s; add sentences with %s, "
+                "or try another data.split_seed",
                 source,
-                ", ".join(unseen),
+                f"tag {unseen[0]} occurs" if len(unseen) == 1 else f"tags {', '.join(unseen)} occur",
                 split,
+                *(("it", "it") if len(unseen) == 1 else ("them", "them")),
             )
     return (
         DatasetDict({split: splits[split] for split in ("train", "dev", "test")}),

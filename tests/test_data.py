@@ -572,6 +572,7 @@ def test_error_duplicate_header(tmp_path: Path) -> None:
         ("data.jsonl", "", "data.jsonl has no data rows: add examples"),
         ("data.json", "[]", "data.json has no data rows: add examples"),
         ("data.csv", "", "data.csv is empty: it needs a header row and data rows"),
+        ("data.csv", "\n\ntext,label\n", "data.csv has no data rows: add examples"),
     ],
 )
 def test_error_empty_file(tmp_path: Path, name: str, content: str, message: str) -> None:
@@ -1283,7 +1284,7 @@ def test_a_trailing_separator_on_a_later_row_only_is_read_as_the_header_says(
 
 def test_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "blank_first.csv"
-    path.write_text("\n\ntext,label\n" + "".join(f"{text},{label}\n" for text, label in _reviews()))
+    path.write_text("\n  \ntext,label\n" + "".join(f"{text},{label}\n" for text, label in _reviews()))
     task = load_task(str(path))
     assert _read_back(task) == dict(_reviews())
 
@@ -1295,6 +1296,13 @@ def test_a_file_without_a_header_row_is_named(tmp_path: Path) -> None:
     assert _error(lambda: load_task(str(path))) == (
         "column 'text' not found in cola.tsv (set data.text_column); columns present: 0, column_2, gj04, "
         "sentence 0; its first row is read as the column names: add a header row (e.g. text,label)"
+    )
+    # A header with a pandas index column, or a year as a name, and a mistyped key: no such advice.
+    indexed = tmp_path / "indexed.csv"
+    indexed.write_text(",text,label,2023\n" + "".join(f"{i},review {i},{i % 2},x\n" for i in range(12)))
+    assert _error(lambda: load_task(str(indexed), label_column="labels")) == (
+        "column 'labels' not found in indexed.csv (set data.label_column); columns present: 2023, column_0, "
+        "label, text"
     )
 
 

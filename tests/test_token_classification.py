@@ -347,8 +347,16 @@ def test_a_tag_the_shuffle_left_out_of_train_is_warned(tmp_path: Path, caplog) -
     where = [split for split, ds in task.splits.items() if any(3 in tags for tags in ds["tags"])]
     assert task.label_names == ("B-LOC", "B-ORG", "B-PER", "I-ORG", "O") and where == ["test"]
     assert caplog.messages == [
-        "ner_rare.jsonl: tags B-ORG, I-ORG occur in test but in no training sentence of this split: the model cannot "
-        "learn them; add sentences with them, or try another data.split_seed"
+        "ner_rare.jsonl: tags B-ORG, I-ORG occur in test but in no training sentence: the model cannot learn "
+        "them; add sentences with them, or try another data.split_seed"
+    ]
+    caplog.clear()
+    rows[7] = {"tokens": ["Acme", "hires"], "tags": ["B-ORG", "O"]}  # one tag
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    load_task(str(path))
+    assert caplog.messages == [
+        "ner_rare.jsonl: tag B-ORG occurs in test but in no training sentence: the model cannot learn it; add "
+        "sentences with it, or try another data.split_seed"
     ]
     caplog.clear()
     rows[7] = rows[8]  # every tag in every split
