@@ -89,7 +89,7 @@ __all__ = [
     "MachineLoad",
     "MeasureFn",
     "dummy_batch",
-    "graph_revisions",
+    "graph_stamp",
     "is_stale",
     "stale_reason",
     "measuring_machine",
@@ -118,8 +118,8 @@ _CACHE_FORMAT = 1
 _PREDICTOR_FORMAT = 1
 
 
-def graph_revisions(setting: LatencySetting) -> dict[str, int]:
-    """The graph revisions an onnxruntime figure belongs to (`supernet.export.graph_revisions`; none
+def graph_stamp(setting: LatencySetting) -> dict[str, int]:
+    """The graph revisions a figure of `setting` belongs to (`supernet.export.graph_revisions`; none
     for torch, whose graph is the model)."""
     if setting.backend != "onnxruntime":
         return {}
@@ -168,7 +168,7 @@ def _describe_machine(machine: object) -> str:
 def _revision_stamp(setting: LatencySetting) -> dict[str, object]:
     """What a cache or predictor file records of where its figures come from: the machine, and the
     ONNX graph revisions (none for torch, whose graph is the model)."""
-    return {"machine": measuring_machine(setting)} | graph_revisions(setting)
+    return {"machine": measuring_machine(setting)} | graph_stamp(setting)
 
 
 def stale_reason(data: Mapping[str, object], setting: LatencySetting) -> str | None:
