@@ -94,13 +94,33 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def usable_cores() -> int:
-    """The cores this process may run on: its CPU affinity, which taskset or a container's cpuset
-    narrows (a CPU quota, docker --cpus, does not: such a container counts the host's cores)."""
+def cpu_quota(cgroup: Path = Path("/sys/fs/cgroup")) -> float | None:
+    """The CPUs a cgroup quota allows this process (docker --cpus, a Kubernetes CPU limit), or None
+    where there is none or it cannot be read: cgroup v2's cpu.max ("200000 100000" is 2 CPUs, "max"
+    none), else v1's cpu.cfs_quota_us / cpu.cfs_period_us (a quota of -1 is none)."""
     try:
-        return len(os.sched_getaffinity(0))
+        fields = (cgroup / "cpu.max").read_text().split()
+        if len(fields) == 2:
+            return None if fields[0] == "max" else int(fields[0]) / int(fields[1])
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def usable_cores() -> int:
+    """The cores this process may run on: its CPU affinity (taskset, a container's cpuset), and no
+    more than a cgroup CPU quota allows (`cpu_quota`, whole CPUs, at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # macOS, Windows
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    quota = cpu_quota()
+    return cores if quota is None else max(1, min(cores, int(quota)))
 
 
 def too_many_threads(threads: int | None) -> str | None:

@@ -912,3 +912,27 @@ def test_cpu_seconds_reads_proc_stat_or_says_it_cannot(monkeypatch, line: str, b
     monkeypatch.setattr(profile_kit_script, "_CLOCK_TICKS", 100.0)
     monkeypatch.setattr(profile_kit_script, "open", lambda *a, **k: io.StringIO(line), raising=False)
     assert profile_kit_script.cpu_seconds()[0] == (None if busy is None else pytest.approx(busy))
+
+
+@pytest.mark.parametrize(
+    ("files", "want"),
+    [
+        ({"cpu.max": "200000 100000\n"}, 2.0),  # cgroup v2, docker --cpus 2
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"cpu/cpu.cfs_quota_us": "150000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1.5),  # cgroup v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({}, None),
+    ],
+)
+def test_a_cpu_quota_counts_as_fewer_cores(tmp_path, monkeypatch, files, want) -> None:
+    # A container limited by a CPU quota (not a cpuset) saw every host core in its affinity, so
+    # --threads 64 passed in a 2-CPU pod.
+    from supernet import profile_kit_script as script
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert script.cpu_quota(tmp_path) == want
+    monkeypatch.setattr(script, "cpu_quota", lambda: want)
+    monkeypatch.setattr(script.os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert script.usable_cores() == (16 if want is None else max(1, int(want)))
