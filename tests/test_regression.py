@@ -276,16 +276,19 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
     assert search_main([*argv, "--out", str(tmp_path / "again"), *FAST]) == 0
     again = read_results(tmp_path / "again" / "results.jsonl")
     assert {r.name: r.accuracy for r in again} == cache["scores"]
-    # Scores of another graph form (an older export) are taken again.
-    stale = {key: value for key, value in cache.items() if key != "int8_graph"}  # before the int8 revision
-    (run / "search" / "accuracy-int8.json").write_text(json.dumps(stale))
+    # Scores of another graph form (an older export: FP32 graph, or int8 graph before its revision) are
+    # taken again.
     scored: list[int] = []
     monkeypatch.setattr(search_cli, "score", lambda *a, **k: scored.append(1) or real_score(*a, **k))
-    assert search_main([*argv, "--out", str(tmp_path / "third"), *FAST]) == 0
-    assert len(scored) == 4
-    rescored = json.loads((run / "search" / "accuracy-int8.json").read_text())
-    assert (rescored["onnx_graph"], rescored["int8_graph"]) == (ONNX_GRAPH_REVISION, INT8_GRAPH_REVISION)
-    assert rescored["scores"] == pytest.approx(cache["scores"], abs=1e-6)
+    before_int8_revision = {key: value for key, value in cache.items() if key != "int8_graph"}
+    for i, stale in enumerate([{**cache, "onnx_graph": ONNX_GRAPH_REVISION - 1}, before_int8_revision]):
+        (run / "search" / "accuracy-int8.json").write_text(json.dumps(stale))
+        scored.clear()
+        assert search_main([*argv, "--out", str(tmp_path / f"stale{i}"), *FAST]) == 0
+        assert len(scored) == 4
+        rescored = json.loads((run / "search" / "accuracy-int8.json").read_text())
+        assert (rescored["onnx_graph"], rescored["int8_graph"]) == (ONNX_GRAPH_REVISION, INT8_GRAPH_REVISION)
+        assert rescored["scores"] == pytest.approx(cache["scores"], abs=1e-6)
 
 
 @pytest.mark.slow
