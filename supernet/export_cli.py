@@ -18,7 +18,7 @@ from supernet.cli import folder_option, user_path, user_path_text
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
-from supernet.export import ExportReport, export_subnet, load_exported, onnx_opsets, score
+from supernet.export import ExportReport, export_subnet, graph_change, load_exported, onnx_opsets, score
 from supernet.io import (
     RunDir,
     atomic_write_json,
@@ -36,7 +36,7 @@ from supernet.latency import (
     measure_interleaved,
     unavailable,
 )
-from supernet.profile_kit import run_identity
+from supernet.profile_kit import run_digests, run_identity
 from supernet.profile_kit_script import too_many_threads, usable_cores
 from supernet.progress import progress_bar
 from supernet.search import read_results
@@ -124,7 +124,7 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
     chosen = read_chosen(path) if (search is not None or name == "best") and path.is_file() else None
     if search is not None and chosen is not None:
         stamp = chosen.get("run")  # searches before 2026-11-30 carry none
-        if stamp is not None and stamp.get("config_sha256") != run_identity(run.root)["config_sha256"]:
+        if stamp is not None and stamp.get("config_sha256") not in run_digests(run.root):
             raise RunError(
                 f"--search '{folder}' is a search of run '{stamp.get('name')}', not of '{run.root}': pass the "
                 f"folder of a search of this run (search.py --run {run.root} --out DIR)"
@@ -273,6 +273,8 @@ def _search_comparison(
     if chosen.get("latency_table") or LatencySetting.from_dict(chosen["setting"]).key != setting.key:
         # search's figure is for another device or setting (or predicted from a table): no comparison
         return None
+    if setting.backend == "onnxruntime" and graph_change(chosen, int8=setting.int8) is not None:
+        return None  # search timed graphs export.py no longer writes (a choice of an older version)
     name = "torch" if setting.backend == "torch" else ("onnxruntime_int8" if setting.int8 else "onnxruntime")
     if name not in results:
         return None

@@ -34,7 +34,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,20 +100,67 @@ class KitEntry:
         )
 
 
-def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
-    """Which run a kit, or a search's choice, belongs to: its folder name and a digest of its resolved
-    training config without output_dir (so a run folder moved or renamed, and resumed, keeps it).
+def _digest(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
-    Only the digest is compared; the name is for messages.
+
+def _beside_defaults(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` without the entries equal to `defaults`' (in sections too; an emptied section goes)."""
+    kept: dict[str, Any] = {}
+    for key, value in values.items():
+        default = defaults.get(key)
+        if isinstance(value, Mapping) and isinstance(default, Mapping):
+            value = _beside_defaults(value, default)
+            if value:
+                kept[key] = value
+        elif key not in defaults or value != default:
+            kept[key] = value
+    return kept
+
+
+KEYS_ADDED_SINCE_DIGESTS: dict[str, dict[str, Any]] = {"teacher": {"finetune": False}}
+"""Config keys added after 2026-12-01's records (digests of the whole resolved config), each at the
+value that leaves training as it was: `run_digests` drops them to match those records."""
+
+
+def _resolved(root: Path) -> tuple[TrainConfig, dict[str, Any]]:
+    cfg = load_config(TrainConfig, root / "config.yaml")
+    resolved = config_to_dict(cfg)
+    resolved.pop("output_dir", None)
+    return cfg, resolved
+
+
+def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
+    """Which run a kit, or a search's choice, belongs to: its folder name and a digest of the values
+    of its training config that differ from their defaults, without output_dir (so a run folder
+    moved or renamed, and resumed, keeps it, and so does a run read by a version that adds a key).
+
+    Only the digest is compared (`run_digests` lists those older records carry); the name is for
+    messages.
 
     Args:
         run_dir: the run folder.
     """
     root = Path(run_dir)
-    resolved = config_to_dict(load_config(TrainConfig, root / "config.yaml"))
-    resolved.pop("output_dir", None)
-    digest = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()
-    return {"name": root.resolve().name, "config_sha256": digest}
+    cfg, resolved = _resolved(root)
+    defaults = config_to_dict(TrainConfig(model=cfg.model, task=cfg.task, output_dir=cfg.output_dir))
+    return {"name": root.resolve().name, "config_sha256": _digest(_beside_defaults(resolved, defaults))}
+
+
+def run_digests(run_dir: str | os.PathLike[str]) -> set[str]:
+    """Every digest a record (kit, latency table, chosen.json) of this run may carry: `run_identity`'s;
+    until 2026-12-01 the whole resolved config's (as this version resolves it, and without the keys
+    added since at their old behaviour, `KEYS_ADDED_SINCE_DIGESTS`); before 2026-11-30 config.yaml's
+    bytes (`config_file_digest`)."""
+    root = Path(run_dir)
+    _, resolved = _resolved(root)
+    before: dict[str, Any] = {}
+    for section, values in resolved.items():
+        added = KEYS_ADDED_SINCE_DIGESTS.get(section, {})
+        if isinstance(values, Mapping):
+            values = {k: v for k, v in values.items() if not (k in added and v == added[k])}
+        before[section] = values
+    return {run_identity(root)["config_sha256"], _digest(resolved), _digest(before), config_file_digest(root)}
 
 
 def config_file_digest(run_dir: str | os.PathLike[str]) -> str:
@@ -392,9 +439,10 @@ def _check_graphs(path: Path, kit: Mapping[str, Any]) -> None:
     """Refuse, in one line, a kit (or its table) whose graphs `export.py` no longer writes."""
     change = graph_change(kit, int8=bool(kit.get("int8", False)))
     if change is not None:
+        int8 = " --int8" if kit.get("int8", False) else ""
         raise ProfileKitError(
             f"{path} holds ONNX graphs export.py no longer writes ({change}): write a new kit "
-            "(export.py --run DIR --profile-kit OUT) and profile it again"
+            f"(export.py --run DIR --profile-kit OUT{int8}) and profile it again"
         )
 
 
@@ -454,13 +502,13 @@ class LatencyTable:
                 "again with the setting you want"
             )
 
-    def check_run(self, run: Mapping[str, str], arch: Arch, *, config_file_sha256: str | None = None) -> None:
+    def check_run(self, run: Mapping[str, str], arch: Arch, *, digests: Collection[str] = ()) -> None:
         """Refuse a table from a kit of another run or architecture.
 
         Args:
             run: this run's `run_identity` (its digest is compared, not its folder name).
             arch: this run's architecture.
-            config_file_sha256: this run's `config_file_digest`, which older kits recorded instead.
+            digests: the other digests older kits of this run recorded (`run_digests`).
 
         Raises:
             ProfileKitError: one line naming both.
@@ -470,7 +518,7 @@ class LatencyTable:
                 f"latency table {self.path} is for a {_fmt_arch(self.arch)} model, but this run's supernet "
                 f"is {_fmt_arch(arch)}: cut a kit from this run with export.py --profile-kit"
             )
-        if self.run.get("config_sha256") not in {run.get("config_sha256"), config_file_sha256}:
+        if self.run.get("config_sha256") not in {run.get("config_sha256"), *digests}:
             raise ProfileKitError(
                 f"latency table {self.path} comes from a kit of run '{self.run.get('name')}' "
                 f"(config {self.run.get('config_sha256', '?')[:12]}), not this run '{run.get('name')}' "

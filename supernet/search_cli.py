@@ -20,7 +20,7 @@ import random
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import DataError, eval_subset, positions_problem
 from supernet.export import export_graph as export_for_measurement
-from supernet.export import graph_revisions, onnx_predict, score
+from supernet.export import graph_change, graph_revisions, onnx_predict, score
 from supernet.io import DISK_ERRNOS, RunDir, atomic_write_json, json_bytes, unwritable, weights_digest
 from supernet.latency import (
     DTYPES,
@@ -48,10 +48,11 @@ from supernet.latency import (
     LatencyResult,
     LatencySetting,
     LatencyWarning,
-    is_stale,
+    graph_stamp,
     load_warning,
     measure_onnx_files,
     measure_subnets,
+    stale_reason,
     unavailable,
 )
 from supernet.profile_kit import run_identity
@@ -241,6 +242,7 @@ class SearchRun:
         # trained again from its first step, a supernet copied in) are taken again, not reused.
         self.weights = weights_digest(self.run.supernet)
         self._said_other_weights = False
+        self._said_stale_predictor = False
         self._said_unsaved = False
         self._dev_loader: Any = None
         self._accuracy = self._load_accuracy_cache()
@@ -490,6 +492,14 @@ class SearchRun:
 
     # ---------------------------------------------------------------- latency
 
+    def _say_latency_warnings(self, caught: list[warnings.WarningMessage], prefix: str) -> None:
+        """Log each caught LatencyWarning as one line starting with `prefix`; others warn as they came."""
+        for w in caught:
+            if issubclass(w.category, LatencyWarning):
+                self.log(f"{prefix}{w.message}")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
     def measure(self, cfgs: list[SubnetConfig]) -> dict[str, LatencyResult]:
         """Measured latency of each subnet (cached per setting in latency/).
 
@@ -497,8 +507,12 @@ class SearchRun:
         fresh or cached, are named in one warning line.
         """
         cache = LatencyCache(self.run.root, self.setting)
-        # --remeasure: each subnet timed again once in this search, not read from the cache.
-        todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LatencyWarning)
+            # --remeasure: each subnet timed again once in this search, not read from the cache.
+            todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
+        # A cache of another machine or graph revision: one line, not a Python warning.
+        self._say_latency_warnings(caught, "note: ")
         self._remeasured.update(c.name for c in todo)
         fresh: dict[str, LatencyResult] = {}
         if todo:
@@ -577,7 +591,12 @@ class SearchRun:
         if not path.is_file():
             return None
         data = json.loads(path.read_text(encoding="utf-8"))
-        return None if is_stale(data, self.setting) else data
+        stale = stale_reason(data, self.setting)
+        if stale is not None and not self._said_stale_predictor:
+            # Its `pred ms` column would vanish without a word; --predict (or --per-layer) builds it again.
+            self.log(f"note: {path.relative_to(self.run.root)} does not hold here ({stale}): it is not used")
+            self._said_stale_predictor = True
+        return None if stale is not None else data
 
     def has_predictor(self) -> bool:
         """Whether this setting's predictor is already cached in the run (so costs nothing to load)."""
@@ -603,11 +622,7 @@ class SearchRun:
                 space=self.space,
                 measure=functools.partial(self._measure_many, keep=False),
             )
-        for w in caught:
-            if issubclass(w.category, LatencyWarning):
-                self.log(f"warning: latency predictor probes: {w.message}")
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        self._say_latency_warnings(caught, "warning: latency predictor probes: ")
         self._keep(path, functools.partial(predictor.save, path))
         return predictor
 
@@ -685,7 +700,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     """Search with a device's latency table: every latency is predicted from it, none is measured."""
     from dataclasses import replace
 
-    from supernet.profile_kit import config_file_digest, load_latency_table
+    from supernet.profile_kit import load_latency_table, run_digests
 
     if args.dtype not in (None, "float32"):
         raise RunError(
@@ -712,7 +727,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
         accuracy_subset=args.accuracy_subset or None,
         subset_seed=args.seed,
     )
-    table.check_run(run_identity(sr.run.root), sr.arch, config_file_sha256=config_file_digest(sr.run.root))
+    table.check_run(run_identity(sr.run.root), sr.arch, digests=run_digests(sr.run.root))
     predictor = table.predictor(sr.model)
     source = f"predicted from {table.path.name} ({table.description}, measured {table.timestamp})"
     log(f"latency {source}, {setting.key}; nothing is measured on this machine")
@@ -836,6 +851,16 @@ def _source_of(chosen: dict[str, Any]) -> str:
     return setting if table is None else f"{setting} from {table['path']}"
 
 
+def _stale_choice(chosen: Mapping[str, Any]) -> str | None:
+    """How the graphs an onnxruntime choice was ranked on differ from those export.py writes now, or
+    None (a torch choice, or the same graphs). Choices before 2026-12-01 recorded no revision."""
+    try:
+        setting = LatencySetting.from_dict(chosen["setting"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return graph_change(chosen, int8=setting.int8) if setting.backend == "onnxruntime" else None
+
+
 def _finish(
     sr: SearchRun,
     folder: Path,
@@ -858,9 +883,15 @@ def _finish(
     before = _earlier_choice(folder / "chosen.json")
     if chosen is None:
         if before is not None:
+            stale = _stale_choice(before)
             log(
                 f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({before['name']}, "
                 f"{_source_of(before)}): export.py --subnet best still cuts it"
+                + (
+                    f"; it was ranked on graphs export.py no longer writes ({stale}): pass a budget to choose again"
+                    if stale
+                    else ""
+                )
             )
     else:
         record = {
@@ -869,6 +900,7 @@ def _finish(
             # export.py --search refuses a search whose run is another one, --subnet best one of other weights.
             "run": run_identity(sr.run.root),
             "weights_sha256": sr.weights,
+            **graph_stamp(sr.setting),  # an onnxruntime choice's graph revisions (export compares them)
             **measured_on,
             **chosen.to_json(),
         }

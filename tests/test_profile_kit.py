@@ -369,7 +369,7 @@ def test_table_of_another_run_or_arch_is_refused(tmp_path, model) -> None:
     table.check_run({"name": "moved", "config_sha256": "0" * 64}, supernet_state(model).arch)
     # Kits written before 2026-11-30 recorded config.yaml's own digest: still this run's.
     legacy = {"name": "tiny", "config_sha256": "e" * 64}
-    table.check_run(legacy, supernet_state(model).arch, config_file_sha256="0" * 64)
+    table.check_run(legacy, supernet_state(model).arch, digests={"0" * 64})
     other = {"name": "other", "config_sha256": "f" * 64}
     with pytest.raises(ProfileKitError) as err:
         table.check_run(other, supernet_state(model).arch)
@@ -842,7 +842,7 @@ def test_int8_table_of_an_older_int8_graph_is_refused(tmp_path, model) -> None:
         load_latency_table(path)  # an int8 kit without the int8 revision
     assert str(err.value) == (
         f"{path} holds ONNX graphs export.py no longer writes (int8 graph revision 1, now 2): write a new "
-        "kit (export.py --run DIR --profile-kit OUT) and profile it again"
+        "kit (export.py --run DIR --profile-kit OUT --int8) and profile it again"
     )
     data["kit"]["int8_graph"] = 2
     path.write_text(json.dumps(data))
@@ -936,3 +936,36 @@ def test_a_cpu_quota_counts_as_fewer_cores(tmp_path, monkeypatch, files, want) -
     monkeypatch.setattr(script, "cpu_quota", lambda: want)
     monkeypatch.setattr(script.os, "sched_getaffinity", lambda pid: set(range(16)))
     assert script.usable_cores() == (16 if want is None else max(1, int(want)))
+
+
+def test_a_config_key_added_at_its_default_leaves_the_run_the_same(tmp_path) -> None:
+    """teacher.finetune (2026-12-01) changed the digest of every run's whole resolved config: a device's
+    FP32 table and a --search folder of the same run were refused as 'another run'."""
+    import hashlib
+    import json as json_module
+
+    import yaml
+
+    from supernet.config import TrainConfig, config_to_dict, load_config, save_config
+    from supernet.profile_kit import run_digests
+
+    run = tmp_path / "run"
+    cfg = load_config(
+        TrainConfig, None, ["model=m", "task=trec", f"output_dir={run}", "stage_wd.max_steps=9"]
+    )
+    save_config(cfg, run / "config.yaml")
+    identity = run_identity(run)["config_sha256"]
+    # What 0ce5bbc recorded: the whole resolved config without output_dir, before the key existed.
+    before = config_to_dict(cfg)
+    before.pop("output_dir")
+    del before["teacher"]["finetune"]
+    recorded = hashlib.sha256(json_module.dumps(before, sort_keys=True, default=str).encode()).hexdigest()
+    assert recorded != identity and recorded in run_digests(run)
+    # A config.yaml written before the key (none in it) is the same run to run_identity too.
+    data = yaml.safe_load((run / "config.yaml").read_text())
+    del data["teacher"]["finetune"]
+    (run / "config.yaml").write_text(yaml.safe_dump(data))
+    assert run_identity(run)["config_sha256"] == identity
+    # A value that changes training changes the identity.
+    save_config(load_config(TrainConfig, run / "config.yaml", ["teacher.finetune=true"]), run / "config.yaml")
+    assert run_identity(run)["config_sha256"] != identity

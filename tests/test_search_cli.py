@@ -1043,3 +1043,56 @@ def test_an_onnxruntime_search_keeps_only_the_graphs_it_times(run: Path, tmp_pat
     ]
     assert search_main([*argv, *FAST]) == 0
     assert seen == [sorted(f"m{i}.onnx" for i in range(12))]
+
+
+def test_a_cache_that_does_not_hold_here_is_one_note(run: Path, tmp_path: Path, capsys, recwarn) -> None:
+    """A latency cache of another machine or graph revision (every int8 cache after the int8 graph's
+    revision 2) printed a Python warning: the source file, its line, and the code line under it."""
+    import shutil
+
+    from supernet.latency import LatencyWarning
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", "--predict", *FAST]) == 0
+    (cache,) = (copy / "latency").glob("cpu-torch-*.json")
+    (predictor,) = (copy / "latency").glob("predictor-cpu-torch-*.json")
+    for path in (cache, predictor):
+        data = json.loads(path.read_text())
+        data["machine"] = {**data["machine"], "processor": "Other CPU"}
+        path.write_text(json.dumps(data))
+    capsys.readouterr()
+    recwarn.clear()
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    notes = [line for line in capsys.readouterr().out.splitlines() if "does not hold here" in line]
+    assert len(notes) == 2, notes
+    assert notes[0].startswith(f"note: latency cache {cache} does not hold here (measured on ")
+    assert notes[0].endswith("): its subnets are measured again")
+    # The predictor's `pred ms` column went without a word.
+    relative = predictor.relative_to(copy)
+    assert notes[1].startswith(f"note: {relative} does not hold here (measured on ")
+    assert notes[1].endswith("): it is not used")
+    assert not [w for w in recwarn if issubclass(w.category, LatencyWarning)]
+
+
+def test_an_int8_choice_of_an_older_int8_graph_is_not_compared_and_is_said() -> None:
+    """export.py set a choice's revision-1 int8 latency against the revision-2 graph it wrote, and a
+    search without a budget kept that choice without a word."""
+    from supernet.export import INT8_GRAPH_REVISION, ONNX_GRAPH_REVISION
+    from supernet.export_cli import _search_comparison
+    from supernet.latency import LatencyResult, LatencySetting
+    from supernet.search_cli import _stale_choice
+
+    setting = LatencySetting(backend="onnxruntime", int8=True, num_threads=1)
+    cfg = sn.SubnetConfig(width_mult=0.5)
+    result = LatencyResult(median_ms=2.2, p10_ms=2.1, p90_ms=2.3, mean_ms=2.2, std_ms=0.1, repeats=3)
+    now = {"onnx_graph": ONNX_GRAPH_REVISION, "int8_graph": INT8_GRAPH_REVISION}
+    chosen = {"spec": cfg.to_dict(), "setting": setting.to_dict(), "latency_ms": 2.0, **now}
+    compared = _search_comparison(chosen, cfg, setting, {"onnxruntime_int8": result})
+    assert compared == {"artefact": "onnxruntime_int8", "search_ms": 2.0, "export_ms": 2.2, "ratio": 1.1}
+    older = {k: v for k, v in chosen.items() if k != "int8_graph"}  # written before 2026-12-01
+    assert _search_comparison(older, cfg, setting, {"onnxruntime_int8": result}) is None
+    assert _stale_choice(older) == f"int8 graph revision 1, now {INT8_GRAPH_REVISION}"
+    assert _stale_choice(chosen) is None
+    torch_choice = {"spec": cfg.to_dict(), "setting": LatencySetting(num_threads=1).to_dict()}
+    assert _stale_choice(torch_choice) is None  # torch times the model itself
