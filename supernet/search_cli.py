@@ -511,8 +511,8 @@ class SearchRun:
             warnings.simplefilter("always", LatencyWarning)
             # --remeasure: each subnet timed again once in this search, not read from the cache.
             todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
-        # A cache of another machine or graph revision: one line, not a Python warning.
-        self._say_latency_warnings(caught, "note: ")
+        # A cache damaged, or of another machine or graph revision: one line, not a Python warning.
+        self._say_latency_warnings(caught, "warning: ")
         self._remeasured.update(c.name for c in todo)
         fresh: dict[str, LatencyResult] = {}
         if todo:
