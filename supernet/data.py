@@ -1339,13 +1339,16 @@ def _load_token_file(
         )
         if unseen:
             # Refused for a folder's files (`_load_token_directory`); here the shuffle put them there.
+            one = len(unseen) == 1
+            them = "it" if one else "them"
             logger.warning(
                 "%s: %s in %s but in no training sentence: the model cannot learn %s; add sentences with %s, "
                 "or try another data.split_seed",
                 source,
-                f"tag {unseen[0]} occurs" if len(unseen) == 1 else f"tags {', '.join(unseen)} occur",
+                f"tag {unseen[0]} occurs" if one else f"tags {', '.join(unseen)} occur",
                 split,
-                *(("it", "it") if len(unseen) == 1 else ("them", "them")),
+                them,
+                them,
             )
     return (
         DatasetDict({split: splits[split] for split in ("train", "dev", "test")}),

@@ -18,7 +18,7 @@ from supernet.cli import folder_option, user_path, user_path_text
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader
-from supernet.export import ExportReport, export_subnet, graph_change, load_exported, onnx_opsets, score
+from supernet.export import ExportReport, export_subnet, load_exported, onnx_opsets, score
 from supernet.io import (
     RunDir,
     atomic_write_json,
@@ -32,6 +32,7 @@ from supernet.latency import (
     LatencyResult,
     LatencySetting,
     LatencyWarning,
+    graph_change_of,
     load_warning,
     measure_interleaved,
     unavailable,
@@ -273,7 +274,7 @@ def _search_comparison(
     if chosen.get("latency_table") or LatencySetting.from_dict(chosen["setting"]).key != setting.key:
         # search's figure is for another device or setting (or predicted from a table): no comparison
         return None
-    if setting.backend == "onnxruntime" and graph_change(chosen, int8=setting.int8) is not None:
+    if graph_change_of(chosen, setting) is not None:
         return None  # search timed graphs export.py no longer writes (a choice of an older version)
     name = "torch" if setting.backend == "torch" else ("onnxruntime_int8" if setting.int8 else "onnxruntime")
     if name not in results:

@@ -89,6 +89,7 @@ __all__ = [
     "MachineLoad",
     "MeasureFn",
     "dummy_batch",
+    "graph_change_of",
     "graph_stamp",
     "is_stale",
     "stale_reason",
@@ -126,6 +127,17 @@ def graph_stamp(setting: LatencySetting) -> dict[str, int]:
     from supernet.export import graph_revisions as revisions
 
     return revisions(int8=setting.int8)
+
+
+def graph_change_of(recorded: Mapping[str, object], setting: LatencySetting) -> str | None:
+    """How the graphs a record of `setting`'s figures (a cache, a predictor, a search's choice) was
+    taken on differ from those `export.py` writes now (`supernet.export.graph_change`), or None;
+    always None for torch, whose graph is the model."""
+    if setting.backend != "onnxruntime":
+        return None
+    from supernet.export import graph_change
+
+    return graph_change(recorded, int8=setting.int8)
 
 
 @functools.cache
@@ -178,12 +190,9 @@ def stale_reason(data: Mapping[str, object], setting: LatencySetting) -> str | N
     hold revision 1), or another machine, thread count or runtime (files written before machines
     were recorded count as another machine).
     """
-    if setting.backend == "onnxruntime":
-        from supernet.export import graph_change
-
-        change = graph_change(data, int8=setting.int8)
-        if change is not None:
-            return change
+    change = graph_change_of(data, setting)
+    if change is not None:
+        return change
     here = measuring_machine(setting)
     if data.get("machine") != here:
         return f"measured on {_describe_machine(data.get('machine'))}, this is {_describe_machine(here)}"

@@ -142,9 +142,13 @@ def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
         run_dir: the run folder.
     """
     root = Path(run_dir)
-    cfg, resolved = _resolved(root)
+    return {"name": root.resolve().name, "config_sha256": _identity_digest(*_resolved(root))}
+
+
+def _identity_digest(cfg: TrainConfig, resolved: Mapping[str, Any]) -> str:
+    """`run_identity`'s digest: of `resolved`'s values that differ from the defaults."""
     defaults = config_to_dict(TrainConfig(model=cfg.model, task=cfg.task, output_dir=cfg.output_dir))
-    return {"name": root.resolve().name, "config_sha256": _digest(_beside_defaults(resolved, defaults))}
+    return _digest(_beside_defaults(resolved, defaults))
 
 
 def run_digests(run_dir: str | os.PathLike[str]) -> set[str]:
@@ -153,14 +157,14 @@ def run_digests(run_dir: str | os.PathLike[str]) -> set[str]:
     added since at their old behaviour, `KEYS_ADDED_SINCE_DIGESTS`); before 2026-11-30 config.yaml's
     bytes (`config_file_digest`)."""
     root = Path(run_dir)
-    _, resolved = _resolved(root)
+    cfg, resolved = _resolved(root)
     before: dict[str, Any] = {}
     for section, values in resolved.items():
         added = KEYS_ADDED_SINCE_DIGESTS.get(section, {})
         if isinstance(values, Mapping):
             values = {k: v for k, v in values.items() if not (k in added and v == added[k])}
         before[section] = values
-    return {run_identity(root)["config_sha256"], _digest(resolved), _digest(before), config_file_digest(root)}
+    return {_identity_digest(cfg, resolved), _digest(resolved), _digest(before), config_file_digest(root)}
 
 
 def config_file_digest(run_dir: str | os.PathLike[str]) -> str:

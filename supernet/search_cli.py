@@ -39,7 +39,7 @@ from supernet.convert import supernet_state
 from supernet.cost import count_flops, count_params
 from supernet.data import DataError, eval_subset, positions_problem
 from supernet.export import export_graph as export_for_measurement
-from supernet.export import graph_change, graph_revisions, onnx_predict, score
+from supernet.export import graph_revisions, onnx_predict, score
 from supernet.io import DISK_ERRNOS, RunDir, atomic_write_json, json_bytes, unwritable, weights_digest
 from supernet.latency import (
     DTYPES,
@@ -48,6 +48,7 @@ from supernet.latency import (
     LatencyResult,
     LatencySetting,
     LatencyWarning,
+    graph_change_of,
     graph_stamp,
     load_warning,
     measure_onnx_files,
@@ -858,7 +859,7 @@ def _stale_choice(chosen: Mapping[str, Any]) -> str | None:
         setting = LatencySetting.from_dict(chosen["setting"])
     except (KeyError, TypeError, ValueError):
         return None
-    return graph_change(chosen, int8=setting.int8) if setting.backend == "onnxruntime" else None
+    return graph_change_of(chosen, setting)
 
 
 def _finish(
