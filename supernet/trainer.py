@@ -119,6 +119,8 @@ __all__ = [
 ]
 
 STATE_FILE = "trainer_state.json"
+LOSS_WINDOW = "loss_window"
+"""trainer_state.json's key for the losses of the steps since the last logged row."""
 LOAD_DTYPE = torch.float32
 """The type every model folder is loaded in. transformers 5 loads a checkpoint in the type its config
 names, and many are saved in bfloat16 or float16: trained in those weights, AdamW's steps of ~1e-5
@@ -1152,10 +1154,12 @@ class _Job:
                 raise damaged from err
             state = _checkpoint_state(ckpt)
             stage_step, epoch, batch_in_epoch = state["stage_step"], state["epoch"], state["batch_in_epoch"]
+            window = _loss_window(state)
             self.global_step = state["global_step"]
             acc.print(f"resumed {stage} from {ckpt.name} (stage step {stage_step}/{total})")
         else:
             set_seed(_seed_of(cfg.seed, stage, "init"))
+            window = {}
         if stage_step >= total:
             self._finish_stage(prepared, model, ema)
             return
@@ -1170,7 +1174,6 @@ class _Job:
             desc=stage,
             disable=not (self.progress and acc.is_local_main_process),
         )
-        window: dict[str, list[float]] = {}
         started, first_step = time.perf_counter(), stage_step
         said = -math.inf  # when _say_step last printed
         batches = self._epoch_batches(stage, epoch, batch_in_epoch)
@@ -1214,12 +1217,12 @@ class _Job:
                 cfg.checkpoint_every and stage_step % cfg.checkpoint_every == 0
             )
             if saved:
-                self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch)
+                self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch, window)
             if stage_step >= total:
                 break
             if self.stop_requested:
                 if not saved:
-                    self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch)
+                    self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch, window)
                 break
         bar.close()
         self.in_stage_loop = False
@@ -1295,7 +1298,11 @@ class _Job:
                 return ckpt
         return None
 
-    def _save_checkpoint(self, stage: str, stage_step: int, epoch: int, batch_in_epoch: int) -> None:
+    def _save_checkpoint(
+        self, stage: str, stage_step: int, epoch: int, batch_in_epoch: int, window: dict[str, list[float]]
+    ) -> None:
+        """`window`: the losses of the steps since the last logged row, which the resume's first row
+        averages in, as the uninterrupted run's does."""
         acc, run = self.accelerator, self.run
         final = run.checkpoint(self.global_step)
         tmp = final.with_name(f".{final.name}.tmp")
@@ -1315,6 +1322,7 @@ class _Job:
                         "global_step": self.global_step,
                         "epoch": epoch,
                         "batch_in_epoch": batch_in_epoch,
+                        LOSS_WINDOW: window,
                     },
                 )
         except Exception as err:
@@ -1779,6 +1787,20 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise RunError(f"'{path}' is unreadable or corrupt ({err}); delete it and resume") from err
+
+
+def _loss_window(state: dict[str, Any]) -> dict[str, list[float]]:
+    """The unlogged losses a checkpoint carries; none from a checkpoint written before they were
+    saved (2026-12-01), whose resume's first row then averages only the steps trained again."""
+    window = state.get(LOSS_WINDOW)
+    if not isinstance(window, dict):
+        return {}
+    return {
+        str(name): [float(value) for value in values]
+        for name, values in window.items()
+        if isinstance(values, list)
+        and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    }
 
 
 def _checkpoint_state(ckpt: Path) -> dict[str, Any]:

@@ -482,10 +482,32 @@ def test_resume_is_bit_identical(models, straight_run, tmp_path, monkeypatch, st
     assert (run / "eval.jsonl").read_text() == (straight_run / "eval.jsonl").read_text()
 
     # Every logged loss matches too (the interrupted run logged steps 1..k, the resumed one the rest).
-    def losses(path: Path) -> list[dict]:
-        return [{k: v for k, v in r.items() if not k.endswith("sec_per_step")} for r in _metrics(path)]
+    assert _losses(run) == _losses(straight_run)
 
-    assert losses(run) == losses(straight_run)
+
+def _losses(run: Path) -> list[dict]:
+    """train_metrics.jsonl's rows without their timings."""
+    return [{k: v for k, v in r.items() if not k.endswith("sec_per_step")} for r in _metrics(run)]
+
+
+@pytest.mark.slow
+def test_a_resume_between_two_logged_rows_logs_the_same_rows(models, tmp_path, monkeypatch) -> None:
+    """log_every=2, interrupted after the checkpoint of step 3 (between the rows of steps 2 and 4):
+    the checkpoint carries step 3's losses, and the resume's row of step 4 averages steps 3 and 4 as
+    the uninterrupted run's does (it had averaged step 4 alone)."""
+    overrides = (*RESUME, "log_every=2")
+    straight = tmp_path / "straight"
+    _run(models["seq-cls"], straight, *overrides)
+    run = tmp_path / "run"
+    _stop_after_checkpoint(models["seq-cls"], run, 3, monkeypatch, *overrides)
+    window = json.loads((run / "checkpoints" / "step-3" / "trainer_state.json").read_text())["loss_window"]
+    row_4 = next(r for r in _metrics(straight) if r["step"] == 4)
+    assert sorted(window) == sorted(k for k in row_4 if k.count("/") == 2)
+    assert all(len(values) == 1 for values in window.values())
+
+    _run(models["seq-cls"], run, *overrides, "resume=true")
+    assert _losses(run) == _losses(straight)
+    _assert_bit_identical(_params(run), _params(straight))
 
 
 @pytest.mark.slow
