@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import yaml
 from accelerate import Accelerator
 from accelerate.utils import DistributedDataParallelKwargs, set_seed
 from accelerate.utils import load as accelerate_load
@@ -501,7 +502,8 @@ class _Job:
         """Refuse an output_dir this run must not write into; reads only, so it runs before the data checks.
 
         A folder holding nothing but config.yaml is a run that stopped before its first step (bad data,
-        a missing model in an older version): there is nothing to resume, so it counts as new.
+        a missing model in an older version): there is nothing to resume, so it counts as new. A
+        config.yaml train.py did not write (a preset kept there, another tool's file) is left alone.
         """
         cfg, run = self.cfg, self.run
         if run.root.exists() and not run.root.is_dir():
@@ -514,6 +516,11 @@ class _Job:
             # Said now, not after the data is loaded, nor as "already holds a run" (prepare_run_dir's
             # lock is still what keeps two jobs apart: this only reads).
             raise RunError(_busy_message(run.root, holder))
+        if run.config.exists() and not run.trained_here() and not _written_by_train(run.config):
+            raise RunError(
+                f"output_dir '{run.root}' holds a config.yaml that train.py did not write (a preset, or another "
+                "tool's file), which the run would replace; move it out or choose a new output_dir"
+            )
         self.fresh = not run.config.exists() or _only_config(run)
         if not self.fresh:
             if not cfg.resume:
@@ -1447,7 +1454,10 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     if not run.config.is_file():
         return []
     unused = ("learning_rate",) if unused_learning_rate(cfg) is not None else ()
-    saved = load_config(TrainConfig, run.config)
+    try:
+        saved = load_config(TrainConfig, run.config)
+    except ConfigError as err:  # a newer version's key, a hand edit: said with the file it is in
+        raise RunError(f"{run.config}: {err}") from err
     return diff_configs(
         config_to_dict(saved),
         config_to_dict(_same_paths(saved, cfg, run)),
@@ -1819,6 +1829,17 @@ def _checkpoint_state(ckpt: Path) -> dict[str, Any]:
             "resume from the one before"
         ) from err
     return state
+
+
+def _written_by_train(path: Path) -> bool:
+    """Whether `path` reads as `save_config` writes every run's config.yaml (a YAML dump of a mapping:
+    no comments, its own layout), which a preset written by hand or another tool's file is not."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and text == yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 def _only_config(run: RunDir) -> bool:

@@ -422,6 +422,49 @@ def test_output_dir_that_is_not_a_run_is_left_alone(capsys, preset: Path, tmp_pa
     )
 
 
+@pytest.mark.parametrize("kept", ["other-tool", "the-preset"])
+def test_a_config_yaml_train_did_not_write_is_left_alone(
+    capsys, preset: Path, tmp_path: Path, kept: str
+) -> None:
+    """A folder holding only a config.yaml was taken for a run that stopped before its first step,
+    and the file replaced: another tool's file, or the --config preset itself (its comments lost)."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    config = mine / "config.yaml"
+    if kept == "other-tool":
+        config.write_text("services:\n  web: {image: nginx}\n")
+        argv = ["--config", str(preset), f"output_dir={mine}"]
+    else:
+        config.write_text("# my notes on this experiment\n" + preset.read_text())
+        argv = ["--config", str(config), f"output_dir={mine}"]
+    message = (
+        f"output_dir '{mine}' holds a config.yaml that train.py did not write (a preset, or another tool's "
+        "file), which the run would replace; move it out or choose a new output_dir"
+    )
+    _fails(capsys, train_main, argv, message, watch=mine)
+    (mine / "notes.txt").write_text("beside it")  # said the same, not "already holds a run"
+    _fails(capsys, train_main, [*argv, "resume=true"], message, watch=mine)
+
+
+@pytest.mark.slow
+def test_a_run_config_with_a_key_of_a_newer_version_is_named(
+    capsys, trained_run: Path, tmp_path: Path
+) -> None:
+    """A run's config.yaml with a key this version does not know (written by a newer one): the error
+    names the file, not only the key (the --config file given is fine)."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    config = run / "config.yaml"
+    config.write_text(config.read_text() + "a_newer_key: 1\n")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(trained_run / "config.yaml"), f"output_dir={run}", "resume=true"],
+        f"{config}: unknown config key 'a_newer_key'",
+        watch=run,
+    )
+
+
 def test_a_preset_passed_without_config_flag_is_pointed_at(capsys, preset: Path) -> None:
     for argv, hint in (
         ([str(preset), "seed=1"], f": python train.py --config {preset} ..."),
