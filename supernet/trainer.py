@@ -415,6 +415,9 @@ def _load_average(model: nn.Module, ema: AveragedModel) -> None:
 class _Job:
     """State shared by the stages of one run."""
 
+    loss_scale: float = 1.0
+    """`_tail_scale` of the batch being trained: what `_backward` multiplies its loss by."""
+
     def __init__(self, cfg: TrainConfig, *, progress: bool) -> None:
         # A folder named "~" in the working folder is never what a user means by output_dir=~/runs/x.
         self.cfg = cfg = replace(cfg, output_dir=os.path.expanduser(cfg.output_dir))
@@ -969,7 +972,7 @@ class _Job:
                 f"loss is {parts.total.item()} at step {self.global_step + 1} of {stage} for subnet {subnet}; "
                 f"{where}; lower learning_rate or use mixed_precision=no"
             )
-        self.accelerator.backward(parts.total * weight)
+        self.accelerator.backward(parts.total * (weight * self.loss_scale))
 
     def _hard_label_step(
         self, model: nn.Module, batch: dict[str, torch.Tensor], step: int
@@ -1097,8 +1100,8 @@ class _Job:
         """
         epochs, max_steps, learning_rate = budget.epochs, budget.max_steps, budget.learning_rate
         cfg, acc = self.cfg, self.accelerator
-        accum = cfg.gradient_accumulation_steps
-        total = max_steps or math.ceil(epochs * self._batches_per_epoch() / accum)
+        accum, per_epoch = cfg.gradient_accumulation_steps, self._batches_per_epoch()
+        total = max_steps or optimizer_steps(epochs, per_epoch, accum)
         if total <= 0:
             elastic = (
                 " (the supernet gets no elastic training in it)" if stage in ("stage_w", "stage_wd") else ""
@@ -1186,6 +1189,7 @@ class _Job:
         batches = self._epoch_batches(stage, epoch, batch_in_epoch)
         self.in_stage_loop = True  # from here a first interrupt waits for the step's end
         for epoch, batch_in_epoch, batch in batches:
+            self.loss_scale = _tail_scale(batch_in_epoch, per_epoch, accum)
             with acc.accumulate(prepared):
                 parts = step_fn(prepared, batch, stage_step)
                 if acc.sync_gradients:
@@ -1420,7 +1424,23 @@ def check_search_space(arch: Arch, space: SearchSpace) -> None:
 def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
     """Optimizer steps the trainer runs for `stage` (its formula, one process)."""
     per_epoch = math.ceil(n_train / cfg.batch_size)
-    return stage.max_steps or max(1, math.ceil(stage.epochs * per_epoch / cfg.gradient_accumulation_steps))
+    return stage.max_steps or max(
+        1, optimizer_steps(stage.epochs, per_epoch, cfg.gradient_accumulation_steps)
+    )
+
+
+def optimizer_steps(epochs: float, batches_per_epoch: int, accum: int) -> int:
+    """Optimizer steps in `epochs` epochs: accelerate steps at the end of each epoch's batches too, so
+    an epoch whose batches are not a multiple of `accum` ends on a shorter step of its last ones."""
+    return math.ceil(epochs * math.ceil(batches_per_epoch / accum))
+
+
+def _tail_scale(batch_in_epoch: int, batches_per_epoch: int, accum: int) -> float:
+    """What the loss of batch `batch_in_epoch` (1-based) is multiplied by before accelerate divides
+    it by `accum`: 1, but accum / r for the r batches of an epoch's last, shorter step, so that step's
+    gradient is their mean as every other step's is (accelerate's alone would be r / accum of it)."""
+    tail = batches_per_epoch % accum
+    return accum / tail if tail and batch_in_epoch > batches_per_epoch - tail else 1.0
 
 
 def unused_learning_rate(cfg: TrainConfig) -> str | None:
