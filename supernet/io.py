@@ -199,6 +199,15 @@ def share_files(folder: str | Path) -> None:
             os.chmod(path, mode)
 
 
+def shared_temp_dir(prefix: str, parent: str | Path) -> Path:
+    """`tempfile.mkdtemp` with the usual folder permissions (0777 less the umask), not its 0700: a
+    folder built under it and renamed into place is then readable by others, as every folder the
+    package writes (`os.mkdir`'s)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(folder, 0o777 & ~_umask())
+    return folder
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

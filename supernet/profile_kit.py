@@ -45,7 +45,7 @@ from supernet.config import TrainConfig, config_to_dict, load_config
 from supernet.convert import Arch, supernet_state
 from supernet.data import usable_positions
 from supernet.export import export_graph, graph_change, graph_revisions
-from supernet.io import atomic_write_json
+from supernet.io import atomic_write_json, shared_temp_dir
 from supernet.latency import LatencyPredictor, LatencyResult, LatencySetting, predictor_subnets
 from supernet.profile_kit_script import KIT_FORMAT, TABLE_FORMAT
 from supernet.subnet import SearchSpace, SubnetConfig
@@ -275,7 +275,7 @@ def write_profile_kit(
         raise FileExistsError(f"'{out}' already exists and is not empty: pass a new --profile-kit folder")
     entries = kit_entries(model, space=space, calibration_subnets=calibration_subnets)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    tmp = shared_temp_dir(f".{out.name}.tmp-", out.parent)
     try:
         for i, entry in enumerate(entries, 1):
             with tempfile.TemporaryDirectory(dir=tmp) as work:

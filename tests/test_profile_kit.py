@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -113,6 +114,10 @@ def test_kit_folder(kit: Path, model, tmp_path: Path) -> None:
     from supernet.export import export_subnet, onnx_fingerprint
 
     manifest = json.loads((kit / "kit.json").read_text())
+    # Readable by others, as an export folder (it was built under tempfile.mkdtemp's 0700).
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(kit.stat().st_mode) == 0o777 & ~umask
     assert sorted(p.name for p in kit.iterdir()) == sorted(
         ["kit.json", "profile.py", "weights.bin"] + [e["file"] for e in manifest["entries"]]
     )
