@@ -845,6 +845,20 @@ def _earlier_choice(path: Path) -> dict[str, Any] | None:
     return before if isinstance(before.get("name"), str) else None
 
 
+SEARCH_RECORD = "search.json"
+"""In a search folder: the latency setting (and device table) its results.jsonl was measured with."""
+
+
+def _earlier_search(path: Path) -> dict[str, Any] | None:
+    """The last search's `SEARCH_RECORD` in a folder, or None (none, or one that cannot be read)."""
+    try:
+        record = json.loads(path.read_text())
+        _source_of(record)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return record
+
+
 def _source_of(chosen: dict[str, Any]) -> str:
     """What a chosen.json's latency came from: its setting, and the device table if any."""
     setting = LatencySetting.from_dict(chosen["setting"]).key
@@ -882,6 +896,21 @@ def _finish(
     chosen = select_under_budget(results, budget) if budget is not None else None
     record = None
     before = _earlier_choice(folder / "chosen.json")
+    source = {"setting": sr.setting.to_dict(), **measured_on}  # SEARCH_RECORD: what the results are of
+    # The results replaced are those of the last search here, budgeted or not (SEARCH_RECORD, since
+    # 2026-12-01; before, only a budgeted one's chosen.json said it).
+    earlier = _earlier_search(folder / SEARCH_RECORD) or before
+    if earlier is not None and _source_of(earlier) != _source_of(source):
+        # Two target devices' searches in one folder: the second replaces the first.
+        chose = (
+            f", chose {before['name']}"
+            if before is not None and _source_of(before) == _source_of(earlier)
+            else ""
+        )
+        log(
+            f"note: replacing the earlier search in {folder} ({_source_of(earlier)}{chose}); pass --out DIR to "
+            "keep one search per device"
+        )
     if chosen is None:
         if before is not None:
             stale = _stale_choice(before)
@@ -905,12 +934,6 @@ def _finish(
             **measured_on,
             **chosen.to_json(),
         }
-        if before is not None and _source_of(before) != _source_of(record):
-            # Two target devices' searches in one folder: the second replaces the first.
-            log(
-                f"note: replacing the earlier search in {folder} ({_source_of(before)}, chose "
-                f"{before['name']}); pass --out DIR to keep one search per device"
-            )
     # chosen.json in the same set: a failure (a full disk) must not leave it naming another choice
     # than results.jsonl marks.
     paths = write_results(
@@ -920,7 +943,8 @@ def _finish(
         chosen=chosen,
         title=title,
         folder=folder.name,
-        extra={"chosen.json": json_bytes(record)} if record is not None else None,
+        extra={SEARCH_RECORD: json_bytes(source)}
+        | ({"chosen.json": json_bytes(record)} if record is not None else {}),
     )
     log(format_table(results, chosen=chosen, seq_len=sr.setting.seq_len))
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")

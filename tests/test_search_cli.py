@@ -383,7 +383,9 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
         "pareto.csv",
         "pareto.png",
         "results.jsonl",
+        "search.json",
     ]
+    assert json.loads((other / "search.json").read_text()) == {"setting": chosen_b["setting"]}
     assert f"results: {other / 'results.jsonl'}" in out
 
     # export.py --search: 'best' is that search's choice, timed in its setting.
@@ -421,13 +423,27 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     # Without a budget nothing is chosen: the earlier choice stays, and the search says so.
     kept = (default / "chosen.json").read_bytes()
     assert search_main(["--run", str(copy), *FAST]) == 0
+    lines = capsys.readouterr().out.splitlines()
     assert (
         f"note: no budget, so {default / 'chosen.json'} keeps the earlier choice "
         f"({json.loads(kept)['name']}, cpu-torch-b1-s128-t2): export.py --subnet best still cuts it"
-    ) in capsys.readouterr().out.splitlines()
+    ) in lines
     assert (default / "chosen.json").read_bytes() == kept
-    # An earlier choice that cannot be read is replaced without a note, not a traceback.
+    # Its results, of another setting, replace the earlier ones: said too (it was not), and recorded.
+    assert (
+        f"note: replacing the earlier search in {default} (cpu-torch-b1-s128-t2, chose "
+        f"{json.loads(kept)['name']}); pass --out DIR to keep one search per device"
+    ) in lines
+    assert json.loads((default / "search.json").read_text()) == {"setting": {**first_chosen["setting"]}}
+    # The next search replaces that unbudgeted search's results: named, with no choice of its own.
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *fast2]) == 0
+    assert (
+        f"note: replacing the earlier search in {default} (cpu-torch-b1-s128-t1); pass --out DIR to keep one "
+        "search per device"
+    ) in capsys.readouterr().out.splitlines()
+    # An earlier choice and search record that cannot be read are replaced without a note, not a traceback.
     (default / "chosen.json").write_text("{")
+    (default / "search.json").write_text("[]")
     assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *FAST]) == 0
     assert "note: replacing" not in capsys.readouterr().out
     assert json.loads((default / "chosen.json").read_text())["setting"]["num_threads"] == 1
