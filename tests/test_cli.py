@@ -90,7 +90,7 @@ def test_width_giving_zero_heads_fails_before_training(capsys, preset: Path, tmp
         capsys,
         train_main,
         ["--config", str(preset), *_dotted(["width_mults=[1.0, 0.1]"])],
-        "width_mults: width_mult=0.1 gives 0 of 4 heads; use width_mult >= 0.25 (1 head)",
+        "width_mults: width_mult=0.1 gives 0 of 4 heads; use width_mult > 0.125 (1 head)",
     )
     assert not (tmp_path / "run" / "teacher").exists()
 
@@ -100,7 +100,7 @@ def test_depth_giving_zero_layers_fails_before_training(capsys, preset: Path, tm
         capsys,
         train_main,
         ["--config", str(preset), *_dotted(["depth_mults=[1.0, 0.1]"])],
-        "depth_mults: depth_mult=0.1 keeps 0 of 4 layers; use depth_mult >= 0.25 (1 layer)",
+        "depth_mults: depth_mult=0.1 keeps 0 of 4 layers; use depth_mult > 0.125 (1 layer)",
     )
     assert not (tmp_path / "run" / "teacher").exists()
 
@@ -921,7 +921,7 @@ def test_export_refuses_bad_subnets_and_outputs_in_one_line(
         capsys,
         export_main,
         [*argv, "--subnet", "w0.01-d1.00"],
-        "--subnet w0.01-d1.00: width_mult=0.01 gives 0 of 4 heads; use width_mult >= 0.25 (1 head)",
+        "--subnet w0.01-d1.00: width_mult=0.01 gives 0 of 4 heads; use width_mult > 0.125 (1 head)",
         watch=run,
     )
     _fails(

@@ -164,8 +164,8 @@ def test_numpy_integers_are_integers() -> None:
 @pytest.mark.parametrize(
     "cfg, message",
     [
-        (dict(width_mult=0.1), "width_mult=0.1 gives 0 of 4 heads; use width_mult >= 0.25 (1 head)"),
-        (dict(depth_mult=0.1), "depth_mult=0.1 keeps 0 of 4 layers; use depth_mult >= 0.25 (1 layer)"),
+        (dict(width_mult=0.1), "width_mult=0.1 gives 0 of 4 heads; use width_mult > 0.125 (1 head)"),
+        (dict(depth_mult=0.1), "depth_mult=0.1 keeps 0 of 4 layers; use depth_mult > 0.125 (1 layer)"),
         (dict(layers=(0, 4)), "layers: index 4 is out of range [0, 3]"),
         (dict(layers=(-1,)), "layers: index -1 is out of range [0, 3]"),
         (dict(layers=(1, 1)), "layers: indices must not repeat, got [1, 1]"),
@@ -256,11 +256,16 @@ def test_verbs_name_what_they_take() -> None:
     assert sn.active_subnet(model) == sn.MAX_NET  # nothing was changed by the refused calls
 
 
-def test_smallest_multiplier_the_hint_names_works() -> None:
-    """The hint said `>= 0.125` for 4 heads, and 0.125 itself gives 0 heads (round(0.5) == 0)."""
+def test_the_hint_names_the_exact_smallest_multiplier() -> None:
+    """round() is half-to-even, so 4 heads need width_mult > 0.125 (0.125 gives round(0.5) == 0 heads),
+    and 4 layers depth_mult > 0.125. The hint once said `>= 0.125`, which 0.125 fails, then `>= 0.25`,
+    though 0.13 works (a probe trained w0.10 on 6 heads after being told >= 0.1667)."""
     model = sn.to_supernet(tiny_model("bert"))  # 4 layers, 4 heads, FFN 48
-    assert sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.25, depth_mult=0.25)).heads == (1,) * 4
+    assert sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.13, depth_mult=0.13)).heads == (1,) * 4
     assert sn.active_layers(model) == [0]
     with pytest.raises(ValueError) as err:
         sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.125))
-    assert str(err.value) == "width_mult=0.125 gives 0 of 4 heads; use width_mult >= 0.25 (1 head)"
+    assert str(err.value) == "width_mult=0.125 gives 0 of 4 heads; use width_mult > 0.125 (1 head)"
+    with pytest.raises(ValueError) as err:
+        sn.set_active_subnet(model, sn.SubnetConfig(depth_mult=0.125))
+    assert str(err.value) == "depth_mult=0.125 keeps 0 of 4 layers; use depth_mult > 0.125 (1 layer)"

@@ -40,10 +40,10 @@ def kept_layers(num_layers: int, depth_mult: float) -> list[int]:
     if not 0.0 < depth_mult <= 1.0:
         raise ValueError(f"depth_mult must be in (0, 1], got {depth_mult}")
     depth = round(num_layers * depth_mult)
-    if depth < 1:
+    if depth < 1:  # round() is half-to-even: one layer needs L * d > 0.5
         raise ValueError(
             f"depth_mult={depth_mult} keeps 0 of {num_layers} layers; "
-            f"use depth_mult >= {1 / num_layers:.4g} (1 layer)"
+            f"use depth_mult > {0.5 / num_layers:.4g} (1 layer)"
         )
     # The epsilon keeps i/d from landing a hair under an integer (e.g. 3/0.75).
     return [math.floor(i / depth_mult + 1e-9) for i in range(depth)]
