@@ -1212,6 +1212,7 @@ class _Job:
             losses = {n: sum(v) / len(v) for n, v in window.items() if n.endswith("/loss")}
             bar.set_postfix({k.split("/")[1]: f"{v:.3f}" for k, v in list(losses.items())[:6]}, refresh=False)
             if stage_step % cfg.log_every == 0 or stage_step == total:
+                window = _process_mean(acc, window)
                 metrics = {k: sum(v) / len(v) for k, v in window.items()}
                 metrics |= {
                     f"{stage}/lr": scheduler.get_last_lr()[0],
@@ -1315,6 +1316,7 @@ class _Job:
         """`window`: the losses of the steps since the last logged row, which the resume's first row
         averages in, as the uninterrupted run's does."""
         acc, run = self.accelerator, self.run
+        window = _process_mean(acc, window)  # every process calls this: a collective, as save_state
         final = run.checkpoint(self.global_step)
         tmp = final.with_name(f".{final.name}.tmp")
         if acc.is_main_process:
@@ -1817,6 +1819,24 @@ def _read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise RunError(f"'{path}' is unreadable or corrupt ({err}); delete it and resume") from err
+
+
+def _process_mean(acc: Accelerator, window: dict[str, list[float]]) -> dict[str, list[float]]:
+    """`window`'s losses averaged over the processes, value by value (each process's are of its share
+    of the global batch; all train the same subnets at each step); `window` itself in one process.
+
+    Averaged per step, not per logged row, so that a checkpoint's window (`_save_checkpoint`) resumed
+    into every process gives the uninterrupted run's rows.
+    """
+    if acc.num_processes == 1 or not window:  # empty in every process at once (same steps)
+        return window
+    names = sorted(window)
+    flat = torch.tensor([v for name in names for v in window[name]], dtype=torch.float64, device=acc.device)
+    values = acc.reduce(flat, reduction="mean").tolist()
+    out, start = {}, 0
+    for name in names:
+        out[name], start = values[start : start + len(window[name])], start + len(window[name])
+    return out
 
 
 def _loss_window(state: dict[str, Any]) -> dict[str, list[float]]:

@@ -817,6 +817,12 @@ def test_two_processes_match_one(models, tmp_path) -> None:
     assert diff <= 1e-5
     lrs = [[r[k] for r in _metrics(path) for k in sorted(r) if k.endswith("/lr")] for path in (one, two)]
     assert lrs[0] == lrs[1]
+    # The logged losses are the global batch's (the mean of the processes' halves), not process 0's.
+    rows = {path: [{k: v for k, v in r.items() if "/" in k and k.count("/") == 2} for r in _metrics(path)]
+            for path in (one, two)}  # fmt: skip
+    assert [sorted(r) for r in rows[one]] == [sorted(r) for r in rows[two]]
+    for a_row, b_row in zip(rows[one], rows[two], strict=True):
+        assert b_row == {k: pytest.approx(v, rel=1e-4) for k, v in a_row.items()}
     ones = [json.loads(line) for line in (one / "eval.jsonl").read_text().splitlines()]
     twos = [json.loads(line) for line in (two / "eval.jsonl").read_text().splitlines()]
     assert [r["subnet"] for r in ones] == [r["subnet"] for r in twos] == GRID
