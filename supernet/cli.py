@@ -194,8 +194,10 @@ def _run_main(
         )
         return USER_ERROR_EXIT
     except KeyboardInterrupt as err:
-        # A KeyboardInterrupt raised with a message says what a later phase leaves behind.
-        print(str(err) or interrupted, file=sys.stderr)
+        # A KeyboardInterrupt raised with a message says what a later phase leaves behind. Ctrl-C
+        # reaches every process of a multi-process run alike: process 0 says it.
+        if not process_rank():
+            print(str(err) or interrupted, file=sys.stderr)
         return 128 + signal.SIGTERM if terminate.came or isinstance(err, Terminated) else 130
 
 

@@ -1316,6 +1316,20 @@ def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, cap
     )
 
 
+@pytest.mark.parametrize("rank, printed", [("0", "interrupted; rerun"), ("1", "")])
+def test_multi_process_interrupt_is_said_once(rank, printed, monkeypatch, capsys) -> None:
+    """Ctrl-C reaches every process of a launch: the line was printed once per process."""
+    from supernet.cli import run_cli
+
+    def main(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("RANK", rank)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert run_cli(main, argparse.ArgumentParser(), [], interrupted="interrupted; rerun") == 130
+    assert capsys.readouterr().err.strip() == printed
+
+
 def test_a_folder_that_cannot_be_locked_still_trains(models, tmp_path, monkeypatch, capsys) -> None:
     """NFS without lockd or a noflock mount: flock fails with ENOLCK, and training there was refused
     as 'not writable'."""
