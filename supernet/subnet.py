@@ -26,7 +26,7 @@ import numpy as np
 from torch import nn
 
 from supernet.convert import Arch, supernet_state
-from supernet.elastic.depth import kept_layers
+from supernet.elastic.depth import kept_layers, least_multiplier
 
 __all__ = [
     "MAX_NET",
@@ -188,11 +188,12 @@ def resolve_subnet(arch: Arch, cfg: SubnetConfig) -> ResolvedSubnet:
         w = 1.0 if cfg.width_mult is None else cfg.width_mult
         n_heads, n_ffn = round(H * w), round(F * w)
         if n_heads < 1:
-            # round() is half-to-even: one head needs H * w > 0.5.
-            raise ValueError(f"width_mult={w} gives 0 of {H} heads; use width_mult > {0.5 / H:.4g} (1 head)")
+            raise ValueError(
+                f"width_mult={w} gives 0 of {H} heads; use width_mult > {least_multiplier(H)} (1 head)"
+            )
         if n_ffn < 1:
             raise ValueError(
-                f"width_mult={w} gives 0 of {F} FFN neurons; use width_mult > {0.5 / F:.4g} (1 neuron)"
+                f"width_mult={w} gives 0 of {F} FFN neurons; use width_mult > {least_multiplier(F)} (1 neuron)"
             )
         heads, ffn = (n_heads,) * L, (n_ffn,) * L
     if cfg.layers is not None:

@@ -12,6 +12,7 @@ from conftest import FAMILY_NAMES, LAYOUT_NAMES, tiny_batch, tiny_model
 from reference import reference_subnet
 
 import supernet as sn
+from supernet.elastic.depth import least_multiplier
 from supernet.subnet import resolve_subnet
 
 TOL = 1e-6
@@ -269,3 +270,8 @@ def test_the_hint_names_the_exact_smallest_multiplier() -> None:
     with pytest.raises(ValueError) as err:
         sn.set_active_subnet(model, sn.SubnetConfig(depth_mult=0.125))
     assert str(err.value) == "depth_mult=0.125 keeps 0 of 4 layers; use depth_mult > 0.125 (1 layer)"
+    # Not exact in 4 digits: rounded up, so a value above the printed bound keeps a unit (0.5 / 6 =
+    # 0.083333... printed 0.08333 had refused 0.083331).
+    assert [least_multiplier(n) for n in (4, 6, 7, 384)] == ["0.125", "0.08334", "0.07143", "0.001303"]
+    for n in (6, 7, 12, 384, 1536, 3072):
+        assert round(n * (float(least_multiplier(n)) + 1e-9)) >= 1

@@ -43,10 +43,20 @@ def kept_layers(num_layers: int, depth_mult: float) -> list[int]:
     if depth < 1:  # round() is half-to-even: one layer needs L * d > 0.5
         raise ValueError(
             f"depth_mult={depth_mult} keeps 0 of {num_layers} layers; "
-            f"use depth_mult > {0.5 / num_layers:.4g} (1 layer)"
+            f"use depth_mult > {least_multiplier(num_layers)} (1 layer)"
         )
     # The epsilon keeps i/d from landing a hair under an integer (e.g. 3/0.75).
     return [math.floor(i / depth_mult + 1e-9) for i in range(depth)]
+
+
+def least_multiplier(n: int) -> str:
+    """The bound a multiplier of `n` units must exceed to keep one (round() is half-to-even: n * m >
+    0.5), in 4 digits rounded up, so that every value above the printed one keeps a unit."""
+    bound = 0.5 / n
+    scale = 10.0 ** (math.floor(math.log10(bound)) - 3)  # the 4th significant digit's place
+    steps = bound / scale
+    steps = round(steps) if abs(steps - round(steps)) < 1e-9 else math.ceil(steps)  # 0.125 stays 0.125
+    return f"{steps * scale:.4g}"
 
 
 class LayerSkipList(nn.ModuleList):
