@@ -1209,10 +1209,16 @@ class _Job:
             stage_step += 1
             self.global_step += 1
             bar.update(1)
-            losses = {n: sum(v) / len(v) for n, v in window.items() if n.endswith("/loss")}
-            bar.set_postfix({k.split("/")[1]: f"{v:.3f}" for k, v in list(losses.items())[:6]}, refresh=False)
-            if stage_step % cfg.log_every == 0 or stage_step == total:
+            logged = stage_step % cfg.log_every == 0 or stage_step == total
+            if logged:
                 window = _process_mean(acc, window)
+            # Between logged rows another process's share is not known here: a multi-process bar
+            # shows the global losses of the last row, not process 0's half.
+            losses = {n: sum(v) / len(v) for n, v in window.items() if n.endswith("/loss")}
+            if logged or acc.num_processes == 1:
+                postfix = {k.split("/")[1]: f"{v:.3f}" for k, v in list(losses.items())[:6]}
+                bar.set_postfix(postfix, refresh=False)
+            if logged:
                 metrics = {k: sum(v) / len(v) for k, v in window.items()}
                 metrics |= {
                     f"{stage}/lr": scheduler.get_last_lr()[0],

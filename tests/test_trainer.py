@@ -784,6 +784,7 @@ def test_two_processes_match_one(models, tmp_path) -> None:
     ]
     env = _cli_env(ACCELERATE_USE_CPU="1")
     one, two = tmp_path / "one", tmp_path / "two"
+    said: dict[Path, list[tuple[str, str]]] = {}  # the step lines --no-progress prints
     preset = tmp_path / "tiny.yaml"
     preset.write_text("# everything is in the overrides\n")
     for cmd, out, batch in (([sys.executable, str(ROOT / "train.py")], one, 16), (_launch(2), two, 8)):
@@ -799,6 +800,7 @@ def test_two_processes_match_one(models, tmp_path) -> None:
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         assert f"cpu, {2 if batch == 8 else 1} process" in done.stdout
+        said[out] = re.findall(r"^(\w+ step \d+/\d+): mean loss ([\d.]+)", done.stdout, re.M)
     # Two processes really ran: each saved its RNG state in the checkpoints.
     last = sorted((two / "checkpoints").iterdir(), key=lambda p: int(p.name.split("-")[1]))[-1]
     assert {p.name for p in last.glob("random_states_*.pkl")} == {
@@ -823,6 +825,11 @@ def test_two_processes_match_one(models, tmp_path) -> None:
     assert [sorted(r) for r in rows[one]] == [sorted(r) for r in rows[two]]
     for a_row, b_row in zip(rows[one], rows[two], strict=True):
         assert b_row == {k: pytest.approx(v, rel=1e-4) for k, v in a_row.items()}
+    # So are the step lines (they had shown process 0's half).
+    assert [step for step, _ in said[one]] == [step for step, _ in said[two]] and said[one]
+    assert [float(loss) for _, loss in said[two]] == pytest.approx(
+        [float(loss) for _, loss in said[one]], abs=2e-4
+    )
     ones = [json.loads(line) for line in (one / "eval.jsonl").read_text().splitlines()]
     twos = [json.loads(line) for line in (two / "eval.jsonl").read_text().splitlines()]
     assert [r["subnet"] for r in ones] == [r["subnet"] for r in twos] == GRID
