@@ -174,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=folder_option("leave --out out for RUN/search"),
         default=None,
         metavar="DIR",
-        help="folder for this search's results.jsonl, pareto.csv, pareto.png and chosen.json (default "
+        help="folder for this search's results.jsonl, pareto.csv, pareto.png, search.json and chosen.json (default "
         "RUN/search); one per target device keeps their searches apart (export.py --search DIR)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -900,16 +900,22 @@ def _finish(
     # The results replaced are those of the last search here, budgeted or not (SEARCH_RECORD, since
     # 2026-12-01; before, only a budgeted one's chosen.json said it).
     earlier = _earlier_search(folder / SEARCH_RECORD) or before
-    if earlier is not None and _source_of(earlier) != _source_of(source):
+    now = _source_of(source)
+    choice_of_earlier = (
+        before is not None and earlier is not None and _source_of(before) == _source_of(earlier)
+    )
+    if earlier is not None and _source_of(earlier) != now:
         # Two target devices' searches in one folder: the second replaces the first.
-        chose = (
-            f", chose {before['name']}"
-            if before is not None and _source_of(before) == _source_of(earlier)
-            else ""
-        )
+        chose = f", chose {before['name']}" if before is not None and choice_of_earlier else ""
         log(
             f"note: replacing the earlier search in {folder} ({_source_of(earlier)}{chose}); pass --out DIR to "
             "keep one search per device"
+        )
+    if chosen is not None and before is not None and _source_of(before) != now and not choice_of_earlier:
+        # A choice an unbudgeted search of another setting kept since: replaced now.
+        log(
+            f"note: replacing the earlier choice in {folder / 'chosen.json'} ({_source_of(before)}, chose "
+            f"{before['name']}); pass --out DIR to keep one search per device"
         )
     if chosen is None:
         if before is not None:

@@ -441,6 +441,17 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
         f"note: replacing the earlier search in {default} (cpu-torch-b1-s128-t1); pass --out DIR to keep one "
         "search per device"
     ) in capsys.readouterr().out.splitlines()
+    # A choice an unbudgeted search of another setting kept, replaced by a budgeted search of that
+    # setting: said (it was not: search.json named the unbudgeted search, of this setting).
+    kept = json.loads((default / "chosen.json").read_text())
+    assert search_main(["--run", str(copy), *FAST]) == 0
+    capsys.readouterr()
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *FAST]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("note: replacing")]
+    assert lines == [
+        f"note: replacing the earlier choice in {default / 'chosen.json'} (cpu-torch-b1-s128-t2, chose "
+        f"{kept['name']}); pass --out DIR to keep one search per device"
+    ]
     # An earlier choice and search record that cannot be read are replaced without a note, not a traceback.
     (default / "chosen.json").write_text("{")
     (default / "search.json").write_text("[]")
