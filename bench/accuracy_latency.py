@@ -78,7 +78,7 @@ from supernet.baselines import (  # noqa: E402
     train_batches,
     update_section,
 )
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import at_least, thread_count  # noqa: E402
 from supernet.config import (  # noqa: E402
     SINGLE_STAGE_NEUTRAL,
     ConfigError,
@@ -744,7 +744,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--finetune-steps", type=at_least(1), default=None, help="baseline steps (default: supernet's)"
     )
     parser.add_argument("--finetune-lr", type=float, default=None, help="baseline lr (default: config's)")
-    parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads while timing")
+    parser.add_argument("--threads", type=thread_count, default=1, help="intra-op threads while timing")
     parser.add_argument("--batch-size", type=at_least(1), default=1, help="latency batch size")
     parser.add_argument("--seq-len", type=at_least(1), default=128, help="latency sequence length")
     parser.add_argument("--warmup", type=at_least(0), default=10)
@@ -765,6 +765,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file: pass a folder for the results")  # before any training
 
     try:
         base = load_config(TrainConfig, args.config, args.overrides)

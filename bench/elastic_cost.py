@@ -49,7 +49,7 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import update_section  # noqa: E402
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import thread_count  # noqa: E402
 from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
@@ -572,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "subnets (default --config's recipe)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
-    parser.add_argument("--threads", type=at_least(1), default=1, help="torch intra-op threads of every run")
+    parser.add_argument("--threads", type=thread_count, default=1, help="torch intra-op threads of every run")
     parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
     parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"))
     parser.add_argument("--no-benchmarks", action="store_true")

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -53,6 +53,7 @@ from supernet.latency import (  # noqa: E402
 )
 from supernet.profile_kit_script import cpu_description, int8_dot_product  # noqa: E402
 from supernet.progress import progress_bar  # noqa: E402
+from supernet.trainer import RunError, trained_run  # noqa: E402
 
 STOCK_TOLERANCE = 0.03
 """The dense export of the full subnet may differ from the stock model by at most this fraction."""
@@ -214,7 +215,7 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="bert-base,minilm", help="comma list of bert-base, minilm")
-    p.add_argument("--threads", type=at_least(1), default=1)
+    p.add_argument("--threads", type=thread_count, default=1)
     p.add_argument("--rounds", type=at_least(1), default=5)
     p.add_argument("--repeats", type=at_least(1), default=20)
     p.add_argument("--warmup", type=at_least(0), default=3)
@@ -229,18 +230,16 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         p.error(f"--shapes {bad}: choose from bert-base, minilm")
     # Checked now, not after the whole bench (minutes) as when export.py first read it.
-    if args.run is not None and not (args.run / "config.yaml").is_file():
-        p.error(f"--run {args.run} is not a run directory (no config.yaml): pass a trained run")
+    if args.run is not None:
+        try:
+            trained_run(args.run)
+        except RunError as err:
+            p.error(str(err))
     quiet_libraries()  # load reports of fresh heads, transformers' and datasets' bars
     print(f"CPU: {cpu_description()}; 8-bit dot-product instructions: {int8_dot_product()}")
     setting = LatencySetting(num_threads=args.threads, repeats=args.repeats, warmup=args.warmup)
     figures = {shape: bench_shape(shape, args, setting) for shape in shapes}
     drop = _int8_accuracy_drop(args.run) if args.run else None
-    if args.run is not None and drop is None:
-        print(
-            f"error: export.py could not cut w1.00-d1.00 of {args.run} (its error is above)", file=sys.stderr
-        )
-        return 2
     if drop is not None:
         print(
             f"int8 dev accuracy on {args.run}: fp32 {100 * drop['fp32_onnx']:.2f}% -> int8 "
@@ -261,6 +260,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             + "\n"
         )
+    if args.run is not None and drop is None:  # said after the figures are written, not instead of them
+        print(
+            f"error: export.py could not cut w1.00-d1.00 of {args.run} (its error is above)", file=sys.stderr
+        )
+        return 2
     return 0
 
 

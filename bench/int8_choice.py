@@ -36,7 +36,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
+from supernet import SearchSpace  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
+from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.latency import LatencySetting, LatencyWarning, load_warning  # noqa: E402
 from supernet.search import SubnetResult, select_under_budget  # noqa: E402
@@ -60,6 +62,19 @@ def scratch_copy(run: Path, work: Path) -> Path:
     if (copy / "supernet").resolve() != (run / "supernet").resolve():
         raise SystemExit(f"{copy / 'supernet'} links to another run's supernet: pass a new --work")
     return copy
+
+
+def unscored_grid(run: Path) -> list[str]:
+    """The run's grid subnets its eval.jsonl has no row of (a run stopped while scoring)."""
+    cfg = load_config(TrainConfig, run / "config.yaml")
+    grid = SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults).grid()
+    scored = set()
+    for line in (run / "eval.jsonl").read_text(encoding="utf-8").splitlines():
+        try:
+            scored.add(json.loads(line).get("subnet"))
+        except (ValueError, AttributeError):  # a blank or half-written line
+            continue
+    return [c.name for c in grid if c.name not in scored]
 
 
 def measure_run(run: Path, work: Path, setting: LatencySetting, progress: bool) -> dict[str, Any]:
@@ -173,7 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", action="append", required=True, help="a trained run folder (repeat for several)")
     p.add_argument(
-        "--threads", type=at_least(1), default=1, help="onnxruntime intra-op threads while timing (default 1)"
+        "--threads",
+        type=thread_count,
+        default=1,
+        help="onnxruntime intra-op threads while timing (default 1)",
     )
     p.add_argument("--seq-len", type=at_least(1), default=128, help="tokens per timed sequence (default 128)")
     p.add_argument(
@@ -188,6 +206,11 @@ def main(argv: list[str] | None = None) -> int:
     for run in map(Path, args.run):
         if not (run / "supernet").is_dir() or not (run / "eval.jsonl").is_file():
             p.error(f"--run {run}: not a trained run (no supernet/ or eval.jsonl)")
+        if missing := unscored_grid(run):  # found now, not after every graph is exported and timed
+            p.error(
+                f"--run {run}: eval.jsonl lacks {len(missing)} grid subnet(s) ({', '.join(missing[:3])}): "
+                "finish train.py (resume=true) first"
+            )
     if args.work is not None and args.work.exists() and not args.work.is_dir():
         p.error(f"--work {args.work} is a file: pass a folder")
     setting = LatencySetting(

@@ -38,7 +38,7 @@ from torch import nn  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LAYER_MODELS,
@@ -135,7 +135,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("all-minilm-l6-v2", "bert-base"),
         help="all-minilm-l6-v2 (default) or bert-base",
     )
-    parser.add_argument("--threads", type=at_least(1), default=1, help="intra-op threads (default 1)")
+    parser.add_argument("--threads", type=thread_count, default=1, help="intra-op threads (default 1)")
     parser.add_argument("--batch-size", type=at_least(1), default=1)
     parser.add_argument("--seq-len", type=at_least(1), default=128)
 
@@ -179,11 +179,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--statistic", choices=("median_ms", "p10_ms"), default="median_ms", help="latency statistic modelled"
     )
-    parser.add_argument("--save-predictor", type=Path, default=None, help="write the predictor JSON here")
+    parser.add_argument(
+        "--save-predictor",
+        type=output_file,
+        default=None,
+        help="write the predictor JSON here (one --backend and --runs 1: one predictor)",
+    )
     parser.add_argument("--json", type=output_file, default=None, help="write the figures here")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be >= 1")
+    if args.save_predictor is not None and len(args.backend) * args.runs > 1:  # each had replaced the last
+        parser.error("--save-predictor writes one predictor: pass one --backend and --runs 1 with it")
 
     torch.set_num_threads(args.threads)
     model = load_model(args.model)

@@ -66,7 +66,7 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import update_section  # noqa: E402
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import at_least, thread_count  # noqa: E402
 from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config  # noqa: E402
 from supernet.convert import Arch  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E402
@@ -573,7 +573,7 @@ def build_bench_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
     parser.add_argument(
-        "--threads", type=at_least(1), default=1, help="torch threads for training, scoring and latency"
+        "--threads", type=thread_count, default=1, help="torch threads for training, scoring and latency"
     )
     parser.add_argument("--warmup", type=at_least(0), default=SEARCH_DEFAULTS.warmup)
     parser.add_argument("--repeats", type=at_least(1), default=SEARCH_DEFAULTS.repeats)

@@ -48,6 +48,7 @@ from latency_predictor import add_model_arguments, held_out_subnets, load_model 
 
 from supernet import SearchSpace  # noqa: E402
 from supernet.cli import at_least, output_file  # noqa: E402
+from supernet.data import positions_problem  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import load_warning, measure_onnx  # noqa: E402
 from supernet.profile_kit import KitEntry, add_to_kit, load_latency_table, write_profile_kit  # noqa: E402
@@ -128,6 +129,10 @@ def run(args: argparse.Namespace, work: Path) -> int:
     t0 = time.perf_counter()
     kit, table_path = work / "kit", work / "latency-table.json"
     model = load_model(args.model)
+    problem = positions_problem(model.config, args.seq_len, "--seq-len")
+    if problem is not None:  # before the kit is written (a minute for MiniLM), not from profile.py after it
+        print(f"profile_kit.py: error: {problem}", file=sys.stderr)
+        return 2
     space = SearchSpace()
     subnets = held_out_subnets(model, space, args.subnets + 5, args.seed, exclude=set())
     kind = " int8" if args.int8 else ""

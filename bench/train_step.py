@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import active_layers, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss  # noqa: E402
@@ -58,7 +58,7 @@ def _timed(fn) -> float:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("minilm", "bert-base"), default="minilm")
-    p.add_argument("--threads", type=at_least(1), default=2)
+    p.add_argument("--threads", type=thread_count, default=2)
     p.add_argument("--rounds", type=at_least(1), default=5)
     p.add_argument("--batch-size", type=at_least(1), default=32)
     p.add_argument("--seq-len", type=at_least(1), default=64)

@@ -1,0 +1,125 @@
+"""The bench scripts refuse what would fail or mislead only after minutes of work: at once, in one line."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import load_bench
+
+from supernet.cli import thread_count
+from supernet.profile_kit_script import usable_cores
+
+REPO = Path(__file__).resolve().parents[1]
+TIMING_SCRIPTS = (
+    "accuracy_latency",
+    "convert_overhead",
+    "elastic_cost",
+    "export_speed",
+    "int8_choice",
+    "latency_predictor",
+    "per_layer",
+    "profile_kit",
+    "train_step",
+)
+
+
+@pytest.fixture
+def as_script(monkeypatch):
+    """argparse names the program after sys.argv[0]: the script's, as when it is run."""
+    return lambda script: monkeypatch.setattr(sys, "argv", [f"bench/{script}.py"])
+
+
+def _refused(capsys, script: str, argv: list[str]) -> str:
+    """The last stderr line of `script`'s main(argv), which must exit 2 (argparse's or its own)."""
+    try:
+        code = load_bench(script).main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    assert code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_thread_count_allows_the_usable_cores_only() -> None:
+    cores = usable_cores()
+    assert thread_count(str(cores)) == cores
+    with pytest.raises(argparse.ArgumentTypeError) as err:
+        thread_count(str(cores + 1))
+    assert str(err.value) == (
+        f"{cores + 1} is more than the {cores} core{'s' if cores > 1 else ''} this process may run on: the "
+        f"extra threads would wait for each other, not time the model; pass --threads {cores} or fewer"
+    )
+    with pytest.raises(argparse.ArgumentTypeError, match="^must be >= 1, got 0$"):
+        thread_count("0")
+
+
+@pytest.mark.parametrize("script", TIMING_SCRIPTS)
+def test_timing_benches_refuse_more_threads_than_cores(capsys, as_script, script: str) -> None:
+    """train_step --threads 999 on 2 cores took 4 min for an 8 s bench and still printed PASS."""
+    too_many = usable_cores() + 1
+    as_script(script)
+    assert _refused(capsys, script, ["--threads", str(too_many)]).startswith(
+        f"{script}.py: error: argument --threads: {too_many} is more than the"
+    )
+
+
+def test_export_speed_refuses_an_unfinished_run_before_timing(capsys, as_script, tmp_path: Path) -> None:
+    """It checked config.yaml only, timed every shape, then failed without writing its JSON."""
+    as_script("export_speed")
+    (tmp_path / "run").mkdir()
+    shutil.copy(REPO / "configs" / "quickstart.yaml", tmp_path / "run" / "config.yaml")
+    assert _refused(capsys, "export_speed", ["--run", str(tmp_path / "run")]) == (
+        f"export_speed.py: error: run '{tmp_path / 'run'}' has no trained supernet yet: finish train.py "
+        "(resume=true) first"
+    )
+
+
+def test_int8_choice_refuses_a_run_scored_in_part(capsys, as_script, tmp_path: Path) -> None:
+    """A KeyError after every grid graph had been exported and timed."""
+    as_script("int8_choice")
+    run = tmp_path / "run"
+    (run / "supernet").mkdir(parents=True)
+    (run / "config.yaml").write_text("model: m\ntask: t\noutput_dir: o\nwidth_mults: [1.0, 0.5]\n")
+    (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00"}\n\n{"subnet": "w0.50-d0.50"}\n{"subn')
+    assert _refused(capsys, "int8_choice", ["--run", str(run)]) == (
+        f"int8_choice.py: error: --run {run}: eval.jsonl lacks 4 grid subnet(s) (w1.00-d0.75, w1.00-d0.50, "
+        "w0.50-d1.00): finish train.py (resume=true) first"
+    )
+
+
+def test_latency_predictor_saves_one_predictor_to_a_file(capsys, as_script, tmp_path: Path) -> None:
+    """A folder was an IsADirectoryError after the first build; several runs replaced each other's file."""
+    as_script("latency_predictor")
+    assert _refused(capsys, "latency_predictor", ["--save-predictor", str(tmp_path)]) == (
+        f"latency_predictor.py: error: argument --save-predictor: {tmp_path} is a folder: pass a file path"
+    )
+    assert _refused(capsys, "latency_predictor", ["--save-predictor", str(tmp_path / "p.json")]) == (
+        "latency_predictor.py: error: --save-predictor writes one predictor: pass one --backend and --runs 1 "
+        "with it"
+    )
+
+
+def test_accuracy_latency_refuses_a_file_as_out(capsys, as_script, tmp_path: Path) -> None:
+    """A NotADirectoryError after the supernet's step (on a fresh preset: its whole training)."""
+    as_script("accuracy_latency")
+    (tmp_path / "afile").write_text("mine")
+    argv = ["--config", str(REPO / "configs" / "quickstart.yaml"), "--out", str(tmp_path / "afile")]
+    assert _refused(capsys, "accuracy_latency", [*argv, "--no-benchmarks"]) == (
+        f"accuracy_latency.py: error: --out {tmp_path / 'afile'} is a file: pass a folder for the results"
+    )
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_profile_kit_refuses_a_sequence_longer_than_the_model_before_the_kit(
+    capsys, as_script, tmp_path: Path
+) -> None:
+    """profile.py refused it after the whole kit had been written, and the bench died in a traceback."""
+    as_script("profile_kit")
+    argv = ["--seq-len", "1000", "--subnets", "1", "--work", str(tmp_path / "work")]
+    assert _refused(capsys, "profile_kit", argv) == (
+        "profile_kit.py: error: --seq-len 1000 exceeds the 512 positions the model has (max_position_embeddings 512)"
+    )
+    assert not (tmp_path / "work" / "kit").exists()
