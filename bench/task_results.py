@@ -24,6 +24,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from supernet import SearchSpace  # noqa: E402
 from supernet.baselines import update_section  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
@@ -56,6 +57,19 @@ def _read_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], list[dict[str
         ) from err
     if not rows:
         raise BenchError(f"{run.eval} holds no subnet: score the run again with train.py resume=true")
+    if not all(isinstance(teacher.get(split), dict) for split in ("dev", "test")):
+        raise BenchError(
+            f"{teacher_file} lacks the teacher's dev or test scores: score the run again with train.py "
+            "resume=true"
+        )
+    # A run stopped while scoring has some rows: its "mean over the grid" would be over those.
+    grid = [c.name for c in SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults).grid()]
+    missing = [name for name in grid if name not in {row.get("subnet") for row in rows}]
+    if missing:
+        raise BenchError(
+            f"{run.eval} lacks {len(missing)} of the {len(grid)} grid subnets ({', '.join(missing[:3])}): "
+            "finish train.py (resume=true) first"
+        )
     return cfg, teacher, rows, _kind_of(rows)
 
 
@@ -141,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="where grid.{jsonl,md} go (default results/<task>)")
     parser.add_argument("--no-benchmarks", action="store_true", help="do not rewrite BENCHMARKS.md's section")
     args = parser.parse_args(argv)
+    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
+        parser.error(f"--out {args.out} is a file: pass a folder")
     try:
         rows, md, slug = build(Path(args.run))
     except BenchError as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import load_bench
 
 task_results = load_bench("task_results")
@@ -16,6 +17,7 @@ def _regression_run(root: Path) -> Path:
     (run / "supernet").mkdir(parents=True)
     (run / "config.yaml").write_text(
         f"model: all-minilm-l6-v2\ntask: rt-scores\nrecipe: single-stage\noutput_dir: {run}\n"
+        "width_mults: [1.0, 0.25]\ndepth_mults: [1.0]\n"
     )
     (run / "supernet" / "config.json").write_text(json.dumps({"num_labels": 1, "problem_type": "regression"}))
     (run / "teacher_eval.json").write_text(
@@ -31,7 +33,7 @@ def _regression_run(root: Path) -> Path:
             "test_pearson": 0.5,
             "test_spearman": 0.45,
         },
-        {"subnet": "w0.25-d0.50", "pearson": 0.6, "spearman": 0.5, "test_pearson": 0.4, "test_spearman": 0.3},
+        {"subnet": "w0.25-d1.00", "pearson": 0.6, "spearman": 0.5, "test_pearson": 0.4, "test_spearman": 0.3},
     ]
     (run / "eval.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return run
@@ -40,7 +42,7 @@ def _regression_run(root: Path) -> Path:
 def test_regression_run_table(tmp_path: Path) -> None:
     rows, md, slug = task_results.build(_regression_run(tmp_path))
     assert slug == "rt-scores"
-    assert [r["model"] for r in rows] == ["teacher", "w1.00-d1.00", "w0.25-d0.50"]
+    assert [r["model"] for r in rows] == ["teacher", "w1.00-d1.00", "w0.25-d1.00"]
     assert [r["of_teacher"] for r in rows] == [1.0, 1.0, 0.8]
     lines = md.splitlines()
     assert (
@@ -48,9 +50,9 @@ def test_regression_run_table(tmp_path: Path) -> None:
         == "| model | dev Pearson | dev Spearman | test Pearson | test Spearman | test pearson / teacher's |"
     )
     assert lines[4] == "| teacher | 80.00 | 70.00 | 50.00 | 40.00 | 1.000 |"
-    assert lines[6] == "| w0.25-d0.50 | 60.00 | 50.00 | 40.00 | 30.00 | 0.800 |"
+    assert lines[6] == "| w0.25-d1.00 | 60.00 | 50.00 | 40.00 | 30.00 | 0.800 |"
     assert lines[-1] == (
-        "Mean test pearson over the 2 grid subnets: 45.00 (teacher 50.00); lowest w0.25-d0.50 40.00 = 0.800 "
+        "Mean test pearson over the 2 grid subnets: 45.00 (teacher 50.00); lowest w0.25-d1.00 40.00 = 0.800 "
         "of the teacher's."
     )
 
@@ -81,6 +83,36 @@ def test_damaged_run_files_are_one_line(tmp_path: Path, capsys) -> None:
         .startswith(f"error: {run}: eval.jsonl or teacher_eval.json is damaged (Unterminated string")
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_scored_in_part_or_without_teacher_test_scores_is_one_line(tmp_path: Path, capsys) -> None:
+    """A run stopped while scoring was tabled as if its rows were the grid ("mean over the 1 grid
+    subnets"); a teacher_eval.json without test scores was a KeyError; --out a file FileExistsError."""
+    run = _regression_run(tmp_path)
+    argv = ["--run", str(run), "--no-benchmarks", "--out", str(tmp_path / "out")]
+    rows = (run / "eval.jsonl").read_text().splitlines()
+    (run / "eval.jsonl").write_text(rows[0] + "\n")
+    assert task_results.main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run / 'eval.jsonl'} lacks 1 of the 2 grid subnets (w0.25-d1.00): finish train.py "
+        "(resume=true) first"
+    )
+    (run / "eval.jsonl").write_text("\n".join(rows) + "\n")
+    (run / "teacher_eval.json").write_text(json.dumps({"dev": {"pearson": 0.8}}))
+    assert task_results.main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {run / 'teacher_eval.json'} lacks the teacher's dev or test scores: score the run again "
+        "with train.py resume=true"
+    )
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(SystemExit):
+        task_results.main([*argv[:-1], str(tmp_path / "afile")])
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .endswith(f"error: --out {tmp_path / 'afile'} is a file: pass a folder")
+    )
+    assert not (tmp_path / "out").exists() and (tmp_path / "afile").read_text() == "mine"
 
 
 def test_results_kept_without_weights_are_tabled(tmp_path: Path, monkeypatch) -> None:
