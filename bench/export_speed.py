@@ -72,6 +72,9 @@ def _int8_accuracy_drop(run: Path) -> dict[str, float] | None:
 
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "export"
+        print(
+            f"int8 accuracy drop: export.py cuts w1.00-d1.00 of {run} into {out} (removed after)", flush=True
+        )
         code = export_main(["--run", str(run), "--subnet", "w1.00-d1.00", "--out", str(out), "--int8"])
         if code != 0:
             return None

@@ -41,6 +41,7 @@ from supernet.cli import at_least, output_file, quiet_libraries, thread_count  #
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.latency import LatencySetting, LatencyWarning, load_warning  # noqa: E402
+from supernet.progress import progress_bar  # noqa: E402
 from supernet.search import SubnetResult, select_under_budget  # noqa: E402
 from supernet.search_cli import SearchRun  # noqa: E402
 from supernet.tasks import task_kind_of_config  # noqa: E402
@@ -97,7 +98,8 @@ def measure_run(run: Path, work: Path, setting: LatencySetting, progress: bool) 
         kind,
     )
     subnets = []
-    for cfg in grid:
+    # Two scorings of each grid graph: seconds here, minutes on a large task.
+    for cfg in progress_bar(grid, desc="int8 dev/test scores", unit="subnet", disable=not progress):
         dev8 = sr.evaluate(cfg)
         test8 = score(onnx_predict(sr.graph(cfg)), test, sr.model.config)[metric]
         lat = measured[cfg.name]

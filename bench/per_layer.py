@@ -566,7 +566,9 @@ def build_bench_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", required=True, help="the preset of the grid-only supernet")
     parser.add_argument("overrides", nargs="*", help="key=value overrides applied to both supernets")
     parser.add_argument(
-        "--grid-run", default=None, help="the grid-only run (default: the preset's output_dir)"
+        "--grid-run",
+        default=None,
+        help="the grid-only run (default: the preset's output_dir); an unfinished one is trained there first",
     )
     parser.add_argument(
         "--per-layer-run", default=None, help="the per-layer run (default <out>/per_layer/seed-<seed>)"

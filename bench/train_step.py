@@ -84,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
     batch["labels"] = torch.zeros(args.batch_size, dtype=torch.long)
 
     with tempfile.TemporaryDirectory() as tmp:
-        job = _Job(TrainConfig(model=str(minilm), task="rt-sentences", output_dir=tmp), progress=False)
+        # batch_size as timed: load_data prints the global batch, which said the default 32 before the
+        # bench's own "batch 2 x 16" line.
+        config = TrainConfig(
+            model=str(minilm), task="rt-sentences", output_dir=tmp, batch_size=args.batch_size
+        )
+        job = _Job(config, progress=False)
         job.load_data()  # the task, its kind and tokenizer, as train() has them before any step
 
         recipe = job.recipe(student)  # the default, DynaBERT's
