@@ -40,6 +40,7 @@ __all__ = [
     "TeacherConfig",
     "TrainConfig",
     "config_to_dict",
+    "config_yaml",
     "diff_configs",
     "dotted_keys",
     "load_config",
@@ -947,7 +948,12 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> None:
         path: Destination file; its parent directories are created.
     """
     data = _to_plain(cfg) if isinstance(cfg, Mapping) else config_to_dict(cfg)
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(path, config_yaml(data))
+
+
+def config_yaml(data: Mapping[str, Any]) -> str:
+    """The text `save_config` writes for a plain config dict (train.py knows its own config.yaml by it)."""
+    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
 
 
 _MISSING_SHOWN = "<missing>"

@@ -54,6 +54,7 @@ from supernet.config import (
     TeacherConfig,
     TrainConfig,
     config_to_dict,
+    config_yaml,
     diff_configs,
     load_config,
     save_config,
@@ -1885,7 +1886,7 @@ def _written_by_train(path: Path) -> bool:
         data = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
-    return isinstance(data, dict) and text == yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    return isinstance(data, dict) and text == config_yaml(data)
 
 
 def _only_config(run: RunDir) -> bool:
