@@ -837,12 +837,8 @@ def _holds_search(folder: Path) -> bool:
 
 def _earlier_choice(path: Path) -> dict[str, Any] | None:
     """An earlier search's chosen.json, or None where there is none that can be read (it is replaced)."""
-    try:
-        before = json.loads(path.read_text())
-        _source_of(before)
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return before if isinstance(before.get("name"), str) else None
+    before = _earlier_search(path)
+    return before if before is not None and isinstance(before.get("name"), str) else None
 
 
 SEARCH_RECORD = "search.json"
@@ -850,7 +846,8 @@ SEARCH_RECORD = "search.json"
 
 
 def _earlier_search(path: Path) -> dict[str, Any] | None:
-    """The last search's `SEARCH_RECORD` in a folder, or None (none, or one that cannot be read)."""
+    """An earlier search's record of where its latency came from (`SEARCH_RECORD`, or chosen.json,
+    which holds the same keys), or None where there is none that can be read."""
     try:
         record = json.loads(path.read_text())
         _source_of(record)
