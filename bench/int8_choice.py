@@ -36,7 +36,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet import SearchSpace  # noqa: E402
 from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
@@ -45,7 +44,7 @@ from supernet.progress import progress_bar  # noqa: E402
 from supernet.search import SubnetResult, select_under_budget  # noqa: E402
 from supernet.search_cli import SearchRun  # noqa: E402
 from supernet.tasks import task_kind_of_config  # noqa: E402
-from supernet.trainer import RunError, eval_dataloader, tokenized_split  # noqa: E402
+from supernet.trainer import RunError, eval_dataloader, tokenized_split, unscored_grid  # noqa: E402
 
 
 def scratch_copy(run: Path, work: Path) -> Path:
@@ -65,17 +64,15 @@ def scratch_copy(run: Path, work: Path) -> Path:
     return copy
 
 
-def unscored_grid(run: Path) -> list[str]:
-    """The run's grid subnets its eval.jsonl has no row of (a run stopped while scoring)."""
-    cfg = load_config(TrainConfig, run / "config.yaml")
-    grid = SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults).grid()
-    scored = set()
+def unscored(run: Path) -> list[str]:
+    """The run's grid subnets its eval.jsonl has no row of (`trainer.unscored_grid`)."""
+    rows = []
     for line in (run / "eval.jsonl").read_text(encoding="utf-8").splitlines():
         try:
-            scored.add(json.loads(line).get("subnet"))
-        except (ValueError, AttributeError):  # a blank or half-written line
+            rows.append(dict(json.loads(line)))
+        except (ValueError, TypeError):  # a blank or half-written line
             continue
-    return [c.name for c in grid if c.name not in scored]
+    return unscored_grid(load_config(TrainConfig, run / "config.yaml"), rows)
 
 
 def measure_run(run: Path, work: Path, setting: LatencySetting, progress: bool) -> dict[str, Any]:
@@ -208,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     for run in map(Path, args.run):
         if not (run / "supernet").is_dir() or not (run / "eval.jsonl").is_file():
             p.error(f"--run {run}: not a trained run (no supernet/ or eval.jsonl)")
-        if missing := unscored_grid(run):  # found now, not after every graph is exported and timed
+        if missing := unscored(run):  # found now, not after every graph is exported and timed
             p.error(
                 f"--run {run}: eval.jsonl lacks {len(missing)} grid subnet(s) ({', '.join(missing[:3])}): "
                 "finish train.py (resume=true) first"

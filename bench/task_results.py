@@ -24,12 +24,12 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from supernet import SearchSpace  # noqa: E402
 from supernet.baselines import update_section  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
 from supernet.io import RunDir, atomic_write_text  # noqa: E402
 from supernet.tasks import get_task_kind  # noqa: E402
+from supernet.trainer import unscored_grid  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,11 +63,11 @@ def _read_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], list[dict[str
             "resume=true"
         )
     # A run stopped while scoring has some rows: its "mean over the grid" would be over those.
-    grid = [c.name for c in SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults).grid()]
-    missing = [name for name in grid if name not in {row.get("subnet") for row in rows}]
+    missing = unscored_grid(cfg, rows)
     if missing:
+        grid = len(cfg.width_mults) * len(cfg.depth_mults)
         raise BenchError(
-            f"{run.eval} lacks {len(missing)} of the {len(grid)} grid subnets ({', '.join(missing[:3])}): "
+            f"{run.eval} lacks {len(missing)} of the {grid} grid subnets ({', '.join(missing[:3])}): "
             "finish train.py (resume=true) first"
         )
     return cfg, teacher, rows, _kind_of(rows)

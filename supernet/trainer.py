@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -1947,6 +1947,14 @@ def _held_by(root: Path) -> str | None:
             return None  # a filesystem without flock: _lock_run_dir says so
         fcntl.flock(handle, fcntl.LOCK_UN)
     return None
+
+
+def unscored_grid(cfg: TrainConfig, rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The grid subnets of `cfg`'s space that no eval.jsonl row of `rows` scores, in grid order (a run
+    stopped while scoring its grid)."""
+    scored = {row.get("subnet") for row in rows}
+    grid = SearchSpace(width_mults=cfg.width_mults, depth_mults=cfg.depth_mults).grid()
+    return [subnet.name for subnet in grid if subnet.name not in scored]
 
 
 def trained_run(root: str | Path) -> RunDir:
