@@ -78,7 +78,7 @@ from supernet.baselines import (  # noqa: E402
     train_batches,
     update_section,
 )
-from supernet.cli import at_least, thread_count  # noqa: E402
+from supernet.cli import at_least, output_folder, thread_count  # noqa: E402
 from supernet.config import (  # noqa: E402
     SINGLE_STAGE_NEUTRAL,
     ConfigError,
@@ -726,7 +726,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "overrides", nargs="*", help="key=value config overrides (e.g. data.max_train_samples=64)"
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the config's)")
-    parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="results folder (default results/<task>)"
+    )
     parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"), help="markdown file to update")
     parser.add_argument("--no-benchmarks", action="store_true", help="do not update the BENCHMARKS.md file")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
@@ -765,8 +767,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        parser.error(f"--out {args.out} is a file: pass a folder for the results")  # before any training
 
     try:
         base = load_config(TrainConfig, args.config, args.overrides)

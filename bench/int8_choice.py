@@ -36,7 +36,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
+from supernet.cli import at_least, output_file, output_folder, quiet_libraries, thread_count  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.latency import LatencySetting, LatencyWarning, load_warning  # noqa: E402
@@ -197,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=at_least(1), default=30, help="timed calls per graph and round (default 30)"
     )
     p.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls first (default 5)")
-    p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one)")
+    p.add_argument(
+        "--work", type=output_folder, default=None, help="scratch folder (default: a temporary one)"
+    )
     p.add_argument("--json", type=output_file, default=None, help="also write the figures here")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = p.parse_args(argv)
@@ -210,8 +212,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"--run {run}: eval.jsonl lacks {len(missing)} grid subnet(s) ({', '.join(missing[:3])}): "
                 "finish train.py (resume=true) first"
             )
-    if args.work is not None and args.work.exists() and not args.work.is_dir():
-        p.error(f"--work {args.work} is a file: pass a folder")
     setting = LatencySetting(
         backend="onnxruntime",
         int8=True,

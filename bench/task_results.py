@@ -25,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from supernet.baselines import update_section  # noqa: E402
+from supernet.cli import output_folder  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
 from supernet.io import RunDir, atomic_write_text  # noqa: E402
@@ -152,11 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--run", required=True, help="a finished train.py run directory")
-    parser.add_argument("--out", default=None, help="where grid.{jsonl,md} go (default results/<task>)")
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="where grid.{jsonl,md} go (default results/<task>)"
+    )
     parser.add_argument("--no-benchmarks", action="store_true", help="do not rewrite BENCHMARKS.md's section")
     args = parser.parse_args(argv)
-    if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        parser.error(f"--out {args.out} is a file: pass a folder")
     try:
         rows, md, slug = build(Path(args.run))
     except BenchError as err:

@@ -119,6 +119,15 @@ def output_file(text: str) -> Path:
     return path
 
 
+def output_folder(text: str) -> Path:
+    """An argparse `type` for a folder a script writes into (--out, --work): refused at once when it
+    names a file, not after minutes of work."""
+    path = user_path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file: pass a folder")
+    return path
+
+
 def quiet_libraries() -> None:
     """Silence the libraries' routine output (head-init reports, sub-second bars, exporter notes)."""
     # transformers reports every freshly initialised task head as MISSING weights, which is

@@ -108,7 +108,7 @@ def test_accuracy_latency_refuses_a_file_as_out(capsys, as_script, tmp_path: Pat
     (tmp_path / "afile").write_text("mine")
     argv = ["--config", str(REPO / "configs" / "quickstart.yaml"), "--out", str(tmp_path / "afile")]
     assert _refused(capsys, "accuracy_latency", [*argv, "--no-benchmarks"]) == (
-        f"accuracy_latency.py: error: --out {tmp_path / 'afile'} is a file: pass a folder for the results"
+        f"accuracy_latency.py: error: argument --out: {tmp_path / 'afile'} is a file: pass a folder"
     )
     assert (tmp_path / "afile").read_text() == "mine"
 
@@ -123,3 +123,13 @@ def test_profile_kit_refuses_a_sequence_longer_than_the_model_before_the_kit(
         "profile_kit.py: error: --seq-len 1000 exceeds the 512 positions the model has (max_position_embeddings 512)"
     )
     assert not (tmp_path / "work" / "kit").exists()
+
+
+def test_a_file_as_an_output_folder_is_refused_at_once(capsys, as_script, tmp_path: Path) -> None:
+    """--out / --work of the benches that write into a folder (cli.output_folder)."""
+    (tmp_path / "afile").write_text("mine")
+    as_script("int8_choice")
+    assert _refused(capsys, "int8_choice", ["--run", str(tmp_path), "--work", str(tmp_path / "afile")]) == (
+        f"int8_choice.py: error: argument --work: {tmp_path / 'afile'} is a file: pass a folder"
+    )
+    assert (tmp_path / "afile").read_text() == "mine"

@@ -110,7 +110,7 @@ def test_a_run_scored_in_part_or_without_teacher_test_scores_is_one_line(tmp_pat
     assert (
         capsys.readouterr()
         .err.strip()
-        .endswith(f"error: --out {tmp_path / 'afile'} is a file: pass a folder")
+        .endswith(f"error: argument --out: {tmp_path / 'afile'} is a file: pass a folder")
     )
     assert not (tmp_path / "out").exists() and (tmp_path / "afile").read_text() == "mine"
 
