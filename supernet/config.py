@@ -132,6 +132,21 @@ def _non_empty(obj: object, *names: str) -> None:
         _check(value is None or value.strip() != "", name, "must not be empty")
 
 
+def mult_name(value: float) -> str:
+    """A multiplier as subnet names write it: 2 decimals (0.625 -> "0.62")."""
+    return f"{float(value):.2f}"
+
+
+def name_clashes(values: Sequence[float]) -> list[str]:
+    """The 2-decimal forms that several of `values` share (0.125 and 0.12 are both "0.12").
+
+    Subnets are named by their multipliers to 2 decimals: two that read alike would be scored,
+    cached and exported under one name.
+    """
+    named = [mult_name(v) for v in values]
+    return sorted({n for n in named if named.count(n) > 1})
+
+
 def _normalise_mults(obj: object, name: str) -> None:
     """Check a multiplier list and store it sorted descending, the order the stages iterate in."""
     values: tuple[float, ...] = getattr(obj, name)
@@ -140,10 +155,7 @@ def _normalise_mults(obj: object, name: str) -> None:
     for value in values:
         _check(0 < value <= 1, name, f"must only contain values in (0, 1], got {shown}")
     _check(len(set(values)) == len(values), name, f"must not contain duplicates, got {shown}")
-    # Subnets are named by their multipliers to 2 decimals (w0.75-d1.00): two that round alike
-    # would train, score and export under one name.
-    named = [f"{value:.2f}" for value in values]
-    clash = sorted({n for n in named if named.count(n) > 1})
+    clash = name_clashes(values)
     _check(
         not clash,
         name,

@@ -110,13 +110,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> SubnetConfig:
+def resolve_subnet_name(
+    run: RunDir, name: str, search: Path | None = None, space: SearchSpace | None = None
+) -> SubnetConfig:
     """The subnet `name` refers to in a run: 'best', a grid name, or a per-layer name from the search.
 
     Args:
         run: the run directory.
         name: 'best' (the search's choice), a grid name, or a per-layer name in the search's results.
         search: the search's folder (``search.py --out``); default the run's search/.
+        space: the run's trained space: a grid name means its multipliers (w0.62 is 0.625 there).
     """
     folder = run.search if search is None else Path(search)
     if search is not None and not folder.is_dir():
@@ -147,7 +150,7 @@ def resolve_subnet_name(run: RunDir, name: str, search: Path | None = None) -> S
         return SubnetConfig.from_dict(chosen["spec"])
     if name.startswith("w"):
         try:
-            return SubnetConfig.from_name(name)
+            return SubnetConfig.from_name(name, space)
         except ValueError as err:
             raise RunError(str(err)) from err
     results = folder / "results.jsonl"
@@ -465,7 +468,7 @@ def run(args: argparse.Namespace) -> int:
             return write_kit(args)
     train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
-    cfg = resolve_subnet_name(run_dir, args.subnet, args.search)
+    cfg = resolve_subnet_name(run_dir, args.subnet, args.search, space)
     out = Path(args.out) if args.out else run_dir.export / cfg.name
     replacing = _replaces_export(
         out, args.overwrite, given=bool(args.out)

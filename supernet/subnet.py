@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 from torch import nn
 
+from supernet.config import mult_name, name_clashes
 from supernet.convert import Arch, supernet_state
 from supernet.elastic.depth import kept_layers, least_multiplier
 
@@ -120,7 +121,7 @@ class SubnetConfig:
         if self.is_uniform:
             w = 1.0 if self.width_mult is None else self.width_mult
             d = 1.0 if self.depth_mult is None else self.depth_mult
-            return f"w{w:.2f}-d{d:.2f}"
+            return f"w{mult_name(w)}-d{mult_name(d)}"
         digest = hashlib.sha1(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()
         return f"sub-{digest[:10]}"
 
@@ -143,12 +144,23 @@ class SubnetConfig:
         return cls(**spec)  # type: ignore[arg-type]
 
     @classmethod
-    def from_name(cls, name: str) -> SubnetConfig:
-        """Parse a grid name such as `w0.50-d0.75`."""
+    def from_name(cls, name: str, space: SearchSpace | None = None) -> SubnetConfig:
+        """Parse a grid name such as `w0.50-d0.75`.
+
+        Args:
+            name: the name.
+            space: the space the name comes from: a multiplier of it that the name writes to 2
+                decimals is taken exactly (`w0.62-d0.67` of widths [1, 0.625] and depths [1, 2/3]
+                is width 0.625, depth 2/3, not 0.62 and 0.67: other heads and layers).
+        """
         match = _NAME_RE.match(name)
         if not match:
             raise ValueError(f"subnet name '{name}' is not of the form w<width>-d<depth>, e.g. w0.50-d0.75")
-        return cls(width_mult=float(match["w"]), depth_mult=float(match["d"]))
+        width, depth = float(match["w"]), float(match["d"])
+        if space is not None:
+            width = next((m for m in space.width_mults if mult_name(m) == mult_name(width)), width)
+            depth = next((m for m in space.depth_mults if mult_name(m) == mult_name(depth)), depth)
+        return cls(width_mult=width, depth_mult=depth)
 
     def __str__(self) -> str:
         return self.name
@@ -273,6 +285,11 @@ class SearchSpace:
             values = tuple(float(v) for v in given)
             if len(set(values)) != len(values):
                 raise ValueError(f"{name} must not repeat values, got {list(values)}")
+            if clash := name_clashes(values):
+                raise ValueError(
+                    f"{name} must not hold values that are the same to 2 decimals ({', '.join(clash)}), "
+                    f"got {list(values)}"
+                )
             object.__setattr__(self, name, tuple(sorted(values, reverse=True)))
 
     def grid(self) -> list[SubnetConfig]:

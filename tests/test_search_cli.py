@@ -642,6 +642,17 @@ def test_unknown_per_layer_name_points_at_search_folders(tmp_path: Path) -> None
     assert str(err.value).endswith("results.jsonl; run search.py first")
 
 
+def test_a_grid_name_cuts_the_trained_multipliers(tmp_path: Path) -> None:
+    """export.py --subnet w0.62-d0.67 of a run trained on widths [1, 0.625] and depths [1, 2/3]
+    cut width 0.62 / depth 0.67 (other heads and layers) under the searched subnet's name."""
+    from supernet.export_cli import resolve_subnet_name
+    from supernet.io import RunDir
+
+    space = sn.SearchSpace(width_mults=(1.0, 0.625), depth_mults=(1.0, 2 / 3))
+    got = resolve_subnet_name(RunDir(tmp_path), "w0.62-d0.67", space=space)
+    assert (got.width_mult, got.depth_mult) == (0.625, 2 / 3)
+
+
 def test_the_chosen_per_layer_subnet_is_known_by_name_after_a_budgetless_search(tmp_path: Path) -> None:
     """A search without a budget keeps chosen.json and rewrites results.jsonl with what it measured:
     `--subnet best` still cut the per-layer choice, `--subnet <its name>` was refused."""

@@ -12,6 +12,7 @@ from conftest import FAMILY_NAMES, LAYOUT_NAMES, tiny_batch, tiny_model
 from reference import reference_subnet
 
 import supernet as sn
+from supernet.convert import Arch
 from supernet.elastic.depth import least_multiplier
 from supernet.subnet import resolve_subnet
 
@@ -111,6 +112,38 @@ def test_names_and_values() -> None:
     assert sn.SubnetConfig.from_dict(per_layer.to_dict()).name == per_layer.name
     with pytest.raises(AttributeError):
         cfg.width_mult = 0.3  # type: ignore[misc]
+
+
+def test_grid_names_read_back_as_the_space_multipliers() -> None:
+    """A name writes 2 decimals: read against its space it is that space's subnet, not the rounded one."""
+    space = sn.SearchSpace(width_mults=(1.0, 0.625, 0.25), depth_mults=(1.0, 2 / 3))
+    named = {c.name: c for c in space.grid()}
+    assert sorted(named) == [
+        "w0.25-d0.67",
+        "w0.25-d1.00",
+        "w0.62-d0.67",
+        "w0.62-d1.00",
+        "w1.00-d0.67",
+        "w1.00-d1.00",
+    ]
+    for name, cfg in named.items():
+        assert sn.SubnetConfig.from_name(name, space) == cfg
+    # BERT-base's shape: 0.625 of 12 heads and of 3072 neurons, 2/3 of 12 layers, against 0.62 / 0.67.
+    arch = Arch(family="bert", num_layers=12, num_heads=12, head_dim=64, hidden_size=768, ffn_dim=3072)
+    exact = resolve_subnet(arch, sn.SubnetConfig.from_name("w0.62-d0.67", space))
+    rounded = resolve_subnet(arch, sn.SubnetConfig.from_name("w0.62-d0.67"))
+    assert (exact.heads[0], exact.ffn[0], exact.layers) == (8, 1920, (0, 1, 3, 4, 6, 7, 9, 10))
+    assert (rounded.heads[0], rounded.ffn[0], rounded.layers) == (7, 1905, (0, 1, 2, 4, 5, 7, 8, 10))
+    # A name outside the space keeps its own values.
+    assert sn.SubnetConfig.from_name("w0.50-d0.50", space) == sn.SubnetConfig(width_mult=0.5, depth_mult=0.5)
+
+
+def test_space_refuses_multipliers_one_name_apart() -> None:
+    with pytest.raises(ValueError) as err:
+        sn.SearchSpace(width_mults=(1.0, 0.125, 0.12))
+    assert str(err.value) == (
+        "width_mults must not hold values that are the same to 2 decimals (0.12), got [1.0, 0.125, 0.12]"
+    )
 
 
 def test_grid_order_and_sampling_is_seeded() -> None:
