@@ -60,6 +60,7 @@ from supernet.profile_kit import run_identity
 from supernet.profile_kit_script import too_many_threads
 from supernet.progress import progress_bar
 from supernet.search import (
+    BudgetError,
     SubnetResult,
     evaluate_grid,
     evolutionary_search,
@@ -657,18 +658,16 @@ def per_layer_search(
     Returns:
         One `SubnetResult` per verified subnet (full-dev accuracy, measured latency).
     """
-    found = evolutionary_search(
-        space=sr.space,
-        arch=sr.arch,
-        evaluate=sr.estimate,
-        predict=predictor.predict,
-        budget_ms=target_ms,
+    extra = _evolve(
+        sr,
+        predictor.predict,
+        target_ms,
         population=cfg.population,
         generations=cfg.generations,
-        rng=random.Random(cfg.seed),
+        seed=cfg.seed,
+        verify_top=verify_top,
         progress=progress,
     )
-    extra = [c for c, _, _ in found if not c.is_uniform][:verify_top]
     if not extra:
         return []
     measured = sr.measure(extra)
@@ -682,6 +681,44 @@ def per_layer_search(
         metric=sr.metric,
         precision=sr.precision,
     )
+
+
+def _evolve(
+    sr: SearchRun,
+    predict: Callable[[SubnetConfig], float],
+    target_ms: float,
+    *,
+    population: int,
+    generations: int,
+    seed: int,
+    verify_top: int,
+    progress: bool,
+) -> list[SubnetConfig]:
+    """The `verify_top` best per-layer subnets an evolutionary search finds under `target_ms`.
+
+    None when even the smallest subnet is predicted over it: the grid, measured and scored by now,
+    may still hold a subnet under the budget (the predictor is a few percent off), so the search
+    goes on with the grid's choice instead of ending without results.
+    """
+    try:
+        found = evolutionary_search(
+            space=sr.space,
+            arch=sr.arch,
+            evaluate=sr.estimate,
+            predict=predict,
+            budget_ms=target_ms,
+            population=population,
+            generations=generations,
+            rng=random.Random(seed),
+            progress=progress,
+        )
+    except BudgetError as err:
+        sr.log(
+            f"note: no per-layer search: the smallest subnet is predicted at {err.needed_ms:.2f} ms, over "
+            f"{target_ms:.2f} ms; the choice is among the grid's measured subnets"
+        )
+        return []
+    return [c for c, _, _ in found if not c.is_uniform][:verify_top]
 
 
 def _budget(args: argparse.Namespace, full_ms: float) -> float | None:
@@ -754,18 +791,16 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     if args.per_layer:
         target = budget if budget is not None else full_ms
         log(f"evolutionary search over per-layer subnets, predicted latency <= {target:.2f} ms ...")
-        found = evolutionary_search(
-            space=sr.space,
-            arch=sr.arch,
-            evaluate=sr.estimate,  # the fixed dev subset, as without a table
-            predict=predictor.predict,
-            budget_ms=target,
+        extra = _evolve(  # ranked on the fixed dev subset, as without a table
+            sr,
+            predictor.predict,
+            target,
             population=args.population,
             generations=args.generations,
-            rng=random.Random(args.seed),
+            seed=args.seed,
+            verify_top=args.verify_top,
             progress=progress,
         )
-        extra = [c for c, _, _ in found if not c.is_uniform][: args.verify_top]
         results += evaluate_grid(
             extra,
             evaluate=sr.evaluate,

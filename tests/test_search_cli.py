@@ -243,6 +243,27 @@ def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     assert list((run / "latency").glob("predictor-*.json"))
 
 
+def test_a_budget_only_the_predictor_misses_still_chooses_from_the_grid(
+    run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """The predictor put the smallest subnet over a budget the measured grid meets: the per-layer
+    search ended the whole search with no results (BudgetError) instead of the grid's choice."""
+    monkeypatch.setattr(sn.latency.LatencyPredictor, "predict", lambda self, cfg: 5000.0)
+    out = tmp_path / "search"
+    argv = ["--run", str(run), "--out", str(out), "--latency-budget-ms", "1000", "--per-layer", *FAST]
+    capsys.readouterr()
+    assert search_main(argv) == 0
+    said = capsys.readouterr().out
+    assert (
+        "note: no per-layer search: the smallest subnet is predicted at 5000.00 ms, over 1000.00 ms; "
+        "the choice is among the grid's measured subnets"
+    ) in said
+    results = read_results(out / "results.jsonl")
+    assert [r.name for r in results] == [c.name for c in sn.SearchSpace().grid()]
+    chosen = json.loads((out / "chosen.json").read_text())
+    assert chosen["name"] == max(results, key=lambda r: (r.accuracy, -r.latency_ms)).name
+
+
 @pytest.mark.slow
 def test_onnxruntime_backend(run: Path) -> None:
     assert (
