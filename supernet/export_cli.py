@@ -320,6 +320,7 @@ def write_kit(args: argparse.Namespace) -> int:
             out,
             run=run_identity(run_dir.root),
             space=space,
+            tokenizer=AutoTokenizer.from_pretrained(run_dir.supernet),
             opset=args.opset,
             int8=args.int8,
             log=lambda s: print(f"  {s}"),

@@ -239,6 +239,7 @@ def write_profile_kit(
     run: Mapping[str, str],
     space: SearchSpace,
     calibration_subnets: Sequence[SubnetConfig] | None = None,
+    tokenizer: Any = None,
     opset: int = 18,
     int8: bool = False,
     log: Callable[[str], None] | None = None,
@@ -259,6 +260,8 @@ def write_profile_kit(
         calibration_subnets: whole subnets for the calibration fit (default:
             `LatencyPredictor.build`'s); they are listed in kit.json, so the
             table's predictor uses the same.
+        tokenizer: the run's tokenizer: it decides whether token_type_ids is an input of each
+            graph, as in the graphs export.py ships and search.py times.
         opset: ONNX opset.
         int8: write the int8 graphs `export.py --int8` ships instead of the FP32 ones (the table
             then predicts int8 latency; `search.py --latency-table` takes it with or without `--int8`).
@@ -279,7 +282,9 @@ def write_profile_kit(
     try:
         for i, entry in enumerate(entries, 1):
             with tempfile.TemporaryDirectory(dir=tmp) as work:
-                graph = export_graph(model, entry.subnet, Path(work) / "m", int8=int8, opset=opset)
+                graph = export_graph(
+                    model, entry.subnet, Path(work) / "m", tokenizer=tokenizer, int8=int8, opset=opset
+                )
                 shutil.move(str(graph), tmp / entry.file)
             if log is not None:
                 size = (tmp / entry.file).stat().st_size / 2**20
@@ -392,6 +397,7 @@ def add_to_kit(
     subnets: Sequence[SubnetConfig],
     *,
     role: str = "held-out",
+    tokenizer: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> list[KitEntry]:
     """Export more subnets into a kit, listed in kit.json with `role` (the predictor ignores them).
@@ -406,6 +412,7 @@ def add_to_kit(
         model: the converted supernet the kit was written from.
         subnets: the subnets to add (files already present are kept).
         role: their role in kit.json (not "probe" or "calibration").
+        tokenizer: the run's tokenizer, as for `write_profile_kit`.
         log: called with one line per exported file.
     """
     if role in ("probe", "calibration"):
@@ -425,6 +432,7 @@ def add_to_kit(
                     model,
                     cfg,
                     Path(work) / "m",
+                    tokenizer=tokenizer,
                     int8=bool(manifest.get("int8")),
                     opset=int(manifest["opset"]),
                 )

@@ -586,6 +586,30 @@ def test_int8_kit_holds_the_graphs_export_int8_ships(model, tmp_path) -> None:
     assert "MatMulInteger" in {n.op_type for n in held.graph.node}
 
 
+def test_kit_graphs_take_the_inputs_the_runs_tokenizer_gives(model, tmp_path) -> None:
+    """A BERT whose tokenizer gives no token_type_ids: export.py's and search's graphs take two
+    inputs, the kit's took three (written without the tokenizer)."""
+    import onnx
+
+    from supernet.export import export_subnet, onnx_fingerprint
+
+    class Tokenizer:
+        model_input_names = ["input_ids", "attention_mask"]
+
+        def save_pretrained(self, folder: Path) -> None:
+            pass
+
+    tok = Tokenizer()
+    kit = write_profile_kit(
+        model, tmp_path / "kit", run=RUN, space=SPACE, calibration_subnets=CALIBRATION[:1], tokenizer=tok
+    )
+    (held,) = add_to_kit(kit, model, HELD_OUT[:1], tokenizer=tok)
+    for name in ("calib-w1.00-d1.00.onnx", held.file):
+        assert [i.name for i in onnx.load(str(kit / name)).graph.input] == ["input_ids", "attention_mask"]
+    shipped = export_subnet(model, CALIBRATION[0], tmp_path / "exp", tokenizer=tok, onnx=True)
+    assert onnx_fingerprint(shipped.onnx_path) == onnx_fingerprint(kit / "calib-w1.00-d1.00.onnx")
+
+
 def test_int8_table_sets_the_search_setting(model, tmp_path) -> None:
     """An int8 kit's table predicts int8 latency: the setting says so, --int8 may be given or not,
     and --int8 against an FP32 table is one line."""
