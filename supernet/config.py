@@ -251,7 +251,8 @@ class TeacherConfig(_Config):
     """Where the distillation teacher comes from."""
 
     path: str | None = None
-    """A task-tuned teacher folder used as is; None fine-tunes ``model`` on the task first."""
+    """A task-tuned teacher folder used as is; the supernet starts as a copy of it, so it has
+    ``model``'s shape. None fine-tunes ``model`` on the task first."""
     epochs: float = 3.0
     """Fine-tuning epochs when the teacher is trained here."""
     learning_rate: float = 2e-5

@@ -659,6 +659,17 @@ class _Job:
                     f"teacher.path empty to fine-tune one"
                 )
             self._follow_head_labels(teacher_config, self.teacher_path, "teacher.path")
+            # The supernet is a copy of the teacher (DynaBERT starts from the fine-tuned teacher):
+            # a teacher of another shape than `model` trained the teacher's shape, silently, and
+            # `model` gave only the tokenizer and the space check.
+            given, teacher_shape = _shape(model_config), _shape(teacher_config)
+            if given != teacher_shape:
+                raise RunError(
+                    f"teacher.path '{self.teacher_path}' ({teacher_shape}) is not the shape of model "
+                    f"'{cfg.model}' ({given}): the supernet starts as a copy of the teacher, so set model "
+                    "to the teacher's base model (or the teacher itself), or leave teacher.path empty to "
+                    "fine-tune model"
+                )
         elif self.model_tuned:
             self._follow_head_labels(model_config, self.model_path, "model")
         elif (
@@ -915,7 +926,8 @@ class _Job:
             if stage.teacher == "previous":
                 # The frozen network of the previous stage (DynaBERT: stage W x D learns from the
                 # stage-W net at the student's width and full depth).
-                stage_teacher = copy.deepcopy(acc.unwrap_model(student)).eval()
+                # On the device: a resumed run loaded the student from stage_w/ onto the CPU.
+                stage_teacher = copy.deepcopy(acc.unwrap_model(student)).to(acc.device).eval()
                 stage_teacher.requires_grad_(False)
             else:
                 stage_teacher = teacher
@@ -1410,6 +1422,16 @@ class _Job:
             )
         set_max_net(model)
         return rows
+
+
+def _shape(config: Any) -> str:
+    """A model's family and dimensions, as an error names them."""
+    arch = arch_from_config(config, family_of_config(config))
+    vocab = getattr(config, "vocab_size", None)
+    return (
+        f"{arch.family}, {arch.num_layers} layers, {arch.num_heads} heads of {arch.head_dim}, hidden "
+        f"{arch.hidden_size}, FFN {arch.ffn_dim}, vocabulary {vocab}"
+    )
 
 
 def check_search_space(arch: Arch, space: SearchSpace) -> None:

@@ -307,6 +307,21 @@ def test_a_task_head_no_better_than_chance_is_warned_and_teacher_finetune_trains
     )
 
 
+def test_a_teacher_of_another_shape_than_model_is_refused(models, tmp_path, minilm_dir) -> None:
+    """The supernet is a copy of teacher.path: a 6-layer teacher beside a 4-layer `model` trained a
+    6-layer supernet without a word, `model` giving only the tokenizer and the space check."""
+    teacher = save_tiny_model_dir(tmp_path / "teacher", minilm_dir, head="seq-cls", num_layers=6)
+    with pytest.raises(RunError) as err:
+        _run(models["base"], tmp_path / "run", f"teacher.path={teacher}")
+    assert str(err.value) == (
+        f"teacher.path '{teacher}' (bert, 6 layers, 4 heads of 8, hidden 32, FFN 48, vocabulary 30522) is "
+        f"not the shape of model '{models['base']}' (bert, 4 layers, 4 heads of 8, hidden 32, FFN 48, "
+        "vocabulary 30522): the supernet starts as a copy of the teacher, so set model to the teacher's "
+        "base model (or the teacher itself), or leave teacher.path empty to fine-tune model"
+    )
+    assert not (tmp_path / "run").exists()
+
+
 # --------------------------------------------------------------------------- 2. learning
 
 
