@@ -57,7 +57,7 @@ from supernet.trainer import elastic_steps, evaluate_subnet, load_supernet, task
 
 REPO = Path(__file__).resolve().parents[1]
 # Keys whose change leaves teacher, importance and stage W as they are: the variant reuses them.
-STAGE_WD_KEYS = ("stage_wd", "distill.teacher_width", "final_finetune")
+STAGE_WD_KEYS = ("stage_wd", "distill.teacher_width", "distill.depth_pairing", "final_finetune")
 # Keys whose change leaves the fine-tuned teacher (and its importance scores) as it is.
 TEACHER_KEYS = ("model", "task", "data", "teacher", "importance", "seed")
 

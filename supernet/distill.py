@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
+    "DEPTH_PAIRINGS",
     "LossParts",
     "LossWeights",
     "distill_loss",
@@ -30,6 +31,7 @@ __all__ = [
     "hidden_mse",
     "masked_token_mean",
     "soft_cross_entropy",
+    "teacher_hidden_targets",
 ]
 
 V = TypeVar("V")
@@ -39,11 +41,11 @@ def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, temperatu
     """Cross-entropy of the student's softened distribution against the teacher's (Hinton et al.).
 
     Computes ``T**2 * mean_batch( sum_c -softmax(t / T)_c * log_softmax(s / T)_c )``. The ``T**2``
-    factor keeps gradient magnitudes comparable across temperatures. DynaBERT's ``soft_cross_entropy``
-    takes the mean over classes as well as over the batch and has no ``T**2`` factor, so at ``T = 1``
-    its value is this one divided by the number of classes; weights tuned for DynaBERT's loss need to
-    be divided by the class count to reproduce it. When student and teacher agree, the value is the
-    entropy of the (softened) teacher distribution, not zero.
+    factor keeps gradient magnitudes comparable across temperatures. At ``T = 1`` this is DynaBERT's
+    ``soft_cross_entropy`` (run_glue.py: the sum over classes, the mean over the batch), so its loss
+    weights carry over as they are. (TinyBERT's function of that name takes the mean over classes as
+    well, its value this one divided by the class count.) When student and teacher agree, the value
+    is the entropy of the (softened) teacher distribution, not zero.
 
     Args:
         student_logits: ``[..., num_classes]`` student logits.
@@ -64,6 +66,42 @@ def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, temperatu
     student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
     per_example = -(teacher_probs * student_log_probs).sum(dim=-1)
     return per_example.mean() * temperature**2
+
+
+DEPTH_PAIRINGS = ("dynabert", "same-layer")
+"""The rules `teacher_hidden_targets` knows (config: ``distill.depth_pairing``)."""
+
+
+def teacher_hidden_targets(
+    teacher_hidden: Sequence[Tensor], kept_layers: Sequence[int], pairing: str = "dynabert"
+) -> list[Tensor]:
+    """The teacher hidden states a student that runs only `kept_layers` learns from, one per
+    student hidden state (the embeddings' output first, then each kept layer's output).
+
+    ``"dynabert"``, as DynaBERT's run_glue.py pairs them: the state entering each kept layer is
+    matched with the teacher's state entering that layer, and the student's last output with the
+    teacher's last. A 12-layer student at depth 0.5 runs layers 0, 2, ..., 10 and learns from the
+    teacher's states 0, 2, 4, ..., 10, 12 (`teacher_hidden[k]` is what enters layer k). So the
+    student's final state, which the classifier reads, is pulled towards the teacher's final one,
+    the state its logits are distilled from.
+
+    ``"same-layer"``: each kept layer's output is matched with the teacher's output of that layer
+    (states 0, 1, 3, ..., 11 above): this package's rule before 2026-12-01, kept for the runs
+    trained with it. At full depth both rules are the identity.
+
+    Args:
+        teacher_hidden: the full-depth teacher's hidden states (embeddings + one per layer).
+        kept_layers: the student's layers, ascending.
+        pairing: one of `DEPTH_PAIRINGS`.
+    """
+    if pairing not in DEPTH_PAIRINGS:
+        raise ValueError(f"pairing must be one of {DEPTH_PAIRINGS}, got {pairing!r}")
+    kept = list(kept_layers)
+    last = len(teacher_hidden) - 1
+    if not kept or kept != sorted(kept) or kept[0] < 0 or kept[-1] >= last:
+        raise ValueError(f"kept layers {kept} are not ascending layers of a {last}-layer teacher")
+    index = [0, *kept[1:], last] if pairing == "dynabert" else [0, *(k + 1 for k in kept)]
+    return [teacher_hidden[i] for i in index]
 
 
 def _check_hidden_pairs(

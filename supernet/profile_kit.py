@@ -41,7 +41,7 @@ from typing import Any
 
 from torch import nn
 
-from supernet.config import TrainConfig, config_to_dict, load_config
+from supernet.config import RUN_BEHAVIOUR_BEFORE, TrainConfig, config_to_dict, load_run_config
 from supernet.convert import Arch, supernet_state
 from supernet.data import usable_positions
 from supernet.export import export_graph, graph_change, graph_revisions
@@ -118,13 +118,15 @@ def _beside_defaults(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> 
     return kept
 
 
-KEYS_ADDED_SINCE_DIGESTS: dict[str, dict[str, Any]] = {"teacher": {"finetune": False}}
+KEYS_ADDED_SINCE_DIGESTS: dict[str, dict[str, Any]] = {"teacher": {"finetune": False}, **RUN_BEHAVIOUR_BEFORE}
 """Config keys added after 2026-12-01's records (digests of the whole resolved config), each at the
 value that leaves training as it was: `run_digests` drops them to match those records."""
 
 
 def _resolved(root: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    cfg = load_config(TrainConfig, root / "config.yaml")
+    # As the run was trained: a key its config.yaml predates at the behaviour it had then, which
+    # `_identity_digest` counts as unset (so the run keeps the identity its records carry).
+    cfg = load_run_config(root / "config.yaml")
     resolved = config_to_dict(cfg)
     resolved.pop("output_dir", None)
     return cfg, resolved
@@ -148,7 +150,16 @@ def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
 def _identity_digest(cfg: TrainConfig, resolved: Mapping[str, Any]) -> str:
     """`run_identity`'s digest: of `resolved`'s values that differ from the defaults."""
     defaults = config_to_dict(TrainConfig(model=cfg.model, task=cfg.task, output_dir=cfg.output_dir))
-    return _digest(_beside_defaults(resolved, defaults))
+    kept = _beside_defaults(resolved, defaults)
+    for section, keys in RUN_BEHAVIOUR_BEFORE.items():  # the behaviour of runs before the key: as unset
+        values = kept.get(section)
+        if isinstance(values, dict):
+            values = {k: v for k, v in values.items() if not (k in keys and v == keys[k])}
+            if values:
+                kept[section] = values
+            else:
+                kept.pop(section)
+    return _digest(kept)
 
 
 def run_digests(run_dir: str | os.PathLike[str]) -> set[str]:

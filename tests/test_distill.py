@@ -18,6 +18,7 @@ from supernet.distill import (
     hidden_cosine,
     hidden_mse,
     soft_cross_entropy,
+    teacher_hidden_targets,
 )
 
 LossFn = Callable[[Sequence[torch.Tensor], Sequence[torch.Tensor], torch.Tensor | None], torch.Tensor]
@@ -71,11 +72,15 @@ def test_soft_cross_entropy_equals_teacher_entropy_when_student_is_teacher() -> 
         assert got.item() == pytest.approx(entropy.item(), rel=1e-6)
 
 
-def test_soft_cross_entropy_is_dynabert_times_num_classes_at_t1() -> None:
+def test_soft_cross_entropy_is_dynabert_at_t1_and_tinybert_times_num_classes() -> None:
+    """DynaBERT's run_glue.py sums over classes and averages over the batch (what this computes at
+    T = 1); TinyBERT's function of the same name averages over classes too."""
     student = torch.randn(4, 5, generator=torch.Generator().manual_seed(0))
     teacher = torch.randn(4, 5, generator=torch.Generator().manual_seed(1))
-    dynabert = (-F.softmax(teacher, -1) * F.log_softmax(student, -1)).mean()
-    assert soft_cross_entropy(student, teacher).item() == pytest.approx(dynabert.item() * 5, rel=1e-5)
+    dynabert = -(F.softmax(teacher, -1) * F.log_softmax(student, -1)).sum(-1).mean()
+    tinybert = (-F.softmax(teacher, -1) * F.log_softmax(student, -1)).mean()
+    assert soft_cross_entropy(student, teacher).item() == pytest.approx(dynabert.item(), rel=1e-6)
+    assert soft_cross_entropy(student, teacher).item() == pytest.approx(tinybert.item() * 5, rel=1e-5)
 
 
 def test_soft_cross_entropy_rejects_bad_inputs() -> None:
@@ -376,3 +381,35 @@ def test_loss_weights_validation() -> None:
     with pytest.raises(AttributeError) as info:
         LossWeights().logit = 2.0  # type: ignore[misc]
     assert str(info.value) == "cannot assign to field 'logit'"
+
+
+# ---------------------------------------------------------------- which teacher states a shallower student learns from
+
+
+@pytest.mark.parametrize(
+    ("kept", "pairing", "expected"),
+    [
+        # DynaBERT's run_glue.py: kept_layers_index + [L], the states entering each kept layer.
+        ([0, 2, 4, 6, 8, 10], "dynabert", [0, 2, 4, 6, 8, 10, 12]),
+        ([0, 1, 2, 4, 5, 6, 8, 9, 10], "dynabert", [0, 1, 2, 4, 5, 6, 8, 9, 10, 12]),
+        (list(range(12)), "dynabert", list(range(13))),
+        ([0, 3, 7], "dynabert", [0, 3, 7, 12]),  # a per-layer / LayerDrop subset
+        ([2, 5], "dynabert", [0, 5, 12]),  # layer 0 skipped: the embeddings still match the embeddings
+        ([0, 2, 4, 6, 8, 10], "same-layer", [0, 1, 3, 5, 7, 9, 11]),
+        (list(range(12)), "same-layer", list(range(13))),
+    ],
+)
+def test_teacher_hidden_targets(kept: list[int], pairing: str, expected: list[int]) -> None:
+    states = [torch.full((1,), float(i)) for i in range(13)]
+    got = teacher_hidden_targets(states, kept, pairing)
+    assert [int(t.item()) for t in got] == expected
+
+
+def test_teacher_hidden_targets_refuses_what_it_cannot_pair() -> None:
+    states = [torch.zeros(1)] * 5
+    with pytest.raises(ValueError) as err:
+        teacher_hidden_targets(states, [0, 1], "nearest")
+    assert str(err.value) == "pairing must be one of ('dynabert', 'same-layer'), got 'nearest'"
+    with pytest.raises(ValueError) as err:
+        teacher_hidden_targets(states, [0, 4], "dynabert")
+    assert str(err.value) == "kept layers [0, 4] are not ascending layers of a 4-layer teacher"

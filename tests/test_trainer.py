@@ -26,7 +26,7 @@ import supernet as sn
 from supernet import trainer
 from supernet.config import TrainConfig, load_config, save_config
 from supernet.data import load_task, make_dataloader, tokenize_task
-from supernet.distill import LossParts, LossWeights
+from supernet.distill import LossParts, LossWeights, teacher_hidden_targets
 from supernet.profile_kit import run_identity
 from supernet.trainer import RunError, TrainingError, load_supernet, train
 
@@ -344,9 +344,7 @@ def _stage_objective(student, teacher, batches, *, seeds=(0, 1, 2, 3)) -> dict[s
                     inputs = {k: v for k, v in batch.items() if k != "labels"}
                     t = teacher(**inputs, output_hidden_states=True)
                     s = student(**inputs, output_hidden_states=True)
-                    t_hidden = [t.hidden_states[0]] + [
-                        t.hidden_states[i + 1] for i in sn.active_layers(student)
-                    ]
+                    t_hidden = teacher_hidden_targets(t.hidden_states, sn.active_layers(student))
                     parts = trainer.distill_loss(
                         s.logits,
                         s.hidden_states,
@@ -540,6 +538,37 @@ def test_accumulation_over_an_epochs_short_tail_equals_the_larger_batch(tmp_path
 def _losses(run: Path) -> list[dict]:
     """train_metrics.jsonl's rows without their timings."""
     return [{k: v for k, v in r.items() if not k.endswith("sec_per_step")} for r in _metrics(run)]
+
+
+def test_a_run_from_before_depth_pairing_resumes_with_its_own(models, tmp_path, monkeypatch, capsys) -> None:
+    """distill.depth_pairing (2026-12-01) changed which teacher states a shallower subnet learns from.
+    A run whose config.yaml predates the key was trained with "same-layer": it resumes with it (the
+    new default would have changed its loss mid-run) and keeps the identity its kits carry."""
+    overrides = (*RESUME, "stage_w.max_steps=1", "stage_wd.max_steps=3")
+    straight = tmp_path / "straight"
+    _run(models["seq-cls"], straight, *overrides, "distill.depth_pairing=same-layer")
+    new = tmp_path / "new"
+    _run(models["seq-cls"], new, *overrides)
+    assert _losses(new) != _losses(straight)  # the two rules do train differently
+    run = tmp_path / "run"
+    _stop_after_checkpoint(
+        models["seq-cls"], run, 2, monkeypatch, *overrides, "distill.depth_pairing=same-layer"
+    )
+    config = run / "config.yaml"
+    old = "".join(line for line in config.read_text().splitlines(True) if "depth_pairing" not in line)
+    config.write_text(old)  # as a run of the version before wrote it
+    digest = run_identity(straight)["config_sha256"]
+    assert run_identity(run)["config_sha256"] == digest == run_identity(new)["config_sha256"]
+    capsys.readouterr()
+    _run(models["seq-cls"], run, *overrides, "resume=true")
+    assert (
+        f"note: run '{run}' was trained with distill.depth_pairing=same-layer (the default is dynabert since "
+        "2026-12-01): it resumes with it\n"
+    ) in capsys.readouterr().out
+    assert _losses(run) == _losses(straight)
+    _assert_bit_identical(_params(run), _params(straight))
+    assert config.read_text() == old
+    assert run_identity(run)["config_sha256"] == digest
 
 
 @pytest.mark.slow
