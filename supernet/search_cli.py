@@ -696,9 +696,9 @@ def _evolve(
 ) -> list[SubnetConfig]:
     """The `verify_top` best per-layer subnets an evolutionary search finds under `target_ms`.
 
-    None when even the smallest subnet is predicted over it: the grid, measured and scored by now,
-    may still hold a subnet under the budget (the predictor is a few percent off), so the search
-    goes on with the grid's choice instead of ending without results.
+    None (an empty list) when even the smallest subnet is predicted over it: the grid, measured and
+    scored by now, may still hold a subnet under the budget (the predictor is a few percent off), so
+    the search goes on with the grid's choice instead of ending without results.
     """
     try:
         found = evolutionary_search(
