@@ -862,6 +862,16 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
     return folder
 
 
+def _per_layer_not_kept(path: Path, results: Sequence[SubnetResult]) -> list[str]:
+    """The per-layer subnets of the results.jsonl at `path` that `results` (replacing it) lacks."""
+    try:
+        earlier = read_results(path) if path.is_file() else []
+    except (OSError, ValueError):  # unreadable: replaced as it is, nothing to name
+        return []
+    kept = {r.name for r in results}
+    return [r.name for r in earlier if not r.subnet.is_uniform and r.name not in kept]
+
+
 def _holds_search(folder: Path) -> bool:
     """Whether `folder` has a results.jsonl that search.py wrote (one a user made is not replaced)."""
     try:
@@ -936,18 +946,28 @@ def _finish(
     choice_of_earlier = (
         before is not None and earlier is not None and _source_of(before) == _source_of(earlier)
     )
+    # --out given (another folder than the run's own search/): another one keeps both.
+    out = "--out DIR" if folder.resolve() == sr.run.search.resolve() else "another --out DIR"
     if earlier is not None and _source_of(earlier) != now:
         # Two target devices' searches in one folder: the second replaces the first.
         chose = f", chose {before['name']}" if before is not None and choice_of_earlier else ""
         log(
-            f"note: replacing the earlier search in {folder} ({_source_of(earlier)}{chose}); pass --out DIR to "
+            f"note: replacing the earlier search in {folder} ({_source_of(earlier)}{chose}); pass {out} to "
             "keep one search per device"
         )
     if chosen is not None and before is not None and _source_of(before) != now and not choice_of_earlier:
         # A choice an unbudgeted search of another setting kept since: replaced now.
         log(
             f"note: replacing the earlier choice in {folder / 'chosen.json'} ({_source_of(before)}, chose "
-            f"{before['name']}); pass --out DIR to keep one search per device"
+            f"{before['name']}); pass {out} to keep one search per device"
+        )
+    lost = _per_layer_not_kept(folder / "results.jsonl", results)
+    if lost:
+        # A grid search after a per-layer one: the evolution's verified subnets (minutes of work) go.
+        shown = ", ".join(lost[:3]) + (f" and {len(lost) - 3} more" if len(lost) > 3 else "")
+        log(
+            f"note: replacing the earlier search's {len(lost)} per-layer subnet(s) in {folder} ({shown}), "
+            f"which this search did not measure; search with --per-layer, or pass {out}, to keep them"
         )
     if chosen is None:
         if before is not None:

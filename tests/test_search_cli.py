@@ -243,6 +243,30 @@ def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     assert list((run / "latency").glob("predictor-*.json"))
 
 
+def test_a_grid_search_over_a_per_layer_one_names_what_it_replaces(run: Path, tmp_path: Path, capsys) -> None:
+    """A grid search into the folder of a per-layer search dropped the evolution's verified subnets
+    (minutes of work, the names export.py --subnet takes) without a word."""
+    out = tmp_path / "search"
+    grid = ["--run", str(run), "--out", str(out), "--latency-budget-ms", "1000", *FAST]
+    per_layer = [*grid, "--per-layer", "--population", "4", "--generations", "1", "--accuracy-subset", "8"]
+    assert search_main(per_layer) == 0
+    names = [r.name for r in read_results(out / "results.jsonl") if r.name.startswith("sub-")]
+    assert names
+    capsys.readouterr()
+    assert search_main(grid) == 0
+    assert (
+        f"note: replacing the earlier search's {len(names)} per-layer subnet(s) in {out} ({', '.join(names[:3])}"
+        + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        + "), which this search did not measure; search with --per-layer, or pass another --out DIR, to keep them"
+    ) in capsys.readouterr().out.splitlines()
+    assert not [r for r in read_results(out / "results.jsonl") if r.name.startswith("sub-")]
+    # Searched again per layer, nothing of it is lost: no note.
+    assert search_main(per_layer) == 0
+    capsys.readouterr()
+    assert search_main(per_layer) == 0
+    assert "per-layer subnet(s)" not in capsys.readouterr().out
+
+
 def test_a_budget_only_the_predictor_misses_still_chooses_from_the_grid(
     run: Path, tmp_path: Path, monkeypatch, capsys
 ) -> None:
