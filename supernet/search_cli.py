@@ -1091,8 +1091,11 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if ratio is not None and not 0 < ratio <= 1:
         # Checked before anything is measured, not once the grid's latency is known.
         raise RunError(f"--latency-budget-ratio must be in (0, 1], got {ratio}")
-    if args.verify_top < 0:
-        raise RunError(f"--verify-top must be >= 0 (0 = keep no per-layer subnet), got {args.verify_top}")
+    if args.verify_top < 1:
+        # 0 ran the whole evolution, then kept none of it.
+        raise RunError(
+            f"--verify-top must be >= 1 (the per-layer subnets a --per-layer search keeps), got {args.verify_top}"
+        )
     # Here for the latency-table search too, which builds no SearchConfig (it had a traceback).
     if args.population < 2:
         raise RunError(f"--population must be >= 2, got {args.population}")

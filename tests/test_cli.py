@@ -530,7 +530,14 @@ def test_search_int8_needs_onnxruntime(capsys, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--verify-top", "-1"], "--verify-top must be >= 0 (0 = keep no per-layer subnet), got -1"),
+        (
+            ["--verify-top", "-1"],
+            "--verify-top must be >= 1 (the per-layer subnets a --per-layer search keeps), got -1",
+        ),
+        (
+            ["--verify-top", "0"],
+            "--verify-top must be >= 1 (the per-layer subnets a --per-layer search keeps), got 0",
+        ),
         (["--per-layer", "--population", "1"], "--population must be >= 2, got 1"),
         (["--latency-budget-ratio", "0"], "--latency-budget-ratio must be in (0, 1], got 0.0"),
         (["--latency-budget-ratio", "1.5"], "--latency-budget-ratio must be in (0, 1], got 1.5"),
