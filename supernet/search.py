@@ -52,6 +52,7 @@ __all__ = [
     "evolutionary_search",
     "format_table",
     "metric_label",
+    "ms_text",
     "pareto_front",
     "pareto_png",
     "plot_pareto",
@@ -109,11 +110,15 @@ def _ceil2(x: float) -> float:
     return math.ceil(x * 100.0 - 1e-6) / 100.0
 
 
+def ms_text(value: float) -> str:
+    """Milliseconds as a line shows them: 2 decimals, or `g` form where those mislead (a budget under
+    0.01 ms printed as "0.00", one of 1e308 as 309 digits)."""
+    return f"{value:.2f}" if 0.01 <= value < 1e6 else f"{value:g}"
+
+
 def _budget_message(budget_ms: float, name: str, latency_ms: float, what: str) -> str:
-    # A budget under 0.01 ms printed as "0.00 ms".
-    shown = f"{budget_ms:.2f}" if budget_ms >= 0.01 else f"{budget_ms:g}"
     return (
-        f"latency budget {shown} ms is below the {what} ({name}, {latency_ms:.2f} ms); "
+        f"latency budget {ms_text(budget_ms)} ms is below the {what} ({name}, {latency_ms:.2f} ms); "
         f"raise the budget to at least {_ceil2(latency_ms):.2f} ms"
     )
 
@@ -621,7 +626,7 @@ def evolutionary_search(
             if not pop:  # seed_grid=False and not one random draw fitted
                 admit(smallest_genome, pop, names)
             warnings.warn(
-                f"evolutionary search: no new distinct subnet with predicted latency <= {budget_ms:.2f} ms "
+                f"evolutionary search: no new distinct subnet with predicted latency <= {ms_text(budget_ms)} ms "
                 f"in {max_tries} random draws; continuing with {len(pop)} of {population} subnets "
                 "(raise the budget or max_tries for a wider search)",
                 RuntimeWarning,
@@ -663,7 +668,7 @@ def evolutionary_search(
                 # evaluations done so far.
                 warnings.warn(
                     f"evolutionary search, generation {gen + 1}: no new distinct subnet under "
-                    f"{budget_ms:.2f} ms in {max_tries} draws; continuing with {len(nxt)} subnets",
+                    f"{ms_text(budget_ms)} ms in {max_tries} draws; continuing with {len(nxt)} subnets",
                     RuntimeWarning,
                     stacklevel=2,
                 )
@@ -988,12 +993,12 @@ def pareto_png(
             linestyle="--",
             linewidth=1.4,
             zorder=1,
-            label=f"budget {budget_ms:.2f} ms",
+            label=f"budget {ms_text(budget_ms)} ms",
         )
         budget_text = ax.text(
             budget_ms,
             0.98,
-            f" budget {budget_ms:.2f} ms",
+            f" budget {ms_text(budget_ms)} ms",
             transform=ax.get_xaxis_transform(),  # x in data, y in axes fraction
             rotation=90,
             ha="right",

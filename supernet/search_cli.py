@@ -65,6 +65,7 @@ from supernet.search import (
     evaluate_grid,
     evolutionary_search,
     format_table,
+    ms_text,
     read_results,
     select_under_budget,
     write_results,
@@ -715,7 +716,7 @@ def _evolve(
     except BudgetError as err:
         sr.log(
             f"note: no per-layer search: the smallest subnet is predicted at {err.needed_ms:.2f} ms, over "
-            f"{target_ms:.2f} ms; the choice is among the grid's measured subnets"
+            f"{ms_text(target_ms)} ms; the choice is among the grid's measured subnets"
         )
         return []
     return [c for c, _, _ in found if not c.is_uniform][:verify_top]
@@ -790,7 +791,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     budget = _budget(args, full_ms)
     if args.per_layer:
         target = budget if budget is not None else full_ms
-        log(f"evolutionary search over per-layer subnets, predicted latency <= {target:.2f} ms ...")
+        log(f"evolutionary search over per-layer subnets, predicted latency <= {ms_text(target)} ms ...")
         extra = _evolve(  # ranked on the fixed dev subset, as without a table
             sr,
             predictor.predict,
@@ -1008,7 +1009,7 @@ def _finish(
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
     if chosen is not None:
         log(
-            f"chosen under {budget:.2f} ms{' (predicted for the device)' if predicted else ''}: "
+            f"chosen under {ms_text(budget)} ms{' (predicted for the device)' if predicted else ''}: "
             f"{chosen.name} (dev {'int8 ' if chosen.precision == 'int8' else ''}"
             f"{_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
             f"{' predicted' if predicted else ''}, {chosen.params / 1e6:.2f} M params)"
@@ -1177,7 +1178,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
             "the whole dev split" if sr._subset() is None else f"{cfg.accuracy_subset} dev examples"
         )
         log(
-            f"evolutionary search over per-layer subnets, predicted latency <= {target:.2f} ms, "
+            f"evolutionary search over per-layer subnets, predicted latency <= {ms_text(target)} ms, "
             f"ranked on {subset} ..."
         )
         results += per_layer_search(sr, cfg, predictor, target, verify_top=args.verify_top, progress=progress)

@@ -117,6 +117,20 @@ def test_select_under_budget() -> None:
     assert select_under_budget(pts, 100.0).name == "w1.00-d1.00"
 
 
+def test_milliseconds_are_shown_as_a_line_can_hold_them() -> None:
+    from supernet.search import ms_text
+
+    # A budget of 1e308 printed as 309 digits ("chosen under 1000000000000000010979...00 ms").
+    assert [ms_text(v) for v in (0.001, 0.01, 4.125, 999999.994, 1e6, 1e308)] == [
+        "0.001",
+        "0.01",
+        "4.12",
+        "999999.99",
+        "1e+06",
+        "1e+308",
+    ]
+
+
 def test_select_under_budget_error_message() -> None:
     pts = [result("w1.00-d1.00", 0.92, 10.0), result("w0.25-d0.50", 0.85, 4.12)]
     with pytest.raises(BudgetError) as info:
