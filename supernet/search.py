@@ -41,7 +41,7 @@ from typing import IO, Any
 from supernet.convert import Arch
 from supernet.elastic.depth import kept_layers
 from supernet.io import atomic_write, atomic_write_many
-from supernet.progress import progress_bar
+from supernet.progress import LOG_INTERVAL_S, progress_bar
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 
 __all__ = [
@@ -381,8 +381,10 @@ def evaluate_grid(
     for cfg in bar:
         name = cfg.name
         cached = cache.get(name)
-        # A subnet to score is named at once (scoring takes seconds); cached ones with the next update.
-        bar.set_postfix_str(f"{name} (cached)" if cached is not None else name, refresh=cached is None)
+        # A subnet to score is named at once on a terminal (scoring takes seconds); cached ones with
+        # the next update. A bar written to a log redraws at its own pace (LOG_INTERVAL_S) only.
+        now = cached is None and getattr(bar, "mininterval", 0.0) < LOG_INTERVAL_S  # unset when disabled
+        bar.set_postfix_str(f"{name} (cached)" if cached is not None else name, refresh=now)
         if cached is None:
             accuracy = float(evaluate(cfg))
             latency, spread, other_cpu, flags = _as_latency(measure(cfg), name)

@@ -256,6 +256,12 @@ def test_evaluate_grid_shows_progress(capsys: pytest.CaptureFixture[str]) -> Non
     assert "w0.50-d0.50" in capsys.readouterr().err
     evaluate_grid([cfg], evaluate=lambda c: 0.5, measure=lambda c: 1.0, cost=lambda c: (1, 1), progress=False)
     assert capsys.readouterr().err == ""
+    # Written to a log (stderr is no terminal here), 12 quick subnets are one first and one last
+    # draw: it redrew at every subnet, 14 lines in one second, against the 10 s log interval.
+    grid = sn.SearchSpace().grid()
+    evaluate_grid(grid, evaluate=lambda c: 0.5, measure=lambda c: 1.0, cost=lambda c: (1, 1), progress=True)
+    draws = [d for d in capsys.readouterr().err.replace("\n", "\r").split("\r") if d.startswith("subnets")]
+    assert len(draws) == 2 and "0/12" in draws[0] and "12/12" in draws[1]
 
 
 # ----------------------------------------------------------------------------- evolution
