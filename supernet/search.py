@@ -635,8 +635,14 @@ def evolutionary_search(
                 stacklevel=2,
             )
             break
+    # One step per generation and one for the first population, whose scoring alone takes as long
+    # as a generation's (the bar sat at 0/N for it).
+    bar = progress_bar(
+        total=generations + 1, desc="evolution", unit="gen", postfix="first population", disable=not progress
+    )
     for _, cfg in pop:
         fitness(cfg)  # the first population, evaluated in a fixed order
+    bar.update(1)
 
     def ranked(individuals: list[tuple[_Genome, SubnetConfig]]) -> list[tuple[_Genome, SubnetConfig]]:
         return sorted(individuals, key=lambda ind: (-fitness(ind[1]), predicted_ms(ind[1]), ind[1].name))
@@ -646,8 +652,7 @@ def evolutionary_search(
     # Crossover needs two distinct parents.
     n_mutants = n_children if n_parents < 2 else round(n_children * mutation_ratio)
 
-    bar = progress_bar(range(generations), desc="evolution", unit="gen", disable=not progress)
-    for gen in bar:
+    for gen in range(generations):
         parents = ranked(pop)[:n_parents]
         # x100, as the results table shows scores
         bar.set_postfix_str(f"best {100 * fitness(parents[0][1]):.2f} ({parents[0][1].name})", refresh=False)
@@ -678,6 +683,7 @@ def evolutionary_search(
         for _, cfg in nxt:
             fitness(cfg)  # evaluate in population order, so evaluate() sees a stable sequence
         pop = nxt
+        bar.update(1)
     bar.close()
     return [(cfg, fitness(cfg), predicted_ms(cfg)) for _, cfg in ranked(pop)]
 

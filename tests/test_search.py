@@ -334,6 +334,32 @@ def test_evolution_is_deterministic() -> None:
     assert run_evolution(8, 6.0, seed_grid=False) != run_evolution(9, 6.0, seed_grid=False)
 
 
+def test_evolution_shows_its_bar_while_it_scores_the_first_population(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The bar appeared only after the first population was scored (18 s of nothing in a real search)."""
+    shown: list[str] = []
+
+    def evaluate(cfg: sn.SubnetConfig) -> float:
+        if not shown:
+            shown.append(capsys.readouterr().err)
+        return fake_accuracy(cfg)
+
+    evolutionary_search(
+        space=SPACE,
+        arch=ARCH,
+        evaluate=evaluate,
+        predict=fake_latency,
+        budget_ms=8.0,
+        population=6,
+        generations=3,
+        rng=random.Random(0),
+        progress=True,
+    )
+    assert "evolution:" in shown[0] and "0/4" in shown[0] and "first population" in shown[0]
+    assert "4/4" in capsys.readouterr().err
+
+
 def test_evolution_evaluates_each_subnet_once() -> None:
     seen: list[str] = []
 
