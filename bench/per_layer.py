@@ -73,7 +73,7 @@ from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E4
 from supernet.io import RunDir, atomic_write, atomic_write_text  # noqa: E402
 from supernet.latency import LatencySetting  # noqa: E402
 from supernet.search import BudgetError, SubnetResult, evaluate_grid, select_under_budget  # noqa: E402
-from supernet.search_cli import SearchRun, build_parser, per_layer_search  # noqa: E402
+from supernet.search_cli import SearchRun, per_layer_search, search_defaults  # noqa: E402
 from supernet.subnet import (  # noqa: E402
     MAX_NET,
     SubnetConfig,
@@ -92,7 +92,7 @@ MIN_BUDGETS_WON = 2
 GRID_SLACK_PT = 0.3
 SUPERNETS = ("grid", "per-layer")
 # search.py's defaults, so the bench searches as a user's `search.py --per-layer` does.
-SEARCH_DEFAULTS = build_parser().parse_args(["--run", "-"])
+SEARCH_DEFAULTS = search_defaults()
 
 
 def log(message: str) -> None:

@@ -133,9 +133,14 @@ def build_parser() -> argparse.ArgumentParser:
         "with --latency-table, the table's)",
     )
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls before each measurement (default 5)")
     p.add_argument(
-        "--repeats", type=int, default=30, help="timed calls per measurement; the median is kept (default 30)"
+        "--warmup", type=int, default=None, help="untimed calls before each measurement (default 5)"
+    )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed calls per measurement; the median is kept (default 30)",
     )
     p.add_argument("--per-layer", action="store_true", help="also search per-layer subnets (evolution)")
     p.add_argument(
@@ -150,20 +155,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="time every subnet (and the predictor's probes) again instead of reading the run's latency "
         "cache, e.g. on an idle machine after figures flagged load or spread; the new figures replace them",
     )
-    p.add_argument("--population", type=int, default=24, help="per-layer subnets per generation (default 24)")
+    p.add_argument(
+        "--population", type=int, default=None, help="per-layer subnets per generation (default 24)"
+    )
     p.add_argument(
         "--generations",
         type=int,
-        default=6,
+        default=None,
         help="rounds of evolution after the first population (default 6)",
     )
     p.add_argument(
-        "--verify-top", type=int, default=5, help="per-layer candidates verified by measurement (default 5)"
+        "--verify-top",
+        type=int,
+        default=None,
+        help="per-layer candidates verified by measurement (default 5)",
     )
     p.add_argument(
         "--accuracy-subset",
         type=int,
-        default=DEFAULT_ACCURACY_SUBSET,
+        default=None,
         metavar="N",
         help="dev examples that rank per-layer candidates during the evolution (a fixed seeded, "
         f"stratified subset; 0 = the whole dev split; default {DEFAULT_ACCURACY_SUBSET})",
@@ -753,12 +763,9 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     )
     setting = table.setting
     given = (("--device", args.device), ("--backend", args.backend), ("--remeasure", args.remeasure))
-    ignored = [flag for flag, value in given if value]
+    ignored = [flag for flag, value in given if value] + list(getattr(args, "timing_given", []))
     if ignored:
-        log(
-            f"note: {', '.join(ignored[:-1]) + ' and ' if len(ignored) > 1 else ''}{ignored[-1]} ignored: every "
-            f"latency comes from the table ({table.description})"
-        )
+        log(f"note: {_listed(ignored)} ignored: every latency comes from the table ({table.description})")
     sr = SearchRun(
         Path(args.run),
         setting,
@@ -1083,7 +1090,42 @@ def _default_seq_len(run_dir: Path, log: Callable[[str], None]) -> int:
     return length
 
 
+# Options left None by the parser, so that one given where it does nothing is said: (flag, field, default).
+_PER_LAYER_OPTIONS = (
+    ("--population", "population", 24),
+    ("--generations", "generations", 6),
+    ("--verify-top", "verify_top", 5),
+    ("--accuracy-subset", "accuracy_subset", DEFAULT_ACCURACY_SUBSET),
+)
+_TIMING_OPTIONS = (("--warmup", "warmup", 5), ("--repeats", "repeats", 30))
+
+
+def _listed(flags: Sequence[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
+
+
+def _given_and_defaulted(args: argparse.Namespace, options: Sequence[tuple[str, str, Any]]) -> list[str]:
+    """The flags of `options` given on the command line; the others set to their defaults."""
+    given = [flag for flag, name, _ in options if getattr(args, name, None) is not None]
+    for _, name, default in options:
+        if getattr(args, name, None) is None:
+            setattr(args, name, default)
+    return given
+
+
+def search_defaults() -> argparse.Namespace:
+    """search.py's options at their defaults (a script offering the same options takes them from here)."""
+    args = build_parser().parse_args(["--run", "-"])
+    _given_and_defaulted(args, (*_PER_LAYER_OPTIONS, *_TIMING_OPTIONS))
+    return args
+
+
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
+    per_layer_flags = _given_and_defaulted(args, _PER_LAYER_OPTIONS)
+    if per_layer_flags and not args.per_layer:
+        log(f"note: {_listed(per_layer_flags)} ignored: they set the per-layer search (--per-layer)")
+    args.timing_given = _given_and_defaulted(args, _TIMING_OPTIONS)
     budget = args.latency_budget_ms
     if budget is not None and not (math.isfinite(budget) and budget > 0):
         # inf passed SearchConfig's "> 0" and was refused only after the whole grid was timed.

@@ -557,6 +557,17 @@ def test_search_refuses_bad_settings_before_the_run_is_opened(capsys, tmp_path: 
     _fails(capsys, search_main, ["--run", str(tmp_path), *flags], message, watch=tmp_path)
 
 
+def test_per_layer_options_without_per_layer_are_said_to_do_nothing(capsys, tmp_path: Path) -> None:
+    """--accuracy-subset 10 --population 7 without --per-layer were taken without a word."""
+    code = search_main(["--run", str(tmp_path / "none"), "--accuracy-subset", "10", "--population", "7"])
+    shown = capsys.readouterr()
+    assert code == 2 and shown.out.splitlines()[0] == (
+        "note: --population and --accuracy-subset ignored: they set the per-layer search (--per-layer)"
+    )
+    assert search_main(["--run", str(tmp_path / "none"), "--per-layer", "--population", "7"]) == 2
+    assert "ignored" not in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_train_shows_a_bar_for_every_long_step(capsys, tmp_path: Path, minilm_dir: Path) -> None:
     """The teacher's dev and test scoring and the importance passes ran silent (a minute on the

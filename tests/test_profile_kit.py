@@ -745,7 +745,8 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
     argv = ["--run", str(trained_run), "--latency-table", str(table), "--latency-budget-ms", str(budget)]
     per_layer = ["--no-progress", "--per-layer", "--population", "6", "--generations", "1"]
     # --backend torch (the default when measuring here) is said to be ignored, not silently dropped.
-    assert search_main([*argv, *per_layer, "--backend", "torch"]) == 0
+    # So are --warmup and --repeats (they were dropped without a word).
+    assert search_main([*argv, *per_layer, "--backend", "torch", "--repeats", "9"]) == 0
     results = read_results(trained_run / "search" / "results.jsonl")
     assert len(results) >= 12 and any(not r.subnet.is_uniform for r in results)
     source = (
@@ -773,7 +774,7 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
     assert f"warning: latency-table.json: {warning} (run profile.py again)" in out.splitlines()
     assert chosen["latency_table"]["load_warning"] == warning
     assert out.splitlines()[0] == (
-        "note: --backend ignored: every latency comes from the table (Test CPU, onnxruntime 1.0)"
+        "note: --backend and --repeats ignored: every latency comes from the table (Test CPU, onnxruntime 1.0)"
     )
     # The export of that choice keeps the device's predicted figure apart from this machine's
     # measurement; comparing the two would compare two machines.
