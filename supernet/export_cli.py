@@ -308,7 +308,10 @@ def write_kit(args: argparse.Namespace) -> int:
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     out = Path(args.profile_kit)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise FileExistsError(f"'{out}' already exists and is not an empty folder: pass a new --profile-kit")
+        also = " (--overwrite replaces an export, never a kit)" if args.overwrite else ""
+        raise FileExistsError(
+            f"'{out}' already exists and is not an empty folder: pass a new --profile-kit{also}"
+        )
     model = load_supernet(run_dir.supernet)
     kind = "int8 " if args.int8 else ""
     print(f"writing the {kind}profile kit of {run_dir.root} to {out} ...")

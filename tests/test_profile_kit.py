@@ -800,6 +800,14 @@ def test_profile_kit_refuses_a_non_empty_folder(trained_run: Path, tmp_path, cap
         f"error: '{tmp_path / 'kit'}' already exists and is not an empty folder: pass a new --profile-kit\n"
     )
     assert sorted(p.name for p in (tmp_path / "kit").iterdir()) == ["notes.txt"]
+    # --overwrite does not stretch to kits, and the line says so (it did not).
+    argv = ["--run", str(trained_run), "--profile-kit", str(tmp_path / "kit"), "--overwrite"]
+    assert export_main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: '{tmp_path / 'kit'}' already exists and is not an empty folder: pass a new --profile-kit "
+        "(--overwrite replaces an export, never a kit)\n"
+    )
+    assert sorted(p.name for p in (tmp_path / "kit").iterdir()) == ["notes.txt"]
 
 
 def test_readme_device_commands_parse() -> None:
