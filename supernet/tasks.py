@@ -738,27 +738,44 @@ def spearman(predictions: Tensor, labels: Tensor) -> float:
     return pearson(_average_ranks(predictions), _average_ranks(labels))
 
 
+# BILOU's last and unit tags are IOBES's end and single ones.
+_SCHEME = {"B": "B", "I": "I", "E": "E", "S": "S", "L": "E", "U": "S"}
+
+
+def _split_tag(tag: str) -> tuple[str, str]:
+    """(scheme prefix, type) of a tag: ``("O", "")``, ``("B", "PER")``; a tag without a scheme
+    prefix is read as ``I-`` of its own type."""
+    if tag == "O":
+        return "O", ""
+    prefix, _, rest = tag.partition("-")
+    return (_SCHEME[prefix], rest) if prefix in _SCHEME and rest else ("I", tag)
+
+
 def entities(tags: list[str]) -> set[tuple[str, int, int]]:
     """Entity chunks ``(type, start, end)`` (end exclusive) of one tag sequence, as conlleval reads them.
 
-    IOB1 and IOB2 both work: a chunk starts at ``B-X``, or at ``I-X`` that does not continue a
-    chunk of type X, and runs over the following ``I-X``. ``O`` is outside every chunk; a tag
-    without a ``B-``/``I-`` prefix is read as ``I-`` of its own type.
+    IOB1, IOB2, IOBES and BILOU all work (conlleval's chunk rules, which seqeval's default mode
+    follows): a chunk starts at ``B-X`` or ``S-X``, or at ``I-X``/``E-X`` that does not continue a
+    chunk of type X; it ends after ``E-X`` or ``S-X``, and before a ``B-``, ``S-``, ``O`` or a tag of
+    another type. BILOU's ``L-``/``U-`` are read as ``E-``/``S-``. ``O`` is outside every chunk; a
+    tag without a scheme prefix is read as ``I-`` of its own type.
     """
     found: set[tuple[str, int, int]] = set()
-    kind, start = None, 0
+    prev, prev_type, start = "O", "", 0
     for index, tag in enumerate([*tags, "O"]):
-        prefix, _, rest = tag.partition("-")
-        if tag == "O":
-            prefix, rest = "O", ""
-        elif prefix not in ("B", "I") or not rest:
-            prefix, rest = "I", tag
-        continues = prefix == "I" and rest == kind
-        if kind is not None and not continues:
-            found.add((kind, start, index))
-            kind = None
-        if prefix != "O" and not continues:
-            kind, start = rest, index
+        prefix, kind = _split_tag(tag)
+        other = kind != prev_type
+        ends = prev != "O" and (prev in ("E", "S") or prefix in ("B", "S", "O") or other)
+        starts = (
+            prefix in ("B", "S")
+            or (prefix in ("I", "E") and prev in ("E", "S", "O"))
+            or (prefix != "O" and other)
+        )
+        if ends:
+            found.add((prev_type, start, index))
+        if starts:
+            start = index
+        prev, prev_type = prefix, kind
     return found
 
 

@@ -81,6 +81,25 @@ def test_entities_follow_conlleval() -> None:
     assert entities(["O", "O"]) == set()
 
 
+def test_entities_read_iobes_and_bilou() -> None:
+    """E-/S- (IOBES) and L-/U- (BILOU) were read as part of the type: B-PER E-PER gave a PER and an
+    'E-PER' chunk, and scored 0 against B-PER I-PER, which seqeval's default mode scores 1."""
+    assert entities(["B-PER", "E-PER"]) == {("PER", 0, 2)}
+    assert entities(["S-PER", "O", "B-LOC", "I-LOC", "E-LOC", "S-ORG", "S-ORG"]) == {
+        ("PER", 0, 1),
+        ("LOC", 2, 5),
+        ("ORG", 5, 6),
+        ("ORG", 6, 7),
+    }
+    assert entities(["U-PER", "B-LOC", "L-LOC", "I-LOC"]) == {("PER", 0, 1), ("LOC", 1, 3), ("LOC", 3, 4)}
+    # conlleval: an E- after O starts (and ends) a chunk; an I- after E- starts a new one.
+    assert entities(["O", "E-PER", "I-PER", "I-PER"]) == {("PER", 1, 2), ("PER", 2, 4)}
+    # Types still split chunks, and IOB tags read as before.
+    assert entities(["B-PER", "E-LOC"]) == {("PER", 0, 1), ("LOC", 1, 2)}
+    assert entity_scores([["B-PER", "E-PER"]], [["B-PER", "I-PER"]])["f1"] == 1.0
+    assert entity_scores([["S-PER", "S-PER"]], [["B-PER", "I-PER"]])["f1"] == 0.0
+
+
 def test_entity_scores_by_hand() -> None:
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "O"]]
     pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "B-LOC"]]
