@@ -274,6 +274,26 @@ def test_eval_subset_is_fixed_stratified_and_in_split_order() -> None:
     assert str(info.value) == "a subset needs at least 1 row (got 0)"
 
 
+def test_eval_subset_of_question_answering_draws_whole_questions() -> None:
+    """A draw of 8 context windows kept windows of questions [0, 0, 0, 0, 0, 1, 1, 2]: each question
+    scored on the windows that happened to be drawn, not on its best span over all of them."""
+    examples = [0] * 6 + [1] * 6 + [2] * 6 + list(range(3, 30))  # 18 windows for 3 questions, 1 for 27
+    split = Dataset.from_dict(
+        {
+            "input_ids": [[i] for i in range(len(examples))],
+            "labels": [[0, 0]] * len(examples),
+            "qa_example": examples,
+        }
+    )
+    sub = eval_subset(split, 8, seed=0)
+    drawn = Counter(sub["qa_example"])
+    assert len(drawn) == 8 and all(n == Counter(examples)[q] for q, n in drawn.items())
+    rows = [ids[0] for ids in sub["input_ids"]]
+    assert rows == sorted(rows)
+    assert eval_subset(split, 8, seed=0)["input_ids"] == sub["input_ids"]
+    assert eval_subset(split, 30, seed=0) is split  # 30 questions: all of them
+
+
 # --------------------------------------------------------------------- local files
 
 
