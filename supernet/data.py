@@ -364,7 +364,7 @@ def _read_conll(path: Path) -> Dataset:
     tags: list[list[str]] = []
     words: list[str] = []
     labels: list[str] = []
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         for number, line in enumerate(handle, start=1):
             columns = line.split()
             if not columns or columns[0] == "-DOCSTART-":
@@ -393,11 +393,11 @@ def _squad_document(path: Path) -> dict[str, Any] | None:
     kept under that key), else None."""
     if path.suffix.lower() != ".json":
         return None
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8-sig") as handle:
         if not handle.read(4096).lstrip().startswith("{"):
             return None
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError:  # JSON lines, or broken: the json reader reports it
         return None
     if isinstance(document, dict) and isinstance(document.get("data"), list):

@@ -152,6 +152,11 @@ def test_squad_json_and_rows_read_the_same(tmp_path: Path) -> None:
         assert not (contexts["train"] & contexts["dev"] or contexts["train"] & contexts["test"])
     for split in ("train", "dev", "test"):
         assert squad.splits[split][:] == rows.splits[split][:]
+    # With a byte-order mark it was not taken for SQuAD ("column 'text' not found ... data, version").
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "qa.json").read_bytes())
+    with_bom = load_task(str(tmp_path / "bom.json"))
+    for split in ("train", "dev", "test"):
+        assert with_bom.splits[split][:] == squad.splits[split][:]
 
 
 def test_one_answer_as_plain_values_reads_as_a_list(tmp_path: Path) -> None:

@@ -149,6 +149,12 @@ def test_conll_and_jsonl_read_the_same(tmp_path: Path) -> None:
         assert from_conll.splits[split]["tags"][:] == from_jsonl.splits[split]["tags"][:]
     every = [tuple(t) for s in ("train", "dev", "test") for t in from_conll.splits[s]["tokens"][:]]
     assert sorted(every) == sorted(tuple(w for w, _ in s) for s in sentences)
+    # Saved with a byte-order mark (Windows editors): its -DOCSTART- was read as a one-word sentence.
+    text = (tmp_path / "ner.conll").read_text()
+    (tmp_path / "bom.conll").write_text("\ufeff-DOCSTART- -X- O O\n\n" + text, encoding="utf-8")
+    with_bom = load_task(str(tmp_path / "bom.conll"))
+    for split in ("train", "dev", "test"):
+        assert with_bom.splits[split][:] == from_conll.splits[split][:]
 
 
 def test_tags_sit_on_first_sub_tokens(tmp_path: Path, minilm_dir: Path) -> None:
