@@ -1026,10 +1026,15 @@ def _check_split_sizes(
     # second split's fraction (dev / (1 - test)) picks up rounding error: 0.1/0.9*9 > 1.
     n_test, n_dev = round(test_fraction * total), round(dev_fraction * total)
     n_train = total - n_dev - n_test
+    # Many integer classes: scores (0-99, a star count) taken for class ids, as integers are.
+    scores = len(names) > 10 and all(re.fullmatch(r"-?\d+", name) for name in names)
+    score_hint = "; if these integers are scores rather than classes, set data.task_kind=regression"
     if min(n_train, n_dev, n_test) < max(len(names), 1):
         # Nearly a class per row: the label column holds free text (text and label columns swapped?).
         hint = (
-            "; that many classes in so few rows looks like a text column read as labels: check "
+            score_hint
+            if scores
+            else "; that many classes in so few rows looks like a text column read as labels: check "
             "data.label_column and data.text_column"
             if len(names) > total / 2 and unit == "rows"
             else ""
@@ -1056,6 +1061,7 @@ def _check_split_sizes(
                 )
                 + f" in {source}: a stratified "
                 f"train/dev/test split needs at least {_MIN_PER_CLASS} per class; add examples or drop the class"
+                + (score_hint if scores else "")
             )
     return n_dev, n_test
 

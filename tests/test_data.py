@@ -637,6 +637,27 @@ def test_swapped_text_and_label_columns_get_a_hint(tmp_path: Path) -> None:
     )
 
 
+def test_integer_scores_read_as_classes_get_the_regression_hint(tmp_path: Path) -> None:
+    """Scores 0-99 are integers, so classes; the errors said nothing of data.task_kind=regression."""
+    rows = [{"text": f"review {i}", "score": i * 37 % 100} for i in range(150)]
+    path = _write_csv(tmp_path / "data.csv", rows)
+    assert _error(lambda: load_task(str(path), label_column="score")) == (
+        "splitting the 150 rows of data.csv with dev_fraction=0.1 and test_fraction=0.1 gives "
+        "train/dev/test sizes 120/15/15, but each split needs at least one row per class (100): adjust "
+        "the fractions or add data; if these integers are scores rather than classes, set "
+        "data.task_kind=regression"
+    )
+    rows = [{"text": f"review {i}", "score": i % 10} for i in range(190)]
+    rows += [{"text": "review 190", "score": 10}, {"text": "review 191", "score": 10}]
+    path = _write_csv(tmp_path / "data.csv", rows)
+    message = _error(lambda: load_task(str(path), label_column="score"))
+    assert message.endswith(
+        "needs at least 3 per class; add examples or drop the class; if these integers are scores rather "
+        "than classes, set data.task_kind=regression"
+    )
+    assert load_task(str(path), label_column="score", task_kind="regression").kind == "regression"
+
+
 def test_error_class_too_rare_to_stratify(tmp_path: Path) -> None:
     rows = _rows() + [{"text": "rare one", "label": "rare"}, {"text": "rare two", "label": "rare"}]
     path = _write_csv(tmp_path / "data.csv", rows)
