@@ -1076,8 +1076,20 @@ def _split_distinct(
         # class never has to be split twice within a small holdout.
         rest, test = _stratified_split(ds, test_size=n_test, seed=seed)
         rest, test = _every_class_in(rest, test, len(names))
+        left = Counter(_values(rest, "label"))
+        short = [c for c in range(len(names)) if left[c] < 2]
+        if short:
+            # A large test share takes most of a rare class; the sampler's own error then said only
+            # "Minimum class count error".
+            raise DataError(
+                f"cannot make a stratified split of {source}: class '{names[short[0]]}' keeps "
+                f"{left[short[0]]} row(s) for train and dev once the test split takes its share "
+                f"({n_test} of {len(ds)} rows), and needs 2; lower data.test_fraction or add examples of it"
+            )
         train, dev = _stratified_split(rest, test_size=n_dev, seed=seed)
         train, dev = _every_class_in(train, dev, len(names))
+    except DataError:
+        raise
     except ValueError as error:
         raise DataError(f"cannot make a stratified split of {source}: {_first_line(error)}") from error
     return DatasetDict({"train": train, "dev": dev, "test": test})

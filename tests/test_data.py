@@ -658,6 +658,17 @@ def test_integer_scores_read_as_classes_get_the_regression_hint(tmp_path: Path) 
     assert load_task(str(path), label_column="score", task_kind="regression").kind == "regression"
 
 
+def test_a_rare_class_a_large_test_share_leaves_too_few_of_is_named(tmp_path: Path) -> None:
+    """It passed the 3-per-class check, then ended in the sampler's "Minimum class count error"."""
+    rows = [{"text": f"t{i}", "label": "a" if i % 2 else "b"} for i in range(57)]
+    rows += [{"text": f"r{i}", "label": "c"} for i in range(3)]
+    path = _write_csv(tmp_path / "b.csv", rows)
+    assert _error(lambda: load_task(str(path), test_fraction=0.6)) == (
+        "cannot make a stratified split of b.csv: class 'c' keeps 1 row(s) for train and dev once the test "
+        "split takes its share (36 of 60 rows), and needs 2; lower data.test_fraction or add examples of it"
+    )
+
+
 def test_error_class_too_rare_to_stratify(tmp_path: Path) -> None:
     rows = _rows() + [{"text": "rare one", "label": "rare"}, {"text": "rare two", "label": "rare"}]
     path = _write_csv(tmp_path / "data.csv", rows)
