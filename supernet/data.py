@@ -253,6 +253,9 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
         header = next((row for row in reader if any(cell.strip() for cell in row)), None)
         if header is None:
             raise DataError(f"{path.name} is empty: it needs a header row and data rows")
+        # Lines before the header: pandas skips blank ones itself but takes a line of empty cells
+        # (",", as some spreadsheet exports start) for the header, and the real header for a row.
+        before_header = reader.line_num - 1
         _check_field_counts(path, reader, len(header), delimiter)
     # An unnamed first column (a pandas index written to CSV) still needs a unique name; "text , label"
     # names the columns text and label (spaces in a header are invisible in every message).
@@ -269,6 +272,7 @@ def _read_delimited(path: Path, delimiter: str, quoting: int) -> Dataset:
             delimiter=delimiter,
             quoting=quoting,
             column_names=names,
+            skiprows=before_header,
             header=0,
             # A row with more fields than the header (a trailing comma, as some exporters write) made
             # pandas take the first column as the index and shift every field one column left, and a

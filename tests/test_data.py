@@ -1339,6 +1339,10 @@ def test_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
     path.write_text("\n  \ntext,label\n" + "".join(f"{text},{label}\n" for text, label in _reviews()))
     task = load_task(str(path))
     assert _read_back(task) == dict(_reviews())
+    # A line of empty cells (some spreadsheet exports start so): skipped here too, where pandas
+    # took it for the header and the real header for a row ("class 'label' has only 1 example").
+    path.write_text(",\n\n ,\ntext,label\n" + "".join(f"{text},{label}\n" for text, label in _reviews()))
+    assert _read_back(load_task(str(path))) == dict(_reviews())
 
 
 def test_a_file_without_a_header_row_is_named(tmp_path: Path) -> None:
