@@ -640,6 +640,12 @@ def _select_standard_columns(
     # Renaming via a temporary prefix avoids clashes such as a label column named "text".
     ds = ds.rename_columns({old: f"__{new}" for old, new in wanted.items()})
     ds = ds.rename_columns({f"__{new}": new for new in wanted.values()})
+    feature = ds.features.get("label")
+    if isinstance(feature, ClassLabel):
+        # A file datasets saved (parquet) keeps its class names with the ids: read as those names, as a
+        # CSV of names is (its ids alone came back as classes '0' and '1').
+        names = [None if v is None else feature.names[v] for v in _values(ds, "label")]
+        ds = ds.remove_columns(["label"]).add_column("label", names)
     for original, column in wanted.items():
         # Lists and dicts (JSON arrays and objects, parquet lists and structs) have no text to cast to;
         # an all-empty column falls through to the missing-value message.

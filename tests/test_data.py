@@ -1334,6 +1334,21 @@ def test_a_trailing_separator_on_a_later_row_only_is_read_as_the_header_says(
     assert _read_back(task) == dict(_reviews())
 
 
+def test_a_parquet_file_datasets_saved_keeps_its_class_names(tmp_path: Path) -> None:
+    """Its ClassLabel ids came back as classes '0' and '1': the names were lost."""
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"])})
+    rows = {"text": [f"review {i}" for i in range(40)], "label": [i % 2 for i in range(40)]}
+    Dataset.from_dict(rows, features=features).to_parquet(tmp_path / "data.parquet")
+    task = load_task(str(tmp_path / "data.parquet"))
+    assert task.label_names == ("neg", "pos")
+    read = {
+        t: task.label_names[c]
+        for s in SPLITS
+        for t, c in zip(task.splits[s]["text"], task.splits[s]["label"], strict=True)
+    }
+    assert read == {f"review {i}": ("neg", "pos")[i % 2] for i in range(40)}
+
+
 def test_blank_lines_before_the_header_are_skipped(tmp_path: Path) -> None:
     path = tmp_path / "blank_first.csv"
     path.write_text("\n  \ntext,label\n" + "".join(f"{text},{label}\n" for text, label in _reviews()))
