@@ -679,7 +679,8 @@ class _Job:
             # a teacher of another shape than `model` trained the teacher's shape, silently, and
             # `model` gave only the tokenizer and the space check.
             given, teacher_shape = _shape(model_config), _shape(teacher_config)
-            if given != teacher_shape:
+            # A fresh run only: one trained so in an earlier version resumes as it began.
+            if self.fresh and given != teacher_shape:
                 raise RunError(
                     f"teacher.path '{self.teacher_path}' ({teacher_shape}) is not the shape of model "
                     f"'{cfg.model}' ({given}): the supernet starts as a copy of the teacher, so set model "
@@ -706,6 +707,8 @@ class _Job:
             )
         self.tokenizer = _auto_tokenizer(self.model_path, words=self.kind.name == "token-classification")
         check_tokenizer_fits(self.tokenizer, model_config)
+        if self.teacher_path is not None:  # the supernet has the teacher's embeddings
+            check_tokenizer_fits(self.tokenizer, _auto_config(self.teacher_path, "teacher.path"))
         check_max_length_fits(d.max_length, model_config)
         self.tokenized = tokenize_task(
             self.task,
@@ -1441,10 +1444,11 @@ class _Job:
 def _shape(config: Any) -> str:
     """A model's family and dimensions, as an error names them."""
     arch = arch_from_config(config, family_of_config(config))
-    vocab = getattr(config, "vocab_size", None)
+    # Not the vocabulary: a teacher whose embeddings were padded or grown (30522 -> 30528) is fine
+    # as long as model's tokenizer fits it (checked with the tokenizer).
     return (
         f"{arch.family}, {arch.num_layers} layers, {arch.num_heads} heads of {arch.head_dim}, hidden "
-        f"{arch.hidden_size}, FFN {arch.ffn_dim}, vocabulary {vocab}"
+        f"{arch.hidden_size}, FFN {arch.ffn_dim}"
     )
 
 
@@ -1522,7 +1526,7 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     saved = _saved_config(run)
     return diff_configs(
         config_to_dict(saved),
-        config_to_dict(_same_paths(saved, as_trained(cfg, saved), run)),
+        config_to_dict(_same_paths(saved, cfg, run)),
         ignore=("resume", "output_dir", *BOOKKEEPING_KEYS, *unused),
     )
 

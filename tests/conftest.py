@@ -185,12 +185,11 @@ def save_tiny_model_dir(path, tokenizer_dir, *, head: str = "base", num_layers: 
     head="seq-cls" a 2-label classifier (used as a task-tuned teacher).
     """
     config = transformers.BertConfig(
-        vocab_size=30522,
         hidden_size=32,
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         intermediate_size=48,
-        **{"max_position_embeddings": 128, "num_labels": 2, **extra},
+        **{"vocab_size": 30522, "max_position_embeddings": 128, "num_labels": 2, **extra},
     )
     torch.manual_seed(0)
     cls = transformers.BertModel if head == "base" else transformers.BertForSequenceClassification

@@ -314,12 +314,22 @@ def test_a_teacher_of_another_shape_than_model_is_refused(models, tmp_path, mini
     with pytest.raises(RunError) as err:
         _run(models["base"], tmp_path / "run", f"teacher.path={teacher}")
     assert str(err.value) == (
-        f"teacher.path '{teacher}' (bert, 6 layers, 4 heads of 8, hidden 32, FFN 48, vocabulary 30522) is "
-        f"not the shape of model '{models['base']}' (bert, 4 layers, 4 heads of 8, hidden 32, FFN 48, "
-        "vocabulary 30522): the supernet starts as a copy of the teacher, so set model to the teacher's "
-        "base model (or the teacher itself), or leave teacher.path empty to fine-tune model"
+        f"teacher.path '{teacher}' (bert, 6 layers, 4 heads of 8, hidden 32, FFN 48) is not the shape of "
+        f"model '{models['base']}' (bert, 4 layers, 4 heads of 8, hidden 32, FFN 48): the supernet starts as "
+        "a copy of the teacher, so set model to the teacher's base model (or the teacher itself), or leave "
+        "teacher.path empty to fine-tune model"
     )
     assert not (tmp_path / "run").exists()
+    # A teacher whose embedding table was padded (30522 -> 30528 rows) has model's shape: it trains.
+    padded = save_tiny_model_dir(tmp_path / "padded", minilm_dir, head="seq-cls", vocab_size=30528)
+    result = _run(
+        models["base"],
+        tmp_path / "ok",
+        f"teacher.path={padded}",
+        "stage_w.max_steps=1",
+        "stage_wd.max_steps=1",
+    )
+    assert result is not None and (tmp_path / "ok" / "supernet" / "config.json").is_file()
 
 
 # --------------------------------------------------------------------------- 2. learning
@@ -557,8 +567,11 @@ def test_a_run_from_before_depth_pairing_resumes_with_its_own(models, tmp_path, 
     config = run / "config.yaml"
     old = "".join(line for line in config.read_text().splitlines(True) if "depth_pairing" not in line)
     config.write_text(old)  # as a run of the version before wrote it
+    # Its identity is the same-layer run's; the records it made before the key existed (their
+    # digest: the identity without the key, now the default run's) still belong to it.
     digest = run_identity(straight)["config_sha256"]
-    assert run_identity(run)["config_sha256"] == digest == run_identity(new)["config_sha256"]
+    assert run_identity(run)["config_sha256"] == digest != run_identity(new)["config_sha256"]
+    assert run_identity(new)["config_sha256"] in run_digests(run)
     capsys.readouterr()
     _run(models["seq-cls"], run, *overrides, "resume=true")
     assert (
