@@ -609,6 +609,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"### Elastic training cost: {slug}, {base.model}",
             "",
             f"`python bench/elastic_cost.py --config {args.config}"
+            + "".join(f" {o}" for o in args.overrides)  # they change every run: part of the command
             + "".join(f" --recipe {' '.join(r)}" for r in args.recipe)
             + "".join(f" --reuse {name} {path}" for name, path in args.reuse.items())
             + (f" --seeds {' '.join(map(str, args.seeds))}" if args.seeds else "")

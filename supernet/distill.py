@@ -78,9 +78,9 @@ def teacher_hidden_targets(
     """The teacher hidden states a student that runs only `kept_layers` learns from, one per
     student hidden state (the embeddings' output first, then each kept layer's output).
 
-    ``"dynabert"``, as DynaBERT's run_glue.py pairs them: the state entering each kept layer is
-    matched with the teacher's state entering that layer, and the student's last output with the
-    teacher's last. A 12-layer student at depth 0.5 runs layers 0, 2, ..., 10 and learns from the
+    ``"dynabert"``, as DynaBERT's run_glue.py pairs them: the embeddings' output with the teacher's,
+    the state entering each further kept layer with the teacher's state entering that layer, and
+    the student's last output with the teacher's last. A 12-layer student at depth 0.5 runs layers 0, 2, ..., 10 and learns from the
     teacher's states 0, 2, 4, ..., 10, 12 (`teacher_hidden[k]` is what enters layer k). So the
     student's final state, which the classifier reads, is pulled towards the teacher's final one,
     the state its logits are distilled from.

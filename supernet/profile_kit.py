@@ -124,8 +124,8 @@ value that leaves training as it was: `run_digests` drops them to match those re
 
 
 def _resolved(root: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    # As the run was trained: a key its config.yaml predates at the behaviour it had then, which
-    # `_identity_digest` counts as unset (so the run keeps the identity its records carry).
+    # As the run was trained: a key its config.yaml predates at the behaviour it had then
+    # (`run_digests` also accepts the identity its records carried before the key existed).
     cfg = load_run_config(root / "config.yaml")
     resolved = config_to_dict(cfg)
     resolved.pop("output_dir", None)
@@ -150,32 +150,39 @@ def run_identity(run_dir: str | os.PathLike[str]) -> dict[str, str]:
 def _identity_digest(cfg: TrainConfig, resolved: Mapping[str, Any]) -> str:
     """`run_identity`'s digest: of `resolved`'s values that differ from the defaults."""
     defaults = config_to_dict(TrainConfig(model=cfg.model, task=cfg.task, output_dir=cfg.output_dir))
-    kept = _beside_defaults(resolved, defaults)
-    for section, keys in RUN_BEHAVIOUR_BEFORE.items():  # the behaviour of runs before the key: as unset
-        values = kept.get(section)
-        if isinstance(values, dict):
-            values = {k: v for k, v in values.items() if not (k in keys and v == keys[k])}
-            if values:
-                kept[section] = values
-            else:
-                kept.pop(section)
-    return _digest(kept)
+    return _digest(_beside_defaults(resolved, defaults))
+
+
+def _without(resolved: Mapping[str, Any], keys: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """`resolved` without the entries of `keys` ({section: {key: value}}) that hold those values."""
+    out: dict[str, Any] = {}
+    for section, values in resolved.items():
+        dropped = keys.get(section, {})
+        if isinstance(values, Mapping):
+            values = {k: v for k, v in values.items() if not (k in dropped and v == dropped[k])}
+        out[section] = values
+    return out
 
 
 def run_digests(run_dir: str | os.PathLike[str]) -> set[str]:
-    """Every digest a record (kit, latency table, chosen.json) of this run may carry: `run_identity`'s;
+    """Every digest a record (kit, latency table, chosen.json) of this run may carry: `run_identity`'s,
+    and for a run trained before a key of `RUN_BEHAVIOUR_BEFORE` existed the identity it had then;
     until 2026-12-01 the whole resolved config's (as this version resolves it, and without the keys
     added since at their old behaviour, `KEYS_ADDED_SINCE_DIGESTS`); before 2026-11-30 config.yaml's
     bytes (`config_file_digest`)."""
     root = Path(run_dir)
     cfg, resolved = _resolved(root)
-    before: dict[str, Any] = {}
-    for section, values in resolved.items():
-        added = KEYS_ADDED_SINCE_DIGESTS.get(section, {})
-        if isinstance(values, Mapping):
-            values = {k: v for k, v in values.items() if not (k in added and v == added[k])}
-        before[section] = values
-    return {_identity_digest(cfg, resolved), _digest(resolved), _digest(before), config_file_digest(root)}
+    before = _without(resolved, KEYS_ADDED_SINCE_DIGESTS)
+    # A run trained before a key of RUN_BEHAVIOUR_BEFORE existed: its records carry the identity
+    # without it (it resolves to the key's old value now).
+    older = _identity_digest(cfg, _without(resolved, RUN_BEHAVIOUR_BEFORE))
+    return {
+        _identity_digest(cfg, resolved),
+        older,
+        _digest(resolved),
+        _digest(before),
+        config_file_digest(root),
+    }
 
 
 def config_file_digest(run_dir: str | os.PathLike[str]) -> str:

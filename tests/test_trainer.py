@@ -27,7 +27,7 @@ from supernet import trainer
 from supernet.config import TrainConfig, load_config, save_config
 from supernet.data import load_task, make_dataloader, tokenize_task
 from supernet.distill import LossParts, LossWeights, teacher_hidden_targets
-from supernet.profile_kit import run_identity
+from supernet.profile_kit import run_digests, run_identity
 from supernet.trainer import RunError, TrainingError, load_supernet, train
 
 ROOT = Path(__file__).resolve().parents[1]
