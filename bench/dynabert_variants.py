@@ -51,7 +51,7 @@ from supernet.config import (  # noqa: E402
 )
 from supernet.data import make_dataloader, tokenize_task  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
-from supernet.subnet import SubnetConfig  # noqa: E402
+from supernet.subnet import SearchSpace, SubnetConfig  # noqa: E402
 from supernet.tracking import stage_seconds  # noqa: E402
 from supernet.trainer import elastic_steps, evaluate_subnet, load_supernet, task_from_config, train  # noqa: E402
 
@@ -130,7 +130,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         base = load_config(TrainConfig, args.config, args.overrides)
-        subnet = SubnetConfig.from_name(args.subnet)
+        subnet = SubnetConfig.from_name(
+            args.subnet, SearchSpace(width_mults=base.width_mults, depth_mults=base.depth_mults)
+        )
         variants = []
         for name, *overrides in args.variant:
             if not overrides:

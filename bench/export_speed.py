@@ -40,7 +40,7 @@ from transformers import AutoConfig, BertConfig, BertForSequenceClassification
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from supernet import MAX_NET, SearchSpace, SubnetConfig, count_flops, set_active_subnet, to_supernet  # noqa: E402
+from supernet import MAX_NET, SearchSpace, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
 from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
@@ -106,14 +106,15 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
         dense[cfg.name] = get_active_subnet(supernet).eval()
     set_active_subnet(supernet, MAX_NET)
     wanted = args.onnx_subnets.split(",") if args.onnx_subnets else [c.name for c in grid]
-    unknown = sorted(set(wanted) - {c.name for c in grid})
+    named = {c.name: c for c in grid}  # a name is its grid subnet (a name writes 2 decimals only)
+    unknown = sorted(set(wanted) - set(named))
     if unknown:
         raise SystemExit(f"error: --onnx-subnets {unknown} are not grid names ({grid[0].name}, ...)")
     with tempfile.TemporaryDirectory() as tmp:
         paths: dict[str, Path] = {}
         fused: dict[str, dict[str, int]] = {}
         for name in progress_bar(wanted, desc=f"export {shape}", unit="subnet"):
-            report = export_subnet(supernet, SubnetConfig.from_name(name), Path(tmp) / name, int8=True)
+            report = export_subnet(supernet, named[name], Path(tmp) / name, int8=True)
             assert report.onnx_path is not None and report.int8_path is not None
             paths[f"{name}/fp32"], paths[f"{name}/int8"] = report.onnx_path, report.int8_path
             fused[name] = report.onnx_fused

@@ -56,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, to_supernet  # noqa: E402
 from supernet.cli import at_least, quiet_libraries  # noqa: E402
-from supernet.distill import LossWeights, distill_loss  # noqa: E402
+from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import LatencySetting, measure_onnx, measure_subnets  # noqa: E402
 
@@ -181,7 +181,7 @@ def check_training(model: torch.nn.Module, shapes: dict[str, Any], device: str, 
             with torch.autocast(device_type, dtype=dtype, enabled=bf16):
                 out = student(**batch, output_hidden_states=True)
                 kept = active_layers(student)
-                t_hidden = [t_out.hidden_states[0]] + [t_out.hidden_states[i + 1] for i in kept]
+                t_hidden = teacher_hidden_targets(t_out.hidden_states, kept)  # the default pairing
                 parts = distill_loss(
                     out.logits,
                     out.hidden_states,

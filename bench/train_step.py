@@ -43,7 +43,7 @@ from supernet.assets import packaged_model_dir  # noqa: E402
 from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
-from supernet.distill import LossWeights, distill_loss  # noqa: E402
+from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 from supernet.recipes import Group  # noqa: E402
 from supernet.trainer import _Job  # noqa: E402
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                     def one(t_out=t_out) -> None:
                         out = student(**inputs, output_hidden_states=True)
                         kept = active_layers(student)
-                        t_hidden = [t_out.hidden_states[0]] + [t_out.hidden_states[i + 1] for i in kept]
+                        t_hidden = teacher_hidden_targets(t_out.hidden_states, kept)  # the default pairing
                         loss = distill_loss(
                             out.logits,
                             out.hidden_states,
