@@ -1123,8 +1123,6 @@ def search_defaults() -> argparse.Namespace:
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     per_layer_flags = _given_and_defaulted(args, _PER_LAYER_OPTIONS)
-    if per_layer_flags and not args.per_layer:
-        log(f"note: {_listed(per_layer_flags)} ignored: they set the per-layer search (--per-layer)")
     args.timing_given = _given_and_defaulted(args, _TIMING_OPTIONS)
     budget = args.latency_budget_ms
     if budget is not None and not (math.isfinite(budget) and budget > 0):
@@ -1148,6 +1146,9 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         raise RunError(
             f"--accuracy-subset must be >= 0 (0 = the whole dev split), got {args.accuracy_subset}"
         )
+    if per_layer_flags and not args.per_layer:  # said once the values are known to be valid
+        verb = "they set" if len(per_layer_flags) > 1 else "it sets"
+        log(f"note: {_listed(per_layer_flags)} ignored: {verb} the per-layer search (--per-layer)")
     if getattr(args, "latency_table", None) is not None:
         return run_with_table(args, log=log)
     folder = search_folder(Path(args.run), getattr(args, "out", None))

@@ -566,6 +566,14 @@ def test_per_layer_options_without_per_layer_are_said_to_do_nothing(capsys, tmp_
     )
     assert search_main(["--run", str(tmp_path / "none"), "--per-layer", "--population", "7"]) == 2
     assert "ignored" not in capsys.readouterr().out
+    # One flag: "it sets"; an invalid value is an error, not first a note.
+    assert search_main(["--run", str(tmp_path / "none"), "--generations", "2"]) == 2
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "note: --generations ignored: it sets the per-layer search (--per-layer)"
+    )
+    assert search_main(["--run", str(tmp_path / "none"), "--population", "1"]) == 2
+    shown = capsys.readouterr()
+    assert shown.out == "" and shown.err == "error: --population must be >= 2, got 1\n"
 
 
 @pytest.mark.slow
