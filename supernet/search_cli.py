@@ -783,11 +783,11 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
         log(f"warning: {table.path.name}: {table_warning} (run profile.py again)")
     progress = not args.no_progress
     grid = sr.space.grid()
+    # Every latency is the table's prediction: no second column of the same figures (pred ms).
     results = evaluate_grid(
         grid,
         evaluate=sr.evaluate,
         measure=predictor.predict,
-        predict=predictor.predict,
         cost=sr.cost,
         progress=progress,
         metric=sr.metric,
@@ -813,7 +813,6 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
             extra,
             evaluate=sr.evaluate,
             measure=predictor.predict,
-            predict=predictor.predict,
             cost=sr.cost,
             progress=progress,
             metric=sr.metric,

@@ -756,6 +756,7 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
         # The table's latencies are exactly additive, so the predictor reproduces them.
         assert r.latency_ms == pytest.approx(additive_ms(model, r.subnet), rel=1e-9)
         assert r.latency_source == source and r.latency_spread_ms is None
+        assert r.predicted_ms is None  # the latency is the prediction: no second column of it
     chosen = json.loads((trained_run / "search" / "chosen.json").read_text())
     fitting = [r for r in results if r.latency_ms <= budget]
     assert chosen["name"] == max(fitting, key=lambda r: (r.accuracy, -r.latency_ms)).name
