@@ -44,7 +44,6 @@ __all__ = [
     "diff_configs",
     "dotted_keys",
     "load_config",
-    "load_run_config",
     "save_config",
 ]
 
@@ -321,11 +320,12 @@ class DistillConfig(_Config):
     """Softmax temperature of the logit distillation."""
     teacher_width: str = "same"
     """Stage-WD teacher: "same" (paper: stage-W net at the same width, full depth) or "full" (released code)."""
-    depth_pairing: str = "dynabert"
-    """Which teacher hidden states a subnet that skips layers learns from: "dynabert" (DynaBERT's
-    run_glue.py: the state entering each kept layer against the teacher's state entering it, the last
-    output against the teacher's last) or "same-layer" (each kept layer's output against the teacher's
-    output of that layer: the rule before 2026-12-01, which runs trained before then resume with)."""
+    depth_pairing: str = "same-layer"
+    """Which teacher hidden states a subnet that skips layers learns from: "same-layer" (each kept
+    layer's output against the teacher's output of that layer) or "dynabert" (DynaBERT's run_glue.py:
+    the state entering each kept layer against the teacher's state entering it, the last output
+    against the teacher's last). Measured on rt-sentences with the rt-minilm preset, DynaBERT's rule
+    did no better (BENCHMARKS.md, "Hidden-state pairing"), so the default stays the package's."""
 
     def _validate(self) -> None:
         _non_negative(self, "lambda_logit", "lambda_hidden", "lambda_hard")
@@ -958,26 +958,6 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
         raise TypeError(f"config_to_dict needs a dataclass instance, got {type(cfg).__name__}")
     plain: dict[str, Any] = _to_plain(cfg)
     return plain
-
-
-RUN_BEHAVIOUR_BEFORE: dict[str, dict[str, Any]] = {"distill": {"depth_pairing": "same-layer"}}
-"""Keys added with a default that trains differently from before, each at the value that trains as
-runs did before the key existed. A run's config.yaml without one was trained so (`load_run_config`)."""
-
-
-def load_run_config(path: str | os.PathLike[str]) -> TrainConfig:
-    """A run's config.yaml (one train.py wrote) as the run was trained: as `load_config` reads it, and
-    a key of `RUN_BEHAVIOUR_BEFORE` that the file lacks at the value it had before the key existed
-    (a preset without the key gets the key's default instead: that is a new run).
-    """
-    data = _read_yaml_file(os.fspath(path))
-    missing = [
-        f"{section}.{key}={value}"
-        for section, keys in RUN_BEHAVIOUR_BEFORE.items()
-        for key, value in keys.items()
-        if key not in (data.get(section) if isinstance(data.get(section), dict) else {})
-    ]
-    return load_config(TrainConfig, path, missing)
 
 
 def save_config(cfg: Any, path: str | os.PathLike[str]) -> None:

@@ -73,21 +73,22 @@ DEPTH_PAIRINGS = ("dynabert", "same-layer")
 
 
 def teacher_hidden_targets(
-    teacher_hidden: Sequence[Tensor], kept_layers: Sequence[int], pairing: str = "dynabert"
+    teacher_hidden: Sequence[Tensor], kept_layers: Sequence[int], pairing: str = "same-layer"
 ) -> list[Tensor]:
     """The teacher hidden states a student that runs only `kept_layers` learns from, one per
     student hidden state (the embeddings' output first, then each kept layer's output).
 
-    ``"dynabert"``, as DynaBERT's run_glue.py pairs them: the embeddings' output with the teacher's,
-    the state entering each further kept layer with the teacher's state entering that layer, and
-    the student's last output with the teacher's last. A 12-layer student at depth 0.5 runs layers 0, 2, ..., 10 and learns from the
-    teacher's states 0, 2, 4, ..., 10, 12 (`teacher_hidden[k]` is what enters layer k). So the
-    student's final state, which the classifier reads, is pulled towards the teacher's final one,
-    the state its logits are distilled from.
+    ``"same-layer"`` (the default): the embeddings' output with the teacher's, and each kept
+    layer's output with the teacher's output of that layer. A 12-layer student at depth 0.5 runs
+    layers 0, 2, ..., 10 and learns from the teacher's states 0, 1, 3, ..., 11 (`teacher_hidden[k]`
+    is what enters layer k). A layer has one target at every depth.
 
-    ``"same-layer"``: each kept layer's output is matched with the teacher's output of that layer
-    (states 0, 1, 3, ..., 11 above): this package's rule before 2026-12-01, kept for the runs
-    trained with it. At full depth both rules are the identity.
+    ``"dynabert"``, as DynaBERT's run_glue.py pairs them: the embeddings' output with the teacher's,
+    the state entering each further kept layer with the teacher's state entering that layer, and the
+    student's last output with the teacher's last (states 0, 2, 4, ..., 10, 12 above): the final
+    state, which the classifier reads, is pulled towards the teacher's final one, but a layer's
+    target moves with the depth. Measured on rt-sentences (BENCHMARKS.md, "Hidden-state pairing")
+    it did no better. At full depth both rules are the identity.
 
     Args:
         teacher_hidden: the full-depth teacher's hidden states (embeddings + one per layer).

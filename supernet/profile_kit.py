@@ -41,7 +41,7 @@ from typing import Any
 
 from torch import nn
 
-from supernet.config import RUN_BEHAVIOUR_BEFORE, TrainConfig, config_to_dict, load_run_config
+from supernet.config import TrainConfig, config_to_dict, load_config
 from supernet.convert import Arch, supernet_state
 from supernet.data import usable_positions
 from supernet.export import export_graph, graph_change, graph_revisions
@@ -118,15 +118,16 @@ def _beside_defaults(values: Mapping[str, Any], defaults: Mapping[str, Any]) -> 
     return kept
 
 
-KEYS_ADDED_SINCE_DIGESTS: dict[str, dict[str, Any]] = {"teacher": {"finetune": False}, **RUN_BEHAVIOUR_BEFORE}
+KEYS_ADDED_SINCE_DIGESTS: dict[str, dict[str, Any]] = {
+    "teacher": {"finetune": False},
+    "distill": {"depth_pairing": "same-layer"},
+}
 """Config keys added after 2026-12-01's records (digests of the whole resolved config), each at the
 value that leaves training as it was: `run_digests` drops them to match those records."""
 
 
 def _resolved(root: Path) -> tuple[TrainConfig, dict[str, Any]]:
-    # As the run was trained: a key its config.yaml predates at the behaviour it had then
-    # (`run_digests` also accepts the identity its records carried before the key existed).
-    cfg = load_run_config(root / "config.yaml")
+    cfg = load_config(TrainConfig, root / "config.yaml")
     resolved = config_to_dict(cfg)
     resolved.pop("output_dir", None)
     return cfg, resolved
@@ -165,20 +166,15 @@ def _without(resolved: Mapping[str, Any], keys: Mapping[str, Mapping[str, Any]])
 
 
 def run_digests(run_dir: str | os.PathLike[str]) -> set[str]:
-    """Every digest a record (kit, latency table, chosen.json) of this run may carry: `run_identity`'s,
-    and for a run trained before a key of `RUN_BEHAVIOUR_BEFORE` existed the identity it had then;
+    """Every digest a record (kit, latency table, chosen.json) of this run may carry: `run_identity`'s;
     until 2026-12-01 the whole resolved config's (as this version resolves it, and without the keys
     added since at their old behaviour, `KEYS_ADDED_SINCE_DIGESTS`); before 2026-11-30 config.yaml's
     bytes (`config_file_digest`)."""
     root = Path(run_dir)
     cfg, resolved = _resolved(root)
     before = _without(resolved, KEYS_ADDED_SINCE_DIGESTS)
-    # A run trained before a key of RUN_BEHAVIOUR_BEFORE existed: its records carry the identity
-    # without it (it resolves to the key's old value now).
-    older = _identity_digest(cfg, _without(resolved, RUN_BEHAVIOUR_BEFORE))
     return {
         _identity_digest(cfg, resolved),
-        older,
         _digest(resolved),
         _digest(before),
         config_file_digest(root),

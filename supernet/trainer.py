@@ -49,7 +49,6 @@ from transformers import (
 from supernet.assets import resolve_model_path
 from supernet.cli import Terminated
 from supernet.config import (
-    RUN_BEHAVIOUR_BEFORE,
     ConfigError,
     StageConfig,
     TeacherConfig,
@@ -58,7 +57,6 @@ from supernet.config import (
     config_yaml,
     diff_configs,
     load_config,
-    load_run_config,
     save_config,
 )
 from supernet.convert import Arch, arch_from_config, is_supernet, supernet_state, to_supernet
@@ -504,19 +502,6 @@ class _Job:
             for sig, old in previous.items():
                 signal.signal(sig, old)
 
-    def _as_trained(self, cfg: TrainConfig) -> TrainConfig:
-        """`cfg` for resuming this run (`as_trained`), each key it takes from the run said once."""
-        resumed = as_trained(cfg, _saved_config(self.run))
-        for section, keys in RUN_BEHAVIOUR_BEFORE.items():
-            for key in keys:
-                value, given = getattr(getattr(resumed, section), key), getattr(getattr(cfg, section), key)
-                if value != given:
-                    self.accelerator.print(
-                        f"note: run '{self.run.root}' was trained with {section}.{key}={value} (the default is "
-                        f"{given} since 2026-12-01): it resumes with it"
-                    )
-        return resumed
-
     def check_run_dir(self) -> None:
         """Refuse an output_dir this run must not write into; reads only, so it runs before the data checks.
 
@@ -547,7 +532,6 @@ class _Job:
                     f"output_dir '{run.root}' already holds a run; pass resume=true to continue it "
                     f"or choose a new output_dir"
                 )
-            self.cfg = cfg = self._as_trained(cfg)
             diffs = config_changes(run, cfg)
             if diffs:
                 raise RunError(
@@ -603,7 +587,7 @@ class _Job:
                 else:
                     # A run folder moved since: record where it is now, and nothing else (the rest is the
                     # run's identity, which searches and profile kits of it carry).
-                    saved = load_run_config(run.config)  # rewritten: with the keys it predates as trained
+                    saved = load_config(TrainConfig, run.config)
                     if saved.output_dir != cfg.output_dir:
                         save_config(replace(saved, output_dir=cfg.output_dir), run.config)
                     if not run.inputs.exists():
@@ -1531,25 +1515,10 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     )
 
 
-def as_trained(cfg: TrainConfig, saved: TrainConfig) -> TrainConfig:
-    """`cfg` to continue (or report) a run saved as `saved`: a key of `RUN_BEHAVIOUR_BEFORE` that `cfg`
-    leaves at its default takes `saved`'s value, so a run trained before the key existed (its
-    config.yaml read by `load_run_config`) goes on as it was trained instead of differing from it."""
-    for section, keys in RUN_BEHAVIOUR_BEFORE.items():
-        given, default, trained = (
-            getattr(cfg, section),
-            type(getattr(cfg, section))(),
-            getattr(saved, section),
-        )
-        adopted = {k: getattr(trained, k) for k in keys if getattr(given, k) == getattr(default, k)}
-        cfg = replace(cfg, **{section: replace(given, **adopted)})
-    return cfg
-
-
 def _saved_config(run: RunDir) -> TrainConfig:
-    """The config `run` was trained with (`load_run_config`), or one line naming its file."""
+    """The config `run` was trained with, or one line naming its file."""
     try:
-        return load_run_config(run.config)
+        return load_config(TrainConfig, run.config)
     except ConfigError as err:  # a newer version's key, a hand edit: said with the file it is in
         raise RunError(f"{run.config}: {err}") from err
 

@@ -27,7 +27,7 @@ from supernet import trainer
 from supernet.config import TrainConfig, load_config, save_config
 from supernet.data import load_task, make_dataloader, tokenize_task
 from supernet.distill import LossParts, LossWeights, teacher_hidden_targets
-from supernet.profile_kit import run_digests, run_identity
+from supernet.profile_kit import run_identity
 from supernet.trainer import RunError, TrainingError, load_supernet, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -550,38 +550,35 @@ def _losses(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.endswith("sec_per_step")} for r in _metrics(run)]
 
 
-def test_a_run_from_before_depth_pairing_resumes_with_its_own(models, tmp_path, monkeypatch, capsys) -> None:
-    """distill.depth_pairing (2026-12-01) changed which teacher states a shallower subnet learns from.
-    A run whose config.yaml predates the key was trained with "same-layer": it resumes with it (the
-    new default would have changed its loss mid-run) and keeps the identity its kits carry."""
+def test_depth_pairing_trains_as_asked_and_a_run_from_before_it_resumes_unchanged(
+    models, tmp_path, monkeypatch, capsys
+) -> None:
+    """distill.depth_pairing=dynabert trains the shallower subnets on other teacher states; the default
+    is the rule every earlier run was trained with, so a run whose config.yaml predates the key
+    resumes bit for bit, says nothing, and keeps its identity."""
     overrides = (*RESUME, "stage_w.max_steps=1", "stage_wd.max_steps=3")
     straight = tmp_path / "straight"
-    _run(models["seq-cls"], straight, *overrides, "distill.depth_pairing=same-layer")
-    new = tmp_path / "new"
-    _run(models["seq-cls"], new, *overrides)
-    assert _losses(new) != _losses(straight)  # the two rules do train differently
+    _run(models["seq-cls"], straight, *overrides)
+    dyna = tmp_path / "dynabert"
+    _run(models["seq-cls"], dyna, *overrides, "distill.depth_pairing=dynabert")
+    rows, dyna_rows = _losses(straight), _losses(dyna)
+    # Stage W (full depth) is the same under both rules; stage W x D's shallower subnets are not.
+    assert [r for r in rows if r["step"] == 1] == [r for r in dyna_rows if r["step"] == 1]
+    assert rows != dyna_rows
+    assert run_identity(dyna)["config_sha256"] != run_identity(straight)["config_sha256"]
     run = tmp_path / "run"
-    _stop_after_checkpoint(
-        models["seq-cls"], run, 2, monkeypatch, *overrides, "distill.depth_pairing=same-layer"
-    )
+    _stop_after_checkpoint(models["seq-cls"], run, 2, monkeypatch, *overrides)
     config = run / "config.yaml"
-    old = "".join(line for line in config.read_text().splitlines(True) if "depth_pairing" not in line)
+    lines = config.read_text().splitlines(True)
+    old = "".join(line for line in lines if not line.strip().startswith("depth_pairing:"))
+    assert len(old.splitlines()) == len(lines) - 1
     config.write_text(old)  # as a run of the version before wrote it
-    # Its identity is the same-layer run's; the records it made before the key existed (their
-    # digest: the identity without the key, now the default run's) still belong to it.
-    digest = run_identity(straight)["config_sha256"]
-    assert run_identity(run)["config_sha256"] == digest != run_identity(new)["config_sha256"]
-    assert run_identity(new)["config_sha256"] in run_digests(run)
+    assert run_identity(run)["config_sha256"] == run_identity(straight)["config_sha256"]
     capsys.readouterr()
     _run(models["seq-cls"], run, *overrides, "resume=true")
-    assert (
-        f"note: run '{run}' was trained with distill.depth_pairing=same-layer (the default is dynabert since "
-        "2026-12-01): it resumes with it\n"
-    ) in capsys.readouterr().out
-    assert _losses(run) == _losses(straight)
+    assert "depth_pairing" not in capsys.readouterr().out
+    assert _losses(run) == rows
     _assert_bit_identical(_params(run), _params(straight))
-    assert config.read_text() == old
-    assert run_identity(run)["config_sha256"] == digest
 
 
 @pytest.mark.slow
