@@ -1507,20 +1507,15 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     if not run.config.is_file():
         return []
     unused = ("learning_rate",) if unused_learning_rate(cfg) is not None else ()
-    saved = _saved_config(run)
+    try:
+        saved = load_config(TrainConfig, run.config)
+    except ConfigError as err:  # a newer version's key, a hand edit: said with the file it is in
+        raise RunError(f"{run.config}: {err}") from err
     return diff_configs(
         config_to_dict(saved),
         config_to_dict(_same_paths(saved, cfg, run)),
         ignore=("resume", "output_dir", *BOOKKEEPING_KEYS, *unused),
     )
-
-
-def _saved_config(run: RunDir) -> TrainConfig:
-    """The config `run` was trained with, or one line naming its file."""
-    try:
-        return load_config(TrainConfig, run.config)
-    except ConfigError as err:  # a newer version's key, a hand edit: said with the file it is in
-        raise RunError(f"{run.config}: {err}") from err
 
 
 _PATH_KEYS = ("model", "task", "teacher.path")
