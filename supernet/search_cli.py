@@ -726,7 +726,7 @@ def _evolve(
     except BudgetError as err:
         sr.log(
             f"note: no per-layer search: the smallest subnet is predicted at {err.needed_ms:.2f} ms, over "
-            f"{ms_text(target_ms)} ms; the choice is among the grid's measured subnets"
+            f"{ms_text(target_ms)} ms; the choice is among the grid's subnets"
         )
         return []
     return [c for c, _, _ in found if not c.is_uniform][:verify_top]
