@@ -1338,12 +1338,23 @@ def texts_in_several_splits(task: TaskData) -> int:
 def _check_swallowed_rows(texts: Sequence[str], names: Sequence[str], source: str) -> None:
     """Refuse a text that holds whole rows of its file: an unmatched opening quote makes the reader
     take every line up to the next quote as one cell (in a probe, 11 reviews and their labels in one
-    'negative' text), without an error when a later quote closes it."""
+    'negative' text), without an error when a later quote closes it. One such line is only warned
+    about: a rightly quoted text may hold one ("Shopping list:\neggs, 1" in a task of classes 0, 1)."""
     ending = re.compile(r"[,;\t][ \t]*(?:" + "|".join(re.escape(name) for name in names) + r")[ \t]*$", re.M)
     for number, text in enumerate(texts, 1):
         if "\n" in text:
             swallowed = ending.findall(text.split("\n", 1)[1])
-            if swallowed:
+            if len(swallowed) == 1:
+                # One such line may be the text's own ("Shopping list:\neggs, 1" of class 1, quoted
+                # right): said, not refused, so such a file can be trained on.
+                logger.warning(
+                    "%s: the text of data row %d holds a line ending like a row of the file ('...%s'): if a "
+                    'quote (") opened there and was not closed, it swallowed the row after it',
+                    source,
+                    number,
+                    swallowed[0].strip(),
+                )
+            elif swallowed:
                 raise DataError(
                     f"{source}: the text of data row {number} holds {len(swallowed)} line(s) ending like a row "
                     f"of the file ('...{swallowed[0].strip()}'): a quote (\") opened there and not closed "

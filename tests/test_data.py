@@ -1400,6 +1400,24 @@ def test_rows_swallowed_by_an_unmatched_quote_are_refused(tmp_path: Path) -> Non
     )
 
 
+def test_one_line_of_a_quoted_text_that_ends_like_a_row_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rightly quoted two-line text whose second line ends ', positive' was refused as a broken
+    quote, and nothing let such a file through."""
+    path = tmp_path / "list.csv"
+    rows = [f"{text},{label}" for text, label in _reviews()]
+    rows[3] = '"Shopping list:\neggs, positive",negative'
+    _write_rows(path, rows)
+    with caplog.at_level(logging.WARNING, logger="supernet.data"):
+        task = load_task(str(path))
+    assert "Shopping list:\neggs, positive" in _read_back(task)
+    assert (
+        "list.csv: the text of data row 4 holds a line ending like a row of the file ('..., positive'): if a "
+        'quote (") opened there and was not closed, it swallowed the row after it'
+    ) in caplog.messages
+
+
 def test_class_names_are_trimmed_and_case_variants_refused(tmp_path: Path) -> None:
     """'positive ', 'Positive' and 'positive' had become three classes of a five-class task."""
     spaced = tmp_path / "spaced.csv"
