@@ -649,6 +649,7 @@ class _Job:
         # Whether the model already has this task's head (then it is the teacher as it is).
         self.model_tuned = self.kind.serves(model_config, self.task.num_labels) and not cfg.teacher.finetune
         self.teacher_path: Path | None = None
+        teacher_config = None
         if cfg.teacher.path is not None:
             self.teacher_path = resolve_model_path(cfg.teacher.path, "teacher.path")
             teacher_config = _auto_config(self.teacher_path, "teacher.path")
@@ -691,8 +692,8 @@ class _Job:
             )
         self.tokenizer = _auto_tokenizer(self.model_path, words=self.kind.name == "token-classification")
         check_tokenizer_fits(self.tokenizer, model_config)
-        if self.teacher_path is not None:  # the supernet has the teacher's embeddings
-            check_tokenizer_fits(self.tokenizer, _auto_config(self.teacher_path, "teacher.path"))
+        if teacher_config is not None:  # the supernet has the teacher's embeddings
+            check_tokenizer_fits(self.tokenizer, teacher_config)
         check_max_length_fits(d.max_length, model_config)
         self.tokenized = tokenize_task(
             self.task,
