@@ -29,6 +29,7 @@ import yaml
 from supernet.io import atomic_write_text
 
 __all__ = [
+    "DEPTH_PAIRINGS",
     "ConfigError",
     "DataConfig",
     "DistillConfig",
@@ -306,6 +307,10 @@ class StageConfig(_Config):
         _positive_or_none(self, "max_steps", "learning_rate")
 
 
+DEPTH_PAIRINGS = ("dynabert", "same-layer")
+"""The rules `supernet.distill.teacher_hidden_targets` knows (``distill.depth_pairing``)."""
+
+
 @dataclass(kw_only=True)
 class DistillConfig(_Config):
     """Loss weights and teacher choice of the knowledge distillation."""
@@ -336,7 +341,7 @@ class DistillConfig(_Config):
         )
         _positive(self, "temperature")
         _one_of(self, "teacher_width", ("same", "full"))
-        _one_of(self, "depth_pairing", ("dynabert", "same-layer"))
+        _one_of(self, "depth_pairing", DEPTH_PAIRINGS)
 
 
 def _final_finetune_default() -> StageConfig:

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from supernet.config import DEPTH_PAIRINGS
+
 __all__ = [
     "DEPTH_PAIRINGS",
     "LossParts",
@@ -66,10 +68,6 @@ def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, temperatu
     student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
     per_example = -(teacher_probs * student_log_probs).sum(dim=-1)
     return per_example.mean() * temperature**2
-
-
-DEPTH_PAIRINGS = ("dynabert", "same-layer")
-"""The rules `teacher_hidden_targets` knows (config: ``distill.depth_pairing``)."""
 
 
 def teacher_hidden_targets(
