@@ -745,8 +745,13 @@ def _score(metric: str, value: float) -> str:
     return f"{metric} {100 * value:.2f}" + ("%" if metric == "accuracy" else "")
 
 
-def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
-    """Search with a device's latency table: every latency is predicted from it, none is measured."""
+def run_with_table(
+    args: argparse.Namespace, *, log: Callable[[str], None] = print, timing_given: Sequence[str] = ()
+) -> int:
+    """Search with a device's latency table: every latency is predicted from it, none is measured.
+
+    `timing_given`: the timing flags given (--warmup, --repeats), said to be ignored with the others.
+    """
     from dataclasses import replace
 
     from supernet.profile_kit import load_latency_table, run_digests
@@ -763,7 +768,7 @@ def run_with_table(args: argparse.Namespace, *, log: Callable[[str], None] = pri
     )
     setting = table.setting
     given = (("--device", args.device), ("--backend", args.backend), ("--remeasure", args.remeasure))
-    ignored = [flag for flag, value in given if value] + list(getattr(args, "timing_given", []))
+    ignored = [flag for flag, value in given if value] + list(timing_given)
     if ignored:
         log(f"note: {_listed(ignored)} ignored: every latency comes from the table ({table.description})")
     sr = SearchRun(
@@ -1122,7 +1127,7 @@ def search_defaults() -> argparse.Namespace:
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     per_layer_flags = _given_and_defaulted(args, _PER_LAYER_OPTIONS)
-    args.timing_given = _given_and_defaulted(args, _TIMING_OPTIONS)
+    timing_given = _given_and_defaulted(args, _TIMING_OPTIONS)
     budget = args.latency_budget_ms
     if budget is not None and not (math.isfinite(budget) and budget > 0):
         # inf passed SearchConfig's "> 0" and was refused only after the whole grid was timed.
@@ -1149,7 +1154,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         verb = "they set" if len(per_layer_flags) > 1 else "it sets"
         log(f"note: {_listed(per_layer_flags)} ignored: {verb} the per-layer search (--per-layer)")
     if getattr(args, "latency_table", None) is not None:
-        return run_with_table(args, log=log)
+        return run_with_table(args, log=log, timing_given=timing_given)
     folder = search_folder(Path(args.run), getattr(args, "out", None))
     # None means "not given" (a latency table then supplies them); measuring here defaults to b1 s128.
     args.device = "cpu" if args.device is None else args.device
