@@ -121,6 +121,9 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
 
     Tested by creating (and removing) a file in `path`, or in its nearest existing parent when
     `path` does not exist yet: permissions alone miss read-only mounts, immutable folders and root.
+    The reason names that parent ("/data is not writable (Permission denied)", "/a is a file"),
+    and is the system's reason alone ("Permission denied") when `path` itself is the folder: the
+    caller's message names it already.
     """
     probe = Path(path)
     while not probe.exists() and probe != probe.parent:
@@ -130,7 +133,7 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
     try:
         handle, name = tempfile.mkstemp(dir=probe, prefix=".write-test-")
     except OSError as err:
-        return f"{probe} is not writable ({err.strerror})"
+        return str(err.strerror) if probe == Path(path) else f"{probe} is not writable ({err.strerror})"
     os.close(handle)
     os.unlink(name)
     return None

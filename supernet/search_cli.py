@@ -868,9 +868,9 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
     if problem is not None:
         if out is None:
             raise RunError(
-                f"the run's search folder '{folder}' is not writable: {problem}; pass --out DIR elsewhere"
+                f"the run's search folder '{folder}' cannot be written: {problem}; pass --out DIR elsewhere"
             )
-        raise RunError(f"--out '{folder}' is not writable: {problem}; pass another folder")
+        raise RunError(f"--out '{folder}' cannot be written: {problem}; pass another folder")
     return folder
 
 

@@ -514,7 +514,7 @@ class _Job:
             raise RunError(f"output_dir '{run.root}' is a file; choose a new or empty output_dir")
         problem = unwritable(run.root)  # found now, not after minutes of loading and tokenizing
         if problem is not None:
-            raise RunError(f"output_dir '{run.root}' is not writable: {problem}; choose another")
+            raise RunError(f"output_dir '{run.root}' cannot be written: {problem}; choose another")
         holder = _held_by(run.root)
         if holder is not None:
             # Said now, not after the data is loaded, nor as "already holds a run" (prepare_run_dir's

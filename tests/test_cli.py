@@ -404,7 +404,7 @@ def test_output_dir_not_writable(capsys, preset: Path, tmp_path: Path) -> None:
         capsys,
         train_main,
         ["--config", str(preset), f"output_dir={blocker / 'run'}"],
-        f"output_dir '{blocker / 'run'}' is not writable: {blocker} is a file; choose another",
+        f"output_dir '{blocker / 'run'}' cannot be written: {blocker} is a file; choose another",
         watch=tmp_path / "a-file",
     )
 
@@ -1175,7 +1175,7 @@ def test_outputs_that_cannot_be_written_are_refused_first(trained_run: Path, tmp
         capsys,
         search_main,
         ["--run", str(trained_run), "--latency-budget-ms", "100", "--out", str(blocker / "s")],
-        f"--out '{blocker / 's'}' is not writable: {blocker} is a file; pass another folder",
+        f"--out '{blocker / 's'}' cannot be written: {blocker} is a file; pass another folder",
     )
     _fails(
         capsys,
@@ -1200,6 +1200,8 @@ def test_unwritable_folder_is_named(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     assert unwritable(tmp_path / "new") == f"{tmp_path} is not writable (Operation not permitted)"
+    # The folder itself: the reason alone, as the caller's message names the folder.
+    assert unwritable(tmp_path) == "Operation not permitted"
 
 
 def test_export_best_of_an_unfinished_run_says_so(capsys, tmp_path: Path, trained_run: Path) -> None:

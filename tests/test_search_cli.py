@@ -999,7 +999,7 @@ def test_an_unwritable_run_search_folder_points_at_out(tmp_path: Path, monkeypat
     with pytest.raises(search_cli.RunError) as info:
         search_cli.search_folder(tmp_path, None)
     assert str(info.value) == (
-        f"the run's search folder '{tmp_path / 'search'}' is not writable: Read-only file system; pass --out DIR "
+        f"the run's search folder '{tmp_path / 'search'}' cannot be written: Read-only file system; pass --out DIR "
         "elsewhere"
     )
 
