@@ -468,8 +468,10 @@ class SearchRun:
             dev = tokenized_split(
                 self.train_cfg, self.tokenizer, model_config=self.model.config, run=self.run
             )
-            if self.accuracy_subset is not None and self.accuracy_subset < len(dev):
-                subset = eval_subset(dev, self.accuracy_subset, self.subset_seed)
+            subset = eval_subset(dev, self.accuracy_subset, self.subset_seed)
+            # Question answering draws whole questions: a subset of at least as many questions as
+            # dev has is the whole split, though smaller than its count of context windows.
+            if len(subset) < len(dev):
                 self._subset_loader = self._loader(subset)
             self._subset_built = True
         return self._subset_loader

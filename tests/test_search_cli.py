@@ -1180,3 +1180,37 @@ def test_an_int8_choice_of_an_older_int8_graph_is_not_compared_and_is_said() -> 
     assert _stale_choice(chosen) is None
     torch_choice = {"spec": cfg.to_dict(), "setting": LatencySetting(num_threads=1).to_dict()}
     assert _stale_choice(torch_choice) is None  # torch times the model itself
+
+
+def test_a_question_subset_as_large_as_dev_is_the_whole_dev_split(monkeypatch) -> None:
+    """--accuracy-subset 40 on a dev split of 30 questions cut into 45 windows kept every question,
+    yet the search ranked "on 40 dev examples" and cached its scores apart from the dev scores."""
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    examples = [0] * 16 + list(range(1, 30))  # 45 windows of 30 questions
+    dev = Dataset.from_dict(
+        {"input_ids": [[i] for i in range(45)], "labels": [[0, 0]] * 45, "qa_example": examples}
+    )
+    monkeypatch.setattr(search_cli, "tokenized_split", lambda *args, **kwargs: dev)
+
+    def probe(size: int) -> object:
+        loaders: list[int] = []
+        fake = SimpleNamespace(
+            _subset_built=False,
+            _subset_loader=None,
+            train_cfg=None,
+            tokenizer=None,
+            model=SimpleNamespace(config=None),
+            run=None,
+            accuracy_subset=size,
+            subset_seed=0,
+            _loader=lambda split: loaders.append(len(split)) or f"loader of {len(split)} rows",
+        )
+        return search_cli.SearchRun._subset(fake), loaders
+
+    assert probe(40) == (None, [])  # 40 >= 30 questions: the whole dev split, scored as such
+    assert probe(30) == (None, [])
+    loader, sizes = probe(5)  # 5 questions, with all their windows
+    assert loader == f"loader of {sizes[0]} rows" and 5 <= sizes[0] < 45
