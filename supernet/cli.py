@@ -398,7 +398,10 @@ def search_main(argv: Sequence[str] | None = None) -> int:
         main,
         build_parser(),
         argv,
-        interrupted="interrupted: no results written; search.py run again reuses what the run's caches kept",
+        interrupted=(
+            "interrupted: no results written; search.py run again reuses the latencies and scores already "
+            "saved in the run's caches (a batch of subnets being exported or timed starts again)"
+        ),
     )
 
 

@@ -354,7 +354,8 @@ def test_search_and_export_say_what_an_interrupt_leaves(monkeypatch, capsys) -> 
     monkeypatch.setattr(export_cli, "run", stop)
     assert search_main(["--run", "r"]) == 130
     assert capsys.readouterr().err == (
-        "interrupted: no results written; search.py run again reuses what the run's caches kept\n"
+        "interrupted: no results written; search.py run again reuses the latencies and scores already "
+        "saved in the run's caches (a batch of subnets being exported or timed starts again)\n"
     )
     assert export_main(["--run", "r"]) == 130
     assert capsys.readouterr().err == "interrupted: nothing was exported (no folder is left half-written)\n"
