@@ -93,7 +93,7 @@ from supernet.distill import LossWeights  # noqa: E402
 from supernet.elastic.depth import kept_layers  # noqa: E402
 from supernet.export import load_exported, save_exported  # noqa: E402
 from supernet.importance import ImportanceScores, compute_importance, layer_importance  # noqa: E402
-from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text  # noqa: E402
+from supernet.io import RunDir, atomic_dir, atomic_write_json, atomic_write_text, read_jsonl  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LOAD_BOUND_CORES,
     SPREAD_BOUND,
@@ -198,10 +198,6 @@ def fingerprint(folder: Path) -> str:
             stat = path.stat()
             return f"{name}:{stat.st_size}:{stat.st_mtime_ns}"
     return "unknown"
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def _layers_detail(layers: Sequence[int]) -> str:

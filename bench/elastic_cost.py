@@ -52,7 +52,7 @@ from supernet.baselines import update_section  # noqa: E402
 from supernet.cli import thread_count  # noqa: E402
 from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
-from supernet.io import RunDir, atomic_write_json, atomic_write_text  # noqa: E402
+from supernet.io import RunDir, atomic_write_json, atomic_write_text, read_jsonl  # noqa: E402
 from supernet.trainer import RunError, TrainingError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -348,7 +348,7 @@ def run_seed(
         resumed = timing.resumed or t_time.resumed
         teacher_wall = timing.own_teacher_wall_s or t_time.wall_s
         teacher_cpu = timing.own_teacher_cpu_s or t_time.cpu_s
-        evals = [json.loads(line) for line in RunDir(run_dir).eval.read_text().splitlines() if line.strip()]
+        evals = read_jsonl(RunDir(run_dir).eval)
         test = {r["subnet"]: r["test_accuracy"] for r in evals}
         rows.append(
             {
@@ -470,9 +470,7 @@ def against_baselines(results_jsonl: Path, rows: Sequence[dict], recipe: str) ->
     """
     from supernet.baselines import BenchRow, check_dominance, check_targets
 
-    earlier = [
-        BenchRow(**json.loads(line)) for line in results_jsonl.read_text().splitlines() if line.strip()
-    ]
+    earlier = [BenchRow(**row) for row in read_jsonl(results_jsonl)]
     ours = [r for r in rows if r["recipe"] == recipe]
     if not ours:
         raise RunError(f"--against: no finished run of recipe '{recipe}'")

@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's 
 from supernet.cli import at_least, output_file, output_folder, quiet_libraries, thread_count  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
+from supernet.io import read_jsonl  # noqa: E402
 from supernet.latency import LatencySetting, LatencyWarning, load_warning  # noqa: E402
 from supernet.progress import progress_bar  # noqa: E402
 from supernet.search import SubnetResult, select_under_budget  # noqa: E402
@@ -64,14 +65,8 @@ def scratch_copy(run: Path, work: Path) -> Path:
     return copy
 
 
-def unscored(run: Path) -> list[str]:
-    """The run's grid subnets its eval.jsonl has no row of (`trainer.unscored_grid`)."""
-    rows = []
-    for line in (run / "eval.jsonl").read_text(encoding="utf-8").splitlines():
-        try:
-            rows.append(dict(json.loads(line)))
-        except (ValueError, TypeError):  # a blank or half-written line
-            continue
+def unscored(run: Path, rows: list[dict[str, Any]]) -> list[str]:
+    """The run's grid subnets its eval.jsonl's `rows` have no row of (`trainer.unscored_grid`)."""
     return unscored_grid(load_config(TrainConfig, run / "config.yaml"), rows)
 
 
@@ -84,8 +79,7 @@ def measure_run(run: Path, work: Path, setting: LatencySetting, progress: bool) 
         measured = sr.measure(grid)
     metric = sr.metric
     fp32 = {}
-    for line in (run / "eval.jsonl").read_text(encoding="utf-8").splitlines():
-        row = json.loads(line)
+    for row in read_jsonl(run / "eval.jsonl"):
         fp32[row["subnet"]] = (row[metric], row[f"test_{metric}"])
     kind = task_kind_of_config(sr.model.config)
     test = eval_dataloader(
@@ -207,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     for run in map(Path, args.run):
         if not (run / "supernet").is_dir() or not (run / "eval.jsonl").is_file():
             p.error(f"--run {run}: not a trained run (no supernet/ or eval.jsonl)")
-        if missing := unscored(run):  # found now, not after every graph is exported and timed
+        try:
+            rows = read_jsonl(run / "eval.jsonl")
+        except ValueError as err:
+            p.error(f"--run {run}: {err}: score the run again with train.py resume=true")
+        if missing := unscored(run, rows):  # found now, not after every graph is exported and timed
             p.error(
                 f"--run {run}: eval.jsonl lacks {len(missing)} grid subnet(s) ({', '.join(missing[:3])}): "
                 "finish train.py (resume=true) first"

@@ -70,7 +70,7 @@ from supernet.cli import at_least, thread_count  # noqa: E402
 from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config  # noqa: E402
 from supernet.convert import Arch  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E402
-from supernet.io import RunDir, atomic_write, atomic_write_text  # noqa: E402
+from supernet.io import RunDir, atomic_write, atomic_write_text, read_jsonl  # noqa: E402
 from supernet.latency import LatencySetting  # noqa: E402
 from supernet.search import BudgetError, SubnetResult, evaluate_grid, select_under_budget  # noqa: E402
 from supernet.search_cli import SearchRun, per_layer_search, search_defaults  # noqa: E402
@@ -673,7 +673,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fronts = {}
         for name, sn in supernets.items():
             pairs, grid, extras = bench_supernet(sn, budgets, search, args)
-            evals = [json.loads(line) for line in sn.sr.run.eval.read_text().splitlines() if line.strip()]
+            evals = read_jsonl(sn.sr.run.eval)
             grid_test = {r["subnet"]: r["test_accuracy"] for r in evals}
             rows += pairs
             rows.append(

@@ -28,7 +28,7 @@ from supernet.baselines import update_section  # noqa: E402
 from supernet.cli import output_folder  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
-from supernet.io import RunDir, atomic_write_text  # noqa: E402
+from supernet.io import RunDir, atomic_write_text, read_jsonl  # noqa: E402
 from supernet.tasks import get_task_kind  # noqa: E402
 from supernet.trainer import unscored_grid  # noqa: E402
 
@@ -49,7 +49,7 @@ def _read_run(run_dir: Path) -> tuple[TrainConfig, dict[str, Any], list[dict[str
         )
     cfg = load_config(TrainConfig, run.config)
     try:
-        rows = [json.loads(line) for line in run.eval.read_text().splitlines() if line.strip()]
+        rows = read_jsonl(run.eval)
         teacher = json.loads(teacher_file.read_text())
     except ValueError as err:
         raise BenchError(

@@ -116,6 +116,34 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
         fh.flush()
 
 
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file (eval.jsonl, results.jsonl); blank lines are skipped.
+
+    A last line cut short (no newline after it, not JSON) is a record whose writing was stopped,
+    as an appending writer leaves one: it is left out, like a record never written.
+
+    Raises:
+        ValueError: any other line is not a JSON object ("eval.jsonl line 3 is not a JSON object").
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    rows = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            if number == len(lines) and not text.endswith("\n"):
+                break
+            row = None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path} line {number} is not a JSON object")
+        rows.append(row)
+    return rows
+
+
 def unwritable(path: str | os.PathLike[str]) -> str | None:
     """Why a folder at `path` could not be created or written, or None if it can; leaves nothing behind.
 

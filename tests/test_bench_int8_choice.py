@@ -93,3 +93,26 @@ def test_a_scratch_copy_is_split_as_its_run(tmp_path: Path) -> None:
     (run / "inputs.json").unlink()  # a run from before: its copy is one too
     copy = int8_choice.scratch_copy(run, tmp_path / "work2")
     assert not (copy / "inputs.json").exists() and _groups_repeats(RunDir(copy)) is False
+
+
+def test_a_damaged_eval_line_is_named_before_any_work(tmp_path: Path, capsys) -> None:
+    """The bench skipped any line it could not read, then found the subnets of that line missing; the
+    other benches stopped with a JSON traceback. All read eval.jsonl through `supernet.io.read_jsonl`
+    (a last line cut short is left out, any other damaged line named)."""
+    run = tmp_path / "run"
+    (run / "supernet").mkdir(parents=True)
+    (run / "config.yaml").write_text("task: data.csv\n")
+    (run / "eval.jsonl").write_text(
+        '{"subnet": "w1.00-d1.00"}\n\n{"subnet": "w1.00-d0.\n{"subnet": "w0.50-d1.00"}\n'
+    )
+    with pytest.raises(SystemExit) as info:
+        int8_choice.main(["--run", str(run), "--no-progress"])
+    assert info.value.code == 2
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(
+            f" error: --run {run}: {run / 'eval.jsonl'} line 3 is not a JSON object: score the run again with "
+            "train.py resume=true"
+        )
+    )

@@ -400,3 +400,18 @@ def test_disk_errors_named_turns_only_a_full_disk_into_one_naming_the_path(tmp_p
     assert (info.value.errno, info.value.filename) == (errno.ENOSPC, str(tmp_path / "kit"))
     with pytest.raises(ValueError, match="^a bug$"), disk_errors_named(tmp_path / "kit"):
         raise ValueError("a bug")
+
+
+def test_read_jsonl_skips_blank_lines_and_names_a_damaged_one(tmp_path: Path) -> None:
+    from supernet.io import read_jsonl
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text('{"a": 1}\n\n  \n{"b": 2}\n')
+    assert read_jsonl(path) == [{"a": 1}, {"b": 2}]
+    path.write_text('{"a": 1}\n{"b": 2, "c')  # a last record cut short: not written
+    assert read_jsonl(path) == [{"a": 1}]
+    for damaged in ('{"a": 1}\n{"b": \n', '{"a": 1}\n[1, 2]\n', '{"a": 1}\n{"b": \n{"c": 3}'):
+        path.write_text(damaged)
+        with pytest.raises(ValueError) as info:
+            read_jsonl(path)
+        assert str(info.value) == f"{path} line 2 is not a JSON object"
