@@ -530,13 +530,24 @@ def _timing_session(setting: LatencySetting) -> Iterator[None]:
 
 
 def _timed_calls(
-    fn: Callable[[], object], setting: LatencySetting, *, warmup: int, repeats: int
+    fn: Callable[[], object],
+    setting: LatencySetting,
+    *,
+    warmup: int,
+    repeats: int,
+    torch_call: bool | None = None,
 ) -> list[float]:
-    """`warmup` untimed calls, then one duration in ms per each of `repeats` calls."""
+    """`warmup` untimed calls, then one duration in ms per each of `repeats` calls.
+
+    `torch_call`: whether `fn` runs torch (timed with CUDA events on a CUDA device) rather than an
+    onnxruntime session (synchronous: host clock); None = what `setting.backend` says.
+    """
     samples: list[float] = []
     for _ in range(warmup):
         fn()
-    if setting.is_cuda and setting.backend == "torch":  # pragma: no cover - no GPU in CI
+    if torch_call is None:
+        torch_call = setting.backend == "torch"
+    if setting.is_cuda and torch_call:  # pragma: no cover - no GPU in CI
         # Kernel launches are asynchronous: host clocks would time the launch, not the work.
         torch.cuda.synchronize(torch.device(setting.device))
         for _ in range(repeats):
@@ -768,7 +779,8 @@ def measure_interleaved(
     The `setting.repeats` timed calls of each item are split over `rounds` passes; the first pass
     visits the items in the given order, later ones in a seeded random order, so no item always
     follows the same neighbour. Before an item's first block run `setting.warmup` untimed calls,
-    before its later blocks 2. A torch model (already on `setting.device`, run in eval mode under
+    before its later blocks 2 (at most `setting.warmup`; an ONNX graph's freshly opened session
+    always gets at least 1). A torch model (already on `setting.device`, run in eval mode under
     `torch.inference_mode` and restored after) gets a dummy batch of its own config's shape
     (`dummy_batch`); an ONNX graph is opened in a fresh onnxruntime session for each of its blocks
     (one session in memory at a time, options as in `measure_onnx`). Everything runs inside one
@@ -782,7 +794,7 @@ def measure_interleaved(
     Args:
         items: name -> torch model, or path of an .onnx file.
         setting: batch, sequence length, threads, warm-up, repeats (its backend is not used: each
-            item's kind decides).
+            item's kind decides, the clock too: CUDA events for a torch model on a CUDA device).
         rounds: passes over the items, 1..repeats.
         progress: show a progress bar over the timed blocks (rounds x items; see `_block_bar`).
 
@@ -826,7 +838,15 @@ def measure_interleaved(
                 for i in order:
                     bar.set_postfix_str(names[i], refresh=False)
                     call = opened(names[i])
-                    samples[names[i]] += _timed_calls(call, setting, warmup=warmup, repeats=n)
+                    is_torch = names[i] in modules
+                    samples[names[i]] += _timed_calls(
+                        call,
+                        setting,
+                        # A session opened for this block: its first call sets it up, never timed.
+                        warmup=warmup if is_torch else max(warmup, 1),
+                        repeats=n,
+                        torch_call=is_torch,
+                    )
                     del call  # an onnxruntime session is released before the next one opens
                     bar.update()
     finally:

@@ -823,13 +823,13 @@ def test_torch_and_onnx_interleaved_in_rounds(tmp_path, monkeypatch) -> None:
     pytest.importorskip("onnxruntime")
     paths = _onnx_graphs(tmp_path, {"graph": 2})
     model = tiny_model("bert").train()
-    visits: list[tuple[int, int]] = []
+    visits: list[tuple[int, int, bool]] = []
     sessions: list[str] = []
     real_calls, real_session = latency._timed_calls, latency._onnx_session
 
-    def calls(fn, setting, *, warmup, repeats):
-        visits.append((warmup, repeats))
-        return real_calls(fn, setting, warmup=warmup, repeats=repeats)
+    def calls(fn, setting, *, warmup, repeats, torch_call):
+        visits.append((warmup, repeats, torch_call))
+        return real_calls(fn, setting, warmup=warmup, repeats=repeats, torch_call=torch_call)
 
     def session(path, setting):
         sessions.append(str(path))
@@ -841,11 +841,27 @@ def test_torch_and_onnx_interleaved_in_rounds(tmp_path, monkeypatch) -> None:
     results = measure_interleaved({"torch": model, "onnx": paths["graph"]}, setting, rounds=3)
     assert list(results) == ["torch", "onnx"]
     assert all(r.repeats == 7 and r.median_ms > 0 for r in results.values())
-    # 7 calls over 3 rounds: 3 + 2 + 2; full warm-up before an item's first block, 2 after.
-    assert visits == [(3, 3), (3, 3), (2, 2), (2, 2), (2, 2), (2, 2)]
+    # 7 calls over 3 rounds: 3 + 2 + 2; full warm-up before an item's first block, 2 after. Each
+    # item's own kind picks the clock (the setting's backend is torch's default here): a torch model
+    # on a CUDA device was timed by the host clock, without synchronising, under backend onnxruntime.
+    torch_block, onnx_block = (True, False)
+    assert visits == [
+        (3, 3, torch_block),
+        (3, 3, onnx_block),
+        (2, 2, onnx_block),
+        (2, 2, torch_block),
+        (2, 2, onnx_block),
+        (2, 2, torch_block),
+    ]
     assert sessions == [str(paths["graph"])] * 3  # one fresh session per block of the graph
     assert model.training  # its mode is restored
     assert results["torch"].other_cpu == results["onnx"].other_cpu  # one load record for the run
+    # --warmup 0: a session opened for a block still gets its one set-up call untimed (its first call
+    # took 2.5 times a warm one, the median of 6 rounds x 1 call 0.214 ms against 0.082 ms).
+    visits.clear()
+    setting = LatencySetting(backend="onnxruntime", seq_len=8, num_threads=1, warmup=0, repeats=3)
+    measure_interleaved({"torch": model, "onnx": paths["graph"]}, setting, rounds=3)
+    assert sorted(visits) == [(0, 1, True)] * 3 + [(1, 1, False)] * 3
 
 
 def test_unavailable_names_what_the_machine_lacks(monkeypatch) -> None:
