@@ -1031,6 +1031,23 @@ def _atomic_write_json(path: Path, data: object) -> None:
     atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True))
 
 
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `folder` (POSIX `flock` on the folder itself: no lock file is left
+    in the user's run); where the platform has no `flock` (Windows), no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class LatencyCache:
     """Measured latencies of subnets for one setting, in one JSON file.
 
@@ -1041,11 +1058,13 @@ class LatencyCache:
         {"format": 1, "setting": {...}, "num_threads": 1,
          "entries": {"<subnet name>": {"spec": {...}, "result": {...}}}}
 
-    A file timed with other warm-up or repeat counts is a miss as a whole, so a search asking for
-    more repeats gets them (and its chosen.json says how its figures were taken).
+    Figures timed with other warm-up or repeat counts are not reused, so a search asking for more
+    repeats gets them (and its chosen.json says how its figures were taken); nor are they lost: where
+    the file holds another timing, this one's figures go to `<key>.w<warmup>-r<repeats>.json` beside
+    it (`path` names the file in use).
 
-    Every `get` and `put` rereads the file, so several processes can share it
-    (the last writer of a given entry wins; writes are atomic).
+    Every `get` and `put` rereads the file, so several processes can share it: a `put` holds a lock
+    on the folder while it rereads, adds its entry and replaces the file (writes are atomic).
 
     Args:
         run_dir: the run's folder.
@@ -1054,15 +1073,17 @@ class LatencyCache:
 
     def __init__(self, run_dir: str | os.PathLike[str], setting: LatencySetting) -> None:
         self.setting = setting
-        self.path = Path(run_dir) / "latency" / f"{setting.key}.json"
+        self.main = Path(run_dir) / "latency" / f"{setting.key}.json"
+        self.beside = self.main.with_name(f"{setting.key}.w{setting.warmup}-r{setting.repeats}.json")
         self._warned = False
 
-    def _load(self) -> dict[str, object] | None:
-        """The file's content when it matches this setting's thread count, else None."""
+    def _read(self, path: Path) -> tuple[dict[str, object] | None, bool]:
+        """(the file's content when it holds this setting's figures, else None; whether it is a
+        readable file of this setting timed with other warm-up or repeat counts)."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
-            return None
+            return None, False
         try:
             data = json.loads(text)
             problem = (
@@ -1072,37 +1093,44 @@ class LatencyCache:
             problem = f"not valid JSON: {err}"
         if problem is not None:
             # A damaged cache is only a cache: measure again (the next `put` replaces the file).
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"latency cache {self.path} cannot be read ({problem}): its subnets are measured "
-                    "again and the file replaced",
-                    LatencyWarning,
-                    stacklevel=2,
-                )
-            return None
-        # Another thread count or number of timed calls is another measurement, and another ONNX graph
-        # revision timed graphs export.py no longer writes: the whole file is a miss (the next `put`
-        # replaces it).
+            self._warn(
+                f"latency cache {path} cannot be read ({problem}): its subnets are measured again and the file replaced"
+            )
+            return None, False
+        # Another thread count is another measurement (a file renamed by hand is not taken for
+        # another setting), and another ONNX graph revision timed graphs export.py no longer
+        # writes: the whole file is a miss (the next `put` replaces it).
         timed = data.get("setting") if isinstance(data.get("setting"), dict) else {}
-        timing = (data.get("num_threads"), timed.get("warmup"), timed.get("repeats"))
-        if timing != (self.setting.num_threads, self.setting.warmup, self.setting.repeats):
-            return None
+        if data.get("num_threads") != self.setting.num_threads:
+            return None, False
         stale = stale_reason(data, self.setting)
         if stale is not None:
-            if not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"latency cache {self.path} does not hold here ({stale}): its subnets are measured again",
-                    LatencyWarning,
-                    stacklevel=2,
-                )
-            return None
-        return data
+            self._warn(f"latency cache {path} does not hold here ({stale}): its subnets are measured again")
+            return None, False
+        if (timed.get("warmup"), timed.get("repeats")) != (self.setting.warmup, self.setting.repeats):
+            return None, True
+        return data, False
+
+    def _warn(self, message: str) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(message, LatencyWarning, stacklevel=4)
+
+    def _load(self) -> tuple[dict[str, object] | None, Path]:
+        """This setting's figures (or None) and the file that holds them, or would."""
+        data, other_timing = self._read(self.main)
+        if data is None and other_timing:
+            return self._read(self.beside)[0], self.beside
+        return data, self.main
+
+    @property
+    def path(self) -> Path:
+        """The file that holds (or will hold) this setting's figures."""
+        return self._load()[1]
 
     def entries(self) -> dict[str, dict[str, object]]:
         """All entries (subnet name -> {"spec", "result"}) valid for this setting."""
-        data = self._load()
+        data = self._load()[0]
         return {} if data is None else dict(data["entries"])  # type: ignore[call-overload]
 
     def get(self, cfg: SubnetConfig) -> LatencyResult | None:
@@ -1113,17 +1141,19 @@ class LatencyCache:
         return LatencyResult.from_dict(entry["result"])  # type: ignore[arg-type]
 
     def put(self, cfg: SubnetConfig, result: LatencyResult) -> None:
-        """Store `result` for `cfg` (replacing a file written with another thread count)."""
-        data = self._load()
-        if data is None:
-            data = {
-                "format": _CACHE_FORMAT,
-                "setting": self.setting.to_dict(),
-                "num_threads": self.setting.num_threads,
-                "entries": {},
-            } | _revision_stamp(self.setting)
-        data["entries"][cfg.name] = {"spec": cfg.to_dict(), "result": result.to_dict()}  # type: ignore[index]
-        _atomic_write_json(self.path, data)
+        """Store `result` for `cfg` (replacing a damaged or stale file; one of another timing is kept)."""
+        self.main.parent.mkdir(parents=True, exist_ok=True)
+        with _folder_lock(self.main.parent):
+            data, path = self._load()
+            if data is None:
+                data = {
+                    "format": _CACHE_FORMAT,
+                    "setting": self.setting.to_dict(),
+                    "num_threads": self.setting.num_threads,
+                    "entries": {},
+                } | _revision_stamp(self.setting)
+            data["entries"][cfg.name] = {"spec": cfg.to_dict(), "result": result.to_dict()}  # type: ignore[index]
+            _atomic_write_json(path, data)
 
     def __contains__(self, cfg: object) -> bool:
         return isinstance(cfg, SubnetConfig) and self.get(cfg) is not None

@@ -349,6 +349,52 @@ def test_cache_per_thread_count_and_timing(tmp_path) -> None:
     assert LatencyCache(tmp_path, LatencySetting(num_threads=3)).get(cfg) is None
 
 
+def test_figures_of_another_timing_are_kept_beside(tmp_path) -> None:
+    """One search with --repeats 31 replaced the file of a run's 30-repeat figures with its own
+    entry: back at 30 repeats, every subnet was timed again."""
+    a, b = sn.SubnetConfig(width_mult=0.25), sn.SubnetConfig(width_mult=0.5)
+    usual = LatencyCache(tmp_path, LatencySetting(num_threads=1, warmup=5, repeats=30))
+    usual.put(a, _result(3.0))
+    usual.put(b, _result(4.0))
+    more = LatencyCache(tmp_path, LatencySetting(num_threads=1, warmup=5, repeats=31))
+    assert more.get(a) is None and more.path.name == "cpu-torch-b1-s128-t1.w5-r31.json"  # a miss
+    more.put(b, _result(5.0))
+    assert more.get(b) == _result(5.0)
+    again = LatencyCache(tmp_path, LatencySetting(num_threads=1, warmup=5, repeats=30))
+    assert (again.get(a), again.get(b), len(again)) == (_result(3.0), _result(4.0), 2)
+    assert again.path.name == "cpu-torch-b1-s128-t1.json"
+    assert sorted(os.listdir(usual.main.parent)) == [
+        "cpu-torch-b1-s128-t1.json",
+        "cpu-torch-b1-s128-t1.w5-r31.json",
+    ]
+
+
+def test_concurrent_puts_keep_every_entry(tmp_path, monkeypatch) -> None:
+    """Two processes' puts each read the file, added an entry, wrote: the slower one's write dropped
+    the other's entry."""
+    import threading
+
+    real_write = latency._atomic_write_json
+
+    def slow_write(path, data):
+        time.sleep(0.2)  # both puts would read the file before either writes
+        real_write(path, data)
+
+    monkeypatch.setattr(latency, "_atomic_write_json", slow_write)
+    setting = LatencySetting(num_threads=1)
+    cfgs = [sn.SubnetConfig(width_mult=w) for w in (0.25, 0.5, 0.75)]
+    threads = [
+        threading.Thread(target=LatencyCache(tmp_path, setting).put, args=(cfg, _result(float(i))))
+        for i, cfg in enumerate(cfgs)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cache = LatencyCache(tmp_path, setting)
+    assert [cache.get(cfg) for cfg in cfgs] == [_result(0.0), _result(1.0), _result(2.0)]
+
+
 def test_onnxruntime_cache_from_another_graph_revision_is_a_miss(tmp_path) -> None:
     from supernet.export import ONNX_GRAPH_REVISION
 
