@@ -80,10 +80,14 @@ def count_flops(model: nn.Module, cfg: SubnetConfig, seq_len: int) -> int:
     resolved = resolve_subnet(arch, cfg)
     s, e, d = seq_len, arch.hidden_size, arch.head_dim
     flops = 0
-    if state.spec.embed_project is not None:
-        proj = model.base_model.get_submodule(state.spec.embed_project)  # type: ignore[attr-defined]
-        if isinstance(proj, nn.Linear):
-            flops += 2 * s * proj.in_features * proj.out_features
+    # ELECTRA projects its embeddings only where they are narrower than hidden_size: ELECTRA-base
+    # and -large have no such module.
+    try:
+        proj = model.base_model.get_submodule(state.spec.embed_project) if state.spec.embed_project else None  # type: ignore[attr-defined]
+    except AttributeError:
+        proj = None
+    if isinstance(proj, nn.Linear):
+        flops += 2 * s * proj.in_features * proj.out_features
     for i in resolved.layers:
         w, m = resolved.heads[i] * d, resolved.ffn[i]
         flops += 3 * 2 * s * e * w  # Q, K, V

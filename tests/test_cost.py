@@ -83,3 +83,19 @@ def test_count_flops_matches_torch_flop_counter(family: str, cfg: sn.SubnetConfi
     with counter, torch.no_grad():
         model(input_ids=ids)
     assert sn.count_flops(model, cfg, seq) == counter.get_total_flops()
+
+
+def test_count_flops_of_electra_without_an_embedding_projection() -> None:
+    """ELECTRA-base and -large embed at hidden_size, so transformers builds no embeddings_project:
+    count_flops raised AttributeError at the end of training (evaluate_grid) and in every search."""
+    config = tiny_config("electra", attn_implementation="eager")
+    config.embedding_size = config.hidden_size
+    torch.manual_seed(0)
+    model = sn.to_supernet(transformers.AutoModel.from_config(config).eval())
+    assert not hasattr(model, "embeddings_project")
+    cfg = sn.SubnetConfig(heads=(4, 1, 3, 2), ffn=(48, 7, 20, 33))
+    sn.set_active_subnet(model, cfg)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model(input_ids=torch.randint(5, 99, (1, 13)))
+    assert sn.count_flops(model, cfg, 13) == counter.get_total_flops()
