@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 from torch import nn
 
 from supernet.elastic import ElasticAttention, ElasticFFN, ElasticLinear, LayerSkipList
-from supernet.families import FamilySpec, family_of, family_of_config
+from supernet.families import (
+    FamilySpec,
+    UnsupportedModelError,
+    family_of,
+    family_of_config,
+    supported_families,
+)
+from supernet.families.layout import layers_mismatch
 
 if TYPE_CHECKING:
     from supernet.subnet import SubnetConfig
@@ -145,6 +152,16 @@ def to_supernet(model: nn.Module) -> nn.Module:
             f"{spec.name}: expected {num_layers} layers at base_model.{spec.layers}, found "
             f"{type(module_list).__name__} of length {len(module_list) if hasattr(module_list, '__len__') else '?'}"
         )
+
+    if spec.matched_layout is None:  # matched by its model_type: its modules are checked here
+        reason = layers_mismatch(module_list, spec, hidden=hidden, num_heads=num_heads, ffn_dim=ffn_dim)
+        if reason is not None:
+            model_type = getattr(model.config, "model_type", None)  # type: ignore[attr-defined]
+            raise UnsupportedModelError(
+                f"{type(model).__name__} (model_type '{model_type}') is not supported: its modules are "
+                f"not those of transformers' {spec.name} ({reason}), as in a remote-code or modified "
+                f"model; supported families: {supported_families()}"
+            )
 
     attentions: list[ElasticAttention] = []
     ffns: list[ElasticFFN] = []

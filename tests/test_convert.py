@@ -353,3 +353,49 @@ def test_a_config_is_not_a_model() -> None:
         "BertConfig is a config, not a model: build the model first, e.g. "
         "transformers.AutoModelForSequenceClassification.from_config(config)"
     )
+
+
+def test_a_stock_model_type_over_other_modules_is_refused_in_one_line() -> None:
+    """Remote-code BERTs (JinaBERT, MosaicBERT) keep model_type 'bert' over other modules: a gated
+    MLP was an AttributeError from deep in the conversion, and a per-head parameter on the attention
+    was accepted and left unsliced. A model matched by its model_type is checked as one matched by
+    layout is."""
+    model = tiny_model("bert", num_layers=2)
+    for layer in model.bert.encoder.layer:
+        del layer.intermediate
+        layer.mlp = torch.nn.Module()
+        layer.mlp.gated_layers = torch.nn.Linear(32, 96)
+    with pytest.raises(sn.UnsupportedModelError) as err:
+        sn.to_supernet(model)
+    assert str(err.value) == (
+        "BertForSequenceClassification (model_type 'bert') is not supported: its modules are not those "
+        "of transformers' bert (base_model.encoder.layer.0 has no module intermediate.dense), as in a "
+        f"remote-code or modified model; {SUPPORTED}"
+    )
+    model = tiny_model("bert", num_layers=2)
+    model.bert.encoder.layer[1].attention.self.head_bias = torch.nn.Parameter(torch.zeros(4))
+    with pytest.raises(sn.UnsupportedModelError) as err:
+        sn.to_supernet(model)
+    assert "(base_model.encoder.layer.1.attention.self has parameters besides Q/K/V (head_bias)" in str(
+        err.value
+    )
+    assert not sn.is_supernet(model)
+
+
+def test_a_model_type_that_needs_a_missing_library_is_refused_in_one_line() -> None:
+    """LayoutLMv2 needs detectron2 to be built: its ImportError escaped family_of_config."""
+    pytest.importorskip("transformers.models.layoutlmv2")
+    from supernet.families import family_of_config
+
+    try:
+        import detectron2  # noqa: F401
+    except ImportError:
+        pass
+    else:  # pragma: no cover
+        pytest.skip("detectron2 is installed here")
+    with pytest.raises(sn.UnsupportedModelError) as err:
+        family_of_config(transformers.LayoutLMv2Config())
+    assert str(err.value).startswith(
+        "model_type 'layoutlmv2' is not supported: transformers cannot build it from its config ("
+    )
+    assert "detectron2" in str(err.value) and str(err.value).endswith(f"; {SUPPORTED}")

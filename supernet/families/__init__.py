@@ -106,7 +106,8 @@ def _lookup(config: object) -> FamilySpec | None:
     return FAMILIES.get(model_type) if isinstance(model_type, str) else None
 
 
-def _supported() -> str:
+def supported_families() -> str:
+    """The families with a table, for error messages: "bert, camembert, ..."."""
     return ", ".join(sorted({s.name for s in FAMILIES.values()}))
 
 
@@ -144,12 +145,12 @@ def family_of(model: nn.Module) -> FamilySpec:
         )
     if not model_type:
         raise UnsupportedModelError(
-            f"{name} (no transformers config) is not supported; supported families: {_supported()}"
+            f"{name} (no transformers config) is not supported; supported families: {supported_families()}"
         )
     refusal = _refusal(model_type)
     if refusal is not None:
         raise UnsupportedModelError(
-            f"{name} (model_type '{model_type}') is not supported: {refusal}; supported families: {_supported()}"
+            f"{name} (model_type '{model_type}') is not supported: {refusal}; supported families: {supported_families()}"
         )
     return _by_layout(model, f"{name} (model_type '{model_type}')")
 
@@ -161,7 +162,7 @@ def _by_layout(model: nn.Module, subject: str) -> FamilySpec:
     if spec is None:
         raise UnsupportedModelError(
             f"{subject} is not supported: it has no family table and no known layout ({why}); "
-            f"supported families: {_supported()}"
+            f"supported families: {supported_families()}"
         )
     return spec
 
@@ -186,7 +187,7 @@ def family_of_config(config: object) -> FamilySpec:
     refusal = _refusal(model_type)
     if refusal is not None:
         raise UnsupportedModelError(
-            f"model_type '{model_type}' is not supported: {refusal}; supported families: {_supported()}"
+            f"model_type '{model_type}' is not supported: {refusal}; supported families: {supported_families()}"
         )
     from transformers import AutoModel
 
@@ -196,12 +197,12 @@ def family_of_config(config: object) -> FamilySpec:
     except ValueError as err:  # AutoModel knows no class for this config
         raise UnsupportedModelError(
             f"model_type '{model_type}' is not supported: transformers has no model class for it; "
-            f"supported families: {_supported()}"
+            f"supported families: {supported_families()}"
         ) from err
-    except (KeyError, TypeError, AttributeError) as err:
+    except (KeyError, TypeError, AttributeError, ImportError) as err:  # ImportError: detectron2, timm...
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UnsupportedModelError(
             f"model_type '{model_type}' is not supported: transformers cannot build it from its config "
-            f"({first}); supported families: {_supported()}"
+            f"({first}); supported families: {supported_families()}"
         ) from err
     return _by_layout(skeleton, f"model_type '{model_type}'")

@@ -124,6 +124,16 @@ def layout_mismatch(model: nn.Module, spec: FamilySpec) -> str | None:
             base.get_submodule(spec.embed_project)
         except AttributeError:
             return f"base_model has no module {spec.embed_project}"
+    return layers_mismatch(layers, spec, hidden=hidden, num_heads=num_heads, ffn_dim=ffn_dim)
+
+
+def layers_mismatch(
+    layers: Iterable[nn.Module], spec: FamilySpec, *, hidden: int, num_heads: int, ffn_dim: int
+) -> str | None:
+    """Why the encoder's `layers` do not have `spec`'s layer layout (its linears at their paths and
+    shapes, no other parameters in the attention or the layer, no parameter shared between layers);
+    None if they have. `to_supernet` checks this for a model matched by its model_type too: a
+    remote-code model can keep a stock model_type ("bert") over other modules."""
     head_dim = hidden // num_heads
     width = num_heads * head_dim
     shapes = dict(
