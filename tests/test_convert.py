@@ -73,6 +73,16 @@ def test_convert_swaps_exactly_the_table_modules() -> None:
     assert type(model.classifier) is torch.nn.Linear
 
 
+def test_a_slice_of_the_layer_list_runs_its_layers() -> None:
+    """`encoder.layer[:2]` (ModuleList slicing, a common way to truncate an encoder) built a
+    LayerSkipList without its active layers: iterating it raised AttributeError."""
+    model = sn.to_supernet(tiny_model("bert"))
+    layers = model.bert.encoder.layer
+    assert list(layers[:2]) == [layers[0], layers[1]]
+    sn.set_active_subnet(model, sn.SubnetConfig(layers=(0, 3)))
+    assert list(layers) == [layers[0], layers[3]] and list(layers[1:3]) == [layers[1], layers[2]]
+
+
 def test_convert_is_idempotent_and_in_place() -> None:
     model = tiny_model("bert")
     weight = model.bert.encoder.layer[0].attention.self.query.weight

@@ -62,7 +62,9 @@ def least_multiplier(n: int) -> str:
 class LayerSkipList(nn.ModuleList):
     """A ModuleList whose iteration yields only its active members."""
 
-    active_indices: tuple[int, ...] | None
+    # A class default: ModuleList's slicing (`layers[:2]`) builds a new list through __init__, which
+    # `from_module_list` does not run; such a slice runs every one of its layers.
+    active_indices: tuple[int, ...] | None = None
 
     @classmethod
     def from_module_list(cls, layers: nn.ModuleList) -> LayerSkipList:
