@@ -1028,12 +1028,19 @@ def export_subnet(
 
     Raises:
         FileExistsError: out_dir exists and is not empty (nothing is written).
+        ValueError: int8 without onnx, or a multiple-choice model (3-D inputs).
         RuntimeError: the dense model does not reproduce the supernet within TORCH_TOL.
     """
     out = Path(out_dir).absolute()  # absolute, so "." still has a name for the temporary sibling
     _refuse_non_empty(out)
     if int8 and not onnx:
         raise ValueError("int8=True quantizes the ONNX model: it needs onnx=True")
+    if type(model).__name__.endswith("ForMultipleChoice"):
+        # Its inputs are [batch, choices, sequence]: the parity batches and the ONNX axes are 2-D.
+        raise ValueError(
+            f"export_subnet does not export {type(model).__name__} (inputs of [batch, choices, sequence]); "
+            "get_active_subnet(model) gives its dense model to save_pretrained"
+        )
     state = supernet_state(model)
     resolved = resolve_subnet(state.arch, cfg)
     if space is not None and not _in_space(state.arch, resolved, space):

@@ -333,6 +333,23 @@ def test_layout_matched_model_without_a_stock_head_class_is_refused(tmp_path: Pa
     assert sn.active_subnet(model) == sn.MAX_NET
 
 
+def test_multiple_choice_export_is_refused_in_one_line(tmp_path: Path) -> None:
+    """Its [batch, choices, sequence] inputs met 2-D parity batches: 'too many values to unpack'."""
+    torch.manual_seed(0)
+    model = sn.to_supernet(transformers.BertForMultipleChoice(tiny_config("bert")).eval())
+    with pytest.raises(ValueError) as err:
+        export_subnet(model, UNIFORM, tmp_path / "out")
+    assert str(err.value) == (
+        "export_subnet does not export BertForMultipleChoice (inputs of [batch, choices, sequence]); "
+        "get_active_subnet(model) gives its dense model to save_pretrained"
+    )
+    assert list(tmp_path.iterdir()) == [] and sn.active_subnet(model) == sn.MAX_NET
+    ids = torch.randint(5, 99, (2, 3, 9))
+    sn.set_active_subnet(model, UNIFORM)
+    with torch.no_grad():
+        assert torch.equal(get_active_subnet(model).eval()(input_ids=ids).logits, model(input_ids=ids).logits)
+
+
 # --------------------------------------------------------------------------- real model, ONNX, remote code
 
 DEV_LABELS = torch.tensor([1, 0, 1, 1])
