@@ -211,7 +211,9 @@ def _mean_loss(model: nn.Module, batches: list[Batch], loss: LossFn, tick: Calla
     for batch in batches:
         for micro in micro_batches(batch):
             total += _loss(model, batch_to(micro, device), loss).item()
-        count += batch["labels"].numel()
+        labels = batch["labels"]
+        # Per scored unit: a tagged token (untagged ones are IGNORE_INDEX), a span end, an example.
+        count += int((labels != IGNORE_INDEX).sum()) if not labels.is_floating_point() else labels.numel()
         tick()
     return total / max(count, 1)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import re
 import time
 from contextlib import contextmanager
@@ -161,6 +162,35 @@ def test_layer_importance_is_loss_increase_when_skipped(family: str) -> None:
     assert got.shape == (4,)
     torch.testing.assert_close(got, torch.tensor(want), rtol=1e-5, atol=1e-6)
     assert len(set(got.tolist())) == 4  # a real signal per layer, not a constant
+
+
+def test_layer_importance_of_tagged_tokens_is_per_tagged_token() -> None:
+    """The summed loss was divided by every label position, untagged ones (-100) included: 15 of 33
+    tagged tokens read 0.497 for a mean of 1.094 over the tagged ones."""
+    from supernet.tasks import TASK_KINDS
+
+    kind = TASK_KINDS["token-classification"]
+    model = sn.to_supernet(tiny_model("bert", head="token-cls"))
+    batch = tiny_batch(seed=3, batch=3, seq=11)
+    labels = torch.randint(0, 3, (3, 11), generator=torch.Generator().manual_seed(0))
+    labels[:, ::2] = -100  # later sub-tokens, special tokens and padding are untagged
+    batch["labels"] = labels
+    tagged = int((labels != -100).sum())
+    assert 0 < tagged < labels.numel()
+
+    @torch.no_grad()
+    def mean_loss() -> float:
+        inputs = {k: v for k, v in batch.items() if k != "labels"}
+        return kind.hard_loss(model(**inputs).logits, labels, reduction="sum").item() / tagged
+
+    full = mean_loss()
+    want = []
+    for skip in range(4):
+        sn.set_active_subnet(model, sn.SubnetConfig(layers=tuple(i for i in range(4) if i != skip)))
+        want.append(mean_loss() - full)
+    sn.set_max_net(model)
+    got = layer_importance(model, [batch], functools.partial(kind.hard_loss, reduction="sum"))
+    torch.testing.assert_close(got, torch.tensor(want), rtol=1e-5, atol=1e-6)
 
 
 def test_layer_importance_of_single_layer_model_is_infinite() -> None:
