@@ -303,37 +303,57 @@ SPREAD_BOUND = 0.10
 _CLOCK_TICKS = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
 
 
-def cpu_seconds() -> tuple[float | None, float]:
-    """(busy CPU seconds of the whole machine since boot, or None without /proc/stat; this process's CPU seconds)."""
+def _busy_ticks(fields: list[str]) -> int:
+    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
+    # already inside user, idle and iowait are not work.
+    ticks = [int(v) for v in fields[1:9]]
+    return ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
+
+
+def cpu_seconds() -> tuple[float | None, float, tuple[int, ...] | None]:
+    """(busy CPU seconds of the whole machine since boot, or None without /proc/stat; this
+    process's CPU seconds; each core's busy ticks, or None)."""
     own = os.times()
     mine = own.user + own.system
     try:
         with open("/proc/stat", encoding="ascii") as f:
-            fields = f.readline().split()
+            lines = [line.split() for line in f.read().splitlines()]
     except OSError:
-        return None, mine
+        return None, mine, None
+    fields = lines[0] if lines else []
     if not fields or fields[0] != "cpu" or len(fields) < 9:  # kernels before 2.6.11 had no steal field
-        return None, mine
-    # user nice system idle iowait irq softirq steal [guest guest_nice]: guest time is
-    # already inside user, idle and iowait are not work.
-    ticks = [int(v) for v in fields[1:9]]
-    busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + ticks[7]
-    return busy / _CLOCK_TICKS, mine
+        return None, mine, None
+    cores = tuple(
+        _busy_ticks(line)
+        for line in lines[1:]
+        if line and line[0].startswith("cpu") and line[0][3:].isdigit() and len(line) >= 9
+    )
+    return _busy_ticks(fields) / _CLOCK_TICKS, mine, cores or None
 
 
 def other_cpu_cores(
-    start: tuple[float | None, float], end: tuple[float | None, float], wall_s: float
+    start: tuple[float | None, float, tuple[int, ...] | None],
+    end: tuple[float | None, float, tuple[int, ...] | None],
+    wall_s: float,
 ) -> float | None:
     """The CPU other processes took between two `cpu_seconds` readings `wall_s` apart, in cores.
 
     The machine's busy time minus this process's own (all its threads), over the wall time. Both
-    counters tick in clock ticks (usually 10 ms), so one tick per core is subtracted first: a short,
-    idle measurement does not read as load. None without /proc/stat (macOS, Windows).
+    counters tick in clock ticks (usually 10 ms): each core that was busy at all in between may be
+    counted up to a tick off, and this process's own time too, so that many ticks are subtracted
+    first: a short, idle measurement does not read as load. (One tick for every core of the machine,
+    what is left where /proc/stat has no per-core lines, hid a whole core of load over a half-second
+    measurement on a 64-core machine.) None without /proc/stat (macOS, Windows).
     """
-    (busy0, mine0), (busy1, mine1) = start, end
+    busy0, mine0, cores0 = start
+    busy1, mine1, cores1 = end
     if busy0 is None or busy1 is None:
         return None
-    resolution = (os.cpu_count() or 1) / _CLOCK_TICKS
+    if cores0 is not None and cores1 is not None and len(cores0) == len(cores1):
+        active = sum(1 for i in range(len(cores0)) if cores0[i] != cores1[i])  # no zip(strict): 3.9
+        resolution = (active + 1) / _CLOCK_TICKS
+    else:  # no per-core counts: any core may have been busy
+        resolution = (os.cpu_count() or 1) / _CLOCK_TICKS
     return max(0.0, (busy1 - busy0) - (mine1 - mine0) - resolution) / max(wall_s, 1e-9)
 
 

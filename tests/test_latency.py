@@ -781,7 +781,7 @@ def test_monitor_load_subtracts_own_cpu_and_one_tick_per_core(monkeypatch: pytes
     import supernet.latency as lat
     from supernet import profile_kit_script
 
-    readings = iter([(100.0, 1.0), (101.5, 1.4)])  # machine busy +1.5 s, this process +0.4 s
+    readings = iter([(100.0, 1.0, None), (101.5, 1.4, None)])  # machine busy +1.5 s, this process +0.4 s
     clock = iter([50.0, 52.0])  # over 2 s of wall time
     monkeypatch.setattr(lat, "cpu_seconds", lambda: next(readings))
     monkeypatch.setattr(lat.time, "perf_counter", lambda: next(clock))
@@ -792,7 +792,7 @@ def test_monitor_load_subtracts_own_cpu_and_one_tick_per_core(monkeypatch: pytes
     assert probe.load is not None and probe.load.wall_s == 2.0
     assert probe.load.other_cpu == pytest.approx((1.5 - 0.4 - 0.02) / 2.0)
 
-    readings = iter([(None, 1.0), (None, 1.4)])  # no /proc/stat
+    readings = iter([(None, 1.0, None), (None, 1.4, None)])  # no /proc/stat
     clock = iter([50.0, 52.0])
     with monitor_load() as probe:
         pass

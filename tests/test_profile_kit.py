@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -1009,3 +1010,38 @@ def test_a_config_key_added_at_its_default_leaves_the_run_the_same(tmp_path) -> 
     # A value that changes training changes the identity.
     save_config(load_config(TrainConfig, run / "config.yaml", ["teacher.finetune=true"]), run / "config.yaml")
     assert run_identity(run)["config_sha256"] != identity
+
+
+def _reads(text: str, *args, **kwargs):
+    import io
+
+    return io.StringIO(text)
+
+
+def test_other_cpu_allows_one_tick_per_busy_core_not_per_core(monkeypatch) -> None:
+    """The allowance was one clock tick per core of the machine: on 64 cores, 0.64 s, so another
+    process taking a whole core over a 0.5 s measurement read as 0.0 cores (bound 0.10)."""
+    from supernet import profile_kit_script
+
+    def stat(busy: list[int]) -> str:
+        total = sum(busy)
+        return "".join(
+            [f"cpu  {total} 0 0 100000 0 0 0 0 0 0\n"]
+            + [f"cpu{i} {b} 0 0 1000 0 0 0 0 0 0\n" for i, b in enumerate(busy)]
+            + ["intr 1 2 3\n"]
+        )
+
+    monkeypatch.setattr(profile_kit_script, "_CLOCK_TICKS", 100.0)
+    monkeypatch.setattr(profile_kit_script.os, "cpu_count", lambda: 64)
+    readings = []
+    for busy in ([500] * 64, [550, 525] + [500] * 62):  # cpu0: another process, cpu1: ours
+        monkeypatch.setattr(profile_kit_script, "open", functools.partial(_reads, stat(busy)), raising=False)
+        readings.append(profile_kit_script.cpu_seconds())
+    assert readings[0][0] == pytest.approx(320.0) and readings[0][2] == (500,) * 64
+    start, end = readings
+    start, end = (start[0], 10.0, start[2]), (end[0], 10.25, end[2])  # we took 0.25 s of it
+    # 0.75 s busy, 0.25 s ours, 3 ticks of allowance (2 busy cores and our own time), over 0.5 s.
+    assert profile_kit_script.other_cpu_cores(start, end, 0.5) == pytest.approx((0.75 - 0.25 - 0.03) / 0.5)
+    # Without per-core lines: one tick per core of the machine, as before.
+    bare = (start[0], 10.0, None), (end[0], 10.25, None)
+    assert profile_kit_script.other_cpu_cores(*bare, 0.5) == 0.0
