@@ -132,7 +132,7 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
     full_flops = count_flops(supernet, MAX_NET, setting.seq_len)
     print(
         f"\n{shape} random weights, b{setting.batch_size} s{setting.seq_len}, {args.threads} thread(s), "
-        f"torch eager, median of {args.rounds} rounds x {args.repeats} calls"
+        f"torch eager, median of {args.repeats} calls in {args.rounds} interleaved rounds"
     )
     print(f"{'subnet':<13}{'ms':>9}{'speedup':>9}{'FLOPs x':>9}{'speedup/FLOPs':>15}  flags")
     rows = []
