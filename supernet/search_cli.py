@@ -605,7 +605,19 @@ class SearchRun:
         path = self._predictor_path()
         if not path.is_file():
             return None
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            LatencyPredictor.from_dict(data)
+        except (ValueError, TypeError, KeyError, AttributeError) as err:
+            # Only a cache, as the latency caches: said once, then built again where it is needed.
+            if not self._said_stale_predictor:
+                reason = str(err).splitlines()[0] if str(err).strip() else type(err).__name__
+                self.log(
+                    f"warning: cannot read {path.relative_to(self.run.root)} ({reason}): it is not used, "
+                    "and --predict or --per-layer builds it again"
+                )
+                self._said_stale_predictor = True
+            return None
         stale = stale_reason(data, self.setting)
         if stale is not None and not self._said_stale_predictor:
             # Its `pred ms` column would vanish without a word; --predict (or --per-layer) builds it again.

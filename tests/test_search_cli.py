@@ -1215,3 +1215,39 @@ def test_a_question_subset_as_large_as_dev_is_the_whole_dev_split(monkeypatch) -
     assert probe(30) == (None, [])
     loader, sizes = probe(5)  # 5 questions, with all their windows
     assert loader == f"loader of {sizes[0]} rows" and 5 <= sizes[0] < 45
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"format": 1, "arch', "Unterminated string starting at: line 1 column 15 (char 14)"),
+        ('{"format": 99}', "unknown latency predictor format 99"),
+        ("[1, 2]", "'list' object has no attribute 'get'"),
+    ],
+)
+def test_a_damaged_predictor_file_is_said_and_not_used(tmp_path: Path, text: str, reason: str) -> None:
+    """Every grid search asks whether the run holds a predictor (after timing the grid): a damaged
+    file was a JSONDecodeError traceback naming no file."""
+    from types import SimpleNamespace
+
+    from supernet.io import RunDir
+    from supernet.latency import LatencySetting
+
+    setting = LatencySetting(num_threads=1)
+    path = tmp_path / "latency" / f"predictor-{setting.key}.json"
+    path.parent.mkdir()
+    path.write_text(text)
+    lines: list[str] = []
+    fake = SimpleNamespace(
+        run=RunDir(tmp_path),
+        setting=setting,
+        _said_stale_predictor=False,
+        log=lines.append,
+        _predictor_path=lambda: path,
+    )
+    assert search_cli.SearchRun._cached_predictor(fake) is None
+    assert search_cli.SearchRun._cached_predictor(fake) is None  # said once
+    assert lines == [
+        f"warning: cannot read latency/predictor-cpu-torch-b1-s128-t1.json ({reason}): it is not used, "
+        "and --predict or --per-layer builds it again"
+    ]
