@@ -1256,6 +1256,7 @@ class LatencyPredictor:
         self.statistic = statistic
         self.calibration_model = calibration_model
         """Which calibration `calibrate` chose: "identity", "scale" or "affine"."""
+        self._said_extrapolation = False
 
     # -------------------------------------------------------- building
 
@@ -1535,19 +1536,38 @@ class LatencyPredictor:
     # -------------------------------------------------------- predicting
 
     def layer_ms(self, heads: int, ffn: int) -> float:
-        """Per-layer cost: the table entry, or a bilinear interpolation of the nearest entries."""
+        """Per-layer cost: the table entry, or a bilinear interpolation of the nearest entries.
+
+        Counts outside the table's are extrapolated linearly (a `LatencyWarning`, once per
+        predictor), never below 0 ms: a line through two measured counts can cross zero before
+        the smallest count.
+        """
         exact = self.table.get((heads, ffn))
         if exact is not None:
             return exact
+        outside = not (
+            self.head_choices[0] <= heads <= self.head_choices[-1]
+            and self.ffn_choices[0] <= ffn <= self.ffn_choices[-1]
+        )
+        if outside and not self._said_extrapolation:
+            self._said_extrapolation = True
+            warnings.warn(
+                f"latency predictor: {heads} heads / {ffn} FFN neurons lie outside its table (heads "
+                f"{list(self.head_choices)}, FFN {list(self.ffn_choices)}): that layer's cost is "
+                "extrapolated",
+                LatencyWarning,
+                stacklevel=3,
+            )
         i, t = _bracket(self.head_choices, heads)
         j, u = _bracket(self.ffn_choices, ffn)
         h0, h1 = self.head_choices[i], self.head_choices[min(i + 1, len(self.head_choices) - 1)]
         f0, f1 = self.ffn_choices[j], self.ffn_choices[min(j + 1, len(self.ffn_choices) - 1)]
-        return (
+        return max(
+            0.0,
             (1 - t) * (1 - u) * self.table[(h0, f0)]
             + t * (1 - u) * self.table[(h1, f0)]
             + (1 - t) * u * self.table[(h0, f1)]
-            + t * u * self.table[(h1, f1)]
+            + t * u * self.table[(h1, f1)],
         )
 
     def predict_uncalibrated(self, cfg: SubnetConfig) -> float:

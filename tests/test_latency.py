@@ -610,10 +610,30 @@ def test_predictor_interpolates_counts_outside_the_table() -> None:
         measure=_fake_measure([], cross=0.004),
     )
     # Bilinear interpolation (and linear extrapolation) is exact for a bilinear cost.
-    for h, f in [(2, 30), (3, 12), (4, 20), (2, 1), (1, 1)]:
+    for h, f in [(2, 30), (3, 12), (4, 20)]:
         assert predictor.layer_ms(h, f) == pytest.approx(_true_layer(h, f, 0.004), rel=1e-6)
-    cfg = sn.SubnetConfig(heads=(2, 3, 1, 4), ffn=(30, 12, 5, 48), layers=(0, 1, 3))
-    assert predictor.predict(cfg) == pytest.approx(_true_ms(model, cfg, 0.004), rel=1e-6)
+    with pytest.warns(LatencyWarning) as said:
+        for h, f in [(2, 1), (1, 1)]:
+            assert predictor.layer_ms(h, f) == pytest.approx(_true_layer(h, f, 0.004), rel=1e-6)
+        cfg = sn.SubnetConfig(heads=(2, 3, 1, 4), ffn=(30, 12, 5, 48), layers=(0, 1, 3))
+        assert predictor.predict(cfg) == pytest.approx(_true_ms(model, cfg, 0.004), rel=1e-6)
+    assert [str(w.message) for w in said] == [  # once per predictor
+        "latency predictor: 2 heads / 1 FFN neurons lie outside its table (heads [1, 4], FFN [12, 48]): "
+        "that layer's cost is extrapolated"
+    ]
+    # A line through two measured counts can cross zero below the smallest: no layer costs < 0 ms
+    # (heads 1 and 4 at 1 neuron read -0.15 ms for the layer on a table of 2-4 heads, 24-48 neurons).
+    steep = LatencyPredictor(
+        arch=predictor.arch,
+        setting=predictor.setting,
+        head_choices=(2, 4),
+        ffn_choices=(24, 48),
+        table={(2, 24): 1.0, (2, 48): 3.0, (4, 24): 2.0, (4, 48): 4.0},
+        fixed_ms=0.5,
+    )
+    with pytest.warns(LatencyWarning):
+        assert steep.layer_ms(2, 1) == 0.0 and steep.layer_ms(2, 12) == 0.0
+    assert steep.layer_ms(3, 36) == pytest.approx(2.5)
 
 
 def test_predictor_calibration_fits_scale_and_offset() -> None:
