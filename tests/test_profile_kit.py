@@ -446,7 +446,7 @@ def test_table_predictor_is_exact_on_additive_latencies(tmp_path, model) -> None
     assert predictor.setting == table.setting and predictor.calibration_model == "identity"
     for cfg in (
         SubnetConfig(width_mult=0.5, depth_mult=0.5),
-        SubnetConfig(heads=(3, 1), ffn=(30, 48), layers=(0, 1)),  # interpolated between table entries
+        SubnetConfig(heads=(3, 2), ffn=(30, 48), layers=(0, 1)),  # interpolated between table entries
     ):
         assert predictor.predict(cfg) == pytest.approx(additive_ms(model, cfg), rel=1e-9)
 
