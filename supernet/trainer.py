@@ -2235,6 +2235,18 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
                         seq_len=cfg.data.max_length,
                     )
                 )
+                digests = _read_inputs(job.run).get("split_sha256", {})
+                if (
+                    isinstance(digests, dict)
+                    and digests.get("dev")
+                    and digests.get("dev") == digests.get("test")
+                ):
+                    # The data had no labelled test split (a folder without test.*, or GLUE's
+                    # unlabelled one): a figure copied from the "test" column is a dev figure.
+                    job.accelerator.print(
+                        f"note: the test column holds dev figures: {cfg.task} has no labelled test "
+                        "split (eval.jsonl's test_* keys and teacher_eval.json's test are the dev split's)"
+                    )
         return TrainResult(run_dir=job.run.root, teacher_accuracy=teacher_acc, eval_rows=rows)
     finally:
         job.logger.finish()

@@ -1463,3 +1463,34 @@ def test_a_copied_runs_config_names_both_folders(tmp_path: Path, monkeypatch, ca
     (tmp_path / "teacher").mkdir()
     (tmp_path / "teacher" / "config.json").write_text("{}")
     _check_run_config(Path("config.yaml"), "runs/b")
+
+
+@pytest.mark.slow
+def test_a_test_column_of_dev_figures_is_said_after_training(
+    capsys, tmp_path: Path, minilm_dir: Path
+) -> None:
+    """A folder without test.* is evaluated on dev as its test split (warned at load): the table that
+    ends training showed those dev figures under 'test' without a word."""
+    data = tmp_path / "data"
+    data.mkdir()
+    words = ["good", "fine", "great", "bad", "poor", "awful"]
+    for split, n in (("train", 48), ("dev", 16)):
+        rows = [f"{words[i % 6]} film number {i},{int(i % 6 < 3)}" for i in range(n)]
+        (data / f"{split}.csv").write_text("text,label\n" + "\n".join(rows) + "\n")
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)
+    preset = str(Path(__file__).parents[1] / "configs" / "quickstart.yaml")
+    argv = ["--config", preset, f"model={model}", *TINY_RUN, f"task={data}", "--no-progress"]
+    assert (
+        train_main(
+            [*argv, "width_mults=[1.0, 0.5]", "depth_mults=[1.0, 0.5]", f"output_dir={tmp_path / 'r'}"]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out.splitlines()
+    note = (
+        f"note: the test column holds dev figures: {data} has no labelled test split (eval.jsonl's "
+        "test_* keys and teacher_eval.json's test are the dev split's)"
+    )
+    assert note in out and out[out.index(note) - 1].startswith("w0.50-d0.50 ")  # right under the table
+    rows = [json.loads(line) for line in (tmp_path / "r" / "eval.jsonl").read_text().splitlines()]
+    assert all(r["test_accuracy"] == r["accuracy"] for r in rows)
