@@ -46,7 +46,7 @@ from supernet.convert import Arch, supernet_state
 from supernet.cost import count_params
 from supernet.elastic.depth import kept_layers
 from supernet.families import FamilySpec, UnsupportedModelError
-from supernet.io import remove_stale_temporaries, share_files
+from supernet.io import remove_stale_temporaries, save_tokenizer, share_files
 from supernet.subnet import (
     MAX_NET,
     ResolvedSubnet,
@@ -281,7 +281,7 @@ def save_exported(dense: PreTrainedModel, out_dir: str | os.PathLike[str], *, to
     out.mkdir(parents=True, exist_ok=True)
     dense.save_pretrained(out)
     if tokenizer is not None:
-        tokenizer.save_pretrained(out)
+        save_tokenizer(tokenizer, out)
     return out
 
 

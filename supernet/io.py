@@ -8,6 +8,7 @@ name, and an existing file is only replaced by a complete new one.
 
 from __future__ import annotations
 
+import copy
 import errno
 import functools
 import hashlib
@@ -114,6 +115,25 @@ def append_jsonl(path: str | Path, record: dict[str, Any]) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
         fh.flush()
+
+
+def save_tokenizer(tokenizer: Any, folder: str | Path) -> None:
+    """`tokenizer.save_pretrained(folder)` without the truncation and padding its fast backend holds.
+
+    A fast tokenizer's backend keeps the truncation and padding of its last call (or of the file
+    it was read from: the packaged MiniLM pads every input to 128), and `save_pretrained` writes them
+    into tokenizer.json: which ones depended on whether a split had just been tokenized or was read
+    from the datasets cache, and a question-answering export refused to encode a lone text through
+    the plain `tokenizers` library ("Second sequence not provided"). transformers sets both on every
+    call, so only such users see them; the saved file now has neither. The tokenizer passed in is
+    left as it was.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None and (backend.truncation is not None or backend.padding is not None):
+        tokenizer = copy.deepcopy(tokenizer)
+        tokenizer.backend_tokenizer.no_truncation()
+        tokenizer.backend_tokenizer.no_padding()
+    tokenizer.save_pretrained(folder)
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -82,6 +82,7 @@ from supernet.io import (
     atomic_write_text,
     disk_error,
     disk_errors_named,
+    save_tokenizer,
     share_files,
     unwritable,
     weights_digest,
@@ -285,7 +286,7 @@ def _save_model_dir(
     with disk_errors_named(path), atomic_dir(path, replace=True) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         if tokenizer is not None:
-            tokenizer.save_pretrained(tmp)
+            save_tokenizer(tokenizer, tmp)
         atomic_write_json(tmp / "supernet.json", meta)
 
 

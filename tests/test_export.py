@@ -951,3 +951,26 @@ def test_an_export_leaves_no_garbage_behind(tmp_path: Path) -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_saved_tokenizer_holds_no_truncation_or_padding(tmp_path: Path, minilm_dir: Path) -> None:
+    """tokenizer.json kept the truncation of the tokenizer's last call (32, or the QA windows' only-second
+    with its stride) or the packaged MiniLM's padding to 128, whichever the process had done: two
+    exports of one subnet differed, and plain `tokenizers` users got truncated or refused encodings."""
+    from tokenizers import Tokenizer
+
+    from supernet.io import save_tokenizer
+
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    packaged = json.loads((minilm_dir / "tokenizer.json").read_text())
+    assert packaged["padding"]["strategy"] == {"Fixed": 128}  # as shipped
+    tokenizer(["what a film"], ["it was long"], truncation="only_second", max_length=16, stride=4)
+    before = tokenizer.backend_tokenizer.truncation
+    save_tokenizer(tokenizer, tmp_path / "tok")
+    saved = json.loads((tmp_path / "tok" / "tokenizer.json").read_text())
+    assert saved["truncation"] is None and saved["padding"] is None
+    assert tokenizer.backend_tokenizer.truncation == before  # the caller's tokenizer is left alone
+    text = "a long review " * 100
+    assert len(Tokenizer.from_file(str(tmp_path / "tok" / "tokenizer.json")).encode(text).ids) == len(
+        tokenizer(text)["input_ids"]
+    )
