@@ -41,6 +41,7 @@ from supernet.profile_kit import run_digests, run_identity
 from supernet.profile_kit_script import too_many_threads, usable_cores
 from supernet.progress import progress_bar
 from supernet.search import read_results
+from supernet.search_cli import default_seq_len
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import TaskKind, model_inputs, task_kind_of_config
 from supernet.trainer import (
@@ -404,7 +405,8 @@ def _commit_and_time(
     for w in caught:
         print(f"warning: {w.message}")
 
-    # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise).
+    # Latency of what was exported, on this machine (b1, s128 unless search chose otherwise, or the
+    # model has fewer positions).
     setting = LatencySetting(num_threads=args.threads)
     chosen_file = (run_dir.search if args.search is None else args.search) / "chosen.json"
     chosen = None
@@ -413,7 +415,9 @@ def _commit_and_time(
             chosen = read_chosen(chosen_file)
         except RunError:
             print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
-    if chosen is not None:
+    if chosen is None:
+        setting = dataclasses.replace(setting, seq_len=default_seq_len(run_dir.root, print, option=None))
+    else:
         setting = LatencySetting.from_dict(chosen["setting"])
         if args.threads is not None and args.threads != setting.num_threads:
             if (

@@ -1093,18 +1093,21 @@ def _as_flag(err: ConfigError) -> str:
     return message.replace(f"'{err.key}'", flag)
 
 
-def _default_seq_len(run_dir: Path, log: Callable[[str], None]) -> int:
-    """128 tokens (the usual b1 s128 benchmark), or the run's max_length where the model has fewer positions."""
+def default_seq_len(run_dir: Path, log: Callable[[str], None], *, option: str | None = "--seq-len") -> int:
+    """128 tokens (the usual b1 s128 benchmark), or the run's max_length where the model has fewer
+    positions (said in a note, which names `option` where the command has one to choose)."""
     config_file = RunDir(run_dir).supernet / "config.json"
     if not config_file.is_file():
         return 128  # not a finished run: the run checks say so
     from supernet.data import positions_problem
 
-    problem = positions_problem(saved_model_config(config_file.parent), 128, "the default --seq-len")
+    name = f"the default {option}" if option else "the usual sequence length"
+    problem = positions_problem(saved_model_config(config_file.parent), 128, name)
     if problem is None:
         return 128
     length = load_config(TrainConfig, RunDir(run_dir).config).data.max_length
-    log(f"note: {problem}: timing at the run's max_length {length} (--seq-len to choose)")
+    choose = f" ({option} to choose)" if option else ""
+    log(f"note: {problem}: timing at the run's max_length {length}{choose}")
     return length
 
 
@@ -1176,7 +1179,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     args.batch_size = 1 if args.batch_size is None else args.batch_size
     args.dtype = "float32" if args.dtype is None else args.dtype
     if args.seq_len is None:
-        args.seq_len = _default_seq_len(Path(args.run), log)
+        args.seq_len = default_seq_len(Path(args.run), log)
     try:
         cfg = _search_config(args)
     except ConfigError as err:

@@ -1362,6 +1362,16 @@ def test_search_times_a_short_model_at_its_own_length(tmp_path: Path, minilm_dir
     argv = ["--config", preset, "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
     assert train_main(argv) == 0
     capsys.readouterr()
+    # export.py before any search: a traceback after the folder was committed, without summary.json.
+    out = tmp_path / "export"
+    assert (
+        export_main(["--run", str(run), "--subnet", "w0.50-d1.00", "--out", str(out), "--threads", "1"]) == 0
+    )
+    assert (
+        "note: the usual sequence length 128 exceeds the 64 positions the model has "
+        "(max_position_embeddings 64): timing at the run's max_length 32"
+    ) in capsys.readouterr().out.splitlines()
+    assert json.loads((out / "summary.json").read_text())["setting"]["seq_len"] == 32
     flags = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *flags]) == 0
     assert (
