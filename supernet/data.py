@@ -1621,6 +1621,12 @@ def load_task(
     return TaskData(name=task, splits=splits, label_names=names, kind=kind)
 
 
+def window_stride(max_length: int, doc_stride: int | None) -> int:
+    """Tokens of context consecutive question-answering windows share: `doc_stride`, by default a
+    quarter of `max_length`."""
+    return max_length // 4 if doc_stride is None else doc_stride
+
+
 def split_digest(task: TaskData, split: str) -> str:
     """SHA-256 of one split's rows as read (texts, and labels by name, so a head that orders the classes
     otherwise gives the same digest): a run records its dev and test digests, and search.py and
@@ -1702,8 +1708,7 @@ def tokenize_task(
             f"{data.kind} needs a fast tokenizer (it maps tokens to words and characters): "
             "save the model with its tokenizer.json"
         )
-    if doc_stride is None:
-        doc_stride = max_length // 4
+    doc_stride = window_stride(max_length, doc_stride)
     if data.kind == "question-answering" and not 0 <= doc_stride < max_length:
         raise DataError(
             f"doc_stride must be at least 0 and below max_length ({max_length}), got {doc_stride}"

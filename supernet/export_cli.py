@@ -17,7 +17,7 @@ from transformers import AutoTokenizer
 from supernet.cli import folder_option, user_path, user_path_text
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
-from supernet.data import make_dataloader
+from supernet.data import make_dataloader, window_stride
 from supernet.export import ExportReport, export_subnet, load_exported, onnx_opsets, score
 from supernet.io import (
     RunDir,
@@ -457,6 +457,15 @@ def _commit_and_time(
     return _time_export(out, setting, args), setting, chosen
 
 
+def _tokenization(train_cfg: TrainConfig, kind: TaskKind) -> dict[str, int]:
+    """The run's max_length (and, for question answering, the stride between context windows)."""
+    data = train_cfg.data
+    out = {"max_length": data.max_length}
+    if kind.name == "question-answering":
+        out["doc_stride"] = window_stride(data.max_length, data.doc_stride)
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     if args.threads is not None and args.threads < 1:
         # Checked before the export, not after it when the latency is measured.
@@ -567,6 +576,9 @@ def run(args: argparse.Namespace) -> int:
             "search_latency": _search_comparison(chosen, cfg, setting, results),
             "device_prediction": _device_prediction(chosen, cfg),
             "metric": kind.main_metric,
+            # What the scores were taken at, and what an input should be cut to as in training:
+            # the saved tokenizer truncates nothing by itself.
+            "tokenization": _tokenization(train_cfg, kind),
             "accuracy": report.accuracy,
             "parity_ok": report.parity_ok,
             "params": report.param_count,

@@ -333,6 +333,9 @@ def test_question_answering_end_to_end(qa_run) -> None:
     assert export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--out", str(out_dir), "--onnx"]) == 0
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["metric"] == "f1" and summary["parity_ok"]
+    # What the scores were taken at (the saved tokenizer cuts nothing by itself): data.max_length=40,
+    # data.doc_stride=12.
+    assert summary["tokenization"] == {"max_length": 40, "doc_stride": 12}
     assert summary["accuracy"]["onnx"] == pytest.approx(summary["accuracy"]["torch"], abs=1e-6)
     assert summary["accuracy"]["torch"] == pytest.approx({r["subnet"]: r["f1"] for r in rows}["w0.50-d0.50"])
 

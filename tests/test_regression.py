@@ -78,6 +78,7 @@ def test_regression_end_to_end(regression_run, capsys) -> None:
     assert export_main(argv) == 0
     summary = json.loads((out_dir / "summary.json").read_text())
     assert summary["metric"] == "pearson" and summary["parity_ok"]
+    assert summary["tokenization"] == {"max_length": 32}  # TINY_RUN's data.max_length
     scores = summary["accuracy"]
     assert scores["torch"] == pytest.approx(best.accuracy, abs=1e-6)
     # Predictions a few 1e-7 apart; Pearson over nearly constant predictions moves more (measured 2e-5).
