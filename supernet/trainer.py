@@ -575,6 +575,13 @@ class _Job:
             try:
                 run.root.mkdir(parents=True, exist_ok=True)
                 self.lock = _lock_run_dir(run.root)
+                if self.fresh and run.config.exists() and not _only_config(run):
+                    # check_run_dir found no run here, then the data took its time: another job
+                    # trained one in between (taking it as ours would score its weights on our task).
+                    raise RunError(
+                        f"output_dir '{run.root}' holds a run another job wrote while this one loaded its "
+                        "data; choose a new output_dir (or resume=true to continue that run)"
+                    )
                 # Half checkpoints a killed job (or a full disk) left: hidden, and hundreds of MB each.
                 for half in run.checkpoints.glob(".step-*.tmp"):
                     shutil.rmtree(half, ignore_errors=True)

@@ -1277,6 +1277,32 @@ def test_a_run_folder_in_use_is_named_before_the_data_is_loaded(models, tmp_path
     assert trainer._held_by(run) is None  # released: the check itself holds nothing
 
 
+def test_a_run_another_job_wrote_while_the_data_loaded_is_refused(models, tmp_path, monkeypatch) -> None:
+    """The folder is checked before the data is loaded and locked after: a job that trained a run
+    there in between (a small task beside a large one) had it adopted, its config.yaml and
+    inputs.json replaced by this job's and its weights scored on this job's task."""
+    run = tmp_path / "run"
+    real_load = trainer._Job.load_data
+
+    def load_while_another_job_trains(self) -> None:
+        real_load(self)
+        run.mkdir(exist_ok=True)
+        (run / "config.yaml").write_text("seed: 1\n")
+        (run / "supernet").mkdir()
+
+    monkeypatch.setattr(trainer._Job, "load_data", load_while_another_job_trains)
+    with pytest.raises(RunError) as info:
+        _run(models["seq-cls"], run)
+    assert str(info.value) == (
+        f"output_dir '{run}' holds a run another job wrote while this one loaded its data; choose a new "
+        "output_dir (or resume=true to continue that run)"
+    )
+    assert (run / "config.yaml").read_text() == "seed: 1\n" and sorted(p.name for p in run.iterdir()) == [
+        "config.yaml",
+        "supernet",
+    ]
+
+
 def test_a_lock_on_a_lock_file_unlinked_meanwhile_is_taken_again(tmp_path, monkeypatch) -> None:
     """A job ending unlinks its lock file, then closes it: a job that opened the file just before the
     unlink locked a file no path names, and a third job then locked a new one: two jobs trained."""
