@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,11 +49,32 @@ class JsonlLogger:
 
 
 class _WandbLogger:
+    """wandb, as one wandb run per training run, however often it is resumed.
+
+    The wandb run's id and the last step sent to it are kept in `wandb/supernet-run.json` in the run
+    folder: a resume continues that wandb run (`resume="allow"`; offline, `wandb sync` joins its
+    parts) and does not send again the steps the interrupted attempt had sent (a resume retrains
+    them bit for bit, and wandb takes a run's steps in increasing order only). wandb starts at the
+    first step logged, so a resume of a finished run, which trains nothing, adds no empty wandb run.
+    """
+
     def __init__(self, project: str, run_dir: Path, config: dict[str, Any], name: str) -> None:
-        import wandb
+        import wandb  # noqa: F401 - missing, said here (make_logger's caller names the fix), not at step 1
 
         # Offline by default: no network is needed; `wandb sync` uploads later.
         os.environ.setdefault("WANDB_MODE", "offline")
+        self._init = {"project": project, "dir": str(run_dir), "config": config, "name": name}
+        self._state = run_dir / "wandb" / "supernet-run.json"
+        try:
+            state = json.loads(self._state.read_text(encoding="utf-8"))
+            self._id, self._last = str(state["id"]), int(state["last_step"])
+        except (OSError, ValueError, TypeError, KeyError):  # a new run (or an unreadable record)
+            self._id, self._last = secrets.token_hex(4), 0  # wandb takes any [a-z0-9] id
+        self._run: Any = None
+
+    def _start(self) -> None:
+        import wandb
+
         # Its run summary (a sparkline per metric, 30+ lines after the results table) is left out
         # unless the user set WANDB_QUIET/WANDB_SILENT themselves; where the run is saved is still said.
         quiet = (
@@ -60,13 +82,20 @@ class _WandbLogger:
             if {"WANDB_QUIET", "WANDB_SILENT"} & set(os.environ)
             else {"settings": wandb.Settings(quiet=True)}
         )
-        self._run = wandb.init(project=project, dir=str(run_dir), config=config, name=name, **quiet)
+        self._run = wandb.init(id=self._id, resume="allow", **self._init, **quiet)
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
+        if step <= self._last:
+            return  # sent by the attempt this one resumes
+        if self._run is None:
+            self._start()
         self._run.log(metrics, step=step)
+        self._last = step
+        atomic_write_text(self._state, json.dumps({"id": self._id, "last_step": step}))
 
     def finish(self) -> None:
-        self._run.finish()
+        if self._run is not None:
+            self._run.finish()
 
 
 def make_logger(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -48,3 +49,42 @@ def test_wandb_logs_offline_into_the_run_folder_without_its_summary(tmp_path, mo
     said = [line for line in (captured.out + captured.err).splitlines() if "wandb" in line]
     assert not [line for line in said if "Run history" in line or "Run summary" in line], said
     assert any(str(offline) in line for line in said), said
+
+
+def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_path, monkeypatch) -> None:
+    """Every resume started a new wandb run under the same name, with the steps between the
+    checkpoint and the interrupt sent twice; a resume of a finished run added an empty one."""
+    from supernet.tracking import _WandbLogger, make_logger
+
+    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    sent: list[int] = []
+    real_log = _WandbLogger.log
+
+    def log(self, metrics, step):
+        before = self._last
+        real_log(self, metrics, step)
+        if self._last != before:
+            sent.append(step)
+
+    monkeypatch.setattr(_WandbLogger, "log", log)
+    first = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    for step in (1, 2, 3, 4):
+        first.log({"loss": 1.0 / step}, step)
+    first.finish()  # (or killed: what was sent is recorded at each step)
+    record = json.loads((tmp_path / "wandb" / "supernet-run.json").read_text())
+    assert record["last_step"] == 4
+    resumed = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    for step in (3, 4, 5, 6):  # from the checkpoint at step 2
+        resumed.log({"loss": 1.0 / step}, step)
+    resumed.finish()
+    assert sent == [1, 2, 3, 4, 5, 6]
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    # One wandb run in two offline parts (`wandb sync` joins them): offline-run-<time>-<id>[-1].
+    assert len(runs) == 2 and all(
+        re.fullmatch(rf"offline-run-\d+_\d+-{record['id']}(-\d+)?", r.name) for r in runs
+    )
+    finished = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    finished.finish()  # nothing trained: no wandb run started
+    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 2
