@@ -1876,6 +1876,7 @@ def make_dataloader(
     seed: int = 0,
     collate_fn: Callable[[list[dict[str, Any]]], dict[str, torch.Tensor]] | None = None,
     group_by_length: bool = False,
+    global_batch: int | None = None,
 ) -> DataLoader:
     """Batch a tokenized split, padding each batch to its own longest sequence.
 
@@ -1889,8 +1890,12 @@ def make_dataloader(
             and stacks one label per example.
         group_by_length: Put examples of similar length in the same batch
             (``DataConfig.group_by_length``). With `shuffle`, the shuffled order is cut into windows
-            of 50 batches, each sorted by length; without (evaluation), the split is read longest
-            first, for metrics that do not depend on the order of the examples.
+            of 50 global batches, each sorted by length; without (evaluation), the split is read
+            longest first, for metrics that do not depend on the order of the examples.
+        global_batch: The examples one optimizer step takes, over processes and accumulation steps
+            (default `batch_size`): the length windows are sized by it, so that one process with
+            batch 16 and two processes with batch 8 (or batch 8 with 2 accumulation steps) see the
+            same examples in each step.
 
     Returns:
         A DataLoader yielding dicts of tensors.
@@ -1906,7 +1911,7 @@ def make_dataloader(
     if group_by_length:
         lengths = [len(ids) for ids in split["input_ids"]]
         if shuffle:
-            sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=generator)
+            sampler = LengthGroupedSampler(global_batch or batch_size, lengths=lengths, generator=generator)
             # Starting an epoch draws the loader's worker seed from its generator, or from torch's
             # global RNG when it has none; a second private one leaves the sampler's order and the
             # global RNG (dropout) alone, so a run resumed mid-epoch ends where a straight one does.

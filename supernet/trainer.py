@@ -1095,6 +1095,9 @@ class _Job:
                 seed=_seed_of(self.cfg.seed, stage, epoch),
                 collate_fn=self.kind.collator(self.tokenizer),
                 group_by_length=self.cfg.data.group_by_length,
+                global_batch=self.cfg.batch_size
+                * self.cfg.gradient_accumulation_steps
+                * self.accelerator.num_processes,
             )
             loader = self.accelerator.prepare_data_loader(loader)
             if first_skip:

@@ -1095,6 +1095,35 @@ def test_dataloader_groups_by_length(varied_task: TaskData, tokenizer: PreTraine
     assert flat == sorted((len(ids) for ids in split["input_ids"]), reverse=True)
 
 
+def test_length_groups_do_not_depend_on_how_the_global_batch_is_split(
+    varied_task: TaskData, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    """The length windows were sized by the per-process batch: batch 8 with 2 accumulation steps (or
+    2 processes of 8) trained on other examples in each step than batch 16 (1 global batch in 63 the
+    same), so the README's 'trains as batch 16 does' failed with data.group_by_length."""
+    from accelerate import Accelerator
+
+    split = tokenize_task(varied_task, tokenizer, max_length=64)["train"]
+
+    def steps(batch_size: int, global_batch: int) -> list[list[int]]:
+        loader = make_dataloader(
+            split,
+            tokenizer,
+            batch_size=batch_size,
+            shuffle=True,
+            seed=3,
+            group_by_length=True,
+            global_batch=global_batch,
+        )
+        loader = Accelerator(cpu=True).prepare_data_loader(loader)
+        rows = [ids[:4] for batch in loader for ids in batch["input_ids"].tolist()]
+        return [sorted(map(tuple, rows[i : i + global_batch])) for i in range(0, len(rows), global_batch)]
+
+    assert steps(8, 8) == steps(4, 8)  # batch 4 with 2 accumulation steps (or 2 processes of 4)
+    assert steps(12, 12) == steps(4, 12) == steps(6, 12)
+    assert steps(4, 8) != steps(4, 4)
+
+
 @pytest.mark.parametrize("group", [False, True])
 def test_training_loaders_leave_the_global_rng_alone(
     varied_task: TaskData, tokenizer: PreTrainedTokenizerBase, group: bool
