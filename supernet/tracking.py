@@ -54,11 +54,14 @@ class _WandbLogger:
     The wandb run's id and the last step sent to it are kept in `wandb/supernet-run.json` in the run
     folder: a resume continues that wandb run (`resume="allow"`; offline, `wandb sync` joins its
     parts) and does not send again the steps the interrupted attempt had sent (a resume retrains
-    them bit for bit, and wandb takes a run's steps in increasing order only). wandb starts at the
-    first step logged, so a resume of a finished run, which trains nothing, adds no empty wandb run.
+    them bit for bit, and wandb takes a run's steps in increasing order only). With `idle` (a
+    resume of a finished run, which trains nothing) wandb starts only if a step is logged, so no
+    empty wandb run is added.
     """
 
-    def __init__(self, project: str, run_dir: Path, config: dict[str, Any], name: str) -> None:
+    def __init__(
+        self, project: str, run_dir: Path, config: dict[str, Any], name: str, *, idle: bool = False
+    ) -> None:
         import wandb  # noqa: F401 - missing, said here (make_logger's caller names the fix), not at step 1
 
         # Offline by default: no network is needed; `wandb sync` uploads later.
@@ -71,6 +74,8 @@ class _WandbLogger:
         except (OSError, ValueError, TypeError, KeyError):  # a new run (or an unreadable record)
             self._id, self._last = secrets.token_hex(4), 0  # wandb takes any [a-z0-9] id
         self._run: Any = None
+        if not idle:  # started now, so that a key or mode wandb refuses is said before training
+            self._start()
 
     def _start(self) -> None:
         import wandb
@@ -99,7 +104,13 @@ class _WandbLogger:
 
 
 def make_logger(
-    report_to: str, *, run_dir: Path, project: str, config: dict[str, Any], enabled: bool = True
+    report_to: str,
+    *,
+    run_dir: Path,
+    project: str,
+    config: dict[str, Any],
+    enabled: bool = True,
+    idle: bool = False,
 ) -> Logger:
     """The logger for a run: JSONL always (on the main process), plus wandb if `report_to == "wandb"`.
 
@@ -109,12 +120,13 @@ def make_logger(
         project: wandb project name.
         config: the resolved config, recorded by wandb.
         enabled: False on non-main processes: nothing is written.
+        idle: nothing is expected to be logged (a finished run): wandb starts at a first step only.
     """
     if not enabled:
         return NullLogger()
     inner: Logger = NullLogger()
     if report_to == "wandb":
-        inner = _WandbLogger(project, run_dir, config, name=run_dir.name)
+        inner = _WandbLogger(project, run_dir, config, name=run_dir.name, idle=idle)
     return JsonlLogger(run_dir / "train_metrics.jsonl", inner)
 
 

@@ -539,6 +539,21 @@ class _Job:
                     f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
                     f"undo the changes or start a new output_dir"
                 )
+            started = _read_inputs(run).get("processes")
+            here = self.accelerator.num_processes
+            if isinstance(started, int) and started != here and not (run.supernet / "config.json").is_file():
+                # A stage begun after the resume would train with another global batch, unrecorded (a
+                # checkpoint of the stage in progress is refused as well: `_check_process_count`).
+                launch = (
+                    "python train.py ..."
+                    if started == 1
+                    else f"accelerate launch --multi_gpu --num_processes {started} train.py ..."
+                )
+                raise RunError(
+                    f"resume refused: run '{run.root}' was started with {started} process"
+                    f"{'es' if started > 1 else ''} and this job has {here}: resume it with {started} "
+                    f"({launch}); the global batch is batch_size x gradient_accumulation_steps x processes"
+                )
             weights = run.list_checkpoints() or any(
                 (folder / "config.json").is_file() for folder in (run.teacher, run.stage_w, run.supernet)
             )
@@ -591,7 +606,9 @@ class _Job:
                     run.metrics.unlink()
                 if self.fresh:
                     save_config(cfg, run.config)
-                    record_inputs(cfg, run, getattr(self, "task", None))  # load_data sets the task
+                    record_inputs(  # load_data sets the task
+                        cfg, run, getattr(self, "task", None), processes=self.accelerator.num_processes
+                    )
                 else:
                     # A run folder moved since: record where it is now, and nothing else (the rest is the
                     # run's identity, which searches and profile kits of it carry).
@@ -615,6 +632,8 @@ class _Job:
                 project=cfg.wandb_project,
                 config=resolved,
                 enabled=self.accelerator.is_main_process,
+                # A finished run trains nothing on resume: no wandb run is started for it.
+                idle=(run.supernet / "config.json").is_file(),
             )
         except Exception as err:  # wandb missing, online without a key, a WANDB_MODE it does not know
             disk = disk_error(err, run.root)
@@ -1576,6 +1595,7 @@ def record_inputs(
     *,
     group_repeats: bool = True,
     typed: TrainConfig | None = None,
+    processes: int | None = None,
 ) -> None:
     """Write RUN/inputs.json when a run starts (or when a run started before runs recorded it is
     resumed): for each local file or folder the config names, the path as typed and its absolute path;
@@ -1587,7 +1607,8 @@ def record_inputs(
     the digests (`check_split`): a data file edited since is not scored, or trained on, unnoticed.
     `group_repeats` records the split rule (`task_from_config`): False for a run started before
     2026-12-01, recorded when it is resumed; `typed` is then its config.yaml, whose paths `cfg` holds
-    resolved (`recorded_paths`).
+    resolved (`recorded_paths`). `processes`: the processes the run trains with (its global batch
+    counts them), recorded when it starts so that a resume with another count is refused.
     """
     paths = {}
     for key in _PATH_KEYS:
@@ -1595,7 +1616,8 @@ def record_inputs(
         if absolute is not None:
             paths[key] = {"typed": _get(typed or cfg, key), "path": absolute}
     digests = {split: split_digest(task, split) for split in ("dev", "test")} if task is not None else {}
-    atomic_write_json(run.inputs, {"paths": paths, "split_sha256": digests, "group_repeats": group_repeats})
+    record = {"paths": paths, "split_sha256": digests, "group_repeats": group_repeats}
+    atomic_write_json(run.inputs, record | ({"processes": processes} if processes is not None else {}))
 
 
 def _started_before_inputs(run: RunDir) -> bool:

@@ -1333,6 +1333,26 @@ def test_a_lock_on_a_lock_file_unlinked_meanwhile_is_taken_again(tmp_path, monke
         held.close()
 
 
+def test_a_resume_with_another_process_count_is_refused_between_stages(models, tmp_path) -> None:
+    """Only a checkpoint of the stage in progress was checked: a run stopped after stage W (its
+    stage-end folder, no checkpoint of W x D) resumed on 2 processes trained W x D with a global batch
+    of 32 instead of 16, without a word."""
+    run = tmp_path / "run"
+    _run(models["seq-cls"], run)
+    inputs = json.loads((run / "inputs.json").read_text())
+    assert inputs["processes"] == 1
+    shutil.rmtree(run / "supernet")  # as if stopped before the end of stage W x D
+    shutil.rmtree(run / "checkpoints", ignore_errors=True)
+    (run / "inputs.json").write_text(json.dumps(inputs | {"processes": 2}))  # started on 2 processes
+    with pytest.raises(RunError) as info:
+        _run(models["seq-cls"], run, "resume=true")
+    assert str(info.value) == (
+        f"resume refused: run '{run}' was started with 2 processes and this job has 1: resume it with 2 "
+        "(accelerate launch --multi_gpu --num_processes 2 train.py ...); the global batch is batch_size x "
+        "gradient_accumulation_steps x processes"
+    )
+
+
 def test_checkpoint_of_another_process_count_is_refused(tmp_path) -> None:
     """Resumed by another count, the schedule (stepped per process) and data position went wrong,
     or process 1 called an intact 1-process checkpoint corrupt and advised deleting it."""
@@ -1741,6 +1761,7 @@ def test_typed_paths_reach_the_files_trained_on_and_an_edited_split_is_caught(
         },
         "split_sha256": {split: split_digest(task, split) for split in ("dev", "test")},
         "group_repeats": True,
+        "processes": 1,
     }
     # The classes in another order are the same split.
     assert split_digest(reorder_labels(task, task.label_names[::-1]), "dev") == inputs["split_sha256"]["dev"]
