@@ -265,10 +265,17 @@ def process_rank() -> int:
 
 
 def _per_process(err: BaseException) -> bool:
-    """Whether one process of a multi-process run may meet `err` alone (its own files, its own step)."""
+    """Whether one process of a multi-process run may meet `err` alone (its own files, its own step).
+
+    An OSError the system raised (with an errno: a file of this process's) is its own; one raised by
+    an input check with a message only ("model 'x' is neither a packaged model nor an existing
+    folder") meets every process alike, and process 0 says it.
+    """
     from supernet.trainer import ProcessRunError, TrainingError
 
-    return isinstance(err, (ProcessRunError, TrainingError, OSError))
+    return isinstance(err, (ProcessRunError, TrainingError)) or (
+        isinstance(err, OSError) and err.errno is not None
+    )
 
 
 def one_process_only(script: str) -> None:

@@ -1398,6 +1398,9 @@ def test_resumed_steps_replace_their_first_rows(tmp_path) -> None:
         ("0", "config", "error: unknown config key 'learning_rat'"),
         ("1", "config", ""),  # every process meets it: process 0 says it
         ("1", "process", "[process 1] error: checkpoint 'c' is corrupt"),  # its own files: it says it
+        # An input check's message-only FileNotFoundError was said by each process.
+        ("1", "input", ""),
+        ("1", "system", "[process 1] error: [Errno 13] Permission denied: 'ckpt/random_states_1.pkl'"),
     ],
 )
 def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, capsys) -> None:
@@ -1405,11 +1408,12 @@ def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, cap
     from supernet.config import ConfigError
 
     def main(args):
-        raise (
-            ConfigError("unknown config key 'learning_rat'")
-            if err == "config"
-            else trainer.ProcessRunError("checkpoint 'c' is corrupt")
-        )
+        raise {
+            "config": ConfigError("unknown config key 'learning_rat'"),
+            "process": trainer.ProcessRunError("checkpoint 'c' is corrupt"),
+            "input": FileNotFoundError("model 'm' is neither a packaged model nor an existing folder"),
+            "system": PermissionError(13, "Permission denied", "ckpt/random_states_1.pkl"),
+        }[err]
 
     monkeypatch.setenv("RANK", rank)
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -1418,9 +1422,13 @@ def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, cap
     # A RANK left over in a shell, in a single-process run: the error is said.
     monkeypatch.setenv("WORLD_SIZE", "1")
     assert run_cli(main, argparse.ArgumentParser(), []) == 2
-    assert capsys.readouterr().err.strip() == (
-        "error: unknown config key 'learning_rat'" if err == "config" else "error: checkpoint 'c' is corrupt"
-    )
+    said = {
+        "config": "unknown config key 'learning_rat'",
+        "process": "checkpoint 'c' is corrupt",
+        "input": "model 'm' is neither a packaged model nor an existing folder",
+        "system": "[Errno 13] Permission denied: 'ckpt/random_states_1.pkl'",
+    }
+    assert capsys.readouterr().err.strip() == f"error: {said[err]}"
 
 
 @pytest.mark.parametrize("rank, printed", [("0", "interrupted; rerun"), ("1", "")])
