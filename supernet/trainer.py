@@ -1895,13 +1895,15 @@ def _process_mean(acc: Accelerator, window: dict[str, list[float]]) -> dict[str,
     """
     if acc.num_processes == 1 or not window:  # empty in every process at once (same steps)
         return window
-    names = sorted(window)
+    names = sorted(window)  # one order in every process, whatever order each window was filled in
     flat = torch.tensor([v for name in names for v in window[name]], dtype=torch.float64, device=acc.device)
     values = acc.reduce(flat, reduction="mean").tolist()
-    out, start = {}, 0
+    means, start = {}, 0
     for name in names:
-        out[name], start = values[start : start + len(window[name])], start + len(window[name])
-    return out
+        means[name], start = values[start : start + len(window[name])], start + len(window[name])
+    # Returned in the window's own order (the order the subnets train in), which the progress bar's
+    # loss readout and the logged rows follow: sorted, the bar showed the narrowest subnets first.
+    return {name: means[name] for name in window}
 
 
 def _loss_window(state: dict[str, Any]) -> dict[str, list[float]]:

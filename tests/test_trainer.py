@@ -2079,3 +2079,22 @@ def test_notes_on_an_older_run_come_from_the_main_process_alone(tmp_path, monkey
     trainer._say_once(run, "task", "note: one")
     trainer._say_once(run, "task", "note: one")
     assert capsys.readouterr().err == "note: one\n"
+
+
+def test_process_mean_keeps_the_training_order() -> None:
+    """Averaged over 2 processes, the window came back sorted by name: the progress bar's loss readout
+    showed w0.25-... and w0.50-... subnets, not the first ones trained (w1.00-d1.00 first)."""
+    from types import SimpleNamespace
+
+    reduced: list[list[float]] = []
+
+    def reduce(tensor, reduction):
+        reduced.append(tensor.tolist())
+        return tensor / 2  # as if the other process's values were all 0
+
+    acc = SimpleNamespace(num_processes=2, device=torch.device("cpu"), reduce=reduce)
+    window = {"w1.00-d1.00": [4.0, 2.0], "w0.25-d0.50": [8.0], "w0.50-d1.00": [6.0, 6.0]}
+    out = trainer._process_mean(acc, window)
+    assert list(out) == list(window)  # the order the subnets train in
+    assert out == {"w1.00-d1.00": [2.0, 1.0], "w0.25-d0.50": [4.0], "w0.50-d1.00": [3.0, 3.0]}
+    assert reduced == [[8.0, 6.0, 6.0, 4.0, 2.0]]  # reduced in one sorted order in every process
