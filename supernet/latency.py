@@ -1042,7 +1042,12 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            # NFS without lockd, Lustre mounted noflock, some FUSE mounts (ENOLCK, ENOSYS, ...): the
+            # cache is written unlocked there, as before the lock, not refused.
+            pass
         yield
     finally:
         os.close(fd)  # closing releases the lock
@@ -1119,9 +1124,12 @@ class LatencyCache:
     def _load(self) -> tuple[dict[str, object] | None, Path]:
         """This setting's figures (or None) and the file that holds them, or would."""
         data, other_timing = self._read(self.main)
-        if data is None and other_timing:
-            return self._read(self.beside)[0], self.beside
-        return data, self.main
+        if data is not None:
+            return data, self.main
+        beside = self._read(self.beside)[0] if self.beside.exists() else None
+        if beside is not None:  # also when the main file has gone or gone stale since
+            return beside, self.beside
+        return None, self.beside if other_timing else self.main
 
     @property
     def path(self) -> Path:

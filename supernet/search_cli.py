@@ -536,9 +536,10 @@ class SearchRun:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LatencyWarning)
                 results = self._measure_many(self._timed(), todo, self.setting)
+            path = cache.path  # (reads the cache: once, not per subnet)
             for cfg, result in zip(todo, results, strict=True):
                 fresh[cfg.name] = result
-                self._keep(cache.path, functools.partial(cache.put, cfg, result))
+                self._keep(path, functools.partial(cache.put, cfg, result))
         # What was timed now is used as timed, saved or not (a read-only run folder).
         measured = {c.name: fresh[c.name] if c.name in fresh else cache.get(c) for c in cfgs}
         reused = len(cfgs) - len(todo)

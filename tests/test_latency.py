@@ -367,6 +367,26 @@ def test_figures_of_another_timing_are_kept_beside(tmp_path) -> None:
         "cpu-torch-b1-s128-t1.json",
         "cpu-torch-b1-s128-t1.w5-r31.json",
     ]
+    # The main file gone (or stale) since: the figures beside are still this timing's.
+    usual.main.unlink()
+    assert more.get(b) == _result(5.0) and more.path == more.beside
+    more.put(a, _result(6.0))
+    assert (more.get(a), more.get(b)) == (_result(6.0), _result(5.0)) and not usual.main.exists()
+
+
+def test_a_folder_that_cannot_be_locked_is_written_unlocked(tmp_path, monkeypatch) -> None:
+    """On NFS without lockd or Lustre mounted noflock, flock fails (ENOLCK, ENOSYS): the cache's
+    lock made every put, and so search.py, fail after timing a batch."""
+    import errno
+    import fcntl
+
+    def unsupported(fd, op):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", unsupported)
+    cache = LatencyCache(tmp_path, LatencySetting(num_threads=1))
+    cache.put(sn.SubnetConfig(width_mult=0.5), _result(2.0))
+    assert cache.get(sn.SubnetConfig(width_mult=0.5)) == _result(2.0)
 
 
 def test_concurrent_puts_keep_every_entry(tmp_path, monkeypatch) -> None:
