@@ -1103,6 +1103,15 @@ class _Job:
 
     # ---------------------------------------------------------------- the loop
 
+    @functools.cached_property
+    def _length_window_batch(self) -> int:
+        """The batch `data.group_by_length` sizes its windows by: the global batch, or for a run
+        started before that rule the per-process one (its resume keeps the order it trained in)."""
+        cfg = self.cfg
+        if _read_inputs(self.run).get("length_windows") != GLOBAL_LENGTH_WINDOWS:
+            return cfg.batch_size
+        return cfg.batch_size * cfg.gradient_accumulation_steps * self.accelerator.num_processes
+
     def _epoch_batches(self, stage: str, start_epoch: int, skip: int) -> Iterator[tuple[int, int, dict]]:
         epoch, first_skip = start_epoch, skip
         while True:
@@ -1114,9 +1123,7 @@ class _Job:
                 seed=_seed_of(self.cfg.seed, stage, epoch),
                 collate_fn=self.kind.collator(self.tokenizer),
                 group_by_length=self.cfg.data.group_by_length,
-                global_batch=self.cfg.batch_size
-                * self.cfg.gradient_accumulation_steps
-                * self.accelerator.num_processes,
+                global_batch=self._length_window_batch,
             )
             loader = self.accelerator.prepare_data_loader(loader)
             if first_skip:
@@ -1608,7 +1615,8 @@ def record_inputs(
     `group_repeats` records the split rule (`task_from_config`): False for a run started before
     2026-12-01, recorded when it is resumed; `typed` is then its config.yaml, whose paths `cfg` holds
     resolved (`recorded_paths`). `processes`: the processes the run trains with (its global batch
-    counts them), recorded when it starts so that a resume with another count is refused.
+    counts them), recorded when it starts so that a resume with another count is refused; with it,
+    the rule of `data.group_by_length`'s windows (`GLOBAL_LENGTH_WINDOWS`).
     """
     paths = {}
     for key in _PATH_KEYS:
@@ -1617,7 +1625,15 @@ def record_inputs(
             paths[key] = {"typed": _get(typed or cfg, key), "path": absolute}
     digests = {split: split_digest(task, split) for split in ("dev", "test")} if task is not None else {}
     record = {"paths": paths, "split_sha256": digests, "group_repeats": group_repeats}
-    atomic_write_json(run.inputs, record | ({"processes": processes} if processes is not None else {}))
+    if processes is not None:  # a run starting now (not one of before that records its inputs late)
+        record |= {"processes": processes, "length_windows": GLOBAL_LENGTH_WINDOWS}
+    atomic_write_json(run.inputs, record)
+
+
+GLOBAL_LENGTH_WINDOWS = "global batch"
+"""inputs.json's `length_windows` of runs whose length-grouped windows are sized by the global batch
+(from 2026-12-01's last session); runs before sized them by the per-process batch and keep that rule,
+so that a resume mid-epoch skips into the order it was trained in."""
 
 
 def _started_before_inputs(run: RunDir) -> bool:

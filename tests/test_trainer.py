@@ -1770,6 +1770,7 @@ def test_typed_paths_reach_the_files_trained_on_and_an_edited_split_is_caught(
         "split_sha256": {split: split_digest(task, split) for split in ("dev", "test")},
         "group_repeats": True,
         "processes": 1,
+        "length_windows": "global batch",
     }
     # The classes in another order are the same split.
     assert split_digest(reorder_labels(task, task.label_names[::-1]), "dev") == inputs["split_sha256"]["dev"]
@@ -2098,3 +2099,21 @@ def test_process_mean_keeps_the_training_order() -> None:
     assert list(out) == list(window)  # the order the subnets train in
     assert out == {"w1.00-d1.00": [2.0, 1.0], "w0.25-d0.50": [4.0], "w0.50-d1.00": [3.0, 3.0]}
     assert reduced == [[8.0, 6.0, 6.0, 4.0, 2.0]]  # reduced in one sorted order in every process
+
+
+def test_length_windows_of_a_run_started_before_the_global_batch_rule(tmp_path) -> None:
+    """group_by_length's windows are sized by the global batch from the run that records it; a run
+    started before kept the per-process batch, or its resume mid-epoch would skip into another
+    order (some examples trained twice in the epoch, others never)."""
+    from types import SimpleNamespace
+
+    run = sn.io.RunDir(tmp_path)
+    cfg = SimpleNamespace(batch_size=8, gradient_accumulation_steps=2)
+    job = SimpleNamespace(cfg=cfg, run=run, accelerator=SimpleNamespace(num_processes=2))
+    size = trainer._Job._length_window_batch.func
+    (tmp_path / "inputs.json").write_text(
+        json.dumps({"paths": {}, "split_sha256": {}, "group_repeats": True})
+    )
+    assert size(job) == 8  # recorded before the rule: per-process batch
+    trainer.record_inputs(TrainConfig(model="m", task="t", output_dir=str(tmp_path)), run, None, processes=2)
+    assert size(job) == 32 and json.loads(run.inputs.read_text())["length_windows"] == "global batch"
