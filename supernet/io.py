@@ -136,14 +136,18 @@ def save_tokenizer(tokenizer: Any, folder: str | Path) -> None:
     tokenizer.save_pretrained(folder)
 
 
-def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a JSON-lines file (eval.jsonl, results.jsonl); blank lines are skipped.
+def read_jsonl(path: str | Path, *, appended: bool = False) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file; blank lines are skipped.
 
-    A last line cut short (no newline after it, not JSON) is a record whose writing was stopped,
-    as an appending writer leaves one: it is left out, like a record never written.
+    Args:
+        path: the file.
+        appended: the file grows by appended lines (train_metrics.jsonl): a last line cut short (no
+            newline after it, not JSON) is a record whose writing a killed job stopped, left out like
+            a record never written. Files written whole (eval.jsonl, results.jsonl) have no such
+            line: there it is damage, and named.
 
     Raises:
-        ValueError: any other line is not a JSON object ("eval.jsonl line 3 is not a JSON object").
+        ValueError: a line is not a JSON object ("eval.jsonl line 3 is not a JSON object").
     """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
@@ -155,7 +159,7 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except ValueError:
-            if number == len(lines) and not text.endswith("\n"):
+            if appended and number == len(lines) and not text.endswith("\n"):
                 break
             row = None
         if not isinstance(row, dict):

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Protocol
 
-from supernet.io import RunDir, append_jsonl, atomic_write_text
+from supernet.io import RunDir, append_jsonl, atomic_write_text, read_jsonl
 
 __all__ = ["JsonlLogger", "Logger", "NullLogger", "drop_steps_after", "make_logger"]
 
@@ -165,10 +165,7 @@ def stage_seconds(run_dir: str | os.PathLike[str]) -> dict[str, float]:
     if not path.is_file():
         return {}
     last: dict[str, tuple[int, float]] = {}
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        record = json.loads(line)
+    for record in read_jsonl(path, appended=True):  # a killed job's half line is left out
         for key, value in record.items():
             if key.endswith("/sec_per_step"):
                 last[key.split("/")[0]] = (int(record["step"]), float(value))

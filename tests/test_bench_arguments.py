@@ -83,7 +83,7 @@ def test_int8_choice_refuses_a_run_scored_in_part(capsys, as_script, tmp_path: P
     run = tmp_path / "run"
     (run / "supernet").mkdir(parents=True)
     (run / "config.yaml").write_text("model: m\ntask: t\noutput_dir: o\nwidth_mults: [1.0, 0.5]\n")
-    (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00"}\n\n{"subnet": "w0.50-d0.50"}\n{"subn')
+    (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00"}\n\n{"subnet": "w0.50-d0.50"}\n')
     assert _refused(capsys, "int8_choice", ["--run", str(run)]) == (
         f"int8_choice.py: error: --run {run}: eval.jsonl lacks 4 grid subnet(s) (w1.00-d0.75, w1.00-d0.50, "
         "w0.50-d1.00): finish train.py (resume=true) first"

@@ -75,12 +75,7 @@ def test_damaged_run_files_are_one_line(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().err.strip() == (
         f"error: {run / 'eval.jsonl'} holds no subnet: score the run again with train.py resume=true"
     )
-    (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00", "pear')  # its one record cut short
-    assert task_results.main(argv) == 2
-    assert capsys.readouterr().err.strip() == (
-        f"error: {run / 'eval.jsonl'} holds no subnet: score the run again with train.py resume=true"
-    )
-    (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00", "pear\n{"subnet": "w1.00-d0.50"}\n')
+    (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00", "pear')  # cut (it is written whole)
     assert task_results.main(argv) == 2
     assert capsys.readouterr().err.strip() == (
         f"error: {run}: eval.jsonl or teacher_eval.json is damaged ({run / 'eval.jsonl'} line 1 is not a "

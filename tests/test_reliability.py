@@ -408,10 +408,12 @@ def test_read_jsonl_skips_blank_lines_and_names_a_damaged_one(tmp_path: Path) ->
     path = tmp_path / "eval.jsonl"
     path.write_text('{"a": 1}\n\n  \n{"b": 2}\n')
     assert read_jsonl(path) == [{"a": 1}, {"b": 2}]
-    path.write_text('{"a": 1}\n{"b": 2, "c')  # a last record cut short: not written
-    assert read_jsonl(path) == [{"a": 1}]
+    path.write_text('{"a": 1}\n{"b": 2, "c')  # a last record cut short: not written, if appended
+    assert read_jsonl(path, appended=True) == [{"a": 1}]
+    with pytest.raises(ValueError, match=" line 2 is not a JSON object$"):
+        read_jsonl(path)  # a file written whole: damage
     for damaged in ('{"a": 1}\n{"b": \n', '{"a": 1}\n[1, 2]\n', '{"a": 1}\n{"b": \n{"c": 3}'):
         path.write_text(damaged)
         with pytest.raises(ValueError) as info:
-            read_jsonl(path)
+            read_jsonl(path, appended=True)
         assert str(info.value) == f"{path} line 2 is not a JSON object"

@@ -19,7 +19,9 @@ def test_stage_seconds_multiplies_the_last_rate_by_each_stages_steps(tmp_path) -
         {"step": 30, "stage_w/sec_per_step": 3.0},
         {"step": 40, "stage_wd/sec_per_step": 8.0, "stage_wd/w1.00-d1.00/loss": 0.2},
     ]
-    (tmp_path / "train_metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records) + "\n")
+    # A killed job's half line last (the benches read killed runs): a JSONDecodeError traceback before.
+    text = "".join(json.dumps(r) + "\n" for r in records) + "\n" + '{"step": 44, "stage_wd/sec_'
+    (tmp_path / "train_metrics.jsonl").write_text(text)
     # teacher: steps 0..20 at its last rate 2.0; stage_w: 20..30 at 3.0; stage_wd: 30..40 at 8.0.
     assert stage_seconds(tmp_path) == pytest.approx({"teacher": 40.0, "stage_w": 30.0, "stage_wd": 80.0})
 
