@@ -222,7 +222,7 @@ def _replaces_export(out: Path, overwrite: bool, *, given: bool = True) -> bool:
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"'{out}' is a file: pass a folder to --out")
     # The export is written beside `out` first (then renamed): that folder must be writable.
-    problem = unwritable(out.parent)
+    problem = unwritable(out.parent, named=True)  # the message names `out`, not its folder
     if problem is not None:
         if not given:
             raise RunError(
@@ -414,7 +414,7 @@ def _commit_and_time(
         try:
             chosen = read_chosen(chosen_file)
         except RunError:
-            print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (b1 s128)")
+            print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (batch 1)")
     if chosen is None:
         setting = dataclasses.replace(setting, seq_len=default_seq_len(run_dir.root, print, option=None))
     else:

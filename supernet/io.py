@@ -168,14 +168,15 @@ def read_jsonl(path: str | Path, *, appended: bool = False) -> list[dict[str, An
     return rows
 
 
-def unwritable(path: str | os.PathLike[str]) -> str | None:
+def unwritable(path: str | os.PathLike[str], *, named: bool = False) -> str | None:
     """Why a folder at `path` could not be created or written, or None if it can; leaves nothing behind.
 
     Tested by creating (and removing) a file in `path`, or in its nearest existing parent when
     `path` does not exist yet: permissions alone miss read-only mounts, immutable folders and root.
     The reason names that parent ("/data is not writable (Permission denied)", "/a is a file"),
     and is the system's reason alone ("Permission denied") when `path` itself is the folder: the
-    caller's message names it already.
+    caller's message names it already (unless `named`: a caller that asks about a folder its
+    message does not name).
     """
     probe = Path(path)
     while not probe.exists() and probe != probe.parent:
@@ -185,7 +186,9 @@ def unwritable(path: str | os.PathLike[str]) -> str | None:
     try:
         handle, name = tempfile.mkstemp(dir=probe, prefix=".write-test-")
     except OSError as err:
-        return str(err.strerror) if probe == Path(path) else f"{probe} is not writable ({err.strerror})"
+        if probe == Path(path) and not named:
+            return str(err.strerror)
+        return f"{probe} is not writable ({err.strerror})"
     os.close(handle)
     os.unlink(name)
     return None

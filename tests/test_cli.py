@@ -1204,8 +1204,10 @@ def test_unwritable_folder_is_named(tmp_path: Path, monkeypatch) -> None:
 
     monkeypatch.setattr(tempfile, "mkstemp", refuse)
     assert unwritable(tmp_path / "new") == f"{tmp_path} is not writable (Operation not permitted)"
-    # The folder itself: the reason alone, as the caller's message names the folder.
+    # The folder itself: the reason alone, as the caller's message names the folder; or named, for a
+    # caller whose message names another (export.py writes beside --out: its folder must be writable).
     assert unwritable(tmp_path) == "Operation not permitted"
+    assert unwritable(tmp_path, named=True) == f"{tmp_path} is not writable (Operation not permitted)"
 
 
 def test_export_best_of_an_unfinished_run_says_so(capsys, tmp_path: Path, trained_run: Path) -> None:
