@@ -438,8 +438,9 @@ def monitor_load() -> Iterator[_LoadProbe]:
     The machine's busy CPU time (/proc/stat) minus this process's own
     (`os.times`, all its threads) over the block, divided by its wall time,
     is the CPU others took, in cores. Both counters tick in clock ticks
-    (usually 10 ms), so one tick per core is subtracted first: a short, idle
-    measurement does not read as load. Where /proc/stat is absent (macOS,
+    (usually 10 ms), so a tick for each core that was busy (and one for this
+    process) is subtracted first: a short, idle measurement does not read as
+    load (`other_cpu_cores`). Where /proc/stat is absent (macOS,
     Windows) `other_cpu` is None; where `os.getloadavg` is absent, `load_avg`.
 
     Yields:

@@ -349,12 +349,16 @@ def other_cpu_cores(
     busy1, mine1, cores1 = end
     if busy0 is None or busy1 is None:
         return None
+    busy = busy1 - busy0
     if cores0 is not None and cores1 is not None and len(cores0) == len(cores1):
-        active = sum(1 for i in range(len(cores0)) if cores0[i] != cores1[i])  # no zip(strict): 3.9
-        resolution = (active + 1) / _CLOCK_TICKS
+        moved = [cores1[i] - cores0[i] for i in range(len(cores0))]  # no zip(strict): Python 3.9
+        # The per-core lines' sum, not the "cpu" line: the kernel rounds that one from the cores'
+        # nanoseconds, up to a tick per core off their sum, which the allowance would not cover.
+        busy = sum(moved) / _CLOCK_TICKS
+        resolution = (sum(1 for m in moved if m) + 1) / _CLOCK_TICKS
     else:  # no per-core counts: any core may have been busy
         resolution = (os.cpu_count() or 1) / _CLOCK_TICKS
-    return max(0.0, (busy1 - busy0) - (mine1 - mine0) - resolution) / max(wall_s, 1e-9)
+    return max(0.0, busy - (mine1 - mine0) - resolution) / max(wall_s, 1e-9)
 
 
 def load_average() -> float | None:

@@ -1023,8 +1023,8 @@ def test_other_cpu_allows_one_tick_per_busy_core_not_per_core(monkeypatch) -> No
     process taking a whole core over a 0.5 s measurement read as 0.0 cores (bound 0.10)."""
     from supernet import profile_kit_script
 
-    def stat(busy: list[int]) -> str:
-        total = sum(busy)
+    def stat(busy: list[int], rounding: int) -> str:
+        total = sum(busy) + rounding  # the "cpu" line is rounded apart from the cores' lines
         return "".join(
             [f"cpu  {total} 0 0 100000 0 0 0 0 0 0\n"]
             + [f"cpu{i} {b} 0 0 1000 0 0 0 0 0 0\n" for i, b in enumerate(busy)]
@@ -1034,10 +1034,13 @@ def test_other_cpu_allows_one_tick_per_busy_core_not_per_core(monkeypatch) -> No
     monkeypatch.setattr(profile_kit_script, "_CLOCK_TICKS", 100.0)
     monkeypatch.setattr(profile_kit_script.os, "cpu_count", lambda: 64)
     readings = []
-    for busy in ([500] * 64, [550, 525] + [500] * 62):  # cpu0: another process, cpu1: ours
-        monkeypatch.setattr(profile_kit_script, "open", functools.partial(_reads, stat(busy)), raising=False)
+    # cpu0: another process, cpu1: ours; the "cpu" line 2 ticks more apart than the cores' sum.
+    for busy, rounding in (([500] * 64, 7), ([550, 525] + [500] * 62, 9)):
+        monkeypatch.setattr(
+            profile_kit_script, "open", functools.partial(_reads, stat(busy, rounding)), raising=False
+        )
         readings.append(profile_kit_script.cpu_seconds())
-    assert readings[0][0] == pytest.approx(320.0) and readings[0][2] == (500,) * 64
+    assert readings[0][0] == pytest.approx(320.07) and readings[0][2] == (500,) * 64
     start, end = readings
     start, end = (start[0], 10.0, start[2]), (end[0], 10.25, end[2])  # we took 0.25 s of it
     # 0.75 s busy, 0.25 s ours, 3 ticks of allowance (2 busy cores and our own time), over 0.5 s.
