@@ -539,24 +539,26 @@ class _Job:
                     f"resume refused: the config differs from the run's ({'; '.join(diffs)}); "
                     f"undo the changes or start a new output_dir"
                 )
-            started = _read_inputs(run).get("processes")
-            here = self.accelerator.num_processes
-            if isinstance(started, int) and started != here and not (run.supernet / "config.json").is_file():
-                # A stage begun after the resume would train with another global batch, unrecorded (a
-                # checkpoint of the stage in progress is refused as well: `_check_process_count`).
-                launch = (
-                    "python train.py ..."
-                    if started == 1
-                    else f"accelerate launch --multi_gpu --num_processes {started} train.py ..."
-                )
-                raise RunError(
-                    f"resume refused: run '{run.root}' was started with {started} process"
-                    f"{'es' if started > 1 else ''} and this job has {here}: resume it with {started} "
-                    f"({launch}); the global batch is batch_size x gradient_accumulation_steps x processes"
-                )
             weights = run.list_checkpoints() or any(
                 (folder / "config.json").is_file() for folder in (run.teacher, run.stage_w, run.supernet)
             )
+            started = _read_inputs(run).get("processes")
+            here = self.accelerator.num_processes
+            if (
+                weights
+                and isinstance(started, int)
+                and started != here
+                and not (run.supernet / "config.json").is_file()
+            ):
+                # A stage begun after the resume would train with another global batch, unrecorded (a
+                # checkpoint of the stage in progress is refused as well: `_check_process_count`). A run
+                # with no weights yet trains from its first step: any count (recorded anew).
+                raise RunError(
+                    f"resume refused: run '{run.root}' was started with {started} process"
+                    f"{'es' if started > 1 else ''} and this job has {here}: resume it with {started} "
+                    f"({_launch_line(started)}); the global batch is batch_size x gradient_accumulation_steps "
+                    "x processes"
+                )
             self.restart = not weights and run.metrics.is_file()
             if self.restart:
                 # Results kept without their weights (results/ in git), or a run stopped before its first
@@ -604,6 +606,9 @@ class _Job:
                     with (run.root / PREVIOUS_METRICS).open("a", encoding="utf-8") as kept:
                         kept.write(run.metrics.read_text(encoding="utf-8"))
                     run.metrics.unlink()
+                    inputs = _read_inputs(run)
+                    if "processes" in inputs:  # trained from its first step: on this job's processes
+                        atomic_write_json(run.inputs, inputs | {"processes": self.accelerator.num_processes})
                 if self.fresh:
                     save_config(cfg, run.config)
                     record_inputs(  # load_data sets the task
@@ -2137,16 +2142,18 @@ def _check_process_count(ckpt: Path, processes: int) -> None:
     """
     written = len(list(ckpt.glob("random_states_*.pkl")))
     if written and written != processes:
-        launch = (
-            "python train.py ..."
-            if written == 1
-            else f"accelerate launch --multi_gpu --num_processes {written} train.py ..."
-        )
         raise RunError(
             f"checkpoint '{ckpt}' was written by {written} process{'es' if written > 1 else ''} and this "
-            f"run has {processes}: resume it with {written} ({launch}); the learning-rate schedule and "
-            "the data position are counted per process"
+            f"run has {processes}: resume it with {written} ({_launch_line(written)}); the learning-rate "
+            "schedule and the data position are counted per process"
         )
+
+
+def _launch_line(processes: int) -> str:
+    """How to start train.py with `processes` processes."""
+    if processes == 1:
+        return "python train.py ..."
+    return f"accelerate launch --multi_gpu --num_processes {processes} train.py ..."
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:

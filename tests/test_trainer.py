@@ -1351,6 +1351,12 @@ def test_a_resume_with_another_process_count_is_refused_between_stages(models, t
         "(accelerate launch --multi_gpu --num_processes 2 train.py ...); the global batch is batch_size x "
         "gradient_accumulation_steps x processes"
     )
+    # No weights kept at all (results without them, or stopped before a first checkpoint): it trains
+    # from its first step, on this job's processes, which inputs.json then records.
+    for folder in ("teacher", "stage_w"):
+        shutil.rmtree(run / folder, ignore_errors=True)
+    _run(models["seq-cls"], run, "resume=true")
+    assert json.loads((run / "inputs.json").read_text())["processes"] == 1 and (run / "supernet").is_dir()
 
 
 def test_checkpoint_of_another_process_count_is_refused(tmp_path) -> None:
