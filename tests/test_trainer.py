@@ -1407,6 +1407,8 @@ def test_resumed_steps_replace_their_first_rows(tmp_path) -> None:
         # An input check's message-only FileNotFoundError was said by each process.
         ("1", "input", ""),
         ("1", "system", "[process 1] error: [Errno 13] Permission denied: 'ckpt/random_states_1.pkl'"),
+        # Process 0 of a second machine: inputs on that machine's own disk may be missing there alone.
+        ("2:0", "input", "[process 2] error: model 'm' is neither a packaged model nor an existing folder"),
     ],
 )
 def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, capsys) -> None:
@@ -1421,8 +1423,10 @@ def test_multi_process_errors_are_said_once(rank, err, printed, monkeypatch, cap
             "system": PermissionError(13, "Permission denied", "ckpt/random_states_1.pkl"),
         }[err]
 
+    rank, _, local = rank.partition(":")
     monkeypatch.setenv("RANK", rank)
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", local or rank)
+    monkeypatch.setenv("WORLD_SIZE", "4")
     assert run_cli(main, argparse.ArgumentParser(), []) == 2
     assert capsys.readouterr().err.strip() == printed
     # A RANK left over in a shell, in a single-process run: the error is said.
@@ -1445,8 +1449,10 @@ def test_multi_process_interrupt_is_said_once(rank, printed, monkeypatch, capsys
     def main(args):
         raise KeyboardInterrupt
 
+    rank, _, local = rank.partition(":")
     monkeypatch.setenv("RANK", rank)
-    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", local or rank)
+    monkeypatch.setenv("WORLD_SIZE", "4")
     assert run_cli(main, argparse.ArgumentParser(), [], interrupted="interrupted; rerun") == 130
     assert capsys.readouterr().err.strip() == printed
 
