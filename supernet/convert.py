@@ -159,8 +159,9 @@ def to_supernet(model: nn.Module) -> nn.Module:
             model_type = getattr(model.config, "model_type", None)  # type: ignore[attr-defined]
             raise UnsupportedModelError(
                 f"{type(model).__name__} (model_type '{model_type}') is not supported: its modules are "
-                f"not those of transformers' {spec.name} ({reason}), as in a remote-code or modified "
-                f"model; supported families: {supported_families()}"
+                f"not those of transformers' {spec.name} ({reason}): a remote-code or modified model, or "
+                f"an option the package does not slice (e.g. add_cross_attention); supported families: "
+                f"{supported_families()}"
             )
 
     attentions: list[ElasticAttention] = []

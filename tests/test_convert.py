@@ -379,8 +379,8 @@ def test_a_stock_model_type_over_other_modules_is_refused_in_one_line() -> None:
         sn.to_supernet(model)
     assert str(err.value) == (
         "BertForSequenceClassification (model_type 'bert') is not supported: its modules are not those "
-        "of transformers' bert (base_model.encoder.layer.0 has no module intermediate.dense), as in a "
-        f"remote-code or modified model; {SUPPORTED}"
+        "of transformers' bert (base_model.encoder.layer.0 has no module intermediate.dense): a remote-code "
+        f"or modified model, or an option the package does not slice (e.g. add_cross_attention); {SUPPORTED}"
     )
     model = tiny_model("bert", num_layers=2)
     model.bert.encoder.layer[1].attention.self.head_bias = torch.nn.Parameter(torch.zeros(4))
