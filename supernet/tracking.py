@@ -67,7 +67,7 @@ class _WandbLogger:
         # Offline by default: no network is needed; `wandb sync` uploads later.
         os.environ.setdefault("WANDB_MODE", "offline")
         self._init = {"project": project, "dir": str(run_dir), "config": config, "name": name}
-        self._state = run_dir / "wandb" / "supernet-run.json"
+        self._state = run_dir / WANDB_STATE
         try:
             state = json.loads(self._state.read_text(encoding="utf-8"))
             self._id, self._last = str(state["id"]), int(state["last_step"])
@@ -101,6 +101,16 @@ class _WandbLogger:
     def finish(self) -> None:
         if self._run is not None:
             self._run.finish()
+
+
+WANDB_STATE = Path("wandb") / "supernet-run.json"
+"""In a run folder: the id of its wandb run and the last step sent to it (`_WandbLogger`)."""
+
+
+def forget_wandb_run(run_dir: Path) -> None:
+    """A run that trains again from its first step (nothing to resume from) starts a new wandb run:
+    its steps are not the earlier attempt's, which the record would have them skip."""
+    (run_dir / WANDB_STATE).unlink(missing_ok=True)
 
 
 def make_logger(

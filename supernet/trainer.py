@@ -106,7 +106,7 @@ from supernet.tasks import (
     output_logits,
     task_kind_of_config,
 )
-from supernet.tracking import Logger, drop_steps_after, make_logger
+from supernet.tracking import Logger, drop_steps_after, forget_wandb_run, make_logger
 
 __all__ = [
     "RunError",
@@ -609,6 +609,7 @@ class _Job:
                     inputs = _read_inputs(run)
                     if "processes" in inputs:  # trained from its first step: on this job's processes
                         atomic_write_json(run.inputs, inputs | {"processes": self.accelerator.num_processes})
+                    forget_wandb_run(run.root)
                 if self.fresh:
                     save_config(cfg, run.config)
                     record_inputs(  # load_data sets the task

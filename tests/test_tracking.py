@@ -87,6 +87,18 @@ def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_
     assert len(runs) == 2 and all(
         re.fullmatch(rf"offline-run-\d+_\d+-{record['id']}(-\d+)?", r.name) for r in runs
     )
+    # A run that trains again from its first step (no weights to resume) starts a new wandb run.
+    from supernet.tracking import forget_wandb_run
+
+    forget_wandb_run(tmp_path)
+    again = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    again.log({"loss": 1.0}, 1)
+    again.finish()
+    assert (
+        sent[-1] == 1
+        and json.loads((tmp_path / "wandb" / "supernet-run.json").read_text())["id"] != record["id"]
+    )
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
     finished = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1}, idle=True)
     finished.finish()  # a finished run resumed trains nothing: no wandb run started
-    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 2
+    assert sorted((tmp_path / "wandb").glob("offline-run-*")) == runs
