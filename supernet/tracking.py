@@ -88,6 +88,10 @@ class _WandbLogger:
             else {"settings": wandb.Settings(quiet=True)}
         )
         self._run = wandb.init(id=self._id, resume="allow", **self._init, **quiet)
+        self._record()  # now: a resume of an attempt stopped before its first step keeps the id
+
+    def _record(self) -> None:
+        atomic_write_text(self._state, json.dumps({"id": self._id, "last_step": self._last}))
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
         if step <= self._last:
@@ -96,7 +100,7 @@ class _WandbLogger:
             self._start()
         self._run.log(metrics, step=step)
         self._last = step
-        atomic_write_text(self._state, json.dumps({"id": self._id, "last_step": step}))
+        self._record()
 
     def finish(self) -> None:
         if self._run is not None:

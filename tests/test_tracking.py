@@ -72,11 +72,14 @@ def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_
 
     monkeypatch.setattr(_WandbLogger, "log", log)
     first = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    # Recorded when wandb starts: an attempt stopped before its first step is resumed under its id.
+    started = json.loads((tmp_path / "wandb" / "supernet-run.json").read_text())
+    assert started["last_step"] == 0
     for step in (1, 2, 3, 4):
         first.log({"loss": 1.0 / step}, step)
     first.finish()  # (or killed: what was sent is recorded at each step)
     record = json.loads((tmp_path / "wandb" / "supernet-run.json").read_text())
-    assert record["last_step"] == 4
+    assert record == {"id": started["id"], "last_step": 4}
     resumed = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
     for step in (3, 4, 5, 6):  # from the checkpoint at step 2
         resumed.log({"loss": 1.0 / step}, step)
