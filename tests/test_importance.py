@@ -141,6 +141,18 @@ def test_gradient_scores_accumulate_over_batches() -> None:
 # --------------------------------------------------------------------------- layer importance
 
 
+def _loss_increases_by_hand(model, mean_loss) -> list[float]:
+    """`mean_loss()` with each of the 4 layers skipped, minus the full model's; leaves the max net."""
+    sn.set_max_net(model)
+    full = mean_loss()
+    increases = []
+    for skip in range(4):
+        sn.set_active_subnet(model, sn.SubnetConfig(layers=tuple(i for i in range(4) if i != skip)))
+        increases.append(mean_loss() - full)
+    sn.set_max_net(model)
+    return increases
+
+
 @pytest.mark.parametrize("family", ["bert", "distilbert", "electra"])
 def test_layer_importance_is_loss_increase_when_skipped(family: str) -> None:
     model = sn.to_supernet(tiny_model(family))
@@ -151,13 +163,7 @@ def test_layer_importance_is_loss_increase_when_skipped(family: str) -> None:
         total = sum(_sum_loss(model, b) for b in batches)
         return total / sum(len(b["labels"]) for b in batches)
 
-    sn.set_max_net(model)
-    full = mean_loss()
-    want = []
-    for skip in range(4):
-        sn.set_active_subnet(model, sn.SubnetConfig(layers=tuple(i for i in range(4) if i != skip)))
-        want.append(mean_loss() - full)
-    sn.set_max_net(model)
+    want = _loss_increases_by_hand(model, mean_loss)
     got = layer_importance(model, batches)
     assert got.shape == (4,)
     torch.testing.assert_close(got, torch.tensor(want), rtol=1e-5, atol=1e-6)
@@ -183,12 +189,7 @@ def test_layer_importance_of_tagged_tokens_is_per_tagged_token() -> None:
         inputs = {k: v for k, v in batch.items() if k != "labels"}
         return kind.hard_loss(model(**inputs).logits, labels, reduction="sum").item() / tagged
 
-    full = mean_loss()
-    want = []
-    for skip in range(4):
-        sn.set_active_subnet(model, sn.SubnetConfig(layers=tuple(i for i in range(4) if i != skip)))
-        want.append(mean_loss() - full)
-    sn.set_max_net(model)
+    want = _loss_increases_by_hand(model, mean_loss)
     got = layer_importance(model, [batch], functools.partial(kind.hard_loss, reduction="sum"))
     torch.testing.assert_close(got, torch.tensor(want), rtol=1e-5, atol=1e-6)
 
