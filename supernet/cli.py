@@ -189,7 +189,7 @@ def _run_main(
             raise
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         rank = process_rank()
-        if rank and not _per_process(err) and _local_rank():
+        if rank and not _per_process(err) and process_rank("LOCAL_RANK"):
             # Every process of a multi-process run meets this error alike: process 0 of each machine
             # reports it (inputs on a machine's own disk may be missing on that machine alone).
             return USER_ERROR_EXIT
@@ -259,17 +259,13 @@ class _TerminateAsInterrupt:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def process_rank() -> int:
+def process_rank(variable: str = "RANK") -> int:
     """This process's rank in a multi-process launch, else 0 (a RANK left over in a shell, without a
-    WORLD_SIZE > 1 beside it, is not a launch)."""
-    return int(os.environ.get("RANK", "0") or 0) if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1 else 0
-
-
-def _local_rank() -> int:
-    """This process's rank on its machine in a multi-process launch (LOCAL_RANK), else 0."""
+    WORLD_SIZE > 1 beside it, is not a launch); `variable="LOCAL_RANK"`: its rank on its machine
+    (RANK where the launcher sets no LOCAL_RANK)."""
     if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
         return 0
-    return int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")) or 0)
+    return int(os.environ.get(variable, os.environ.get("RANK", "0")) or 0)
 
 
 def _per_process(err: BaseException) -> bool:
