@@ -620,11 +620,14 @@ def _say_summary(
             else ""
         )
     )
-    unit = "%" if kind.main_metric == "accuracy" else " (x100)"
+    # accuracy as a percentage after each figure; another metric scaled once in its label
+    unit, label = (
+        ("%", kind.main_metric) if kind.main_metric == "accuracy" else ("", f"{kind.main_metric} (x100)")
+    )
     int8_acc = (report.accuracy or {}).get("int8")
     print(
         (
-            f"  dev {kind.main_metric}: {100 * acc:.2f}{unit}"
+            f"  dev {label}: {100 * acc:.2f}{unit}"
             # search ranked the subnet by the FP32 figure, or with --int8 by the int8 model's
             + (f", model.int8.onnx {100 * int8_acc:.2f}{unit}" if int8_acc is not None else "")
         )

@@ -85,7 +85,7 @@ def test_regression_end_to_end(regression_run, capsys) -> None:
     assert scores["onnx"] == pytest.approx(scores["torch"], abs=1e-4)
     # Search ranked by the FP32 figure; the int8 model's own is printed beside it, not only in parity.json.
     assert (
-        f"  dev pearson: {100 * scores['torch']:.2f} (x100), model.int8.onnx {100 * scores['int8']:.2f} (x100)"
+        f"  dev pearson (x100): {100 * scores['torch']:.2f}, model.int8.onnx {100 * scores['int8']:.2f}"
         in capsys.readouterr().out
     )
     dense = load_exported(out_dir).eval()
