@@ -488,10 +488,33 @@ class TrainConfig(_Config):
                 f"works with recipe=single-stage only; set {key}={shown} or recipe=single-stage "
                 f"(recipe is {self.recipe!r})",
             )
+        self._check_recipe_reads_its_options()
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))
         _positive(self, "log_every")
         _non_negative(self, "checkpoint_every", "keep_last_checkpoints")
+
+    def _check_recipe_reads_its_options(self) -> None:
+        """Options another recipe reads, set away from their defaults, would silently do nothing."""
+        from supernet.recipes import RECIPES, Sandwich, SingleStage
+
+        default = TrainConfig.__dataclass_fields__["num_random_subnets"].default
+        _check(
+            self.recipe in (Sandwich.name, SingleStage.name) or self.num_random_subnets == default,
+            "num_random_subnets",
+            f"works with recipe={Sandwich.name} or {SingleStage.name} only; set num_random_subnets={default} "
+            f"or one of those recipes (recipe is {self.recipe!r})",
+        )
+        two_stage = sorted(n for n, r in RECIPES.items() if any(s.name == "stage_w" for s in r.stages))
+        if self.recipe in two_stage:
+            return
+        only = f"works with the two-stage recipes only ({', '.join(two_stage)})"
+        _check(
+            self.distill.teacher_width == "same",
+            "distill.teacher_width",
+            f"{only}; set distill.teacher_width=same or one of those recipes (recipe is {self.recipe!r}, "
+            "which distils from the fixed teacher)",
+        )
 
 
 # The per-layer search's dev subset. A search of the packaged MiniLM supernet (rt-minilm preset, dev
@@ -771,9 +794,10 @@ def _build(cls: type[T], data: Mapping[Any, Any], prefix: str, candidates: Seque
 class _Loader(yaml.SafeLoader):
     """SafeLoader with YAML 1.2 scalars and duplicate-key detection.
 
-    PyYAML implements YAML 1.1, where ``1e-5`` is a string (no dot) and ``no``/``on``/``off`` are
-    booleans, so ``learning_rate: 1e-5`` would fail the type check and ``mixed_precision: no`` would
-    silently become False. Duplicate keys would otherwise be resolved silently to the last one.
+    PyYAML implements YAML 1.1, where ``1e-5`` is a string (no dot), ``no``/``on``/``off`` are
+    booleans, ``010`` is octal (8) and ``1:30`` base 60 (90), so ``learning_rate: 1e-5`` would fail
+    the type check, ``mixed_precision: no`` would silently become False and ``seed: 010`` 8. Duplicate
+    keys would otherwise be resolved silently to the last one.
     """
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
@@ -794,10 +818,26 @@ class _Loader(yaml.SafeLoader):
 
 _BOOL_TAG = "tag:yaml.org,2002:bool"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
+_INT_TAG = "tag:yaml.org,2002:int"
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _FLOAT_TAG)]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in (_BOOL_TAG, _FLOAT_TAG, _INT_TAG)]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+# YAML 1.2's integers: decimal (a leading zero is still decimal), 0o octal, 0x hexadecimal.
+_INT_PATTERN = re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$")
+_Loader.add_implicit_resolver(_INT_TAG, _INT_PATTERN, list("-+0123456789"))
+
+
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if not _INT_PATTERN.match(text):  # an explicit !!int tag on other text
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not an integer", node.start_mark)
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+_Loader.add_constructor(_INT_TAG, _construct_int)
 _Loader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 _Loader.add_implicit_resolver(
     _FLOAT_TAG,
@@ -919,10 +959,15 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
     if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
         raise TypeError(f"load_config needs a dataclass type, got {cls!r}")
     data = _read_yaml_file(os.fspath(path)) if path is not None else {}
+    from_file = bool(data)
     if cls is TrainConfig:
-        _migrate_train_config(data)
+        try:
+            _migrate_train_config(data)
+        except ConfigError as err:
+            raise _in_file(err, path) from None
     types_by_key = _field_types(cls)
     candidates = list(types_by_key)
+    overridden: list[str] = []
     for override in overrides:
         key, sep, text = override.partition("=")
         key = key.strip()
@@ -932,12 +977,44 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
             raise ConfigError(f"config key 'sampling' was replaced by 'recipe'; {_SAMPLING_HINT}", key=key)
         if key not in types_by_key:
             raise _unknown_key_error(key, candidates)
+        value = _parse_override(text, types_by_key[key])
+        section = _dataclass_of(types_by_key[key])
+        if section is not None and not value:
+            # "teacher=" would reset every key of the section to its default, the file's included.
+            example = dataclasses.fields(section)[0].name
+            raise ConfigError(
+                f"override '{key}=' has no value: set the section's keys one by one ({key}.{example}=...) "
+                f"or as a mapping ({key}={{{example}: ...}})",
+                key=key,
+            )
         if not text.strip() and types_by_key[key] is str:
             raise ConfigError(
                 f"override '{key}=' has no value; config key '{key}' must not be empty", key=key
             )
-        _set_dotted(data, key, _parse_override(text, types_by_key[key]))
-    return _build(cls, data, "", candidates)
+        _set_dotted(data, key, value)
+        overridden.append(key)
+    try:
+        return _build(cls, data, "", candidates)
+    except ConfigError as err:
+        if _set_by_override(err.key, overridden) or (err.key is None and overridden):
+            raise
+        if not from_file and path is not None:
+            raise ConfigError(
+                f"config file '{os.fspath(path)}' sets no config keys; {err}", key=err.key
+            ) from None
+        raise _in_file(err, path) from None
+
+
+def _set_by_override(key: str | None, overridden: Sequence[str]) -> bool:
+    """Whether an override set config key `key` (dotted), a section holding it, or a key inside it."""
+    return key is not None and any(
+        key == o or key.startswith(o + ".") or o.startswith(key + ".") for o in overridden
+    )
+
+
+def _in_file(err: ConfigError, path: str | os.PathLike[str] | None) -> ConfigError:
+    """`err` said with the config file its value came from (none: `err` itself)."""
+    return err if path is None else ConfigError(f"{os.fspath(path)}: {err}", key=err.key)
 
 
 def _to_plain(value: Any) -> Any:

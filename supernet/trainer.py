@@ -28,7 +28,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal
@@ -57,6 +57,7 @@ from supernet.config import (
     config_yaml,
     diff_configs,
     load_config,
+    mult_name,
     save_config,
 )
 from supernet.convert import Arch, arch_from_config, is_supernet, supernet_state, to_supernet
@@ -1486,16 +1487,31 @@ def check_search_space(arch: Arch, space: SearchSpace) -> None:
     Raises:
         ConfigError: naming the key (width_mults / depth_mults) and the smallest valid value.
     """
+    widths: dict[tuple[int, int], float] = {}
     for w in space.width_mults:
         try:
-            resolve_subnet(arch, SubnetConfig(width_mult=w))
+            resolved = resolve_subnet(arch, SubnetConfig(width_mult=w))
         except ValueError as err:
             raise ConfigError(f"width_mults: {err}") from err
+        shape = (resolved.heads[0], resolved.ffn[0])
+        if shape in widths:  # the grid would train and search one model under two names
+            raise ConfigError(
+                f"width_mults: {mult_name(widths[shape])} and {mult_name(w)} both give {shape[0]} of "
+                f"{arch.num_heads} heads and {shape[1]} of {arch.ffn_dim} FFN neurons on this model: drop one"
+            )
+        widths[shape] = w
+    depths: dict[tuple[int, ...], float] = {}
     for d in space.depth_mults:
         try:
-            resolve_subnet(arch, SubnetConfig(depth_mult=d))
+            layers = resolve_subnet(arch, SubnetConfig(depth_mult=d)).layers
         except ValueError as err:
             raise ConfigError(f"depth_mults: {err}") from err
+        if layers in depths:
+            raise ConfigError(
+                f"depth_mults: {mult_name(depths[layers])} and {mult_name(d)} both keep layers "
+                f"{list(layers)} of {arch.num_layers} on this model: drop one"
+            )
+        depths[layers] = d
 
 
 def stage_steps(stage: StageConfig, n_train: int, cfg: TrainConfig) -> int:
@@ -1540,6 +1556,24 @@ def unused_learning_rate(cfg: TrainConfig) -> str | None:
     )
 
 
+def unused_stage_w(cfg: TrainConfig) -> str | None:
+    """A note when stage_w's keys are set away from their defaults for a recipe without stage W."""
+    if any(stage.name == "stage_w" for stage in RECIPES[cfg.recipe].stages):
+        return None
+    unset = StageConfig()
+    changed = [
+        f"stage_w.{f.name}={getattr(cfg.stage_w, f.name)}"
+        for f in fields(StageConfig)
+        if getattr(cfg.stage_w, f.name) != getattr(unset, f.name)
+    ]
+    if not changed:
+        return None
+    return (
+        f"note: {', '.join(changed)} {'is' if len(changed) == 1 else 'are'} not used: recipe {cfg.recipe!r} "
+        "has no stage W (it trains stage_wd only)"
+    )
+
+
 def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     """Keys in which `cfg` differs from the config saved in `run` (``diff_configs`` lines; none saved: []).
 
@@ -1553,8 +1587,8 @@ def config_changes(run: RunDir, cfg: TrainConfig) -> list[str]:
     unused = ("learning_rate",) if unused_learning_rate(cfg) is not None else ()
     try:
         saved = load_config(TrainConfig, run.config)
-    except ConfigError as err:  # a newer version's key, a hand edit: said with the file it is in
-        raise RunError(f"{run.config}: {err}") from err
+    except ConfigError as err:  # a newer version's key, a hand edit: load_config names the file
+        raise RunError(str(err)) from err
     return diff_configs(
         config_to_dict(saved),
         config_to_dict(_same_paths(saved, cfg, run)),

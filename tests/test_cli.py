@@ -105,6 +105,26 @@ def test_depth_giving_zero_layers_fails_before_training(capsys, preset: Path, tm
     assert not (tmp_path / "run" / "teacher").exists()
 
 
+def test_multipliers_giving_the_same_subnet_fail_before_training(
+    capsys, preset: Path, tmp_path: Path
+) -> None:
+    """depth_mults [1.0, 0.75, 0.7] trained and searched one model under two names (w1.00-d0.75 and
+    w1.00-d0.70 keep the same layers of 6), at every width."""
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted(["depth_mults=[1.0, 0.75, 0.7]"])],
+        "depth_mults: 0.75 and 0.70 both keep layers [0, 1, 2] of 4 on this model: drop one",
+    )
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted(["width_mults=[1.0, 0.5, 0.49]"])],
+        "width_mults: 0.50 and 0.49 both give 2 of 4 heads and 24 of 48 FFN neurons on this model: drop one",
+    )
+    assert not (tmp_path / "run" / "teacher").exists()
+
+
 def test_unsupported_family(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
     gpt2 = tmp_path / "gpt2"
     transformers.GPT2Model(
@@ -595,10 +615,12 @@ def test_train_shows_a_bar_for_every_long_step(capsys, tmp_path: Path, minilm_di
     assert train_main([*argv, f"output_dir={tmp_path / 'hidden'}", "--no-progress", "resume=true"]) == 0
     shown = capsys.readouterr()
     assert shown.err == ""
-    # (After TINY_RUN's learning_rate note: the preset sets every stage's rate.)
-    assert shown.out.splitlines()[:2] == [
+    # (After TINY_RUN's learning_rate and stage_w notes: the preset sets every stage's rate and has no
+    # stage W.)
+    assert shown.out.splitlines()[:3] == [
         "note: learning_rate=0.001 is not used: every stage this run trains sets its own "
         "(stage_wd.learning_rate=0.0003) and the teacher uses teacher.learning_rate=0.0001; override those",
+        "note: stage_w.max_steps=2 is not used: recipe 'single-stage' has no stage W (it trains stage_wd only)",
         f"note: output_dir '{tmp_path / 'hidden'}' holds no run to resume: starting a new one there",
     ]
 
@@ -1135,6 +1157,24 @@ def test_a_learning_rate_no_stage_uses_is_said(tmp_path: Path, capsys) -> None:
     )
 
 
+def test_stage_w_under_a_recipe_without_it_is_said(tmp_path: Path, capsys) -> None:
+    """stage_w.max_steps on the single-stage recipe changed nothing without a word."""
+    preset = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(preset.read_text() + "stage_w:\n  max_steps: 5\n")
+    taken = tmp_path / "a-file"
+    taken.write_text("mine")
+    argv = [f"output_dir={taken}", "stage_w.learning_rate=1e-3"]
+    assert train_main(["--config", str(mine), *argv]) == 2
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "note: stage_w.max_steps=5, stage_w.learning_rate=0.001 are not used: recipe 'single-stage' has no "
+        "stage W (it trains stage_wd only)"
+    )
+    # A two-stage recipe reads them: nothing to say.
+    assert train_main(["--config", str(mine), *argv, "recipe=dynabert", "smallest_weight=1"]) == 2
+    assert "stage_w" not in capsys.readouterr().out
+
+
 def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> None:
     """at_least and output_file: the benches' counts and --json, refused in argparse's usage line."""
     import argparse
@@ -1322,10 +1362,10 @@ def test_resume_with_nothing_to_resume_says_so(capsys, trained_run: Path, tmp_pa
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0] == (
+    assert (
         f"note: output_dir '{run}' holds no weights or checkpoint to resume: training from the first step "
         "(its train_metrics.jsonl is kept as train_metrics.previous.jsonl)"
-    )
+    ) in out.splitlines()
     assert (run / "train_metrics.previous.jsonl").read_text() == old_metrics
     # It ends by saying where the supernet is and what to run next.
     assert out.splitlines()[-2:] == [

@@ -22,6 +22,7 @@ from supernet.config import (
     save_config,
 )
 
+REPO = Path(__file__).resolve().parents[1]
 REQUIRED = ["model=all-minilm-l6-v2", "task=trec", "output_dir=runs/x"]
 
 
@@ -228,8 +229,9 @@ def test_unknown_override_key(override: str, message: str) -> None:
 
 def test_unknown_file_key(tmp_path: Path) -> None:
     path = write(tmp_path, "model: m\ntask: t\noutput_dir: o\ndata:\n  lable_column: y\n")
+    # Said with the file the key is in (an override's key is said without one).
     assert load_error(TrainConfig, path, []) == (
-        "unknown config key 'data.lable_column'; did you mean 'data.label_column'?"
+        f"{path}: unknown config key 'data.lable_column'; did you mean 'data.label_column'?"
     )
 
 
@@ -357,7 +359,8 @@ def test_search_export_validation(cls: type, overrides: list[str], message: str)
 )
 def test_ema_decay_must_be_in_unit_interval(tmp_path: Path, value: str, message: str) -> None:
     path = write(tmp_path, f"model: m\ntask: t\noutput_dir: o\nema_decay: {value}\n")
-    assert load_error(TrainConfig, path, []) == message
+    assert load_error(TrainConfig, path, []) == f"{path}: {message}"
+    assert load_error(TrainConfig, path, [f"ema_decay={value}"]) == message  # the override's value
 
 
 def test_ema_decay_is_off_by_default_and_works_with_every_recipe() -> None:
@@ -532,7 +535,47 @@ def test_presets_weight_the_smallest_subnet_and_say_how_to_switch_recipe(preset:
     with pytest.raises(ConfigError) as err:
         load_config(TrainConfig, path, ["recipe=sandwich"])
     assert str(err.value) == (
-        "smallest_weight works with recipe=single-stage only; set smallest_weight=1 or "
+        f"{path}: smallest_weight works with recipe=single-stage only; set smallest_weight=1 or "
         "recipe=single-stage (recipe is 'sandwich')"
     )
     assert load_config(TrainConfig, path, ["recipe=sandwich", "smallest_weight=1"]).recipe == "sandwich"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("010", 10), ("0777", 777), ("0o17", 15), ("0x1f", 31), ("+7", 7)]
+)
+def test_integers_read_as_yaml_1_2(tmp_path: Path, text: str, value: int) -> None:
+    """PyYAML's YAML 1.1 read `seed: 010` as octal 8 and `1:30` as base-60 90, without a word."""
+    path = write(tmp_path, f"model: m\ntask: t\noutput_dir: o\ndata:\n  split_seed: {text}\n")
+    assert load_config(TrainConfig, path).data.split_seed == value
+    assert load_config(TrainConfig, None, [*REQUIRED, f"data.split_seed={text}"]).data.split_seed == value
+
+
+def test_a_sexagesimal_integer_is_text_not_a_number(tmp_path: Path) -> None:
+    path = write(tmp_path, "model: m\ntask: t\noutput_dir: o\nseed: 1:30\n")
+    assert load_error(TrainConfig, path, []) == f"{path}: config key 'seed' must be int, got '1:30' (str)"
+    assert (
+        load_error(TrainConfig, None, [*REQUIRED, "seed=1:30"])
+        == "config key 'seed' must be int, got '1:30' (str)"
+    )
+
+
+def test_an_empty_file_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "# nothing set yet\n")
+    assert load_error(TrainConfig, path, []) == (
+        f"config file '{path}' sets no config keys; config key 'model' is required"
+    )
+    # A key the file lacks is said with the file, not blamed on the overrides.
+    partial = write(tmp_path, "model: m\n", name="partial.yaml")
+    assert load_error(TrainConfig, partial, ["task=t"]) == f"{partial}: config key 'output_dir' is required"
+
+
+@pytest.mark.parametrize("override", ["teacher=", "data=null", "distill={}"])
+def test_an_empty_section_override_is_refused(override: str) -> None:
+    """'teacher=' silently reset the whole section (the preset's max_steps and learning rate) to defaults."""
+    key = override.split("=")[0]
+    first = {"teacher": "path", "data": "text_column", "distill": "lambda_logit"}[key]
+    assert load_error(TrainConfig, REPO / "configs" / "quickstart.yaml", [override]) == (
+        f"override '{key}=' has no value: set the section's keys one by one ({key}.{first}=...) "
+        f"or as a mapping ({key}={{{first}: ...}})"
+    )
