@@ -312,6 +312,8 @@ def write_profile_kit(
             )
         shutil.copyfile(SCRIPT, tmp / "profile.py")
         manifest = kit_manifest(model, entries, run=run, space=space, opset=opset, int8=int8)
+        for entry in manifest["entries"]:  # profile.py checks them before it times anything
+            entry["bytes"] = (tmp / entry["file"]).stat().st_size
         manifest["weights"] = {
             "file": SHARED_WEIGHTS,
             "bytes": weights["bytes"],
@@ -328,6 +330,9 @@ def write_profile_kit(
         raise
     return out
 
+
+MAX_MEDIAN_MS = 3.6e6
+"""A latency table's medians above this (an hour per call) were edited or damaged, not timed."""
 
 SHARED_WEIGHTS = "weights.bin"
 """The file a kit's ONNX graphs keep their weights in, each distinct tensor once."""
@@ -454,7 +459,7 @@ def add_to_kit(
             if log is not None:
                 log(f"[{i}/{len(subnets)}] {entry.file}: {entry.what}")
         if entry.file not in listed:
-            manifest["entries"].append(entry.to_dict())
+            manifest["entries"].append({**entry.to_dict(), "bytes": (kit / entry.file).stat().st_size})
             listed.add(entry.file)
         added.append(entry)
     atomic_write_json(kit / "kit.json", manifest)
@@ -652,7 +657,7 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
             results=results,
             provider=str(st.get("provider", "CPUExecutionProvider")),
         )
-    except (KeyError, TypeError, ValueError) as err:
+    except (AttributeError, KeyError, TypeError, ValueError) as err:  # AttributeError: "results": []
         if isinstance(err, ProfileKitError):
             raise
         raise ProfileKitError(f"latency table {p} is malformed ({type(err).__name__}: {err})") from err
@@ -661,7 +666,8 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
         raise ProfileKitError(f"latency table {p} has no result for {missing[0]}: run profile.py to the end")
     for file, result in results.items():
         # profile.py writes medians of wall-clock times: a figure that is not one was edited or damaged.
-        if not (math.isfinite(result.median_ms) and result.median_ms > 0):
+        # (An hour per call is no timing of a subnet either: 1e308 overflowed the predictor's fit.)
+        if not (math.isfinite(result.median_ms) and 0 < result.median_ms < MAX_MEDIAN_MS):
             raise ProfileKitError(
                 f"latency table {p} has a median of {result.median_ms} ms for {file}: run profile.py again"
             )

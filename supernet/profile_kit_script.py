@@ -43,6 +43,7 @@ import json
 import os
 import platform
 import random
+import re
 import sys
 import tempfile
 import time
@@ -59,6 +60,10 @@ class KitError(Exception):
     """A bad argument or a broken kit: reported as one line, exit status 2."""
 
 
+REMOTE_PROVIDERS = ("AzureExecutionProvider",)
+"""onnxruntime execution providers that run nothing on the device itself."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="profile.py",
@@ -70,7 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, required=True, help="onnxruntime intra-op threads (pinned)")
     p.add_argument("--batch-size", type=int, default=1, help="sequences per call (default 1)")
     p.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (default 128)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed calls before each timed block (default 5)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        help="untimed calls before each timed block (default 5; a fresh session's first call is never timed, so 0 "
+        "times as 1 does)",
+    )
     p.add_argument("--repeats", type=int, default=30, help="timed calls per file (default 30)")
     p.add_argument(
         "--rounds", type=int, default=3, help="passes over all files the repeats are split over (default 3)"
@@ -189,19 +200,48 @@ def load_kit(kit_dir: Path) -> dict[str, Any]:
         )
     if not isinstance(kit.get("entries"), list) or not isinstance(kit.get("run"), dict):
         raise KitError(f"{manifest} lacks its entries or run: copy the kit again")
+    for entry in kit["entries"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("file"), str) and entry["file"]):
+            raise KitError(f"{manifest} has an entry without a file name ({entry!r}): copy the kit again")
+        if entry.get("bytes") is not None and not _is_count(entry["bytes"]):
+            raise KitError(
+                f"{manifest} gives {entry['file']} a size of {entry['bytes']!r}: copy the kit again"
+            )
+    for key in ("max_seq_len", "max_position_embeddings", "vocab_size"):
+        if kit.get(key) is not None and not _is_count(kit[key]):
+            raise KitError(f"{manifest} has {key} {kit[key]!r}, not a count: copy the kit again")
     missing = [e["file"] for e in kit["entries"] if not (kit_dir / e["file"]).is_file()]
     if missing:
         raise KitError(f"kit '{kit_dir}' lacks {len(missing)} file(s), e.g. {missing[0]}: copy the kit again")
+    # Sizes recorded since 2026-12-01: a cut or damaged file is found before minutes of timing.
+    resized = [
+        e["file"]
+        for e in kit["entries"]
+        if e.get("bytes") is not None and (kit_dir / e["file"]).stat().st_size != e["bytes"]
+    ]
+    if resized:
+        raise KitError(
+            f"kit '{kit_dir}': {len(resized)} ONNX file(s) are not the size kit.json records, e.g. "
+            f"{resized[0]}: copy the kit again"
+        )
     weights = kit.get("weights")  # the weights the ONNX files share (kits written since 2026-11-30)
     if isinstance(weights, dict):
+        if not _is_count(weights.get("bytes")):
+            raise KitError(
+                f"{manifest} gives the shared weights a size of {weights.get('bytes')!r}: copy the kit again"
+            )
         path = kit_dir / str(weights.get("file"))
         size = path.stat().st_size if path.is_file() else None
-        if size != weights.get("bytes"):
-            found = "is missing" if size is None else f"has {size} bytes, not {weights.get('bytes')}"
+        if size != weights["bytes"]:
+            found = "is missing" if size is None else f"has {size} bytes, not {weights['bytes']}"
             raise KitError(
                 f"kit '{kit_dir}': {path.name} (the weights its ONNX files share) {found}: copy the kit again"
             )
     return kit
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def cpu_description() -> str:
@@ -475,11 +515,31 @@ def _feeds(session: Any, batch_size: int, seq_len: int, vocab_size: int) -> dict
     return feeds
 
 
+def _onnxruntime_failure(err: Exception) -> str:
+    """onnxruntime's own message, on one line and without its "[ONNXRuntimeError] : 7 :" prefix."""
+    text = " ".join(str(err).split())
+    return re.sub(r"^\[ONNXRuntimeError\] : \d+ : ", "", text)[:300]
+
+
 def _time_block(path: Path, args: argparse.Namespace, n: int, vocab_size: int) -> list[float]:
     """A fresh session on `path`: `--warmup` untimed calls, then `n` timed ones (ms each)."""
-    session = _session(path, args.threads, args.provider)
+    try:
+        session = _session(path, args.threads, args.provider)
+    except KitError:
+        raise
+    except Exception as err:  # onnxruntime's exceptions share no base class of their own
+        raise KitError(
+            f"onnxruntime cannot load {path.name} ({_onnxruntime_failure(err)}): copy the kit again"
+        ) from err
     feeds = _feeds(session, args.batch_size, args.seq_len, vocab_size)
-    for _ in range(args.warmup):
+    try:
+        session.run(None, feeds)  # a fresh session's first call sets it up: never timed (--warmup 0 too)
+    except Exception as err:
+        raise KitError(
+            f"onnxruntime failed to run {path.name} at batch {args.batch_size}, seq len {args.seq_len} "
+            f"({_onnxruntime_failure(err)}): lower --batch-size or --seq-len"
+        ) from err
+    for _ in range(args.warmup - 1):
         session.run(None, feeds)
     samples = []
     was_enabled = gc.isenabled()
@@ -585,6 +645,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"--out {out}: cannot write in {out.parent} ({err.strerror}): pass another --out"
             ) from err
         available = onnxruntime.get_available_providers()
+        if args.provider in REMOTE_PROVIDERS:
+            # Listed by every PyPI build; the session runs each node on the CPU, so the table would be
+            # CPU timings under its name.
+            raise KitError(
+                f"--provider {args.provider} calls a remote endpoint and runs no operator on this device: time "
+                "with CPUExecutionProvider or the provider of the device's accelerator"
+            )
         if args.provider not in available:
             raise KitError(
                 f"--provider {args.provider} is not in this onnxruntime build (it has {', '.join(available)}): "

@@ -167,7 +167,10 @@ def test_kit_folder(kit: Path, model, tmp_path: Path) -> None:
         "role": "held-out",
         "spec": {"heads": [4, 2], "ffn": [24, 24], "layers": [1]},
         "what": f"held-out subnet {HELD_OUT[2].name}",
+        "bytes": (kit / f"held-out-{HELD_OUT[2].name}.onnx").stat().st_size,
     }
+    # Each file's size, which profile.py checks before it times anything.
+    assert all(e["bytes"] == (kit / e["file"]).stat().st_size for e in manifest["entries"])
     assert manifest["arch"] == {
         "family": "bert",
         "num_layers": 2,
@@ -405,7 +408,7 @@ def test_incomplete_table_is_refused(tmp_path, model) -> None:
     )
 
 
-@pytest.mark.parametrize("median", [-3.0, 0.0, float("nan")])
+@pytest.mark.parametrize("median", [-3.0, 0.0, float("nan"), 1e308])
 def test_table_with_an_impossible_median_is_refused(tmp_path, model, median: float) -> None:
     # An edited or damaged figure was a ValueError traceback from the predictor's fit.
     path = fake_table(tmp_path / "t.json", model)
@@ -416,6 +419,121 @@ def test_table_with_an_impossible_median_is_refused(tmp_path, model, median: flo
         load_latency_table(path)
     assert str(err.value) == (
         f"latency table {path} has a median of {median} ms for probe-h2-f24-l1.onnx: run profile.py again"
+    )
+
+
+@pytest.mark.parametrize("results", [[], None])
+def test_table_whose_results_are_not_a_mapping_is_one_line(tmp_path, model, results) -> None:
+    """An AttributeError traceback from search.py --latency-table."""
+    path = fake_table(tmp_path / "t.json", model)
+    data = json.loads(path.read_text())
+    data["results"] = results
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileKitError) as err:
+        load_latency_table(path)
+    assert str(err.value).startswith(f"latency table {path} is malformed (AttributeError: ")
+
+
+def _profile(kit_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(kit_dir / "profile.py"), "--threads", "1", "--seq-len", "16", *args],
+        env=poisoned_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_profile_script_refuses_a_damaged_onnx_file_before_timing(kit: Path, tmp_path) -> None:
+    """A cut ONNX file was an onnxruntime traceback after 18 of 26 files had been timed."""
+    copy = tmp_path / "kit"
+    shutil.copytree(kit, copy)
+    files = [e["file"] for e in json.loads((copy / "kit.json").read_text())["entries"]]
+    assert all(e.get("bytes") for e in json.loads((copy / "kit.json").read_text())["entries"])
+    last = copy / files[-1]
+    last.write_bytes(last.read_bytes()[:1000])
+    proc = _profile(copy, tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        f"error: kit '{copy}': 1 ONNX file(s) are not the size kit.json records, e.g. {files[-1]}: "
+        "copy the kit again\n"
+    )
+    # A kit without recorded sizes (written before them) still gets one line, when the file's turn comes.
+    manifest = json.loads((copy / "kit.json").read_text())
+    for entry in manifest["entries"]:
+        del entry["bytes"]
+    (copy / "kit.json").write_text(json.dumps(manifest))
+    proc = _profile(copy, tmp_path, "--repeats", "1", "--rounds", "1", "--warmup", "0", "--quiet")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(f"error: onnxruntime cannot load {files[-1]} (")
+    assert proc.stderr.endswith("): copy the kit again\n") and proc.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda m: m["entries"].append({"role": "probe"}),
+            "has an entry without a file name ({'role': 'probe'})",
+        ),
+        (lambda m: m["entries"].append(5), "has an entry without a file name (5)"),
+        (lambda m: m.update(vocab_size="abc"), "has vocab_size 'abc', not a count"),
+        (
+            lambda m: m["weights"].update(bytes=str(m["weights"]["bytes"])),
+            "gives the shared weights a size of '",
+        ),
+    ],
+)
+def test_profile_script_refuses_a_hand_edited_manifest(kit: Path, tmp_path, edit, message: str) -> None:
+    """Tracebacks (KeyError, TypeError, ValueError), or 'has 128225280 bytes, not 128225280'."""
+    copy = tmp_path / "kit"
+    shutil.copytree(kit, copy)
+    manifest = json.loads((copy / "kit.json").read_text())
+    edit(manifest)
+    (copy / "kit.json").write_text(json.dumps(manifest))
+    proc = _profile(copy, tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith(f"error: {copy / 'kit.json'} {message}")
+    assert proc.stderr.endswith(": copy the kit again\n")
+
+
+def test_profile_script_refuses_a_provider_that_runs_nothing_here(kit: Path, tmp_path) -> None:
+    """AzureExecutionProvider, in every PyPI build, wrote CPU timings under its name (and skipped the
+    thread check)."""
+    proc = _profile(kit, tmp_path, "--provider", "AzureExecutionProvider")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "error: --provider AzureExecutionProvider calls a remote endpoint and runs no operator on this device: "
+        "time with CPUExecutionProvider or the provider of the device's accelerator\n"
+    )
+
+
+def test_profile_script_says_a_failed_run_in_one_line(kit: Path, tmp_path, monkeypatch) -> None:
+    """An allocation failure at a large batch was an onnxruntime traceback."""
+    from supernet import profile_kit_script
+
+    class FailsToRun:
+        def __init__(self, path, sess_options=None, providers=()):
+            pass
+
+        def get_providers(self):
+            return ["CPUExecutionProvider"]
+
+        def get_inputs(self):
+            return []
+
+        def run(self, outputs, feeds):
+            raise RuntimeError(
+                "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Failed to allocate memory\nfor buffer"
+            )
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", FailsToRun)
+    args = profile_kit_script.build_parser().parse_args(["--threads", "1", "--batch-size", "4096"])
+    with pytest.raises(profile_kit_script.KitError) as err:
+        profile_kit_script._time_block(kit / "probe-h4-f48-l1.onnx", args, 1, 100)
+    assert str(err.value) == (
+        "onnxruntime failed to run probe-h4-f48-l1.onnx at batch 4096, seq len 128 "
+        "(RUNTIME_EXCEPTION : Failed to allocate memory for buffer): lower --batch-size or --seq-len"
     )
 
 
