@@ -330,13 +330,20 @@ def _train(args: argparse.Namespace) -> int:
 
     cfg = load_config(TrainConfig, args.config, args.overrides)
     given = {o.split("=", 1)[0].strip() for o in args.overrides}
-    if "output_dir" not in given:
-        _check_run_config(Path(args.config), cfg.output_dir)
     # The presets' own top-level rate is not said: the benches read it (bench/accuracy_latency.py's
     # baselines fine-tune at it).
-    for note in (unused_learning_rate(cfg) if "learning_rate" in given else None, unused_stage_w(cfg)):
-        if note is not None:
-            print(note)
+    notes = [unused_learning_rate(cfg) if "learning_rate" in given else None, unused_stage_w(cfg)]
+    if args.print_config:  # the YAML alone on stdout, to keep as a file
+        from supernet.config import config_to_dict, config_yaml
+
+        for note in filter(None, notes):
+            print(note, file=sys.stderr)
+        print(config_yaml(config_to_dict(cfg)), end="")
+        return 0
+    if "output_dir" not in given:
+        _check_run_config(Path(args.config), cfg.output_dir)
+    for note in filter(None, notes):
+        print(note)
     result = train(cfg, progress=not args.no_progress)
     if process_rank() == 0:
         run = shlex.quote(str(result.run_dir))
@@ -370,6 +377,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         "overrides", nargs="*", help="key=value overrides, dotted for nested keys (stage_w.max_steps=10)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="check the config and the overrides, print every key as the run would use it, and exit",
+    )
 
     def train_with_config(args: argparse.Namespace) -> int:
         if args.config is None:

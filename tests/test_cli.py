@@ -1175,6 +1175,24 @@ def test_stage_w_under_a_recipe_without_it_is_said(tmp_path: Path, capsys) -> No
     assert "stage_w" not in capsys.readouterr().out
 
 
+def test_print_config_shows_the_config_a_run_would_use(tmp_path: Path, capsys) -> None:
+    """There was no way to check a preset and its overrides short of starting a run."""
+    preset = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    argv = ["--config", str(preset), "--print-config", "seed=3", "data.max_length=48", "stage_w.epochs=1"]
+    assert train_main(argv) == 0
+    shown = capsys.readouterr()
+    # The notes on stderr, the YAML alone on stdout: kept as a file, it loads back to the same config.
+    assert shown.err == (
+        "note: stage_w.epochs=1.0 is not used: recipe 'single-stage' has no stage W (it trains stage_wd only)\n"
+    )
+    kept = tmp_path / "mine.yaml"
+    kept.write_text(shown.out)
+    wanted = load_config(TrainConfig, preset, ["seed=3", "data.max_length=48", "stage_w.epochs=1"])
+    assert load_config(TrainConfig, kept) == wanted
+    assert train_main(["--config", str(preset), "--print-config", "seed=-1"]) == 2
+    assert capsys.readouterr() == ("", "error: seed must be >= 0, got -1\n")
+
+
 def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> None:
     """at_least and output_file: the benches' counts and --json, refused in argparse's usage line."""
     import argparse
