@@ -23,6 +23,7 @@ TIMING_SCRIPTS = (
     "latency_predictor",
     "per_layer",
     "profile_kit",
+    "search_time",
     "train_step",
 )
 

@@ -1,0 +1,55 @@
+"""bench/search_time.py: the per-layer search's wall time behind README's "at most 5 minutes"."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import TINY_RUN, load_bench
+
+search_time = load_bench("search_time")
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+SMALL_SEARCH = "--latency-budget-ratio 0.9 --population 4 --generations 1 --verify-top 1 --repeats 3 --warmup 1 --accuracy-subset 16"
+
+
+@pytest.mark.slow
+def test_search_is_timed_on_a_fresh_copy_of_a_trained_run(
+    tmp_path: Path, capsys, tiny_model_dir: Path
+) -> None:
+    work, out = tmp_path / "work", tmp_path / "t.json"
+    overrides = [f"model={tiny_model_dir}", *TINY_RUN]
+    argv = [
+        "--config",
+        str(PRESET),
+        "--work",
+        str(work),
+        "--json",
+        str(out),
+        "--search-options",
+        SMALL_SEARCH,
+    ]
+    assert search_time.main([*argv, "--runs", "2", *overrides]) == 0
+    figures = json.loads(out.read_text())
+    # The run was trained (its overrides after the bench's own) and searched twice, each time afresh.
+    assert figures["train_overrides"] == [*search_time.TRAIN_OVERRIDES, *overrides]
+    assert figures["command"][3:] == ["--per-layer", "--latency-budget-ratio", "0.5", "--threads", "1",
+                                      "--no-progress", *SMALL_SEARCH.split()]  # fmt: skip
+    assert len(figures["runs"]) == 2 and all(r["wall_s"] > 0 for r in figures["runs"])
+    assert figures["verdict"] == ("PASS" if max(r["wall_s"] for r in figures["runs"]) <= 300 else "MISS")
+    assert not (work / "trained" / "search").exists()  # the trained run itself is never searched
+    assert (work / "timed" / "search" / "chosen.json").is_file()
+    for i in (1, 2):
+        assert "evolutionary search over per-layer subnets" in (work / f"search-{i}.log").read_text()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == f"per-layer search <= 5 min on this machine: {figures['verdict']} (slowest " + (
+        f"{max(r['wall_s'] for r in figures['runs']):.1f} s)"
+    )
+    # Called again, it reuses the trained run; with other settings it refuses the folder in one line.
+    assert search_time.main([*argv, *overrides]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"reusing the supernet trained in {work / 'trained'}"
+    assert search_time.main([*argv, *overrides, "seed=7"]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: {work / 'trained'} was trained with other settings: pass another --work\n"
+    )
