@@ -18,7 +18,7 @@ trained run has in eval.jsonl. Each timed run then copies that run afresh
 timing its wall clock and the CPU other processes took meanwhile (`supernet.latency.monitor_load`):
 grid latency, the predictor's calibration, the evolution on the dev subset, and the verified subnets
 measured and scored on the whole dev split. ``key=value`` overrides go to train.py after the
-one-step ones; ``--search-options`` adds search.py options (e.g. "--accuracy-subset 256").
+bench's own; ``--search-options`` adds search.py options (e.g. "--accuracy-subset 256").
 
 Goal (README, `--accuracy-subset`'s default): at most 5 minutes on 2 cores. README's figure is taken
 with ``OMP_NUM_THREADS=1`` (torch on one thread for the scoring too), on an idle machine.
@@ -74,7 +74,7 @@ def _train(config: Path, run: Path, overrides: list[str]) -> int:
         print(f"error: {run} was trained with other settings: pass another --work", file=sys.stderr)
         return 2
     print(f"training a short-schedule per-layer supernet of {config} in {run} (not timed)", flush=True)
-    code = subprocess.run(command, cwd=ROOT).returncode  # train.py says what went wrong
+    code = subprocess.run(command).returncode  # train.py says what went wrong
     if code == 0:
         record.write_text(json.dumps(command[2:]) + "\n")
     return code
@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--search-options", default="", help='more search.py options, as one string: "--seed 1"')
     p.add_argument("overrides", nargs="*", metavar="key=value", help="train.py overrides of the preset")
     args = p.parse_args(argv)
+    args.work = args.work.absolute()  # train.py and the copies see one folder
 
     trained = args.work / "trained"
     code = _train(args.config, trained, args.overrides)

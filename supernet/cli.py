@@ -325,10 +325,13 @@ def _check_run_config(config: Path, output_dir: str) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from supernet.config import TrainConfig, load_config
-    from supernet.trainer import train, unused_learning_rate, unused_stage_w
+    from supernet.config import TrainConfig, check_recipe_options, load_config
+    from supernet.io import RunDir
+    from supernet.trainer import holds_run, train, unused_learning_rate, unused_stage_w
 
     cfg = load_config(TrainConfig, args.config, args.overrides)
+    if args.print_config or not holds_run(RunDir(Path(cfg.output_dir).expanduser())):
+        check_recipe_options(cfg)  # a new run's; one saved before the check still resumes
     given = {o.split("=", 1)[0].strip() for o in args.overrides}
     # The presets' own top-level rate is not said: the benches read it (bench/accuracy_latency.py's
     # baselines fine-tune at it).

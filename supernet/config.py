@@ -12,6 +12,7 @@ All problems surface as :class:`ConfigError` with a one-line message that names 
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import functools
@@ -36,6 +37,7 @@ __all__ = [
     "ExportConfig",
     "ImportanceConfig",
     "SINGLE_STAGE_NEUTRAL",
+    "check_recipe_options",
     "SearchConfig",
     "StageConfig",
     "TeacherConfig",
@@ -488,32 +490,37 @@ class TrainConfig(_Config):
                 f"works with recipe=single-stage only; set {key}={shown} or recipe=single-stage "
                 f"(recipe is {self.recipe!r})",
             )
-        self._check_recipe_reads_its_options()
         _one_of(self, "mixed_precision", ("no", "bf16"))
         _one_of(self, "report_to", ("wandb", "none"))
         _positive(self, "log_every")
         _non_negative(self, "checkpoint_every", "keep_last_checkpoints")
 
-    def _check_recipe_reads_its_options(self) -> None:
-        """Options another recipe reads, set away from their defaults, would silently do nothing."""
-        from supernet.recipes import RECIPES, Sandwich, SingleStage
 
-        default = TrainConfig.__dataclass_fields__["num_random_subnets"].default
-        _check(
-            self.recipe in (Sandwich.name, SingleStage.name) or self.num_random_subnets == default,
-            "num_random_subnets",
-            f"works with recipe={Sandwich.name} or {SingleStage.name} only; set num_random_subnets={default} "
-            f"or one of those recipes (recipe is {self.recipe!r})",
+def check_recipe_options(cfg: TrainConfig) -> None:
+    """Refuse options another recipe reads, set away from their defaults: they would do nothing.
+
+    Checked before a new run trains (train.py), not on every load: a run saved before this check,
+    with such an option, still searches, exports and resumes.
+
+    Raises:
+        ConfigError: naming the option, its neutral value and the recipes that read it.
+    """
+    from supernet.recipes import RECIPES, Sandwich, SingleStage
+
+    default = TrainConfig.__dataclass_fields__["num_random_subnets"].default
+    if cfg.recipe not in (Sandwich.name, SingleStage.name) and cfg.num_random_subnets != default:
+        raise ConfigError(
+            f"num_random_subnets works with recipe={Sandwich.name} or {SingleStage.name} only; set "
+            f"num_random_subnets={default} or one of those recipes (recipe is {cfg.recipe!r})",
+            key="num_random_subnets",
         )
-        two_stage = sorted(n for n, r in RECIPES.items() if any(s.name == "stage_w" for s in r.stages))
-        if self.recipe in two_stage:
-            return
-        only = f"works with the two-stage recipes only ({', '.join(two_stage)})"
-        _check(
-            self.distill.teacher_width == "same",
-            "distill.teacher_width",
-            f"{only}; set distill.teacher_width=same or one of those recipes (recipe is {self.recipe!r}, "
-            "which distils from the fixed teacher)",
+    two_stage = sorted(n for n, r in RECIPES.items() if any(s.name == "stage_w" for s in r.stages))
+    if cfg.recipe not in two_stage and cfg.distill.teacher_width != "same":
+        raise ConfigError(
+            f"distill.teacher_width works with the two-stage recipes only ({', '.join(two_stage)}); set "
+            f"distill.teacher_width=same or one of those recipes (recipe is {cfg.recipe!r}, which has no "
+            "stage-W net to take a teacher's width from)",
+            key="distill.teacher_width",
         )
 
 
@@ -959,7 +966,7 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
     if not (dataclasses.is_dataclass(cls) and isinstance(cls, type)):
         raise TypeError(f"load_config needs a dataclass type, got {cls!r}")
     data = _read_yaml_file(os.fspath(path)) if path is not None else {}
-    from_file = bool(data)
+    from_file = copy.deepcopy(data)
     if cls is TrainConfig:
         try:
             _migrate_train_config(data)
@@ -979,12 +986,12 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
             raise _unknown_key_error(key, candidates)
         value = _parse_override(text, types_by_key[key])
         section = _dataclass_of(types_by_key[key])
-        if section is not None and not value:
+        if section is not None and (value is None or value == {}):
             # "teacher=" would reset every key of the section to its default, the file's included.
             example = dataclasses.fields(section)[0].name
             raise ConfigError(
-                f"override '{key}=' has no value: set the section's keys one by one ({key}.{example}=...) "
-                f"or as a mapping ({key}={{{example}: ...}})",
+                f"override '{override.strip()}' sets no key of section '{key}': set them one by one "
+                f"({key}.{example}=...) or as a mapping ({key}={{{example}: ...}})",
                 key=key,
             )
         if not text.strip() and types_by_key[key] is str:
@@ -996,13 +1003,21 @@ def load_config(cls: type[T], path: str | os.PathLike[str] | None, overrides: Se
     try:
         return _build(cls, data, "", candidates)
     except ConfigError as err:
-        if _set_by_override(err.key, overridden) or (err.key is None and overridden):
+        if path is None or _set_by_override(err.key, overridden):
             raise
-        if not from_file and path is not None:
+        if not from_file:
             raise ConfigError(
                 f"config file '{os.fspath(path)}' sets no config keys; {err}", key=err.key
             ) from None
-        raise _in_file(err, path) from None
+        # The file is named where the key is in it, or is a required key it lacks; a check across
+        # keys that an override tripped (recipe=layerdrop against the default layerdrop 0) names none.
+        if err.key is None:
+            in_file = not overridden
+        else:
+            in_file = _in_mapping(from_file, err.key) or str(err).endswith("is required")
+        if in_file:
+            raise _in_file(err, path) from None
+        raise
 
 
 def _set_by_override(key: str | None, overridden: Sequence[str]) -> bool:
@@ -1010,6 +1025,16 @@ def _set_by_override(key: str | None, overridden: Sequence[str]) -> bool:
     return key is not None and any(
         key == o or key.startswith(o + ".") or o.startswith(key + ".") for o in overridden
     )
+
+
+def _in_mapping(data: Mapping[Any, Any], key: str) -> bool:
+    """Whether dotted `key` is set in `data` (a config file's mapping, sections nested)."""
+    node: Any = data
+    for part in key.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _in_file(err: ConfigError, path: str | os.PathLike[str] | None) -> ConfigError:
@@ -1053,9 +1078,23 @@ def save_config(cfg: Any, path: str | os.PathLike[str]) -> None:
     atomic_write_text(path, config_yaml(data))
 
 
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that also quotes the text `_Loader` would read as a number ("08", "0o17", "1e5").
+
+    PyYAML's own (YAML 1.1) rules already quote what YAML 1.1 reads as another type ('no', '010');
+    the rules are added to them, not put in their place, so a config.yaml written before reads back
+    to the same text (train.py knows its own config.yaml by it)."""
+
+
+for _first, _resolvers in _Loader.yaml_implicit_resolvers.items():
+    for _tag, _regexp in _resolvers:
+        if _tag in (_INT_TAG, _FLOAT_TAG):
+            _Dumper.add_implicit_resolver(_tag, _regexp, [_first])
+
+
 def config_yaml(data: Mapping[str, Any]) -> str:
     """The text `save_config` writes for a plain config dict (train.py knows its own config.yaml by it)."""
-    return yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True)
+    return yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True)
 
 
 _MISSING_SHOWN = "<missing>"

@@ -527,7 +527,7 @@ class _Job:
                 f"output_dir '{run.root}' holds a config.yaml that train.py did not write (a preset, or another "
                 "tool's file), which the run would replace; move it out or choose a new output_dir"
             )
-        self.fresh = not run.config.exists() or _only_config(run)
+        self.fresh = not holds_run(run)
         if not self.fresh:
             if not cfg.resume:
                 raise RunError(
@@ -677,7 +677,8 @@ class _Job:
             raise RunError(f"model '{cfg.model}' {conflict}; pass its base model or a matching checkpoint")
         # Everything that can be wrong with the model or the space fails here, before any training.
         spec = family_of_config(model_config)
-        check_search_space(arch_from_config(model_config, spec), self.space)
+        # (Multipliers that give one subnet twice are refused for new runs: one trained so resumes.)
+        check_search_space(arch_from_config(model_config, spec), self.space, duplicates=self.fresh)
         if spec.matched_layout is not None:
             self.accelerator.print(f"model: {spec.describe()}")
         # Whether the model already has this task's head (then it is the teacher as it is).
@@ -1481,8 +1482,9 @@ def _shape(config: Any) -> str:
     )
 
 
-def check_search_space(arch: Arch, space: SearchSpace) -> None:
-    """Every width and depth multiplier must give at least one head, neuron and layer.
+def check_search_space(arch: Arch, space: SearchSpace, *, duplicates: bool = True) -> None:
+    """Every width and depth multiplier must give at least one head, neuron and layer, and (with
+    `duplicates`) no two the same heads and FFN neurons, or the same layers.
 
     Raises:
         ConfigError: naming the key (width_mults / depth_mults) and the smallest valid value.
@@ -1494,7 +1496,7 @@ def check_search_space(arch: Arch, space: SearchSpace) -> None:
         except ValueError as err:
             raise ConfigError(f"width_mults: {err}") from err
         shape = (resolved.heads[0], resolved.ffn[0])
-        if shape in widths:  # the grid would train and search one model under two names
+        if duplicates and shape in widths:  # the grid would train and search one model under two names
             raise ConfigError(
                 f"width_mults: {mult_name(widths[shape])} and {mult_name(w)} both give {shape[0]} of "
                 f"{arch.num_heads} heads and {shape[1]} of {arch.ffn_dim} FFN neurons on this model: drop one"
@@ -1506,7 +1508,7 @@ def check_search_space(arch: Arch, space: SearchSpace) -> None:
             layers = resolve_subnet(arch, SubnetConfig(depth_mult=d)).layers
         except ValueError as err:
             raise ConfigError(f"depth_mults: {err}") from err
-        if layers in depths:
+        if duplicates and layers in depths:
             raise ConfigError(
                 f"depth_mults: {mult_name(depths[layers])} and {mult_name(d)} both keep layers "
                 f"{list(layers)} of {arch.num_layers} on this model: drop one"
@@ -2003,6 +2005,12 @@ def _written_by_train(path: Path) -> bool:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return False
     return isinstance(data, dict) and text == config_yaml(data)
+
+
+def holds_run(run: RunDir) -> bool:
+    """Whether `run` holds a run to resume: config.yaml and more (a folder with only its config.yaml,
+    a start killed before anything else was written, trains afresh)."""
+    return run.config.exists() and not _only_config(run)
 
 
 def _only_config(run: RunDir) -> bool:

@@ -15,7 +15,7 @@ import transformers
 from conftest import TINY_RUN, save_tiny_model_dir
 
 from supernet.cli import export_main, search_main, train_main
-from supernet.config import TrainConfig, load_config
+from supernet.config import TrainConfig, load_config, save_config
 from supernet.io import RunDir
 from supernet.latency import LatencySetting
 from supernet.subnet import SubnetConfig
@@ -1173,6 +1173,48 @@ def test_stage_w_under_a_recipe_without_it_is_said(tmp_path: Path, capsys) -> No
     # A two-stage recipe reads them: nothing to say.
     assert train_main(["--config", str(mine), *argv, "recipe=dynabert", "smallest_weight=1"]) == 2
     assert "stage_w" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            ["recipe=dynabert", "smallest_weight=1"],  # the quickstart preset's num_random_subnets is 1
+            "num_random_subnets works with recipe=sandwich or single-stage only; set num_random_subnets=2 or "
+            "one of those recipes (recipe is 'dynabert')",
+        ),
+        (
+            ["distill.teacher_width=full"],
+            "distill.teacher_width works with the two-stage recipes only (dynabert, layerdrop, sandwich); set "
+            "distill.teacher_width=same or one of those recipes (recipe is 'single-stage', which has no "
+            "stage-W net to take a teacher's width from)",
+        ),
+    ],
+)
+def test_an_option_the_recipe_does_not_read_is_refused_for_a_new_run(
+    tmp_path: Path, capsys, overrides: list[str], message: str
+) -> None:
+    """Set under another recipe they trained nothing, without a word. A run saved before the check
+    with such an option still loads (search, export) and starts its resume."""
+    preset = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    run = tmp_path / "run"
+    argv = ["--config", str(preset), f"output_dir={run}", *overrides]
+    assert train_main(argv) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert train_main([*argv, "--print-config"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not run.exists()
+    # An earlier version saved such a config: it loads, and train.py goes past the check to resume it.
+    run.mkdir()
+    save_config(load_config(TrainConfig, preset, [f"output_dir={run}", *overrides]), run / "config.yaml")
+    assert load_config(TrainConfig, run / "config.yaml").recipe in ("dynabert", "single-stage")
+    # A folder with only its config.yaml (a start killed at once) trains afresh: the check applies.
+    assert train_main(["--config", str(run / "config.yaml"), "resume=true"]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    (run / "train_metrics.jsonl").write_text("")  # more than a killed start's lone config.yaml
+    # (Another task stops the resume at its config check, after the recipe check it no longer meets.)
+    assert train_main(["--config", str(run / "config.yaml"), "resume=true", "task=trec"]) == 2
+    assert capsys.readouterr().err.startswith("error: resume refused: the config differs from the run's (task:")
 
 
 def test_print_config_shows_the_config_a_run_would_use(tmp_path: Path, capsys) -> None:

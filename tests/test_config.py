@@ -576,6 +576,27 @@ def test_an_empty_section_override_is_refused(override: str) -> None:
     key = override.split("=")[0]
     first = {"teacher": "path", "data": "text_column", "distill": "lambda_logit"}[key]
     assert load_error(TrainConfig, REPO / "configs" / "quickstart.yaml", [override]) == (
-        f"override '{key}=' has no value: set the section's keys one by one ({key}.{first}=...) "
+        f"override '{override}' sets no key of section '{key}': set them one by one ({key}.{first}=...) "
         f"or as a mapping ({key}={{{first}: ...}})"
     )
+    assert load_error(TrainConfig, None, [*REQUIRED, "teacher=0"]) == (
+        "config key 'teacher' must be a mapping, got 0 (int)"
+    )
+
+
+def test_a_check_an_override_trips_does_not_blame_the_file() -> None:
+    """'recipe=layerdrop' against the default layerdrop 0 was said as the preset's, which has no layerdrop."""
+    preset = REPO / "configs" / "rt-minilm-dynabert.yaml"
+    assert "layerdrop" not in preset.read_text()
+    assert (
+        load_error(TrainConfig, preset, ["recipe=layerdrop"]) == "layerdrop must be > 0 with recipe=layerdrop"
+    )
+
+
+@pytest.mark.parametrize("text", ["08", "0o17", "1e5", "1:30", "010", "no"])
+def test_saved_text_that_reads_as_a_number_is_quoted(tmp_path: Path, text: str) -> None:
+    """save_config wrote output_dir: 08 unquoted (YAML 1.1 reads it as text), which the YAML 1.2 loader
+    read back as the integer 8: the run's config.yaml no longer loaded."""
+    cfg = load_config(TrainConfig, None, ["model=m", "task=t", f"output_dir={text}"])
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(TrainConfig, tmp_path / "config.yaml").output_dir == text
