@@ -522,6 +522,14 @@ class _Job:
             # Said now, not after the data is loaded, nor as "already holds a run" (prepare_run_dir's
             # lock is still what keeps two jobs apart: this only reads).
             raise RunError(_busy_message(run.root, holder))
+        # A file where the run keeps a folder was a NotADirectoryError traceback at its first write
+        # (the first checkpoint, minutes in).
+        for folder in (run.checkpoints, run.teacher, run.stage_w, run.supernet):
+            if folder.exists() and not folder.is_dir():
+                raise RunError(
+                    f"output_dir '{run.root}' holds a file named {folder.name}, where the run keeps a folder; "
+                    "move it out or choose a new output_dir"
+                )
         if run.config.exists() and not run.trained_here() and not _written_by_train(run.config):
             raise RunError(
                 f"output_dir '{run.root}' holds a config.yaml that train.py did not write (a preset, or another "

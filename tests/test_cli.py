@@ -240,6 +240,24 @@ def test_output_dir_that_is_a_file(capsys, preset: Path, tmp_path: Path) -> None
     )
 
 
+@pytest.mark.parametrize("name", ["checkpoints", "teacher", "stage_w", "supernet"])
+def test_a_file_where_the_run_keeps_a_folder_is_refused_first(
+    capsys, preset: Path, tmp_path: Path, name: str
+) -> None:
+    """A file named checkpoints in output_dir was a NotADirectoryError traceback at the first checkpoint."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).write_text("mine")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), *_dotted([])],
+        f"output_dir '{run}' holds a file named {name}, where the run keeps a folder; move it out or choose "
+        "a new output_dir",
+        watch=tmp_path,
+    )
+
+
 @pytest.mark.parametrize(
     "how",
     [
@@ -1214,7 +1232,9 @@ def test_an_option_the_recipe_does_not_read_is_refused_for_a_new_run(
     (run / "train_metrics.jsonl").write_text("")  # more than a killed start's lone config.yaml
     # (Another task stops the resume at its config check, after the recipe check it no longer meets.)
     assert train_main(["--config", str(run / "config.yaml"), "resume=true", "task=trec"]) == 2
-    assert capsys.readouterr().err.startswith("error: resume refused: the config differs from the run's (task:")
+    assert capsys.readouterr().err.startswith(
+        "error: resume refused: the config differs from the run's (task:"
+    )
 
 
 def test_print_config_shows_the_config_a_run_would_use(tmp_path: Path, capsys) -> None:
