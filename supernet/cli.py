@@ -325,7 +325,7 @@ def _check_run_config(config: Path, output_dir: str) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from supernet.config import TrainConfig, check_recipe_options, load_config
+    from supernet.config import TrainConfig, check_recipe_options, config_to_dict, config_yaml, load_config
     from supernet.io import RunDir
     from supernet.trainer import holds_run, train, unused_learning_rate, unused_stage_w
 
@@ -337,8 +337,6 @@ def _train(args: argparse.Namespace) -> int:
     # baselines fine-tune at it).
     notes = [unused_learning_rate(cfg) if "learning_rate" in given else None, unused_stage_w(cfg)]
     if args.print_config:  # the YAML alone on stdout, to keep as a file
-        from supernet.config import config_to_dict, config_yaml
-
         for note in filter(None, notes):
             print(note, file=sys.stderr)
         print(config_yaml(config_to_dict(cfg)), end="")

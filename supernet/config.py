@@ -505,7 +505,7 @@ def check_recipe_options(cfg: TrainConfig) -> None:
     Raises:
         ConfigError: naming the option, its neutral value and the recipes that read it.
     """
-    from supernet.recipes import RECIPES, Sandwich, SingleStage
+    from supernet.recipes import Sandwich, SingleStage, two_stage_recipes
 
     default = TrainConfig.__dataclass_fields__["num_random_subnets"].default
     if cfg.recipe not in (Sandwich.name, SingleStage.name) and cfg.num_random_subnets != default:
@@ -514,7 +514,7 @@ def check_recipe_options(cfg: TrainConfig) -> None:
             f"num_random_subnets={default} or one of those recipes (recipe is {cfg.recipe!r})",
             key="num_random_subnets",
         )
-    two_stage = sorted(n for n, r in RECIPES.items() if any(s.name == "stage_w" for s in r.stages))
+    two_stage = two_stage_recipes()
     if cfg.recipe not in two_stage and cfg.distill.teacher_width != "same":
         raise ConfigError(
             f"distill.teacher_width works with the two-stage recipes only ({', '.join(two_stage)}); set "

@@ -30,7 +30,7 @@ from typing import ClassVar
 from supernet.convert import Arch
 from supernet.subnet import SearchSpace, SubnetConfig, random_subnet
 
-__all__ = ["RECIPES", "Group", "Recipe", "StagePlan", "make_recipe", "recipe_names"]
+__all__ = ["RECIPES", "Group", "Recipe", "StagePlan", "make_recipe", "recipe_names", "two_stage_recipes"]
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,11 @@ RECIPES: dict[str, type[Recipe]] = {r.name: r for r in (DynaBERT, Sandwich, Laye
 
 def recipe_names() -> tuple[str, ...]:
     return tuple(RECIPES)
+
+
+def two_stage_recipes() -> tuple[str, ...]:
+    """The recipes with a stage W (the ones that read stage_w's keys and distill.teacher_width), sorted."""
+    return tuple(sorted(n for n, r in RECIPES.items() if any(s.name == STAGE_W.name for s in r.stages)))
 
 
 def make_recipe(name: str, space: SearchSpace, arch: Arch, **options: object) -> Recipe:

@@ -89,7 +89,7 @@ from supernet.io import (
     weights_digest,
 )
 from supernet.progress import progress_bar
-from supernet.recipes import RECIPES, Group, Recipe, make_recipe
+from supernet.recipes import RECIPES, Group, Recipe, make_recipe, two_stage_recipes
 from supernet.reorder import reorder_by_importance
 from supernet.subnet import (
     SearchSpace,
@@ -1568,7 +1568,7 @@ def unused_learning_rate(cfg: TrainConfig) -> str | None:
 
 def unused_stage_w(cfg: TrainConfig) -> str | None:
     """A note when stage_w's keys are set away from their defaults for a recipe without stage W."""
-    if any(stage.name == "stage_w" for stage in RECIPES[cfg.recipe].stages):
+    if cfg.recipe in two_stage_recipes():
         return None
     unset = StageConfig()
     changed = [
