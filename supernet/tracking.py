@@ -51,16 +51,27 @@ class JsonlLogger:
 class _WandbLogger:
     """wandb, as one wandb run per training run, however often it is resumed.
 
-    The wandb run's id and the last step sent to it are kept in `wandb/supernet-run.json` in the run
+    The wandb run's id and the last step it holds are kept in `wandb/supernet-run.json` in the run
     folder: a resume continues that wandb run (`resume="allow"`; offline, `wandb sync` joins its
     parts) and does not send again the steps the interrupted attempt had sent (a resume retrains
-    them bit for bit, and wandb takes a run's steps in increasing order only). With `idle` (a
-    resume of a finished run, which trains nothing) wandb starts only if a step is logged, so no
+    them bit for bit, and wandb takes a run's steps in increasing order only). That step is
+    recorded when wandb has finished, not as each row is handed to it: wandb writes in the
+    background, so a killed attempt (`kill -9`, a lost machine) can leave its last rows unwritten.
+    A resume after one sends the rows of `metrics` from the last recorded step up to its own first
+    step again (those wandb holds already are ignored by it), so its history has no gap. With `idle`
+    (a resume of a finished run, which trains nothing) wandb starts only if a step is logged, so no
     empty wandb run is added.
     """
 
     def __init__(
-        self, project: str, run_dir: Path, config: dict[str, Any], name: str, *, idle: bool = False
+        self,
+        project: str,
+        run_dir: Path,
+        config: dict[str, Any],
+        name: str,
+        *,
+        metrics: Path | None = None,
+        idle: bool = False,
     ) -> None:
         import wandb  # noqa: F401 - missing, said here (make_logger's caller names the fix), not at step 1
 
@@ -73,6 +84,8 @@ class _WandbLogger:
             self._id, self._last = str(state["id"]), int(state["last_step"])
         except (OSError, ValueError, TypeError, KeyError):  # a new run (or an unreadable record)
             self._id, self._last = secrets.token_hex(4), 0  # wandb takes any [a-z0-9] id
+        self._metrics = metrics
+        self._caught_up = False  # rows a killed attempt may not have written sent again
         self._run: Any = None
         if not idle:  # started now, so that a key or mode wandb refuses is said before training
             self._start()
@@ -98,13 +111,28 @@ class _WandbLogger:
             return  # sent by the attempt this one resumes
         if self._run is None:
             self._start()
+        if not self._caught_up:
+            self._caught_up = True
+            for row in self._unrecorded_rows(step):
+                self._run.log({k: v for k, v in row.items() if k != "step"}, step=int(row["step"]))
         self._run.log(metrics, step=step)
         self._last = step
-        self._record()
+
+    def _unrecorded_rows(self, step: int) -> list[dict[str, Any]]:
+        """The rows of `metrics` after the last step recorded and before `step`: none after an
+        attempt that finished wandb (its last step is recorded), those of a killed one otherwise."""
+        if self._metrics is None or not self._metrics.is_file():
+            return []
+        return [
+            row
+            for row in read_jsonl(self._metrics, appended=True)
+            if isinstance(row.get("step"), int) and self._last < row["step"] < step
+        ]
 
     def finish(self) -> None:
         if self._run is not None:
             self._run.finish()
+            self._record()  # what wandb has written: everything logged
 
 
 WANDB_STATE = Path("wandb") / "supernet-run.json"
@@ -140,8 +168,10 @@ def make_logger(
         return NullLogger()
     inner: Logger = NullLogger()
     if report_to == "wandb":
-        inner = _WandbLogger(project, run_dir, config, name=run_dir.name, idle=idle)
-    return JsonlLogger(run_dir / "train_metrics.jsonl", inner)
+        inner = _WandbLogger(
+            project, run_dir, config, name=run_dir.name, metrics=RunDir(run_dir).metrics, idle=idle
+        )
+    return JsonlLogger(RunDir(run_dir).metrics, inner)
 
 
 def drop_steps_after(path: Path, step: int) -> None:

@@ -77,7 +77,7 @@ def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_
     assert started["last_step"] == 0
     for step in (1, 2, 3, 4):
         first.log({"loss": 1.0 / step}, step)
-    first.finish()  # (or killed: what was sent is recorded at each step)
+    first.finish()  # what wandb has written is recorded when it finishes
     record = json.loads((tmp_path / "wandb" / "supernet-run.json").read_text())
     assert record == {"id": started["id"], "last_step": 4}
     resumed = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
@@ -105,3 +105,61 @@ def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_
     finished = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1}, idle=True)
     finished.finish()  # a finished run resumed trains nothing: no wandb run started
     assert sorted((tmp_path / "wandb").glob("offline-run-*")) == runs
+
+
+def test_a_resume_after_a_killed_attempt_sends_the_rows_wandb_may_not_have_written(
+    tmp_path, monkeypatch
+) -> None:
+    """The last step sent was recorded as each row was handed to wandb, which writes in the
+    background: after `kill -9` its file held steps 1-4 of 6 and the resume, skipping "sent" steps 5
+    and 6, left a gap. Now a killed attempt leaves the record at its start, and the resume sends the
+    rows train_metrics.jsonl kept (up to the checkpoint) before its own."""
+    from supernet.tracking import _WandbLogger, drop_steps_after, make_logger
+
+    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    sent: list[tuple[int, float]] = []
+
+    class Run:  # what wandb is handed, in order
+        def __init__(self, real):
+            self.real = real
+
+        def log(self, metrics, step):
+            sent.append((step, metrics["loss"]))
+            self.real.log(metrics, step=step)
+
+        def finish(self):
+            self.real.finish()
+
+    real_start = _WandbLogger._start
+
+    def start(self):
+        real_start(self)
+        self._run = Run(self._run)
+
+    monkeypatch.setattr(_WandbLogger, "_start", start)
+    first = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    for step in (1, 2, 3, 4, 5, 6):
+        first.log({"loss": 1.0 / step}, step)
+    first.inner._run.real.finish()  # wandb's own end, without ours: the attempt was killed here
+    record = json.loads((tmp_path / "wandb" / "supernet-run.json").read_text())
+    assert record["last_step"] == 0
+    drop_steps_after(tmp_path / "train_metrics.jsonl", 4)  # the resume starts from step 4's checkpoint
+    sent.clear()
+    resumed = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    for step in (5, 6, 7):
+        resumed.log({"loss": 1.0 / step}, step)
+    resumed.finish()
+    assert sent == [(step, 1.0 / step) for step in (1, 2, 3, 4, 5, 6, 7)]
+    assert json.loads((tmp_path / "wandb" / "supernet-run.json").read_text()) == {
+        "id": record["id"],
+        "last_step": 7,
+    }
+    # A resume after that finished attempt sends no row twice.
+    sent.clear()
+    again = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    for step in (6, 7, 8):
+        again.log({"loss": 1.0 / step}, step)
+    again.finish()
+    assert sent == [(8, 1.0 / 8)]
