@@ -56,7 +56,7 @@ from supernet.latency import (
     stale_reason,
     unavailable,
 )
-from supernet.profile_kit import run_identity
+from supernet.profile_kit import run_digests, run_identity
 from supernet.profile_kit_script import too_many_threads
 from supernet.progress import progress_bar
 from supernet.search import (
@@ -769,7 +769,7 @@ def run_with_table(
     """
     from dataclasses import replace
 
-    from supernet.profile_kit import load_latency_table, run_digests
+    from supernet.profile_kit import load_latency_table
 
     if args.dtype not in (None, "float32"):
         raise RunError(
@@ -879,6 +879,12 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
             f"--out '{folder}' is not empty and holds no earlier search (no results.jsonl search.py "
             "wrote): refusing to write into it; pass a new folder"
         )
+    other = _search_of_another_run(folder, run_dir) if out is not None else None
+    if other is not None:
+        raise RunError(
+            f"--out '{folder}' holds a search of run '{other}', not of '{run_dir}': refusing to replace it; "
+            "pass another --out DIR (one per run and target device)"
+        )
     problem = unwritable(folder)  # before the measurements, not after them
     if problem is not None:
         if out is None:
@@ -897,6 +903,22 @@ def _per_layer_not_kept(path: Path, results: Sequence[SubnetResult]) -> list[str
         return []
     kept = {r.name for r in results}
     return [r.name for r in earlier if not r.subnet.is_uniform and r.name not in kept]
+
+
+def _search_of_another_run(folder: Path, run_dir: Path) -> str | None:
+    """The name of the run whose search `folder` holds, where that is another run than `run_dir`'s;
+    None for a search of this run, a folder without one, or records that name no run (search.json
+    names it since 2026-12-01, chosen.json since 2026-11-30)."""
+    for name in (SEARCH_RECORD, "chosen.json"):
+        record = _earlier_search(folder / name)
+        stamp = record.get("run") if record is not None else None
+        if isinstance(stamp, dict) and "config_sha256" in stamp:
+            try:
+                ours = run_digests(run_dir)
+            except (OSError, ValueError, TypeError, KeyError, ConfigError):
+                return None  # this run's own config is said elsewhere, in its own words
+            return None if stamp["config_sha256"] in ours else str(stamp.get("name"))
+    return None
 
 
 def _holds_search(folder: Path) -> bool:
@@ -965,7 +987,8 @@ def _finish(
     chosen = select_under_budget(results, budget) if budget is not None else None
     record = None
     before = _earlier_choice(folder / "chosen.json")
-    source = {"setting": sr.setting.to_dict(), **measured_on}  # SEARCH_RECORD: what the results are of
+    # SEARCH_RECORD: what the results are of (the run: another one's search is not replaced, search_folder)
+    source = {"setting": sr.setting.to_dict(), **measured_on, "run": run_identity(sr.run.root)}
     # The results replaced are those of the last search here, budgeted or not (SEARCH_RECORD, since
     # 2026-12-01; before, only a budgeted one's chosen.json said it).
     earlier = _earlier_search(folder / SEARCH_RECORD) or before
@@ -987,6 +1010,20 @@ def _finish(
         log(
             f"note: replacing the earlier choice in {folder / 'chosen.json'} ({_source_of(before)}, chose "
             f"{before['name']}); pass {out} to keep one search per device"
+        )
+    elif (
+        chosen is not None
+        and before is not None
+        and _source_of(before) == now
+        and before.get("name") != chosen.name
+    ):
+        # The same device searched again under another budget (or on weights trained since):
+        # export.py --subnet best now cuts another subnet, which is said.
+        was = before.get("budget_ms")
+        under = f" under {ms_text(was)} ms" if isinstance(was, (int, float)) else ""
+        log(
+            f"note: {folder / 'chosen.json'} named {before.get('name')}{under}; it now names {chosen.name} "
+            f"(export.py --subnet best cuts it; pass {out} to keep both)"
         )
     lost = _per_layer_not_kept(folder / "results.jsonl", results)
     if lost:

@@ -439,7 +439,10 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
         "results.jsonl",
         "search.json",
     ]
-    assert json.loads((other / "search.json").read_text()) == {"setting": chosen_b["setting"]}
+    assert json.loads((other / "search.json").read_text()) == {
+        "setting": chosen_b["setting"],
+        "run": chosen_b["run"],
+    }
     assert f"results: {other / 'results.jsonl'}" in out
 
     # export.py --search: 'best' is that search's choice, timed in its setting.
@@ -488,7 +491,10 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
         f"note: replacing the earlier search in {default} (cpu-torch-b1-s128-t2, chose "
         f"{json.loads(kept)['name']}); pass --out DIR to keep one search per device"
     ) in lines
-    assert json.loads((default / "search.json").read_text()) == {"setting": {**first_chosen["setting"]}}
+    assert json.loads((default / "search.json").read_text()) == {
+        "setting": first_chosen["setting"],
+        "run": first_chosen["run"],
+    }
     # The next search replaces that unbudgeted search's results: named, with no choice of its own.
     assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *fast2]) == 0
     assert (
@@ -665,6 +671,15 @@ def test_export_refuses_a_search_of_another_run(run: Path, tmp_path: Path, capsy
         == run_identity(run)["config_sha256"]
     )
     assert chosen["run"]["name"] == "run" and len(chosen["run"]["config_sha256"]) == 64
+    assert json.loads((other / "search.json").read_text())["run"] == chosen["run"]
+    # The same setting searched again, its choice another one: said (export.py --subnet best follows).
+    (other / "chosen.json").write_text(json.dumps({**chosen, "name": "w0.25-d0.25", "budget_ms": 0.5}))
+    capsys.readouterr()
+    assert search_main(["--run", str(copy), "--out", str(other), "--latency-budget-ms", "1000", *FAST]) == 0
+    assert (
+        f"note: {other / 'chosen.json'} named w0.25-d0.25 under 0.50 ms; it now names {chosen['name']} "
+        "(export.py --subnet best cuts it; pass another --out DIR to keep both)"
+    ) in capsys.readouterr().out.splitlines()
     chosen["run"] = {"name": "ner", "config_sha256": "0" * 64}
     (other / "chosen.json").write_text(json.dumps(chosen))
     capsys.readouterr()
@@ -675,6 +690,17 @@ def test_export_refuses_a_search_of_another_run(run: Path, tmp_path: Path, capsy
         f"of this run (search.py --run {copy} --out DIR)"
     )
     assert not (tmp_path / "exp").exists()
+    # search.py into that folder: refused before it measures, the other run's search kept (it was
+    # replaced without a word).
+    search_json = json.loads((other / "search.json").read_text())
+    (other / "search.json").write_text(json.dumps({**search_json, "run": chosen["run"]}))
+    kept = {p.name: p.read_bytes() for p in other.iterdir()}
+    assert search_main(["--run", str(copy), "--out", str(other), "--latency-budget-ms", "1000", *FAST]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: --out '{other}' holds a search of run 'ner', not of '{copy}': refusing to replace it; pass "
+        "another --out DIR (one per run and target device)"
+    )
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == kept
 
 
 def test_unknown_per_layer_name_points_at_search_folders(tmp_path: Path) -> None:
