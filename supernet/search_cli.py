@@ -515,27 +515,47 @@ class SearchRun:
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
-    def measure(self, cfgs: list[SubnetConfig]) -> dict[str, LatencyResult]:
+    def measure(
+        self,
+        cfgs: list[SubnetConfig],
+        *,
+        reference: Mapping[SubnetConfig, LatencyResult] | None = None,
+    ) -> dict[str, LatencyResult]:
         """Measured latency of each subnet (cached per setting in latency/).
 
         Results measured under load or with a wide spread (`LatencyResult.flags`),
-        fresh or cached, are named in one warning line.
+        fresh or cached, are named in one warning line. Where the subnets timed now will be compared
+        with figures taken earlier (`reference`, by default those of `cfgs` read from the cache), one
+        of those is timed again beside them: a machine whose speed changed since by more than
+        `SPEED_CHANGE_BOUND` is said in one warning line.
         """
         cache = LatencyCache(self.run.root, self.setting)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LatencyWarning)
             # --remeasure: each subnet timed again once in this search, not read from the cache.
             todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
+            if reference is None:
+                reference = {c: r for c in cfgs if c not in todo and (r := cache.get(c)) is not None}
         # A cache damaged, or of another machine or graph revision: one line, not a Python warning.
         self._say_latency_warnings(caught, "warning: ")
         self._remeasured.update(c.name for c in todo)
         fresh: dict[str, LatencyResult] = {}
         if todo:
-            self.log(f"measuring {len(todo)} of {len(cfgs)} subnets on {self.setting.key} ...")
+            check = _speed_check_subnet(reference, todo)
+            again = (
+                ""
+                if check is None
+                else f" (and {check.name} again, to compare this machine's speed with its earlier figure)"
+            )
+            self.log(f"measuring {len(todo)} of {len(cfgs)} subnets on {self.setting.key}{again} ...")
             # One line for the whole batch below, not one per measuring call.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LatencyWarning)
-                results = self._measure_many(self._timed(), todo, self.setting)
+                results = self._measure_many(
+                    self._timed(), [*todo, *([check] if check else [])], self.setting
+                )
+            if check is not None:
+                self._say_speed_change(check, reference[check], results.pop(), len(todo))
             path = cache.path  # (reads the cache: once, not per subnet)
             for cfg, result in zip(todo, results, strict=True):
                 fresh[cfg.name] = result
@@ -559,6 +579,21 @@ class SearchRun:
             )
             self.log(f"warning: {line}{hint}")
         return measured  # type: ignore[return-value]
+
+    def _say_speed_change(
+        self, cfg: SubnetConfig, before: LatencyResult, now: LatencyResult, timed: int
+    ) -> None:
+        """One warning line where `cfg`, timed again now, differs from its earlier figure by more than
+        `SPEED_CHANGE_BOUND`: the subnets timed beside it and the earlier figures are not comparable."""
+        change = now.median_ms / before.median_ms - 1
+        if abs(change) <= SPEED_CHANGE_BOUND:
+            return
+        self.log(
+            f"warning: {cfg.name} took {now.median_ms:.2f} ms now against {before.median_ms:.2f} ms earlier "
+            f"({change:+.0%}; bound {SPEED_CHANGE_BOUND:.0%}): this machine's speed has changed, so the {timed} "
+            f"subnet(s) timed now and the figures taken earlier do not compare; search.py --remeasure times "
+            "them all again (on an idle machine)"
+        )
 
     def _timed(self) -> torch.nn.Module:
         """The supernet as it is timed: itself, or a copy in --dtype (dev scores stay float32's)."""
@@ -666,6 +701,7 @@ def per_layer_search(
     *,
     verify_top: int,
     progress: bool = True,
+    reference: Mapping[SubnetConfig, LatencyResult] | None = None,
 ) -> list[SubnetResult]:
     """Evolutionary search under `target_ms` (predicted), then its best per-layer subnets verified.
 
@@ -680,6 +716,8 @@ def per_layer_search(
         target_ms: the predicted-latency budget of every candidate.
         verify_top: per-layer subnets to verify.
         progress: show progress bars.
+        reference: the figures the verified subnets will be compared with (the grid's): one is timed
+            again beside them, and a change of the machine's speed since is said (`SearchRun.measure`).
 
     Returns:
         One `SubnetResult` per verified subnet (full-dev accuracy, measured latency).
@@ -696,7 +734,7 @@ def per_layer_search(
     )
     if not extra:
         return []
-    measured = sr.measure(extra)
+    measured = sr.measure(extra, reference=reference)
     return evaluate_grid(
         extra,
         evaluate=sr.evaluate,
@@ -919,6 +957,20 @@ def _search_of_another_run(folder: Path, run_dir: Path) -> str | None:
                 return None  # this run's own config is said elsewhere, in its own words
             return None if stamp["config_sha256"] in ours else str(stamp.get("name"))
     return None
+
+
+SPEED_CHANGE_BOUND = 0.10
+"""How far a subnet timed again may move from its earlier figure before the subnets timed beside it
+are said not to compare with the earlier ones (`SearchRun.measure`): the spread bound of one figure."""
+
+
+def _speed_check_subnet(
+    reference: Mapping[SubnetConfig, LatencyResult], todo: Sequence[SubnetConfig]
+) -> SubnetConfig | None:
+    """The earlier-timed subnet `SearchRun.measure` times again beside `todo`: of those not in `todo`,
+    the one of median latency (neither the noisiest small one nor the costliest); None if there are none."""
+    earlier = sorted((r.median_ms, c.name, c) for c, r in reference.items() if c not in todo)
+    return earlier[len(earlier) // 2][2] if earlier else None
 
 
 def _holds_search(folder: Path) -> bool:
@@ -1283,7 +1335,15 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
             f"evolutionary search over per-layer subnets, predicted latency <= {ms_text(target)} ms, "
             f"ranked on {subset} ..."
         )
-        results += per_layer_search(sr, cfg, predictor, target, verify_top=args.verify_top, progress=progress)
+        results += per_layer_search(
+            sr,
+            cfg,
+            predictor,
+            target,
+            verify_top=args.verify_top,
+            progress=progress,
+            reference={c: measured[c.name] for c in grid},
+        )
 
     title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.key})"
     _finish(sr, folder, results, budget, title, {}, log)

@@ -1285,3 +1285,60 @@ def test_a_damaged_predictor_file_is_said_and_not_used(tmp_path: Path, text: str
         f"warning: cannot read latency/predictor-cpu-torch-b1-s128-t1.json ({reason}): it is not used, "
         "and --predict or --per-layer builds it again"
     ]
+
+
+def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
+    run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Subnets timed now were compared with figures read from the cache (or with the grid timed
+    minutes before the evolution's candidates) whatever the machine's speed had become since: on
+    this VM the verified per-layer subnets read 17% above or 24% below their predictions. One earlier
+    subnet is now timed again beside them, and a change beyond the bound is one warning line."""
+    from supernet.latency import LatencyResult, LatencySetting
+    from supernet.subnet import SubnetConfig
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "latency", ignore_errors=True)
+    speed = {"factor": 1.0}
+    timed: list[list[str]] = []
+
+    def fake(self, model, cfgs, setting, *, keep=True):  # 1 ms per 0.1 of width x depth, times the speed
+        timed.append([c.name for c in cfgs])
+        ms = [10 * (c.width_mult or 0.5) * (c.depth_mult or 0.5) * speed["factor"] for c in cfgs]
+        return [LatencyResult(median_ms=m, p10_ms=m, p90_ms=m, mean_ms=m, std_ms=0.0, repeats=3) for m in ms]
+
+    monkeypatch.setattr(search_cli.SearchRun, "_measure_many", fake)
+    lines: list[str] = []
+    sr = search_cli.SearchRun(
+        copy, LatencySetting(num_threads=1, warmup=1, repeats=3), progress=False, log=lines.append
+    )
+    grid = sr.space.grid()
+    first = sr.measure(grid)
+    assert timed == [[c.name for c in grid]]  # nothing earlier to compare with: nothing timed twice
+    # The median-latency grid subnet of the cache is timed again beside a new one.
+    middle = sorted(grid, key=lambda c: (first[c.name].median_ms, c.name))[len(grid) // 2]
+    new = SubnetConfig(heads=(1,) * 2, ffn=(16,) * 2)
+    lines.clear()
+    speed["factor"] = 1.05  # within the bound: nothing said
+    assert sr.measure([*grid, new])[new.name].median_ms == pytest.approx(2.625)
+    assert timed[-1] == [new.name, middle.name]
+    assert lines == [
+        f"measuring 1 of {len(grid) + 1} subnets on {sr.setting.key} (and {middle.name} again, to compare "
+        "this machine's speed with its earlier figure) ...",
+        f"latency of {len(grid)} of {len(grid) + 1} subnets read from {copy / 'latency' / (sr.setting.key + '.json')} "
+        "(timed earlier on this machine and setting; --remeasure times them again)",
+    ]
+    # The per-layer search's reference (the grid as timed in this search), 25% slower now: said.
+    lines.clear()
+    speed["factor"] = 1.25
+    other = SubnetConfig(heads=(2, 1), ffn=(16, 8))
+    sr.measure([other], reference={c: first[c.name] for c in grid})
+    before = first[middle.name].median_ms
+    assert lines[1:] == [
+        f"warning: {middle.name} took {1.25 * before:.2f} ms now against {before:.2f} ms earlier (+25%; bound "
+        "10%): this machine's speed has changed, so the 1 subnet(s) timed now and the figures taken earlier "
+        "do not compare; search.py --remeasure times them all again (on an idle machine)"
+    ]
+    # The cached figure of the subnet timed again is not replaced.
+    assert sr.measure([middle])[middle.name] == first[middle.name]
