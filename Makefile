@@ -30,7 +30,7 @@ quickstart: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python export.py --run $(RUN) --subnet best --onnx --overwrite
 
 test: $(BIN)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check supernet tests bench train.py search.py export.py _entry.py

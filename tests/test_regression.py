@@ -371,7 +371,7 @@ def test_int8_per_layer_search_ranks_candidates_in_fp32(regression_run, tmp_path
         "--out",
         str(tmp_path / "s"),
     ]
-    more = ["--population", "6", "--generations", "2", "--accuracy-subset", "0", "--verify-top", "2"]
+    more = ["--population", "4", "--generations", "1", "--accuracy-subset", "0", "--verify-top", "2"]
     assert search_main([*argv, *more, *FAST]) == 0
     results = read_results(tmp_path / "s" / "results.jsonl")
     assert any(not r.subnet.is_uniform for r in results)
