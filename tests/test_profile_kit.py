@@ -1037,6 +1037,10 @@ def test_a_moved_run_keeps_its_kits_tables(trained_run: Path, tmp_path, capsys) 
         table = fake_table(tmp_path / name, model, run=run, space=space)
         argv = ["--run", str(moved), "--latency-table", str(table), "--out", str(tmp_path / name[:3])]
         assert search_main([*argv, "--no-progress"]) == 0, capsys.readouterr().err
+        # Predicted from the table, not measured here instead.
+        results = read_results(tmp_path / name[:3] / "results.jsonl")
+        assert len(results) == 12 and all(r.latency_source.startswith("predicted from ") for r in results)
+    assert not (moved / "latency").exists()
 
 
 def test_profile_script_needs_no_python_newer_than_3_9(tmp_path) -> None:

@@ -1130,6 +1130,13 @@ def test_a_half_precision_checkpoint_is_trained_and_searched_in_float32(tmp_path
     supernet.to(torch.bfloat16).save_pretrained(run / "supernet")
     assert {p.dtype for p in load_supernet(run / "supernet").parameters()} == {torch.float32}
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    # Timed in float32 (a cache without a -bf16 tag) and scored as training scored it.
+    assert sorted(p.name for p in (run / "latency").glob("*.json")) == ["cpu-torch-b1-s128-t1.json"]
+    trained = {
+        r["subnet"]: r["accuracy"] for r in map(json.loads, (run / "eval.jsonl").read_text().splitlines())
+    }
+    searched = read_results(run / "search" / "results.jsonl")
+    assert {r.name: r.accuracy for r in searched} == pytest.approx(trained, abs=1e-6)
 
 
 @pytest.mark.slow

@@ -329,7 +329,11 @@ def test_a_teacher_of_another_shape_than_model_is_refused(models, tmp_path, mini
         "stage_w.max_steps=1",
         "stage_wd.max_steps=1",
     )
-    assert result is not None and (tmp_path / "ok" / "supernet" / "config.json").is_file()
+    assert result is not None
+    # The given teacher is the one used (none fine-tuned), and the supernet is a copy of its shape.
+    assert not (tmp_path / "ok" / "teacher").exists()
+    saved = json.loads((tmp_path / "ok" / "supernet" / "config.json").read_text())
+    assert saved["vocab_size"] == 30528
 
 
 # --------------------------------------------------------------------------- 2. learning
