@@ -1066,6 +1066,12 @@ def test_export_of_a_gpu_search_on_a_cpu_machine(
     }
     assert summary["search_latency"] is None
     assert summary["latency"]["torch"]["repeats"] == 3
+    # The folder says where it was cut from, as chosen.json does (a probe found it said nothing).
+    from supernet.io import weights_digest
+    from supernet.profile_kit import run_identity
+
+    assert summary["run"] == run_identity(run) and summary["run"]["name"] == "run"
+    assert summary["weights_sha256"] == weights_digest(trained_run / "supernet")
 
 
 @pytest.mark.slow
