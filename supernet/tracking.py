@@ -14,11 +14,15 @@ from typing import Any, Protocol
 
 from supernet.io import RunDir, append_jsonl, atomic_write_text, read_jsonl
 
-__all__ = ["JsonlLogger", "Logger", "NullLogger", "drop_steps_after", "make_logger"]
+__all__ = ["JsonlLogger", "Logger", "NullLogger", "drop_steps_after", "eval_summary", "make_logger"]
 
 
 class Logger(Protocol):
     def log(self, metrics: dict[str, Any], step: int) -> None: ...
+
+    def summary(self, metrics: dict[str, Any]) -> None:
+        """Final figures of the run (its subnets' dev and test scores), kept beside the logged rows."""
+        ...
 
     def finish(self) -> None: ...
 
@@ -27,6 +31,9 @@ class NullLogger:
     """Stands in when logging is off."""
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
+        pass
+
+    def summary(self, metrics: dict[str, Any]) -> None:
         pass
 
     def finish(self) -> None:
@@ -43,6 +50,9 @@ class JsonlLogger:
     def log(self, metrics: dict[str, Any], step: int) -> None:
         append_jsonl(self.path, {"step": step, **metrics})
         self.inner.log(metrics, step)
+
+    def summary(self, metrics: dict[str, Any]) -> None:
+        self.inner.summary(metrics)  # the file's figures are eval.jsonl's and teacher_eval.json's
 
     def finish(self) -> None:
         self.inner.finish()
@@ -129,6 +139,11 @@ class _WandbLogger:
             if isinstance(row.get("step"), int) and self._last < row["step"] < step
         ]
 
+    def summary(self, metrics: dict[str, Any]) -> None:
+        # A finished run resumed (idle) scores again what its wandb run holds: no part is added for it.
+        if self._run is not None:
+            self._run.summary.update(metrics)
+
     def finish(self) -> None:
         if self._run is not None:
             self._run.finish()
@@ -172,6 +187,17 @@ def make_logger(
             project, run_dir, config, name=run_dir.name, metrics=RunDir(run_dir).metrics, idle=idle
         )
     return JsonlLogger(RunDir(run_dir).metrics, inner)
+
+
+def eval_summary(rows: list[dict[str, Any]], teacher: dict[str, float] | None = None) -> dict[str, float]:
+    """eval.jsonl's figures as a tracker's run summary: `eval/<subnet>/<key>` for each number of each
+    row (scores, params, FLOPs), `teacher/dev_<metric>` for the teacher's dev scores."""
+    out = {f"teacher/dev_{k}": float(v) for k, v in (teacher or {}).items()}
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"eval/{row['subnet']}/{key}"] = value
+    return out
 
 
 def drop_steps_after(path: Path, step: int) -> None:

@@ -107,7 +107,7 @@ from supernet.tasks import (
     output_logits,
     task_kind_of_config,
 )
-from supernet.tracking import Logger, drop_steps_after, forget_wandb_run, make_logger
+from supernet.tracking import Logger, drop_steps_after, eval_summary, forget_wandb_run, make_logger
 
 __all__ = [
     "RunError",
@@ -2335,6 +2335,8 @@ def train(cfg: TrainConfig, *, progress: bool = True) -> TrainResult:
                 digest = weights_digest(job.run.supernet)
                 rows = [{**row, "weights_sha256": digest} for row in rows]
                 atomic_write_text(job.run.eval, "".join(json.dumps(r) + "\n" for r in rows))
+                teacher_dev = None if teacher_acc is None else {job.kind.main_metric: teacher_acc}
+                job.logger.summary(eval_summary(rows, teacher_dev))  # wandb: the scores beside the losses
                 job.accelerator.print(
                     format_eval_table(
                         rows,

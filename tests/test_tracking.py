@@ -163,3 +163,42 @@ def test_a_resume_after_a_killed_attempt_sends_the_rows_wandb_may_not_have_writt
         again.log({"loss": 1.0 / step}, step)
     again.finish()
     assert sent == [(8, 1.0 / 8)]
+
+
+def test_the_grids_scores_reach_wandbs_run_summary(tmp_path, monkeypatch) -> None:
+    """Only the losses reached wandb: a run's dev and test scores were in eval.jsonl alone."""
+    from supernet.tracking import eval_summary, make_logger
+
+    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+    rows = [
+        {
+            "subnet": "w1.00-d1.00",
+            "spec": {"width_mult": 1.0},
+            "accuracy": 0.75,
+            "test_accuracy": 0.5,
+            "params": 7,
+        },
+        {"subnet": "w0.50-d1.00", "accuracy": 0.625, "weights_sha256": "ab", "exact": True},
+    ]
+    summary = eval_summary(rows, {"accuracy": 0.875})
+    assert summary == {
+        "teacher/dev_accuracy": 0.875,
+        "eval/w1.00-d1.00/accuracy": 0.75,
+        "eval/w1.00-d1.00/test_accuracy": 0.5,
+        "eval/w1.00-d1.00/params": 7,
+        "eval/w0.50-d1.00/accuracy": 0.625,
+    }
+    logger = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
+    logger.log({"loss": 1.0}, 1)
+    logger.summary(summary)
+    run = logger.inner._run
+    assert {k: run.summary[k] for k in summary} == summary
+    logger.finish()
+    # A finished run resumed trains nothing: its scores, taken again, start no wandb run part.
+    runs = sorted((tmp_path / "wandb").glob("offline-run-*"))
+    idle = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1}, idle=True)
+    idle.summary(summary)
+    idle.finish()
+    assert sorted((tmp_path / "wandb").glob("offline-run-*")) == runs
