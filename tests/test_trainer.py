@@ -2149,4 +2149,6 @@ def test_a_trained_runs_scores_reach_wandb(models, tmp_path, monkeypatch) -> Non
     rows = [json.loads(line) for line in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
     assert len(rows) == 12
     assert sent == [tracking.eval_summary(rows, {"accuracy": result.teacher_accuracy})]
-    assert sent[0]["eval/w0.25-d0.50/accuracy"] == rows[-1]["accuracy"] and rows[-1]["subnet"] == "w0.25-d0.50"
+    assert (
+        sent[0]["eval/w0.25-d0.50/accuracy"] == rows[-1]["accuracy"] and rows[-1]["subnet"] == "w0.25-d0.50"
+    )
