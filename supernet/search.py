@@ -713,7 +713,8 @@ def write_results(
         ``results.jsonl``: one `SubnetResult.to_json` line per result, plus
         ``"pareto"`` and ``"chosen"`` flags; ``pareto.csv``: the front (name,
         accuracy, latency_ms, predicted_ms, params, flops, latency_flags: "load",
-        "spread" or both joined by "+", empty when clean); ``pareto.png``: `plot_pareto`.
+        "spread" or both joined by "+", empty when clean; precision: "fp32", or "int8" for
+        a search of the int8 graphs); ``pareto.png``: `plot_pareto`.
 
     Args:
         results: every evaluated subnet.
@@ -750,7 +751,16 @@ def write_results(
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
-        ["name", results[0].metric, "latency_ms", "predicted_ms", "params", "flops", "latency_flags"]
+        [
+            "name",
+            results[0].metric,
+            "latency_ms",
+            "predicted_ms",
+            "params",
+            "flops",
+            "latency_flags",
+            "precision",
+        ]
     )
     for r in front:
         writer.writerow(
@@ -762,6 +772,7 @@ def write_results(
                 r.params,
                 r.flops,
                 "+".join(r.latency_flags),
+                r.precision,  # what the score and latency are of: the FP32 model, or the int8 graph
             ]
         )
     table = buf.getvalue().encode("utf-8")

@@ -446,7 +446,8 @@ def test_write_results_files(tmp_path) -> None:
     assert [d["name"] for d in flags if d["pareto"]] == [r.name for r in results if r in front]
 
     csv_lines = paths["pareto_csv"].read_text().splitlines()
-    assert csv_lines[0] == "name,accuracy,latency_ms,predicted_ms,params,flops,latency_flags"
+    assert csv_lines[0] == "name,accuracy,latency_ms,predicted_ms,params,flops,latency_flags,precision"
+    assert {line.split(",")[-1] for line in csv_lines[1:]} == {"fp32"}
     assert [line.split(",")[0] for line in csv_lines[1:]] == [r.name for r in front]
     assert {line.split(",")[0]: line.split(",")[6] for line in csv_lines[1:]}["w1.00-d1.00"] == "load"
     assert [d["name"] for d in flags if d["latency_flags"]] == ["w1.00-d1.00"]
