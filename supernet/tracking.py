@@ -68,9 +68,11 @@ class _WandbLogger:
     recorded when wandb has finished, not as each row is handed to it: wandb writes in the
     background, so a killed attempt (`kill -9`, a lost machine) can leave its last rows unwritten.
     A resume after one sends the rows of `metrics` from the last recorded step up to its own first
-    step again (those wandb holds already are ignored by it), so its history has no gap. With `idle`
-    (a resume of a finished run, which trains nothing) wandb starts only if a step is logged, so no
-    empty wandb run is added.
+    step again, so its history has no gap: online, only those after the last step wandb's server
+    holds (wandb refuses each earlier one with a warning); offline, all of them, and `wandb sync`
+    keeps the first of each step. With `idle` (a resume of a finished run, which trains nothing)
+    wandb starts only if a step is logged, or if the run's scores (`summary`) have not reached it
+    (an attempt killed between saving the supernet and scoring it), so no empty wandb run is added.
     """
 
     def __init__(
@@ -92,8 +94,16 @@ class _WandbLogger:
         try:
             state = json.loads(self._state.read_text(encoding="utf-8"))
             self._id, self._last = str(state["id"]), int(state["last_step"])
-        except (OSError, ValueError, TypeError, KeyError):  # a new run (or an unreadable record)
+            self._summarized = state.get("summarized") is True  # records before 2026-12-01 lack it
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            KeyError,
+            AttributeError,
+        ):  # a new run (or an unreadable record)
             self._id, self._last = secrets.token_hex(4), 0  # wandb takes any [a-z0-9] id
+            self._summarized = False
         self._metrics = metrics
         self._caught_up = False  # rows a killed attempt may not have written sent again
         self._run: Any = None
@@ -111,16 +121,20 @@ class _WandbLogger:
             else {"settings": wandb.Settings(quiet=True)}
         )
         self._run = wandb.init(id=self._id, resume="allow", **self._init, **quiet)
+        # Online, a resumed wandb run starts after the last step its server holds (offline, at 0).
+        held = getattr(self._run, "starting_step", 0)
+        self._last = max(self._last, held - 1 if isinstance(held, int) else 0)
         self._record()  # now: a resume of an attempt stopped before its first step keeps the id
 
     def _record(self) -> None:
-        atomic_write_text(self._state, json.dumps({"id": self._id, "last_step": self._last}))
+        state = {"id": self._id, "last_step": self._last, "summarized": self._summarized}
+        atomic_write_text(self._state, json.dumps(state))
 
     def log(self, metrics: dict[str, Any], step: int) -> None:
-        if step <= self._last:
-            return  # sent by the attempt this one resumes
         if self._run is None:
             self._start()
+        if step <= self._last:
+            return  # sent by the attempt this one resumes
         if not self._caught_up:
             self._caught_up = True
             for row in self._unrecorded_rows(step):
@@ -131,18 +145,19 @@ class _WandbLogger:
     def _unrecorded_rows(self, step: int) -> list[dict[str, Any]]:
         """The rows of `metrics` after the last step recorded and before `step`: none after an
         attempt that finished wandb (its last step is recorded), those of a killed one otherwise."""
-        if self._metrics is None or not self._metrics.is_file():
+        try:
+            rows = read_jsonl(self._metrics, appended=True) if self._metrics is not None else []
+        except (OSError, ValueError):  # (cleaned before each stage: drop_steps_after) not a stop
             return []
-        return [
-            row
-            for row in read_jsonl(self._metrics, appended=True)
-            if isinstance(row.get("step"), int) and self._last < row["step"] < step
-        ]
+        return [row for row in rows if isinstance(row.get("step"), int) and self._last < row["step"] < step]
 
     def summary(self, metrics: dict[str, Any]) -> None:
-        # A finished run resumed (idle) scores again what its wandb run holds: no part is added for it.
-        if self._run is not None:
-            self._run.summary.update(metrics)
+        if self._run is None:
+            if self._summarized:
+                return  # a finished run resumed scores again what its wandb run holds: no part added
+            self._start()
+        self._run.summary.update(metrics)
+        self._summarized = True
 
     def finish(self) -> None:
         if self._run is not None:

@@ -79,7 +79,7 @@ def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_
         first.log({"loss": 1.0 / step}, step)
     first.finish()  # what wandb has written is recorded when it finishes
     record = json.loads((tmp_path / "wandb" / "supernet-run.json").read_text())
-    assert record == {"id": started["id"], "last_step": 4}
+    assert record == {"id": started["id"], "last_step": 4, "summarized": False}
     resumed = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
     for step in (3, 4, 5, 6):  # from the checkpoint at step 2
         resumed.log({"loss": 1.0 / step}, step)
@@ -155,6 +155,7 @@ def test_a_resume_after_a_killed_attempt_sends_the_rows_wandb_may_not_have_writt
     assert json.loads((tmp_path / "wandb" / "supernet-run.json").read_text()) == {
         "id": record["id"],
         "last_step": 7,
+        "summarized": False,
     }
     # A resume after that finished attempt sends no row twice.
     sent.clear()
@@ -202,3 +203,74 @@ def test_the_grids_scores_reach_wandbs_run_summary(tmp_path, monkeypatch) -> Non
     idle.summary(summary)
     idle.finish()
     assert sorted((tmp_path / "wandb").glob("offline-run-*")) == runs
+
+
+class _FakeWandbRun:
+    """What `_WandbLogger` uses of a wandb run; `starting_step` as wandb sets it on a resume (online:
+    one past the last step its server holds; offline: 0)."""
+
+    def __init__(self, starting_step: int, sent: list) -> None:
+        self.starting_step, self.sent, self.summary = starting_step, sent, {}
+
+    def log(self, metrics, step):
+        self.sent.append(step)
+
+    def finish(self):
+        pass
+
+
+@pytest.mark.parametrize("starting_step, expected", [(61, [70, 80]), (0, [10, 20, 30, 40, 50, 60, 70, 80])])
+def test_a_resume_sends_nothing_an_online_wandb_run_holds(
+    tmp_path, monkeypatch, starting_step, expected
+) -> None:
+    """After a killed attempt the resume sent every row from the last recorded step: online wandb,
+    which holds up to step 60 here, refused each one below 61 with a warning line. Rows up to the
+    step the server holds are neither replayed nor sent again; offline, all are (`wandb sync` keeps
+    the first of each step)."""
+    import wandb
+
+    from supernet.tracking import WANDB_STATE, drop_steps_after, make_logger
+
+    sent: list[int] = []
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: _FakeWandbRun(starting_step, sent))
+    (tmp_path / "wandb").mkdir()
+    (tmp_path / WANDB_STATE).write_text(json.dumps({"id": "abc", "last_step": 0}))  # killed at step 60
+    metrics = tmp_path / "train_metrics.jsonl"
+    metrics.write_text("".join(json.dumps({"step": s, "loss": 1.0}) + "\n" for s in (10, 20, 30, 40, 50, 60)))
+    drop_steps_after(metrics, 40)  # its checkpoint
+    resumed = make_logger("wandb", run_dir=tmp_path, project="p", config={})
+    for step in (50, 60, 70, 80):
+        resumed.log({"loss": 1.0}, step)
+    resumed.finish()
+    assert sent == expected
+
+
+@pytest.mark.parametrize("summarized", [False, True])
+def test_a_finished_run_resumed_sends_its_scores_only_if_wandb_lacks_them(
+    tmp_path, monkeypatch, summarized
+) -> None:
+    """An attempt killed after saving the supernet and before scoring it resumes as a finished run
+    (idle): its scores never reached wandb. They are sent, once: a record that says they were sent
+    starts no wandb run part."""
+    import wandb
+
+    from supernet.tracking import WANDB_STATE, make_logger
+
+    started: list[_FakeWandbRun] = []
+
+    def init(**kwargs):
+        started.append(_FakeWandbRun(0, []))
+        return started[-1]
+
+    monkeypatch.setattr(wandb, "init", init)
+    (tmp_path / "wandb").mkdir()
+    (tmp_path / WANDB_STATE).write_text(json.dumps({"id": "abc", "last_step": 9, "summarized": summarized}))
+    idle = make_logger("wandb", run_dir=tmp_path, project="p", config={}, idle=True)
+    idle.summary({"eval/w1.00-d1.00/accuracy": 0.5})
+    idle.finish()
+    assert [run.summary for run in started] == ([] if summarized else [{"eval/w1.00-d1.00/accuracy": 0.5}])
+    assert json.loads((tmp_path / WANDB_STATE).read_text()) == {
+        "id": "abc",
+        "last_step": 9,
+        "summarized": True,
+    }
