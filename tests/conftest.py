@@ -220,6 +220,32 @@ TINY_RUN = [
 ]
 
 
+QUICKSTART_PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+
+
+@pytest.fixture(scope="session")
+def tiny_trained_run(tmp_path_factory, minilm_dir) -> Path:
+    """One finished run of the quickstart preset on the tiny model (`TINY_RUN`), trained once per
+    session: modules take a copy of it (`copy_run`), since their tests write searches and caches."""
+    from supernet.cli import train_main
+
+    root = tmp_path_factory.mktemp("tiny-trained")
+    model = save_tiny_model_dir(root / "model", minilm_dir)
+    run = root / "run"
+    argv = ["--config", str(QUICKSTART_PRESET), "--no-progress", f"model={model}", f"output_dir={run}"]
+    assert train_main([*argv, *TINY_RUN]) == 0
+    return run
+
+
+def copy_run(run: Path, dest: Path) -> Path:
+    """A copy of a run folder at `dest` (its parent made): a run moved there, as a user may move one."""
+    import shutil
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(run, dest)
+    return dest
+
+
 def check_int8_search_scores_what_export_ships(run: Path, out: Path, metric: str) -> None:
     """search.py --int8 ranks by the int8 graph's own score, and export.py --int8 of its choice
     scores the file it writes to exactly that figure (any task kind)."""

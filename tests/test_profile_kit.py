@@ -14,10 +14,10 @@ from pathlib import Path
 
 import onnxruntime
 import pytest
-from conftest import TINY_RUN, save_tiny_model_dir, tiny_model
+from conftest import copy_run, tiny_model
 
 from supernet import SearchSpace, SubnetConfig, to_supernet
-from supernet.cli import export_main, search_main, train_main
+from supernet.cli import export_main, search_main
 from supernet.convert import Arch, supernet_state
 from supernet.latency import LatencySetting
 from supernet.profile_kit import (
@@ -842,13 +842,8 @@ def test_profile_script_checks_it_can_write_the_table_before_timing(
 
 
 @pytest.fixture(scope="module")
-def trained_run(tmp_path_factory, minilm_dir) -> Path:
-    root = tmp_path_factory.mktemp("kit-run")
-    model_dir = save_tiny_model_dir(root / "model", minilm_dir)
-    run = root / "run"
-    args = ["--config", str(PRESET), "--no-progress", f"model={model_dir}", f"output_dir={run}", *TINY_RUN]
-    assert train_main(args) == 0
-    return run
+def trained_run(tmp_path_factory, tiny_trained_run) -> Path:
+    return copy_run(tiny_trained_run, tmp_path_factory.mktemp("kit-run") / "run")
 
 
 @pytest.mark.slow

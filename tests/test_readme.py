@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import TINY_RUN, save_tiny_model_dir
+from conftest import copy_run
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -47,22 +47,8 @@ def test_readme_has_exactly_two_setup_commands() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, minilm_dir) -> Path:
-    root = tmp_path_factory.mktemp("readme")
-    model = save_tiny_model_dir(root / "model", minilm_dir)
-    run = root / "runs" / "quickstart"
-    cmd = [
-        sys.executable,
-        "train.py",
-        "--config",
-        "configs/quickstart.yaml",
-        "--no-progress",
-        f"model={model}",
-        f"output_dir={run}",
-        *TINY_RUN,
-    ]
-    subprocess.run(cmd, cwd=ROOT, env=_env(), check=True, capture_output=True)
-    return run
+def tiny_run(tmp_path_factory, tiny_trained_run) -> Path:
+    return copy_run(tiny_trained_run, tmp_path_factory.mktemp("readme") / "runs" / "quickstart")
 
 
 @pytest.mark.slow

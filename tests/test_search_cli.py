@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_RUN, save_tiny_model_dir
+from conftest import TINY_RUN, copy_run, save_tiny_model_dir
 
 import supernet as sn
 import supernet.search_cli as search_cli
@@ -31,17 +31,8 @@ def _fast_cache(run: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, minilm_dir) -> Path:
-    root = tmp_path_factory.mktemp("search")
-    model = save_tiny_model_dir(root / "model", minilm_dir)
-    run = root / "run"
-    assert (
-        train_main(
-            ["--config", str(PRESET), "--no-progress", f"model={model}", f"output_dir={run}", *TINY_RUN]
-        )
-        == 0
-    )
-    return run
+def run(tmp_path_factory, tiny_trained_run) -> Path:
+    return copy_run(tiny_trained_run, tmp_path_factory.mktemp("search") / "run")
 
 
 @pytest.mark.slow
