@@ -486,12 +486,12 @@ def run(args: argparse.Namespace) -> int:
     train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet, args.search, space)
-    # Where the folder comes from, in summary.json as in a search's chosen.json: the run and its weights.
-    source = {"run": run_identity(run_dir.root), "weights_sha256": weights_digest(run_dir.supernet)}
     out = Path(args.out) if args.out else run_dir.export / cfg.name
     replacing = _replaces_export(
         out, args.overwrite, given=bool(args.out)
     )  # refused before minutes of loading and scoring
+    # Where the folder comes from, in summary.json as in a search's chosen.json: the run and its weights.
+    source = {"run": run_identity(run_dir.root), "weights_sha256": weights_digest(run_dir.supernet)}
     model = load_supernet(run_dir.supernet)
     try:
         resolve_subnet(supernet_state(model).arch, cfg)

@@ -551,9 +551,8 @@ class SearchRun:
             # One line for the whole batch below, not one per measuring call.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LatencyWarning)
-                results = self._measure_many(
-                    self._timed(), [*todo, *([check] if check else [])], self.setting
-                )
+                checked = [check] if check is not None else []
+                results = self._measure_many(self._timed(), [*todo, *checked], self.setting, unkept=checked)
             if check is not None:
                 self._say_speed_change(check, reference[check], results.pop(), len(todo))
             path = cache.path  # (reads the cache: once, not per subnet)
@@ -584,9 +583,11 @@ class SearchRun:
         self, cfg: SubnetConfig, before: LatencyResult, now: LatencyResult, timed: int
     ) -> None:
         """One warning line where `cfg`, timed again now, differs from its earlier figure by more than
-        `SPEED_CHANGE_BOUND`: the subnets timed beside it and the earlier figures are not comparable."""
+        `SPEED_CHANGE_BOUND`: the subnets timed beside it and the earlier figures are not comparable.
+        Not where either figure is flagged (load or spread): its own warning already says remeasure,
+        and a median that moved within a wide spread may be noise."""
         change = now.median_ms / before.median_ms - 1
-        if abs(change) <= SPEED_CHANGE_BOUND:
+        if abs(change) <= SPEED_CHANGE_BOUND or now.flags or before.flags:
             return
         self.log(
             f"warning: {cfg.name} took {now.median_ms:.2f} ms now against {before.median_ms:.2f} ms earlier "
@@ -610,11 +611,13 @@ class SearchRun:
         setting: LatencySetting,
         *,
         keep: bool = True,
+        unkept: Sequence[SubnetConfig] = (),
     ) -> list[LatencyResult]:
         """The `MeasureFn` of this backend: torch subnets, or their exported graphs, interleaved.
 
         With --int8 the graphs are kept (`graph`) for `evaluate` to score, unless not `keep` (the
-        predictor's probes, never scored).
+        predictor's probes, never scored) or listed in `unkept` (a subnet timed again only to check
+        the machine's speed). A graph kept already is timed as it is.
         """
         if setting.backend == "torch":
             return measure_subnets(model, cfgs, setting, progress=self.progress)
@@ -626,7 +629,9 @@ class SearchRun:
             paths = {}
             for i, cfg in enumerate(bar):
                 bar.set_postfix_str(cfg.name, refresh=False)
-                if keep and setting.int8:
+                if cfg.name in self._graphs and setting == self.setting:
+                    paths[cfg.name] = self._graphs[cfg.name]  # kept for scoring: not exported again
+                elif keep and setting.int8 and cfg not in unkept:
                     paths[cfg.name] = self.graph(cfg)
                 else:
                     paths[cfg.name] = self._graph_only(model, cfg, Path(tmp) / f"m{i}", int8=setting.int8)
@@ -1019,6 +1024,13 @@ def _stale_choice(chosen: Mapping[str, Any]) -> str | None:
     return graph_change_of(chosen, setting)
 
 
+def _export_best(folder: Path, sr: SearchRun) -> str:
+    """The export command that cuts the choice in `folder`: `--search` names a folder other than the
+    run's own search/."""
+    elsewhere = folder.resolve() != sr.run.search.resolve()
+    return f"export.py --search {folder} --subnet best" if elsewhere else "export.py --subnet best"
+
+
 def _finish(
     sr: SearchRun,
     folder: Path,
@@ -1075,7 +1087,7 @@ def _finish(
         under = f" under {ms_text(was)} ms" if isinstance(was, (int, float)) else ""
         log(
             f"note: {folder / 'chosen.json'} named {before.get('name')}{under}; it now names {chosen.name} "
-            f"(export.py --subnet best cuts it; pass {out} to keep both)"
+            f"({_export_best(folder, sr)} cuts it; pass {out} to keep both)"
         )
     lost = _per_layer_not_kept(folder / "results.jsonl", results)
     if lost:
@@ -1090,7 +1102,7 @@ def _finish(
             stale = _stale_choice(before)
             log(
                 f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({before['name']}, "
-                f"{_source_of(before)}): export.py --subnet best still cuts it"
+                f"{_source_of(before)}): {_export_best(folder, sr)} still cuts it"
                 + (
                     f"; it was ranked on graphs export.py no longer writes ({stale}): pass a budget to choose again"
                     if stale

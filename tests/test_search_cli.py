@@ -219,7 +219,15 @@ def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     ]
     capsys.readouterr()
     assert search_main(argv) == 0
-    assert ", ranked on 8 dev examples ..." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert ", ranked on 8 dev examples ..." in out
+    # The verified subnets are timed beside one of the grid's, whose figure they are compared with.
+    assert re.search(
+        r"^measuring \d of \d subnets on cpu-torch-b1-s128-t1 \(and w\d\.\d\d-d\d\.\d\d again, to compare this "
+        r"machine's speed with its earlier figure\) \.\.\.$",
+        out,
+        re.M,
+    ), out
     results = read_results(run / "search" / "results.jsonl")
     per_layer = [r for r in results if r.name.startswith("sub-")]
     assert 1 <= len(per_layer) <= 3
@@ -669,7 +677,7 @@ def test_export_refuses_a_search_of_another_run(run: Path, tmp_path: Path, capsy
     assert search_main(["--run", str(copy), "--out", str(other), "--latency-budget-ms", "1000", *FAST]) == 0
     assert (
         f"note: {other / 'chosen.json'} named w0.25-d0.25 under 0.50 ms; it now names {chosen['name']} "
-        "(export.py --subnet best cuts it; pass another --out DIR to keep both)"
+        f"(export.py --search {other} --subnet best cuts it; pass another --out DIR to keep both)"
     ) in capsys.readouterr().out.splitlines()
     chosen["run"] = {"name": "ner", "config_sha256": "0" * 64}
     (other / "chosen.json").write_text(json.dumps(chosen))
@@ -683,15 +691,23 @@ def test_export_refuses_a_search_of_another_run(run: Path, tmp_path: Path, capsy
     assert not (tmp_path / "exp").exists()
     # search.py into that folder: refused before it measures, the other run's search kept (it was
     # replaced without a word).
+    # Named by chosen.json (a search.json of before 2026-12-01 names no run), or by search.json alone
+    # (an unbudgeted search writes no chosen.json).
     search_json = json.loads((other / "search.json").read_text())
-    (other / "search.json").write_text(json.dumps({**search_json, "run": chosen["run"]}))
-    kept = {p.name: p.read_bytes() for p in other.iterdir()}
-    assert search_main(["--run", str(copy), "--out", str(other), "--latency-budget-ms", "1000", *FAST]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: --out '{other}' holds a search of run 'ner', not of '{copy}': refusing to replace it; pass "
-        "another --out DIR (one per run and target device)"
-    )
-    assert {p.name: p.read_bytes() for p in other.iterdir()} == kept
+    for record in ("chosen.json", "search.json"):
+        if record == "chosen.json":
+            (other / "search.json").write_text(json.dumps({"setting": search_json["setting"]}))
+        else:
+            (other / "search.json").write_text(json.dumps({**search_json, "run": chosen["run"]}))
+            (other / "chosen.json").unlink()
+        kept = {p.name: p.read_bytes() for p in other.iterdir()}
+        argv = ["--run", str(copy), "--out", str(other), "--latency-budget-ms", "1000", *FAST]
+        assert search_main(argv) == 2, record
+        assert capsys.readouterr().err.strip().splitlines()[-1] == (
+            f"error: --out '{other}' holds a search of run 'ner', not of '{copy}': refusing to replace it; "
+            "pass another --out DIR (one per run and target device)"
+        )
+        assert {p.name: p.read_bytes() for p in other.iterdir()} == kept
 
 
 def test_unknown_per_layer_name_points_at_search_folders(tmp_path: Path) -> None:
@@ -1301,7 +1317,7 @@ def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
     speed = {"factor": 1.0}
     timed: list[list[str]] = []
 
-    def fake(self, model, cfgs, setting, *, keep=True):  # 1 ms per 0.1 of width x depth, times the speed
+    def fake(self, model, cfgs, setting, *, keep=True, unkept=()):  # 1 ms per 0.1 of width x depth, x speed
         timed.append([c.name for c in cfgs])
         ms = [10 * (c.width_mult or 0.5) * (c.depth_mult or 0.5) * speed["factor"] for c in cfgs]
         return [LatencyResult(median_ms=m, p10_ms=m, p90_ms=m, mean_ms=m, std_ms=0.0, repeats=3) for m in ms]
@@ -1340,3 +1356,47 @@ def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
     ]
     # The cached figure of the subnet timed again is not replaced.
     assert sr.measure([middle])[middle.name] == first[middle.name]
+
+
+def test_an_int8_speed_check_keeps_no_graph_and_reuses_a_kept_one(
+    run: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """With --int8 every graph timed was kept for scoring, so the subnet timed again only to check the
+    machine's speed cost an int8 export kept to the search's end: now it is not kept, and a graph
+    kept already is timed as it is, not exported again."""
+    from supernet.latency import LatencyResult, LatencySetting
+    from supernet.subnet import SubnetConfig
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    shutil.rmtree(copy / "latency", ignore_errors=True)
+    exported: list[str] = []
+
+    def graph_only(self, model, cfg, folder, *, int8):
+        exported.append(cfg.name)
+        return Path(f"{folder}.onnx")
+
+    def timed(paths, setting, *, progress=True):
+        return {
+            name: LatencyResult(median_ms=1.0, p10_ms=1.0, p90_ms=1.0, mean_ms=1.0, std_ms=0.0, repeats=3)
+            for name in paths
+        }
+
+    monkeypatch.setattr(search_cli.SearchRun, "_graph_only", graph_only)
+    monkeypatch.setattr(search_cli, "measure_onnx_files", timed)
+    setting = LatencySetting(backend="onnxruntime", int8=True, num_threads=1, warmup=1, repeats=3)
+    sr = search_cli.SearchRun(copy, setting, progress=False, log=lambda line: None)
+    grid = sr.space.grid()
+    first = sr.measure(grid)
+    assert exported == [c.name for c in grid] and set(sr._graphs) == set(exported)  # kept for scoring
+    reference = {c: first[c.name] for c in grid}
+    new = SubnetConfig(heads=(1,) * 2, ffn=(16,) * 2)
+    exported.clear()
+    sr.measure([new], reference=reference)  # the check's graph is the one kept
+    assert exported == [new.name]
+    fresh = search_cli.SearchRun(copy, setting, progress=False, log=lambda line: None)
+    other = SubnetConfig(heads=(2, 1), ffn=(16, 8))
+    exported.clear()
+    fresh.measure([other], reference=reference)  # none kept: exported for the timing only
+    middle = search_cli._speed_check_subnet(reference, [other])
+    assert exported == [other.name, middle.name] and set(fresh._graphs) == {other.name}
