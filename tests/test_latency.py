@@ -205,8 +205,20 @@ def test_measure_subnet_torch_restores_state() -> None:
     model.train()
     sn.set_active_subnet(model, sn.SubnetConfig(width_mult=0.75))
     setting = LatencySetting(seq_len=16, **FAST)
+    seen: list[tuple[int, int, int]] = []  # (layer, active width, tokens) of each layer's call
+    hooks = [
+        layer.attention.self.query.register_forward_hook(
+            lambda m, args, out, i=i: seen.append((i, out.shape[-1], out.shape[1]))
+        )
+        for i, layer in enumerate(model.bert.encoder.layer)
+    ]
     result = measure_subnet(model, sn.SubnetConfig(width_mult=0.5, depth_mult=0.5), setting)
+    for hook in hooks:
+        hook.remove()
     assert result.repeats == 3 and result.median_ms > 0
+    # The subnet asked for is the one timed: half of the 4 heads of 8 in 2 of the 4 layers (DynaBERT's
+    # depth rule keeps layers 0 and 2), on the setting's 16 tokens.
+    assert {(i, width, tokens) for i, width, tokens in seen if tokens == 16} == {(0, 16, 16), (2, 16, 16)}
     assert sn.active_subnet(model) == sn.SubnetConfig(width_mult=0.75)
     assert model.training
     assert measure_model(model, setting).repeats == 3
@@ -297,8 +309,22 @@ def test_onnxruntime_path_on_a_tiny_export(tmp_path) -> None:
             dynamo=False,
         )
     setting = LatencySetting(backend="onnxruntime", batch_size=2, seq_len=12, **FAST)
-    result = measure_model(None, setting, onnx_path=path)
+    opened: list[tuple[int, dict]] = []  # (intra-op threads, feed shapes) of each session timed
+    real = latency._onnx_session
+
+    def spy(onnx_path, setting):
+        session, feeds = real(onnx_path, setting)
+        opened.append(
+            (session.get_session_options().intra_op_num_threads, {k: v.shape for k, v in feeds.items()})
+        )
+        return session, feeds
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(latency, "_onnx_session", spy)
+        result = measure_model(None, setting, onnx_path=path)
     assert result.repeats == 3 and result.median_ms > 0
+    # The setting's shape and threads are what is timed (the graph's dynamic axes would take any).
+    assert opened == [(FAST["num_threads"], {"input_ids": (2, 12), "attention_mask": (2, 12)})]
     assert measure_subnet(None, sn.MAX_NET, setting, onnx_path=path).repeats == 3
 
 
@@ -890,13 +916,23 @@ def _onnx_graphs(tmp_path, layer_counts: dict[str, int]) -> dict[str, Path]:
     return paths
 
 
-def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path) -> None:
+def test_onnx_files_are_timed_interleaved_with_their_load(tmp_path, monkeypatch) -> None:
     pytest.importorskip("onnxruntime")
     paths = _onnx_graphs(tmp_path, {"four": 4, "two": 2})
+    sessions: list[str] = []
+    real_session = latency._onnx_session
+
+    def session(path, setting):
+        sessions.append(Path(path).stem)
+        return real_session(path, setting)
+
+    monkeypatch.setattr(latency, "_onnx_session", session)
     setting = LatencySetting(backend="onnxruntime", seq_len=8, num_threads=1, warmup=1, repeats=5)
     results = measure_onnx_files(paths, setting, rounds=2)
     assert list(results) == ["four", "two"]
     assert all(r.repeats == 5 and r.median_ms > 0 for r in results.values())
+    # In rounds: each graph once per round (a fresh session per block), the first round in order.
+    assert sessions[:2] == ["four", "two"] and sorted(sessions[2:]) == ["four", "two"]
     # One load record for the interleaved run, shared by every graph.
     assert results["four"].other_cpu == results["two"].other_cpu
     with pytest.raises(ValueError) as info:
