@@ -478,14 +478,28 @@ def test_failed_plot_leaves_old_file_and_no_tmp(tmp_path, monkeypatch: pytest.Mo
     assert [p.name for p in tmp_path.iterdir()] == ["p.png"]
 
 
-def test_plot_is_a_matplotlib_png(tmp_path) -> None:
+def test_plot_is_a_matplotlib_png(tmp_path, monkeypatch) -> None:
+    from matplotlib.axes import Axes
+
     results = grid_results()
     chosen = select_under_budget(results, 5.0)
     path = tmp_path / "pareto.png"
     baselines = {"DistilBERT-like": [("L4", 7.5, 0.89)], "pruned": [("p50", 5.5, 0.87)]}
+    legends: list[list[str]] = []
+    real_legend = Axes.legend
+
+    def legend(self, *args, **kwargs):
+        legends.append(self.get_legend_handles_labels()[1])
+        return real_legend(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "legend", legend)
     plot_pareto(
         results, pareto_front(results), path, budget_ms=5.0, chosen=chosen, title="t", baselines=baselines
     )
+    # What was asked for is drawn: the baselines, the chosen subnet and the budget, in the legend.
+    (labels,) = legends
+    assert {"DistilBERT-like", "pruned", "budget 5.00 ms"} <= set(labels)
+    assert f"chosen: {chosen.name} ({100 * chosen.accuracy:.2f}%, {chosen.latency_ms:.2f} ms)" in labels
     data = path.read_bytes()
     assert data[:8] == PNG_MAGIC
     assert len(data) > 10_000
