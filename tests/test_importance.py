@@ -356,7 +356,7 @@ def tuned_minilm(minilm_dir):
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(minilm_dir)
-    task = load_task("rt-sentences", max_train_samples=1000, max_eval_samples=256)
+    task = load_task("rt-sentences", max_train_samples=1000, max_eval_samples=128)
     tokenized = tokenize_task(task, tokenizer, REAL_LENGTH)
     train_batches = _length_batches(tokenized["train"], tokenizer, REAL_BATCH)
     dev = _length_batches(tokenized["dev"], tokenizer, 64)
