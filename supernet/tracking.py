@@ -95,13 +95,7 @@ class _WandbLogger:
             state = json.loads(self._state.read_text(encoding="utf-8"))
             self._id, self._last = str(state["id"]), int(state["last_step"])
             self._summarized = state.get("summarized") is True  # records before 2026-12-01 lack it
-        except (
-            OSError,
-            ValueError,
-            TypeError,
-            KeyError,
-            AttributeError,
-        ):  # a new run (or an unreadable record)
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):  # a new run, or a bad record
             self._id, self._last = secrets.token_hex(4), 0  # wandb takes any [a-z0-9] id
             self._summarized = False
         self._metrics = metrics
