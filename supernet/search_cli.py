@@ -534,12 +534,13 @@ class SearchRun:
             warnings.simplefilter("always", LatencyWarning)
             # --remeasure: each subnet timed again once in this search, not read from the cache.
             todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
-            if reference is None:
-                reference = {c: r for c in cfgs if c not in todo and (r := cache.get(c)) is not None}
+            cached = {c: r for c in cfgs if c not in todo and (r := cache.get(c)) is not None}
         # A cache damaged, or of another machine or graph revision: one line, not a Python warning.
         self._say_latency_warnings(caught, "warning: ")
         self._remeasured.update(c.name for c in todo)
         fresh: dict[str, LatencyResult] = {}
+        if reference is None:
+            reference = cached
         if todo:
             check = _speed_check_subnet(reference, todo)
             again = (
@@ -560,24 +561,24 @@ class SearchRun:
                 fresh[cfg.name] = result
                 self._keep(path, functools.partial(cache.put, cfg, result))
         # What was timed now is used as timed, saved or not (a read-only run folder).
-        measured = {c.name: fresh[c.name] if c.name in fresh else cache.get(c) for c in cfgs}
+        measured = {c.name: fresh[c.name] if c.name in fresh else cached[c] for c in cfgs}
         reused = len(cfgs) - len(todo)
         if reused:
             self.log(
                 f"latency of {reused} of {len(cfgs)} subnets read from {cache.path} (timed earlier on this "
                 "machine and setting; --remeasure times them again)"
             )
-        line = load_warning(measured)  # type: ignore[arg-type]
+        line = load_warning(measured)
         if line is not None:
             timed = {c.name for c in todo}
-            cached = any(measured[c.name].flags for c in cfgs if c.name not in timed)  # type: ignore[union-attr]
+            from_cache = any(measured[c.name].flags for c in cfgs if c.name not in timed)
             hint = (
                 " (some were read from the run's cache: search.py --remeasure times them again)"
-                if cached
+                if from_cache
                 else ""
             )
             self.log(f"warning: {line}{hint}")
-        return measured  # type: ignore[return-value]
+        return measured
 
     def _say_speed_change(
         self, cfg: SubnetConfig, before: LatencyResult, now: LatencyResult, timed: int
