@@ -220,6 +220,16 @@ TINY_RUN = [
 ]
 
 
+@pytest.fixture
+def wandb_env(monkeypatch) -> None:
+    """No WANDB_* setting of the suite's or the user's reaches the test (the suite disables wandb):
+    wandb runs offline, as train.py's default, and each variable is restored (or removed) after the
+    test, whatever the logger sets."""
+    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
+
+
 QUICKSTART_PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 

@@ -30,14 +30,11 @@ def test_stage_seconds_of_a_run_without_metrics_is_empty(tmp_path) -> None:
     assert stage_seconds(tmp_path) == {}
 
 
-def test_wandb_logs_offline_into_the_run_folder_without_its_summary(tmp_path, monkeypatch, capfd) -> None:
+def test_wandb_logs_offline_into_the_run_folder_without_its_summary(tmp_path, capfd, wandb_env) -> None:
     """report_to=wandb: offline by default, its files in the run folder, and no 30-line summary of
     sparklines after training's results table (a user's WANDB_QUIET/WANDB_SILENT would be kept)."""
     from supernet.tracking import make_logger
 
-    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
-        monkeypatch.setenv(key, "")  # restored (or removed) after the test, whatever the logger sets
-        monkeypatch.delenv(key)
     logger = make_logger("wandb", run_dir=tmp_path, project="supernet-test", config={"seed": 1})
     for step in (1, 2, 3):
         logger.log({"stage_w/w1.00-d1.00/loss": 1.0 / step}, step)
@@ -53,14 +50,13 @@ def test_wandb_logs_offline_into_the_run_folder_without_its_summary(tmp_path, mo
     assert any(str(offline) in line for line in said), said
 
 
-def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_path, monkeypatch) -> None:
+def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(
+    tmp_path, monkeypatch, wandb_env
+) -> None:
     """Every resume started a new wandb run under the same name, with the steps between the
     checkpoint and the interrupt sent twice; a resume of a finished run added an empty one."""
     from supernet.tracking import _WandbLogger, make_logger
 
-    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
     sent: list[int] = []
     real_log = _WandbLogger.log
 
@@ -108,7 +104,7 @@ def test_a_resumed_run_continues_its_wandb_run_without_sending_a_step_twice(tmp_
 
 
 def test_a_resume_after_a_killed_attempt_sends_the_rows_wandb_may_not_have_written(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, wandb_env
 ) -> None:
     """The last step sent was recorded as each row was handed to wandb, which writes in the
     background: after `kill -9` its file held steps 1-4 of 6 and the resume, skipping "sent" steps 5
@@ -116,9 +112,6 @@ def test_a_resume_after_a_killed_attempt_sends_the_rows_wandb_may_not_have_writt
     rows train_metrics.jsonl kept (up to the checkpoint) before its own."""
     from supernet.tracking import _WandbLogger, drop_steps_after, make_logger
 
-    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
     sent: list[tuple[int, float]] = []
 
     class Run:  # what wandb is handed, in order
@@ -166,13 +159,10 @@ def test_a_resume_after_a_killed_attempt_sends_the_rows_wandb_may_not_have_writt
     assert sent == [(8, 1.0 / 8)]
 
 
-def test_the_grids_scores_reach_wandbs_run_summary(tmp_path, monkeypatch) -> None:
+def test_the_grids_scores_reach_wandbs_run_summary(tmp_path, wandb_env) -> None:
     """Only the losses reached wandb: a run's dev and test scores were in eval.jsonl alone."""
     from supernet.tracking import eval_summary, make_logger
 
-    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
     rows = [
         {
             "subnet": "w1.00-d1.00",

@@ -2135,14 +2135,11 @@ def test_length_windows_of_a_run_started_before_the_global_batch_rule(tmp_path) 
     assert size(job) == 32 and json.loads(run.inputs.read_text())["length_windows"] == "global batch"
 
 
-def test_a_trained_runs_scores_reach_wandb(models, tmp_path, monkeypatch) -> None:
+def test_a_trained_runs_scores_reach_wandb(models, tmp_path, monkeypatch, wandb_env) -> None:
     """report_to=wandb: only the losses reached wandb; the grid's dev and test scores (eval.jsonl) and
     the teacher's now go to its run summary."""
     from supernet import tracking
 
-    for key in ("WANDB_MODE", "WANDB_QUIET", "WANDB_SILENT", "WANDB_DIR"):
-        monkeypatch.setenv(key, "")
-        monkeypatch.delenv(key)
     sent: list[dict] = []
     monkeypatch.setattr(tracking._WandbLogger, "summary", lambda self, metrics: sent.append(metrics))
     result = _run(models["seq-cls"], tmp_path / "run", "report_to=wandb")
