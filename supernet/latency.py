@@ -50,6 +50,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -698,6 +699,12 @@ def _onnx_session(onnx_path: str | os.PathLike[str], setting: LatencySetting) ->
     rng = np.random.default_rng(0)
     feeds: dict[str, Any] = {}
     for inp in session.get_inputs():
+        for axis, dim, want in zip(("batch", "sequence"), inp.shape, shape):
+            if isinstance(dim, int) and dim != want:
+                raise ValueError(
+                    f"'{onnx_path}' has a fixed {axis} axis of {dim} on input '{inp.name}', "
+                    f"the setting asks for {want}: export it with dynamic axes or measure at {dim}"
+                )
         dtype = np.int32 if inp.type == "tensor(int32)" else np.int64
         if inp.name == "input_ids":
             # Ids below 100 exist in every vocabulary; the graph has no vocab size to ask.
@@ -727,10 +734,34 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
         setting: batch size, sequence length, threads, repeats.
 
     Raises:
-        ValueError: the graph has an input this function cannot fill.
+        ValueError: the graph has an input this function cannot fill, a fixed batch or sequence axis
+            of another size than the setting's, or (known from the config.json beside it) fewer
+            positions than `setting.seq_len`.
     """
+    _check_graph_positions(onnx_path, setting)
     session, feeds = _onnx_session(onnx_path, setting)
     return measure_latency(lambda: session.run(None, feeds), setting)
+
+
+def _check_graph_positions(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> None:
+    """Fail in one line when the graph's model has fewer positions than `setting.seq_len`.
+
+    The model is known from the config.json an export writes beside its graphs; a graph without one
+    is not checked (onnxruntime then fails at the first call, naming the node).
+
+    Raises:
+        ValueError: naming the graph, the sequence length and the model's positions.
+    """
+    config = Path(onnx_path).parent / "config.json"
+    try:
+        fields = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if not isinstance(fields, dict):
+        return
+    problem = positions_problem(SimpleNamespace(**fields), setting.seq_len, "seq_len")
+    if problem is not None:
+        raise ValueError(f"'{onnx_path}': {problem}")
 
 
 def _block_bar(total: int, enabled: bool) -> tqdm:
@@ -809,6 +840,9 @@ def measure_interleaved(
     modules = {name: m for name, m in items.items() if isinstance(m, nn.Module)}
     for model in modules.values():
         _check_device(model, setting)
+    for name, item in items.items():
+        if name not in modules:
+            _check_graph_positions(item, setting)  # type: ignore[arg-type]
     batches = {name: dummy_batch(m.config, setting) for name, m in modules.items()}  # type: ignore[attr-defined]
     was_training = {name: m.training for name, m in modules.items()}
 

@@ -34,6 +34,7 @@ from supernet.latency import (
     measure_interleaved,
     measure_latency,
     measure_model,
+    measure_onnx,
     measure_onnx_files,
     measure_subnet,
     measure_subnets,
@@ -326,6 +327,45 @@ def test_onnxruntime_path_on_a_tiny_export(tmp_path) -> None:
     # The setting's shape and threads are what is timed (the graph's dynamic axes would take any).
     assert opened == [(FAST["num_threads"], {"input_ids": (2, 12), "attention_mask": (2, 12)})]
     assert measure_subnet(None, sn.MAX_NET, setting, onnx_path=path).repeats == 3
+
+
+def test_onnx_graph_that_cannot_take_the_setting_is_refused_in_one_line(tmp_path) -> None:
+    """Too many tokens for the model beside the graph, or a fixed axis of another size: one line naming
+    both figures, before anything is timed (onnxruntime would fail inside a Sum node)."""
+    pytest.importorskip("onnxruntime")
+    model = tiny_model("bert")  # 64 positions
+    batch = dummy_batch(model.config, LatencySetting(seq_len=16))
+    dynamic, fixed = tmp_path / "dynamic" / "model.onnx", tmp_path / "fixed" / "model.onnx"
+    for path, axes in (
+        (dynamic, {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}}),
+        (fixed, None),
+    ):
+        path.parent.mkdir()
+        model.config.to_json_file(str(path.parent / "config.json"))
+        with torch.no_grad():
+            torch.onnx.export(
+                model,
+                (batch["input_ids"], batch["attention_mask"]),
+                str(path),
+                input_names=["input_ids", "attention_mask"],
+                output_names=["logits"],
+                dynamic_axes=axes,
+                dynamo=False,
+            )
+    long = LatencySetting(backend="onnxruntime", seq_len=65, **FAST)
+    for measure in (lambda: measure_onnx(dynamic, long), lambda: measure_onnx_files({"d": dynamic}, long)):
+        with pytest.raises(ValueError) as info:
+            measure()
+        assert str(info.value) == (
+            f"'{dynamic}': seq_len 65 exceeds the 64 positions the model has (max_position_embeddings 64)"
+        )
+    with pytest.raises(ValueError) as info:
+        measure_onnx(fixed, LatencySetting(backend="onnxruntime", seq_len=12, **FAST))
+    assert str(info.value) == (
+        f"'{fixed}' has a fixed sequence axis of 16 on input 'input_ids', the setting asks for 12: "
+        "export it with dynamic axes or measure at 16"
+    )
+    assert measure_onnx(fixed, LatencySetting(backend="onnxruntime", seq_len=16, **FAST)).repeats == 3
 
 
 # ---------------------------------------------------------------- cache
