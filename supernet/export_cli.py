@@ -637,8 +637,11 @@ def _say_summary(
         if acc is not None
         else f"  dev {kind.main_metric}: n/a"
     )
+    # The setting's key would name one backend (`cpu-onnxruntime-int8-...` after an int8 search)
+    # before three figures: the conditions they share, and each figure's backend (and type).
+    torch_type = "" if setting.dtype == "float32" else f" ({setting.dtype})"
     print(
-        f"  latency ({setting.key}): torch {torch_ms:.2f} ms"
+        f"  latency ({setting.conditions}): torch{torch_type} {torch_ms:.2f} ms"
         # The ONNX graph is float32 whatever type torch was timed in.
         + (f", onnxruntime {onnx_ms:.2f} ms" if onnx_ms else "")
         + (" (float32 graph)" if onnx_ms and setting.dtype != "float32" else "")

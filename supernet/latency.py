@@ -295,6 +295,17 @@ class LatencySetting:
         threads = "default" if self.num_threads is None else str(self.num_threads)
         return f"{self.cache_stem}-t{threads}"
 
+    @property
+    def conditions(self) -> str:
+        """The setting in words without backend or type, e.g. "cpu, batch 1, 128 tokens, 1 thread": what
+        figures of several backends timed alike share (export.py's torch, onnxruntime and int8)."""
+        threads = (
+            "default threads"
+            if self.num_threads is None
+            else f"{self.num_threads} thread{'s' if self.num_threads > 1 else ''}"
+        )
+        return f"{self.device}, batch {self.batch_size}, {self.seq_len} tokens, {threads}"
+
     def to_dict(self) -> dict[str, object]:
         """All fields as a JSON-able dict; `dtype` only when not float32, so that caches, chosen.json
         files and latency tables written before it existed still name the same setting."""
@@ -699,7 +710,7 @@ def _onnx_session(onnx_path: str | os.PathLike[str], setting: LatencySetting) ->
     rng = np.random.default_rng(0)
     feeds: dict[str, Any] = {}
     for inp in session.get_inputs():
-        for axis, dim, want in zip(("batch", "sequence"), inp.shape, shape):
+        for axis, dim, want in zip(("batch", "sequence"), inp.shape, shape, strict=False):
             if isinstance(dim, int) and dim != want:
                 raise ValueError(
                     f"'{onnx_path}' has a fixed {axis} axis of {dim} on input '{inp.name}', "

@@ -1557,7 +1557,7 @@ def test_export_load_warning_follows_the_summary(
         f"exported w0.50-d0.75 to {tmp_path / 'exp'}",
         "  parity",
         "  dev accuracy",
-        "  latency (cpu-torch-b1-s128-tdefault)",
+        "  latency (cpu, batch 1, 128 tokens, default threads)",
         "  params",
         "warning",
     ]

@@ -82,6 +82,12 @@ def test_setting_key_and_cache_stem() -> None:
     setting = LatencySetting(device="cuda:1", backend="onnxruntime", batch_size=8, seq_len=64, num_threads=4)
     assert setting.key == "cuda1-onnxruntime-b8-s64-t4"
     assert setting.cache_stem == "cuda1-onnxruntime-b8-s64"
+    # In words, without backend or type (export.py's line over torch, onnxruntime and int8 figures).
+    assert setting.conditions == "cuda:1, batch 8, 64 tokens, 4 threads"
+    assert LatencySetting(num_threads=1, backend="onnxruntime", int8=True).conditions == (
+        "cpu, batch 1, 128 tokens, 1 thread"
+    )
+    assert LatencySetting().conditions == "cpu, batch 1, 128 tokens, default threads"
     assert LatencySetting(warmup=0).warmup == 0
     assert LatencySetting.from_dict(setting.to_dict()) == setting
     with pytest.raises(ValueError) as info:

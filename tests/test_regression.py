@@ -269,7 +269,9 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
         "write model.int8.onnx, the model it chose"
     ) in printed
     # It times what it wrote, FP32, and says so (the label said int8, with no int8 figure).
-    assert any(line.startswith("  latency (cpu-onnxruntime-b1-s128-t1): torch ") for line in printed), printed
+    assert any(
+        line.startswith("  latency (cpu, batch 1, 128 tokens, 1 thread): torch ") for line in printed
+    ), printed
     assert json.loads((exported / "summary.json").read_text())["setting"]["int8"] is False
 
     # Scored once: a second search reads them back.

@@ -550,7 +550,7 @@ def test_a_bfloat16_search_times_bfloat16_and_export_follows(run: Path, tmp_path
     assert export_main(argv) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  latency ("))
     assert re.fullmatch(
-        r"  latency \(cpu-torch-bf16-b1-s128-t1\): torch [0-9.]+ ms, onnxruntime [0-9.]+ ms \(float32 graph\)",
+        r"  latency \(cpu, batch 1, 128 tokens, 1 thread\): torch \(bfloat16\) [0-9.]+ ms, onnxruntime [0-9.]+ ms \(float32 graph\)",
         line,
     )
     summary = json.loads((exported / "summary.json").read_text())
