@@ -549,6 +549,8 @@ def run(args: argparse.Namespace) -> int:
                 space=space,
             )
     except BaseException as err:
+        for bar in bars:  # ended on its own line, before the message of what stopped it
+            bar.close()
         # Told apart before the unfinished folder goes (removing it frees space).
         disk = disk_error(err, out) if isinstance(err, Exception) else None
         if target != out:

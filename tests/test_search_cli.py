@@ -368,6 +368,28 @@ def test_search_and_export_say_what_an_interrupt_leaves(monkeypatch, capsys) -> 
     assert capsys.readouterr().err == "interrupted: nothing was exported (no folder is left half-written)\n"
 
 
+def test_export_interrupted_while_scoring_ends_its_bar_before_saying_so(
+    run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """Ctrl-C while export.py scored dev glued the message onto the open bar's line, and the bar was
+    drawn again below it when the program ended."""
+    import supernet.export_cli as export_cli
+    from supernet.cli import export_main
+
+    def one_batch_then_stop(predict, loader, config, on_batch):
+        on_batch(1)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export_cli, "score", one_batch_then_stop)
+    out = tmp_path / "exp"
+    capsys.readouterr()
+    assert export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--out", str(out), "--no-onnx"]) == 130
+    lines = capsys.readouterr().err.split("\n")
+    assert lines[-2:] == ["interrupted: nothing was exported (no folder is left half-written)", ""]
+    assert re.search(r"score dev: .*\b1/[0-9]+ ", lines[-3].split("\r")[-1]), lines[-3]
+    assert not out.exists()
+
+
 def test_search_times_the_graph_export_writes(tmp_path: Path, minilm_dir) -> None:
     # search.py --backend onnxruntime [--int8] and export.py [--int8] must build the same
     # graph (same export, optimisation and quantisation), whatever parity batch export.py uses.
