@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import random
+import shlex
 import shutil
 import tempfile
 import warnings
@@ -1025,11 +1026,14 @@ def _stale_choice(chosen: Mapping[str, Any]) -> str | None:
     return graph_change_of(chosen, setting)
 
 
-def _export_best(folder: Path, sr: SearchRun) -> str:
+def _export_best(folder: Path, sr: SearchRun, *, full: bool = False) -> str:
     """The export command that cuts the choice in `folder`: `--search` names a folder other than the
-    run's own search/."""
+    run's own search/. `full`: with `--run`, paths quoted as a shell reads them."""
     elsewhere = folder.resolve() != sr.run.search.resolve()
-    return f"export.py --search {folder} --subnet best" if elsewhere else "export.py --subnet best"
+    quote = shlex.quote if full else str
+    run = f" --run {quote(str(sr.run.root))}" if full else ""
+    search = f" --search {quote(str(folder))}" if elsewhere else ""
+    return f"export.py{run}{search} --subnet best"
 
 
 def _finish(
@@ -1142,6 +1146,9 @@ def _finish(
             f"{_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
             f"{' predicted' if predicted else ''}, {chosen.params / 1e6:.2f} M params)"
         )
+        # The choice was ranked by its int8 graph: export writes that graph only with --int8.
+        int8 = " --int8" if chosen.precision == "int8" else ""
+        log(f"next: python {_export_best(folder, sr, full=True)}{int8}")
 
 
 # The flags behind SearchConfig's fields, so a refused value is named as the user typed it.

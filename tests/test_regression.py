@@ -230,6 +230,8 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
     assert any(
         line.startswith("chosen under 1000.00 ms: ") and " (dev int8 pearson " in line for line in printed
     )
+    # The int8 choice is cut with --int8 (the graph it was ranked by), from the --out folder.
+    assert printed[-1] == f"next: python export.py --run {run} --search {out} --subnet best --int8"
     results = read_results(out / "results.jsonl")
     assert [r.precision for r in results] == ["int8"] * 4 and {r.metric for r in results} == {"pearson"}
     csv_rows = (out / "pareto.csv").read_text().splitlines()

@@ -64,6 +64,7 @@ def test_grid_search_files_and_choice(run: Path, capsys) -> None:
     assert csv_names == [r.name for r in pareto_front(results)]
     out = capsys.readouterr().out
     assert f"chosen under 1000.00 ms: {best.name}" in out
+    assert out.endswith(f"\nnext: python export.py --run {run} --subnet best\n")
 
 
 @pytest.mark.slow
