@@ -1297,8 +1297,12 @@ class _Job:
                 }
                 self.logger.log(metrics, self.global_step)
                 window = {}
-                if not self.progress and acc.is_main_process:
-                    said = self._say_step(stage, stage_step, total, losses, started, first_step, said)
+            # The stage's first step is said too (its time per step and what is left), logged or not:
+            # at log_every=10 on a large model the first logged step can be minutes away.
+            if not self.progress and acc.is_main_process and (logged or stage_step == first_step + 1):
+                said = self._say_step(
+                    stage, stage_step, total, losses if logged else None, started, first_step, said
+                )
             saved = stage_step == total or bool(
                 cfg.checkpoint_every and stage_step % cfg.checkpoint_every == 0
             )
@@ -1323,21 +1327,29 @@ class _Job:
         stage: str,
         step: int,
         total: int,
-        losses: dict[str, float],
+        losses: dict[str, float] | None,
         started: float,
         first_step: int,
         said: float,
     ) -> float:
-        """With progress bars off (--no-progress): one plain line at a logged step, at most every
-        `STEP_LINE_INTERVAL_S` seconds and at the stage's last step. Returns when it last printed."""
+        """With progress bars off (--no-progress): one plain line at a logged step (with its losses)
+        or the stage's first step (`losses` None: between logged steps a process knows only its own
+        share), at most every `STEP_LINE_INTERVAL_S` seconds and at the stage's last step. Returns when
+        it last printed."""
         now = time.perf_counter()
         if step < total and now - said < STEP_LINE_INTERVAL_S:
             return said
         per_step = (now - started) / max(step - first_step, 1)
-        loss = sum(losses.values()) / max(len(losses), 1)
-        of = f"loss {loss:.4f}" if len(losses) == 1 else f"mean loss {loss:.4f} over {len(losses)} subnets"
+        of = ""
+        if losses is not None:
+            loss = sum(losses.values()) / max(len(losses), 1)
+            of = (
+                f"loss {loss:.4f}, "
+                if len(losses) == 1
+                else f"mean loss {loss:.4f} over {len(losses)} subnets, "
+            )
         print(
-            f"{stage} step {step}/{total}: {of}, {per_step:.2f} s/step, {_clock(per_step * (total - step))} left",
+            f"{stage} step {step}/{total}: {of}{per_step:.2f} s/step, {_clock(per_step * (total - step))} left",
             flush=True,
         )
         return now
@@ -1461,6 +1473,8 @@ class _Job:
         model = acc.unwrap_model(student).to(acc.device)
         rows = []
         grid = self.space.grid()
+        if not self.progress:  # the bar's stand-in: minutes on a benchmark preset's dev and test
+            acc.print(f"scoring the {len(grid)} grid subnets on dev and test")
         for cfg in progress_bar(grid, desc="eval", disable=not (self.progress and acc.is_local_main_process)):
             dev = evaluate_subnet(model, cfg, self.dev_loader, acc)
             test = evaluate_subnet(model, cfg, self.test_loader, acc)

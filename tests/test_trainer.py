@@ -1671,6 +1671,9 @@ def test_without_progress_bars_training_says_its_steps(models, tmp_path, monkeyp
     assert re.fullmatch(
         r"stage_wd step 1/2: mean loss \d+\.\d{4} over \d+ subnets, \d+\.\d\d s/step, \d+:\d\d left", steps[4]
     ), steps[4]
+    # The grid's scoring, the bar's stand-in, is said before it starts (after the last stage).
+    scoring = lines.index("scoring the 12 grid subnets on dev and test")
+    assert scoring > lines.index(steps[-1])
     monkeypatch.setattr(trainer, "STEP_LINE_INTERVAL_S", 0.0)
     capsys.readouterr()
     _run(models["base"], tmp_path / "run2", "teacher.max_steps=3", "stage_w.max_steps=3")
@@ -1678,6 +1681,18 @@ def test_without_progress_bars_training_says_its_steps(models, tmp_path, monkeyp
     assert [line.split(":")[0] for line in steps] == [
         f"{s} step {i}/3" for s in ("teacher", "stage_w") for i in (1, 2, 3)
     ]
+    # With log_every 2 the first step is not logged, and said anyway: its time, no losses (a process
+    # knows only its own share between logged steps); then the logged steps with theirs.
+    capsys.readouterr()
+    _run(models["base"], tmp_path / "run3", "teacher.max_steps=3", "stage_w.max_steps=3", "log_every=2")
+    steps = [line for line in capsys.readouterr().out.splitlines() if line.startswith("teacher step ")]
+    assert [line.split(":")[0] for line in steps] == [
+        "teacher step 1/3",
+        "teacher step 2/3",
+        "teacher step 3/3",
+    ]
+    assert re.fullmatch(r"teacher step 1/3: \d+\.\d\d s/step, 0:\d\d left", steps[0]), steps[0]
+    assert steps[1].startswith("teacher step 2/3: loss ")
 
 
 def test_a_resume_may_change_what_is_saved_and_logged(e2e_run, models) -> None:
