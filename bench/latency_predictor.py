@@ -388,4 +388,6 @@ def one_run(
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from supernet.cli import script_exit
+
+    sys.exit(script_exit(main))

@@ -255,4 +255,6 @@ def load_kit_entries(kit: Path) -> list[KitEntry]:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from supernet.cli import script_exit
+
+    sys.exit(script_exit(main))

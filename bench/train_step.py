@@ -45,6 +45,7 @@ from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
+from supernet.progress import progress_bar  # noqa: E402
 from supernet.recipes import Group  # noqa: E402
 from supernet.trainer import _Job  # noqa: E402
 
@@ -139,14 +140,19 @@ def main(argv: list[str] | None = None) -> int:
                     total += _timed(one)
             return total
 
-        run_step(step_fn)  # warm-up
-        parts()
+        # A round is three steps of the model (a minute for MiniLM on one core): the bar moves between
+        # rounds, outside the timed calls.
         steps, sums, naives = [], [], []
-        with monitor_load() as probe:
-            for _ in range(args.rounds):  # interleaved, so drift hits all three alike
-                steps.append(run_step(step_fn))
-                sums.append(parts())
-                naives.append(run_step(naive_fn))
+        with progress_bar(total=1 + args.rounds, desc="warm-up + rounds", unit="round") as bar:
+            run_step(step_fn)  # warm-up
+            parts()
+            bar.update(1)
+            with monitor_load() as probe:
+                for _ in range(args.rounds):  # interleaved, so drift hits all three alike
+                    steps.append(run_step(step_fn))
+                    sums.append(parts())
+                    naives.append(run_step(naive_fn))
+                    bar.update(1)
     assert probe.load is not None
 
     step, total, naive = statistics.median(steps), statistics.median(sums), statistics.median(naives)
@@ -181,4 +187,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from supernet.cli import script_exit
+
+    sys.exit(script_exit(main))

@@ -222,6 +222,17 @@ def _run_main(
         return 128 + signal.SIGTERM if terminate.came or isinstance(err, Terminated) else 130
 
 
+def script_exit(main: Callable[[], int | None]) -> int:
+    """A bench/ script's exit status: Ctrl-C or SIGTERM end it with one line (`interrupted`, or the
+    interrupt's own message), not a traceback, and exit 130 or 143 as the entry points do."""
+    with _TerminateAsInterrupt() as terminate:
+        try:
+            return int(main() or 0)
+        except KeyboardInterrupt as err:
+            print(str(err) or "interrupted", file=sys.stderr)
+            return 128 + signal.SIGTERM if terminate.came or isinstance(err, Terminated) else 130
+
+
 class Terminated(KeyboardInterrupt):
     """The KeyboardInterrupt a SIGTERM raises: the command ends as on Ctrl-C, with exit code 143."""
 

@@ -134,3 +134,33 @@ def test_a_file_as_an_output_folder_is_refused_at_once(capsys, as_script, tmp_pa
         f"int8_choice.py: error: argument --work: {tmp_path / 'afile'} is a file: pass a folder"
     )
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_an_interrupted_bench_script_says_so_in_one_line(capsys) -> None:
+    """Ctrl-C in bench/train_step.py printed a 33-line KeyboardInterrupt traceback (exit -2); every
+    bench script now ends through `script_exit`: one line, exit 130 (143 for SIGTERM)."""
+    import os
+    import signal
+    import time
+
+    from supernet.cli import script_exit
+
+    def ctrl_c() -> int:
+        raise KeyboardInterrupt
+
+    def stopped() -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        return 0
+
+    assert script_exit(ctrl_c) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+    assert script_exit(stopped) == 143
+    assert capsys.readouterr().err == "interrupted\n"
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    assert script_exit(lambda: None) == 0 and script_exit(lambda: 2) == 2
+    # Every script with a main() ends through it when run.
+    ending = 'if __name__ == "__main__":\n    from supernet.cli import script_exit\n\n    sys.exit(script_exit(main))\n'
+    scripts = [p for p in sorted((REPO / "bench").glob("*.py")) if "\ndef main(" in p.read_text()]
+    assert len(scripts) == 16
+    assert [p.name for p in scripts if not p.read_text().endswith(ending)] == []
