@@ -319,6 +319,13 @@ class SearchRun:
                     cache[row["subnet"]] = score
             if not cache and not unread and not self._said_other_weights:
                 unread.append(f"{self.run.eval.name} (empty)")
+        elif self.run.config.is_file():
+            # The supernet is saved before the grid is scored: a run stopped in between has no scores.
+            self.log(
+                f"note: '{self.run.root}' has no {self.run.eval.name}: its training stopped before scoring "
+                "the grid, so the subnets are scored on dev here; rerun its train.py command with "
+                "resume=true to finish the run (its test scores too)"
+            )
         saved = self._read_scores(self._accuracy_file, self._weights_form)
         if saved is None:
             unread.append(str(self._accuracy_file.relative_to(self.run.root)))

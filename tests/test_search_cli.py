@@ -1105,6 +1105,15 @@ def test_an_empty_eval_jsonl_is_said(run: Path, tmp_path: Path) -> None:
     assert lines == [
         f"warning: cannot read eval.jsonl (empty) in '{copy}': those subnets are scored on dev again"
     ]
+    # None at all: the run was stopped between saving its supernet and scoring its grid.
+    (copy / "eval.jsonl").unlink()
+    lines.clear()
+    search_cli.SearchRun(copy, LatencySetting(num_threads=1), progress=False, log=lines.append)
+    assert lines == [
+        f"note: '{copy}' has no eval.jsonl: its training stopped before scoring the grid, so the subnets "
+        "are scored on dev here; rerun its train.py command with resume=true to finish the run (its test "
+        "scores too)"
+    ]
 
 
 @pytest.mark.slow
