@@ -5,7 +5,8 @@ Every long job of the package draws its bars through `progress_bar`, a `tqdm` wi
 * a pseudo-terminal that reports 0 columns (``script -c``, ``docker run -t`` without a size, some
   CI runners) made tqdm's ``dynamic_ncols`` draw empty bars: there the bar is 80 columns wide;
 * written to a file or a pipe (``nohup``, CI logs), each redraw is a ``\\r`` line in the log: there
-  the bar is drawn at most every `LOG_INTERVAL_S` seconds (and when it ends), not at every step.
+  the bar is drawn at most every `LOG_INTERVAL_S` seconds (and when it ends), not at every step,
+  and a bar asked to clear itself (``leave=False``) ends on its final frame instead.
 """
 
 from __future__ import annotations
@@ -48,4 +49,7 @@ def progress_bar(iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
     # Jupyter's stderr is no terminal either, but its widgets draw in place: not throttled there.
     if columns is None and "notebook" not in tqdm.__module__:
         kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), LOG_INTERVAL_S)
+        # A bar that clears itself on a terminal left its 0% frame and a line of spaces in a log:
+        # there it ends on its final frame, like the others.
+        kwargs["leave"] = True
     return tqdm(iterable, **kwargs)

@@ -61,3 +61,14 @@ def test_a_log_file_gets_a_redraw_every_few_seconds_not_every_step() -> None:
         "steps:   0%",
         "steps: 100%",
     ]
+
+
+def test_a_bar_that_clears_itself_on_a_terminal_ends_on_its_final_frame_in_a_log() -> None:
+    """The teacher's dev and test bars (leave=False) left 'teacher dev:   0%|' and a line of spaces
+    in a CI log, never their count."""
+    log = io.StringIO()
+    for _ in progress_bar(range(5), desc="teacher dev", file=log, leave=False):
+        pass
+    frames = [line for line in log.getvalue().split("\r") if line.strip()]
+    assert [line.split("|")[0] for line in frames] == ["teacher dev:   0%", "teacher dev: 100%"]
+    assert " 5/5 " in frames[-1] and log.getvalue().endswith("\n")
