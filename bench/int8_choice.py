@@ -179,7 +179,14 @@ def summary_line(choices: list[dict[str, Any]], differ: list[dict[str, Any]]) ->
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--run", action="append", required=True, help="a trained run folder (repeat for several)")
+    # extend: `--run a b --run c` and the shell's `--run .../seed-{42,43,44}/...` both give three runs.
+    p.add_argument(
+        "--run",
+        action="extend",
+        nargs="+",
+        required=True,
+        help="trained run folders (one or more, repeatable)",
+    )
     p.add_argument(
         "--threads",
         type=thread_count,

@@ -105,6 +105,21 @@ def test_a_damaged_eval_line_is_named_before_any_work(tmp_path: Path, capsys) ->
     (run / "eval.jsonl").write_text(
         '{"subnet": "w1.00-d1.00"}\n\n{"subnet": "w1.00-d0.\n{"subnet": "w0.50-d1.00"}\n'
     )
+    # Several runs after one --run (as the shell expands `seed-{42,43,44}`) are each checked.
+    with pytest.raises(SystemExit) as info:
+        int8_choice.main(["--run", str(tmp_path / "none"), str(run), "--no-progress"])
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(f" error: --run {tmp_path / 'none'}: not a trained run (no supernet/ or eval.jsonl)")
+    )
+    with pytest.raises(SystemExit) as info:
+        int8_choice.main(["--run", str(tmp_path), "--run", str(run), "--no-progress"])
+    assert (
+        capsys.readouterr()
+        .err.splitlines()[-1]
+        .endswith(f" error: --run {tmp_path}: not a trained run (no supernet/ or eval.jsonl)")
+    )
     with pytest.raises(SystemExit) as info:
         int8_choice.main(["--run", str(run), "--no-progress"])
     assert info.value.code == 2
