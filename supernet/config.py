@@ -561,15 +561,15 @@ class SearchConfig(_Config):
     """Sequence length of the latency measurement."""
     num_threads: int | None = None
     """CPU threads during measurement; None keeps the runtime's default."""
-    warmup: int = 10
+    warmup: int = 5
     """Untimed runs before measuring."""
-    repeats: int = 50
+    repeats: int = 30
     """Timed runs per measurement (the median is used)."""
     per_layer: bool = False
     """Build the latency model from per-layer measurements instead of timing each candidate."""
-    population: int = 40
+    population: int = 24
     """Evolutionary search: candidates per generation."""
-    generations: int = 10
+    generations: int = 6
     """Evolutionary search: generations after the initial population."""
     seed: int = 0
     """Seed of the evolutionary search (and of its dev subset)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import functools
 import json
 import math
@@ -88,6 +89,9 @@ from supernet.trainer import (
 
 __all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
 
+# search.py's defaults are SearchConfig's (its API users get what search.py does), --verify-top aside.
+_SEARCH_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -135,13 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
     p.add_argument(
-        "--warmup", type=int, default=None, help="untimed calls before each measurement (default 5)"
+        "--warmup",
+        type=int,
+        default=None,
+        help=f"untimed calls before each measurement (default {_SEARCH_DEFAULTS['warmup']})",
     )
     p.add_argument(
         "--repeats",
         type=int,
         default=None,
-        help="timed calls per measurement; the median is kept (default 30)",
+        help=f"timed calls per measurement; the median is kept (default {_SEARCH_DEFAULTS['repeats']})",
     )
     p.add_argument("--per-layer", action="store_true", help="also search per-layer subnets (evolution)")
     p.add_argument(
@@ -157,13 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
         "cache, e.g. on an idle machine after figures flagged load or spread; the new figures replace them",
     )
     p.add_argument(
-        "--population", type=int, default=None, help="per-layer subnets per generation (default 24)"
+        "--population",
+        type=int,
+        default=None,
+        help=f"per-layer subnets per generation (default {_SEARCH_DEFAULTS['population']})",
     )
     p.add_argument(
         "--generations",
         type=int,
         default=None,
-        help="rounds of evolution after the first population (default 6)",
+        help=f"rounds of evolution after the first population (default {_SEARCH_DEFAULTS['generations']})",
     )
     p.add_argument(
         "--verify-top",
@@ -1230,12 +1240,15 @@ def default_seq_len(run_dir: Path, log: Callable[[str], None], *, option: str | 
 
 # Options left None by the parser, so that one given where it does nothing is said: (flag, field, default).
 _PER_LAYER_OPTIONS = (
-    ("--population", "population", 24),
-    ("--generations", "generations", 6),
+    ("--population", "population", _SEARCH_DEFAULTS["population"]),
+    ("--generations", "generations", _SEARCH_DEFAULTS["generations"]),
     ("--verify-top", "verify_top", 5),
-    ("--accuracy-subset", "accuracy_subset", DEFAULT_ACCURACY_SUBSET),
+    ("--accuracy-subset", "accuracy_subset", _SEARCH_DEFAULTS["accuracy_subset"]),
 )
-_TIMING_OPTIONS = (("--warmup", "warmup", 5), ("--repeats", "repeats", 30))
+_TIMING_OPTIONS = (
+    ("--warmup", "warmup", _SEARCH_DEFAULTS["warmup"]),
+    ("--repeats", "repeats", _SEARCH_DEFAULTS["repeats"]),
+)
 
 
 def _listed(flags: Sequence[str]) -> str:
@@ -1351,8 +1364,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     budget = _budget(args, full_ms)
 
     if cfg.per_layer:
-        if predictor is None:
-            raise RunError("--per-layer needs the torch backend's latency predictor")
+        # --per-layer always builds a predictor (for torch, onnxruntime or a device's table).
+        assert predictor is not None, "--per-layer without a latency predictor"
         target = budget if budget is not None else full_ms
         subset = (
             # No subset asked for, or one not smaller than the dev split (a 60-row dev was "128").

@@ -600,3 +600,14 @@ def test_saved_text_that_reads_as_a_number_is_quoted(tmp_path: Path, text: str) 
     cfg = load_config(TrainConfig, None, ["model=m", "task=t", f"output_dir={text}"])
     save_config(cfg, tmp_path / "config.yaml")
     assert load_config(TrainConfig, tmp_path / "config.yaml").output_dir == text
+
+
+def test_search_config_defaults_are_search_pys() -> None:
+    """SearchConfig said 10 warm-up calls, 50 repeats, population 40 and 10 generations while
+    search.py used 5, 30, 24 and 6: an API user got another search than the command line."""
+    from supernet.search_cli import search_defaults
+
+    fields, args = SearchConfig(run="-"), search_defaults()
+    names = ("warmup", "repeats", "population", "generations", "accuracy_subset", "seed")
+    assert {n: getattr(args, n) for n in names} == {n: getattr(fields, n) for n in names}
+    assert (fields.warmup, fields.repeats, fields.population, fields.generations) == (5, 30, 24, 6)
