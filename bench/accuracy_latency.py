@@ -4,7 +4,7 @@
     python bench/accuracy_latency.py --config configs/trec-minilm.yaml --seeds 42 43 44
     python bench/accuracy_latency.py --config configs/quickstart.yaml --out /tmp/bench --no-benchmarks \\
         --finetune-steps 3 output_dir=/tmp/bench/dynabert/seed-42 data.max_train_samples=64 teacher.max_steps=2 \\
-        stage_w.max_steps=2 stage_wd.max_steps=2      # a smoke run: minutes
+        stage_wd.max_steps=2      # a smoke run: minutes
 
 ``key=value`` overrides apply to the preset (put them before flags that take lists, e.g. --seeds).
 

@@ -89,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=thread_count, default=1, help="torch threads of the search (default 1)")
     p.add_argument("--runs", type=at_least(1), default=1, help="timed searches, each on a fresh copy")
     p.add_argument("--json", type=output_file, default=None, help="also write the figures here")
-    p.add_argument("--search-options", default="", help='more search.py options, as one string: "--seed 1"')
+    p.add_argument(
+        "--search-options",
+        default="",
+        help='more search.py options, as one string: "--seed 1" (a single flag with =: --search-options=--predict)',
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="train.py overrides of the preset")
     args = p.parse_args(argv)
     args.work = args.work.absolute()  # train.py and the copies see one folder

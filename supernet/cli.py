@@ -380,13 +380,15 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     keys = ", ".join(f"{k}.{{{', '.join(v)}}}" if v else k for k, v in sections.items())
     parser = argparse.ArgumentParser(
         prog="train.py",
-        description="Train an elastic supernet: teacher -> importance/reorder -> stage W -> stage W x D.",
+        description="Train an elastic supernet: teacher -> importance/reorder -> the recipe's stages "
+        "(single-stage: width x depth; dynabert: stage W, then stage W x D) -> every grid subnet scored.",
         epilog=f"config keys (for the YAML file or key=value): {keys}. "
-        "README 'Train on your model and data' says what each does; the presets in configs/ show them set.",
+        "supernet/config.py says what each does (README 'Train on your model and data' the common ones); "
+        "the presets in configs/ show them set.",
     )
     parser.add_argument("--config", help="YAML preset, e.g. configs/quickstart.yaml (required)")
     parser.add_argument(
-        "overrides", nargs="*", help="key=value overrides, dotted for nested keys (stage_w.max_steps=10)"
+        "overrides", nargs="*", help="key=value overrides, dotted for nested keys (stage_wd.max_steps=10)"
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     parser.add_argument(
