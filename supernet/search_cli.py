@@ -76,6 +76,7 @@ from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
 from supernet.tasks import batch_to, task_kind_of_config
 from supernet.trainer import (
     RunError,
+    _held_by,
     eval_dataloader,
     evaluate_subnet,
     load_supernet,
@@ -329,12 +330,23 @@ class SearchRun:
                     cache[row["subnet"]] = score
             if not cache and not unread and not self._said_other_weights:
                 unread.append(f"{self.run.eval.name} (empty)")
-        elif self.run.config.is_file():
-            # The supernet is saved before the grid is scored: a run stopped in between has no scores.
+        else:
+            # The supernet is saved before the grid is scored (minutes on a benchmark preset), and
+            # eval.jsonl written after: a run stopped in between has no scores, one still there none yet.
+            holder = _held_by(self.run.root)
+            why = (
+                f"{holder} is still training it (scoring the grid)"
+                if holder is not None
+                else "its training stopped before scoring the grid"
+            )
+            finish = (
+                ""
+                if holder is not None
+                else "; rerun its train.py command with resume=true to finish the run (its test scores too)"
+            )
             self.log(
-                f"note: '{self.run.root}' has no {self.run.eval.name}: its training stopped before scoring "
-                "the grid, so the subnets are scored on dev here; rerun its train.py command with "
-                "resume=true to finish the run (its test scores too)"
+                f"note: '{self.run.root}' has no {self.run.eval.name}: {why}, so the subnets are scored on dev "
+                f"here{finish}"
             )
         saved = self._read_scores(self._accuracy_file, self._weights_form)
         if saved is None:

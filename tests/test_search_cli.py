@@ -1114,6 +1114,21 @@ def test_an_empty_eval_jsonl_is_said(run: Path, tmp_path: Path) -> None:
         "are scored on dev here; rerun its train.py command with resume=true to finish the run (its test "
         "scores too)"
     ]
+    # Or the run is still training, scoring its grid: said so, without the resume (it would be refused).
+    from supernet import trainer
+
+    lock = trainer._lock_run_dir(copy)
+    try:
+        holder = trainer._held_by(copy)
+        assert holder is not None and " (pid " in holder
+        lines.clear()
+        search_cli.SearchRun(copy, LatencySetting(num_threads=1), progress=False, log=lines.append)
+    finally:
+        lock.close()
+    assert lines == [
+        f"note: '{copy}' has no eval.jsonl: {holder} is still training it (scoring the grid), so the "
+        "subnets are scored on dev here"
+    ]
 
 
 @pytest.mark.slow
