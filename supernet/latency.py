@@ -757,8 +757,10 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
 def _check_graph_positions(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> None:
     """Fail in one line when the graph's model has fewer positions than `setting.seq_len`.
 
-    The model is known from the config.json an export writes beside its graphs; a graph without one
-    is not checked (onnxruntime then fails at the first call, naming the node).
+    The model is known from the config.json an export writes beside its graphs (taken to be the
+    graph's model); a graph without one, or with one this cannot read, is not checked (onnxruntime
+    then fails at the first call, naming the node). A graph's fixed axes are compared with the
+    setting when its session opens (`_onnx_session`): in an interleaved run, at its first block.
 
     Raises:
         ValueError: naming the graph, the sequence length and the model's positions.
@@ -770,7 +772,10 @@ def _check_graph_positions(onnx_path: str | os.PathLike[str], setting: LatencySe
         return
     if not isinstance(fields, dict):
         return
-    problem = positions_problem(SimpleNamespace(**fields), setting.seq_len, "seq_len")
+    try:
+        problem = positions_problem(SimpleNamespace(**fields), setting.seq_len, "seq_len")
+    except (TypeError, ValueError):  # not a model config this can read: left to onnxruntime
+        return
     if problem is not None:
         raise ValueError(f"'{onnx_path}': {problem}")
 
