@@ -364,7 +364,7 @@ def evaluate_subnet(
         cfg: the subnet to activate; None runs `model` as is.
         loader: batches with "labels".
         accelerator: gathers predictions across processes when given.
-        desc: show a progress bar over the batches, labelled so (cleared when done).
+        desc: show a progress bar over the batches, labelled so (cleared when done on a terminal).
     """
     was_training = model.training
     model.eval()
@@ -841,7 +841,7 @@ class _Job:
         if scored is not None:
             acc.print(f"teacher dev {main}: {100 * scored[main]:.2f} (scored before, teacher_eval.json)")
             return teacher, scored[main]
-        # Each split can take minutes on a large task: a bar apiece, cleared when done.
+        # Each split can take minutes on a large task: a bar apiece, cleared when done (on a terminal).
         shown = self.progress and acc.is_local_main_process
         metrics = evaluate_subnet(teacher, None, self.dev_loader, acc, desc="teacher dev" if shown else None)
         acc.print(f"teacher dev {main}: {100 * metrics[main]:.2f}")
@@ -1335,7 +1335,7 @@ class _Job:
         """With progress bars off (--no-progress): one plain line at a logged step (with its losses)
         or the stage's first step (`losses` None: between logged steps a process knows only its own
         share), at most every `STEP_LINE_INTERVAL_S` seconds and at the stage's last step. Returns when
-        it last printed."""
+        it last printed a line with losses."""
         now = time.perf_counter()
         if step < total and now - said < STEP_LINE_INTERVAL_S:
             return said
@@ -1352,7 +1352,8 @@ class _Job:
             f"{stage} step {step}/{total}: {of}{per_step:.2f} s/step, {_clock(per_step * (total - step))} left",
             flush=True,
         )
-        return now
+        # A line without losses does not hold back the first one with them.
+        return now if losses is not None else said
 
     def _stage_average(self, model: nn.Module, decay: float) -> AveragedModel | None:
         """A fresh EMA of `model`'s weights for one stage (None when `decay` is 0).
