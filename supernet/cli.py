@@ -215,11 +215,17 @@ def _run_main(
         )
         return USER_ERROR_EXIT
     except KeyboardInterrupt as err:
-        # A KeyboardInterrupt raised with a message says what a later phase leaves behind. Ctrl-C
-        # reaches every process of a multi-process run alike: process 0 says it.
-        if not process_rank():
-            print(str(err) or interrupted, file=sys.stderr)
-        return 128 + signal.SIGTERM if terminate.came or isinstance(err, Terminated) else 130
+        return _interrupted(err, interrupted, terminate)
+
+
+def _interrupted(err: KeyboardInterrupt, message: str, terminate: _TerminateAsInterrupt) -> int:
+    """Say what an interrupt (Ctrl-C, or SIGTERM through `terminate`) leaves, in one line; its exit
+    status: 130, or 143 for SIGTERM."""
+    # A KeyboardInterrupt raised with a message says what a later phase leaves behind. Ctrl-C
+    # reaches every process of a multi-process run alike: process 0 says it.
+    if not process_rank():
+        print(str(err) or message, file=sys.stderr)
+    return 128 + signal.SIGTERM if terminate.came or isinstance(err, Terminated) else 130
 
 
 def script_exit(main: Callable[[], int | None]) -> int:
@@ -229,8 +235,7 @@ def script_exit(main: Callable[[], int | None]) -> int:
         try:
             return int(main() or 0)
         except KeyboardInterrupt as err:
-            print(str(err) or "interrupted", file=sys.stderr)
-            return 128 + signal.SIGTERM if terminate.came or isinstance(err, Terminated) else 130
+            return _interrupted(err, "interrupted", terminate)
 
 
 class Terminated(KeyboardInterrupt):

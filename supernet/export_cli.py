@@ -382,6 +382,8 @@ def _commit_and_time(
 ) -> tuple[dict[str, LatencyResult], LatencySetting, dict[str, Any] | None]:
     """Put the finished export (`target`) at `out` and time it in the setting search chose (the
     figures, that setting, and search's chosen.json when there is one)."""
+    for bar in bars:  # scoring is done: ended before the swap, which an interrupt may cut short
+        bar.close()
     if target != out:
         # The new export is complete: swap it in, then drop the old one (moved into a fresh folder
         # of its own, so no folder of the user's is touched).
@@ -400,8 +402,6 @@ def _commit_and_time(
                 shutil.rmtree(old, ignore_errors=True)
             raise
         shutil.rmtree(old, ignore_errors=True)
-    for bar in bars:
-        bar.close()
     for w in caught:
         print(f"warning: {w.message}")
 
