@@ -185,8 +185,12 @@ def resolve_subnet(arch: Arch, cfg: SubnetConfig) -> ResolvedSubnet:
     """Concrete head/neuron counts and layer list of `cfg` on `arch`.
 
     Raises:
+        TypeError: `cfg` is not a SubnetConfig (a grid name: `SubnetConfig.from_name`).
         ValueError: naming the field and the allowed range.
     """
+    if not isinstance(cfg, SubnetConfig):  # a name or None got as far as cfg.heads before
+        hint = " (a grid name: SubnetConfig.from_name(name))" if isinstance(cfg, str) else ""
+        raise TypeError(f"cfg must be a SubnetConfig{hint}, got {type(cfg).__name__} {cfg!r}")
     L, H, F = arch.num_layers, arch.num_heads, arch.ffn_dim
     if cfg.heads is not None and cfg.ffn is not None:
         for name, values, top in (("heads", cfg.heads, H), ("ffn", cfg.ffn, F)):
@@ -233,10 +237,7 @@ def set_active_subnet(model: nn.Module, cfg: SubnetConfig) -> ResolvedSubnet:
         The resolved per-layer counts and layer list.
     """
     state = supernet_state(model)
-    if not isinstance(cfg, SubnetConfig):
-        hint = " (a grid name: SubnetConfig.from_name(name))" if isinstance(cfg, str) else ""
-        raise TypeError(f"cfg must be a SubnetConfig{hint}, got {type(cfg).__name__} {cfg!r}")
-    resolved = resolve_subnet(state.arch, cfg)
+    resolved = resolve_subnet(state.arch, cfg)  # a cfg of another type refused there
     for attn, ffn, h, m in zip(state.attentions, state.ffns, resolved.heads, resolved.ffn, strict=True):
         attn.set_active_heads(h)
         ffn.set_active_neurons(m)

@@ -267,7 +267,7 @@ def test_bad_types_are_one_line(make, error, message: str) -> None:
     assert str(err.value) == message
 
 
-def test_verbs_name_what_they_take() -> None:
+def test_verbs_name_what_they_take(tmp_path) -> None:
     model = sn.to_supernet(tiny_model("bert"))
     with pytest.raises(TypeError) as err:
         sn.set_active_subnet(model, "w0.50-d0.50")
@@ -277,6 +277,24 @@ def test_verbs_name_what_they_take() -> None:
     with pytest.raises(TypeError) as err:
         sn.set_active_subnet(model, 0.5)
     assert str(err.value) == "cfg must be a SubnetConfig, got float 0.5"
+    # The counters and the dense cut (export_subnet's first step) too: they said "'str' object has no
+    # attribute 'heads'".
+    from supernet.export import export_subnet
+
+    for verb in (
+        lambda cfg: sn.count_params(model, cfg),
+        lambda cfg: sn.count_flops(model, cfg, 16),
+        lambda cfg: sn.resolve_subnet(sn.supernet_state(model).arch, cfg),
+        lambda cfg: export_subnet(model, cfg, tmp_path / "export"),
+    ):
+        with pytest.raises(TypeError) as err:
+            verb("w0.50-d0.50")
+        assert str(err.value) == (
+            "cfg must be a SubnetConfig (a grid name: SubnetConfig.from_name(name)), got str 'w0.50-d0.50'"
+        )
+        with pytest.raises(TypeError) as err:
+            verb(None)
+        assert str(err.value) == "cfg must be a SubnetConfig, got NoneType None"
     with pytest.raises(TypeError) as err:
         sn.sample_active_subnet(model, sn.SearchSpace(), 0)
     assert str(err.value) == "rng must be a random.Random (e.g. random.Random(seed)), got int"
