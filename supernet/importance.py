@@ -253,12 +253,28 @@ def compute_importance(
 
     Args:
         model: a supernet.
-        batches: dev batches with "labels".
-        loss: the task's summed loss (``TaskKind.hard_loss`` with ``reduction="sum"``).
+        batches: dev batches (dicts of tensors) with "labels".
+        loss: the task's summed loss; the default is classification's. For another task kind
+            (token classification, regression, question answering):
+            ``functools.partial(supernet.tasks.task_kind_of_config(model.config).hard_loss,
+            reduction="sum")``.
         progress: show a bar over every batch pass: one backward pass for heads and neurons, then
             L + 1 forward passes for the layers (minutes on a large dev split).
+
+    Raises:
+        TypeError: `batches` is one batch (a dict), not an iterable of them.
+        ValueError: no batches, or a batch without "labels" (scores of nothing would be all zeros,
+            and a reorder by them would do nothing).
     """
+    if isinstance(batches, Mapping):
+        raise TypeError("batches must be an iterable of batches (dicts); one batch is [batch]")
     batch_list = list(batches)
+    if not batch_list:
+        raise ValueError("batches is empty: importance needs at least one dev batch with labels")
+    for i, batch in enumerate(batch_list):
+        if not isinstance(batch, Mapping) or "labels" not in batch:
+            keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
+            raise ValueError(f"batch {i} has no 'labels' ({keys}): importance is a loss's gradient on dev")
     L = supernet_state(model).arch.num_layers
     passes = 1 + 1 + (L if L > 1 else 0)
     with progress_bar(

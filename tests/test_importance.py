@@ -473,3 +473,24 @@ def test_scores_do_not_depend_on_micro_batch_size(monkeypatch) -> None:
     split = compute_importance(model, batches)
     for name in ("head", "neuron", "layer"):
         torch.testing.assert_close(getattr(split, name), getattr(whole, name), rtol=1e-10, atol=1e-12)
+
+
+def test_importance_refuses_what_it_cannot_score_in_one_line() -> None:
+    """One batch dict was an AttributeError ('str' object has no attribute 'get'), a batch without
+    labels a bare KeyError, and no batches at all gave all-zero scores a reorder then ignored."""
+    model = sn.to_supernet(tiny_model("bert"))
+    batch = _labelled(0, [0, 1])
+    with pytest.raises(TypeError) as err:
+        sn.compute_importance(model, batch)
+    assert str(err.value) == "batches must be an iterable of batches (dicts); one batch is [batch]"
+    with pytest.raises(ValueError) as err:
+        sn.compute_importance(model, [])
+    assert str(err.value) == "batches is empty: importance needs at least one dev batch with labels"
+    unlabelled = {k: v for k, v in batch.items() if k != "labels"}
+    with pytest.raises(ValueError) as err:
+        sn.compute_importance(model, [batch, unlabelled])
+    assert str(err.value) == (
+        f"batch 1 has no 'labels' ({sorted(unlabelled)}): importance is a loss's gradient on dev"
+    )
+    scores = sn.compute_importance(model, [batch])
+    assert scores.head.abs().sum() > 0 and scores.neuron.abs().sum() > 0
