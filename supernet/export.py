@@ -1030,13 +1030,22 @@ def export_subnet(
 
     Raises:
         FileExistsError: out_dir exists and is not empty (nothing is written).
-        ValueError: int8 without onnx, or a multiple-choice model (3-D inputs).
+        ValueError: int8 without onnx, a multiple-choice model (3-D inputs), or with onnx a model
+            whose weights are not float32 (the graph is float32).
         RuntimeError: the dense model does not reproduce the supernet within TORCH_TOL.
     """
     out = Path(out_dir).absolute()  # absolute, so "." still has a name for the temporary sibling
     _refuse_non_empty(out)
     if int8 and not onnx:
         raise ValueError("int8=True quantizes the ONNX model: it needs onnx=True")
+    floating = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if onnx and floating is not None and floating.dtype != torch.float32:
+        # onnxruntime's CPU kernels have no bfloat16 Add: it failed after the whole export, deep inside.
+        kind = str(floating.dtype).removeprefix("torch.")
+        raise ValueError(
+            f"the model is in {kind} and the ONNX graph is float32: export model.float(), "
+            f"or pass onnx=False for a {kind} dense model only"
+        )
     if type(model).__name__.endswith("ForMultipleChoice"):
         # Its inputs are [batch, choices, sequence]: the parity batches and the ONNX axes are 2-D.
         raise ValueError(

@@ -333,6 +333,22 @@ def test_layout_matched_model_without_a_stock_head_class_is_refused(tmp_path: Pa
     assert sn.active_subnet(model) == sn.MAX_NET
 
 
+def test_a_bfloat16_model_with_onnx_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    """It failed after the whole export, deep in onnxruntime ("Could not find an implementation for
+    Add(14)"); without ONNX a bfloat16 dense model is written as it is."""
+    model = sn.to_supernet(tiny_model("bert")).to(torch.bfloat16).eval()
+    cfg = sn.SubnetConfig(width_mult=0.5, depth_mult=0.5)
+    with pytest.raises(ValueError) as err:
+        export_subnet(model, cfg, tmp_path / "onnx")
+    assert str(err.value) == (
+        "the model is in bfloat16 and the ONNX graph is float32: export model.float(), "
+        "or pass onnx=False for a bfloat16 dense model only"
+    )
+    assert list(tmp_path.iterdir()) == []
+    export_subnet(model, cfg, tmp_path / "dense", onnx=False)
+    assert load_exported(tmp_path / "dense").dtype == torch.bfloat16
+
+
 def test_multiple_choice_export_is_refused_in_one_line(tmp_path: Path) -> None:
     """Its [batch, choices, sequence] inputs met 2-D parity batches: 'too many values to unpack'."""
     torch.manual_seed(0)
