@@ -286,10 +286,14 @@ def write_profile_kit(
 
     Raises:
         FileExistsError: `out_dir` exists and is not empty (nothing is written).
+        ValueError: `run` is not a run identity (nothing is written).
     """
     out = Path(out_dir).absolute()
     if out.exists() and any(out.iterdir()):
         raise FileExistsError(f"'{out}' already exists and is not empty: pass a new --profile-kit folder")
+    # Checked before minutes of exports: the table is tied to the run by its config digest.
+    if not isinstance(run, Mapping) or not isinstance(run.get("config_sha256"), str):
+        raise ValueError(f"run must be the run's identity, run_identity(RUN_DIR), got {run!r}")
     entries = kit_entries(model, space=space, calibration_subnets=calibration_subnets)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = shared_temp_dir(f".{out.name}.tmp-", out.parent)

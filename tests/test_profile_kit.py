@@ -1165,3 +1165,13 @@ def test_other_cpu_allows_one_tick_per_busy_core_not_per_core(monkeypatch) -> No
     # Without per-core lines: one tick per core of the machine, as before.
     bare = (start[0], 10.0, None), (end[0], 10.25, None)
     assert profile_kit_script.other_cpu_cores(*bare, 0.5) == 0.0
+
+
+@pytest.mark.parametrize("run", ["qs", {}, {"name": "tiny"}, None])
+def test_a_kit_of_no_run_identity_is_refused_before_its_exports(model, tmp_path: Path, run) -> None:
+    """run="qs" failed after every export ("dictionary update sequence element #0 has length 1"); {}
+    was written, its table refused only later, on the training machine."""
+    with pytest.raises(ValueError) as err:
+        write_profile_kit(model, tmp_path / "kit", run=run, space=SPACE)
+    assert str(err.value) == f"run must be the run's identity, run_identity(RUN_DIR), got {run!r}"
+    assert list(tmp_path.iterdir()) == []
