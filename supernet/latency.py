@@ -745,10 +745,13 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
         setting: batch size, sequence length, threads, repeats.
 
     Raises:
-        ValueError: the graph has an input this function cannot fill, a fixed batch or sequence axis
+        ValueError: a setting of another backend, the graph has an input this function cannot fill, a
+            fixed batch or sequence axis
             of another size than the setting's, or (known from the config.json beside it) fewer
             positions than `setting.seq_len`.
     """
+    if setting.backend != "onnxruntime":  # a torch setting's figure would be filed as torch's
+        raise ValueError("measure_onnx times an ONNX graph: use backend='onnxruntime'")
     _check_graph_positions(onnx_path, setting)
     session, feeds = _onnx_session(onnx_path, setting)
     return measure_latency(lambda: session.run(None, feeds), setting)

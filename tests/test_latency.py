@@ -372,6 +372,10 @@ def test_onnx_graph_that_cannot_take_the_setting_is_refused_in_one_line(tmp_path
         "export it with dynamic axes or measure at 16"
     )
     assert measure_onnx(fixed, LatencySetting(backend="onnxruntime", seq_len=16, **FAST)).repeats == 3
+    # A torch setting (its dtype, its cache file) is not the graph's.
+    with pytest.raises(ValueError) as info:
+        measure_onnx(dynamic, LatencySetting(seq_len=12, **FAST))
+    assert str(info.value) == "measure_onnx times an ONNX graph: use backend='onnxruntime'"
     # A config.json this cannot read as a model's is no reason to refuse the graph.
     (dynamic.parent / "config.json").write_text('{"max_position_embeddings": "n/a"}')
     assert measure_onnx(dynamic, LatencySetting(backend="onnxruntime", seq_len=12, **FAST)).repeats == 3
