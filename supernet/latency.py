@@ -42,6 +42,7 @@ import gc
 import itertools
 import json
 import math
+import numbers
 import os
 import random
 import statistics
@@ -246,6 +247,11 @@ class LatencySetting:
             raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {self.device!r}")
         if self.backend not in BACKENDS:
             raise ValueError(f"backend must be one of {list(BACKENDS)}, got {self.backend!r}")
+        for name in ("batch_size", "seq_len", "num_threads", "warmup", "repeats"):
+            value = getattr(self, name)
+            # numpy's integers (a seq_len from an array) are ints here, as SubnetConfig takes them.
+            if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
+                object.__setattr__(self, name, int(value))
         _check_int("batch_size", self.batch_size, 1)
         _check_int("seq_len", self.seq_len, 1)
         if self.num_threads is not None:
@@ -752,6 +758,8 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
     """
     if setting.backend != "onnxruntime":  # a torch setting's figure would be filed as torch's
         raise ValueError("measure_onnx times an ONNX graph: use backend='onnxruntime'")
+    if not Path(onnx_path).is_file():
+        raise FileNotFoundError(f"no ONNX graph at '{onnx_path}'")
     _check_graph_positions(onnx_path, setting)
     session, feeds = _onnx_session(onnx_path, setting)
     return measure_latency(lambda: session.run(None, feeds), setting)

@@ -95,6 +95,7 @@ _SEARCH_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """search.py's options (`run` takes the parsed namespace; `search_defaults` fills what is unset)."""
     p = argparse.ArgumentParser(
         prog="search.py",
         description="Measure every trained subnet, draw the accuracy/latency Pareto front, "
@@ -1285,6 +1286,13 @@ def search_defaults() -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
+    """search.py itself on parsed options (`build_parser`): measure the grid (and with --per-layer
+    search per-layer subnets), write results, the Pareto plot and, under a budget, chosen.json into
+    the run's search/ (or --out), saying each step through `log`. Returns the exit status.
+
+    Raises:
+        RunError: a bad option or run folder, in one line (search.py prints it and exits 2).
+    """
     per_layer_flags = _given_and_defaulted(args, _PER_LAYER_OPTIONS)
     timing_given = _given_and_defaulted(args, _TIMING_OPTIONS)
     budget = args.latency_budget_ms

@@ -88,6 +88,12 @@ def test_setting_key_and_cache_stem() -> None:
         "cpu, batch 1, 128 tokens, 1 thread"
     )
     assert LatencySetting().conditions == "cpu, batch 1, 128 tokens, default threads"
+    # numpy's integers are integers (a seq_len read from an array); the setting holds ints.
+    import numpy as np
+
+    numpy_made = LatencySetting(seq_len=np.int64(64), batch_size=np.int32(2), num_threads=np.int64(1))
+    assert numpy_made == LatencySetting(seq_len=64, batch_size=2, num_threads=1)
+    assert type(numpy_made.seq_len) is int and numpy_made.key == "cpu-torch-b2-s64-t1"
     assert LatencySetting(warmup=0).warmup == 0
     assert LatencySetting.from_dict(setting.to_dict()) == setting
     with pytest.raises(ValueError) as info:
@@ -372,6 +378,9 @@ def test_onnx_graph_that_cannot_take_the_setting_is_refused_in_one_line(tmp_path
         "export it with dynamic axes or measure at 16"
     )
     assert measure_onnx(fixed, LatencySetting(backend="onnxruntime", seq_len=16, **FAST)).repeats == 3
+    with pytest.raises(FileNotFoundError) as missing:
+        measure_onnx(tmp_path / "none.onnx", long)
+    assert str(missing.value) == f"no ONNX graph at '{tmp_path / 'none.onnx'}'"
     # A torch setting (its dtype, its cache file) is not the graph's.
     with pytest.raises(ValueError) as info:
         measure_onnx(dynamic, LatencySetting(seq_len=12, **FAST))
