@@ -751,10 +751,10 @@ def measure_onnx(onnx_path: str | os.PathLike[str], setting: LatencySetting) -> 
         setting: batch size, sequence length, threads, repeats.
 
     Raises:
-        ValueError: a setting of another backend, the graph has an input this function cannot fill, a
-            fixed batch or sequence axis
-            of another size than the setting's, or (known from the config.json beside it) fewer
-            positions than `setting.seq_len`.
+        ValueError: a setting of another backend; the graph has an input this function cannot fill,
+            a fixed batch or sequence axis of another size than the setting's, or (known from the
+            config.json beside it) fewer positions than `setting.seq_len`.
+        FileNotFoundError: no file at `onnx_path`.
     """
     if setting.backend != "onnxruntime":  # a torch setting's figure would be filed as torch's
         raise ValueError("measure_onnx times an ONNX graph: use backend='onnxruntime'")
