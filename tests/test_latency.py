@@ -306,11 +306,11 @@ def test_onnx_backend_needs_a_path() -> None:
     assert str(info.value) == "onnx_path is required when backend='onnxruntime'"
 
 
-def test_onnxruntime_path_on_a_tiny_export(tmp_path) -> None:
-    pytest.importorskip("onnxruntime")
-    model = tiny_model("bert")
-    batch = dummy_batch(model.config, LatencySetting(seq_len=16))
-    path = tmp_path / "tiny.onnx"
+def _export_onnx(model, path: Path, *, seq_len: int, dynamic: bool = True) -> Path:
+    """`model` as an ONNX graph of input_ids and attention_mask (the TorchScript exporter), traced on a
+    [1, seq_len] dummy batch; its batch and sequence axes dynamic unless `dynamic` is False."""
+    batch = dummy_batch(model.config, LatencySetting(seq_len=seq_len))
+    axes = {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}} if dynamic else None
     with torch.no_grad():
         torch.onnx.export(
             model,
@@ -318,9 +318,15 @@ def test_onnxruntime_path_on_a_tiny_export(tmp_path) -> None:
             str(path),
             input_names=["input_ids", "attention_mask"],
             output_names=["logits"],
-            dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
+            dynamic_axes=axes,
             dynamo=False,
         )
+    return path
+
+
+def test_onnxruntime_path_on_a_tiny_export(tmp_path) -> None:
+    pytest.importorskip("onnxruntime")
+    path = _export_onnx(tiny_model("bert"), tmp_path / "tiny.onnx", seq_len=16)
     setting = LatencySetting(backend="onnxruntime", batch_size=2, seq_len=12, **FAST)
     opened: list[tuple[int, dict]] = []  # (intra-op threads, feed shapes) of each session timed
     real = latency._onnx_session
@@ -346,24 +352,11 @@ def test_onnx_graph_that_cannot_take_the_setting_is_refused_in_one_line(tmp_path
     both figures, before anything is timed (onnxruntime would fail inside a Sum node)."""
     pytest.importorskip("onnxruntime")
     model = tiny_model("bert")  # 64 positions
-    batch = dummy_batch(model.config, LatencySetting(seq_len=16))
     dynamic, fixed = tmp_path / "dynamic" / "model.onnx", tmp_path / "fixed" / "model.onnx"
-    for path, axes in (
-        (dynamic, {"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}}),
-        (fixed, None),
-    ):
+    for path, is_dynamic in ((dynamic, True), (fixed, False)):
         path.parent.mkdir()
         model.config.to_json_file(str(path.parent / "config.json"))
-        with torch.no_grad():
-            torch.onnx.export(
-                model,
-                (batch["input_ids"], batch["attention_mask"]),
-                str(path),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["logits"],
-                dynamic_axes=axes,
-                dynamo=False,
-            )
+        _export_onnx(model, path, seq_len=16, dynamic=is_dynamic)
     long = LatencySetting(backend="onnxruntime", seq_len=65, **FAST)
     for measure in (lambda: measure_onnx(dynamic, long), lambda: measure_onnx_files({"d": dynamic}, long)):
         with pytest.raises(ValueError) as info:
@@ -959,22 +952,11 @@ def test_int8_setting_needs_onnxruntime() -> None:
 def _onnx_graphs(tmp_path, layer_counts: dict[str, int]) -> dict[str, Path]:
     """Tiny BERT graphs with the given numbers of layers, exported with dynamic axes."""
     model = tiny_model("bert")
-    batch = dummy_batch(model.config, LatencySetting(seq_len=8))
     paths = {}
     for name, layers in layer_counts.items():
         model.config.num_hidden_layers = layers
         small = type(model)(model.config).eval()
-        paths[name] = tmp_path / f"{name}.onnx"
-        with torch.no_grad():
-            torch.onnx.export(
-                small,
-                (batch["input_ids"], batch["attention_mask"]),
-                str(paths[name]),
-                input_names=["input_ids", "attention_mask"],
-                output_names=["logits"],
-                dynamic_axes={"input_ids": {0: "b", 1: "s"}, "attention_mask": {0: "b", 1: "s"}},
-                dynamo=False,
-            )
+        paths[name] = _export_onnx(small, tmp_path / f"{name}.onnx", seq_len=8)
     return paths
 
 
