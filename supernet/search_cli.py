@@ -335,16 +335,13 @@ class SearchRun:
             # The supernet is saved before the grid is scored (minutes on a benchmark preset), and
             # eval.jsonl written after: a run stopped in between has no scores, one still there none yet.
             holder = _held_by(self.run.root)
-            why = (
-                f"{holder} is still training it (scoring the grid)"
-                if holder is not None
-                else "its training stopped before scoring the grid"
-            )
-            finish = (
-                ""
-                if holder is not None
-                else "; rerun its train.py command with resume=true to finish the run (its test scores too)"
-            )
+            if holder is not None:
+                why, finish = f"{holder} is still training it (scoring the grid)", ""
+            else:
+                why = "its training stopped before scoring the grid"
+                finish = (
+                    "; rerun its train.py command with resume=true to finish the run (its test scores too)"
+                )
             self.log(
                 f"note: '{self.run.root}' has no {self.run.eval.name}: {why}, so the subnets are scored on dev "
                 f"here{finish}"
