@@ -72,6 +72,7 @@ from supernet.profile_kit_script import (
     other_cpu_cores,
     result_flags,
     some_names,
+    too_many_threads,
 )
 from supernet.profile_kit_script import spread as relative_spread
 from supernet.progress import progress_bar
@@ -530,9 +531,22 @@ def _warn_flagged(results: Mapping[str, LatencyResult]) -> None:
         warnings.warn(line, LatencyWarning, stacklevel=3)
 
 
+def _check_threads(setting: LatencySetting) -> None:
+    why = None if setting.is_cuda else too_many_threads(setting.num_threads)
+    if why is not None:
+        # Threads beyond the cores wait for each other: the figure would time that, not the model.
+        raise ValueError(why.replace("--threads ", "num_threads="))
+
+
 @contextlib.contextmanager
 def _timing_session(setting: LatencySetting) -> Iterator[None]:
-    """Pin torch's intra-op threads and pause garbage collection for the block; restore both after."""
+    """Pin torch's intra-op threads and pause garbage collection for the block; restore both after.
+
+    Raises:
+        ValueError: on a CPU, more threads than the cores this process may run on (the CLIs' --threads
+            refuses them too).
+    """
+    _check_threads(setting)
     previous = torch.get_num_threads()
     if setting.num_threads is not None:
         torch.set_num_threads(setting.num_threads)
@@ -642,6 +656,24 @@ def dummy_batch(config: object, setting: LatencySetting) -> dict[str, torch.Tens
 
 
 def _check_device(model: nn.Module, setting: LatencySetting) -> None:
+    """Refuse, in one line each, what the dummy batch cannot drive (not a model, no transformers
+    config, 3-D multiple-choice inputs) and a model on another device or of another type."""
+    kind = type(model).__name__
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"expected a loaded model (a torch.nn.Module), got {kind}: load a folder with transformers' "
+            "from_pretrained first, or time an exported .onnx file with backend='onnxruntime'"
+        )
+    if getattr(model, "config", None) is None:
+        raise ValueError(
+            f"{kind} has no transformers config to shape a dummy batch from: "
+            "time it with measure_latency(lambda: model(inputs), setting)"
+        )
+    if kind.endswith("ForMultipleChoice"):
+        raise ValueError(
+            f"{kind} takes inputs of [batch, choices, sequence], the dummy batch is [batch, sequence]: "
+            "time it with measure_latency(lambda: model(**inputs), setting) and inputs of your own"
+        )
     param = next(model.parameters(), None)
     if param is not None and param.device != torch.device(setting.device):
         if not (setting.device == "cuda" and param.device.type == "cuda"):
@@ -869,6 +901,8 @@ def measure_interleaved(
         _check_device(model, setting)
     for name, item in items.items():
         if name not in modules:
+            if not Path(item).is_file():  # type: ignore[arg-type]
+                raise FileNotFoundError(f"no ONNX graph at '{item}' (item '{name}')")
             _check_graph_positions(item, setting)  # type: ignore[arg-type]
     batches = {name: dummy_batch(m.config, setting) for name, m in modules.items()}  # type: ignore[attr-defined]
     was_training = {name: m.training for name, m in modules.items()}
@@ -933,7 +967,9 @@ def measure_model(
         onnx_path: the exported model, required when `setting.backend == "onnxruntime"`.
 
     Raises:
-        ValueError: onnxruntime without `onnx_path`, or the model on another device.
+        ValueError: onnxruntime without `onnx_path`; a model on another device or of another type,
+            without a transformers config, or of multiple choice; more threads than cores.
+        TypeError: `model` is not a torch module (a path, say).
     """
     if setting.backend == "onnxruntime":
         if onnx_path is None:
@@ -1017,9 +1053,9 @@ def measure_subnets(
     rounds = setting.repeats if rounds is None else rounds
     _check_int("rounds", rounds, 1)
     rounds = min(rounds, setting.repeats)
+    _check_device(model, setting)
     state = supernet_state(model)
     previous = MAX_NET if state.active is None else state.active
-    _check_device(model, setting)
     config = model.config  # type: ignore[attr-defined]
     batch = dummy_batch(config, setting)
     token = dummy_batch(config, dataclasses.replace(setting, batch_size=1, seq_len=1))

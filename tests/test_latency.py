@@ -34,6 +34,7 @@ from supernet.latency import (
     measure_interleaved,
     measure_latency,
     measure_model,
+    measure_models,
     measure_onnx,
     measure_onnx_files,
     measure_subnet,
@@ -298,6 +299,52 @@ def test_dummy_batch_shape_and_limit() -> None:
     with pytest.raises(ValueError) as info:
         dummy_batch(model.config, LatencySetting(seq_len=65))
     assert str(info.value) == "seq_len 65 exceeds the 64 positions the model has (max_position_embeddings 64)"
+
+
+def test_what_the_dummy_batch_cannot_drive_is_refused_in_one_line(tmp_path, monkeypatch) -> None:
+    """A path, a bare module, a multiple-choice model, and more threads than cores: each one line,
+    before anything is timed (they failed deep inside: no .parameters, no .config, a 3-D input)."""
+    from transformers import BertForMultipleChoice
+
+    setting = LatencySetting(**FAST)
+    with pytest.raises(TypeError) as info:
+        measure_model("models/bert", setting)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "expected a loaded model (a torch.nn.Module), got str: load a folder with transformers' "
+        "from_pretrained first, or time an exported .onnx file with backend='onnxruntime'"
+    )
+    with pytest.raises(ValueError) as info:
+        measure_model(torch.nn.Linear(4, 4), setting)
+    assert str(info.value) == (
+        "Linear has no transformers config to shape a dummy batch from: "
+        "time it with measure_latency(lambda: model(inputs), setting)"
+    )
+    choice = BertForMultipleChoice(tiny_model("bert").config)
+    for measure in (lambda: measure_model(choice, setting), lambda: measure_models({"mc": choice}, setting)):
+        with pytest.raises(ValueError) as info:
+            measure()
+        assert str(info.value) == (
+            "BertForMultipleChoice takes inputs of [batch, choices, sequence], the dummy batch is "
+            "[batch, sequence]: time it with measure_latency(lambda: model(**inputs), setting) and "
+            "inputs of your own"
+        )
+    with pytest.raises(FileNotFoundError) as missing:
+        measure_interleaved({"m": tiny_model("bert"), "g": tmp_path / "g.onnx"}, setting)
+    assert str(missing.value) == f"no ONNX graph at '{tmp_path / 'g.onnx'}' (item 'g')"
+    # The CLIs' --threads refuses more threads than cores; the API said nothing and timed the wait.
+    monkeypatch.setattr("supernet.profile_kit_script.usable_cores", lambda: 2)
+    calls: list[int] = []
+    with pytest.raises(ValueError) as info:
+        measure_latency(lambda: calls.append(1), LatencySetting(**{**FAST, "num_threads": 3}))
+    assert str(info.value) == (
+        "num_threads=3 is more than the 2 cores this process may run on: the extra threads would wait "
+        "for each other, not time the model; pass num_threads=2 or fewer"
+    )
+    assert calls == []
+    model = sn.to_supernet(tiny_model("bert"))
+    with pytest.raises(ValueError, match=r"^num_threads=3 is more than the 2 cores"):
+        measure_subnets(model, [sn.MAX_NET], LatencySetting(seq_len=8, **{**FAST, "num_threads": 3}))
+    assert measure_latency(lambda: calls.append(1), LatencySetting(**{**FAST, "num_threads": 2})).repeats == 3
 
 
 def test_onnx_backend_needs_a_path() -> None:
