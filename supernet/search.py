@@ -30,6 +30,7 @@ import functools
 import io
 import json
 import math
+import numbers
 import os
 import random
 import warnings
@@ -524,7 +525,7 @@ def evolutionary_search(
     mutation_ratio: float = 0.5,
     seed_grid: bool = True,
     max_tries: int = 200,
-    rng: random.Random,
+    rng: random.Random | int,
     progress: bool = True,
 ) -> list[tuple[SubnetConfig, float, float]]:
     """Evolutionary search for accurate per-layer subnets under a predicted-latency budget.
@@ -557,7 +558,8 @@ def evolutionary_search(
         max_tries: draws allowed per new candidate; when they run out the
             population goes on smaller, with a RuntimeWarning (a tight budget
             leaves few subnets to choose from).
-        rng: the only source of randomness; a seeded one gives the same result.
+        rng: the only source of randomness, or an integer seed for one; a seeded one gives the same
+            result.
         progress: show a progress bar over generations with the best accuracy.
 
     Returns:
@@ -570,6 +572,10 @@ def evolutionary_search(
         ValueError: an argument is out of range.
     """
     budget_ms = _check_budget(budget_ms)
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        rng = random.Random(int(rng))
+    elif not isinstance(rng, random.Random):
+        raise TypeError(f"rng must be a random.Random or an integer seed, got {type(rng).__name__}")
     if population < 2:
         raise ValueError(f"population must be >= 2, got {population}")
     if generations < 0:

@@ -7,6 +7,7 @@ import random
 import re
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
 import supernet as sn
@@ -318,6 +319,17 @@ def test_evolution_respects_budget_and_beats_grid() -> None:
     assert found[0][1] >= best_grid
     # Here per-layer subnets really are better (0.375 against 0.281): the search finds one.
     assert found[0][1] > best_grid and not found[0][0].is_uniform
+
+
+def test_evolution_takes_an_integer_seed_and_refuses_other_generators() -> None:
+    """rng=0 failed deep inside ("'int' object has no attribute 'choice'"): a seed is a Random."""
+    seeded = run_evolution(0, 8.0)
+    args = dict(space=SPACE, arch=ARCH, evaluate=fake_accuracy, predict=fake_latency, budget_ms=8.0)
+    found = evolutionary_search(**args, rng=0, population=16, generations=6, progress=False)
+    assert [(c.name, a, p) for c, a, p in found] == [(c.name, a, p) for c, a, p in seeded]
+    with pytest.raises(TypeError) as info:
+        evolutionary_search(**args, rng=np.random.default_rng(0), progress=False)
+    assert str(info.value) == "rng must be a random.Random or an integer seed, got Generator"
 
 
 def test_evolution_without_grid_seeds_still_reaches_grid_level() -> None:
