@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import copy
 import gc
-import json
 import os
 import statistics
 import sys
@@ -40,7 +39,7 @@ from torch import nn  # noqa: E402
 
 from supernet import SubnetConfig, set_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import LatencySetting, MachineLoad, dummy_batch, monitor_load, print_load_report  # noqa: E402
 
@@ -207,19 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         row["load"] = row["load"].to_dict()  # type: ignore[attr-defined]
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "setting": setting.to_dict(),
-                    "pairs": args.pairs,
-                    "rows": rows,
-                    "max_net": {"worst_ratio": worst_max, "goal": MAX_GOAL, "pass": max_ok},
-                    "subnets": {"worst_ratio": worst_sub, "goal": SUBNET_GOAL, "pass": sub_ok},
-                    "load_warning": warning,
-                },
-                indent=1,
-            )
+        write_figures(
+            args.json,
+            {
+                "setting": setting.to_dict(),
+                "pairs": args.pairs,
+                "rows": rows,
+                "max_net": {"worst_ratio": worst_max, "goal": MAX_GOAL, "pass": max_ok},
+                "subnets": {"worst_ratio": worst_sub, "goal": SUBNET_GOAL, "pass": sub_ok},
+                "load_warning": warning,
+            },
+            script=__file__,
         )
     return 0
 

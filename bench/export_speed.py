@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -251,18 +251,16 @@ def main(argv: list[str] | None = None) -> int:
             f"{_verdict(drop['drop_pt'] <= 1.0)})"
         )
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "threads": args.threads,
-                    "cpu": cpu_description(),
-                    "int8_dot_product": int8_dot_product(),
-                    "shapes": figures,
-                    "int8_accuracy": drop,
-                },
-                indent=2,
-            )
-            + "\n"
+        write_figures(
+            args.json,
+            {
+                "threads": args.threads,
+                "cpu": cpu_description(),
+                "int8_dot_product": int8_dot_product(),
+                "shapes": figures,
+                "int8_accuracy": drop,
+            },
+            script=__file__,
         )
     if args.run is not None and drop is None:  # said after the figures are written, not instead of them
         print(

@@ -55,7 +55,7 @@ import yaml  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, to_supernet  # noqa: E402
-from supernet.cli import at_least, quiet_libraries  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, write_figures  # noqa: E402
 from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import LatencySetting, measure_onnx, measure_subnets  # noqa: E402
@@ -317,14 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(os.environ.get("OUT", ".")) / "gpu_check.json"
     # Checked before any part runs: on a lent GPU machine every minute counts.
     problem = (
-        f"--device {args.device}: pass cpu, cuda or cuda:N"
-        if not re.fullmatch(r"cpu|cuda(:\d+)?", args.device)
-        else f"--out {out} is a folder: pass the JSON file's path"
-        if out.is_dir()
-        else f"--out {out}: folder {out.parent} does not exist"
-        if not out.parent.is_dir()
-        else None
+        None
+        if re.fullmatch(r"cpu|cuda(:\d+)?", args.device)
+        else f"--device {args.device}: pass cpu, cuda or cuda:N"
     )
+    if problem is None:
+        try:
+            output_file(str(out))  # a folder, a missing or read-only folder, a file no bench wrote
+        except argparse.ArgumentTypeError as err:
+            problem = f"--out {err}" if str(err).startswith(str(out)) else f"--out {out}: {err}"
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2
@@ -363,10 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     ]
     parity = all(row.get("parity_ok") and row.get("torch_parity_ok") for row in export.values())
     results["ok"] = not failed and parity and bool(export) and results["train"]["losses_finite"]
-    text = json.dumps(results, indent=1)
-    print(text)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
+    print(json.dumps(results, indent=1))
+    write_figures(out, results, script=__file__)
     print(f"wrote {out}")
     return 0 if results["ok"] else 1
 

@@ -36,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
-from supernet.cli import output_file  # noqa: E402
+from supernet.cli import output_file, write_figures  # noqa: E402
 from supernet.latency import MachineLoad, monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import _feeds, cpu_description, int8_dot_product  # noqa: E402
 
@@ -207,8 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print_load_report(loads)
     result["load"] = {name: load.to_dict() for name, load in loads.items()}
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        write_figures(args.json, result, script=__file__)
         print(f"wrote {args.json}")
     return 0
 

@@ -22,7 +22,6 @@ Time latency only on an otherwise idle machine; the scores do not depend on load
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -36,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet.cli import at_least, output_file, output_folder, quiet_libraries, thread_count  # noqa: E402
+from supernet.cli import at_least, output_file, output_folder, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.io import read_jsonl  # noqa: E402
@@ -240,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     every = [c for r in results for c in r["choices"]]
     print(f"all runs ({setting.key}): " + summary_line(every, differ))
     if args.json is not None:
-        args.json.write_text(json.dumps({"setting": setting.to_dict(), "runs": results}, indent=2) + "\n")
+        write_figures(args.json, {"setting": setting.to_dict(), "runs": results}, script=__file__)
     return 0
 
 

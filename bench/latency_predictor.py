@@ -16,7 +16,6 @@ onnxruntime (each subnet exported with `export.py`'s optimised graph).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -38,7 +37,7 @@ from torch import nn  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LAYER_MODELS,
@@ -226,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             f"  {row['backend']:<12} run {row['run']}: {mape:5.2f}%  {'PASS' if mape <= MAPE_GOAL else 'MISS'}{flags}"
         )
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"model": args.model, "runs": summary}, indent=1))
+        write_figures(args.json, {"model": args.model, "runs": summary}, script=__file__)
     return 0
 
 

@@ -47,7 +47,7 @@ import transformers  # noqa: E402
 from latency_predictor import add_model_arguments, held_out_subnets, load_model  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
-from supernet.cli import at_least, output_file  # noqa: E402
+from supernet.cli import at_least, output_file, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import load_warning, measure_onnx  # noqa: E402
@@ -219,33 +219,31 @@ def run(args: argparse.Namespace, work: Path) -> int:
         f"MAPE: {mape:.1f}% over {len(rows)} held-out subnets (goal <= {MAPE_GOAL:.0f}% on >= 30): {verdict}"
     )
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps(
-                {
-                    "model": args.model,
-                    "int8": args.int8,
-                    "setting": table.setting.to_dict(),
-                    "device": table.device,
-                    "held_out_interleaved": not args.separate,
-                    "mape_pct": mape,
-                    "median_abs_err_pct": statistics.median(abs_err),
-                    "max_abs_err_pct": max(abs_err),
-                    "goal_pct": MAPE_GOAL,
-                    "pass": verdict == "PASS",
-                    "load_average_before": load_before,
-                    "load_average_after": load_after,
-                    "other_cpu": other_cpu,
-                    "load_warning": table_warning,
-                    "kit_bytes": kit_bytes,
-                    "kit_inline_bytes": shared.get("inline_bytes"),
-                    "export_seconds": export_s,
-                    "total_seconds": total_s,
-                    "predictor": predictor.to_dict(),
-                    "subnets": rows,
-                },
-                indent=1,
-            )
+        write_figures(
+            args.json,
+            {
+                "model": args.model,
+                "int8": args.int8,
+                "setting": table.setting.to_dict(),
+                "device": table.device,
+                "held_out_interleaved": not args.separate,
+                "mape_pct": mape,
+                "median_abs_err_pct": statistics.median(abs_err),
+                "max_abs_err_pct": max(abs_err),
+                "goal_pct": MAPE_GOAL,
+                "pass": verdict == "PASS",
+                "load_average_before": load_before,
+                "load_average_after": load_after,
+                "other_cpu": other_cpu,
+                "load_warning": table_warning,
+                "kit_bytes": kit_bytes,
+                "kit_inline_bytes": shared.get("inline_bytes"),
+                "export_seconds": export_s,
+                "total_seconds": total_s,
+                "predictor": predictor.to_dict(),
+                "subnets": rows,
+            },
+            script=__file__,
         )
     return 0
 

@@ -44,7 +44,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from supernet.cli import at_least, output_file, search_main, thread_count  # noqa: E402
+from supernet.cli import at_least, output_file, search_main, thread_count, write_figures  # noqa: E402
 from supernet.io import RunDir  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import cpu_description  # noqa: E402
@@ -80,6 +80,29 @@ def _train(config: Path, run: Path, overrides: list[str]) -> int:
     return code
 
 
+def _work_problem(work: Path) -> str | None:
+    """Why `work` cannot be this script's folder: it holds files the script did not make (it replaces
+    timed/ and search-N.log on every call, so a user's folder there was deleted)."""
+    if not work.exists():
+        return None
+    if not work.is_dir():
+        return f"--work {work} is a file: pass a folder"
+    foreign = [p.name for p in work.iterdir() if not _ours(p.name)]
+    if not foreign:
+        return None
+    shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+    return (
+        f"--work {work} holds files this script did not make ({shown}): pass a new or empty folder "
+        "(it keeps trained/ there, and replaces timed/ and search-N.log on every call)"
+    )
+
+
+def _ours(name: str) -> bool:
+    return name in ("trained", "timed") or (
+        name.startswith("search-") and name.endswith(".log") and name[7:-4].isdigit()
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "rt-minilm.yaml")
@@ -97,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("overrides", nargs="*", metavar="key=value", help="train.py overrides of the preset")
     args = p.parse_args(argv)
     args.work = args.work.absolute()  # train.py and the copies see one folder
+    problem = _work_problem(args.work)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
 
     trained = args.work / "trained"
     code = _train(args.config, trained, args.overrides)
@@ -149,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
             "verdict": verdict,
             "date": time.strftime("%Y-%m-%d %H:%M"),
         }
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_figures(args.json, figures, script=__file__)
     return 0
 
 

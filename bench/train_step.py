@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import statistics
 import sys
 import tempfile
@@ -40,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import active_layers, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count  # noqa: E402
+from supernet.cli import at_least, output_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
@@ -182,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"teacher sharing speedup = {naive / step:.2f}x over recomputing it for every subnet")
     print_load_report({"the timed rounds": probe.load})
     if args.json:
-        args.json.write_text(json.dumps(figures, indent=2) + "\n")
+        write_figures(args.json, figures, script=__file__)
     return 0
 
 

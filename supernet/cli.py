@@ -108,14 +108,68 @@ def folder_option(instead: str) -> Callable[[str], str]:
     return folder
 
 
+BENCH_KEY = "bench"
+"""The key every bench script's --json file carries (`write_figures`): the script that wrote it."""
+
+
 def output_file(text: str) -> Path:
-    """An argparse `type` for a file a script writes at its end (--json): refused at once when it
-    names a folder or its folder does not exist, not after minutes of work."""
+    """An argparse `type` for the figures file a bench script writes at its end (--json): refused at
+    once when it names a folder, a folder that does not exist or cannot be written, or a file that no
+    bench script wrote (a user's notes were replaced by figures), not after minutes of work. A
+    figures file a bench wrote (`write_figures`) is replaced."""
     path = user_path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder: pass a file path")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"folder {path.parent} cannot be written")
+    if path.exists() or path.is_symlink():
+        import json
+
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            data = None
+        if not (isinstance(data, dict) and BENCH_KEY in data):
+            raise argparse.ArgumentTypeError(
+                f"{text} exists and is not a figures file a bench script wrote: pass a new path, or move it away"
+            )
+    return path
+
+
+def write_figures(path: Path, figures: dict[str, object], *, script: str) -> None:
+    """Write a bench script's --json file atomically (the old one stays whole if this fails), marked
+    with the script that wrote it, so that `output_file` replaces it, and only it, next time."""
+    import json
+
+    from supernet.io import atomic_write_text
+
+    atomic_write_text(path, json.dumps({BENCH_KEY: Path(script).name, **figures}, indent=2) + "\n")
+
+
+def output_target(path: Path, flag: str) -> Path:
+    """The folder an --out-like option (`flag`) writes or replaces: a symbolic link is followed (the
+    folder it names is the one written, the link stays; a link was replaced by a real folder, or failed
+    with NotADirectoryError after the work), and the current folder, or one holding it, is refused
+    (replacing it left the shell in a deleted folder, its export out of sight).
+
+    Raises:
+        RunError: a link to no folder, or the current folder, in one line.
+    """
+    from supernet.trainer import RunError
+
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_dir():
+            what = "is a file" if target.exists() else "does not exist"
+            raise RunError(f"{flag} '{path}' is a link to '{target}', which {what}: pass a folder")
+        path = target
+    here, full = Path.cwd().resolve(), path.resolve()
+    if full == here or full in here.parents:
+        raise RunError(
+            f"{flag} '{path}' is the current folder or holds it: pass a new folder, e.g. {flag} ./{flag.strip('-')}"
+        )
     return path
 
 

@@ -378,6 +378,9 @@ class ExportReport:
     """The ONNX file's opset (the requested one unless the exporter could not convert to it)."""
     paths: dict[str, str] = field(default_factory=dict)
     """File names inside out_dir, by role."""
+    files: list[str] = field(default_factory=list)
+    """Every file the export wrote in out_dir, parity.json included (export.py's summary.json is
+    written after): what `export.py --overwrite` may replace, and nothing else."""
 
     def to_dict(self) -> dict[str, Any]:
         """The parity.json content: every field except the absolute paths."""
@@ -1240,6 +1243,7 @@ def _export_into(
         int8_fingerprint=onnx_fingerprint(int8_file) if int8 else None,
         opset=file_opset,
         paths=paths,
+        files=sorted({p.name for p in tmp.iterdir()} | {"parity.json"}),
     )
     (tmp / "parity.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return report

@@ -14,7 +14,7 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from supernet.cli import folder_option, user_path, user_path_text
+from supernet.cli import folder_option, output_target, user_path, user_path_text
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader, window_stride
@@ -203,7 +203,11 @@ def _not_an_export(out: Path) -> str | None:
     paths = parity.get("paths") if isinstance(parity, dict) else None
     if not isinstance(paths, dict) or "subnet" not in parity or "param_count" not in parity:
         return "its parity.json is not one export.py wrote"
-    ours = {str(p) for p in paths.values()} | _EXPORT_EXTRAS
+    files = parity.get("files")
+    if isinstance(files, list):  # every file it wrote (since 2026-12-02): a user's model.int8.onnx is not
+        ours = {str(f) for f in files} | {"summary.json"}
+    else:  # an older export: the files it names and those an export may write beside them
+        ours = {str(p) for p in paths.values()} | _EXPORT_EXTRAS
     others = sorted(
         p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if p.is_dir() or p.name not in ours
     )
@@ -307,7 +311,7 @@ def write_kit(args: argparse.Namespace) -> int:
     run_dir = RunDir(Path(args.run))
     train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
-    out = Path(args.profile_kit)
+    out = output_target(Path(args.profile_kit), "--profile-kit")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         also = " (--overwrite replaces an export, never a kit)" if args.overwrite else ""
         raise FileExistsError(
@@ -486,7 +490,7 @@ def run(args: argparse.Namespace) -> int:
     train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet, args.search, space)
-    out = Path(args.out) if args.out else run_dir.export / cfg.name
+    out = output_target(Path(args.out), "--out") if args.out else run_dir.export / cfg.name
     replacing = _replaces_export(
         out, args.overwrite, given=bool(args.out)
     )  # refused before minutes of loading and scoring

@@ -535,6 +535,17 @@ class _Job:
                 f"output_dir '{run.root}' holds a config.yaml that train.py did not write (a preset, or another "
                 "tool's file), which the run would replace; move it out or choose a new output_dir"
             )
+        if run.config.exists() and not run.trained_here() and not _only_config(run):
+            # A config.yaml as train.py writes it (saved from --print-config, say) beside files of the
+            # user's own: no run trained here, so nothing to resume, and "pass resume=true" let the
+            # teacher's save replace the user's teacher/ folder.
+            others = sorted(p.name for p in run.root.iterdir() if p.name not in (run.config.name, LOCK_FILE))
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            raise RunError(
+                f"output_dir '{run.root}' holds a config.yaml and other files ({shown}) but no run train.py "
+                "trained (no train_metrics.jsonl, eval.jsonl, checkpoint or saved model); move them out or "
+                "choose a new output_dir"
+            )
         self.fresh = not holds_run(run)
         if not self.fresh:
             if not cfg.resume:

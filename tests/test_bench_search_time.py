@@ -53,3 +53,22 @@ def test_search_is_timed_on_a_fresh_copy_of_a_trained_run(
         capsys.readouterr().err
         == f"error: {work / 'trained'} was trained with other settings: pass another --work\n"
     )
+
+
+def test_a_work_folder_of_the_users_own_is_refused_before_anything_runs(tmp_path: Path, capsys) -> None:
+    """--work DIR deleted DIR/timed and overwrote DIR/search-1.log whatever they were."""
+    work = tmp_path / "mine"
+    (work / "timed").mkdir(parents=True)
+    (work / "timed" / "my_results.txt").write_text("keep")
+    (work / "notes.md").write_text("keep")
+    (work / "search-1.log").write_text("an earlier call's log")
+    assert search_time.main(["--work", str(work)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --work {work} holds files this script did not make (notes.md): pass a new or empty "
+        "folder (it keeps trained/ there, and replaces timed/ and search-N.log on every call)\n"
+    )
+    assert (work / "timed" / "my_results.txt").read_text() == "keep"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep")
+    assert search_time.main(["--work", str(blocker)]) == 2
+    assert capsys.readouterr().err == f"error: --work {blocker} is a file: pass a folder\n"

@@ -484,6 +484,26 @@ def test_a_config_yaml_train_did_not_write_is_left_alone(
     _fails(capsys, train_main, [*argv, "resume=true"], message, watch=mine)
 
 
+def test_a_saved_config_beside_own_files_is_not_a_run(capsys, preset: Path, tmp_path: Path) -> None:
+    """A project folder holding a config.yaml saved from --print-config (train.py's own layout) and
+    files of the user's: it was told "already holds a run; pass resume=true", and resume=true then
+    replaced the user's teacher/ folder with the fine-tuned teacher."""
+    from supernet.config import TrainConfig, load_config, save_config
+
+    mine = tmp_path / "mine"
+    (mine / "teacher").mkdir(parents=True)
+    (mine / "teacher" / "README.md").write_text("my own model card")
+    (mine / "notes.txt").write_text("do not touch")
+    save_config(load_config(TrainConfig, preset, [f"output_dir={mine}"]), mine / "config.yaml")
+    message = (
+        f"output_dir '{mine}' holds a config.yaml and other files (notes.txt, teacher) but no run train.py "
+        "trained (no train_metrics.jsonl, eval.jsonl, checkpoint or saved model); move them out or choose "
+        "a new output_dir"
+    )
+    for extra in ([], ["resume=true"]):
+        _fails(capsys, train_main, ["--config", str(mine / "config.yaml"), *extra], message, watch=mine)
+
+
 @pytest.mark.slow
 def test_a_run_config_with_a_key_of_a_newer_version_is_named(
     capsys, trained_run: Path, tmp_path: Path
@@ -857,6 +877,20 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
         watch=export,
     )
     (export / "NOTES.md").unlink()
+    # Files named as an export could name them, which this one did not write (a --no-onnx export and
+    # the user's own int8 graph and vocabulary): --overwrite deleted them. parity.json lists its files.
+    assert "model.int8.onnx" not in json.loads((export / "parity.json").read_text())["files"]
+    for name in ("model.int8.onnx", "vocab.json"):
+        (export / name).write_text("mine")
+        _fails(
+            capsys,
+            export_main,
+            [*argv, "--out", str(export), "--overwrite"],
+            f"'{export}' already exists and is not an earlier export (it also holds {name}, which export does "
+            "not write): pass a new --out (export only ever replaces an earlier export)",
+            watch=export,
+        )
+        (export / name).unlink()
     _fails(
         capsys,
         export_main,
@@ -865,6 +899,13 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
         watch=export,
     )
     assert export_main([*argv, "--out", str(export), "--overwrite"]) == 0
+    # Through a link: the linked export is replaced, the link stays a link (it became a folder).
+    link = tmp_path / "latest"
+    link.symlink_to(export)
+    before = (export / "parity.json").stat().st_mtime_ns
+    assert export_main([*argv, "--out", str(link), "--overwrite"]) == 0
+    assert link.is_symlink() and link.resolve() == export.resolve()
+    assert (export / "parity.json").stat().st_mtime_ns != before
 
 
 @pytest.mark.slow
@@ -1261,16 +1302,60 @@ def test_print_config_shows_the_config_a_run_would_use(tmp_path: Path, capsys) -
     assert capsys.readouterr() == ("", "error: seed must be >= 0, got -1\n")
 
 
+def test_output_folders_follow_links_and_refuse_the_current_folder(tmp_path: Path, monkeypatch) -> None:
+    """--out LINK failed with NotADirectoryError after the export (or, with --overwrite, replaced the
+    link by a folder, the linked export left stale); --out . in an empty folder replaced the shell's
+    current folder by the export."""
+    from supernet.cli import output_target
+    from supernet.trainer import RunError
+
+    folder, here = tmp_path / "exports", tmp_path / "here"
+    folder.mkdir()
+    here.mkdir()
+    (tmp_path / "link").symlink_to(folder)
+    assert output_target(tmp_path / "link", "--out") == folder
+    assert output_target(tmp_path / "new", "--out") == tmp_path / "new"
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "to-file").symlink_to(tmp_path / "a-file")
+    monkeypatch.chdir(here)
+    for path, flag, message in (
+        (
+            tmp_path / "dangling",
+            "--out",
+            f"is a link to '{tmp_path / 'gone'}', which does not exist: pass a folder",
+        ),
+        (
+            tmp_path / "to-file",
+            "--out",
+            f"is a link to '{tmp_path / 'a-file'}', which is a file: pass a folder",
+        ),
+        (Path("."), "--out", "is the current folder or holds it: pass a new folder, e.g. --out ./out"),
+        (
+            Path(".."),
+            "--profile-kit",
+            "is the current folder or holds it: pass a new folder, e.g. --profile-kit ./profile-kit",
+        ),
+    ):
+        with pytest.raises(RunError) as info:
+            output_target(path, flag)
+        assert str(info.value) == f"{flag} '{path}' {message}"
+    assert sorted(p.name for p in here.iterdir()) == []
+
+
 def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> None:
     """at_least and output_file: the benches' counts and --json, refused in argparse's usage line."""
     import argparse
 
-    from supernet.cli import at_least, output_file
+    from supernet.cli import at_least, output_file, write_figures
 
     parser = argparse.ArgumentParser(prog="bench.py")
     parser.add_argument("--threads", type=at_least(1))
     parser.add_argument("--warmup", type=at_least(0))
     parser.add_argument("--json", type=output_file)
+    notes, config = tmp_path / "notes.md", tmp_path / "config.json"
+    notes.write_text("my notes, not JSON")
+    config.write_text('{"hidden_size": 384}')
     assert vars(
         parser.parse_args(["--threads", "2", "--warmup", "0", "--json", str(tmp_path / "f.json")])
     ) == {
@@ -1278,6 +1363,10 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
         "warmup": 0,
         "json": tmp_path / "f.json",
     }
+    # A figures file a bench wrote is replaced: write_figures marks it with its script.
+    write_figures(tmp_path / "f.json", {"ms": 1.5}, script="bench/export_speed.py")
+    assert json.loads((tmp_path / "f.json").read_text()) == {"bench": "export_speed.py", "ms": 1.5}
+    assert parser.parse_args(["--json", str(tmp_path / "f.json")]).json == tmp_path / "f.json"
     for argv, message in (
         (["--threads", "0"], "argument --threads: must be >= 1, got 0"),
         (["--warmup", "-1"], "argument --warmup: must be >= 0, got -1"),
@@ -1286,6 +1375,17 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
         (
             ["--json", str(tmp_path / "no" / "f.json")],
             f"argument --json: folder {tmp_path / 'no'} does not exist",
+        ),
+        # A file no bench wrote (a user's notes; a JSON of another tool) is not replaced by figures.
+        (
+            ["--json", str(notes)],
+            f"argument --json: {notes} exists and is not a figures file a bench script wrote: pass a new "
+            "path, or move it away",
+        ),
+        (
+            ["--json", str(config)],
+            f"argument --json: {config} exists and is not a figures file a bench script wrote: pass a new "
+            "path, or move it away",
         ),
     ):
         with pytest.raises(SystemExit):

@@ -79,6 +79,7 @@ PARITY_KEYS = {
     "int8_fingerprint",
     "opset",
     "paths",
+    "files",
 }
 
 
@@ -404,6 +405,8 @@ def test_real_model_export_parity_and_report(minilm, minilm_export) -> None:
     parity = json.loads(report.parity_path.read_text())
     assert set(parity) == PARITY_KEYS
     assert parity == json.loads(json.dumps(report.to_dict()))
+    # Every file it wrote, and only those (export.py --overwrite replaces nothing else).
+    assert parity["files"] == sorted(p.name for p in report.out_dir.iterdir())
     assert parity["subnet"] == "w0.50-d0.50" and parity["layers"] == [0, 2, 4]
     assert parity["heads_per_layer"] == [6, 6, 6] and parity["ffn_per_layer"] == [768, 768, 768]
     assert parity["param_count"] == sn.count_params(model, UNIFORM)

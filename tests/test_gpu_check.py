@@ -47,7 +47,7 @@ def test_cuda_without_a_gpu_is_refused(capsys) -> None:
     ("argv", "message"),
     [
         (["--device", "gpu"], "--device gpu: pass cpu, cuda or cuda:N"),
-        (["--device", "cpu", "--out", "{tmp}"], "--out {tmp} is a folder: pass the JSON file's path"),
+        (["--device", "cpu", "--out", "{tmp}"], "--out {tmp} is a folder: pass a file path"),
         (
             ["--device", "cpu", "--out", "{tmp}/no/x.json"],
             "--out {tmp}/no/x.json: folder {tmp}/no does not exist",
