@@ -801,7 +801,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = aggregate_rows(per_seed)
     write_csv(root / "results.csv", rows)
     title = f"{slug}: {base.model}"
-    write_plot(root / "accuracy_latency.png", rows, f"{title}, dev accuracy vs CPU latency ({setting.key})")
+    write_plot(root / "accuracy_latency.png", rows, f"{title}, dev accuracy vs latency ({setting.words})")
     checks: list[Check] = check_targets(rows) + check_dominance(
         rows, latency_tolerance=args.latency_tolerance
     )

@@ -313,6 +313,13 @@ class LatencySetting:
         )
         return f"{self.device}, batch {self.batch_size}, {self.seq_len} tokens, {threads}"
 
+    @property
+    def words(self) -> str:
+        """The whole setting in words, e.g. "onnxruntime int8, cpu, batch 1, 128 tokens, 1 thread" (the
+        plot's title; `key` is the same for file names)."""
+        kind = " int8" if self.int8 else "" if self.dtype == "float32" else f" {self.dtype}"
+        return f"{self.backend}{kind}, {self.conditions}"
+
     def to_dict(self) -> dict[str, object]:
         """All fields as a JSON-able dict; `dtype` only when not float32, so that caches, chosen.json
         files and latency tables written before it existed still name the same setting."""

@@ -717,10 +717,13 @@ def write_results(
 
     Files:
         ``results.jsonl``: one `SubnetResult.to_json` line per result, plus
-        ``"pareto"`` and ``"chosen"`` flags; ``pareto.csv``: the front (name,
-        accuracy, latency_ms, predicted_ms, params, flops, latency_flags: "load",
-        "spread" or both joined by "+", empty when clean; precision: "fp32", or "int8" for
-        a search of the int8 graphs); ``pareto.png``: `plot_pareto`.
+        ``"pareto"`` and ``"chosen"`` flags; ``pareto.csv``: the front, fastest first (name;
+        the score, a fraction for accuracy; latency_ms, the median, with latency_p10_ms and
+        latency_p90_ms, empty when unknown; predicted_ms; params; flops; latency_flags: "load",
+        "spread" or both joined by "+", empty when clean; precision: "fp32", or "int8" for a
+        search of the int8 graphs; chosen: 1 on the chosen subnet, else 0; spec: the subnet as
+        JSON, `SubnetConfig.to_dict`, which names a per-layer subnet's heads, FFN sizes and
+        layers); ``pareto.png``: `plot_pareto`.
 
     Args:
         results: every evaluated subnet.
@@ -761,24 +764,34 @@ def write_results(
             "name",
             results[0].metric,
             "latency_ms",
+            "latency_p10_ms",
+            "latency_p90_ms",
             "predicted_ms",
             "params",
             "flops",
             "latency_flags",
             "precision",
+            "chosen",
+            "spec",
         ]
     )
     for r in front:
+        p10, p90 = r.latency_spread_ms or (None, None)
         writer.writerow(
             [
                 r.name,
                 _fmt_float(r.accuracy),
                 _fmt_float(r.latency_ms),
+                _fmt_float(p10),
+                _fmt_float(p90),
                 _fmt_float(r.predicted_ms),
                 r.params,
                 r.flops,
                 "+".join(r.latency_flags),
                 r.precision,  # what the score and latency are of: the FP32 model, or the int8 graph
+                int(chosen is not None and r.name == chosen.name),
+                # A per-layer subnet's name is a digest: its spec is what a reader can rebuild it from.
+                json.dumps(r.subnet.to_dict(), separators=(",", ":")),
             ]
         )
     table = buf.getvalue().encode("utf-8")
@@ -902,9 +915,10 @@ def pareto_png(
 ) -> bytes:
     """Accuracy against measured latency as a 1600x1000 px PNG.
 
-    All subnets are points (with a p10-p90 bar when the spread is known), the
-    Pareto front a line, every point carries its name, the budget is a dashed
-    vertical line, the chosen subnet a star.
+    All subnets are points (with a p10-p90 bar when the spread is known): grid subnets dots,
+    per-layer ones diamonds, hollow where the latency is flagged (load or spread). The Pareto
+    front is a line, every point carries its name, the budget is a dashed vertical line, the
+    chosen subnet a star.
 
     Args:
         results: every evaluated subnet.
@@ -932,8 +946,6 @@ def pareto_png(
     labels: list[tuple[str, float, float, str]] = []  # text, x, y, colour
 
     if results:
-        xs = [r.latency_ms for r in results]
-        ys = [100.0 * r.accuracy for r in results]
         spread = [r for r in results if r.latency_spread_ms is not None]
         if spread:
             ax.errorbar(
@@ -950,18 +962,58 @@ def pareto_png(
                 zorder=1,
                 label="latency p10-p90",
             )
-        ax.scatter(xs, ys, s=28, color="0.55", zorder=2, label=f"all subnets ({len(results)})")
+        # Grid subnets are dots, per-layer ones diamonds; a flagged latency (load or spread) is hollow.
+        mixed = not all(r.subnet.is_uniform for r in results)
+        kinds = [(True, "o", "grid subnets" if mixed else "all subnets")] + (
+            [(False, "D", "per-layer subnets")] if mixed else []
+        )
+        for uniform, marker, kind in kinds:
+            group = [r for r in results if r.subnet.is_uniform == uniform]
+            if not group:
+                continue
+            for flagged in (False, True):
+                part = [r for r in group if bool(r.latency_flags) == flagged]
+                ax.scatter(
+                    [r.latency_ms for r in part],
+                    [100.0 * r.accuracy for r in part],
+                    s=28 if uniform else 24,
+                    marker=marker,
+                    facecolor="white" if flagged else "0.55",
+                    edgecolor="0.45",
+                    linewidth=1.0,
+                    zorder=2,
+                )
+            # A legend entry of its own: each kind is named once however its points are drawn.
+            ax.scatter([], [], s=28, marker=marker, color="0.55", label=f"{kind} ({len(group)})")
+        flagged_count = sum(bool(r.latency_flags) for r in results)
+        if flagged_count:
+            ax.scatter(
+                [], [], s=28, marker="o", facecolor="white", edgecolor="0.45",
+                label=f"hollow: latency flagged, load or spread ({flagged_count})",
+            )  # fmt: skip
         labels += [(r.name, r.latency_ms, 100.0 * r.accuracy, "0.25") for r in results]
     if front:
         ax.plot(
             [r.latency_ms for r in front],
             [100.0 * r.accuracy for r in front],
-            "-o",
+            "-",
             color="tab:blue",
-            markersize=6,
             linewidth=1.6,
             zorder=3,
-            label=f"Pareto front ({len(front)})",
+        )
+        for r in front:  # its points as the others: a diamond per-layer, hollow when flagged
+            ax.scatter(
+                [r.latency_ms],
+                [100.0 * r.accuracy],
+                s=40,
+                marker="o" if r.subnet.is_uniform else "D",
+                facecolor="white" if r.latency_flags else "tab:blue",
+                edgecolor="tab:blue",
+                linewidth=1.4,
+                zorder=3,
+            )
+        ax.plot(
+            [], [], "-o", color="tab:blue", markersize=6, linewidth=1.6, label=f"Pareto front ({len(front)})"
         )
     for i, (series, points) in enumerate(baselines.items()):
         if not points:

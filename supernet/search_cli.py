@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer
 
-from supernet.cli import folder_option, user_path, user_path_text
+from supernet.cli import folder_option, output_target, user_path, user_path_text
 from supernet.config import (
     DEFAULT_ACCURACY_SUBSET,
     ConfigError,
@@ -703,6 +703,12 @@ class SearchRun:
         path = self._predictor_path()
         cached = None if self.remeasure else self._cached_predictor()
         if cached is not None:
+            if flagged := cached.get("probes_flagged"):
+                # Its `pred ms` column and the evolution's budget check carry what its probes carried.
+                self.log(
+                    f"note: {path.relative_to(self.run.root)} was built from flagged probes ({flagged}): "
+                    "its predictions may carry that; search.py --remeasure on an idle machine builds it again"
+                )
             return LatencyPredictor.from_dict(cached)
         model = self._timed()
         # Minutes with onnxruntime (a graph per probe): said, so the bars that follow have a name.
@@ -720,7 +726,10 @@ class SearchRun:
                 measure=functools.partial(self._measure_many, keep=False),
             )
         self._say_latency_warnings(caught, "warning: latency predictor probes: ")
-        self._keep(path, functools.partial(predictor.save, path))
+        flagged = [str(w.message) for w in caught if issubclass(w.category, LatencyWarning)]
+        # Kept with the predictor, so that a later search reusing it says so (it reused it silently).
+        record = predictor.to_dict() | ({"probes_flagged": "; ".join(flagged)} if flagged else {})
+        self._keep(path, functools.partial(atomic_write_json, path, record))
         return predictor
 
     def cost(self, cfg: SubnetConfig) -> tuple[int, int]:
@@ -911,7 +920,7 @@ def run_with_table(
             precision=sr.precision,
         )
     results = [replace(r, latency_source=source) for r in results]
-    title = f"{sr.train_cfg.task}: dev {sr.metric} vs predicted latency ({setting.key}, {table.device.get('cpu')})"
+    title = f"{sr.train_cfg.task}: dev {sr.metric} vs predicted latency ({setting.words}; {table.device.get('cpu')})"
     measured_on = {
         "latency_table": {
             "path": str(table.path.resolve()),
@@ -921,7 +930,17 @@ def run_with_table(
             "load_warning": table_warning,
         }
     }
-    _finish(sr, folder, results, budget, title, measured_on, log, predicted=True)
+    _finish(
+        sr,
+        folder,
+        results,
+        budget,
+        title,
+        measured_on,
+        log,
+        options=_options_record(args, budget),
+        predicted=True,
+    )
     return 0
 
 
@@ -937,7 +956,7 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
             f"--run '{run_dir}' is a file, not a run directory: pass the output_dir train.py wrote"
         )
     default = RunDir(run_dir).search
-    folder = default if out is None else Path(out)
+    folder = default if out is None else output_target(Path(out), "--out")
     if folder.exists() and not folder.is_dir():
         raise RunError(f"--out '{folder}' is a file, not a folder: pass a folder for the search's results")
     if (
@@ -1072,19 +1091,30 @@ def _finish(
     measured_on: dict[str, Any],
     log: Callable[[str], None],
     *,
+    options: dict[str, Any],
     predicted: bool = False,
 ) -> None:
     """Write the search's files in `folder`, print its table and its choice.
 
     Args:
         measured_on: chosen.json's record of where the latency comes from (a device's table).
+        options: search.json's record of how the search ran (`_options_record`).
         predicted: the latencies are a device table's predictions, not measured here.
     """
     chosen = select_under_budget(results, budget) if budget is not None else None
     record = None
     before = _earlier_choice(folder / "chosen.json")
+    options = {**options, "chosen": None if chosen is None else chosen.name}
+    if chosen is None and before is not None:
+        # The folder's chosen.json stays (export.py --subnet best cuts it): it is not this search's.
+        options["chosen_json"] = f"kept from an earlier search ({before.get('name')}, {_source_of(before)})"
     # SEARCH_RECORD: what the results are of (the run: another one's search is not replaced, search_folder)
-    source = {"setting": sr.setting.to_dict(), **measured_on, "run": run_identity(sr.run.root)}
+    source = {
+        "setting": sr.setting.to_dict(),
+        **measured_on,
+        "run": run_identity(sr.run.root),
+        "search": options,
+    }
     # The results replaced are those of the last search here, budgeted or not (SEARCH_RECORD, since
     # 2026-12-01; before, only a budgeted one's chosen.json said it).
     earlier = _earlier_search(folder / SEARCH_RECORD) or before
@@ -1261,6 +1291,20 @@ _TIMING_OPTIONS = (
 )
 
 
+def _options_record(args: argparse.Namespace, budget: float | None) -> dict[str, Any]:
+    """What search.json records of how the search ran, beside its setting: the budget as given and
+    as resolved, and, with --per-layer, the evolution's options (with --seed they make it repeatable)."""
+    record: dict[str, Any] = {
+        "latency_budget_ms": args.latency_budget_ms,
+        "latency_budget_ratio": args.latency_budget_ratio,
+        "budget_ms": budget,
+        "per_layer": bool(args.per_layer),
+    }
+    if args.per_layer:
+        record |= {name: getattr(args, name) for _, name, _ in _PER_LAYER_OPTIONS} | {"seed": args.seed}
+    return record
+
+
 def _listed(flags: Sequence[str]) -> str:
     """ "a", "a and b", "a, b and c"."""
     return ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
@@ -1402,6 +1446,6 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
             reference={c: measured[c.name] for c in grid},
         )
 
-    title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.key})"
-    _finish(sr, folder, results, budget, title, {}, log)
+    title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.words}; medians of {setting.repeats} calls)"
+    _finish(sr, folder, results, budget, title, {}, log, options=_options_record(args, budget))
     return 0

@@ -89,6 +89,14 @@ def test_setting_key_and_cache_stem() -> None:
         "cpu, batch 1, 128 tokens, 1 thread"
     )
     assert LatencySetting().conditions == "cpu, batch 1, 128 tokens, default threads"
+    # The whole setting in words (the plot's title), the backend and type first.
+    assert setting.words == "onnxruntime, cuda:1, batch 8, 64 tokens, 4 threads"
+    assert LatencySetting(num_threads=1, backend="onnxruntime", int8=True).words == (
+        "onnxruntime int8, cpu, batch 1, 128 tokens, 1 thread"
+    )
+    assert (
+        LatencySetting(dtype="bfloat16").words == "torch bfloat16, cpu, batch 1, 128 tokens, default threads"
+    )
     # numpy's integers are integers (a seq_len read from an array); the setting holds ints.
     import numpy as np
 

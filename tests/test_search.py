@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import json
 import random
 import re
@@ -19,6 +21,7 @@ from supernet.search import (
     evolutionary_search,
     format_table,
     pareto_front,
+    pareto_png,
     plot_limits,
     plot_pareto,
     plot_title,
@@ -457,16 +460,24 @@ def test_write_results_files(tmp_path) -> None:
     front = pareto_front(results)
     assert [d["name"] for d in flags if d["pareto"]] == [r.name for r in results if r in front]
 
-    csv_lines = paths["pareto_csv"].read_text().splitlines()
-    assert csv_lines[0] == "name,accuracy,latency_ms,predicted_ms,params,flops,latency_flags,precision"
-    assert {line.split(",")[-1] for line in csv_lines[1:]} == {"fp32"}
-    assert [line.split(",")[0] for line in csv_lines[1:]] == [r.name for r in front]
-    assert {line.split(",")[0]: line.split(",")[6] for line in csv_lines[1:]}["w1.00-d1.00"] == "load"
+    with paths["pareto_csv"].open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [
+        "name", "accuracy", "latency_ms", "latency_p10_ms", "latency_p90_ms", "predicted_ms", "params",
+        "flops", "latency_flags", "precision", "chosen", "spec",
+    ]  # fmt: skip
+    # The front, fastest first, with what re-plotting it takes (the whiskers, the choice, the spec).
+    assert [row["name"] for row in rows] == [r.name for r in front]
+    for row, r in zip(rows, front, strict=True):
+        assert float(row["accuracy"]) == r.accuracy and float(row["latency_ms"]) == r.latency_ms
+        assert (float(row["latency_p10_ms"]), float(row["latency_p90_ms"])) == r.latency_spread_ms
+        assert float(row["predicted_ms"]) == r.predicted_ms
+        assert (int(row["params"]), int(row["flops"])) == (r.params, r.flops)
+        assert row["precision"] == "fp32" and row["chosen"] == str(int(r.name == chosen.name))
+        assert sn.SubnetConfig.from_dict(json.loads(row["spec"])) == r.subnet
+    assert {row["name"]: row["latency_flags"] for row in rows}["w1.00-d1.00"] == "load"
     assert [d["name"] for d in flags if d["latency_flags"]] == ["w1.00-d1.00"]
     assert "flags" in format_table(results).splitlines()[0]
-    first = csv_lines[1].split(",")
-    assert float(first[1]) == front[0].accuracy and float(first[2]) == front[0].latency_ms
-    assert int(first[4]) == front[0].params and int(first[5]) == front[0].flops
 
     # Rewriting replaces the files in place and leaves no temporary file behind.
     write_results(results[:3], tmp_path, budget_ms=None, chosen=None, title="")
@@ -518,6 +529,52 @@ def test_plot_is_a_matplotlib_png(tmp_path, monkeypatch) -> None:
     assert b"Matplotlib" in data  # the Software text chunk matplotlib writes
     # IHDR: width and height as big-endian 32-bit integers at bytes 16..24.
     assert int.from_bytes(data[16:20], "big") == 1600 and int.from_bytes(data[20:24], "big") == 1000
+
+
+def test_plot_tells_per_layer_and_flagged_points_apart(monkeypatch) -> None:
+    """Per-layer subnets are diamonds, grid ones dots; a flagged latency is hollow, on the front too
+    (all were one grey dot, and a per-layer choice timed under load looked like a clean grid one)."""
+    from matplotlib.axes import Axes
+
+    drawn: dict[float, tuple[str, str]] = {}  # latency -> (marker, face colour) of each point drawn
+    legends: list[list[str]] = []
+    real_scatter, real_legend = Axes.scatter, Axes.legend
+
+    def scatter(self, x, y, *args, **kwargs):
+        for value in x:
+            drawn[float(value)] = (kwargs.get("marker", "o"), kwargs.get("facecolor", kwargs.get("color")))
+        return real_scatter(self, x, y, *args, **kwargs)
+
+    def legend(self, *args, **kwargs):
+        legends.append(self.get_legend_handles_labels()[1])
+        return real_legend(self, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "scatter", scatter)
+    monkeypatch.setattr(Axes, "legend", legend)
+    grid = grid_results()  # w1.00-d1.00 flagged "load"
+    per_layer = [
+        dataclasses.replace(
+            grid[0], subnet=spec, name=spec.name, latency_ms=latency, accuracy=0.5, latency_flags=flags
+        )
+        for spec, latency, flags in (
+            (sn.SubnetConfig(heads=(2, 4), ffn=(64, 128)), 3.25, ("spread",)),
+            (sn.SubnetConfig(heads=(4, 2), ffn=(128, 64)), 3.75, ()),
+        )
+    ]
+    pareto_png(grid + per_layer, None)
+    widest = next(r for r in grid if r.name == "w1.00-d1.00")
+    assert drawn[widest.latency_ms] == ("o", "white")  # on the front: its blue dot hollow too
+    assert drawn[3.25] == ("D", "white") and drawn[3.75] == ("D", "0.55")
+    assert all(drawn[r.latency_ms][0] == "o" for r in grid)
+    assert legends[-1][:3] == [
+        "grid subnets (12)",
+        "per-layer subnets (2)",
+        "hollow: latency flagged, load or spread (2)",
+    ]
+    pareto_png(per_layer[1:], None)
+    assert legends[-1][0] == "per-layer subnets (1)" and "grid subnets (0)" not in legends[-1]
+    pareto_png([r for r in grid if not r.latency_flags][:3], None)
+    assert legends[-1][0] == "all subnets (3)" and not any("hollow" in label for label in legends[-1])
 
 
 def _points(results: list[SubnetResult]) -> list[tuple[float, float]]:

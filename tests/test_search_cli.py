@@ -173,6 +173,16 @@ def test_flagged_predictor_probes_are_one_warning_line(
     out = capsys.readouterr().out.splitlines()
     assert "warning: latency predictor probes: latency of 26 probes may not be the model's alone" in out
     assert not [w for w in raised if issubclass(w.category, LatencyWarning)]
+    # A later search reusing that predictor says what its probes carried (it reused it silently).
+    monkeypatch.setattr(search_cli, "measure_subnets", real)
+    (path,) = (copy / "latency").glob("predictor-*.json")
+    recorded = json.loads(path.read_text())["probes_flagged"]  # the real timing may add its own flags
+    assert recorded.endswith("latency of 26 probes may not be the model's alone")
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    assert (
+        f"note: {path.relative_to(copy)} was built from flagged probes ({recorded}): its predictions may "
+        "carry that; search.py --remeasure on an idle machine builds it again"
+    ) in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.slow
@@ -232,6 +242,20 @@ def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     results = read_results(run / "search" / "results.jsonl")
     per_layer = [r for r in results if r.name.startswith("sub-")]
     assert 1 <= len(per_layer) <= 3
+    # search.json records the evolution's options: with the seed they make it repeatable.
+    chosen = json.loads((run / "search" / "chosen.json").read_text())["name"]
+    assert json.loads((run / "search" / "search.json").read_text())["search"] == {
+        "latency_budget_ms": 1000.0,
+        "latency_budget_ratio": None,
+        "budget_ms": 1000.0,
+        "per_layer": True,
+        "population": 6,
+        "generations": 2,
+        "verify_top": 3,
+        "accuracy_subset": 8,
+        "seed": 0,
+        "chosen": chosen,
+    }
     # A subset as large as the dev split (32 rows here) is the whole split, and said so (was "128").
     capsys.readouterr()
     assert search_main([a for a in argv if a not in ("--accuracy-subset", "8")]) == 0
@@ -464,6 +488,14 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     assert json.loads((other / "search.json").read_text()) == {
         "setting": chosen_b["setting"],
         "run": chosen_b["run"],
+        # How it ran: the budget as given and resolved, per-layer or not, what it chose.
+        "search": {
+            "latency_budget_ms": 2000.0,
+            "latency_budget_ratio": None,
+            "budget_ms": 2000.0,
+            "per_layer": False,
+            "chosen": chosen_b["name"],
+        },
     }
     assert f"results: {other / 'results.jsonl'}" in out
 
@@ -516,6 +548,15 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     assert json.loads((default / "search.json").read_text()) == {
         "setting": first_chosen["setting"],
         "run": first_chosen["run"],
+        "search": {
+            "latency_budget_ms": None,
+            "latency_budget_ratio": None,
+            "budget_ms": None,
+            "per_layer": False,
+            "chosen": None,
+            # The folder's chosen.json is not this search's: recorded, as the terminal said it.
+            "chosen_json": f"kept from an earlier search ({json.loads(kept)['name']}, cpu-torch-b1-s128-t2)",
+        },
     }
     # The next search replaces that unbudgeted search's results: named, with no choice of its own.
     assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *fast2]) == 0
