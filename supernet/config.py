@@ -907,8 +907,9 @@ def _parse_override(text: str, field_type: Any) -> Any:
         if _accepts_str(field_type):
             return text.strip()
         raise ConfigError(f"override value '{text}' is not valid YAML: {_yaml_problem(exc)}") from None
-    # For text fields the user means the literal text: "model=123" is a folder name, not a number.
-    if _accepts_str(field_type) and value is not None and not isinstance(value, str):
+    # For text fields the user means the literal text: "model=123" is a folder name, not a number,
+    # and "output_dir=~" the home folder, not YAML's null (a text field that takes no null).
+    if _accepts_str(field_type) and (value is not None or field_type is str) and not isinstance(value, str):
         return text.strip()
     return value
 

@@ -317,6 +317,11 @@ def write_kit(args: argparse.Namespace) -> int:
         raise FileExistsError(
             f"'{out}' already exists and is not an empty folder: pass a new --profile-kit{also}"
         )
+    # The kit is written beside `out` first (then renamed): found now, not as the temporary folder's
+    # error after minutes of exports.
+    problem = unwritable(out.parent, named=True)
+    if problem is not None:
+        raise RunError(f"--profile-kit '{out}' cannot be written: {problem}; pass another folder")
     model = load_supernet(run_dir.supernet)
     kind = "int8 " if args.int8 else ""
     print(f"writing the {kind}profile kit of {run_dir.root} to {out} ...")

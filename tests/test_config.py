@@ -152,6 +152,10 @@ def test_text_fields_keep_the_raw_override_text() -> None:
     assert cfg.model == "123"
     assert cfg.wandb_project == "2024"
     assert cfg.mixed_precision == "no"
+    # "output_dir=~" was YAML's null ("must be str, got None"): a text field that takes no null keeps
+    # the text (the home folder, expanded where it is used); one that takes null still takes it.
+    cfg = load_config(TrainConfig, None, [*REQUIRED, "output_dir=~", "data.text_pair_column=~"])
+    assert cfg.output_dir == "~" and cfg.data.text_pair_column is None
 
 
 def test_section_override_merges_with_file(tmp_path: Path) -> None:

@@ -923,6 +923,14 @@ def test_profile_kit_refuses_a_non_empty_folder(trained_run: Path, tmp_path, cap
         "(--overwrite replaces an export, never a kit)\n"
     )
     assert sorted(p.name for p in (tmp_path / "kit").iterdir()) == ["notes.txt"]
+    # A folder it cannot write: said first, naming the kit (it named a hidden temporary folder after
+    # the kit's exports).
+    (tmp_path / "a-file").write_text("mine")
+    assert export_main(["--run", str(trained_run), "--profile-kit", str(tmp_path / "a-file" / "kit")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --profile-kit '{tmp_path / 'a-file' / 'kit'}' cannot be written: {tmp_path / 'a-file'} is a "
+        "file; pass another folder\n"
+    )
 
 
 def test_readme_device_commands_parse() -> None:
