@@ -58,12 +58,14 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 
 from supernet.assets import resolve_model_path  # noqa: E402
 from supernet.baselines import (  # noqa: E402
+    BENCHMARKS_HELP,
     DISTILBERT_LOSS,
     HARD_LABELS,
     KD_LOSS,
     BenchRow,
     Check,
     aggregate_rows,
+    benchmarks_file,
     check_dominance,
     check_targets,
     cut_subnet,
@@ -725,7 +727,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=output_folder, default=None, help="results folder (default results/<task>)"
     )
-    parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"), help="markdown file to update")
+    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true", help="do not update the BENCHMARKS.md file")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument(
@@ -812,8 +814,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     md = format_markdown(rows, checks, title=title, notes=notes(args, base, runs, setting), labels=labels)
     md += "\nPlot: `accuracy_latency.png`; rows: `results.jsonl` (per seed), `results.csv` (over seeds), next to `results.md`.\n"
     atomic_write_text(root / "results.md", md)
-    if not args.no_benchmarks:
-        path = Path(args.benchmarks)
+    path = benchmarks_file(args, REPO / "BENCHMARKS.md")
+    if path is not None:
         if not update_section(path, slug, md, new_file="# Benchmarks\n"):
             return 2
         log(f"updated {path} section '{slug}'")

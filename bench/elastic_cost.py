@@ -48,7 +48,7 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
-from supernet.baselines import update_section  # noqa: E402
+from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
 from supernet.cli import thread_count  # noqa: E402
 from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
@@ -572,7 +572,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--threads", type=thread_count, default=1, help="torch intra-op threads of every run")
     parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
-    parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -643,8 +643,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
     atomic_write_text(root / "elastic_cost.md", md + "\n")
-    if not args.no_benchmarks:
-        if not update_section(Path(args.benchmarks), f"elastic-{slug}", md):
+    path = benchmarks_file(args, REPO / "BENCHMARKS.md")
+    if path is not None:
+        if not update_section(path, f"elastic-{slug}", md):
             return 2
     print(md)
     return 0

@@ -65,7 +65,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
-from supernet.baselines import update_section  # noqa: E402
+from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
 from supernet.cli import at_least, thread_count  # noqa: E402
 from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config  # noqa: E402
 from supernet.convert import Arch  # noqa: E402
@@ -604,7 +604,7 @@ def build_bench_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the search, the subset and the bootstrap"
     )
-    parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     return parser
@@ -708,8 +708,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out / "per_layer.png",
         f"{slug}: grid vs per-layer subnets ({setting.words}; test accuracy)",
     )
-    if not args.no_benchmarks:
-        if not update_section(Path(args.benchmarks), f"per-layer-{slug}", md):
+    path = benchmarks_file(args, REPO / "BENCHMARKS.md")
+    if path is not None:
+        if not update_section(path, f"per-layer-{slug}", md):
             return 2
     print(md)
     return 0

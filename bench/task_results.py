@@ -24,7 +24,7 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from supernet.baselines import update_section  # noqa: E402
+from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
 from supernet.cli import output_folder  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
@@ -156,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=output_folder, default=None, help="where grid.{jsonl,md} go (default results/<task>)"
     )
+    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true", help="do not rewrite BENCHMARKS.md's section")
     args = parser.parse_args(argv)
     try:
@@ -168,10 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     atomic_write_text(out / "grid.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     atomic_write_text(out / "grid.md", md + "\n")
     print(md)
-    if not args.no_benchmarks:
-        if not update_section(REPO / "BENCHMARKS.md", f"grid-{slug}", md):
+    path = benchmarks_file(args, REPO / "BENCHMARKS.md")
+    if path is not None:
+        if not update_section(path, f"grid-{slug}", md):
             return 2
-        print(f"BENCHMARKS.md section grid-{slug} updated")
+        print(f"{path} section grid-{slug} updated")
     return 0
 
 

@@ -663,6 +663,28 @@ def _markers(key: str) -> tuple[str, str]:
     return f"<!-- results:{key} -->", f"<!-- /results:{key} -->"
 
 
+BENCHMARKS_HELP = (
+    "markdown file whose section to update (default: the repository's BENCHMARKS.md, unless --out is given)"
+)
+
+
+def benchmarks_file(args: Any, default: Path) -> Path | None:
+    """The markdown file a bench script updates a section of: --benchmarks FILE, else `default`;
+    None with --no-benchmarks, or when --out writes the results elsewhere and no --benchmarks is given
+    (the repository's BENCHMARKS.md then quoted figures of a folder it does not hold): said in a note."""
+    if args.no_benchmarks:
+        return None
+    if args.benchmarks is not None:
+        return Path(args.benchmarks)
+    if args.out is not None:
+        print(
+            f"note: {default.name} left as it is: --out writes the results elsewhere; pass --benchmarks FILE "
+            "to update its section"
+        )
+        return None
+    return default
+
+
 def update_section(path: Path, key: str, body: str, *, new_file: str = "") -> bool:
     """Write `body` as section `key` of the markdown file `path` (see `replace_section`).
 

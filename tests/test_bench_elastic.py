@@ -282,3 +282,25 @@ def test_broken_benchmarks_markers_are_one_line_and_leave_the_file_alone(tmp_pat
         doc.read_text()
         == "# mine\n<!-- results:elastic-trec -->\n### new\n<!-- /results:elastic-trec -->\ntail\n"
     )
+
+
+def test_results_written_elsewhere_leave_the_repository_benchmarks_alone(tmp_path, capsys) -> None:
+    """--out /tmp/x still rewrote the repository's BENCHMARKS.md section with that folder's figures."""
+    from argparse import Namespace
+
+    from supernet.baselines import benchmarks_file
+
+    repo = tmp_path / "BENCHMARKS.md"
+    mine = tmp_path / "mine.md"
+    cases = [
+        (dict(no_benchmarks=False, benchmarks=None, out=None), repo),
+        (dict(no_benchmarks=False, benchmarks=str(mine), out="/tmp/x"), mine),
+        (dict(no_benchmarks=True, benchmarks=str(mine), out=None), None),
+        (dict(no_benchmarks=False, benchmarks=None, out="/tmp/x"), None),
+    ]
+    for given, expected in cases:
+        assert benchmarks_file(Namespace(**given), repo) == expected
+    assert capsys.readouterr().out == (
+        "note: BENCHMARKS.md left as it is: --out writes the results elsewhere; pass --benchmarks FILE to "
+        "update its section\n"
+    )
