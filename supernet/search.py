@@ -1174,7 +1174,8 @@ def format_table(
 
     Columns: subnet name, dev score (accuracy %, or the metric x 100), measured latency (ms, with
     p10-p90 if known, and its flags if any is flagged: ``load``, ``spread``), predicted latency (ms,
-    if any subnet has one), parameters (millions), GFLOPs, ``*`` on the Pareto front, ``<-`` on the chosen subnet.
+    if any subnet has one), parameters (millions), GFLOPs, ``*`` on the Pareto front, ``<-`` on the chosen subnet
+    (a column headed "chosen" when there is one).
 
     Args:
         results: evaluated subnets.
@@ -1194,7 +1195,8 @@ def format_table(
     with_pred = any(r.predicted_ms is not None for r in results)
     if with_pred:
         header.append("pred ms")
-    header += ["params M", "GFLOPs" if seq_len is None else f"GFLOPs s{seq_len}", "pareto", ""]
+    header += ["params M", "GFLOPs" if seq_len is None else f"GFLOPs s{seq_len}", "pareto"]
+    header.append("chosen" if chosen is not None else "")  # its column marks the choice with "<-"
     rows = []
     for r in sorted(results, key=lambda r: (r.latency_ms, -r.accuracy, r.name)):
         row = [r.name, f"{100 * r.accuracy:.2f}", f"{r.latency_ms:.2f}"]

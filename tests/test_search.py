@@ -628,6 +628,8 @@ def test_format_table_marks() -> None:
     lines = table.splitlines()
     assert len(lines) == 2 + len(results)
     assert "acc %" in lines[0] and "latency ms" in lines[0] and "GFLOPs" in lines[0]
+    assert lines[0].split()[-2:] == ["pareto", "chosen"]  # the "<-" column has a header
+    assert format_table(results).splitlines()[0].split()[-1] == "pareto"  # none without a choice
     marked = [line for line in lines if line.endswith("<-")]
     assert len(marked) == 1 and marked[0].startswith(chosen.name)
     front_names = {r.name for r in pareto_front(results)}
