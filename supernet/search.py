@@ -1157,7 +1157,8 @@ def pareto_png(
             if cost == 0.0:
                 break
         assert best is not None
-        obstacles.append(best[2])
+        # A few pixels of room around a placed name: two names on one row read as one word without it.
+        obstacles.append(best[2].padded(3.0))
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150)

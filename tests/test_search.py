@@ -577,6 +577,35 @@ def test_plot_tells_per_layer_and_flagged_points_apart(monkeypatch) -> None:
     assert legends[-1][0] == "all subnets (3)" and not any("hollow" in label for label in legends[-1])
 
 
+def test_plot_names_keep_room_between_them(monkeypatch) -> None:
+    """Two names on one row were drawn touching, read as one ("w1.00-d0.50w0.50-d1.00")."""
+    from matplotlib.axes import Axes
+
+    kept: list = []
+    real = Axes.annotate
+
+    def annotate(self, *args, **kwargs):
+        ann = real(self, *args, **kwargs)
+        kept.append(ann)
+        return ann
+
+    monkeypatch.setattr(Axes, "annotate", annotate)
+    results = [
+        result("w1.00-d0.50", 0.7175, 28.4),
+        result("w0.50-d1.00", 0.7175, 34.9),
+        result("w0.25-d0.50", 0.725, 8.5),
+        result("w1.00-d1.00", 0.7525, 91.9),
+    ]
+    pareto_png(results, None)
+    boxes = [ann.get_window_extent() for ann in kept if ann.figure is not None]  # the names placed
+    assert len(boxes) == len(results)
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            gap_x = max(b.x0 - a.x1, a.x0 - b.x1)
+            gap_y = max(b.y0 - a.y1, a.y0 - b.y1)
+            assert max(gap_x, gap_y) >= 3.0, (a, b)
+
+
 def _points(results: list[SubnetResult]) -> list[tuple[float, float]]:
     return [(r.latency_ms, 100.0 * r.accuracy) for r in results]
 
