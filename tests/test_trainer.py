@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import save_tiny_model_dir
@@ -254,6 +256,26 @@ def test_task_tuned_model_is_used_as_teacher(models, tmp_path) -> None:
     assert not any(k.startswith("teacher/") for r in rows for k in r)
     assert [r["step"] for r in rows] == [1, 2, 3, 4]  # no teacher steps
     assert len((run / "eval.jsonl").read_text().splitlines()) == 12
+
+
+def test_a_teacher_tied_with_the_most_common_class_is_warned() -> None:
+    """A random head scoring exactly the majority share, as a float32 (0.33333334 against 1/3), was
+    taken for "better" and the warning skipped: every subnet then trained at chance."""
+    from types import SimpleNamespace
+
+    stub = SimpleNamespace(
+        kind=SimpleNamespace(name="classification"),
+        teacher_path=None,
+        task=SimpleNamespace(
+            splits={"dev": {"label": [0, 0, 0, 1, 1, 1, 2, 2, 2]}}, label_names=["a", "b", "c"]
+        ),
+    )
+    warn = functools.partial(trainer._Job._untrained_teacher_warning, stub)
+    assert warn(float(np.float32(1 / 3))) == (
+        "warning: the teacher (model, used as it is) does no better on dev than always answering 'a' "
+        "(accuracy 33.33): its head may be untrained; set teacher.finetune=true to fine-tune it first"
+    )
+    assert warn(4 / 9) is None  # one example better than the constant answer
 
 
 def test_a_task_head_no_better_than_chance_is_warned_and_teacher_finetune_trains_it(
