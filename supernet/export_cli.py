@@ -342,7 +342,7 @@ def write_kit(args: argparse.Namespace) -> int:
     print(f"  python {out.name}/profile.py --threads N --batch-size 1 --seq-len 128")
     print(
         f"then here, with the table copied back: python search.py --run {args.run} "
-        f"--latency-table {out / 'latency-table.json'} --latency-budget-ms MS"
+        f"--latency-table {out / 'latency-table.json'}{' --int8' if args.int8 else ''} --latency-budget-ms MS"
     )
     return 0
 

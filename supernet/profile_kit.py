@@ -201,7 +201,7 @@ def kit_entries(
     out = []
     for cfg in probes:
         h, f, k = cfg.heads[0], cfg.ffn[0], len(cfg.layers)  # type: ignore[index,arg-type]
-        what = f"first {k} of {arch.num_layers} layers, each with {h} heads and {f} FFN neurons"
+        what = f"first {k} of {arch.num_layers} layers, each with {h} head{'s' if h != 1 else ''} and {f} FFN neurons"
         out.append(KitEntry(file=f"probe-h{h}-f{f}-l{k}.onnx", role="probe", subnet=cfg, what=what))
     for cfg in calibration:
         out.append(
@@ -306,7 +306,7 @@ def write_profile_kit(
                 shutil.move(str(graph), tmp / entry.file)
             if log is not None:
                 size = (tmp / entry.file).stat().st_size / 2**20
-                log(f"[{i}/{len(entries)}] {entry.file} ({size:.1f} MiB): {entry.what}")
+                log(f"[{i}/{len(entries)}] {entry.file} ({size:.1f} MiB with its own weights): {entry.what}")
         weights = share_weights(tmp, [e.file for e in entries])
         if log is not None:
             log(
