@@ -616,7 +616,14 @@ class SearchRun:
         Not where either figure is flagged (load or spread): its own warning already says remeasure,
         and a median that moved within a wide spread may be noise."""
         change = now.median_ms / before.median_ms - 1
-        if abs(change) <= SPEED_CHANGE_BOUND or now.flags or before.flags:
+        if now.flags or before.flags:
+            return
+        if abs(change) <= SPEED_CHANGE_BOUND:
+            # Said too: the line that announced the comparison otherwise never tells its outcome.
+            self.log(
+                f"{cfg.name} again: {now.median_ms:.2f} ms against {before.median_ms:.2f} ms earlier "
+                f"({change:+.0%}; bound {SPEED_CHANGE_BOUND:.0%}): the figures compare"
+            )
             return
         self.log(
             f"warning: {cfg.name} took {now.median_ms:.2f} ms now against {before.median_ms:.2f} ms earlier "

@@ -1422,12 +1422,14 @@ def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
     middle = sorted(grid, key=lambda c: (first[c.name].median_ms, c.name))[len(grid) // 2]
     new = SubnetConfig(heads=(1,) * 2, ffn=(16,) * 2)
     lines.clear()
-    speed["factor"] = 1.05  # within the bound: nothing said
+    speed["factor"] = 1.05  # within the bound: said in a line of its own
     assert sr.measure([*grid, new])[new.name].median_ms == pytest.approx(2.625)
     assert timed[-1] == [new.name, middle.name]
     assert lines == [
         f"measuring 1 of {len(grid) + 1} subnets on {sr.setting.key} (and {middle.name} again, to compare "
         "this machine's speed with its earlier figure) ...",
+        f"{middle.name} again: {1.05 * first[middle.name].median_ms:.2f} ms against "
+        f"{first[middle.name].median_ms:.2f} ms earlier (+5%; bound 10%): the figures compare",
         f"latency of {len(grid)} of {len(grid) + 1} subnets read from {copy / 'latency' / (sr.setting.key + '.json')} "
         "(timed earlier on this machine and setting; --remeasure times them again)",
     ]
