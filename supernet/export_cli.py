@@ -24,6 +24,7 @@ from supernet.io import (
     atomic_write_json,
     disk_error,
     disk_errors_named,
+    one_timing_job,
     remove_stale_temporaries,
     unwritable,
     weights_digest,
@@ -492,6 +493,13 @@ def run(args: argparse.Namespace) -> int:
     if args.profile_kit is not None:
         with disk_errors_named(args.profile_kit):
             return write_kit(args)
+    with one_timing_job(run_dir.root, print):
+        return _export(args, run_dir)
+
+
+def _export(args: argparse.Namespace, run_dir: RunDir) -> int:
+    """`run` past its option checks, the run held (`one_timing_job`: a search choosing again, or
+    another export timing, meanwhile): cut, check, write and time the subnet."""
     train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     cfg = resolve_subnet_name(run_dir, args.subnet, args.search, space)

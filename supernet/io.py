@@ -35,6 +35,7 @@ __all__ = [
     "disk_error",
     "disk_errors_named",
     "json_bytes",
+    "one_timing_job",
     "remove_stale_temporaries",
     "share_files",
     "weights_digest",
@@ -192,6 +193,39 @@ def unwritable(path: str | os.PathLike[str], *, named: bool = False) -> str | No
     os.close(handle)
     os.unlink(name)
     return None
+
+
+@contextmanager
+def one_timing_job(root: Path, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold the run folder `root` for one search.py or export.py at a time, waiting (said in one line)
+    while another holds it: two at once timed each other's load, and the later one to write replaced
+    the other's results without a word (its own lines said the opposite). The lock is POSIX `flock`
+    on the folder itself, so no lock file is left in the run; where flock is missing (Windows) or
+    refused (some network mounts), nothing is held, as before."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    try:
+        fd = os.open(root, os.O_RDONLY)
+    except OSError:  # not a folder (yet): the run's own checks say so
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log(
+                f"waiting for another search.py or export.py of run '{root}' to finish (they would time "
+                "each other, and write the same files) ..."
+            )
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})

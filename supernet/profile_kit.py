@@ -28,6 +28,7 @@ The ONNX files are written by `supernet.export.export_subnet`, the function
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import math
@@ -326,9 +327,17 @@ def write_profile_kit(
             "inline_bytes": weights["inline_bytes"],  # the graphs' size, each with its own weights
         }
         atomic_write_json(tmp / "kit.json", manifest)
-        if out.exists():
-            out.rmdir()  # empty, checked above
-        tmp.rename(out)
+        try:
+            if out.exists():
+                out.rmdir()  # empty, checked above
+            tmp.rename(out)
+        except OSError as err:  # written meanwhile (a second kit into the same folder): keep that one
+            if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise
+            raise FileExistsError(
+                f"'{out}' was written while this kit was made (by another export.py --profile-kit?): "
+                "pass a new --profile-kit"
+            ) from err
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -42,7 +42,15 @@ from supernet.cost import count_flops, count_params
 from supernet.data import DataError, eval_subset, positions_problem
 from supernet.export import export_graph as export_for_measurement
 from supernet.export import graph_revisions, onnx_predict, score
-from supernet.io import DISK_ERRNOS, RunDir, atomic_write_json, json_bytes, unwritable, weights_digest
+from supernet.io import (
+    DISK_ERRNOS,
+    RunDir,
+    atomic_write_json,
+    json_bytes,
+    one_timing_job,
+    unwritable,
+    weights_digest,
+)
 from supernet.latency import (
     DTYPES,
     LatencyCache,
@@ -1368,8 +1376,14 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if per_layer_flags and not args.per_layer:  # said once the values are known to be valid
         verb = "they set" if len(per_layer_flags) > 1 else "it sets"
         log(f"note: {_listed(per_layer_flags)} ignored: {verb} the per-layer search (--per-layer)")
-    if getattr(args, "latency_table", None) is not None:
-        return run_with_table(args, log=log, timing_given=timing_given)
+    with one_timing_job(Path(args.run), log):
+        if getattr(args, "latency_table", None) is not None:
+            return run_with_table(args, log=log, timing_given=timing_given)
+        return _measured_search(args, log)
+
+
+def _measured_search(args: argparse.Namespace, log: Callable[[str], None]) -> int:
+    """`run` past its option checks, the run held (`one_timing_job`): measure, search, write."""
     folder = search_folder(Path(args.run), getattr(args, "out", None))
     # None means "not given" (a latency table then supplies them); measuring here defaults to b1 s128.
     args.device = "cpu" if args.device is None else args.device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -1300,6 +1301,64 @@ def test_print_config_shows_the_config_a_run_would_use(tmp_path: Path, capsys) -
     assert load_config(TrainConfig, kept) == wanted
     assert train_main(["--config", str(preset), "--print-config", "seed=-1"]) == 2
     assert capsys.readouterr() == ("", "error: seed must be >= 0, got -1\n")
+
+
+def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """Two searches into one folder at once: the later writer won without a word and the other said
+    the opposite; an export timed with a setting a search wrote meanwhile. The second one waits."""
+    import threading
+
+    from supernet import export_cli, search_cli
+    from supernet.io import RunDir, one_timing_job
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lines: list[str] = []
+    entered = threading.Event()
+
+    def second() -> None:
+        with one_timing_job(run, lines.append):
+            entered.set()
+
+    with one_timing_job(run, lines.append):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        for _ in range(200):  # the waiting line comes before it blocks
+            if lines:
+                break
+            threading.Event().wait(0.01)
+        assert not entered.wait(0.2)  # held: it waits
+    waiter.join(5)
+    assert entered.is_set()
+    assert lines == [
+        f"waiting for another search.py or export.py of run '{run}' to finish (they would time each "
+        "other, and write the same files) ..."
+    ]
+    # A folder that is not there (yet) holds nothing: the run's own checks say what is wrong.
+    with one_timing_job(tmp_path / "none", lines.append):
+        pass
+    # search.py and export.py hold the run for their whole work (not a kit: it times nothing).
+    held: list[Path] = []
+
+    class Stop(BaseException):
+        pass
+
+    @contextlib.contextmanager
+    def record(root, log):
+        held.append(Path(root))
+        yield
+        raise Stop
+
+    for module in (search_cli, export_cli):
+        monkeypatch.setattr(module, "one_timing_job", record)
+    monkeypatch.setattr(search_cli, "_measured_search", lambda args, log: 0)
+    monkeypatch.setattr(export_cli, "_export", lambda args, run_dir: 0)
+    monkeypatch.setattr(export_cli, "trained_run", lambda path: RunDir(Path(path)))
+    with pytest.raises(Stop):
+        search_main(["--run", str(run), "--no-progress"])
+    with pytest.raises(Stop):
+        export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--no-onnx", "--no-progress"])
+    assert held == [run, run]
 
 
 def test_output_folders_follow_links_and_refuse_the_current_folder(tmp_path: Path, monkeypatch) -> None:

@@ -1183,3 +1183,27 @@ def test_a_kit_of_no_run_identity_is_refused_before_its_exports(model, tmp_path:
         write_profile_kit(model, tmp_path / "kit", run=run, space=SPACE)
     assert str(err.value) == f"run must be the run's identity, run_identity(RUN_DIR), got {run!r}"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_kit_written_meanwhile_into_the_same_folder_is_one_line(model, tmp_path: Path, monkeypatch) -> None:
+    """Two `export.py --profile-kit DIR` at once: the second made all its graphs, then failed with
+    a traceback (OSError: Directory not empty) when it came to rename its kit into place."""
+    from supernet import profile_kit
+
+    out = tmp_path / "kit"
+    real = profile_kit.share_weights
+
+    def other_kit_lands(folder, files):
+        out.mkdir()
+        (out / "kit.json").write_text("{}")  # the other job's kit, complete meanwhile
+        return real(folder, files)
+
+    monkeypatch.setattr(profile_kit, "share_weights", other_kit_lands)
+    with pytest.raises(FileExistsError) as err:
+        write_profile_kit(model, out, run=RUN, space=SPACE, calibration_subnets=CALIBRATION)
+    assert str(err.value) == (
+        f"'{out}' was written while this kit was made (by another export.py --profile-kit?): pass a new "
+        "--profile-kit"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kit"]  # its own files gone, the other's kept
+    assert sorted(p.name for p in out.iterdir()) == ["kit.json"]
