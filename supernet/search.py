@@ -901,7 +901,9 @@ def plot_limits(
     y_pad = 0.10 * (y_hi - y_lo) or 1.0
     xlim = (max(0.0, x_lo - x_pad) if x_lo >= 0 else x_lo - x_pad, x_hi + x_pad)
     beyond = [r for r in spread if r.latency_spread_ms[1] > xlim[1]]  # type: ignore[index]
-    return xlim, (y_lo - y_pad, y_hi + y_pad), beyond
+    # Scores are at most 100%: an axis running to 101% (every subnet at 100) read as a scale error.
+    y_top = y_hi + y_pad if y_hi > 100.0 else min(y_hi + y_pad, 100.0 + 0.25 * y_pad)
+    return xlim, (y_lo - y_pad, y_top), beyond
 
 
 def pareto_png(

@@ -645,6 +645,9 @@ def test_plot_axes_cut_a_whisker_measured_under_load() -> None:
     ]
     xlim, _, beyond = plot_limits(_points(near), near)
     assert xlim[1] > 25.5 and beyond == []
+    # Every subnet at 100%: the axis stops just above 100 (it ran to 101%).
+    perfect = [result("w0.25-d0.50", 1.0, 2.0), result("w1.00-d1.00", 1.0, 8.0)]
+    assert plot_limits(_points(perfect), perfect)[1] == (99.0, 100.25)
 
 
 # ----------------------------------------------------------------------------- table
