@@ -133,7 +133,8 @@ def output_file(text: str) -> Path:
             data = None
         if not (isinstance(data, dict) and BENCH_KEY in data):
             raise argparse.ArgumentTypeError(
-                f"{text} exists and is not a figures file a bench script wrote: pass a new path, or move it away"
+                f"{text} exists and is not a figures file of this version's bench scripts (they mark theirs "
+                f"with a '{BENCH_KEY}' key): pass a new path, or move it away"
             )
     return path
 

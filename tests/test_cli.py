@@ -1438,13 +1438,13 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
         # A file no bench wrote (a user's notes; a JSON of another tool) is not replaced by figures.
         (
             ["--json", str(notes)],
-            f"argument --json: {notes} exists and is not a figures file a bench script wrote: pass a new "
-            "path, or move it away",
+            f"argument --json: {notes} exists and is not a figures file of this version's bench scripts "
+            "(they mark theirs with a 'bench' key): pass a new path, or move it away",
         ),
         (
             ["--json", str(config)],
-            f"argument --json: {config} exists and is not a figures file a bench script wrote: pass a new "
-            "path, or move it away",
+            f"argument --json: {config} exists and is not a figures file of this version's bench scripts "
+            "(they mark theirs with a 'bench' key): pass a new path, or move it away",
         ),
     ):
         with pytest.raises(SystemExit):
