@@ -71,8 +71,7 @@ from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config 
 from supernet.convert import Arch  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E402
 from supernet.io import RunDir, atomic_write, atomic_write_text, read_jsonl  # noqa: E402
-from supernet.latency import LatencySetting  # noqa: E402
-from supernet.profile_kit_script import cpu_description  # noqa: E402
+from supernet.latency import LatencySetting, measuring_machine  # noqa: E402
 from supernet.search import BudgetError, SubnetResult, evaluate_grid, select_under_budget  # noqa: E402
 from supernet.search_cli import SearchRun, per_layer_search, search_defaults  # noqa: E402
 from supernet.subnet import (  # noqa: E402
@@ -479,7 +478,7 @@ def report(rows: Sequence[dict[str, Any]], command: str, setting: LatencySetting
         [
             f"`{command}`",
             "",
-            f"Latency: {setting.words} on {cpu_description()}, measured medians (supernet.latency); budgets are "
+            f"Latency: {setting.words} on {measuring_machine(setting)['processor']}, measured medians (supernet.latency); budgets are "
             f"shares of the grid-only supernet's full model ({means['grid']['full_ms']:.2f} ms). Picks by dev accuracy "
             "within the budget, scored on test; diff = per-layer pick - grid pick on test, 95% paired bootstrap "
             f"interval over {pairs[0]['resamples'] if pairs else 0} resamples of the test set.",

@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 from supernet.cli import at_least, output_file, search_main, thread_count, write_figures  # noqa: E402
 from supernet.io import RunDir  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
-from supernet.profile_kit_script import cpu_description  # noqa: E402
+from supernet.profile_kit_script import cpu_description, some_names  # noqa: E402
 
 GOAL_S = 300.0
 """README: a per-layer search of the packaged MiniLM supernet takes at most 5 minutes on 2 cores."""
@@ -87,18 +87,22 @@ def _work_problem(work: Path) -> str | None:
         return None
     if not work.is_dir():
         return f"--work {work} is a file: pass a folder"
-    foreign = [p.name for p in work.iterdir() if not _ours(p.name)]
+    foreign = [p.name for p in work.iterdir() if not _ours(p)]
     if not foreign:
         return None
-    shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
     return (
-        f"--work {work} holds files this script did not make ({shown}): pass a new or empty folder "
-        "(it keeps trained/ there, and replaces timed/ and search-N.log on every call)"
+        f"--work {work} holds files this script did not make ({some_names(foreign)}): pass a new or empty "
+        "folder (it keeps trained/ there, and replaces timed/ and search-N.log on every call)"
     )
 
 
-def _ours(name: str) -> bool:
-    return name in ("trained", "timed") or (
+def _ours(path: Path) -> bool:
+    """What the script makes in --work: trained/ (train.py's run), timed/ (a copy of it, carrying its
+    record of the training command), search-N.log."""
+    name = path.name
+    if name == "timed":
+        return (path / "search_time-train.json").is_file()
+    return name == "trained" or (
         name.startswith("search-") and name.endswith(".log") and name[7:-4].isdigit()
     )
 

@@ -670,16 +670,15 @@ BENCHMARKS_HELP = (
 
 def benchmarks_file(args: Any, default: Path) -> Path | None:
     """The markdown file a bench script updates a section of: --benchmarks FILE, else `default`;
-    None with --no-benchmarks, or when --out writes the results elsewhere and no --benchmarks is given
-    (the repository's BENCHMARKS.md then quoted figures of a folder it does not hold): said in a note."""
+    None with --no-benchmarks, or when --out is given and no --benchmarks (the repository's
+    BENCHMARKS.md then quoted figures of a folder it does not hold): said in a note."""
     if args.no_benchmarks:
         return None
     if args.benchmarks is not None:
         return Path(args.benchmarks)
     if args.out is not None:
         print(
-            f"note: {default.name} left as it is: --out writes the results elsewhere; pass --benchmarks FILE "
-            "to update its section"
+            f"note: {default.name} left as it is (--out given, no --benchmarks FILE): the results are in --out"
         )
         return None
     return default

@@ -117,12 +117,16 @@ def output_file(text: str) -> Path:
     once when it names a folder, a folder that does not exist or cannot be written, or a file that no
     bench script wrote (a user's notes were replaced by figures), not after minutes of work. A
     figures file a bench wrote (`write_figures`) is replaced."""
+    from supernet.io import unwritable
+
     path = user_path(text)
+    if path.is_symlink() and path.resolve().is_file():
+        path = path.resolve()  # the file it names is replaced, the link stays (it became a plain file)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder: pass a file path")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
+    if unwritable(path.parent) is not None:  # permissions, and read-only mounts and immutable folders
         raise argparse.ArgumentTypeError(f"folder {path.parent} cannot be written")
     if path.exists() or path.is_symlink():
         import json
@@ -149,11 +153,13 @@ def write_figures(path: Path, figures: dict[str, object], *, script: str) -> Non
     atomic_write_text(path, json.dumps({BENCH_KEY: Path(script).name, **figures}, indent=2) + "\n")
 
 
-def output_target(path: Path, flag: str) -> Path:
+def output_target(path: Path, flag: str, *, replaced: bool = True) -> Path:
     """The folder an --out-like option (`flag`) writes or replaces: a symbolic link is followed (the
     folder it names is the one written, the link stays; a link was replaced by a real folder, or failed
-    with NotADirectoryError after the work), and the current folder, or one holding it, is refused
-    (replacing it left the shell in a deleted folder, its export out of sight).
+    with NotADirectoryError after the work), and, for a folder the command replaces whole (`replaced`:
+    export.py's --out and --profile-kit, not search.py's --out, which writes files into it), the
+    current folder, or one holding it, is refused (replacing it left the shell in a deleted folder,
+    its export out of sight).
 
     Raises:
         RunError: a link to no folder, or the current folder, in one line.
@@ -167,7 +173,7 @@ def output_target(path: Path, flag: str) -> Path:
             raise RunError(f"{flag} '{path}' is a link to '{target}', which {what}: pass a folder")
         path = target
     here, full = Path.cwd().resolve(), path.resolve()
-    if full == here or full in here.parents:
+    if replaced and (full == here or full in here.parents):
         raise RunError(
             f"{flag} '{path}' is the current folder or holds it: pass a new folder, e.g. {flag} ./{flag.strip('-')}"
         )

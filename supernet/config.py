@@ -908,8 +908,9 @@ def _parse_override(text: str, field_type: Any) -> Any:
             return text.strip()
         raise ConfigError(f"override value '{text}' is not valid YAML: {_yaml_problem(exc)}") from None
     # For text fields the user means the literal text: "model=123" is a folder name, not a number,
-    # and "output_dir=~" the home folder, not YAML's null (a text field that takes no null).
-    if _accepts_str(field_type) and (value is not None or field_type is str) and not isinstance(value, str):
+    # and "output_dir=~" the home folder, not YAML's null (where the field takes no null).
+    home = value is None and field_type is str and text.strip().startswith("~")
+    if _accepts_str(field_type) and (value is not None or home) and not isinstance(value, str):
         return text.strip()
     return value
 

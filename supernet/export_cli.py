@@ -493,6 +493,8 @@ def run(args: argparse.Namespace) -> int:
     if args.profile_kit is not None:
         with disk_errors_named(args.profile_kit):
             return write_kit(args)
+    if args.out:  # checked before waiting for another job (and again after)
+        _replaces_export(output_target(Path(args.out), "--out"), args.overwrite)
     with one_timing_job(run_dir.root, print):
         return _export(args, run_dir)
 

@@ -8,6 +8,7 @@ name, and an existing file is only replaced by a complete new one.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import functools
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -195,13 +197,18 @@ def unwritable(path: str | os.PathLike[str], *, named: bool = False) -> str | No
     return None
 
 
+_HELD_RUNS: dict[tuple[int, int, int], int] = {}
+"""Run folders held (`one_timing_job`), by (device, inode, thread): how deep."""
+
+
 @contextmanager
 def one_timing_job(root: Path, log: Callable[[str], None]) -> Iterator[None]:
     """Hold the run folder `root` for one search.py or export.py at a time, waiting (said in one line)
-    while another holds it: two at once timed each other's load, and the later one to write replaced
-    the other's results without a word (its own lines said the opposite). The lock is POSIX `flock`
-    on the folder itself, so no lock file is left in the run; where flock is missing (Windows) or
-    refused (some network mounts), nothing is held, as before."""
+    while another process holds it: two at once timed each other's load, and the later one to write
+    replaced the other's results without a word (its own lines said the opposite). The lock is POSIX
+    `flock` on the folder itself, so no lock file is left in the run; a thread already holding the
+    run passes through (a script calling search, then export, inside one hold). Where flock is
+    missing (Windows) or refused (some network mounts), nothing is held, as before."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows
@@ -212,20 +219,28 @@ def one_timing_job(root: Path, log: Callable[[str], None]) -> Iterator[None]:
     except OSError:  # not a folder (yet): the run's own checks say so
         yield
         return
+    stat = os.fstat(fd)
+    key = (stat.st_dev, stat.st_ino, threading.get_ident())
     try:
+        if not _HELD_RUNS.get(key):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log(
+                    f"waiting for another search.py or export.py of run '{root}' to finish (they would "
+                    "time each other, and write the same files) ..."
+                )
+                with contextlib.suppress(OSError):
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError:  # no locks on this filesystem: unheld, as before
+                pass
+        _HELD_RUNS[key] = _HELD_RUNS.get(key, 0) + 1
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(
-                f"waiting for another search.py or export.py of run '{root}' to finish (they would time "
-                "each other, and write the same files) ..."
-            )
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            pass
-        yield
+            yield
+        finally:
+            _HELD_RUNS[key] -= 1
     finally:
-        os.close(fd)  # closing releases the lock
+        os.close(fd)  # closing releases the lock (an inner hold's descriptor never took it)
 
 
 DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
@@ -464,6 +479,9 @@ class RunDir:
             self.metrics.is_file()
             or self.inputs.is_file()
             or self.eval.is_file()
+            # Written by train.py alone: a teacher's scores, the metrics of an attempt before a restart.
+            or (self.root / "teacher_eval.json").is_file()
+            or (self.root / "train_metrics.previous.jsonl").is_file()
             or bool(self.list_checkpoints())
             or any((folder / "supernet.json").is_file() for folder in saved)
         )

@@ -539,10 +539,10 @@ def _warn_flagged(results: Mapping[str, LatencyResult]) -> None:
 
 
 def _check_threads(setting: LatencySetting) -> None:
-    why = None if setting.is_cuda else too_many_threads(setting.num_threads)
+    why = None if setting.is_cuda else too_many_threads(setting.num_threads, flag="num_threads=")
     if why is not None:
         # Threads beyond the cores wait for each other: the figure would time that, not the model.
-        raise ValueError(why.replace("--threads ", "num_threads="))
+        raise ValueError(why)
 
 
 @contextlib.contextmanager

@@ -134,15 +134,16 @@ def usable_cores() -> int:
     return cores if quota is None else max(1, min(cores, int(quota)))
 
 
-def too_many_threads(threads: int | None) -> str | None:
-    """Why `threads` cannot be timed here (more than `usable_cores`), or None. Threads beyond the
+def too_many_threads(threads: int | None, *, flag: str = "--threads ") -> str | None:
+    """Why `threads` cannot be timed here (more than `usable_cores`), or None; `flag` names the value
+    as the caller takes it ("--threads ", or "num_threads=" in the Python API). Threads beyond the
     cores wait for each other: a probe timed 747 ms for a 6 ms subnet with 64 threads on 2 cores."""
     cores = usable_cores()
     if threads is None or threads <= cores:
         return None
     return (
-        f"--threads {threads} is more than the {cores} core{'s' if cores > 1 else ''} this process may run on: "
-        f"the extra threads would wait for each other, not time the model; pass --threads {cores} or fewer"
+        f"{flag}{threads} is more than the {cores} core{'s' if cores > 1 else ''} this process may run on: "
+        f"the extra threads would wait for each other, not time the model; pass {flag}{cores} or fewer"
     )
 
 

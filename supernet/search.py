@@ -718,12 +718,12 @@ def write_results(
     Files:
         ``results.jsonl``: one `SubnetResult.to_json` line per result, plus
         ``"pareto"`` and ``"chosen"`` flags; ``pareto.csv``: the front, fastest first (name;
-        the score, a fraction for accuracy; latency_ms, the median, with latency_p10_ms and
-        latency_p90_ms, empty when unknown; predicted_ms; params; flops; latency_flags: "load",
-        "spread" or both joined by "+", empty when clean; precision: "fp32", or "int8" for a
-        search of the int8 graphs; chosen: 1 on the chosen subnet, else 0; spec: the subnet as
-        JSON, `SubnetConfig.to_dict`, which names a per-layer subnet's heads, FFN sizes and
-        layers); ``pareto.png``: `plot_pareto`.
+        the score, a fraction for accuracy; latency_ms, the median; predicted_ms; params; flops;
+        latency_flags: "load", "spread" or both joined by "+", empty when clean; precision:
+        "fp32", or "int8" for a search of the int8 graphs; then latency_p10_ms and latency_p90_ms,
+        empty when unknown; chosen: 1 on the chosen subnet, else 0; spec: the subnet as JSON,
+        `SubnetConfig.to_dict`, quoted, which names a per-layer subnet's heads, FFN sizes and
+        layers: read the file with a CSV reader); ``pareto.png``: `plot_pareto`.
 
     Args:
         results: every evaluated subnet.
@@ -764,13 +764,14 @@ def write_results(
             "name",
             results[0].metric,
             "latency_ms",
-            "latency_p10_ms",
-            "latency_p90_ms",
             "predicted_ms",
             "params",
             "flops",
             "latency_flags",
             "precision",
+            # Added 2026-12-02 after the columns above, which keep their places.
+            "latency_p10_ms",
+            "latency_p90_ms",
             "chosen",
             "spec",
         ]
@@ -782,13 +783,13 @@ def write_results(
                 r.name,
                 _fmt_float(r.accuracy),
                 _fmt_float(r.latency_ms),
-                _fmt_float(p10),
-                _fmt_float(p90),
                 _fmt_float(r.predicted_ms),
                 r.params,
                 r.flops,
                 "+".join(r.latency_flags),
                 r.precision,  # what the score and latency are of: the FP32 model, or the int8 graph
+                _fmt_float(p10),
+                _fmt_float(p90),
                 int(chosen is not None and r.name == chosen.name),
                 # A per-layer subnet's name is a digest: its spec is what a reader can rebuild it from.
                 json.dumps(r.subnet.to_dict(), separators=(",", ":")),
@@ -1044,6 +1045,7 @@ def pareto_png(
             edgecolor="black",
             linewidth=0.9,
             zorder=5,
+            clip_on=False,  # whole even at the top edge (a score of 100%)
             label=f"chosen: {chosen.name} ({100 * chosen.accuracy:.2f}%, {chosen.latency_ms:.2f} ms)",
         )
 

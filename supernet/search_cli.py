@@ -971,7 +971,7 @@ def search_folder(run_dir: Path, out: Path | None) -> Path:
             f"--run '{run_dir}' is a file, not a run directory: pass the output_dir train.py wrote"
         )
     default = RunDir(run_dir).search
-    folder = default if out is None else output_target(Path(out), "--out")
+    folder = default if out is None else output_target(Path(out), "--out", replaced=False)
     if folder.exists() and not folder.is_dir():
         raise RunError(f"--out '{folder}' is a file, not a folder: pass a folder for the search's results")
     if (
@@ -1376,6 +1376,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if per_layer_flags and not args.per_layer:  # said once the values are known to be valid
         verb = "they set" if len(per_layer_flags) > 1 else "it sets"
         log(f"note: {_listed(per_layer_flags)} ignored: {verb} the per-layer search (--per-layer)")
+    if Path(args.run).is_dir():  # checked before waiting for another job (and again after)
+        search_folder(Path(args.run), getattr(args, "out", None))
     with one_timing_job(Path(args.run), log):
         if getattr(args, "latency_table", None) is not None:
             return run_with_table(args, log=log, timing_given=timing_given)

@@ -88,6 +88,7 @@ from supernet.io import (
     unwritable,
     weights_digest,
 )
+from supernet.profile_kit_script import some_names
 from supernet.progress import progress_bar
 from supernet.recipes import RECIPES, Group, Recipe, make_recipe, two_stage_recipes
 from supernet.reorder import reorder_by_importance
@@ -539,12 +540,13 @@ class _Job:
             # A config.yaml as train.py writes it (saved from --print-config, say) beside files of the
             # user's own: no run trained here, so nothing to resume, and "pass resume=true" let the
             # teacher's save replace the user's teacher/ folder.
-            others = sorted(p.name for p in run.root.iterdir() if p.name not in (run.config.name, LOCK_FILE))
-            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            others = [
+                p.name for p in run.root.iterdir() if p.name != run.config.name and not p.name.startswith(".")
+            ]
             raise RunError(
-                f"output_dir '{run.root}' holds a config.yaml and other files ({shown}) but no run train.py "
-                "trained (no train_metrics.jsonl, eval.jsonl, checkpoint or saved model); move them out or "
-                "choose a new output_dir"
+                f"output_dir '{run.root}' holds a config.yaml and other files ({some_names(others)}) but no run "
+                "train.py trained (no inputs.json, train_metrics.jsonl, eval.jsonl, checkpoint or saved "
+                "model); move them out or choose a new output_dir"
             )
         self.fresh = not holds_run(run)
         if not self.fresh:
@@ -2051,8 +2053,9 @@ def holds_run(run: RunDir) -> bool:
 
 
 def _only_config(run: RunDir) -> bool:
-    """Whether the run folder holds config.yaml and nothing else (its lock file and inputs.json aside)."""
-    names = {p.name for p in run.root.iterdir()} - {LOCK_FILE, run.inputs.name}
+    """Whether the run folder holds config.yaml and nothing else (inputs.json, its lock file and other
+    hidden files, such as a desktop's .DS_Store, aside)."""
+    names = {p.name for p in run.root.iterdir() if not p.name.startswith(".")} - {run.inputs.name}
     return names == {run.config.name}
 
 

@@ -301,6 +301,5 @@ def test_results_written_elsewhere_leave_the_repository_benchmarks_alone(tmp_pat
     for given, expected in cases:
         assert benchmarks_file(Namespace(**given), repo) == expected
     assert capsys.readouterr().out == (
-        "note: BENCHMARKS.md left as it is: --out writes the results elsewhere; pass --benchmarks FILE to "
-        "update its section\n"
+        "note: BENCHMARKS.md left as it is (--out given, no --benchmarks FILE): the results are in --out\n"
     )

@@ -64,10 +64,14 @@ def test_a_work_folder_of_the_users_own_is_refused_before_anything_runs(tmp_path
     (work / "search-1.log").write_text("an earlier call's log")
     assert search_time.main(["--work", str(work)]) == 2
     assert capsys.readouterr().err == (
-        f"error: --work {work} holds files this script did not make (notes.md): pass a new or empty "
+        f"error: --work {work} holds files this script did not make (notes.md, timed): pass a new or empty "
         "folder (it keeps trained/ there, and replaces timed/ and search-N.log on every call)\n"
     )
     assert (work / "timed" / "my_results.txt").read_text() == "keep"
+    # Its own timed/ (a copy of the trained run, with the record of how it was trained) is its to replace.
+    (work / "notes.md").unlink()
+    (work / "timed" / "search_time-train.json").write_text("[]")
+    assert search_time._work_problem(work) is None
     blocker = tmp_path / "a-file"
     blocker.write_text("keep")
     assert search_time.main(["--work", str(blocker)]) == 2

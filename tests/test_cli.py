@@ -424,6 +424,7 @@ def test_run_that_stopped_before_its_first_step_counts_as_new(preset: Path, tmp_
     run.mkdir()
     stale = load_config(TrainConfig, preset, ["learning_rate=0.5"])
     save_config(stale, run / "config.yaml")
+    (run / ".DS_Store").write_bytes(b"\0")  # hidden files aside (a desktop's litter)
     cfg = load_config(TrainConfig, preset, [])
     job = _Job(cfg, progress=False)
     job.check_run_dir()  # neither "already holds a run" nor "resume refused"
@@ -496,10 +497,11 @@ def test_a_saved_config_beside_own_files_is_not_a_run(capsys, preset: Path, tmp_
     (mine / "teacher" / "README.md").write_text("my own model card")
     (mine / "notes.txt").write_text("do not touch")
     save_config(load_config(TrainConfig, preset, [f"output_dir={mine}"]), mine / "config.yaml")
+    (mine / ".DS_Store").write_bytes(b"\0")  # a desktop's litter is not named
     message = (
         f"output_dir '{mine}' holds a config.yaml and other files (notes.txt, teacher) but no run train.py "
-        "trained (no train_metrics.jsonl, eval.jsonl, checkpoint or saved model); move them out or choose "
-        "a new output_dir"
+        "trained (no inputs.json, train_metrics.jsonl, eval.jsonl, checkpoint or saved model); move them "
+        "out or choose a new output_dir"
     )
     for extra in ([], ["resume=true"]):
         _fails(capsys, train_main, ["--config", str(mine / "config.yaml"), *extra], message, watch=mine)
@@ -1334,6 +1336,10 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
         f"waiting for another search.py or export.py of run '{run}' to finish (they would time each "
         "other, and write the same files) ..."
     ]
+    # A thread already holding the run passes through (a script searching, then exporting, in one hold).
+    with one_timing_job(run, lines.append), one_timing_job(run, lines.append):
+        pass
+    assert len(lines) == 1
     # A folder that is not there (yet) holds nothing: the run's own checks say what is wrong.
     with one_timing_job(tmp_path / "none", lines.append):
         pass
@@ -1400,6 +1406,8 @@ def test_output_folders_follow_links_and_refuse_the_current_folder(tmp_path: Pat
             output_target(path, flag)
         assert str(info.value) == f"{flag} '{path}' {message}"
     assert sorted(p.name for p in here.iterdir()) == []
+    # search.py's --out writes files into its folder, never replaces it: the current folder is fine.
+    assert output_target(Path("."), "--out", replaced=False) == Path(".")
 
 
 def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> None:

@@ -156,6 +156,8 @@ def test_text_fields_keep_the_raw_override_text() -> None:
     # the text (the home folder, expanded where it is used); one that takes null still takes it.
     cfg = load_config(TrainConfig, None, [*REQUIRED, "output_dir=~", "data.text_pair_column=~"])
     assert cfg.output_dir == "~" and cfg.data.text_pair_column is None
+    with pytest.raises(ConfigError, match="must be str, got None"):  # null itself stays null
+        load_config(TrainConfig, None, [*REQUIRED, "output_dir=null"])
 
 
 def test_section_override_merges_with_file(tmp_path: Path) -> None:

@@ -463,9 +463,19 @@ def test_write_results_files(tmp_path) -> None:
     with paths["pareto_csv"].open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == [
-        "name", "accuracy", "latency_ms", "latency_p10_ms", "latency_p90_ms", "predicted_ms", "params",
-        "flops", "latency_flags", "precision", "chosen", "spec",
-    ]  # fmt: skip
+        "name",
+        "accuracy",
+        "latency_ms",
+        "predicted_ms",
+        "params",
+        "flops",
+        "latency_flags",
+        "precision",
+        "latency_p10_ms",
+        "latency_p90_ms",
+        "chosen",
+        "spec",
+    ]  # fmt: skip  (the columns of before keep their places)
     # The front, fastest first, with what re-plotting it takes (the whiskers, the choice, the spec).
     assert [row["name"] for row in rows] == [r.name for r in front]
     for row, r in zip(rows, front, strict=True):
