@@ -1434,6 +1434,9 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
     write_figures(tmp_path / "f.json", {"ms": 1.5}, script="bench/export_speed.py")
     assert json.loads((tmp_path / "f.json").read_text()) == {"bench": "export_speed.py", "ms": 1.5}
     assert parser.parse_args(["--json", str(tmp_path / "f.json")]).json == tmp_path / "f.json"
+    # Through a link, the file it names is the one replaced (the link became a plain file).
+    (tmp_path / "latest.json").symlink_to(tmp_path / "f.json")
+    assert parser.parse_args(["--json", str(tmp_path / "latest.json")]).json == tmp_path / "f.json"
     for argv, message in (
         (["--threads", "0"], "argument --threads: must be >= 1, got 0"),
         (["--warmup", "-1"], "argument --warmup: must be >= 0, got -1"),
