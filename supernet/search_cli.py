@@ -1210,6 +1210,10 @@ def _finish(
         | ({"chosen.json": json_bytes(record)} if record is not None else {}),
     )
     log(format_table(results, chosen=chosen, seq_len=sr.setting.seq_len))
+    n = _dev_examples(sr.run)
+    if n and results[0].metric == "accuracy":
+        # How far apart two scores must be to differ by more than a sentence or two.
+        log(f"dev accuracy over {n} examples: one example is {100 / n:.2f} pt")
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
     if chosen is not None:
         log(
@@ -1304,6 +1308,15 @@ _TIMING_OPTIONS = (
     ("--warmup", "warmup", _SEARCH_DEFAULTS["warmup"]),
     ("--repeats", "repeats", _SEARCH_DEFAULTS["repeats"]),
 )
+
+
+def _dev_examples(run: RunDir) -> int | None:
+    """How many examples the run's dev scores are over (teacher_eval.json's count), or None."""
+    try:
+        n = json.loads((run.root / "teacher_eval.json").read_text(encoding="utf-8"))["dev"]["n"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
 
 def _options_record(args: argparse.Namespace, budget: float | None) -> dict[str, Any]:

@@ -65,6 +65,9 @@ def test_grid_search_files_and_choice(run: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert f"chosen under 1000.00 ms: {best.name}" in out
     assert out.endswith(f"\nnext: python export.py --run {run} --subnet best\n")
+    # Under the table, what one dev example weighs (the run's dev split: teacher_eval.json's count).
+    n = json.loads((run / "teacher_eval.json").read_text())["dev"]["n"]
+    assert f"dev accuracy over {n} examples: one example is {100 / n:.2f} pt" in out.splitlines()
 
 
 @pytest.mark.slow
