@@ -475,7 +475,7 @@ def test_write_results_files(tmp_path) -> None:
         "latency_p90_ms",
         "chosen",
         "spec",
-    ]  # fmt: skip  (the columns of before keep their places)
+    ]  # the columns of before keep their places
     # The front, fastest first, with what re-plotting it takes (the whiskers, the choice, the spec).
     assert [row["name"] for row in rows] == [r.name for r in front]
     for row, r in zip(rows, front, strict=True):
