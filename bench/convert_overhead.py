@@ -39,7 +39,7 @@ from torch import nn  # noqa: E402
 
 from supernet import SubnetConfig, set_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import LatencySetting, MachineLoad, dummy_batch, monitor_load, print_load_report  # noqa: E402
 
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-len", type=at_least(1), default=128)
     parser.add_argument("--pairs", type=at_least(1), default=100, help="timed A/B call pairs per comparison")
     parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls of each model first")
-    parser.add_argument("--json", type=output_file, default=None, help="write the figures here")
+    parser.add_argument("--json", type=figures_file(__file__), default=None, help="write the figures here")
     args = parser.parse_args(argv)
     for name in args.models:  # before any model is timed
         config = (

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "--onnx-subnets", default=None, help="grid names to export and time with onnxruntime (default all)"
     )
     p.add_argument("--run", type=Path, default=None, help="trained run for the int8 accuracy drop")
-    p.add_argument("--json", type=output_file, default=None)
+    p.add_argument("--json", type=figures_file(__file__), default=None)
     args = p.parse_args(argv)
     shapes = args.shapes.split(",")
     bad = sorted(set(shapes) - {"bert-base", "minilm"})

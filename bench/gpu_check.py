@@ -323,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     if problem is None:
         try:
-            out = output_file(str(out))  # ~ expanded; a folder, an unwritable one, a file no bench wrote
+            out = output_file(
+                str(out), __file__
+            )  # ~ expanded; a folder, an unwritable one, a file no bench wrote
         except argparse.ArgumentTypeError as err:
             problem = f"--out {err}" if str(err).startswith(str(out)) else f"--out {out}: {err}"
     if problem is not None:

@@ -22,7 +22,6 @@ Run 2026-11-30 on an NVIDIA H200 (about 90 s of passes); results/gpu-h200/latenc
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -38,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gpu_check  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
+from supernet.cli import figures_file, write_figures  # noqa: E402
 from supernet.latency import LatencySetting, measure_subnets  # noqa: E402
 
 GRID = SearchSpace(width_mults=(1.0, 0.75, 0.5, 0.25), depth_mults=(1.0, 0.75, 0.5))
@@ -73,8 +73,15 @@ def one_pass(model: torch.nn.Module, device: str = "cuda", **setting: Any) -> di
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", ".")) / "latency_probe.json")
+    p.add_argument(
+        "--out",
+        type=figures_file(__file__),
+        default=None,
+        help="the JSON written at the end (default: $OUT/latency_probe.json, else ./latency_probe.json)",
+    )
     args = p.parse_args(argv)
+    if args.out is None:  # checked as an --out given on the command line is, before any pass
+        args.out = p.parse_args(["--out", str(Path(os.environ.get("OUT", ".")) / "latency_probe.json")]).out
     if not torch.cuda.is_available():
         print("error: this probe needs a CUDA GPU (torch.cuda.is_available() is False)", file=sys.stderr)
         return 2
@@ -100,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         first = dict(list(row["subnets"].items())[:3])  # type: ignore[union-attr]
         print(tag, row["clocks_before"], "->", row["clocks_after"], f"{row['seconds']}s", first, flush=True)
     torch.backends.cuda.matmul.allow_tf32 = False
-    args.out.write_text(json.dumps(out, indent=1) + "\n")
+    write_figures(args.out, out, script=__file__)
     print(f"wrote {args.out}")
     return 0
 

@@ -36,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
-from supernet.cli import output_file, write_figures  # noqa: E402
+from supernet.cli import figures_file, write_figures  # noqa: E402
 from supernet.latency import MachineLoad, monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import _feeds, cpu_description, int8_dot_product  # noqa: E402
 
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "--export", type=Path, help="a folder export.py --int8 wrote (model.onnx, model.int8.onnx)"
     )
     parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--json", type=output_file, help="write the figures here")
+    parser.add_argument("--json", type=figures_file(__file__), help="write the figures here")
     args = parser.parse_args(argv)
     try:
         shapes = parse_shapes(args.shapes)

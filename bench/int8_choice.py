@@ -35,7 +35,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet.cli import at_least, output_file, output_folder, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, output_folder, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.io import read_jsonl  # noqa: E402
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--work", type=output_folder, default=None, help="scratch folder (default: a temporary one)"
     )
-    p.add_argument("--json", type=output_file, default=None, help="also write the figures here")
+    p.add_argument("--json", type=figures_file(__file__), default=None, help="also write the figures here")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     args = p.parse_args(argv)
     quiet_libraries()

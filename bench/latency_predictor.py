@@ -37,7 +37,7 @@ from torch import nn  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, predictor_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LAYER_MODELS,
@@ -180,11 +180,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--save-predictor",
-        type=output_file,
+        type=predictor_file,
         default=None,
         help="write the predictor JSON here (one --backend and --runs 1: one predictor)",
     )
-    parser.add_argument("--json", type=output_file, default=None, help="write the figures here")
+    parser.add_argument("--json", type=figures_file(__file__), default=None, help="write the figures here")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be >= 1")

@@ -47,7 +47,7 @@ import transformers  # noqa: E402
 from latency_predictor import add_model_arguments, held_out_subnets, load_model  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
-from supernet.cli import at_least, output_file, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import load_warning, measure_onnx  # noqa: E402
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", type=Path, default=None, help="folder for kit and table (default: temporary)"
     )
-    parser.add_argument("--json", type=output_file, default=None, help="write the figures here")
+    parser.add_argument("--json", type=figures_file(__file__), default=None, help="write the figures here")
     args = parser.parse_args(argv)
     if args.work is None:
         work = Path(tempfile.mkdtemp(prefix="profile-kit-bench-"))

@@ -44,7 +44,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from supernet.cli import at_least, output_file, search_main, thread_count, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, search_main, thread_count, write_figures  # noqa: E402
 from supernet.io import RunDir  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import cpu_description, some_names  # noqa: E402
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=thread_count, default=1, help="torch threads of the search (default 1)")
     p.add_argument("--runs", type=at_least(1), default=1, help="timed searches, each on a fresh copy")
-    p.add_argument("--json", type=output_file, default=None, help="also write the figures here")
+    p.add_argument("--json", type=figures_file(__file__), default=None, help="also write the figures here")
     p.add_argument(
         "--search-options",
         default="",

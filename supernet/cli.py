@@ -20,7 +20,9 @@ from typing import NoReturn
 __all__ = [
     "at_least",
     "export_main",
+    "figures_file",
     "output_file",
+    "predictor_file",
     "quiet_libraries",
     "run_cli",
     "search_main",
@@ -112,34 +114,100 @@ BENCH_KEY = "bench"
 """The key every bench script's --json file carries (`write_figures`): the script that wrote it."""
 
 
-def output_file(text: str) -> Path:
+def resolved_link(path: Path, flag: str) -> Path:
+    """The full path `path` (given as `flag`) names, links followed, or a ValueError in one line: a
+    loop of symbolic links raised RuntimeError (OSError from Python 3.13) from deep inside pathlib."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):
+        raise ValueError(f"{flag} '{path}' leads round a loop of symbolic links: pass another path") from None
+
+
+def output_file(text: str, script: str | None = None) -> Path:
     """An argparse `type` for the figures file a bench script writes at its end (--json): refused at
-    once when it names a folder, a folder that does not exist or cannot be written, or a file that no
-    bench script wrote (a user's notes were replaced by figures), not after minutes of work. A
-    figures file a bench wrote (`write_figures`) is replaced."""
+    once when it names a folder, a folder that does not exist or cannot be written, a link that leads
+    nowhere, a file that cannot be replaced, or a file that no bench script wrote (a user's notes were
+    replaced by figures), not after minutes of work. A figures file a bench wrote (`write_figures`) is
+    replaced; with `script` (`figures_file`), only one that script wrote (an int8_choice file was
+    replaced by int8_anatomy's figures)."""
+    wanted = None if script is None else Path(script).name
+
+    def ours(data: object) -> str | None:
+        if not (isinstance(data, dict) and BENCH_KEY in data):
+            return (
+                f"{text} exists and is not a figures file of this version's bench scripts (they mark theirs "
+                f"with a '{BENCH_KEY}' key): pass a new path, or move it away"
+            )
+        if wanted is not None and data[BENCH_KEY] != wanted:
+            return f"{text} holds the figures of {data[BENCH_KEY]}, not of {wanted}: pass a new path, or move it away"
+        return None
+
+    return replaceable_file(text, ours)
+
+
+def figures_file(script: str) -> Callable[[str], Path]:
+    """`output_file` for the --json option of the bench script `script` (its __file__): a figures file
+    another bench wrote is refused, not replaced."""
+    return lambda text: output_file(text, script)
+
+
+def predictor_file(text: str) -> Path:
+    """An argparse `type` for a latency predictor a command saves (`LatencyPredictor.save`): as
+    `output_file`, but the file it replaces is an earlier predictor."""
+
+    def ours(data: object) -> str | None:
+        if isinstance(data, dict) and {"format", "setting", "table"} <= data.keys():
+            return None
+        return f"{text} exists and is not a saved latency predictor: pass a new path, or move it away"
+
+    return replaceable_file(text, ours)
+
+
+def replaceable_file(text: str, refusal: Callable[[object], str | None]) -> Path:
+    """The file path `text` names, checked before any work for a command that writes it at its end:
+    a link is followed (the file it names is replaced, the link stays); a folder, a missing or
+    unwritable folder, a loop of links, a link to nothing, and a file that cannot be replaced are
+    refused; an existing file's parsed JSON (None when it is not JSON) goes to `refusal`, which says
+    why it is not the command's to replace, or None.
+
+    Raises:
+        argparse.ArgumentTypeError: in one line.
+    """
+    import json
+
     from supernet.io import unwritable
 
     path = user_path(text)
-    if path.is_symlink() and path.resolve().is_file():
-        path = path.resolve()  # the file it names is replaced, the link stays (it became a plain file)
+    if path.is_symlink():
+        try:
+            target = resolved_link(path, "")
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text} leads round a loop of symbolic links: pass a file path"
+            ) from None
+        if not target.exists():
+            raise argparse.ArgumentTypeError(
+                f"{text} is a link to {target}, which does not exist: pass a file path, or the link's target"
+            )
+        path = target
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder: pass a file path")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"folder {path.parent} does not exist")
     if unwritable(path.parent) is not None:  # permissions, and read-only mounts and immutable folders
         raise argparse.ArgumentTypeError(f"folder {path.parent} cannot be written")
-    if path.exists() or path.is_symlink():
-        import json
-
+    if path.exists():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError):
             data = None
-        if not (isinstance(data, dict) and BENCH_KEY in data):
-            raise argparse.ArgumentTypeError(
-                f"{text} exists and is not a figures file of this version's bench scripts (they mark theirs "
-                f"with a '{BENCH_KEY}' key): pass a new path, or move it away"
-            )
+        problem = refusal(data)
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        try:  # an immutable (chattr +i) or read-only file: replacing it failed after the work
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+        except OSError as err:
+            raise argparse.ArgumentTypeError(f"{text} cannot be replaced ({err.strerror})") from None
     return path
 
 
@@ -167,12 +235,18 @@ def output_target(path: Path, flag: str, *, replaced: bool = True) -> Path:
     from supernet.trainer import RunError
 
     if path.is_symlink():
-        target = path.resolve()
+        try:
+            target = resolved_link(path, flag)
+        except ValueError as err:
+            raise RunError(str(err)) from None
         if not target.is_dir():
             what = "is a file" if target.exists() else "does not exist"
             raise RunError(f"{flag} '{path}' is a link to '{target}', which {what}: pass a folder")
         path = target
-    here, full = Path.cwd().resolve(), path.resolve()
+    try:
+        here, full = Path.cwd().resolve(), resolved_link(path, flag)
+    except ValueError as err:  # a loop in a folder above it
+        raise RunError(str(err)) from None
     if replaced and (full == here or full in here.parents):
         raise RunError(
             f"{flag} '{path}' is the current folder or holds it: pass a new folder, e.g. {flag} ./{flag.strip('-')}"

@@ -1383,8 +1383,16 @@ def test_output_folders_follow_links_and_refuse_the_current_folder(tmp_path: Pat
     (tmp_path / "dangling").symlink_to(tmp_path / "gone")
     (tmp_path / "a-file").write_text("mine")
     (tmp_path / "to-file").symlink_to(tmp_path / "a-file")
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")  # a loop: pathlib raised RuntimeError
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
     monkeypatch.chdir(here)
     for path, flag, message in (
+        (tmp_path / "loop-a", "--out", "leads round a loop of symbolic links: pass another path"),
+        (
+            tmp_path / "loop-b" / "kit",
+            "--profile-kit",
+            "leads round a loop of symbolic links: pass another path",
+        ),
         (
             tmp_path / "dangling",
             "--out",
@@ -1414,21 +1422,28 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
     """at_least and output_file: the benches' counts and --json, refused in argparse's usage line."""
     import argparse
 
-    from supernet.cli import at_least, output_file, write_figures
+    from supernet.cli import at_least, figures_file, output_file, predictor_file, write_figures
 
     parser = argparse.ArgumentParser(prog="bench.py")
     parser.add_argument("--threads", type=at_least(1))
     parser.add_argument("--warmup", type=at_least(0))
     parser.add_argument("--json", type=output_file)
+    parser.add_argument("--speed-json", type=figures_file("bench/export_speed.py"))
+    parser.add_argument("--save-predictor", type=predictor_file)
     notes, config = tmp_path / "notes.md", tmp_path / "config.json"
     notes.write_text("my notes, not JSON")
     config.write_text('{"hidden_size": 384}')
+    (tmp_path / "loop-a").symlink_to(tmp_path / "loop-b")
+    (tmp_path / "loop-b").symlink_to(tmp_path / "loop-a")
+    (tmp_path / "dangling.json").symlink_to(tmp_path / "gone.json")
     assert vars(
         parser.parse_args(["--threads", "2", "--warmup", "0", "--json", str(tmp_path / "f.json")])
     ) == {
         "threads": 2,
         "warmup": 0,
         "json": tmp_path / "f.json",
+        "speed_json": None,
+        "save_predictor": None,
     }
     # A figures file a bench wrote is replaced: write_figures marks it with its script.
     write_figures(tmp_path / "f.json", {"ms": 1.5}, script="bench/export_speed.py")
@@ -1437,6 +1452,12 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
     # Through a link, the file it names is the one replaced (the link became a plain file).
     (tmp_path / "latest.json").symlink_to(tmp_path / "f.json")
     assert parser.parse_args(["--json", str(tmp_path / "latest.json")]).json == tmp_path / "f.json"
+    # A bench's own --json replaces only its own figures; a saved predictor replaces a predictor.
+    assert parser.parse_args(["--speed-json", str(tmp_path / "f.json")]).speed_json == tmp_path / "f.json"
+    write_figures(tmp_path / "anatomy.json", {"ms": 1.0}, script="bench/int8_anatomy.py")
+    predictor = tmp_path / "predictor.json"
+    predictor.write_text(json.dumps({"format": 1, "setting": {}, "table": []}))
+    assert parser.parse_args(["--save-predictor", str(predictor)]).save_predictor == predictor
     for argv, message in (
         (["--threads", "0"], "argument --threads: must be >= 1, got 0"),
         (["--warmup", "-1"], "argument --warmup: must be >= 0, got -1"),
@@ -1456,6 +1477,26 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
             ["--json", str(config)],
             f"argument --json: {config} exists and is not a figures file of this version's bench scripts "
             "(they mark theirs with a 'bench' key): pass a new path, or move it away",
+        ),
+        (
+            ["--speed-json", str(tmp_path / "anatomy.json")],
+            f"argument --speed-json: {tmp_path / 'anatomy.json'} holds the figures of int8_anatomy.py, not of "
+            "export_speed.py: pass a new path, or move it away",
+        ),
+        (
+            ["--save-predictor", str(tmp_path / "f.json")],
+            f"argument --save-predictor: {tmp_path / 'f.json'} exists and is not a saved latency predictor: "
+            "pass a new path, or move it away",
+        ),
+        # A loop of links was a traceback (RuntimeError from pathlib); a dangling link "not a figures file".
+        (
+            ["--json", str(tmp_path / "loop-a")],
+            f"argument --json: {tmp_path / 'loop-a'} leads round a loop of symbolic links: pass a file path",
+        ),
+        (
+            ["--json", str(tmp_path / "dangling.json")],
+            f"argument --json: {tmp_path / 'dangling.json'} is a link to {tmp_path / 'gone.json'}, which does "
+            "not exist: pass a file path, or the link's target",
         ),
     ):
         with pytest.raises(SystemExit):
@@ -1806,3 +1847,27 @@ def test_a_test_column_of_dev_figures_is_said_after_training(
     assert note in out and out[out.index(note) - 1].startswith("w0.50-d0.50 ")  # right under the table
     rows = [json.loads(line) for line in (tmp_path / "r" / "eval.jsonl").read_text().splitlines()]
     assert all(r["test_accuracy"] == r["accuracy"] for r in rows)
+
+
+def test_a_figures_file_that_cannot_be_replaced_is_refused_first(tmp_path: Path, monkeypatch) -> None:
+    """An immutable (chattr +i) figures file in a writable folder failed with a traceback after the
+    bench's work. Root passes permission checks, so the system's refusal is simulated."""
+    import argparse
+
+    from supernet.cli import output_file, write_figures
+
+    figures = tmp_path / "f.json"
+    write_figures(figures, {"ms": 1.5}, script="bench/export_speed.py")
+    assert output_file(str(figures)) == figures
+
+    real_open = os.open
+
+    def refuse(path, flags, *args):
+        if Path(path) == figures:
+            raise PermissionError(1, "Operation not permitted")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refuse)
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        output_file(str(figures))
+    assert str(info.value) == f"{figures} cannot be replaced (Operation not permitted)"

@@ -168,6 +168,25 @@ def test_latency_probe_refuses_a_machine_without_a_gpu(capsys, tmp_path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
+def test_latency_probe_out_replaces_only_its_own_figures(capsys, tmp_path) -> None:
+    """--out replaced any file (a user's notes), and failed only after the passes on a missing folder."""
+    notes = tmp_path / "notes.md"
+    notes.write_text("mine")
+    for out, message in (
+        (
+            notes,
+            f"{notes} exists and is not a figures file of this version's bench scripts (they mark theirs "
+            "with a 'bench' key): pass a new path, or move it away",
+        ),
+        (tmp_path / "no" / "p.json", f"folder {tmp_path / 'no'} does not exist"),
+    ):
+        with pytest.raises(SystemExit) as info:
+            gpu_latency_probe.main(["--out", str(out)])
+        assert info.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1].endswith(f": error: argument --out: {message}")
+    assert notes.read_text() == "mine"
+
+
 def test_latency_probe_pass_reports_every_grid_subnet(monkeypatch) -> None:
     """One pass, on CPU and a tiny model: [median, p10, p90] per grid subnet, the GPU read before and after."""
     states = iter(["before", "after"])
