@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import glob
 import json
@@ -25,6 +26,7 @@ from supernet.io import (
     disk_error,
     disk_errors_named,
     one_timing_job,
+    one_writer,
     remove_stale_temporaries,
     unwritable,
     weights_digest,
@@ -495,16 +497,28 @@ def run(args: argparse.Namespace) -> int:
             return write_kit(args)
     if args.out:  # checked before waiting for another job (and again after)
         _replaces_export(output_target(Path(args.out), "--out"), args.overwrite)
-    with one_timing_job(run_dir.root, print):
+    else:  # the run's export folder for the subnet (again once held: a search may choose anew meanwhile)
+        _replaces_export(run_dir.export / _run_and_subnet(args, run_dir)[2].name, args.overwrite, given=False)
+    with contextlib.ExitStack() as held:
+        held.enter_context(one_timing_job(run_dir.root, print))
+        if args.out:  # another run's export into the same --out, meanwhile
+            held.enter_context(one_writer(Path(args.out), "--out", print))
         return _export(args, run_dir)
+
+
+def _run_and_subnet(
+    args: argparse.Namespace, run_dir: RunDir
+) -> tuple[TrainConfig, SearchSpace, SubnetConfig]:
+    """The run's training config, its space, and the subnet `args` names (--subnet, or the search's)."""
+    train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
+    space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
+    return train_cfg, space, resolve_subnet_name(run_dir, args.subnet, args.search, space)
 
 
 def _export(args: argparse.Namespace, run_dir: RunDir) -> int:
     """`run` past its option checks, the run held (`one_timing_job`: a search choosing again, or
     another export timing, meanwhile): cut, check, write and time the subnet."""
-    train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
-    space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
-    cfg = resolve_subnet_name(run_dir, args.subnet, args.search, space)
+    train_cfg, space, cfg = _run_and_subnet(args, run_dir)
     out = output_target(Path(args.out), "--out") if args.out else run_dir.export / cfg.name
     replacing = _replaces_export(
         out, args.overwrite, given=bool(args.out)

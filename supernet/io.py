@@ -197,8 +197,9 @@ def unwritable(path: str | os.PathLike[str], *, named: bool = False) -> str | No
     return None
 
 
-_HELD_RUNS: dict[tuple[int, int, int], int] = {}
-"""Run folders held (`one_timing_job`), by (device, inode, thread): how deep."""
+_HELD: dict[tuple[int, int, int], int] = {}
+"""Run folders and output lock files held (`one_timing_job`, `one_writer`), by (device, inode,
+thread): how deep."""
 
 
 @contextmanager
@@ -210,35 +211,66 @@ def one_timing_job(root: Path, log: Callable[[str], None]) -> Iterator[None]:
     run passes through (a script calling search, then export, inside one hold). Where flock is
     missing (Windows) or refused (some network mounts), nothing is held, as before."""
     try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    try:
         fd = os.open(root, os.O_RDONLY)
     except OSError:  # not a folder (yet): the run's own checks say so
+        yield
+        return
+    waiting = (
+        f"waiting for another search.py or export.py of run '{root}' to finish (they would time each "
+        "other, and write the same files) ..."
+    )
+    with _held(fd, lambda: log(waiting)):
+        yield
+
+
+@contextmanager
+def one_writer(folder: Path, flag: str, log: Callable[[str], None]) -> Iterator[None]:
+    """Hold the output folder `folder` (given as `flag`) for one command at a time: two runs searching,
+    or exporting, into one shared --out at once each checked it empty and the later one replaced the
+    other's results without a word (`one_timing_job` holds a run, not where it writes). The lock is
+    `flock` on a file named by the folder's full path in the system's temporary folder, since the
+    folder may not exist yet, and an export replaces it whole; nothing is written beside it."""
+    try:
+        full = folder.resolve()
+        locks = Path(tempfile.gettempdir()) / f"supernet-locks-{os.getuid()}"
+        locks.mkdir(mode=0o700, exist_ok=True)
+        name = hashlib.sha256(str(full).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+        fd = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except (OSError, RuntimeError, AttributeError):  # no temporary folder, a loop, no getuid: unheld
+        yield
+        return
+    waiting = f"waiting for another command writing into {flag} '{folder}' to finish ..."
+    with _held(fd, lambda: log(waiting)):
+        yield
+
+
+@contextmanager
+def _held(fd: int, say_waiting: Callable[[], None]) -> Iterator[None]:
+    """An exclusive flock on the open descriptor `fd` (closed at the end), waited for after
+    `say_waiting` when another process holds it; a thread holding it already passes through."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        os.close(fd)
         yield
         return
     stat = os.fstat(fd)
     key = (stat.st_dev, stat.st_ino, threading.get_ident())
     try:
-        if not _HELD_RUNS.get(key):
+        if not _HELD.get(key):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                log(
-                    f"waiting for another search.py or export.py of run '{root}' to finish (they would "
-                    "time each other, and write the same files) ..."
-                )
+                say_waiting()
                 with contextlib.suppress(OSError):
                     fcntl.flock(fd, fcntl.LOCK_EX)
             except OSError:  # no locks on this filesystem: unheld, as before
                 pass
-        _HELD_RUNS[key] = _HELD_RUNS.get(key, 0) + 1
+        _HELD[key] = _HELD.get(key, 0) + 1
         try:
             yield
         finally:
-            _HELD_RUNS[key] -= 1
+            _HELD[key] -= 1
     finally:
         os.close(fd)  # closing releases the lock (an inner hold's descriptor never took it)
 

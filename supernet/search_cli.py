@@ -12,6 +12,7 @@ are then scored on the whole dev split and verified by measurement.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -48,6 +49,7 @@ from supernet.io import (
     atomic_write_json,
     json_bytes,
     one_timing_job,
+    one_writer,
     unwritable,
     weights_digest,
 )
@@ -560,7 +562,7 @@ class SearchRun:
         """Measured latency of each subnet (cached per setting in latency/).
 
         Results measured under load or with a wide spread (`LatencyResult.flags`),
-        fresh or cached, are named in one warning line. Where the subnets timed now will be compared
+        fresh or cached, are named in one warning line; a cached one taken under load is timed again. Where the subnets timed now will be compared
         with figures taken earlier (`reference`, by default those of `cfgs` read from the cache), one
         of those is timed again beside them: a machine whose speed changed since by more than
         `SPEED_CHANGE_BOUND` is said in one warning line.
@@ -568,12 +570,25 @@ class SearchRun:
         cache = LatencyCache(self.run.root, self.setting)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LatencyWarning)
-            # --remeasure: each subnet timed again once in this search, not read from the cache.
-            todo = [c for c in cfgs if c not in cache or (self.remeasure and c.name not in self._remeasured)]
-            cached = {c: r for c in cfgs if c not in todo and (r := cache.get(c)) is not None}
+            earlier = {c: r for c in cfgs if c in cache and (r := cache.get(c)) is not None}
         # A cache damaged, or of another machine or graph revision: one line, not a Python warning.
         self._say_latency_warnings(caught, "warning: ")
+        # Timed again, once in this search: every subnet with --remeasure, and a figure taken while
+        # other processes took the cores (flagged "load": a second search starting up beside the
+        # first left a 13 ms figure of a 5 ms subnet, which refused later budgets).
+        loaded = [c for c, r in earlier.items() if "load" in r.flags and c.name not in self._remeasured]
+        todo = [
+            c
+            for c in cfgs
+            if c not in earlier or (c.name not in self._remeasured and (self.remeasure or c in loaded))
+        ]
+        cached = {c: r for c, r in earlier.items() if c not in todo}
         self._remeasured.update(c.name for c in todo)
+        if loaded and not self.remeasure:
+            self.log(
+                f"{len(loaded)} of the figures cached in {cache.path} were timed while other processes took the "
+                "cores (flagged load): timing them again"
+            )
         fresh: dict[str, LatencyResult] = {}
         if reference is None:
             reference = cached
@@ -1389,9 +1404,16 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     if per_layer_flags and not args.per_layer:  # said once the values are known to be valid
         verb = "they set" if len(per_layer_flags) > 1 else "it sets"
         log(f"note: {_listed(per_layer_flags)} ignored: {verb} the per-layer search (--per-layer)")
+    if getattr(args, "latency_table", None) is None and args.device in (None, "cpu"):
+        if why := too_many_threads(args.threads):  # checked before waiting for another job
+            raise RunError(why)
+    out = getattr(args, "out", None)
     if Path(args.run).is_dir():  # checked before waiting for another job (and again after)
-        search_folder(Path(args.run), getattr(args, "out", None))
-    with one_timing_job(Path(args.run), log):
+        search_folder(Path(args.run), out)
+    with contextlib.ExitStack() as held:
+        held.enter_context(one_timing_job(Path(args.run), log))
+        if out is not None:  # another run's search into the same --out, meanwhile
+            held.enter_context(one_writer(Path(out), "--out", log))
         if getattr(args, "latency_table", None) is not None:
             return run_with_table(args, log=log, timing_given=timing_given)
         return _measured_search(args, log)

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import types
 from pathlib import Path
 
 import pytest
@@ -1343,28 +1344,92 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
     # A folder that is not there (yet) holds nothing: the run's own checks say what is wrong.
     with one_timing_job(tmp_path / "none", lines.append):
         pass
-    # search.py and export.py hold the run for their whole work (not a kit: it times nothing).
-    held: list[Path] = []
+    # search.py and export.py hold the run for their whole work (not a kit: it times nothing), and
+    # the folder an --out names (two runs writing into one shared folder at once).
+    held: list[tuple[str, Path]] = []
 
     class Stop(BaseException):
         pass
 
     @contextlib.contextmanager
     def record(root, log):
-        held.append(Path(root))
+        held.append(("run", Path(root)))
         yield
         raise Stop
 
+    @contextlib.contextmanager
+    def record_out(folder, flag, log):
+        held.append((flag, Path(folder)))
+        yield
+
     for module in (search_cli, export_cli):
         monkeypatch.setattr(module, "one_timing_job", record)
+        monkeypatch.setattr(module, "one_writer", record_out)
     monkeypatch.setattr(search_cli, "_measured_search", lambda args, log: 0)
     monkeypatch.setattr(export_cli, "_export", lambda args, run_dir: 0)
     monkeypatch.setattr(export_cli, "trained_run", lambda path: RunDir(Path(path)))
+    monkeypatch.setattr(
+        export_cli,
+        "_run_and_subnet",
+        lambda args, run_dir: (None, None, types.SimpleNamespace(name="w0.50-d0.50")),
+    )
     with pytest.raises(Stop):
         search_main(["--run", str(run), "--no-progress"])
     with pytest.raises(Stop):
         export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--no-onnx", "--no-progress"])
-    assert held == [run, run]
+    assert held == [("run", run), ("run", run)]
+    held.clear()
+    shared = tmp_path / "shared"
+    with pytest.raises(Stop):
+        search_main(["--run", str(run), "--out", str(shared / "s"), "--no-progress"])
+    with pytest.raises(Stop):
+        export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--no-onnx", "--out", str(shared / "m")])
+    assert held == [("run", run), ("--out", shared / "s"), ("run", run), ("--out", shared / "m")]
+    # What needs no hold is refused before waiting for one (it came after 64 s and 73 s of waiting).
+    held.clear()
+    monkeypatch.setattr(search_cli, "too_many_threads", lambda threads: f"--threads {threads} is too many")
+    assert search_main(["--run", str(run), "--threads", "64", "--no-progress"]) == 2
+    mine = RunDir(run).export / "w0.50-d0.50"
+    mine.mkdir(parents=True)
+    (mine / "notes.md").write_text("mine")
+    assert export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--no-onnx", "--no-progress"]) == 2
+    assert held == [] and (mine / "notes.md").read_text() == "mine"
+
+
+def test_one_command_writes_into_an_output_folder_at_a_time(tmp_path: Path, monkeypatch) -> None:
+    """Two runs searching into one shared --out at once: each found it empty, and the later one
+    replaced the other's results without a word. The second waits, saying so; the folder may not
+    exist yet, and nothing is written into it or beside it."""
+    import threading
+
+    from supernet.io import one_writer
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    out = tmp_path / "shared" / "search"
+    lines: list[str] = []
+    entered = threading.Event()
+
+    def second() -> None:
+        with one_writer(tmp_path / "shared" / ".." / "shared" / "search", "--out", lines.append):
+            entered.set()
+
+    with one_writer(out, "--out", lines.append):
+        waiter = threading.Thread(target=second)
+        waiter.start()
+        assert not entered.wait(0.3)  # the same folder, however named: it waits
+        with one_writer(out, "--out", lines.append):  # the thread holding it passes through
+            pass
+    waiter.join(5)
+    assert entered.is_set()
+    assert lines == [
+        f"waiting for another command writing into --out '{tmp_path / 'shared' / '..' / 'shared' / 'search'}' to finish ..."
+    ]
+    assert not (tmp_path / "shared").exists()
+    assert [p.parent.name for p in (tmp_path / "tmp").rglob("*.lock")] == [f"supernet-locks-{os.getuid()}"]
 
 
 def test_output_folders_follow_links_and_refuse_the_current_folder(tmp_path: Path, monkeypatch) -> None:
