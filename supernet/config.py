@@ -662,8 +662,14 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Return ``value`` converted to field type ``tp`` or raise a :class:`ConfigError` naming ``key``."""
     result = _try_coerce(value, tp, key)
     if result is _FAIL:
+        # YAML reads a bare ~ (and null) as nothing: `output_dir: ~` meant the home folder.
+        hint = (
+            "; in YAML a bare ~ or null is nothing: quote it ('~') for the home folder"
+            if value is None and tp is str
+            else ""
+        )
         raise _field_error(
-            key, f"must be {_type_name(tp)}, got {value!r} ({type(value).__name__})", quoted=True
+            key, f"must be {_type_name(tp)}, got {value!r} ({type(value).__name__}){hint}", quoted=True
         )
     return result
 

@@ -47,7 +47,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -421,9 +421,9 @@ def result_flags(other_cpu: float | None, spread: float) -> tuple[str, ...]:
     return tuple(flags)
 
 
-def some_names(names: Iterable[str]) -> str:
-    """The first four names, sorted, and how many more there are."""
-    ordered = sorted(names)
+def some_names(names: Iterable[str], key: Callable[[str], Any] | None = None) -> str:
+    """The first four names, sorted (by `key` if given), and how many more there are."""
+    ordered = sorted(names, key=key)
     return ", ".join(ordered[:4]) + (f" and {len(ordered) - 4} more" if len(ordered) > 4 else "")
 
 

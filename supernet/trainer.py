@@ -540,11 +540,15 @@ class _Job:
             # A config.yaml as train.py writes it (saved from --print-config, say) beside files of the
             # user's own: no run trained here, so nothing to resume, and "pass resume=true" let the
             # teacher's save replace the user's teacher/ folder.
+            # Folders marked and named first: a teacher/ the run would replace was hidden in "and 1 more".
             others = [
-                p.name for p in run.root.iterdir() if p.name != run.config.name and not p.name.startswith(".")
+                p.name + "/" if p.is_dir() else p.name
+                for p in run.root.iterdir()
+                if p.name != run.config.name and not p.name.startswith(".")
             ]
+            shown = some_names(others, key=lambda name: (not name.endswith("/"), name))
             raise RunError(
-                f"output_dir '{run.root}' holds a config.yaml and other files ({some_names(others)}) but no run "
+                f"output_dir '{run.root}' holds a config.yaml and other files ({shown}) but no run "
                 "train.py trained (no inputs.json, train_metrics.jsonl, eval.jsonl, checkpoint or saved "
                 "model); move them out or choose a new output_dir"
             )
@@ -592,7 +596,7 @@ class _Job:
         elif (
             run.root.exists()
             and not run.config.exists()
-            and any(p.name != LOCK_FILE for p in run.root.iterdir())
+            and any(not p.name.startswith(".") for p in run.root.iterdir())  # the lock, a .DS_Store
         ):
             raise RunError(
                 f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"

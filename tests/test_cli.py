@@ -500,12 +500,22 @@ def test_a_saved_config_beside_own_files_is_not_a_run(capsys, preset: Path, tmp_
     save_config(load_config(TrainConfig, preset, [f"output_dir={mine}"]), mine / "config.yaml")
     (mine / ".DS_Store").write_bytes(b"\0")  # a desktop's litter is not named
     message = (
-        f"output_dir '{mine}' holds a config.yaml and other files (notes.txt, teacher) but no run train.py "
+        f"output_dir '{mine}' holds a config.yaml and other files (teacher/, notes.txt) but no run train.py "
         "trained (no inputs.json, train_metrics.jsonl, eval.jsonl, checkpoint or saved model); move them "
         "out or choose a new output_dir"
     )
     for extra in ([], ["resume=true"]):
         _fails(capsys, train_main, ["--config", str(mine / "config.yaml"), *extra], message, watch=mine)
+    # Folders first and marked: the teacher/ the run would replace was hidden in "and 1 more".
+    for name in ("a.txt", "b.txt", "c.txt", "d.txt"):
+        (mine / name).write_text("mine")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(mine / "config.yaml")],
+        message.replace("(teacher/, notes.txt)", "(teacher/, a.txt, b.txt, c.txt and 2 more)"),
+        watch=mine,
+    )
 
 
 @pytest.mark.slow

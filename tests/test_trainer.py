@@ -686,6 +686,14 @@ def test_non_run_directory_is_refused(models, tmp_path) -> None:
     with pytest.raises(RunError, match="exists and is not a run directory; choose a new or empty output_dir"):
         _run(models["seq-cls"], other)
     assert [p.name for p in other.iterdir()] == ["thesis.tex"]
+    # A desktop's hidden litter alone is an empty folder (as beside a lone config.yaml): a new run.
+    litter = tmp_path / "litter"
+    litter.mkdir()
+    (litter / ".DS_Store").write_bytes(b"\0")
+    checked = trainer._Job.__new__(trainer._Job)  # its folder check alone
+    checked.cfg, checked.run = _cfg(models["seq-cls"], litter), sn.io.RunDir(litter)
+    checked.check_run_dir()
+    assert checked.fresh and [p.name for p in litter.iterdir()] == [".DS_Store"]
 
 
 @pytest.mark.slow
