@@ -41,7 +41,7 @@ from supernet.latency import (
     unavailable,
 )
 from supernet.profile_kit import run_digests, run_identity
-from supernet.profile_kit_script import too_many_threads, usable_cores
+from supernet.profile_kit_script import some_names, too_many_threads, usable_cores
 from supernet.progress import progress_bar
 from supernet.search import read_results
 from supernet.search_cli import default_seq_len
@@ -195,17 +195,18 @@ _EXPORT_EXTRAS = frozenset(
 )
 
 
-def _not_an_export(out: Path) -> str | None:
-    """Why the non-empty folder `out` is not an earlier export, or None where it is one."""
+def _not_an_export(out: Path) -> tuple[str | None, list[str]]:
+    """Why the non-empty folder `out` is not an earlier export (None where it is one), and what it
+    holds beside an export's own files (folders marked with a /), which --overwrite would delete."""
     try:
         parity = json.loads((out / "parity.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return "no parity.json"
+        return "no parity.json", []
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return "its parity.json cannot be read"
+        return "its parity.json cannot be read", []
     paths = parity.get("paths") if isinstance(parity, dict) else None
     if not isinstance(paths, dict) or "subnet" not in parity or "param_count" not in parity:
-        return "its parity.json is not one export.py wrote"
+        return "its parity.json is not one export.py wrote", []
     files = parity.get("files")
     if isinstance(files, list):  # every file it wrote (since 2026-12-02): a user's model.int8.onnx is not
         ours = {str(f) for f in files} | {"summary.json"}
@@ -214,10 +215,7 @@ def _not_an_export(out: Path) -> str | None:
     others = sorted(
         p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if p.is_dir() or p.name not in ours
     )
-    if others:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-        return f"it also holds {shown}, which export does not write"
-    return None
+    return None, others
 
 
 def _replaces_export(out: Path, overwrite: bool, *, given: bool = True) -> bool:
@@ -238,11 +236,18 @@ def _replaces_export(out: Path, overwrite: bool, *, given: bool = True) -> bool:
         raise RunError(f"--out '{out}' cannot be written: {problem}; pass another folder")
     if not out.exists() or not any(out.iterdir()):
         return False
-    reason = _not_an_export(out)
+    reason, others = _not_an_export(out)
     if reason is not None:
         raise FileExistsError(
             f"'{out}' already exists and is not an earlier export ({reason}): pass a new --out "
             "(export only ever replaces an earlier export)"
+        )
+    if others:  # an export, with files of the user's added: said as such, not "not an export"
+        shown = some_names(others)
+        them = "it" if len(others) == 1 else "them"
+        raise FileExistsError(
+            f"'{out}' holds an earlier export and {shown}, which export.py did not write and replacing the "
+            f"folder would delete: move {them} out to replace the export, or pass a new --out"
         )
     if not overwrite:
         raise FileExistsError(

@@ -878,16 +878,16 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
         capsys,
         export_main,
         [*argv, "--out", str(export), "--overwrite"],
-        f"'{export}' already exists and is not an earlier export (it also holds NOTES.md, which export does "
-        "not write): pass a new --out (export only ever replaces an earlier export)",
+        f"'{export}' holds an earlier export and NOTES.md, which export.py did not write and replacing the "
+        "folder would delete: move it out to replace the export, or pass a new --out",
         watch=export,
     )
     _fails(
         capsys,
         export_main,
         [*argv, "--out", str(export)],
-        f"'{export}' already exists and is not an earlier export (it also holds NOTES.md, which export does "
-        "not write): pass a new --out (export only ever replaces an earlier export)",
+        f"'{export}' holds an earlier export and NOTES.md, which export.py did not write and replacing the "
+        "folder would delete: move it out to replace the export, or pass a new --out",
         watch=export,
     )
     (export / "NOTES.md").unlink()
@@ -900,8 +900,8 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
             capsys,
             export_main,
             [*argv, "--out", str(export), "--overwrite"],
-            f"'{export}' already exists and is not an earlier export (it also holds {name}, which export does "
-            "not write): pass a new --out (export only ever replaces an earlier export)",
+            f"'{export}' holds an earlier export and {name}, which export.py did not write and replacing the "
+            "folder would delete: move it out to replace the export, or pass a new --out",
             watch=export,
         )
         (export / name).unlink()
