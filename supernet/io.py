@@ -262,8 +262,11 @@ def _held(fd: int, say_waiting: Callable[[], None]) -> Iterator[None]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 say_waiting()
-                with contextlib.suppress(OSError):
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    with contextlib.suppress(OSError):
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                except KeyboardInterrupt as err:  # said as such, not as a batch of timing that "starts again"
+                    raise type(err)("interrupted while waiting: nothing was timed or written") from None
             except OSError:  # no locks on this filesystem: unheld, as before
                 pass
         _HELD[key] = _HELD.get(key, 0) + 1

@@ -1351,6 +1351,24 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
     with one_timing_job(run, lines.append), one_timing_job(run, lines.append):
         pass
     assert len(lines) == 1
+    # Ctrl-C while waiting says so (it said a batch of subnets being timed "starts again").
+    import fcntl
+
+    real_flock = fcntl.flock
+
+    def busy(fd, op):
+        if op & fcntl.LOCK_NB:
+            raise BlockingIOError
+        if op & fcntl.LOCK_EX:
+            raise KeyboardInterrupt
+        return real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", busy)
+    with pytest.raises(KeyboardInterrupt) as info, one_timing_job(run, lines.append):
+        pass
+    assert str(info.value) == "interrupted while waiting: nothing was timed or written"
+    monkeypatch.setattr(fcntl, "flock", real_flock)
+    lines.clear()
     # A folder that is not there (yet) holds nothing: the run's own checks say what is wrong.
     with one_timing_job(tmp_path / "none", lines.append):
         pass
