@@ -253,6 +253,11 @@ def _replaces_export(out: Path, overwrite: bool, *, given: bool = True) -> bool:
         raise FileExistsError(
             f"'{out}' holds an earlier export: pass --overwrite to replace it, or a new --out"
         )
+    problem = unwritable(out)  # an immutable or read-only folder: its swap failed after the work
+    if problem is not None:
+        raise RunError(
+            f"'{out}' holds an earlier export that cannot be replaced ({problem}): pass a new --out"
+        )
     return True
 
 
@@ -407,7 +412,14 @@ def _commit_and_time(
         old: Path | None = None
         try:
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            out.rename(old / out.name)
+            try:
+                out.rename(old / out.name)
+            except OSError as err:  # made unmovable since the check: the earlier export stays, alone
+                old.rmdir()
+                shutil.rmtree(target, ignore_errors=True)
+                raise RunError(
+                    f"'{out}' holds an earlier export that cannot be replaced ({err.strerror}): pass a new --out"
+                ) from None
             target.rename(out)
         except KeyboardInterrupt:
             if target.exists():  # interrupted before the swap ended: it is finished all the same

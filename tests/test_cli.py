@@ -912,6 +912,27 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
         f"'{export}' holds an earlier export: pass --overwrite to replace it, or a new --out",
         watch=export,
     )
+    # An immutable (chattr +i) export: its swap failed after the work, leaving an empty .exp.old-*
+    # beside. Root passes permission checks, so the system's refusal is simulated.
+    from supernet import export_cli
+
+    real_unwritable = export_cli.unwritable
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            export_cli,
+            "unwritable",
+            lambda path, **kw: (
+                "Operation not permitted" if Path(path) == export else real_unwritable(path, **kw)
+            ),
+        )
+        _fails(
+            capsys,
+            export_main,
+            [*argv, "--out", str(export), "--overwrite"],
+            f"'{export}' holds an earlier export that cannot be replaced (Operation not permitted): pass a new --out",
+            watch=export,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".exp")) == []
     assert export_main([*argv, "--out", str(export), "--overwrite"]) == 0
     # Through a link: the linked export is replaced, the link stays a link (it became a folder).
     link = tmp_path / "latest"
