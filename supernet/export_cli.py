@@ -515,7 +515,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:  # checked before waiting for another job (and again after)
         _replaces_export(output_target(Path(args.out), "--out"), args.overwrite)
     else:  # the run's export folder for the subnet (again once held: a search may choose anew meanwhile)
-        _replaces_export(run_dir.export / _run_and_subnet(args, run_dir)[2].name, args.overwrite, given=False)
+        _replaces_export(_default_out(args, run_dir), args.overwrite, given=False)
     with contextlib.ExitStack() as held:
         held.enter_context(one_timing_job(run_dir.root, print))
         if args.out:  # another run's export into the same --out, meanwhile
@@ -526,10 +526,24 @@ def run(args: argparse.Namespace) -> int:
 def _run_and_subnet(
     args: argparse.Namespace, run_dir: RunDir
 ) -> tuple[TrainConfig, SearchSpace, SubnetConfig]:
-    """The run's training config, its space, and the subnet `args` names (--subnet, or the search's)."""
+    """The run's training config (its paths as recorded: `recorded_paths`, which may say a note), its
+    space, and the subnet `args` names (--subnet, or the search's choice)."""
     train_cfg = recorded_paths(load_config(TrainConfig, run_dir.config), run_dir)
+    return (train_cfg, *_space_and_subnet(args, run_dir, train_cfg))
+
+
+def _default_out(args: argparse.Namespace, run_dir: RunDir) -> Path:
+    """The run's export folder for the subnet `args` names (the run's data paths are not needed:
+    `recorded_paths` is not asked, and its notes are said once, by the export itself)."""
+    return run_dir.export / _space_and_subnet(args, run_dir, load_config(TrainConfig, run_dir.config))[1].name
+
+
+def _space_and_subnet(
+    args: argparse.Namespace, run_dir: RunDir, train_cfg: TrainConfig
+) -> tuple[SearchSpace, SubnetConfig]:
+    """The run's space and the subnet `args` names."""
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
-    return train_cfg, space, resolve_subnet_name(run_dir, args.subnet, args.search, space)
+    return space, resolve_subnet_name(run_dir, args.subnet, args.search, space)
 
 
 def _export(args: argparse.Namespace, run_dir: RunDir) -> int:

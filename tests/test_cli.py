@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import types
 from pathlib import Path
 
 import pytest
@@ -1419,8 +1418,8 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
     monkeypatch.setattr(export_cli, "trained_run", lambda path: RunDir(Path(path)))
     monkeypatch.setattr(
         export_cli,
-        "_run_and_subnet",
-        lambda args, run_dir: (None, None, types.SimpleNamespace(name="w0.50-d0.50")),
+        "_default_out",
+        lambda args, run_dir: RunDir(run_dir.root).export / "w0.50-d0.50",
     )
     with pytest.raises(Stop):
         search_main(["--run", str(run), "--no-progress"])
