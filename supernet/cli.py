@@ -554,10 +554,11 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def search_main(argv: Sequence[str] | None = None) -> int:
-    from supernet.search_cli import build_parser, run
+    from supernet.parsers import search_parser
 
     def main(args: argparse.Namespace) -> int:
         from supernet.search import BudgetError
+        from supernet.search_cli import run
 
         one_process_only("search.py")
         try:
@@ -574,7 +575,7 @@ def search_main(argv: Sequence[str] | None = None) -> int:
 
     return run_cli(
         main,
-        build_parser(),
+        search_parser(),
         argv,
         interrupted=(
             "interrupted: no results written; search.py run again reuses the latencies and scores already "
@@ -584,15 +585,17 @@ def search_main(argv: Sequence[str] | None = None) -> int:
 
 
 def export_main(argv: Sequence[str] | None = None) -> int:
-    from supernet.export_cli import build_parser, run
+    from supernet.parsers import export_parser
 
     def main(args: argparse.Namespace) -> int:
+        from supernet.export_cli import run
+
         one_process_only("export.py")
         return run(args)
 
     return run_cli(
         main,
-        build_parser(),
+        export_parser(),
         argv,
         interrupted="interrupted: nothing was exported (no folder is left half-written)",
     )

@@ -534,6 +534,9 @@ def check_recipe_options(cfg: TrainConfig) -> None:
 # (2 cores only make it faster).
 DEFAULT_ACCURACY_SUBSET = 128
 
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+"""The types subnets can be timed in (`SearchConfig.dtype`; torch's dtypes of those names)."""
+
 
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:[0-9]+)?)$")
 """The devices latency can be measured on."""
@@ -591,7 +594,7 @@ class SearchConfig(_Config):
             "int8",
             "needs backend onnxruntime (--backend onnxruntime)",
         )
-        _one_of(self, "dtype", ("float32", "bfloat16", "float16"))
+        _one_of(self, "dtype", DTYPE_NAMES)
         _check(
             self.dtype == "float32" or self.backend == "torch",
             "dtype",

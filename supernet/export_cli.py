@@ -15,7 +15,7 @@ from typing import Any
 
 from transformers import AutoTokenizer
 
-from supernet.cli import folder_option, output_target, user_path, user_path_text
+from supernet.cli import output_target
 from supernet.config import TrainConfig, load_config
 from supernet.convert import supernet_state
 from supernet.data import make_dataloader, window_stride
@@ -40,6 +40,7 @@ from supernet.latency import (
     measure_interleaved,
     unavailable,
 )
+from supernet.parsers import export_parser
 from supernet.profile_kit import run_digests, run_identity
 from supernet.profile_kit_script import some_names, too_many_threads, usable_cores
 from supernet.progress import progress_bar
@@ -59,59 +60,7 @@ from supernet.trainer import (
 __all__ = ["build_parser", "resolve_subnet_name", "run"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="export.py",
-        description="Export a subnet of a trained supernet as a standalone model folder (+ ONNX), "
-        "checked against the supernet.",
-    )
-    p.add_argument("--run", required=True, type=user_path_text, help="run directory written by train.py")
-    p.add_argument(
-        "--subnet",
-        default="best",
-        help="'best' (search.py's choice), a grid name such as "
-        "w0.50-d0.75, or a per-layer name from search/results.jsonl",
-    )
-    p.add_argument(
-        "--out",
-        type=folder_option("leave --out out for RUN/export/<subnet name>"),
-        default=None,
-        help="output folder (default: RUN/export/<subnet name>)",
-    )
-    p.add_argument(
-        "--search",
-        type=user_path,
-        default=None,
-        metavar="DIR",
-        help="the search whose choice 'best' is and whose per-layer names --subnet may use "
-        "(search.py --out; default RUN/search)",
-    )
-    onnx = p.add_mutually_exclusive_group()
-    onnx.add_argument(
-        "--onnx", dest="onnx", action="store_true", default=True, help="write model.onnx (default)"
-    )
-    onnx.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip ONNX")
-    p.add_argument("--int8", action="store_true", help="also write a dynamically quantized model.int8.onnx")
-    p.add_argument(
-        "--opset", type=int, default=18, help="ONNX opset (18: the exporter's native one, no conversion)"
-    )
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier export at --out (only folders holding a parity.json)",
-    )
-    p.add_argument("--threads", type=int, default=None, help="threads for the latency measurement")
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument(
-        "--profile-kit",
-        type=folder_option("leave --profile-kit out to export a subnet"),
-        metavar="OUT",
-        default=None,
-        help="instead of exporting a subnet, write a device profile kit to OUT: the ONNX files the "
-        "latency predictor is built from and profile.py, which times them on a device with only "
-        "numpy and onnxruntime (then: search.py --latency-table); with --int8, the int8 graphs",
-    )
-    return p
+build_parser = export_parser  # export.py's options (supernet.parsers)
 
 
 def resolve_subnet_name(

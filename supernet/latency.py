@@ -58,7 +58,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from supernet.config import DEVICE_PATTERN
+from supernet.config import DEVICE_PATTERN, DTYPE_NAMES
 from supernet.convert import Arch, supernet_state
 from supernet.data import positions_problem
 from supernet.elastic.depth import kept_layers
@@ -112,7 +112,7 @@ __all__ = [
 ]
 
 BACKENDS = ("torch", "onnxruntime")
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DTYPES = {name: getattr(torch, name) for name in DTYPE_NAMES}
 """The weight types the torch backend times (`LatencySetting.dtype`) and their torch dtypes."""
 _DTYPE_TAGS = {"bfloat16": "bf16", "float16": "fp16"}
 LAYER_MODELS = ("additive", "table")

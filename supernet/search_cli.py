@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import dataclasses
 import functools
 import json
 import math
@@ -30,9 +29,8 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer
 
-from supernet.cli import folder_option, output_target, user_path, user_path_text
+from supernet.cli import output_target
 from supernet.config import (
-    DEFAULT_ACCURACY_SUBSET,
     ConfigError,
     SearchConfig,
     TrainConfig,
@@ -54,7 +52,6 @@ from supernet.io import (
     weights_digest,
 )
 from supernet.latency import (
-    DTYPES,
     LatencyCache,
     LatencyPredictor,
     LatencyResult,
@@ -68,6 +65,7 @@ from supernet.latency import (
     stale_reason,
     unavailable,
 )
+from supernet.parsers import SEARCH_DEFAULTS, search_parser
 from supernet.profile_kit import run_digests, run_identity
 from supernet.profile_kit_script import too_many_threads
 from supernet.progress import progress_bar
@@ -100,128 +98,7 @@ from supernet.trainer import (
 
 __all__ = ["SearchRun", "build_parser", "export_for_measurement", "per_layer_search", "run"]
 
-# search.py's defaults are SearchConfig's (its API users get what search.py does), --verify-top aside.
-_SEARCH_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """search.py's options (`run` takes the parsed namespace; `search_defaults` fills what is unset)."""
-    p = argparse.ArgumentParser(
-        prog="search.py",
-        description="Measure every trained subnet, draw the accuracy/latency Pareto front, "
-        "pick the most accurate subnet within a latency budget.",
-    )
-    p.add_argument("--run", required=True, type=user_path_text, help="run directory written by train.py")
-    budget = p.add_mutually_exclusive_group()
-    budget.add_argument("--latency-budget-ms", type=float, help="latency budget in milliseconds")
-    budget.add_argument(
-        "--latency-budget-ratio",
-        type=float,
-        help="budget as a fraction of the full model's measured latency (e.g. 0.5)",
-    )
-    # None means "not given": with --latency-table, a given one is said to be ignored.
-    p.add_argument("--device", default=None, help="cpu or cuda[:N] (default cpu)")
-    p.add_argument(
-        "--backend",
-        default=None,
-        choices=("torch", "onnxruntime"),
-        help="torch eager, or onnxruntime on the optimised graph export.py writes (default torch)",
-    )
-    p.add_argument(
-        "--int8",
-        action="store_true",
-        help="with --backend onnxruntime: time and score the int8 graph export.py --int8 writes (dev "
-        "scores are the int8 model's; per-layer candidates are still ranked on FP32 dev-subset scores)",
-    )
-    p.add_argument(
-        "--dtype",
-        default=None,
-        choices=tuple(DTYPES),
-        help="with --backend torch: the type the subnets are timed in, the one you will serve in "
-        "(default float32; e.g. bfloat16 on a GPU: an H200 ran BERT-base 3x faster in it at batch 32). "
-        "Dev scores stay float32's",
-    )
-    p.add_argument("--batch-size", type=int, default=None, help="(default 1, or the latency table's)")
-    p.add_argument(
-        "--seq-len",
-        type=int,
-        default=None,
-        help="tokens per sequence (default 128, or the run's max_length where the model has fewer positions; "
-        "with --latency-table, the table's)",
-    )
-    p.add_argument("--threads", type=int, default=None, help="intra-op threads (default: torch's)")
-    p.add_argument(
-        "--warmup",
-        type=int,
-        default=None,
-        help=f"untimed calls before each measurement (default {_SEARCH_DEFAULTS['warmup']})",
-    )
-    p.add_argument(
-        "--repeats",
-        type=int,
-        default=None,
-        help=f"timed calls per measurement; the median is kept (default {_SEARCH_DEFAULTS['repeats']})",
-    )
-    p.add_argument("--per-layer", action="store_true", help="also search per-layer subnets (evolution)")
-    p.add_argument(
-        "--predict",
-        action="store_true",
-        help="also fit the per-layer latency predictor and print its estimate next to each measured "
-        "latency (pred ms); always on with --per-layer, and shown whenever the run has one cached",
-    )
-    p.add_argument(
-        "--remeasure",
-        action="store_true",
-        help="time every subnet (and the predictor's probes) again instead of reading the run's latency "
-        "cache, e.g. on an idle machine after figures flagged load or spread; the new figures replace them",
-    )
-    p.add_argument(
-        "--population",
-        type=int,
-        default=None,
-        help=f"per-layer subnets per generation (default {_SEARCH_DEFAULTS['population']})",
-    )
-    p.add_argument(
-        "--generations",
-        type=int,
-        default=None,
-        help=f"rounds of evolution after the first population (default {_SEARCH_DEFAULTS['generations']})",
-    )
-    p.add_argument(
-        "--verify-top",
-        type=int,
-        default=None,
-        help="per-layer candidates verified by measurement (default 5)",
-    )
-    p.add_argument(
-        "--accuracy-subset",
-        type=int,
-        default=None,
-        metavar="N",
-        help="dev examples that rank per-layer candidates during the evolution (a fixed seeded, "
-        f"stratified subset; 0 = the whole dev split; default {DEFAULT_ACCURACY_SUBSET})",
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed of the evolution and of the accuracy subset (default 0)"
-    )
-    p.add_argument(
-        "--out",
-        type=folder_option("leave --out out for RUN/search"),
-        default=None,
-        metavar="DIR",
-        help="folder for this search's results.jsonl, pareto.csv, pareto.png, search.json and chosen.json (default "
-        "RUN/search); one per target device keeps their searches apart (export.py --search DIR)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument(
-        "--latency-table",
-        type=user_path,
-        default=None,
-        help="latency-table.json from a device profile kit (export.py --profile-kit): predict every "
-        "latency from it instead of measuring on this machine (its setting replaces --device, --backend, "
-        "--warmup and --repeats; --threads/--batch-size/--seq-len must match it when given)",
-    )
-    return p
+build_parser = search_parser  # search.py's options (supernet.parsers)
 
 
 class SearchRun:
@@ -1314,14 +1191,14 @@ def default_seq_len(run_dir: Path, log: Callable[[str], None], *, option: str | 
 
 # Options left None by the parser, so that one given where it does nothing is said: (flag, field, default).
 _PER_LAYER_OPTIONS = (
-    ("--population", "population", _SEARCH_DEFAULTS["population"]),
-    ("--generations", "generations", _SEARCH_DEFAULTS["generations"]),
+    ("--population", "population", SEARCH_DEFAULTS["population"]),
+    ("--generations", "generations", SEARCH_DEFAULTS["generations"]),
     ("--verify-top", "verify_top", 5),
-    ("--accuracy-subset", "accuracy_subset", _SEARCH_DEFAULTS["accuracy_subset"]),
+    ("--accuracy-subset", "accuracy_subset", SEARCH_DEFAULTS["accuracy_subset"]),
 )
 _TIMING_OPTIONS = (
-    ("--warmup", "warmup", _SEARCH_DEFAULTS["warmup"]),
-    ("--repeats", "repeats", _SEARCH_DEFAULTS["repeats"]),
+    ("--warmup", "warmup", SEARCH_DEFAULTS["warmup"]),
+    ("--repeats", "repeats", SEARCH_DEFAULTS["repeats"]),
 )
 
 

@@ -1984,3 +1984,31 @@ def test_a_figures_file_that_cannot_be_replaced_is_refused_first(tmp_path: Path,
     with pytest.raises(argparse.ArgumentTypeError) as info:
         output_file(str(figures))
     assert str(info.value) == f"{figures} cannot be replaced (Operation not permitted)"
+
+
+def test_options_are_parsed_before_torch_is_imported() -> None:
+    """--help, and an option argparse refuses, answered after 3-6 s of importing torch, transformers
+    and onnx: the package and the three commands' options import none of them."""
+    import subprocess
+    import sys
+
+    import supernet
+
+    probe = (
+        "import sys, supernet.cli, supernet.parsers\n"
+        "supernet.parsers.search_parser(); supernet.parsers.export_parser()\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'onnx', 'onnxruntime', 'datasets') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout == "[]\n"
+    for name in ("search.py", "export.py", "train.py"):
+        shown = subprocess.run(
+            [sys.executable, str(Path(__file__).parents[1] / name), "--help"], capture_output=True, text=True
+        )
+        assert shown.returncode == 0 and shown.stdout.startswith(f"usage: {name}")
+    # Every name the package offers is there, loaded on first use.
+    assert sorted(supernet.__all__) == sorted(supernet._WHERE)
+    assert [getattr(supernet, name).__name__ for name in ("SearchSpace", "to_supernet")] == [
+        "SearchSpace",
+        "to_supernet",
+    ]
