@@ -1,7 +1,8 @@
 """What train.py, search.py and export.py share: run a `supernet.cli` main, Ctrl-C as one line.
 
-It lives outside the package because it must also catch a Ctrl-C while `supernet.cli` imports
-(torch, transformers and onnx take seconds to load), which a guard inside the package cannot.
+It lives outside the package because it must also catch a Ctrl-C while `supernet.cli` imports,
+which a guard inside the package cannot (light now: torch, transformers and onnx, which take
+seconds, load once the options are parsed, inside the command's own Ctrl-C handling).
 """
 
 import importlib
