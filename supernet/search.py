@@ -1172,6 +1172,17 @@ def pareto_png(
 # --------------------------------------------------------------------------- table
 
 
+def wilson_interval(score: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """The Wilson score interval (95% for the default `z`) of an accuracy `score` in [0, 1] measured on
+    `n` examples, as (low, high) in [0, 1]: how far a dev score may sit from the accuracy on the
+    examples it stands for (Wilson 1927; used where the normal approximation fails near 0 and 1)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    centre = (score + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(score * (1 - score) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
 def format_table(
     results: Sequence[SubnetResult], *, chosen: SubnetResult | None = None, seq_len: int | None = None
 ) -> str:

@@ -78,6 +78,7 @@ from supernet.search import (
     ms_text,
     read_results,
     select_under_budget,
+    wilson_interval,
     write_results,
 )
 from supernet.subnet import MAX_NET, SearchSpace, SubnetConfig
@@ -1104,8 +1105,14 @@ def _finish(
     log(format_table(results, chosen=chosen, seq_len=sr.setting.seq_len))
     n = _dev_examples(sr.run)
     if n and results[0].metric == "accuracy":
-        # How far apart two scores must be to differ by more than a sentence or two.
-        log(f"dev accuracy over {n} examples: one example is {100 / n:.2f} pt")
+        # How far apart two scores must be to differ by more than a sentence or two, and how far the
+        # chosen's (or the best's) score may sit from the accuracy on the text it stands for.
+        shown = chosen if chosen is not None else max(results, key=lambda r: r.accuracy)
+        low, high = wilson_interval(shown.accuracy, n)
+        log(
+            f"dev accuracy over {n} examples: one example is {100 / n:.2f} pt; {shown.name}'s "
+            f"{100 * shown.accuracy:.2f}% has a 95% interval of {100 * low:.1f}-{100 * high:.1f}% (Wilson)"
+        )
     log(f"results: {paths['results']}\nplot: {paths['pareto_png']}")
     if chosen is not None:
         log(

@@ -718,3 +718,19 @@ def test_evolution_without_grid_seeds_falls_back_to_the_smallest_subnet() -> Non
         "in 5 random draws; continuing with 1 of 16 subnets (raise the budget or max_tries for a wider search)"
     ]
     assert [cfg.name for cfg, _, _ in found] == ["w0.25-d0.50"]
+
+
+def test_wilson_interval_matches_textbook_values() -> None:
+    """Wilson's 95% interval: 0 of 10 is [0, 0.2775] (where the normal approximation gives [0, 0]),
+    16 of 32 is 0.5 +- 0.1637, and 341 of 400 (the quickstart's dev size) is 0.8144-0.8839."""
+    from supernet.search import wilson_interval
+
+    assert wilson_interval(0.0, 10) == (0.0, pytest.approx(0.27754, abs=1e-5))
+    assert wilson_interval(0.5, 32) == (pytest.approx(0.33631, abs=1e-5), pytest.approx(0.66369, abs=1e-5))
+    assert wilson_interval(341 / 400, 400) == (
+        pytest.approx(0.81440, abs=1e-5),
+        pytest.approx(0.88389, abs=1e-5),
+    )
+    assert wilson_interval(1.0, 32)[1] == 1.0
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        wilson_interval(0.5, 0)

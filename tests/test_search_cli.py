@@ -15,7 +15,7 @@ import supernet as sn
 import supernet.search_cli as search_cli
 from supernet.cli import search_main, train_main
 from supernet.profile_kit import run_identity
-from supernet.search import pareto_front, read_results
+from supernet.search import pareto_front, read_results, wilson_interval
 from supernet.trainer import load_supernet
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
@@ -66,8 +66,13 @@ def test_grid_search_files_and_choice(run: Path, capsys) -> None:
     assert f"chosen under 1000.00 ms: {best.name}" in out
     assert out.endswith(f"\nnext: python export.py --run {run} --subnet best\n")
     # Under the table, what one dev example weighs (the run's dev split: teacher_eval.json's count).
+    # and how far the chosen's score may sit from the accuracy it stands for (Wilson's 95% interval).
     n = json.loads((run / "teacher_eval.json").read_text())["dev"]["n"]
-    assert f"dev accuracy over {n} examples: one example is {100 / n:.2f} pt" in out.splitlines()
+    low, high = wilson_interval(best.accuracy, n)
+    assert (
+        f"dev accuracy over {n} examples: one example is {100 / n:.2f} pt; {best.name}'s "
+        f"{100 * best.accuracy:.2f}% has a 95% interval of {100 * low:.1f}-{100 * high:.1f}% (Wilson)"
+    ) in out.splitlines()
 
 
 @pytest.mark.slow
