@@ -66,6 +66,7 @@ from supernet.io import atomic_write_text
 from supernet.profile_kit_script import (
     LOAD_BOUND_CORES,
     SPREAD_BOUND,
+    cores_text,
     cpu_seconds,
     flag_warning,
     load_average,
@@ -499,7 +500,9 @@ def load_report(loads: Mapping[str, MachineLoad]) -> tuple[str, str | None]:
     others = [load.other_cpu for load in loads.values() if load.other_cpu is not None]
     averages = [load.load_avg for load in loads.values() if load.load_avg is not None]
     if others:
-        summary = f"other processes took at most {max(others):.2f} cores (bound {LOAD_BOUND_CORES:.2f})"
+        summary = (
+            f"other processes took at most {cores_text(max(others))} cores (bound {LOAD_BOUND_CORES:.2f})"
+        )
     else:
         summary = "other processes' CPU time unknown (no /proc/stat)"
     if averages:
@@ -509,7 +512,7 @@ def load_report(loads: Mapping[str, MachineLoad]) -> tuple[str, str | None]:
         return f"load while timing: {summary}", None
     worst = max(loads[name].other_cpu or 0.0 for name in loaded)
     return f"load while timing: {summary}", (
-        f"{some_names(loaded)} ran while other processes took up to {worst:.2f} cores "
+        f"{some_names(loaded)} ran while other processes took up to {cores_text(worst)} cores "
         f"(bound {LOAD_BOUND_CORES:.2f}): remeasure on an idle machine"
     )
 

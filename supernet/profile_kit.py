@@ -642,14 +642,20 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
         st = data["setting"]
         if st["backend"] != "onnxruntime":
             raise ProfileKitError(f"latency table {p} has backend {st['backend']!r}; expected 'onnxruntime'")
+        for key in ("batch_size", "seq_len", "num_threads", "warmup", "repeats"):
+            if not isinstance(st[key], int) or isinstance(st[key], bool):  # null, "2", 2.5: edited
+                raise ProfileKitError(
+                    f"latency table {p} has setting {key} {st[key]!r}, where profile.py writes a whole "
+                    "number: run profile.py again"
+                )
         setting = LatencySetting(
             backend="onnxruntime",
             int8=bool(data["kit"].get("int8", False)),
-            batch_size=int(st["batch_size"]),
-            seq_len=int(st["seq_len"]),
-            num_threads=int(st["num_threads"]),
-            warmup=int(st["warmup"]),
-            repeats=int(st["repeats"]),
+            batch_size=st["batch_size"],
+            seq_len=st["seq_len"],
+            num_threads=st["num_threads"],
+            warmup=st["warmup"],
+            repeats=st["repeats"],
         )
         kit = data["kit"]
         _check_graphs(p, kit)
@@ -677,11 +683,24 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
     missing = [e.file for e in entries if e.file not in results]
     if missing:
         raise ProfileKitError(f"latency table {p} has no result for {missing[0]}: run profile.py to the end")
+    foreign = sorted(set(results) - {e.file for e in entries})
+    if foreign:  # counted in its warnings, and no graph of the kit
+        raise ProfileKitError(
+            f"latency table {p} has a result for {foreign[0]}, which is not a file of its kit: run profile.py again"
+        )
     for file, result in results.items():
         # profile.py writes medians of wall-clock times: a figure that is not one was edited or damaged.
         # (An hour per call is no timing of a subnet either: 1e308 overflowed the predictor's fit.)
         if not (math.isfinite(result.median_ms) and 0 < result.median_ms < MAX_MEDIAN_MS):
             raise ProfileKitError(
                 f"latency table {p} has a median of {result.median_ms} ms for {file}: run profile.py again"
+            )
+        # The median and percentiles come from the same calls: a median outside them was edited (a
+        # 10x figure changed the choice without a word).
+        if not result.p10_ms <= result.median_ms <= result.p90_ms:
+            raise ProfileKitError(
+                f"latency table {p} has a median of {result.median_ms} ms for {file}, outside its own "
+                f"p10-p90 ({result.p10_ms}-{result.p90_ms} ms), which the same calls gave: edited or damaged; "
+                "run profile.py again"
             )
     return table

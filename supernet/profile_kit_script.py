@@ -410,6 +410,13 @@ def load_average() -> float | None:
         return None
 
 
+def cores_text(cores: float) -> str:
+    """`cores` (CPU other processes took) to two decimals, three where two would round a figure
+    above `LOAD_BOUND_CORES` onto it ("0.10 cores (bound 0.10)" for a flagged 0.1021)."""
+    digits = 3 if cores > LOAD_BOUND_CORES and round(cores, 2) <= LOAD_BOUND_CORES else 2
+    return f"{cores:.{digits}f}"
+
+
 def result_flags(other_cpu: float | None, spread: float) -> tuple[str, ...]:
     """ "load" when other processes took more than `LOAD_BOUND_CORES`, "spread" when the
     (p90 - p10) / median `spread` exceeds `SPREAD_BOUND`; empty for a clean measurement."""
@@ -440,7 +447,9 @@ def flag_warning(results: Mapping[str, tuple[tuple[str, ...], float | None, floa
     spreads = [width for flags, _, width in flagged.values() if "spread" in flags]
     parts = []
     if loaded:
-        parts.append(f"other processes took up to {max(loaded):.2f} cores (bound {LOAD_BOUND_CORES:.2f})")
+        parts.append(
+            f"other processes took up to {cores_text(max(loaded))} cores (bound {LOAD_BOUND_CORES:.2f})"
+        )
     if spreads:
         # One decimal where a whole number would round down onto the bound ("10% (bound 10%)").
         digits = 1 if round(100 * max(spreads)) <= round(100 * SPREAD_BOUND) else 0

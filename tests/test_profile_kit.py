@@ -422,6 +422,39 @@ def test_table_with_an_impossible_median_is_refused(tmp_path, model, median: flo
     )
 
 
+def test_table_with_edited_figures_or_fields_is_refused(tmp_path, model) -> None:
+    """A median raised 10x by hand (outside its own p10-p90) changed the search's choice without a
+    word; a setting field of null or "2" was Python's words or accepted; a result for a file the kit
+    does not hold was counted in the warnings."""
+    path = fake_table(tmp_path / "t.json", model)
+    original = json.loads(path.read_text())
+    entry = original["results"]["probe-h2-f24-l1.onnx"]
+
+    def refused(edit) -> str:
+        data = json.loads(json.dumps(original))
+        edit(data)
+        path.write_text(json.dumps(data))
+        with pytest.raises(ProfileKitError) as err:
+            load_latency_table(path)
+        return str(err.value)
+
+    assert refused(lambda d: d["results"]["probe-h2-f24-l1.onnx"].update(median_ms=entry["p90_ms"] * 10)) == (
+        f"latency table {path} has a median of {entry['p90_ms'] * 10} ms for probe-h2-f24-l1.onnx, outside its "
+        f"own p10-p90 ({entry['p10_ms']}-{entry['p90_ms']} ms), which the same calls gave: edited or damaged; "
+        "run profile.py again"
+    )
+    for value in (None, "2", 2.5, True):
+        assert refused(lambda d, v=value: d["setting"].update(num_threads=v)) == (
+            f"latency table {path} has setting num_threads {value!r}, where profile.py writes a whole number: "
+            "run profile.py again"
+        )
+    assert refused(lambda d: d["results"].update({"extra.onnx": entry})) == (
+        f"latency table {path} has a result for extra.onnx, which is not a file of its kit: run profile.py again"
+    )
+    path.write_text(json.dumps(original))
+    assert load_latency_table(path).results["probe-h2-f24-l1.onnx"].median_ms == entry["median_ms"]
+
+
 @pytest.mark.parametrize("results", [[], None])
 def test_table_whose_results_are_not_a_mapping_is_one_line(tmp_path, model, results) -> None:
     """An AttributeError traceback from search.py --latency-table."""
@@ -1207,3 +1240,19 @@ def test_a_kit_written_meanwhile_into_the_same_folder_is_one_line(model, tmp_pat
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kit"]  # its own files gone, the other's kept
     assert sorted(p.name for p in out.iterdir()) == ["kit.json"]
+
+
+def test_a_load_just_above_the_bound_does_not_read_as_on_it() -> None:
+    """A flagged 0.1021 cores was said as "up to 0.10 cores (bound 0.10)": three decimals there."""
+    from supernet.profile_kit_script import cores_text, flag_warning
+
+    assert [cores_text(c) for c in (0.1021, 0.1, 0.0949, 0.11, 1.5)] == [
+        "0.102",
+        "0.10",
+        "0.09",
+        "0.11",
+        "1.50",
+    ]
+    assert flag_warning({"a.onnx": (("load",), 0.1021, 0.01)}).startswith(
+        "latency of a.onnx may not be the model's alone: other processes took up to 0.102 cores (bound 0.10)"
+    )
