@@ -45,7 +45,7 @@ from supernet.profile_kit import run_digests, run_identity
 from supernet.profile_kit_script import some_names, too_many_threads, usable_cores
 from supernet.progress import progress_bar
 from supernet.search import read_results
-from supernet.search_cli import default_seq_len
+from supernet.search_cli import SEARCH_RECORD, default_seq_len
 from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 from supernet.tasks import TaskKind, model_inputs, task_kind_of_config
 from supernet.trainer import (
@@ -232,25 +232,52 @@ def read_chosen(path: Path) -> dict[str, Any]:
     return chosen
 
 
+SEARCH_GAP_BOUND = 0.05
+"""How far an export's latency may sit from search's figure for the same graph and setting before
+export.py says so (README: within 5%)."""
+
+
+def _searched(chosen: dict[str, Any] | None, folder: Path, cfg: SubnetConfig) -> dict[str, Any] | None:
+    """The search's record of `cfg`'s latency: chosen.json where it chose `cfg`, else its row in the
+    search's results.jsonl with search.json's setting (a per-layer subnet exported by name after
+    comparing it with the choice), or None."""
+    if chosen is not None and chosen.get("spec") == cfg.to_dict():
+        return chosen
+    try:
+        record = json.loads((folder / SEARCH_RECORD).read_text(encoding="utf-8"))
+        rows = (
+            json.loads(line) for line in (folder / "results.jsonl").read_text(encoding="utf-8").splitlines()
+        )
+        row = next((r for r in rows if isinstance(r, dict) and r.get("spec") == cfg.to_dict()), None)
+    except (OSError, UnicodeDecodeError, ValueError):  # no such search, or files of another kind
+        return None
+    if not isinstance(record, dict) or "setting" not in record or row is None:
+        return None
+    return {**record, "latency_ms": row.get("latency_ms")}
+
+
 def _search_comparison(
-    chosen: dict[str, Any] | None,
-    cfg: SubnetConfig,
+    searched: dict[str, Any] | None,
     setting: LatencySetting,
     results: dict[str, LatencyResult],
 ) -> dict[str, Any] | None:
-    """search.py's latency of this subnet next to the one measured here, when search chose it."""
-    if chosen is None or chosen.get("spec") != cfg.to_dict():
+    """search.py's latency of this subnet (`_searched`) next to the one measured here."""
+    if searched is None or not isinstance(searched.get("latency_ms"), (int, float)):
         return None
-    if chosen.get("latency_table") or LatencySetting.from_dict(chosen["setting"]).key != setting.key:
+    try:
+        searched_setting = LatencySetting.from_dict(searched["setting"])
+    except (KeyError, TypeError, ValueError):  # a record of another version, or edited
+        return None
+    if searched.get("latency_table") or searched_setting.key != setting.key:
         # search's figure is for another device or setting (or predicted from a table): no comparison
         return None
-    if graph_change_of(chosen, setting) is not None:
-        return None  # search timed graphs export.py no longer writes (a choice of an older version)
+    if graph_change_of(searched, setting) is not None:
+        return None  # search timed graphs export.py no longer writes (a search of an older version)
     name = "torch" if setting.backend == "torch" else ("onnxruntime_int8" if setting.int8 else "onnxruntime")
     if name not in results:
         return None
-    searched, measured = float(chosen["latency_ms"]), results[name].median_ms
-    return {"artefact": name, "search_ms": searched, "export_ms": measured, "ratio": measured / searched}
+    search_ms, measured = float(searched["latency_ms"]), results[name].median_ms
+    return {"artefact": name, "search_ms": search_ms, "export_ms": measured, "ratio": measured / search_ms}
 
 
 def _device_prediction(chosen: dict[str, Any] | None, cfg: SubnetConfig) -> dict[str, Any] | None:
@@ -419,6 +446,12 @@ def _commit_and_time(
                 )
             # No int8 file is written, so none is timed: the figures are FP32, and say so.
             setting = dataclasses.replace(setting, int8=False)
+        if setting.backend == "onnxruntime" and not args.onnx and chosen.get("spec") == cfg.to_dict():
+            # Only torch is timed: a torch figure set beside search's onnxruntime one said nothing.
+            print(
+                f"note: search chose {cfg.name} by its ONNX graph's latency; --no-onnx writes no model.onnx, "
+                "so only torch is timed here, and search's figure is not compared"
+            )
     setting, note = _threads_here(setting)
     if note is not None:
         print(note)
@@ -591,7 +624,11 @@ def _export(args: argparse.Namespace, run_dir: RunDir) -> int:
             },
             "latency": {name: r.to_dict() for name, r in results.items()},
             "latency_flags": {name: list(r.flags) for name, r in results.items() if r.flags},
-            "search_latency": _search_comparison(chosen, cfg, setting, results),
+            "search_latency": _search_comparison(
+                _searched(chosen, run_dir.search if args.search is None else Path(args.search), cfg),
+                setting,
+                results,
+            ),
             "device_prediction": _device_prediction(chosen, cfg),
             "metric": kind.main_metric,
             # What the scores were taken at, and what an input should be cut to as in training:
@@ -662,6 +699,13 @@ def _say_summary(
         + (" (float32 graph)" if onnx_ms and setting.dtype != "float32" else "")
         + (f", int8 {results['onnxruntime_int8'].median_ms:.2f} ms" if "onnxruntime_int8" in results else "")
     )
+    compared = summary["search_latency"]
+    if compared is not None:  # README's promise: within 5% of what search reported for it
+        change = compared["ratio"] - 1
+        print(
+            f"  search timed it at {compared['search_ms']:.2f} ms: {change:+.1%} here"
+            + ("" if abs(change) <= SEARCH_GAP_BOUND else f" (more than {SEARCH_GAP_BOUND:.0%} apart)")
+        )
     predicted = summary["device_prediction"]
     if predicted is not None:
         cpu = (predicted["device"] or {}).get("cpu", "the device")
@@ -674,3 +718,9 @@ def _say_summary(
     line = load_warning(results)
     if line is not None:  # after the indented summary, not inside it
         print(f"warning: {line}")
+    if compared is not None and abs(compared["ratio"] - 1) > SEARCH_GAP_BOUND:
+        print(
+            f"warning: {compared['export_ms']:.2f} ms here against search's {compared['search_ms']:.2f} ms for "
+            "the same graph and setting: the machine's load or speed changed between the two; time both "
+            "again on an idle machine (search.py --remeasure, then export.py --overwrite)"
+        )

@@ -1020,6 +1020,7 @@ def _finish(
     source = {
         "setting": sr.setting.to_dict(),
         **measured_on,
+        **graph_stamp(sr.setting),  # the graphs its onnxruntime figures are of (export.py compares them)
         "run": run_identity(sr.run.root),
         "search": options,
     }

@@ -13,7 +13,7 @@ from conftest import TINY_RUN, copy_run, save_tiny_model_dir
 
 import supernet as sn
 import supernet.search_cli as search_cli
-from supernet.cli import search_main, train_main
+from supernet.cli import export_main, search_main, train_main
 from supernet.profile_kit import run_identity
 from supernet.search import pareto_front, read_results, wilson_interval
 from supernet.trainer import load_supernet
@@ -346,7 +346,7 @@ def test_a_budget_only_the_predictor_misses_still_chooses_from_the_grid(
 
 
 @pytest.mark.slow
-def test_onnxruntime_backend(run: Path) -> None:
+def test_onnxruntime_backend(run: Path, tmp_path: Path, capsys) -> None:
     assert (
         search_main(["--run", str(run), "--backend", "onnxruntime", "--latency-budget-ratio", "1.0", *FAST])
         == 0
@@ -367,6 +367,15 @@ def test_onnxruntime_backend(run: Path) -> None:
     full = next(r for r in results if r.name == "w1.00-d1.00").latency_ms
     fitting = [r for r in results if r.latency_ms <= full]
     assert chosen["name"] == max(fitting, key=lambda r: (r.accuracy, -r.latency_ms)).name
+    # Exported without its ONNX graph: only torch is timed, and it is not set beside search's figure.
+    capsys.readouterr()
+    assert export_main(["--run", str(run), "--out", str(tmp_path / "exp"), "--no-onnx", "--no-progress"]) == 0
+    assert (
+        f"note: search chose {chosen['name']} by its ONNX graph's latency; --no-onnx writes no model.onnx, so "
+        "only torch is timed here, and search's figure is not compared"
+    ) in capsys.readouterr().out.splitlines()
+    summary = json.loads((tmp_path / "exp" / "summary.json").read_text())
+    assert summary["search_latency"] is None and summary["latency_ms"]["onnxruntime"] is None
 
 
 @pytest.mark.parametrize("value", ["-1", "0"])
@@ -527,11 +536,39 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     # export.py --search: 'best' is that search's choice, timed in its setting.
     exported = tmp_path / "exp"
     argv = ["--run", str(copy), "--search", str(other), "--out", str(exported), "--no-onnx", "--no-progress"]
+    capsys.readouterr()
     assert export_main(argv) == 0
     summary = json.loads((exported / "summary.json").read_text())
     assert summary["subnet"] == chosen_b["name"]
     assert summary["setting"] == chosen_b["setting"]
-    assert summary["search_latency"]["search_ms"] == chosen_b["latency_ms"]
+    compared = summary["search_latency"]
+    assert compared["search_ms"] == chosen_b["latency_ms"]
+    # Said on the terminal too (it was in summary.json alone), with a warning beyond 5%.
+    lines = capsys.readouterr().out.splitlines()
+    change = compared["ratio"] - 1
+    assert (
+        f"  search timed it at {compared['search_ms']:.2f} ms: {change:+.1%} here"
+        + ("" if abs(change) <= 0.05 else " (more than 5% apart)")
+        in lines
+    )
+    assert [line for line in lines if "against search's" in line] == (
+        []
+        if abs(change) <= 0.05
+        else [
+            f"warning: {compared['export_ms']:.2f} ms here against search's {compared['search_ms']:.2f} ms for "
+            "the same graph and setting: the machine's load or speed changed between the two; time both again "
+            "on an idle machine (search.py --remeasure, then export.py --overwrite)"
+        ]
+    )
+    # Another subnet of that search, exported by name (a per-layer one after comparing it with the
+    # choice): its figure in results.jsonl is the one compared (it was null).
+    row = next(r for r in read_results(other / "results.jsonl") if r.name != chosen_b["name"])
+    named = tmp_path / "named"
+    assert (
+        export_main([*argv[:-4], "--subnet", row.name, "--out", str(named), "--no-onnx", "--no-progress"])
+        == 0
+    )
+    assert json.loads((named / "summary.json").read_text())["search_latency"]["search_ms"] == row.latency_ms
     # --threads given: it is the setting timed (it was ignored for the search's), and search's figure,
     # of another setting, is not compared.
     capsys.readouterr()
