@@ -3,7 +3,8 @@
 Every long job of the package draws its bars through `progress_bar`, a `tqdm` with two adjustments:
 
 * a pseudo-terminal that reports 0 columns (``script -c``, ``docker run -t`` without a size, some
-  CI runners) made tqdm's ``dynamic_ncols`` draw empty bars: there the bar is 80 columns wide;
+  CI runners) made tqdm's ``dynamic_ncols`` draw empty bars, and its 0 rows no bar at all: there
+  the bar is 80 columns wide, on 24 rows;
 * written to a file or a pipe (``nohup``, CI logs), each redraw is a ``\\r`` line in the log: there
   the bar is drawn at most every `LOG_INTERVAL_S` seconds (and when it ends), not at every step,
   and a bar asked to clear itself (``leave=False``) ends on its final frame instead.
@@ -24,12 +25,12 @@ LOG_INTERVAL_S = 10.0
 """Least seconds between two redraws of a bar written to a file or a pipe."""
 
 
-def _columns(stream: IO[str]) -> int | None:
-    """The terminal width of `stream`, or None where it is not a terminal."""
+def _size(stream: IO[str]) -> os.terminal_size | None:
+    """The terminal size of `stream`, or None where it is not a terminal."""
     try:
         if not stream.isatty():
             return None
-        return os.get_terminal_size(stream.fileno()).columns
+        return os.get_terminal_size(stream.fileno())
     except (AttributeError, OSError, ValueError):
         return None
 
@@ -40,12 +41,16 @@ def progress_bar(iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
     ``dynamic_ncols`` is on unless ``ncols`` is given; ``mininterval`` given by the caller is kept
     on a terminal and raised to `LOG_INTERVAL_S` in a log.
     """
-    columns = _columns(kwargs.get("file") or sys.stderr)
+    size = _size(kwargs.get("file") or sys.stderr)
+    columns = None if size is None else size.columns
     if "ncols" not in kwargs:
         if columns == 0:
             kwargs["ncols"] = 80
         else:
             kwargs.setdefault("dynamic_ncols", True)
+    if size is not None and size.lines == 0:
+        # tqdm measures the rows of its own stderr too; 0 rows read as -1, and it drew nothing at all.
+        kwargs.setdefault("nrows", 24)
     # Jupyter's stderr is no terminal either, but its widgets draw in place: not throttled there.
     if columns is None and "notebook" not in tqdm.__module__:
         kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), LOG_INTERVAL_S)
