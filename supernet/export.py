@@ -1006,6 +1006,7 @@ def export_subnet(
     parity_batch: Batch | None = None,
     dev_eval: Callable[[Predict], float] | None = None,
     space: SearchSpace | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> ExportReport:
     """Export subnet `cfg` of a supernet as a dense model folder, checked for parity.
 
@@ -1025,6 +1026,8 @@ def export_subnet(
             parity on; default a random batch with ragged padding.
         dev_eval: called once per artefact with a predict function
             (batch dict -> logits tensor); returns an accuracy recorded in parity.json.
+        on_step: called with what is written or checked next ("exporting model.onnx", ...): at
+            BERT-base size the files take a minute before the first artefact is scored.
         space: the search space the supernet was trained on; a subnet outside it
             triggers a warning (it is exported anyway).
 
@@ -1075,7 +1078,18 @@ def export_subnet(
         model.eval()
         set_active_subnet(model, cfg)
         report = _export_into(
-            model, cfg, resolved, out, tmp, tokenizer, onnx, int8, opset, parity_batch, dev_eval
+            model,
+            cfg,
+            resolved,
+            out,
+            tmp,
+            tokenizer,
+            onnx,
+            int8,
+            opset,
+            parity_batch,
+            dev_eval,
+            on_step or (lambda step: None),
         )
         share_files(tmp)
         _commit(tmp, out)
@@ -1134,6 +1148,7 @@ def _export_into(
     opset: int,
     parity_batch: Batch | None,
     dev_eval: Callable[[Predict], float] | None,
+    on_step: Callable[[str], None],
 ) -> ExportReport:
     state = supernet_state(model)
     spec = state.spec
@@ -1164,6 +1179,7 @@ def _export_into(
         dense = dense.cpu()
         ref = _torch_predict(dense, names)
 
+    on_step("writing model.safetensors")
     save_exported(dense, tmp, tokenizer=tokenizer)
     paths = {"model": "model.safetensors", "config": "config.json", "modeling": MODELING_FILE}
     onnx_diff = int8_diff = None
@@ -1176,6 +1192,7 @@ def _export_into(
         # Traced on a fixed random batch, not parity_batch: the graph then depends only on the
         # subnet, so search.py (which has no parity batch) times the very graph written here.
         trace = _random_batch(config, names, batch=3, seq=16, seed=0)
+        on_step("exporting and optimising model.onnx")
         graph = write_onnx(dense, onnx_file, names=names, example=trace, opset=opset)
         exporter, fallback, fused = graph.exporter, graph.fallback_reason, graph.fused
         run = onnx_predict(onnx_file)
@@ -1197,6 +1214,7 @@ def _export_into(
         paths["onnx"] = onnx_file.name
         if int8:
             int8_file = tmp / "model.int8.onnx"
+            on_step("quantizing model.int8.onnx")
             _quantize_int8(onnx_file, int8_file)
             run8 = onnx_predict(int8_file)
             int8_diff = max(_max_diff(run8(x), run(x)) for x in (first, second))

@@ -593,6 +593,8 @@ def _export(args: argparse.Namespace, run_dir: RunDir) -> int:
                 parity_batch=parity_batch,
                 dev_eval=dev_eval,
                 space=space,
+                # A minute of silence at BERT-base size before the first bar: each step said.
+                on_step=lambda step: print(f"  {step} ...", flush=True),
             )
     except BaseException as err:
         for bar in bars:  # ended on its own line, before the message of what stopped it
