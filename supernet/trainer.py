@@ -1327,6 +1327,10 @@ class _Job:
                 cfg.checkpoint_every and stage_step % cfg.checkpoint_every == 0
             )
             if saved:
+                if stage_step >= total:
+                    # Ended on the stage's last step: a bar left open through the save (8-9 s at
+                    # BERT-base size) folded it into the s/it of its last, persisting frame.
+                    bar.close()
                 self._save_checkpoint(stage, stage_step, epoch, batch_in_epoch, window)
             if stage_step >= total:
                 break

@@ -258,6 +258,36 @@ def test_task_tuned_model_is_used_as_teacher(models, tmp_path) -> None:
     assert len((run / "eval.jsonl").read_text().splitlines()) == 12
 
 
+def test_a_stage_bar_closes_before_its_last_checkpoint_is_saved(models, tmp_path, monkeypatch) -> None:
+    """The bar stayed open while the stage's last checkpoint was saved (8-9 s at BERT-base size), and
+    its last, persisting frame read 6.12 s/it for 3.81 s steps."""
+    events: list[str] = []
+    real_bar, real_save = trainer.progress_bar, trainer._Job._save_checkpoint
+
+    def bar(*args, **kwargs):
+        made = real_bar(*args, **kwargs)
+        close, closed = made.close, []
+
+        def closing() -> None:
+            if not closed:  # tqdm's close is idempotent: the first one counts
+                closed.append(True)
+                events.append(f"close {kwargs.get('desc')}")
+            close()
+
+        made.close = closing
+        return made
+
+    def save(self, stage, stage_step, *args, **kwargs):
+        events.append(f"save {stage} {stage_step}")
+        return real_save(self, stage, stage_step, *args, **kwargs)
+
+    monkeypatch.setattr(trainer, "progress_bar", bar)
+    monkeypatch.setattr(trainer._Job, "_save_checkpoint", save)
+    _run(models["seq-cls"], tmp_path / "run", "checkpoint_every=1")
+    stage = [e for e in events if "stage_wd" in e]
+    assert stage == ["save stage_wd 1", "close stage_wd", "save stage_wd 2"]
+
+
 def test_a_teacher_tied_with_the_most_common_class_is_warned() -> None:
     """A random head scoring exactly the majority share, as a float32 (0.33333334 against 1/3), was
     taken for "better" and the warning skipped: every subnet then trained at chance."""
