@@ -846,7 +846,7 @@ def run_with_table(
         title,
         measured_on,
         log,
-        options=_options_record(args, budget),
+        options=_options_record(args, budget, sr),
         predicted=True,
     )
     return 0
@@ -1219,9 +1219,10 @@ def _dev_examples(run: RunDir) -> int | None:
     return n if isinstance(n, int) and not isinstance(n, bool) and n > 0 else None
 
 
-def _options_record(args: argparse.Namespace, budget: float | None) -> dict[str, Any]:
+def _options_record(args: argparse.Namespace, budget: float | None, sr: SearchRun) -> dict[str, Any]:
     """What search.json records of how the search ran, beside its setting: the budget as given and
-    as resolved, and, with --per-layer, the evolution's options (with --seed they make it repeatable)."""
+    as resolved, and, with --per-layer, the evolution's options (with --seed they make it repeatable;
+    an accuracy subset not smaller than the dev split is 0, the whole split, as the search used it)."""
     record: dict[str, Any] = {
         "latency_budget_ms": args.latency_budget_ms,
         "latency_budget_ratio": args.latency_budget_ratio,
@@ -1230,6 +1231,8 @@ def _options_record(args: argparse.Namespace, budget: float | None) -> dict[str,
     }
     if args.per_layer:
         record |= {name: getattr(args, name) for _, name, _ in _PER_LAYER_OPTIONS} | {"seed": args.seed}
+        if sr._subset() is None:  # a 30-example dev split was recorded as a subset of 128
+            record["accuracy_subset"] = 0
     return record
 
 
@@ -1390,5 +1393,5 @@ def _measured_search(args: argparse.Namespace, log: Callable[[str], None]) -> in
         )
 
     title = f"{sr.train_cfg.task}: dev {sr.metric} vs latency ({setting.words}; medians of {setting.repeats} calls)"
-    _finish(sr, folder, results, budget, title, {}, log, options=_options_record(args, budget))
+    _finish(sr, folder, results, budget, title, {}, log, options=_options_record(args, budget, sr))
     return 0

@@ -285,6 +285,8 @@ def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     capsys.readouterr()
     assert search_main([a for a in argv if a not in ("--accuracy-subset", "8")]) == 0
     assert ", ranked on the whole dev split ..." in capsys.readouterr().out
+    # and recorded as search.py's 0 (the whole split), not the 128 asked for.
+    assert json.loads((run / "search" / "search.json").read_text())["search"]["accuracy_subset"] == 0
     # The evolution ranked candidates on 8 dev examples; the verified ones are scored on all 32.
     digest = sn.io.weights_digest(run / "supernet")
     estimates_file = json.loads((run / "search" / "accuracy-subset8-seed0.json").read_text())
