@@ -1373,10 +1373,10 @@ def test_an_int8_choice_of_an_older_int8_graph_is_not_compared_and_is_said() -> 
     result = LatencyResult(median_ms=2.2, p10_ms=2.1, p90_ms=2.3, mean_ms=2.2, std_ms=0.1, repeats=3)
     now = {"onnx_graph": ONNX_GRAPH_REVISION, "int8_graph": INT8_GRAPH_REVISION}
     chosen = {"spec": cfg.to_dict(), "setting": setting.to_dict(), "latency_ms": 2.0, **now}
-    compared = _search_comparison(chosen, cfg, setting, {"onnxruntime_int8": result})
+    compared = _search_comparison(chosen, setting, {"onnxruntime_int8": result})
     assert compared == {"artefact": "onnxruntime_int8", "search_ms": 2.0, "export_ms": 2.2, "ratio": 1.1}
     older = {k: v for k, v in chosen.items() if k != "int8_graph"}  # written before 2026-12-01
-    assert _search_comparison(older, cfg, setting, {"onnxruntime_int8": result}) is None
+    assert _search_comparison(older, setting, {"onnxruntime_int8": result}) is None
     assert _stale_choice(older) == f"int8 graph revision 1, now {INT8_GRAPH_REVISION}"
     assert _stale_choice(chosen) is None
     torch_choice = {"spec": cfg.to_dict(), "setting": LatencySetting(num_threads=1).to_dict()}
