@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import glob
 import json
@@ -26,7 +25,6 @@ from supernet.io import (
     disk_error,
     disk_errors_named,
     one_timing_job,
-    one_writer,
     remove_stale_temporaries,
     unwritable,
     weights_digest,
@@ -498,10 +496,8 @@ def run(args: argparse.Namespace) -> int:
         _replaces_export(output_target(Path(args.out), "--out"), args.overwrite)
     else:  # the run's export folder for the subnet (again once held: a search may choose anew meanwhile)
         _replaces_export(_default_out(args, run_dir), args.overwrite, given=False)
-    with contextlib.ExitStack() as held:
-        held.enter_context(one_timing_job(run_dir.root, print))
-        if args.out:  # another run's export into the same --out, meanwhile
-            held.enter_context(one_writer(Path(args.out), "--out", print))
+    # and another run's export into the same --out, meanwhile
+    with one_timing_job(run_dir.root, print, out=Path(args.out) if args.out else None):
         return _export(args, run_dir)
 
 

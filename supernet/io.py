@@ -198,50 +198,64 @@ def unwritable(path: str | os.PathLike[str], *, named: bool = False) -> str | No
 
 
 _HELD: dict[tuple[int, int, int], int] = {}
-"""Run folders and output lock files held (`one_timing_job`, `one_writer`), by (device, inode,
-thread): how deep."""
+"""Folders held (`one_timing_job`), by (device, inode, thread): how deep."""
 
 
 @contextmanager
-def one_timing_job(root: Path, log: Callable[[str], None]) -> Iterator[None]:
+def one_timing_job(root: Path, log: Callable[[str], None], *, out: Path | None = None) -> Iterator[None]:
     """Hold the run folder `root` for one search.py or export.py at a time, waiting (said in one line)
     while another process holds it: two at once timed each other's load, and the later one to write
-    replaced the other's results without a word (its own lines said the opposite). The lock is POSIX
-    `flock` on the folder itself, so no lock file is left in the run; a thread already holding the
-    run passes through (a script calling search, then export, inside one hold). Where flock is
+    replaced the other's results without a word (its own lines said the opposite). With `out` (an
+    --out folder elsewhere), the folder it is written in is held too: two runs searching, or
+    exporting, into one shared --out at once each found it empty, and the later one replaced the
+    other's results. The locks are POSIX `flock` on the folders themselves (no lock file; they hold
+    across users, and across machines where the filesystem passes flock on), taken in one order
+    whatever the command, so two commands never wait on each other; a thread already holding a
+    folder passes through (a script calling search, then export, inside one hold). Where flock is
     missing (Windows) or refused (some network mounts), nothing is held, as before."""
-    try:
-        fd = os.open(root, os.O_RDONLY)
-    except OSError:  # not a folder (yet): the run's own checks say so
-        yield
-        return
-    waiting = (
-        f"waiting for another search.py or export.py of run '{root}' to finish (they would time each "
-        "other, and write the same files) ..."
-    )
-    with _held(fd, lambda: log(waiting)):
+    holds: list[tuple[int, str]] = []
+    with contextlib.suppress(OSError):  # not a folder (yet): the run's own checks say so
+        holds.append(
+            (
+                os.open(root, os.O_RDONLY),
+                f"waiting for another search.py or export.py of run '{root}' to finish (they would time "
+                "each other, and write the same files) ...",
+            )
+        )
+    where = None if out is None else _folder_above(out)
+    if where is not None:
+        with contextlib.suppress(OSError):
+            holds.append(
+                (
+                    os.open(where, os.O_RDONLY),
+                    f"waiting for another search.py or export.py writing into '{where}' to finish (they "
+                    "would replace each other's results) ...",
+                )
+            )
+    ordered: dict[tuple[int, int], tuple[int, str]] = {}
+    for fd, waiting in holds:
+        stat = os.fstat(fd)
+        if (stat.st_dev, stat.st_ino) in ordered:  # --out inside the run: one lock
+            os.close(fd)
+        else:
+            ordered[(stat.st_dev, stat.st_ino)] = (fd, waiting)
+    with contextlib.ExitStack() as stack:
+        for key in sorted(ordered):
+            fd, waiting = ordered[key]
+            stack.enter_context(_held(fd, lambda line=waiting: log(line)))
         yield
 
 
-@contextmanager
-def one_writer(folder: Path, flag: str, log: Callable[[str], None]) -> Iterator[None]:
-    """Hold the output folder `folder` (given as `flag`) for one command at a time: two runs searching,
-    or exporting, into one shared --out at once each checked it empty and the later one replaced the
-    other's results without a word (`one_timing_job` holds a run, not where it writes). The lock is
-    `flock` on a file named by the folder's full path in the system's temporary folder, since the
-    folder may not exist yet, and an export replaces it whole; nothing is written beside it."""
+def _folder_above(path: Path) -> Path | None:
+    """The nearest existing folder above `path` (the folder an --out is created or replaced in),
+    or None where a loop of links hides it."""
     try:
-        full = folder.resolve()
-        locks = Path(tempfile.gettempdir()) / f"supernet-locks-{os.getuid()}"
-        locks.mkdir(mode=0o700, exist_ok=True)
-        name = hashlib.sha256(str(full).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-        fd = os.open(locks / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    except (OSError, RuntimeError, AttributeError):  # no temporary folder, a loop, no getuid: unheld
-        yield
-        return
-    waiting = f"waiting for another command writing into {flag} '{folder}' to finish ..."
-    with _held(fd, lambda: log(waiting)):
-        yield
+        above = path.resolve().parent
+    except (OSError, RuntimeError):
+        return None
+    while not above.is_dir() and above != above.parent:
+        above = above.parent
+    return above
 
 
 @contextmanager

@@ -12,7 +12,6 @@ are then scored on the whole dev split and verified by measurement.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import functools
 import json
@@ -47,7 +46,6 @@ from supernet.io import (
     atomic_write_json,
     json_bytes,
     one_timing_job,
-    one_writer,
     unwritable,
     weights_digest,
 )
@@ -1298,10 +1296,8 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
     out = getattr(args, "out", None)
     if Path(args.run).is_dir():  # checked before waiting for another job (and again after)
         search_folder(Path(args.run), out)
-    with contextlib.ExitStack() as held:
-        held.enter_context(one_timing_job(Path(args.run), log))
-        if out is not None:  # another run's search into the same --out, meanwhile
-            held.enter_context(one_writer(Path(out), "--out", log))
+    # and another run's search into the same --out, meanwhile
+    with one_timing_job(Path(args.run), log, out=None if out is None else Path(out)):
         if getattr(args, "latency_table", None) is not None:
             return run_with_table(args, log=log, timing_given=timing_given)
         return _measured_search(args, log)

@@ -1409,19 +1409,15 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
         pass
 
     @contextlib.contextmanager
-    def record(root, log):
+    def record(root, log, out=None):
         held.append(("run", Path(root)))
+        if out is not None:
+            held.append(("--out", Path(out)))
         yield
         raise Stop
 
-    @contextlib.contextmanager
-    def record_out(folder, flag, log):
-        held.append((flag, Path(folder)))
-        yield
-
     for module in (search_cli, export_cli):
         monkeypatch.setattr(module, "one_timing_job", record)
-        monkeypatch.setattr(module, "one_writer", record_out)
     monkeypatch.setattr(search_cli, "_measured_search", lambda args, log: 0)
     monkeypatch.setattr(export_cli, "_export", lambda args, run_dir: 0)
     monkeypatch.setattr(export_cli, "trained_run", lambda path: RunDir(Path(path)))
@@ -1453,40 +1449,62 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
     assert held == [] and (mine / "notes.md").read_text() == "mine"
 
 
-def test_one_command_writes_into_an_output_folder_at_a_time(tmp_path: Path, monkeypatch) -> None:
+def test_one_command_writes_into_an_output_folder_at_a_time(tmp_path: Path) -> None:
     """Two runs searching into one shared --out at once: each found it empty, and the later one
-    replaced the other's results without a word. The second waits, saying so; the folder may not
-    exist yet, and nothing is written into it or beside it."""
+    replaced the other's results without a word. The folder --out is written in is held as the run
+    is (flock on the folder itself: --out may not exist yet, and an export replaces it whole), in one
+    order whatever the command, so that two runs writing into each other's folders never wait on
+    each other; nothing is written anywhere."""
     import threading
 
-    from supernet.io import one_writer
+    from supernet.io import one_timing_job
 
-    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
-    (tmp_path / "tmp").mkdir()
-    import tempfile
-
-    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
-    out = tmp_path / "shared" / "search"
+    runs, shared = tmp_path / "runs", tmp_path / "shared"
+    for folder in (runs / "a", runs / "b", shared):
+        folder.mkdir(parents=True)
     lines: list[str] = []
     entered = threading.Event()
 
-    def second() -> None:
-        with one_writer(tmp_path / "shared" / ".." / "shared" / "search", "--out", lines.append):
+    def second(run: Path, out: Path) -> None:
+        with one_timing_job(run, lines.append, out=out):
             entered.set()
 
-    with one_writer(out, "--out", lines.append):
-        waiter = threading.Thread(target=second)
+    with one_timing_job(runs / "a", lines.append, out=shared / "search"):
+        waiter = threading.Thread(target=second, args=(runs / "b", shared / "new" / "deeper"))
         waiter.start()
-        assert not entered.wait(0.3)  # the same folder, however named: it waits
-        with one_writer(out, "--out", lines.append):  # the thread holding it passes through
-            pass
+        assert not entered.wait(0.3)  # another run, but the same folder written in: it waits
     waiter.join(5)
     assert entered.is_set()
     assert lines == [
-        f"waiting for another command writing into --out '{tmp_path / 'shared' / '..' / 'shared' / 'search'}' to finish ..."
+        f"waiting for another search.py or export.py writing into '{shared}' to finish (they would replace "
+        "each other's results) ..."
     ]
-    assert not (tmp_path / "shared").exists()
-    assert [p.parent.name for p in (tmp_path / "tmp").rglob("*.lock")] == [f"supernet-locks-{os.getuid()}"]
+    # Crossed: run a writing into b's folder while run b writes into a's (taken in one order: no deadlock).
+    lines.clear()
+    done: list[str] = []
+
+    def crossed(run: Path, out: Path) -> None:
+        with one_timing_job(run, lines.append, out=out):
+            done.append(run.name)
+
+    pair = [
+        threading.Thread(target=crossed, args=(runs / "a", runs / "b" / "search")),
+        threading.Thread(target=crossed, args=(runs / "b", runs / "a" / "search")),
+    ]
+    for thread in pair:
+        thread.start()
+    for thread in pair:
+        thread.join(10)
+    assert sorted(done) == ["a", "b"]
+    # --out inside the run is the run's own lock; nothing was written anywhere.
+    with one_timing_job(runs / "a", lines.append, out=runs / "a" / "search-pi"):
+        pass
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [
+        "runs",
+        "runs/a",
+        "runs/b",
+        "shared",
+    ]
 
 
 def test_output_folders_follow_links_and_refuse_the_current_folder(tmp_path: Path, monkeypatch) -> None:
