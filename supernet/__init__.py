@@ -8,6 +8,7 @@ refused option answer at once instead of after seconds of imports.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
@@ -66,7 +67,11 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module 'supernet' has no attribute {name!r}")
+        # A submodule (supernet.io, supernet.subnet): reachable as an attribute, as when this file
+        # imported them all.
+        if importlib.util.find_spec(f"supernet.{name}") is None:
+            raise AttributeError(f"module 'supernet' has no attribute {name!r}")
+        return importlib.import_module(f"supernet.{name}")
     value = getattr(importlib.import_module(f"supernet.{module}"), name)
     globals()[name] = value  # looked up once
     return value

@@ -48,9 +48,12 @@ def progress_bar(iterable: Iterable[Any] | None = None, **kwargs: Any) -> tqdm:
             kwargs["ncols"] = 80
         else:
             kwargs.setdefault("dynamic_ncols", True)
-    if size is not None and size.lines == 0:
-        # tqdm measures the rows of its own stderr too; 0 rows read as -1, and it drew nothing at all.
-        kwargs.setdefault("nrows", 24)
+    if size is not None and size.lines == 0 and "nrows" not in kwargs:
+        # tqdm measures the rows of its own stderr too (again at every redraw with dynamic_ncols): 0
+        # rows read as -1, and it drew nothing at all.
+        kwargs["nrows"] = 24
+        if kwargs.pop("dynamic_ncols", False):
+            kwargs["ncols"] = columns or 80
     # Jupyter's stderr is no terminal either, but its widgets draw in place: not throttled there.
     if columns is None and "notebook" not in tqdm.__module__:
         kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), LOG_INTERVAL_S)

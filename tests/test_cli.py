@@ -2028,6 +2028,10 @@ def test_options_are_parsed_before_torch_is_imported() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout == "[]\n"
+    # Submodules stay reachable through the package, as when it imported them all.
+    reach = "import supernet\nprint(supernet.io.RunDir.__name__, supernet.subnet.SubnetConfig.__name__)"
+    done = subprocess.run([sys.executable, "-c", reach], capture_output=True, text=True, check=True)
+    assert done.stdout == "RunDir SubnetConfig\n"
     for name in ("search.py", "export.py", "train.py"):
         shown = subprocess.run(
             [sys.executable, str(Path(__file__).parents[1] / name), "--help"], capture_output=True, text=True

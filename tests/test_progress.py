@@ -12,17 +12,17 @@ import sys
 from supernet.progress import LOG_INTERVAL_S, progress_bar
 
 
-def _drawn_on_pty(columns: int | None) -> str:
+def _drawn_on_pty(columns: int | None, rows: int = 24) -> str:
     """What a 3-step bar draws on a fresh pseudo-terminal (0 x 0 unless `columns` is set), drawn by a
     process whose stderr is that terminal: the path every command takes (tqdm measures its own
-    stderr, rows as well as columns, and never a stream it is handed)."""
+    stderr, rows as well as columns)."""
     master, slave = pty.openpty()
     if columns is not None:
         import fcntl
         import struct
         import termios
 
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     draw = "from supernet.progress import progress_bar\nfor _ in progress_bar(range(3), desc='steps'): pass\n"
     child = subprocess.Popen([sys.executable, "-c", draw], stderr=slave, stdout=subprocess.DEVNULL)
     os.close(slave)
@@ -47,6 +47,12 @@ def test_a_terminal_of_zero_columns_still_shows_the_bar() -> None:
     final = _drawn_on_pty(None).replace("\r", "\n").strip().splitlines()[-1]
     assert re.fullmatch(r"steps: 100%\|█+\| 3/3 \[.*\]", final.rstrip()), final
     assert len(final.rstrip()) <= 80
+
+
+def test_a_terminal_of_columns_but_zero_rows_shows_the_bar() -> None:
+    """`stty cols 100` on a size-less terminal: tqdm read its rows at every redraw and drew nothing."""
+    final = _drawn_on_pty(100, rows=0).replace("\r", "\n").strip().splitlines()[-1]
+    assert re.fullmatch(r"steps: 100%\|█+\| 3/3 \[.*\]", final.rstrip()) and len(final.rstrip()) <= 100, final
 
 
 def test_a_sized_terminal_follows_its_width() -> None:
