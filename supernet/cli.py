@@ -7,6 +7,7 @@ line on stderr and exit status 2 (a traceback only with `--debug`).
 from __future__ import annotations
 
 import argparse
+import errno
 import math
 import os
 import shlex
@@ -178,13 +179,13 @@ def replaceable_file(text: str, refusal: Callable[[object], str | None]) -> Path
     from supernet.io import unwritable
 
     path = user_path(text)
+    try:
+        target = path.resolve()  # the file itself, or a folder above it, may be a loop of links
+    except (RuntimeError, OSError):
+        raise argparse.ArgumentTypeError(
+            f"{text} leads round a loop of symbolic links: pass a file path"
+        ) from None
     if path.is_symlink():
-        try:
-            target = resolved_link(path, "")
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"{text} leads round a loop of symbolic links: pass a file path"
-            ) from None
         if not target.exists():
             raise argparse.ArgumentTypeError(
                 f"{text} is a link to {target}, which does not exist: pass a file path, or the link's target"
@@ -204,10 +205,16 @@ def replaceable_file(text: str, refusal: Callable[[object], str | None]) -> Path
         problem = refusal(data)
         if problem is not None:
             raise argparse.ArgumentTypeError(problem)
-        try:  # an immutable (chattr +i) or read-only file: replacing it failed after the work
-            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
-        except OSError as err:
-            raise argparse.ArgumentTypeError(f"{text} cannot be replaced ({err.strerror})") from None
+        # An immutable or append-only file (chattr +i, +a): renaming the new one over it failed after
+        # the work. Opened for writing, not appending, and nothing written: the system says EPERM for
+        # those; a read-only file (EACCES) is replaced all the same, as its folder is writable.
+        try:
+            os.close(os.open(path, os.O_WRONLY))
+        except PermissionError as err:
+            if err.errno == errno.EPERM:
+                raise argparse.ArgumentTypeError(f"{text} cannot be replaced ({err.strerror})") from None
+        except OSError:
+            pass
     return path
 
 

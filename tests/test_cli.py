@@ -1634,6 +1634,10 @@ def test_bench_argument_types_refuse_before_any_work(tmp_path: Path, capsys) -> 
             f"argument --json: {tmp_path / 'loop-a'} leads round a loop of symbolic links: pass a file path",
         ),
         (
+            ["--json", str(tmp_path / "loop-a" / "f.json")],
+            f"argument --json: {tmp_path / 'loop-a' / 'f.json'} leads round a loop of symbolic links: pass a file path",
+        ),
+        (
             ["--json", str(tmp_path / "dangling.json")],
             f"argument --json: {tmp_path / 'dangling.json'} is a link to {tmp_path / 'gone.json'}, which does "
             "not exist: pass a file path, or the link's target",
@@ -2002,15 +2006,20 @@ def test_a_figures_file_that_cannot_be_replaced_is_refused_first(tmp_path: Path,
 
     real_open = os.open
 
+    refusal = {"errno": 1, "strerror": "Operation not permitted"}
+
     def refuse(path, flags, *args):
         if Path(path) == figures:
-            raise PermissionError(1, "Operation not permitted")
+            raise PermissionError(refusal["errno"], refusal["strerror"])
         return real_open(path, flags, *args)
 
     monkeypatch.setattr(os, "open", refuse)
     with pytest.raises(argparse.ArgumentTypeError) as info:
         output_file(str(figures))
     assert str(info.value) == f"{figures} cannot be replaced (Operation not permitted)"
+    # A read-only file (EACCES) in a writable folder is replaced: the new one is renamed over it.
+    refusal.update(errno=13, strerror="Permission denied")
+    assert output_file(str(figures)) == figures
 
 
 def test_options_are_parsed_before_torch_is_imported() -> None:
