@@ -668,7 +668,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         # YAML reads a bare ~ (and null) as nothing: `output_dir: ~` meant the home folder.
         hint = (
             "; in YAML a bare ~ or null is nothing: quote it ('~') for the home folder"
-            if value is None and tp is str
+            if value is None and key == "output_dir"
             else ""
         )
         raise _field_error(

@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import glob
 import json
+import math
 import shutil
 import tempfile
 import warnings
@@ -260,8 +261,9 @@ def _search_comparison(
     results: dict[str, LatencyResult],
 ) -> dict[str, Any] | None:
     """search.py's latency of this subnet (`_searched`) next to the one measured here."""
-    if searched is None or not isinstance(searched.get("latency_ms"), (int, float)):
-        return None
+    figure = None if searched is None else searched.get("latency_ms")
+    if isinstance(figure, bool) or not isinstance(figure, (int, float)) or not 0 < figure < math.inf:
+        return None  # none, or an edited record (0 divided the ratio after the export)
     try:
         searched_setting = LatencySetting.from_dict(searched["setting"])
     except (KeyError, TypeError, ValueError):  # a record of another version, or edited
@@ -422,10 +424,10 @@ def _commit_and_time(
         setting = dataclasses.replace(setting, seq_len=default_seq_len(run_dir.root, print, option=None))
     else:
         setting = LatencySetting.from_dict(chosen["setting"])
+        # search timed this subnet (chose it, or has it in results.jsonl): said why it is not compared
+        timed_by_search = _searched(chosen, chosen_file.parent, cfg) is not None
         if args.threads is not None and args.threads != setting.num_threads:
-            if (
-                chosen.get("spec") == cfg.to_dict()
-            ):  # search's figure is of this subnet: said why it is not compared
+            if timed_by_search:
                 searched = (
                     "the default threads"
                     if setting.num_threads is None
@@ -444,11 +446,11 @@ def _commit_and_time(
                 )
             # No int8 file is written, so none is timed: the figures are FP32, and say so.
             setting = dataclasses.replace(setting, int8=False)
-        if setting.backend == "onnxruntime" and not args.onnx and chosen.get("spec") == cfg.to_dict():
+        if setting.backend == "onnxruntime" and not args.onnx and timed_by_search:
             # Only torch is timed: a torch figure set beside search's onnxruntime one said nothing.
             print(
-                f"note: search chose {cfg.name} by its ONNX graph's latency; --no-onnx writes no model.onnx, "
-                "so only torch is timed here, and search's figure is not compared"
+                f"note: search timed {cfg.name}'s ONNX graph; --no-onnx writes no model.onnx, so only torch is "
+                "timed here, and search's figure is not compared"
             )
     setting, note = _threads_here(setting)
     if note is not None:
@@ -700,9 +702,13 @@ def _say_summary(
     compared = summary["search_latency"]
     if compared is not None:  # README's promise: within 5% of what search reported for it
         change = compared["ratio"] - 1
+        beyond = abs(change) > SEARCH_GAP_BOUND
+        # Two decimals where one would round onto the bound ("+5.0% here (more than 5% apart)").
+        digits = 2 if beyond and round(abs(change), 3) <= SEARCH_GAP_BOUND else 1
+        what = {"torch": "torch", "onnxruntime": "model.onnx", "onnxruntime_int8": "model.int8.onnx"}
         print(
-            f"  search timed it at {compared['search_ms']:.2f} ms: {change:+.1%} here"
-            + ("" if abs(change) <= SEARCH_GAP_BOUND else f" (more than {SEARCH_GAP_BOUND:.0%} apart)")
+            f"  search timed {what[compared['artefact']]} at {compared['search_ms']:.2f} ms: "
+            f"{change:+.{digits}%} here" + (f" (more than {SEARCH_GAP_BOUND:.0%} apart)" if beyond else "")
         )
     predicted = summary["device_prediction"]
     if predicted is not None:
@@ -719,6 +725,7 @@ def _say_summary(
     if compared is not None and abs(compared["ratio"] - 1) > SEARCH_GAP_BOUND:
         print(
             f"warning: {compared['export_ms']:.2f} ms here against search's {compared['search_ms']:.2f} ms for "
-            "the same graph and setting: the machine's load or speed changed between the two; time both "
-            "again on an idle machine (search.py --remeasure, then export.py --overwrite)"
+            "the same graph and setting: the machine's load or speed changed between the two, or this is "
+            "another machine; time both again on an idle machine (search.py --remeasure, then export.py "
+            "--overwrite)"
         )

@@ -249,6 +249,7 @@ def test_unknown_file_key(tmp_path: Path) -> None:
         ("batch_size=2.5", "config key 'batch_size' must be int, got 2.5 (float)"),
         ("learning_rate=false", "config key 'learning_rate' must be float, got False (bool)"),
         ("seed=null", "config key 'seed' must be int, got None (NoneType)"),
+        ("task=null", "config key 'task' must be str, got None (NoneType)"),  # no home-folder hint
         # `output_dir: ~` in a YAML file is nothing, not the home folder: said how to mean it.
         (
             "output_dir=null",
