@@ -544,7 +544,7 @@ class _Job:
             others = [
                 p.name + "/" if p.is_dir() else p.name
                 for p in run.root.iterdir()
-                if p.name != run.config.name and not p.name.startswith(".")
+                if p.name != run.config.name and not _litter(p.name)
             ]
             shown = some_names(others, key=lambda name: (not name.endswith("/"), name))
             raise RunError(
@@ -596,7 +596,7 @@ class _Job:
         elif (
             run.root.exists()
             and not run.config.exists()
-            and any(not p.name.startswith(".") for p in run.root.iterdir())  # the lock, a .DS_Store
+            and any(not _litter(p.name) for p in run.root.iterdir())
         ):
             raise RunError(
                 f"output_dir '{run.root}' exists and is not a run directory; choose a new or empty output_dir"
@@ -2060,10 +2060,30 @@ def holds_run(run: RunDir) -> bool:
     return run.config.exists() and not _only_config(run)
 
 
+_DESKTOP_LITTER = frozenset({".DS_Store", ".localized", "Thumbs.db", "desktop.ini", ".directory"})
+"""Files a desktop leaves in any folder it shows."""
+
+
+def _litter(name: str) -> bool:
+    """Whether a file named `name` in an output_dir is no file of the user's: the run's lock, or a
+    desktop's litter (`._*` too), or a temporary a killed job of this package left. Other hidden
+    entries (.git, .venv, .env) are the user's."""
+    return (
+        name == LOCK_FILE
+        or name in _DESKTOP_LITTER
+        or name.startswith("._")
+        # this package's own temporaries (supernet.io), which a killed job leaves
+        or (
+            name.startswith(".")
+            and (name.endswith(".tmp") or ".tmp-" in name or name.startswith(".write-test-"))
+        )
+    )
+
+
 def _only_config(run: RunDir) -> bool:
-    """Whether the run folder holds config.yaml and nothing else (inputs.json, its lock file and other
-    hidden files, such as a desktop's .DS_Store, aside)."""
-    names = {p.name for p in run.root.iterdir() if not p.name.startswith(".")} - {run.inputs.name}
+    """Whether the run folder holds config.yaml and nothing else (inputs.json, its lock file and a
+    desktop's litter, such as .DS_Store, aside)."""
+    names = {p.name for p in run.root.iterdir() if not _litter(p.name)} - {run.inputs.name}
     return names == {run.config.name}
 
 

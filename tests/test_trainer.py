@@ -724,6 +724,10 @@ def test_non_run_directory_is_refused(models, tmp_path) -> None:
     checked.cfg, checked.run = _cfg(models["seq-cls"], litter), sn.io.RunDir(litter)
     checked.check_run_dir()
     assert checked.fresh and [p.name for p in litter.iterdir()] == [".DS_Store"]
+    # Other hidden entries are the user's: a git checkout is no place for a run.
+    (litter / ".git").mkdir()
+    with pytest.raises(RunError, match="exists and is not a run directory; choose a new or empty output_dir"):
+        checked.check_run_dir()
 
 
 @pytest.mark.slow
