@@ -20,6 +20,7 @@ import random
 import shlex
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -65,7 +66,13 @@ from supernet.latency import (
 )
 from supernet.parsers import SEARCH_DEFAULTS, search_parser
 from supernet.profile_kit import run_digests, run_identity
-from supernet.profile_kit_script import too_many_threads
+from supernet.profile_kit_script import (
+    LOAD_BOUND_CORES,
+    cores_text,
+    cpu_seconds,
+    other_cpu_cores,
+    too_many_threads,
+)
 from supernet.progress import progress_bar
 from supernet.search import (
     BudgetError,
@@ -453,6 +460,21 @@ class SearchRun:
         # other processes took the cores (flagged "load": a second search starting up beside the
         # first left a 13 ms figure of a 5 ms subnet, which refused later budgets).
         loaded = [c for c, r in earlier.items() if "load" in r.flags and c.name not in self._remeasured]
+        if loaded and not self.remeasure:
+            busy = others_now()
+            if busy is not None and busy > LOAD_BOUND_CORES:
+                # Timed again now, they would be flagged again (and again at every search).
+                self.log(
+                    f"{len(loaded)} of the figures cached in {cache.path} were timed while other processes took "
+                    f"the cores (flagged load), and they take {cores_text(busy)} cores now too: kept "
+                    "(search.py --remeasure on an idle machine times them again)"
+                )
+                loaded = []
+            else:
+                self.log(
+                    f"{len(loaded)} of the figures cached in {cache.path} were timed while other processes "
+                    "took the cores (flagged load): timing them again"
+                )
         todo = [
             c
             for c in cfgs
@@ -460,11 +482,6 @@ class SearchRun:
         ]
         cached = {c: r for c, r in earlier.items() if c not in todo}
         self._remeasured.update(c.name for c in todo)
-        if loaded and not self.remeasure:
-            self.log(
-                f"{len(loaded)} of the figures cached in {cache.path} were timed while other processes took the "
-                "cores (flagged load): timing them again"
-            )
         fresh: dict[str, LatencyResult] = {}
         if reference is None:
             reference = cached
@@ -921,6 +938,14 @@ def _search_of_another_run(folder: Path, run_dir: Path) -> str | None:
 SPEED_CHANGE_BOUND = 0.10
 """How far a subnet timed again may move from its earlier figure before the subnets timed beside it
 are said not to compare with the earlier ones (`SearchRun.measure`): the spread bound of one figure."""
+
+
+def others_now(seconds: float = 0.5) -> float | None:
+    """The CPU other processes take now, in cores, over `seconds` of this process sleeping (None
+    without /proc/stat)."""
+    start, began = cpu_seconds(), time.perf_counter()
+    time.sleep(seconds)
+    return other_cpu_cores(start, cpu_seconds(), time.perf_counter() - began)
 
 
 def _speed_check_subnet(

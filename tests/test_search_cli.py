@@ -126,7 +126,18 @@ def test_remeasure_times_the_grid_again_and_replaces_the_cache(run: Path, monkey
     )
     cache.put(grid[0], loaded)  # as if timed beside another job
     cache.put(grid[1], spread)  # as if timed on a noisy, idle machine
+    # The machine still busy: timed again, it would be flagged again (at every search): kept, and said.
+    monkeypatch.setattr(search_cli, "others_now", lambda: 0.8)
     capsys.readouterr()
+    assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert (
+        f"1 of the figures cached in {cache.path} were timed while other processes took the cores (flagged load), "
+        "and they take 0.80 cores now too: kept (search.py --remeasure on an idle machine times them again)"
+    ) in out
+    assert not [line for line in out if line.startswith("measuring")] and cache.get(grid[0]) == loaded
+    # Idle now: timed again.
+    monkeypatch.setattr(search_cli, "others_now", lambda: 0.0)
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
     out = capsys.readouterr().out.splitlines()
     # A figure taken under load is timed again (once); a wide spread alone is reused, and said.
