@@ -2,7 +2,8 @@
 
 It lives outside the package because it must also catch a Ctrl-C while `supernet.cli` imports,
 which a guard inside the package cannot (light now: torch, transformers and onnx, which take
-seconds, load once the options are parsed, inside the command's own Ctrl-C handling).
+seconds, load once the options are parsed, inside `supernet.cli.run_cli`'s handling of Ctrl-C and
+SIGTERM).
 """
 
 import importlib

@@ -312,10 +312,14 @@ def run_cli(
     args = parser.parse_intermixed_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if not args.debug:
-        quiet_libraries()
+
+    def quietly(parsed: argparse.Namespace) -> int | None:
+        if not parsed.debug:
+            quiet_libraries()  # imports transformers (seconds): inside the interrupt handling
+        return main(parsed)
+
     with _TerminateAsInterrupt() as terminate:
-        return _run_main(main, args, interrupted, terminate)
+        return _run_main(quietly, args, interrupted, terminate)
 
 
 def _run_main(

@@ -394,7 +394,8 @@ def _commit_and_time(
                 old.rmdir()
                 shutil.rmtree(target, ignore_errors=True)
                 raise RunError(
-                    f"'{out}' holds an earlier export that cannot be replaced ({err.strerror}): pass a new --out"
+                    f"'{out}' holds an earlier export that cannot be replaced ({err.strerror or err}): pass a "
+                    "new --out"
                 ) from None
             target.rename(out)
         except KeyboardInterrupt:

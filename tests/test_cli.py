@@ -932,6 +932,25 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
             watch=export,
         )
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".exp")) == []
+    # Made unmovable after that check (chattr +i meanwhile): the swap says so, the earlier export
+    # stays, and neither the new one nor an empty .exp.old-* is left beside it.
+    real_rename = Path.rename
+
+    def unmovable(self, target):
+        if self == export:
+            raise PermissionError(1, "Operation not permitted")
+        return real_rename(self, target)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "rename", unmovable)
+        _fails(
+            capsys,
+            export_main,
+            [*argv, "--out", str(export), "--overwrite"],
+            f"'{export}' holds an earlier export that cannot be replaced (Operation not permitted): pass a new --out",
+            watch=export,
+        )
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".exp")) == []
     assert export_main([*argv, "--out", str(export), "--overwrite"]) == 0
     # Through a link: the linked export is replaced, the link stays a link (it became a folder).
     link = tmp_path / "latest"
