@@ -197,6 +197,9 @@ def unwritable(path: str | os.PathLike[str], *, named: bool = False) -> str | No
     return None
 
 
+SETTLE_S = 2.0
+"""Seconds a command that waited for another (`one_timing_job`) lets it end before timing."""
+
 _HELD: dict[tuple[int, int, int], int] = {}
 """Folders held (`one_timing_job`), by (device, inode, thread): how deep."""
 
@@ -279,6 +282,9 @@ def _held(fd: int, say_waiting: Callable[[], None]) -> Iterator[None]:
                 try:
                     with contextlib.suppress(OSError):
                         fcntl.flock(fd, fcntl.LOCK_EX)
+                    # The holder has let go but is still ending (writing, printing, Python's exit):
+                    # timed at once, the machine read busy and a figure carried its exit.
+                    time.sleep(SETTLE_S)
                 except KeyboardInterrupt as err:  # said as such, not as a batch of timing that "starts again"
                     raise type(err)("interrupted while waiting: nothing was timed or written") from None
             except OSError:  # no locks on this filesystem: unheld, as before

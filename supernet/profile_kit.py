@@ -699,8 +699,8 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
         # 10x figure changed the choice without a word).
         if not result.p10_ms <= result.median_ms <= result.p90_ms:
             raise ProfileKitError(
-                f"latency table {p} has a median of {result.median_ms} ms for {file}, outside its own "
-                f"p10-p90 ({result.p10_ms}-{result.p90_ms} ms), which the same calls gave: edited or damaged; "
-                "run profile.py again"
+                f"latency table {p} has a median of {result.median_ms:.4g} ms for {file}, outside its own "
+                f"p10-p90 ({result.p10_ms:.4g}-{result.p90_ms:.4g} ms), which the same calls gave: edited or "
+                "damaged; run profile.py again"
             )
     return table

@@ -552,6 +552,17 @@ class _Job:
                 "train.py trained (no inputs.json, train_metrics.jsonl, eval.jsonl, checkpoint or saved "
                 "model); move them out or choose a new output_dir"
             )
+        if run.config.exists() and not run.trained_here():
+            # A config.yaml alone, no inputs.json beside it (which a start killed at its first step
+            # leaves): saved there by the user, and maybe edited. Taken over without a word, a
+            # hand-tuned learning rate was replaced by the preset's; the same config trains there.
+            diffs = config_changes(run, cfg)
+            if diffs:
+                shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+                raise RunError(
+                    f"output_dir '{run.root}' holds a config.yaml but no run, and this config differs from it "
+                    f"({shown}): train that one with --config {run.config}, or move it out"
+                )
         self.fresh = not holds_run(run)
         if not self.fresh:
             if not cfg.resume:

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import types
 from pathlib import Path
 
 import pytest
@@ -1370,12 +1371,16 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
     import threading
 
     from supernet import export_cli, search_cli
+    from supernet import io as io_module
     from supernet.io import RunDir, one_timing_job
 
     run = tmp_path / "run"
     run.mkdir()
     lines: list[str] = []
     entered = threading.Event()
+    # One that waited lets the other end before it times (the holder's exit read as load).
+    settled: list[float] = []
+    monkeypatch.setattr(io_module, "time", types.SimpleNamespace(sleep=settled.append))
 
     def second() -> None:
         with one_timing_job(run, lines.append):
@@ -1390,7 +1395,7 @@ def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) ->
             threading.Event().wait(0.01)
         assert not entered.wait(0.2)  # held: it waits
     waiter.join(5)
-    assert entered.is_set()
+    assert entered.is_set() and settled == [io_module.SETTLE_S] == [2.0]
     assert lines == [
         f"waiting for another search.py or export.py of run '{run}' to finish (they would time each "
         "other, and write the same files) ..."
@@ -2071,3 +2076,23 @@ def test_options_are_parsed_before_torch_is_imported() -> None:
         "SearchSpace",
         "to_supernet",
     ]
+
+
+def test_a_saved_config_alone_that_differs_is_not_taken_over(capsys, preset: Path, tmp_path: Path) -> None:
+    """A config.yaml saved from --print-config alone in a folder, its learning rate tuned by hand:
+    train.py with the preset replaced it by the preset's values and trained, without a word. (A
+    start killed at its first step leaves inputs.json beside it, and trains afresh, as before.)"""
+    from supernet.config import TrainConfig, load_config, save_config
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    tuned = load_config(TrainConfig, preset, [f"output_dir={mine}", "seed=7"])
+    save_config(tuned, mine / "config.yaml")
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"output_dir={mine}"],
+        f"output_dir '{mine}' holds a config.yaml but no run, and this config differs from it (seed: 7 -> "
+        f"{load_config(TrainConfig, preset).seed}): train that one with --config {mine / 'config.yaml'}, or move it out",
+        watch=mine,
+    )

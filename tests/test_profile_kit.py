@@ -439,9 +439,9 @@ def test_table_with_edited_figures_or_fields_is_refused(tmp_path, model) -> None
         return str(err.value)
 
     assert refused(lambda d: d["results"]["probe-h2-f24-l1.onnx"].update(median_ms=entry["p90_ms"] * 10)) == (
-        f"latency table {path} has a median of {entry['p90_ms'] * 10} ms for probe-h2-f24-l1.onnx, outside its "
-        f"own p10-p90 ({entry['p10_ms']}-{entry['p90_ms']} ms), which the same calls gave: edited or damaged; "
-        "run profile.py again"
+        f"latency table {path} has a median of {entry['p90_ms'] * 10:.4g} ms for probe-h2-f24-l1.onnx, outside "
+        f"its own p10-p90 ({entry['p10_ms']:.4g}-{entry['p90_ms']:.4g} ms), which the same calls gave: edited or "
+        "damaged; run profile.py again"
     )
     for value in (None, "2", 2.5, True):
         assert refused(lambda d, v=value: d["setting"].update(num_threads=v)) == (

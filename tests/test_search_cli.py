@@ -1574,3 +1574,14 @@ def test_an_int8_speed_check_keeps_no_graph_and_reuses_a_kept_one(
     fresh.measure([other], reference=reference)  # none kept: exported for the timing only
     middle = search_cli._speed_check_subnet(reference, [other])
     assert exported == [other.name, middle.name] and set(fresh._graphs) == {other.name}
+
+
+def test_the_machines_load_now_is_the_least_of_a_few_readings(monkeypatch) -> None:
+    """A search that had waited for another read the other's exit as load ("0.96 cores now too:
+    kept") on an idle machine: the least of up to three half-second readings counts."""
+    readings = iter([0.96, 0.02, 0.5])
+    monkeypatch.setattr(search_cli, "other_cpu_cores", lambda start, end, wall: next(readings))
+    monkeypatch.setattr(search_cli.time, "sleep", lambda seconds: None)
+    assert search_cli.others_now() == 0.02
+    readings = iter([0.9, 0.8, 0.7, 0.1])
+    assert search_cli.others_now() == 0.7  # busy throughout: three readings, no more
