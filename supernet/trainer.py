@@ -509,8 +509,10 @@ class _Job:
         """Refuse an output_dir this run must not write into; reads only, so it runs before the data checks.
 
         A folder holding nothing but config.yaml is a run that stopped before its first step (bad data,
-        a missing model in an older version): there is nothing to resume, so it counts as new. A
-        config.yaml train.py did not write (a preset kept there, another tool's file) is left alone.
+        a missing model in an older version): there is nothing to resume, so it counts as new when
+        its config is this one; another config there may be the user's, tuned by hand, and is
+        refused. A config.yaml train.py did not write (a preset kept there, another tool's file) is
+        left alone.
         """
         cfg, run = self.cfg, self.run
         if run.root.exists() and not run.root.is_dir():

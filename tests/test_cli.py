@@ -417,9 +417,11 @@ def test_teacher_that_cannot_serve_the_task_leaves_nothing_behind(
 
 
 def test_run_that_stopped_before_its_first_step_counts_as_new(preset: Path, tmp_path: Path) -> None:
-    """An older version wrote config.yaml before checking the data; such a folder is not a run to resume."""
+    """An older version wrote config.yaml before checking the data; such a folder is not a run to
+    resume. Run with another config, it is refused (a config.yaml alone may be the user's, tuned by
+    hand: test_a_saved_config_alone_that_differs_is_not_taken_over); with the same, it trains anew."""
     from supernet.config import TrainConfig, load_config, save_config
-    from supernet.trainer import _Job
+    from supernet.trainer import RunError, _Job
 
     run = tmp_path / "run"
     run.mkdir()
@@ -427,6 +429,9 @@ def test_run_that_stopped_before_its_first_step_counts_as_new(preset: Path, tmp_
     save_config(stale, run / "config.yaml")
     (run / ".DS_Store").write_bytes(b"\0")  # hidden files aside (a desktop's litter)
     cfg = load_config(TrainConfig, preset, [])
+    with pytest.raises(RunError, match="holds a config.yaml but no run, and this config differs from it"):
+        _Job(cfg, progress=False).check_run_dir()
+    save_config(cfg, run / "config.yaml")
     job = _Job(cfg, progress=False)
     job.check_run_dir()  # neither "already holds a run" nor "resume refused"
     assert job.fresh

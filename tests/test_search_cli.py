@@ -619,6 +619,14 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
         f"({json.loads(kept)['name']}, cpu-torch-b1-s128-t2): export.py --subnet best still cuts it"
     ) in lines
     assert (default / "chosen.json").read_bytes() == kept
+    # With no choice, the footer's interval is the most accurate subnet's, ties to the faster (the
+    # one on the front: it named the first of two tied subnets, the slower one).
+    rows = read_results(default / "results.jsonl")
+    best = max(rows, key=lambda r: (r.accuracy, -r.latency_ms))
+    assert best.name in {r.name for r in pareto_front(rows)}
+    assert [
+        line.split("; ")[1].split("'s ")[0] for line in lines if line.startswith("dev accuracy over ")
+    ] == [best.name]
     # Its results, of another setting, replace the earlier ones: said too (it was not), and recorded.
     assert (
         f"note: replacing the earlier search in {default} (cpu-torch-b1-s128-t2, chose "
