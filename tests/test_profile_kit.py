@@ -74,14 +74,19 @@ def kit(tmp_path_factory, model) -> Path:
 
 @pytest.fixture(scope="module")
 def table(kit: Path, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
-    env = poisoned_env(tmp_path_factory.mktemp("env"))
-    out = kit.parent / "latency-table.json"
+    return _profiled(kit, tmp_path_factory.mktemp("env"))
+
+
+def _profiled(kit: Path, env_dir: Path, out: Path | None = None) -> tuple[Path, subprocess.CompletedProcess]:
+    """The kit's table (at `out`, default beside the kit), timed by its profile.py in a process
+    that cannot import torch."""
+    out = kit.parent / "latency-table.json" if out is None else out
     # 120 calls over 6 rounds: with 40 over 4 the held-out MAPE of these sub-millisecond graphs
     # ranged 0.2-7.6% on an idle VM and once passed the 15% bound below; with 120/6, 0.15-0.33%.
     proc = subprocess.run(
         [sys.executable, str(kit / "profile.py"), "--threads", "1", "--seq-len", str(SEQ)]
         + ["--warmup", "3", "--repeats", "120", "--rounds", "6", "--out", str(out)],
-        env=env,
+        env=poisoned_env(env_dir),
         capture_output=True,
         text=True,
         cwd=kit.parent,
@@ -262,7 +267,7 @@ def test_profile_script_runs_without_torch(table, kit: Path, tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_table_predicts_measured_onnx_latency(table, model) -> None:
+def test_table_predicts_measured_onnx_latency(table, model, kit, tmp_path) -> None:
     """The table's predictor against onnxruntime latency of held-out subnets timed on this machine.
 
     The held-out files are timed by profile.py in the same interleaved rounds
@@ -271,15 +276,27 @@ def test_table_predicts_measured_onnx_latency(table, model) -> None:
     """
     path, proc = table
     assert proc.returncode == 0, proc.stderr
-    loaded = load_latency_table(path)
-    predictor = loaded.predictor(model)
-    # The predictor is solved from probes and calibration only.
-    assert [cfg for cfg, _ in predictor.calibration] == CALIBRATION
-    held = {e.subnet: loaded.results[e.file] for e in loaded.entries if e.role == "held-out"}
-    assert list(held) == HELD_OUT
+
+    def held_out_mape(path: Path) -> tuple[float, bool]:
+        loaded = load_latency_table(path)
+        predictor = loaded.predictor(model)
+        # The predictor is solved from probes and calibration only.
+        assert [cfg for cfg, _ in predictor.calibration] == CALIBRATION
+        held = {e.subnet: loaded.results[e.file] for e in loaded.entries if e.role == "held-out"}
+        assert list(held) == HELD_OUT
+        flagged = any(r.flags for r in loaded.results.values())
+        return predictor.mape(HELD_OUT, [held[c] for c in HELD_OUT]), flagged
+
     # Sub-millisecond models on a shared 2-core machine: a loose bound here; the <= 5% goal on
     # 30 subnets of a real model is bench/profile_kit.py's.
-    assert predictor.mape(HELD_OUT, [held[c] for c in HELD_OUT]) <= 15.0
+    mape, flagged = held_out_mape(path)
+    if mape > 15.0 and flagged:
+        # A table the device's load or noise flagged (15.7% in a CI run, other processes taking
+        # 0.15 cores): timed once more, which has to hold the bound.
+        again, proc = _profiled(kit, tmp_path, tmp_path / "again.json")
+        assert proc.returncode == 0, proc.stderr
+        mape, flagged = held_out_mape(again)
+    assert mape <= 15.0
 
 
 def fake_table(
