@@ -377,9 +377,10 @@ def _commit_and_time(
     cfg: SubnetConfig,
     run_dir: RunDir,
     args: argparse.Namespace,
-) -> tuple[dict[str, LatencyResult], LatencySetting, dict[str, Any] | None]:
+) -> tuple[dict[str, LatencyResult], LatencySetting, dict[str, Any] | None, dict[str, Any] | None]:
     """Put the finished export (`target`) at `out` and time it in the setting search chose (the
-    figures, that setting, and search's chosen.json when there is one)."""
+    figures, that setting, search's chosen.json when there is one, and its record of this subnet's
+    latency: `_searched`)."""
     for bar in bars:  # scoring is done: ended before the swap, which an interrupt may cut short
         bar.close()
     if target != out:
@@ -421,21 +422,21 @@ def _commit_and_time(
             chosen = read_chosen(chosen_file)
         except RunError:
             print(f"note: '{chosen_file}' cannot be read: latency measured in the default setting (batch 1)")
+    # search timed this subnet (chose it, or has it in results.jsonl): compared, or said why not
+    searched = _searched(chosen, chosen_file.parent, cfg)
     if chosen is None:
         setting = dataclasses.replace(setting, seq_len=default_seq_len(run_dir.root, print, option=None))
     else:
         setting = LatencySetting.from_dict(chosen["setting"])
-        # search timed this subnet (chose it, or has it in results.jsonl): said why it is not compared
-        timed_by_search = _searched(chosen, chosen_file.parent, cfg) is not None
         if args.threads is not None and args.threads != setting.num_threads:
-            if timed_by_search:
-                searched = (
+            if searched is not None:
+                theirs = (
                     "the default threads"
                     if setting.num_threads is None
                     else f"--threads {setting.num_threads}"
                 )
                 print(
-                    f"note: latency timed with --threads {args.threads}, search's with {searched}: "
+                    f"note: latency timed with --threads {args.threads}, search's with {theirs}: "
                     "its figure is not compared"
                 )
             setting = dataclasses.replace(setting, num_threads=args.threads)
@@ -447,7 +448,7 @@ def _commit_and_time(
                 )
             # No int8 file is written, so none is timed: the figures are FP32, and say so.
             setting = dataclasses.replace(setting, int8=False)
-        if setting.backend == "onnxruntime" and not args.onnx and timed_by_search:
+        if setting.backend == "onnxruntime" and not args.onnx and searched is not None:
             # Only torch is timed: a torch figure set beside search's onnxruntime one said nothing.
             print(
                 f"note: search timed {cfg.name}'s ONNX graph; --no-onnx writes no model.onnx, so only torch is "
@@ -466,7 +467,7 @@ def _commit_and_time(
             f"note: search measured on {setting.device}, but {reason}: latency measured on cpu here{kind_of}"
         )
         setting = dataclasses.replace(setting, device="cpu", dtype="float32")
-    return _time_export(out, setting, args), setting, chosen
+    return _time_export(out, setting, args), setting, chosen, searched
 
 
 def _tokenization(train_cfg: TrainConfig, kind: TaskKind) -> dict[str, int]:
@@ -608,7 +609,7 @@ def _export(args: argparse.Namespace, run_dir: RunDir) -> int:
     try:
         # From here the folder is in place (the earlier export replaced): an interrupt is not
         # "nothing was exported".
-        results, setting, chosen = _commit_and_time(out, target, bars, caught, cfg, run_dir, args)
+        results, setting, chosen, searched = _commit_and_time(out, target, bars, caught, cfg, run_dir, args)
         summary = {
             "subnet": cfg.name,
             "spec": cfg.to_dict(),
@@ -625,11 +626,7 @@ def _export(args: argparse.Namespace, run_dir: RunDir) -> int:
             },
             "latency": {name: r.to_dict() for name, r in results.items()},
             "latency_flags": {name: list(r.flags) for name, r in results.items() if r.flags},
-            "search_latency": _search_comparison(
-                _searched(chosen, run_dir.search if args.search is None else Path(args.search), cfg),
-                setting,
-                results,
-            ),
+            "search_latency": _search_comparison(searched, setting, results),
             "device_prediction": _device_prediction(chosen, cfg),
             "metric": kind.main_metric,
             # What the scores were taken at, and what an input should be cut to as in training:
