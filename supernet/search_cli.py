@@ -444,11 +444,12 @@ class SearchRun:
     ) -> dict[str, LatencyResult]:
         """Measured latency of each subnet (cached per setting in latency/).
 
-        Results measured under load or with a wide spread (`LatencyResult.flags`),
-        fresh or cached, are named in one warning line; a cached one taken under load is timed again. Where the subnets timed now will be compared
-        with figures taken earlier (`reference`, by default those of `cfgs` read from the cache), one
-        of those is timed again beside them: a machine whose speed changed since by more than
-        `SPEED_CHANGE_BOUND` is said in one warning line.
+        Results measured under load or with a wide spread (`LatencyResult.flags`), fresh or cached,
+        are named in one warning line; a cached one taken under load is timed again where the machine
+        is quiet now. Where the subnets timed now will be compared with figures taken earlier
+        (`reference`, by default those of `cfgs` read from the cache), one of those is timed again
+        beside them: a machine whose speed changed since by more than `SPEED_CHANGE_BOUND` is said in
+        one warning line.
         """
         cache = LatencyCache(self.run.root, self.setting)
         with warnings.catch_warnings(record=True) as caught:
@@ -1326,7 +1327,7 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         verb = "they set" if len(per_layer_flags) > 1 else "it sets"
         log(f"note: {_listed(per_layer_flags)} ignored: {verb} the per-layer search (--per-layer)")
     if getattr(args, "latency_table", None) is None and args.device in (None, "cpu"):
-        if why := too_many_threads(args.threads):  # checked before waiting for another job
+        if why := too_many_threads(args.threads):  # before waiting for another job (it took 64 s)
             raise RunError(why)
     out = getattr(args, "out", None)
     if Path(args.run).is_dir():  # checked before waiting for another job (and again after)
@@ -1352,8 +1353,6 @@ def _measured_search(args: argparse.Namespace, log: Callable[[str], None]) -> in
         cfg = _search_config(args)
     except ConfigError as err:
         raise RunError(_as_flag(err)) from err
-    if cfg.device == "cpu" and (why := too_many_threads(cfg.num_threads)):
-        raise RunError(why)
     setting = LatencySetting(
         device=cfg.device,
         backend=cfg.backend,
