@@ -241,19 +241,16 @@ def output_target(path: Path, flag: str, *, replaced: bool = True) -> Path:
     """
     from supernet.trainer import RunError
 
-    if path.is_symlink():
-        try:
-            target = resolved_link(path, flag)
-        except ValueError as err:
-            raise RunError(str(err)) from None
-        if not target.is_dir():
-            what = "is a file" if target.exists() else "does not exist"
-            raise RunError(f"{flag} '{path}' is a link to '{target}', which {what}: pass a folder")
-        path = target
     try:
-        here, full = Path.cwd().resolve(), resolved_link(path, flag)
-    except ValueError as err:  # a loop in a folder above it
+        full = resolved_link(path, flag)  # the link itself, or a folder above it, may be a loop
+    except ValueError as err:
         raise RunError(str(err)) from None
+    if path.is_symlink():
+        if not full.is_dir():
+            what = "is a file" if full.exists() else "does not exist"
+            raise RunError(f"{flag} '{path}' is a link to '{full}', which {what}: pass a folder")
+        path = full
+    here = Path.cwd().resolve()
     if replaced and (full == here or full in here.parents):
         raise RunError(
             f"{flag} '{path}' is the current folder or holds it: pass a new folder, e.g. {flag} ./{flag.strip('-')}"
