@@ -36,6 +36,7 @@ __all__ = [
     "atomic_write_text",
     "disk_error",
     "disk_errors_named",
+    "is_temporary",
     "json_bytes",
     "one_timing_job",
     "remove_stale_temporaries",
@@ -216,27 +217,28 @@ def one_timing_job(root: Path, log: Callable[[str], None], *, out: Path | None =
     whatever the command, so two commands never wait on each other; a thread already holding a
     folder passes through (a script calling search, then export, inside one hold). Where flock is
     missing (Windows) or refused (some network mounts), nothing is held, as before."""
-    holds: list[tuple[int, str]] = []
-    with contextlib.suppress(OSError):  # not a folder (yet): the run's own checks say so
-        holds.append(
-            (
-                os.open(root, os.O_RDONLY),
-                f"waiting for another search.py or export.py of run '{root}' to finish (they would time "
-                "each other, and write the same files) ...",
-            )
+    folders = [
+        (
+            root,
+            f"waiting for another search.py or export.py of run '{root}' to finish (they would time each "
+            "other, and write the same files) ...",
         )
+    ]
     where = None if out is None else _folder_above(out)
     if where is not None:
-        with contextlib.suppress(OSError):
-            holds.append(
-                (
-                    os.open(where, os.O_RDONLY),
-                    f"waiting for another search.py or export.py writing into '{where}' to finish (they "
-                    "would replace each other's results) ...",
-                )
+        folders.append(
+            (
+                where,
+                f"waiting for another search.py or export.py writing into '{where}' to finish (they would "
+                "replace each other's results) ...",
             )
+        )
     ordered: dict[tuple[int, int], tuple[int, str]] = {}
-    for fd, waiting in holds:
+    for folder, waiting in folders:
+        try:
+            fd = os.open(folder, os.O_RDONLY)
+        except OSError:  # not a folder (yet): the run's own checks say so
+            continue
         stat = os.fstat(fd)
         if (stat.st_dev, stat.st_ino) in ordered:  # --out inside the run: one lock
             os.close(fd)
@@ -378,6 +380,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:  # another user's process
         return True
     return True
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file or folder named `name` is one of this package's temporaries, which a killed job
+    may leave: `atomic_write`'s `.NAME.*.tmp`, `atomic_dir`'s `.NAME.tmp-PID`, `unwritable`'s
+    `.write-test-*`."""
+    return name.startswith(".") and (
+        name.endswith(".tmp") or ".tmp-" in name or name.startswith(".write-test-")
+    )
 
 
 def remove_stale_temporaries(

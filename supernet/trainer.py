@@ -83,6 +83,7 @@ from supernet.io import (
     atomic_write_text,
     disk_error,
     disk_errors_named,
+    is_temporary,
     save_tokenizer,
     share_files,
     unwritable,
@@ -2085,11 +2086,7 @@ def _litter(name: str) -> bool:
         name == LOCK_FILE
         or name in _DESKTOP_LITTER
         or name.startswith("._")
-        # this package's own temporaries (supernet.io), which a killed job leaves
-        or (
-            name.startswith(".")
-            and (name.endswith(".tmp") or ".tmp-" in name or name.startswith(".write-test-"))
-        )
+        or is_temporary(name)  # this package's own, which a killed job leaves
     )
 
 
