@@ -918,45 +918,33 @@ def test_export_refuses_to_overwrite(capsys, trained_run: Path, tmp_path: Path) 
         watch=export,
     )
     # An immutable (chattr +i) export: its swap failed after the work, leaving an empty .exp.old-*
-    # beside. Root passes permission checks, so the system's refusal is simulated.
+    # beside: refused by the check before the work, and, made unmovable after that check, at the
+    # swap, the earlier export left as it was and nothing beside it. Root passes permission checks,
+    # so the system's refusal is simulated.
     from supernet import export_cli
 
-    real_unwritable = export_cli.unwritable
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            export_cli,
-            "unwritable",
-            lambda path, **kw: (
-                "Operation not permitted" if Path(path) == export else real_unwritable(path, **kw)
-            ),
-        )
-        _fails(
-            capsys,
-            export_main,
-            [*argv, "--out", str(export), "--overwrite"],
-            f"'{export}' holds an earlier export that cannot be replaced (Operation not permitted): pass a new --out",
-            watch=export,
-        )
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".exp")) == []
-    # Made unmovable after that check (chattr +i meanwhile): the swap says so, the earlier export
-    # stays, and neither the new one nor an empty .exp.old-* is left beside it.
-    real_rename = Path.rename
+    real_unwritable, real_rename = export_cli.unwritable, Path.rename
 
     def unmovable(self, target):
         if self == export:
             raise PermissionError(1, "Operation not permitted")
         return real_rename(self, target)
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Path, "rename", unmovable)
-        _fails(
-            capsys,
-            export_main,
-            [*argv, "--out", str(export), "--overwrite"],
-            f"'{export}' holds an earlier export that cannot be replaced (Operation not permitted): pass a new --out",
-            watch=export,
-        )
-    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".exp")) == []
+    def unwritable(path, **kw):
+        return "Operation not permitted" if Path(path) == export else real_unwritable(path, **kw)
+
+    for owner, name, refusal in ((export_cli, "unwritable", unwritable), (Path, "rename", unmovable)):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(owner, name, refusal)
+            _fails(
+                capsys,
+                export_main,
+                [*argv, "--out", str(export), "--overwrite"],
+                f"'{export}' holds an earlier export that cannot be replaced (Operation not permitted): pass a "
+                "new --out",
+                watch=export,
+            )
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".exp")) == [], name
     assert export_main([*argv, "--out", str(export), "--overwrite"]) == 0
     # Through a link: the linked export is replaced, the link stays a link (it became a folder).
     link = tmp_path / "latest"
