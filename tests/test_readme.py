@@ -123,9 +123,13 @@ def test_make_quickstart_runs_end_to_end(tmp_path: Path) -> None:
         timeout=1500,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    tail = proc.stdout.strip().splitlines()[-8:]
-    exported = [line for line in tail if line.startswith("exported w")]
-    assert len(exported) == 1 and str(run / "export") in exported[0], tail
+    lines = proc.stdout.strip().splitlines()
+    exported = [i for i, line in enumerate(lines) if line.startswith("exported w")]
+    assert len(exported) == 1 and str(run / "export") in lines[exported[0]], lines[-12:]
+    # The export's summary ends the job: its indented lines and warnings, nothing else after it (a
+    # fixed last-8-lines window missed it when the search comparison's line and warning came too).
+    tail = lines[exported[0] :]
+    assert all(line.startswith(("  ", "warning: ")) for line in tail[1:]), tail
     assert any(line.strip().startswith("dev accuracy: ") for line in tail)
     assert any(line.strip().startswith("latency (") for line in tail)
     summary = json.loads(next((run / "export").glob("*/summary.json")).read_text())
