@@ -112,8 +112,11 @@ def test_make_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     if not marker.exists():
         pytest.skip(f"{venv} was not made by `make` (no {marker}); CI's environment is")
     run = tmp_path / "quickstart"
-    # As README runs it: torch's default thread count, not the suite's one thread.
-    env = {k: v for k, v in _env().items() if k != "OMP_NUM_THREADS"}
+    # As README runs it from a shell: torch's default thread count, not the suite's one thread, and
+    # not as a sub-make (under `make test-quickstart`, MAKELEVEL made it print "make[1]: Leaving
+    # directory ..." after the export's summary).
+    inherited = {"OMP_NUM_THREADS", "MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES"}
+    env = {k: v for k, v in _env().items() if k not in inherited}
     proc = subprocess.run(
         ["make", "quickstart", f"VENV={venv}", f"RUN={run}"],
         cwd=ROOT,
@@ -129,7 +132,7 @@ def test_make_quickstart_runs_end_to_end(tmp_path: Path) -> None:
     # The export's summary ends the job: its indented lines and warnings, nothing else after it (a
     # fixed last-8-lines window missed it when the search comparison's line and warning came too).
     tail = lines[exported[0] :]
-    assert all(line.startswith(("  ", "warning: ")) for line in tail[1:]), tail
+    assert all(line.startswith(("  ", "warning: ")) for line in tail[1:]), "\n".join(tail)
     assert any(line.strip().startswith("dev accuracy: ") for line in tail)
     assert any(line.strip().startswith("latency (") for line in tail)
     summary = json.loads(next((run / "export").glob("*/summary.json")).read_text())
