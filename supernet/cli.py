@@ -16,7 +16,10 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+    from supernet.config import TrainConfig
 
 __all__ = [
     "at_least",
@@ -247,8 +250,10 @@ def output_target(path: Path, flag: str, *, replaced: bool = True) -> Path:
         raise RunError(str(err)) from None
     if path.is_symlink():
         if not full.is_dir():
+            # (Worded as replaceable_file's refusal of a dangling link for a file.)
             what = "is a file" if full.exists() else "does not exist"
-            raise RunError(f"{flag} '{path}' is a link to '{full}', which {what}: pass a folder")
+            hint = "" if full.exists() else ", or the link's target"
+            raise RunError(f"{flag} '{path}' is a link to '{full}', which {what}: pass a folder{hint}")
         path = full
     here = Path.cwd().resolve()
     if replaced and (full == here or full in here.parents):
@@ -483,19 +488,41 @@ def _check_run_config(config: Path, output_dir: str) -> None:
         )
 
 
+def _missing_paths(cfg: TrainConfig) -> list[str]:
+    """The model, teacher and data that a run of `cfg` would not find on this machine, as notes: a
+    config printed to run elsewhere may name paths of that machine, so --print-config does not refuse."""
+    from supernet.assets import ModelFolderError, resolve_model_path
+    from supernet.data import missing_task
+
+    notes = []
+    for key, value in (("model", cfg.model), ("teacher.path", cfg.teacher.path)):
+        if value is not None:
+            try:
+                resolve_model_path(value, key)
+            except (FileNotFoundError, ModelFolderError) as err:
+                notes.append(f"note: train.py would refuse this config here: {err}")
+    task = missing_task(cfg.task)
+    if task is not None:
+        notes.append(f"note: train.py would refuse this config here: {task}")
+    return notes
+
+
 def _train(args: argparse.Namespace) -> int:
     from supernet.config import TrainConfig, check_recipe_options, config_to_dict, config_yaml, load_config
     from supernet.io import RunDir
     from supernet.trainer import holds_run, train, unused_learning_rate, unused_stage_w
 
     cfg = load_config(TrainConfig, args.config, args.overrides)
-    if args.print_config or not holds_run(RunDir(Path(cfg.output_dir).expanduser())):
+    fresh = not holds_run(RunDir(Path(cfg.output_dir).expanduser()))
+    if args.print_config or fresh:
         check_recipe_options(cfg)  # a new run's; one saved before the check still resumes
     given = {o.split("=", 1)[0].strip() for o in args.overrides}
     # The presets' own top-level rate is not said: the benches read it (bench/accuracy_latency.py's
     # baselines fine-tune at it).
     notes = [unused_learning_rate(cfg) if "learning_rate" in given else None, unused_stage_w(cfg)]
     if args.print_config:  # the YAML alone on stdout, to keep as a file
+        if fresh:  # (a resume reads the paths its run recorded)
+            notes += _missing_paths(cfg)
         for note in filter(None, notes):
             print(note, file=sys.stderr)
         print(config_yaml(config_to_dict(cfg)), end="")

@@ -1609,16 +1609,25 @@ def load_task(
                 group_repeats,
             )
         else:
-            # A relative path is read from the working folder: a run trained elsewhere names it from there.
-            where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
-            raise DataError(
-                f"task '{task}' is neither a packaged task ({', '.join(PACKAGED_TASKS)}) "
-                f"nor an existing file or directory{where}"
-            )
+            raise DataError(missing_task(task) or f"task '{task}' cannot be read")
 
     limits = {"train": max_train_samples, "dev": max_eval_samples, "test": max_eval_samples}
     splits = DatasetDict({split: _subsample(ds, limits[split], split_seed) for split, ds in splits.items()})
     return TaskData(name=task, splits=splits, label_names=names, kind=kind)
+
+
+def missing_task(task: str) -> str | None:
+    """Why `task` names nothing to load (neither a packaged task nor an existing file or folder), or
+    None: load_task's refusal, which train.py --print-config says without reading the data."""
+    path = Path(task).expanduser()
+    if task in _PACKAGED_LOADERS or path.exists():
+        return None
+    # A relative path is read from the working folder: a run trained elsewhere names it from there.
+    where = "" if path.is_absolute() else f" (relative to {Path.cwd()})"
+    return (
+        f"task '{task}' is neither a packaged task ({', '.join(PACKAGED_TASKS)}) "
+        f"nor an existing file or directory{where}"
+    )
 
 
 def window_stride(max_length: int, doc_stride: int | None) -> int:

@@ -1358,6 +1358,35 @@ def test_print_config_shows_the_config_a_run_would_use(tmp_path: Path, capsys) -
     assert capsys.readouterr() == ("", "error: seed must be >= 0, got -1\n")
 
 
+def test_print_config_notes_the_paths_this_machine_lacks(tmp_path: Path, capsys) -> None:
+    """--print-config said nothing of a model, teacher or data file that is not there: the run it
+    printed was refused at once. A config may be printed to run on another machine, so these are notes
+    on stderr, not a refusal, and only for a new run (a resume reads the paths its run recorded)."""
+    preset = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+    overrides = [
+        f"output_dir={tmp_path / 'run'}",
+        f"model={tmp_path / 'no-model'}",
+        f"teacher.path={tmp_path}",
+        f"task={tmp_path / 'rows.csv'}",
+    ]
+    assert train_main(["--config", str(preset), "--print-config", *overrides]) == 0
+    shown = capsys.readouterr()
+    refused = "note: train.py would refuse this config here: "
+    assert shown.err.splitlines() == [
+        f"{refused}model '{tmp_path / 'no-model'}' is neither a packaged model (all-minilm-l6-v2) nor an "
+        "existing folder",
+        f"{refused}teacher.path folder '{tmp_path}' has no config.json: point to a Hugging Face model folder",
+        f"{refused}task '{tmp_path / 'rows.csv'}' is neither a packaged task (rt-sentences, trec, sms-spam, "
+        "rt-scores) nor an existing file or directory",
+    ]
+    kept = tmp_path / "printed.yaml"
+    kept.write_text(shown.out)
+    assert load_config(TrainConfig, kept) == load_config(TrainConfig, preset, overrides)
+    # The note is the run's own refusal.
+    assert train_main(["--config", str(preset), *overrides]) == 2
+    assert capsys.readouterr().err == f"error: {shown.err.splitlines()[0].removeprefix(refused)}\n"
+
+
 def test_one_search_or_export_of_a_run_at_a_time(tmp_path: Path, monkeypatch) -> None:
     """Two searches into one folder at once: the later writer won without a word and the other said
     the opposite; an export timed with a setting a search wrote meanwhile. The second one waits."""
@@ -1553,7 +1582,7 @@ def test_output_folders_follow_links_and_refuse_the_current_folder(tmp_path: Pat
         (
             tmp_path / "dangling",
             "--out",
-            f"is a link to '{tmp_path / 'gone'}', which does not exist: pass a folder",
+            f"is a link to '{tmp_path / 'gone'}', which does not exist: pass a folder, or the link's target",
         ),
         (
             tmp_path / "to-file",
