@@ -534,6 +534,10 @@ def check_recipe_options(cfg: TrainConfig) -> None:
 # (2 cores only make it faster).
 DEFAULT_ACCURACY_SUBSET = 128
 
+DEFAULT_OPSET = 18
+"""The ONNX opset export.py writes by default (the TorchScript exporter's native one, no conversion), and
+the one search.py --backend onnxruntime and its figures are written at."""
+
 DTYPE_NAMES = ("float32", "bfloat16", "float16")
 """The types subnets can be timed in (`SearchConfig.dtype`; torch's dtypes of those names)."""
 
@@ -621,7 +625,7 @@ class ExportConfig(_Config):
     """Also write an ONNX graph next to the Hugging Face folder."""
     int8: bool = False
     """Also write a dynamically quantised int8 variant."""
-    opset: int = 18
+    opset: int = DEFAULT_OPSET
     """ONNX opset version."""
 
     def _validate(self) -> None:

@@ -42,6 +42,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from supernet import export_modeling
+from supernet.config import DEFAULT_OPSET
 from supernet.convert import Arch, supernet_state
 from supernet.cost import count_params
 from supernet.elastic.depth import kept_layers
@@ -582,7 +583,7 @@ def write_onnx(
     *,
     names: list[str],
     example: Mapping[str, torch.Tensor],
-    opset: int = 18,
+    opset: int = DEFAULT_OPSET,
     optimize: bool = True,
 ) -> OnnxGraph:
     """Export a dense model (`get_active_subnet`) to ONNX, optimised for inference.
@@ -1002,7 +1003,7 @@ def export_subnet(
     tokenizer: Any = None,
     onnx: bool = True,
     int8: bool = False,
-    opset: int = 18,
+    opset: int = DEFAULT_OPSET,
     parity_batch: Batch | None = None,
     dev_eval: Callable[[Predict], float] | None = None,
     space: SearchSpace | None = None,
@@ -1113,7 +1114,7 @@ def export_graph(
     *,
     tokenizer: Any = None,
     int8: bool = False,
-    opset: int = 18,
+    opset: int = DEFAULT_OPSET,
 ) -> Path:
     """Export `cfg` exactly as `export.py` does (same graph, optimisation and quantisation); the graph.
 

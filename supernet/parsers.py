@@ -10,7 +10,7 @@ import argparse
 import dataclasses
 
 from supernet.cli import folder_option, user_path, user_path_text
-from supernet.config import DEFAULT_ACCURACY_SUBSET, DTYPE_NAMES, SearchConfig
+from supernet.config import DEFAULT_ACCURACY_SUBSET, DEFAULT_OPSET, DTYPE_NAMES, SearchConfig
 
 __all__ = ["SEARCH_DEFAULTS", "export_parser", "search_parser"]
 
@@ -173,7 +173,11 @@ def export_parser() -> argparse.ArgumentParser:
     onnx.add_argument("--no-onnx", dest="onnx", action="store_false", help="skip ONNX")
     p.add_argument("--int8", action="store_true", help="also write a dynamically quantized model.int8.onnx")
     p.add_argument(
-        "--opset", type=int, default=18, help="ONNX opset (18: the exporter's native one, no conversion)"
+        "--opset",
+        type=int,
+        default=DEFAULT_OPSET,
+        help=f"ONNX opset ({DEFAULT_OPSET}: the exporter's native one, no conversion, and the one "
+        "search.py --backend onnxruntime times)",
     )
     p.add_argument(
         "--overwrite",

@@ -42,7 +42,7 @@ from typing import Any
 
 from torch import nn
 
-from supernet.config import TrainConfig, config_to_dict, load_config
+from supernet.config import DEFAULT_OPSET, TrainConfig, config_to_dict, load_config
 from supernet.convert import Arch, supernet_state
 from supernet.data import usable_positions
 from supernet.export import export_graph, graph_change, graph_revisions
@@ -255,7 +255,7 @@ def write_profile_kit(
     space: SearchSpace,
     calibration_subnets: Sequence[SubnetConfig] | None = None,
     tokenizer: Any = None,
-    opset: int = 18,
+    opset: int = DEFAULT_OPSET,
     int8: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> Path:

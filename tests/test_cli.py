@@ -1120,6 +1120,43 @@ def test_export_refuses_bad_subnets_and_outputs_in_one_line(
 
 
 @pytest.mark.slow
+def test_an_export_at_another_opset_is_not_compared_with_search(
+    capsys, trained_run: Path, tmp_path: Path
+) -> None:
+    """search.py times the graph written at opset 18. An export at --opset 9 (the dynamo exporter's
+    file, fused less) was set beside search's figure: "+99% here", put down to the machine."""
+    from supernet.latency import graph_stamp
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    setting = LatencySetting(backend="onnxruntime", seq_len=16, warmup=1, repeats=3, num_threads=1)
+    chosen = {
+        "spec": SubnetConfig.from_name("w0.50-d1.00").to_dict(),
+        "latency_ms": 1.0,
+        "setting": setting.to_dict(),
+        **graph_stamp(setting),
+    }
+    (run / "search").mkdir(exist_ok=True)
+    (run / "search" / "chosen.json").write_text(json.dumps(chosen))
+    for opset in ("17", "18"):
+        out = tmp_path / f"opset-{opset}"
+        assert export_main(["--run", str(run), "--out", str(out), "--opset", opset, "--no-progress"]) == 0
+        said = capsys.readouterr().out.splitlines()
+        compared = json.loads((out / "summary.json").read_text())["search_latency"]
+        note = (
+            "note: search timed w0.50-d1.00's graph written at opset 18; --opset 17 writes another, so "
+            "search's figure is not compared"
+        )
+        if opset == "17":
+            assert note in said and compared is None
+            assert not any(line.startswith("  search timed") for line in said)
+        else:  # the graph search timed: compared
+            assert note not in said and compared["search_ms"] == 1.0
+            assert compared["artefact"] == "onnxruntime"
+            assert any(line.startswith("  search timed model.onnx at 1.00 ms: ") for line in said)
+
+
+@pytest.mark.slow
 def test_search_on_a_device_this_machine_lacks(capsys, trained_run: Path, monkeypatch) -> None:
     """--device cuda without a usable GPU is one line before anything is loaded, not a torch assertion."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
