@@ -286,6 +286,10 @@ def quiet_libraries() -> None:
 
     import datasets
 
+    # torch sets its loggers' levels as it is imported: set before that (transformers imports it
+    # lazily), torch.onnx's level was undone and the exporter's warnings reached the terminal.
+    import torch  # noqa: F401
+
     datasets.disable_progress_bars()
     # datasets logs a file it cannot parse ("Failed to read file ...") before raising; the CLI
     # reports that error itself, in one line.

@@ -2137,6 +2137,23 @@ def test_options_are_parsed_before_torch_is_imported() -> None:
     ]
 
 
+def test_the_onnx_exporters_warnings_stay_quiet_in_a_fresh_process() -> None:
+    """Since the commands import torch after parsing, quiet_libraries ran before torch's import, which
+    reset torch.onnx's level: an export at --opset 9 printed torch's "W1202 ... Setting ONNX exporter
+    to use operator set version 18" and four torchvision lines above export.py's own warning."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import logging, supernet.cli\n"
+        "supernet.cli.quiet_libraries()\n"
+        "import supernet.export\n"
+        "print(logging.getLogger('torch.onnx').getEffectiveLevel() == logging.ERROR)"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout == "True\n"
+
+
 def test_a_saved_config_alone_that_differs_is_not_taken_over(capsys, preset: Path, tmp_path: Path) -> None:
     """A config.yaml saved from --print-config alone in a folder, its learning rate tuned by hand:
     train.py with the preset replaced it by the preset's values and trained, without a word. (A
