@@ -302,10 +302,7 @@ def write_kit(args: argparse.Namespace) -> int:
     space = SearchSpace(width_mults=train_cfg.width_mults, depth_mults=train_cfg.depth_mults)
     out = output_target(Path(args.profile_kit), "--profile-kit")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        also = " (--overwrite replaces an export, never a kit)" if args.overwrite else ""
-        raise FileExistsError(
-            f"'{out}' already exists and is not an empty folder: pass a new --profile-kit{also}"
-        )
+        raise FileExistsError(f"'{out}' already exists and is not an empty folder: pass a new --profile-kit")
     # The kit is written beside `out` first (then renamed): found now, not as the temporary folder's
     # error after minutes of exports.
     problem = unwritable(out.parent, named=True)
@@ -487,7 +484,38 @@ def _tokenization(train_cfg: TrainConfig, kind: TaskKind) -> dict[str, int]:
     return out
 
 
+def _kit_takes_none_of(args: argparse.Namespace) -> None:
+    """Refuse the export's own options beside --profile-kit: the kit took none of them, silently (no
+    --out folder was written, --no-onnx still wrote ONNX files)."""
+    given = [
+        flag
+        for flag, value in (
+            ("--subnet", args.subnet),
+            ("--out", args.out),
+            ("--search", args.search),
+            ("--no-onnx", not args.onnx or None),
+            ("--overwrite", args.overwrite or None),
+            ("--threads", args.threads),
+        )
+        if value is not None
+    ]
+    if given:
+        hints = {
+            "--threads": "the device's profile.py takes --threads",
+            "--overwrite": "a kit is never replaced: pass a new folder",
+        }
+        why = "; ".join(hints[flag] for flag in given if flag in hints)
+        raise RunError(
+            f"--profile-kit writes a device profile kit, not an export, and takes none of {', '.join(given)}: "
+            f"drop {'it' if len(given) == 1 else 'them'}{f' ({why})' if why else ''}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.profile_kit is not None:
+        _kit_takes_none_of(args)
+    if args.subnet is None:
+        args.subnet = "best"
     if args.threads is not None and args.threads < 1:
         # Checked before the export, not after it when the latency is measured.
         raise RunError(f"--threads must be >= 1, got {args.threads}")

@@ -148,8 +148,8 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, type=user_path_text, help="run directory written by train.py")
     p.add_argument(
         "--subnet",
-        default="best",
-        help="'best' (search.py's choice), a grid name such as "
+        default=None,  # 'best', but told apart from one given (--profile-kit refuses it)
+        help="'best' (search.py's choice, the default), a grid name such as "
         "w0.50-d0.75, or a per-layer name from search/results.jsonl",
     )
     p.add_argument(

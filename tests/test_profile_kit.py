@@ -969,8 +969,8 @@ def test_profile_kit_refuses_a_non_empty_folder(trained_run: Path, tmp_path, cap
     argv = ["--run", str(trained_run), "--profile-kit", str(tmp_path / "kit"), "--overwrite"]
     assert export_main(argv) == 2
     assert capsys.readouterr().err == (
-        f"error: '{tmp_path / 'kit'}' already exists and is not an empty folder: pass a new --profile-kit "
-        "(--overwrite replaces an export, never a kit)\n"
+        "error: --profile-kit writes a device profile kit, not an export, and takes none of --overwrite: "
+        "drop it (a kit is never replaced: pass a new folder)\n"
     )
     assert sorted(p.name for p in (tmp_path / "kit").iterdir()) == ["notes.txt"]
     # A folder it cannot write: said first, naming the kit (it named a hidden temporary folder after
@@ -981,6 +981,28 @@ def test_profile_kit_refuses_a_non_empty_folder(trained_run: Path, tmp_path, cap
         f"error: --profile-kit '{tmp_path / 'a-file' / 'kit'}' cannot be written: {tmp_path / 'a-file'} is a "
         "file; pass another folder\n"
     )
+
+
+def test_profile_kit_refuses_the_exports_own_options(tmp_path: Path, capsys) -> None:
+    """A kit took --subnet, --out, --search, --no-onnx and --threads without a word: no --out folder
+    was written, --no-onnx still wrote ONNX files. Refused before the run is read."""
+    kit = ["--run", str(tmp_path / "run"), "--profile-kit", str(tmp_path / "kit")]
+    for extra, said in (
+        (["--subnet", "best", "--out", str(tmp_path / "zz")], "--subnet, --out: drop them"),
+        (["--no-onnx"], "--no-onnx: drop it"),
+        (
+            ["--search", str(tmp_path), "--threads", "1"],
+            "--search, --threads: drop them (the device's profile.py takes --threads)",
+        ),
+    ):
+        assert export_main([*kit, *extra]) == 2
+        assert capsys.readouterr().err == (
+            f"error: --profile-kit writes a device profile kit, not an export, and takes none of {said}\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+    # What a kit does take: --int8 and --opset (then the missing run is what stops it).
+    assert export_main([*kit, "--int8", "--opset", "17", "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: run '{tmp_path / 'run'}' does not exist")
 
 
 def test_readme_device_commands_parse() -> None:
