@@ -530,10 +530,18 @@ class SearchRun:
     ) -> None:
         """One warning line where `cfg`, timed again now, differs from its earlier figure by more than
         `SPEED_CHANGE_BOUND`: the subnets timed beside it and the earlier figures are not comparable.
-        Not where either figure is flagged (load or spread): its own warning already says remeasure,
-        and a median that moved within a wide spread may be noise."""
+        Where either figure is flagged (load or spread) no verdict, and the line says so: its own
+        warning already says remeasure, and a median that moved within a wide spread may be noise."""
         change = now.median_ms / before.median_ms - 1
         if now.flags or before.flags:
+            # Said too: the line that announced the comparison otherwise never told its outcome.
+            which = " and ".join(
+                f"{when} ({', '.join(r.flags)})" for when, r in (("earlier", before), ("now", now)) if r.flags
+            )
+            self.log(
+                f"{cfg.name} again: {now.median_ms:.2f} ms against {before.median_ms:.2f} ms earlier "
+                f"({change:+.0%}): no verdict on this machine's speed, as the figure {which} is flagged"
+            )
             return
         if abs(change) <= SPEED_CHANGE_BOUND:
             # Said too: the line that announced the comparison otherwise never tells its outcome.

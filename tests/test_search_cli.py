@@ -1538,6 +1538,21 @@ def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
     ]
     # The cached figure of the subnet timed again is not replaced.
     assert sr.measure([middle])[middle.name] == first[middle.name]
+    # A flagged figure gives no verdict, and the line says so (the comparison, announced, said nothing).
+    lines.clear()
+
+    def spread(self, model, cfgs, setting, **kw):  # p10-p90 40% of the median
+        return [
+            dataclasses.replace(r, p10_ms=0.8 * r.median_ms, p90_ms=1.2 * r.median_ms)
+            for r in fake(self, model, cfgs, setting)
+        ]
+
+    monkeypatch.setattr(search_cli.SearchRun, "_measure_many", spread)
+    sr.measure([SubnetConfig(heads=(1, 2), ffn=(8, 16))], reference={c: first[c.name] for c in grid})
+    assert lines[1] == (
+        f"{middle.name} again: {1.25 * before:.2f} ms against {before:.2f} ms earlier (+25%): no verdict on "
+        "this machine's speed, as the figure now (spread) is flagged"
+    )
 
 
 def test_an_int8_speed_check_keeps_no_graph_and_reuses_a_kept_one(
