@@ -74,6 +74,7 @@ from supernet.profile_kit_script import (
     too_many_threads,
 )
 from supernet.progress import progress_bar
+from supernet.recipes import SingleStage
 from supernet.search import (
     BudgetError,
     SubnetResult,
@@ -830,6 +831,7 @@ def run_with_table(
     full_ms = by_name[MAX_NET.name].latency_ms if MAX_NET.name in by_name else results[0].latency_ms
     budget = _budget(args, full_ms)
     if args.per_layer:
+        _note_grid_only(sr.train_cfg, log)
         target = budget if budget is not None else full_ms
         log(f"evolutionary search over per-layer subnets, predicted latency <= {ms_text(target)} ms ...")
         extra = _evolve(  # ranked on the fixed dev subset, as without a table
@@ -1347,6 +1349,17 @@ def run(args: argparse.Namespace, *, log: Callable[[str], None] = print) -> int:
         return _measured_search(args, log)
 
 
+def _note_grid_only(train_cfg: TrainConfig, log: Callable[[str], None]) -> None:
+    """Say, before a --per-layer search, that the supernet was never trained on per-layer subnets: on
+    such a supernet bench/per_layer.py found nothing better than the grid's pick (README)."""
+    if not (train_cfg.recipe == SingleStage.name and train_cfg.per_layer_sampling):
+        log(
+            "note: this supernet was trained on the uniform grid only (per_layer_sampling is off), where a "
+            "per-layer search has found nothing better than the grid's pick (README, 'When is --per-layer "
+            f"worth running?'); to search per layer, train with recipe={SingleStage.name} per_layer_sampling=true"
+        )
+
+
 def _measured_search(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     """`run` past its option checks, the run held (`one_timing_job`): measure, search, write."""
     folder = search_folder(Path(args.run), getattr(args, "out", None))
@@ -1382,6 +1395,8 @@ def _measured_search(args: argparse.Namespace, log: Callable[[str], None]) -> in
         log=log,
         remeasure=args.remeasure,
     )
+    if cfg.per_layer:
+        _note_grid_only(sr.train_cfg, log)
     if cfg.per_layer or cfg.int8:
         # Both score subnets on dev: a task file not found here, or a split changed since training,
         # is said before minutes of measuring, not after.

@@ -271,6 +271,7 @@ def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     assert search_main(argv) == 0
     out = capsys.readouterr().out
     assert ", ranked on 8 dev examples ..." in out
+    assert GRID_ONLY_NOTE in out.splitlines()  # the tiny run is trained on the grid alone
     # The verified subnets are timed beside one of the grid's, whose figure they are compared with.
     assert re.search(
         r"^measuring \d of \d subnets on cpu-torch-b1-s128-t1 \(and w\d\.\d\d-d\d\.\d\d again, to compare this "
@@ -338,6 +339,29 @@ def test_a_grid_search_over_a_per_layer_one_names_what_it_replaces(run: Path, tm
     capsys.readouterr()
     assert search_main(per_layer) == 0
     assert "per-layer subnet(s)" not in capsys.readouterr().out
+
+
+GRID_ONLY_NOTE = (
+    "note: this supernet was trained on the uniform grid only (per_layer_sampling is off), where a per-layer "
+    "search has found nothing better than the grid's pick (README, 'When is --per-layer worth running?'); to "
+    "search per layer, train with recipe=single-stage per_layer_sampling=true"
+)
+
+
+def test_a_per_layer_search_of_a_grid_only_supernet_says_so() -> None:
+    """README says a per-layer search of a supernet trained on the grid alone is not worth its time;
+    the search said nothing of it. Said for every recipe but single-stage with per_layer_sampling."""
+    from supernet.config import TrainConfig
+
+    for overrides, said in (
+        ({"recipe": "single-stage", "per_layer_sampling": True}, []),
+        ({"recipe": "single-stage"}, [GRID_ONLY_NOTE]),
+        ({"recipe": "dynabert"}, [GRID_ONLY_NOTE]),
+    ):
+        lines: list[str] = []
+        cfg = TrainConfig(model="m", task="t", output_dir="o", **overrides)
+        search_cli._note_grid_only(cfg, lines.append)
+        assert lines == said, overrides
 
 
 def test_a_budget_only_the_predictor_misses_still_chooses_from_the_grid(
