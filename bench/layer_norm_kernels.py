@@ -33,6 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
+from supernet.cli import figures_file, write_figures  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 
 FORMS = ("LayerNormalization", "SkipLayerNormalization", "Sum + LayerNormalization", "primitives", "Add")
@@ -110,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hidden", default="384,768", help="comma-separated hidden sizes")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--json", type=figures_file(__file__), help="write the figures here")
     args = parser.parse_args(argv)
     try:
         sizes = [int(h) for h in args.hidden.split(",")]
@@ -122,12 +124,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"{'form':<28}" + "".join(f"{f'H={h}':>10}" for h in sizes))
     x = {h: np.random.default_rng(1).standard_normal((1, args.seq_len, h)).astype(np.float32) for h in sizes}
+    us: dict[str, dict[str, float]] = {}
     with monitor_load() as probe:
         for form in FORMS:
             cells = [time_us(session(build(form, h, args.seq_len)), {"x": x[h]}, args.calls) for h in sizes]
+            us[form] = {str(h): c for h, c in zip(sizes, cells, strict=True)}
             print(f"{form:<28}" + "".join(f"{c:>10.0f}" for c in cells), flush=True)
     assert probe.load is not None
     print_load_report({"the kernels": probe.load})
+    if args.json is not None:
+        figures = {"onnxruntime": ort.__version__, "seq_len": args.seq_len, "calls": args.calls}
+        write_figures(args.json, {**figures, "median_us": us, "load": probe.load.to_dict()}, script=__file__)
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -69,3 +69,19 @@ def test_the_table_ends_with_the_machines_load(capsys) -> None:
         summary,
     )
     assert lines[lines.index(summary) + 1 :] in ([], [line for line in lines if line.startswith("warning: ")])
+
+
+def test_json_holds_each_forms_median_and_the_load(tmp_path, capsys) -> None:
+    """README says the kernel benches put their load in their --json; this one had no --json."""
+    import json
+
+    out = tmp_path / "ln.json"
+    assert kernels.main(["--hidden", "8,16", "--seq-len", "4", "--calls", "3", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["bench"] == "layer_norm_kernels.py" and (figures["seq_len"], figures["calls"]) == (4, 3)
+    assert list(figures["median_us"]) == list(kernels.FORMS)
+    assert all(
+        list(cells) == ["8", "16"] and min(cells.values()) > 0 for cells in figures["median_us"].values()
+    )
+    assert {"load_avg", "other_cpu"} <= set(figures["load"])
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {out}"
