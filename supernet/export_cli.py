@@ -753,7 +753,8 @@ def _say_summary(
             f"from its latency table; the latency above is this machine's"
         )
     print(f"  params: {report.param_count / 1e6:.2f} M")
-    line = load_warning(results)
+    # Named as on the latency line above ("int8", not summary.json's key "onnxruntime_int8").
+    line = load_warning({"int8" if name == "onnxruntime_int8" else name: r for name, r in results.items()})
     if line is not None:  # after the indented summary, not inside it
         print(f"warning: {line}")
     if compared is not None and abs(compared["ratio"] - 1) > SEARCH_GAP_BOUND:

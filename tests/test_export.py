@@ -993,3 +993,44 @@ def test_a_saved_tokenizer_holds_no_truncation_or_padding(tmp_path: Path, minilm
     assert len(Tokenizer.from_file(str(tmp_path / "tok" / "tokenizer.json")).encode(text).ids) == len(
         tokenizer(text)["input_ids"]
     )
+
+
+def test_the_exports_load_warning_names_artefacts_as_its_latency_line_does(tmp_path, capsys) -> None:
+    """The latency line says "int8"; the warning under it said "onnxruntime_int8" (summary.json's key)."""
+    from types import SimpleNamespace
+
+    from supernet.export_cli import _say_summary
+    from supernet.latency import LatencyResult, LatencySetting
+    from supernet.subnet import SubnetConfig
+
+    def timed(ms: float, spread: float) -> LatencyResult:
+        return LatencyResult(
+            median_ms=ms,
+            p10_ms=ms * (1 - spread),
+            p90_ms=ms * (1 + spread),
+            mean_ms=ms,
+            std_ms=0.0,
+            repeats=3,
+        )
+
+    results = {
+        "torch": timed(4.0, 0.01),
+        "onnxruntime": timed(2.0, 0.01),
+        "onnxruntime_int8": timed(1.0, 0.2),
+    }
+    report = SimpleNamespace(
+        max_abs_diff_torch_vs_supernet=0.0, max_abs_diff_onnx_vs_torch=1e-6, accuracy=None, param_count=1e6
+    )
+    summary = {"search_latency": None, "device_prediction": None}
+    kind = SimpleNamespace(main_metric="accuracy")
+    setting = LatencySetting(num_threads=1)
+    _say_summary(tmp_path, SubnetConfig.from_name("w0.50-d1.00"), kind, report, results, setting, summary)
+    said = capsys.readouterr().out.splitlines()
+    assert (
+        said[3]
+        == "  latency (cpu, batch 1, 128 tokens, 1 thread): torch 4.00 ms, onnxruntime 2.00 ms, int8 1.00 ms"
+    )
+    assert said[-1] == (
+        "warning: latency of int8 may not be the model's alone: p10-p90 spread up to 40% of the median (bound "
+        "10%); remeasure on an idle machine"
+    )
