@@ -503,9 +503,12 @@ def _missing_paths(cfg: TrainConfig) -> list[str]:
         if value is not None:
             try:
                 resolve_model_path(value, key)
-            except (FileNotFoundError, ModelFolderError) as err:
+            except (OSError, ModelFolderError) as err:  # an unreadable folder is a note here too
                 notes.append(f"note: train.py would refuse this config here: {err}")
-    task = missing_task(cfg.task)
+    try:
+        task = missing_task(cfg.task)
+    except OSError as err:
+        task = f"task '{cfg.task}' cannot be read ({err.strerror or err})"
     if task is not None:
         notes.append(f"note: train.py would refuse this config here: {task}")
     return notes
@@ -517,14 +520,17 @@ def _train(args: argparse.Namespace) -> int:
     from supernet.trainer import holds_run, train, unused_learning_rate, unused_stage_w
 
     cfg = load_config(TrainConfig, args.config, args.overrides)
-    fresh = not holds_run(RunDir(Path(cfg.output_dir).expanduser()))
-    if args.print_config or fresh:
+    if args.print_config or not holds_run(RunDir(Path(cfg.output_dir).expanduser())):
         check_recipe_options(cfg)  # a new run's; one saved before the check still resumes
     given = {o.split("=", 1)[0].strip() for o in args.overrides}
     # The presets' own top-level rate is not said: the benches read it (bench/accuracy_latency.py's
     # baselines fine-tune at it).
     notes = [unused_learning_rate(cfg) if "learning_rate" in given else None, unused_stage_w(cfg)]
     if args.print_config:  # the YAML alone on stdout, to keep as a file
+        try:
+            fresh = not holds_run(RunDir(Path(cfg.output_dir).expanduser()))
+        except OSError:  # an output_dir it cannot read: the printed config is still the config
+            fresh = False
         if fresh:  # (a resume reads the paths its run recorded)
             notes += _missing_paths(cfg)
         for note in filter(None, notes):

@@ -1609,7 +1609,7 @@ def load_task(
                 group_repeats,
             )
         else:
-            raise DataError(missing_task(task) or f"task '{task}' cannot be read")
+            raise DataError(missing_task(task) or f"task '{task}' is neither a file nor a directory")
 
     limits = {"train": max_train_samples, "dev": max_eval_samples, "test": max_eval_samples}
     splits = DatasetDict({split: _subsample(ds, limits[split], split_seed) for split, ds in splits.items()})

@@ -451,7 +451,12 @@ def _commit_and_time(
                 f"note: search timed {cfg.name}'s ONNX graph; --no-onnx writes no model.onnx, so only torch is "
                 "timed here, and search's figure is not compared"
             )
-        elif setting.backend == "onnxruntime" and args.opset != DEFAULT_OPSET and searched is not None:
+        elif (
+            setting.backend == "onnxruntime"
+            and args.opset != DEFAULT_OPSET
+            and searched is not None
+            and not searched.get("latency_table")  # a device's prediction: never compared
+        ):
             # Another opset is another graph (converted, or the dynamo exporter's, fused less): a gap
             # to search's figure was put down to the machine.
             print(

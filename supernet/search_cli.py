@@ -536,12 +536,14 @@ class SearchRun:
         change = now.median_ms / before.median_ms - 1
         if now.flags or before.flags:
             # Said too: the line that announced the comparison otherwise never told its outcome.
-            which = " and ".join(
+            flagged = [
                 f"{when} ({', '.join(r.flags)})" for when, r in (("earlier", before), ("now", now)) if r.flags
-            )
+            ]
+            which = f"figure {flagged[0]} is" if len(flagged) == 1 else f"figures {' and '.join(flagged)} are"
             self.log(
                 f"{cfg.name} again: {now.median_ms:.2f} ms against {before.median_ms:.2f} ms earlier "
-                f"({change:+.0%}): no verdict on this machine's speed, as the figure {which} is flagged"
+                f"({change:+.0%}): no verdict on this machine's speed, as the {which} flagged; remeasure on an "
+                "idle machine"
             )
             return
         if abs(change) <= SPEED_CHANGE_BOUND:
@@ -808,6 +810,8 @@ def run_with_table(
         subset_seed=args.seed,
     )
     table.check_run(run_identity(sr.run.root), sr.arch, digests=run_digests(sr.run.root))
+    if args.per_layer:
+        _note_grid_only(sr.train_cfg, log)
     predictor = table.predictor(sr.model)
     source = f"predicted from {table.path.name} ({table.description}, measured {table.timestamp})"
     log(f"latency {source}, {setting.key}; nothing is measured on this machine")
@@ -831,7 +835,6 @@ def run_with_table(
     full_ms = by_name[MAX_NET.name].latency_ms if MAX_NET.name in by_name else results[0].latency_ms
     budget = _budget(args, full_ms)
     if args.per_layer:
-        _note_grid_only(sr.train_cfg, log)
         target = budget if budget is not None else full_ms
         log(f"evolutionary search over per-layer subnets, predicted latency <= {ms_text(target)} ms ...")
         extra = _evolve(  # ranked on the fixed dev subset, as without a table

@@ -157,12 +157,14 @@ def test_an_interrupted_bench_script_says_so_in_one_line(capsys) -> None:
         "def stopped():\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    time.sleep(30)  # the handler raises before this ends\n"
-        "sys.exit(script_exit(stopped))\n"
+        "code = script_exit(stopped)\n"
+        "print(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)  # put back after the call\n"
+        "sys.exit(code)\n"
     )
     proc = subprocess.run(
         [sys.executable, "-c", stopped], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
     )
-    assert (proc.returncode, proc.stdout, proc.stderr) == (143, "", "interrupted\n")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (143, "True\n", "interrupted\n")
     assert script_exit(lambda: None) == 0 and script_exit(lambda: 2) == 2
     # Every script with a main() ends through it when run.
     ending = 'if __name__ == "__main__":\n    from supernet.cli import script_exit\n\n    sys.exit(script_exit(main))\n'

@@ -930,6 +930,14 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
     assert not (trained_run / "latency").exists() or not any((trained_run / "latency").iterdir())
     out = capsys.readouterr().out
     assert f"latency {source}, cpu-onnxruntime-b1-s32-t1; nothing is measured on this machine" in out
+    # A supernet trained on the grid alone: said before the grid is scored (as when measuring here).
+    said = out.splitlines()
+    note = next(
+        i for i, line in enumerate(said) if line.startswith("note: this supernet was trained on the uniform")
+    )
+    assert note < said.index(
+        f"latency {source}, cpu-onnxruntime-b1-s32-t1; nothing is measured on this machine"
+    )
     # The device was busy while profile.py timed the kit: said, and kept with the choice.
     files = sorted(json.loads(table.read_text())["results"])
     warning = (

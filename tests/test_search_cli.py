@@ -1575,7 +1575,19 @@ def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
     sr.measure([SubnetConfig(heads=(1, 2), ffn=(8, 16))], reference={c: first[c.name] for c in grid})
     assert lines[1] == (
         f"{middle.name} again: {1.25 * before:.2f} ms against {before:.2f} ms earlier (+25%): no verdict on "
-        "this machine's speed, as the figure now (spread) is flagged"
+        "this machine's speed, as the figure now (spread) is flagged; remeasure on an idle machine"
+    )
+    # Both flagged (the earlier figure too): said of both.
+    lines.clear()
+    flagged_before = dataclasses.replace(first[middle.name], other_cpu=0.5)
+    sr.measure(
+        [SubnetConfig(heads=(2, 2), ffn=(8, 8))],
+        reference={**{c: first[c.name] for c in grid}, middle: flagged_before},
+    )
+    assert lines[1] == (
+        f"{middle.name} again: {1.25 * before:.2f} ms against {before:.2f} ms earlier (+25%): no verdict on "
+        "this machine's speed, as the figures earlier (load) and now (spread) are flagged; remeasure on an "
+        "idle machine"
     )
 
 
