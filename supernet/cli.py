@@ -565,6 +565,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     keys = ", ".join(f"{k}.{{{', '.join(v)}}}" if v else k for k, v in sections.items())
     parser = argparse.ArgumentParser(
         prog="train.py",
+        allow_abbrev=False,
         description="Train an elastic supernet: teacher -> importance/reorder -> the recipe's stages "
         "(single-stage: width x depth; dynabert: stage W, then stage W x D) -> every grid subnet scored.",
         epilog=f"config keys (for the YAML file or key=value): {keys}. "

@@ -22,6 +22,7 @@ def search_parser() -> argparse.ArgumentParser:
     """search.py's options (`run` takes the parsed namespace; `search_defaults` fills what is unset)."""
     p = argparse.ArgumentParser(
         prog="search.py",
+        allow_abbrev=False,
         description="Measure every trained subnet, draw the accuracy/latency Pareto front, "
         "pick the most accurate subnet within a latency budget.",
     )
@@ -142,6 +143,7 @@ def export_parser() -> argparse.ArgumentParser:
     """export.py's options (`supernet.export_cli.run` takes the parsed namespace)."""
     p = argparse.ArgumentParser(
         prog="export.py",
+        allow_abbrev=False,
         description="Export a subnet of a trained supernet as a standalone model folder (+ ONNX), "
         "checked against the supernet.",
     )

@@ -67,6 +67,7 @@ REMOTE_PROVIDERS = ("AzureExecutionProvider",)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="profile.py",
+        allow_abbrev=False,
         description="Time the ONNX files of a supernet profile kit on this device and write "
         "latency-table.json (needs only numpy and onnxruntime).",
         epilog="Then, on the training machine: search.py --run RUN --latency-table latency-table.json "

@@ -1850,6 +1850,31 @@ def test_argument_errors_are_one_line(capsys) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("main", "argv", "unrecognized"),
+    [
+        (
+            search_main,
+            ["--run", "r", "--thread", "1"],
+            "search.py: error: unrecognized arguments: --thread 1",
+        ),
+        (
+            export_main,
+            ["--run", "r", "--int", "--out", "o"],
+            "export.py: error: unrecognized arguments: --int",
+        ),
+        (train_main, ["--config", "c.yaml", "--print"], "train.py: error: unrecognized arguments: --print"),
+    ],
+)
+def test_abbreviated_options_are_refused(capsys, main, argv: list[str], unrecognized: str) -> None:
+    # An abbreviation accepted today would change meaning the day an option sharing its prefix is added.
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    name = unrecognized.split(":")[0]
+    assert capsys.readouterr().err == f"{unrecognized} (usage: {name} --help)\n"
+
+
 def test_train_help_lists_the_config_keys(capsys) -> None:
     with pytest.raises(SystemExit):
         train_main(["--help"])

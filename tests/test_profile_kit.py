@@ -669,6 +669,14 @@ def test_profile_script_refuses_bad_arguments(tmp_path) -> None:
     )
     helped = subprocess.run([sys.executable, str(script), "--help"], env=env, capture_output=True, text=True)
     assert helped.returncode == 0 and "--threads" in helped.stdout and "latency-table.json" in helped.stdout
+    abbreviated = subprocess.run(
+        [sys.executable, str(script), "--threads", "1", "--batch", "2", "--kit", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert abbreviated.returncode == 2
+    assert abbreviated.stderr.splitlines()[-1] == "profile.py: error: unrecognized arguments: --batch 2"
 
 
 @pytest.mark.slow
