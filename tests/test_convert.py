@@ -330,7 +330,10 @@ def test_layout_check_compares_each_layer_with_the_config(change, reason: str) -
 
 
 def test_not_a_supernet_error() -> None:
-    with pytest.raises(TypeError, match=r"^BertForSequenceClassification is not a supernet: call supernet"):
+    with pytest.raises(
+        TypeError,
+        match=r"^BertForSequenceClassification is not a supernet: call supernet\.to_supernet\(model\) first$",
+    ):
         sn.set_max_net(tiny_model("bert"))
 
 

@@ -70,6 +70,27 @@ def test_layerdrop_keeps_stage_w_and_draws_layer_sets_per_width() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("options", "kept_share"),
+    [
+        ({"layerdrop": 0.5}, [0.5] * 6),
+        ({"layerdrop": 0.2}, [0.8] * 6),
+        # Scaled with depth, layer i of 6 is skipped with p * (i + 1) / 6: deeper layers more often.
+        ({"layerdrop": 0.6, "layerdrop_depth_scaled": True}, [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]),
+    ],
+)
+def test_layerdrop_keeps_each_layer_at_its_rate(options: dict, kept_share: list[float]) -> None:
+    r = _recipe("layerdrop", **options)
+    kept, drawn = Counter(), 0
+    for step in range(400):
+        for s in (s for g in r.plan("stage_wd", step) for s in g.students):
+            kept.update(s.layers)
+            drawn += 1
+    assert drawn == 400 * 12
+    # 4800 draws per layer: one standard deviation of a share is <= 0.0073, the bound ~4 of them.
+    assert [kept[i] / drawn for i in range(6)] == pytest.approx(kept_share, abs=0.03)
+
+
 def test_single_stage_samples_from_the_fixed_teacher_in_one_stage() -> None:
     r = _recipe("single-stage", num_random_subnets=2)
     assert r.stages == (StagePlan("stage_wd", "fixed"),)

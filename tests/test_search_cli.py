@@ -15,6 +15,7 @@ from conftest import TINY_RUN, copy_run, save_tiny_model_dir
 import supernet as sn
 import supernet.search_cli as search_cli
 from supernet.cli import export_main, search_main, train_main
+from supernet.latency import LatencyPredictor
 from supernet.profile_kit import run_identity
 from supernet.search import pareto_front, read_results, wilson_interval
 from supernet.trainer import load_supernet
@@ -174,8 +175,9 @@ def test_remeasure_times_the_grid_again_and_replaces_the_cache(run: Path, monkey
 def test_predict_adds_the_predictors_column(run: Path, capsys) -> None:
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", "--predict", *FAST]) == 0
     results = read_results(run / "search" / "results.jsonl")
-    assert len(results) == 12 and all(r.predicted_ms is not None and r.predicted_ms > 0 for r in results)
-    assert len(list((run / "latency").glob("predictor-*.json"))) == 1
+    (predictor_file,) = (run / "latency").glob("predictor-*.json")
+    predictor = LatencyPredictor.load(predictor_file)
+    assert len(results) == 12 and all(r.predicted_ms == predictor.predict(r.subnet) for r in results)
     assert "pred ms" in capsys.readouterr().out
     # Once fitted, the cached predictor fills the column of later searches without --predict.
     assert search_main(["--run", str(run), "--latency-budget-ms", "1000", *FAST]) == 0
@@ -309,9 +311,15 @@ def test_per_layer_search_adds_measured_subnets(run: Path, capsys) -> None:
     assert estimates_file["weights_sha256"] == full_file["weights_sha256"] == digest
     estimates, full = estimates_file["scores"], full_file["scores"]
     assert len(estimates) >= 6 and all(round(8 * a, 6).is_integer() for a in estimates.values())
+    # Each verified subnet's latency is its own measured median (cached beside the grid's), not the
+    # predictor's figure, and its `pred ms` is the run's cached predictor's.
+    timed = json.loads((run / "latency" / "cpu-torch-b1-s128-t1.json").read_text())["entries"]
+    (predictor_file,) = (run / "latency").glob("predictor-*.json")
+    predictor = LatencyPredictor.load(predictor_file)
     for r in per_layer:
         assert r.subnet.heads is not None and len(r.subnet.heads) == 4
-        assert r.latency_ms > 0 and r.predicted_ms is not None
+        assert r.latency_ms == timed[r.name]["result"]["median_ms"]
+        assert r.predicted_ms == predictor.predict(r.subnet) != r.latency_ms
         assert r.name in estimates and r.accuracy == full[r.name]
         assert round(32 * r.accuracy, 6).is_integer()
     assert list((run / "latency").glob("predictor-*.json"))

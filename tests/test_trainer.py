@@ -177,8 +177,17 @@ def test_end_to_end_eval_rows(e2e_run) -> None:
     tokenizer = trainer.AutoTokenizer.from_pretrained(run / "supernet")
     tokenized = tokenize_task(trainer.task_from_config(cfg), tokenizer, cfg.data.max_length)
     dev = make_dataloader(tokenized["dev"], tokenizer, cfg.eval_batch_size, shuffle=False)
+    # Counted here one sentence at a time (no padding, no batching), not by the code that wrote the rows.
+    sentences = [{k: torch.tensor([v]) for k, v in ex.items() if k != "labels"} for ex in tokenized["dev"]]
+    golds = [int(ex["labels"]) for ex in tokenized["dev"]]
+    assert len(sentences) == 32
+    model.eval()
     for row in rows:
         subnet = sn.SubnetConfig.from_name(row["subnet"])
+        sn.set_active_subnet(model, subnet)
+        with torch.no_grad():
+            hits = sum(int(model(**x).logits.argmax(-1)) == y for x, y in zip(sentences, golds, strict=True))
+        assert row["accuracy"] == pytest.approx(hits / 32, abs=1e-12)
         assert trainer.evaluate_subnet(model, subnet, dev)["accuracy"] == row["accuracy"]
         assert row["params"] == sn.count_params(model, subnet)
         assert row["flops"] == sn.count_flops(model, subnet, cfg.data.max_length)
