@@ -622,10 +622,25 @@ def test_depth_pairing_trains_as_asked_and_a_run_from_before_it_resumes_unchange
     is the rule every earlier run was trained with, so a run whose config.yaml predates the key
     resumes bit for bit, says nothing, and keeps its identity."""
     overrides = (*RESUME, "stage_w.max_steps=1", "stage_wd.max_steps=3")
+    paired: list[tuple[tuple[int, ...], str]] = []
+
+    def spy(teacher_hidden, kept_layers, pairing="same-layer"):
+        paired.append((tuple(kept_layers), pairing))
+        return teacher_hidden_targets(teacher_hidden, kept_layers, pairing)
+
+    monkeypatch.setattr(trainer, "teacher_hidden_targets", spy)
     straight = tmp_path / "straight"
     _run(models["seq-cls"], straight, *overrides)
+    straight_pairs, paired[:] = list(paired), []
     dyna = tmp_path / "dynabert"
     _run(models["seq-cls"], dyna, *overrides, "distill.depth_pairing=dynabert")
+    # The trainer hands the rule asked for to every pairing, at every depth the grid trains.
+    depths = {(0, 1, 2, 3), (0, 1, 2), (0, 2)}  # the tiny model's 4 layers at depth 1, 0.75 and 0.5
+    assert {kept for kept, _ in straight_pairs} == {kept for kept, _ in paired} == depths
+    assert {rule for _, rule in straight_pairs} == {"same-layer"} and {rule for _, rule in paired} == {
+        "dynabert"
+    }
+    monkeypatch.undo()
     rows, dyna_rows = _losses(straight), _losses(dyna)
     # Stage W (full depth) is the same under both rules; stage W x D's shallower subnets are not.
     assert [r for r in rows if r["step"] == 1] == [r for r in dyna_rows if r["step"] == 1]
