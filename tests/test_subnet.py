@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -155,11 +156,26 @@ def test_grid_order_and_sampling_is_seeded() -> None:
         "w0.50-d0.50",
     ]
     model = sn.to_supernet(tiny_model("bert"))
-    a = [sn.sample_active_subnet(model, space, random.Random(7)).name for _ in range(1)]
-    b = [sn.sample_active_subnet(model, space, random.Random(7)).name for _ in range(1)]
-    assert a == b
-    cfg = sn.sample_active_subnet(model, space, random.Random(3), per_layer=True)
-    assert sn.active_subnet(model) == cfg and len(cfg.heads) == 4 and set(cfg.heads) <= {2, 4}
+    rng = random.Random(7)
+    drawn = []
+    for _ in range(400):
+        drawn.append(sn.sample_active_subnet(model, space, rng))
+        assert sn.active_subnet(model) == drawn[-1]  # each draw is the one activated
+    again = random.Random(7)
+    assert [sn.sample_active_subnet(model, space, again) for _ in range(400)] == drawn
+    # Uniform over the grid: each of the 4 subnets 100 times in 400 draws, give or take ~3 standard deviations.
+    counts = Counter(c.name for c in drawn)
+    assert sorted(counts) == sorted(c.name for c in space.grid())
+    assert all(70 <= n <= 130 for n in counts.values()), counts
+    # Per layer, every layer draws both head counts (and both FFN widths) over 50 draws.
+    per_layer = [sn.sample_active_subnet(model, space, random.Random(3), per_layer=True)]
+    per_layer += [sn.sample_active_subnet(model, space, rng, per_layer=True) for _ in range(49)]
+    assert sn.active_subnet(model) == per_layer[-1]
+    assert all(len(c.heads) == len(c.ffn) == 4 for c in per_layer)
+    arch = sn.supernet_state(model).arch
+    for layer in range(4):
+        assert {c.heads[layer] for c in per_layer} == {arch.num_heads // 2, arch.num_heads}
+        assert {c.ffn[layer] for c in per_layer} == {arch.ffn_dim // 2, arch.ffn_dim}
 
 
 @pytest.mark.parametrize(
