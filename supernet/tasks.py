@@ -634,13 +634,16 @@ def get_task_kind(name: str, label_names: Iterable[str] | None = None) -> TaskKi
     return TASK_KINDS[name]
 
 
-def task_kind_of_config(model_config: Any) -> TaskKind:
+def task_kind_of_config(model_config: Any, *, model_class: str | None = None) -> TaskKind:
     """The kind a saved model serves, read from its config (``problem_type``, head size).
 
     Args:
         model_config: a transformers config (the trained supernet's or an export's).
+        model_class: the class name of the model in memory, if there is one. It decides over the
+            config's ``architectures``, which a model built from a config lacks until it is saved,
+            and which names the base model's class in one loaded from a base checkpoint.
     """
-    archs = getattr(model_config, "architectures", None) or []
+    archs = [model_class] if model_class else getattr(model_config, "architectures", None) or []
     if any(a.endswith("ForTokenClassification") for a in archs):
         return get_task_kind(TokenClassification.name, model_config.id2label.values())
     if any(a.endswith("ForQuestionAnswering") for a in archs):

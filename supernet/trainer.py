@@ -372,8 +372,8 @@ def evaluate_subnet(
     model.eval()
     if cfg is not None:
         set_active_subnet(_unwrap(model, accelerator), cfg)
-    config = _unwrap(model, accelerator).config
-    kind = task_kind_of_config(config)
+    unwrapped = _unwrap(model, accelerator)
+    kind = task_kind_of_config(unwrapped.config, model_class=type(unwrapped).__name__)
     preds, labels = [], []
     batches = loader if desc is None else progress_bar(loader, desc=desc, unit="batch", leave=False)
     for batch in batches:
@@ -393,7 +393,7 @@ def evaluate_subnet(
         labels.append(label.cpu() if isinstance(label, torch.Tensor) else label)
     model.train(was_training)
     # A kind may count examples otherwise (question answering: questions, not windows).
-    return {"n": sum(len(y) for y in labels), **kind.metrics(preds, labels, config)}
+    return {"n": sum(len(y) for y in labels), **kind.metrics(preds, labels, unwrapped.config)}
 
 
 def _unwrap(model: nn.Module, accelerator: Accelerator | None) -> nn.Module:

@@ -14,10 +14,12 @@ import torch
 import transformers
 from conftest import TINY_RUN, check_int8_search_scores_what_export_ships, save_tiny_model_dir
 
+import supernet as sn
 from supernet.cli import export_main, search_main, train_main
 from supernet.data import DataError, load_task, make_dataloader, tokenize_task
 from supernet.distill import soft_cross_entropy
 from supernet.export import load_exported
+from supernet.subnet import SubnetConfig
 from supernet.tasks import (
     TASK_KINDS,
     answer_question,
@@ -26,6 +28,7 @@ from supernet.tasks import (
     normalize_answer,
     squad_scores,
 )
+from supernet.trainer import evaluate_subnet
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
@@ -213,6 +216,42 @@ def test_windows_label_the_answer_span(tmp_path: Path, minilm_dir: Path) -> None
         predictions.append(QA.predictions(logits))
         references.append(QA.references(batch))
     assert QA.metrics(predictions, references, None) == {"f1": 1.0, "exact_match": 1.0, "n": len(questions)}
+
+
+def test_evaluation_scores_the_answer_to_each_question_asked_alone(tmp_path: Path, minilm_dir: Path) -> None:
+    """The batched evaluation of a subnet over windows scores the answer it gives each dev question
+    on its own (answer_question, checked against a brute-force span search in the pipeline test).
+
+    A random-weight model, so that its answers vary: a trained tiny model answers nothing, and then
+    every way of scoring gives 0."""
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    paragraphs = _paragraphs(12, seed=2, filler=1)
+    _write_squad(tmp_path / "train.json", _paragraphs(2, seed=1))
+    _write_squad(tmp_path / "dev.json", paragraphs)
+    task = load_task(str(tmp_path))
+    dev = tokenize_task(task, tokenizer, 48, splits=("dev",), doc_stride=16)["dev"]
+    config = transformers.BertConfig(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=48,
+        vocab_size=30522,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    model = sn.to_supernet(transformers.BertForQuestionAnswering(config)).eval()
+    subnet = SubnetConfig(width_mult=0.5, depth_mult=0.5)
+    loader = make_dataloader(dev, tokenizer, 5, shuffle=False, collate_fn=QA.collator(tokenizer))
+    scores = evaluate_subnet(model, subnet, loader)
+    questions = [(qa, p["context"]) for p in paragraphs for qa in p["qas"]]
+    said = {
+        i: answer_question(model, tokenizer, qa["question"], context, max_length=48, doc_stride=16)["answer"]
+        for i, (qa, context) in enumerate(questions)
+    }
+    gold = {i: [a["text"] for a in qa["answers"]] for i, (qa, _) in enumerate(questions)}
+    expected = squad_scores(said, gold)
+    assert 0 < expected["f1"] < 1 and len(set(said.values())) > 1
+    assert scores == pytest.approx({**expected, "n": len(questions)}, abs=1e-9)
 
 
 def test_question_without_answer_in_train(tmp_path: Path) -> None:

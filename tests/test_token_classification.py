@@ -13,9 +13,11 @@ import torch
 import transformers
 from conftest import TINY_RUN, check_int8_search_scores_what_export_ships, save_tiny_model_dir
 
+import supernet as sn
 from supernet.cli import export_main, search_main, train_main
 from supernet.data import DataError, load_task, make_dataloader, tokenize_task
 from supernet.export import load_exported
+from supernet.subnet import SubnetConfig
 from supernet.tasks import (
     TASK_KINDS,
     entities,
@@ -24,6 +26,7 @@ from supernet.tasks import (
     tags_mark_chunks,
     task_kind_of_config,
 )
+from supernet.trainer import evaluate_subnet
 
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 FAST = ["--repeats", "3", "--warmup", "1", "--threads", "1", "--no-progress"]
@@ -180,6 +183,56 @@ def test_tags_sit_on_first_sub_tokens(tmp_path: Path, minilm_dir: Path) -> None:
         )
     )
     assert batch["labels"].shape == batch["input_ids"].shape
+
+
+def test_evaluation_scores_what_the_model_says_of_each_sentence_alone(
+    tmp_path: Path, minilm_dir: Path
+) -> None:
+    """The batched, padded evaluation of a subnet scores what it tags each dev sentence with on its own.
+
+    A random-weight tagger, so that its tags vary from token to token: a trained tiny model tags every
+    token alike, and then any alignment of tags to words scores the same."""
+    _write_conll(tmp_path / "train.conll", _sentences(4, seed=2))
+    _write_conll(tmp_path / "dev.conll", _sentences(24, seed=4))
+    task = load_task(str(tmp_path))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
+    names = dict(enumerate(task.label_names))
+    config = transformers.BertConfig(
+        hidden_size=32,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        intermediate_size=48,
+        vocab_size=30522,
+        max_position_embeddings=128,
+        id2label=names,
+        label2id={v: k for k, v in names.items()},
+    )
+    torch.manual_seed(0)
+    model = sn.to_supernet(transformers.BertForTokenClassification(config)).eval()
+    subnet = SubnetConfig(width_mult=0.5, depth_mult=0.5)
+    dev = tokenize_task(task, tokenizer, 32, splits=("dev",))["dev"]
+    loader = make_dataloader(dev, tokenizer, 5, shuffle=False, collate_fn=TOKEN.collator(tokenizer))
+    assert len({len(row["input_ids"]) for row in dev}) > 1  # batches of 5 are padded
+    scores = evaluate_subnet(model, subnet, loader)
+    sn.set_active_subnet(model, subnet)
+    gold, said = [], []
+    for sentence in _sentences(24, seed=4):
+        enc = tokenizer([w for w, _ in sentence], is_split_into_words=True, return_tensors="pt")
+        with torch.no_grad():
+            tags = model(**enc).logits[0].argmax(-1).tolist()
+        first: dict[int, int] = {}
+        for position, word in enumerate(enc.word_ids()):
+            if word is not None:
+                first.setdefault(word, position)
+        gold.append([tag for _, tag in sentence])
+        said.append([names[tags[first[i]]] for i in range(len(sentence))])
+    hits = sum(g == p for gs, ps in zip(gold, said, strict=True) for g, p in zip(gs, ps, strict=True))
+    words = sum(len(g) for g in gold)
+    assert 0 < hits < words and len({t for tags in said for t in tags}) > 1
+    assert scores["accuracy"] == pytest.approx(hits / words, abs=1e-9)
+    assert {k: scores[k] for k in ("f1", "precision", "recall")} == pytest.approx(
+        entity_scores(gold, said), abs=1e-9
+    )
 
 
 def test_tag_set_differs_between_train_and_dev(tmp_path: Path) -> None:
