@@ -23,6 +23,7 @@ import types
 import typing
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar, Union
 
 import yaml
@@ -884,12 +885,32 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
+PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
+"""The YAML presets shipped beside the package (absent from a wheel installed without the repository)."""
+
+
+def _preset_hint(path: str) -> str:
+    """'; did you mean configs/x.yaml?' for a --config that names a preset as `x`, `x.yaml` or a near miss."""
+    presets = {p.stem: p for p in sorted(PRESET_DIR.glob("*.yaml"))}
+    stem = Path(path).name.removesuffix(".yaml").removesuffix(".yml")
+    close = presets.get(stem) or next(
+        (presets[m] for m in difflib.get_close_matches(stem, presets, n=1, cutoff=0.75)), None
+    )
+    if close is None:
+        return ""
+    try:
+        shown = close.relative_to(Path.cwd())
+    except ValueError:
+        shown = close
+    return f"; did you mean {shown}?"
+
+
 def _read_yaml_file(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.load(fh, Loader=_Loader)  # safe: _Loader derives from SafeLoader
     except FileNotFoundError:
-        raise ConfigError(f"config file '{path}' not found") from None
+        raise ConfigError(f"config file '{path}' not found{_preset_hint(path)}") from None
     except IsADirectoryError:
         raise ConfigError(f"config file '{path}' is a directory, not a file") from None
     except UnicodeDecodeError as exc:

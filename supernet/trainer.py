@@ -717,7 +717,13 @@ class _Job:
         # Everything that can be wrong with the model or the space fails here, before any training.
         spec = family_of_config(model_config)
         # (Multipliers that give one subnet twice are refused for new runs: one trained so resumes.)
-        check_search_space(arch_from_config(model_config, spec), self.space, duplicates=self.fresh)
+        try:
+            arch = arch_from_config(model_config, spec)
+        except ValueError as err:  # transformers could not build such a model either
+            raise RunError(
+                f"model '{cfg.model}': {err} in its config.json; pass a model whose config is whole"
+            ) from None
+        check_search_space(arch, self.space, duplicates=self.fresh)
         if spec.matched_layout is not None:
             self.accelerator.print(f"model: {spec.describe()}")
         # Whether the model already has this task's head (then it is the teacher as it is).

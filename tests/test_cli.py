@@ -143,6 +143,21 @@ def test_unsupported_family(capsys, preset: Path, tmp_path: Path, minilm_dir: Pa
     )
 
 
+def test_hidden_size_that_heads_do_not_divide(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
+    """A config.json edited to 5 heads on a hidden size of 32 ended train.py in a traceback."""
+    model = save_tiny_model_dir(tmp_path / "model", minilm_dir)  # hidden size 32
+    config = json.loads((model / "config.json").read_text())
+    (model / "config.json").write_text(json.dumps({**config, "num_attention_heads": 5}))
+    _fails(
+        capsys,
+        train_main,
+        ["--config", str(preset), f"model={model}", f"output_dir={tmp_path / 'run'}"],
+        f"model '{model}': hidden size 32 is not a multiple of the head count 5 in its config.json; pass a "
+        "model whose config is whole",
+    )
+    assert not (tmp_path / "run").exists()
+
+
 def test_refused_family_says_why(capsys, preset: Path, tmp_path: Path, minilm_dir: Path) -> None:
     albert = tmp_path / "albert"
     transformers.AlbertModel(

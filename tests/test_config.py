@@ -193,8 +193,17 @@ def test_search_and_export_configs(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- loading errors (exact texts)
 
 
-def test_missing_file() -> None:
+def test_missing_file(monkeypatch) -> None:
     assert load_error(TrainConfig, "x.yaml", []) == "config file 'x.yaml' not found"
+    # A preset named without its folder or suffix, or misspelled, is pointed at (from the repository root).
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])
+    for given in ("quickstart", "quickstat.yaml", "configs/quickstart", "/elsewhere/quickstart.yaml"):
+        assert load_error(TrainConfig, given, []) == (
+            f"config file '{given}' not found; did you mean configs/quickstart.yaml?"
+        )
+    assert load_error(TrainConfig, "rt-minlm", []) == (
+        "config file 'rt-minlm' not found; did you mean configs/rt-minilm.yaml?"
+    )
 
 
 def test_invalid_yaml_reports_line_and_column(tmp_path: Path) -> None:
