@@ -1057,10 +1057,28 @@ def test_zero_epoch_stage_is_skipped(models, tmp_path) -> None:
 
 def test_bf16_then_fp32_in_one_process(models, tmp_path) -> None:
     """accelerate keeps process-wide state: an FP32 run after a bf16 one in the same process trains
-    exactly as one before it, and the bf16 run did train in bf16 (other losses)."""
-    before = _run(models["seq-cls"], tmp_path / "fp32-before", "mixed_precision=no")
-    bf16 = _run(models["seq-cls"], tmp_path / "bf16", "mixed_precision=bf16")
-    after = _run(models["seq-cls"], tmp_path / "fp32-after", "mixed_precision=no")
+    exactly as one before it, and the bf16 run did train in bf16 (its elastic linears' outputs)."""
+    from supernet.elastic.linear import ElasticLinear
+
+    seen: list[torch.dtype] = []
+
+    def record(module, args, output):  # the student's training forwards (importance runs in eval mode)
+        if isinstance(module, ElasticLinear) and module.training and torch.is_grad_enabled():
+            seen.append(output.dtype)
+
+    hook = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        before = _run(models["seq-cls"], tmp_path / "fp32-before", "mixed_precision=no")
+        dtypes = {"fp32-before": set(seen)}
+        seen.clear()
+        bf16 = _run(models["seq-cls"], tmp_path / "bf16", "mixed_precision=bf16")
+        dtypes["bf16"] = set(seen)
+        seen.clear()
+        after = _run(models["seq-cls"], tmp_path / "fp32-after", "mixed_precision=no")
+        dtypes["fp32-after"] = set(seen)
+    finally:
+        hook.remove()
+    assert dtypes == {"fp32-before": {torch.float32}, "bf16": {torch.bfloat16}, "fp32-after": {torch.float32}}
     _assert_bit_identical(_params(tmp_path / "fp32-after"), _params(tmp_path / "fp32-before"))
     assert after.eval_rows == before.eval_rows and [r["subnet"] for r in bf16.eval_rows] == GRID
     losses = {
