@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pytest
@@ -29,6 +30,7 @@ from supernet.baselines import (
     source_subnet,
     top_heads,
 )
+from supernet.distill import distill_loss
 from supernet.importance import ImportanceScores
 from supernet.latency import LatencySetting
 from supernet.subnet import SubnetConfig
@@ -165,6 +167,27 @@ def test_finetune_with_distilbert_losses_trains_the_student() -> None:
     student = distilbert_student(teacher)
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
     batches = [_labelled(s) for s in range(3)]
+    # The first step's loss, from the same forward (dropout seeded as finetune seeds it): DistilBERT's
+    # weighted sum of soft CE, hard CE and the last hidden states' cosine, not the gold labels' alone.
+    probe = copy.deepcopy(student).train()
+    inputs = {k: v for k, v in batches[0].items() if k != "labels"}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        out = probe(**inputs, output_hidden_states=True)
+    with torch.no_grad():
+        t_out = teacher.eval()(**inputs, output_hidden_states=True)
+    terms = distill_loss(
+        out.logits,
+        [out.hidden_states[-1]],
+        t_out.logits,
+        [t_out.hidden_states[-1]],
+        batches[0]["labels"],
+        batches[0]["attention_mask"],
+        DISTILBERT_LOSS,
+    ).parts
+    assert set(terms) == {"logit_kd", "hard_ce", "cosine"}
+    first = float(terms["logit_kd"] + terms["hard_ce"] + terms["cosine"])  # DistilBERT's weights are 1, 1, 1
+    assert abs(first - float(terms["hard_ce"])) > 1e-3
     result = finetune(
         student,
         itertools.cycle(batches),
@@ -173,6 +196,7 @@ def test_finetune_with_distilbert_losses_trains_the_student() -> None:
         teacher=teacher,
         weights=DISTILBERT_LOSS,
     )
+    assert result.losses[0] == pytest.approx(first, abs=1e-5)
     assert result.mean_loss(first=False) < result.mean_loss(first=True)
     assert all(torch.equal(teacher_before[k], v) for k, v in teacher.state_dict().items())
 
