@@ -197,6 +197,7 @@ def check_training(model: torch.nn.Module, shapes: dict[str, Any], device: str, 
         losses.append(total / len(grid))
 
     step()  # warm-up: allocator, kernels, autotuning
+    start = [p.detach().clone() for p in student.parameters()]
     if device_type == "cuda":
         torch.cuda.reset_peak_memory_stats(torch.device(device))
     _sync(device)
@@ -216,6 +217,10 @@ def check_training(model: torch.nn.Module, shapes: dict[str, Any], device: str, 
         ),
         "mean_loss_per_step": losses[1:],
         "losses_finite": all(math.isfinite(v) for v in losses),
+        # That the optimizer did update the student over the timed steps (largest change of a weight).
+        "max_weight_change": max(
+            float((p.detach() - p0).abs().max()) for p, p0 in zip(student.parameters(), start, strict=True)
+        ),
     }
 
 
