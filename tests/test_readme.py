@@ -11,7 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
+import transformers
 from conftest import copy_run
+
+from supernet.export import load_exported
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -85,11 +89,15 @@ def test_cut_a_model_for_your_device_commands(tiny_run: Path, tmp_path: Path) ->
     snippet = next(b for b in _blocks("python") if "trust_remote_code" in b).replace(
         '"my-model', f'"{out_dir}'
     )
+    sentence = "a gorgeous, witty, seductive movie"
     script = (
-        "import sys\n"
+        "import json, sys\n"
         + snippet
-        + "\nprint(clf('a gorgeous, witty, seductive movie'))\n"
-        + "print([i.name for i in session.get_inputs()])\n"
+        + f"\n[said] = clf({sentence!r})\n"
+        + f"feeds = dict(tokenizer({sentence!r}, return_tensors='np'))\n"
+        + "names = [i.name for i in session.get_inputs()]\n"
+        + "onnx_logits = session.run(None, {n: feeds[n] for n in names})[0][0].tolist()\n"
+        + "print(json.dumps({'said': said, 'inputs': names, 'onnx_logits': onnx_logits}))\n"
         + "assert 'supernet' not in sys.modules\n"
     )
     proc = subprocess.run(
@@ -100,7 +108,17 @@ def test_cut_a_model_for_your_device_commands(tiny_run: Path, tmp_path: Path) ->
         text=True,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "input_ids" in proc.stdout and "'label'" in proc.stdout
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    # What the snippet's pipeline and ONNX session say is what the exported model, loaded here, computes.
+    dense = load_exported(out_dir)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(out_dir)
+    with torch.no_grad():
+        logits = dense(**tokenizer(sentence, return_tensors="pt")).logits[0]
+    probs = logits.softmax(-1)
+    assert printed["said"]["label"] == dense.config.id2label[int(probs.argmax())]
+    assert printed["said"]["score"] == pytest.approx(float(probs.max()), abs=1e-6)
+    assert printed["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert printed["onnx_logits"] == pytest.approx(logits.tolist(), abs=1e-4)
 
 
 @pytest.mark.slow
