@@ -639,11 +639,15 @@ def task_kind_of_config(model_config: Any, *, model_class: str | None = None) ->
 
     Args:
         model_config: a transformers config (the trained supernet's or an export's).
-        model_class: the class name of the model in memory, if there is one. It decides over the
-            config's ``architectures``, which a model built from a config lacks until it is saved,
-            and which names the base model's class in one loaded from a base checkpoint.
+        model_class: the class name of the model in memory, if there is one. Where it names a task
+            head (``...ForTokenClassification``), it decides over the config's ``architectures``,
+            which a model built from a config lacks until it is saved, and which names the base
+            model's class in one loaded from a base checkpoint.
     """
-    archs = [model_class] if model_class else getattr(model_config, "architectures", None) or []
+    if model_class and model_class.endswith(_TASK_HEADS):
+        archs = [model_class]
+    else:
+        archs = getattr(model_config, "architectures", None) or []
     if any(a.endswith("ForTokenClassification") for a in archs):
         return get_task_kind(TokenClassification.name, model_config.id2label.values())
     if any(a.endswith("ForQuestionAnswering") for a in archs):

@@ -97,6 +97,14 @@ def test_kind_of_a_saved_config() -> None:
     assert task_kind_of_config(tiny_config("bert", num_labels=1, problem_type="regression")) is REG
     assert task_kind_of_config(tiny_config("bert", num_labels=3)) is CLS
     assert task_kind_of_config(tiny_config("bert", num_labels=1)) is REG  # as transformers' loss reads it
+    # A model in memory: its class, where it names a task head, decides over a config's architectures
+    # (none until saved, or the base model's), and a wrapper's class name leaves them to decide.
+    base = tiny_config("bert", num_labels=3, architectures=["BertModel"])
+    assert task_kind_of_config(base).name == "classification"
+    assert task_kind_of_config(base, model_class="BertForTokenClassification").name == "token-classification"
+    assert task_kind_of_config(base, model_class="BertForQuestionAnswering").name == "question-answering"
+    qa = tiny_config("bert", architectures=["BertForQuestionAnswering"])
+    assert task_kind_of_config(qa, model_class="MyWrapper").name == "question-answering"
     assert get_task_kind("regression") is REG
     with pytest.raises(
         ValueError, match="unknown task kind 'ner'; known: classification, regression, token-classification"
