@@ -20,6 +20,7 @@ sums, so the batch's gradient and loss are the micro-batches' sums, and padding 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ from supernet.elastic.attention import head_gates
 from supernet.io import atomic_write
 from supernet.progress import progress_bar
 from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
-from supernet.tasks import IGNORE_INDEX, batch_to, model_inputs, output_logits
+from supernet.tasks import IGNORE_INDEX, batch_to, model_inputs, output_logits, task_kind_of_model
 
 __all__ = [
     "ImportanceScores",
@@ -247,17 +248,20 @@ def layer_importance(
 
 
 def compute_importance(
-    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum, *, progress: bool = False
+    model: nn.Module,
+    batches: Iterable[Batch],
+    loss: LossFn | None = None,
+    *,
+    progress: bool = False,
 ) -> ImportanceScores:
     """All three scores over the same dev batches (the iterable is consumed once).
 
     Args:
         model: a supernet.
         batches: dev batches (dicts of tensors) with "labels".
-        loss: the task's summed loss; the default is classification's. For another task kind
-            (token classification, regression, question answering):
-            ``functools.partial(supernet.tasks.task_kind_of_config(model.config).hard_loss,
-            reduction="sum")``.
+        loss: the task's loss, summed over the batch. None (the default) takes the model's task
+            kind's (`supernet.tasks.task_kind_of_model`: cross-entropy for a sequence classifier,
+            per tagged token for a tagger, per span end for a reader, MSE for one output).
         progress: show a bar over every batch pass: one backward pass for heads and neurons, then
             L + 1 forward passes for the layers (minutes on a large dev split).
 
@@ -275,6 +279,13 @@ def compute_importance(
         if not isinstance(batch, Mapping) or "labels" not in batch:
             keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
             raise ValueError(f"batch {i} has no 'labels' ({keys}): importance is a loss's gradient on dev")
+        rows, labels = batch.get("input_ids"), batch["labels"]
+        if isinstance(rows, torch.Tensor) and isinstance(labels, torch.Tensor) and len(labels) != len(rows):
+            raise ValueError(
+                f"batch {i} has {len(labels)} labels for {len(rows)} rows of input_ids: one per row"
+            )
+    if loss is None:
+        loss = functools.partial(task_kind_of_model(model).hard_loss, reduction="sum")
     L = supernet_state(model).arch.num_layers
     passes = 1 + 1 + (L if L > 1 else 0)
     with progress_bar(

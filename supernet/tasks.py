@@ -70,6 +70,7 @@ __all__ = [
     "squad_scores",
     "spearman",
     "task_kind_of_config",
+    "task_kind_of_model",
 ]
 
 
@@ -657,6 +658,11 @@ def task_kind_of_config(model_config: Any, *, model_class: str | None = None) ->
     if problem_type == "regression" or (problem_type is None and model_config.num_labels == 1):
         return TASK_KINDS["regression"]
     return TASK_KINDS["classification"]
+
+
+def task_kind_of_model(model: Any) -> TaskKind:
+    """The kind a model in memory serves: its class where it names a task head, else its config."""
+    return task_kind_of_config(model.config, model_class=type(model).__name__)
 
 
 _TASK_HEADS = (

@@ -108,6 +108,7 @@ from supernet.tasks import (
     model_inputs,
     output_logits,
     task_kind_of_config,
+    task_kind_of_model,
 )
 from supernet.tracking import Logger, drop_steps_after, eval_summary, forget_wandb_run, make_logger
 
@@ -373,10 +374,14 @@ def evaluate_subnet(
     if cfg is not None:
         set_active_subnet(_unwrap(model, accelerator), cfg)
     unwrapped = _unwrap(model, accelerator)
-    kind = task_kind_of_config(unwrapped.config, model_class=type(unwrapped).__name__)
+    kind = task_kind_of_model(unwrapped)
     preds, labels = [], []
     batches = loader if desc is None else progress_bar(loader, desc=desc, unit="batch", leave=False)
-    for batch in batches:
+    for i, batch in enumerate(batches):
+        if "labels" not in batch:
+            raise ValueError(
+                f"batch {i} has no 'labels' ({', '.join(sorted(batch))}): evaluation scores against them"
+            )
         logits = output_logits(model(**model_inputs(batch)))
         pred, label = kind.predictions(logits), kind.references(batch)
         if accelerator is not None:

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import pytest
 import torch
 import torch.nn.functional as F
+import transformers
 from conftest import FAMILY_NAMES, tiny_batch, tiny_model
 
 import supernet as sn
@@ -22,6 +23,7 @@ from supernet.importance import (
     neuron_importance,
 )
 from supernet.reorder import reorder_by_importance
+from supernet.tasks import TASK_KINDS
 
 FD_EPS = 1e-3
 FD_RTOL = 1e-6
@@ -492,5 +494,37 @@ def test_importance_refuses_what_it_cannot_score_in_one_line() -> None:
     assert str(err.value) == (
         f"batch 1 has no 'labels' ({sorted(unlabelled)}): importance is a loss's gradient on dev"
     )
+    short = {**batch, "labels": batch["labels"][:1]}
+    with pytest.raises(ValueError) as err:
+        sn.compute_importance(model, [short])
+    assert (
+        str(err.value) == f"batch 0 has 1 labels for {len(batch['input_ids'])} rows of input_ids: one per row"
+    )
     scores = sn.compute_importance(model, [batch])
+    assert scores.head.abs().sum() > 0 and scores.neuron.abs().sum() > 0
+
+
+def test_importance_takes_the_loss_of_the_models_task_kind() -> None:
+    """The default loss was classification's for every model: a tagger built in memory failed deep in
+    torch ('Expected target size [6, 3], got [6, 12]'), and one output (regression) scored nothing."""
+    config = tiny_model("bert").config
+    torch.manual_seed(0)
+    tagger = sn.to_supernet(transformers.BertForTokenClassification(config))
+    batch = tiny_batch(0)
+    tags = torch.randint(
+        0, config.num_labels, batch["input_ids"].shape, generator=torch.Generator().manual_seed(1)
+    )
+    tagged = {**batch, "labels": tags.masked_fill(batch["attention_mask"] == 0, -100)}
+    by_default = sn.compute_importance(tagger, [tagged])
+    token_ce = sn.compute_importance(
+        tagger, [tagged], functools.partial(TASK_KINDS["token-classification"].hard_loss, reduction="sum")
+    )
+    for name in ("head", "neuron", "layer"):
+        torch.testing.assert_close(getattr(by_default, name), getattr(token_ce, name), rtol=0, atol=0)
+    assert by_default.head.abs().sum() > 0
+    # One output: MSE, whose gradient is not zero (cross-entropy over one class is 0 for any weights).
+    scorer = sn.to_supernet(
+        transformers.BertForSequenceClassification(config.__class__(**{**config.to_dict(), "num_labels": 1}))
+    )
+    scores = sn.compute_importance(scorer, [{**batch, "labels": torch.rand(len(batch["input_ids"]))}])
     assert scores.head.abs().sum() > 0 and scores.neuron.abs().sum() > 0

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import save_tiny_model_dir
+from conftest import save_tiny_model_dir, tiny_batch, tiny_model
 from safetensors.torch import load_file
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
@@ -195,6 +195,19 @@ def test_end_to_end_eval_rows(e2e_run) -> None:
     # Smaller subnets are cheaper.
     assert by_name["w0.25-d0.50"]["flops"] < by_name["w0.50-d1.00"]["flops"] < by_name["w1.00-d1.00"]["flops"]
     assert by_name["w0.25-d0.50"]["params"] < by_name["w1.00-d1.00"]["params"]
+
+
+def test_evaluation_of_batches_without_labels_is_one_line() -> None:
+    """It was a bare KeyError: 'labels' from inside the task kind."""
+    model = sn.to_supernet(tiny_model("bert"))
+    batch = tiny_batch(0)
+    with pytest.raises(ValueError) as err:
+        trainer.evaluate_subnet(
+            model, sn.MAX_NET, [{**batch, "labels": torch.zeros(len(batch["input_ids"]))}, batch]
+        )
+    assert str(err.value) == (
+        f"batch 1 has no 'labels' ({', '.join(sorted(batch))}): evaluation scores against them"
+    )
 
 
 def test_end_to_end_metrics_name_every_subnet_and_part(e2e_run) -> None:
