@@ -58,6 +58,11 @@ def reorder_by_importance(model: nn.Module, scores: ImportanceScores) -> tuple[t
     """
     state = supernet_state(model)
     arch = state.arch
+    if not isinstance(scores, ImportanceScores):
+        raise TypeError(
+            f"scores must be ImportanceScores (compute_importance's, or ImportanceScores.load), got "
+            f"{type(scores).__name__}"
+        )
     if tuple(scores.head.shape) != (arch.num_layers, arch.num_heads):
         raise ValueError(
             f"head scores have shape {tuple(scores.head.shape)}, expected {(arch.num_layers, arch.num_heads)}"

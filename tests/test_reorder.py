@@ -186,3 +186,8 @@ def test_reorder_rejects_wrong_shapes() -> None:
             model, ImportanceScores(head=good.head, neuron=good.neuron[:3], layer=good.layer)
         )
     assert str(info.value) == "neuron scores have shape (3, 48), expected (4, 48)"
+    with pytest.raises(TypeError) as info:  # was AttributeError: 'Tensor' object has no attribute 'head'
+        reorder_by_importance(model, good.head)
+    assert str(info.value) == (
+        "scores must be ImportanceScores (compute_importance's, or ImportanceScores.load), got Tensor"
+    )
