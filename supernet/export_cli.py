@@ -52,6 +52,7 @@ from supernet.trainer import (
     eval_dataloader,
     load_supernet,
     recorded_paths,
+    require_weights,
     tokenized_split,
     trained_run,
 )
@@ -94,6 +95,8 @@ def resolve_subnet_name(
                 f"no subnet chosen yet in {where}: run search.py with a latency budget, or pass --subnet NAME"
             )
         searched = chosen.get("weights_sha256")  # older searches carry none
+        if searched is not None and (run.supernet / "config.json").is_file():
+            require_weights(run.supernet)  # else the digest of no files differs, and blames a retraining
         if searched is not None and run.supernet.is_dir() and searched != weights_digest(run.supernet):
             raise RunError(
                 f"{path} was chosen by a search of other weights than '{run.supernet}' holds now (trained "

@@ -77,6 +77,7 @@ from supernet.distill import LossParts, LossWeights, distill_loss, teacher_hidde
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
 from supernet.io import (
+    WEIGHT_SUFFIXES,
     RunDir,
     atomic_dir,
     atomic_write_json,
@@ -326,8 +327,18 @@ def saved_model_config(path: str | Path) -> Any:
     return AutoConfig.from_pretrained(path)
 
 
+def require_weights(path: Path) -> None:
+    """Raise one line naming the missing file when a saved model folder has its config but no weights."""
+    if not any(p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) for p in path.iterdir()):
+        raise RunError(
+            f"'{path / 'model.safetensors'}' is missing (the folder holds no weights): put it back, or delete "
+            f"'{path}' and rerun train.py with resume=true"
+        )
+
+
 def _load_saved_classifier(path: Path) -> nn.Module:
     """A model folder this package wrote, with a one-line error when its files are damaged."""
+    require_weights(path)
     try:
         return _load_task_model(path)
     except RunError:  # a damaged config.json, named

@@ -850,6 +850,24 @@ def test_corrupt_supernet_weights(capsys, trained_run: Path, tmp_path: Path) -> 
 
 
 @pytest.mark.slow
+def test_missing_supernet_weights_are_named(capsys, trained_run: Path, tmp_path: Path) -> None:
+    """Without supernet/model.safetensors, export of the chosen subnet blamed a retraining (the digest of
+    no files differs from the search's) and search blamed corrupt weights."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    fast = ["--repeats", "2", "--warmup", "1", "--threads", "1", "--no-progress"]
+    assert search_main(["--run", str(run), "--latency-budget-ms", "10000", *fast]) == 0
+    (run / "supernet" / "model.safetensors").unlink()
+    message = (
+        f"'{run / 'supernet' / 'model.safetensors'}' is missing (the folder holds no weights): put it back, "
+        f"or delete '{run / 'supernet'}' and rerun train.py with resume=true"
+    )
+    _fails(capsys, export_main, ["--run", str(run), "--out", str(tmp_path / "exp"), "--no-onnx"], message)
+    _fails(capsys, search_main, ["--run", str(run), "--latency-budget-ms", "5", *fast], message)
+    assert not (tmp_path / "exp").exists()
+
+
+@pytest.mark.slow
 def test_export_outside_space_warns(capsys, trained_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "exp"
     code = export_main(["--run", str(trained_run), "--subnet", "w0.60-d1.00", "--out", str(out), "--no-onnx"])
