@@ -210,6 +210,12 @@ def hidden_cosine(
     return _sum_or_zero(losses, attention_mask)
 
 
+def at_least_fp32(t: Tensor) -> Tensor:
+    """`t` in float32 where it is in a half-precision type (bf16/fp16 losses lose digits), else as it is
+    (a float64 model's losses stay float64)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
+
+
 def hard_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     """Plain cross-entropy against gold class labels (mean over the batch; label -100 is ignored).
 
@@ -220,7 +226,7 @@ def hard_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     Returns:
         A scalar tensor.
     """
-    return F.cross_entropy(logits.float(), labels.long())
+    return F.cross_entropy(at_least_fp32(logits), labels.long())
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from supernet.distill import hard_cross_entropy, masked_token_mean, soft_cross_entropy
+from supernet.distill import at_least_fp32, hard_cross_entropy, masked_token_mean, soft_cross_entropy
 
 __all__ = [
     "REFERENCES",
@@ -190,7 +190,7 @@ class Classification(TaskKind):
     def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
         if reduction == "mean":
             return hard_cross_entropy(logits, labels)
-        return F.cross_entropy(logits.float(), labels.long(), reduction=reduction)
+        return F.cross_entropy(at_least_fp32(logits), labels.long(), reduction=reduction)
 
     def logit_kd(
         self,
@@ -238,7 +238,9 @@ class Regression(TaskKind):
         return "a regression head (num_labels=1, problem_type=regression)"
 
     def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
-        return F.mse_loss(logits.float().squeeze(-1), labels.float(), reduction=reduction)
+        return F.mse_loss(
+            at_least_fp32(logits).squeeze(-1), labels.to(at_least_fp32(logits).dtype), reduction=reduction
+        )
 
     def logit_kd(
         self,
@@ -292,7 +294,7 @@ class TokenClassification(TaskKind):
     def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
         # Mean over tagged tokens (first sub-tokens), the unit of the metrics.
         return F.cross_entropy(
-            logits.float().flatten(0, 1),
+            at_least_fp32(logits).flatten(0, 1),
             labels.long().flatten(),
             ignore_index=IGNORE_INDEX,
             reduction=reduction,
@@ -420,7 +422,7 @@ class QuestionAnswering(TaskKind):
 
     def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
         # The mean of the start and the end cross-entropies, as transformers' QA heads compute it.
-        start, end = logits.float().unbind(-1)
+        start, end = at_least_fp32(logits).unbind(-1)
         labels = labels.long()
         return (
             F.cross_entropy(start, labels[:, 0], reduction=reduction)
