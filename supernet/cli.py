@@ -595,7 +595,10 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         train_with_config,
         parser,
         argv,
-        interrupted="interrupted; rerun with resume=true to continue from the last checkpoint",
+        interrupted=(
+            "interrupted; rerun with resume=true to continue from the last finished checkpoint (from the "
+            "first step if none was finished)"
+        ),
     )
 
 
@@ -643,5 +646,8 @@ def export_main(argv: Sequence[str] | None = None) -> int:
         main,
         export_parser(),
         argv,
-        interrupted="interrupted: nothing was exported (no folder is left half-written)",
+        interrupted=(
+            "interrupted: nothing was exported (no folder is left half-written; an export already in --out "
+            "is kept)"
+        ),
     )

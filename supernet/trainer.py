@@ -623,6 +623,13 @@ class _Job:
                     f"note: output_dir '{run.root}' holds no weights or checkpoint to resume: training from the "
                     f"first step (its train_metrics.jsonl is kept as {PREVIOUS_METRICS})"
                 )
+            elif not weights:
+                # Stopped while its first checkpoint was being written (a second Ctrl-C, a kill): the
+                # half-written one is removed below, and resume=true must not pass for a resume.
+                self.accelerator.print(
+                    f"note: output_dir '{run.root}' holds no finished checkpoint to resume (the run stopped "
+                    "before its first was written): training from the first step"
+                )
         elif (
             run.root.exists()
             and not run.config.exists()

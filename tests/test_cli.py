@@ -1931,6 +1931,32 @@ def test_teacher_without_steps_on_a_headless_model_is_refused(capsys, preset: Pa
     assert not (tmp_path / "run").exists()
 
 
+def test_resume_of_a_run_stopped_in_its_first_checkpoint_says_so(
+    capsys, trained_run: Path, tmp_path: Path
+) -> None:
+    """A second SIGTERM while the first checkpoint was written left only its half (.step-N.tmp):
+    resume=true then trained from the first step without a word."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "inputs.json"):
+        (run / name).write_bytes((trained_run / name).read_bytes())
+    half = run / "checkpoints" / ".step-2.tmp"
+    half.mkdir(parents=True)
+    (half / "model.safetensors").write_bytes(b"half")
+    assert (
+        train_main(
+            ["--config", str(run / "config.yaml"), "--no-progress", f"output_dir={run}", "resume=true"]
+        )
+        == 0
+    )
+    assert (
+        f"note: output_dir '{run}' holds no finished checkpoint to resume (the run stopped before its first "
+        "was written): training from the first step"
+    ) in capsys.readouterr().out.splitlines()
+    assert not half.exists()
+    assert (run / "eval.jsonl").read_text() == (trained_run / "eval.jsonl").read_text()
+
+
 def test_resume_with_nothing_to_resume_says_so(capsys, trained_run: Path, tmp_path: Path) -> None:
     """A results folder kept without its weights (results/ in git): resume=true trained it from the
     first step without a word and mixed the new metrics into the old file."""

@@ -472,7 +472,9 @@ def test_search_and_export_say_what_an_interrupt_leaves(monkeypatch, capsys) -> 
         "saved in the run's caches (a batch of subnets being exported or timed starts again)\n"
     )
     assert export_main(["--run", "r"]) == 130
-    assert capsys.readouterr().err == "interrupted: nothing was exported (no folder is left half-written)\n"
+    assert capsys.readouterr().err == (
+        "interrupted: nothing was exported (no folder is left half-written; an export already in --out is kept)\n"
+    )
 
 
 def test_export_interrupted_while_scoring_ends_its_bar_before_saying_so(
@@ -492,7 +494,10 @@ def test_export_interrupted_while_scoring_ends_its_bar_before_saying_so(
     capsys.readouterr()
     assert export_main(["--run", str(run), "--subnet", "w0.50-d0.50", "--out", str(out), "--no-onnx"]) == 130
     lines = capsys.readouterr().err.split("\n")
-    assert lines[-2:] == ["interrupted: nothing was exported (no folder is left half-written)", ""]
+    assert lines[-2:] == [
+        "interrupted: nothing was exported (no folder is left half-written; an export already in --out is kept)",
+        "",
+    ]
     assert re.search(r"score dev: .*\b1/[0-9]+ ", lines[-3].split("\r")[-1]), lines[-3]
     assert not out.exists()
 
