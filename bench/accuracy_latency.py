@@ -718,7 +718,7 @@ def check_keeps(args: argparse.Namespace, base: TrainConfig) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the DynaBERT preset (TrainConfig YAML)")
     parser.add_argument(
         "overrides", nargs="*", help="key=value config overrides (e.g. data.max_train_samples=64)"

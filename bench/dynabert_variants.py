@@ -106,7 +106,7 @@ def prepare_variant(base: TrainConfig, variant: TrainConfig) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the reference preset (TrainConfig YAML)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the reference preset")
     parser.add_argument("--subnet", default="w0.25-d0.50", help="the subnet to study (name like w0.25-d0.50)")

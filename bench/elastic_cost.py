@@ -528,7 +528,7 @@ def parse_recipes(raw: Sequence[Sequence[str]], default_preset: str) -> list[Rec
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--config", required=True, help="the preset whose recipe is measured (and whose teacher all share)"
     )

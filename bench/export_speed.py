@@ -217,7 +217,7 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--shapes", default="bert-base,minilm", help="comma list of bert-base, minilm")
     p.add_argument("--threads", type=thread_count, default=1)
     p.add_argument("--rounds", type=at_least(1), default=5)

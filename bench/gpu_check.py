@@ -299,7 +299,9 @@ def run_part(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")
     p.add_argument("--tiny", action="store_true", help="a tiny random model and batch (for tests)")
     p.add_argument("--out", type=Path, default=None, help="JSON output (default: $OUT/gpu_check.json)")

@@ -136,7 +136,7 @@ def op_type_profile(graph: Path, seq_len: int, calls: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help="comma-separated MxKxN GEMM shapes")
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument(

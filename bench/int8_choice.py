@@ -177,7 +177,7 @@ def summary_line(choices: list[dict[str, Any]], differ: list[dict[str, Any]]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     # extend: `--run a b --run c` and the shell's `--run .../seed-{42,43,44}/...` both give three runs.
     p.add_argument(
         "--run",

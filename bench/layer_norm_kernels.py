@@ -107,7 +107,7 @@ def build(form: str, hidden: int, seq_len: int, seed: int = 0) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", default="384,768", help="comma-separated hidden sizes")
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--calls", type=int, default=300)

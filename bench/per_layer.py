@@ -562,7 +562,7 @@ def _front(points: Sequence[tuple[str, float, float]]) -> list[tuple[str, float,
 
 
 def build_bench_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the preset of the grid-only supernet")
     parser.add_argument("overrides", nargs="*", help="key=value overrides applied to both supernets")
     parser.add_argument(

@@ -67,7 +67,7 @@ def poisoned_env(folder: Path) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_model_arguments(parser)
     parser.add_argument("--warmup", type=at_least(0), default=5, help="untimed calls before each timed block")

@@ -108,7 +108,7 @@ def _ours(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, default=ROOT / "configs" / "rt-minilm.yaml")
     p.add_argument(
         "--work", type=Path, default=Path("/tmp/search_time"), help="the trained run and its copies"

@@ -150,7 +150,7 @@ def build(run_dir: Path) -> tuple[list[dict[str, Any]], str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--run", required=True, help="a finished train.py run directory")
     parser.add_argument(

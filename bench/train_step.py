@@ -56,7 +56,7 @@ def _timed(fn) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=("minilm", "bert-base"), default="minilm")
     p.add_argument("--threads", type=thread_count, default=2)
     p.add_argument("--rounds", type=at_least(1), default=5)
