@@ -635,8 +635,8 @@ def evolutionary_search(
                 admit(smallest_genome, pop, names)
             warnings.warn(
                 f"evolutionary search: no new distinct subnet with predicted latency <= {ms_text(budget_ms)} ms "
-                f"in {max_tries} random draws; continuing with {len(pop)} of {population} subnets "
-                "(raise the budget or max_tries for a wider search)",
+                f"in {max_tries} random draws; the first population has {len(pop)} of its {population} "
+                "subnets (raise the budget or max_tries for a wider search)",
                 RuntimeWarning,
                 stacklevel=2,
             )
@@ -681,7 +681,8 @@ def evolutionary_search(
                 # evaluations done so far.
                 warnings.warn(
                     f"evolutionary search, generation {gen + 1}: no new distinct subnet under "
-                    f"{ms_text(budget_ms)} ms in {max_tries} draws; continuing with {len(nxt)} subnets",
+                    f"{ms_text(budget_ms)} ms in {max_tries} draws; continuing with {len(nxt)} "
+                    f"subnet{'' if len(nxt) == 1 else 's'}",
                     RuntimeWarning,
                     stacklevel=2,
                 )

@@ -743,17 +743,28 @@ def _evolve(
     the search goes on with the grid's choice instead of ending without results.
     """
     try:
-        found = evolutionary_search(
-            space=sr.space,
-            arch=sr.arch,
-            evaluate=sr.estimate,
-            predict=predict,
-            budget_ms=target_ms,
-            population=population,
-            generations=generations,
-            rng=random.Random(seed),
-            progress=progress,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            found = evolutionary_search(
+                space=sr.space,
+                arch=sr.arch,
+                evaluate=sr.estimate,
+                predict=predict,
+                budget_ms=target_ms,
+                population=population,
+                generations=generations,
+                rng=random.Random(seed),
+                progress=progress,
+            )
+        for w in caught:
+            text = str(w.message)
+            if issubclass(w.category, RuntimeWarning) and text.startswith("evolutionary search"):
+                # One line, as every note is (it was a Python warning with its source line), naming no
+                # option search.py lacks (max_tries).
+                text = text.removeprefix("evolutionary search").split(" (raise the budget")[0]
+                sr.log(f"note: per-layer search{text}: a higher budget leaves it more room")
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     except BudgetError as err:
         sr.log(
             f"note: no per-layer search: the smallest subnet is predicted at {err.needed_ms:.2f} ms, over "

@@ -415,7 +415,8 @@ def test_evolution_tight_budget_searches_what_fits_with_a_warning() -> None:
         found = run_evolution(0, floor, max_tries=50)
     assert str(caught[0].message) == (
         f"evolutionary search: no new distinct subnet with predicted latency <= {floor:.2f} ms "
-        "in 50 random draws; continuing with 1 of 16 subnets (raise the budget or max_tries for a wider search)"
+        "in 50 random draws; the first population has 1 of its 16 subnets (raise the budget or max_tries for "
+        "a wider search)"
     )
     assert [cfg.name for cfg, _, _ in found] == ["w0.25-d0.50"]
     assert found[0][2] == pytest.approx(floor)
@@ -715,7 +716,8 @@ def test_evolution_without_grid_seeds_falls_back_to_the_smallest_subnet() -> Non
         found = run_evolution(0, floor, max_tries=5, seed_grid=False, generations=0)
     assert [str(w.message) for w in caught] == [
         f"evolutionary search: no new distinct subnet with predicted latency <= {floor:.2f} ms "
-        "in 5 random draws; continuing with 1 of 16 subnets (raise the budget or max_tries for a wider search)"
+        "in 5 random draws; the first population has 1 of its 16 subnets (raise the budget or max_tries for "
+        "a wider search)"
     ]
     assert [cfg.name for cfg, _, _ in found] == ["w0.25-d0.50"]
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import pytest
@@ -391,6 +392,39 @@ def test_a_budget_only_the_predictor_misses_still_chooses_from_the_grid(
     assert [r.name for r in results] == [c.name for c in sn.SearchSpace().grid()]
     chosen = json.loads((out / "chosen.json").read_text())
     assert chosen["name"] == max(results, key=lambda r: (r.accuracy, -r.latency_ms)).name
+
+
+def test_a_budget_few_per_layer_subnets_fit_is_said_in_one_line(
+    run: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A budget only the smallest subnet is predicted under: the evolution's RuntimeWarning reached the
+    terminal as a Python warning (its file, line and source line) naming max_tries, no option here."""
+    monkeypatch.setattr(
+        sn.latency.LatencyPredictor, "predict", lambda self, cfg: 1.0 if cfg.name == "w0.25-d0.50" else 5000.0
+    )
+    argv = [
+        "--run",
+        str(run),
+        "--out",
+        str(tmp_path / "search"),
+        "--latency-budget-ms",
+        "1000",
+        "--per-layer",
+    ]
+    argv += ["--population", "4", "--generations", "1", *FAST]
+    capsys.readouterr()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none may escape as a Python warning
+        assert search_main(argv) == 0
+    captured = capsys.readouterr()
+    notes = [line for line in captured.out.splitlines() if line.startswith("note: per-layer search")]
+    assert notes == [
+        "note: per-layer search: no new distinct subnet with predicted latency <= 1000.00 ms in 200 random "
+        "draws; the first population has 1 of its 4 subnets: a higher budget leaves it more room",
+        "note: per-layer search, generation 1: no new distinct subnet under 1000.00 ms in 200 draws; "
+        "continuing with 1 subnet: a higher budget leaves it more room",
+    ]
+    assert "RuntimeWarning" not in captured.err
 
 
 @pytest.mark.slow
