@@ -49,9 +49,11 @@ __all__ = [
     "PRECISIONS",
     "BudgetError",
     "SubnetResult",
+    "budget_that_takes",
     "evaluate_grid",
     "evolutionary_search",
     "format_table",
+    "left_out_by_rounding",
     "metric_label",
     "ms_text",
     "pareto_front",
@@ -103,8 +105,8 @@ class BudgetError(ValueError):
         self.needed_ms = needed_ms
 
 
-def _ceil2(x: float) -> float:
-    """Round up to 2 decimals, so that a suggested budget printed with .2f really fits.
+def budget_that_takes(x: float) -> float:
+    """`x` ms rounded up to 2 decimals: a suggested budget, printed with .2f, that a subnet of `x` ms fits.
 
     The small epsilon keeps e.g. 4.12 (stored as 4.1200000000000001) at 4.12.
     """
@@ -120,7 +122,7 @@ def ms_text(value: float) -> str:
 def _budget_message(budget_ms: float, name: str, latency_ms: float, what: str) -> str:
     return (
         f"latency budget {ms_text(budget_ms)} ms is below the {what} ({name}, {latency_ms:.2f} ms); "
-        f"raise the budget to at least {_ceil2(latency_ms):.2f} ms"
+        f"raise the budget to at least {budget_that_takes(latency_ms):.2f} ms"
     )
 
 
@@ -309,9 +311,25 @@ def select_under_budget(results: Sequence[SubnetResult], budget_ms: float) -> Su
         raise BudgetError(
             _budget_message(budget_ms, fastest.name, fastest.latency_ms, "fastest subnet"),
             budget_ms=budget_ms,
-            needed_ms=_ceil2(fastest.latency_ms),
+            needed_ms=budget_that_takes(fastest.latency_ms),
         )
     return min(fitting, key=lambda r: (-r.accuracy, r.latency_ms, r.name))
+
+
+def left_out_by_rounding(
+    results: Sequence[SubnetResult], chosen: SubnetResult, budget_ms: float
+) -> SubnetResult | None:
+    """The best subnet more accurate than `chosen` that the budget leaves out by less than the table's
+    rounding: over `budget_ms`, yet printed with 2 decimals as within it (a user who typed the figure
+    the table shows shut that subnet out). None if there is none."""
+    near = [
+        r
+        for r in results
+        if budget_ms < r.latency_ms
+        and float(f"{r.latency_ms:.2f}") <= budget_ms
+        and r.accuracy > chosen.accuracy
+    ]
+    return min(near, key=lambda r: (-r.accuracy, r.latency_ms, r.name), default=None)
 
 
 # --------------------------------------------------------------------------- grid
@@ -602,7 +620,7 @@ def evolutionary_search(
                 budget_ms, smallest.name, predicted_ms(smallest), "predicted latency of the smallest subnet"
             ),
             budget_ms=budget_ms,
-            needed_ms=_ceil2(predicted_ms(smallest)),
+            needed_ms=budget_that_takes(predicted_ms(smallest)),
         )
 
     # Individuals are (genome, canonical config); names keep the population distinct.

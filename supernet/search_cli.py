@@ -78,9 +78,11 @@ from supernet.recipes import SingleStage
 from supernet.search import (
     BudgetError,
     SubnetResult,
+    budget_that_takes,
     evaluate_grid,
     evolutionary_search,
     format_table,
+    left_out_by_rounding,
     ms_text,
     read_results,
     select_under_budget,
@@ -1180,6 +1182,13 @@ def _finish(
             f"{_score(chosen.metric, chosen.accuracy)}, {chosen.latency_ms:.2f} ms"
             f"{' predicted' if predicted else ''}, {chosen.params / 1e6:.2f} M params)"
         )
+        near = left_out_by_rounding(results, chosen, budget)
+        if near is not None:
+            log(
+                f"note: {near.name} ({_score(near.metric, near.accuracy)}) is left out: it is measured at "
+                f"{near.latency_ms:.4f} ms, which the table rounds to {near.latency_ms:.2f}, over the budget; "
+                f"a budget of {budget_that_takes(near.latency_ms):.2f} ms takes it"
+            )
         # The choice was ranked by its int8 graph: export writes that graph only with --int8.
         int8 = " --int8" if chosen.precision == "int8" else ""
         log(f"next: python {_export_best(folder, sr, full=True)}{int8}")

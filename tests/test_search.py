@@ -121,6 +121,25 @@ def test_select_under_budget() -> None:
     assert select_under_budget(pts, 100.0).name == "w1.00-d1.00"
 
 
+def test_a_subnet_the_budget_misses_by_less_than_the_tables_rounding_is_found() -> None:
+    """The table shows 13.25 for 13.2528 ms: a user typing --latency-budget-ms 13.25 shut it out unsaid."""
+    from supernet.search import budget_that_takes, left_out_by_rounding
+
+    pts = [
+        result("w1.00-d1.00", 0.95, 13.2549),  # prints as 13.25: left out by rounding, the most accurate
+        result("w0.75-d0.75", 0.93, 13.2528),  # prints as 13.25 too, less accurate
+        result("w0.50-d1.00", 0.96, 13.2651),  # prints as 13.27: plainly over
+        result("w0.25-d0.50", 0.85, 4.12),
+    ]
+    chosen = select_under_budget(pts, 13.25)
+    assert chosen.name == "w0.25-d0.50"
+    assert left_out_by_rounding(pts, chosen, 13.25).name == "w1.00-d1.00"
+    assert budget_that_takes(13.2549) == 13.26 and select_under_budget(pts, 13.26).name == "w1.00-d1.00"
+    # None when the budget takes every subnet it shows as within, or a left-out one is no more accurate.
+    assert left_out_by_rounding(pts, select_under_budget(pts, 13.26), 13.26) is None
+    assert left_out_by_rounding(pts[1:], result("w0.25-d0.50", 0.93, 4.12), 13.25) is None
+
+
 def test_milliseconds_are_shown_as_a_line_can_hold_them() -> None:
     from supernet.search import ms_text
 
