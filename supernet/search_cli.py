@@ -746,7 +746,8 @@ def _evolve(
     """
     try:
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", RuntimeWarning)
+            warnings.simplefilter("always", LatencyWarning)  # the predictor's extrapolation, say
+            warnings.filterwarnings("always", message="evolutionary search", category=RuntimeWarning)
             found = evolutionary_search(
                 space=sr.space,
                 arch=sr.arch,
@@ -758,15 +759,22 @@ def _evolve(
                 rng=random.Random(seed),
                 progress=progress,
             )
-        for w in caught:
-            text = str(w.message)
-            if issubclass(w.category, RuntimeWarning) and text.startswith("evolutionary search"):
-                # One line, as every note is (it was a Python warning with its source line), naming no
-                # option search.py lacks (max_tries).
-                text = text.removeprefix("evolutionary search").split(" (raise the budget")[0]
-                sr.log(f"note: per-layer search{text}: a higher budget leaves it more room")
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        # A population or generation that ran short: one note for all of them (it was a Python
+        # warning per generation, with its source line, naming max_tries, which search.py lacks).
+        short = [
+            str(w.message)
+            for w in caught
+            if issubclass(w.category, RuntimeWarning) and str(w.message).startswith("evolutionary search")
+        ]
+        sr._say_latency_warnings([w for w in caught if str(w.message) not in short], "warning: ")
+        if short:
+            first = short[0].removeprefix("evolutionary search").split(" (raise the budget")[0]
+            more = len(short) - 1
+            also = f" (and {more} more generation{'s' if more > 1 else ''} like it)" if more else ""
+            sr.log(
+                f"note: per-layer search{first}{also}: a higher --latency-budget-ms gives it more subnets to "
+                "choose from"
+            )
     except BudgetError as err:
         sr.log(
             f"note: no per-layer search: the smallest subnet is predicted at {err.needed_ms:.2f} ms, over "
@@ -1185,9 +1193,10 @@ def _finish(
         near = left_out_by_rounding(results, chosen, budget)
         if near is not None:
             log(
-                f"note: {near.name} ({_score(near.metric, near.accuracy)}) is left out: it is measured at "
-                f"{near.latency_ms:.4f} ms, which the table rounds to {near.latency_ms:.2f}, over the budget; "
-                f"a budget of {budget_that_takes(near.latency_ms):.2f} ms takes it"
+                f"note: {near.name} ({_score(near.metric, near.accuracy)}) is left out: "
+                f"{'predicted' if predicted else 'measured'} at {near.latency_ms:.4f} ms, over the "
+                f"{ms_text(budget)} ms budget though the table shows {near.latency_ms:.2f}; "
+                f"--latency-budget-ms {budget_that_takes(near.latency_ms):.2f} takes it"
             )
         # The choice was ranked by its int8 graph: export writes that graph only with --int8.
         int8 = " --int8" if chosen.precision == "int8" else ""

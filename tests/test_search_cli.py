@@ -420,11 +420,46 @@ def test_a_budget_few_per_layer_subnets_fit_is_said_in_one_line(
     notes = [line for line in captured.out.splitlines() if line.startswith("note: per-layer search")]
     assert notes == [
         "note: per-layer search: no new distinct subnet with predicted latency <= 1000.00 ms in 200 random "
-        "draws; the first population has 1 of its 4 subnets: a higher budget leaves it more room",
-        "note: per-layer search, generation 1: no new distinct subnet under 1000.00 ms in 200 draws; "
-        "continuing with 1 subnet: a higher budget leaves it more room",
+        "draws; the first population has 1 of its 4 subnets (and 1 more generation like it): a higher "
+        "--latency-budget-ms gives it more subnets to choose from"
     ]
     assert "RuntimeWarning" not in captured.err
+
+
+def test_a_subnet_the_typed_budget_misses_by_rounding_is_named(run: Path, tmp_path: Path, capsys) -> None:
+    """The table shows 13.25 for 13.2528 ms: --latency-budget-ms 13.25, typed from it, left the subnet
+    out without a word."""
+    from supernet.latency import LatencyCache, LatencyResult, LatencySetting
+
+    copy = copy_run(run, tmp_path / "run")
+    # The tiny run's subnets all score 50%: one is given 75% in the training's scores search reads.
+    near = "w0.75-d0.75"
+    rows = [json.loads(line) for line in (copy / "eval.jsonl").open()]
+    rows = [row | {"accuracy": 0.75} if row["subnet"] == near else row for row in rows]
+    (copy / "eval.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    scores = {row["subnet"]: row["accuracy"] for row in rows}
+    best = max(scores.values())
+    cache = LatencyCache(copy, LatencySetting(num_threads=1, warmup=1, repeats=3))
+
+    def timed(ms: float) -> LatencyResult:
+        return LatencyResult(
+            median_ms=ms, p10_ms=ms, p90_ms=ms, mean_ms=ms, std_ms=0.0, repeats=3, other_cpu=0.0
+        )
+
+    for i, name in enumerate(sorted(scores)):
+        ms = 13.2528 if name == near else 20.0 + i if scores[name] == best else 5.0 + i / 10
+        cache.put(sn.SubnetConfig.from_name(name), timed(ms))
+    capsys.readouterr()
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "13.25", *FAST]) == 0
+    out = capsys.readouterr().out.splitlines()
+    chosen = json.loads((copy / "search" / "chosen.json").read_text())["name"]
+    assert scores[chosen] < best
+    assert (
+        f"note: {near} (accuracy {100 * best:.2f}%) is left out: measured at 13.2528 ms, over the 13.25 ms "
+        "budget though the table shows 13.25; --latency-budget-ms 13.26 takes it"
+    ) in out
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "13.26", *FAST]) == 0
+    assert json.loads((copy / "search" / "chosen.json").read_text())["name"] == near
 
 
 @pytest.mark.slow
