@@ -27,6 +27,7 @@ __all__ = [
     "DEPTH_PAIRINGS",
     "LossParts",
     "LossWeights",
+    "at_least_fp32",
     "distill_loss",
     "hard_cross_entropy",
     "hidden_cosine",
@@ -37,6 +38,12 @@ __all__ = [
 ]
 
 V = TypeVar("V")
+
+
+def at_least_fp32(t: Tensor) -> Tensor:
+    """`t` in float32 where it is in a half-precision type (bf16/fp16 losses lose digits), else as it is
+    (a float64 model's losses stay float64)."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, temperature: float = 1.0) -> Tensor:
@@ -64,8 +71,8 @@ def soft_cross_entropy(student_logits: Tensor, teacher_logits: Tensor, temperatu
         )
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    teacher_probs = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
-    student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    teacher_probs = F.softmax(at_least_fp32(teacher_logits.detach()) / temperature, dim=-1)
+    student_log_probs = F.log_softmax(at_least_fp32(student_logits) / temperature, dim=-1)
     per_example = -(teacher_probs * student_log_probs).sum(dim=-1)
     return per_example.mean() * temperature**2
 
@@ -174,7 +181,9 @@ def hidden_mse(
     """
     _check_hidden_pairs(student_hidden, teacher_hidden, attention_mask)
     losses = [
-        masked_token_mean((student.float() - teacher.detach().float()).pow(2).mean(dim=-1), attention_mask)
+        masked_token_mean(
+            (at_least_fp32(student) - at_least_fp32(teacher.detach())).pow(2).mean(dim=-1), attention_mask
+        )
         for student, teacher in zip(student_hidden, teacher_hidden, strict=True)
     ]
     return _sum_or_zero(losses, attention_mask)
@@ -202,18 +211,13 @@ def hidden_cosine(
     _check_hidden_pairs(student_hidden, teacher_hidden, attention_mask)
     losses = [
         masked_token_mean(
-            1.0 - F.cosine_similarity(student.float(), teacher.detach().float(), dim=-1, eps=1e-8),
+            1.0
+            - F.cosine_similarity(at_least_fp32(student), at_least_fp32(teacher.detach()), dim=-1, eps=1e-8),
             attention_mask,
         )
         for student, teacher in zip(student_hidden, teacher_hidden, strict=True)
     ]
     return _sum_or_zero(losses, attention_mask)
-
-
-def at_least_fp32(t: Tensor) -> Tensor:
-    """`t` in float32 where it is in a half-precision type (bf16/fp16 losses lose digits), else as it is
-    (a float64 model's losses stay float64)."""
-    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 def hard_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:

@@ -251,10 +251,10 @@ class Regression(TaskKind):
     ) -> Tensor:
         # A value has no distribution to soften: the temperature does not apply.
         _check_same_shape(student_logits, teacher_logits)
-        return F.mse_loss(student_logits.float(), teacher_logits.detach().float())
+        return F.mse_loss(at_least_fp32(student_logits), at_least_fp32(teacher_logits.detach()))
 
     def predictions(self, logits: Tensor) -> Tensor:
-        return logits.float().squeeze(-1)
+        return at_least_fp32(logits).squeeze(-1)
 
     def metrics(self, predictions: list[Tensor], labels: list[Tensor], model_config: Any) -> dict[str, float]:
         p, y = torch.cat(predictions), torch.cat(labels)
@@ -309,8 +309,8 @@ class TokenClassification(TaskKind):
     ) -> Tensor:
         _check_same_shape(student_logits, teacher_logits)
         # Every real token, sub-tokens included: the teacher's distribution is defined on all of them.
-        teacher_probs = F.softmax(teacher_logits.detach().float() / temperature, dim=-1)
-        student_log_probs = F.log_softmax(student_logits.float() / temperature, dim=-1)
+        teacher_probs = F.softmax(at_least_fp32(teacher_logits.detach()) / temperature, dim=-1)
+        student_log_probs = F.log_softmax(at_least_fp32(student_logits) / temperature, dim=-1)
         per_token = -(teacher_probs * student_log_probs).sum(dim=-1)  # [batch, seq]
         return masked_token_mean(per_token, attention_mask) * temperature**2
 
@@ -437,7 +437,7 @@ class QuestionAnswering(TaskKind):
         attention_mask: Tensor | None = None,
     ) -> Tensor:
         _check_same_shape(student_logits, teacher_logits)
-        student, teacher = student_logits.float(), teacher_logits.detach().float()
+        student, teacher = at_least_fp32(student_logits), at_least_fp32(teacher_logits.detach())
         if attention_mask is not None:
             # Padding is no answer position: a large negative logit gives it no probability (-inf
             # would make 0 * log 0 a NaN).

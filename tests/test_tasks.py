@@ -153,3 +153,40 @@ def test_regression_head_kwargs_build_a_regression_model() -> None:
     model = transformers.AutoModelForSequenceClassification.from_config(config)
     assert model.config.problem_type == "regression" and model.config.num_labels == 1
     assert task_kind_of_config(model.config) is REG
+
+
+@pytest.mark.parametrize(
+    "name", ["classification", "regression", "token-classification", "question-answering"]
+)
+def test_losses_lift_half_precision_and_keep_double(name: str) -> None:
+    """Losses were cast with .float(): right for bf16 logits, but a float64 model's lost its digits."""
+    kind = get_task_kind(name, ["B-X", "O"] if name == "token-classification" else None)
+    shape = {"classification": (4, 3), "regression": (4, 1), "token-classification": (4, 5, 2)}.get(
+        name, (4, 5, 2)
+    )
+    labels = {
+        "classification": torch.tensor([0, 2, 1, 0]),
+        "regression": torch.rand(4),
+        "token-classification": torch.tensor([[0, 1, -100, 1, 0]] * 4),
+        "question-answering": torch.tensor([[1, 2]] * 4),
+    }[name]
+    for dtype, expected in (
+        (torch.bfloat16, torch.float32),
+        (torch.float32, torch.float32),
+        (torch.float64, torch.float64),
+    ):
+        student = torch.randn(*shape, generator=torch.Generator().manual_seed(0)).to(dtype)
+        teacher = torch.randn(*shape, generator=torch.Generator().manual_seed(1)).to(dtype)
+        assert kind.hard_loss(student, labels).dtype == expected, (name, dtype)
+        assert kind.logit_kd(student, teacher, 2.0).dtype == expected, (name, dtype)
+    hidden = [torch.randn(2, 3, 4, dtype=torch.float64) for _ in range(2)]
+    parts = distill_loss(
+        hidden[0][:, 0, :2],
+        hidden,
+        hidden[1][:, 0, :2],
+        hidden,
+        None,
+        None,
+        LossWeights(hidden=1.0, cosine=1.0),
+    )
+    assert parts.total.dtype == torch.float64
