@@ -36,7 +36,14 @@ from supernet.elastic.attention import head_gates
 from supernet.io import atomic_write
 from supernet.progress import progress_bar
 from supernet.subnet import SubnetConfig, active_subnet, set_active_subnet, set_max_net
-from supernet.tasks import IGNORE_INDEX, batch_to, model_inputs, output_logits, task_kind_of_model
+from supernet.tasks import (
+    IGNORE_INDEX,
+    batch_to,
+    check_labelled,
+    model_inputs,
+    output_logits,
+    task_kind_of_model,
+)
 
 __all__ = [
     "ImportanceScores",
@@ -137,6 +144,11 @@ def _loss(model: nn.Module, batch: Batch, loss: LossFn) -> torch.Tensor:
     return loss(output_logits(model(**model_inputs(batch))), batch["labels"])
 
 
+def _default_loss(model: nn.Module) -> LossFn:
+    """The model's task kind's loss, summed over the batch (`supernet.tasks.task_kind_of_model`)."""
+    return functools.partial(task_kind_of_model(model).hard_loss, reduction="sum")
+
+
 def _device(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -147,27 +159,27 @@ def _restore_modes(modes: dict[nn.Module, bool]) -> None:
         module.training = training
 
 
-def head_importance(
-    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
-) -> torch.Tensor:
-    """Head importance [L, H] of the max net (see module doc). Leaves no gradients behind."""
+def head_importance(model: nn.Module, batches: Iterable[Batch], loss: LossFn | None = None) -> torch.Tensor:
+    """Head importance [L, H] of the max net (see module doc). Leaves no gradients behind.
+
+    `loss`: as `compute_importance` takes it (None: the model's task kind's).
+    """
     return _gradient_importance(model, batches, loss)[0]
 
 
-def neuron_importance(
-    model: nn.Module, batches: Iterable[Batch], loss: LossFn = cross_entropy_sum
-) -> torch.Tensor:
-    """FFN neuron importance [L, F] of the max net (see module doc)."""
+def neuron_importance(model: nn.Module, batches: Iterable[Batch], loss: LossFn | None = None) -> torch.Tensor:
+    """FFN neuron importance [L, F] of the max net (see module doc); `loss` as `head_importance`'s."""
     return _gradient_importance(model, batches, loss)[1]
 
 
 def _gradient_importance(
     model: nn.Module,
     batches: Iterable[Batch],
-    loss: LossFn = cross_entropy_sum,
+    loss: LossFn | None = None,
     tick: Callable[[], object] = lambda: None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     state = supernet_state(model)
+    loss = _default_loss(model) if loss is None else loss
     previous, modes = active_subnet(model), {m: m.training for m in model.modules()}
     set_max_net(model)
     # Eval mode: dropout off, so the scores are a property of the weights, not of noise.
@@ -222,11 +234,13 @@ def _mean_loss(model: nn.Module, batches: list[Batch], loss: LossFn, tick: Calla
 def layer_importance(
     model: nn.Module,
     batches: Iterable[Batch],
-    loss: LossFn = cross_entropy_sum,
+    loss: LossFn | None = None,
     tick: Callable[[], object] = lambda: None,
 ) -> torch.Tensor:
-    """Layer importance [L]: mean dev loss with layer l skipped minus the full model's."""
+    """Layer importance [L]: mean dev loss with layer l skipped minus the full model's; `loss` as
+    `head_importance`'s."""
     state = supernet_state(model)
+    loss = _default_loss(model) if loss is None else loss
     batch_list = list(batches)
     previous, modes = active_subnet(model), {m: m.training for m in model.modules()}
     model.eval()
@@ -276,16 +290,8 @@ def compute_importance(
     if not batch_list:
         raise ValueError("batches is empty: importance needs at least one dev batch with labels")
     for i, batch in enumerate(batch_list):
-        if not isinstance(batch, Mapping) or "labels" not in batch:
-            keys = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
-            raise ValueError(f"batch {i} has no 'labels' ({keys}): importance is a loss's gradient on dev")
-        rows, labels = batch.get("input_ids"), batch["labels"]
-        if isinstance(rows, torch.Tensor) and isinstance(labels, torch.Tensor) and len(labels) != len(rows):
-            raise ValueError(
-                f"batch {i} has {len(labels)} labels for {len(rows)} rows of input_ids: one per row"
-            )
-    if loss is None:
-        loss = functools.partial(task_kind_of_model(model).hard_loss, reduction="sum")
+        check_labelled(batch, i, "importance is a loss's gradient on dev")
+    loss = _default_loss(model) if loss is None else loss
     L = supernet_state(model).arch.num_layers
     passes = 1 + 1 + (L if L > 1 else 0)
     with progress_bar(

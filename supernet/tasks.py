@@ -71,6 +71,7 @@ __all__ = [
     "spearman",
     "task_kind_of_config",
     "task_kind_of_model",
+    "check_labelled",
 ]
 
 
@@ -660,6 +661,20 @@ def task_kind_of_config(model_config: Any, *, model_class: str | None = None) ->
     if problem_type == "regression" or (problem_type is None and model_config.num_labels == 1):
         return TASK_KINDS["regression"]
     return TASK_KINDS["classification"]
+
+
+def check_labelled(batch: Any, index: int, purpose: str) -> None:
+    """Raise one line where batch `index` has no "labels", or labels for another number of rows than
+    its input_ids (`purpose`: what needs them, ending the message)."""
+    if not isinstance(batch, Mapping) or "labels" not in batch:
+        keys = ", ".join(sorted(map(str, batch))) if isinstance(batch, Mapping) else type(batch).__name__
+        raise ValueError(f"batch {index} has no 'labels' ({keys}): {purpose}")
+    rows, labels = batch.get("input_ids"), batch["labels"]
+    if isinstance(rows, Tensor) and isinstance(labels, Tensor) and labels.dim() and len(labels) != len(rows):
+        raise ValueError(
+            f"batch {index}'s labels are for {len(labels)} row{'s' if len(labels) != 1 else ''}, its input_ids "
+            f"have {len(rows)}: one label (or one row of labels) per row"
+        )
 
 
 def task_kind_of_model(model: Any) -> TaskKind:

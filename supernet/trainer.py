@@ -104,6 +104,7 @@ from supernet.subnet import (
 )
 from supernet.tasks import (
     TaskKind,
+    check_labelled,
     get_task_kind,
     head_conflict,
     model_inputs,
@@ -366,7 +367,7 @@ def evaluate_subnet(
     *,
     desc: str | None = None,
 ) -> dict[str, float]:
-    """The task's metrics of `cfg` on `loader` (the kind is read from the model's config).
+    """The task's metrics of `cfg` on `loader` (the kind is the model's: `task_kind_of_model`).
 
     Classification: accuracy, and F1 of class 1 (2 classes) or macro-F1 (more); regression:
     Pearson and Spearman; token classification: entity F1, precision, recall and token
@@ -388,26 +389,25 @@ def evaluate_subnet(
     kind = task_kind_of_model(unwrapped)
     preds, labels = [], []
     batches = loader if desc is None else progress_bar(loader, desc=desc, unit="batch", leave=False)
-    for i, batch in enumerate(batches):
-        if "labels" not in batch:
-            raise ValueError(
-                f"batch {i} has no 'labels' ({', '.join(sorted(batch))}): evaluation scores against them"
-            )
-        logits = output_logits(model(**model_inputs(batch)))
-        pred, label = kind.predictions(logits), kind.references(batch)
-        if accelerator is not None:
-            if pred.dim() > 1:  # per-token: processes' batches differ in length, pad before gathering
-                pred = accelerator.pad_across_processes(pred, dim=1, pad_index=-100)
+    try:
+        for i, batch in enumerate(batches):
+            check_labelled(batch, i, "evaluation scores predictions against them")
+            logits = output_logits(model(**model_inputs(batch)))
+            pred, label = kind.predictions(logits), kind.references(batch)
+            if accelerator is not None:
+                if pred.dim() > 1:  # per-token: processes' batches differ in length, pad before gathering
+                    pred = accelerator.pad_across_processes(pred, dim=1, pad_index=-100)
+                    if isinstance(label, torch.Tensor):
+                        label = accelerator.pad_across_processes(label, dim=1, pad_index=-100)
                 if isinstance(label, torch.Tensor):
-                    label = accelerator.pad_across_processes(label, dim=1, pad_index=-100)
-            if isinstance(label, torch.Tensor):
-                pred, label = accelerator.gather_for_metrics((pred, label))
-            else:  # question answering's references are text
-                pred = accelerator.gather_for_metrics(pred)
-                label = accelerator.gather_for_metrics(label, use_gather_object=True)
-        preds.append(pred.cpu())
-        labels.append(label.cpu() if isinstance(label, torch.Tensor) else label)
-    model.train(was_training)
+                    pred, label = accelerator.gather_for_metrics((pred, label))
+                else:  # question answering's references are text
+                    pred = accelerator.gather_for_metrics(pred)
+                    label = accelerator.gather_for_metrics(label, use_gather_object=True)
+            preds.append(pred.cpu())
+            labels.append(label.cpu() if isinstance(label, torch.Tensor) else label)
+    finally:
+        model.train(was_training)  # also when a batch is refused
     # A kind may count examples otherwise (question answering: questions, not windows).
     return {"n": sum(len(y) for y in labels), **kind.metrics(preds, labels, unwrapped.config)}
 

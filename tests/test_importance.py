@@ -492,13 +492,13 @@ def test_importance_refuses_what_it_cannot_score_in_one_line() -> None:
     with pytest.raises(ValueError) as err:
         sn.compute_importance(model, [batch, unlabelled])
     assert str(err.value) == (
-        f"batch 1 has no 'labels' ({sorted(unlabelled)}): importance is a loss's gradient on dev"
+        f"batch 1 has no 'labels' ({', '.join(sorted(unlabelled))}): importance is a loss's gradient on dev"
     )
     short = {**batch, "labels": batch["labels"][:1]}
     with pytest.raises(ValueError) as err:
         sn.compute_importance(model, [short])
-    assert (
-        str(err.value) == f"batch 0 has 1 labels for {len(batch['input_ids'])} rows of input_ids: one per row"
+    assert str(err.value) == (
+        "batch 0's labels are for 1 row, its input_ids have 2: one label (or one row of labels) per row"
     )
     scores = sn.compute_importance(model, [batch])
     assert scores.head.abs().sum() > 0 and scores.neuron.abs().sum() > 0
@@ -522,6 +522,10 @@ def test_importance_takes_the_loss_of_the_models_task_kind() -> None:
     for name in ("head", "neuron", "layer"):
         torch.testing.assert_close(getattr(by_default, name), getattr(token_ce, name), rtol=0, atol=0)
     assert by_default.head.abs().sum() > 0
+    # The per-kind functions take the same default (they kept classification's).
+    torch.testing.assert_close(head_importance(tagger, [tagged]), by_default.head, rtol=0, atol=0)
+    torch.testing.assert_close(neuron_importance(tagger, [tagged]), by_default.neuron, rtol=0, atol=0)
+    torch.testing.assert_close(layer_importance(tagger, [tagged]), by_default.layer, rtol=0, atol=0)
     # One output: MSE, whose gradient is not zero (cross-entropy over one class is 0 for any weights).
     scorer = sn.to_supernet(
         transformers.BertForSequenceClassification(config.__class__(**{**config.to_dict(), "num_labels": 1}))

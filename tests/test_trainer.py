@@ -201,12 +201,20 @@ def test_evaluation_of_batches_without_labels_is_one_line() -> None:
     """It was a bare KeyError: 'labels' from inside the task kind."""
     model = sn.to_supernet(tiny_model("bert"))
     batch = tiny_batch(0)
+    model.train()
     with pytest.raises(ValueError) as err:
         trainer.evaluate_subnet(
             model, sn.MAX_NET, [{**batch, "labels": torch.zeros(len(batch["input_ids"]))}, batch]
         )
     assert str(err.value) == (
-        f"batch 1 has no 'labels' ({', '.join(sorted(batch))}): evaluation scores against them"
+        f"batch 1 has no 'labels' ({', '.join(sorted(batch))}): evaluation scores predictions against them"
+    )
+    assert model.training  # put back as it was, refused or not
+    with pytest.raises(ValueError) as err:
+        trainer.evaluate_subnet(model, sn.MAX_NET, [{**batch, "labels": torch.zeros(1)}])
+    assert str(err.value) == (
+        f"batch 0's labels are for 1 row, its input_ids have {len(batch['input_ids'])}: one label (or one row "
+        "of labels) per row"
     )
 
 
