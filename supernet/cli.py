@@ -596,8 +596,8 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         parser,
         argv,
         interrupted=(
-            "interrupted; rerun with resume=true to continue from the last finished checkpoint (from the "
-            "first step if none was finished)"
+            "interrupted; rerun with resume=true to continue from the last checkpoint or stage the run "
+            "finished (from the first step if none)"
         ),
     )
 

@@ -891,6 +891,8 @@ PRESET_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 def _preset_hint(path: str) -> str:
     """'; did you mean configs/x.yaml?' for a --config that names a preset as `x`, `x.yaml` or a near miss."""
+    if not (PRESET_DIR / "quickstart.yaml").is_file():  # not this repository's folder (a wheel install)
+        return ""
     presets = {p.stem: p for p in sorted(PRESET_DIR.glob("*.yaml"))}
     stem = Path(path).name.removesuffix(".yaml").removesuffix(".yml")
     close = presets.get(stem) or next(

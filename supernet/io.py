@@ -41,6 +41,7 @@ __all__ = [
     "one_timing_job",
     "remove_stale_temporaries",
     "share_files",
+    "weight_files",
     "weights_digest",
 ]
 
@@ -450,6 +451,11 @@ def atomic_dir(path: str | Path, *, replace: bool = False) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def weight_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """A saved model folder's weight files (`WEIGHT_SUFFIXES`), in name order."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
+
+
 def weights_digest(folder: str | os.PathLike[str]) -> str:
     """SHA-256 over a saved model folder's weight files (names and bytes, in name order).
 
@@ -457,8 +463,7 @@ def weights_digest(folder: str | os.PathLike[str]) -> str:
     weights (the run trained again, a supernet copied in) are not reused. Hashed once per
     process for each state of the files (their sizes and modification times).
     """
-    files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
-    stats = [(p, p.stat()) for p in files]
+    stats = [(p, p.stat()) for p in weight_files(folder)]
     # The inode too: a same-size file replaced within one timestamp tick is another file.
     state = tuple((str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino) for p, st in stats)
     return _digest_of(state)

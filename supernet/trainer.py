@@ -77,7 +77,6 @@ from supernet.distill import LossParts, LossWeights, distill_loss, teacher_hidde
 from supernet.families import family_of_config
 from supernet.importance import ImportanceScores, compute_importance
 from supernet.io import (
-    WEIGHT_SUFFIXES,
     RunDir,
     atomic_dir,
     atomic_write_json,
@@ -88,6 +87,7 @@ from supernet.io import (
     save_tokenizer,
     share_files,
     unwritable,
+    weight_files,
     weights_digest,
 )
 from supernet.profile_kit_script import some_names
@@ -330,7 +330,7 @@ def saved_model_config(path: str | Path) -> Any:
 
 def require_weights(path: Path) -> None:
     """Raise one line naming the missing file when a saved model folder has its config but no weights."""
-    if not any(p.is_file() and p.name.endswith(WEIGHT_SUFFIXES) for p in path.iterdir()):
+    if not weight_files(path):
         raise RunError(
             f"'{path / 'model.safetensors'}' is missing (the folder holds no weights): put it back, or delete "
             f"'{path}' and rerun train.py with resume=true"
@@ -744,7 +744,8 @@ class _Job:
             arch = arch_from_config(model_config, spec)
         except ValueError as err:  # transformers could not build such a model either
             raise RunError(
-                f"model '{cfg.model}': {err} in its config.json; pass a model whose config is whole"
+                f"model '{cfg.model}': {err} in its config.json; make the head count divide the hidden size "
+                "there, or pass another model"
             ) from None
         check_search_space(arch, self.space, duplicates=self.fresh)
         if spec.matched_layout is not None:

@@ -152,8 +152,8 @@ def test_hidden_size_that_heads_do_not_divide(capsys, preset: Path, tmp_path: Pa
         capsys,
         train_main,
         ["--config", str(preset), f"model={model}", f"output_dir={tmp_path / 'run'}"],
-        f"model '{model}': hidden size 32 is not a multiple of the head count 5 in its config.json; pass a "
-        "model whose config is whole",
+        f"model '{model}': hidden size 32 is not a multiple of the head count 5 in its config.json; make the "
+        "head count divide the hidden size there, or pass another model",
     )
     assert not (tmp_path / "run").exists()
 

@@ -240,8 +240,8 @@ def test_first_interrupt_saves_a_checkpoint_of_the_current_step(
     )
     assert (
         err.strip().splitlines()[-1]
-        == "interrupted; rerun with resume=true to continue from the last finished checkpoint (from the "
-        "first step if none was finished)"
+        == "interrupted; rerun with resume=true to continue from the last checkpoint or stage the run "
+        "finished (from the first step if none)"
     )
     # SIGTERM (a scheduler's stop) had the same handler while training ran, and both are restored after.
     assert len(handlers) == 1 and callable(handlers[0])
