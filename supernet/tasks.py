@@ -58,6 +58,7 @@ __all__ = [
     "answer_question",
     "batch_to",
     "best_span",
+    "check_labelled",
     "entity_scores",
     "entities",
     "get_task_kind",
@@ -71,7 +72,6 @@ __all__ = [
     "spearman",
     "task_kind_of_config",
     "task_kind_of_model",
-    "check_labelled",
 ]
 
 
@@ -239,9 +239,8 @@ class Regression(TaskKind):
         return "a regression head (num_labels=1, problem_type=regression)"
 
     def hard_loss(self, logits: Tensor, labels: Tensor, reduction: str = "mean") -> Tensor:
-        return F.mse_loss(
-            at_least_fp32(logits).squeeze(-1), labels.to(at_least_fp32(logits).dtype), reduction=reduction
-        )
+        values = at_least_fp32(logits).squeeze(-1)
+        return F.mse_loss(values, labels.to(values.dtype), reduction=reduction)
 
     def logit_kd(
         self,

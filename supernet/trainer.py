@@ -383,9 +383,9 @@ def evaluate_subnet(
     """
     was_training = model.training
     model.eval()
-    if cfg is not None:
-        set_active_subnet(_unwrap(model, accelerator), cfg)
     unwrapped = _unwrap(model, accelerator)
+    if cfg is not None:
+        set_active_subnet(unwrapped, cfg)
     kind = task_kind_of_model(unwrapped)
     preds, labels = [], []
     batches = loader if desc is None else progress_bar(loader, desc=desc, unit="batch", leave=False)

@@ -177,6 +177,21 @@ REAL_SENTENCES = [
 ]
 
 
+def tiny_bert_config(**extra: object) -> transformers.BertConfig:
+    """A tiny BERT config whose vocabulary is the packaged tokenizer's (30522), so real text tokenizes into it."""
+    return transformers.BertConfig(
+        **{
+            "hidden_size": 32,
+            "num_hidden_layers": 4,
+            "num_attention_heads": 4,
+            "intermediate_size": 48,
+            "vocab_size": 30522,
+            "max_position_embeddings": 128,
+            **extra,
+        }
+    )
+
+
 def save_tiny_model_dir(path, tokenizer_dir, *, head: str = "base", num_layers: int = 4, **extra):
     """A tiny random BERT saved as an HF folder with the real packaged tokenizer beside it.
 
@@ -184,13 +199,7 @@ def save_tiny_model_dir(path, tokenizer_dir, *, head: str = "base", num_layers: 
     head="base" saves a BertModel (the trainer then fine-tunes a teacher);
     head="seq-cls" a 2-label classifier (used as a task-tuned teacher).
     """
-    config = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        intermediate_size=48,
-        **{"vocab_size": 30522, "max_position_embeddings": 128, "num_labels": 2, **extra},
-    )
+    config = tiny_bert_config(num_hidden_layers=num_layers, **{"num_labels": 2, **extra})
     torch.manual_seed(0)
     cls = transformers.BertModel if head == "base" else transformers.BertForSequenceClassification
     cls(config).save_pretrained(path)

@@ -12,7 +12,12 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from conftest import TINY_RUN, check_int8_search_scores_what_export_ships, save_tiny_model_dir
+from conftest import (
+    TINY_RUN,
+    check_int8_search_scores_what_export_ships,
+    save_tiny_model_dir,
+    tiny_bert_config,
+)
 
 import supernet as sn
 from supernet.cli import export_main, search_main, train_main
@@ -230,16 +235,8 @@ def test_evaluation_scores_the_answer_to_each_question_asked_alone(tmp_path: Pat
     _write_squad(tmp_path / "dev.json", paragraphs)
     task = load_task(str(tmp_path))
     dev = tokenize_task(task, tokenizer, 48, splits=("dev",), doc_stride=16)["dev"]
-    config = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=48,
-        vocab_size=30522,
-        max_position_embeddings=128,
-    )
     torch.manual_seed(0)
-    model = sn.to_supernet(transformers.BertForQuestionAnswering(config)).eval()
+    model = sn.to_supernet(transformers.BertForQuestionAnswering(tiny_bert_config())).eval()
     subnet = SubnetConfig(width_mult=0.5, depth_mult=0.5)
     loader = make_dataloader(dev, tokenizer, 5, shuffle=False, collate_fn=QA.collator(tokenizer))
     scores = evaluate_subnet(model, subnet, loader)

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 import transformers
-from conftest import TINY_RUN, check_int8_search_scores_what_export_ships, save_tiny_model_dir
+from conftest import (
+    TINY_RUN,
+    check_int8_search_scores_what_export_ships,
+    save_tiny_model_dir,
+    tiny_bert_config,
+)
 
 import supernet as sn
 from supernet.cli import export_main, search_main, train_main
@@ -197,16 +202,7 @@ def test_evaluation_scores_what_the_model_says_of_each_sentence_alone(
     task = load_task(str(tmp_path))
     tokenizer = transformers.AutoTokenizer.from_pretrained(minilm_dir)
     names = dict(enumerate(task.label_names))
-    config = transformers.BertConfig(
-        hidden_size=32,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        intermediate_size=48,
-        vocab_size=30522,
-        max_position_embeddings=128,
-        id2label=names,
-        label2id={v: k for k, v in names.items()},
-    )
+    config = tiny_bert_config(id2label=names, label2id={v: k for k, v in names.items()})
     torch.manual_seed(0)
     model = sn.to_supernet(transformers.BertForTokenClassification(config)).eval()
     subnet = SubnetConfig(width_mult=0.5, depth_mult=0.5)
