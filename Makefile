@@ -8,6 +8,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN ?= runs/quickstart
 BUDGET_RATIO ?= 0.5
+# Test processes (pytest-xdist): each takes whole test files, so a module's shared fixtures are built
+# once; most tests keep a single core busy. TEST_JOBS=0 runs the suite in this process.
+TEST_JOBS ?= 2
 # PyTorch's CPU wheels: pip prefers their Linux build (2.13.0+cpu) to PyPI's (CUDA, multi-GB).
 # Offline or behind a mirror the index is skipped after one retry; TORCH_INDEX= leaves it out.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
@@ -30,7 +33,7 @@ quickstart: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python export.py --run $(RUN) --subnet best --onnx --overwrite
 
 test: $(BIN)/.installed
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 -m "not quickstart"
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q --durations=15 -m "not quickstart" -n $(TEST_JOBS) --dist loadfile
 
 # `make quickstart` itself, checked end to end (4 minutes on 2 cores): CI's second step.
 test-quickstart: $(BIN)/.installed

@@ -10,7 +10,10 @@ from conftest import TINY_RUN, load_bench
 
 search_time = load_bench("search_time")
 PRESET = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
-SMALL_SEARCH = "--latency-budget-ratio 0.9 --population 4 --generations 1 --verify-top 1 --repeats 3 --warmup 1 --accuracy-subset 16"
+# The budget is the full model's latency: on the tiny model a smaller ratio fell below the fastest
+# subnet's figure whenever the full model's call happened to be timed fast (`make test` runs two
+# test processes side by side).
+SMALL_SEARCH = "--latency-budget-ratio 1.0 --population 4 --generations 1 --verify-top 1 --repeats 3 --warmup 1 --accuracy-subset 16"
 
 
 @pytest.mark.slow
