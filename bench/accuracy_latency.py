@@ -3,15 +3,15 @@
     python bench/accuracy_latency.py --config configs/rt-minilm.yaml
     python bench/accuracy_latency.py --config configs/trec-minilm.yaml --seeds 42 43 44
     python bench/accuracy_latency.py --config configs/quickstart.yaml --out /tmp/bench --no-benchmarks \\
-        --finetune-steps 3 output_dir=/tmp/bench/dynabert/seed-42 data.max_train_samples=64 teacher.max_steps=2 \\
-        stage_wd.max_steps=2      # a smoke run: minutes
+        --finetune-steps 3 data.max_train_samples=64 teacher.max_steps=2 stage_wd.max_steps=2  # a smoke run: minutes
 
 ``key=value`` overrides apply to the preset (put them before flags that take lists, e.g. --seeds).
 
 What it does, per seed (trained artefacts are reused when they exist, so a rerun only measures):
 
 1. DynaBERT: `supernet.trainer.train(cfg)` on the preset (run directory = the preset's output_dir,
-   `.../seed-<s>` for other seeds). Its run holds the fine-tuned teacher, the importance scores and
+   `.../seed-<s>` for other seeds; with ``--out OUT``, ``OUT/supernet/seed-<s>`` unless an
+   ``output_dir=`` override says otherwise). Its run holds the fine-tuned teacher, the importance scores and
    the supernet; grid accuracies come from its eval.jsonl.
 2. Baselines, all from that same teacher, same data, batch size and max_length, each under
    ``<out>/<method>/seed-<s>/<model>/`` (dense model + baseline.json):
@@ -80,7 +80,7 @@ from supernet.baselines import (  # noqa: E402
     train_batches,
     update_section,
 )
-from supernet.cli import at_least, output_folder, thread_count  # noqa: E402
+from supernet.cli import at_least, markdown_file, output_folder, thread_count  # noqa: E402
 from supernet.config import (  # noqa: E402
     SINGLE_STAGE_NEUTRAL,
     ConfigError,
@@ -725,9 +725,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help="seeds (default: the config's)")
     parser.add_argument(
-        "--out", type=output_folder, default=None, help="results folder (default results/<task>)"
+        "--out",
+        type=output_folder,
+        default=None,
+        help="results folder (default results/<task>); with it, the supernet's run goes to "
+        "OUT/supernet/seed-<s> unless output_dir= is given",
     )
-    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
+    parser.add_argument("--benchmarks", default=None, type=markdown_file, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true", help="do not update the BENCHMARKS.md file")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument(
@@ -768,6 +772,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         base = load_config(TrainConfig, args.config, args.overrides)
+        if args.out is not None and not any(o.startswith("output_dir=") for o in args.overrides):
+            # --out holds the whole bench, the supernet's run too: the preset's output_dir (under
+            # results/<task>, or the user's own runs/quickstart) is for runs without --out.
+            base = dataclasses.replace(
+                base, output_dir=str(Path(args.out) / "supernet" / f"seed-{base.seed}")
+            )
         check_keeps(args, base)
         setting = LatencySetting(
             batch_size=args.batch_size,

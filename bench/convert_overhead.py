@@ -157,7 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         choices=("bert-base", "all-minilm-l6-v2"),
     )
     parser.add_argument(
-        "--subnets", nargs="+", default=list(DEFAULT_SUBNETS), help="grid names, e.g. w0.50-d1.00"
+        "--subnets",
+        nargs="+",
+        default=list(DEFAULT_SUBNETS),
+        help="subnet names, e.g. w0.50-d1.00; any width and depth the model can take, not only the grid's",
     )
     parser.add_argument("--threads", type=thread_count, default=1, help="intra-op threads (default 1)")
     parser.add_argument("--seq-len", type=at_least(1), default=128)

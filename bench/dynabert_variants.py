@@ -40,7 +40,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer  # no
 
 from supernet.assets import resolve_model_path  # noqa: E402
 from supernet.baselines import KD_LOSS, cut_subnet, finetune, train_batches, update_section  # noqa: E402
-from supernet.cli import at_least  # noqa: E402
+from supernet.cli import at_least, markdown_file  # noqa: E402
 from supernet.config import (  # noqa: E402
     ConfigError,
     TrainConfig,
@@ -122,7 +122,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--finetune-steps", type=at_least(1), default=None, help="default: stage W + W x D steps"
     )
-    parser.add_argument("--benchmarks", default=str(REPO / "BENCHMARKS.md"))
+    parser.add_argument(
+        "--benchmarks",
+        type=markdown_file,
+        default=str(REPO / "BENCHMARKS.md"),
+        help="markdown file whose variants-<task> section to update (default: the repository's BENCHMARKS.md)",
+    )
     parser.add_argument("--no-benchmarks", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

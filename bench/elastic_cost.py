@@ -49,7 +49,7 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
-from supernet.cli import thread_count  # noqa: E402
+from supernet.cli import markdown_file, output_folder, thread_count  # noqa: E402
 from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text, read_jsonl  # noqa: E402
@@ -571,8 +571,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=None)
     parser.add_argument("--threads", type=thread_count, default=1, help="torch intra-op threads of every run")
-    parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
-    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="results folder (default results/<task>)"
+    )
+    parser.add_argument("--benchmarks", default=None, type=markdown_file, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

@@ -42,7 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import DefaultsHelp, at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -217,17 +217,28 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(
+        allow_abbrev=False,
+        description=__doc__.splitlines()[0],
+        epilog="With the defaults, both shapes and --run, about 6 minutes on 2 idle cores (BENCHMARKS.md, "
+        '"Exported models"); --shapes minilm --rounds 1 --repeats 2 about 1.5 minutes (it still exports all 12 '
+        "subnets).",
+        formatter_class=DefaultsHelp,
+    )
     p.add_argument("--shapes", default="bert-base,minilm", help="comma list of bert-base, minilm")
-    p.add_argument("--threads", type=thread_count, default=1)
-    p.add_argument("--rounds", type=at_least(1), default=5)
-    p.add_argument("--repeats", type=at_least(1), default=20)
-    p.add_argument("--warmup", type=at_least(0), default=3)
+    p.add_argument(
+        "--threads", type=thread_count, default=1, help="intra-op threads of torch and onnxruntime"
+    )
+    p.add_argument(
+        "--rounds", type=at_least(1), default=5, help="interleaved passes over the models; medians pool them"
+    )
+    p.add_argument("--repeats", type=at_least(1), default=20, help="timed calls per model per round")
+    p.add_argument("--warmup", type=at_least(0), default=3, help="untimed calls before each model's repeats")
     p.add_argument(
         "--onnx-subnets", default=None, help="grid names to export and time with onnxruntime (default all)"
     )
     p.add_argument("--run", type=Path, default=None, help="trained run for the int8 accuracy drop")
-    p.add_argument("--json", type=figures_file(__file__), default=None)
+    p.add_argument("--json", type=figures_file(__file__), default=None, help="also write the figures here")
     args = p.parse_args(argv)
     shapes = args.shapes.split(",")
     bad = sorted(set(shapes) - {"bert-base", "minilm"})

@@ -36,7 +36,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
-from supernet.cli import figures_file, write_figures  # noqa: E402
+from supernet.cli import DefaultsHelp, figures_file, write_figures  # noqa: E402
 from supernet.latency import MachineLoad, monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import _feeds, cpu_description, int8_dot_product  # noqa: E402
 
@@ -136,13 +136,17 @@ def op_type_profile(graph: Path, seq_len: int, calls: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False,
+        description=__doc__.splitlines()[0],
+        formatter_class=DefaultsHelp,
+    )
     parser.add_argument("--shapes", default=DEFAULT_SHAPES, help="comma-separated MxKxN GEMM shapes")
-    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--calls", type=int, default=200, help="timed calls per GEMM or graph (medians)")
     parser.add_argument(
         "--export", type=Path, help="a folder export.py --int8 wrote (model.onnx, model.int8.onnx)"
     )
-    parser.add_argument("--seq-len", type=int, default=128)
+    parser.add_argument("--seq-len", type=int, default=128, help="tokens of the --export graphs' input")
     parser.add_argument("--json", type=figures_file(__file__), help="write the figures here")
     args = parser.parse_args(argv)
     try:

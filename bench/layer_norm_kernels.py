@@ -33,7 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
-from supernet.cli import figures_file, write_figures  # noqa: E402
+from supernet.cli import DefaultsHelp, figures_file, write_figures  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 
 FORMS = ("LayerNormalization", "SkipLayerNormalization", "Sum + LayerNormalization", "primitives", "Add")
@@ -107,10 +107,14 @@ def build(form: str, hidden: int, seq_len: int, seed: int = 0) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        allow_abbrev=False,
+        description=__doc__.splitlines()[0],
+        formatter_class=DefaultsHelp,
+    )
     parser.add_argument("--hidden", default="384,768", help="comma-separated hidden sizes")
-    parser.add_argument("--seq-len", type=int, default=128)
-    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--seq-len", type=int, default=128, help="rows each LayerNorm normalises")
+    parser.add_argument("--calls", type=int, default=300, help="timed calls per form (medians)")
     parser.add_argument("--json", type=figures_file(__file__), help="write the figures here")
     args = parser.parse_args(argv)
     try:

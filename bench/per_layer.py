@@ -66,7 +66,7 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
-from supernet.cli import at_least, thread_count  # noqa: E402
+from supernet.cli import at_least, markdown_file, output_folder, thread_count  # noqa: E402
 from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config  # noqa: E402
 from supernet.convert import Arch  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E402
@@ -573,7 +573,9 @@ def build_bench_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--per-layer-run", default=None, help="the per-layer run (default <out>/per_layer/seed-<seed>)"
     )
-    parser.add_argument("--out", default=None, help="results folder (default results/<task>)")
+    parser.add_argument(
+        "--out", type=output_folder, default=None, help="results folder (default results/<task>)"
+    )
     parser.add_argument(
         "--threads", type=thread_count, default=1, help="torch threads for training, scoring and latency"
     )
@@ -603,7 +605,7 @@ def build_bench_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--seed", type=int, default=0, help="seed of the search, the subset and the bootstrap"
     )
-    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
+    parser.add_argument("--benchmarks", default=None, type=markdown_file, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true")
     parser.add_argument("--no-progress", action="store_true")
     return parser

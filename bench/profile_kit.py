@@ -47,7 +47,7 @@ import transformers  # noqa: E402
 from latency_predictor import add_model_arguments, held_out_subnets, load_model  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
-from supernet.cli import at_least, figures_file, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, folder_problem, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import load_warning, measure_onnx  # noqa: E402
@@ -104,6 +104,9 @@ def reused_work_problem(args: argparse.Namespace) -> str | None:
     work = args.work
     if work.exists() and not work.is_dir():
         return f"--work {work} is a file: pass a folder"
+    problem = folder_problem(work, f"--work {work}")
+    if problem is not None:
+        return problem
     kit_json, table_path = work / "kit" / "kit.json", work / "latency-table.json"
     if kit_json.is_file():
         kit = json.loads(kit_json.read_text(encoding="utf-8"))

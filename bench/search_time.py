@@ -44,7 +44,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from supernet.cli import at_least, figures_file, search_main, thread_count, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, folder_problem, search_main, thread_count, write_figures  # noqa: E402
 from supernet.io import RunDir  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import cpu_description, some_names  # noqa: E402
@@ -83,10 +83,11 @@ def _train(config: Path, run: Path, overrides: list[str]) -> int:
 def _work_problem(work: Path) -> str | None:
     """Why `work` cannot be this script's folder: it holds files the script did not make (it replaces
     timed/ and search-N.log on every call, so a user's folder there was deleted)."""
-    if not work.exists():
-        return None
-    if not work.is_dir():
+    if work.exists() and not work.is_dir():
         return f"--work {work} is a file: pass a folder"
+    problem = folder_problem(work, f"--work {work}")
+    if problem is not None or not work.exists():
+        return problem
     foreign = [p.name for p in work.iterdir() if not _ours(p)]
     if not foreign:
         return None
@@ -109,9 +110,17 @@ def _ours(path: Path) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
-    p.add_argument("--config", type=Path, default=ROOT / "configs" / "rt-minilm.yaml")
     p.add_argument(
-        "--work", type=Path, default=Path("/tmp/search_time"), help="the trained run and its copies"
+        "--config",
+        type=Path,
+        default=ROOT / "configs" / "rt-minilm.yaml",
+        help="train.py preset of the supernet",
+    )
+    p.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/search_time"),
+        help="the trained run (kept and reused) and its timed copies (default /tmp/search_time)",
     )
     p.add_argument("--threads", type=thread_count, default=1, help="torch threads of the search (default 1)")
     p.add_argument("--runs", type=at_least(1), default=1, help="timed searches, each on a fresh copy")
@@ -125,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     args.work = args.work.absolute()  # train.py and the copies see one folder
     problem = _work_problem(args.work)
+    if not args.config.is_file():  # before the line that says training starts
+        problem = f"config file '{args.config}' not found"
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
-from supernet.cli import output_folder  # noqa: E402
+from supernet.cli import markdown_file, output_folder  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
 from supernet.io import RunDir, atomic_write_text, read_jsonl  # noqa: E402
@@ -148,6 +148,18 @@ def build(run_dir: Path) -> tuple[list[dict[str, Any]], str, str]:
     return rows, md, slug
 
 
+def _ours(path: Path) -> bool:
+    """Whether `path` (grid.jsonl or grid.md) is one this script wrote: the ones it replaces."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        if path.suffix == ".md":
+            return text.startswith("Run `") and "metrics x100 where scaled, search ranks by" in text
+        first = json.loads(text.splitlines()[0])
+    except (OSError, UnicodeDecodeError, ValueError, IndexError):
+        return False
+    return isinstance(first, dict) and {"model", "of_teacher"} <= first.keys()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -156,19 +168,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=output_folder, default=None, help="where grid.{jsonl,md} go (default results/<task>)"
     )
-    parser.add_argument("--benchmarks", default=None, help=BENCHMARKS_HELP)
+    parser.add_argument("--benchmarks", default=None, type=markdown_file, help=BENCHMARKS_HELP)
     parser.add_argument("--no-benchmarks", action="store_true", help="do not rewrite BENCHMARKS.md's section")
     args = parser.parse_args(argv)
     try:
         rows, md, slug = build(Path(args.run))
+        out = Path(args.out) if args.out else REPO / "results" / slug
+        foreign = [
+            path for path in (out / "grid.jsonl", out / "grid.md") if path.exists() and not _ours(path)
+        ]
+        if foreign:
+            raise BenchError(
+                f"{' and '.join(map(str, foreign))} {'were' if len(foreign) > 1 else 'was'} not written by "
+                "this script: pass another --out, or move them away"
+            )
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else REPO / "results" / slug
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "grid.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     atomic_write_text(out / "grid.md", md + "\n")
     print(md)
+    print(f"wrote {out / 'grid.jsonl'} and {out / 'grid.md'}")
     path = benchmarks_file(args, REPO / "BENCHMARKS.md")
     if path is not None:
         if not update_section(path, f"grid-{slug}", md):

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import active_layers, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import DefaultsHelp, at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
@@ -56,12 +56,23 @@ def _timed(fn) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=("minilm", "bert-base"), default="minilm")
-    p.add_argument("--threads", type=thread_count, default=2)
-    p.add_argument("--rounds", type=at_least(1), default=5)
-    p.add_argument("--batch-size", type=at_least(1), default=32)
-    p.add_argument("--seq-len", type=at_least(1), default=64)
+    p = argparse.ArgumentParser(
+        allow_abbrev=False,
+        description=__doc__.splitlines()[0],
+        formatter_class=DefaultsHelp,
+    )
+    p.add_argument(
+        "--model",
+        choices=("minilm", "bert-base"),
+        default="minilm",
+        help="packaged MiniLM, or a random BERT-base",
+    )
+    p.add_argument("--threads", type=thread_count, default=2, help="torch threads (README's figures: 1)")
+    p.add_argument(
+        "--rounds", type=at_least(1), default=5, help="interleaved rounds of step, parts and naive"
+    )
+    p.add_argument("--batch-size", type=at_least(1), default=32, help="sentences per training batch")
+    p.add_argument("--seq-len", type=at_least(1), default=64, help="tokens per sentence (padded or cut)")
     p.add_argument("--json", type=figures_file(__file__), default=None, help="also write the figures here")
     args = p.parse_args(argv)
     quiet_libraries()  # the fresh classifier's load report and tokenizing bars

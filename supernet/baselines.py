@@ -691,12 +691,19 @@ def update_section(path: Path, key: str, body: str, *, new_file: str = "") -> bo
     and the result is False, so a bench that has already written its own results still ends cleanly.
     A missing file starts from `new_file`.
     """
-    text = path.read_text() if path.is_file() else new_file
     try:
+        text = path.read_text() if path.is_file() else new_file
         atomic_write_text(path, replace_section(text, key, body))
     except ValueError as err:
         print(
             f"error: {path}: {err}; {path} is left as it was (mend it or pass --no-benchmarks)",
+            file=sys.stderr,
+        )
+        return False
+    except OSError as err:  # a file or folder made read-only, or a full disk, during the bench's work
+        print(
+            f"error: {path} could not be written ({err.strerror}); it is left as it was (pass another "
+            "--benchmarks FILE, or --no-benchmarks)",
             file=sys.stderr,
         )
         return False

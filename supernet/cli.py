@@ -263,13 +263,45 @@ def output_target(path: Path, flag: str, *, replaced: bool = True) -> Path:
     return path
 
 
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """--help with each option's default, where it has one its help does not already name."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def output_folder(text: str) -> Path:
     """An argparse `type` for a folder a script writes into (--out, --work): refused at once when it
-    names a file, not after minutes of work."""
+    names a file, or a folder that cannot be written or made, not in a traceback after minutes of work."""
     path = user_path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a file: pass a folder")
+    problem = folder_problem(path, f"folder {text}")
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
     return path
+
+
+def folder_problem(path: Path, shown: str) -> str | None:
+    """Why the folder `path` (named in the message as `shown`: "folder DIR", "--work DIR") cannot be
+    written, or made where it does not exist yet, in one line; None when it can."""
+    from supernet.io import unwritable
+
+    problem = unwritable(path)
+    if problem is None:
+        return None
+    if path.is_dir():
+        return f"{shown} cannot be written ({problem}): pass another folder"
+    return f"{shown} cannot be made: {problem}; pass another folder"
+
+
+def markdown_file(text: str) -> Path:
+    """An argparse `type` for the markdown file whose section a bench script rewrites at its end
+    (--benchmarks): a folder, a missing or unwritable folder, or a file that cannot be replaced is
+    refused at once (`replaceable_file`); any other file is the user's choice to update."""
+    return replaceable_file(text, lambda data: None)
 
 
 def quiet_libraries() -> None:

@@ -105,7 +105,8 @@ def test_train_only_scores_every_model_and_times_nothing(tmp_path, monkeypatch, 
         bench.Entry("teacher", "m", None, None, 0.8712, 0.86, None),
         bench.Entry("head-pruning", "heads-3", None, None, 0.85, 0.8533, 60.0),
     ]
-    monkeypatch.setattr(bench.SeedRun, "entries", lambda self: trained)
+    runs: list[str] = []
+    monkeypatch.setattr(bench.SeedRun, "entries", lambda self: runs.append(self.cfg.output_dir) or trained)
 
     def timed(self, setting):
         raise AssertionError("--train-only must not time anything")
@@ -135,6 +136,8 @@ def test_train_only_scores_every_model_and_times_nothing(tmp_path, monkeypatch, 
         "[bench] seed 43: head-pruning heads-3: dev 85.00%, test 85.33%",
     ]
     assert lines[-1].endswith("nothing timed or written (--train-only)")
+    # With --out, the supernet's runs are under it too, not at the preset's output_dir.
+    assert runs == [str(out / "supernet" / "seed-42"), str(out / "supernet" / "seed-43")]
     assert not out.exists()
     assert benchmarks.read_text() == "# mine\n"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -171,3 +172,91 @@ def test_an_interrupted_bench_script_says_so_in_one_line(capsys) -> None:
     scripts = [p for p in sorted((REPO / "bench").glob("*.py")) if "\ndef main(" in p.read_text()]
     assert len(scripts) == 16
     assert [p.name for p in scripts if not p.read_text().endswith(ending)] == []
+
+
+MADE = "{locked} is not writable (Operation not permitted); pass another folder"
+WRITTEN = "(Operation not permitted): pass another folder"
+
+
+@pytest.mark.parametrize(
+    ("script", "argv", "said"),
+    [
+        ("task_results", ["--run", "{tmp}", "--out", "{locked}/sub"], "error: argument --out: folder {locked}/sub cannot be made: " + MADE),
+        ("accuracy_latency", ["--config", "{preset}", "--out", "{locked}/al"], "error: argument --out: folder {locked}/al cannot be made: " + MADE),
+        ("int8_choice", ["--run", "{tmp}", "--work", "{locked}/w"], "error: argument --work: folder {locked}/w cannot be made: " + MADE),
+        ("per_layer", ["--config", "{preset}", "--out", "{locked}"], "error: argument --out: folder {locked} cannot be written " + WRITTEN),
+        ("elastic_cost", ["--config", "{preset}", "--out", "{locked}"], "error: argument --out: folder {locked} cannot be written " + WRITTEN),
+        ("profile_kit", ["--work", "{locked}/w"], "error: --work {locked}/w cannot be made: " + MADE),
+        ("search_time", ["--work", "{locked}"], "error: --work {locked} cannot be written " + WRITTEN),
+    ],
+)  # fmt: skip
+def test_an_output_folder_that_cannot_be_written_is_refused_at_once(
+    capsys, as_script, monkeypatch, tmp_path: Path, script: str, argv: list[str], said: str
+) -> None:
+    """An immutable or read-only --out / --work (as root, chattr +i) was a PermissionError traceback
+    after the work began. Root ignores permission bits, so the system's refusal is simulated."""
+    import tempfile
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = tempfile.mkstemp
+
+    def refuse(*args, **kwargs):
+        if Path(kwargs.get("dir", "")) == locked:
+            raise PermissionError(1, "Operation not permitted")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    fill = {"tmp": tmp_path, "locked": locked, "preset": REPO / "configs" / "quickstart.yaml"}
+    as_script(script)
+    line = _refused(capsys, script, [a.format(**fill) for a in argv])
+    prefix = "" if script == "search_time" else f"{script}.py: "  # its own line, not argparse's
+    assert line == prefix + said.format(**fill)
+    assert list(locked.iterdir()) == []
+
+
+def test_a_benchmarks_file_that_cannot_be_replaced_is_refused_at_once(
+    capsys, as_script, monkeypatch, tmp_path: Path
+) -> None:
+    """An immutable BENCHMARKS file failed in a traceback after the bench had written its results."""
+    import errno
+
+    mine = tmp_path / "mine.md"
+    mine.write_text("# mine\n")
+    real_open = os.open
+
+    def refuse(path, flags, *args):
+        if Path(path) == mine:
+            raise PermissionError(errno.EPERM, "Operation not permitted")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", refuse)
+    as_script("task_results")
+    assert _refused(capsys, "task_results", ["--run", str(tmp_path), "--benchmarks", str(mine)]) == (
+        f"task_results.py: error: argument --benchmarks: {mine} cannot be replaced (Operation not permitted)"
+    )
+    as_script("task_results")
+    assert _refused(capsys, "task_results", ["--run", str(tmp_path), "--benchmarks", str(tmp_path)]) == (
+        f"task_results.py: error: argument --benchmarks: {tmp_path} is a folder: pass a file path"
+    )
+
+
+def test_a_section_that_cannot_be_written_after_the_work_is_one_line(
+    capsys, tmp_path: Path, monkeypatch
+) -> None:
+    """A BENCHMARKS file made read-only, or a disk filled, while the bench ran: one line, file kept."""
+    from supernet import baselines
+
+    mine = tmp_path / "mine.md"
+    mine.write_text("# mine\n")
+
+    def full(path, text, **kw):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(baselines, "atomic_write_text", full)
+    assert baselines.update_section(mine, "grid-t", "| a |") is False
+    assert capsys.readouterr().err == (
+        f"error: {mine} could not be written (No space left on device); it is left as it was (pass another "
+        "--benchmarks FILE, or --no-benchmarks)\n"
+    )
+    assert mine.read_text() == "# mine\n"

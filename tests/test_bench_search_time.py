@@ -79,3 +79,12 @@ def test_a_work_folder_of_the_users_own_is_refused_before_anything_runs(tmp_path
     blocker.write_text("keep")
     assert search_time.main(["--work", str(blocker)]) == 2
     assert capsys.readouterr().err == f"error: --work {blocker} is a file: pass a folder\n"
+
+
+def test_a_missing_config_is_refused_before_training_is_announced(tmp_path: Path, capsys) -> None:
+    """It printed "training a short-schedule per-layer supernet ..." and then train.py's error."""
+    missing = tmp_path / "nope.yaml"
+    assert search_time.main(["--config", str(missing), "--work", str(tmp_path / "work")]) == 2
+    said = capsys.readouterr()
+    assert (said.out, said.err) == ("", f"error: config file '{missing}' not found\n")
+    assert not (tmp_path / "work").exists()

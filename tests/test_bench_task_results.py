@@ -126,3 +126,28 @@ def test_results_kept_without_weights_are_tabled(tmp_path: Path, monkeypatch) ->
     assert slug == "rt-scores" and rows[0]["model"] == "teacher" and len(rows) == 13
     assert md.splitlines()[2].startswith("| model | dev Pearson | dev Spearman | test Pearson |")
     assert md.strip() in (REPO / "BENCHMARKS.md").read_text()  # the table BENCHMARKS shows, to the byte
+
+
+def test_files_of_the_users_own_in_out_are_kept_and_the_written_ones_named(tmp_path: Path, capsys) -> None:
+    """--out holding the user's own grid.md: it was replaced without a word, and the script never
+    said where it wrote grid.jsonl and grid.md."""
+    run, out = _regression_run(tmp_path), tmp_path / "out"
+    argv = ["--run", str(run), "--no-benchmarks", "--out", str(out)]
+    out.mkdir()
+    (out / "grid.md").write_text("my notes\n")
+    assert task_results.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: {out / 'grid.md'} was not written by this script: pass another --out, or move them away\n"
+    )
+    assert (out / "grid.md").read_text() == "my notes\n" and not (out / "grid.jsonl").exists()
+    (out / "grid.md").unlink()
+    assert task_results.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"wrote {out / 'grid.jsonl'} and {out / 'grid.md'}"
+    written = (out / "grid.md").read_text()
+    # Its own files are replaced on the next call; a damaged grid.jsonl is not its own.
+    assert task_results.main(argv) == 0 and (out / "grid.md").read_text() == written
+    (out / "grid.jsonl").write_text("[1, 2]\n")
+    assert task_results.main(argv) == 2
+    assert capsys.readouterr().err.endswith(
+        f"error: {out / 'grid.jsonl'} was not written by this script: pass another --out, or move them away\n"
+    )
