@@ -80,7 +80,7 @@ from supernet.baselines import (  # noqa: E402
     train_batches,
     update_section,
 )
-from supernet.cli import at_least, markdown_file, output_folder, thread_count  # noqa: E402
+from supernet.cli import at_least, folder_problem, markdown_file, output_folder, thread_count  # noqa: E402
 from supernet.config import (  # noqa: E402
     SINGLE_STAGE_NEUTRAL,
     ConfigError,
@@ -788,6 +788,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         slug = task_slug(base.task)
         root = Path(args.out) if args.out else Path("results") / slug
+        problem = folder_problem(
+            root, f"folder {root}"
+        )  # --out was checked as it was parsed; the default not
+        if problem is not None:
+            raise RunError(problem)
         seeds = args.seeds or [base.seed]
         started = time.perf_counter()
         runs, per_seed = [], []

@@ -4,8 +4,9 @@
         --variant teacher-full distill.teacher_width=full --variant wd-3ep stage_wd.epochs=3 \\
         --finetune
 
-The preset's run (its ``output_dir``, trained by ``train.py`` or ``bench/accuracy_latency.py``) is
-the reference. For it the script reports the subnet as stage W left it (cut from ``stage_w/``,
+The preset's run (its ``output_dir``, trained by ``train.py`` or ``bench/accuracy_latency.py``; one
+that accuracy_latency.py trained under its ``--out OUT`` is at ``OUT/supernet/seed-<s>``: pass
+``output_dir=`` that) is the reference. For it the script reports the subnet as stage W left it (cut from ``stage_w/``,
 no stage W x D) and as the finished supernet has it. Then, per ``--variant NAME key=value ...``,
 a run ``<output_dir>-variants/<NAME>/`` that **shares the reference's teacher, importance scores
 and stage-W network** (copied in, so only what the variant changes is retrained) when the changed
@@ -125,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--benchmarks",
         type=markdown_file,
-        default=str(REPO / "BENCHMARKS.md"),
+        default=None,  # not REPO/BENCHMARKS.md: argparse would check it even with --no-benchmarks
         help="markdown file whose variants-<task> section to update (default: the repository's BENCHMARKS.md)",
     )
     parser.add_argument("--no-benchmarks", action="store_true")
@@ -291,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_write_text(out_dir / "variants.md", table)
     atomic_write_text(out_dir / "variants.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     if not args.no_benchmarks:
-        if not update_section(Path(args.benchmarks), f"variants-{task.name}", table):
+        if not update_section(args.benchmarks or REPO / "BENCHMARKS.md", f"variants-{task.name}", table):
             return 2
     return 0
 

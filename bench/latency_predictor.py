@@ -229,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     for row in summary:
         mape = float(row["mape_pct"])  # type: ignore[arg-type]
         flags = "  (load or spread flagged: see the run's warning line)" if row["load_warning"] else ""
-        print(f"  {row['backend']:<12} run {row['run']}: {mape:5.2f}%  {verdict(mape, args.subnets)}{flags}")
+        print(
+            f"  {row['backend']:<12} run {row['run']}: {mape:5.2f}%  {'PASS' if row['pass'] else 'MISS'}{flags}"
+        )
     if args.json is not None:
         write_figures(args.json, {"model": args.model, "runs": summary}, script=__file__)
     return 0

@@ -44,17 +44,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import transformers  # noqa: E402
-from latency_predictor import add_model_arguments, held_out_subnets, load_model  # noqa: E402
+from latency_predictor import (  # noqa: E402
+    GOAL_SUBNETS,
+    MAPE_GOAL,
+    add_model_arguments,
+    held_out_subnets,
+    load_model,
+    verdict,
+)
 
 from supernet import SearchSpace  # noqa: E402
-from supernet.cli import at_least, figures_file, folder_problem, write_figures  # noqa: E402
+from supernet.cli import at_least, figures_file, folder_problem, user_path, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import load_warning, measure_onnx  # noqa: E402
 from supernet.profile_kit import KitEntry, add_to_kit, load_latency_table, write_profile_kit  # noqa: E402
 from supernet.profile_kit_script import timing_setting  # noqa: E402
-
-MAPE_GOAL = 5.0
 
 
 def poisoned_env(folder: Path) -> dict[str, str]:
@@ -82,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "--separate", action="store_true", help="time held-out subnets after, with measure_onnx"
     )
     parser.add_argument(
-        "--work", type=Path, default=None, help="folder for kit and table (default: temporary)"
+        "--work", type=user_path, default=None, help="folder for kit and table (default: temporary)"
     )
     parser.add_argument("--json", type=figures_file(__file__), default=None, help="write the figures here")
     args = parser.parse_args(argv)
@@ -217,9 +222,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
         print(f"warning: the table: {table_warning}")
     print(f"median abs error {statistics.median(abs_err):.2f}%, max abs error {max(abs_err):.2f}%")
     print(f"exports {export_s:.0f} s, total {total_s:.0f} s")
-    verdict = "PASS" if mape <= MAPE_GOAL and len(rows) >= 30 else "MISS"
+    passed = verdict(mape, len(rows))
     print(
-        f"MAPE: {mape:.1f}% over {len(rows)} held-out subnets (goal <= {MAPE_GOAL:.0f}% on >= 30): {verdict}"
+        f"MAPE: {mape:.1f}% over {len(rows)} held-out subnets (goal <= {MAPE_GOAL:.0f}% on >= {GOAL_SUBNETS}): {passed}"
     )
     if args.json is not None:
         write_figures(
@@ -234,7 +239,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
                 "median_abs_err_pct": statistics.median(abs_err),
                 "max_abs_err_pct": max(abs_err),
                 "goal_pct": MAPE_GOAL,
-                "pass": verdict == "PASS",
+                "pass": passed == "PASS",
                 "load_average_before": load_before,
                 "load_average_after": load_after,
                 "other_cpu": other_cpu,

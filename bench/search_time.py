@@ -44,7 +44,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from supernet.cli import at_least, figures_file, folder_problem, search_main, thread_count, write_figures  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    at_least,
+    figures_file,
+    folder_problem,
+    search_main,
+    thread_count,
+    user_path,
+    write_figures,
+)
 from supernet.io import RunDir  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import cpu_description, some_names  # noqa: E402
@@ -118,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--work",
-        type=Path,
+        type=user_path,
         default=Path("/tmp/search_time"),
         help="the trained run (kept and reused) and its timed copies (default /tmp/search_time)",
     )

@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
-from supernet.cli import markdown_file, output_folder  # noqa: E402
+from supernet.cli import folder_problem, markdown_file, output_folder  # noqa: E402
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
 from supernet.io import RunDir, atomic_write_text, read_jsonl  # noqa: E402
@@ -174,13 +174,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows, md, slug = build(Path(args.run))
         out = Path(args.out) if args.out else REPO / "results" / slug
+        problem = folder_problem(out, f"folder {out}")  # --out was checked as it was parsed; the default not
+        if problem is not None:
+            raise BenchError(problem)
         foreign = [
             path for path in (out / "grid.jsonl", out / "grid.md") if path.exists() and not _ours(path)
         ]
         if foreign:
             raise BenchError(
                 f"{' and '.join(map(str, foreign))} {'were' if len(foreign) > 1 else 'was'} not written by "
-                "this script: pass another --out, or move them away"
+                f"this script: pass another --out, or move {'them' if len(foreign) > 1 else 'it'} away"
             )
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -689,10 +689,19 @@ def update_section(path: Path, key: str, body: str, *, new_file: str = "") -> bo
 
     A file whose markers for `key` are broken is left as it is: the error goes to stderr as one line
     and the result is False, so a bench that has already written its own results still ends cleanly.
-    A missing file starts from `new_file`.
+    A missing file starts from `new_file`. A file that cannot be read or written (made read-only, or
+    the disk filled, while the bench ran) is one line too.
     """
     try:
         text = path.read_text() if path.is_file() else new_file
+    except OSError as err:
+        print(
+            f"error: {path} could not be read ({err.strerror or err}); it is left as it was (pass another "
+            "--benchmarks FILE, or --no-benchmarks)",
+            file=sys.stderr,
+        )
+        return False
+    try:
         atomic_write_text(path, replace_section(text, key, body))
     except ValueError as err:
         print(
@@ -700,9 +709,9 @@ def update_section(path: Path, key: str, body: str, *, new_file: str = "") -> bo
             file=sys.stderr,
         )
         return False
-    except OSError as err:  # a file or folder made read-only, or a full disk, during the bench's work
+    except OSError as err:
         print(
-            f"error: {path} could not be written ({err.strerror}); it is left as it was (pass another "
+            f"error: {path} could not be written ({err.strerror or err}); it is left as it was (pass another "
             "--benchmarks FILE, or --no-benchmarks)",
             file=sys.stderr,
         )

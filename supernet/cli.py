@@ -267,7 +267,7 @@ class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
     """--help with each option's default, where it has one its help does not already name."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "default" in (action.help or ""):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -300,7 +300,14 @@ def folder_problem(path: Path, shown: str) -> str | None:
 def markdown_file(text: str) -> Path:
     """An argparse `type` for the markdown file whose section a bench script rewrites at its end
     (--benchmarks): a folder, a missing or unwritable folder, or a file that cannot be replaced is
-    refused at once (`replaceable_file`); any other file is the user's choice to update."""
+    refused at once (`replaceable_file`); any other file is the user's choice to update. A file in a
+    folder not made yet is fine where that folder can be made (the write makes it)."""
+    path = user_path(text)
+    if not path.parent.exists() and not path.parent.is_symlink():
+        problem = folder_problem(path.parent, f"folder {path.parent}")
+        if problem is not None:
+            raise argparse.ArgumentTypeError(problem)
+        return path
     return replaceable_file(text, lambda data: None)
 
 

@@ -174,6 +174,21 @@ def test_an_interrupted_bench_script_says_so_in_one_line(capsys) -> None:
     assert [p.name for p in scripts if not p.read_text().endswith(ending)] == []
 
 
+def _writes_refused_in(monkeypatch, folder: Path) -> None:
+    """Files can no longer be made in `folder` (`io.unwritable`'s test), as in an immutable folder or
+    on a read-only mount: root ignores permission bits, so the system's refusal is simulated."""
+    import tempfile
+
+    real = tempfile.mkstemp
+
+    def refuse(*args, **kwargs):
+        if Path(kwargs.get("dir", "")) == folder:
+            raise PermissionError(1, "Operation not permitted")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+
+
 MADE = "{locked} is not writable (Operation not permitted); pass another folder"
 WRITTEN = "(Operation not permitted): pass another folder"
 
@@ -194,19 +209,10 @@ def test_an_output_folder_that_cannot_be_written_is_refused_at_once(
     capsys, as_script, monkeypatch, tmp_path: Path, script: str, argv: list[str], said: str
 ) -> None:
     """An immutable or read-only --out / --work (as root, chattr +i) was a PermissionError traceback
-    after the work began. Root ignores permission bits, so the system's refusal is simulated."""
-    import tempfile
-
+    after the work began."""
     locked = tmp_path / "locked"
     locked.mkdir()
-    real = tempfile.mkstemp
-
-    def refuse(*args, **kwargs):
-        if Path(kwargs.get("dir", "")) == locked:
-            raise PermissionError(1, "Operation not permitted")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    _writes_refused_in(monkeypatch, locked)
     fill = {"tmp": tmp_path, "locked": locked, "preset": REPO / "configs" / "quickstart.yaml"}
     as_script(script)
     line = _refused(capsys, script, [a.format(**fill) for a in argv])
@@ -239,6 +245,43 @@ def test_a_benchmarks_file_that_cannot_be_replaced_is_refused_at_once(
     assert _refused(capsys, "task_results", ["--run", str(tmp_path), "--benchmarks", str(tmp_path)]) == (
         f"task_results.py: error: argument --benchmarks: {tmp_path} is a folder: pass a file path"
     )
+    # A file in a folder not made yet: taken where the folder can be made (the write makes it).
+    from supernet.cli import markdown_file
+
+    assert markdown_file(str(tmp_path / "new" / "B.md")) == tmp_path / "new" / "B.md"
+    assert not (tmp_path / "new").exists()
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        markdown_file(str(mine / "new" / "B.md"))
+    assert str(info.value) == f"folder {mine / 'new'} cannot be made: {mine} is a file; pass another folder"
+
+
+def test_the_default_benchmarks_file_is_not_checked_with_no_benchmarks(
+    capsys, as_script, monkeypatch, tmp_path: Path
+) -> None:
+    """dynabert_variants' --benchmarks defaulted to the repository's file, which argparse checked on
+    every call: a read-only checkout refused --no-benchmarks runs too."""
+    _writes_refused_in(monkeypatch, REPO)  # a read-only checkout
+    missing = tmp_path / "nope.yaml"
+    as_script("dynabert_variants")
+    assert _refused(capsys, "dynabert_variants", ["--config", str(missing), "--no-benchmarks"]) == (
+        f"error: config file '{missing}' not found"
+    )
+
+
+def test_the_default_results_folder_that_cannot_be_written_is_refused_first(
+    capsys, monkeypatch, tmp_path: Path
+) -> None:
+    """Without --out, task_results.py wrote results/<task> of a read-only checkout in a traceback."""
+    from test_bench_task_results import _regression_run
+
+    default = REPO / "results" / "rt-scores"
+    _writes_refused_in(monkeypatch, default)
+    before = (default / "grid.md").read_text()
+    assert load_bench("task_results").main(["--run", str(_regression_run(tmp_path)), "--no-benchmarks"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: folder {default} cannot be written (Operation not permitted): pass another folder\n"
+    )
+    assert (default / "grid.md").read_text() == before
 
 
 def test_a_section_that_cannot_be_written_after_the_work_is_one_line(
@@ -260,3 +303,16 @@ def test_a_section_that_cannot_be_written_after_the_work_is_one_line(
         "--benchmarks FILE, or --no-benchmarks)\n"
     )
     assert mine.read_text() == "# mine\n"
+    real_read = Path.read_text
+
+    def unreadable(self, *args, **kwargs):
+        if self == mine:
+            raise PermissionError(13, "Permission denied")
+        return real_read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", unreadable)
+    assert baselines.update_section(mine, "grid-t", "| a |") is False
+    assert capsys.readouterr().err == (
+        f"error: {mine} could not be read (Permission denied); it is left as it was (pass another "
+        "--benchmarks FILE, or --no-benchmarks)\n"
+    )

@@ -137,7 +137,7 @@ def test_files_of_the_users_own_in_out_are_kept_and_the_written_ones_named(tmp_p
     (out / "grid.md").write_text("my notes\n")
     assert task_results.main(argv) == 2
     assert capsys.readouterr().err == (
-        f"error: {out / 'grid.md'} was not written by this script: pass another --out, or move them away\n"
+        f"error: {out / 'grid.md'} was not written by this script: pass another --out, or move it away\n"
     )
     assert (out / "grid.md").read_text() == "my notes\n" and not (out / "grid.jsonl").exists()
     (out / "grid.md").unlink()
@@ -149,5 +149,5 @@ def test_files_of_the_users_own_in_out_are_kept_and_the_written_ones_named(tmp_p
     (out / "grid.jsonl").write_text("[1, 2]\n")
     assert task_results.main(argv) == 2
     assert capsys.readouterr().err.endswith(
-        f"error: {out / 'grid.jsonl'} was not written by this script: pass another --out, or move them away\n"
+        f"error: {out / 'grid.jsonl'} was not written by this script: pass another --out, or move it away\n"
     )
