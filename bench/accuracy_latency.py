@@ -788,9 +788,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         slug = task_slug(base.task)
         root = Path(args.out) if args.out else Path("results") / slug
-        problem = folder_problem(
-            root, f"folder {root}"
-        )  # --out was checked as it was parsed; the default not
+        # --out was checked as it was parsed; the default folder is checked here.
+        problem = folder_problem(root, f"folder {root}")
         if problem is not None:
             raise RunError(problem)
         seeds = args.seeds or [base.seed]

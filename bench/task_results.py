@@ -174,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows, md, slug = build(Path(args.run))
         out = Path(args.out) if args.out else REPO / "results" / slug
-        problem = folder_problem(out, f"folder {out}")  # --out was checked as it was parsed; the default not
+        # --out was checked as it was parsed; the default folder is checked here.
+        problem = folder_problem(out, f"folder {out}")
         if problem is not None:
             raise BenchError(problem)
         foreign = [

@@ -692,16 +692,10 @@ def update_section(path: Path, key: str, body: str, *, new_file: str = "") -> bo
     A missing file starts from `new_file`. A file that cannot be read or written (made read-only, or
     the disk filled, while the bench ran) is one line too.
     """
+    doing = "read"
     try:
         text = path.read_text() if path.is_file() else new_file
-    except OSError as err:
-        print(
-            f"error: {path} could not be read ({err.strerror or err}); it is left as it was (pass another "
-            "--benchmarks FILE, or --no-benchmarks)",
-            file=sys.stderr,
-        )
-        return False
-    try:
+        doing = "written"
         atomic_write_text(path, replace_section(text, key, body))
     except ValueError as err:
         print(
@@ -711,7 +705,7 @@ def update_section(path: Path, key: str, body: str, *, new_file: str = "") -> bo
         return False
     except OSError as err:
         print(
-            f"error: {path} could not be written ({err.strerror or err}); it is left as it was (pass another "
+            f"error: {path} could not be {doing} ({err.strerror or err}); it is left as it was (pass another "
             "--benchmarks FILE, or --no-benchmarks)",
             file=sys.stderr,
         )

@@ -291,7 +291,6 @@ def compute_importance(
         raise ValueError("batches is empty: importance needs at least one dev batch with labels")
     for i, batch in enumerate(batch_list):
         check_labelled(batch, i, "importance is a loss's gradient on dev")
-    loss = _default_loss(model) if loss is None else loss
     L = supernet_state(model).arch.num_layers
     passes = 1 + 1 + (L if L > 1 else 0)
     with progress_bar(
