@@ -28,7 +28,8 @@ Outputs in ``<out>`` (default ``results/<task>``): results.jsonl (one row per se
 results.csv (mean and std over seeds), accuracy_latency.png (`supernet.search.plot_pareto`: the
 DynaBERT grid with its Pareto line, each baseline with its own marker; dev accuracy), results.md
 (the table and the PASS/MISS checks), also written into BENCHMARKS.md between
-``<!-- results:<task> -->`` markers.
+``<!-- results:<task> -->`` markers. A file of these names that the script did not write (a user's own)
+is refused before any work, and kept.
 """
 
 from __future__ import annotations
@@ -80,7 +81,15 @@ from supernet.baselines import (  # noqa: E402
     train_batches,
     update_section,
 )
-from supernet.cli import at_least, folder_problem, markdown_file, output_folder, thread_count  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    at_least,
+    markdown_file,
+    output_folder,
+    results_folder_problem,
+    rows_with,
+    text_starting,
+    thread_count,
+)
 from supernet.config import (  # noqa: E402
     SINGLE_STAGE_NEUTRAL,
     ConfigError,
@@ -717,6 +726,17 @@ def check_keeps(args: argparse.Namespace, base: TrainConfig) -> None:
             raise RunError(f"{flag} {' '.join(map(str, too_many))}: the model has {most}, keep at most that")
 
 
+_OUR_TABLE = text_starting("### ", "| method | model | dev acc % | test acc % | latency ms |")
+# The files main writes in its results folder, each with a check that an existing one is its own (it
+# replaces those, and no file of the user's): the plot counts as ours when the table beside it is.
+OURS = {
+    "results.jsonl": rows_with("method", "model", "latency_ms", "n_seeds"),
+    "results.csv": text_starting("method,model,n_seeds,dev_acc,"),
+    "results.md": _OUR_TABLE,
+    "accuracy_latency.png": lambda path: _OUR_TABLE(path.with_name("results.md")),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the DynaBERT preset (TrainConfig YAML)")
@@ -788,8 +808,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         slug = task_slug(base.task)
         root = Path(args.out) if args.out else Path("results") / slug
-        # --out was checked as it was parsed; the default folder is checked here.
-        problem = folder_problem(root, f"folder {root}")
+        # --out was checked as it was parsed; the default folder is checked here, and the files in either.
+        problem = results_folder_problem(root, OURS)
         if problem is not None:
             raise RunError(problem)
         seeds = args.seeds or [base.seed]

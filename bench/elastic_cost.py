@@ -21,7 +21,8 @@ of the teacher's test accuracy. Goals (issue 10), each PASS/MISS: cost <= 2.0x t
 accuracy >= the DynaBERT recipe's mean - 0.3 pt; every subnet >= 96% of the teacher.
 
 Outputs: ``<out>/elastic_cost.jsonl`` (one row per recipe and seed), ``<out>/elastic_cost.md``, and the
-section ``<!-- results:elastic-<task> -->`` of BENCHMARKS.md.
+section ``<!-- results:elastic-<task> -->`` of BENCHMARKS.md. A file of these names that the script did
+not write (a user's own) is refused before any work, and kept.
 """
 
 from __future__ import annotations
@@ -49,7 +50,14 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
-from supernet.cli import markdown_file, output_folder, thread_count  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    markdown_file,
+    output_folder,
+    results_folder_problem,
+    rows_with,
+    text_starting,
+    thread_count,
+)
 from supernet.config import ConfigError, TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError  # noqa: E402
 from supernet.io import RunDir, atomic_write_json, atomic_write_text, read_jsonl  # noqa: E402
@@ -527,6 +535,14 @@ def parse_recipes(raw: Sequence[Sequence[str]], default_preset: str) -> list[Rec
     return specs
 
 
+# The files main writes in its results folder, each with a check that an existing one is its own (it
+# replaces those, and no file of the user's).
+OURS = {
+    "elastic_cost.jsonl": rows_with("recipe", "preset", "seed", "wall_s"),
+    "elastic_cost.md": text_starting("### Elastic training cost: "),
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -591,6 +607,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             specs = [s for s in specs if s.name in args.only]
         slug = task_slug(base.task)
         root = Path(args.out) if args.out else REPO / "results" / slug
+        # --out was checked as it was parsed; the default folder is checked here, and the files in either.
+        problem = results_folder_problem(root, OURS)
+        if problem is not None:
+            raise RunError(problem)
         rows = []
         for seed in args.seeds or [base.seed]:
             rows += run_seed(args, base, specs, seed, root)

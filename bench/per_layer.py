@@ -40,7 +40,8 @@ below (a)'s on test (eval.jsonl).
 Outputs in ``<out>`` (default ``results/<task>``): per_layer.jsonl (one row per supernet and budget,
 one per ranking check), per_layer.md (tables and checks), per_layer.png (both supernets' grid and
 per-layer fronts, test accuracy against measured latency), and the section
-``<!-- results:per-layer-<task> -->`` of BENCHMARKS.md.
+``<!-- results:per-layer-<task> -->`` of BENCHMARKS.md. A file of these names that the script did not
+write (a user's own) is refused before any work, and kept.
 """
 
 from __future__ import annotations
@@ -66,7 +67,15 @@ import torch  # noqa: E402
 
 from supernet import trainer  # noqa: E402
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
-from supernet.cli import at_least, markdown_file, output_folder, thread_count  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    at_least,
+    markdown_file,
+    output_folder,
+    results_folder_problem,
+    rows_with,
+    text_starting,
+    thread_count,
+)
 from supernet.config import ConfigError, SearchConfig, TrainConfig, load_config  # noqa: E402
 from supernet.convert import Arch  # noqa: E402
 from supernet.data import PACKAGED_TASKS, DataError, make_dataloader  # noqa: E402
@@ -246,6 +255,31 @@ def _teacher_of(cfg: TrainConfig) -> Path:
     return path
 
 
+_OUR_TABLE = text_starting("### Per-layer subnets against the grid: ")
+# The files main writes in its results folder, each with a check that an existing one is its own (it
+# replaces those, and no file of the user's): the plot counts as ours when the table beside it is.
+OURS = {
+    "per_layer.jsonl": rows_with("kind", "supernet", "run"),
+    "per_layer.md": _OUR_TABLE,
+    "per_layer.png": lambda path: _OUR_TABLE(path.with_name("per_layer.md")),
+}
+
+
+def results_folder(args: argparse.Namespace, task: str) -> Path:
+    """Where the results go (--out, else results/<task>), checked: a folder that can be written and holds
+    no file of the user's under the names main writes.
+
+    Raises:
+        RunError: in one line.
+    """
+    out = Path(args.out) if args.out else REPO / "results" / task_slug(task)
+    # --out was checked as it was parsed; the default folder is checked here, and the files in either.
+    problem = results_folder_problem(out, OURS)
+    if problem is not None:
+        raise RunError(problem)
+    return out
+
+
 def prepare_runs(args: argparse.Namespace) -> dict[str, Path]:
     """The two finished run directories, training what is missing (resumably)."""
     grid_dir = Path(args.grid_run) if args.grid_run else None
@@ -253,6 +287,7 @@ def prepare_runs(args: argparse.Namespace) -> dict[str, Path]:
         TrainConfig, args.config, [*args.overrides, *([f"output_dir={grid_dir}"] if grid_dir else [])]
     )
     grid_dir = Path(base.output_dir)
+    results_folder(args, base.task)  # refused before any training, not after it
     if base.per_layer_sampling:
         raise ConfigError("--config must train the grid-only supernet: set per_layer_sampling=false")
     if grid_dir.is_dir() and RunDir(grid_dir).config.is_file():
@@ -268,7 +303,7 @@ def prepare_runs(args: argparse.Namespace) -> dict[str, Path]:
             progress=not args.no_progress,
         )
     grid_cfg = load_config(TrainConfig, RunDir(grid_dir).config)
-    out = Path(args.out) if args.out else REPO / "results" / task_slug(grid_cfg.task)
+    out = results_folder(args, grid_cfg.task)
     pl_dir = Path(args.per_layer_run) if args.per_layer_run else out / "per_layer" / f"seed-{grid_cfg.seed}"
     if not _finished(pl_dir):
         log(f"training the per-layer supernet in {pl_dir}")
@@ -697,7 +732,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     slug = task_slug(supernets["grid"].sr.train_cfg.task)
-    out = Path(args.out) if args.out else REPO / "results" / slug
+    out = Path(args.out) if args.out else REPO / "results" / slug  # checked by prepare_runs
     command = "python bench/per_layer.py " + " ".join(argv if argv is not None else sys.argv[1:])
     body = report(rows, command, setting)
     md = f"### Per-layer subnets against the grid: {slug}\n\n{body}"

@@ -25,7 +25,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
-from supernet.cli import folder_problem, markdown_file, output_folder  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    markdown_file,
+    output_folder,
+    results_folder_problem,
+    rows_with,
+    text_starting,
+)
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.data import PACKAGED_TASKS  # noqa: E402
 from supernet.io import RunDir, atomic_write_text, read_jsonl  # noqa: E402
@@ -148,16 +154,11 @@ def build(run_dir: Path) -> tuple[list[dict[str, Any]], str, str]:
     return rows, md, slug
 
 
-def _ours(path: Path) -> bool:
-    """Whether `path` (grid.jsonl or grid.md) is one this script wrote: the ones it replaces."""
-    try:
-        text = path.read_text(encoding="utf-8")
-        if path.suffix == ".md":
-            return text.startswith("Run `") and "metrics x100 where scaled, search ranks by" in text
-        first = json.loads(text.splitlines()[0])
-    except (OSError, UnicodeDecodeError, ValueError, IndexError):
-        return False
-    return isinstance(first, dict) and {"model", "of_teacher"} <= first.keys()
+# The files this script writes, each with a check that an existing one is its own (it replaces those).
+OURS = {
+    "grid.jsonl": rows_with("model", "of_teacher"),
+    "grid.md": text_starting("Run `", "metrics x100 where scaled, search ranks by"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,18 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         rows, md, slug = build(Path(args.run))
         out = Path(args.out) if args.out else REPO / "results" / slug
-        # --out was checked as it was parsed; the default folder is checked here.
-        problem = folder_problem(out, f"folder {out}")
+        # --out was checked as it was parsed; the default folder is checked here, and the files in either.
+        problem = results_folder_problem(out, OURS)
         if problem is not None:
             raise BenchError(problem)
-        foreign = [
-            path for path in (out / "grid.jsonl", out / "grid.md") if path.exists() and not _ours(path)
-        ]
-        if foreign:
-            raise BenchError(
-                f"{' and '.join(map(str, foreign))} {'were' if len(foreign) > 1 else 'was'} not written by "
-                f"this script: pass another --out, or move {'them' if len(foreign) > 1 else 'it'} away"
-            )
     except BenchError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

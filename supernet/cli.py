@@ -297,6 +297,57 @@ def folder_problem(path: Path, shown: str) -> str | None:
     return f"{shown} cannot be made: {problem}; pass another folder"
 
 
+def results_folder_problem(folder: Path, ours: dict[str, Callable[[Path], bool]]) -> str | None:
+    """Why a bench script cannot write its results into `folder`, in one line, or None when it can: the
+    folder cannot be written or made (`folder_problem`), or it holds a file of the user's under a name
+    the script writes. `ours` maps each of those names to a check that an existing file of that name is
+    one the script wrote earlier (a file that cannot be read, or a folder, is not): the script replaces
+    its own files, and names the user's, which it keeps."""
+    problem = folder_problem(folder, f"folder {folder}")
+    if problem is not None:
+        return problem
+    foreign = []
+    for name, check in ours.items():
+        path = folder / name
+        if not path.exists():
+            continue
+        try:
+            mine = path.is_file() and check(path)
+        except (OSError, UnicodeDecodeError, ValueError, IndexError):
+            mine = False
+        if not mine:
+            foreign.append(path)
+    if not foreign:
+        return None
+    many = len(foreign) > 1
+    return (
+        f"{' and '.join(map(str, foreign))} {'were' if many else 'was'} not written by this script: pass "
+        f"another --out, or move {'them' if many else 'it'} away"
+    )
+
+
+def text_starting(start: str, *parts: str) -> Callable[[Path], bool]:
+    """A `results_folder_problem` check: a UTF-8 text file that starts with `start` and holds every one of `parts`."""
+
+    def check(path: Path) -> bool:
+        text = path.read_text(encoding="utf-8")
+        return text.startswith(start) and all(part in text for part in parts)
+
+    return check
+
+
+def rows_with(*keys: str) -> Callable[[Path], bool]:
+    """A `results_folder_problem` check: a JSON-lines file whose first row is an object with every one of `keys`."""
+
+    def check(path: Path) -> bool:
+        import json
+
+        first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
+        return isinstance(first, dict) and set(keys) <= first.keys()
+
+    return check
+
+
 def markdown_file(text: str) -> Path:
     """An argparse `type` for the markdown file whose section a bench script rewrites at its end
     (--benchmarks): a folder, a missing or unwritable folder, or a file that cannot be replaced is

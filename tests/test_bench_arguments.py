@@ -316,3 +316,65 @@ def test_a_section_that_cannot_be_written_after_the_work_is_one_line(
         f"error: {mine} could not be read (Permission denied); it is left as it was (pass another "
         "--benchmarks FILE, or --no-benchmarks)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("script", "names"),
+    [
+        ("accuracy_latency", ["results.jsonl", "results.csv", "results.md", "accuracy_latency.png"]),
+        ("elastic_cost", ["elastic_cost.jsonl", "elastic_cost.md"]),
+        ("per_layer", ["per_layer.jsonl", "per_layer.md", "per_layer.png"]),
+    ],
+)
+def test_files_of_the_users_own_in_out_are_refused_before_any_work(
+    capsys, as_script, tmp_path: Path, script: str, names: list[str]
+) -> None:
+    """accuracy_latency, elastic_cost and per_layer replaced files of their names in a user's --out
+    without a word (after hours of training): they are named at once, and kept."""
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in names:
+        (out / name).write_text("my own notes\n")
+    as_script(script)
+    preset = str(REPO / "configs" / "quickstart.yaml")
+    line = _refused(capsys, script, ["--config", preset, "--out", str(out), "--no-benchmarks"])
+    assert line == (
+        f"error: {' and '.join(str(out / n) for n in names)} were not written by this script: pass "
+        "another --out, or move them away"
+    )
+    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert {(out / n).read_text() for n in names} == {"my own notes\n"}
+
+
+@pytest.mark.parametrize("script", ["accuracy_latency", "elastic_cost", "per_layer", "task_results"])
+def test_the_files_a_bench_wrote_are_its_own_to_replace(script: str) -> None:
+    """Each script's checks know the files it wrote into the repository's results folders (its reruns
+    replace them), and a plot counts as its own only beside its own table."""
+    from supernet.cli import results_folder_problem
+
+    ours = load_bench(script).OURS
+    written = [
+        folder for folder in sorted((REPO / "results").iterdir()) if (folder / next(iter(ours))).is_file()
+    ]
+    assert written, f"no results folder holds {script}'s files"
+    assert [results_folder_problem(folder, ours) for folder in written] == [None] * len(written)
+
+
+def test_a_plot_is_the_benchs_own_beside_its_own_table_only(tmp_path: Path) -> None:
+    """A PNG has no text to tell whose it is: accuracy_latency.png counts as the bench's when its
+    results.md does; an undecodable file or a folder under one of the names is the user's."""
+    from supernet.cli import results_folder_problem
+
+    ours = load_bench("accuracy_latency").OURS
+    (tmp_path / "accuracy_latency.png").write_bytes(b"\x89PNG\r\n")
+    assert results_folder_problem(tmp_path, ours) == (
+        f"{tmp_path / 'accuracy_latency.png'} was not written by this script: pass another --out, or move it away"
+    )
+    shutil.copy(REPO / "results" / "trec" / "results.md", tmp_path / "results.md")
+    assert results_folder_problem(tmp_path, ours) is None
+    (tmp_path / "results.csv").mkdir()
+    (tmp_path / "results.jsonl").write_bytes(b"\xff\xfe{}\n")
+    assert results_folder_problem(tmp_path, ours) == (
+        f"{tmp_path / 'results.jsonl'} and {tmp_path / 'results.csv'} were not written by this script: pass "
+        "another --out, or move them away"
+    )
