@@ -48,6 +48,7 @@ from supernet.subnet import SearchSpace, SubnetConfig, resolve_subnet
 __all__ = [
     "PRECISIONS",
     "BudgetError",
+    "ShortSearchWarning",
     "SubnetResult",
     "budget_that_takes",
     "evaluate_grid",
@@ -103,6 +104,21 @@ class BudgetError(ValueError):
         super().__init__(message)
         self.budget_ms = budget_ms
         self.needed_ms = needed_ms
+
+
+class ShortSearchWarning(RuntimeWarning):
+    """The evolutionary search found too few new subnets under the budget for a full population or
+    generation, and went on with fewer.
+
+    Args:
+        shortfall: what fell short, as the message's middle (": no new distinct subnet ... subnets"):
+            a caller that words its own advice takes it from here rather than from the text.
+        advice: the message's end, what a caller of `evolutionary_search` can change.
+    """
+
+    def __init__(self, shortfall: str, advice: str = "") -> None:
+        super().__init__(f"evolutionary search{shortfall}{advice}")
+        self.shortfall = shortfall
 
 
 def budget_that_takes(x: float) -> float:
@@ -652,10 +668,11 @@ def evolutionary_search(
             if not pop:  # seed_grid=False and not one random draw fitted
                 admit(smallest_genome, pop, names)
             warnings.warn(
-                f"evolutionary search: no new distinct subnet with predicted latency <= {ms_text(budget_ms)} ms "
-                f"in {max_tries} random draws; the first population has {len(pop)} of its {population} "
-                "subnets (raise the budget or max_tries for a wider search)",
-                RuntimeWarning,
+                ShortSearchWarning(
+                    f": no new distinct subnet with predicted latency <= {ms_text(budget_ms)} ms in {max_tries} "
+                    f"random draws; the first population has {len(pop)} of its {population} subnets",
+                    " (raise the budget or max_tries for a wider search)",
+                ),
                 stacklevel=2,
             )
             break
@@ -698,10 +715,10 @@ def evolutionary_search(
                 # neighbourhood; a smaller generation is better than losing the
                 # evaluations done so far.
                 warnings.warn(
-                    f"evolutionary search, generation {gen + 1}: no new distinct subnet under "
-                    f"{ms_text(budget_ms)} ms in {max_tries} draws; continuing with {len(nxt)} "
-                    f"subnet{'' if len(nxt) == 1 else 's'}",
-                    RuntimeWarning,
+                    ShortSearchWarning(
+                        f", generation {gen + 1}: no new distinct subnet under {ms_text(budget_ms)} ms in "
+                        f"{max_tries} draws; continuing with {len(nxt)} subnet{'' if len(nxt) == 1 else 's'}"
+                    ),
                     stacklevel=2,
                 )
                 break

@@ -77,6 +77,7 @@ from supernet.progress import progress_bar
 from supernet.recipes import SingleStage
 from supernet.search import (
     BudgetError,
+    ShortSearchWarning,
     SubnetResult,
     budget_that_takes,
     evaluate_grid,
@@ -747,7 +748,7 @@ def _evolve(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LatencyWarning)  # the predictor's extrapolation, say
-            warnings.filterwarnings("always", message="evolutionary search", category=RuntimeWarning)
+            warnings.simplefilter("always", ShortSearchWarning)
             found = evolutionary_search(
                 space=sr.space,
                 arch=sr.arch,
@@ -761,14 +762,12 @@ def _evolve(
             )
         # A population or generation that ran short: one note for all of them (it was a Python
         # warning per generation, with its source line, naming max_tries, which search.py lacks).
-        short = [
-            str(w.message)
-            for w in caught
-            if issubclass(w.category, RuntimeWarning) and str(w.message).startswith("evolutionary search")
-        ]
-        sr._say_latency_warnings([w for w in caught if str(w.message) not in short], "warning: ")
+        short = [w.message for w in caught if isinstance(w.message, ShortSearchWarning)]
+        sr._say_latency_warnings(
+            [w for w in caught if not isinstance(w.message, ShortSearchWarning)], "warning: "
+        )
         if short:
-            first = short[0].removeprefix("evolutionary search").split(" (raise the budget")[0]
+            first = short[0].shortfall
             more = len(short) - 1
             also = f" (and {more} more generation{'s' if more > 1 else ''} like it)" if more else ""
             sr.log(

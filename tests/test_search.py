@@ -16,6 +16,7 @@ import supernet as sn
 from supernet.convert import Arch
 from supernet.search import (
     BudgetError,
+    ShortSearchWarning,
     SubnetResult,
     evaluate_grid,
     evolutionary_search,
@@ -430,13 +431,17 @@ def test_evolution_tight_budget_searches_what_fits_with_a_warning() -> None:
     # Only the smallest subnet fits: a population of 16 distinct ones cannot be
     # filled, so the search goes on with the one that fits and says so.
     floor = fake_latency(sn.SubnetConfig(width_mult=0.25, depth_mult=0.5))
-    with pytest.warns(RuntimeWarning) as caught:
+    with pytest.warns(ShortSearchWarning) as caught:
         found = run_evolution(0, floor, max_tries=50)
-    assert str(caught[0].message) == (
-        f"evolutionary search: no new distinct subnet with predicted latency <= {floor:.2f} ms "
-        "in 50 random draws; the first population has 1 of its 16 subnets (raise the budget or max_tries for "
-        "a wider search)"
+    shortfall = (
+        f": no new distinct subnet with predicted latency <= {floor:.2f} ms in 50 random draws; the first "
+        "population has 1 of its 16 subnets"
     )
+    assert str(caught[0].message) == (
+        f"evolutionary search{shortfall} (raise the budget or max_tries for a wider search)"
+    )
+    # search.py words its own advice from the shortfall alone (it has no max_tries)
+    assert caught[0].message.shortfall == shortfall
     assert [cfg.name for cfg, _, _ in found] == ["w0.25-d0.50"]
     assert found[0][2] == pytest.approx(floor)
 
@@ -445,7 +450,7 @@ def test_evolution_keeps_going_when_children_run_out() -> None:
     # Mutations that change nothing only reproduce the parents: no child is new,
     # so each generation is just the parents, with a warning, not an error.
     first = run_evolution(3, 8.0, population=8, generations=0)
-    with pytest.warns(RuntimeWarning) as caught:
+    with pytest.warns(ShortSearchWarning) as caught:
         found = run_evolution(3, 8.0, population=8, generations=2, mutate_prob=0.0, mutation_ratio=1.0)
     assert [str(w.message) for w in caught] == [
         f"evolutionary search, generation {generation}: no new distinct subnet under 8.00 ms in 200 draws; "
