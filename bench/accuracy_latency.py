@@ -82,6 +82,7 @@ from supernet.baselines import (  # noqa: E402
     update_section,
 )
 from supernet.cli import (  # noqa: E402
+    OneLineParser,
     at_least,
     markdown_file,
     output_folder,
@@ -738,7 +739,7 @@ OURS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the DynaBERT preset (TrainConfig YAML)")
     parser.add_argument(
         "overrides", nargs="*", help="key=value config overrides (e.g. data.max_train_samples=64)"

@@ -39,7 +39,7 @@ from torch import nn  # noqa: E402
 
 from supernet import SubnetConfig, set_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import OneLineParser, at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import LatencySetting, MachineLoad, dummy_batch, monitor_load, print_load_report  # noqa: E402
 
@@ -147,7 +147,7 @@ def _line(row: dict[str, object]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(

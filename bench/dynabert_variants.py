@@ -22,7 +22,6 @@ and in ``<output_dir>-variants/variants.md``, and a section of BENCHMARKS.md bet
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -41,7 +40,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer  # no
 
 from supernet.assets import resolve_model_path  # noqa: E402
 from supernet.baselines import KD_LOSS, cut_subnet, finetune, train_batches, update_section  # noqa: E402
-from supernet.cli import at_least, markdown_file  # noqa: E402
+from supernet.cli import OneLineParser, at_least, markdown_file  # noqa: E402
 from supernet.config import (  # noqa: E402
     ConfigError,
     TrainConfig,
@@ -107,7 +106,7 @@ def prepare_variant(base: TrainConfig, variant: TrainConfig) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the reference preset (TrainConfig YAML)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the reference preset")
     parser.add_argument("--subnet", default="w0.25-d0.50", help="the subnet to study (name like w0.25-d0.50)")

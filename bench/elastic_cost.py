@@ -51,6 +51,7 @@ import torch  # noqa: E402
 from supernet import trainer  # noqa: E402
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
 from supernet.cli import (  # noqa: E402
+    OneLineParser,
     markdown_file,
     output_folder,
     results_folder_problem,
@@ -544,7 +545,7 @@ OURS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--config", required=True, help="the preset whose recipe is measured (and whose teacher all share)"
     )

@@ -42,7 +42,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import MAX_NET, SearchSpace, count_flops, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import DefaultsHelp, at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    DefaultsHelp,
+    OneLineParser,
+    at_least,
+    figures_file,
+    quiet_libraries,
+    thread_count,
+    write_figures,
+)
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LatencyResult,
@@ -217,7 +225,7 @@ def bench_shape(shape: str, args: argparse.Namespace, setting: LatencySetting) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         allow_abbrev=False,
         description=__doc__.splitlines()[0],
         epilog="With the defaults, both shapes and --run, about 6 minutes on 2 idle cores (BENCHMARKS.md, "

@@ -55,7 +55,7 @@ import yaml  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import SearchSpace, SubnetConfig, active_layers, set_active_subnet, to_supernet  # noqa: E402
-from supernet.cli import at_least, output_file, quiet_libraries, write_figures  # noqa: E402
+from supernet.cli import OneLineParser, at_least, output_file, quiet_libraries, write_figures  # noqa: E402
 from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
 from supernet.export import export_subnet, get_active_subnet  # noqa: E402
 from supernet.latency import LatencySetting, measure_onnx, measure_subnets  # noqa: E402
@@ -299,7 +299,7 @@ def run_part(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--device", default="cuda", help="cuda (default), cuda:N or cpu")

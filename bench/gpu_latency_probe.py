@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gpu_check  # noqa: E402
 
 from supernet import SearchSpace  # noqa: E402
-from supernet.cli import figures_file, write_figures  # noqa: E402
+from supernet.cli import OneLineParser, figures_file, write_figures  # noqa: E402
 from supernet.latency import LatencySetting, measure_subnets  # noqa: E402
 
 GRID = SearchSpace(width_mults=(1.0, 0.75, 0.5, 0.25), depth_mults=(1.0, 0.75, 0.5))
@@ -72,7 +72,7 @@ def one_pass(model: torch.nn.Module, device: str = "cuda", **setting: Any) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(

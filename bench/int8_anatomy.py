@@ -19,7 +19,6 @@ Two parts, one thread, onnxruntime's CPU provider:
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -36,7 +35,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
-from supernet.cli import DefaultsHelp, figures_file, write_figures  # noqa: E402
+from supernet.cli import DefaultsHelp, OneLineParser, figures_file, write_figures  # noqa: E402
 from supernet.latency import MachineLoad, monitor_load, print_load_report  # noqa: E402
 from supernet.profile_kit_script import _feeds, cpu_description, int8_dot_product  # noqa: E402
 
@@ -136,7 +135,7 @@ def op_type_profile(graph: Path, seq_len: int, calls: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         allow_abbrev=False,
         description=__doc__.splitlines()[0],
         formatter_class=DefaultsHelp,

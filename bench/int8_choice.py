@@ -21,7 +21,6 @@ Time latency only on an otherwise idle machine; the scores do not depend on load
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import statistics
@@ -35,7 +34,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package
 
-from supernet.cli import at_least, figures_file, output_folder, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    OneLineParser,
+    at_least,
+    figures_file,
+    output_folder,
+    quiet_libraries,
+    thread_count,
+    write_figures,
+)
 from supernet.config import TrainConfig, load_config  # noqa: E402
 from supernet.export import onnx_predict, score  # noqa: E402
 from supernet.io import read_jsonl  # noqa: E402
@@ -177,7 +184,7 @@ def summary_line(choices: list[dict[str, Any]], differ: list[dict[str, Any]]) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
+    p = OneLineParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     # extend: `--run a b --run c` and the shell's `--run .../seed-{42,43,44}/...` both give three runs.
     p.add_argument(
         "--run",

@@ -37,7 +37,15 @@ from torch import nn  # noqa: E402
 
 from supernet import MAX_NET, SearchSpace, SubnetConfig, sample_active_subnet, set_max_net, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import at_least, figures_file, predictor_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    OneLineParser,
+    at_least,
+    figures_file,
+    predictor_file,
+    quiet_libraries,
+    thread_count,
+    write_figures,
+)
 from supernet.data import positions_problem  # noqa: E402
 from supernet.latency import (  # noqa: E402
     LAYER_MODELS,
@@ -147,7 +155,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_model_arguments(parser)

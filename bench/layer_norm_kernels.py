@@ -21,7 +21,6 @@ the environment you deploy with:
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,7 +32,7 @@ from onnx import TensorProto, helper, numpy_helper
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.ort_timing import session, time_us  # noqa: E402
-from supernet.cli import DefaultsHelp, figures_file, write_figures  # noqa: E402
+from supernet.cli import DefaultsHelp, OneLineParser, figures_file, write_figures  # noqa: E402
 from supernet.latency import monitor_load, print_load_report  # noqa: E402
 
 FORMS = ("LayerNormalization", "SkipLayerNormalization", "Sum + LayerNormalization", "primitives", "Add")
@@ -107,7 +106,7 @@ def build(form: str, hidden: int, seq_len: int, seed: int = 0) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         allow_abbrev=False,
         description=__doc__.splitlines()[0],
         formatter_class=DefaultsHelp,

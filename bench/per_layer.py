@@ -68,6 +68,7 @@ import torch  # noqa: E402
 from supernet import trainer  # noqa: E402
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
 from supernet.cli import (  # noqa: E402
+    OneLineParser,
     at_least,
     markdown_file,
     output_folder,
@@ -597,7 +598,7 @@ def _front(points: Sequence[tuple[str, float, float]]) -> list[tuple[str, float,
 
 
 def build_bench_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", required=True, help="the preset of the grid-only supernet")
     parser.add_argument("overrides", nargs="*", help="key=value overrides applied to both supernets")
     parser.add_argument(

@@ -54,7 +54,7 @@ from latency_predictor import (  # noqa: E402
 )
 
 from supernet import SearchSpace  # noqa: E402
-from supernet.cli import at_least, figures_file, folder_problem, user_path, write_figures  # noqa: E402
+from supernet.cli import OneLineParser, at_least, figures_file, folder_problem, user_path, write_figures  # noqa: E402
 from supernet.data import positions_problem  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import load_warning, measure_onnx  # noqa: E402
@@ -71,7 +71,7 @@ def poisoned_env(folder: Path) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_model_arguments(parser)

@@ -26,7 +26,6 @@ with ``OMP_NUM_THREADS=1`` (torch on one thread for the scoring too), on an idle
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -45,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from supernet.cli import (  # noqa: E402
+    OneLineParser,
     at_least,
     figures_file,
     folder_problem,
@@ -117,7 +117,7 @@ def _ours(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
+    p = OneLineParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     p.add_argument(
         "--config",
         type=Path,

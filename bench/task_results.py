@@ -26,6 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from supernet.baselines import BENCHMARKS_HELP, benchmarks_file, update_section  # noqa: E402
 from supernet.cli import (  # noqa: E402
+    OneLineParser,
     markdown_file,
     output_folder,
     results_folder_problem,
@@ -162,7 +163,7 @@ OURS = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--run", required=True, help="a finished train.py run directory")

@@ -19,7 +19,6 @@ Goals: step / parts <= 1.10 (the loop adds no overhead) and naive / step
 
 from __future__ import annotations
 
-import argparse
 import copy
 import statistics
 import sys
@@ -39,7 +38,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from supernet import active_layers, set_active_subnet, to_supernet  # noqa: E402
 from supernet.assets import packaged_model_dir  # noqa: E402
-from supernet.cli import DefaultsHelp, at_least, figures_file, quiet_libraries, thread_count, write_figures  # noqa: E402
+from supernet.cli import (  # noqa: E402
+    DefaultsHelp,
+    OneLineParser,
+    at_least,
+    figures_file,
+    quiet_libraries,
+    thread_count,
+    write_figures,
+)
 from supernet.config import TrainConfig  # noqa: E402
 from supernet.data import load_task  # noqa: E402
 from supernet.distill import LossWeights, distill_loss, teacher_hidden_targets  # noqa: E402
@@ -56,7 +63,7 @@ def _timed(fn) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         allow_abbrev=False,
         description=__doc__.splitlines()[0],
         formatter_class=DefaultsHelp,

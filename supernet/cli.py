@@ -389,9 +389,17 @@ def quiet_libraries() -> None:
     logging.getLogger("onnxscript").setLevel(logging.CRITICAL)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose error is one line: argparse prints its whole usage block before the
+    error, and the error is what the user needs (the usage is a --help away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(USER_ERROR_EXIT, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
 def run_cli(
     main: Callable[[argparse.Namespace], int | None],
-    parser: argparse.ArgumentParser,
+    parser: OneLineParser,
     argv: Sequence[str] | None = None,
     *,
     interrupted: str = "interrupted",
@@ -399,11 +407,6 @@ def run_cli(
     """Parse `argv`, run `main`, map user errors to one line + exit 2; Ctrl-C prints `interrupted`."""
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
 
-    def one_line(message: str) -> NoReturn:
-        # argparse prints its whole usage block before the error; the error is what the user needs.
-        parser.exit(USER_ERROR_EXIT, f"{parser.prog}: error: {message} (usage: {parser.prog} --help)\n")
-
-    parser.error = one_line  # type: ignore[method-assign]
     # Intermixed: `train.py --config C key=v --no-progress key2=v2` keeps both overrides.
     args = parser.parse_intermixed_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -653,7 +656,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
         else:
             sections.setdefault(head, [])
     keys = ", ".join(f"{k}.{{{', '.join(v)}}}" if v else k for k, v in sections.items())
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="train.py",
         allow_abbrev=False,
         description="Train an elastic supernet: teacher -> importance/reorder -> the recipe's stages "

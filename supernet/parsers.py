@@ -6,10 +6,9 @@
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 
-from supernet.cli import folder_option, user_path, user_path_text
+from supernet.cli import OneLineParser, folder_option, user_path, user_path_text
 from supernet.config import DEFAULT_ACCURACY_SUBSET, DEFAULT_OPSET, DTYPE_NAMES, SearchConfig
 
 __all__ = ["SEARCH_DEFAULTS", "export_parser", "search_parser"]
@@ -18,9 +17,9 @@ __all__ = ["SEARCH_DEFAULTS", "export_parser", "search_parser"]
 SEARCH_DEFAULTS = {f.name: f.default for f in dataclasses.fields(SearchConfig)}
 
 
-def search_parser() -> argparse.ArgumentParser:
+def search_parser() -> OneLineParser:
     """search.py's options (`run` takes the parsed namespace; `search_defaults` fills what is unset)."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="search.py",
         allow_abbrev=False,
         description="Measure every trained subnet, draw the accuracy/latency Pareto front, "
@@ -139,9 +138,9 @@ def search_parser() -> argparse.ArgumentParser:
     return p
 
 
-def export_parser() -> argparse.ArgumentParser:
+def export_parser() -> OneLineParser:
     """export.py's options (`supernet.export_cli.run` takes the parsed namespace)."""
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="export.py",
         allow_abbrev=False,
         description="Export a subnet of a trained supernet as a standalone model folder (+ ONNX), "

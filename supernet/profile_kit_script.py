@@ -49,7 +49,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 KIT_FORMAT = 1
 TABLE_FORMAT = 1
@@ -64,8 +64,15 @@ REMOTE_PROVIDERS = ("AzureExecutionProvider",)
 """onnxruntime execution providers that run nothing on the device itself."""
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    # supernet.cli.OneLineParser's error, for a script that runs without the package: argparse's
+    # usage block above the error line buries it.
+    def error(self, message: str) -> NoReturn:
+        self.exit(USER_ERROR_EXIT, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _OneLineParser(
         prog="profile.py",
         allow_abbrev=False,
         description="Time the ONNX files of a supernet profile kit on this device and write "

@@ -35,6 +35,12 @@ def load_bench(script: str, name: str | None = None) -> ModuleType:
     return module
 
 
+@pytest.fixture
+def as_script(monkeypatch):
+    """argparse names the program after sys.argv[0]: the script's, as when it is run."""
+    return lambda script: monkeypatch.setattr(sys, "argv", [f"bench/{script}.py"])
+
+
 # Tiny configs: 4 layers, 4 heads of size 8, FFN 48; ELECTRA embeds at 16 and projects to 32.
 FAMILY_CONFIGS: dict[str, tuple[type, dict]] = {
     "bert": (transformers.BertConfig, dict(hidden_size=32, num_attention_heads=4, intermediate_size=48)),

@@ -29,12 +29,6 @@ TIMING_SCRIPTS = (
 )
 
 
-@pytest.fixture
-def as_script(monkeypatch):
-    """argparse names the program after sys.argv[0]: the script's, as when it is run."""
-    return lambda script: monkeypatch.setattr(sys, "argv", [f"bench/{script}.py"])
-
-
 def _refused(capsys, script: str, argv: list[str]) -> str:
     """The last stderr line of `script`'s main(argv), which must exit 2 (argparse's or its own)."""
     try:
@@ -75,7 +69,7 @@ def test_export_speed_refuses_an_unfinished_run_before_timing(capsys, as_script,
     shutil.copy(REPO / "configs" / "quickstart.yaml", tmp_path / "run" / "config.yaml")
     assert _refused(capsys, "export_speed", ["--run", str(tmp_path / "run")]) == (
         f"export_speed.py: error: run '{tmp_path / 'run'}' has no trained supernet yet: finish train.py "
-        "(resume=true) first"
+        "(resume=true) first (usage: export_speed.py --help)"
     )
 
 
@@ -88,7 +82,7 @@ def test_int8_choice_refuses_a_run_scored_in_part(capsys, as_script, tmp_path: P
     (run / "eval.jsonl").write_text('{"subnet": "w1.00-d1.00"}\n\n{"subnet": "w0.50-d0.50"}\n')
     assert _refused(capsys, "int8_choice", ["--run", str(run)]) == (
         f"int8_choice.py: error: --run {run}: eval.jsonl lacks 4 grid subnet(s) (w1.00-d0.75, w1.00-d0.50, "
-        "w0.50-d1.00): finish train.py (resume=true) first"
+        "w0.50-d1.00): finish train.py (resume=true) first (usage: int8_choice.py --help)"
     )
 
 
@@ -96,11 +90,12 @@ def test_latency_predictor_saves_one_predictor_to_a_file(capsys, as_script, tmp_
     """A folder was an IsADirectoryError after the first build; several runs replaced each other's file."""
     as_script("latency_predictor")
     assert _refused(capsys, "latency_predictor", ["--save-predictor", str(tmp_path)]) == (
-        f"latency_predictor.py: error: argument --save-predictor: {tmp_path} is a folder: pass a file path"
+        f"latency_predictor.py: error: argument --save-predictor: {tmp_path} is a folder: pass a file path "
+        "(usage: latency_predictor.py --help)"
     )
     assert _refused(capsys, "latency_predictor", ["--save-predictor", str(tmp_path / "p.json")]) == (
         "latency_predictor.py: error: --save-predictor writes one predictor: pass one --backend and --runs 1 "
-        "with it"
+        "with it (usage: latency_predictor.py --help)"
     )
 
 
@@ -110,7 +105,8 @@ def test_accuracy_latency_refuses_a_file_as_out(capsys, as_script, tmp_path: Pat
     (tmp_path / "afile").write_text("mine")
     argv = ["--config", str(REPO / "configs" / "quickstart.yaml"), "--out", str(tmp_path / "afile")]
     assert _refused(capsys, "accuracy_latency", [*argv, "--no-benchmarks"]) == (
-        f"accuracy_latency.py: error: argument --out: {tmp_path / 'afile'} is a file: pass a folder"
+        f"accuracy_latency.py: error: argument --out: {tmp_path / 'afile'} is a file: pass a folder "
+        "(usage: accuracy_latency.py --help)"
     )
     assert (tmp_path / "afile").read_text() == "mine"
 
@@ -132,7 +128,8 @@ def test_a_file_as_an_output_folder_is_refused_at_once(capsys, as_script, tmp_pa
     (tmp_path / "afile").write_text("mine")
     as_script("int8_choice")
     assert _refused(capsys, "int8_choice", ["--run", str(tmp_path), "--work", str(tmp_path / "afile")]) == (
-        f"int8_choice.py: error: argument --work: {tmp_path / 'afile'} is a file: pass a folder"
+        f"int8_choice.py: error: argument --work: {tmp_path / 'afile'} is a file: pass a folder "
+        "(usage: int8_choice.py --help)"
     )
     assert (tmp_path / "afile").read_text() == "mine"
 
@@ -216,8 +213,10 @@ def test_an_output_folder_that_cannot_be_written_is_refused_at_once(
     fill = {"tmp": tmp_path, "locked": locked, "preset": REPO / "configs" / "quickstart.yaml"}
     as_script(script)
     line = _refused(capsys, script, [a.format(**fill) for a in argv])
-    prefix = "" if script == "search_time" else f"{script}.py: "  # its own line, not argparse's
-    assert line == prefix + said.format(**fill)
+    if script == "search_time":  # its own line, not argparse's
+        assert line == said.format(**fill)
+    else:
+        assert line == f"{script}.py: {said.format(**fill)} (usage: {script}.py --help)"
     assert list(locked.iterdir()) == []
 
 
@@ -239,11 +238,13 @@ def test_a_benchmarks_file_that_cannot_be_replaced_is_refused_at_once(
     monkeypatch.setattr(os, "open", refuse)
     as_script("task_results")
     assert _refused(capsys, "task_results", ["--run", str(tmp_path), "--benchmarks", str(mine)]) == (
-        f"task_results.py: error: argument --benchmarks: {mine} cannot be replaced (Operation not permitted)"
+        f"task_results.py: error: argument --benchmarks: {mine} cannot be replaced (Operation not permitted) "
+        "(usage: task_results.py --help)"
     )
     as_script("task_results")
     assert _refused(capsys, "task_results", ["--run", str(tmp_path), "--benchmarks", str(tmp_path)]) == (
-        f"task_results.py: error: argument --benchmarks: {tmp_path} is a folder: pass a file path"
+        f"task_results.py: error: argument --benchmarks: {tmp_path} is a folder: pass a file path "
+        "(usage: task_results.py --help)"
     )
     # A file in a folder not made yet: taken where the folder can be made (the write makes it).
     from supernet.cli import markdown_file

@@ -41,17 +41,14 @@ def test_shapes_are_parsed_and_refused_by_name() -> None:
         anatomy.main(["--shapes", "128x384"])
 
 
-def test_an_export_folder_without_int8_graph_is_refused(tmp_path: Path, capsys) -> None:
+def test_an_export_folder_without_int8_graph_is_refused(tmp_path: Path, capsys, as_script) -> None:
+    as_script("int8_anatomy")
     (tmp_path / "model.onnx").write_bytes(b"")
     with pytest.raises(SystemExit):
         anatomy.main(["--export", str(tmp_path)])
-    assert (
-        capsys.readouterr()
-        .err.splitlines()[-1]
-        .endswith(
-            f"--export {tmp_path}: {tmp_path / 'model.int8.onnx'}, {tmp_path / 'config.json'} not found "
-            "(export it with --int8)"
-        )
+    assert capsys.readouterr().err == (
+        f"int8_anatomy.py: error: --export {tmp_path}: {tmp_path / 'model.int8.onnx'}, {tmp_path / 'config.json'} "
+        "not found (export it with --int8) (usage: int8_anatomy.py --help)\n"
     )
 
 

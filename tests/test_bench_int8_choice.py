@@ -95,7 +95,7 @@ def test_a_scratch_copy_is_split_as_its_run(tmp_path: Path) -> None:
     assert not (copy / "inputs.json").exists() and _groups_repeats(RunDir(copy)) is False
 
 
-def test_a_damaged_eval_line_is_named_before_any_work(tmp_path: Path, capsys) -> None:
+def test_a_damaged_eval_line_is_named_before_any_work(tmp_path: Path, capsys, as_script) -> None:
     """The bench skipped any line it could not read, then found the subnets of that line missing; the
     other benches stopped with a JSON traceback. All read eval.jsonl through `supernet.io.read_jsonl`
     (a last line cut short is left out, any other damaged line named)."""
@@ -105,29 +105,24 @@ def test_a_damaged_eval_line_is_named_before_any_work(tmp_path: Path, capsys) ->
     (run / "eval.jsonl").write_text(
         '{"subnet": "w1.00-d1.00"}\n\n{"subnet": "w1.00-d0.\n{"subnet": "w0.50-d1.00"}\n'
     )
+    as_script("int8_choice")
     # Several runs after one --run (as the shell expands `seed-{42,43,44}`) are each checked.
     with pytest.raises(SystemExit) as info:
         int8_choice.main(["--run", str(tmp_path / "none"), str(run), "--no-progress"])
-    assert (
-        capsys.readouterr()
-        .err.splitlines()[-1]
-        .endswith(f" error: --run {tmp_path / 'none'}: not a trained run (no supernet/ or eval.jsonl)")
+    assert capsys.readouterr().err == (
+        f"int8_choice.py: error: --run {tmp_path / 'none'}: not a trained run (no supernet/ or eval.jsonl) "
+        "(usage: int8_choice.py --help)\n"
     )
     with pytest.raises(SystemExit) as info:
         int8_choice.main(["--run", str(tmp_path), "--run", str(run), "--no-progress"])
-    assert (
-        capsys.readouterr()
-        .err.splitlines()[-1]
-        .endswith(f" error: --run {tmp_path}: not a trained run (no supernet/ or eval.jsonl)")
+    assert capsys.readouterr().err == (
+        f"int8_choice.py: error: --run {tmp_path}: not a trained run (no supernet/ or eval.jsonl) "
+        "(usage: int8_choice.py --help)\n"
     )
     with pytest.raises(SystemExit) as info:
         int8_choice.main(["--run", str(run), "--no-progress"])
     assert info.value.code == 2
-    assert (
-        capsys.readouterr()
-        .err.splitlines()[-1]
-        .endswith(
-            f" error: --run {run}: {run / 'eval.jsonl'} line 3 is not a JSON object: score the run again with "
-            "train.py resume=true"
-        )
+    assert capsys.readouterr().err == (
+        f"int8_choice.py: error: --run {run}: {run / 'eval.jsonl'} line 3 is not a JSON object: score the run "
+        "again with train.py resume=true (usage: int8_choice.py --help)\n"
     )

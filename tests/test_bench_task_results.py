@@ -84,7 +84,9 @@ def test_damaged_run_files_are_one_line(tmp_path: Path, capsys) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_a_run_scored_in_part_or_without_teacher_test_scores_is_one_line(tmp_path: Path, capsys) -> None:
+def test_a_run_scored_in_part_or_without_teacher_test_scores_is_one_line(
+    tmp_path: Path, capsys, as_script
+) -> None:
     """A run stopped while scoring was tabled as if its rows were the grid ("mean over the 1 grid
     subnets"); a teacher_eval.json without test scores was a KeyError; --out a file FileExistsError."""
     run = _regression_run(tmp_path)
@@ -104,12 +106,12 @@ def test_a_run_scored_in_part_or_without_teacher_test_scores_is_one_line(tmp_pat
         "with train.py resume=true"
     )
     (tmp_path / "afile").write_text("mine")
+    as_script("task_results")
     with pytest.raises(SystemExit):
         task_results.main([*argv[:-1], str(tmp_path / "afile")])
-    assert (
-        capsys.readouterr()
-        .err.strip()
-        .endswith(f"error: argument --out: {tmp_path / 'afile'} is a file: pass a folder")
+    assert capsys.readouterr().err == (
+        f"task_results.py: error: argument --out: {tmp_path / 'afile'} is a file: pass a folder "
+        "(usage: task_results.py --help)\n"
     )
     assert not (tmp_path / "out").exists() and (tmp_path / "afile").read_text() == "mine"
 

@@ -32,13 +32,11 @@ def test_step_is_timed_against_its_parts(tmp_path: Path, capsys) -> None:
     assert lines[-len(tail) - 2].startswith("step / parts = ")
 
 
-def test_bad_counts_are_one_usage_line(capsys) -> None:
+def test_bad_counts_are_one_line(capsys, as_script) -> None:
+    as_script("train_step")
     with pytest.raises(SystemExit) as stop:
         train_step.main(["--batch-size", "0"])
     assert stop.value.code == 2
-    # (argparse names the program after sys.argv[0]: train_step.py when run as a script.)
-    assert (
-        capsys.readouterr()
-        .err.splitlines()[-1]
-        .endswith(": error: argument --batch-size: must be >= 1, got 0")
+    assert capsys.readouterr().err == (
+        "train_step.py: error: argument --batch-size: must be >= 1, got 0 (usage: train_step.py --help)\n"
     )

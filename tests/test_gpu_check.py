@@ -172,10 +172,11 @@ def test_latency_probe_refuses_a_machine_without_a_gpu(capsys, tmp_path) -> None
     assert list(tmp_path.iterdir()) == []
 
 
-def test_latency_probe_out_replaces_only_its_own_figures(capsys, tmp_path) -> None:
+def test_latency_probe_out_replaces_only_its_own_figures(capsys, tmp_path, as_script) -> None:
     """--out replaced any file (a user's notes), and failed only after the passes on a missing folder."""
     notes = tmp_path / "notes.md"
     notes.write_text("mine")
+    as_script("gpu_latency_probe")
     for out, message in (
         (
             notes,
@@ -187,7 +188,9 @@ def test_latency_probe_out_replaces_only_its_own_figures(capsys, tmp_path) -> No
         with pytest.raises(SystemExit) as info:
             gpu_latency_probe.main(["--out", str(out)])
         assert info.value.code == 2
-        assert capsys.readouterr().err.splitlines()[-1].endswith(f": error: argument --out: {message}")
+        assert capsys.readouterr().err == (
+            f"gpu_latency_probe.py: error: argument --out: {message} (usage: gpu_latency_probe.py --help)\n"
+        )
     assert notes.read_text() == "mine"
 
 

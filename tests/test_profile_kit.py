@@ -676,7 +676,9 @@ def test_profile_script_refuses_bad_arguments(tmp_path) -> None:
         text=True,
     )
     assert abbreviated.returncode == 2
-    assert abbreviated.stderr.splitlines()[-1] == "profile.py: error: unrecognized arguments: --batch 2"
+    assert abbreviated.stderr.splitlines()[-1] == (
+        "profile.py: error: unrecognized arguments: --batch 2 (usage: profile.py --help)"
+    )
 
 
 @pytest.mark.slow
