@@ -29,7 +29,7 @@ $(BIN)/.installed: pyproject.toml requirements-cpu.txt
 
 quickstart: $(BIN)/.installed
 	HF_HUB_OFFLINE=1 $(BIN)/python train.py --config configs/quickstart.yaml output_dir=$(RUN) resume=true
-	HF_HUB_OFFLINE=1 $(BIN)/python search.py --run $(RUN) --latency-budget-ratio $(BUDGET_RATIO) --repeats 20
+	HF_HUB_OFFLINE=1 $(BIN)/python search.py --run $(RUN) --latency-budget-ratio $(BUDGET_RATIO)
 	HF_HUB_OFFLINE=1 $(BIN)/python export.py --run $(RUN) --subnet best --onnx --overwrite
 
 test: $(BIN)/.installed

@@ -1239,6 +1239,14 @@ class LatencyCache:
             return beside, self.beside
         return None, self.beside if other_timing else self.main
 
+    def other_timing(self) -> tuple[object, object] | None:
+        """(warm-up, repeats) of the figures the cache file holds for this setting when they were timed
+        with other counts than `setting`'s (so not reused here), else None."""
+        if not self._read(self.main)[1]:
+            return None
+        timed = json.loads(self.main.read_text(encoding="utf-8"))["setting"]
+        return timed.get("warmup"), timed.get("repeats")
+
     @property
     def path(self) -> Path:
         """The file that holds (or will hold) this setting's figures."""

@@ -498,6 +498,13 @@ class SearchRun:
                 else f" (and {check.name} again, to compare this machine's speed with its earlier figure)"
             )
             self.log(f"measuring {len(todo)} of {len(cfgs)} subnets on {self.setting.key}{again} ...")
+            other = cache.other_timing() if len(earlier) < len(cfgs) else None
+            if other is not None:  # a cache that is there, yet not read, is a puzzle without this
+                self.log(
+                    f"note: {cache.main} holds figures timed with {other[0]} warm-up and {other[1]} timed calls, "
+                    f"not this search's {self.setting.warmup} and {self.setting.repeats}: they are kept, not "
+                    f"reused (--warmup {other[0]} --repeats {other[1]} reuses them)"
+                )
             # One line for the whole batch below, not one per measuring call.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", LatencyWarning)

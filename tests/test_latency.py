@@ -494,6 +494,7 @@ def test_figures_of_another_timing_are_kept_beside(tmp_path) -> None:
     usual.put(b, _result(4.0))
     more = LatencyCache(tmp_path, LatencySetting(num_threads=1, warmup=5, repeats=31))
     assert more.get(a) is None and more.path.name == "cpu-torch-b1-s128-t1.w5-r31.json"  # a miss
+    assert (more.other_timing(), usual.other_timing()) == ((5, 30), None)  # what a search names
     more.put(b, _result(5.0))
     assert more.get(b) == _result(5.0)
     again = LatencyCache(tmp_path, LatencySetting(num_threads=1, warmup=5, repeats=30))
