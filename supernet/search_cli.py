@@ -355,13 +355,20 @@ class SearchRun:
 
         if self._int8_scores is None:
             self._int8_scores = self._load_int8_cache(self._int8_form(onnxruntime.__version__))
-        if cfg.name not in self._int8_scores:
-            if not self._said_int8:
-                self.log(
-                    f"dev {self.metric} is the int8 graph's (model.int8.onnx, as export.py --int8 writes it), "
-                    "scored with onnxruntime"
+        if not self._said_int8:  # said where the scores are read back too: the column is the int8 graph's
+            earlier = len(self._int8_scores)
+            self.log(
+                f"dev {self.metric} is the int8 graph's (model.int8.onnx, as export.py --int8 writes it), "
+                "scored with onnxruntime"
+                + (
+                    f"; earlier searches' scores of {earlier} subnet{'s' if earlier > 1 else ''} read from "
+                    f"{self._int8_file.relative_to(self.run.root)}"
+                    if earlier
+                    else ""
                 )
-                self._said_int8 = True
+            )
+            self._said_int8 = True
+        if cfg.name not in self._int8_scores:
             scores = score(onnx_predict(self.graph(cfg)), self.dev_loader(), self.model.config)
             self._int8_scores[cfg.name] = scores[self.metric]
             self._write_scores(self._int8_file, self._int8_form(onnxruntime.__version__), self._int8_scores)

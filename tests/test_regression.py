@@ -306,7 +306,13 @@ def test_int8_search_scores_the_int8_graphs(regression_run, tmp_path: Path, caps
 
     real_score = search_cli.score
     monkeypatch.setattr(search_cli, "score", never)
+    capsys.readouterr()
     assert search_main([*argv, "--out", str(tmp_path / "again"), *FAST]) == 0
+    # ... and says whose scores the column holds (the line was left out where none was scored now).
+    assert (
+        "dev pearson is the int8 graph's (model.int8.onnx, as export.py --int8 writes it), scored with "
+        "onnxruntime; earlier searches' scores of 4 subnets read from search/accuracy-int8.json"
+    ) in capsys.readouterr().out.splitlines()
     again = read_results(tmp_path / "again" / "results.jsonl")
     assert {r.name: r.accuracy for r in again} == cache["scores"]
     # Scores of another graph form (an older export: FP32 graph, or int8 graph before its revision) are
