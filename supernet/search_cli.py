@@ -1151,9 +1151,16 @@ def _finish(
     if chosen is None:
         if before is not None:
             stale = _stale_choice(before)
+            timed = before["setting"].get("warmup"), before["setting"].get("repeats")
+            # Its latency beside results.jsonl's differs then: the same setting, other counts.
+            counts = (
+                f", {before['latency_ms']:.2f} ms timed with {timed[0]} warm-up and {timed[1]} timed calls"
+                if timed != (sr.setting.warmup, sr.setting.repeats) and "latency_ms" in before
+                else ""
+            )
             log(
                 f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({before['name']}, "
-                f"{_source_of(before)}): {_export_best(folder, sr)} still cuts it"
+                f"{_source_of(before)}{counts}): {_export_best(folder, sr)} still cuts it"
                 + (
                     f"; it was ranked on graphs export.py no longer writes ({stale}): pass a budget to choose again"
                     if stale

@@ -783,6 +783,14 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     assert search_main(["--run", str(copy), "--latency-budget-ms", "3000", *FAST]) == 0
     assert "note: replacing" not in capsys.readouterr().out
     assert json.loads((default / "chosen.json").read_text())["setting"]["num_threads"] == 1
+    # Kept by a search with other counts: its latency differs from results.jsonl's, and the note says why.
+    kept = json.loads((default / "chosen.json").read_text())
+    assert search_main(["--run", str(copy), "--repeats", "4", *FAST[2:]]) == 0
+    assert (
+        f"note: no budget, so {default / 'chosen.json'} keeps the earlier choice ({kept['name']}, "
+        f"cpu-torch-b1-s128-t1, {kept['latency_ms']:.2f} ms timed with 1 warm-up and 3 timed calls): "
+        "export.py --subnet best still cuts it"
+    ) in capsys.readouterr().out.splitlines()
 
 
 @pytest.mark.slow
