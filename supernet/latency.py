@@ -1194,16 +1194,17 @@ class LatencyCache:
         """(the file's content when it holds this setting's figures, else None; whether it is a
         readable file of this setting timed with other warm-up or repeat counts)."""
         try:
-            text = path.read_text(encoding="utf-8")
+            data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None, False
-        try:
-            data = json.loads(text)
-            problem = (
-                None if isinstance(data, dict) and data.get("format") == _CACHE_FORMAT else "unknown format"
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            problem: str | None = f"not valid JSON: {err}"
+        else:
+            fields = isinstance(data, dict) and data.get("format") == _CACHE_FORMAT
+            shaped = (
+                fields and isinstance(data.get("entries"), dict) and isinstance(data.get("setting"), dict)
             )
-        except json.JSONDecodeError as err:
-            problem = f"not valid JSON: {err}"
+            problem = None if shaped else "unknown format"
         if problem is not None:
             # A damaged cache is only a cache: measure again (the next `put` replaces the file).
             self._warn(
@@ -1213,7 +1214,7 @@ class LatencyCache:
         # Another thread count is another measurement (a file renamed by hand is not taken for
         # another setting), and another ONNX graph revision timed graphs export.py no longer
         # writes: the whole file is a miss (the next `put` replaces it).
-        timed = data.get("setting") if isinstance(data.get("setting"), dict) else {}
+        timed = data["setting"]
         if data.get("num_threads") != self.setting.num_threads:
             return None, False
         stale = stale_reason(data, self.setting)
@@ -1260,9 +1261,18 @@ class LatencyCache:
     def get(self, cfg: SubnetConfig) -> LatencyResult | None:
         """The cached result for `cfg`, or None (absent, other spec under the name, or other thread count)."""
         entry = self.entries().get(cfg.name)
-        if entry is None or entry.get("spec") != cfg.to_dict():
+        if entry is None:
             return None
-        return LatencyResult.from_dict(entry["result"])  # type: ignore[arg-type]
+        try:
+            if entry.get("spec") != cfg.to_dict():
+                return None
+            return LatencyResult.from_dict(entry["result"])
+        except (AttributeError, KeyError, TypeError, ValueError):
+            # A damaged entry is a miss too: measured again, and the next `put` replaces it.
+            self._warn(
+                f"latency cache {self.path} holds a damaged entry for {cfg.name}: it is measured again"
+            )
+            return None
 
     def put(self, cfg: SubnetConfig, result: LatencyResult) -> None:
         """Store `result` for `cfg` (replacing a damaged or stale file; one of another timing is kept)."""

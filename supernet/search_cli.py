@@ -842,6 +842,7 @@ def run_with_table(
         progress=not args.no_progress,
         accuracy_subset=args.accuracy_subset or None,
         subset_seed=args.seed,
+        log=log,  # its notes go where the caller's lines go, as without a table
     )
     table.check_run(run_identity(sr.run.root), sr.arch, digests=run_digests(sr.run.root))
     if args.per_layer:
@@ -1158,15 +1159,22 @@ def _finish(
                 if timed != (sr.setting.warmup, sr.setting.repeats) and "latency_ms" in before
                 else ""
             )
-            log(
-                f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({before['name']}, "
-                f"{_source_of(before)}{counts}): {_export_best(folder, sr)} still cuts it"
-                + (
-                    f"; it was ranked on graphs export.py no longer writes ({stale}): pass a budget to choose again"
-                    if stale
-                    else ""
+            kept = f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({before['name']}, {_source_of(before)}{counts})"
+            if before.get("weights_sha256", sr.weights) != sr.weights:
+                # export.py refuses it then (a choice of other weights): not "still cuts it".
+                log(
+                    f"{kept}, chosen on other weights than {sr.run.supernet.name}/ holds now (trained again "
+                    "since): export.py --subnet best refuses it; pass a budget to choose again"
                 )
-            )
+            else:
+                log(
+                    f"{kept}: {_export_best(folder, sr)} still cuts it"
+                    + (
+                        f"; it was ranked on graphs export.py no longer writes ({stale}): pass a budget to choose again"
+                        if stale
+                        else ""
+                    )
+                )
     else:
         record = {
             "budget_ms": budget,

@@ -647,19 +647,27 @@ def test_cache_failed_write_keeps_old_file_and_no_tmp(tmp_path, monkeypatch: pyt
     assert os.listdir(cache.path.parent) == [cache.path.name]
 
 
-@pytest.mark.parametrize("text", ["{not json", '{"format": 99}'])
-def test_corrupt_cache_is_a_miss_with_one_warning(tmp_path, text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("{not json", "not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        ('{"format": 99}', "unknown format"),
+        # The next three were a KeyError, an AttributeError and a UnicodeDecodeError traceback in search.py.
+        ('{"format": 1, "setting": {}, "num_threads": 1}', "unknown format"),
+        ('{"format": 1, "num_threads": 1, "entries": {}}', "unknown format"),
+        (b"\xff\xfe{}", "not valid JSON: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+    ],
+)  # fmt: skip
+def test_corrupt_cache_is_a_miss_with_one_warning(tmp_path, text: str | bytes, problem: str) -> None:
     """A damaged cache only costs measuring again (it was a ValueError traceback in search.py)."""
     cache = LatencyCache(tmp_path, LatencySetting(num_threads=1))
     cache.path.parent.mkdir(parents=True)
-    cache.path.write_text(text)
+    if isinstance(text, bytes):
+        cache.path.write_bytes(text)
+    else:
+        cache.path.write_text(text)
     with pytest.warns(LatencyWarning) as raised:
-        assert cache.get(sn.MAX_NET) is None and len(cache) == 0
-    problem = (
-        "unknown format"
-        if text.startswith('{"')
-        else "not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"
-    )
+        assert cache.get(sn.MAX_NET) is None and len(cache) == 0 and cache.other_timing() is None
     assert [str(w.message) for w in raised] == [
         f"latency cache {cache.path} cannot be read ({problem}): "
         "its subnets are measured again and the file replaced"
@@ -667,6 +675,27 @@ def test_corrupt_cache_is_a_miss_with_one_warning(tmp_path, text: str) -> None:
     result = LatencyResult.from_samples([1.0, 2.0, 3.0])
     cache.put(sn.MAX_NET, result)
     assert cache.get(sn.MAX_NET) == result
+
+
+@pytest.mark.parametrize("entry", [[1, 2], {"spec": "SPEC", "result": {"median_ms": 1.0}}, {"spec": "SPEC"}])
+def test_a_damaged_entry_is_a_miss_with_one_warning(tmp_path, entry) -> None:
+    """An entry that is not an object, or whose result lacks keys: a traceback in search.py until then."""
+    cache = LatencyCache(tmp_path, LatencySetting(num_threads=1))
+    cache.put(sn.MAX_NET, _result(1.0))
+    data = json.loads(cache.path.read_text())
+    data["entries"][sn.MAX_NET.name] = (
+        {k: sn.MAX_NET.to_dict() if v == "SPEC" else v for k, v in entry.items()}
+        if isinstance(entry, dict)
+        else entry
+    )
+    cache.path.write_text(json.dumps(data))
+    with pytest.warns(LatencyWarning) as raised:
+        assert cache.get(sn.MAX_NET) is None
+    assert [str(w.message) for w in raised] == [
+        f"latency cache {cache.path} holds a damaged entry for {sn.MAX_NET.name}: it is measured again"
+    ]
+    cache.put(sn.MAX_NET, _result(2.0))
+    assert cache.get(sn.MAX_NET) == _result(2.0)
 
 
 # ---------------------------------------------------------------- predictor

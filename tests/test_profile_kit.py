@@ -972,6 +972,17 @@ def test_search_with_latency_table(trained_run: Path, tmp_path, capsys) -> None:
         f"  on the profiled device (Test CPU): {chosen['latency_ms']:.2f} ms predicted by search from its "
         "latency table; the latency above is this machine's"
     ) in capsys.readouterr().out.splitlines()
+    # Through the API with a log of the caller's: every line goes there (the run's own notes, as the
+    # per-layer search's on a budget only the smallest subnet fits, went to the terminal).
+    from supernet import search_cli
+    from supernet.parsers import search_parser
+
+    lines: list[str] = []
+    tight = additive_ms(model, SubnetConfig(width_mult=0.25, depth_mult=0.5)) + 1e-6
+    argv = [*argv[:-1], str(tight), *per_layer, "--out", str(tmp_path / "logged")]
+    assert search_cli.run(search_parser().parse_intermixed_args(argv), log=lines.append) == 0
+    assert capsys.readouterr().out == ""
+    assert [line for line in lines if line.startswith("note: per-layer search: no new distinct subnet")]
 
 
 @pytest.mark.slow

@@ -793,6 +793,24 @@ def test_searches_for_two_devices_are_kept_apart(run: Path, tmp_path: Path, caps
     ) in capsys.readouterr().out.splitlines()
 
 
+def test_a_kept_choice_of_other_weights_is_not_said_to_be_cut(run: Path, tmp_path: Path, capsys) -> None:
+    """A no-budget search after the supernet was trained again said export.py --subnet best "still
+    cuts" the earlier choice, which export.py refuses (a choice of other weights)."""
+    copy = copy_run(run, tmp_path / "run")
+    assert search_main(["--run", str(copy), "--latency-budget-ms", "1000", *FAST]) == 0
+    chosen = copy / "search" / "chosen.json"
+    data = {**json.loads(chosen.read_text()), "weights_sha256": "0" * 64}  # as before a retraining
+    chosen.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert search_main(["--run", str(copy), *FAST]) == 0
+    assert (
+        f"note: no budget, so {chosen} keeps the earlier choice ({data['name']}, cpu-torch-b1-s128-t1), chosen "
+        "on other weights than supernet/ holds now (trained again since): export.py --subnet best refuses "
+        "it; pass a budget to choose again"
+    ) in capsys.readouterr().out.splitlines()
+    assert json.loads(chosen.read_text()) == data
+
+
 @pytest.mark.slow
 def test_a_bfloat16_search_times_bfloat16_and_export_follows(run: Path, tmp_path: Path, capsys) -> None:
     """--dtype bfloat16: the subnets are timed in bfloat16 (a cache of its own), dev scores stay
