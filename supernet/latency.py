@@ -1709,6 +1709,19 @@ class LatencyPredictor:
         resolved = resolve_subnet(self.arch, cfg)
         return self.fixed_ms + sum(self.layer_ms(resolved.heads[i], resolved.ffn[i]) for i in resolved.layers)
 
+    def lowest_ms(self, space: SearchSpace) -> float:
+        """A lower bound of what it predicts for the subnets of `space`, uniform or per layer (where
+        any layer may take any table entry): at or below 0 only where the figures it was solved from
+        do not fit its additive model."""
+        cells = list(self.table.values())
+        depths = [
+            len(resolve_subnet(self.arch, SubnetConfig(depth_mult=d)).layers) for d in space.depth_mults
+        ]
+        raw = [
+            self.fixed_ms + n * cell for n in (min(depths), max(depths)) for cell in (min(cells), max(cells))
+        ]
+        return min(self.alpha * r + self.beta for r in raw)
+
     def predict(self, cfg: SubnetConfig) -> float:
         """Predicted latency of `cfg` (its `statistic`, the median by default), in ms.
 

@@ -347,6 +347,11 @@ def write_profile_kit(
 MAX_MEDIAN_MS = 3.6e6
 """A latency table's medians above this (an hour per call) were edited or damaged, not timed."""
 
+FIT_BOUND = 0.25
+"""A table whose predictor misses one of its own calibration subnets by more than this share is said
+in a warning (`LatencyTable.fit_warning`): tables profile.py wrote on busy and idle machines missed by
+up to 14%, one with a probe timed 3x slower than the rest by 66%."""
+
 SHARED_WEIGHTS = "weights.bin"
 """The file a kit's ONNX graphs keep their weights in, each distinct tensor once."""
 _SHARE_MIN_BYTES = 1024  # smaller tensors (shapes, scalars) stay in their graph
@@ -595,7 +600,7 @@ class LatencyTable:
                 f"predictor needs (e.g. {missing[0]}): cut a kit from this run with export.py --profile-kit "
                 "and profile it"
             )
-        return LatencyPredictor.from_measurements(
+        predictor = LatencyPredictor.from_measurements(
             model,
             self.setting,
             measured,
@@ -603,6 +608,40 @@ class LatencyTable:
             calibration_subnets=calibration,
             log=log,
         )
+        lowest = predictor.lowest_ms(self.space)
+        if not lowest > 0:  # a traceback in the search's first subnet until then
+            raise ProfileKitError(
+                f"latency table {self.path} does not fit together: the predictor built from it puts some "
+                f"subnets at {lowest:.2f} ms (one file timed far from the rest, or edited): run profile.py again"
+            )
+        return predictor
+
+    def fit_warning(self, predictor: LatencyPredictor) -> str | None:
+        """Why the predictor built from this table (`predictor`) cannot be trusted, in one line, or None:
+        it misses one of the table's own calibration subnets by more than `FIT_BOUND`, or it costs a
+        layer with fewer heads and FFN neurons more than `FIT_BOUND` over one with more. One file timed
+        apart from the rest (the device busy for a moment) skews the probes it is solved from: the
+        smallest subnets were predicted 4x slower than the table timed them, and the choice moved."""
+        why = "as one file timed while the device was disturbed does: run profile.py again"
+        misses = [(abs(predictor.predict(cfg) - ms) / ms, cfg, ms) for cfg, ms in predictor.calibration]
+        if misses and (worst := max(misses, key=lambda m: m[0]))[0] > FIT_BOUND:
+            miss, cfg, ms = worst
+            return (
+                f"its figures do not fit together: the predictor built from them puts calibration subnet "
+                f"{cfg.name} at {predictor.predict(cfg):.2f} ms, {100 * miss:.0f}% off the {ms:.2f} ms the "
+                f"table timed it at (bound {100 * FIT_BOUND:.0f}%), {why}"
+            )
+        # A probe no calibration subnet runs through (a per-layer choice) is checked by its neighbours.
+        cells = sorted(predictor.table.items())
+        for (h, f), ms in cells:
+            for (h2, f2), ms2 in cells:
+                if h <= h2 and f <= f2 and ms2 > 0 and ms > (1 + FIT_BOUND) * ms2:
+                    return (
+                        f"its figures do not fit together: the predictor built from them costs a layer of {h} "
+                        f"heads and {f} FFN neurons {ms:.3f} ms, {100 * (ms / ms2 - 1):.0f}% more than one of "
+                        f"{h2} heads and {f2} ({ms2:.3f} ms; bound {100 * FIT_BOUND:.0f}%), {why}"
+                    )
+        return None
 
 
 def _fmt_setting(s: Mapping[str, Any]) -> str:
@@ -679,7 +718,8 @@ def load_latency_table(path: str | os.PathLike[str]) -> LatencyTable:
     except (AttributeError, KeyError, TypeError, ValueError) as err:  # AttributeError: "results": []
         if isinstance(err, ProfileKitError):
             raise
-        raise ProfileKitError(f"latency table {p} is malformed ({type(err).__name__}: {err})") from err
+        what = f"lacks {err}" if isinstance(err, KeyError) else f"is malformed ({type(err).__name__}: {err})"
+        raise ProfileKitError(f"latency table {p} {what}: run profile.py again to write it whole") from err
     missing = [e.file for e in entries if e.file not in results]
     if missing:
         raise ProfileKitError(f"latency table {p} has no result for {missing[0]}: run profile.py to the end")

@@ -854,6 +854,9 @@ def run_with_table(
     table_warning = load_warning(table.results)
     if table_warning is not None:
         log(f"warning: {table.path.name}: {table_warning} (run profile.py again)")
+    fit = table.fit_warning(predictor)
+    if fit is not None:
+        log(f"warning: {table.path.name}: {fit}")
     progress = not args.no_progress
     grid = sr.space.grid()
     # Every latency is the table's prediction: no second column of the same figures (pred ms).

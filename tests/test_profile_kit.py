@@ -484,6 +484,56 @@ def test_table_whose_results_are_not_a_mapping_is_one_line(tmp_path, model, resu
     assert str(err.value).startswith(f"latency table {path} is malformed (AttributeError: ")
 
 
+def _scaled(path: Path, file: str, factor: float) -> Path:
+    """The table at `path` with one file's figures times `factor`, median inside its p10-p90 still: as
+    if the device was busy while profile.py timed that file alone."""
+    data = json.loads(path.read_text())
+    for key in ("median_ms", "p10_ms", "p90_ms", "mean_ms"):
+        data["results"][file][key] *= factor
+    edited = path.with_name(f"x{factor:g}-{file}.json")
+    edited.write_text(json.dumps(data))
+    return edited
+
+
+def test_a_table_whose_figures_do_not_fit_together_is_said_or_refused(tmp_path, model) -> None:
+    """One probe timed 3x or 100x slower than the rest passed every check of the table: the search
+    predicted the smallest subnets slower than the largest and chose by it, or died in a traceback on a
+    negative prediction."""
+    path = fake_table(tmp_path / "t.json", model)
+    table = load_latency_table(path)
+    assert table.fit_warning(table.predictor(model)) is None  # profile.py's figures fit
+    why = "as one file timed while the device was disturbed does: run profile.py again"
+    off = load_latency_table(_scaled(path, "probe-h2-f24-l2.onnx", 3))
+    assert off.fit_warning(off.predictor(model)) == (
+        "its figures do not fit together: the predictor built from them puts calibration subnet w1.00-d1.00 "
+        f"at 0.85 ms, 43% off the 1.49 ms the table timed it at (bound 25%), {why}"
+    )
+    # A probe no calibration subnet runs through: its layer costs more than a larger one.
+    off = load_latency_table(_scaled(path, "probe-h4-f24-l2.onnx", 3))
+    assert off.fit_warning(off.predictor(model)) == (
+        "its figures do not fit together: the predictor built from them costs a layer of 2 heads and 24 FFN "
+        f"neurons 0.946 ms, 220% more than one of 2 heads and 48 (0.296 ms; bound 25%), {why}"
+    )
+    far = load_latency_table(_scaled(path, "probe-h2-f24-l1.onnx", 100))
+    with pytest.raises(ProfileKitError) as err:
+        far.predictor(model)
+    assert re.fullmatch(
+        rf"latency table {re.escape(str(far.path))} does not fit together: the predictor built from it puts "
+        r"some subnets at -\d+\.\d\d ms \(one file timed far from the rest, or edited\): run profile.py again",
+        str(err.value),
+    ), str(err.value)
+
+
+def test_a_table_missing_a_key_names_it(tmp_path, model) -> None:
+    path = fake_table(tmp_path / "t.json", model)
+    data = json.loads(path.read_text())
+    del data["device"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ProfileKitError) as err:
+        load_latency_table(path)
+    assert str(err.value) == f"latency table {path} lacks 'device': run profile.py again to write it whole"
+
+
 def _profile(kit_dir: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, str(kit_dir / "profile.py"), "--threads", "1", "--seq-len", "16", *args],
