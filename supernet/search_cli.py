@@ -620,12 +620,28 @@ class SearchRun:
         return [results[cfg.name] for cfg in cfgs]
 
     def _predictor_path(self) -> Path:
-        return self.run.latency / f"predictor-{self.setting.key}.json"
+        """Where this setting's predictor is kept: predictor-<key>.json, or beside it
+        predictor-<key>.w<warmup>-r<repeats>.json where that file holds one whose probes were timed with
+        other counts (kept, not reused, as the latency cache keeps figures of other counts)."""
+        main = self.run.latency / f"predictor-{self.setting.key}.json"
+        counts = _timing_counts(main)
+        if counts is None or counts == (self.setting.warmup, self.setting.repeats):
+            return main
+        return main.with_name(f"{main.stem}.w{self.setting.warmup}-r{self.setting.repeats}.json")
 
     def _cached_predictor(self) -> dict[str, Any] | None:
         """The run's predictor file for this setting, unless absent or timed on another graph revision."""
         path = self._predictor_path()
         if not path.is_file():
+            main = self.run.latency / f"predictor-{self.setting.key}.json"
+            if path != main and not self._said_stale_predictor:
+                warmup, repeats = _timing_counts(main)  # type: ignore[misc]
+                self.log(
+                    f"note: {main.relative_to(self.run.root)} was built from probes timed with {warmup} warm-up "
+                    f"and {repeats} timed calls, not this search's {self.setting.warmup} and "
+                    f"{self.setting.repeats}: it is kept, not used (--warmup {warmup} --repeats {repeats} uses it)"
+                )
+                self._said_stale_predictor = True
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -686,6 +702,16 @@ class SearchRun:
 
     def cost(self, cfg: SubnetConfig) -> tuple[int, int]:
         return count_params(self.model, cfg), count_flops(self.model, cfg, self.setting.seq_len)
+
+
+def _timing_counts(path: Path) -> tuple[object, object] | None:
+    """(warm-up, repeats) of the probes of the predictor saved at `path`; None where there is none to
+    read (absent, damaged: replaced by the next one built)."""
+    try:
+        setting = json.loads(path.read_text(encoding="utf-8"))["setting"]
+        return setting["warmup"], setting["repeats"]
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def per_layer_search(

@@ -1622,6 +1622,43 @@ def test_a_damaged_predictor_file_is_said_and_not_used(tmp_path: Path, text: str
     ]
 
 
+def test_a_predictor_of_other_timing_counts_is_kept_and_not_used(tmp_path: Path) -> None:
+    """A predictor whose probes were timed with --warmup 0 --repeats 1 (a quick try) was reused by
+    every later search of the setting, while the latency cache refuses figures of other counts."""
+    from types import SimpleNamespace
+
+    from supernet.io import RunDir
+    from supernet.latency import LatencySetting
+
+    main = tmp_path / "latency" / "predictor-cpu-torch-b1-s128-t1.json"
+    main.parent.mkdir()
+    main.write_text(json.dumps({"setting": {"warmup": 0, "repeats": 1}}))
+    lines: list[str] = []
+
+    def fake(setting: LatencySetting) -> SimpleNamespace:
+        run = SimpleNamespace(
+            run=RunDir(tmp_path), setting=setting, _said_stale_predictor=False, log=lines.append
+        )
+        run._predictor_path = lambda: search_cli.SearchRun._predictor_path(run)
+        return run
+
+    usual = fake(LatencySetting(num_threads=1, warmup=5, repeats=30))
+    assert search_cli.SearchRun._predictor_path(usual) == main.with_name(
+        "predictor-cpu-torch-b1-s128-t1.w5-r30.json"
+    )
+    assert search_cli.SearchRun._cached_predictor(usual) is None
+    assert lines == [
+        "note: latency/predictor-cpu-torch-b1-s128-t1.json was built from probes timed with 0 warm-up and 1 "
+        "timed calls, not this search's 5 and 30: it is kept, not used (--warmup 0 --repeats 1 uses it)"
+    ]
+    # Its own counts read it; a damaged file is replaced where it is.
+    assert (
+        search_cli.SearchRun._predictor_path(fake(LatencySetting(num_threads=1, warmup=0, repeats=1))) == main
+    )
+    main.write_text("{")
+    assert search_cli.SearchRun._predictor_path(usual) == main
+
+
 def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
     run: Path, tmp_path: Path, monkeypatch
 ) -> None:
