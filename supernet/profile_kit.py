@@ -48,7 +48,7 @@ from supernet.data import usable_positions
 from supernet.export import export_graph, graph_change, graph_revisions
 from supernet.io import atomic_write_json, shared_temp_dir
 from supernet.latency import LatencyPredictor, LatencyResult, LatencySetting, predictor_subnets
-from supernet.profile_kit_script import KIT_FORMAT, TABLE_FORMAT
+from supernet.profile_kit_script import KIT_FORMAT, TABLE_FORMAT, file_sha256
 from supernet.subnet import SearchSpace, SubnetConfig
 from supernet.trainer import RunError
 
@@ -319,9 +319,11 @@ def write_profile_kit(
         manifest = kit_manifest(model, entries, run=run, space=space, opset=opset, int8=int8)
         for entry in manifest["entries"]:  # profile.py checks them before it times anything
             entry["bytes"] = (tmp / entry["file"]).stat().st_size
+            entry["sha256"] = file_sha256(tmp / entry["file"])
         manifest["weights"] = {
             "file": SHARED_WEIGHTS,
             "bytes": weights["bytes"],
+            "sha256": file_sha256(tmp / SHARED_WEIGHTS),
             "tensors": weights["tensors"],
             "prefixes": weights["prefixes"],
             "inline_bytes": weights["inline_bytes"],  # the graphs' size, each with its own weights
@@ -477,7 +479,10 @@ def add_to_kit(
             if log is not None:
                 log(f"[{i}/{len(subnets)}] {entry.file}: {entry.what}")
         if entry.file not in listed:
-            manifest["entries"].append({**entry.to_dict(), "bytes": (kit / entry.file).stat().st_size})
+            path = kit / entry.file
+            manifest["entries"].append(
+                {**entry.to_dict(), "bytes": path.stat().st_size, "sha256": file_sha256(path)}
+            )
             listed.add(entry.file)
         added.append(entry)
     atomic_write_json(kit / "kit.json", manifest)

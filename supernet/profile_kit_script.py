@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import hashlib
 import json
 import os
 import platform
@@ -246,7 +247,27 @@ def load_kit(kit_dir: Path) -> dict[str, Any]:
             raise KitError(
                 f"kit '{kit_dir}': {path.name} (the weights its ONNX files share) {found}: copy the kit again"
             )
+    # Digests recorded since 2026-12-02: bytes damaged in a copy, the size kept, failed a file's load
+    # after the files before it had been timed.
+    digested = [*kit["entries"], *([weights] if isinstance(weights, dict) else [])]
+    changed = [
+        e["file"] for e in digested if "sha256" in e and file_sha256(kit_dir / str(e["file"])) != e["sha256"]
+    ]
+    if changed:
+        raise KitError(
+            f"kit '{kit_dir}': {len(changed)} file(s) differ from what kit.json records (sha256), e.g. "
+            f"{changed[0]}: copy the kit again"
+        )
     return kit
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of the file at `path`, in hex, read in blocks (a kit's weights are tens of MiB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _is_count(value: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -173,9 +174,12 @@ def test_kit_folder(kit: Path, model, tmp_path: Path) -> None:
         "spec": {"heads": [4, 2], "ffn": [24, 24], "layers": [1]},
         "what": f"held-out subnet {HELD_OUT[2].name}",
         "bytes": (kit / f"held-out-{HELD_OUT[2].name}.onnx").stat().st_size,
+        "sha256": hashlib.sha256((kit / f"held-out-{HELD_OUT[2].name}.onnx").read_bytes()).hexdigest(),
     }
-    # Each file's size, which profile.py checks before it times anything.
+    # Each file's size and digest, which profile.py checks before it times anything.
     assert all(e["bytes"] == (kit / e["file"]).stat().st_size for e in manifest["entries"])
+    digests = {e["file"]: e["sha256"] for e in [*manifest["entries"], manifest["weights"]]}
+    assert digests == {f: hashlib.sha256((kit / f).read_bytes()).hexdigest() for f in digests}
     assert manifest["arch"] == {
         "family": "bert",
         "num_layers": 2,
@@ -558,10 +562,23 @@ def test_profile_script_refuses_a_damaged_onnx_file_before_timing(kit: Path, tmp
         f"error: kit '{copy}': 1 ONNX file(s) are not the size kit.json records, e.g. {files[-1]}: "
         "copy the kit again\n"
     )
-    # A kit without recorded sizes (written before them) still gets one line, when the file's turn comes.
+    # Bytes damaged with the size kept (a probe zeroed 2,000 of them): found by the file's digest.
+    shutil.copyfile(kit / files[-1], last)
+    damaged = bytearray(last.read_bytes())
+    damaged[100:2100] = bytes(2000)
+    last.write_bytes(bytes(damaged))
+    proc = _profile(copy, tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        f"error: kit '{copy}': 1 file(s) differ from what kit.json records (sha256), e.g. {files[-1]}: "
+        "copy the kit again\n"
+    )
+    # A kit without recorded sizes and digests (written before them) still gets one line, when the
+    # file's turn comes.
+    last.write_bytes(last.read_bytes()[:1000])
     manifest = json.loads((copy / "kit.json").read_text())
     for entry in manifest["entries"]:
-        del entry["bytes"]
+        del entry["bytes"], entry["sha256"]
     (copy / "kit.json").write_text(json.dumps(manifest))
     proc = _profile(copy, tmp_path, "--repeats", "1", "--rounds", "1", "--warmup", "0", "--quiet")
     assert proc.returncode == 2 and proc.stdout == ""
