@@ -857,6 +857,18 @@ class _Job:
             )
             self.task = task
 
+    def _name_head_labels(self, model: nn.Module) -> None:
+        """A task-tuned head whose labels name nothing (transformers' ``LABEL_0`` ...) takes the task's
+        class names, matched by position as it is scored: the supernet copies the teacher's config, and
+        an exported model's pipeline answered ``LABEL_2`` where a run from a base model says ``pos``."""
+        if self.task.kind not in ("classification", "token-classification"):
+            return
+        names = self.task.label_names
+        head = _head_labels(model.config)
+        if _unnamed(head) and not _unnamed(names) and len(head) == len(names):
+            model.config.id2label = dict(enumerate(names))
+            model.config.label2id = {name: i for i, name in enumerate(names)}
+
     def _eval_loader(self, split: str) -> Any:
         loader = eval_dataloader(self.cfg, self.tokenized[split], self.tokenizer, self.kind)
         return self.accelerator.prepare_data_loader(loader)
@@ -897,6 +909,8 @@ class _Job:
                     acc.unwrap_model(teacher), run.teacher, self.tokenizer, {"end_step": self.global_step}
                 )
             acc.wait_for_everyone()
+        if self.teacher_path is not None or self.model_tuned:
+            self._name_head_labels(teacher)
         teacher = teacher.to(acc.device).eval()
         main = self.kind.main_metric
         if scored is not None:

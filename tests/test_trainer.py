@@ -286,6 +286,15 @@ def test_task_tuned_model_is_used_as_teacher(models, tmp_path) -> None:
     assert not any(k.startswith("teacher/") for r in rows for k in r)
     assert [r["step"] for r in rows] == [1, 2, 3, 4]  # no teacher steps
     assert len((run / "eval.jsonl").read_text().splitlines()) == 12
+    # Its head's labels named nothing (LABEL_0, LABEL_1): the supernet, and so an export of it, names
+    # the task's classes (a pipeline over the export answered LABEL_1).
+    from transformers import AutoConfig
+
+    assert AutoConfig.from_pretrained(models["seq-cls"]).id2label == {0: "LABEL_0", 1: "LABEL_1"}
+    assert json.loads((run / "supernet" / "config.json").read_text())["id2label"] == {
+        "0": "negative",
+        "1": "positive",
+    }
 
 
 def test_a_stage_bar_closes_before_its_last_checkpoint_is_saved(models, tmp_path, monkeypatch) -> None:
