@@ -58,7 +58,13 @@ from supernet.cli import OneLineParser, at_least, figures_file, folder_problem, 
 from supernet.data import positions_problem  # noqa: E402
 from supernet.export import export_subnet  # noqa: E402
 from supernet.latency import load_warning, measure_onnx  # noqa: E402
-from supernet.profile_kit import KitEntry, add_to_kit, load_latency_table, write_profile_kit  # noqa: E402
+from supernet.profile_kit import (  # noqa: E402
+    KitEntry,
+    ProfileKitError,
+    add_to_kit,
+    load_latency_table,
+    write_profile_kit,
+)
 from supernet.profile_kit_script import timing_setting  # noqa: E402
 
 
@@ -184,7 +190,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
         cmd += ["--repeats", str(args.repeats), "--rounds", str(args.rounds), "--out", str(table_path)]
         subprocess.run(cmd, env=poisoned_env(work / "poison"), check=True)
     table = load_latency_table(table_path)
-    predictor = table.predictor(model)
+    try:
+        predictor = table.predictor(model)
+    except ProfileKitError as err:  # figures that do not fit together (a busy machine while timing)
+        print(f"profile_kit.py: error: {err}", file=sys.stderr)
+        return 2
     print(
         f"predictor: fixed={predictor.fixed_ms:.3f} ms, calibration={predictor.calibration_model} "
         f"(alpha={predictor.alpha:.4f}, beta={predictor.beta:.3f} ms)"

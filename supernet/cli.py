@@ -16,7 +16,9 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
+
+from supernet.profile_kit_script import OneLineParser
 
 if TYPE_CHECKING:
     from supernet.config import TrainConfig
@@ -309,10 +311,10 @@ def results_folder_problem(folder: Path, ours: dict[str, Callable[[Path], bool]]
     foreign = []
     for name, check in ours.items():
         path = folder / name
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():
             continue
-        try:
-            mine = path.is_file() and check(path)
+        try:  # a link (to nothing, or round a loop, too) is not a file this script wrote
+            mine = path.is_file() and not path.is_symlink() and check(path)
         except (OSError, UnicodeDecodeError, ValueError, IndexError):
             mine = False
         if not mine:
@@ -387,14 +389,6 @@ def quiet_libraries() -> None:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     # A failed opset conversion is logged with its traceback; export.py reports its outcome.
     logging.getLogger("onnxscript").setLevel(logging.CRITICAL)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An argument parser whose error is one line: argparse prints its whole usage block before the
-    error, and the error is what the user needs (the usage is a --help away)."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(USER_ERROR_EXIT, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
 
 
 def run_cli(

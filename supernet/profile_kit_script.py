@@ -65,15 +65,17 @@ REMOTE_PROVIDERS = ("AzureExecutionProvider",)
 """onnxruntime execution providers that run nothing on the device itself."""
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    # supernet.cli.OneLineParser's error, for a script that runs without the package: argparse's
-    # usage block above the error line buries it.
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose error is one line: argparse prints its whole usage block before the
+    error, and the error is what the user needs (the usage is a --help away). Here because this
+    script runs on a device without the package; the package's commands use it too (`supernet.cli`)."""
+
     def error(self, message: str) -> NoReturn:
         self.exit(USER_ERROR_EXIT, f"{self.prog}: error: {message} (usage: {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(
+    p = OneLineParser(
         prog="profile.py",
         allow_abbrev=False,
         description="Time the ONNX files of a supernet profile kit on this device and write "
@@ -250,9 +252,16 @@ def load_kit(kit_dir: Path) -> dict[str, Any]:
     # Digests recorded since 2026-12-02: bytes damaged in a copy, the size kept, failed a file's load
     # after the files before it had been timed.
     digested = [*kit["entries"], *([weights] if isinstance(weights, dict) else [])]
-    changed = [
-        e["file"] for e in digested if "sha256" in e and file_sha256(kit_dir / str(e["file"])) != e["sha256"]
-    ]
+    try:
+        changed = [
+            e["file"]
+            for e in digested
+            if "sha256" in e and file_sha256(kit_dir / str(e["file"])) != e["sha256"]
+        ]
+    except OSError as err:  # a kit copied as another user, say
+        raise KitError(
+            f"kit '{kit_dir}': {err.filename} cannot be read ({err.strerror}): copy the kit again"
+        ) from err
     if changed:
         raise KitError(
             f"kit '{kit_dir}': {len(changed)} file(s) differ from what kit.json records (sha256), e.g. "

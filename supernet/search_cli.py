@@ -166,6 +166,7 @@ class SearchRun:
         self.weights = weights_digest(self.run.supernet)
         self._said_other_weights = False
         self._said_stale_predictor = False
+        self._said_other_counts = False  # the latency cache's note on figures of other counts: once
         self._said_unsaved = False
         self._dev_loader: Any = None
         self._accuracy = self._load_accuracy_cache()
@@ -506,7 +507,10 @@ class SearchRun:
             )
             self.log(f"measuring {len(todo)} of {len(cfgs)} subnets on {self.setting.key}{again} ...")
             other = cache.other_timing() if len(earlier) < len(cfgs) else None
-            if other is not None:  # a cache that is there, yet not read, is a puzzle without this
+            if other is not None and not self.remeasure and not self._said_other_counts:
+                self._said_other_counts = (
+                    True  # a cache that is there, yet not read, is a puzzle without this
+                )
                 self.log(
                     f"note: {cache.main} holds figures timed with {other[0]} warm-up and {other[1]} timed calls, "
                     f"not this search's {self.setting.warmup} and {self.setting.repeats}: they are kept, not "
@@ -622,26 +626,31 @@ class SearchRun:
     def _predictor_path(self) -> Path:
         """Where this setting's predictor is kept: predictor-<key>.json, or beside it
         predictor-<key>.w<warmup>-r<repeats>.json where that file holds one whose probes were timed with
-        other counts (kept, not reused, as the latency cache keeps figures of other counts)."""
+        other counts (kept, not reused), or is gone since and the file beside it is there (as the
+        latency cache keeps figures of other counts)."""
         main = self.run.latency / f"predictor-{self.setting.key}.json"
+        beside = main.with_name(f"{main.stem}.w{self.setting.warmup}-r{self.setting.repeats}.json")
         counts = _timing_counts(main)
-        if counts is None or counts == (self.setting.warmup, self.setting.repeats):
+        if counts == (self.setting.warmup, self.setting.repeats) or (counts is None and not beside.is_file()):
             return main
-        return main.with_name(f"{main.stem}.w{self.setting.warmup}-r{self.setting.repeats}.json")
+        return beside
 
     def _cached_predictor(self) -> dict[str, Any] | None:
         """The run's predictor file for this setting, unless absent or timed on another graph revision."""
         path = self._predictor_path()
+        main = self.run.latency / f"predictor-{self.setting.key}.json"
+        if path != main and not self._said_stale_predictor and (counts := _timing_counts(main)) is not None:
+            warmup, repeats = counts
+            # Of another machine or graph revision, those counts would not use it either.
+            usable = stale_reason(json.loads(main.read_text(encoding="utf-8")), self.setting) is None
+            self.log(
+                f"note: {main.relative_to(self.run.root)} was built from probes timed with {warmup} warm-up "
+                f"and {repeats} timed calls, not this search's {self.setting.warmup} and "
+                f"{self.setting.repeats}: it is kept, not used"
+                + (f" (--warmup {warmup} --repeats {repeats} uses it)" if usable else "")
+            )
+            self._said_stale_predictor = True
         if not path.is_file():
-            main = self.run.latency / f"predictor-{self.setting.key}.json"
-            if path != main and not self._said_stale_predictor:
-                warmup, repeats = _timing_counts(main)  # type: ignore[misc]
-                self.log(
-                    f"note: {main.relative_to(self.run.root)} was built from probes timed with {warmup} warm-up "
-                    f"and {repeats} timed calls, not this search's {self.setting.warmup} and "
-                    f"{self.setting.repeats}: it is kept, not used (--warmup {warmup} --repeats {repeats} uses it)"
-                )
-                self._said_stale_predictor = True
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -1185,7 +1194,9 @@ def _finish(
             # Its latency beside results.jsonl's differs then: the same setting, other counts.
             counts = (
                 f", {before['latency_ms']:.2f} ms timed with {timed[0]} warm-up and {timed[1]} timed calls"
-                if timed != (sr.setting.warmup, sr.setting.repeats) and "latency_ms" in before
+                if timed != (sr.setting.warmup, sr.setting.repeats)
+                and "latency_ms" in before
+                and before.get("latency_table") is None  # a table's figure is predicted, not timed here
                 else ""
             )
             kept = f"note: no budget, so {folder / 'chosen.json'} keeps the earlier choice ({before['name']}, {_source_of(before)}{counts})"

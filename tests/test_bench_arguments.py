@@ -379,3 +379,13 @@ def test_a_plot_is_the_benchs_own_beside_its_own_table_only(tmp_path: Path) -> N
         f"{tmp_path / 'results.jsonl'} and {tmp_path / 'results.csv'} were not written by this script: pass "
         "another --out, or move them away"
     )
+    # A link under one of the names, to nothing or to the bench's own table: not a file it wrote (an
+    # atomic write would have replaced the link with a file).
+    (tmp_path / "results.csv").rmdir()
+    (tmp_path / "results.jsonl").unlink()
+    (tmp_path / "results.csv").symlink_to(tmp_path / "nothing")
+    (tmp_path / "results.jsonl").symlink_to(REPO / "results" / "trec" / "results.jsonl")
+    assert results_folder_problem(tmp_path, ours) == (
+        f"{tmp_path / 'results.jsonl'} and {tmp_path / 'results.csv'} were not written by this script: pass "
+        "another --out, or move them away"
+    )

@@ -1628,11 +1628,12 @@ def test_a_predictor_of_other_timing_counts_is_kept_and_not_used(tmp_path: Path)
     from types import SimpleNamespace
 
     from supernet.io import RunDir
-    from supernet.latency import LatencySetting
+    from supernet.latency import LatencySetting, measuring_machine
 
     main = tmp_path / "latency" / "predictor-cpu-torch-b1-s128-t1.json"
     main.parent.mkdir()
-    main.write_text(json.dumps({"setting": {"warmup": 0, "repeats": 1}}))
+    here = measuring_machine(LatencySetting(num_threads=1))
+    main.write_text(json.dumps({"setting": {"warmup": 0, "repeats": 1}, "machine": here}))
     lines: list[str] = []
 
     def fake(setting: LatencySetting) -> SimpleNamespace:
@@ -1657,6 +1658,22 @@ def test_a_predictor_of_other_timing_counts_is_kept_and_not_used(tmp_path: Path)
     )
     main.write_text("{")
     assert search_cli.SearchRun._predictor_path(usual) == main
+    beside = main.with_name("predictor-cpu-torch-b1-s128-t1.w5-r30.json")
+    beside.write_text("{}")
+    assert search_cli.SearchRun._predictor_path(usual) == beside
+    # One of another machine: those counts would not use it either, so no hint says they would.
+    main.write_text(
+        json.dumps({"setting": {"warmup": 0, "repeats": 1}, "machine": {**here, "cpu_count": 64}})
+    )
+    lines.clear()
+    assert (
+        search_cli.SearchRun._cached_predictor(fake(LatencySetting(num_threads=1, warmup=5, repeats=30)))
+        is None
+    )
+    assert lines[0] == (
+        "note: latency/predictor-cpu-torch-b1-s128-t1.json was built from probes timed with 0 warm-up and 1 "
+        "timed calls, not this search's 5 and 30: it is kept, not used"
+    )
 
 
 def test_subnets_timed_beside_cached_ones_check_the_machines_speed(
